@@ -1,0 +1,320 @@
+"""All cryptography vtalab does, in one place (the only module that imports ``cryptography``).
+
+Every key is **derived from the world's seed** and a label (``ec.derive_private_key`` on a
+SHA-256 of both), ECDSA signs deterministically (RFC 6979), and certificate validity comes
+from the simulated calendar passed in by the caller, so the same seed produces the same
+keys, certificates, quotes and tokens byte for byte.
+
+Curve: NIST P-256 throughout (TPM ECC endorsement/attestation keys, TA service keys, CAs).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac as _hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import (
+    decode_dss_signature,
+    encode_dss_signature,
+)
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.x509.oid import NameOID
+
+__all__ = [
+    "PrivateKey",
+    "PublicKey",
+    "Certificate",
+    "aes_cfb",
+    "b64url",
+    "b64url_decode",
+    "cert_der",
+    "cert_from_der",
+    "cert_pem",
+    "chain_problem",
+    "derive_private_key",
+    "ecdh",
+    "ecdsa_sign",
+    "ecdsa_verify",
+    "hmac_sha256",
+    "issue_certificate",
+    "jwt_decode",
+    "jwt_encode",
+    "jwt_verify",
+    "key_id",
+    "make_ca",
+    "public_der",
+    "public_from_der",
+    "public_from_pem",
+    "public_from_point",
+    "public_pem",
+    "public_point",
+    "sha256",
+]
+
+PrivateKey = ec.EllipticCurvePrivateKey
+PublicKey = ec.EllipticCurvePublicKey
+Certificate = x509.Certificate
+
+_CURVE = ec.SECP256R1()
+_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def hmac_sha256(key: bytes, data: bytes) -> bytes:
+    return _hmac.new(key, data, hashlib.sha256).digest()
+
+
+# -- keys -------------------------------------------------------------------------------
+def derive_private_key(seed: int, label: str) -> PrivateKey:
+    """The P-256 private key for ``label`` in the world with ``seed`` (never random)."""
+    material = hashlib.sha512(f"vtalab-key|{int(seed)}|{label}".encode()).digest()
+    value = int.from_bytes(material, "big") % (_ORDER - 1) + 1
+    return ec.derive_private_key(value, _CURVE)
+
+
+def _pub(key: PrivateKey | PublicKey) -> PublicKey:
+    return key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
+
+
+def public_pem(key: PrivateKey | PublicKey) -> bytes:
+    return _pub(key).public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_der(key: PrivateKey | PublicKey) -> bytes:
+    return _pub(key).public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def public_from_pem(data: bytes) -> PublicKey:
+    key = serialization.load_pem_public_key(data)
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("not an EC public key")
+    return key
+
+
+def public_from_der(data: bytes) -> PublicKey:
+    key = serialization.load_der_public_key(data)
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("not an EC public key")
+    return key
+
+
+def public_point(key: PrivateKey | PublicKey) -> tuple[int, int]:
+    nums = _pub(key).public_numbers()
+    return nums.x, nums.y
+
+
+def public_from_point(x: int, y: int) -> PublicKey:
+    return ec.EllipticCurvePublicNumbers(x, y, _CURVE).public_key()
+
+
+def key_id(key: PrivateKey | PublicKey) -> str:
+    """A short stable identifier: first 16 hex digits of SHA-256 over the SPKI DER."""
+    return hashlib.sha256(public_der(key)).hexdigest()[:16]
+
+
+# -- signatures ---------------------------------------------------------------------------
+_DETERMINISTIC = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+
+
+def ecdsa_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
+    """ECDSA P-256/SHA-256 signature ``(r, s)`` over ``data``, deterministic (RFC 6979)."""
+    return decode_dss_signature(key.sign(data, _DETERMINISTIC))
+
+
+def ecdsa_verify(key: PublicKey, data: bytes, r: int, s: int) -> bool:
+    try:
+        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+# -- key agreement and symmetric primitives (TPM credential protection) --------------------
+def ecdh(key: PrivateKey, peer: PublicKey) -> bytes:
+    """The ECDH shared secret (x coordinate, 32 bytes)."""
+    return key.exchange(ec.ECDH(), peer)
+
+
+def aes_cfb(key: bytes, data: bytes, *, decrypt: bool = False, iv: bytes | None = None) -> bytes:
+    """AES-CFB (128-bit segments) with a zero IV by default, as TPM credential blobs use."""
+    cipher = Cipher(algorithms.AES(key), modes.CFB(iv or bytes(16)))
+    op = cipher.decryptor() if decrypt else cipher.encryptor()
+    return op.update(data) + op.finalize()
+
+
+# -- certificates -------------------------------------------------------------------------
+def _name(common_name: str, org: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+def _serial(label: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"vtalab-serial|{label}".encode()).digest()[:16], "big") >> 1
+
+
+def make_ca(common_name: str, key: PrivateKey, not_before: datetime, not_after: datetime,
+            org: str | None = None, issuer: tuple[Certificate, PrivateKey] | None = None
+            ) -> Certificate:
+    """A CA certificate (self-signed, or issued by ``issuer`` for an intermediate)."""
+    subject = _name(common_name, org)
+    issuer_name = issuer[0].subject if issuer else subject
+    signer = issuer[1] if issuer else key
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(_serial(f"ca|{common_name}|{key_id(key)}"))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=True, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False, key_agreement=False,
+                          key_cert_sign=True, crl_sign=True, encipher_only=False,
+                          decipher_only=False), critical=True)
+    )
+    return builder.sign(signer, hashes.SHA256(), ecdsa_deterministic=True)
+
+
+def issue_certificate(common_name: str, subject_key: PublicKey | PrivateKey,
+                      issuer_cert: Certificate, issuer_key: PrivateKey,
+                      not_before: datetime, not_after: datetime, *,
+                      org: str | None = None, key_agreement: bool = False) -> Certificate:
+    """An end-entity certificate for ``subject_key`` issued by ``issuer_cert``."""
+    pub = _pub(subject_key)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name, org))
+        .issuer_name(issuer_cert.subject)
+        .public_key(pub)
+        .serial_number(_serial(f"ee|{common_name}|{key_id(pub)}"))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(digital_signature=not key_agreement, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False,
+                          key_agreement=key_agreement, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False), critical=True)
+    )
+    return builder.sign(issuer_key, hashes.SHA256(), ecdsa_deterministic=True)
+
+
+def cert_der(cert: Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def cert_pem(cert: Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def cert_from_der(data: bytes) -> Certificate:
+    return x509.load_der_x509_certificate(data)
+
+
+def _signed_by(cert: Certificate, issuer: Certificate) -> bool:
+    if cert.issuer != issuer.subject:
+        return False
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def chain_problem(cert: Certificate, anchors: list[Certificate], at: datetime,
+                  intermediates: list[Certificate] | None = None) -> str | None:
+    """Why ``cert`` does not chain to one of ``anchors`` at time ``at`` (``None`` if it does).
+
+    Returns one of ``"expired"``, ``"not_yet_valid"``, ``"untrusted_issuer"``.
+    """
+    pool = list(intermediates or []) + list(anchors)
+    current = cert
+    for _ in range(8):
+        if not (current.not_valid_before_utc <= at <= current.not_valid_after_utc):
+            return "expired" if at > current.not_valid_after_utc else "not_yet_valid"
+        if any(cert_der(current) == cert_der(a) for a in anchors):
+            return None
+        parent = next((c for c in pool if _signed_by(current, c)), None)
+        if parent is None:
+            return "untrusted_issuer"
+        if any(cert_der(parent) == cert_der(a) for a in anchors):
+            if not (parent.not_valid_before_utc <= at <= parent.not_valid_after_utc):
+                return "expired"
+            return None
+        current = parent
+    return "untrusted_issuer"
+
+
+# -- JSON Web Tokens (ES256) ----------------------------------------------------------------
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
+    """A compact JWS (RFC 7515) with ``alg: ES256`` over canonical JSON claims."""
+    header = {"alg": "ES256", "kid": kid, "typ": "JWT"}
+    signing_input = (
+        b64url(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+        + "."
+        + b64url(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())
+    )
+    r, s = ecdsa_sign(key, signing_input.encode("ascii"))
+    return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+@dataclass(frozen=True)
+class DecodedJwt:
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def jwt_decode(token: str) -> DecodedJwt | None:
+    """Parse a compact JWS without verifying it (``None`` when malformed)."""
+    try:
+        h, c, s = token.split(".")
+        header = json.loads(b64url_decode(h))
+        claims = json.loads(b64url_decode(c))
+        sig = b64url_decode(s)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return None
+    return DecodedJwt(header, claims, f"{h}.{c}".encode("ascii"), sig)
+
+
+def jwt_verify(token: str, key: PublicKey) -> dict[str, Any] | None:
+    """The claims of ``token`` if its ES256 signature verifies with ``key``, else ``None``."""
+    decoded = jwt_decode(token)
+    if decoded is None or decoded.header.get("alg") != "ES256" or len(decoded.signature) != 64:
+        return None
+    r = int.from_bytes(decoded.signature[:32], "big")
+    s = int.from_bytes(decoded.signature[32:], "big")
+    if not ecdsa_verify(key, decoded.signing_input, r, s):
+        return None
+    return decoded.claims
