@@ -26,7 +26,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     decode_dss_signature,
     encode_dss_signature,
 )
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+
+try:  # CFB moved to 'decrepit' in cryptography 44 (still needed by TPM credential blobs)
+    from cryptography.hazmat.decrepit.ciphers.modes import CFB
+except ImportError:  # pragma: no cover - older cryptography
+    from cryptography.hazmat.primitives.ciphers.modes import CFB  # type: ignore[assignment]
 from cryptography.x509.oid import NameOID
 
 __all__ = [
@@ -153,7 +158,7 @@ def ecdh(key: PrivateKey, peer: PublicKey) -> bytes:
 
 def aes_cfb(key: bytes, data: bytes, *, decrypt: bool = False, iv: bytes | None = None) -> bytes:
     """AES-CFB (128-bit segments) with a zero IV by default, as TPM credential blobs use."""
-    cipher = Cipher(algorithms.AES(key), modes.CFB(iv or bytes(16)))
+    cipher = Cipher(algorithms.AES(key), CFB(iv or bytes(16)))
     op = cipher.decryptor() if decrypt else cipher.encryptor()
     return op.update(data) + op.finalize()
 

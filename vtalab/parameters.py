@@ -41,14 +41,11 @@ class Parameters(BaseModel):
     retry_initial_seconds: float = _p(
         30, "kmxa's first retry delay after an unreachable attestation service.")
     retry_max_seconds: float = _p(600, "kmxa's retry delay cap (exponential backoff x2).")
-    vcenter_poll_seconds: float = _p(
-        60, "How often the workload vCenter refreshes trusted-host attestation status.")
-    network_latency_seconds: float = _p(0.05, "One request/response between hosts.")
+    failed_reattest_seconds: float = _p(
+        300, "How often kmxa re-attests a host whose last attestation failed.")
     vm_power_on_seconds: float = _p(5, "Powering on a VM once its keys are available.")
     vmotion_seconds: float = _p(30, "A vMotion of one VM.")
     remediate_seconds: float = _p(20, "Set-TrustedCluster -Remediate pushing config to a host.")
-    ta_config_apply_seconds: float = _p(
-        2, "Applying one Trust Authority cluster object to one TA host.")
     certificate_validity_days: float = _p(
         730, "Validity of simulated service, KMS and STS certificates.", unit="days")
     tpm_ca_validity_days: float = _p(

@@ -76,6 +76,9 @@ class TaHostSpec(Spec):
 class TaClusterSpec(Spec):
     name: str = "vTA Cluster"
     hosts: list[TaHostSpec]
+    base_images: list[str] | None = Field(
+        None, description="Releases imported as trusted base images at setup; default: "
+        "exported from each distinct running version of the trusted hosts.")
 
 
 class KmsSpec(Spec):

@@ -87,6 +87,9 @@ class EsxiHost:
         self.boots: list[BootRecord] = []
         self.network_up = True  #: False during a network partition fault
         self.clock_skew = 0.0  #: seconds this host's clock is ahead of true time
+        #: configured state of the vTA daemons on this host (attestd/kmxd or kmxa); a
+        #: daemon runs when the host is up and its entry is True
+        self.services: dict[str, bool] = {}
         self.on_up: list[Callable[[EsxiHost, BootMode], None]] = []
         self.on_down: list[Callable[[EsxiHost, str], None]] = []
         self._proc: simpy.Process | None = None
@@ -183,6 +186,30 @@ class EsxiHost:
     def exit_maintenance(self) -> None:
         self.in_maintenance = False
         self.kernel.record(self.source, "host.maintenance", host=self.name, entered=False)
+
+    def start_running(self, measured: EsxiImage | None = None, quick_boots: int = 0) -> None:
+        """Initial state: the host has been up since before T=0.
+
+        ``measured`` (a snapshot) is the image of its last full boot when it differs from
+        the running image, followed by ``quick_boots`` Quick Boot upgrades.
+        """
+        running = self.running_image
+        if measured is not None and measured.key != running.key:
+            self.running_image = measured
+            self._measure_full_boot()
+            self.alternate_image, self.running_image = measured, running
+        else:
+            self._measure_full_boot()
+        self.quick_boots_since_full = quick_boots if self.measured_version != self.version else 0
+        self.last_boot_quick = self.quick_boots_since_full > 0
+        self.power_state = PowerState.POWERED_ON
+        self.boots.append(BootRecord(self.kernel.now, BootMode.FULL, self.version,
+                                     self.measured_version or ""))
+        self.kernel.record(self.source, "host.initial", host=self.name, version=self.version,
+                           measured_version=self.measured_version,
+                           quick_boots_since_full=self.quick_boots_since_full)
+        for hook in list(self.on_up):
+            hook(self, BootMode.FULL)
 
     # -- processes -----------------------------------------------------------------------
     def _start(self, gen: Generator[Any, Any, Any]) -> simpy.Process:

@@ -1,0 +1,271 @@
+"""The Key Provider Service (kmxd): trusted key providers and key release."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from vtalab import crypto
+from vtalab.domain.attestation import Verdict, issue_tokens
+from vtalab.domain.key_provider import (
+    KeyProviderService,
+    KmipServerRef,
+    TrustedKeyProvider,
+    build_kms,
+    provider_for,
+)
+from vtalab.domain.kms import ServerState
+from vtalab.domain.reasons import Reason
+from vtalab.errors import OperationError
+from vtalab.kernel import SIM_EPOCH
+
+NOW = SIM_EPOCH
+EPOCH = int(NOW.timestamp())
+GROUP = "group-1"
+HOST = "esx-01.lab.local"
+LIFETIME = 3600
+
+
+def attestation_key(label: str = "ta-01/attestd"):
+    key = crypto.derive_private_key(3, label)
+    return key, crypto.key_id(key)
+
+
+def make_token(*, host: str = HOST, group: str = GROUP, iat: int = EPOCH,
+               lifetime: int = LIFETIME, label: str = "ta-01/attestd",
+               kid: str | None = None, reporting: bool = False) -> str:
+    """A KMS_AUTH_JWT (or REPORTING_JWT) as the Attestation Service issues it."""
+    key, key_kid = attestation_key(label)
+    verdict = Verdict(attested=True, measured_version="8.0.3")
+    kms_jwt, reporting_jwt = issue_tokens(verdict, host=host, service_name="ta-01/attestd",
+                                          group=group, key=key, kid=kid or key_kid, iat=iat,
+                                          lifetime=lifetime)
+    return reporting_jwt if reporting else kms_jwt
+
+
+@pytest.fixture()
+def lab():
+    kms, ident = build_kms(5, "kms", ["kms-01.lab.local", "kms-02.lab.local"], now=NOW)
+    key_id = kms.create_key(now=NOW)
+    service = KeyProviderService("ta-01.lab.local", GROUP)
+    key, kid = attestation_key()
+    service.trust_attestation_key(kid, key.public_key())
+    service.add_provider(provider_for("tkp-1", kms, ident, key_id))
+    return service, kms, ident, key_id
+
+
+def release(service, kms, *, token, host=HOST, provider="tkp-1", key_id=None, at=0):
+    return service.release_key(token=token, host=host, provider=provider, key_id=key_id,
+                               kms=kms, now=NOW + timedelta(seconds=at),
+                               now_epoch=EPOCH + at)
+
+
+def test_valid_token_releases_primary_key(lab):
+    service, kms, ident, key_id = lab
+    result = release(service, kms, token=make_token(), at=60)
+    assert result.ok and result.reason is None
+    assert result.key_id == key_id
+    assert result.material == crypto.sha256(f"kms|5|{key_id}".encode())
+    assert result.server == "kms-01"
+    assert result.log and "released" in result.log[-1]
+    assert result.material.hex() not in repr(result)
+
+
+def test_explicit_key_id(lab):
+    service, kms, _, _ = lab
+    other = kms.create_key(now=NOW)
+    result = release(service, kms, token=make_token(), key_id=other)
+    assert result.ok and result.key_id == other
+
+
+def _refused(result, reason):
+    assert not result.ok
+    assert result.material is None
+    assert result.reason == reason
+    assert result.log and f"reason={reason.value}" in result.log[-1]
+
+
+def test_no_token(lab):
+    service, kms, *_ = lab
+    _refused(release(service, kms, token=None), Reason.NO_TOKEN)
+    _refused(release(service, kms, token=""), Reason.NO_TOKEN)
+
+
+def test_expired_token(lab):
+    service, kms, *_ = lab
+    _refused(release(service, kms, token=make_token(), at=LIFETIME + 60), Reason.TOKEN_EXPIRED)
+
+
+def test_token_not_yet_valid(lab):
+    service, kms, *_ = lab
+    _refused(release(service, kms, token=make_token(iat=EPOCH + 3 * 3600)),
+             Reason.TOKEN_NOT_YET_VALID)
+
+
+def test_token_from_another_group(lab):
+    service, kms, *_ = lab
+    result = release(service, kms, token=make_token(group="group-2"))
+    _refused(result, Reason.TOKEN_WRONG_GROUP)
+
+
+def test_token_from_attestation_service_of_another_group(lab):
+    service, kms, *_ = lab
+    # Signed by an Attestation Service whose key this group's kmxd does not trust.
+    token = make_token(label="ta-other/attestd")
+    result = release(service, kms, token=token)
+    assert not result.ok
+    assert result.reason in (Reason.TOKEN_FORGED, Reason.TOKEN_WRONG_GROUP)
+
+
+def test_forged_token(lab):
+    service, kms, *_ = lab
+    _, trusted_kid = attestation_key()
+    # A token signed by an untrusted key that claims the trusted key's id.
+    forged = make_token(label="attacker", kid=trusted_kid)
+    _refused(release(service, kms, token=forged), Reason.TOKEN_FORGED)
+    # A valid token whose claims were edited after signing.
+    header, claims, sig = make_token().split(".")
+    tampered = crypto.b64url(crypto.b64url_decode(claims).replace(b"group-1", b"group-9"))
+    _refused(release(service, kms, token=f"{header}.{tampered}.{sig}"), Reason.TOKEN_FORGED)
+    _refused(release(service, kms, token="not-a-jwt"), Reason.TOKEN_FORGED)
+    # A REPORTING_JWT never authorizes a key release.
+    _refused(release(service, kms, token=make_token(reporting=True)), Reason.TOKEN_FORGED)
+
+
+def test_token_for_another_host(lab):
+    service, kms, *_ = lab
+    stolen = make_token(host="esx-02.lab.local")
+    _refused(release(service, kms, token=stolen), Reason.TOKEN_WRONG_HOST)
+
+
+def test_kms_down(lab):
+    service, kms, *_ = lab
+    for s in kms.servers:
+        s.set_available(False)
+    result = release(service, kms, token=make_token())
+    _refused(result, Reason.KMS_UNREACHABLE)
+    assert len(result.attempts) == 2
+    assert sum("UNREACHABLE" in line for line in result.log) == 2
+
+
+def test_kms_failover(lab):
+    service, kms, *_ = lab
+    kms.servers[0].set_available(False)
+    result = release(service, kms, token=make_token())
+    assert result.ok and result.server == "kms-02"
+    assert any("kms-01" in line and "kms_unreachable" in line for line in result.log)
+
+
+def test_kms_password_rotated_without_updating_provider(lab):
+    service, kms, ident, _ = lab
+    for s in kms.servers:
+        s.rotate_password(ident.username, "new-secret")
+    _refused(release(service, kms, token=make_token()), Reason.KMS_AUTH_FAILED)
+    service.set_provider(service.provider("tkp-1").with_password("new-secret"))
+    assert release(service, kms, token=make_token()).ok
+
+
+def test_kms_certificate_expired(lab):
+    service, kms, *_ = lab
+    later = 366 * 86400
+    token = make_token(iat=EPOCH + later - 60)
+    _refused(release(service, kms, token=token, at=later), Reason.KMS_CERTIFICATE_EXPIRED)
+
+
+def test_key_missing(lab):
+    service, kms, _, key_id = lab
+    kms.revoke(key_id)
+    kms.destroy(key_id)
+    _refused(release(service, kms, token=make_token()), Reason.KEY_NOT_FOUND)
+
+
+def test_service_stopped(lab):
+    service, kms, *_ = lab
+    service.stop()
+    result = release(service, kms, token=make_token())
+    _refused(result, Reason.SERVICE_STOPPED)
+    service.start()
+    assert release(service, kms, token=make_token()).ok
+
+
+def test_provider_not_configured(lab):
+    service, kms, *_ = lab
+    _refused(release(service, kms, token=make_token(), provider="tkp-9"),
+             Reason.KEY_PROVIDER_NOT_CONFIGURED)
+
+
+def test_provider_pointing_at_wrong_address(lab):
+    service, kms, *_ = lab
+    config = service.provider("tkp-1")
+    service.set_provider(replace(config, servers=(KmipServerRef("kms-x", "10.0.0.9"),)))
+    _refused(release(service, kms, token=make_token()), Reason.KMS_UNREACHABLE)
+
+
+def test_check_order_stopped_before_token(lab):
+    service, kms, *_ = lab
+    service.stop()
+    _refused(release(service, kms, token=None, provider="nope"), Reason.SERVICE_STOPPED)
+    service.start()
+    _refused(release(service, kms, token=None, provider="nope"),
+             Reason.KEY_PROVIDER_NOT_CONFIGURED)
+
+
+def test_password_never_shown(lab):
+    service, kms, ident, _ = lab
+    config = service.provider("tkp-1")
+    assert ident.password not in repr(config)
+    assert ident.password not in str(config)
+    assert "'***'" in repr(config)
+    assert config.record()["password"] == "***"
+    assert ident.password not in repr(config.record())
+    for s in kms.servers:
+        s.set_available(False)
+    result = release(service, kms, token=make_token())
+    assert all(ident.password not in line for line in result.log)
+
+
+def test_provider_management(lab):
+    service, kms, ident, key_id = lab
+    with pytest.raises(OperationError) as err:
+        service.add_provider(provider_for("tkp-1", kms, ident, key_id))
+    assert err.value.value == "tkp-1"
+    with pytest.raises(OperationError) as err:
+        service.provider("tkp-2")
+    assert err.value.suggestion == "tkp-1"
+    with pytest.raises(OperationError):
+        service.set_provider(provider_for("tkp-2", kms, ident, key_id))
+    removed = service.remove_provider("tkp-1")
+    assert isinstance(removed, TrustedKeyProvider)
+    assert service.providers == {}
+    with pytest.raises(OperationError):
+        service.distrust_attestation_key("unknown")
+
+
+def test_status(lab):
+    service, kms, ident, key_id = lab
+    rows = service.status(kms, NOW)
+    assert [(r.provider, r.server, r.status) for r in rows] == [
+        ("tkp-1", "kms-01", ServerState.CONNECTED), ("tkp-1", "kms-02", ServerState.CONNECTED)]
+    assert rows[0].status == "CONNECTED"
+    kms.servers[0].set_available(False)
+    kms.servers[1].rotate_password(ident.username, "x")
+    assert [r.status for r in service.status(kms, NOW)] == ["UNREACHABLE", "AUTH_FAILED"]
+    assert [r.status for r in service.status(kms, NOW + timedelta(days=400), "tkp-1")] == [
+        "UNREACHABLE", "CERT_EXPIRED"]
+    with pytest.raises(OperationError):
+        service.status(kms, NOW, "nope")
+
+
+def test_release_is_deterministic():
+    def run():
+        kms, ident = build_kms(5, "kms", ["kms-01.lab.local"], now=NOW)
+        key_id = kms.create_key(now=NOW)
+        service = KeyProviderService("ta-01.lab.local", GROUP)
+        key, kid = attestation_key()
+        service.trust_attestation_key(kid, key.public_key())
+        service.add_provider(provider_for("tkp-1", kms, ident, key_id))
+        return release(service, kms, token=make_token())
+
+    assert run() == run()

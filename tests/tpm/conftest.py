@@ -1,0 +1,44 @@
+"""Fixtures for the TPM tests: deterministic keys, a started TPM, a fully booted host."""
+
+from __future__ import annotations
+
+import pytest
+
+from vtalab import crypto
+from vtalab.esxi.image import EsxiImage, HostSpecific, standard_image
+from vtalab.tpm import FirmwareProfile, Tpm, measure_full_boot
+
+
+def make_tpm(seed: int = 7, host: str = "esx-01") -> Tpm:
+    return Tpm(crypto.derive_private_key(seed, f"{host}/ek"),
+               crypto.derive_private_key(seed, f"{host}/ak"))
+
+
+@pytest.fixture
+def tpm() -> Tpm:
+    t = make_tpm()
+    t.power_on(1_000)
+    t.startup_clear()
+    return t
+
+
+@pytest.fixture
+def image() -> EsxiImage:
+    return standard_image("8.0.2", 22380479)
+
+
+@pytest.fixture
+def host_specific(image: EsxiImage) -> HostSpecific:
+    return HostSpecific.for_host("esx-01", image.build)
+
+
+@pytest.fixture
+def firmware() -> FirmwareProfile:
+    return FirmwareProfile.for_vendor("Dell Inc.", "2.19.1")
+
+
+@pytest.fixture
+def booted(tpm: Tpm, firmware: FirmwareProfile, image: EsxiImage,
+           host_specific: HostSpecific) -> Tpm:
+    measure_full_boot(tpm, firmware, image, host_specific)
+    return tpm

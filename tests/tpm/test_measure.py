@@ -1,0 +1,94 @@
+"""Full-boot measurements and reading back which ESXi version and modules were booted."""
+
+from __future__ import annotations
+
+import pytest
+
+from vtalab.esxi.image import EsxiImage, HostSpecific, standard_image
+from vtalab.tpm import (
+    FirmwareProfile,
+    Tpm,
+    measure_full_boot,
+    parse_eventlog,
+    read_measured_boot,
+    replay,
+)
+from vtalab.tpm.eventlog import EV_EVENT_TAG, Event, TaggedEvent, tagged_event_data
+from vtalab.tpm.measure import (
+    TAG_BOOT_OPTION,
+    TAG_CMDLINE,
+    TAG_MODULE,
+    TAG_VERSION,
+    version_record_data,
+)
+
+from .conftest import make_tpm
+
+
+def test_read_back_versions_and_modules(booted: Tpm, image: EsxiImage,
+                                        host_specific: HostSpecific) -> None:
+    mb = read_measured_boot(parse_eventlog(booted.log.to_bytes()))
+    assert mb.esxi_version == "8.0.2-22380479"
+    assert set(mb.versions) == set(image.version_records)
+    assert mb.secure_boot is True
+    assert mb.crtm_version == "2.19.1"
+    assert mb.fleet_modules() == image.fleet_digests()
+    assert mb.modules["imgdb.tgz"] == host_specific.imgdb_digest
+    assert mb.modules["onetime.tgz"] == host_specific.onetime_digest
+    assert mb.host_specific == {"imgdb.tgz", "onetime.tgz", "cmdline"}
+    assert mb.cmdline == "b.b00 runweasel"
+    assert mb.module_pcrs["esxupdt.v00"] == 11
+    assert {mb.module_pcrs[n] for n in ("b.b00", "k.b00", "s.v00", "sb.v00")} == {12}
+    assert mb.module_pcrs["jumpstrt.gz"] == 14
+    assert mb.module_pcrs["imgdb.tgz"] == 13
+    assert len(mb.signers) == 1
+
+
+def test_esx_boot_tags_and_pcrs(booted: Tpm) -> None:
+    tags = [(e.pcr, e.parsed.tag_id, e.parsed.data) for e in booted.log
+            if isinstance(e.parsed, TaggedEvent)]
+    assert (14, TAG_BOOT_OPTION, b"useropts.gz\x00") in tags
+    assert (13, TAG_MODULE, b"vmx.v00\x00") in tags
+    assert (14, TAG_CMDLINE, b"b.b00 runweasel") in tags
+    # Version records precede their module (esx-boot's tpm_extend_module order).
+    kinds = [(t[1], t[2]) for t in tags]
+    k_at = kinds.index((TAG_MODULE, b"k.b00\x00"))
+    assert kinds[k_at - 1][0] == TAG_VERSION and kinds[k_at - 2][0] == TAG_VERSION
+    assert all(e.pcr in (11, 12, 13, 14) for e in booted.log if e.event_type == EV_EVENT_TAG)
+
+
+def test_secure_boot_off_and_different_builds_differ(firmware: FirmwareProfile) -> None:
+    def boot(image: EsxiImage, fw: FirmwareProfile, host: str = "h") -> Tpm:
+        t = make_tpm()
+        t.power_on(0)
+        t.startup_clear()
+        measure_full_boot(t, fw, image, HostSpecific.for_host(host, image.build))
+        return t
+
+    a = boot(standard_image("8.0.2", 22380479), firmware)
+    b = boot(standard_image("8.0.3", 24022510), firmware)
+    off = boot(standard_image("8.0.2", 22380479),
+               FirmwareProfile.for_vendor("Dell Inc.", "2.19.1", secure_boot=False))
+    other_host = boot(standard_image("8.0.2", 22380479), firmware, host="h2")
+    assert a.pcrs[12] != b.pcrs[12] and a.pcrs[0] == b.pcrs[0]
+    assert read_measured_boot(b.log).esxi_version == "8.0.3-24022510"
+    assert read_measured_boot(off.log).secure_boot is False
+    assert off.pcrs[7] != a.pcrs[7]
+    assert other_host.pcrs[12] == a.pcrs[12] and other_host.pcrs[13] != a.pcrs[13]
+    assert replay(a.log) == dict(enumerate(a.pcrs))
+
+
+def test_version_record_round_trip_and_rejection() -> None:
+    rec = standard_image("8.0.2", 22380479).version_records[0]
+    data = version_record_data(rec, "k.b00")
+    from vtalab import crypto
+    ok = Event.make(13, EV_EVENT_TAG, crypto.sha256(data), tagged_event_data(TAG_VERSION, data))
+    assert read_measured_boot([ok]).versions == [rec]
+    broken = data[:-3]
+    bad = Event.make(13, EV_EVENT_TAG, crypto.sha256(broken),
+                     tagged_event_data(TAG_VERSION, broken))
+    with pytest.raises(ValueError):
+        read_measured_boot([bad])
+    lying = Event.make(13, EV_EVENT_TAG, bytes(32), tagged_event_data(TAG_VERSION, data))
+    with pytest.raises(ValueError, match="digest"):
+        read_measured_boot([lying])

@@ -1,0 +1,532 @@
+"""The Attestation Service's verdict on a trusted host: a pure function of evidence and policy.
+
+A trusted host presents :class:`Evidence` (its principal token, TPM identity, a quote over
+a fresh nonce and its boot event log); a TA host judges it against its applied copy of the
+cluster objects, :class:`TrustConfig`. :func:`evaluate` returns a :class:`Verdict`:
+``attested`` plus :class:`Finding` s carrying stable reason codes
+(:mod:`vtalab.domain.reasons`). Nothing here raises for a bad host: a forged quote, an
+unknown EK or a disabled cluster is a finding, never an exception.
+
+Checks, **in this order** (vta-domain.md §5):
+
+1. the TA cluster is enabled;
+2. the request comes from a **trusted principal**: the workload vCenter's STS token
+   verifies with one of the imported STS certificates, names this host and is current;
+3. **TPM identity** per :class:`Tpm2Settings` (EK certificate chains to an imported TPM CA
+   and certifies the EK; and/or the EK public key is in the imported list);
+4. the **AK is bound to the EK**: MakeCredential to the EK for the AK's Name, and the
+   host's TPM (the ``activate`` callback) must give the secret back;
+5. the **quote**: well formed, signed by that AK, over this attestation's nonce, covering
+   the PCRs attestation reads (:data:`REQUIRED_PCRS`);
+6. the **event log** parses and its replay gives the quoted PCR digest;
+7. the measured ESXi version is a **trusted base image** and the fleet-wide module digests
+   match it (host-specific items tolerated);
+8. **Secure Boot** was on (the ``SecureBoot`` variable measured into PCR 7).
+
+Checks 1–6 are identity and integrity: the first failure stops evaluation (nothing after
+it could be believed). Checks 7 and 8 are policy over evidence already proven genuine, so
+both are reported together.
+
+Assumptions (not public, [assumed]): the default TPM settings (see :class:`Tpm2Settings`);
+that when both settings are on, both must hold; that with neither on, any EK is accepted
+(identity then rests on the AK binding alone); that the AK must be a restricted signing
+key; the principal token's shape (ES256 JWT with ``iss``/``sub``/``iat``/``exp``); the
+attestation token claims; the credential-challenge secret derivation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from vtalab import crypto
+from vtalab.domain.base_image import BaseImage
+from vtalab.domain.reasons import Reason, render
+from vtalab.tpm import eventlog as _eventlog
+from vtalab.tpm import marshal as _marshal
+from vtalab.tpm import measure as _measure
+from vtalab.tpm.credential import make_credential
+from vtalab.tpm.device import pcr_digest, verify_quote
+from vtalab.tpm.eventlog import Event, parse_eventlog, replay
+from vtalab.tpm.measure import MeasuredBoot, read_measured_boot
+
+__all__ = [
+    "AUD_KMS",
+    "AUD_REPORTING",
+    "REQUIRED_PCRS",
+    "TYP_KMS",
+    "TYP_REPORTING",
+    "BaseImage",
+    "Evidence",
+    "Finding",
+    "Principal",
+    "TrustConfig",
+    "Tpm2Settings",
+    "Verdict",
+    "credential_secret",
+    "evaluate",
+    "issue_tokens",
+    "verify_kms_token",
+]
+
+#: PCRs the quote must cover: 7 (Secure Boot policy) and 11–14 (what esx-boot measures).
+REQUIRED_PCRS: tuple[int, ...] = (7, 11, 12, 13, 14)
+
+TYP_KMS = "KMS_AUTH_JWT"
+TYP_REPORTING = "REPORTING_JWT"
+AUD_KMS = "kms"
+AUD_REPORTING = "reporting"
+
+
+# -- configuration ----------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Tpm2Settings:
+    """``Get/Set-TrustAuthorityTpm2AttestationSettings``.
+
+    ``require_certificate_validation``: the EK certificate must chain to an imported TPM CA
+    certificate (and certify the EK the host uses). ``require_endorsement_keys``: the EK
+    public key must be one of the imported endorsement keys — the only way a host without
+    an EK certificate can attest. Both on: both must hold. Both off: any EK is accepted.
+    The defaults (validation on, EK list off) are **[assumed]**: VMware does not document
+    them.
+    """
+
+    require_certificate_validation: bool = True
+    require_endorsement_keys: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A trusted principal: a workload vCenter's STS signing certificates (DER)."""
+
+    issuer: str  #: e.g. ``vcsa-wld.lab.local``
+    certificates_der: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TrustConfig:
+    """One TA host's applied copy of the TA cluster objects (vta-domain.md §2)."""
+
+    enabled: bool = True
+    principals: tuple[Principal, ...] = ()
+    base_images: tuple[BaseImage, ...] = ()
+    tpm_ca_certificates_der: tuple[bytes, ...] = ()  #: chain, root first
+    endorsement_keys_der: tuple[bytes, ...] = ()  #: SPKI DER
+    settings: Tpm2Settings = field(default_factory=Tpm2Settings)
+
+    def base_image(self, version: str | None) -> BaseImage | None:
+        return next((b for b in self.base_images if b.version == version), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a trusted host presents to an Attestation Service."""
+
+    host: str
+    principal_token: str  #: ES256 JWT signed by the workload vCenter's STS
+    ek_certificate_der: bytes | None
+    ek_public_der: bytes  #: SPKI DER of the EK
+    ak_public: bytes  #: TPM2B_PUBLIC of the AK (its Name is nameAlg || SHA-256 of the area)
+    quote_attest: bytes  #: TPMS_ATTEST
+    quote_signature: bytes  #: TPMT_SIGNATURE
+    eventlog: bytes  #: TCG crypto-agile log
+    pcr_selection: tuple[int, ...]
+
+
+# -- results ------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One reason the host is not attested (``detail`` holds JSON-able values only)."""
+
+    reason: Reason
+    message: str
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"reason": self.reason.value, "message": self.message, "detail": dict(self.detail)}
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The Attestation Service's answer for one host and one nonce."""
+
+    attested: bool
+    findings: tuple[Finding, ...] = ()
+    measured_version: str | None = None
+    matched_base_image: str | None = None
+    secure_boot: bool | None = None
+    reset_count: int | None = None
+    restart_count: int | None = None
+    safe: bool | None = None
+    pcrs: Mapping[int, str] = field(default_factory=dict)  #: quoted PCR -> value (hex)
+
+    @property
+    def reasons(self) -> tuple[Reason, ...]:
+        return tuple(f.reason for f in self.findings)
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        return tuple(f.message for f in self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able fields for a trace event (stable key set)."""
+        return {
+            "attested": self.attested,
+            "reasons": [r.value for r in self.reasons],
+            "findings": [f.as_dict() for f in self.findings],
+            "measured_version": self.measured_version,
+            "matched_base_image": self.matched_base_image,
+            "secure_boot": self.secure_boot,
+            "reset_count": self.reset_count,
+            "restart_count": self.restart_count,
+            "safe": self.safe,
+            "pcrs": {str(k): v for k, v in sorted(self.pcrs.items())},
+        }
+
+
+# -- evaluation ------------------------------------------------------------------------------
+def credential_secret(challenge_label: str) -> bytes:
+    """The MakeCredential secret for one challenge (deterministic, 32 bytes) [assumed]."""
+    return hashlib.sha256(f"vtalab-attest-credential|{challenge_label}".encode()).digest()
+
+
+class _Stop(Exception):
+    """Internal: an identity/integrity check failed; evaluation ends with its finding."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.reason.value)
+        self.finding = finding
+
+
+class _Evaluation:
+    """The state of one evaluation (what is known so far goes into the verdict)."""
+
+    def __init__(self, evidence: Evidence, config: TrustConfig, now: datetime) -> None:
+        self.ev = evidence
+        self.config = config
+        self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+        self.now_epoch = int(self.now.timestamp())
+        self.known: dict[str, Any] = {}
+        self.policy: list[Finding] = []
+
+    def finding(self, reason: Reason, **detail: Any) -> Finding:
+        detail = {"host": self.ev.host, **detail}
+        return Finding(reason, render(reason, detail), detail)
+
+    def stop(self, reason: Reason, **detail: Any) -> _Stop:
+        return _Stop(self.finding(reason, **detail))
+
+    # 1 ---------------------------------------------------------------------------------------
+    def cluster(self) -> None:
+        if not self.config.enabled:
+            raise self.stop(Reason.TA_CLUSTER_DISABLED)
+
+    # 2 ---------------------------------------------------------------------------------------
+    def principal(self) -> None:
+        token = self.ev.principal_token
+        if not token or crypto.jwt_decode(token) is None:
+            raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem="malformed token")
+        for principal in self.config.principals:
+            for der in principal.certificates_der:
+                try:
+                    key = crypto.cert_from_der(der).public_key()
+                except ValueError:
+                    continue
+                if not isinstance(key, crypto.PublicKey):
+                    continue
+                claims = crypto.jwt_verify(token, key)
+                if claims is None:
+                    continue
+                problem = self._principal_claims(claims, principal)
+                if problem:
+                    raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem=problem,
+                                    issuer=principal.issuer)
+                return
+        issuer = crypto.jwt_decode(token).claims.get("iss")  # type: ignore[union-attr]
+        raise self.stop(Reason.UNTRUSTED_PRINCIPAL,
+                        problem="not signed by any imported STS certificate",
+                        issuer=str(issuer) if issuer is not None else None)
+
+    def _principal_claims(self, claims: dict[str, Any], principal: Principal) -> str | None:
+        iss, sub, iat, exp = (claims.get(k) for k in ("iss", "sub", "iat", "exp"))
+        if iss != principal.issuer:
+            return f"issuer {iss!r} is not {principal.issuer!r}"
+        if sub != self.ev.host:
+            return f"token is for {sub!r}"
+        if not _is_int(iat) or not _is_int(exp):
+            return "token has no validity period"
+        if self.now_epoch < iat:
+            return "token not yet valid"
+        if self.now_epoch >= exp:
+            return "token expired"
+        return None
+
+    # 3 ---------------------------------------------------------------------------------------
+    def tpm_identity(self) -> None:
+        settings = self.config.settings
+        ek_id = _key_id_of(self.ev.ek_public_der)
+        if settings.require_certificate_validation:
+            if not self.ev.ek_certificate_der:
+                raise self.stop(Reason.EK_CERTIFICATE_MISSING)
+            try:
+                cert = crypto.cert_from_der(self.ev.ek_certificate_der)
+            except ValueError:
+                raise self.stop(Reason.UNTRUSTED_EK_CA,
+                                problem="the EK certificate cannot be parsed") from None
+            anchors = []
+            for der in self.config.tpm_ca_certificates_der:
+                try:
+                    anchors.append(crypto.cert_from_der(der))
+                except ValueError:
+                    continue
+            if not anchors:
+                raise self.stop(Reason.UNTRUSTED_EK_CA, problem="no TPM CA certificate imported")
+            problem = crypto.chain_problem(cert, anchors, self.now)
+            if problem is not None:
+                raise self.stop(Reason.UNTRUSTED_EK_CA, problem=problem,
+                                issuer=cert.issuer.rfc4514_string())
+            try:
+                certified = crypto.public_der(cert.public_key())  # type: ignore[arg-type]
+            except (TypeError, ValueError, AttributeError):
+                certified = b""
+            if certified != self.ev.ek_public_der:
+                raise self.stop(Reason.EK_CERTIFICATE_MISMATCH, ek_key_id=ek_id,
+                                certified_key_id=_key_id_of(certified))
+        if settings.require_endorsement_keys and \
+                self.ev.ek_public_der not in self.config.endorsement_keys_der:
+            raise self.stop(Reason.EK_NOT_REGISTERED, ek_key_id=ek_id)
+
+    # 4 ---------------------------------------------------------------------------------------
+    def ak_binding(self, activate: Callable[[bytes, bytes], bytes | None],
+                   challenge_label: str) -> crypto.PublicKey:
+        try:
+            ek = crypto.public_from_der(self.ev.ek_public_der)
+        except ValueError:
+            raise self.stop(Reason.AK_NOT_BOUND, problem="EK public key malformed") from None
+        try:
+            ak = _marshal.parse_public(self.ev.ak_public)
+            area = _marshal.Reader(self.ev.ak_public).tpm2b()
+        except ValueError as exc:
+            raise self.stop(Reason.AK_NOT_BOUND, problem=f"AK public area malformed: {exc}"
+                            ) from None
+        if not (ak.restricted and ak.sign) or ak.decrypt or ak.name_alg != _marshal.TPM_ALG_SHA256:
+            raise self.stop(Reason.AK_NOT_BOUND,
+                            problem="the AK is not a restricted SHA-256 signing key")
+        secret = credential_secret(challenge_label)
+        blob, seed = make_credential(ek, _marshal.object_name(area), secret,
+                                     f"{challenge_label}|ephemeral".encode())
+        answer = activate(blob, seed)
+        if answer is None or answer != secret:
+            raise self.stop(Reason.AK_NOT_BOUND, problem="credential activation failed")
+        return ak.public_key()
+
+    # 5 ---------------------------------------------------------------------------------------
+    def quote(self, ak: crypto.PublicKey, nonce: bytes) -> _marshal.Attest:
+        problems = verify_quote(ak, self.ev.quote_attest, self.ev.quote_signature, nonce)
+        malformed = [p for p in problems if p in ("malformed_attest", "bad_magic", "bad_type")]
+        if malformed:
+            raise self.stop(Reason.QUOTE_MALFORMED, problem=", ".join(malformed))
+        if any(p in ("malformed_signature", "bad_signature") for p in problems):
+            raise self.stop(Reason.BAD_QUOTE_SIGNATURE)
+        attest = _marshal.parse_attest(self.ev.quote_attest)  # verify_quote parsed it
+        clock = attest.clock_info
+        self.known.update(reset_count=clock.reset_count, restart_count=clock.restart_count,
+                          safe=clock.safe)
+        if "nonce_mismatch" in problems:
+            raise self.stop(Reason.NONCE_MISMATCH, expected=nonce.hex(),
+                            quoted=attest.extra_data.hex())
+        if problems:  # a problem verify_quote may learn later: never accept what we missed
+            raise self.stop(Reason.QUOTE_MALFORMED, problem=", ".join(problems))
+        missing = [p for p in REQUIRED_PCRS if p not in attest.pcrs]
+        if missing:
+            raise self.stop(Reason.QUOTE_PCRS_MISSING, missing=missing, quoted=attest.pcrs)
+        if tuple(sorted(set(self.ev.pcr_selection))) != tuple(attest.pcrs):
+            raise self.stop(Reason.QUOTE_MALFORMED,
+                            problem="the quoted PCR selection is not the one presented",
+                            presented=list(self.ev.pcr_selection), quoted=attest.pcrs)
+        return attest
+
+    # 6 ---------------------------------------------------------------------------------------
+    def eventlog(self, attest: _marshal.Attest) -> list[Event]:
+        try:
+            log = parse_eventlog(self.ev.eventlog)
+        except ValueError as exc:
+            raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
+        values = replay(log)
+        quoted = [values.get(p, bytes(32)) for p in attest.pcrs]
+        if pcr_digest(quoted) != attest.pcr_digest:
+            raise self.stop(Reason.EVENTLOG_MISMATCH,
+                            problem="replaying it does not give the quoted PCR digest",
+                            quoted_digest=attest.pcr_digest.hex(),
+                            replayed_digest=pcr_digest(quoted).hex())
+        self.known["pcrs"] = {p: v.hex() for p, v in zip(attest.pcrs, quoted, strict=True)}
+        # Only records in quoted PCRs are proven; the rest of the log is ignored.
+        selected = set(attest.pcrs)
+        return [e for e in log if e.pcr in selected]
+
+    # 7, 8 ------------------------------------------------------------------------------------
+    def measured(self, events: list[Event]) -> None:
+        try:
+            _check_claims(events)
+        except ValueError as exc:
+            raise self.stop(Reason.EVENTLOG_MISMATCH, problem=str(exc)) from None
+        try:
+            mb = read_measured_boot(events)
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
+        version = mb.esxi_version
+        secure_boot = mb.secure_boot
+        self.known.update(measured_version=version, secure_boot=secure_boot)
+        self._base_image(mb, version)
+        if secure_boot is not True:
+            self.policy.append(self.finding(
+                Reason.SECURE_BOOT_OFF,
+                problem="not measured" if secure_boot is None else "SecureBoot=0"))
+
+    def _base_image(self, mb: MeasuredBoot, version: str | None) -> None:
+        image = self.config.base_image(version)
+        if image is None:
+            self.policy.append(self.finding(
+                Reason.UNTRUSTED_BASE_IMAGE, measured_version=version or "unknown",
+                trusted=[b.version for b in self.config.base_images]))
+            return
+        expected = image.module_digests()
+        measured = mb.fleet_modules()
+        differ = sorted(n for n in expected if measured.get(n) != expected[n])
+        extra = sorted(n for n in measured if n not in expected)
+        records = [(r.component, r.product, r.version) for r in mb.versions]
+        trusted_records = [(r.component, r.product, r.version) for r in image.version_records]
+        if differ or extra or sorted(records) != sorted(trusted_records):
+            detail: dict[str, Any] = {"measured_version": version,
+                                      "modules": differ + extra or ["version records"]}
+            if extra:
+                detail["unexpected"] = extra
+            self.policy.append(self.finding(Reason.BASE_IMAGE_MISMATCH, **detail))
+            return
+        self.known["matched_base_image"] = image.version
+
+    def verdict(self, stop: Finding | None = None) -> Verdict:
+        findings = (stop,) if stop is not None else tuple(self.policy)
+        return Verdict(attested=not findings, findings=findings, **self.known)
+
+
+_DATA_IS_MEASURED = (_eventlog.EV_EFI_VARIABLE_DRIVER_CONFIG,
+                     _eventlog.EV_EFI_VARIABLE_AUTHORITY, _eventlog.EV_SEPARATOR)
+
+
+def _check_claims(events: list[Event]) -> None:
+    """Raise ``ValueError`` if a record's data is not what its digest measured.
+
+    A log proves PCR indexes and digests only; event *data* is a claim. Where the spec
+    makes the data the measured thing (UEFI variables, separators, esx-boot's version,
+    signer, command-line and asset-tag records) its SHA-256 must be the extended digest,
+    or a host could claim ``SecureBoot=1`` while having measured 0. Module records are
+    exempt: their digest is of the module payload, which the log does not carry.
+    """
+    for e in events:
+        p = e.parsed
+        if e.event_type in _DATA_IS_MEASURED:
+            claimed = e.data
+        elif (e.event_type == _eventlog.EV_EVENT_TAG and isinstance(p, _eventlog.TaggedEvent)
+              and p.tag_id not in (_measure.TAG_MODULE, _measure.TAG_BOOT_OPTION)):
+            claimed = p.data
+        else:
+            continue
+        if crypto.sha256(claimed) != e.digest:
+            raise ValueError(f"the data of a record in PCR {e.pcr} (event type "
+                             f"0x{e.event_type:08x}) does not match its digest")
+
+
+def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
+             activate: Callable[[bytes, bytes], bytes | None], now: datetime,
+             challenge_label: str) -> Verdict:
+    """The verdict on ``evidence`` under ``config`` (see the module docstring for the checks).
+
+    ``nonce`` is the one this service issued for this attestation; ``activate`` calls
+    TPM2_ActivateCredential on the host's TPM; ``now`` is the simulated time (UTC; naive
+    values are taken as UTC); ``challenge_label`` names this challenge (the credential
+    secret and ephemeral key are derived from it, so the run is reproducible).
+    """
+    state = _Evaluation(evidence, config, now)
+    try:
+        state.cluster()
+        state.principal()
+        state.tpm_identity()
+        ak = state.ak_binding(activate, challenge_label)
+        attest = state.quote(ak, nonce)
+        events = state.eventlog(attest)
+        state.measured(events)
+    except _Stop as stop:
+        return state.verdict(stop.finding)
+    return state.verdict()
+
+
+# -- tokens ----------------------------------------------------------------------------------
+def issue_tokens(verdict: Verdict, *, host: str, service_name: str, group: str,
+                 key: crypto.PrivateKey, kid: str, iat: int, lifetime: int) -> tuple[str, str]:
+    """``(KMS_AUTH_JWT, REPORTING_JWT)`` for an attested host, ES256-signed by the service.
+
+    Claims: ``iss`` = service name, ``sub`` = host, ``aud`` (``kms``/``reporting``),
+    ``group``, ``iat``, ``exp = iat + lifetime``, ``ver`` = measured ESXi version, ``typ``.
+    The lifetime is a parameter because VMware does not publish it [assumed]. Issuing
+    tokens for a verdict that did not attest is a simulator bug (``ValueError``).
+    """
+    if not verdict.attested:
+        raise ValueError(f"no attestation token for {host}: the verdict is not attested")
+    if lifetime <= 0:
+        raise ValueError(f"token lifetime must be positive, got {lifetime}")
+    base = {"iss": service_name, "sub": host, "group": group, "iat": int(iat),
+            "exp": int(iat) + int(lifetime), "ver": verdict.measured_version}
+    kms = crypto.jwt_encode({**base, "aud": AUD_KMS, "typ": TYP_KMS}, key, kid)
+    reporting = crypto.jwt_encode({**base, "aud": AUD_REPORTING, "typ": TYP_REPORTING}, key, kid)
+    return kms, reporting
+
+
+def verify_kms_token(token: str | None, *, trusted_keys: Mapping[str, crypto.PublicKey],
+                     host: str, group: str, now_epoch: int, leeway: int = 0) -> Reason | None:
+    """Why the Key Provider Service refuses ``token`` from ``host`` (``None``: it is valid).
+
+    ``trusted_keys`` maps ``kid`` to the public keys of the attestation services the key
+    provider trusts. Order: ``no_token``; ``token_forged`` (malformed, unknown ``kid``, bad
+    signature, or not a ``KMS_AUTH_JWT`` — a ``REPORTING_JWT`` never authorizes);
+    ``token_wrong_group``; ``token_wrong_host``; ``token_not_yet_valid``;
+    ``token_expired`` (at or after ``exp``). ``leeway`` seconds of clock skew are tolerated
+    on both bounds.
+    """
+    if not token:
+        return Reason.NO_TOKEN
+    decoded = crypto.jwt_decode(token)
+    if decoded is None:
+        return Reason.TOKEN_FORGED
+    key = trusted_keys.get(str(decoded.header.get("kid")))
+    if key is None:
+        return Reason.TOKEN_FORGED
+    claims = crypto.jwt_verify(token, key)
+    if claims is None or claims.get("typ") != TYP_KMS or claims.get("aud") != AUD_KMS:
+        return Reason.TOKEN_FORGED
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not _is_int(iat) or not _is_int(exp):
+        return Reason.TOKEN_FORGED
+    if claims.get("group") != group:
+        return Reason.TOKEN_WRONG_GROUP
+    if claims.get("sub") != host:
+        return Reason.TOKEN_WRONG_HOST
+    if now_epoch + leeway < iat:
+        return Reason.TOKEN_NOT_YET_VALID
+    if now_epoch - leeway >= exp:
+        return Reason.TOKEN_EXPIRED
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _key_id_of(spki_der: bytes) -> str:
+    try:
+        return crypto.key_id(crypto.public_from_der(spki_der))
+    except ValueError:
+        return "malformed"

@@ -1,0 +1,225 @@
+"""The Trust Authority cluster: TA hosts, their applied objects, attestd and kmxd.
+
+Most vTA configuration lives **on the TA hosts**, not in vCenter: every cluster object
+(state, principals, base images, TPM CA certificates, endorsement keys, TPM 2.0 settings,
+trusted key providers) is pushed to *every* TA host, and each object's **health** says
+whether the hosts agree (``OK``), disagree (``ERROR``: "not all hosts in the cluster are in
+a consistent state"), cannot all be asked (``WARNING``: a member host is down) or hold
+nothing (``NONE``). A host removed and re-added comes back empty: health shows it until
+the configuration is re-applied.
+
+Apply semantics [assumed]: a ``New-*`` object is applied to every member host that lacks
+it; it fails with ``already_exists`` only when every member host already holds it. This
+is what lets an operator re-apply a backup to a rebuilt TA host.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from vtalab import crypto
+from vtalab.domain.attestation import (
+    Evidence,
+    Principal,
+    Tpm2Settings,
+    TrustConfig,
+    Verdict,
+    evaluate,
+    issue_tokens,
+)
+from vtalab.domain.base_image import BaseImageStore
+from vtalab.domain.key_provider import KeyProviderService
+from vtalab.trace import canonical
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from vtalab.domain.vcenter import VCenter
+    from vtalab.esxi.host import EsxiHost
+    from vtalab.kernel import Kernel
+    from vtalab.parameters import Parameters
+
+__all__ = ["OBJECT_KINDS", "AttestationService", "TaConfig", "TaHost", "TrustAuthorityCluster"]
+
+#: The TA cluster objects whose health is reported (names as in the vSphere API).
+OBJECT_KINDS = ("state", "principals", "base_images", "tpm2_ca_certificates",
+                "tpm2_endorsement_keys", "tpm2_settings", "key_providers")
+
+#: PCRs quoted for attestation: firmware + Secure Boot policy, and esx-boot's 11-14.
+QUOTE_PCRS = (0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14)
+
+
+@dataclass
+class TaConfig:
+    """The Trust Authority objects applied on one TA host (its own copy)."""
+
+    enabled: bool = False
+    principals: dict[str, Principal] = field(default_factory=dict)
+    base_images: BaseImageStore = field(default_factory=BaseImageStore)
+    tpm_ca_certificates: dict[str, bytes] = field(default_factory=dict)
+    endorsement_keys: dict[str, bytes] = field(default_factory=dict)
+    settings: Tpm2Settings = field(default_factory=Tpm2Settings)
+
+    def trust_config(self) -> TrustConfig:
+        return TrustConfig(
+            enabled=self.enabled,
+            principals=tuple(self.principals.values()),
+            base_images=self.base_images.snapshot(),
+            tpm_ca_certificates_der=tuple(self.tpm_ca_certificates.values()),
+            endorsement_keys_der=tuple(self.endorsement_keys.values()),
+            settings=self.settings,
+        )
+
+
+class AttestationService:
+    """``attestd`` on one TA host: its signing key and certificate, and the verdict."""
+
+    def __init__(self, kernel: Kernel, params: Parameters, host: EsxiHost, group: str,
+                 issuer: VCenter) -> None:
+        self.kernel = kernel
+        self.params = params
+        self.host = host
+        self.group = group
+        self.name = f"{host.name}/attestd"
+        self.key = crypto.derive_private_key(kernel.seed, f"ta/{host.name}/attestd")
+        self.kid = crypto.key_id(self.key)
+        start = kernel.utc()
+        self.certificate = crypto.issue_certificate(
+            f"attestd.{host.name}", self.key, issuer.sts_certificate, issuer.sts_key,
+            start - timedelta(days=1),
+            start + timedelta(days=params.certificate_validity_days), org="vTA")
+
+    @property
+    def running(self) -> bool:
+        return self.host.is_up and self.host_services().get("attestd", False)
+
+    def host_services(self) -> dict[str, bool]:
+        return getattr(self.host, "services", {})
+
+    def attest(self, evidence: Evidence, config: TaConfig,
+               activate: Callable[[bytes, bytes], bytes | None], nonce: bytes
+               ) -> tuple[Verdict, tuple[str, str] | None]:
+        """Evaluate one attestation request; tokens only when it passed."""
+        verdict = evaluate(evidence, config.trust_config(), nonce=nonce, activate=activate,
+                           now=self.kernel.utc(),
+                           challenge_label=f"{self.name}|{evidence.host}|{self.kernel.now}")
+        log = self.kernel.log
+        if verdict.attested:
+            tokens = issue_tokens(verdict, host=evidence.host, service_name=self.name,
+                                  group=self.group, key=self.key, kid=self.kid,
+                                  iat=self.kernel.epoch_seconds(),
+                                  lifetime=int(self.params.token_lifetime_seconds))
+            log(self.host.name, "attestd.log",
+                f"Attestation of {evidence.host} succeeded: measured ESXi "
+                f"{verdict.measured_version} matches base image "
+                f"{verdict.matched_base_image}; KMS_AUTH_JWT issued")
+            return verdict, tokens
+        for finding in verdict.findings:
+            log(self.host.name, "attestd.log",
+                f"Attestation of {evidence.host} failed: {finding.reason.value}: "
+                f"{finding.message}", level="error")
+        return verdict, None
+
+
+class TaHost:
+    """A member of the TA cluster: the ESXi host, its applied objects, attestd and kmxd."""
+
+    def __init__(self, host: EsxiHost, attestd: AttestationService,
+                 kmxd: KeyProviderService) -> None:
+        self.host = host
+        self.config = TaConfig()
+        self.attestd = attestd
+        self.kmxd = kmxd
+        self.member = True
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    def kmxd_running(self) -> bool:
+        return self.host.is_up and self.host.services.get("kmxd", False)  # type: ignore[attr-defined]
+
+    def fingerprint(self, kind: str) -> str:
+        """A canonical digest of this host's copy of one object kind (for health)."""
+        c = self.config
+        value: Any
+        if kind == "state":
+            value = c.enabled
+        elif kind == "principals":
+            value = sorted((p.issuer, [d.hex() for d in p.certificates_der])
+                           for p in c.principals.values())
+        elif kind == "base_images":
+            value = sorted(c.base_images.versions())
+        elif kind == "tpm2_ca_certificates":
+            value = sorted(d.hex() for d in c.tpm_ca_certificates.values())
+        elif kind == "tpm2_endorsement_keys":
+            value = sorted(d.hex() for d in c.endorsement_keys.values())
+        elif kind == "tpm2_settings":
+            value = [c.settings.require_certificate_validation,
+                     c.settings.require_endorsement_keys]
+        elif kind == "key_providers":
+            value = sorted(canonical(p.record()) for p in self.kmxd.providers.values())
+        else:  # pragma: no cover - guarded by OBJECT_KINDS
+            raise KeyError(kind)
+        return hashlib.sha256(canonical(value).encode()).hexdigest()
+
+    def is_empty(self, kind: str) -> bool:
+        c = self.config
+        return {
+            "state": not c.enabled,
+            "principals": not c.principals,
+            "base_images": not len(c.base_images),
+            "tpm2_ca_certificates": not c.tpm_ca_certificates,
+            "tpm2_endorsement_keys": not c.endorsement_keys,
+            "tpm2_settings": False,
+            "key_providers": not self.kmxd.providers,
+        }[kind]
+
+
+class TrustAuthorityCluster:
+    """The TA cluster, managed by the TA vCenter."""
+
+    def __init__(self, kernel: Kernel, name: str, vcenter: VCenter, group: str) -> None:
+        self.kernel = kernel
+        self.name = name
+        self.vcenter = vcenter
+        self.group = group
+        self.hosts: dict[str, TaHost] = {}
+        #: base image version -> simulated time of the last successful attestation
+        self.last_attested: dict[str, float] = {}
+
+    @property
+    def members(self) -> list[TaHost]:
+        return [h for h in self.hosts.values() if h.member]
+
+    def reachable_members(self) -> list[TaHost]:
+        return [h for h in self.members if h.host.is_up]
+
+    def health(self, kind: str) -> str:
+        members = self.members
+        if not members:
+            return "NONE"
+        up = [h for h in members if h.host.is_up]
+        if all(h.is_empty(kind) for h in up) and kind not in ("state", "tpm2_settings"):
+            return "NONE" if len(up) == len(members) else "WARNING"
+        prints = {h.fingerprint(kind) for h in up}
+        if len(prints) > 1:
+            return "ERROR"
+        return "OK" if len(up) == len(members) else "WARNING"
+
+    def apply(self, fn: Callable[[TaHost], bool]) -> list[str]:
+        """Apply a change to every reachable member; returns the hosts it changed."""
+        return [h.name for h in self.reachable_members() if fn(h)]
+
+    def refresh_trust(self) -> None:
+        """kmxd trusts the signing keys of every attestd of its group in the cluster."""
+        for member in self.hosts.values():
+            member.kmxd.trusted_attestation_keys.clear()
+            if not member.member:
+                continue
+            for other in self.members:
+                member.kmxd.trust_attestation_key(other.attestd.kid,
+                                                  other.attestd.key.public_key())

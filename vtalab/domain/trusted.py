@@ -1,0 +1,353 @@
+"""Trusted clusters and the trusted-host agent ``kmxa``.
+
+The workload vCenter holds the **desired** trust configuration of each Trusted cluster
+(which attestation services and key provider services it uses); each trusted host holds
+the **applied** copy. ``Set-TrustedCluster -Remediate`` pushes desired to applied and
+``Get-TrustedClusterAppliedStatus`` compares them.
+
+``kmxa`` on each trusted host attests at boot and periodically, renewing before its token
+expires, fetches keys from the Key Provider Service with that token, and caches keys in
+memory (a reboot empties the cache unless key persistence is on). An unreachable
+attestation service is **not** an untrusted host: kmxa retries with exponential backoff
+and reports ``unknown`` with the reason ``attestation_unreachable``, never ``notAttested``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vtalab import crypto
+from vtalab.domain.attestation import Evidence
+from vtalab.domain.reasons import Reason
+from vtalab.domain.ta_cluster import QUOTE_PCRS
+from vtalab.tpm.marshal import marshal_public
+
+if TYPE_CHECKING:
+    from vtalab.domain.ta_cluster import TaHost
+    from vtalab.esxi.host import BootMode, EsxiHost
+    from vtalab.world import World
+
+__all__ = ["HostAttestation", "Kmxa", "ServiceInfo", "TrustedCluster", "TrustedHost"]
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """An attestation or key provider service as exported by the TA cluster."""
+
+    kind: str  #: "attestation" | "key_provider"
+    name: str  #: e.g. "ta-esx-01/attestd"
+    address: str  #: the TA host
+    group: str
+    certificate_sha256: str = ""
+
+
+@dataclass
+class HostAttestation:
+    """kmxa's latest result with one attestation service (what vCenter shows)."""
+
+    status: str = "unknown"  #: attested | notAttested | unknown
+    reason: str | None = None
+    messages: list[str] = field(default_factory=list)
+    attested_at: float | None = None
+    attested_until: float | None = None
+    token: str | None = None
+    token_exp: int | None = None
+    measured_version: str | None = None
+
+
+class Kmxa:
+    """The trusted-host agent."""
+
+    def __init__(self, world: World, trusted: TrustedHost) -> None:
+        self.world = world
+        self.th = trusted
+        self.results: dict[str, HostAttestation] = {}
+        self.key_cache: dict[str, bytes] = {}
+        self.persisted_keys: dict[str, bytes] = {}
+        self._wake = world.kernel.env.event()
+        self._retry = world.params.retry_initial_seconds
+        self._started = False
+
+    @property
+    def host(self) -> EsxiHost:
+        return self.th.host
+
+    @property
+    def running(self) -> bool:
+        return self.host.is_up and self.host.services.get("kmxa", False)
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.world.kernel.log(self.host.name, "kmxa.log", message, level=level)
+
+    # -- life-cycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.world.kernel.process(self._loop())
+
+    def wake(self) -> None:
+        """Re-attest now (boot, service start, configuration change)."""
+        if not self._wake.triggered:
+            self._wake.succeed()
+
+    def on_up(self, host: EsxiHost, mode: BootMode) -> None:
+        if self.th.cluster.key_persistence:
+            self.key_cache = dict(self.persisted_keys)
+        self.wake()
+
+    def on_down(self, host: EsxiHost, reason: str) -> None:
+        self.key_cache = {}
+        for service, result in self.results.items():
+            if result.status != "unknown" or result.token is not None:
+                self.results[service] = HostAttestation(
+                    reason=None, messages=[f"host is down ({reason})"])
+        self.th.cluster.publish(self.th)
+
+    def _loop(self) -> Generator[Any, Any, None]:
+        env = self.world.kernel.env
+        while True:
+            delay = self.world.params.reattest_period_seconds
+            if self.running and self.th.applied_attestation():
+                delay = self.attest_all()
+            self._wake = env.event()
+            yield env.any_of([env.timeout(delay), self._wake])
+
+    # -- attestation ---------------------------------------------------------------------
+    def attest_all(self) -> float:
+        """Attest with every applied attestation service; return the delay to the next try."""
+        p = self.world.params
+        next_delay = p.reattest_period_seconds
+        unreachable = False
+        for info in self.th.applied_attestation():
+            result = self.attest_once(info)
+            if result.status == "attested" and result.token_exp is not None:
+                remaining = result.token_exp - self.local_epoch() - p.renew_before_expiry_seconds
+                next_delay = min(next_delay, max(remaining, 1.0))
+            elif result.status == "notAttested":
+                next_delay = min(next_delay, p.failed_reattest_seconds)
+            else:
+                unreachable = True
+        if unreachable:
+            next_delay = min(next_delay, self._retry)
+            self._retry = min(self._retry * 2, p.retry_max_seconds)
+        else:
+            self._retry = p.retry_initial_seconds
+        self.th.cluster.publish(self.th)
+        return next_delay
+
+    def local_epoch(self) -> int:
+        """This host's idea of the time (true time plus its clock skew)."""
+        return self.world.kernel.epoch_seconds() + int(self.host.clock_skew)
+
+    def attest_once(self, info: ServiceInfo) -> HostAttestation:
+        world = self.world
+        kernel = world.kernel
+        ta = world.ta_cluster.hosts.get(info.address)
+        previous = self.results.get(info.name, HostAttestation())
+        problem = world.reachability(self.host, ta, "attestd")
+        if problem is not None:
+            keep_token = previous.token is not None and (previous.token_exp or 0) > self.local_epoch()
+            result = HostAttestation(
+                status="attested" if keep_token else "unknown",
+                reason=Reason.ATTESTATION_UNREACHABLE.value,
+                messages=[f"Attestation service {info.name} unreachable: {problem}; "
+                          "retrying (this is not an attestation failure)"],
+                attested_at=previous.attested_at if keep_token else None,
+                attested_until=previous.attested_until if keep_token else None,
+                token=previous.token if keep_token else None,
+                token_exp=previous.token_exp if keep_token else None,
+                measured_version=previous.measured_version)
+            self.log(result.messages[0], level="warning")
+            kernel.record(self.host.source, "attest.unreachable", host=self.host.name,
+                          service=info.name, problem=problem,
+                          message=f"{self.host.name}: attestation service {info.name} "
+                                  f"unreachable ({problem}); will retry")
+            self.results[info.name] = result
+            return result
+        assert ta is not None
+        tpm = self.host.tpm
+        nonce = kernel.nonce(f"attest/{info.name}/{self.host.name}")
+        quote = tpm.quote(nonce, list(QUOTE_PCRS), now_ms=int(round(kernel.now * 1000)))
+        evidence = Evidence(
+            host=self.host.name,
+            principal_token=world.workload_vcenter.host_assertion(self.host.name),
+            ek_certificate_der=tpm.ek_certificate_der,
+            ek_public_der=crypto.public_der(tpm.ek),
+            ak_public=marshal_public(tpm.ak_public_area),
+            quote_attest=quote.attest,
+            quote_signature=quote.signature,
+            eventlog=tpm.log.to_bytes(),
+            pcr_selection=QUOTE_PCRS,
+        )
+        verdict, tokens = ta.attestd.attest(evidence, ta.config, tpm.activate_credential, nonce)
+        if tokens is not None:
+            exp = kernel.epoch_seconds() + int(world.params.token_lifetime_seconds)
+            result = HostAttestation(
+                status="attested", attested_at=kernel.now,
+                attested_until=kernel.now + world.params.token_lifetime_seconds,
+                token=tokens[0], token_exp=exp, measured_version=verdict.measured_version)
+            if verdict.matched_base_image:
+                world.ta_cluster.last_attested[verdict.matched_base_image] = kernel.now
+            self.log(f"Attested by {info.name} as ESXi {verdict.measured_version}; "
+                     f"token valid until {kernel.utc(result.attested_until).isoformat()}")
+        else:
+            first = verdict.findings[0]
+            result = HostAttestation(
+                status="notAttested", reason=first.reason.value,
+                messages=[f"{f.reason.value}: {f.message}" for f in verdict.findings],
+                measured_version=verdict.measured_version)
+            self.log(f"Attestation by {info.name} failed: {result.messages[0]}", level="error")
+        kernel.record(self.host.source, "attest.result", host=self.host.name,
+                      service=info.name, status=result.status, reason=result.reason,
+                      measured_version=verdict.measured_version,
+                      running_version=self.host.version,
+                      reset_count=verdict.reset_count,
+                      message=(f"{self.host.name}: attestation by {info.name}: "
+                               + ("passed, measured ESXi " + str(verdict.measured_version)
+                                  if tokens else f"FAILED ({result.reason})")))
+        self.results[info.name] = result
+        return result
+
+    def token(self) -> str | None:
+        """A token this host believes valid (by its own, possibly skewed, clock)."""
+        best = None
+        for result in self.results.values():
+            if result.token and (result.token_exp or 0) > self.local_epoch():
+                if best is None or (result.token_exp or 0) > (best.token_exp or 0):
+                    best = result
+        return best.token if best else None
+
+    # -- keys ----------------------------------------------------------------------------
+    def get_key(self, provider: str, key_id: str) -> tuple[bool, str | None, str]:
+        """Make ``key_id`` available on this host. Returns (ok, reason, message)."""
+        if key_id in self.key_cache:
+            return True, None, "key in host memory"
+        if not self.running:
+            return False, Reason.SERVICE_STOPPED.value, "kmxa is not running on the host"
+        world = self.world
+        token = self.token()
+        last: tuple[bool, str | None, str] = (
+            False, Reason.KEY_PROVIDER_NOT_CONFIGURED.value,
+            "no key provider service is configured for the host")
+        for info in self.th.applied_key_providers():
+            ta = world.ta_cluster.hosts.get(info.address)
+            problem = world.reachability(self.host, ta, "kmxd")
+            if problem is not None:
+                last = (False, Reason.ATTESTATION_UNREACHABLE.value
+                        if ta is None else "key_provider_unreachable",
+                        f"key provider service {info.name} unreachable: {problem}")
+                continue
+            assert ta is not None
+            release = ta.kmxd.release_key(token=token, host=self.host.name, provider=provider,
+                                          key_id=key_id, kms=world.kms,
+                                          now=world.kernel.utc(),
+                                          now_epoch=world.kernel.epoch_seconds())
+            for line in release.log:
+                world.kernel.log(ta.name, "kmxd.log", line,
+                                 level="info" if release.ok else "error")
+            claims = crypto.jwt_decode(token).claims if token and crypto.jwt_decode(token) else {}
+            world.kernel.record(
+                f"trust-authority/{ta.name}/kmxd", "key.release", host=self.host.name,
+                key_id=key_id, provider=provider, ok=release.ok,
+                reason=release.reason.value if release.reason else None,
+                token_sub=claims.get("sub"), token_exp=claims.get("exp"),
+                now_epoch=world.kernel.epoch_seconds(),
+                message=(f"kmxd on {ta.name}: key {key_id[:8]}… "
+                         + (f"released to {self.host.name}" if release.ok else
+                            f"refused to {self.host.name} ({release.reason.value if release.reason else '?'})")))
+            if release.ok and release.material is not None:
+                self.key_cache[key_id] = release.material
+                if self.th.cluster.key_persistence:
+                    self.persisted_keys[key_id] = release.material
+                self.log(f"Key {key_id} received from {info.name}")
+                return True, None, "key released"
+            reason = release.reason.value if release.reason else "refused"
+            self.log(f"Key {key_id} refused by {info.name}: {reason}: {release.message}",
+                     level="error")
+            last = (False, reason, release.message)
+        return last
+
+
+class TrustedHost:
+    """A trusted host: the ESXi host, its applied trust configuration and its kmxa."""
+
+    def __init__(self, world: World, host: EsxiHost, cluster: TrustedCluster) -> None:
+        self.host = host
+        self.cluster = cluster
+        self.applied: tuple[ServiceInfo, ...] = ()
+        self.agent = Kmxa(world, self)
+        host.on_up.append(self.agent.on_up)
+        host.on_down.append(self.agent.on_down)
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    def applied_attestation(self) -> list[ServiceInfo]:
+        return [s for s in self.applied if s.kind == "attestation"] if self.cluster.enabled else []
+
+    def applied_key_providers(self) -> list[ServiceInfo]:
+        return [s for s in self.applied if s.kind == "key_provider"] if self.cluster.enabled else []
+
+    def summary(self) -> HostAttestation:
+        """The host-level status vCenter shows: attested if any service attests it."""
+        results = list(self.agent.results.values())
+        for wanted in ("attested", "notAttested"):
+            for r in results:
+                if r.status == wanted:
+                    return r
+        return results[0] if results else HostAttestation()
+
+
+class TrustedCluster:
+    """A Trusted cluster in the workload vCenter."""
+
+    def __init__(self, world: World, name: str, *, quick_boot: bool,
+                 key_persistence: bool) -> None:
+        self.world = world
+        self.name = name
+        self.enabled = False
+        self.quick_boot = quick_boot
+        self.key_persistence = key_persistence
+        self.desired: tuple[ServiceInfo, ...] = ()
+        self.hosts: dict[str, TrustedHost] = {}
+        self._shown: dict[str, str] = {}
+
+    def remediate(self) -> list[str]:
+        """Push the desired configuration to every reachable host; returns hosts changed."""
+        changed = []
+        for th in self.hosts.values():
+            if th.host.is_up and th.applied != self.desired:
+                th.applied = self.desired
+                changed.append(th.name)
+                th.agent.wake()
+        return changed
+
+    def applied_status(self) -> dict[str, str]:
+        return {name: ("OK" if th.applied == self.desired else "ERROR")
+                for name, th in self.hosts.items()}
+
+    def health(self) -> str:
+        if not self.desired:
+            return "NONE"
+        return "OK" if all(v == "OK" for v in self.applied_status().values()) else "ERROR"
+
+    def publish(self, th: TrustedHost) -> None:
+        """vCenter's view of a host changed: post the attestation event on transitions."""
+        summary = th.summary()
+        status = summary.status
+        before = self._shown.get(th.name)
+        if status == before:
+            return
+        self._shown[th.name] = status
+        vc = self.world.workload_vcenter
+        if status == "attested":
+            vc.post_event("com.vmware.vc.TaHostAttestPassEvent", th.name)
+        elif status == "notAttested":
+            vc.post_event("com.vmware.vc.TaHostAttestFailEvent", th.name)
+            vc.log(f"Host {th.name} attestation failed: {'; '.join(summary.messages)}",
+                   level="error")
+        elif before is not None:
+            vc.post_event("com.vmware.vc.TaHostAttestUnsetEvent", th.name)

@@ -1,0 +1,154 @@
+"""vCenter Server: events, Recent Tasks, ``vpxd.log`` and the STS that vouches for hosts.
+
+Two vCenters take part in vTA: the **Trust Authority vCenter** manages the TA cluster,
+the **workload vCenter** manages the Trusted clusters. They must be separate.
+
+What an operator sees lives here: vCenter **events** with their real event type IDs
+(``com.vmware.vc.TaHostAttestPassEvent`` ...), the **Recent Tasks** pane (task, target,
+status, error) and ``vpxd.log``. The workload vCenter's **STS signing certificate** is
+the *principal* the Trust Authority cluster must trust; rotating it breaks trust until
+the new certificate is re-imported (``com.vmware.vc.TrustAuthority.StsCertificatesChange``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from vtalab import crypto
+
+if TYPE_CHECKING:
+    from vtalab.kernel import Kernel
+    from vtalab.parameters import Parameters
+
+__all__ = ["EVENT_TEXT", "Task", "VCenter", "VcEvent"]
+
+#: vCenter event type IDs used by the lab and their messages (the Pass/Fail texts are
+#: VMware's; the others are [assumed] wording).
+EVENT_TEXT: dict[str, str] = {
+    "com.vmware.vc.TaHostAttestPassEvent": "Trusted Host attestation passed.",
+    "com.vmware.vc.TaHostAttestFailEvent": "Trusted Host attestation failed.",
+    "com.vmware.vc.TaHostAttestUnsetEvent": "Trusted Host attestation status is unset.",
+    "com.vmware.vc.TrustAuthority.StsCertificatesChange":
+        "The vCenter Server STS signing certificates changed; re-import the principal.",
+    "com.vmware.vc.TrustAuthority.DecommissionHost":
+        "Host removed from a Trusted cluster without decommissioning its trust configuration.",
+    "com.vmware.vc.host.TpmEndorsementKeyMismatch":
+        "The TPM endorsement key of the host changed (TPM or motherboard replaced).",
+    "com.vmware.vc.kms.crypto.TrustAuthority.ClusterNotAvailable":
+        "The Trust Authority cluster is not available.",
+    "com.vmware.vc.kms.crypto.TrustAuthority.ClusterUnhealthy":
+        "The Trust Authority cluster is unhealthy.",
+    "com.vmware.vc.kms.crypto.TrustAuthority.KmsUnhealthy":
+        "The key server of the trusted key provider is unhealthy.",
+    "com.vmware.vc.vm.Crypto.VMLocked.TAKMSClusterUnavaliable":
+        "The virtual machine is locked because the trusted key provider is not available.",
+    "com.vmware.vc.vm.Crypto.VMLocked.TAKeyMissingOnHost":
+        "The virtual machine is locked because its key is missing on the host.",
+    "com.vmware.vc.vm.Crypto.VMUnlocked": "The virtual machine is unlocked.",
+}
+
+
+@dataclass(frozen=True)
+class VcEvent:
+    time: float
+    vcenter: str
+    event_id: str
+    message: str
+    target: str
+
+
+@dataclass
+class Task:
+    """One row of the Recent Tasks pane."""
+
+    key: str
+    vcenter: str
+    name: str
+    target: str
+    start: float
+    status: str = "running"  #: running | success | error
+    error: str | None = None
+    end: float | None = None
+    reason: str | None = None  #: stable reason code behind ``error``
+    detail: dict[str, str] = field(default_factory=dict)
+
+
+class VCenter:
+    """One vCenter Server (``role`` is ``ta`` or ``workload``)."""
+
+    def __init__(self, kernel: Kernel, params: Parameters, name: str, role: str) -> None:
+        self.kernel = kernel
+        self.params = params
+        self.name = name
+        self.role = role
+        self.events: list[VcEvent] = []
+        self.tasks: list[Task] = []
+        self.sts_generation = 1
+        self._make_sts()
+
+    @property
+    def source(self) -> str:
+        return f"vcenter/{self.name}"
+
+    # -- STS (the principal vTA trusts) -------------------------------------------------
+    def _make_sts(self) -> None:
+        label = f"vcenter/{self.name}/sts/{self.sts_generation}"
+        self.sts_key = crypto.derive_private_key(self.kernel.seed, label)
+        start = self.kernel.utc()
+        days = self.params.certificate_validity_days
+        self.sts_certificate = crypto.make_ca(
+            f"{self.name} STS signing ({self.sts_generation})", self.sts_key,
+            start - timedelta(days=1), start + timedelta(days=days), org="VMware vCenter")
+
+    def rotate_sts(self) -> None:
+        self.sts_generation += 1
+        self._make_sts()
+        self.post_event("com.vmware.vc.TrustAuthority.StsCertificatesChange", self.name)
+
+    def sts_certificates_der(self) -> tuple[bytes, ...]:
+        return (crypto.cert_der(self.sts_certificate),)
+
+    def host_assertion(self, host: str, lifetime: int = 600) -> str:
+        """A short-lived token by which this vCenter vouches for one of its hosts."""
+        iat = self.kernel.epoch_seconds()
+        return crypto.jwt_encode({"iss": self.name, "sub": host, "iat": iat,
+                                  "exp": iat + lifetime},
+                                 self.sts_key, crypto.key_id(self.sts_key))
+
+    # -- events, tasks, log ---------------------------------------------------------------
+    def post_event(self, event_id: str, target: str, message: str | None = None) -> VcEvent:
+        text = message or EVENT_TEXT.get(event_id, event_id)
+        event = VcEvent(self.kernel.now, self.name, event_id, text, target)
+        self.events.append(event)
+        self.kernel.record(self.source, "vc.event", vcenter=self.name, event_id=event_id,
+                           target=target, message=f"{text} [{event_id}] ({target})")
+        self.log(f"Event posted: {event_id} on {target}: {text}")
+        return event
+
+    def start_task(self, name: str, target: str) -> Task:
+        task = Task(f"task-{len(self.tasks) + 1}", self.name, name, target, self.kernel.now)
+        self.tasks.append(task)
+        self.kernel.record(self.source, "vc.task", vcenter=self.name, task=name, target=target,
+                           key=task.key, status="running")
+        return task
+
+    def finish_task(self, task: Task, *, error: str | None = None,
+                    reason: str | None = None) -> Task:
+        task.status = "error" if error else "success"
+        task.error = error
+        task.reason = reason
+        task.end = self.kernel.now
+        shown = f"Recent Tasks: {task.name} on {task.target}: " + (
+            f"failed: {error}" if error else "completed")
+        self.kernel.record(self.source, "vc.task", vcenter=self.name, task=task.name,
+                           target=task.target, key=task.key, status=task.status,
+                           error=error, reason=reason, message=shown)
+        if error:
+            self.log(f"Task {task.key} {task.name} on {task.target} failed: {error}",
+                     level="error")
+        return task
+
+    def log(self, message: str, level: str = "info") -> None:
+        self.kernel.log(self.name, "vpxd.log", message, level=level, source=self.source)

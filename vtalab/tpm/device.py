@@ -1,0 +1,255 @@
+"""A software TPM 2.0: SHA-256 PCRs, the boot counters, quotes and credential activation.
+
+What the simulator needs from a host's TPM, and nothing else:
+
+* **24 SHA-256 PCRs**, extended as ``PCR = SHA256(PCR || digest)``; every extend also
+  appends a record to the host's TCG event log (firmware keeps the log, but keeping it
+  beside the PCRs guarantees the two never drift apart).
+* **Clock and counters** (Part 1 §36, Part 3 TPM2_Startup/TPM2_Shutdown): ``clock`` is
+  milliseconds of powered time since manufacture (the caller passes simulated ms).
+  ``Startup(CLEAR)`` after anything but ``Shutdown(STATE)`` is a *TPM Reset* —
+  ``resetCount += 1``, ``restartCount = 0``, PCRs and log cleared; after
+  ``Shutdown(STATE)`` it is a *TPM Restart* and ``Startup(STATE)`` a *TPM Resume* — both
+  ``restartCount += 1`` (Resume keeps the PCRs). Losing power without an orderly
+  ``TPM2_Shutdown`` means the saved clock may be stale: ``safe`` is 0 until the next
+  orderly shutdown/startup cycle.
+* **Quotes** signed by the AK (a restricted P-256 ECDSA key) over a ``TPMS_ATTEST``.
+* **ActivateCredential** with the EK, to prove the AK and EK share this TPM.
+
+Keys are passed in (derived from the world seed by the caller); nothing here is random.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vtalab import crypto
+from vtalab.errors import OperationError
+from vtalab.tpm import credential, marshal
+from vtalab.tpm.eventlog import EV_NO_ACTION, NUM_PCRS, Event, EventLog
+
+__all__ = ["NUM_PCRS", "Quote", "Tpm", "pcr_digest", "verify_quote"]
+
+#: TPM_PT_FIRMWARE_VERSION_1/2 of the simulated part (vendor-defined; fixed for determinism).
+DEFAULT_FIRMWARE_VERSION = 0x0007_0055_0000_0000
+
+def pcr_digest(values: list[bytes]) -> bytes:
+    """The quote's ``pcrDigest``: SHA-256 over the selected PCR values in ascending order."""
+    return crypto.sha256(b"".join(values))
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What TPM2_Quote returns, plus the PCR values it covers (as ``tpm2_quote -o`` does)."""
+
+    attest: bytes  #: marshalled TPMS_ATTEST
+    signature: bytes  #: marshalled TPMT_SIGNATURE
+    pcrs: tuple[int, ...]  #: quoted PCR indexes, ascending
+    pcr_values: tuple[bytes, ...]  #: their values, in the same order
+
+    @property
+    def pcr_values_bin(self) -> bytes:
+        """Concatenated 32-byte values (the ``-f pcrs.bin`` of ``tpm2_checkquote``)."""
+        return b"".join(self.pcr_values)
+
+
+class Tpm:
+    """One host's TPM. ``ek``/``ak`` are P-256 private keys supplied by the caller."""
+
+    def __init__(self, ek: crypto.PrivateKey, ak: crypto.PrivateKey, *,
+                 firmware_version: int = DEFAULT_FIRMWARE_VERSION) -> None:
+        self.ek = ek
+        self.ak = ak
+        self.firmware_version = firmware_version
+        self.ek_certificate_der: bytes | None = None  # provisioned by the caller
+        self.pcrs: list[bytes] = [bytes(32)] * NUM_PCRS
+        self.log = EventLog()
+        self.reset_count = 0
+        self.restart_count = 0
+        self.safe = True
+        self.powered = False
+        self.started = False
+        self._clock_base = 0  # clock (ms) saved at the last power-off
+        self._powered_at = 0  # caller time (ms) of the last power-on
+        self._now = 0  # caller time (ms) last seen
+        # How the previous power cycle ended: "clear"/"state" for an orderly
+        # TPM2_Shutdown, None for power loss. A new TPM counts as orderly.
+        self._last_shutdown: str | None = "clear"
+        self._shutdown_this_cycle: str | None = None
+
+    # -- identity ------------------------------------------------------------------------
+    @property
+    def ek_public_area(self) -> bytes:
+        return marshal.ek_public_area(self.ek)
+
+    @property
+    def ak_public_area(self) -> bytes:
+        return marshal.ak_public_area(self.ak)
+
+    @property
+    def ek_name(self) -> bytes:
+        return marshal.object_name(self.ek_public_area)
+
+    @property
+    def ak_name(self) -> bytes:
+        return marshal.object_name(self.ak_public_area)
+
+    @property
+    def ak_qualified_name(self) -> bytes:
+        """The AK's qualified name, as created under the EK (``tpm2_createak`` layout)."""
+        ek_qn = marshal.qualified_name(marshal.u32(marshal.TPM_RH_ENDORSEMENT), self.ek_name)
+        return marshal.qualified_name(ek_qn, self.ak_name)
+
+    # -- power and counters ----------------------------------------------------------------
+    def _tick(self, now_ms: int | None) -> None:
+        if now_ms is not None:
+            if now_ms < self._now:
+                raise OperationError(f"TPM time went backwards ({now_ms} < {self._now} ms)")
+            self._now = now_ms
+
+    @property
+    def clock(self) -> int:
+        """Milliseconds the TPM has been powered since manufacture."""
+        if not self.powered:
+            return self._clock_base
+        return self._clock_base + (self._now - self._powered_at)
+
+    def clock_info(self) -> marshal.ClockInfo:
+        return marshal.ClockInfo(self.clock, self.reset_count, self.restart_count, self.safe)
+
+    def power_on(self, now_ms: int) -> None:
+        if self.powered:
+            raise OperationError("TPM is already powered")
+        self._tick(now_ms)
+        self.powered = True
+        self.started = False
+        self._powered_at = now_ms
+        self._shutdown_this_cycle = None
+
+    def startup_clear(self) -> None:
+        """TPM2_Startup(CLEAR): a TPM Reset, or a TPM Restart after Shutdown(STATE)."""
+        self._require_power()
+        if self._last_shutdown == "state":
+            self.restart_count += 1  # TPM Restart
+        else:
+            self.reset_count += 1  # TPM Reset
+            self.restart_count = 0
+        self._startup_common()
+        self.pcrs = [bytes(32)] * NUM_PCRS
+        self.log = EventLog()
+
+    def startup_state(self) -> None:
+        """TPM2_Startup(STATE): a TPM Resume (only after Shutdown(STATE)); PCRs are kept."""
+        self._require_power()
+        if self._last_shutdown != "state":
+            raise OperationError("TPM2_Startup(STATE) needs a preceding TPM2_Shutdown(STATE)")
+        self.restart_count += 1
+        self._startup_common()
+
+    def _startup_common(self) -> None:
+        if self.started:
+            raise OperationError("TPM2_Startup already done this power cycle")
+        # Only an orderly shutdown saved the clock, so only then is it safe.
+        self.safe = self._last_shutdown is not None
+        self.started = True
+
+    def shutdown(self, orderly: bool = True, *, save_state: bool = False) -> None:
+        """TPM2_Shutdown(CLEAR or STATE). ``orderly=False`` models the OS never sending it."""
+        self._require_power()
+        self._shutdown_this_cycle = ("state" if save_state else "clear") if orderly else None
+
+    def power_off(self, now_ms: int | None = None) -> None:
+        """Remove power; without a preceding :meth:`shutdown` this is a power loss."""
+        self._require_power()
+        self._tick(now_ms)
+        self._clock_base = self.clock
+        self.powered = False
+        self.started = False
+        self._last_shutdown = self._shutdown_this_cycle
+
+    def _require_power(self) -> None:
+        if not self.powered:
+            raise OperationError("TPM is not powered")
+
+    def _require_started(self) -> None:
+        if not (self.powered and self.started):
+            raise OperationError("TPM2_Startup has not been run")
+
+    # -- measurement ------------------------------------------------------------------------
+    def extend(self, pcr: int, event_type: int, event_data: bytes,
+               digest: bytes | None = None) -> Event:
+        """Extend ``pcr`` and log the event. ``digest`` defaults to SHA-256(event_data);
+        pass it when the spec measures something other than the logged data (a firmware
+        volume, a PE image, an esx-boot module payload)."""
+        self._require_started()
+        if digest is None:
+            digest = crypto.sha256(event_data)
+        event = Event.make(pcr, event_type, digest, event_data)
+        if event_type != EV_NO_ACTION:  # informational records are logged, never extended
+            self.pcrs[pcr] = crypto.sha256(self.pcrs[pcr] + digest)
+        self.log.append(event)
+        return event
+
+    def read_pcrs(self, pcrs: list[int] | None = None) -> dict[int, bytes]:
+        sel = range(NUM_PCRS) if pcrs is None else pcrs
+        return {p: self.pcrs[p] for p in sel}
+
+    # -- attestation ------------------------------------------------------------------------
+    def quote(self, nonce: bytes, pcrs: list[int], now_ms: int | None = None) -> Quote:
+        """TPM2_Quote with the AK over the SHA-256 PCRs ``pcrs`` (``nonce`` = extraData)."""
+        self._require_started()
+        self._tick(now_ms)
+        if len(nonce) > 64:
+            raise ValueError("qualifyingData is at most 64 bytes")
+        selected = tuple(sorted(set(pcrs)))
+        if any(not 0 <= p < NUM_PCRS for p in selected):
+            raise ValueError("PCR index out of range")
+        values = tuple(self.pcrs[p] for p in selected)
+        attest = marshal.marshal_attest(self.ak_qualified_name, nonce, self.clock_info(),
+                                        self.firmware_version, list(selected),
+                                        pcr_digest(list(values)))
+        r, s = crypto.ecdsa_sign(self.ak, attest)
+        return Quote(attest, marshal.marshal_signature(r, s), selected, values)
+
+    def activate_credential(self, credential_blob: bytes, encrypted_seed: bytes
+                            ) -> bytes | None:
+        """TPM2_ActivateCredential for this TPM's AK with its EK; ``None`` on failure."""
+        return credential.activate_credential(self.ek, self.ak_name, credential_blob,
+                                              encrypted_seed)
+
+
+def verify_quote(ak_public: crypto.PublicKey, attest_bytes: bytes, signature_bytes: bytes,
+                 nonce: bytes, pcr_values: list[bytes] | None = None) -> list[str]:
+    """Problems with a quote (empty list = good): ``malformed_attest``, ``bad_magic``,
+    ``bad_type``, ``nonce_mismatch``, ``malformed_signature``, ``bad_signature`` and, when
+    ``pcr_values`` (in selection order) are given, ``pcr_digest_mismatch``."""
+    problems: list[str] = []
+    head = marshal.Reader(attest_bytes)
+    try:
+        magic, typ = head.u32(), head.u16()
+    except ValueError:
+        return ["malformed_attest"]
+    if magic != marshal.TPM_GENERATED_VALUE:
+        problems.append("bad_magic")
+    if typ != marshal.TPM_ST_ATTEST_QUOTE:
+        problems.append("bad_type")
+    attest = None
+    if typ == marshal.TPM_ST_ATTEST_QUOTE:
+        try:
+            attest = marshal.parse_attest(attest_bytes)
+        except ValueError:
+            problems.append("malformed_attest")
+    if attest is not None:
+        if attest.extra_data != nonce:
+            problems.append("nonce_mismatch")
+        if pcr_values is not None and pcr_digest(list(pcr_values)) != attest.pcr_digest:
+            problems.append("pcr_digest_mismatch")
+    try:
+        sig = marshal.parse_signature(signature_bytes)
+    except ValueError:
+        problems.append("malformed_signature")
+    else:
+        if sig.hash_alg != marshal.TPM_ALG_SHA256 or not crypto.ecdsa_verify(
+                ak_public, attest_bytes, sig.r, sig.s):
+            problems.append("bad_signature")
+    return problems

@@ -1,0 +1,328 @@
+"""The TCG PC Client crypto-agile event log (``EFI_TCG2_EVENT_LOG_FORMAT_TCG_2``).
+
+A TPM only keeps PCR *values*; the firmware and bootloader keep a log of *what* they
+extended so a verifier can replay it. The log format (TCG PC Client Platform Firmware
+Profile, §10) is **little-endian** (it is a UEFI structure, unlike TPM wire structures):
+
+* first a ``TCG_PCClientPCREvent`` in the old SHA-1 layout (``pcrIndex`` 0,
+  ``EV_NO_ACTION``, 20 zero bytes) whose data is the ``TCG_EfiSpecIDEventStruct``
+  ("Spec ID Event03") announcing the digest banks — here only SHA-256 (32 bytes);
+* then one ``TCG_PCR_EVENT2`` per measurement: ``pcrIndex``, ``eventType``,
+  ``TPML_DIGEST_VALUES`` (count 1, SHA-256), ``eventSize`` and the event data.
+
+Replaying proves only the PCR index and digest of each record: the event type and data
+are *claims* a verifier must check against the digest where the spec makes them the
+measured thing (``EV_SEPARATOR``, ``EV_EFI_VARIABLE_DRIVER_CONFIG`` ...).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from vtalab import crypto
+
+__all__ = [
+    "EFI_GLOBAL_VARIABLE",
+    "EFI_IMAGE_SECURITY_DATABASE_GUID",
+    "EV_ACTION",
+    "EV_EFI_ACTION",
+    "EV_EFI_BOOT_SERVICES_APPLICATION",
+    "EV_EFI_BOOT_SERVICES_DRIVER",
+    "EV_EFI_GPT_EVENT",
+    "EV_EFI_HANDOFF_TABLES",
+    "EV_EFI_PLATFORM_FIRMWARE_BLOB",
+    "EV_EFI_VARIABLE_AUTHORITY",
+    "EV_EFI_VARIABLE_BOOT",
+    "EV_EFI_VARIABLE_DRIVER_CONFIG",
+    "EV_EVENT_TAG",
+    "EV_IPL",
+    "EV_NO_ACTION",
+    "EV_POST_CODE",
+    "EV_S_CRTM_CONTENTS",
+    "EV_S_CRTM_VERSION",
+    "EV_SEPARATOR",
+    "Event",
+    "EventLog",
+    "FirmwareBlob",
+    "ImageLoad",
+    "TaggedEvent",
+    "UefiVariable",
+    "decode_event_data",
+    "firmware_blob_data",
+    "guid_bytes",
+    "image_load_data",
+    "parse_eventlog",
+    "replay",
+    "tagged_event_data",
+    "uefi_variable_data",
+]
+
+EV_PREBOOT_CERT = 0x0
+EV_POST_CODE = 0x1
+EV_NO_ACTION = 0x3
+EV_SEPARATOR = 0x4
+EV_ACTION = 0x5
+EV_EVENT_TAG = 0x6
+EV_S_CRTM_CONTENTS = 0x7
+EV_S_CRTM_VERSION = 0x8
+EV_CPU_MICROCODE = 0x9
+EV_PLATFORM_CONFIG_FLAGS = 0xA
+EV_TABLE_OF_DEVICES = 0xB
+EV_IPL = 0xD
+EV_EFI_VARIABLE_DRIVER_CONFIG = 0x80000001
+EV_EFI_VARIABLE_BOOT = 0x80000002
+EV_EFI_BOOT_SERVICES_APPLICATION = 0x80000003
+EV_EFI_BOOT_SERVICES_DRIVER = 0x80000004
+EV_EFI_RUNTIME_SERVICES_DRIVER = 0x80000005
+EV_EFI_GPT_EVENT = 0x80000006
+EV_EFI_ACTION = 0x80000007
+EV_EFI_PLATFORM_FIRMWARE_BLOB = 0x80000008
+EV_EFI_HANDOFF_TABLES = 0x80000009
+EV_EFI_VARIABLE_AUTHORITY = 0x800000E0
+
+#: Owner of SecureBoot, PK, KEK (UEFI spec §3.3).
+EFI_GLOBAL_VARIABLE = "8be4df61-93ca-11d2-aa0d-00e098032b8c"
+#: Owner of db and dbx (UEFI spec §32.6).
+EFI_IMAGE_SECURITY_DATABASE_GUID = "d719b2cb-3d3a-4596-a3bc-dad00e67656f"
+
+TPM_ALG_SHA256 = 0x000B
+_SPEC_ID_SIGNATURE = b"Spec ID Event03\x00"
+_STARTUP_LOCALITY_SIGNATURE = b"StartupLocality\x00"
+_MAX_EVENT_SIZE = 1 << 24  # sanity bound so a hostile size cannot make us allocate GBs
+NUM_PCRS = 24
+
+
+# -- event data structures ------------------------------------------------------------
+def guid_bytes(guid: str) -> bytes:
+    """An ``EFI_GUID`` in memory order (first three fields little-endian)."""
+    raw = bytes.fromhex(guid.replace("-", ""))
+    if len(raw) != 16:
+        raise ValueError(f"bad GUID {guid!r}")
+    return raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]
+
+
+def _guid_text(raw: bytes) -> str:
+    h = (raw[3::-1] + raw[5:3:-1] + raw[7:5:-1] + raw[8:]).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass(frozen=True, slots=True)
+class UefiVariable:
+    """``UEFI_VARIABLE_DATA``: a measured UEFI variable (owner GUID, name, contents)."""
+
+    guid: str
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class TaggedEvent:
+    """``TCG_PCClientTaggedEvent``: a vendor tag and its data (esx-boot uses these)."""
+
+    tag_id: int
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareBlob:
+    """``UEFI_PLATFORM_FIRMWARE_BLOB``: where a measured firmware volume lives."""
+
+    base: int
+    length: int
+
+
+@dataclass(frozen=True, slots=True)
+class ImageLoad:
+    """``UEFI_IMAGE_LOAD_EVENT``: a PE/COFF image the firmware started."""
+
+    location: int
+    length: int
+    link_time_address: int
+    device_path: bytes
+
+
+def uefi_variable_data(guid: str, name: str, data: bytes) -> bytes:
+    encoded = name.encode("utf-16-le")
+    return (guid_bytes(guid) + struct.pack("<QQ", len(name), len(data)) + encoded + data)
+
+
+def tagged_event_data(tag_id: int, data: bytes) -> bytes:
+    return struct.pack("<II", tag_id, len(data)) + data
+
+
+def firmware_blob_data(base: int, length: int) -> bytes:
+    return struct.pack("<QQ", base, length)
+
+
+def image_load_data(location: int, length: int, device_path: bytes = b"") -> bytes:
+    return struct.pack("<QQQQ", location, length, 0, len(device_path)) + device_path
+
+
+def decode_event_data(event_type: int, data: bytes
+                      ) -> UefiVariable | TaggedEvent | FirmwareBlob | ImageLoad | str | None:
+    """The structured form of ``data`` for ``event_type``; ``ValueError`` if malformed.
+
+    Types whose data is free-form (``EV_SEPARATOR``, ``EV_POST_CODE`` ...) decode to
+    ``None``; text events (``EV_EFI_ACTION``, ``EV_ACTION``, ``EV_S_CRTM_VERSION``) to str.
+    """
+    if event_type in (EV_EFI_VARIABLE_DRIVER_CONFIG, EV_EFI_VARIABLE_BOOT,
+                      EV_EFI_VARIABLE_AUTHORITY):
+        if len(data) < 32:
+            raise ValueError("UEFI_VARIABLE_DATA too short")
+        n_chars, n_data = struct.unpack_from("<QQ", data, 16)
+        if 32 + 2 * n_chars + n_data != len(data):
+            raise ValueError("UEFI_VARIABLE_DATA lengths do not match the event size")
+        try:
+            name = data[32:32 + 2 * n_chars].decode("utf-16-le")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"bad variable name: {exc}") from None
+        return UefiVariable(_guid_text(data[:16]), name, data[32 + 2 * n_chars:])
+    if event_type == EV_EVENT_TAG:
+        if len(data) < 8:
+            raise ValueError("TCG_PCClientTaggedEvent too short")
+        tag_id, size = struct.unpack_from("<II", data)
+        if 8 + size != len(data):
+            raise ValueError("taggedEventDataSize does not match the event size")
+        return TaggedEvent(tag_id, data[8:])
+    if event_type == EV_EFI_PLATFORM_FIRMWARE_BLOB:
+        if len(data) != 16:
+            raise ValueError("UEFI_PLATFORM_FIRMWARE_BLOB must be 16 bytes")
+        return FirmwareBlob(*struct.unpack("<QQ", data))
+    if event_type in (EV_EFI_BOOT_SERVICES_APPLICATION, EV_EFI_BOOT_SERVICES_DRIVER,
+                      EV_EFI_RUNTIME_SERVICES_DRIVER):
+        if len(data) < 32:
+            raise ValueError("UEFI_IMAGE_LOAD_EVENT too short")
+        loc, length, link, dp_len = struct.unpack_from("<QQQQ", data)
+        if 32 + dp_len != len(data):
+            raise ValueError("LengthOfDevicePath does not match the event size")
+        return ImageLoad(loc, length, link, data[32:])
+    if event_type == EV_S_CRTM_VERSION:
+        if len(data) % 2:
+            raise ValueError("EV_S_CRTM_VERSION must be UCS-2")
+        try:
+            return data.decode("utf-16-le").rstrip("\x00")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"bad CRTM version string: {exc}") from None
+    if event_type in (EV_EFI_ACTION, EV_ACTION):
+        try:
+            return data.decode("ascii")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"action string is not ASCII: {exc}") from None
+    return None
+
+
+# -- records --------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One ``TCG_PCR_EVENT2`` (SHA-256 bank only), with its decoded data."""
+
+    pcr: int
+    event_type: int
+    digest: bytes
+    data: bytes
+    parsed: UefiVariable | TaggedEvent | FirmwareBlob | ImageLoad | str | None = field(
+        default=None, compare=False)
+
+    @classmethod
+    def make(cls, pcr: int, event_type: int, digest: bytes, data: bytes) -> Event:
+        if not 0 <= pcr < NUM_PCRS:
+            raise ValueError(f"PCR {pcr} out of range")
+        if len(digest) != 32:
+            raise ValueError("SHA-256 digest must be 32 bytes")
+        return cls(pcr, event_type, bytes(digest), bytes(data),
+                   decode_event_data(event_type, data))
+
+    def to_bytes(self) -> bytes:
+        return (struct.pack("<IIIH", self.pcr, self.event_type, 1, TPM_ALG_SHA256)
+                + self.digest + struct.pack("<I", len(self.data)) + self.data)
+
+
+def _spec_id_event() -> bytes:
+    # TCG_EfiSpecIDEventStruct: platformClass 0 (client), spec 2.0 errata 0,
+    # uintnSize 2 (UINT64 firmware), one algorithm (SHA-256, 32 bytes), no vendor info.
+    body = (_SPEC_ID_SIGNATURE + struct.pack("<IBBBBI", 0, 0, 2, 0, 2, 1)
+            + struct.pack("<HH", TPM_ALG_SHA256, 32) + b"\x00")
+    return struct.pack("<II", 0, EV_NO_ACTION) + bytes(20) + struct.pack("<I", len(body)) + body
+
+
+class EventLog:
+    """An in-memory crypto-agile event log (the header is implicit)."""
+
+    def __init__(self, events: Iterable[Event] = ()) -> None:
+        self.events: list[Event] = list(events)
+
+    def append(self, event: Event) -> None:
+        self.events.append(event)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def to_bytes(self) -> bytes:
+        return _spec_id_event() + b"".join(e.to_bytes() for e in self.events)
+
+
+def _parse_header(data: bytes) -> int:
+    if len(data) < 32:
+        raise ValueError("event log too short for the Spec ID header")
+    pcr, etype = struct.unpack_from("<II", data)
+    (size,) = struct.unpack_from("<I", data, 28)
+    if pcr != 0 or etype != EV_NO_ACTION or data[8:28] != bytes(20):
+        raise ValueError("first record is not an EV_NO_ACTION Spec ID event")
+    body = data[32:32 + size]
+    if len(body) != size or size < 29 or body[:16] != _SPEC_ID_SIGNATURE:
+        raise ValueError("missing 'Spec ID Event03' signature")
+    (n_algs,) = struct.unpack_from("<I", body, 24)
+    if 28 + 4 * n_algs + 1 > size:
+        raise ValueError("Spec ID algorithm list overruns the event")
+    algs = [struct.unpack_from("<HH", body, 28 + 4 * i) for i in range(n_algs)]
+    if algs != [(TPM_ALG_SHA256, 32)]:
+        raise ValueError(f"unsupported digest banks {algs} (only SHA-256 is modelled)")
+    return 32 + size
+
+
+def parse_eventlog(data: bytes) -> EventLog:
+    """Parse a TCG_2 event log with a SHA-256 bank; ``ValueError`` on malformed input."""
+    data = bytes(data)
+    pos = _parse_header(data)
+    events: list[Event] = []
+    while pos < len(data):
+        if pos + 12 > len(data):
+            raise ValueError(f"truncated record header at {pos}")
+        pcr, etype, count = struct.unpack_from("<III", data, pos)
+        pos += 12
+        if count != 1:
+            raise ValueError(f"record at {pos - 12} has {count} digests (expected 1)")
+        if pos + 2 + 32 + 4 > len(data):
+            raise ValueError("truncated digest")
+        (alg,) = struct.unpack_from("<H", data, pos)
+        if alg != TPM_ALG_SHA256:
+            raise ValueError(f"unexpected digest algorithm 0x{alg:04x}")
+        digest = data[pos + 2:pos + 34]
+        (size,) = struct.unpack_from("<I", data, pos + 34)
+        pos += 38
+        if size > _MAX_EVENT_SIZE or pos + size > len(data):
+            raise ValueError("event data overruns the log")
+        events.append(Event.make(pcr, etype, digest, data[pos:pos + size]))
+        pos += size
+    return EventLog(events)
+
+
+def replay(events: Iterable[Event]) -> dict[int, bytes]:
+    """PCR values from replaying ``events``: ``PCR = SHA256(PCR || digest)`` from zeros.
+
+    ``EV_NO_ACTION`` records are informational and never extended, except that a
+    ``StartupLocality`` one sets PCR 0's initial value to the locality (PC Client §10.4.5).
+    """
+    pcrs = {i: bytes(32) for i in range(NUM_PCRS)}
+    for e in events:
+        if e.event_type == EV_NO_ACTION:
+            if e.pcr == 0 and e.data[:16] == _STARTUP_LOCALITY_SIGNATURE and len(e.data) == 17:
+                pcrs[0] = bytes(31) + e.data[16:17]
+            continue
+        pcrs[e.pcr] = crypto.sha256(pcrs[e.pcr] + e.digest)
+    return pcrs

@@ -1,0 +1,317 @@
+"""What a full (UEFI) boot of an ESXi host measures, and how a verifier reads it back.
+
+Two measuring parties extend the TPM during a cold boot:
+
+* **Firmware** (TCG PC Client Platform Firmware Profile): the CRTM version and firmware
+  volume into PCR 0; the Secure Boot policy — ``SecureBoot``, ``PK``, ``KEK``, ``db``,
+  ``dbx`` as ``UEFI_VARIABLE_DATA`` — into PCR 7; ``EV_SEPARATOR`` into PCRs 0–7 when
+  handing over to the OS loader; and the ESXi bootloader (``mboot64.efi``) as an
+  ``EV_EFI_BOOT_SERVICES_APPLICATION`` in PCR 4.
+* **esx-boot** (``vmware/esx-boot``, ``uefi/efiutils/tpm.c``): every record is an
+  ``EV_EVENT_TAG`` whose ``TCG_PCClientTaggedEvent`` carries a VMware tag id:
+
+  ======  ====================  ===========================================  ======
+  tag     name in tpm.c         tagged data / record digest                  PCR
+  ======  ====================  ===========================================  ======
+  2       TPM_VMK_EVENT_MOD     module basename + NUL / SHA-256 of payload   11-13
+  3       TPM_VMK_EVENT_BOOT_OPT  ``.gz`` module basename + NUL / payload    14
+  4       TPM_VMK_EVENT_CMD_OPT   "<kernel> <options>" (no NUL) / its hash   14
+  6       TPM_VMK_EVENT_TAG     NV asset tag (index 0x01C10110) / its hash   14
+  7       TPM_VMK_EVENT_SIGNER  signer certificate DER / its hash            14
+  8       TPM_VMK_EVENT_VERSION ``vm_version_record_t`` + file name / hash   13
+  ======  ====================  ===========================================  ======
+
+  ``esxupdt`` goes to PCR 11, ``b``/``k``/``s``/``sb`` to PCR 12, other ``.gz`` modules
+  to PCR 14, every other module (``.tgz`` included) to PCR 13. The version record is
+  measured just *before* its module, only for the "versioned" modules ``b`` and ``k``.
+
+Assumptions (the module payloads are not simulated, see ``vtalab.esxi.image``):
+
+* A module's record digest is its ``BootModule.digest`` (esx-boot hashes the payload).
+* ``vm_version_record_t`` is little-endian (x86), ``formatVersion`` 1, ``flags`` 0;
+  string offsets are from the record start and lengths include the NUL terminator.
+  The record of component ``bootloader`` rides with ``b.b00``, all others with ``k.b00``
+  (esx-boot takes one record from each module's ELF ``.version`` section; the image
+  model has three, so one module carries two).
+* Order: modules in ``boot.cfg`` order with the host-specific ``imgdb.tgz`` and
+  ``onetime.tgz`` last, then the signer certificate, the command line, the asset tag
+  (only when set). The signer "certificate" is deterministic placeholder bytes naming
+  ``image.signer`` (no X.509 is built here).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from vtalab import crypto
+from vtalab.esxi.image import (
+    PCR_BOOT_OPTIONS,
+    PCR_MODULES,
+    EsxiImage,
+    HostSpecific,
+    VersionRecord,
+    module_pcr,
+)
+from vtalab.tpm.device import Tpm
+from vtalab.tpm.eventlog import (
+    EFI_GLOBAL_VARIABLE,
+    EFI_IMAGE_SECURITY_DATABASE_GUID,
+    EV_EFI_ACTION,
+    EV_EFI_BOOT_SERVICES_APPLICATION,
+    EV_EFI_PLATFORM_FIRMWARE_BLOB,
+    EV_EFI_VARIABLE_AUTHORITY,
+    EV_EFI_VARIABLE_DRIVER_CONFIG,
+    EV_EVENT_TAG,
+    EV_S_CRTM_VERSION,
+    EV_SEPARATOR,
+    Event,
+    TaggedEvent,
+    UefiVariable,
+    firmware_blob_data,
+    guid_bytes,
+    image_load_data,
+    tagged_event_data,
+    uefi_variable_data,
+)
+
+__all__ = [
+    "TAG_ASSET_TAG",
+    "TAG_BOOT_OPTION",
+    "TAG_CMDLINE",
+    "TAG_MODULE",
+    "TAG_SIGNER",
+    "TAG_VERSION",
+    "FirmwareProfile",
+    "MeasuredBoot",
+    "measure_esx_boot",
+    "measure_firmware",
+    "measure_full_boot",
+    "read_measured_boot",
+    "version_record_data",
+]
+
+# esx-boot tag ids (uefi/efiutils/tpm.c, TPM_VMK_EVENT_*).
+TAG_MODULE = 2
+TAG_BOOT_OPTION = 3
+TAG_CMDLINE = 4
+TAG_ASSET_TAG = 6
+TAG_SIGNER = 7
+TAG_VERSION = 8
+
+_KERNEL = "b.b00"  # boot.cfg's kernel= entry, prefixed to the measured command line
+_HOST_SPECIFIC = ("imgdb.tgz", "onetime.tgz")
+_EFI_CERT_SHA256_GUID = "c1c41626-504c-4092-aca9-41f936934328"
+_EFI_CERT_X509_GUID = "a5c059a1-94e4-4aa7-87b5-ab155c2bf072"
+
+
+# -- firmware -------------------------------------------------------------------------
+def _vendor_bytes(vendor: str, what: str, n: int = 32) -> bytes:
+    return crypto.sha256(f"vtalab-firmware|{vendor}|{what}".encode())[:n]
+
+
+def _signature_list(sig_type: str, owner: str, entries: list[bytes]) -> bytes:
+    """An ``EFI_SIGNATURE_LIST`` (what PK/KEK/db/dbx hold) of equal-size entries."""
+    size = 16 + len(entries[0])
+    body = b"".join(guid_bytes(owner) + e for e in entries)
+    return guid_bytes(sig_type) + struct.pack("<III", 28 + len(body), 0, size) + body
+
+
+@dataclass(frozen=True, slots=True)
+class FirmwareProfile:
+    """A server's UEFI firmware: identity and Secure Boot databases (deterministic)."""
+
+    vendor: str
+    bios_version: str
+    secure_boot: bool
+    pk: bytes
+    kek: bytes
+    db: bytes
+    dbx: bytes
+
+    @classmethod
+    def for_vendor(cls, vendor: str, bios_version: str = "U30 v2.90",
+                   secure_boot: bool = True) -> FirmwareProfile:
+        owner = "77fa9abd-0359-4d32-bd60-28f4e78f784b"  # Microsoft's owner GUID, as usual
+        # Placeholder "certificates" (opaque bytes) in X.509-typed lists; dbx holds hashes.
+        def certs(what: str) -> bytes:
+            return _signature_list(_EFI_CERT_X509_GUID, owner, [_vendor_bytes(vendor, what, 32)])
+        dbx = _signature_list(_EFI_CERT_SHA256_GUID, owner,
+                              [_vendor_bytes(vendor, f"dbx{i}") for i in range(3)])
+        return cls(vendor, bios_version, secure_boot, certs("PK"), certs("KEK"),
+                   certs("db"), dbx)
+
+    @property
+    def firmware_volume_digest(self) -> bytes:
+        return crypto.sha256(f"vtalab-fv|{self.vendor}|{self.bios_version}".encode())
+
+
+#: The Authenticode digest of esx-boot's ``mboot64.efi`` (not simulated byte for byte).
+DEFAULT_BOOTLOADER_DIGEST = crypto.sha256(b"vtalab-esx-boot|mboot64.efi")
+
+
+def measure_firmware(tpm: Tpm, fw: FirmwareProfile,
+                     bootloader_digest: bytes = DEFAULT_BOOTLOADER_DIGEST) -> None:
+    """The firmware's measurements up to starting the ESXi bootloader."""
+    tpm.extend(0, EV_S_CRTM_VERSION, (fw.bios_version + "\x00").encode("utf-16-le"))
+    # The record names where the volume is; the digest is of the volume itself.
+    tpm.extend(0, EV_EFI_PLATFORM_FIRMWARE_BLOB, firmware_blob_data(0xFF000000, 0x01000000),
+               digest=fw.firmware_volume_digest)
+    # PCR 7: the Secure Boot policy. The digest is SHA-256 of the whole UEFI_VARIABLE_DATA.
+    for guid, name, value in (
+        (EFI_GLOBAL_VARIABLE, "SecureBoot", b"\x01" if fw.secure_boot else b"\x00"),
+        (EFI_GLOBAL_VARIABLE, "PK", fw.pk),
+        (EFI_GLOBAL_VARIABLE, "KEK", fw.kek),
+        (EFI_IMAGE_SECURITY_DATABASE_GUID, "db", fw.db),
+        (EFI_IMAGE_SECURITY_DATABASE_GUID, "dbx", fw.dbx),
+    ):
+        tpm.extend(7, EV_EFI_VARIABLE_DRIVER_CONFIG, uefi_variable_data(guid, name, value))
+    for pcr in range(8):
+        tpm.extend(pcr, EV_SEPARATOR, bytes(4))
+    tpm.extend(4, EV_EFI_ACTION, b"Calling EFI Application from Boot Option")
+    if fw.secure_boot:
+        # The db entry that authorised the bootloader (PC Client §10.4.4 / §3.3.4.8).
+        tpm.extend(7, EV_EFI_VARIABLE_AUTHORITY,
+                   uefi_variable_data(EFI_IMAGE_SECURITY_DATABASE_GUID, "db", fw.db[28:]))
+    tpm.extend(4, EV_EFI_BOOT_SERVICES_APPLICATION,
+               image_load_data(0x6E000000, 0x40000, b"\x7f\xff\x04\x00"),
+               digest=bootloader_digest)
+
+
+# -- esx-boot ---------------------------------------------------------------------------
+def version_record_data(record: VersionRecord, file_name: str) -> bytes:
+    """``vm_version_record_t`` with the module file name appended (as tpm_extend_version)."""
+    strings = [s.encode() + b"\x00" for s in
+               (record.component, record.product, record.version, file_name)]
+    header_size = 32
+    offsets, pos = [], header_size
+    for s in strings:
+        offsets += [pos, len(s)]
+        pos += len(s)
+    return struct.pack("<IIQ8H", pos, 1, 0, *offsets) + b"".join(strings)
+
+
+def _parse_version_record(data: bytes) -> tuple[VersionRecord, str]:
+    if len(data) < 32:
+        raise ValueError("version record too short")
+    total, fmt, _flags, *fields = struct.unpack_from("<IIQ8H", data)
+    if total != len(data) or fmt == 0:
+        raise ValueError("version record size/format mismatch")
+    out = []
+    for off, n in zip(fields[::2], fields[1::2], strict=True):
+        if off < 32 or off + n > total:
+            raise ValueError("version record string out of bounds")
+        out.append(data[off:off + n].rstrip(b"\x00").decode("utf-8", "strict"))
+    return VersionRecord(out[0], out[1], out[2]), out[3]
+
+
+def _tagged(tpm: Tpm, pcr: int, tag: int, data: bytes, digest: bytes | None = None) -> None:
+    tpm.extend(pcr, EV_EVENT_TAG, tagged_event_data(tag, data),
+               digest=crypto.sha256(data) if digest is None else digest)
+
+
+def _signer_blob(signer: str) -> bytes:
+    return b"vtalab-signer-certificate|" + signer.encode()
+
+
+def measure_esx_boot(tpm: Tpm, image: EsxiImage, host_specific: HostSpecific) -> None:
+    """What esx-boot measures while loading ``image`` on a host (see module docstring)."""
+    by_file: dict[str, list[VersionRecord]] = {}
+    for rec in image.version_records:
+        by_file.setdefault("b.b00" if rec.component == "bootloader" else "k.b00", []).append(rec)
+    modules = [(m.name, m.digest) for m in image.modules if m.name not in _HOST_SPECIFIC]
+    modules += [("imgdb.tgz", host_specific.imgdb_digest),
+                ("onetime.tgz", host_specific.onetime_digest)]
+    for name, digest in modules:
+        for rec in by_file.get(name, []):
+            _tagged(tpm, PCR_MODULES, TAG_VERSION, version_record_data(rec, name))
+        pcr = module_pcr(name)
+        tag = TAG_BOOT_OPTION if pcr == PCR_BOOT_OPTIONS else TAG_MODULE
+        _tagged(tpm, pcr, tag, name.encode() + b"\x00", digest)
+    _tagged(tpm, PCR_BOOT_OPTIONS, TAG_SIGNER, _signer_blob(image.signer))
+    cmdline = f"{_KERNEL} {host_specific.cmdline}" if host_specific.cmdline else _KERNEL
+    _tagged(tpm, PCR_BOOT_OPTIONS, TAG_CMDLINE, cmdline.encode())  # no NUL, as esx-boot
+    if host_specific.asset_tag:
+        _tagged(tpm, PCR_BOOT_OPTIONS, TAG_ASSET_TAG, host_specific.asset_tag.encode())
+
+
+def measure_full_boot(tpm: Tpm, fw: FirmwareProfile, image: EsxiImage,
+                      host_specific: HostSpecific) -> None:
+    """Firmware then esx-boot: everything a cold boot measures (TPM already started)."""
+    measure_firmware(tpm, fw)
+    measure_esx_boot(tpm, image, host_specific)
+
+
+# -- reading it back ------------------------------------------------------------------------
+@dataclass
+class MeasuredBoot:
+    """What a verifier learns from a (replay-checked) event log."""
+
+    versions: list[VersionRecord] = field(default_factory=list)
+    version_files: list[str] = field(default_factory=list)
+    modules: dict[str, bytes] = field(default_factory=dict)  #: name -> payload digest
+    module_pcrs: dict[str, int] = field(default_factory=dict)
+    host_specific: set[str] = field(default_factory=set)  #: names of host-specific items
+    secure_boot: bool | None = None
+    crtm_version: str | None = None
+    cmdline: str | None = None
+    asset_tag: str | None = None
+    signers: list[bytes] = field(default_factory=list)
+
+    @property
+    def esxi_version(self) -> str | None:
+        """The ``esx`` component's version (``8.0.2-22380479``), if measured."""
+        return next((v.version for v in self.versions if v.component == "esx"), None)
+
+    def fleet_modules(self) -> dict[str, bytes]:
+        """Module digests without the host-specific ones (what a base image pins)."""
+        return {n: d for n, d in self.modules.items() if n not in self.host_specific}
+
+
+def read_measured_boot(events: Iterable[Event]) -> MeasuredBoot:
+    """Decode firmware and esx-boot records; ``ValueError`` on a malformed esx-boot record.
+
+    Only meaningful on a log whose replay matched a verified quote: a log proves PCR
+    indexes and digests, so this also checks that each tagged record's digest is what
+    esx-boot would have extended for its data (except modules, whose payload we lack).
+    """
+    mb = MeasuredBoot()
+    for e in events:
+        p = e.parsed
+        if e.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG and isinstance(p, UefiVariable):
+            if e.pcr == 7 and p.name == "SecureBoot" and p.guid == EFI_GLOBAL_VARIABLE:
+                mb.secure_boot = p.data[:1] == b"\x01"
+        elif e.event_type == EV_S_CRTM_VERSION and isinstance(p, str):
+            mb.crtm_version = p
+        elif e.event_type == EV_EVENT_TAG and isinstance(p, TaggedEvent) and e.pcr >= 11:
+            _read_tag(mb, e, p)
+    return mb
+
+
+def _read_tag(mb: MeasuredBoot, e: Event, p: TaggedEvent) -> None:
+    if p.tag_id in (TAG_MODULE, TAG_BOOT_OPTION):
+        if not p.data.endswith(b"\x00"):
+            raise ValueError("module name is not NUL-terminated")
+        name = p.data[:-1].decode("utf-8")
+        mb.modules[name] = e.digest
+        mb.module_pcrs[name] = e.pcr
+        if name in _HOST_SPECIFIC:
+            mb.host_specific.add(name)
+        return
+    if p.tag_id not in (TAG_VERSION, TAG_CMDLINE, TAG_ASSET_TAG, TAG_SIGNER):
+        return  # a tag this verifier does not know: ignore it (the replay still counts it)
+    if crypto.sha256(p.data) != e.digest:
+        raise ValueError(f"tag {p.tag_id} record digest does not match its data")
+    if p.tag_id == TAG_VERSION:
+        record, file_name = _parse_version_record(p.data)
+        mb.versions.append(record)
+        mb.version_files.append(file_name)
+    elif p.tag_id == TAG_CMDLINE:
+        mb.cmdline = p.data.decode("utf-8")
+        mb.host_specific.add("cmdline")
+    elif p.tag_id == TAG_ASSET_TAG:
+        mb.asset_tag = p.data.decode("utf-8", "replace")
+        mb.host_specific.add("asset_tag")
+    elif p.tag_id == TAG_SIGNER:
+        mb.signers.append(p.data)
