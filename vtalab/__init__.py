@@ -1,3 +1,52 @@
-"""vtalab: a deterministic discrete-event lab of VMware vSphere Trust Authority."""
+"""vtalab: a deterministic discrete-event lab of VMware vSphere Trust Authority.
+
+The public API is small; everything else is private to its module::
+
+    from vtalab import World, Topology, Parameters
+    world = World(Topology(...), seed=7)
+    world.perform("upgrade-host", {"vmhost": "esx-01", "release": "8.0 U2"})
+    world.run(3600)
+
+See ``docs/api.md`` for the Quick Boot story in Python.
+"""
+
+from vtalab.errors import InputError, OperationError, ReplayError, ScenarioError, VtalabError
+from vtalab.kernel import Kernel
+from vtalab.parameters import Parameters
+from vtalab.registry import FAULTS, VERBS, Outcome
+from vtalab.topology import (
+    KmsSpec,
+    TaClusterSpec,
+    TaHostSpec,
+    Topology,
+    TpmSpec,
+    TrustedClusterSpec,
+    TrustedHostSpec,
+    VmSpec,
+)
+from vtalab.world import World
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "FAULTS",
+    "VERBS",
+    "InputError",
+    "Kernel",
+    "KmsSpec",
+    "OperationError",
+    "Outcome",
+    "Parameters",
+    "ReplayError",
+    "ScenarioError",
+    "TaClusterSpec",
+    "TaHostSpec",
+    "Topology",
+    "TpmSpec",
+    "TrustedClusterSpec",
+    "TrustedHostSpec",
+    "VmSpec",
+    "VtalabError",
+    "World",
+    "__version__",
+]

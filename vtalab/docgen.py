@@ -1,0 +1,73 @@
+"""Generated reference docs: one definition (the registries), many uses.
+
+``python -m vtalab.docgen`` rewrites ``docs/verbs.md``, ``docs/faults.md``,
+``docs/parameters.md`` and ``docs/reasons.md``; ``tests/test_docs.py`` fails when a
+committed file differs from what the registries produce, so the docs cannot drift.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from vtalab.domain.reasons import reasons_markdown
+from vtalab.parameters import parameters_markdown
+from vtalab.registry import FAULTS, VERBS, Verb, _load
+
+__all__ = ["generate", "registry_markdown"]
+
+
+def _args(entry: Verb) -> str:
+    parts = []
+    for name, field in entry.args.model_fields.items():
+        ann = getattr(field.annotation, "__name__", None) or str(field.annotation)
+        ann = ann.replace("typing.", "")
+        req = "" if field.is_required() else f" = {field.default!r}"
+        parts.append(f"`{name}: {ann}{req}`".replace("|", "\\|"))
+    return ", ".join(parts) or "—"
+
+
+def registry_markdown(kind: str) -> str:
+    """The reference of every verb (``kind="verbs"``) or fault (``kind="faults"``)."""
+    _load()
+    table = VERBS if kind == "verbs" else FAULTS
+    title = "Verbs" if kind == "verbs" else "Faults"
+    lines = [f"# {title}", "",
+             "Generated from `vtalab/verbs.py` and `vtalab/faults.py` by "
+             "`python -m vtalab.docgen`; do not edit by hand.", ""]
+    if kind == "verbs":
+        lines += ["PowerCLI cmdlets keep VMware's spelling; lab verbs (lower case) stand for "
+                  "what happens outside PowerCLI. Arguments are snake_case.", ""]
+        lines += ["| verb | kind | arguments | what it does | source |", "|---|---|---|---|---|"]
+        for entry in sorted(table.values(), key=lambda e: (e.kind != "powercli", e.name)):
+            lines.append(f"| `{entry.name}` | {entry.kind} | {_args(entry)} | {entry.summary} "
+                         f"| {entry.source} |")
+    else:
+        lines += ["| fault | stands for | arguments | what it does | source |",
+                  "|---|---|---|---|---|"]
+        for entry in sorted(table.values(), key=lambda e: e.name):
+            lines.append(f"| `{entry.name}` | {entry.stands_for} | {_args(entry)} | "
+                         f"{entry.summary} | {entry.source} |")
+    return "\n".join(lines) + "\n"
+
+
+def generate() -> dict[str, str]:
+    """File name (under ``docs/``) → generated text."""
+    return {
+        "verbs.md": registry_markdown("verbs"),
+        "faults.md": registry_markdown("faults"),
+        "parameters.md": parameters_markdown(),
+        "reasons.md": reasons_markdown(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    out = Path((argv or sys.argv[1:] or ["docs"])[0])
+    for name, text in generate().items():
+        (out / name).write_text(text, encoding="utf-8")
+        print(f"wrote {out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
