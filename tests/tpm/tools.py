@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 
 from vtalab import crypto
 from vtalab.tpm import Quote, Tpm, marshal_public
+from vtalab.tpm.files import tss_pcrs_file
 
 __all__ = [
     "QuoteFiles",
@@ -75,30 +75,6 @@ def write_quote_files(directory: Path, tpm: Tpm, quote: Quote) -> QuoteFiles:
     files.pcrs_tss.write_bytes(tss_pcrs_file(list(quote.pcrs), list(quote.pcr_values)))
     files.eventlog.write_bytes(tpm.log.to_bytes())
     return files
-
-
-def tss_pcrs_file(pcrs: list[int], values: list[bytes]) -> bytes:
-    """PCR values in the layout tpm2-tools 5.4 reads from ``-f`` when no ``-l`` is given:
-    the in-memory C structs (x86-64, little-endian) ``TPML_PCR_SELECTION`` (132 bytes:
-    count + 16 padded ``TPMS_PCR_SELECTION`` of 8 bytes), a UINT32 number of lists, then
-    that many ``TPML_DIGEST`` (532 bytes: count + 8 ``TPM2B_DIGEST`` of 2 + 64 bytes).
-
-    Needed because 5.4's ``-l`` reader drops every 8th digest (it bumps to a new
-    ``TPML_DIGEST`` at count 7 without counting the 8th), so ``-l`` with 8 or more PCRs
-    always fails with "Something wrong, trying to print but nothing more".
-    """
-    bitmap = bytearray(4)
-    for p in pcrs:
-        bitmap[p // 8] |= 1 << (p % 8)
-    selection = (struct.pack("<I", 1) + struct.pack("<HB", 0x000B, 3) + bytes(bitmap)
-                 + b"\x00" + bytes(8 * 15))
-    lists = [values[i:i + 8] for i in range(0, len(values), 8)]
-    out = selection + struct.pack("<I", len(lists))
-    for chunk in lists:
-        out += struct.pack("<I", len(chunk))
-        out += b"".join(struct.pack("<H", len(v)) + v.ljust(64, b"\x00") for v in chunk)
-        out += bytes(66 * (8 - len(chunk)))
-    return out
 
 
 def tpm2_checkquote(files: QuoteFiles, nonce: bytes, *, pcrs: Path | None = None,

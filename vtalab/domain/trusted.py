@@ -222,12 +222,19 @@ class Kmxa:
     # -- keys ----------------------------------------------------------------------------
     def get_key(self, provider: str, key_id: str) -> tuple[bool, str | None, str]:
         """Make ``key_id`` available on this host. Returns (ok, reason, message)."""
-        if key_id in self.key_cache:
-            return True, None, "key in host memory"
         if not self.running:
             return False, Reason.SERVICE_STOPPED.value, "kmxa is not running on the host"
-        world = self.world
         token = self.token()
+        if token is None:
+            # An unattested trusted host cannot use encrypted VMs, cached key or not [doc];
+            # surface why it is unattested, which is what the operator must fix.
+            summary = self.th.summary()
+            reason = summary.reason or Reason.NO_TOKEN.value
+            why = summary.messages[0] if summary.messages else "the host holds no valid token"
+            return False, reason, f"host {self.host.name} is not attested: {why}"
+        if key_id in self.key_cache:
+            return True, None, "key in host memory"
+        world = self.world
         last: tuple[bool, str | None, str] = (
             False, Reason.KEY_PROVIDER_NOT_CONFIGURED.value,
             "no key provider service is configured for the host")
