@@ -457,9 +457,6 @@ def test_json_schema_lists_verbs_and_kinds(fake_registry: None) -> None:
 # -- the real World (integration) ----------------------------------------------------------
 
 def test_real_world_configured_topology_attests() -> None:
-    # TODO(lead): remove these two guards once vtalab/world.py and vtalab/verbs.py exist.
-    pytest.importorskip("vtalab.world", reason="vtalab/world.py not written yet")
-    pytest.importorskip("vtalab.verbs", reason="vtalab/verbs.py not written yet")
     text = textwrap.dedent("""\
         name: configured estate attests
         topology:

@@ -27,8 +27,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, create_model, \
-    model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    create_model,
+    model_validator,
+)
 
 from vtalab.errors import nearest
 from vtalab.kernel import format_time
@@ -498,6 +505,10 @@ class _ExpectationBase(BaseModel):
     def _one_check(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        empty = [k for k in EXPECTATIONS if k in data and data[k] is None]
+        if empty:
+            raise ValueError(f"the {empty[0]!r} check is empty: give its fields "
+                             f"(see `vtalab schema`)")
         kinds = [k for k in EXPECTATIONS if k in data]
         if len(kinds) != 1:
             names = ", ".join(EXPECTATIONS)
@@ -509,9 +520,10 @@ class _ExpectationBase(BaseModel):
                 raise ValueError(f"an expectation needs one check ({names})")
             raise ValueError(f"an expectation has exactly one check; got {' and '.join(kinds)}"
                              " (write them as separate list items)")
-        if "at" in data and "after_step" in data:
+        given = {k for k in ("at", "after_step", "delay") if data.get(k) is not None}
+        if {"at", "after_step"} <= given:
             raise ValueError("give either 'at' or 'after_step', not both")
-        if "delay" in data and "after_step" not in data:
+        if "delay" in given and "after_step" not in given:
             raise ValueError("'delay' counts from a step's end: use it with 'after_step' "
                              "(or use 'at' for an absolute time)")
         return data

@@ -50,11 +50,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, \
-    model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from vtalab import registry
-from vtalab.errors import InputError, ScenarioError, nearest
+from vtalab.errors import InputError, ScenarioError
 from vtalab.expect import (
     EXPECTATIONS,
     CheckContext,
@@ -71,7 +70,7 @@ from vtalab.topology import Topology
 from vtalab.yamlloc import Located, load_yaml, path_text, read_text
 
 if TYPE_CHECKING:
-    from vtalab.world import World
+    pass
 
 __all__ = [
     "DEFAULT_SETTLE_SECONDS",
@@ -518,13 +517,13 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
                    if e.at is not None or e.after_step is not None]
     procs = {j: env.process(check(j, scenario.expect[j])) for j in timed_early}
 
-    def driver2() -> Any:
+    def driver() -> Any:
         yield env.process(run_steps())
         if procs:
             yield env.all_of(list(procs.values()))
         yield kernel.timeout(scenario.settle)
 
-    main = env.process(driver2())
+    main = env.process(driver())
     if until is None:
         env.run(until=main)
     else:
@@ -532,7 +531,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
     end = kernel.now
 
     out: list[Verdict] = []
-    for i, (step, res) in enumerate(zip(scenario.steps, results, strict=True)):
+    for step, res in zip(scenario.steps, results, strict=True):
         if res.ok is None:
             if step.expect_error is not None or until is not None:
                 out.append(Verdict(False, f"not reached: the run stopped at {format_time(end)}",

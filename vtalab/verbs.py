@@ -665,7 +665,9 @@ def _service(world: World, host: str, service: str, action: str) -> Generator[An
                             message=f"{service} started on {host}")
         if service == "kmxa":
             world.trusted_host(host).agent.wake()
-    return Outcome(True, message=f"{service} {action}ed on {host}")
+    # BUG FIX (world tests): f"{action}ed" gave "stoped"; use the real past tenses.
+    done = {"start": "started", "stop": "stopped", "restart": "restarted"}[action]
+    return Outcome(True, message=f"{service} {done} on {host}")
 
 
 def _vcenter_service(world: World, a: ServiceArgs, action: str) -> Generator[Any, Any, Outcome]:

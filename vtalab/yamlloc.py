@@ -45,6 +45,14 @@ def path_text(path: Iterable[str | int]) -> str:
     return text or "(top level)"
 
 
+def _has(container: Any, part: Any) -> bool:
+    """Whether ``container[part]`` is an entry of the document (dict key or list index)."""
+    if isinstance(container, dict):
+        return part in container
+    return (isinstance(container, list) and isinstance(part, int)
+            and not isinstance(part, bool) and 0 <= part < len(container))
+
+
 def _mark(node: Node) -> Mark:
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1)
 
@@ -64,16 +72,13 @@ class Located:
 
         Pydantic error locations may contain extra parts (union member tags such as
         ``'function-after[...]'`` or ``'int'``) that are not in the document: they are
-        skipped. A part that names a missing key ends the walk (for "missing" errors the
-        mapping that lacks the key is the place to point at).
+        skipped, and so is a key the document lacks (for "missing" errors the mapping that
+        lacks the key is the place to point at).
         """
         cur = self.data
         out: list[str | int] = []
         for part in loc:
-            if isinstance(cur, dict) and part in cur:
-                out.append(part)
-                cur = cur[part]
-            elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            if _has(cur, part):
                 out.append(part)
                 cur = cur[part]
             elif isinstance(cur, list) and isinstance(part, str) and part.isdigit() \
@@ -116,9 +121,7 @@ class Located:
     def get(self, path: Sequence[Any], default: Any = None) -> Any:
         cur = self.data
         for part in path:
-            if isinstance(cur, dict) and part in cur:
-                cur = cur[part]
-            elif isinstance(cur, list) and isinstance(part, int) and 0 <= part < len(cur):
+            if _has(cur, part):
                 cur = cur[part]
             else:
                 return default
@@ -219,7 +222,8 @@ def load_yaml(text: str, file: str = "<scenario>") -> Located:
                             column=mark.column + 1 if mark else None) from None
     except yaml.reader.ReaderError as exc:
         line, column = _position(text, exc.position)
-        char = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+        c = exc.character
+        char = c if isinstance(c, int) else ord(str(c)[:1] or "\0")
         raise ScenarioError(f"invalid YAML: {exc.reason} (character U+{char:04X})",
                             file=file, line=line, column=column) from None
     except yaml.YAMLError as exc:
