@@ -33,14 +33,14 @@ SIM_EPOCH = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
 
 def format_time(seconds: float) -> str:
     """``T+HH:MM:SS`` (or ``T+Dd HH:MM:SS``) for a simulated time, for timelines."""
-    whole = int(seconds)
-    frac = seconds - whole
+    total_ms = int(round(seconds * 1000))  # round once, then carry into s/m/h/d
+    whole, ms = divmod(total_ms, 1000)
     days, rem = divmod(whole, 86400)
     h, rem = divmod(rem, 3600)
     m, s = divmod(rem, 60)
     text = f"{h:02d}:{m:02d}:{s:02d}"
-    if frac:
-        text += f".{int(round(frac * 1000)):03d}"
+    if ms:
+        text += f".{ms:03d}"
     return f"T+{days}d {text}" if days else f"T+{text}"
 
 
