@@ -254,6 +254,20 @@ class NamedFileArgs(FileArgs):
     name: str | None = None
 
 
+def _add_named(world: World, table: str, name: str, der: bytes, task: str,
+               what: str) -> Outcome:
+    """Apply one named DER object (TPM CA or EK) to every TA host that lacks it."""
+
+    def apply(h: TaHost) -> bool:
+        objects: dict[str, bytes] = getattr(h.config, table)
+        if objects.get(name) == der:
+            return False
+        objects[name] = der
+        return True
+
+    return _ta_task(world, task, name, world.ta_cluster.apply(apply), what)
+
+
 @verb("New-TrustAuthorityTpm2CACertificate", summary="Trust a TPM vendor CA.",
       args=NamedFileArgs, side="ta", source=DOC)
 def new_tpm_ca(world: World, a: NamedFileArgs) -> Outcome:
@@ -262,15 +276,8 @@ def new_tpm_ca(world: World, a: NamedFileArgs) -> Outcome:
         raise InputError(f"file {a.file!r} is not a TPM CA certificate", what="file",
                          value=a.file)
     name = a.name or vendor
-
-    def apply(h: TaHost) -> bool:
-        if h.config.tpm_ca_certificates.get(name) == der:
-            return False
-        h.config.tpm_ca_certificates[name] = der
-        return True
-
-    return _ta_task(world, "Add TPM 2.0 CA certificate", name, world.ta_cluster.apply(apply),
-                    f"TPM CA {name}")
+    return _add_named(world, "tpm_ca_certificates", name, der, "Add TPM 2.0 CA certificate",
+                      f"TPM CA {name}")
 
 
 @verb("Export-Tpm2EndorsementKey", summary="Export the TPM endorsement key of a trusted "
@@ -289,15 +296,8 @@ def new_ek(world: World, a: NamedFileArgs) -> Outcome:
         raise InputError(f"file {a.file!r} is not an endorsement key", what="file",
                          value=a.file)
     name = a.name or host
-
-    def apply(h: TaHost) -> bool:
-        if h.config.endorsement_keys.get(name) == der:
-            return False
-        h.config.endorsement_keys[name] = der
-        return True
-
-    return _ta_task(world, "Add TPM 2.0 endorsement key", name, world.ta_cluster.apply(apply),
-                    f"endorsement key {name}")
+    return _add_named(world, "endorsement_keys", name, der, "Add TPM 2.0 endorsement key",
+                      f"endorsement key {name}")
 
 
 class SettingsArgs(Args):
@@ -600,9 +600,17 @@ def upgrade_host(world: World, a: UpgradeArgs) -> Generator[Any, Any, Outcome]:
             vc.finish_task(task, error=result.message, reason=result.error)
             return result
     yield h.stage_upgrade(image)
-    if a.reboot != "none":
+    # BUG FIX (world tests): a power loss during staging or the reboot left the host off;
+    # the verb then crashed on h.reboot() (or reported success) and its Recent Tasks row
+    # stayed "running". Fail the task instead.
+    if h.is_up and a.reboot != "none":
         yield h.reboot(a.reboot, reason=f"upgrade to {image.key}")
-        h.exit_maintenance()
+        if h.is_up:
+            h.exit_maintenance()
+    if not h.is_up:
+        error = f"{a.vmhost} went down during the remediation ({h.power_state.value})"
+        vc.finish_task(task, error=error, reason="host_down")
+        return Outcome(False, "host_down", error)
     vc.finish_task(task)
     mode = "Quick Boot" if h.last_boot_quick and a.reboot != "none" else "full boot"
     world.kernel.record(h.source, "host.upgraded", host=a.vmhost, version=h.version,
