@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vtalab.errors import InputError
-from vtalab.topology import VmSpec
+from vtalab.topology import TrustedHostSpec, VmSpec
 
 TA2 = ("ta-01", "ta-02")
 ENC_OFF = (VmSpec(name="db", host="esx-01", encrypted=True, powered_on=False),)
@@ -162,3 +162,19 @@ def test_ta_host_down_gives_warning(make_world, do):
     world.run(world.kernel.now + 1)
     assert _ta_health(world)["ta_cluster/base_images"] == "WARNING"
     assert world.call("Get-TrustAuthorityServicesStatus").output[2]["Status"] == "STOPPED"
+
+
+def test_power_loss_during_upgrade_fails_the_task(make_world, do, status):
+    world = make_world(hosts=(TrustedHostSpec(name="esx-01", release="8.0 U1"),))
+    proc = world.perform("upgrade-host", {"vmhost": "esx-01", "release": "8.0 U2",
+                                          "reboot": "full"})
+    world.run(world.kernel.now + 100)  # staging
+    world.perform("power-loss", {"vmhost": "esx-01", "duration": 100})
+    outcome = world.kernel.env.run(until=proc)
+    assert (outcome.ok, outcome.error) == (False, "host_down")
+    [task] = [t for t in world.tasks() if t["task"].startswith("Remediate host")]
+    assert (task["status"], task["reason"]) == ("error", "host_down")
+    world.run(world.kernel.now + world.params.full_boot_seconds + 200)
+    assert world.hosts["esx-01"].is_up
+    assert world.hosts["esx-01"].version == "8.0.1-21495797"  # staging never completed
+    assert status(world, "esx-01") == ("attested", None)

@@ -117,3 +117,13 @@ def test_configured_topology_matches_manual_setup(make_world, status):
     assert kinds[0] == "state Enabled"
     assert "principal vcsa-wld.lab.local" in kinds
     assert "key provider vTA-KeyProvider" in kinds
+
+
+def test_encrypted_vm_in_unconfigured_topology_stays_off(make_world, failed_tasks, event_ids):
+    world = make_world(configured=False,
+                       vms=(VmSpec(name="db", host="esx-01", encrypted=True),))
+    assert world.vm_state("db")["power_state"] == "poweredOff"
+    assert world.vm_state("db")["last_error"] == "no_key_provider"
+    [task] = failed_tasks(world, "db")
+    assert (task["task"], task["reason"]) == ("Power On virtual machine", "no_key_provider")
+    assert "com.vmware.vc.vm.Crypto.VMLocked.TAKMSClusterUnavaliable" in event_ids(world, "db")
