@@ -87,7 +87,29 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verbs", help="list the verbs and faults")
     v.add_argument("--markdown", action="store_true", help="the generated reference")
     sub.add_parser("schema", help="print the JSON Schema of the scenario language")
+    for module in _extensions():
+        _COMMANDS.update(module.register(sub))
     return p
+
+
+#: Modules that add subcommands. Each defines ``register(sub)`` that adds its parsers to
+#: the argparse sub-parsers and returns ``{command: run(args, out) -> exit code}``; their
+#: errors follow the same rules (InputError → exit 2, no traceback).
+EXTENSIONS = ("vtalab.check_cli", "vtalab.train_cli", "vtalab.explain_cli",
+              "vtalab.golden")
+
+
+def _extensions() -> list[Any]:
+    import importlib
+
+    found = []
+    for name in EXTENSIONS:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside it: say so
+                raise
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
