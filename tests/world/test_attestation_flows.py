@@ -118,13 +118,13 @@ def test_upgrade_before_base_image_import(make_world, do, status, settle, event_
     assert errors["web"]["task"] == "Reconfigure virtual machine (encrypt)"
 
     attestd = world.log_lines("ta-01", "attestd.log")
-    assert any("Attestation of esx-01 failed: untrusted_base_image" in l and " error " in l
-               for l in attestd)
+    assert any("Attestation of esx-01 failed: untrusted_base_image" in line and " error " in line
+               for line in attestd)
     kmxa = world.log_lines("esx-01", "kmxa.log")
-    assert any("failed: untrusted_base_image" in l for l in kmxa)
+    assert any("failed: untrusted_base_image" in line for line in kmxa)
     vpxd = world.log_lines(WLD_VC, "vpxd.log")
-    assert any("esx-01 attestation failed: untrusted_base_image" in l for l in vpxd)
-    assert any("Power On virtual machine on db failed" in l for l in vpxd)
+    assert any("esx-01 attestation failed: untrusted_base_image" in line for line in vpxd)
+    assert any("Power On virtual machine on db failed" in line for line in vpxd)
 
     # the documented fix
     out = do(world, "Export-VMHostImageDb", vmhost="esx-01", file="u2.tgz")
@@ -159,7 +159,7 @@ def test_quick_boot_keeps_attesting_last_full_boot(make_world, do, status, settl
 
     out = do(world, "Export-VMHostImageDb", vmhost="esx-01", file="u2.tgz")
     assert out.ok
-    assert out.message.startswith(f"WARNING: host esx-01 was upgraded with Quick Boot")
+    assert out.message.startswith("WARNING: host esx-01 was upgraded with Quick Boot")
     assert f"({U1})" in out.message
     assert parse_imagedb(world.files["u2.tgz"]).version == U2  # the NEWEST image
     assert do(world, "New-TrustAuthorityVMHostBaseImage", file="u2.tgz").ok
@@ -225,7 +225,8 @@ def test_txt_host_upgrade_falls_back_to_full_boot(make_world, do, status):
     assert world.hosts["esx-01"].boots[-1].mode == "full"
     [refused] = world.kernel.trace.select("host.quickboot.refused", host="esx-01")
     assert "Intel TXT" in refused.fields["reason"]
-    assert any("Quick Boot not possible" in l for l in world.log_lines("esx-01", "loadESX.log"))
+    assert any("Quick Boot not possible" in line
+               for line in world.log_lines("esx-01", "loadESX.log"))
 
 
 def test_quick_reboot_of_txt_host_is_refused_without_changing_the_world(make_world):

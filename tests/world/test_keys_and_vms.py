@@ -115,7 +115,7 @@ def test_network_partition_is_unknown_never_not_attested(make_world, do, status)
     assert "notAttested" not in statuses
     assert "com.vmware.vc.TaHostAttestFailEvent" not in [e["event_id"] for e in world.events()]
     assert world.vm_state("db")["power_state"] == "poweredOn"
-    assert any("unreachable" in l for l in world.log_lines("esx-01", "kmxa.log"))
+    assert any("unreachable" in line for line in world.log_lines("esx-01", "kmxa.log"))
     # after the heal kmxa attests at once
     world.run(60 + lifetime + 3600 + 1)
     assert status(world, "esx-01") == ("attested", None)

@@ -20,7 +20,7 @@ def test_restart_ta_service_from_vcenter(make_world, do, service, status):
     assert out.ok and out.message == f"{service} restarted on ta-01"
     assert world.kernel.now == start + world.params.service_restart_seconds
     lines = world.log_lines("ta-01", f"{service}.log")
-    assert [l.split(f"{service}: ")[1] for l in lines[-2:]] == [f"{service} stopping",
+    assert [line.split(f"{service}: ")[1] for line in lines[-2:]] == [f"{service} stopping",
                                                                 f"{service} started"]
     [task] = [t for t in world.tasks() if t["task"] == f"Restart service {service}"]
     assert (task["vcenter"], task["target"], task["status"]) == ("vcsa-ta.lab.local",
@@ -71,7 +71,7 @@ def test_crashed_kmxa_cannot_fetch_keys(make_world, do):
     world = make_world(vms=ENC_OFF)
     world.perform("service-crash", {"vmhost": "esx-01", "service": "kmxa"})
     world.run(world.kernel.now + 1)
-    assert any("terminated unexpectedly" in l for l in world.log_lines("esx-01", "kmxa.log"))
+    assert any("terminated unexpectedly" in line for line in world.log_lines("esx-01", "kmxa.log"))
     out = do(world, "Start-VM", vm="db")
     assert (out.ok, out.error) == (False, "service_stopped")
     assert do(world, "host-service", vmhost="esx-01", service="kmxa", action="start").ok
