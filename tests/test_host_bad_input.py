@@ -163,3 +163,20 @@ def test_export_from_powered_off_host(world: World, how: str) -> None:
     for name in UP_HOSTS:
         assert name in str(err)
     assert "esx-03.tgz" not in world.files
+
+
+@pytest.mark.parametrize("verb", ["New-TrustAuthorityTpm2CACertificate",
+                                  "New-TrustAuthorityTpm2EndorsementKey", "restore-ta-config",
+                                  "Import-TrustAuthorityServicesInfo"])
+def test_a_file_of_the_wrong_kind_is_bad_input(verb: str) -> None:
+    from vtalab import TrustedClusterSpec, TrustedHostSpec, World
+    from vtalab.topology import Topology
+
+    world = World(Topology(trusted_clusters=[TrustedClusterSpec(
+        hosts=[TrustedHostSpec(name="esx-01")])]), seed=3)
+    world.run(1)
+    wrong = "principal.json" if verb == "Import-TrustAuthorityServicesInfo" else "services.json"
+    digest = world.kernel.trace.digest()
+    with pytest.raises(InputError, match=repr(wrong)):
+        world.call(verb, file=wrong)
+    assert world.kernel.trace.digest() == digest

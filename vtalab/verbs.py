@@ -58,6 +58,16 @@ def _file(world: World, name: str, kind: type | tuple[type, ...]) -> Any:
     return value
 
 
+def _tagged_file(world: World, name: str, tag: str, what: str) -> tuple[Any, ...]:
+    """The payload of a file exported with ``tag`` (a TPM CA, an EK, a vTA backup)."""
+    value = _file(world, name, tuple)
+    if not value or value[0] != tag:
+        raise InputError(f"file {name!r} is not {what}", what="file", value=name,
+                         choices=[n for n, v in world.files.items()
+                                  if isinstance(v, tuple) and v and v[0] == tag])
+    return value[1:]
+
+
 # -- Trust Authority cluster -------------------------------------------------------------------
 class ClusterArgs(Args):
     name: str | None = Field(None, description="TA cluster name (default: the only one).")
@@ -271,10 +281,7 @@ def _add_named(world: World, table: str, name: str, der: bytes, task: str,
 @verb("New-TrustAuthorityTpm2CACertificate", summary="Trust a TPM vendor CA.",
       args=NamedFileArgs, side="ta", source=DOC)
 def new_tpm_ca(world: World, a: NamedFileArgs) -> Outcome:
-    kind, vendor, der = _file(world, a.file, tuple)
-    if kind != "tpm-ca":
-        raise InputError(f"file {a.file!r} is not a TPM CA certificate", what="file",
-                         value=a.file)
+    vendor, der = _tagged_file(world, a.file, "tpm-ca", "a TPM CA certificate")
     name = a.name or vendor
     return _add_named(world, "tpm_ca_certificates", name, der, "Add TPM 2.0 CA certificate",
                       f"TPM CA {name}")
@@ -291,10 +298,7 @@ def export_ek(world: World, a: VmHostFileArgs) -> Outcome:
 @verb("New-TrustAuthorityTpm2EndorsementKey", summary="Trust a TPM endorsement key.",
       args=NamedFileArgs, side="ta", source=DOC)
 def new_ek(world: World, a: NamedFileArgs) -> Outcome:
-    kind, host, der = _file(world, a.file, tuple)
-    if kind != "ek":
-        raise InputError(f"file {a.file!r} is not an endorsement key", what="file",
-                         value=a.file)
+    host, der = _tagged_file(world, a.file, "ek", "an endorsement key")
     name = a.name or host
     return _add_named(world, "endorsement_keys", name, der, "Add TPM 2.0 endorsement key",
                       f"endorsement key {name}")
@@ -376,6 +380,9 @@ def export_services(world: World, a: FileArgs) -> Outcome:
       "workload vCenter.", args=FileArgs, side="workload", source=DOC)
 def import_services(world: World, a: FileArgs) -> Outcome:
     infos = _file(world, a.file, tuple)
+    if not infos or not all(isinstance(i, ServiceInfo) for i in infos):
+        raise InputError(f"file {a.file!r} is not a Trust Authority services export "
+                         "(Export-TrustAuthorityServicesInfo)", what="file", value=a.file)
     world.files["__imported_services__"] = infos
     return Outcome(True, message=f"{len(infos)} services imported into "
                                  f"{world.workload_vcenter.name}")
@@ -812,10 +819,7 @@ def backup_ta(world: World, a: FileArgs) -> Outcome:
       "every TA host that lacks it.", args=FileArgs, side="ta",
       source=SEED + " (backing up the vTA configuration)")
 def restore_ta(world: World, a: FileArgs) -> Outcome:
-    kind, data = _file(world, a.file, tuple)
-    if kind != "ta-backup":
-        raise InputError(f"file {a.file!r} is not a vTA configuration backup", what="file",
-                         value=a.file)
+    (data,) = _tagged_file(world, a.file, "ta-backup", "a vTA configuration backup")
 
     def apply(h: TaHost) -> bool:
         h.config.enabled = data["enabled"]
