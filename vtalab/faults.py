@@ -75,9 +75,13 @@ def kms_outage(world: World, a: KmsArgs) -> Generator[Any, Any, Outcome]:
        "side; kmxd's stored credentials no longer work.",
        stands_for="KMS wrong password", args=KmsArgs, source=DOMAIN)
 def kms_password(world: World, a: KmsArgs) -> Outcome:
+    new_password = f"{world.kms.name}-rotated"  # what the KMS admin tells the vTA admin
     for s in _kms_servers(world, a.server):
-        s.rotate_password(world.kms_identity.username, "rotated-" + s.name)
-    _note(world, "kms", "fault.kms_credentials", "KMS password changed; kmxd credentials stale")
+        s.rotate_password(world.kms_identity.username, new_password)
+    _note(world, "kms", "fault.kms_credentials",
+          f"KMS administrator changed the password of {world.kms_identity.username} to "
+          f"{new_password!r}; the trusted key provider's stored credentials are now stale "
+          "(fix: Set-TrustAuthorityKeyProvider -Password)", new_password=new_password)
     return Outcome(True)
 
 

@@ -234,7 +234,7 @@ class World:
             return kernel.process(_done(stop.value))
         return kernel.process(_resume(result, first, entry.name, kernel))
 
-    def call(self, name: str, **args: Any) -> Outcome:
+    def call(self, name: str, /, **args: Any) -> Outcome:
         """Run an instantaneous verb now and return its outcome (setup, shells, tests)."""
         entry = lookup(name)
         result = entry.run(self, entry.parse(args))

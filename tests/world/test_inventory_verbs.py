@@ -1,0 +1,65 @@
+"""The Get-/Remove-/Set- counterparts of the TA and trusted-cluster cmdlets."""
+
+from __future__ import annotations
+
+import pytest
+
+from vtalab import InputError, World
+from vtalab.topology import TaClusterSpec, TaHostSpec, Topology, TrustedClusterSpec, TrustedHostSpec
+
+
+@pytest.fixture()
+def world() -> World:
+    w = World(Topology(ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-1"),
+                                                      TaHostSpec(name="ta-2")]),
+                       trusted_clusters=[TrustedClusterSpec(
+                           hosts=[TrustedHostSpec(name="esx-01")])]), seed=11)
+    w.run(1)
+    return w
+
+
+def test_listing_cmdlets_show_what_setup_imported(world: World) -> None:
+    assert [r["Name"] for r in world.call("Get-TrustAuthorityPrincipal").output] == [
+        "vcsa-wld.lab.local"]
+    assert [r["Name"] for r in world.call("Get-TrustAuthorityTpm2CACertificate").output] == [
+        "Infineon"]
+    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"] == "CONNECTED"
+    assert world.call("Get-TrustedCluster").output == [
+        {"Name": "Trusted Cluster", "State": "Enabled", "Health": "OK"}]
+    hosts = {r["Name"]: r for r in world.call("Get-VMHost").output}
+    assert hosts["esx-01"]["isBootLoadESX"] == 0
+
+
+def test_removing_the_tpm_ca_makes_the_host_fail_with_untrusted_ek_ca(world: World) -> None:
+    world.call("Remove-TrustAuthorityTpm2CACertificate", name="Infineon")
+    world.run(world.kernel.now + 10)
+    assert world.attestation_status("esx-01")["reason"] == "untrusted_ek_ca"
+    with pytest.raises(InputError, match="Infineon"):
+        world.call("Remove-TrustAuthorityTpm2CACertificate", name="Infineon")
+
+
+def test_removing_the_principal_makes_the_host_fail_with_untrusted_principal(
+        world: World) -> None:
+    world.call("Remove-TrustAuthorityPrincipal", name="vcsa-wld.lab.local")
+    world.run(world.kernel.now + 10)
+    assert world.attestation_status("esx-01")["reason"] == "untrusted_principal"
+
+
+def test_rotated_kms_password_is_fixed_with_set_key_provider(world: World) -> None:
+    world.perform("kms-wrong-credentials")
+    world.run(world.kernel.now + 1)
+    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"] == "AUTH_FAILED"
+    note = world.kernel.trace.select("fault.kms_credentials")[-1]
+    world.call("Set-TrustAuthorityKeyProvider", password=note.fields["new_password"])
+    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"] == "CONNECTED"
+
+
+def test_removed_service_info_is_applied_by_remediate(world: World) -> None:
+    world.call("Remove-TrustedClusterAttestationServiceInfo", vmhost="ta-2")
+    assert world.call("Get-TrustedClusterAppliedStatus").output == [
+        {"VMHost": "esx-01", "Status": "ERROR"}]
+    world.call("Set-TrustedCluster", remediate=True)
+    assert world.call("Get-TrustedClusterAppliedStatus").output == [
+        {"VMHost": "esx-01", "Status": "OK"}]
+    with pytest.raises(InputError, match="ta-1"):
+        world.call("Remove-TrustedClusterAttestationServiceInfo", vmhost="ta-9")
