@@ -203,12 +203,12 @@ def tpm_replaced(world: World, a: VmHostOnly) -> Generator[Any, Any, Outcome]:
 
                 power_off(world, vm, cause="hardware repair")
         host.power_loss()
-    generation = getattr(host, "tpm_generation", 1) + 1
-    host.tpm_generation = generation  # type: ignore[attr-defined]
+    host.tpm_generation += 1
+    generation = host.tpm_generation
     tpm = Tpm(crypto.derive_private_key(world.seed, f"tpm/{a.vmhost}/ek/{generation}"),
               crypto.derive_private_key(world.seed, f"tpm/{a.vmhost}/ak/{generation}"))
     if host.tpm is not None and host.tpm.ek_certificate_der is not None:
-        tpm.ek_certificate_der = world.ek_certificate(host.tpm_vendor, tpm)  # type: ignore[attr-defined]
+        tpm.ek_certificate_der = world.ek_certificate(host.tpm_vendor, tpm)
     host.tpm = tpm
     _note(world, host.source, "fault.tpm_replaced", f"TPM of {a.vmhost} replaced (new EK)",
           host=a.vmhost)

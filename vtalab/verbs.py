@@ -254,7 +254,7 @@ class VmHostArgs(Args):
       "trusted host's TPM.", args=VmHostFileArgs, side="host", source=DOC)
 def export_tpm_ca(world: World, a: VmHostFileArgs) -> Outcome:
     th = world.trusted_host(a.vmhost)
-    vendor = th.host.tpm_vendor  # type: ignore[attr-defined]
+    vendor = th.host.tpm_vendor
     cert, _ = world.tpm_vendor_ca(vendor)
     world.files[a.file] = ("tpm-ca", vendor, crypto.cert_der(cert))
     return Outcome(True, message=f"{vendor} TPM CA exported to {a.file}")
@@ -865,7 +865,7 @@ def setup_procedure(world: World) -> None:
     trusted = [th for c in world.trusted_clusters.values() for th in c.hosts.values()]
     vendors: dict[str, str] = {}
     for th in trusted:
-        vendors.setdefault(th.host.tpm_vendor, th.name)  # type: ignore[attr-defined]
+        vendors.setdefault(th.host.tpm_vendor, th.name)
     for vendor, host in vendors.items():
         call("Export-Tpm2CACertificate", vmhost=host, file=f"{vendor}-ca.cer")
         call("New-TrustAuthorityTpm2CACertificate", file=f"{vendor}-ca.cer")

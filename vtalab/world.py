@@ -98,7 +98,7 @@ class World:
                                     "Dell Inc.", secure_boot=hspec.secure_boot))
                 host.services = {"kmxa": True}
                 host.quick_boot_enabled = cspec.quick_boot
-                host.tpm_vendor = hspec.tpm.vendor  # type: ignore[attr-defined]
+                host.tpm_vendor = hspec.tpm.vendor
                 self.hosts[hspec.name] = host
                 cluster.hosts[hspec.name] = TrustedHost(self, host, cluster)
             for vspec in cspec.vms:

@@ -72,6 +72,8 @@ class EsxiHost:
         self.role = role
         self.cluster = cluster
         self.tpm = tpm
+        self.tpm_vendor = ""  #: whose CA issued the EK certificate (trusted hosts)
+        self.tpm_generation = 1  #: +1 each time the TPM/motherboard is replaced
         self.firmware = firmware
         self.txt = txt
         #: The cluster's Quick Boot setting (vLCM); set by the cluster/vCenter.
