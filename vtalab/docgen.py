@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from vtalab.domain.reasons import reasons_markdown
+from vtalab.golden import library_markdown
 from vtalab.parameters import parameters_markdown
 from vtalab.registry import FAULTS, VERBS, Verb, _load
 
@@ -58,6 +59,7 @@ def generate() -> dict[str, str]:
         "faults.md": registry_markdown("faults"),
         "parameters.md": parameters_markdown(),
         "reasons.md": reasons_markdown(),
+        "scenarios.md": library_markdown(),
     }
 
 

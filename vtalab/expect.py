@@ -234,6 +234,7 @@ class TaskCheck(Spec):
     target: str | None = None
     status: Literal["success", "error", "running"] | None = None
     error: str | None = None
+    reason: str | None = Field(None, description="Reason code behind a failed task's error.")
     absent: bool = False
 
 
@@ -252,6 +253,7 @@ class StepCheck(Spec):
     step: StepRef
     ok: bool
     error: str | None = None
+    contains: str | None = Field(None, description="A text the step's message must contain.")
 
 
 # -- the checks ------------------------------------------------------------------------
@@ -362,7 +364,7 @@ def _check_event(world: World, c: EventCheck, ctx: CheckContext) -> Verdict:
 
 def _check_task(world: World, c: TaskCheck, ctx: CheckContext) -> Verdict:
     tasks = [t for t in world.tasks() if t.get("time", 0) <= ctx.now]
-    want = {k: getattr(c, k) for k in ("task", "target", "status", "error")
+    want = {k: getattr(c, k) for k in ("task", "target", "status", "error", "reason")
             if getattr(c, k) is not None}
     hits = [t for t in tasks if all(t.get(k) == v for k, v in want.items())]
     what = ", ".join(f"{k} {v!r}" for k, v in want.items()) or "any task"
@@ -406,7 +408,11 @@ def _check_step(world: World, c: StepCheck, ctx: CheckContext) -> Verdict:
         want = "succeed" if c.ok else "be refused" + (f" with {c.error}" if c.error else "")
         msg = f": {s.message}" if s.message and not s.ok else ""
         return Verdict(False, f"{s.name} ({s.verb}) {got}{msg}; expected it to {want}")
-    return Verdict(True, f"{s.name} ({s.verb}) {got}")
+    if c.contains is not None and c.contains not in s.message:
+        return Verdict(False, f"{s.name} ({s.verb}) {got}, but its message does not contain "
+                              f"{c.contains!r}: {s.message!r}")
+    return Verdict(True, f"{s.name} ({s.verb}) {got}"
+                         + (f": {c.contains!r} in its message" if c.contains else ""))
 
 
 def invariants() -> Mapping[str, Any]:

@@ -122,7 +122,17 @@ class Kmxa:
         unreachable = False
         for info in self.th.applied_attestation():
             result = self.attest_once(info)
-            if result.status == "attested" and result.token_exp is not None:
+            # BUG FIX (scenario library): an unreachable service while the host still holds
+            # a valid token ("attested", attestation_unreachable) used to schedule the
+            # renewal from that token -- once inside the renewal margin, a retry every
+            # second. Unreachable means backoff -- and one more look when the kept token
+            # runs out by this host's clock, so vCenter stops showing it attested then.
+            if result.reason == Reason.ATTESTATION_UNREACHABLE.value:
+                unreachable = True
+                if result.status == "attested" and result.token_exp is not None:
+                    next_delay = min(next_delay,
+                                     max(result.token_exp - self.local_epoch(), 1.0))
+            elif result.status == "attested" and result.token_exp is not None:
                 remaining = result.token_exp - self.local_epoch() - p.renew_before_expiry_seconds
                 next_delay = min(next_delay, max(remaining, 1.0))
             elif result.status == "notAttested":

@@ -117,6 +117,7 @@ def encrypt(world: World, vm: Vm) -> Generator[Any, Any, Outcome]:
         return Outcome(False, reason, error)
     yield world.kernel.timeout(1)
     vm.encrypted = True
+    vm.last_error = None  # a success clears the previous failure (as power_on does)
     vc.finish_task(task)
     world.kernel.record("vm/" + vm.name, "vm.encrypted", vm=vm.name, host=vm.host,
                         message=f"VM {vm.name} encrypted with key {key_id[:8]}…")
