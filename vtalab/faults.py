@@ -6,7 +6,7 @@ that many simulated seconds; without one it lasts until the operator fixes it.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,7 @@ from pydantic import Field
 
 from vtalab import crypto
 from vtalab.registry import Args, Outcome, fault
+from vtalab.simtime import Time
 
 if TYPE_CHECKING:
     from vtalab.world import World
@@ -24,7 +25,8 @@ DOMAIN = "vta-domain.md §8"
 
 
 class Duration(Args):
-    duration: float | None = Field(None, ge=0, description="Heal after this many seconds.")
+    duration: Time | None = Field(None, description="Heal after this long (e.g. 90, '10m'); "
+                                  "the fault is injected at once and heals in the background.")
 
 
 class HostFault(Duration):
@@ -35,13 +37,20 @@ def _note(world: World, source: str, kind: str, message: str, **fields: Any) -> 
     world.kernel.record(source, kind, message=message, **fields)
 
 
-def _heal_after(world: World, duration: float | None, heal: Any, what: str
-                ) -> Generator[Any, Any, Outcome]:
+def _heal_after(world: World, duration: float | None, heal: Callable[[], Any],
+                what: str) -> Outcome:
+    """Inject now; with a ``duration``, heal in the background (the timeline goes on)."""
     if duration is not None:
-        yield world.kernel.timeout(duration)
-        heal()
-        _note(world, "faults", "fault.healed", f"fault healed: {what}", fault=what)
-    return Outcome(True, message=what)
+        def healer() -> Generator[Any, Any, None]:
+            yield world.kernel.timeout(duration)
+            result = heal()
+            if isinstance(result, Generator):  # healing itself may take time (a boot)
+                yield from result
+            _note(world, "faults", "fault.healed", f"fault healed: {what}", fault=what)
+
+        world.kernel.process(healer())
+    return Outcome(True, message=what + (f" (heals after {duration:g} s)"
+                                         if duration is not None else ""))
 
 
 class KmsArgs(Duration):
@@ -56,7 +65,7 @@ def _kms_servers(world: World, name: str | None) -> list[Any]:
 
 @fault("kms-outage", summary="The KMIP server(s) stop answering.",
        stands_for="KMS unreachable (KmsUnhealthy)", args=KmsArgs, source=DOMAIN)
-def kms_outage(world: World, a: KmsArgs) -> Generator[Any, Any, Outcome]:
+def kms_outage(world: World, a: KmsArgs) -> Outcome:
     servers = _kms_servers(world, a.server)
     for s in servers:
         s.set_available(False)
@@ -68,7 +77,7 @@ def kms_outage(world: World, a: KmsArgs) -> Generator[Any, Any, Outcome]:
         for s in servers:
             s.set_available(True)
 
-    return (yield from _heal_after(world, a.duration, heal, "kms-outage"))
+    return _heal_after(world, a.duration, heal, "kms-outage")
 
 
 @fault("kms-wrong-credentials", summary="The KMS account password is changed on the KMS "
@@ -102,7 +111,7 @@ def kms_cert_expired(world: World, a: KmsArgs) -> Outcome:
 @fault("power-loss", summary="A host loses power (no orderly shutdown; VMs on it crash). "
        "With a duration, it is powered on again afterwards.",
        stands_for="host power loss", args=HostFault, source=DOMAIN)
-def power_loss(world: World, a: HostFault) -> Generator[Any, Any, Outcome]:
+def power_loss(world: World, a: HostFault) -> Outcome:
     host = world.host(a.vmhost)
     for vm in world.vms.values():
         if vm.host == a.vmhost and vm.power_state == "poweredOn":
@@ -111,17 +120,19 @@ def power_loss(world: World, a: HostFault) -> Generator[Any, Any, Outcome]:
             power_off(world, vm, cause="host power loss")
     host.power_loss()
     _note(world, host.source, "fault.power_loss", f"{a.vmhost} lost power", host=a.vmhost)
-    if a.duration is not None:
-        yield world.kernel.timeout(a.duration)
-        yield host.power_on()
-    return Outcome(True)
+
+    def restore_power() -> Generator[Any, Any, None]:
+        if host.power_state.value == "poweredOff":  # an operator may have powered it on
+            yield host.power_on()
+
+    return _heal_after(world, a.duration, restore_power, f"power-loss {a.vmhost}")
 
 
 @fault("ta-host-down", summary="A Trust Authority host fails (power loss).",
        stands_for="TA host down", args=HostFault, source=DOMAIN)
-def ta_host_down(world: World, a: HostFault) -> Generator[Any, Any, Outcome]:
+def ta_host_down(world: World, a: HostFault) -> Outcome:
     world.ta_host(a.vmhost)
-    return (yield from power_loss(world, a))
+    return power_loss(world, a)
 
 
 class ServiceFault(HostFault):
@@ -130,7 +141,7 @@ class ServiceFault(HostFault):
 
 @fault("service-crash", summary="A vTA daemon (attestd, kmxd, kmxa) crashes.",
        stands_for="attestd/kmxd/kmxa stopped", args=ServiceFault, source=DOMAIN)
-def service_crash(world: World, a: ServiceFault) -> Generator[Any, Any, Outcome]:
+def service_crash(world: World, a: ServiceFault) -> Outcome:
     host = world.host(a.vmhost)
     if a.service not in host.services:
         from vtalab.errors import InputError
@@ -148,13 +159,13 @@ def service_crash(world: World, a: ServiceFault) -> Generator[Any, Any, Outcome]
         if a.service == "kmxa":
             world.trusted_host(a.vmhost).agent.wake()
 
-    return (yield from _heal_after(world, a.duration, heal, f"service-crash {a.service}"))
+    return _heal_after(world, a.duration, heal, f"service-crash {a.service}")
 
 
 @fault("network-partition", summary="A host cannot reach (or be reached from) the TA "
        "cluster.", stands_for="network partition between trusted host and TA hosts",
        args=HostFault, source=DOMAIN)
-def partition(world: World, a: HostFault) -> Generator[Any, Any, Outcome]:
+def partition(world: World, a: HostFault) -> Outcome:
     host = world.host(a.vmhost)
     host.network_up = False
     _note(world, host.source, "fault.partition", f"{a.vmhost} is partitioned from the TA "
@@ -165,7 +176,7 @@ def partition(world: World, a: HostFault) -> Generator[Any, Any, Outcome]:
         if host.role == "trusted":
             world.trusted_host(a.vmhost).agent.wake()
 
-    return (yield from _heal_after(world, a.duration, heal, f"network-partition {a.vmhost}"))
+    return _heal_after(world, a.duration, heal, f"network-partition {a.vmhost}")
 
 
 class SkewArgs(Args):

@@ -86,6 +86,7 @@ class Reason(StrEnum):
     KMS_CERTIFICATE_EXPIRED = "kms_certificate_expired"
     KEY_NOT_FOUND = "key_not_found"
     KEY_PROVIDER_NOT_CONFIGURED = "key_provider_not_configured"
+    KEY_PROVIDER_UNREACHABLE = "key_provider_unreachable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,10 @@ _ALL: tuple[ReasonInfo, ...] = (
     _r(Reason.KEY_PROVIDER_NOT_CONFIGURED, "error", False, "key_provider",
        f"{_D} §2, §6 [doc]",
        "No trusted key provider {provider} is configured for group {group}."),
+    _r(Reason.KEY_PROVIDER_UNREACHABLE, "warning", True, "key_provider",
+       f"{_D} §6, §10 [inferred] ('unreachable is not untrusted')",
+       "The Key Provider Service (kmxd) on {ta_host} cannot be reached from {host}: "
+       "{problem}."),
 )
 
 #: Every reason code, in registry order (attestation checks in evaluation order first).

@@ -134,7 +134,9 @@ class Kmxa:
                                      max(result.token_exp - self.local_epoch(), 1.0))
             elif result.status == "attested" and result.token_exp is not None:
                 remaining = result.token_exp - self.local_epoch() - p.renew_before_expiry_seconds
-                next_delay = min(next_delay, max(remaining, 1.0))
+                # A clock far ahead makes a fresh token look due already: renew, but no
+                # faster than the retry delay (never a hot loop).
+                next_delay = min(next_delay, max(remaining, p.retry_initial_seconds))
             elif result.status == "notAttested":
                 next_delay = min(next_delay, p.failed_reattest_seconds)
             else:
@@ -253,7 +255,7 @@ class Kmxa:
             problem = world.reachability(self.host, ta, "kmxd")
             if problem is not None:
                 last = (False, Reason.ATTESTATION_UNREACHABLE.value
-                        if ta is None else "key_provider_unreachable",
+                        if ta is None else Reason.KEY_PROVIDER_UNREACHABLE.value,
                         f"key provider service {info.name} unreachable: {problem}")
                 continue
             assert ta is not None
