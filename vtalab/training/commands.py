@@ -1,0 +1,301 @@
+"""Running one line the operator typed against a world.
+
+:func:`execute` parses the line (:mod:`.pwsh`), evaluates each statement's pipeline stage
+by stage and returns a :class:`CommandResult`: the console text, whether everything
+succeeded, the registry verbs and faults it performed and the reasons it was risky. A
+stage is one of three kinds of command, looked up in this order:
+
+* a **pipeline cmdlet** (``select``, ``where``, ``ft`` ...; :mod:`.filters`);
+* a **shell command** for looking around and controlling time (``hosts``, ``tasks``,
+  ``log``, ``advance``, ``wait-until``, ``help`` ...; :mod:`.lab`);
+* an entry of the **registry**: a PowerCLI cmdlet, a lab verb or a fault, its PowerShell
+  parameters bound onto the verb's arguments (:mod:`.binding`).
+
+A verb runs the way PowerCLI runs a task: the world advances until the verb's process
+ends (``world.perform``, then the SimPy environment runs until that process is
+processed), so ``upgrade-host`` returns when the remediation is done and ``Start-VM``
+when the VM is on or refused. A fault is injected and left to run (a ``-Duration`` heals
+it later, while time moves on). A refusal by the simulated world is a value: an error
+line and ``ok=False``; a request that cannot be made at all (unknown command, host,
+parameter, syntax error) is an ``InputError`` turned into the same, with the nearest
+valid spelling, and changes nothing. :func:`execute` never raises for bad input.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from vtalab import registry
+from vtalab.errors import InputError, nearest
+from vtalab.training import format as fmt
+from vtalab.training.binding import bind
+from vtalab.training.filters import FILTERS
+from vtalab.training.pwsh import (
+    ArrayExpr,
+    Command,
+    Expr,
+    Pipeline,
+    PSObject,
+    ScriptBlock,
+    SubExpr,
+    Value,
+    VarRef,
+    parse,
+    property_of,
+)
+from vtalab.training.risks import assess
+
+if TYPE_CHECKING:
+    import simpy
+
+    from vtalab.registry import Outcome, Verb
+    from vtalab.world import World
+
+__all__ = ["CommandResult", "Run", "ShellState", "command_names", "execute", "resolve"]
+
+#: A verb still running after this much simulated time is left running (PowerCLI's
+#: ``-RunAsync``); no verb of the registry takes anywhere near this long.
+MAX_VERB_SECONDS = 30 * 86400.0
+_NO_ITEM = object()
+_EXPAND = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+@dataclass
+class ShellState:
+    """What a shell session remembers between lines: ``$variables`` and the history."""
+
+    variables: dict[str, Any] = field(default_factory=dict)
+    history: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What one line did.
+
+    ``text`` is the console output (tables, messages, warnings); ``error`` the error
+    lines (a refusal by the simulated world, or bad input with the nearest valid
+    spelling), not repeated in ``text``: print ``text`` then ``error``. ``actions``
+    names the registry verbs and faults performed (once per invocation, in order);
+    ``risky`` gives the reasons the line weakened trust or put VMs at risk.
+    """
+
+    text: str
+    ok: bool
+    error: str | None = None
+    actions: tuple[str, ...] = ()
+    risky: tuple[str, ...] = ()
+
+
+def _lab() -> Any:
+    from vtalab.training import lab
+
+    return lab
+
+
+def command_names() -> list[str]:
+    """Every command the shell knows (registry verbs and faults, shell commands,
+    pipeline cmdlets), sorted case-insensitively; aliases not included."""
+    registry._load()
+    names = [*registry.VERBS, *registry.FAULTS, *FILTERS, *_lab().SHELL]
+    return sorted(dict.fromkeys(names), key=lambda n: (n.lower(), n))
+
+
+def _aliases() -> dict[str, str]:
+    out = {}
+    for f in FILTERS.values():
+        out.update({a.lower(): f.name for a in (f.name, *f.aliases)})
+    for c in _lab().SHELL.values():
+        out.update({a.lower(): c.name for a in (c.name, *c.aliases)})
+    return out
+
+
+def resolve(name: str) -> tuple[str, Any]:
+    """``("filter"|"shell"|"verb", definition)`` for a command name or alias (any case).
+
+    Order: pipeline cmdlets, shell command names, the registry, then shell aliases, so a
+    registry cmdlet (``Get-VMHost``) wins over a shell alias of the same spelling.
+    """
+    low = name.lower()
+    canonical = _aliases().get(low)
+    if canonical in FILTERS:
+        return "filter", FILTERS[canonical]
+    shell = _lab().SHELL
+    if canonical is not None and canonical.lower() == low:
+        return "shell", shell[canonical]
+    try:
+        return "verb", registry.lookup(name)
+    except InputError:
+        pass
+    if canonical is not None:
+        return "shell", shell[canonical]
+    choices = [*command_names(), *(a for a in _aliases() if a.isalpha() and len(a) > 2)]
+    near = nearest(name, choices)
+    raise InputError(f"the term {name!r} is not recognized as a cmdlet, lab command or "
+                     "fault", hint=(f"did you mean {near[0]!r}? " if near else "")
+                     + "('help' lists every command)")
+
+
+class Run:
+    """The evaluation of one line: the world, the session and what the line did."""
+
+    def __init__(self, world: World, state: ShellState) -> None:
+        self.world = world
+        self.state = state
+        self.actions: list[str] = []
+        self.risky: list[str] = []
+        self.console: list[str] = []
+        self.errors: list[str] = []
+
+    # -- values ------------------------------------------------------------------------------
+    def variable(self, name: str) -> Any:
+        low = name.lower()
+        if low in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[low]
+        for key, value in self.state.variables.items():
+            if key.lower() == low:
+                return value
+        raise InputError(f"variable ${name} is not set", what="variable", value=name,
+                         choices=sorted(self.state.variables, key=str.lower))
+
+    def eval(self, expr: Expr, item: Any = _NO_ITEM) -> Any:
+        if isinstance(expr, Value):
+            if expr.expand:
+                return _EXPAND.sub(lambda m: fmt.cell(self.eval(VarRef(m.group(1)), item)),
+                                   expr.text)
+            return expr.text
+        if isinstance(expr, VarRef):
+            if expr.name == "_":
+                if item is _NO_ITEM:
+                    raise InputError("$_ is only set inside Where-Object")
+                value = item
+            else:
+                value = self.variable(expr.name)
+            for step in expr.path:
+                value = property_of(value, step) if isinstance(step, str) \
+                    else _index(value, step)
+            return value
+        if isinstance(expr, SubExpr):
+            return unwrap(self.pipeline(expr.pipeline))
+        if isinstance(expr, ArrayExpr):
+            return [self.eval(e, item) for e in expr.items]
+        if isinstance(expr, ScriptBlock):
+            raise InputError("a script block { ... } is only understood by Where-Object")
+        raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - parser bug
+
+    # -- pipelines -----------------------------------------------------------------------------
+    def pipeline(self, pipe: Pipeline) -> list[Any]:
+        items: list[Any] | None = None
+        for stage in pipe.stages:
+            if isinstance(stage, Command):
+                items = self.command(stage, items)
+            else:
+                items = as_list(self.eval(stage))
+        return items or []
+
+    def command(self, cmd: Command, piped: list[Any] | None) -> list[Any]:
+        kind, definition = resolve(cmd.name)
+        if kind == "filter":
+            return list(definition.run(self, cmd, piped or []))
+        if kind == "shell":
+            return list(definition.run(self, cmd, piped))
+        out: list[Any] = []
+        for args in bind(self, definition, cmd, piped):
+            out += self.perform(definition, args)
+        return out
+
+    # -- verbs -----------------------------------------------------------------------------------
+    def perform(self, entry: Verb, args: dict[str, Any]) -> list[Any]:
+        """Run one verb or fault (validated first); its output objects."""
+        world = self.world
+        risky = assess(world, entry.name, args)
+        proc = world.perform(entry.name, args)  # InputError here: nothing changed
+        self.actions.append(entry.name)
+        self.risky += [r for r in risky if r not in self.risky]
+        env = world.kernel.env
+        while not proc.processed and env.peek() <= env.now:
+            env.step()  # the instant the verb started: its immediate effects
+        if not proc.processed and entry.kind == "fault":
+            self.console.append(f"{entry.name}: injected"
+                                + (f"; heals after {fmt.cell(args['duration'])} s"
+                                   if args.get("duration") is not None else ""))
+            return []
+        if not proc.processed:
+            _run_until(world, proc)
+        if not proc.processed:
+            self.console.append(f"{entry.name}: still running after "
+                                f"{MAX_VERB_SECONDS / 86400:g} days of simulated time")
+            return []
+        return self._show(entry, proc.value)
+
+    def _show(self, entry: Verb, outcome: Outcome) -> list[Any]:
+        if not outcome.ok:
+            text = f"{entry.name}: {outcome.message or outcome.error}"
+            if outcome.error and outcome.error not in text:
+                text += f" ({outcome.error})"
+            self.errors.append(text)
+            return []
+        rows = outcome.output
+        if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+            noun = entry.name.split("-", 1)[-1]
+            return [PSObject(noun, r) for r in rows]
+        if outcome.message:  # a console line (Write-Host), not a pipeline object
+            self.console.append(outcome.message)
+        return []
+
+
+def _run_until(world: World, proc: simpy.Process) -> None:
+    env = world.kernel.env
+    deadline = env.timeout(MAX_VERB_SECONDS)
+    env.run(until=env.any_of([proc, deadline]))
+
+
+def _index(value: Any, index: int) -> Any:
+    items = value if isinstance(value, list) else [value]
+    try:
+        return items[index]
+    except IndexError:
+        return None
+
+
+def as_list(value: Any) -> list[Any]:
+    """A value as pipeline items (``$null`` is no item, an array its members)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def unwrap(items: list[Any]) -> Any:
+    """Pipeline output as PowerShell stores it: ``$null``, one object, or an array."""
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else list(items)
+
+
+def execute(world: World, line: str, state: ShellState) -> CommandResult:
+    """Run one line; never raises for bad input (see the module docstring)."""
+    if line.strip():
+        state.history.append(line)
+    run = Run(world, state)
+    try:
+        for statement in parse(line):
+            items = run.pipeline(statement.pipeline)
+            if statement.assign is not None:
+                _assign(state, statement.assign, unwrap(items))
+            else:
+                run.console.append(fmt.render(items))
+    except InputError as exc:
+        run.errors.append(str(exc))
+    text = "\n".join(t for t in run.console if t)
+    return CommandResult(text, not run.errors, "\n".join(run.errors) or None,
+                         tuple(run.actions), tuple(run.risky))
+
+
+def _assign(state: ShellState, name: str, value: Any) -> None:
+    if name == "_" or name.lower() in ("true", "false", "null"):
+        raise InputError(f"${name} is a built-in variable and cannot be assigned")
+    for key in list(state.variables):
+        if key.lower() == name.lower():
+            del state.variables[key]
+    state.variables[name] = value

@@ -1,0 +1,262 @@
+"""The debrief: what happened in a training session, in simulated time.
+
+Two renderings of one timeline:
+
+* :func:`debrief_text` for the terminal: the trainee's commands (``PS>``), the hints
+  taken, and everything the world did meanwhile -- vCenter events and Recent Tasks,
+  attestation results, boots, key releases -- and the simulated log lines
+  (``attestd.log``, ``kmxa.log``, ``vpxd.log`` ...), interleaved in the order they
+  happened (a command comes before the trace events it caused).
+* :func:`debrief_html` for the trainer's files: one self-contained HTML page (inline CSS
+  and SVG, no external assets, no script) with the same timeline as a table and a
+  **swim-lane chart**: one lane per trusted host, coloured by attestation status over
+  time (from ``host.*`` boot/power and ``attest.*`` trace events), with the trainee's
+  commands marked on the time axis and the moment the trainee took over.
+
+Both depend on the trace and the command log alone, so they are byte-stable: the same
+session gives the same debrief in any process.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vtalab.kernel import format_time
+from vtalab.timeline import timeline_line
+
+if TYPE_CHECKING:
+    from vtalab.training.session import Session
+
+__all__ = ["STATUS_COLOURS", "Row", "Segment", "attestation_lanes", "debrief_html",
+           "debrief_text", "timeline_rows"]
+
+#: Lane colours and their legend labels (vSphere Client words where it has them).
+STATUS_COLOURS = {
+    "attested": ("#2e7d32", "attested (Passed)"),
+    "notAttested": ("#c62828", "notAttested (Failed)"),
+    "unknown": ("#f9a825", "unknown"),
+    "booting": ("#90a4ae", "booting"),
+    "down": ("#455a64", "powered off / down"),
+}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the debrief timeline."""
+
+    time: float
+    kind: str  #: command | hint | event | log
+    who: str  #: "trainee", a host, a vCenter ...
+    text: str
+    ok: bool = True
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one host's attestation lane."""
+
+    host: str
+    start: float
+    end: float
+    status: str
+    detail: str = ""
+
+
+def _component(source: str) -> str:
+    return source.rstrip("/").rsplit("/", 1)[-1] or source
+
+
+def timeline_rows(session: Session) -> list[Row]:
+    """The session's timeline: commands and hints interleaved with the trace."""
+    events = session.world.kernel.trace.events
+    rows: list[Row] = []
+    entries = sorted(session.entries, key=lambda e: e.seq)
+    k = 0
+    for i in range(session.start_seq, len(events) + 1):
+        while k < len(entries) and entries[k].seq <= i:
+            e = entries[k]
+            k += 1
+            if e.kind == "command":
+                rows.append(Row(e.time, "command", "trainee", f"PS> {e.line}", e.ok))
+                if not e.ok and e.output:
+                    rows.append(Row(e.time, "command", "trainee",
+                                    "   " + e.output.strip().splitlines()[-1], False))
+                for r in e.risky:
+                    rows.append(Row(e.time, "command", "trainee", f"   risky: {r}", False))
+            elif e.kind == "hint":
+                rows.append(Row(e.time, "hint", "trainee", "asked for a hint"))
+            else:
+                rows.append(Row(e.time, "hint", "trainee",
+                                f"rewound; time passes to {format_time(e.end)}"))
+        if i == len(events):
+            break
+        ev = events[i]
+        if ev.kind == "log":
+            level = ev.fields.get("level", "info")
+            lvl = "" if level == "info" else f"{level}: "
+            rows.append(Row(ev.time, "log", str(ev.fields.get("host", _component(ev.source))),
+                            f"[{ev.fields.get('log', '?')}] {lvl}{ev.fields.get('message', '')}",
+                            level not in ("error", "warning")))
+        elif ev.fields.get("message"):
+            bad = (ev.kind == "attest.result" and ev.fields.get("status") != "attested") or (
+                ev.kind == "vc.task" and ev.fields.get("status") == "error") or (
+                ev.kind == "vc.event" and "Fail" in str(ev.fields.get("event_id", ""))
+                or "VMLocked" in str(ev.fields.get("event_id", "")))
+            rows.append(Row(ev.time, "event", _component(ev.source), str(ev.fields["message"]),
+                            not bad))
+    return rows
+
+
+def debrief_text(session: Session) -> str:
+    """The debrief for the terminal."""
+    ex = session.exercise
+    g = session.grade()
+    lines = [f"Debrief: {ex.id} ({ex.title}), seed {session.seed}",
+             f"The lab was broken by the exercise until {format_time(session.start_time)}; "
+             f"the session ran to {format_time(session.now)}.", ""]
+    lines += [timeline_line(r.time, r.who, r.text) for r in timeline_rows(session)]
+    lines += ["", *g.lines()]
+    return "\n".join(lines) + "\n"
+
+
+# -- the swim lanes ------------------------------------------------------------------------
+
+def attestation_lanes(session: Session) -> dict[str, list[Segment]]:
+    """Each trusted host's attestation status over the whole run (T=0 to now)."""
+    world = session.world
+    hosts = [n for c in world.trusted_clusters.values() for n in c.hosts]
+    state: dict[str, tuple[float, str, str]] = {h: (0.0, "unknown", "") for h in hosts}
+    lanes: dict[str, list[Segment]] = {h: [] for h in hosts}
+
+    def switch(host: str, t: float, status: str, detail: str = "") -> None:
+        start, old, old_detail = state[host]
+        if (old, old_detail) == (status, detail):
+            return
+        if t > start:
+            lanes[host].append(Segment(host, start, t, old, old_detail))
+        state[host] = (t, status, detail)
+
+    for ev in world.kernel.trace:
+        host = ev.fields.get("host")
+        if host not in state:
+            continue
+        if ev.kind == "attest.result":
+            status = str(ev.fields.get("status"))
+            switch(host, ev.time, status, str(ev.fields.get("reason") or ""))
+        elif ev.kind == "attest.unreachable" and state[host][1] != "attested":
+            switch(host, ev.time, "unknown", "attestation service unreachable")
+        elif ev.kind == "host.boot.start":
+            switch(host, ev.time, "booting", f"{ev.fields.get('mode')} boot")
+        elif ev.kind in ("host.boot.complete", "host.initial"):
+            if state[host][1] in ("booting", "down"):
+                switch(host, ev.time, "unknown", "up, not attested yet")
+        elif ev.kind in ("host.shutdown", "host.power.lost", "host.power.off"):
+            switch(host, ev.time, "down" if ev.kind != "host.shutdown" else "booting",
+                   "shutting down" if ev.kind == "host.shutdown" else "powered off")
+    end = world.kernel.now
+    for h in hosts:
+        start, status, detail = state[h]
+        if end > start or not lanes[h]:
+            lanes[h].append(Segment(h, start, max(end, start), status, detail))
+    return lanes
+
+
+_CSS = """
+body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#212121}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
+.meta{color:#555}.goal{background:#f5f5f5;padding:8px 12px;border-left:4px solid #1565c0}
+table{border-collapse:collapse;width:100%;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
+td{padding:2px 8px;vertical-align:top;border-bottom:1px solid #eee}
+td.t{white-space:nowrap;color:#555}td.w{white-space:nowrap}
+tr.command td{background:#e3f2fd;font-weight:bold}tr.hint td{background:#fff8e1}
+tr.log td{color:#616161}tr.bad td.x{color:#b71c1c}
+.pass{color:#2e7d32}.fail{color:#c62828}pre{background:#fafafa;padding:8px}
+"""
+
+
+def _x(t: float, end: float, left: float, width: float) -> float:
+    return left + (t / end) * width if end > 0 else left
+
+
+def _lanes_svg(session: Session) -> str:
+    lanes = attestation_lanes(session)
+    end = max(session.now, 1.0)
+    left, width, lane_h, top = 110.0, 760.0, 26.0, 40.0
+    height = top + lane_h * len(lanes) + 60
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20:.0f}" '
+           f'height="{height:.0f}" role="img" aria-label="attestation status per host">',
+           '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']
+    # time axis: about eight ticks on round minutes
+    step = max(60.0, round(end / 8 / 60) * 60)
+    t = 0.0
+    axis_y = top + lane_h * len(lanes) + 6
+    while t <= end + 1e-9:
+        x = _x(t, end, left, width)
+        out.append(f'<line x1="{x:.1f}" y1="{top - 6:.1f}" x2="{x:.1f}" y2="{axis_y:.1f}" '
+                   'stroke="#e0e0e0"/>')
+        out.append(f'<text x="{x:.1f}" y="{axis_y + 12:.1f}" text-anchor="middle">'
+                   f'{format_time(t)[2:]}</text>')
+        t += step
+    for i, (host, segs) in enumerate(lanes.items()):
+        y = top + i * lane_h
+        out.append(f'<text x="{left - 8:.1f}" y="{y + lane_h / 2 + 4:.1f}" '
+                   f'text-anchor="end" class="lane">{html.escape(host)}</text>')
+        for s in segs:
+            x0, x1 = _x(s.start, end, left, width), _x(s.end, end, left, width)
+            colour = STATUS_COLOURS.get(s.status, ("#bdbdbd", s.status))[0]
+            title = (f"{host}: {s.status}" + (f" ({s.detail})" if s.detail else "")
+                     + f" {format_time(s.start)} to {format_time(s.end)}")
+            out.append(f'<rect x="{x0:.1f}" y="{y + 3:.1f}" width="{max(x1 - x0, 0.5):.1f}" '
+                       f'height="{lane_h - 6:.1f}" fill="{colour}" data-status="{s.status}">'
+                       f'<title>{html.escape(title)}</title></rect>')
+    # the moment the trainee took over, and each command
+    xs = _x(session.start_time, end, left, width)
+    out.append(f'<line x1="{xs:.1f}" y1="{top - 18:.1f}" x2="{xs:.1f}" y2="{axis_y:.1f}" '
+               'stroke="#1565c0" stroke-dasharray="4 3"/>')
+    out.append(f'<text x="{xs + 4:.1f}" y="{top - 22:.1f}">trainee takes over</text>')
+    for e in session.entries:
+        if e.kind != "command":
+            continue
+        x = _x(e.time, end, left, width)
+        out.append(f'<path d="M{x - 4:.1f},{top - 14:.1f} L{x + 4:.1f},{top - 14:.1f} '
+                   f'L{x:.1f},{top - 6:.1f} Z" fill="#1565c0" class="cmd">'
+                   f'<title>{html.escape(format_time(e.time) + " PS> " + e.line)}</title></path>')
+    # legend
+    ly = axis_y + 30
+    lx = left
+    for status, (colour, label) in STATUS_COLOURS.items():
+        out.append(f'<rect x="{lx:.1f}" y="{ly - 9:.1f}" width="12" height="12" '
+                   f'fill="{colour}"/><text x="{lx + 16:.1f}" y="{ly + 1:.1f}">'
+                   f'{html.escape(label)}</text>')
+        lx += 30 + 7 * len(label)
+        del status
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def debrief_html(session: Session) -> str:
+    """The debrief as one self-contained HTML page."""
+    ex = session.exercise
+    g = session.grade()
+    esc = html.escape
+    rows = []
+    for r in timeline_rows(session):
+        cls = r.kind + ("" if r.ok else " bad")
+        rows.append(f'<tr class="{cls}"><td class="t">{format_time(r.time)}</td>'
+                    f'<td class="w">{esc(r.who)}</td><td class="x">{esc(r.text)}</td></tr>')
+    verdict = ('<p class="pass">Goal reached, trust intact.</p>' if g.passed else
+               '<p class="fail">' + esc(g.lines()[-1]) + "</p>")
+    parts: list[Any] = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>Debrief: {esc(ex.id)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Debrief: {esc(ex.title)}</h1>",
+        f'<p class="meta">exercise {esc(ex.id)} &middot; {esc(ex.difficulty)} &middot; seed '
+        f"{session.seed} &middot; trainee took over at {format_time(session.start_time)}, "
+        f"session ran to {format_time(session.now)} &middot; source: {esc(ex.source)}</p>",
+        f'<p class="goal">{esc(" ".join(ex.goal.split()))}</p>',
+        "<h2>Attestation status per host</h2>", _lanes_svg(session),
+        "<h2>Grade</h2>", verdict, f"<pre>{esc(g.text())}</pre>",
+        "<h2>Timeline</h2>", "<table>", *rows, "</table>", "</body></html>"]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,377 @@
+"""Shell commands outside PowerCLI: looking around the lab and controlling simulated time.
+
+Looking around (what the vSphere Client, an SSH session or a log viewer would show):
+``hosts``, ``vms`` (``Get-VM``), ``tasks`` (Recent Tasks), ``events``,
+``log HOST attestd.log|kmxa.log|kmxd.log|vpxd.log [-Tail N]``, ``status HOST|VM``,
+``files`` (what ``-FilePath`` names exist), ``history``. They return objects, so
+``hosts | where Attestation -ne attested`` works like any pipeline.
+
+Time: the simulated clock stands still between commands and moves only when told to:
+``advance 15m`` runs the world for that long, ``wait-until attested esx-01 [-Timeout 1h]``
+and ``wait-until vm db01 poweredOn`` run it event by event until the condition holds (the
+earliest simulated instant it does) or the timeout passes; both print what happened
+meanwhile, as a timeline. ``time`` and ``pause`` show the clock. Help and completion live
+in :mod:`.assist`; the registry's lab verbs (``upgrade-host``, ``reboot-host`` ...) and
+faults are not here: they run through the registry like the PowerCLI cmdlets.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vtalab.errors import InputError
+from vtalab.expect import LOG_NAMES, parse_time
+from vtalab.kernel import format_time
+from vtalab.timeline import render_timeline
+from vtalab.training import format as fmt
+from vtalab.training.filters import bind_simple
+from vtalab.training.pwsh import Command, PSObject
+
+if TYPE_CHECKING:
+    from vtalab.training.commands import Run
+    from vtalab.world import World
+
+__all__ = ["CONDITIONS", "SHELL", "LabCommand"]
+
+DEFAULT_TAIL = 15
+DEFAULT_TIMEOUT = 3600.0
+HAPPENED_HEAD, HAPPENED_TAIL = 10, 20
+
+
+@dataclass(frozen=True)
+class LabCommand:
+    name: str
+    aliases: tuple[str, ...]
+    summary: str
+    usage: str
+    params: tuple[str, ...]  #: named parameters (values)
+    switches: tuple[str, ...]
+    run: Callable[[Run, Command, list[Any] | None], list[Any]]
+    #: what each positional value is, for completion: host, vm, log, condition, name, command
+    positional: tuple[str, ...] = ()
+
+
+def _args(run: Run, cmd: Command, spec: LabCommand, most: int) -> tuple[dict[str, Any],
+                                                                       list[str]]:
+    named, pos = bind_simple(run, cmd, spec.params, spec.switches, display=spec.name)
+    values = [fmt.cell(run.eval(p)) for p in pos]
+    if len(values) > most:
+        raise InputError(f"{spec.name}: unexpected value {values[most]!r}",
+                         hint=f"usage: {spec.usage}")
+    return named, values
+
+
+def _tail(named: dict[str, Any], spec: LabCommand) -> int | None:
+    if named.get("All"):
+        return None
+    raw = named.get("Tail", DEFAULT_TAIL)
+    try:
+        n = int(fmt.cell(raw))
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise InputError(f"{spec.name}: -Tail needs a whole number, not {fmt.cell(raw)!r}")
+    return n
+
+
+def _last(rows: list[Any], n: int | None) -> list[Any]:
+    return rows if n is None else (rows[len(rows) - n:] if n else [])
+
+
+def _need(values: list[str], i: int, spec: LabCommand, what: str) -> str:
+    if len(values) <= i:
+        raise InputError(f"{spec.name}: missing {what}", hint=f"usage: {spec.usage}")
+    return values[i]
+
+
+# -- looking around ------------------------------------------------------------------------
+def host_object(world: World, name: str) -> PSObject:
+    h = world.host(name)
+    attestation = reason = None
+    if h.role == "trusted":
+        s = world.attestation_status(name)
+        attestation, reason = s["status"], s["reason"]
+    state = "Maintenance" if h.in_maintenance else (
+        "Connected" if h.is_up else "NotResponding")
+    return PSObject("VMHost", {
+        "Name": name, "Role": "TA" if h.role == "trust-authority" else "Trusted",
+        "PowerState": h.power_state.value, "ConnectionState": state, "Version": h.version,
+        "MeasuredVersion": h.measured_version, "QuickBooted": h.last_boot_quick,
+        "Attestation": attestation, "Reason": reason})
+
+
+def _hosts(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["hosts"]
+    named, values = _args(run, cmd, spec, 1)
+    pattern = named.get("Name", values[0] if values else "*")
+    names = [n for n in run.world.hosts if fnmatch.fnmatchcase(n.lower(),
+                                                                fmt.cell(pattern).lower())]
+    if not names and "*" not in fmt.cell(pattern):
+        run.world.host(fmt.cell(pattern))  # raises with the nearest host name
+    return [host_object(run.world, n) for n in names]
+
+
+def _vm_object(world: World, name: str) -> PSObject:
+    v = world.vm_state(name)
+    return PSObject("VirtualMachine", {
+        "Name": name, "PowerState": v["power_state"], "VMHost": v["host"],
+        "Encrypted": v["encrypted"], "Locked": v["locked"], "LastError": v["last_error"]})
+
+
+def _vms(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["vms"]
+    named, values = _args(run, cmd, spec, 1)
+    pattern = fmt.cell(named.get("Name", values[0] if values else "*"))
+    names = [n for n in run.world.vms if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
+    if not names and "*" not in pattern:
+        run.world.vm(pattern)
+    return [_vm_object(run.world, n) for n in names]
+
+
+def _tasks(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["tasks"]
+    named, _ = _args(run, cmd, spec, 0)
+    rows = [PSObject("Task", {"Time": format_time(t["time"]), "Name": t["task"],
+                              "Target": t["target"], "Status": t["status"],
+                              "Error": t["error"]})
+            for t in run.world.tasks()]
+    return _last(rows, _tail(named, spec))
+
+
+def _events(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["events"]
+    named, _ = _args(run, cmd, spec, 0)
+    target = named.get("Target")
+    rows = [PSObject("Event", {"Time": format_time(e["time"]), "EventTypeId": e["event_id"],
+                               "Target": e["target"], "Message": e["message"]})
+            for e in run.world.events()
+            if target is None or e["target"] == fmt.cell(target)]
+    return _last(rows, _tail(named, spec))
+
+
+def _log(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["log"]
+    named, values = _args(run, cmd, spec, 2)
+    world = run.world
+    host = _need(values, 0, spec, "the host (or vCenter)")
+    log = _need(values, 1, spec, "the log name")
+    if log not in LOG_NAMES:
+        raise InputError(f"log: unknown log {log!r}", what="log", value=log,
+                         choices=LOG_NAMES)
+    vcenters = [world.ta_vcenter.name, world.workload_vcenter.name]
+    if host not in vcenters:
+        h = world.host(host)
+        if log == "vpxd.log":  # vpxd runs on the vCenter that manages the host
+            vc = world.ta_vcenter if h.role == "trust-authority" else world.workload_vcenter
+            run.console.append(f"(vpxd.log of {vc.name}, which manages {host})")
+            host = vc.name
+    return _last(world.log_lines(host, log), _tail(named, spec))
+
+
+def _status(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["status"]
+    _, values = _args(run, cmd, spec, 1)
+    world = run.world
+    name = _need(values, 0, spec, "a host or VM name")
+    if name in world.vms:
+        obj = _vm_object(world, name)
+        obj.view = "list"
+        return [obj]
+    props = host_object(world, name).props
+    h = world.host(name)
+    props["InMaintenance"] = h.in_maintenance
+    props["Services"] = [f"{s}:{'running' if up and h.is_up else 'stopped'}"
+                         for s, up in sorted(h.services.items())]
+    if h.role == "trusted":
+        s = world.attestation_status(name)
+        when = {k: (world.kernel.utc(s[k]).isoformat() if s[k] is not None else None)
+                for k in ("attested_at", "attested_until")}
+        props.update({"AttestedAt": when["attested_at"], "AttestedUntil": when["attested_until"],
+                      "Messages": s["messages"],
+                      "PerService": [f"{k}:{v}" for k, v in s["per_service"].items()]})
+        props["VMs"] = [v for v in world.vms if world.vms[v].host == name]
+    else:
+        member = world.ta_host(name)
+        props["TaMember"] = member.member
+    return [PSObject("VMHostStatus", props, view="list")]
+
+
+def _files(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    _args(run, cmd, SHELL["files"], 0)
+
+    def kind(value: Any) -> str:
+        if isinstance(value, bytes):
+            return "boot_imgdb.tgz"
+        if isinstance(value, tuple) and value and isinstance(value[0], str):
+            return {"tpm-ca": "TPM CA certificate", "ek": "TPM endorsement key",
+                    "ta-backup": "vTA configuration backup"}.get(value[0], value[0])
+        if isinstance(value, tuple):
+            return "TA services info"
+        return type(value).__name__
+
+    return [PSObject("File", {"Name": n, "Kind": kind(v)})
+            for n, v in sorted(run.world.files.items()) if not n.startswith("__")]
+
+
+def _history(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    _args(run, cmd, SHELL["history"], 0)
+    return [PSObject("HistoryInfo", {"Id": i + 1, "CommandLine": line})
+            for i, line in enumerate(run.state.history)]
+
+
+# -- time ------------------------------------------------------------------------------------
+def _happened(run: Run, since: int) -> None:
+    """What happened since trace event ``since``, as timeline lines (a long stretch is
+    shortened in the middle: ``events``, ``tasks`` and ``log`` show everything)."""
+    trace = run.world.kernel.trace
+    lines = render_timeline(trace[i] for i in range(since, len(trace)))
+    if len(lines) > HAPPENED_HEAD + HAPPENED_TAIL:
+        skipped = len(lines) - HAPPENED_HEAD - HAPPENED_TAIL
+        lines = [*lines[:HAPPENED_HEAD], f"... {skipped} more lines (events, tasks, log "
+                 "show them) ...", *lines[len(lines) - HAPPENED_TAIL:]]
+    run.console += lines
+
+
+def _clock(world: World) -> str:
+    return f"{format_time(world.kernel.now)} ({world.kernel.utc().isoformat()})"
+
+
+def _duration(spec: LabCommand, text: Any, what: str) -> float:
+    try:
+        return parse_time(fmt.cell(text))
+    except ValueError as exc:
+        raise InputError(f"{spec.name}: {what}: {exc}") from None
+
+
+def _advance(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["advance"]
+    _, values = _args(run, cmd, spec, 1)
+    seconds = _duration(spec, _need(values, 0, spec, "a duration, e.g. 15m"), "duration")
+    world = run.world
+    since = len(world.kernel.trace)
+    world.run(world.kernel.now + seconds)
+    _happened(run, since)
+    run.console.append(f"now {_clock(world)}")
+    return []
+
+
+def _attestation(status: str) -> Callable[[World, str, str | None], bool]:
+    return lambda w, name, _: w.attestation_status(name)["status"] == status
+
+
+#: wait-until conditions: name -> (test(world, target, state), what the target is, states)
+CONDITIONS: dict[str, tuple[Callable[[World, str, str | None], bool], str, tuple[str, ...]]] = {
+    "attested": (_attestation("attested"), "host", ()),
+    "notAttested": (_attestation("notAttested"), "host", ()),
+    "unknown": (_attestation("unknown"), "host", ()),
+    "vm": (lambda w, name, state: w.vm_state(name)["power_state"] == state, "vm",
+           ("poweredOn", "poweredOff")),
+    "host": (lambda w, name, state: w.host(name).power_state.value == state
+             or (state == "maintenance" and w.host(name).in_maintenance), "host",
+             ("poweredOn", "poweredOff", "maintenance")),
+}
+
+
+def _wait_until(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["wait-until"]
+    named, values = _args(run, cmd, spec, 3)
+    world = run.world
+    given = _need(values, 0, spec, "a condition (" + ", ".join(CONDITIONS) + ")")
+    cond = next((c for c in CONDITIONS if c.lower() == given.lower()), None)
+    if cond is None:
+        raise InputError(f"wait-until: unknown condition {given!r}", what="condition",
+                         value=given, choices=list(CONDITIONS))
+    test, target_kind, states = CONDITIONS[cond]
+    target = _need(values, 1, spec, f"the {target_kind}")
+    if target_kind == "vm":
+        world.vm(target)
+    elif cond in ("attested", "notAttested", "unknown"):
+        world.trusted_host(target)
+    else:
+        world.host(target)
+    state = None
+    if states:
+        raw = _need(values, 2, spec, "the state (" + ", ".join(states) + ")")
+        state = next((s for s in states if s.lower() == raw.lower()), None)
+        if state is None:
+            raise InputError(f"wait-until {cond}: unknown state {raw!r}", what="state",
+                             value=raw, choices=states)
+    elif len(values) > 2:
+        raise InputError(f"wait-until: unexpected value {values[2]!r}",
+                         hint=f"usage: {spec.usage}")
+    timeout = _duration(spec, named.get("Timeout", DEFAULT_TIMEOUT), "-Timeout")
+    env = world.kernel.env
+    start, since = world.kernel.now, len(world.kernel.trace)
+    deadline = start + timeout
+    met = test(world, target, state)
+    while not met and env.peek() <= deadline:
+        env.step()
+        met = test(world, target, state)
+    if not met:
+        world.run(deadline)
+    _happened(run, since)
+    what = " ".join(v for v in (cond, target, state) if v)
+    if met:
+        run.console.append(f"{what}: reached at {_clock(world)} "
+                           f"(after {format_time(world.kernel.now - start)[2:]})")
+    else:
+        run.errors.append(f"wait-until {what}: not reached within "
+                          f"{format_time(timeout)[2:]}; now {_clock(world)}")
+    return []
+
+
+def _time(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    _args(run, cmd, SHELL["time"], 0)
+    return [f"simulated time {_clock(run.world)}"]
+
+
+def _pause(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    _args(run, cmd, SHELL["pause"], 0)
+    return [f"simulated time stands at {_clock(run.world)}; it moves only with advance, "
+            "wait-until and commands that take time"]
+
+
+def _help(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    from vtalab.training.assist import help_text
+
+    _, values = _args(run, cmd, SHELL["help"], 1)
+    return [fmt.Formatted(help_text(values[0] if values else None))]
+
+
+SHELL: dict[str, LabCommand] = {c.name: c for c in (
+    LabCommand("hosts", (), "Hosts: role, power, running and measured ESXi "
+               "version, attestation status and reason.", "hosts [NAME]", ("Name",), (),
+               _hosts, ("host",)),
+    LabCommand("vms", ("Get-VM",), "VMs: power state, host, encryption, locked.",
+               "vms [NAME]", ("Name",), (), _vms, ("vm",)),
+    LabCommand("tasks", (), "Recent Tasks of both vCenters (default: the last 15).",
+               "tasks [-Tail N] [-All]", ("Tail",), ("All",), _tasks),
+    LabCommand("events", (), "vCenter events (default: the last 15).",
+               "events [-Tail N] [-All] [-Target NAME]", ("Tail", "Target"), ("All",),
+               _events),
+    LabCommand("log", (), "A host's (or vCenter's) log: " + ", ".join(LOG_NAMES)
+               + " (default: the last 15 lines).", "log HOST LOG [-Tail N] [-All]",
+               ("Tail",), ("All",), _log, ("host", "log")),
+    LabCommand("status", (), "Everything about one host (or VM): power, versions, Quick "
+               "Boot, services, attestation details.", "status HOST|VM", (), (), _status,
+               ("host",)),
+    LabCommand("files", ("ls", "dir", "Get-ChildItem"), "Files exported so far (the names "
+               "-FilePath takes).", "files", (), (), _files),
+    LabCommand("history", ("Get-History",), "The commands typed in this session.",
+               "history", (), (), _history),
+    LabCommand("advance", (), "Let simulated time pass and show what happened.",
+               "advance DURATION   (e.g. advance 15m, advance 1h30m)", (), (), _advance),
+    LabCommand("wait-until", (), "Run simulated time until a condition holds (default "
+               "timeout 1h): attested|notAttested|unknown HOST, vm VM poweredOn|poweredOff, "
+               "host HOST poweredOn|poweredOff|maintenance.",
+               "wait-until CONDITION TARGET [STATE] [-Timeout DURATION]", ("Timeout",), (),
+               _wait_until, ("condition", "target", "state")),
+    LabCommand("time", (), "Show the simulated clock.", "time", (), (), _time),
+    LabCommand("pause", (), "Time stands still between commands: show where it stands.",
+               "pause", (), (), _pause),
+    LabCommand("help", ("Get-Help", "man"), "List the commands, or explain one.",
+               "help [COMMAND]", (), (), _help, ("command",)),
+)}

@@ -1,0 +1,443 @@
+"""The PowerShell an operator types, parsed: statements, pipelines, parameters, values.
+
+Only the part of PowerShell that vTA runbooks use is understood, but that part the way
+PowerShell understands it::
+
+    $vTA = Get-TrustAuthorityCluster -Name 'vTA Cluster'
+    Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA | select *
+    Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage ($bm | where Version -eq '8.0.1-21495797')
+    $bm | Where-Object {$_.Health -eq 'OK' -and $_.Version -like '8.0.2*'} | ft Version
+    Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation:$false
+
+A line is statements separated by ``;``; a statement is an optional ``$var =`` and a
+pipeline; a pipeline is stages separated by ``|``; the first stage may be an expression
+(``$bm``, ``$bm.Version``, ``$bm[0]``, ``(subpipeline)``, ``'text'``), every stage a
+command: a name, then ``-Param``, ``-Param:value`` and positional values. Values are
+barewords (``c:\\img.tgz``: the backslash is no escape in PowerShell), single- or
+double-quoted strings (``$var`` expands in double quotes, the backtick escapes), variable
+references with ``.Property`` and ``[index]``, ``(subpipelines)``, comma lists
+(``Name,Version``) and script blocks ``{ $_.Prop -op value }`` for ``Where-Object``.
+``#`` starts a comment. Whether ``-Remediate`` takes the next value is not decided here:
+only the command knows which of its parameters are switches (see ``commands``).
+
+The parser is pure (text in, syntax tree out) and raises :class:`InputError` naming the
+column of a syntax error. Values at run time are plain Python values and :class:`PSObject`
+rows; :func:`property_of` reads a property case-insensitively, with PowerShell's member
+enumeration over arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from vtalab.errors import InputError
+
+__all__ = [
+    "ArrayExpr",
+    "Command",
+    "Comparison",
+    "Condition",
+    "Expr",
+    "Param",
+    "PSObject",
+    "Pipeline",
+    "ScriptBlock",
+    "Statement",
+    "SubExpr",
+    "Token",
+    "Value",
+    "VarRef",
+    "parse",
+    "property_of",
+    "tokenize",
+]
+
+_SEPARATORS = set(" \t|(){},;")
+_IDENT = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+class PSObject:
+    """One output object: a type name and ordered properties (case-insensitive reads).
+
+    ``view`` is how PowerShell shows it by default: objects of a cmdlet's own type have a
+    table view; objects made by ``Select-Object`` follow PowerShell's rule (a table up to
+    four properties, a list beyond).
+    """
+
+    __slots__ = ("type_name", "props", "view")
+
+    def __init__(self, type_name: str, props: dict[str, Any], view: str = "table") -> None:
+        self.type_name = type_name
+        self.props = dict(props)
+        self.view = view
+
+    def key(self, name: str) -> str | None:
+        """The property's own spelling for ``name`` (any case), or ``None``."""
+        low = name.lower()
+        return next((k for k in self.props if k.lower() == low), None)
+
+    def get(self, name: str) -> Any:
+        k = self.key(name)
+        return None if k is None else self.props[k]
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, PSObject) and other.type_name == self.type_name
+                and other.props == self.props)
+
+    def __repr__(self) -> str:
+        return f"PSObject({self.type_name!r}, {self.props!r})"
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def property_of(value: Any, name: str) -> Any:
+    """``value.name`` as PowerShell reads it (member enumeration over lists)."""
+    if isinstance(value, list):
+        if name.lower() in ("count", "length"):
+            return len(value)
+        out = [property_of(v, name) for v in value]
+        return [v for v in out if v is not None]
+    if isinstance(value, PSObject):
+        return value.get(name)
+    if isinstance(value, str) and name.lower() == "length":
+        return len(value)
+    if value is not None and name.lower() == "count":
+        return 1  # PowerShell: every single object has a Count of 1
+    if isinstance(value, dict):
+        return next((v for k, v in value.items() if str(k).lower() == name.lower()), None)
+    return None
+
+
+# -- tokens --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Token:
+    kind: str  #: word | string | var | param | op (one of | ( ) { } , ; =) | end
+    text: str
+    col: int  #: 1-based column in the line
+    #: var: accessors (property names and int indexes); param: value after ``:`` or None
+    path: tuple[str | int, ...] = ()
+    attached: str | None = None
+    expand: bool = False  #: a double-quoted string ($var expands)
+
+
+def _err(message: str, col: int, line: str) -> InputError:
+    return InputError(f"syntax error at column {col}: {message}",
+                      hint=f"in: {line.strip()}")
+
+
+def tokenize(line: str) -> list[Token]:
+    """Split one line into tokens (comments dropped); raise ``InputError`` on bad syntax."""
+    out: list[Token] = []
+    i, n = 0, len(line)
+    while i < n:
+        c = line[i]
+        col = i + 1
+        if c in " \t\r\n":
+            i += 1
+        elif c == "#":
+            n = i  # the comment ends the line
+            break
+        elif c in "|(){},;":
+            out.append(Token("op", c, col))
+            i += 1
+        elif c == "=" and out and out[-1].kind == "var":
+            out.append(Token("op", "=", col))
+            i += 1
+        elif c in "'\"":
+            text, i = _string(line, i)
+            out.append(Token("string", text, col, expand=c == '"'))
+        elif c == "$":
+            j = i + 1
+            while j < n and line[j] in _IDENT:
+                j += 1
+            name = line[i + 1:j]
+            if not name:
+                raise _err("'$' must be followed by a variable name", col, line)
+            path: list[str | int] = []
+            while j < n and line[j] in ".[":
+                if line[j] == ".":
+                    k = j + 1
+                    while k < n and line[k] in _IDENT:
+                        k += 1
+                    if k == j + 1:
+                        break
+                    path.append(line[j + 1:k])
+                    j = k
+                else:
+                    k = line.find("]", j)
+                    inner = line[j + 1:k].strip() if k > 0 else ""
+                    if k < 0 or not inner.lstrip("-").isdigit():
+                        raise _err("an index must be a number in brackets, e.g. $bm[0]",
+                                   j + 1, line)
+                    path.append(int(inner))
+                    j = k + 1
+            out.append(Token("var", name, col, path=tuple(path)))
+            i = j
+        elif c == "-" and i + 1 < n and line[i + 1].isalpha():
+            j = i + 1
+            while j < n and line[j] not in _SEPARATORS and line[j] != ":":
+                j += 1
+            name = line[i + 1:j]
+            attached = None
+            if j < n and line[j] == ":":
+                j += 1
+                start = j
+                if j < n and line[j] in "'\"":
+                    attached, j = _string(line, j)
+                else:
+                    while j < n and line[j] not in _SEPARATORS:
+                        j += 1
+                    attached = line[start:j]
+            out.append(Token("param", name, col, attached=attached))
+            i = j
+        else:
+            j = i
+            while j < n and line[j] not in _SEPARATORS:
+                j += 1
+            out.append(Token("word", line[i:j], col))
+            i = j
+    out.append(Token("end", "", n + 1))
+    return out
+
+
+def _string(line: str, i: int) -> tuple[str, int]:
+    quote = line[i]
+    buf: list[str] = []
+    j = i + 1
+    while j < len(line):
+        c = line[j]
+        if c == quote:
+            if j + 1 < len(line) and line[j + 1] == quote:  # '' or "" is a literal quote
+                buf.append(quote)
+                j += 2
+                continue
+            return "".join(buf), j + 1
+        if c == "`" and quote == '"' and j + 1 < len(line):
+            nxt = line[j + 1]
+            buf.append({"n": "\n", "t": "\t", "0": ""}.get(nxt, nxt))
+            j += 2
+            continue
+        buf.append(c)
+        j += 1
+    raise _err(f"the string starting here has no closing {quote}", i + 1, line)
+
+
+# -- syntax tree ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Value:
+    """A literal: bareword (``quoted=False``) or quoted string."""
+
+    text: str
+    quoted: bool = False
+    expand: bool = False  #: double-quoted: ``$var`` inside expands
+
+
+@dataclass(frozen=True)
+class VarRef:
+    name: str
+    path: tuple[str | int, ...] = ()
+
+    @property
+    def text(self) -> str:
+        acc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path)
+        return f"${self.name}{acc}"
+
+
+@dataclass(frozen=True)
+class SubExpr:
+    pipeline: Pipeline
+
+
+@dataclass(frozen=True)
+class ArrayExpr:
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    left: Expr  #: usually ``$_.Prop`` (or a bare property name in the simple form)
+    op: str | None  #: eq ne like notlike match notmatch gt ge lt le contains; None: truthy
+    right: Expr | None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Comparisons joined left to right by ``-and`` / ``-or`` (PowerShell: equal priority)."""
+
+    first: Comparison
+    rest: tuple[tuple[str, Comparison], ...] = ()
+
+
+@dataclass(frozen=True)
+class ScriptBlock:
+    condition: Condition
+
+
+Expr = Value | VarRef | SubExpr | ArrayExpr | ScriptBlock
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    attached: Expr | None = None  #: the value of ``-Name:value``
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    elements: tuple[Param | Expr, ...] = ()
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    stages: tuple[Command | Expr, ...]  #: only the first stage may be an expression
+
+
+@dataclass
+class Statement:
+    pipeline: Pipeline
+    assign: str | None = None  #: variable name of ``$name = ...``
+    text: str = ""
+
+
+COMPARISON_OPS = ("eq", "ne", "like", "notlike", "match", "notmatch", "gt", "ge", "lt", "le",
+                  "contains", "notcontains")
+
+
+class _Parser:
+    def __init__(self, line: str) -> None:
+        self.line = line
+        self.toks = tokenize(line)
+        self.i = 0
+
+    @property
+    def tok(self) -> Token:
+        return self.toks[self.i]
+
+    def at_op(self, *ops: str) -> bool:
+        return self.tok.kind == "op" and self.tok.text in ops
+
+    def take(self) -> Token:
+        t = self.toks[self.i]
+        self.i += 1
+        return t
+
+    def expect(self, op: str) -> None:
+        if not self.at_op(op):
+            shown = self.tok.text or "the end of the line"
+            raise _err(f"expected '{op}', found {shown!r}", self.tok.col, self.line)
+        self.i += 1
+
+    def statements(self) -> list[Statement]:
+        out = []
+        while self.tok.kind != "end":
+            if self.at_op(";"):
+                self.i += 1
+                continue
+            start = self.tok.col
+            assign = None
+            if (self.tok.kind == "var" and not self.tok.path
+                    and self.toks[self.i + 1].kind == "op" and self.toks[self.i + 1].text == "="):
+                assign = self.tok.text
+                self.i += 2
+                if self.tok.kind == "end" or self.at_op(";"):
+                    raise _err(f"nothing to assign to ${assign}", self.tok.col, self.line)
+            pipe = self.pipeline(";")
+            end = self.tok.col
+            out.append(Statement(pipe, assign, self.line[start - 1:end - 1].strip()))
+        return out
+
+    def pipeline(self, *closers: str) -> Pipeline:
+        stages: list[Command | Expr] = [self.stage(first=True)]
+        while self.at_op("|"):
+            self.i += 1
+            stages.append(self.stage(first=False))
+        if not (self.tok.kind == "end" or self.at_op(*closers)):
+            raise _err(f"unexpected {self.tok.text!r}", self.tok.col, self.line)
+        return Pipeline(tuple(stages))
+
+    def stage(self, first: bool) -> Command | Expr:
+        t = self.tok
+        if t.kind == "word":
+            return self.command()
+        if first and (t.kind in ("var", "string") or self.at_op("(")):
+            return self.value()
+        shown = t.text or "the end of the line"
+        what = "a command or a value" if first else "a command after '|'"
+        raise _err(f"expected {what}, found {shown!r}", t.col, self.line)
+
+    def command(self) -> Command:
+        head = self.take()
+        elements: list[Param | Expr] = []
+        while not (self.tok.kind == "end" or self.at_op("|", ";", ")", "}")):
+            t = self.tok
+            if t.kind == "param":
+                self.i += 1
+                attached = None
+                if t.attached is not None:
+                    attached = _attached(t.attached)
+                elements.append(Param(t.text, attached, t.col))
+            elif self.at_op("{"):
+                elements.append(self.block())
+            else:
+                elements.append(self.value())
+        return Command(head.text, tuple(elements), head.col)
+
+    def value(self) -> Expr:
+        items = [self.atom()]
+        while self.at_op(","):
+            self.i += 1
+            items.append(self.atom())
+        return items[0] if len(items) == 1 else ArrayExpr(tuple(items))
+
+    def atom(self) -> Expr:
+        t = self.tok
+        if t.kind == "word":
+            self.i += 1
+            return Value(t.text)
+        if t.kind == "string":
+            self.i += 1
+            return Value(t.text, quoted=True, expand=t.expand)
+        if t.kind == "var":
+            self.i += 1
+            return VarRef(t.text, t.path)
+        if self.at_op("("):
+            self.i += 1
+            inner = self.pipeline(")")
+            self.expect(")")
+            return SubExpr(inner)
+        shown = t.text or "the end of the line"
+        raise _err(f"expected a value, found {shown!r}", t.col, self.line)
+
+    def block(self) -> ScriptBlock:
+        self.expect("{")
+        first = self.comparison()
+        rest = []
+        while self.tok.kind == "param" and self.tok.text.lower() in ("and", "or"):
+            joiner = self.take().text.lower()
+            rest.append((joiner, self.comparison()))
+        self.expect("}")
+        return ScriptBlock(Condition(first, tuple(rest)))
+
+    def comparison(self) -> Comparison:
+        left = self.atom()
+        if self.tok.kind == "param" and self.tok.text.lower() in COMPARISON_OPS:
+            op = self.take().text.lower()
+            return Comparison(left, op, self.atom())
+        return Comparison(left, None, None)
+
+
+def _attached(text: str) -> Expr:
+    if text.startswith("$"):
+        toks = tokenize(text)
+        if toks[0].kind == "var" and toks[1].kind == "end":
+            return VarRef(toks[0].text, toks[0].path)
+    return Value(text)
+
+
+def parse(line: str) -> list[Statement]:
+    """The statements of one line (empty for a blank line or a comment)."""
+    return _Parser(line).statements()

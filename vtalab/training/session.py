@@ -1,0 +1,365 @@
+"""A training session: an exercise, a seed and the trainee's command log.
+
+A session starts by running the exercise's scenario prefix (the lab breaks the way it
+broke in real life), then takes lines from the trainee. A line is either a shell command
+(PowerCLI or lab command, run by :func:`vtalab.training.execute`, which runs the world until
+the action completes) or a **meta command** of the training itself:
+
+============== ==========================================================================
+``goal``        the goal, in operator terms
+``check``       grade now: the goal and the invariants; a scorecard on success
+``hint``        the next of three escalating hints, with its document section
+``solution``    the reference fix
+``debrief``     the session's timeline (``--html FILE`` writes the HTML debrief)
+``rewind TIME`` rebuild the lab as it was at simulated time TIME (``T+00:30:00``, ``30m``)
+``save FILE``   write the session (exercise, seed, commands with their times) as JSON
+``exit``        leave the session
+============== ==========================================================================
+
+Everything that changes the world is in the log, with the simulated time it was issued,
+so a session **is** its seed plus its log: ``rewind`` re-executes the log up to a time in
+a fresh world, and a saved session resumes in another process with the same trace digest.
+Hints are logged too (they count on the scorecard). ``check`` and ``debrief`` only read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import tempfile
+from dataclasses import dataclass
+from typing import Any
+
+from vtalab.errors import InputError, ReplayError
+from vtalab.expect import parse_time
+from vtalab.kernel import format_time
+from vtalab.scenario import RunResult, run_scenario
+from vtalab.training.exercises import Exercise, exercise
+from vtalab.training.grading import Grade, grade, trust_snapshot
+
+__all__ = ["META_COMMANDS", "SAVE_VERSION", "Entry", "Reply", "Session", "parse_sim_time"]
+
+#: Version of the saved-session JSON format.
+SAVE_VERSION = 1
+
+#: The training's own commands, with their one-line help.
+META_COMMANDS: dict[str, str] = {
+    "goal": "show the goal of the exercise",
+    "check": "grade now: the goal, the invariants, and a scorecard on success",
+    "hint": "show the next hint (three levels, each with its document section)",
+    "solution": "show the reference fix",
+    "debrief": "show the session's timeline; 'debrief --html FILE' writes it as HTML",
+    "rewind": "rewind TIME: rebuild the lab as it was at simulated time TIME (T+00:30:00, 30m)",
+    "save": "save FILE: write the session (seed and commands) as JSON",
+    "exit": "leave the session",
+}
+_ALIASES = {"quit": "exit"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One logged line: what the trainee typed, when, and what came of it."""
+
+    line: str
+    kind: str  #: "command" (a shell command), "hint" or "advance" (from a rewind)
+    time: float  #: simulated time it was issued
+    seq: int  #: trace length when it was issued (interleaves it with the trace)
+    end: float  #: simulated time when it completed
+    ok: bool = True
+    output: str = ""
+    risky: tuple[str, ...] = ()
+    actions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a line printed, and whether the session should end."""
+
+    text: str
+    exit: bool = False
+    ok: bool = True
+    #: the session to continue with (a rewind builds a new one)
+    session: Session | None = None
+
+
+def parse_sim_time(text: str) -> float:
+    """Seconds for ``T+HH:MM:SS`` / ``T+1d HH:MM:SS`` or a duration (``30m``, ``1h30m``)."""
+    raw = text.strip()
+    m = re.fullmatch(r"T\+(?:(\d+)d\s*)?(\d+):(\d{2}):(\d{2}(?:\.\d+)?)", raw)
+    if m:
+        days, h, mi, s = m.groups()
+        return int(days or 0) * 86400 + int(h) * 3600 + int(mi) * 60 + float(s)
+    try:
+        return parse_time(raw)
+    except ValueError as exc:
+        raise InputError(f"not a simulated time: {raw!r} ({exc}); write T+00:30:00 or 30m",
+                         what="time", value=raw) from None
+
+
+class Session:
+    """One trainee on one exercise. Build with :meth:`start`, feed with :meth:`run`."""
+
+    def __init__(self, ex: Exercise, seed: int, prefix: RunResult) -> None:
+        from vtalab.training import ShellState
+
+        self.exercise = ex
+        self.seed = seed
+        self.prefix = prefix
+        self.world: Any = prefix.world
+        self.state = ShellState(variables={}, history=[])
+        self.start_time = self.world.kernel.now
+        self.start_seq = len(self.world.kernel.trace)
+        self.baseline = trust_snapshot(self.world)
+        self.entries: list[Entry] = []
+        self.hints_used = 0
+
+    @classmethod
+    def start(cls, name: str | Exercise, seed: int | None = None) -> Session:
+        ex = exercise(name) if isinstance(name, str) else name
+        seed = ex.scenario.seed if seed is None else int(seed)
+        return cls(ex, seed, run_scenario(ex.scenario, seed=seed))
+
+    # -- the prompt -------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        return float(self.world.kernel.now)
+
+    def prompt(self) -> str:
+        return f"PS vTA [{format_time(self.now)}]> "
+
+    def intro(self) -> str:
+        ex = self.exercise
+        return "\n".join([
+            f"Exercise {ex.id}: {ex.title} ({ex.difficulty})",
+            f"Source: {ex.source}", "",
+            "Goal: " + " ".join(ex.goal.split()), "",
+            "Type PowerCLI commands, 'help' for the commands, 'hint' when stuck, "
+            "'check' when you think you are done, 'exit' to leave."])
+
+    # -- one line -----------------------------------------------------------------------------
+    def run(self, line: str) -> Reply:
+        """Run one line (meta or shell command). Never raises for a person's bad input."""
+        text = line.strip()
+        if not text or text.startswith("#"):
+            return Reply("")
+        word, _, rest = text.partition(" ")
+        meta = _ALIASES.get(word.lower(), word.lower())
+        if meta in META_COMMANDS:
+            try:
+                return getattr(self, f"_meta_{meta}")(rest.strip())
+            except InputError as exc:
+                return Reply(f"{meta}: {exc}", ok=False)
+        if meta == "help" and not rest.strip():
+            return Reply(self._help())
+        if meta == "help" and rest.strip().lower() in META_COMMANDS:
+            return Reply(f"{rest.strip().lower()}: {META_COMMANDS[rest.strip().lower()]}")
+        return self._command(text)
+
+    def _command(self, text: str, *, expect_time: float | None = None) -> Reply:
+        from vtalab.training import execute
+
+        issued, seq = self.now, len(self.world.kernel.trace)
+        if expect_time is not None and abs(issued - expect_time) > 1e-6:
+            raise ReplayError(f"replaying {text!r}: the command was issued at "
+                              f"{format_time(expect_time)} but the replay reached it at "
+                              f"{format_time(issued)}")
+        result = execute(self.world, text, self.state)
+        out = result.text if result.ok or not result.error else (
+            (result.text + "\n" if result.text else "") + result.error)
+        self.entries.append(Entry(text, "command", issued, seq, self.now, result.ok, out,
+                                  tuple(result.risky), tuple(result.actions)))
+        return Reply(out, ok=result.ok)
+
+    def _help(self) -> str:
+        from vtalab.training import help_text
+
+        lines = [help_text(), "", "Training commands:"]
+        lines += [f"  {name:<9} {summary}" for name, summary in META_COMMANDS.items()]
+        return "\n".join(lines)
+
+    # -- meta commands ------------------------------------------------------------------------
+    def _meta_goal(self, rest: str) -> Reply:
+        return Reply("Goal: " + " ".join(self.exercise.goal.split()))
+
+    def _meta_check(self, rest: str) -> Reply:
+        g = self.grade()
+        return Reply(g.text(), ok=g.passed)
+
+    def grade(self) -> Grade:
+        return grade(self)
+
+    def _meta_hint(self, rest: str) -> Reply:
+        hints = self.exercise.hints
+        if self.hints_used >= len(hints):
+            return Reply("No more hints: 'solution' shows the reference fix.")
+        self._log_hint()
+        level = self.hints_used
+        hint = hints[level - 1]
+        return Reply(f"Hint {level} of {len(hints)}: " + " ".join(hint.text.split())
+                     + f"\n  (from {hint.section})")
+
+    def _log_hint(self) -> None:
+        self.hints_used += 1
+        self.entries.append(Entry("hint", "hint", self.now, len(self.world.kernel.trace),
+                                  self.now))
+
+    def _meta_solution(self, rest: str) -> Reply:
+        lines = ["Reference fix:"] + [f"  {s}" for s in self.exercise.solution]
+        return Reply("\n".join(lines))
+
+    def _meta_debrief(self, rest: str) -> Reply:
+        from vtalab.training.debrief import debrief_html, debrief_text
+
+        args = shlex.split(rest) if rest else []
+        if not args:
+            return Reply(debrief_text(self))
+        if len(args) == 2 and args[0] == "--html":
+            write_file(args[1], debrief_html(self))
+            return Reply(f"debrief written to {args[1]}")
+        raise InputError("usage: debrief [--html FILE]", what="argument",
+                         value=" ".join(args), choices=["--html"])
+
+    def _meta_rewind(self, rest: str) -> Reply:
+        if not rest:
+            raise InputError("usage: rewind TIME (e.g. rewind T+00:30:00 or rewind 30m)")
+        target = parse_sim_time(rest)
+        if target < self.start_time:
+            raise InputError(f"the session started at {format_time(self.start_time)}; "
+                             "rewind to that time or later", what="time", value=rest)
+        new = self.rewound(target)
+        kept = sum(1 for e in new.entries if e.kind == "command")
+        text = (f"Rewound to {format_time(new.now)}: replayed {kept} of "
+                f"{sum(1 for e in self.entries if e.kind == 'command')} commands")
+        if new.now > target:
+            text += f" (the last of them ended after {format_time(target)})"
+        return Reply(text + ".", session=new)
+
+    def rewound(self, target: float) -> Session:
+        """A new session: this one's log re-executed up to ``target``, then time to it."""
+        kept = []
+        for rec in self.records():
+            if rec["time"] >= target:
+                break
+            if rec["kind"] == "advance":
+                rec = rec | {"until": min(rec["until"], target)}
+            kept.append(rec)
+        new = Session.replay(self.exercise, self.seed, kept)
+        if new.now < target:
+            new.advance(target)
+        return new
+
+    def advance(self, until: float) -> None:
+        """Let simulated time pass to ``until`` without a command (logged for replay)."""
+        issued, seq = self.now, len(self.world.kernel.trace)
+        self.world.run(until)
+        self.entries.append(Entry("", "advance", issued, seq, self.now))
+
+    def _meta_save(self, rest: str) -> Reply:
+        if not rest:
+            raise InputError("usage: save FILE")
+        path = shlex.split(rest)[0]
+        write_file(path, self.to_json())
+        return Reply(f"session saved to {path} ({len(self.entries)} entries at "
+                     f"{format_time(self.now)})")
+
+    def _meta_exit(self, rest: str) -> Reply:
+        return Reply("", exit=True)
+
+    # -- the log, saved and replayed ---------------------------------------------------------
+    def records(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for e in self.entries:
+            rec: dict[str, Any] = {"time": e.time, "kind": e.kind, "line": e.line}
+            if e.kind == "advance":
+                rec["until"] = e.end
+            out.append(rec)
+        return out
+
+    def to_json(self) -> str:
+        doc = {"version": SAVE_VERSION, "exercise": self.exercise.id, "seed": self.seed,
+               "commands": self.records()}
+        return json.dumps(doc, indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def replay(cls, ex: Exercise, seed: int, records: list[dict[str, Any]]) -> Session:
+        session = cls.start(ex, seed)
+        for rec in records:
+            kind = rec["kind"]
+            if kind == "command":
+                session._command(rec["line"], expect_time=rec["time"])
+            elif kind == "hint":
+                session._log_hint()
+            else:  # advance: time passed without a command (a rewind to a later time)
+                session.advance(float(rec["until"]))
+        return session
+
+    @classmethod
+    def load(cls, path: str) -> Session:
+        """Resume a saved session (``InputError`` naming the file and field if invalid)."""
+        try:
+            with open(path, encoding="utf-8") as fh:
+                doc = json.load(fh)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read the saved session: {exc.strerror}",
+                             what="file", value=path) from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}",
+                             what="file", value=path) from None
+        return cls.from_document(doc, path)
+
+    @classmethod
+    def from_document(cls, doc: Any, path: str = "<session>") -> Session:
+        if not isinstance(doc, dict):
+            raise InputError(f"{path}: a saved session is a JSON object")
+        missing = [k for k in ("version", "exercise", "seed", "commands") if k not in doc]
+        if missing:
+            raise InputError(f"{path}: missing field {missing[0]!r}", what="fields",
+                             value=missing[0], choices=["version", "exercise", "seed",
+                                                        "commands"])
+        if doc["version"] != SAVE_VERSION:
+            raise InputError(f"{path}: version: this vtalab reads saved sessions of version "
+                             f"{SAVE_VERSION}, not {doc['version']!r}", what="version",
+                             value=doc["version"], choices=[SAVE_VERSION])
+        if not isinstance(doc["seed"], int) or isinstance(doc["seed"], bool):
+            raise InputError(f"{path}: seed: expected an integer, got {doc['seed']!r}")
+        try:
+            ex = exercise(str(doc["exercise"]))
+        except InputError as exc:
+            raise InputError(f"{path}: exercise: {exc}") from None
+        records = doc["commands"]
+        if not isinstance(records, list):
+            raise InputError(f"{path}: commands: expected a list")
+        for i, rec in enumerate(records):
+            ok = isinstance(rec, dict) and rec.get("kind") in ("command", "hint", "advance")
+            ok = ok and isinstance(rec.get("line"), str)
+            ok = ok and (rec.get("kind") != "advance"
+                         or isinstance(rec.get("until"), int | float))
+            ok = ok and isinstance(rec.get("time"), int | float)
+            if not ok:
+                raise InputError(f"{path}: commands[{i}]: expected {{\"time\": seconds, "
+                                 "\"kind\": \"command\"|\"hint\"|\"advance\", \"line\": "
+                                 f"text}}; got {json.dumps(rec, sort_keys=True)[:80]}")
+        try:
+            return cls.replay(ex, doc["seed"], records)
+        except ReplayError as exc:
+            raise InputError(f"{path}: {exc}") from None
+
+
+def write_file(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (temporary file, then rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".vtalab-", suffix=".tmp")
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}", what="file",
+                         value=path) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        os.unlink(tmp)
+        raise InputError(f"cannot write {path}: {exc.strerror}", what="file",
+                         value=path) from None

@@ -1,0 +1,179 @@
+"""The training shell: an interactive loop, and the same loop fed from a transcript.
+
+Interactive (:func:`run_interactive`): a prompt in simulated time (``PS vTA
+[T+00:12:00]>``), line editing and history from :mod:`readline` when the terminal has it,
+and tab completion of cmdlets, parameters, hosts, VMs and the training's own commands
+(:func:`vtalab.training.complete` plus :data:`~vtalab.training.session.META_COMMANDS`).
+Every line goes to :meth:`Session.run`; ``rewind`` swaps in the rebuilt session; ``exit``
+or end of input leaves.
+
+Scripted (:func:`run_script`): the lines of a transcript file (blank lines and ``#``
+comments skipped; meta commands allowed), echoed after the prompt with their output, then
+the grade and the trace digest. Exit code **0** when the goal is reached with trust
+intact, **1** otherwise, **2** when the transcript itself is invalid -- a syntax error, a
+command the shell does not know, a meta command used wrongly -- reported as
+``FILE:LINE: ...`` before anything runs, so a broken transcript never half-runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from vtalab.errors import InputError
+from vtalab.training.session import _ALIASES, META_COMMANDS, Session, parse_sim_time
+
+__all__ = ["EXIT_FAIL", "EXIT_INPUT", "EXIT_OK", "run_interactive", "run_script",
+           "validate_line"]
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT = 0, 1, 2
+_DELIMS = " \t\n|;(){},="
+
+
+# -- scripted -------------------------------------------------------------------------------
+
+def validate_line(line: str) -> None:
+    """Raise ``InputError`` if ``line`` cannot be run at all (syntax, unknown command)."""
+    from vtalab.training.commands import resolve
+    from vtalab.training.pwsh import Command, SubExpr, parse
+
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return
+    word, _, rest = text.partition(" ")
+    meta = _ALIASES.get(word.lower(), word.lower())
+    if meta in META_COMMANDS:
+        rest = rest.strip()
+        if meta == "rewind":
+            if not rest:
+                raise InputError("rewind needs a time, e.g. rewind T+00:30:00")
+            parse_sim_time(rest)
+        elif meta == "save" and not rest:
+            raise InputError("save needs a file name")
+        elif meta == "debrief" and rest and (len(rest.split()) != 2
+                                             or rest.split()[0] != "--html"):
+            raise InputError("usage: debrief [--html FILE]")
+        return
+
+    def walk(stages: Sequence[Any]) -> None:
+        for stage in stages:
+            if isinstance(stage, Command):
+                resolve(stage.name)
+                for el in stage.elements:
+                    if isinstance(el, SubExpr):
+                        walk(el.pipeline.stages)
+            elif isinstance(stage, SubExpr):
+                walk(stage.pipeline.stages)
+
+    for statement in parse(text):
+        walk(statement.pipeline.stages)
+
+
+def read_transcript(path: str) -> list[tuple[int, str]]:
+    """The numbered lines of a transcript file (``-`` reads standard input)."""
+    import sys
+
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the transcript: {exc.strerror}",
+                         what="file", value=path) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: the transcript is not UTF-8 text", what="file",
+                         value=path) from None
+    lines = []
+    for no, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            lines.append((no, stripped))
+    return lines
+
+
+def run_script(session: Session, lines: list[tuple[int, str]], out: TextIO,
+               file: str = "<commands>") -> int:
+    """Run a transcript; print it with outputs, the grade and the digest; return the exit."""
+    for no, line in lines:
+        try:
+            validate_line(line)
+        except InputError as exc:
+            raise InputError(f"{file}:{no}: {exc}") from None
+    out.write(session.intro() + "\n\n")
+    for _no, line in lines:
+        out.write(session.prompt() + line + "\n")
+        reply = session.run(line)
+        if reply.text:
+            out.write(reply.text.rstrip("\n") + "\n")
+        if reply.session is not None:
+            session = reply.session
+        if reply.exit:
+            break
+    g = session.grade()
+    out.write("\n" + g.text() + "\n")
+    out.write(f"digest sha256:{session.world.kernel.trace.digest()}\n")
+    return EXIT_OK if g.passed else EXIT_FAIL
+
+
+# -- interactive ----------------------------------------------------------------------------
+
+def _readline() -> Any:
+    try:
+        import readline
+    except ImportError:  # pragma: no cover - Windows without pyreadline
+        return None
+    return readline
+
+
+def completions(session: Session, text: str, line: str) -> list[str]:
+    """What tab offers for ``text`` (the word under the cursor) in ``line``."""
+    from vtalab.training import complete
+
+    found = list(complete(session.world, session.state, text, line))
+    if not line[: len(line) - len(text)].strip():  # the first word: meta commands too
+        found += [m for m in [*META_COMMANDS, "help"] if m.startswith(text.lower())
+                  and m not in found]
+    return sorted(dict.fromkeys(found), key=lambda s: (s.lower(), s))
+
+
+def run_interactive(session: Session, out: TextIO,
+                    read: Callable[[str], str] = input) -> int:
+    """The interactive loop; returns 0 if the last grade passed, else 1."""
+    rl = _readline()
+    holder = {"session": session}
+    if rl is not None:
+        def completer(text: str, state: int) -> str | None:
+            try:
+                found = completions(holder["session"], text, rl.get_line_buffer())
+            except Exception:  # a completer must never kill the prompt
+                return None
+            return found[state] if state < len(found) else None
+
+        rl.set_completer(completer)
+        rl.set_completer_delims(_DELIMS)
+        if "libedit" in (rl.__doc__ or ""):
+            rl.parse_and_bind("bind ^I rl_complete")
+        else:
+            rl.parse_and_bind("tab: complete")
+    out.write(session.intro() + "\n\n")
+    out.flush()
+    while True:
+        try:
+            line = read(holder["session"].prompt())
+        except EOFError:
+            out.write("\n")
+            break
+        except KeyboardInterrupt:
+            out.write("^C\n")
+            continue
+        reply = holder["session"].run(line)
+        if reply.text:
+            out.write(reply.text.rstrip("\n") + "\n")
+            out.flush()
+        if reply.session is not None:
+            holder["session"] = reply.session
+        if reply.exit:
+            break
+    return EXIT_OK if holder["session"].grade().passed else EXIT_FAIL
