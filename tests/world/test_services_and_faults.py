@@ -178,3 +178,27 @@ def test_power_loss_during_upgrade_fails_the_task(make_world, do, status):
     assert world.hosts["esx-01"].is_up
     assert world.hosts["esx-01"].version == "8.0.1-21495797"  # staging never completed
     assert status(world, "esx-01") == ("attested", None)
+
+
+def test_a_crashed_daemon_runs_again_after_its_host_reboots() -> None:
+    from vtalab import World
+    from vtalab.topology import (
+        TaClusterSpec,
+        TaHostSpec,
+        Topology,
+        TrustedClusterSpec,
+        TrustedHostSpec,
+    )
+
+    world = World(Topology(ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-1")]),
+                           trusted_clusters=[TrustedClusterSpec(
+                               hosts=[TrustedHostSpec(name="esx-01")])]), seed=5)
+    world.run(10)
+    world.perform("service-crash", {"vmhost": "ta-1", "service": "attestd"})
+    world.run(20)
+    assert world.host("ta-1").services["attestd"] is False
+    world.perform("Restart-VMHost", {"vmhost": "ta-1"})
+    world.run(2000)
+    assert world.host("ta-1").services["attestd"] is True
+    assert any("attestd started at boot" in line
+               for line in world.log_lines("ta-1", "attestd.log"))
