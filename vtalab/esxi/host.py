@@ -293,6 +293,12 @@ class EsxiHost:
             self.quick_boots_since_full = 0
             self.last_boot_quick = False
         self.power_state = PowerState.POWERED_ON
+        # The vTA daemons are part of the image and start with the host (service policy
+        # "start and stop with host"): a daemon that crashed or was stopped runs again.
+        for daemon in sorted(self.services):
+            if not self.services[daemon]:
+                self.services[daemon] = True
+                self.kernel.log(self.name, f"{daemon}.log", f"{daemon} started at boot")
         record = BootRecord(self.kernel.now, mode, self.running_image.key,
                             self.measured_version or "")
         self.boots.append(record)
@@ -319,7 +325,22 @@ class EsxiHost:
         self.kernel.record(self.source, "tpm.reset", host=self.name,
                            reset_count=self.tpm.reset_count,
                            restart_count=self.tpm.restart_count,
-                           events=len(self.tpm.log.events))
+                           events=len(self.tpm.log.events), **self._tpm_identity())
+
+    def _tpm_identity(self) -> dict[str, str | None]:
+        """The TPM's identity for the trace: its EK fingerprint and its EK certificate's
+        issuer (what the invariants compare with the TA cluster's trusted TPM objects)."""
+        from vtalab import crypto
+
+        assert self.tpm is not None
+        issuer = None
+        if self.tpm.ek_certificate_der is not None:
+            try:
+                cert = crypto.cert_from_der(self.tpm.ek_certificate_der)
+                issuer = str(cert.issuer.rfc4514_string())
+            except ValueError:
+                issuer = None
+        return {"ek": crypto.sha256(crypto.public_der(self.tpm.ek)).hex(), "ek_issuer": issuer}
 
     def _ms(self) -> int:
         return int(round(self.kernel.now * 1000))
