@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--json", action="store_true", help="print a JSON report instead")
     r.add_argument("--until", type=_time, metavar="TIME", help="stop at this simulated time")
     r.add_argument("--logs", action="store_true", help="show simulated log lines too")
+    r.add_argument("--force-version", action="store_true",
+                   help="run a bug bundle recorded by another vtalab version anyway")
 
     rp = sub.add_parser("replay", help="re-run a recorded trace and compare it")
     rp.add_argument("trace", metavar="TRACE")
@@ -154,9 +156,12 @@ def _load(path: str) -> tuple[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab import bundle
     from vtalab.scenario import run_scenario
     from vtalab.timeline import render_run
 
+    if any(bundle.is_bundle(path) for path in args.files):  # vtalab run BUG.tgz
+        return bundle.run_bundle(args, out)
     if args.trace and len(args.files) != 1:
         raise InputError("--trace records one scenario: give exactly one FILE "
                          f"(got {len(args.files)})")
@@ -202,11 +207,16 @@ def _check_writable(path: str) -> None:
         raise InputError(f"cannot write {path}: it is a directory")
 
 
-def _write_trace(path: str, file: str, text: str, result: Any) -> None:
+def trace_text(file: str, text: str, result: Any) -> str:
+    """The ``--trace`` JSON Lines of a run: header, events, digest (also in bug bundles)."""
     header = {"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
               "scenario_text": text, "seed": result.seed, "until": result.until}
-    body = canonical(header) + "\n" + result.world.kernel.trace.to_jsonl() + canonical(
+    return canonical(header) + "\n" + result.world.kernel.trace.to_jsonl() + canonical(
         {"kind": "vtalab.digest", "sha256": result.digest}) + "\n"
+
+
+def _write_trace(path: str, file: str, text: str, result: Any) -> None:
+    body = trace_text(file, text, result)
     try:
         with open(path, "w", encoding="ascii", newline="\n") as fh:
             fh.write(body)
@@ -231,17 +241,9 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     if header.get("version") != vtalab.__version__:
         version_note = (f" (the trace was recorded by vtalab {header.get('version')}, "
                         f"this is {vtalab.__version__})")
-    for i, (w, g) in enumerate(zip(want, got, strict=False)):
-        if w != g:
-            out.write(f"replay diverges at event {i}{version_note}:\n"
-                      f"  expected: {w}\n  got:      {g}\n")
-            return EXIT_FAIL
-    if len(want) != len(got):
-        i = min(len(want), len(got))
-        extra = (f"  expected: {want[i]}\n  got:      (nothing)\n" if len(want) > len(got)
-                 else f"  expected: (nothing)\n  got:      {got[i]}\n")
-        out.write(f"replay diverges at event {i}: recorded {len(want)} events, replay made "
-                  f"{len(got)}{version_note}\n{extra}")
+    divergence = first_divergence(want, got, version_note)
+    if divergence is not None:
+        out.write(divergence)
         return EXIT_FAIL
     if digest != result.digest:
         out.write(f"replay reproduces every event, but the trace's digest line "
@@ -251,10 +253,29 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+def first_divergence(want: list[Any], got: list[Any], version_note: str = "") -> str | None:
+    """The report of the first event where a re-run differs from the recording, or None."""
+    for i, (w, g) in enumerate(zip(want, got, strict=False)):
+        if w != g:
+            return (f"replay diverges at event {i}{version_note}:\n"
+                    f"  expected: {w}\n  got:      {g}\n")
+    if len(want) != len(got):
+        i = min(len(want), len(got))
+        extra = (f"  expected: {want[i]}\n  got:      (nothing)\n" if len(want) > len(got)
+                 else f"  expected: (nothing)\n  got:      {got[i]}\n")
+        return (f"replay diverges at event {i}: recorded {len(want)} events, replay made "
+                f"{len(got)}{version_note}\n{extra}")
+    return None
+
+
 def _read_trace(path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
     from vtalab.yamlloc import read_text
 
-    text = read_text(path)
+    return parse_trace(read_text(path), path)
+
+
+def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
+    """Header, events and digest of trace JSON Lines; errors name ``path`` and the line."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -423,4 +444,5 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
 _COMMANDS = {"run": _cmd_run, "replay": _cmd_replay, "evidence": _cmd_evidence,
              "logs": _cmd_logs, "verbs": _cmd_verbs, "schema": _cmd_schema}
 
-__all__ += ["checkquote_command", "verbs_text"]
+__all__ += ["checkquote_command", "first_divergence", "parse_trace", "trace_text",
+            "verbs_text"]

@@ -121,4 +121,6 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
     i.add_argument("--name", default="imported-estate")
     i.add_argument("--seed", type=int, default=0)
 
-    return {"explain": _cmd_explain, "import": _cmd_import}
+    from vtalab.bundle import register as register_bundle
+
+    return {"explain": _cmd_explain, "import": _cmd_import, **register_bundle(sub)}
