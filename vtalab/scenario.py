@@ -27,7 +27,10 @@ A scenario reproduces one situation from the documentation::
 (absolute simulated time) or ``after`` the previous step *finished* (default 0); ``do``
 names a verb or fault of :mod:`vtalab.registry` and ``with`` its arguments, validated by
 that verb's argument model. ``expect_error`` says the step is expected to be refused with
-that reason code. **Expectations** are described in :mod:`vtalab.expect`.
+that reason code. A ``background: true`` step runs in its own process (its ``at``/``after``
+counted as for any step): the steps after it go on without waiting, which is how a fault
+strikes in the middle of an upgrade or two hosts are upgraded at once. **Expectations**
+are described in :mod:`vtalab.expect`.
 
 Loading is the boundary: :func:`load_scenario` validates everything a person wrote -- YAML
 syntax, keys, types, verb names and arguments, host and VM names, parameter names, step
@@ -115,6 +118,10 @@ class Step(BaseModel):
         default_factory=dict, alias="with", description="The verb's arguments.")
     expect_error: str | None = Field(
         None, description="The reason code the step is expected to be refused with.")
+    background: bool = Field(False, description=(
+        "Run the step in its own process: the steps after it wait neither for its start "
+        "time nor for its end (a fault that strikes in the middle of other steps, two "
+        "upgrades at once). The run still waits for it before settling."))
 
     @model_validator(mode="after")
     def _one_time(self) -> Step:
@@ -342,8 +349,9 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
                     f"the previous step can start ({format_time(earliest)}); steps run in "
                     "order, so put this step earlier or use a later time",
                     value=step.at))
-            earliest = max(earliest, step.at)
-        else:
+            if not step.background:  # a background step holds nothing up
+                earliest = max(earliest, step.at)
+        elif not step.background:
             earliest += step.after or 0.0
         if table is None:
             table = _verb_table()
@@ -466,38 +474,47 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
     verdicts: dict[int, Verdict] = {}
 
     def run_steps() -> Any:
-        from vtalab.registry import Outcome
-
         prev_end = kernel.now
+        background = []
         for i, step in enumerate(scenario.steps):
             start = step.at if step.at is not None else prev_end + (step.after or 0.0)
-            if start > kernel.now:
-                yield kernel.timeout(start - kernel.now)
-            res = results[i]
-            res.start = kernel.now
-            late = {"late_by": kernel.now - step.at} if step.at is not None \
-                and kernel.now > step.at else {}
-            kernel.record("scenario", "step.start", index=i, id=step.id, verb=step.do,
-                          args=dict(step.with_), message=f"> {step_text(step)}", **late)
-            try:
-                proc = world.perform(step.do, dict(step.with_))
-            except InputError as exc:  # the request is impossible in the current state
-                outcome = Outcome(ok=False, error="invalid_request", message=str(exc))
-            else:
-                outcome = proc if isinstance(proc, Outcome) else (yield proc)
-            if not isinstance(outcome, Outcome):
-                outcome = Outcome(ok=True, output=outcome)
-            res.end, res.ok, res.error, res.message = (kernel.now, outcome.ok, outcome.error,
-                                                       outcome.message)
-            if outcome.ok:
-                text = "  ok" + (f": {outcome.message}" if outcome.message else "")
-            else:
-                text = f"  refused ({outcome.error})" + (
-                    f": {outcome.message}" if outcome.message else "")
-            kernel.record("scenario", "step.end", index=i, id=step.id, verb=step.do,
-                          ok=outcome.ok, error=outcome.error, message=text)
-            finished[i].succeed()
+            if step.background:  # its own process; the next step does not wait for it
+                background.append(env.process(run_step(i, step, start)))
+                continue
+            yield from run_step(i, step, start)  # inline: same event order as ever
             prev_end = kernel.now
+        if background:
+            yield env.all_of(background)
+
+    def run_step(i: int, step: Step, start: float) -> Any:
+        from vtalab.registry import Outcome
+
+        if start > kernel.now:
+            yield kernel.timeout(start - kernel.now)
+        res = results[i]
+        res.start = kernel.now
+        late = {"late_by": kernel.now - step.at} if step.at is not None \
+            and kernel.now > step.at else {}
+        kernel.record("scenario", "step.start", index=i, id=step.id, verb=step.do,
+                      args=dict(step.with_), message=f"> {step_text(step)}", **late)
+        try:
+            proc = world.perform(step.do, dict(step.with_))
+        except InputError as exc:  # the request is impossible in the current state
+            outcome = Outcome(ok=False, error="invalid_request", message=str(exc))
+        else:
+            outcome = proc if isinstance(proc, Outcome) else (yield proc)
+        if not isinstance(outcome, Outcome):
+            outcome = Outcome(ok=True, output=outcome)
+        res.end, res.ok, res.error, res.message = (kernel.now, outcome.ok, outcome.error,
+                                                   outcome.message)
+        if outcome.ok:
+            text = "  ok" + (f": {outcome.message}" if outcome.message else "")
+        else:
+            text = f"  refused ({outcome.error})" + (
+                f": {outcome.message}" if outcome.message else "")
+        kernel.record("scenario", "step.end", index=i, id=step.id, verb=step.do,
+                      ok=outcome.ok, error=outcome.error, message=text)
+        finished[i].succeed()
 
     def check(j: int, exp: Any) -> Any:
         if exp.at is not None:

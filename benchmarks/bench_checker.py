@@ -1,0 +1,141 @@
+"""Plan-checker throughput: examples per second on an 8-host rolling-upgrade plan.
+
+    python benchmarks/bench_checker.py [--examples N] [--faults light|heavy] [--profile]
+
+The plan: 2 Trust Authority hosts and 6 trusted hosts (a test host in its own cluster and
+5 production hosts with encrypted VMs), upgraded from 8.0 U2 to 8.0 U3 the documented way
+(TA hosts one at a time, test host, export + import, trusted hosts one at a time with full
+boots, old image removed last). Prints examples per second (generated cases), distinct
+runs per second, and where the time goes: the simulated world (``run_scenario``), the
+invariant checks, and the checker itself (Hypothesis, building scenarios, caching).
+Asserts nothing. Wall-clock time is read here only (benchmarks stand outside the
+simulated world).
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import platform
+import pstats
+import sys
+import time
+from typing import Any
+
+import vtalab
+import vtalab.checker as checker_module
+from vtalab.checker import Checker
+from vtalab.invariants import INVARIANTS
+from vtalab.scenario import load_scenario_text
+
+TRUSTED = ["esx-01", "esx-02", "esx-03", "esx-04", "esx-05"]
+
+
+def plan_text() -> str:
+    """The 8-host documented rolling upgrade, as a plan file would say it."""
+    hosts = "\n".join(f"        - {{name: {h}, release: \"8.0 U2\"}}" for h in TRUSTED)
+    vms = "\n".join(f"        - {{name: vm-{i:02d}, host: {h}, encrypted: true}}"
+                    for i, h in enumerate(TRUSTED[:4], start=1))
+    steps = [
+        '  - {id: upgrade-ta-01, at: 10m, do: upgrade-host, with: {vmhost: ta-esx-01, '
+        'release: "8.0 U3"}}',
+        '  - {id: upgrade-ta-02, after: 5m, do: upgrade-host, with: {vmhost: ta-esx-02, '
+        'release: "8.0 U3"}}',
+        '  - {id: upgrade-test, after: 5m, do: upgrade-host, with: {vmhost: esx-test, '
+        'release: "8.0 U3", reboot: full}}',
+        '  - {id: export, do: Export-VMHostImageDb, with: {vmhost: esx-test, file: new.tgz}}',
+        '  - {id: import, do: New-TrustAuthorityVMHostBaseImage, with: {file: new.tgz}}',
+    ]
+    steps += [f'  - {{id: upgrade-{h}, after: 5m, do: upgrade-host, with: {{vmhost: {h}, '
+              f'release: "8.0 U3", reboot: full}}}}' for h in TRUSTED]
+    steps.append('  - {id: remove-old, after: 10m, do: Remove-TrustAuthorityVMHostBaseImage, '
+                 'with: {version: "8.0 U2"}}')
+    return f"""name: bench-rolling-upgrade-8
+seed: 1
+topology:
+  ta_cluster:
+    hosts: [{{name: ta-esx-01, release: "8.0 U2"}}, {{name: ta-esx-02, release: "8.0 U2"}}]
+  trusted_clusters:
+    - name: Trusted Cluster
+      hosts:
+{hosts}
+      vms:
+{vms}
+    - name: Test Cluster
+      hosts: [{{name: esx-test, release: "8.0 U2"}}]
+steps:
+""" + "\n".join(steps) + "\n"
+
+
+class _Timer:
+    """Wraps a function and adds up the wall-clock time spent in it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, fn: Any) -> Any:
+        def timed(*args: Any, **kw: Any) -> Any:
+            start = time.perf_counter()  # wall-clock ok: benchmark
+            try:
+                return fn(*args, **kw)
+            finally:
+                self.seconds += time.perf_counter() - start  # wall-clock ok: benchmark
+
+        return timed
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--examples", type=int, default=60)
+    p.add_argument("--faults", choices=("none", "light", "heavy"), default="light")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", action="store_true", help="print the 25 costliest functions")
+    args = p.parse_args(argv)
+
+    plan = load_scenario_text(plan_text(), file="<bench plan>")
+    hosts = len(plan.topology.ta_cluster.hosts) + sum(
+        len(c.hosts) for c in plan.topology.trusted_clusters)
+    world_t, inv_t = _Timer(), _Timer()
+    real_run = checker_module.run_scenario
+    checker_module.run_scenario = world_t.wrap(real_run)  # type: ignore[assignment]
+    saved = {name: inv for name, inv in INVARIANTS.items()}
+    for name, inv in saved.items():
+        INVARIANTS[name] = type(inv)(inv.name, inv.statement, inv.source, inv.kind,
+                                     inv_t.wrap(inv.check), inv_t.wrap(inv.at_risk))
+    checker = Checker(plan, examples=args.examples, faults=args.faults, seed=args.seed)
+    profile = cProfile.Profile() if args.profile else None
+    try:
+        start = time.perf_counter()  # wall-clock ok: benchmark
+        if profile:
+            profile.enable()
+        report = checker.run()
+        if profile:
+            profile.disable()
+        total = time.perf_counter() - start  # wall-clock ok: benchmark
+    finally:
+        checker_module.run_scenario = real_run  # type: ignore[assignment]
+        INVARIANTS.update(saved)
+
+    generated = min(checker._generated, args.examples)
+    runs = report.exercised.runs
+    print(f"vtalab {vtalab.__version__}, Python {platform.python_version()}, "
+          f"{platform.machine()}")
+    print(f"plan: {hosts} hosts ({len(plan.steps)} steps), faults {args.faults}, "
+          f"seed {args.seed}, {args.examples} examples asked")
+    print(f"result: {len(report.counterexamples)} invariant(s) violated")
+    print(f"examples generated: {generated} in {total:.2f} s = "
+          f"{generated / total:.1f} examples/s")
+    print(f"distinct runs: {runs} ({runs / total:.1f} runs/s, {1000 * total / runs:.0f} ms "
+          "each; duplicates Hypothesis generated are cached)")
+    other = total - world_t.seconds - inv_t.seconds
+    for label, secs in (("simulated world (run_scenario)", world_t.seconds),
+                        ("invariant checks + at_risk", inv_t.seconds),
+                        ("checker (Hypothesis, scenarios, cache)", other)):
+        print(f"  {label:<40} {secs:7.2f} s  {100 * secs / total:5.1f} %")
+    if profile:
+        pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(25)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
