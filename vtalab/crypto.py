@@ -11,6 +11,7 @@ Curve: NIST P-256 throughout (TPM ECC endorsement/attestation keys, TA service k
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac as _hmac
 import json
@@ -239,8 +240,15 @@ def cert_from_der(data: bytes) -> Certificate:
 def _signed_by(cert: Certificate, issuer: Certificate) -> bool:
     if cert.issuer != issuer.subject:
         return False
+    return _issued_by_der(cert_der(cert), cert_der(issuer))
+
+
+@functools.lru_cache(maxsize=4096)
+def _issued_by_der(cert: bytes, issuer: bytes) -> bool:
+    """Whether ``issuer`` signed ``cert`` (pure in the DER bytes, so it is remembered:
+    every attestation re-checks the same EK certificate against the same TPM CA)."""
     try:
-        cert.verify_directly_issued_by(issuer)
+        cert_from_der(cert).verify_directly_issued_by(cert_from_der(issuer))
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True

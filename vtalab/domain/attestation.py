@@ -36,6 +36,8 @@ attestation token claims; the credential-challenge secret derivation.
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -301,7 +303,8 @@ class _Evaluation:
 
     # 4 ---------------------------------------------------------------------------------------
     def ak_binding(self, activate: Callable[[bytes, bytes], bytes | None],
-                   challenge_label: str) -> crypto.PublicKey:
+                   challenge_label: str,
+                   bound: set[tuple[bytes, bytes]] | None = None) -> crypto.PublicKey:
         try:
             ek = crypto.public_from_der(self.ev.ek_public_der)
         except ValueError:
@@ -315,12 +318,17 @@ class _Evaluation:
         if not (ak.restricted and ak.sign) or ak.decrypt or ak.name_alg != _marshal.TPM_ALG_SHA256:
             raise self.stop(Reason.AK_NOT_BOUND,
                             problem="the AK is not a restricted SHA-256 signing key")
+        pair = (self.ev.ek_public_der, self.ev.ak_public)
+        if bound is not None and pair in bound:
+            return ak.public_key()  # this EK/AK pair already passed a credential challenge
         secret = credential_secret(challenge_label)
         blob, seed = make_credential(ek, _marshal.object_name(area), secret,
                                      f"{challenge_label}|ephemeral".encode())
         answer = activate(blob, seed)
         if answer is None or answer != secret:
             raise self.stop(Reason.AK_NOT_BOUND, problem="credential activation failed")
+        if bound is not None:
+            bound.add(pair)
         return ak.public_key()
 
     # 5 ---------------------------------------------------------------------------------------
@@ -352,10 +360,10 @@ class _Evaluation:
     # 6 ---------------------------------------------------------------------------------------
     def eventlog(self, attest: _marshal.Attest) -> list[Event]:
         try:
-            log = parse_eventlog(self.ev.eventlog)
+            log, replayed = _parse_and_replay(self.ev.eventlog)
         except ValueError as exc:
             raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
-        values = replay(log)
+        values = dict(replayed)
         quoted = [values.get(p, bytes(32)) for p in attest.pcrs]
         if pcr_digest(quoted) != attest.pcr_digest:
             raise self.stop(Reason.EVENTLOG_MISMATCH,
@@ -370,11 +378,11 @@ class _Evaluation:
     # 7, 8 ------------------------------------------------------------------------------------
     def measured(self, events: list[Event]) -> None:
         try:
-            _check_claims(events)
+            _check_claims_cached(tuple(events))
         except ValueError as exc:
             raise self.stop(Reason.EVENTLOG_MISMATCH, problem=str(exc)) from None
         try:
-            mb = read_measured_boot(events)
+            mb = _read_measured_boot_cached(tuple(events))
         except ValueError as exc:  # UnicodeDecodeError included
             raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
         version = mb.esxi_version
@@ -413,6 +421,27 @@ class _Evaluation:
         return Verdict(attested=not findings, findings=findings, **self.known)
 
 
+# -- memoised pure steps ---------------------------------------------------------------------
+# A host presents the same event log at every attestation between two full boots, and
+# parsing, replaying and reading it is most of an attestation's cost. These are pure
+# functions of their (immutable, hashable) inputs, so caching them cannot change a verdict;
+# errors are not cached and are raised again. Callers treat the results as read-only.
+@functools.lru_cache(maxsize=1024)
+def _parse_and_replay(data: bytes) -> tuple[tuple[Event, ...], tuple[tuple[int, bytes], ...]]:
+    log = parse_eventlog(data)
+    return tuple(log), tuple(sorted(replay(log).items()))
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_claims_cached(events: tuple[Event, ...]) -> None:
+    _check_claims(list(events))
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_measured_boot_cached(events: tuple[Event, ...]) -> MeasuredBoot:
+    return read_measured_boot(list(events))
+
+
 _DATA_IS_MEASURED = (_eventlog.EV_EFI_VARIABLE_DRIVER_CONFIG,
                      _eventlog.EV_EFI_VARIABLE_AUTHORITY, _eventlog.EV_SEPARATOR)
 
@@ -442,20 +471,26 @@ def _check_claims(events: list[Event]) -> None:
 
 def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
              activate: Callable[[bytes, bytes], bytes | None], now: datetime,
-             challenge_label: str) -> Verdict:
+             challenge_label: str,
+             bound_aks: set[tuple[bytes, bytes]] | None = None) -> Verdict:
     """The verdict on ``evidence`` under ``config`` (see the module docstring for the checks).
 
     ``nonce`` is the one this service issued for this attestation; ``activate`` calls
     TPM2_ActivateCredential on the host's TPM; ``now`` is the simulated time (UTC; naive
     values are taken as UTC); ``challenge_label`` names this challenge (the credential
     secret and ephemeral key are derived from it, so the run is reproducible).
+
+    ``bound_aks`` is the service's registry of (EK, AK) pairs that already passed a
+    credential challenge: a registered pair is not challenged again, a new pair is
+    challenged and, if it passes, registered [assumed: like Keylime's registrar, vTA's
+    exact re-challenge policy is not public]. ``None`` challenges every time.
     """
     state = _Evaluation(evidence, config, now)
     try:
         state.cluster()
         state.principal()
         state.tpm_identity()
-        ak = state.ak_binding(activate, challenge_label)
+        ak = state.ak_binding(activate, challenge_label, bound_aks)
         attest = state.quote(ak, nonce)
         events = state.eventlog(attest)
         state.measured(events)

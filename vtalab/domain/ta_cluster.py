@@ -86,6 +86,8 @@ class AttestationService:
         self.name = f"{host.name}/attestd"
         self.key = crypto.derive_private_key(kernel.seed, f"ta/{host.name}/attestd")
         self.kid = crypto.key_id(self.key)
+        #: (EK, AK) pairs that passed a credential challenge here (registrar-like)
+        self.bound_aks: set[tuple[bytes, bytes]] = set()
         start = kernel.utc()
         self.certificate = crypto.issue_certificate(
             f"attestd.{host.name}", self.key, issuer.sts_certificate, issuer.sts_key,
@@ -105,7 +107,8 @@ class AttestationService:
         """Evaluate one attestation request; tokens only when it passed."""
         verdict = evaluate(evidence, config.trust_config(), nonce=nonce, activate=activate,
                            now=self.kernel.utc(),
-                           challenge_label=f"{self.name}|{evidence.host}|{self.kernel.now}")
+                           challenge_label=f"{self.name}|{evidence.host}|{self.kernel.now}",
+                           bound_aks=self.bound_aks)
         log = self.kernel.log
         if verdict.attested:
             tokens = issue_tokens(verdict, host=evidence.host, service_name=self.name,

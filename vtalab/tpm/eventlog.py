@@ -252,6 +252,10 @@ class EventLog:
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
         self.events: list[Event] = list(events)
+        # The log is append-only and its records are frozen, so the serialisation of the
+        # first n records never changes: remember the last one (a host presents the same
+        # log at every attestation between two full boots).
+        self._serialised: tuple[int, bytes] = (-1, b"")
 
     def append(self, event: Event) -> None:
         self.events.append(event)
@@ -263,7 +267,11 @@ class EventLog:
         return len(self.events)
 
     def to_bytes(self) -> bytes:
-        return _spec_id_event() + b"".join(e.to_bytes() for e in self.events)
+        count, data = self._serialised
+        if count != len(self.events):
+            data = _spec_id_event() + b"".join(e.to_bytes() for e in self.events)
+            self._serialised = (len(self.events), data)
+        return data
 
 
 def _parse_header(data: bytes) -> int:
