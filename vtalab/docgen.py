@@ -12,8 +12,10 @@ from pathlib import Path
 
 from vtalab.domain.reasons import reasons_markdown
 from vtalab.golden import library_markdown
+from vtalab.invariants import invariants_markdown
 from vtalab.parameters import parameters_markdown
 from vtalab.registry import FAULTS, VERBS, Verb, _load
+from vtalab.strategies import strategies_markdown
 
 __all__ = ["generate", "registry_markdown"]
 
@@ -60,6 +62,8 @@ def generate() -> dict[str, str]:
         "parameters.md": parameters_markdown(),
         "reasons.md": reasons_markdown(),
         "scenarios.md": library_markdown(),
+        "invariants.md": invariants_markdown(),
+        "strategies.md": strategies_markdown(),
     }
 
 

@@ -32,7 +32,10 @@ DOC = "vSphere Security guide, vSphere Trust Authority"
 SEED = "seed: vTA administration page"
 
 
-def _ta_task(world: World, name: str, target: str, changed: list[str], what: str) -> Outcome:
+def _ta_task(world: World, name: str, target: str, changed: list[str], what: str,
+             **fields: Any) -> Outcome:
+    # ``fields`` name the object changed (``base_image``, ``tpm_ca`` ...) in the trace, so
+    # the invariants can rebuild what the TA cluster trusted at any moment.
     vc = world.ta_vcenter
     task = vc.start_task(name, target)
     if not world.ta_cluster.reachable_members():
@@ -42,7 +45,7 @@ def _ta_task(world: World, name: str, target: str, changed: list[str], what: str
     for cluster in world.trusted_clusters.values():  # hosts re-attest against the change
         for th in cluster.hosts.values():
             th.agent.wake()
-    world.kernel.record(vc.source, "ta.object", what=what, hosts=changed,
+    world.kernel.record(vc.source, "ta.object", what=what, hosts=changed, **fields,
                         message=f"{name}: {what} applied on {', '.join(changed) or 'no host'}")
     return Outcome(True, message=f"{what} applied on {len(changed)} TA host(s)", output=changed)
 
@@ -192,7 +195,7 @@ def new_base_image(world: World, a: FileArgs) -> Outcome:
                        reason="already_exists")
         return Outcome(False, "already_exists", f"base image {image.version} already exists")
     return _ta_task(world, "Add trusted ESXi base image", image.version, changed,
-                    f"base image {image.version}")
+                    f"base image {image.version}", base_image=image.version, change="add")
 
 
 @verb("Get-TrustAuthorityVMHostBaseImage", summary="List trusted base images with their "
@@ -243,7 +246,7 @@ def remove_base_image(world: World, a: VersionArgs) -> Outcome:
                         message=f"base image {version} removed"
                         + (f" while still measured by {', '.join(in_use)}" if in_use else ""))
     return _ta_task(world, "Remove trusted ESXi base image", version, changed,
-                    f"removal of base image {version}")
+                    f"removal of base image {version}", base_image=version, change="remove")
 
 
 class VmHostArgs(Args):
@@ -260,12 +263,20 @@ def export_tpm_ca(world: World, a: VmHostFileArgs) -> Outcome:
     return Outcome(True, message=f"{vendor} TPM CA exported to {a.file}")
 
 
+def _ca_subject(der: bytes) -> str:
+    """A TPM CA certificate's subject, as EK certificates name their issuer (for the trace)."""
+    try:
+        return str(crypto.cert_from_der(der).subject.rfc4514_string())
+    except ValueError:
+        return "unparseable certificate " + crypto.sha256(der).hex()[:16]
+
+
 class NamedFileArgs(FileArgs):
     name: str | None = None
 
 
 def _add_named(world: World, table: str, name: str, der: bytes, task: str,
-               what: str) -> Outcome:
+               what: str, **fields: Any) -> Outcome:
     """Apply one named DER object (TPM CA or EK) to every TA host that lacks it."""
 
     def apply(h: TaHost) -> bool:
@@ -275,7 +286,7 @@ def _add_named(world: World, table: str, name: str, der: bytes, task: str,
         objects[name] = der
         return True
 
-    return _ta_task(world, task, name, world.ta_cluster.apply(apply), what)
+    return _ta_task(world, task, name, world.ta_cluster.apply(apply), what, **fields)
 
 
 @verb("New-TrustAuthorityTpm2CACertificate", summary="Trust a TPM vendor CA.",
@@ -284,7 +295,7 @@ def new_tpm_ca(world: World, a: NamedFileArgs) -> Outcome:
     vendor, der = _tagged_file(world, a.file, "tpm-ca", "a TPM CA certificate")
     name = a.name or vendor
     return _add_named(world, "tpm_ca_certificates", name, der, "Add TPM 2.0 CA certificate",
-                      f"TPM CA {name}")
+                      f"TPM CA {name}", tpm_ca=_ca_subject(der))
 
 
 @verb("Export-Tpm2EndorsementKey", summary="Export the TPM endorsement key of a trusted "
@@ -301,7 +312,7 @@ def new_ek(world: World, a: NamedFileArgs) -> Outcome:
     host, der = _tagged_file(world, a.file, "ek", "an endorsement key")
     name = a.name or host
     return _add_named(world, "endorsement_keys", name, der, "Add TPM 2.0 endorsement key",
-                      f"endorsement key {name}")
+                      f"endorsement key {name}", endorsement_key=crypto.sha256(der).hex())
 
 
 class SettingsArgs(Args):
@@ -324,7 +335,9 @@ def set_settings(world: World, a: SettingsArgs) -> Outcome:
         return True
 
     return _ta_task(world, "Update TPM 2.0 attestation settings", world.ta_cluster.name,
-                    world.ta_cluster.apply(apply), "TPM 2.0 attestation settings")
+                    world.ta_cluster.apply(apply), "TPM 2.0 attestation settings",
+                    require_certificate_validation=a.require_certificate_validation,
+                    require_endorsement_keys=a.require_endorsement_keys)
 
 
 @verb("Get-TrustAuthorityTpm2AttestationSettings", summary="Show the TPM 2.0 settings.",
@@ -831,8 +844,15 @@ def restore_ta(world: World, a: FileArgs) -> Outcome:
         h.kmxd.providers = dict(data["key_providers"])
         return True
 
+    settings = data["settings"]
     return _ta_task(world, "Restore vTA configuration", world.ta_cluster.name,
-                    world.ta_cluster.apply(apply), "vTA configuration backup")
+                    world.ta_cluster.apply(apply), "vTA configuration backup",
+                    base_images=sorted(i.version for i in data["base_images"]),
+                    tpm_cas=sorted(_ca_subject(d) for d in data["tpm_ca_certificates"].values()),
+                    endorsement_keys=sorted(crypto.sha256(d).hex()
+                                            for d in data["endorsement_keys"].values()),
+                    require_certificate_validation=settings.require_certificate_validation,
+                    require_endorsement_keys=settings.require_endorsement_keys)
 
 
 @verb("restore-vcenter-backup", kind="lab", summary="Restore the TA vCenter from its file "
