@@ -36,7 +36,7 @@ def registry_markdown(kind: str) -> str:
     table = VERBS if kind == "verbs" else FAULTS
     title = "Verbs" if kind == "verbs" else "Faults"
     lines = [f"# {title}", "",
-             "Generated from `vtalab/verbs.py` and `vtalab/faults.py` by "
+             "Generated from `vtalab/verbs/` and `vtalab/faults.py` by "
              "`python -m vtalab.docgen`; do not edit by hand.", ""]
     if kind == "verbs":
         lines += ["PowerCLI cmdlets keep VMware's spelling; lab verbs (lower case) stand for "

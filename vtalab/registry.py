@@ -139,4 +139,3 @@ def _load() -> None:
     """Import the modules that fill the registries (once)."""
     import vtalab.faults  # noqa: F401
     import vtalab.verbs  # noqa: F401
-    import vtalab.verbs_inventory  # noqa: F401

@@ -1,6 +1,6 @@
 """The rest of the PowerCLI vocabulary: listing and removing vTA objects.
 
-``verbs.py`` holds the cmdlets that *create* and *change* (and the lab verbs); this module
+The other modules hold the cmdlets that *create* and *change* (and the lab verbs); this one
 adds their ``Get-*`` / ``Remove-*`` / ``Set-*`` counterparts from the
 VMware.VimAutomation.Security module (vta-domain.md §9), into the same registry.
 Removals are applied to every reachable TA host, like additions, so a removal on a
@@ -16,11 +16,13 @@ from pydantic import Field
 from vtalab import crypto
 from vtalab.errors import InputError
 from vtalab.registry import Args, Outcome, verb
-from vtalab.verbs import DOC, TrustedClusterArgs, _ta_task
+from vtalab.verbs.common import DOC, _ta_task
+from vtalab.verbs.workload import TrustedClusterArgs
 
 if TYPE_CHECKING:
     from vtalab.domain.ta_cluster import TaHost
     from vtalab.world import World
+
 
 __all__: list[str] = []
 
