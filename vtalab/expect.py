@@ -163,6 +163,16 @@ class BaseImageCheck(Spec):
     health: str | None = None
 
 
+class HostCheck(Spec):
+    """A host's running ESXi version, power state, or Trust Authority cluster membership."""
+
+    host: str
+    version: str | None = Field(None, description="The release ('8.0 U2') or version-build "
+                                                  "('8.0.2-22380479') it runs.")
+    power_state: Literal["poweredOn", "poweredOff", "booting", "shuttingDown"] | None = None
+    ta_member: bool | None = Field(None, description="A member of the TA cluster (TA hosts).")
+
+
 class HealthCheck(Spec):
     """The health of a Trust Authority / Trusted cluster object (OK, WARNING, ERROR, NONE)."""
 
@@ -279,6 +289,28 @@ def _check_base_image(world: World, c: BaseImageCheck, ctx: CheckContext) -> Ver
     if problems:
         return Verdict(False, f"base image {c.version} {shown}; " + "; ".join(problems))
     return Verdict(True, f"base image {c.version} {shown}")
+
+
+def _check_host(world: World, c: HostCheck, ctx: CheckContext) -> Verdict:
+    from contextlib import suppress
+
+    from vtalab.errors import InputError
+    from vtalab.esxi.releases import image_for
+
+    h = world.host(c.host)
+    want = c.version
+    if want is not None and want != h.version:
+        with suppress(InputError):  # a release name: compare its version-build
+            want = image_for(want).key
+    member = c.host in world.ta_cluster.hosts and world.ta_cluster.hosts[c.host].member
+    got = {"version": h.version, "power_state": h.power_state.value, "ta_member": member}
+    wrong = [f"{k} {got[k]!r} (expected {w!r})" for k, w in
+             (("version", want), ("power_state", c.power_state), ("ta_member", c.ta_member))
+             if w is not None and got[k] != w]
+    if wrong:
+        return Verdict(False, f"host {c.host}: " + "; ".join(wrong))
+    return Verdict(True, f"host {c.host}: runs {h.version}, {got['power_state']}"
+                         + (", a TA cluster member" if member else ""))
 
 
 def _check_health(world: World, c: HealthCheck, ctx: CheckContext) -> Verdict:
@@ -433,6 +465,9 @@ EXPECTATIONS: dict[str, ExpectKind] = {k.name: k for k in [
     _kind("base_image", BaseImageCheck, _check_base_image,
           "One base image's last_attested_time ('set', 'unset' or at/after a time).", {},
           lambda c: f"base image {c.version}"),
+    _kind("host", HostCheck, _check_host,
+          "A host's running version, power state or TA cluster membership.",
+          {"host": "host"}, lambda c: f"host {c.host}"),
     _kind("health", HealthCheck, _check_health,
           "The health of a cluster object (OK / WARNING / ERROR / NONE).", {},
           lambda c: f"health {c.object}"),

@@ -233,3 +233,42 @@ def test_completion(shell) -> None:  # type: ignore[no-untyped-def]
     assert complete(world, state, "-", "hosts | where Name -")[:2] == ["-contains", "-eq"]
     assert complete(world, state, "adv", "$x = adv") == ["advance"]
     assert complete(world, state, "x", "No-Such-Command x") == []
+
+
+@pytest.mark.parametrize("name", ["vTA", "vta", "'VTA CLUSTER'", "'vTA Cluster'", "'vTA Clu'"])
+def test_the_ta_cluster_by_the_name_operators_type(shell, name: str) -> None:  # type: ignore[no-untyped-def]
+    world, state, run = shell()
+    r = run(f"$vTA = Get-TrustAuthorityCluster -Name {name}")
+    assert r.ok, r.error
+    assert state.variables["vTA"].get("Name") == "vTA Cluster"
+    assert run(f"Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster {name}").ok
+
+
+@pytest.mark.parametrize("line", ["Get-TrustAuthorityCluster -Name 'vTA Clustr'",
+                                  "Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster "
+                                  "'vTA Clustr'"])
+def test_an_unknown_ta_cluster_suggests_the_nearest(shell, line: str) -> None:  # type: ignore[no-untyped-def]
+    world, state, run = shell()
+    r = run(line)
+    assert not r.ok and "unknown Trust Authority cluster 'vTA Clustr'" in (r.error or "")
+    assert "did you mean 'vTA Cluster'?" in (r.error or "")
+    assert not run("Get-TrustAuthorityCluster -Name Cluster").ok  # not a prefix
+
+
+def test_get_vmhost_by_name_and_piped_to_export(shell) -> None:  # type: ignore[no-untyped-def]
+    world, state, run = shell()
+    for line in ("Get-VMHost esx-02", "Get-VMHost -Name esx-02"):
+        r = run(line)
+        assert r.ok and r.actions == ("Get-VMHost",)
+        rows = r.text.splitlines()[2:]
+        assert [row.split()[0] for row in rows] == ["esx-02"]
+    assert len(run("Get-VMHost").text.splitlines()) == 2 + len(world.hosts)
+    r = run("Get-VMHost esx-2")
+    assert not r.ok and "did you mean 'esx-02'?" in (r.error or "")
+    r = run("Get-VMHost esx-02 | Export-VMHostImageDb -FilePath x.tgz")
+    assert r.ok and r.actions == ("Get-VMHost", "Export-VMHostImageDb"), r.error
+    assert "exported from esx-02 to x.tgz" in r.text and "x.tgz" in world.files
+    r = run("Get-VMHost esx-01, esx-02 | Export-VMHostImageDb -FilePath y.tgz")
+    assert r.ok and [c[1]["vmhost"] for c in r.calls[-2:]] == ["esx-01", "esx-02"]
+    r = run("Get-VMHost | where Name -like 'esx-*' | Export-VMHostImageDb -FilePath z.tgz")
+    assert r.ok and r.actions.count("Export-VMHostImageDb") == 2, r.error

@@ -86,6 +86,61 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
     ("upgrade-before-import",  # a workaround, not a fix: esx-03 stays unattested
      ["Move-VM -VM db01 -Destination esx-01", "Start-VM -VM db01"],
      "FAIL  hosts-attested: esx-03 is notAttested (untrusted_base_image)"),
+    ("quick-boot-old-image-removed",  # trust the removed image again: the goal forbids it
+     ["New-TrustAuthorityVMHostBaseImage -FilePath 8.0.1-21495797.tgz",
+      "wait-until attested esx-01", "Start-VM -VM db01"],
+     "FAIL  goal-constraints: the goal says to fix it without trusting 8.0 U1 again: base "
+     "image 8.0.1-21495797 imported (trusted again) at T+"),
+    ("quick-boot-old-image-removed",  # re-import nothing and Quick Boot again
+     ["reboot-host -VMHost esx-01 -Mode quick", "reboot-host -VMHost esx-02 -Mode quick",
+      "Start-VM -VM db01"],
+     "FAIL  goal: attestation esx-01: expected esx-01 attested; got notAttested (reason "
+     "untrusted_base_image)"),
+    ("quick-boot-intermediate-images",  # a full reboot first: esx-02 drops out meanwhile
+     ["Restart-VMHost -VMHost esx-02",
+      "Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479"],
+     "FAIL  goal-constraints: the goal says every host stays attested: esx-02 went down"),
+    ("quick-boot-intermediate-images",  # db01 off "for safety" during the clean-up
+     ["Stop-VM -VM db01", "Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479",
+      "Start-VM -VM db01"],
+     "FAIL  goal-constraints: the goal says db01 keeps running: VM db01 powered off"),
+    ("quick-booted-before-joining",  # re-import nothing and Quick Boot again
+     ["reboot-host -VMHost esx-01 -Mode quick", "reboot-host -VMHost esx-02 -Mode quick",
+      "Start-VM -VM db01"],
+     "FAIL  goal: attestation esx-01: expected esx-01 attested; got notAttested (reason "
+     "untrusted_base_image)"),
+    ("failed-ta-host-upgrade",  # patch in place instead of the runbook's roll-back
+     ["Start-VMHostService -VMHost ta-esx-02 -Service attestd",
+      "Start-VMHostService -VMHost ta-esx-02 -Service kmxd"],
+     "FAIL  goal: host ta-esx-02: host ta-esx-02: version '8.0.3-24022510' (expected "
+     "'8.0.2-22380479')"),
+    ("failed-ta-host-upgrade",  # the runbook, plus certificate validation turned off
+     [*exercise("failed-ta-host-upgrade").solution[:3],
+      "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation $false",
+      *exercise("failed-ta-host-upgrade").solution[3:]],
+     "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
+    ("restart-kmxa",  # reboot the host: kmxa comes back, but the goal said not to
+     ["Restart-VMHost -VMHost esx-02", "Start-VM -VM db01"],
+     "FAIL  goal-constraints: the goal says to fix it without rebooting the host: esx-02 "
+     "shut down (Restart-VMHost) at T+"),
+    ("restart-kmxa",  # ... or pull the plug: the same effect, another way
+     ["power-loss -VMHost esx-02 -Duration 60", "advance 10m", "Start-VM -VM db01"],
+     "FAIL  goal-constraints: the goal says to fix it without rebooting the host: esx-02 "
+     "lost power at T+"),
+    ("restore-rebuilt-ta-host",  # enable the TA cluster, restore nothing
+     ["Set-TrustAuthorityCluster -State Enabled", "Start-VM -VM db01"],
+     "FAIL  goal: health ta_cluster/principals: ta_cluster/principals health is NONE"),
+    ("restore-rebuilt-ta-host",  # the restore, plus certificate validation turned off
+     ["restore-ta-config -FilePath vta-backup.json",
+      "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation $false",
+      "wait-until attested esx-01", "Start-VM -VM db01"],
+     "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
+    ("sts-rotation",  # take the cluster out of vTA instead of trusting the new certificates
+     ["Set-TrustedCluster -State Disabled", "Start-VM -VM db01"],
+     "FAIL  trust-not-weakened: Trusted cluster Trusted Cluster was disabled"),
+    ("sts-rotation",  # remove the principal check
+     ["Remove-TrustAuthorityPrincipal -Name vcsa-wld.lab.local", "Start-VM -VM db01"],
+     "FAIL  trust-not-weakened: principal removed: vcsa-wld.lab.local"),
 ])
 def test_weakening_or_wrong_fix_fails_with_the_reason(
         name: str, lines: list[str], reason: str, tmp_path: Path,
@@ -93,6 +148,77 @@ def test_weakening_or_wrong_fix_fails_with_the_reason(
     code, out, _ = train(capsys, tmp_path, name, lines)
     assert code == 1
     assert reason in out
+    assert "Goal reached, trust intact." not in out
+
+
+def test_every_exercise_has_a_wrong_fix_that_fails() -> None:
+    marks = test_weakening_or_wrong_fix_fails_with_the_reason.pytestmark  # type: ignore[attr-defined]
+    covered = {case[0] for m in marks if m.name == "parametrize" for case in m.args[1]}
+    assert covered == set(IDS)
+
+
+def test_a_forbidden_effect_is_a_risky_action_of_the_line_that_caused_it() -> None:
+    s = Session.start("restart-kmxa")
+    s.run("host-service -VMHost esx-02 -Service kmxa -Action restart")
+    assert s.entries[-1].risky == ()
+    s.run("reboot-host -VMHost esx-02")
+    risky = s.entries[-1].risky
+    assert risky and all(r.startswith("forbidden by the goal: the goal says to fix it "
+                                      "without rebooting the host: esx-02") for r in risky)
+    s.run("Start-VM -VM db01")
+    text = s.grade().text()
+    assert "Goal reached, but not the right way: goal-constraints." in text
+    assert "Risky actions: forbidden by the goal" in text and "(reboot-host -VMHost" in text
+
+
+def test_the_reference_fix_keeps_the_goal_constraints() -> None:
+    s = Session.start("restart-kmxa")
+    for line in exercise("restart-kmxa").solution:
+        s.run(line)
+    finding = next(f for f in s.grade().invariants if f.name == "goal-constraints")
+    assert finding.ok and "without rebooting the host" in finding.detail
+
+
+FORBID_DO = """\
+forbid:
+  - do: [Set-TrustAuthorityTpm2AttestationSettings]
+    with: {require_endorsement_keys: false}
+    reason: the EK check stays on
+"""
+
+
+def test_an_action_rule_is_judged_before_the_verb_runs() -> None:
+    ex = load_exercise_text(EXERCISE.replace("hints:", FORBID_DO + "hints:"), "demo.yaml")
+    assert ex.forbid[0].do == ("Set-TrustAuthorityTpm2AttestationSettings",)
+    s = Session.start(ex)
+    s.run("Set-TrustAuthorityTpm2AttestationSettings -RequireEndorsementKeys $true")
+    assert not any("forbidden" in r for r in s.entries[-1].risky)
+    s.run("set-trustauthoritytpm2attestationsettings -RequireEndorsementKeys:$false")
+    assert "forbidden by the goal: the EK check stays on " \
+           "(Set-TrustAuthorityTpm2AttestationSettings)" in s.entries[-1].risky
+    finding = next(f for f in s.grade().invariants if f.name == "goal-constraints")
+    assert not finding.ok and finding.detail.startswith(
+        "the EK check stays on: set-trustauthoritytpm2attestationsettings "
+        "-RequireEndorsementKeys:$false at T+")
+
+
+@pytest.mark.parametrize("rule,needle", [
+    ("{effect: host-reboot, reason: r}", "unknown effect 'host-reboot'; did you mean "
+                                         "'host-restart'"),
+    ("{do: Restart-VMHots, reason: r}", "unknown verb 'Restart-VMHots'; did you mean "
+                                        "'Restart-VMHost'"),
+    ("{effect: host-restart, with: {vmhost: esx-01}, reason: r}",
+     "'with' has 'vmhost', which effect host-restart does not have; did you mean 'host'"),
+    ("{effect: host-restart, with: {host: esx-09}, reason: r}",
+     "forbid.0.with.host: unknown host 'esx-09'; did you mean 'esx-01'"),
+    ("{do: Restart-VMHost, effect: host-restart, reason: r}", "not both"),
+    ("{effect: host-restart}", "reason"),
+])
+def test_a_bad_forbid_rule_is_a_located_error(rule: str, needle: str) -> None:
+    text = EXERCISE.replace("hints:", f"forbid:\n  - {rule}\nhints:")
+    with pytest.raises(ScenarioError) as info:
+        load_exercise_text(text, "demo.yaml")
+    assert "demo.yaml:" in str(info.value) and needle in str(info.value)
 
 
 def test_risky_actions_and_locked_vms_reach_the_scorecard(
@@ -125,6 +251,7 @@ def test_invalid_invocations_exit_2(argv: list[str], needle: str,
     ("Export-VMHostImgDb -VMHost esx-03 -FilePath x", "fix.ps1:3: "),
     ("Start-VM -VM 'db01", "fix.ps1:3: syntax error"),
     ("rewind yesterday", "fix.ps1:3: not a simulated time"),
+    ("rewind #x", "fix.ps1:3: not a command number"),
 ])
 def test_invalid_transcript_exits_2_before_running_anything(
         bad: str, needle: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -163,3 +163,47 @@ def test_attestation_lanes_follow_the_story() -> None:
     assert states.index("notAttested") < states.index("booting", states.index("notAttested"))
     assert all(a.end == b.start for a, b in zip(lane, lane[1:], strict=False))
     assert lane[-1].end == s.now
+
+
+def test_rewind_by_command_number_equals_a_session_that_ran_only_those() -> None:
+    # most of these take no simulated time: "rewind TIME" cannot tell them apart
+    lines = ["$vTA = Get-TrustAuthorityCluster -Name vTA",
+             "Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA | select *",
+             "Remove-TrustAuthorityVMHostBaseImage -Version 8.0.1-21495797",  # the trap
+             "advance 10m"]
+    s = Session.start("quick-boot-intermediate-images")
+    for line in lines[:2]:
+        s.run(line)
+    s.run("hint")
+    for line in lines[2:]:
+        s.run(line)
+    history = s.run("history").text
+    assert "3 Remove-TrustAuthorityVMHostBaseImage" in " ".join(history.split())
+    reply = s.run("rewind #3")
+    assert reply.session is not None, reply.text
+    assert reply.text.startswith("Rewound to just before command #3 "
+                                 "(Remove-TrustAuthorityVMHostBaseImage")
+    assert "replayed 2 of 5 commands" in reply.text  # "history" is #5
+    back = reply.session
+    fresh = Session.start("quick-boot-intermediate-images")
+    for line in lines[:2]:
+        fresh.run(line)
+    assert digest(back) == digest(fresh) and back.now == fresh.now
+    assert back.hints_used == 1 and back.state.variables["vTA"].get("Name") == "vTA Cluster"
+    assert [e.line for e in back.entries if e.kind == "command"] == lines[:2]
+    back.run("Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479")  # what-if
+    assert back.grade().passed
+    assert digest(s.run("rewind #1").session) == digest(  # type: ignore[union-attr]
+        Session.start("quick-boot-intermediate-images"))
+
+
+@pytest.mark.parametrize("arg,needle", [("#0", "no command #0"), ("#5", "#1 to #4"),
+                                        ("#x", "not a command number")])
+def test_rewind_to_a_command_that_does_not_exist_changes_nothing(arg: str, needle: str) -> None:
+    s = Session.start("restart-kmxa")
+    for line in ["Get-VM", "Get-VMHost", "hosts", "Get-VMHost esx-02"]:
+        s.run(line)
+    before = digest(s)
+    reply = s.run(f"rewind {arg}")
+    assert not reply.ok and reply.session is None and needle in reply.text
+    assert digest(s) == before

@@ -11,7 +11,9 @@ differently from the argument, :data:`ALIASES` says so once: ``-FilePath`` is ``
 documented as the TA cluster answers to ``-TrustAuthorityCluster``. Every TA-side cmdlet
 also accepts ``-TrustAuthorityCluster`` as PowerCLI requires it (checked, then dropped:
 the lab has one TA cluster), and every cmdlet accepts ``-Confirm[:$false]`` (the shell
-never prompts).
+never prompts). A TA cluster is named as operators type it: exactly, in any case, or by a
+unique prefix (``Get-TrustAuthorityCluster -Name vTA`` finds ``vTA Cluster``); anything
+else is an ``InputError`` with the nearest name.
 
 Objects bind by property: a base-image object given to ``-VMHostBaseImage`` (or piped in)
 is its ``Version``, a host object its ``Name`` ... A parameter given several values, or a
@@ -37,7 +39,8 @@ from vtalab.training.pwsh import Command, Param, PSObject, VarRef
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["ALIASES", "ParamSpec", "bind", "params_of", "pascal", "usage", "value_hint"]
+__all__ = ["ALIASES", "ParamSpec", "bind", "params_of", "pascal", "ta_cluster_name", "usage",
+           "value_hint"]
 
 _WORDS = {"vmhost": "VMHost", "vm": "VM", "id": "Id"}
 
@@ -52,6 +55,10 @@ TA_CLUSTER = "TrustAuthorityCluster"
 _TRISTATE = "$true or $false; unchanged when not given."
 CONFIRM = "Confirm"
 #: properties an object is read by when bound to an argument (before ``Name``)
+#: the parameter an object of a type binds to when piped (before any property match)
+_BY_TYPE: dict[str, str] = {"VMHost": "vmhost", "VM": "vm", "VirtualMachine": "vm",
+                            "TrustAuthorityVMHostBaseImage": "version",
+                            "TrustedCluster": "cluster"}
 _PROPS: dict[str, tuple[str, ...]] = {"vmhost": ("VMHost",), "vm": ("VM",),
                                       "version": ("Version",), "cluster": ("Cluster",),
                                       "file": ("FilePath", "File")}
@@ -74,6 +81,7 @@ class ParamSpec:
     choices: tuple[str, ...] = ()
     kind: str = "string"  #: string | bool | seconds | number
     description: str = ""
+    ta_cluster: bool = False  #: names the TA cluster (resolved by :func:`ta_cluster_name`)
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -116,10 +124,11 @@ def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
             description = description or _TRISTATE
         specs.append(ParamSpec(field, primary, tuple(dict.fromkeys(spellings)),
                                kind == "bool", info.is_required(), choices, kind,
-                               description))
+                               description, _is_ta_cluster(info)))
     if entry.side == "ta" and not any(TA_CLUSTER in s.spellings for s in specs):
         specs.append(ParamSpec("", TA_CLUSTER, (TA_CLUSTER,), False, False,
-                               description="The TA cluster (the lab has one)."))
+                               description="The TA cluster (the lab has one).",
+                               ta_cluster=True))
     return tuple(specs)
 
 
@@ -216,6 +225,12 @@ def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any]) -> ParamS
     free = [s for s in params_of(entry) if s.field and s.field not in named and not s.switch]
     sample = next((p for p in piped if isinstance(p, PSObject)), None)
     if sample is not None:
+        # An object of a known type binds to its own parameter first: a host piped from
+        # Get-VMHost is -VMHost even when the cmdlet also has a parameter named after one
+        # of its properties (its Version is not a -VMHostBaseImage).
+        own = _BY_TYPE.get(sample.type_name)
+        if own is not None and any(s.field == own for s in free):
+            return next(s for s in free if s.field == own)
         for s in free:
             if any(sample.key(p) is not None for p in (pascal(s.field), *_PROPS.get(s.field, ()))):
                 return s
@@ -273,6 +288,8 @@ def _convert(run: Run, entry: Verb, spec: ParamSpec, value: Any) -> Any:
                              f"{', '.join(spec.choices)}, not {text!r}", what=spec.name,
                              value=text, choices=spec.choices)
         return match
+    if spec.ta_cluster:
+        return ta_cluster_name(run.world, fmt.cell(value))
     if spec.kind == "seconds" and isinstance(value, str):
         try:
             return float(value)
@@ -290,8 +307,21 @@ def _check_ta_cluster(run: Run, entry: Verb, value: Any) -> None:
     value = value[0] if isinstance(value, list) and len(value) == 1 else value
     if isinstance(value, PSObject):
         value = value.get("Name")
-    name = run.world.ta_cluster.name
-    if fmt.cell(value) != name:
-        raise InputError(f"{entry.name}: unknown Trust Authority cluster "
-                         f"{fmt.cell(value)!r}", what="TA cluster", value=fmt.cell(value),
-                         choices=[name])
+    try:
+        ta_cluster_name(run.world, fmt.cell(value))
+    except InputError as exc:
+        raise InputError(f"{entry.name}: {exc}") from None
+
+
+def ta_cluster_name(world: Any, text: str) -> str:
+    """The TA cluster ``text`` names: its exact name, the name in any case, or a unique
+    case-insensitive prefix of it (``vTA`` and ``vta`` for ``vTA Cluster``), as operators
+    type it; otherwise ``InputError`` with the nearest name."""
+    names = [world.ta_cluster.name]
+    low = text.strip().lower()
+    for found in ([n for n in names if n == text], [n for n in names if n.lower() == low],
+                  [n for n in names if low and n.lower().startswith(low)]):
+        if len(found) == 1:
+            return found[0]
+    raise InputError(f"unknown Trust Authority cluster {text!r}", what="TA cluster",
+                     value=text, choices=names)

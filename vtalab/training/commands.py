@@ -45,12 +45,13 @@ from vtalab.training.pwsh import (
     parse,
     property_of,
 )
-from vtalab.training.risks import assess
+from vtalab.training.risks import assess, forbidden_effects
 
 if TYPE_CHECKING:
     import simpy
 
     from vtalab.registry import Outcome, Verb
+    from vtalab.training.constraints import Forbid
     from vtalab.world import World
 
 __all__ = ["CommandResult", "Run", "ShellState", "command_names", "execute", "resolve"]
@@ -64,10 +65,12 @@ _EXPAND = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 
 @dataclass
 class ShellState:
-    """What a shell session remembers between lines: ``$variables`` and the history."""
+    """What a shell session remembers between lines: ``$variables`` and the history; and
+    what the exercise's goal forbids (judged as risky, see :mod:`.risks`)."""
 
     variables: dict[str, Any] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
+    forbid: tuple[Forbid, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,9 @@ class CommandResult:
     ``text`` is the console output (tables, messages, warnings); ``error`` the error
     lines (a refusal by the simulated world, or bad input with the nearest valid
     spelling), not repeated in ``text``: print ``text`` then ``error``. ``actions``
-    names the registry verbs and faults performed (once per invocation, in order);
-    ``risky`` gives the reasons the line weakened trust or put VMs at risk.
+    names the registry verbs and faults performed (once per invocation, in order) and
+    ``calls`` the same with their arguments; ``risky`` gives the reasons the line weakened
+    trust, put VMs at risk or did what the goal forbids.
     """
 
     text: str
@@ -86,6 +90,7 @@ class CommandResult:
     error: str | None = None
     actions: tuple[str, ...] = ()
     risky: tuple[str, ...] = ()
+    calls: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 def _lab() -> Any:
@@ -144,6 +149,7 @@ class Run:
         self.world = world
         self.state = state
         self.actions: list[str] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
         self.risky: list[str] = []
         self.console: list[str] = []
         self.errors: list[str] = []
@@ -209,9 +215,10 @@ class Run:
     def perform(self, entry: Verb, args: dict[str, Any]) -> list[Any]:
         """Run one verb or fault (validated first); its output objects."""
         world = self.world
-        risky = assess(world, entry.name, args)
+        risky = assess(world, entry.name, args, self.state.forbid)
         proc = world.perform(entry.name, args)  # InputError here: nothing changed
         self.actions.append(entry.name)
+        self.calls.append((entry.name, dict(args)))
         self.risky += [r for r in risky if r not in self.risky]
         env = world.kernel.env
         while not proc.processed and env.peek() <= env.now:
@@ -278,6 +285,7 @@ def execute(world: World, line: str, state: ShellState) -> CommandResult:
     if line.strip():
         state.history.append(line)
     run = Run(world, state)
+    since = len(world.kernel.trace)
     try:
         for statement in parse(line):
             items = run.pipeline(statement.pipeline)
@@ -287,9 +295,14 @@ def execute(world: World, line: str, state: ShellState) -> CommandResult:
                 run.console.append(fmt.render(items))
     except InputError as exc:
         run.errors.append(str(exc))
+    if state.forbid:  # what the line caused, whatever way it took (a reboot, a power loss)
+        trace = world.kernel.trace
+        caused = forbidden_effects(world, state.forbid,
+                                   (trace[i] for i in range(since, len(trace))))
+        run.risky += [r for r in caused if r not in run.risky]
     text = "\n".join(t for t in run.console if t)
     return CommandResult(text, not run.errors, "\n".join(run.errors) or None,
-                         tuple(run.actions), tuple(run.risky))
+                         tuple(run.actions), tuple(run.risky), tuple(run.calls))
 
 
 def _assign(state: ShellState, name: str, value: Any) -> None:

@@ -14,6 +14,8 @@ test that runs every reference fix)::
     scenario: {name: ..., seed: 11, topology: ..., steps: ..., expect: ...}
     check:                            # the goal: expectation checks (vtalab.expect kinds)
       - vm: {vm: db01, power_state: poweredOn, host: esx-03}
+    forbid:                           # optional: what the goal says not to do on the way
+      - {effect: host-restart, with: {host: esx-03}, reason: "without rebooting the host"}
     hints:                            # exactly three, escalating, each with its section
       - {text: ..., section: ...}
     solution:                         # shell lines that reach the goal (tested)
@@ -24,6 +26,9 @@ builds the broken lab the way it broke, by topology and operator steps, never by
 state; its ``expect`` list documents (and the tests check) that the lab really is broken
 the intended way when the trainee takes over. The **check** reuses the expectation kinds
 of :mod:`vtalab.expect`, so a goal reads like a scenario expectation and needs no code.
+The **forbid** list states what the goal's words rule out on the way there ("without
+rebooting the host", "while db01 keeps running"): actions or effects, each with the
+reason the grade shows (:mod:`vtalab.training.constraints`).
 The invariants every exercise must also keep (trust not weakened, no key to an
 unattested host ...) are the grader's, not the exercise's: see :mod:`vtalab.training.grading`.
 
@@ -45,6 +50,7 @@ from vtalab import expect as _expect
 from vtalab.errors import InputError, ScenarioError
 from vtalab.expect import Expectation
 from vtalab.scenario import Scenario, _from_validation, _semantic_problems
+from vtalab.training.constraints import Forbid
 from vtalab.yamlloc import Located, load_yaml
 
 __all__ = ["DIFFICULTIES", "Exercise", "Hint", "exercise", "exercises", "load_exercise_text"]
@@ -75,6 +81,7 @@ class _ExerciseFile(BaseModel):
     goal: str = Field(min_length=1)
     scenario: dict[str, Any]
     check: list[Expectation] = Field(min_length=1)  # type: ignore[valid-type]
+    forbid: list[Forbid] = Field(default_factory=list)
     hints: list[Hint] = Field(min_length=3, max_length=3)
     solution: list[str] = Field(min_length=1)
 
@@ -114,6 +121,7 @@ class Exercise:
     hints: tuple[Hint, ...]
     solution: tuple[str, ...]
     file: str = ""
+    forbid: tuple[Forbid, ...] = ()
 
     def one_line(self) -> str:
         return " ".join(self.teaches.split())
@@ -147,9 +155,16 @@ def load_exercise_text(text: str, file: str = "<exercise>") -> Exercise:
             if isinstance(value, str) and value not in pool:
                 raise located.error(("check", i, exp.kind, attr), f"unknown {what} {value!r}",
                                     what=f"{what}s", value=value, choices=sorted(pool))
+    for i, rule in enumerate(spec.forbid):
+        for attr, pool, what in (("host", names, "host"), ("vmhost", names, "host"),
+                                 ("vm", vms, "VM")):
+            value = rule.with_.get(attr)
+            if isinstance(value, str) and value not in pool:
+                raise located.error(("forbid", i, "with", attr), f"unknown {what} {value!r}",
+                                    what=f"{what}s", value=value, choices=sorted(pool))
     return Exercise(spec.id, spec.title, spec.difficulty, spec.teaches, spec.source,
                     spec.goal, scenario, tuple(spec.check), tuple(spec.hints),
-                    tuple(spec.solution), file)
+                    tuple(spec.solution), file, tuple(spec.forbid))
 
 
 def _in_scenario(exc: ScenarioError) -> ScenarioError:

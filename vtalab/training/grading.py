@@ -8,6 +8,11 @@
   what happened *since the trainee took over* (the scenario prefix broke the lab on
   purpose; that is not the trainee's doing):
 
+  - ``goal-constraints`` (for an exercise with a ``forbid`` list): nothing the goal's words
+    rule out was done -- no forbidden action typed, no forbidden effect in the trace
+    ("without rebooting the host": no boot of esx-02, whichever command caused it); it
+    fails with each broken rule's reason (:mod:`vtalab.training.constraints`);
+
   - ``hosts-attested``: every trusted host is attested now;
   - ``no-in-use-image-removed``: no base image was removed while a host still measured it
     (``ta.base_image.removed`` with a non-empty ``measured_by``);
@@ -33,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from vtalab.expect import CheckContext, evaluate
 from vtalab.kernel import format_time
+from vtalab.training.constraints import action_breaks, effect_violations
 
 if TYPE_CHECKING:
     from vtalab.training.session import Session
@@ -127,6 +133,8 @@ class Grade:
             out.append(f"Goal reached, but not the right way: {broken}.")
         else:
             out.append("Goal not reached yet.")
+        if not self.passed and self.scorecard.risky:  # the why, next to the verdict
+            out.append("Risky actions: " + "; ".join(self.scorecard.risky))
         return out
 
     def text(self) -> str:
@@ -144,6 +152,8 @@ def grade(session: Session) -> Grade:
         goal.append(Finding(v.label.removesuffix(" at end"), v.ok, v.detail))
     invariants = [_hosts_attested(world),
                   _trust_not_weakened(session.baseline, trust_snapshot(world))]
+    if session.exercise.forbid:
+        invariants.insert(0, _goal_constraints(session))
     shared = _shared_invariants(world, session.start_time)
     if shared is None:  # without vtalab.invariants: this module's own versions
         shared = [_no_in_use_image_removed(world, session.start_seq),
@@ -167,6 +177,28 @@ def scorecard(session: Session) -> Scorecard:
 
 
 # -- the invariants ------------------------------------------------------------------------
+
+def _goal_constraints(session: Session) -> Finding:
+    """The exercise's ``forbid`` rules against the commands typed and the trace since."""
+    rules = session.exercise.forbid
+    broken: list[str] = []
+    for entry in session.entries:
+        for verb, args in entry.calls:
+            for rule in rules:
+                if action_breaks(rule, verb, args):
+                    broken.append(f"{rule.reason}: {entry.line.strip()} at "
+                                  f"{format_time(entry.time)}")
+    events = session.world.kernel.trace.events[session.start_seq:]
+    seen: set[str] = set()
+    for v in effect_violations(rules, session.world, events):
+        if v.rule.reason not in seen:  # the first time each rule broke says enough
+            seen.add(v.rule.reason)
+            broken.append(v.text())
+    if broken:
+        return Finding("goal-constraints", False, "; ".join(broken))
+    return Finding("goal-constraints", True, "kept: " + "; ".join(
+        dict.fromkeys(r.reason for r in rules)))
+
 
 def _hosts_attested(world: World) -> Finding:
     bad = []

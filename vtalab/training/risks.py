@@ -8,19 +8,29 @@ returns the reasons, in words an instructor would use. Rules follow the seed doc
 warnings (Quick Boot: do not remove the originally trusted image while hosts still
 measure it; import the new image before upgrading trusted hosts) and the vSphere Security
 guide (disabling certificate/EK checks, disabling the TA cluster, stopping its services).
+
+An exercise adds its own: what its goal forbids (``forbid`` rules of
+:mod:`vtalab.training.constraints`, "without rebooting the host"). A forbidden *action* is
+judged here before it runs, like the rules above; a forbidden *effect* is only visible in
+the trace, so :func:`forbidden_effects` judges the events a line caused, after it ran.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vtalab.errors import InputError
+from vtalab.training.constraints import Forbid, action_breaks, effect_violations
 
 if TYPE_CHECKING:
+    from vtalab.trace import TraceEvent
     from vtalab.world import World
 
-__all__ = ["RULES", "assess"]
+__all__ = ["FORBIDDEN", "RULES", "assess", "forbidden_effects"]
+
+#: how a broken ``forbid`` rule reads among the risky actions
+FORBIDDEN = "forbidden by the goal: "
 
 Rule = Callable[["World", dict[str, Any]], list[str]]
 
@@ -168,7 +178,17 @@ RULES: dict[str, Rule] = {
 }
 
 
-def assess(world: World, verb: str, args: dict[str, Any]) -> list[str]:
-    """The reasons ``verb`` with ``args`` is risky in the world as it is now."""
+def assess(world: World, verb: str, args: dict[str, Any],
+           forbid: Sequence[Forbid] = ()) -> list[str]:
+    """The reasons ``verb`` with ``args`` is risky in the world as it is now (``forbid``:
+    the exercise's rules; an action they forbid is risky, with the rule's reason)."""
     rule = RULES.get(verb)
-    return rule(world, args) if rule is not None else []
+    out = rule(world, args) if rule is not None else []
+    out += [f"{FORBIDDEN}{r.reason} ({verb})" for r in forbid if action_breaks(r, verb, args)]
+    return out
+
+
+def forbidden_effects(world: World, forbid: Sequence[Forbid],
+                      events: Iterable[TraceEvent]) -> list[str]:
+    """The forbidden effects among ``events`` (what a line just caused), as risk reasons."""
+    return [FORBIDDEN + v.text() for v in effect_violations(forbid, world, events)]

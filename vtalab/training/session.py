@@ -12,6 +12,7 @@ the action completes) or a **meta command** of the training itself:
 ``solution``    the reference fix
 ``debrief``     the session's timeline (``--html FILE`` writes the HTML debrief)
 ``rewind TIME`` rebuild the lab as it was at simulated time TIME (``T+00:30:00``, ``30m``)
+``rewind #N``   rebuild the lab as it was just before command N (``history`` numbers them)
 ``save FILE``   write the session (exercise, seed, commands with their times) as JSON
 ``exit``        leave the session
 ============== ==========================================================================
@@ -19,6 +20,9 @@ the action completes) or a **meta command** of the training itself:
 Everything that changes the world is in the log, with the simulated time it was issued,
 so a session **is** its seed plus its log: ``rewind`` re-executes the log up to a time in
 a fresh world, and a saved session resumes in another process with the same trace digest.
+Most verbs take no simulated time (``Get-*``, imports, settings), so several commands can
+share one instant; ``rewind #N`` therefore also counts commands: it re-executes the first
+N-1 (with the hints typed between them) and stops just before command N.
 Hints are logged too (they count on the scorecard). ``check`` and ``debrief`` only read.
 """
 
@@ -39,7 +43,8 @@ from vtalab.scenario import RunResult, run_scenario
 from vtalab.training.exercises import Exercise, exercise
 from vtalab.training.grading import Grade, grade, trust_snapshot
 
-__all__ = ["META_COMMANDS", "SAVE_VERSION", "Entry", "Reply", "Session", "parse_sim_time"]
+__all__ = ["META_COMMANDS", "SAVE_VERSION", "Entry", "Reply", "Session",
+           "parse_command_number", "parse_sim_time"]
 
 #: Version of the saved-session JSON format.
 SAVE_VERSION = 1
@@ -51,7 +56,8 @@ META_COMMANDS: dict[str, str] = {
     "hint": "show the next hint (three levels, each with its document section)",
     "solution": "show the reference fix",
     "debrief": "show the session's timeline; 'debrief --html FILE' writes it as HTML",
-    "rewind": "rewind TIME: rebuild the lab as it was at simulated time TIME (T+00:30:00, 30m)",
+    "rewind": "rewind TIME: rebuild the lab as it was at simulated time TIME (T+00:30:00, "
+              "30m); rewind #N: as it was just before command N of 'history'",
     "save": "save FILE: write the session (seed and commands) as JSON",
     "exit": "leave the session",
 }
@@ -71,6 +77,8 @@ class Entry:
     output: str = ""
     risky: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()
+    #: the verbs and faults performed, with their arguments (what ``forbid`` rules judge)
+    calls: tuple[tuple[str, dict[str, Any]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -98,6 +106,21 @@ def parse_sim_time(text: str) -> float:
                          what="time", value=raw) from None
 
 
+def parse_command_number(text: str, total: int | None = None) -> int:
+    """N of ``#N`` (a command number of ``history``); ``InputError`` if it is not one."""
+    raw = text.strip()
+    m = re.fullmatch(r"#(\d+)", raw)
+    if m is None:
+        raise InputError(f"not a command number: {raw!r}; write rewind #3 (see 'history')",
+                         what="command number", value=raw)
+    number = int(m.group(1))
+    if number < 1 or (total is not None and number > total):
+        span = f"#1 to #{total}" if total else "none yet"
+        raise InputError(f"no command {raw} (the commands typed so far: {span})",
+                         what="command number", value=raw)
+    return number
+
+
 class Session:
     """One trainee on one exercise. Build with :meth:`start`, feed with :meth:`run`."""
 
@@ -108,7 +131,7 @@ class Session:
         self.seed = seed
         self.prefix = prefix
         self.world: Any = prefix.world
-        self.state = ShellState(variables={}, history=[])
+        self.state = ShellState(variables={}, history=[], forbid=ex.forbid)
         self.start_time = self.world.kernel.now
         self.start_seq = len(self.world.kernel.trace)
         self.baseline = trust_snapshot(self.world)
@@ -169,7 +192,8 @@ class Session:
         out = result.text if result.ok or not result.error else (
             (result.text + "\n" if result.text else "") + result.error)
         self.entries.append(Entry(text, "command", issued, seq, self.now, result.ok, out,
-                                  tuple(result.risky), tuple(result.actions)))
+                                  tuple(result.risky), tuple(result.actions),
+                                  tuple(result.calls)))
         return Reply(out, ok=result.ok)
 
     def _help(self) -> str:
@@ -223,7 +247,15 @@ class Session:
 
     def _meta_rewind(self, rest: str) -> Reply:
         if not rest:
-            raise InputError("usage: rewind TIME (e.g. rewind T+00:30:00 or rewind 30m)")
+            raise InputError("usage: rewind TIME (e.g. rewind T+00:30:00 or rewind 30m) or "
+                             "rewind #N (just before command N of 'history')")
+        total = sum(1 for e in self.entries if e.kind == "command")
+        if rest.startswith("#"):
+            number = parse_command_number(rest, total)
+            new = self.rewound_to_command(number)
+            return Reply(f"Rewound to just before command #{number} "
+                         f"({self._command_line(number)}): replayed {number - 1} of {total} "
+                         f"commands, now {format_time(new.now)}.", session=new)
         target = parse_sim_time(rest)
         if target < self.start_time:
             raise InputError(f"the session started at {format_time(self.start_time)}; "
@@ -249,6 +281,22 @@ class Session:
         if new.now < target:
             new.advance(target)
         return new
+
+    def _command_line(self, number: int) -> str:
+        return [e.line for e in self.entries if e.kind == "command"][number - 1]
+
+    def rewound_to_command(self, number: int) -> Session:
+        """A new session: this one's log re-executed up to just before command
+        ``number`` (1-based, as ``history`` numbers them)."""
+        kept: list[dict[str, Any]] = []
+        seen = 0
+        for rec in self.records():
+            if rec["kind"] == "command":
+                seen += 1
+                if seen == number:
+                    break
+            kept.append(rec)
+        return Session.replay(self.exercise, self.seed, kept)
 
     def advance(self, until: float) -> None:
         """Let simulated time pass to ``until`` without a command (logged for replay)."""

@@ -21,7 +21,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from vtalab.errors import InputError
-from vtalab.training.session import _ALIASES, META_COMMANDS, Session, parse_sim_time
+from vtalab.training.session import (
+    _ALIASES,
+    META_COMMANDS,
+    Session,
+    parse_command_number,
+    parse_sim_time,
+)
 
 __all__ = ["EXIT_FAIL", "EXIT_INPUT", "EXIT_OK", "run_interactive", "run_script",
            "validate_line"]
@@ -46,8 +52,12 @@ def validate_line(line: str) -> None:
         rest = rest.strip()
         if meta == "rewind":
             if not rest:
-                raise InputError("rewind needs a time, e.g. rewind T+00:30:00")
-            parse_sim_time(rest)
+                raise InputError("rewind needs a time or a command number, e.g. rewind "
+                                 "T+00:30:00 or rewind #3")
+            if rest.startswith("#"):
+                parse_command_number(rest)  # its range is known only when it runs
+            else:
+                parse_sim_time(rest)
         elif meta == "save" and not rest:
             raise InputError("save needs a file name")
         elif meta == "debrief" and rest and (len(rest.split()) != 2

@@ -211,14 +211,22 @@ def remove_kp_info(world: World, a: RemoveServiceArgs) -> Outcome:
     return _remove_service(world, a, "key_provider")
 
 
+class GetVMHostArgs(Args):
+    name: str | None = Field(None, description="Only this host (Get-VMHost esx-03); "
+                                               "default: every host.")
+
+
 @verb("Get-VMHost", summary="List hosts: version, build, power state, maintenance mode, "
-      "last boot (Quick Boot or full) and the version the TPM measured.", side="host",
-      source="PowerCLI Get-VMHost; vsish /system/loadESX/isBootLoadESX")
-def get_vmhost(world: World, a: Args) -> Outcome:
+      "last boot (Quick Boot or full) and the version the TPM measured.", args=GetVMHostArgs,
+      side="host", source="PowerCLI Get-VMHost; vsish /system/loadESX/isBootLoadESX")
+def get_vmhost(world: World, a: GetVMHostArgs) -> Outcome:
+    if a.name is not None and a.name not in world.hosts:
+        raise InputError(f"no host {a.name!r}", what="host", value=a.name,
+                         choices=list(world.hosts))
     rows = [{"Name": h.name, "Version": h.running_image.version, "Build": h.running_image.build,
              "PowerState": h.power_state.value,
              "ConnectionState": "Maintenance" if h.in_maintenance else "Connected",
              "Parent": h.cluster, "isBootLoadESX": int(h.last_boot_quick),
              "MeasuredVersion": h.measured_version or ""}
-            for h in world.hosts.values()]
+            for h in world.hosts.values() if a.name is None or h.name == a.name]
     return Outcome(True, output=rows)
