@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from vtalab.checker import Checker, CheckReport
-from vtalab.checker_cases import Case, build_scenario
+from vtalab.checker_cases import Case, Fault, build_scenario, scenario_data, with_refusals
 from vtalab.cli import main
 from vtalab.invariants import INVARIANTS
 from vtalab.scenario import load_scenario, load_scenario_text, run_scenario
@@ -98,6 +99,56 @@ def test_counterexamples_are_one_minimal(name: str, out_dir: Path) -> None:
         for component in ce.case.components():
             smaller = ce.case.without(component)
             assert not _blamed(checker, smaller, ce.invariant), (ce.invariant, component)
+
+
+def _runnable(checker: Checker, case: Case, name: str) -> str:
+    """``case`` as a scenario file, regenerated the way counterexamples are: run it once,
+    put ``expect_error: REASON`` on every step that run refused, expect ``invariant:``."""
+    scenario = build_scenario(checker.plan, case, settle=checker.settle_for(case),
+                              expect=[{"invariant": name}])
+    result = run_scenario(scenario)
+    refused = {r.index: str(r.error) for r in result.steps if r.ok is False}
+    return yaml.safe_dump(scenario_data(with_refusals(scenario, refused)), sort_keys=False)
+
+
+@pytest.mark.parametrize("name", sorted(UNSAFE))
+def test_counterexample_fails_only_on_its_invariant(name: str, out_dir: Path,
+                                                    capsys: pytest.CaptureFixture[str]
+                                                    ) -> None:
+    """Refused steps carry expect_error, so `vtalab run` fails on the invariant alone."""
+    _, report = check(name, out_dir)
+    for ce in report.counterexamples:
+        assert ce.path is not None
+        result = run_scenario(load_scenario(ce.path))
+        failing = [v.label for v in result.verdicts if not v.ok]
+        assert failing == [f"invariant {ce.invariant} at end"], failing
+        refused = [r for r in result.steps if r.ok is False]
+        assert all(ce.scenario.steps[r.index].expect_error == r.error for r in refused)
+        capsys.readouterr()
+
+
+@pytest.mark.parametrize("name", sorted(UNSAFE))
+def test_removing_any_component_makes_vtalab_run_pass(name: str, out_dir: Path,
+                                                      tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    """The header's claim, as a user would check it: take away any one step, fault or
+    perturbation, regenerate the expect_error lines the same way, and `vtalab run` passes;
+    the counterexample itself fails (exit 1)."""
+    checker, report = check(name, out_dir)
+    assert report.counterexamples
+    for ce in report.counterexamples:
+        assert ce.still_violated_without == []
+        assert "exits 0" in ce.text
+        whole = tmp_path / "whole.yaml"
+        whole.write_text(_runnable(checker, ce.case, ce.invariant), encoding="utf-8")
+        assert main(["run", str(whole)]) == 1
+        for k, component in enumerate(ce.case.components()):
+            path = tmp_path / f"{ce.invariant}-without-{k}.yaml"
+            path.write_text(_runnable(checker, ce.case.without(component), ce.invariant),
+                            encoding="utf-8")
+            assert main(["run", str(path)]) == 0, (ce.invariant, component)
+        capsys.readouterr()
 
 
 def _violated(checker: Checker, case: Case, name: str) -> bool:
@@ -251,6 +302,45 @@ steps:
     assert a.start == b.start == 60
     assert b.end == 70 and a.end is not None and a.end > b.end  # ran side by side
     assert a.ok and b.ok
+
+
+def test_ta_objects_at_risk_under_heavy_faults(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """Light faults (a TA host partitioned, a TA daemon crashing) never take a TA host's
+    configuration out of the TA vCenter's reach, so ta-objects-consistent-at-end is never
+    at risk under them (docs/checker.md). Heavy's ta-host-down is what puts it at risk: a
+    TA host dead while a base image is imported or removed comes back disagreeing."""
+    plan = load_scenario(str(PLANS / "safe-rolling-upgrade.yaml"))
+    name = "ta-objects-consistent-at-end"
+    from vtalab.checker_report import render_report
+
+    light = Checker(plan, examples=1, faults="light")
+    text = render_report(light.run(), timelines=False)
+    assert light.exercised.at_risk[name] == 0
+    assert f"never at risk in these runs, so not tested: {name}" in text
+    checker = Checker(plan, examples=1, faults="heavy", out=str(tmp_path))
+    export = next(i for i, s in enumerate(plan.steps) if s.id == "export-new-image")
+    down = Fault(export, 0, "ta-host-down", (("duration", 300), ("vmhost", "ta-esx-02")))
+    case = Case(steps=tuple(range(len(plan.steps))), faults=(down,))
+    summary = checker.summary(case)
+    assert summary.at_risk[name] > 0
+    assert checker.violates(case, name)
+    # and it becomes a minimal counterexample that reproduces like the others
+    from vtalab.checker_shrink import minimise
+
+    minimal = minimise(checker, case, name)
+    assert down in minimal.faults
+    # what is left: the TA host down while a base image is imported or removed
+    assert {plan.steps[i].do for i in minimal.steps} & {
+        "New-TrustAuthorityVMHostBaseImage", "Remove-TrustAuthorityVMHostBaseImage"}
+    ce = checker._finish(name, minimal, case, False, None)
+    assert ce.reproduced is True and ce.still_violated_without == []
+    assert main(["run", str(ce.path)]) == 1
+    for k, component in enumerate(minimal.components()):  # the fault included
+        path = tmp_path / f"without-{k}.yaml"
+        path.write_text(_runnable(checker, minimal.without(component), name),
+                        encoding="utf-8")
+        assert main(["run", str(path)]) == 0, component
 
 
 def test_heavy_faults_generate_more_kinds(out_dir: Path) -> None:

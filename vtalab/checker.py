@@ -17,7 +17,10 @@ A **plan** is a scenario file (topology + steps; its ``expect`` block is not use
    names the **culprit**: the earliest plan step whose removal (or change: a full boot
    instead of Quick Boot, one host at a time instead of at once) makes it disappear;
 4. **counterexamples** — each is written as a runnable scenario whose
-   ``expect: [invariant: NAME]`` fails, read back and re-run to confirm it reproduces.
+   ``expect: [invariant: NAME]`` fails, and fails alone: every step the world refused in
+   that run carries ``expect_error: REASON`` (:func:`~vtalab.checker_cases.with_refusals`),
+   so the exit code of ``vtalab run`` means the invariant. It is read back and re-run to
+   confirm it reproduces.
 
 Every run is a plain :func:`~vtalab.scenario.run_scenario` of the scenario
 :func:`~vtalab.checker_cases.build_scenario` makes, so what the checker saw is what
@@ -42,7 +45,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
-from vtalab.checker_cases import Case, build_scenario, cases, scenario_data
+from vtalab.checker_cases import Case, build_scenario, cases, scenario_data, with_refusals
 from vtalab.errors import InputError
 from vtalab.parameters import Parameters
 from vtalab.scenario import Scenario, run_scenario
@@ -71,6 +74,8 @@ class RunSummary:
     advice: list[Any]  #: advice-kind violations (warnings)
     at_risk: dict[str, int]
     verbs: tuple[str, ...]  #: verbs of the steps that ran
+    #: (index in the run's scenario, reason code) of every step the world refused
+    refused: tuple[tuple[int, str], ...] = ()
 
     @property
     def violated(self) -> frozenset[str]:
@@ -116,7 +121,11 @@ class Counterexample:
     as_written: bool  #: found in the plan as written
     culprit: str | None
     violations: list[Any]
-    scenario: Scenario
+    scenario: Scenario  #: as written: refused steps carry ``expect_error``
+    #: components of ``case`` whose removal still leaves the invariant violated, by the
+    #: remaining faults alone (not the plan's doing); normally empty, and then removing
+    #: any one component makes ``vtalab run`` of the reduced scenario pass
+    still_violated_without: list[tuple[str, Any]] = field(default_factory=list)
     text: str = ""
     path: str | None = None
     reproduced: bool | None = None
@@ -191,9 +200,18 @@ class Checker:
         self.exercised.add(case, summary)
         return summary
 
+    def expected_scenario(self, case: Case, invariant: str, **kw: Any) -> Scenario:
+        """``case`` as a runnable scenario that fails only on ``invariant:`` if violated:
+        every step its run refused carries ``expect_error`` with the reason it was refused."""
+        refused = dict(self.summary(case).refused)
+        return with_refusals(self.scenario(case, expect=[{"invariant": invariant}], **kw),
+                             refused)
+
     def _run(self, scenario: Scenario) -> RunSummary:
         inv = _invariants()
-        world = run_scenario(scenario).world
+        result = run_scenario(scenario)
+        world = result.world
+        refused = tuple((r.index, str(r.error)) for r in result.steps if r.ok is False)
         violations: dict[str, list[Any]] = {}
         advice: list[Any] = []
         at_risk: dict[str, int] = {}
@@ -206,7 +224,7 @@ class Checker:
                 violations[item.name] = found
         verbs = tuple(str(e.fields.get("verb")) for e in world.kernel.trace
                       if e.kind == "step.start")
-        return RunSummary(violations, advice, at_risk, verbs)
+        return RunSummary(violations, advice, at_risk, verbs, refused)
 
     def violates(self, case: Case, name: str) -> bool:
         """``case`` violates ``name`` *because of the plan*: the same faults and timing
@@ -283,12 +301,16 @@ class Checker:
 
         summary = self.summary(minimal)
         inv = _invariants().INVARIANTS[name]
-        scenario = self.scenario(
-            minimal, name=f"{self.plan.name}--{name}",
-            description=f"Counterexample to plan {self.plan.name!r}: {inv.statement}",
-            expect=[{"invariant": name}])
+        scenario = self.expected_scenario(
+            minimal, name, name=f"{self.plan.name}--{name}",
+            description=f"Counterexample to plan {self.plan.name!r}: {inv.statement}")
+        # 1-minimal for the plan's blame; say so if a removal leaves the faults alone
+        # violating it (then `vtalab run` of that reduced case would still fail).
+        still = [c for c in minimal.components() if complete
+                 and name in self.summary(minimal.without(c)).violated]
         ce = Counterexample(name, minimal, shrunk, as_written, why,
-                            summary.violations.get(name, []), scenario, complete=complete)
+                            summary.violations.get(name, []), scenario,
+                            still_violated_without=still, complete=complete)
         ce.text = counterexample_text(self, ce)
         if self.out is not None:
             os.makedirs(self.out, exist_ok=True)

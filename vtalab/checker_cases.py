@@ -17,12 +17,16 @@ perturbations. :func:`build_scenario` turns a case into an ordinary
   Trusted cluster whose vLCM **Quick Boot** setting was left on (a remediation with
   ``reboot: auto`` then Quick Boots where the plan expected a full boot).
 
+The plan's own ``expect_error`` lines, like its ``expect`` block, are left out of the
+built scenario; :func:`with_refusals` puts back the refusals a run actually had.
+
 The Hypothesis strategy :func:`cases` draws them; every choice shrinks towards the plan
 as written (no fault, factor 1, no shift, Quick Boot as the topology says).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -40,6 +44,7 @@ __all__ = [
     "build_scenario",
     "cases",
     "fault_menu",
+    "with_refusals",
 ]
 
 Intensity = Literal["none", "light", "heavy"]
@@ -240,6 +245,8 @@ def build_scenario(plan: Scenario, case: Case, *, settle: float, name: str | Non
                                               "do": f.do, "with": f.with_}))
         if i < len(plan.steps) and i in kept:
             step = changed.get(i, plan.steps[i])
+            if step.expect_error is not None:  # the plan's expectations are not the checker's
+                step = step.model_copy(update={"expect_error": None})
             if i in shifts:
                 step = _shifted(plan, step, i, shifts[i])
             steps.append(step)
@@ -255,6 +262,20 @@ def build_scenario(plan: Scenario, case: Case, *, settle: float, name: str | Non
         "settle": max(plan.settle, settle), "topology": topology, "steps": steps,
         "expect": list(expect or []),
     })
+
+
+def with_refusals(scenario: Scenario, refused: Mapping[int, str]) -> Scenario:
+    """``scenario`` with ``expect_error: REASON`` on each step its run refused.
+
+    ``refused`` maps a step's index in ``scenario.steps`` to the reason code the run gave
+    it. An expectation is not an input of the world (the trace does not change), so the
+    same run then passes every step verdict, and ``vtalab run`` fails only on the
+    scenario's other expectations: for a counterexample, its ``invariant:`` one.
+    """
+    steps = [s.model_copy(update={"expect_error": refused.get(i)})
+             if s.expect_error != refused.get(i) else s
+             for i, s in enumerate(scenario.steps)]
+    return scenario.model_copy(update={"steps": steps})
 
 
 def step_data(step: Step) -> dict[str, Any]:

@@ -48,22 +48,47 @@ def counterexample_text(checker: Checker, ce: Counterexample) -> str:
         f"--seed {checker.seed} --examples {checker.examples}",
         f"Found in: {where}.",
     ]
-    if ce.complete:
+    if ce.complete and not ce.still_violated_without:
         header.append(f"Minimal: {_parts(ce.case)}; taking away any one of them makes the "
-                      "violation disappear.")
+                      "invariant hold: `vtalab run` of the reduced scenario (with "
+                      "expect_error regenerated for the steps it refuses) exits 0.")
+    elif ce.complete:
+        left = ", ".join(_component(c) for c in ce.still_violated_without)
+        header.append(f"Minimal: {_parts(ce.case)}; taking away any one plan step makes "
+                      f"the invariant hold, but without {left} the remaining faults "
+                      "violate it on their own (with no plan step too), so that is not "
+                      "the plan's doing.")
     else:
         header.append(f"NOT minimal (the check was interrupted): {_parts(ce.case)}.")
     if ce.culprit:
         header.append(f"Culprit: {ce.culprit}.")
     if first is not None:
         header.append(f"Violation: {first}")
-    header.append("Run it: vtalab run THIS_FILE  (exit 1: the invariant expectation fails)")
+    refused = [s for s in ce.scenario.steps if s.expect_error is not None]
+    if refused:
+        header.append(f"Refused steps: {len(refused)} step(s) the world refuses in this run "
+                      "carry expect_error: REASON, so only the invariant fails.")
+    header.append("Run it: vtalab run THIS_FILE  (exit 1: only the invariant expectation "
+                  "fails)")
     lines = []
     for text in header:  # the command stays on one line, to be copied
         lines += [f"# {text}"] if text.startswith("Found by:") else _wrap(text)
     body = yaml.safe_dump(scenario_data(ce.scenario), sort_keys=False, allow_unicode=True,
                           width=88, default_flow_style=None)
     return "\n".join(lines) + "\n" + body
+
+
+def _component(component: tuple[str, Any]) -> str:
+    kind, value = component
+    if kind == "fault":
+        return f"the fault {value.text()}"
+    if kind == "shift":
+        return f"the {value[1]} s delay of plan step {value[0]}"
+    if kind == "quick_boot":
+        return f"Quick Boot left on in {value}"
+    if kind == "boot_factor":
+        return f"boots x{value:g}"
+    return f"plan step {value}"
 
 
 def _wrap(text: str, width: int = 88) -> list[str]:
@@ -79,10 +104,13 @@ def _wrap(text: str, width: int = 88) -> list[str]:
 
 
 def reproduce(ce: Counterexample) -> tuple[bool, list[str]]:
-    """Read the written text back, run it: (its invariant verdict failed, timeline)."""
+    """Read the written text back, run it: (it fails on its invariant expectation and on
+    nothing else, timeline)."""
     scenario = load_scenario_text(ce.text, file=ce.path or "<counterexample>")
     result = run_scenario(scenario)
-    failed = any(not v.ok for v in result.verdicts if v.label.startswith("invariant "))
+    invariant = [v.ok for v in result.verdicts if v.label.startswith("invariant ")]
+    others = [v.ok for v in result.verdicts if not v.label.startswith("invariant ")]
+    failed = invariant == [False] and all(others)
     events = [e for e in result.world.kernel.trace if e.time > 0 or e.source == "scenario"]
     return failed, render_timeline(events)
 
@@ -116,6 +144,12 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
     for name, inv in INVARIANTS.items():
         note = "advice" if inv.kind == "advice" else f"violated in {ex.violated_runs[name]}"
         out.append(f"    {name:<{width}}  at risk {ex.at_risk[name]:>6}  {note}")
+    untested = [n for n, inv in INVARIANTS.items() if inv.kind != "advice" and not ex.at_risk[n]]
+    if untested:
+        out.append("  never at risk in these runs, so not tested: " + ", ".join(untested)
+                   + (" (light faults never take a TA host down: see --faults heavy)"
+                      if "ta-objects-consistent-at-end" in untested
+                      and report.intensity != "heavy" else ""))
     if ex.fault_only:
         out.append("  violated by the injected faults alone, with no plan step (not counted "
                    "against the plan): " + ", ".join(sorted(ex.fault_only)))

@@ -83,8 +83,14 @@ def hmac_sha256(key: bytes, data: bytes) -> bytes:
 
 
 # -- keys -------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=8192)
 def derive_private_key(seed: int, label: str) -> PrivateKey:
-    """The P-256 private key for ``label`` in the world with ``seed`` (never random)."""
+    """The P-256 private key for ``label`` in the world with ``seed`` (never random).
+
+    Remembered: a key is immutable and a pure function of (seed, label), so every world
+    built from the same seed shares the same key objects, and the caches below (keyed on
+    a private key's identity) serve them all -- the plan checker runs one plan hundreds
+    of times."""
     material = hashlib.sha512(f"vtalab-key|{int(seed)}|{label}".encode()).digest()
     value = int.from_bytes(material, "big") % (_ORDER - 1) + 1
     return ec.derive_private_key(value, _CURVE)
@@ -138,23 +144,50 @@ def key_id(key: PrivateKey | PublicKey) -> str:
 _DETERMINISTIC = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 
 
+# Signing, verifying and key agreement are pure functions of their inputs (signatures are
+# deterministic), so their results are remembered: runs of one estate repeat the same
+# attestations (same keys, nonces and quotes) until they diverge. A private key is a cache
+# key by identity (the cache holds it, so its id cannot be reused); a public key, which is
+# not hashable, by its DER bytes.
+@functools.lru_cache(maxsize=16384)
 def ecdsa_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
     """ECDSA P-256/SHA-256 signature ``(r, s)`` over ``data``, deterministic (RFC 6979)."""
     return decode_dss_signature(key.sign(data, _DETERMINISTIC))
 
 
 def ecdsa_verify(key: PublicKey, data: bytes, r: int, s: int) -> bool:
-    try:
-        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+    memo = (public_der(key), data, r, s)
+    ok = _VERIFIED.get(memo)
+    if ok is None:
+        try:
+            key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+            ok = True
+        except (InvalidSignature, ValueError):
+            ok = False
+        _remember(_VERIFIED, memo, ok)
+    return ok
 
 
 # -- key agreement and symmetric primitives (TPM credential protection) --------------------
 def ecdh(key: PrivateKey, peer: PublicKey) -> bytes:
     """The ECDH shared secret (x coordinate, 32 bytes)."""
-    return key.exchange(ec.ECDH(), peer)
+    memo = (key, public_der(peer))
+    secret = _AGREED.get(memo)
+    if secret is None:
+        secret = key.exchange(ec.ECDH(), peer)
+        _remember(_AGREED, memo, secret)
+    return secret
+
+
+_VERIFIED: dict[tuple[bytes, bytes, int, int], bool] = {}
+_AGREED: dict[tuple[PrivateKey, bytes], bytes] = {}
+_MEMO_LIMIT = 16384
+
+
+def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:
+    if len(memo) >= _MEMO_LIMIT:  # bounded: start afresh rather than grow without end
+        memo.clear()
+    memo[key] = value
 
 
 def aes_cfb(key: bytes, data: bytes, *, decrypt: bool = False, iv: bytes | None = None) -> bytes:
@@ -180,6 +213,19 @@ def make_ca(common_name: str, key: PrivateKey, not_before: datetime, not_after: 
             org: str | None = None, issuer: tuple[Certificate, PrivateKey] | None = None
             ) -> Certificate:
     """A CA certificate (self-signed, or issued by ``issuer`` for an intermediate)."""
+    issuer_der = cert_der(issuer[0]) if issuer else None
+    return cert_from_der(_make_ca_der(common_name, key, not_before, not_after, org,
+                                      issuer_der, issuer[1] if issuer else None))
+
+
+# Certificates are pure functions of their inputs (deterministic signatures, serials from
+# the names), so each is built once and handed out as its DER bytes, parsed afresh: every
+# world of the same seed builds the same CAs and service certificates at T=0.
+@functools.lru_cache(maxsize=1024)
+def _make_ca_der(common_name: str, key: PrivateKey, not_before: datetime, not_after: datetime,
+                 org: str | None, issuer_der: bytes | None, issuer_key: PrivateKey | None
+                 ) -> bytes:
+    issuer = (cert_from_der(issuer_der), issuer_key) if issuer_der is not None else None
     subject = _name(common_name, org)
     issuer_name = issuer[0].subject if issuer else subject
     signer = issuer[1] if issuer else key
@@ -198,7 +244,7 @@ def make_ca(common_name: str, key: PrivateKey, not_before: datetime, not_after: 
                           key_cert_sign=True, crl_sign=True, encipher_only=False,
                           decipher_only=False), critical=True)
     )
-    return builder.sign(signer, hashes.SHA256(), ecdsa_deterministic=True)
+    return cert_der(builder.sign(signer, hashes.SHA256(), ecdsa_deterministic=True))
 
 
 def issue_certificate(common_name: str, subject_key: PublicKey | PrivateKey,
@@ -206,7 +252,16 @@ def issue_certificate(common_name: str, subject_key: PublicKey | PrivateKey,
                       not_before: datetime, not_after: datetime, *,
                       org: str | None = None, key_agreement: bool = False) -> Certificate:
     """An end-entity certificate for ``subject_key`` issued by ``issuer_cert``."""
-    pub = _pub(subject_key)
+    return cert_from_der(_issue_der(common_name, public_der(subject_key), cert_der(issuer_cert),
+                                    issuer_key, not_before, not_after, org, key_agreement))
+
+
+@functools.lru_cache(maxsize=4096)
+def _issue_der(common_name: str, subject_der: bytes, issuer_der: bytes, issuer_key: PrivateKey,
+               not_before: datetime, not_after: datetime, org: str | None,
+               key_agreement: bool) -> bytes:
+    pub = public_from_der(subject_der)
+    issuer_cert = cert_from_der(issuer_der)
     builder = (
         x509.CertificateBuilder()
         .subject_name(_name(common_name, org))
@@ -222,7 +277,7 @@ def issue_certificate(common_name: str, subject_key: PublicKey | PrivateKey,
                           key_agreement=key_agreement, key_cert_sign=False, crl_sign=False,
                           encipher_only=False, decipher_only=False), critical=True)
     )
-    return builder.sign(issuer_key, hashes.SHA256(), ecdsa_deterministic=True)
+    return cert_der(builder.sign(issuer_key, hashes.SHA256(), ecdsa_deterministic=True))
 
 
 def cert_der(cert: Certificate) -> bytes:
