@@ -98,10 +98,10 @@ def test_bundle_contents(remove_bundle: bytes) -> None:
                             "explain.json", *evidence}
     assert members["scenario.yaml"] == REMOVE.read_bytes()  # as written
     manifest = json.loads(members[MANIFEST])
-    assert manifest["format"] == "vtalab.bundle" and manifest["format_version"] == 1
+    assert manifest["format"] == "vtalab.bundle" and manifest["format_version"] == 2
     assert manifest["vtalab_version"] == vtalab.__version__
-    assert (manifest["scenario"], manifest["seed"], manifest["host"], manifest["at"]) == (
-        "remove-original-before-full-reboot", 11, "esx-01", 2400.0)
+    assert (manifest["scenario"], manifest["seed"], manifest["hosts"], manifest["at"]) == (
+        "remove-original-before-full-reboot", 11, ["esx-01"], 2400.0)
     for name, data in members.items():
         if name != MANIFEST:
             assert manifest["members"][name] == hashlib.sha256(data).hexdigest()
@@ -111,7 +111,7 @@ def test_bundle_contents(remove_bundle: bytes) -> None:
     assert header["kind"] == "vtalab.trace" and header["seed"] == 11
     assert header["scenario_text"] == REMOVE.read_text(encoding="utf-8")
     assert last == {"kind": "vtalab.digest", "sha256": manifest["trace_digest"]}
-    explanation = json.loads(members["explain.json"])
+    [explanation] = json.loads(members["explain.json"])
     assert explanation["host"] == "esx-01" and explanation["at"] == 2400.0
     assert explanation["status"]["reason"] == "untrusted_base_image"
     assert members["explain.txt"].startswith(b"== explain esx-01 at T+00:40:00")
@@ -157,8 +157,120 @@ def test_json_report(tmp_path: Path, remove_bundle: bytes,
     rc, out, _ = cli(capsys, "run", str(path), "--json")
     report = json.loads(out)
     assert rc == 0 and report["ok"] and report["reproduced"]
-    assert report["divergence"] is None and report["evidence_differs"] == []
+    assert report["divergence"] is None and report["evidence_differs"] == {}
+    assert report["hosts"] == ["esx-01"]
     assert report["run"]["seed"] == 11
+
+
+# -- which hosts: the failing ones by default, or --host ------------------------------------
+
+def test_without_host_bundles_every_host_not_attested(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's form: at 40m esx-01 (Quick-Booted) and esx-02 both fail to attest."""
+    out = tmp_path / "BUG.tgz"
+    rc, text, err = cli(capsys, "bundle", str(REMOVE), "--at", "40m", "--out", str(out))
+    assert rc == 0, err
+    assert "evidence of esx-01, esx-02 at T+00:40:00" in text
+    members = members_of(out.read_bytes())
+    assert json.loads(members[MANIFEST])["hosts"] == ["esx-01", "esx-02"]
+    for host in ("esx-01", "esx-02"):
+        assert {n for n in members if n.startswith(f"evidence/{host}/")} == {
+            f"evidence/{host}/{n}" for n in EVIDENCE_FILES}
+    explained = json.loads(members["explain.json"])
+    assert [(x["host"], x["status"]["status"]) for x in explained] == [
+        ("esx-01", "notAttested"), ("esx-02", "notAttested")]
+    assert members["explain.txt"].decode().count("== explain ") == 2
+    rc, text, err = cli(capsys, "run", str(out))
+    assert rc == 0, text + err
+    assert "hosts esx-01, esx-02 at T+00:40:00" in text
+    assert "evidence of esx-01 at T+00:40:00: 8 files identical" in text
+    assert "evidence of esx-02 at T+00:40:00: 8 files identical" in text
+
+
+def test_without_host_when_all_attest_bundles_all(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "BUG.tgz"
+    assert cli(capsys, "bundle", str(REMOVE), "--at", "10m", "--out", str(out))[0] == 0
+    members = members_of(out.read_bytes())
+    assert json.loads(members[MANIFEST])["hosts"] == ["esx-01", "esx-02"]
+    assert {x["status"]["status"] for x in json.loads(members["explain.json"])} == {"attested"}
+
+
+def test_only_the_failing_host_by_default(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """quick-boot-refused-txt: esx-02 fails, esx-01 attests; only esx-02 is bundled."""
+    out = tmp_path / "BUG.tgz"
+    assert cli(capsys, "bundle", str(BUGS / "quick-boot-refused-txt.yaml"),
+               "--out", str(out))[0] == 0
+    manifest = json.loads(members_of(out.read_bytes())[MANIFEST])
+    assert manifest["hosts"] == ["esx-02"]
+
+
+POWERED_OFF = """\
+name: one-host-off
+seed: 5
+topology:
+  ta_cluster: {hosts: [{name: ta-esx-01}], base_images: ["8.0 U1"]}
+  trusted_clusters:
+    - hosts:
+        - {name: esx-01, release: 8.0 U2}
+        - {name: esx-02, release: 8.0 U2, powered_on: false}
+steps: []
+"""
+
+
+def test_default_leaves_out_a_host_without_evidence(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = tmp_path / "off.yaml"
+    scenario.write_text(POWERED_OFF)
+    out = tmp_path / "BUG.tgz"
+    rc, text, err = cli(capsys, "bundle", str(scenario), "--out", str(out))
+    assert rc == 0, err
+    assert "left out esx-02: no evidence at T+" in text
+    assert json.loads(members_of(out.read_bytes())[MANIFEST])["hosts"] == ["esx-01"]
+    # Chosen explicitly, the same host is an error, and nothing is written.
+    out2 = tmp_path / "BUG2.tgz"
+    rc, _, err = cli(capsys, "bundle", str(scenario), "--host", "esx-02", "--out", str(out2))
+    assert rc == 2 and "--host esx-02: no evidence at" in err and not out2.exists()
+
+
+def test_repeated_host_chooses_several(tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "BUG.tgz"
+    assert cli(capsys, "bundle", str(REMOVE), "--host", "esx-02", "--host", "esx-01",
+               "--at", "40m", "--out", str(out))[0] == 0
+    assert json.loads(members_of(out.read_bytes())[MANIFEST])["hosts"] == ["esx-01",
+                                                                            "esx-02"]
+    rc, _, err = cli(capsys, "bundle", str(REMOVE), "--host", "ta-esx-01",
+                     "--out", str(tmp_path / "TA.tgz"))
+    assert rc == 2 and "Trust Authority host" in err
+
+
+def test_format_1_bundle_still_runs(tmp_path: Path, remove_bundle: bytes,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A bundle written before several hosts (one ``host``) is still read and checked."""
+    def as_format_1(members: dict[str, bytes]) -> None:
+        manifest = json.loads(members[MANIFEST])
+        manifest["format_version"] = 1
+        manifest["host"] = manifest.pop("hosts")[0]
+        members[MANIFEST] = json.dumps(manifest).encode()
+        members["explain.json"] = json.dumps(json.loads(members["explain.json"])[0]).encode()
+
+    path = tmp_path / "V1.tgz"
+    path.write_bytes(repack(remove_bundle, as_format_1, rehash=True))
+    rc, out, err = cli(capsys, "run", str(path))
+    assert rc == 0, out + err
+    assert "reproduced: trace digest" in out
+    assert "evidence of esx-01 at T+00:40:00: 8 files identical" in out
+
+    def as_format_9(members: dict[str, bytes]) -> None:
+        manifest = json.loads(members[MANIFEST])
+        manifest["format_version"] = 9
+        members[MANIFEST] = json.dumps(manifest).encode()
+
+    path.write_bytes(repack(remove_bundle, as_format_9))
+    rc, _, err = cli(capsys, "run", str(path))
+    assert rc == 2 and "bundle format version 9 is not one this vtalab" in err
 
 
 # -- the version guard ----------------------------------------------------------------------
@@ -214,6 +326,8 @@ def test_different_evidence_is_not_reproduced(tmp_path: Path, remove_bundle: byt
     assert rc == 1
     assert "reproduced: trace digest" in out  # the trace does reproduce ...
     assert "evidence of esx-01 at T+00:40:00 differs: nonce.hex" in out  # ... not this
+    rc, out, _ = cli(capsys, "run", str(path), "--json")
+    assert rc == 1 and json.loads(out)["evidence_differs"] == {"esx-01": ["nonce.hex"]}
 
 
 # -- damaged, edited and foreign files ------------------------------------------------------
@@ -313,7 +427,8 @@ def test_open_bundle_reads_in_memory(tmp_path: Path, remove_bundle: bytes) -> No
     path = tmp_path / "BUG.tgz"
     path.write_bytes(remove_bundle)
     bundle = open_bundle(str(path))
-    assert bundle.host == "esx-01" and sorted(bundle.evidence()) == sorted(EVIDENCE_FILES)
+    assert bundle.hosts == ["esx-01"]
+    assert sorted(bundle.evidence("esx-01")) == sorted(EVIDENCE_FILES)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["BUG.tgz"]  # nothing extracted
 
 

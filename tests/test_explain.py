@@ -179,3 +179,51 @@ def test_time_is_reported_relative(tmp_path: Path) -> None:
     assert fastest["works"] and fastest["time_to_recover"] == 0.0
     reboot = next(f for f in x.fixes if f["key"] == "full-reboot")
     assert reboot["time_to_recover"] == 600.0  # the full boot takes 9 min + shutdown
+
+
+def test_quick_booted_host_is_told_importing_the_running_version_will_not_help() -> None:
+    """The reason's own advice (export and import "it") misleads for a Quick-Booted host."""
+    x = _explained("import-running-after-quick-boot")
+    assert x.chain["boot"]["is_boot_load_esx"] == 1 and x.chain["versions"]["differ"]
+    why = x.chain["conclusion"]
+    assert ("Importing the running version 8.0.2-22380479 will NOT help until esx-01 has a "
+            "full reboot (Quick Boot disabled)") in why
+    assert "The base image of 8.0.1-21495797 (exported from a host that runs it" in why
+    assert "is what attests esx-01 now" in why
+    works = {f["key"]: f["works"] for f in x.fixes}
+    assert works["import-running"] is False  # verified: the advice does not help ...
+    assert works["import-running+full-reboot"] is True  # ... until a full reboot
+    # After the operator imported the running version anyway (the scenario's steps):
+    end = explain(load_scenario(str(BUGS / "import-running-after-quick-boot.yaml")), "esx-01",
+                  fixes=False)
+    assert end.chain["status"]["reason"] == "untrusted_base_image"
+    assert ("8.0.2-22380479 (running) is already a trusted base image and does not help "
+            "until esx-01 has a full reboot") in end.chain["conclusion"]
+
+
+def test_no_quick_boot_advice_when_the_boot_was_full() -> None:
+    why = _explained("quick-boot-refused-txt").chain["conclusion"]
+    assert "will NOT help" not in why and "does not help until" not in why
+
+
+def test_snapshot_history_in_the_chain() -> None:
+    c = _explained("import-running-after-quick-boot").chain
+    ga = next(b for b in c["base_images"] if b["version"] == "8.0.0-20513097")
+    assert ga["last_attested_time"] == -30 * 86400.0 and ga["measured_by"] == []
+    assert "8.0.0-20513097 (8.0 GA): trusted; measured by no host; last attested " \
+           "T-30d 00:00:00" in _explained("import-running-after-quick-boot").text()
+
+
+def test_side_effects_count_vms() -> None:
+    one = _explained("quick-booted-before-joining").text()
+    assert "VM web01 must be powered off for the reboot (no attested host in Trusted " \
+           "Cluster to move it to)" in one and "VMs web01" not in one
+    two = _explained("import-running-after-quick-boot").text()
+    assert "VMs web01, web02 must be moved off esx-01 (maintenance mode; attested peer: " \
+           "esx-02)" in two
+
+
+def test_quick_boot_doc_quotes_the_current_transcript() -> None:
+    """docs/quick-boot.md quotes the `why` of import-running-after-quick-boot at 5m."""
+    doc = (BUGS.parent.parent / "docs" / "quick-boot.md").read_text(encoding="utf-8")
+    assert f"why\n  {_explained('import-running-after-quick-boot').chain['conclusion']}\n" in doc

@@ -1,14 +1,19 @@
-"""`vtalab import`: estates from the PowerCLI samples in tests/data/powercli/, end to end."""
+"""`vtalab import` and estate snapshots: estates from the PowerCLI samples in
+tests/data/powercli/, end to end, and the snapshot fields of the topology."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
 from vtalab.cli import main
+from vtalab.errors import ScenarioError
 from vtalab.explain import explain
+from vtalab.kernel import SIM_EPOCH
 from vtalab.scenario import load_scenario, load_scenario_text, run_scenario
 
 DATA = Path(__file__).resolve().parent / "data" / "powercli"
@@ -40,8 +45,8 @@ def test_import_infers_last_full_boot_and_runs(tmp_path: Path) -> None:
     assert run_scenario(load_scenario_text(yaml.safe_dump(data))).ok
 
 
-def test_import_after_removal_needs_the_override_and_reproduces(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_after_removal_needs_the_override_and_reproduces(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _import(tmp_path, "hosts.json", "images-after-removal.json")
     assert code == 2 and "--last-full-boot esx-01.lab.local=RELEASE" in capsys.readouterr().err
     assert not out.exists()
@@ -80,3 +85,161 @@ def test_bad_quickboot_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
                  str(DATA / "images.json"), "--quickboot", str(bad), "--out",
                  str(tmp_path / "e.yaml")])
     assert code == 2 and "qb.txt:1:" in capsys.readouterr().err
+
+
+# -- estate snapshots: base images with their last-attested times, TPM 2.0 settings --------
+
+def _full_import(tmp_path: Path, *extra: str) -> Path:
+    code, out = _import(tmp_path, "hosts.json", "images-with-history.json",
+                        "--tpm2-settings", str(DATA / "tpm2-settings.json"), *extra)
+    assert code == 0
+    return out
+
+
+def test_import_carries_last_attested_and_tpm2_settings(tmp_path: Path) -> None:
+    data = yaml.safe_load(_full_import(tmp_path).read_text())
+    ta = data["topology"]["ta_cluster"]
+    # The newest time in the export (07:55Z) is T=0; the others are ages before it.
+    # 8.0.0's /Date(1766395800000)/ (PowerShell 5.1) is 2025-12-22T09:30Z: 13d22h25m before.
+    assert ta["base_images"] == [
+        {"release": "8.0.0-20513097", "last_attested": "-13d22h25m"},
+        {"release": "8.0.1-21495797", "last_attested": 0},
+        {"release": "8.0.2-22380479", "last_attested": None}]
+    assert ta["tpm2_settings"] == {"require_certificate_validation": False,
+                                   "require_endorsement_keys": True}
+
+
+def test_imported_lab_shows_the_estate_base_images_and_settings(tmp_path: Path) -> None:
+    """End to end: what the lab's cmdlets print matches the PowerCLI export."""
+    result = run_scenario(load_scenario(str(_full_import(tmp_path))))
+    world = result.world
+    rows = {r["Version"]: r for r in world.call("Get-TrustAuthorityVMHostBaseImage").output}
+    exported = {o["VMHostVersion"]: o["LastAttestedTime"]
+                for o in json.loads((DATA / "images-with-history.json").read_text())}
+    assert sorted(rows) == sorted(exported)
+    # No host measures 8.0.0 any more: its time is the export's, moved onto the lab's
+    # calendar (T=0 = the export's newest time, 07:55Z; the lab's T=0 is SIM_EPOCH).
+    shift = SIM_EPOCH - datetime(2026, 1, 5, 7, 55, tzinfo=UTC)
+    assert rows["8.0.0-20513097"]["LastAttestedTime"] == (
+        datetime(2025, 12, 22, 9, 30, tzinfo=UTC) + shift).isoformat()
+    # 8.0.1 is still measured (esx-02 runs it, esx-01 Quick-Booted from it): stamped again.
+    assert rows["8.0.1-21495797"]["LastAttestedTime"] is not None
+    assert rows["8.0.2-22380479"]["LastAttestedTime"] is None  # never, as exported
+    assert world.call("Get-TrustAuthorityTpm2AttestationSettings").output == [
+        {"VMHost": "ta-esx-01", "RequireCertificateValidation": False,
+         "RequireEndorsementKeys": True}]
+    # The settings went through the cmdlet, after the endorsement keys they require.
+    tasks = [t["task"] for t in world.tasks() if t["time"] == 0]
+    assert tasks.index("Update TPM 2.0 attestation settings") > max(
+        i for i, t in enumerate(tasks) if t == "Add TPM 2.0 endorsement key")
+    for host in ("esx-01.lab.local", "esx-02.lab.local"):
+        assert world.attestation_status(host)["status"] == "attested"
+
+
+def test_snapshot_history_is_a_named_bootstrap_step(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = _full_import(tmp_path)
+    capsys.readouterr()
+    assert main(["run", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert ("snapshot history: base image 8.0.0-20513097 last attested "
+            "2025-12-22T09:35:00+00:00 (13d 22:25:00 before the lab started)") in text
+    x = explain(load_scenario(str(out)), "esx-01.lab.local", fixes=False)
+    u0 = next(b for b in x.chain["base_images"] if b["version"] == "8.0.0-20513097")
+    assert u0["last_attested_time"] == -(13 * 86400 + 22 * 3600 + 25 * 60)
+    assert "last attested T-13d 22:25:00" in x.text()
+
+
+@pytest.mark.parametrize(("name", "content", "option", "needle"), [
+    ("images.json", '[{"VMHostVersion": "8.0.1-21495797",\n  "LastAttestedTime": "yesterday"}]',
+     "--base-images", "images.json:1: field 'LastAttestedTime': expected an ISO 8601 time"),
+    ("settings.json", '{"RequireCertificateValidation": "True", "RequireEndorsementKey": true}',
+     "--tpm2-settings", "settings.json:1: field 'RequireCertificateValidation': expected "
+                        "true or false"),
+    ("settings.json", '{"RequireCertificateValidation": true}', "--tpm2-settings",
+     "settings.json:1: missing field 'RequireEndorsementKey'"),
+    ("settings.json", '[\n{"RequireCertificateValidation": true, "RequireEndorsementKey": true},'
+                      '\n{"RequireCertificateValidation": false, "RequireEndorsementKey": true}]',
+     "--tpm2-settings", "settings.json:3: these settings differ from those on line 2"),
+])
+def test_bad_history_or_settings(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                 name: str, content: str, option: str, needle: str) -> None:
+    bad = tmp_path / name
+    bad.write_text(content)
+    files = {"--hosts": str(DATA / "hosts.json"), "--base-images": str(DATA / "images.json"),
+             "--quickboot": str(DATA / "quickboot.txt"), option: str(bad)}
+    out = tmp_path / "estate.yaml"
+    code = main(["import", *(x for kv in files.items() for x in kv), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_rest_spellings_are_accepted(tmp_path: Path) -> None:
+    """The REST API's names (last_attested_time, require_*) work as PowerCLI's do."""
+    images = tmp_path / "images.json"
+    images.write_text(json.dumps([
+        {"version": "8.0.1-21495797", "last_attested_time": "2026-01-05T09:55:00+02:00"},
+        {"version": "8.0.2-22380479", "last_attested_time": "2026-01-05T08:55:00"}]))
+    settings = tmp_path / "settings.json"
+    settings.write_text(json.dumps({"require_certificate_validation": True,
+                                    "require_endorsement_keys": False}))
+    out = tmp_path / "estate.yaml"
+    assert main(["import", "--hosts", str(DATA / "hosts.json"), "--base-images", str(images),
+                 "--quickboot", str(DATA / "quickboot.txt"), "--tpm2-settings", str(settings),
+                 "--out", str(out)]) == 0
+    ta = yaml.safe_load(out.read_text())["topology"]["ta_cluster"]
+    # +02:00 is 07:55Z; a time without a zone is UTC (08:55Z, the newest: T=0).
+    assert [b["last_attested"] for b in ta["base_images"]] == ["-1h", 0]
+    assert ta["tpm2_settings"] == {"require_certificate_validation": True,
+                                   "require_endorsement_keys": False}
+
+
+SNAPSHOT = """\
+name: snapshot
+topology:
+  ta_cluster:
+    hosts: [{{name: ta-esx-01}}]
+    base_images:
+      - 8.0 U2
+      - {{release: 8.0 U1, last_attested: {last}}}
+{extra}  trusted_clusters:
+    - hosts: [{{name: esx-01, release: 8.0 U2}}]
+steps: []
+"""
+
+
+@pytest.mark.parametrize(("last", "seconds"), [("-2d", -172800.0), ("-90", -90.0),
+                                               ("0", 0.0), ("null", None)])
+def test_topology_last_attested_forms(last: str, seconds: float | None) -> None:
+    scenario = load_scenario_text(SNAPSHOT.format(last=last, extra=""))
+    spec = scenario.topology.ta_cluster.base_image_specs()
+    assert spec is not None and spec[1].last_attested == seconds
+    world = run_scenario(scenario).world
+    row = next(r for r in world.call("Get-TrustAuthorityVMHostBaseImage").output
+               if r["Version"] == "8.0.1-21495797")
+    want = None if seconds is None else (SIM_EPOCH + timedelta(seconds=seconds)).isoformat()
+    assert row["LastAttestedTime"] == want
+
+
+@pytest.mark.parametrize(("last", "extra", "needle"), [
+    ("3600", "", "snap.yaml:7:42: topology.ta_cluster.base_images.1.last_attested: "
+                 "last_attested is history"),
+    ("soon", "", "last_attested is history"),
+    ("-1d", "    tpm2_settings: {require_certificate_validation: yes}\n",
+     "missing required key 'require_endorsement_keys'"),
+    ("-1d", "    tpm2_settings: {require_certificate_validation: true, "
+            "require_endorsement_keys: false}\n  configured: false\n",
+     "ta_cluster tpm2_settings describes a configured estate"),
+])
+def test_topology_snapshot_errors_name_the_line(last: str, extra: str, needle: str) -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario_text(SNAPSHOT.format(last=last, extra=extra), file="snap.yaml")
+    assert needle in str(info.value), str(info.value)
+
+
+def test_plain_releases_keep_the_old_setup() -> None:
+    """Without last-attested times there is no history event (old traces stay identical)."""
+    text = SNAPSHOT.format(last="null", extra="")
+    trace = run_scenario(load_scenario_text(text)).world.kernel.trace
+    assert not trace.select("ta.base_image.last_attested")

@@ -1,7 +1,10 @@
 """Bug bundles: one file that carries an attestation failure from one lab to another.
 
-``vtalab bundle FILE --host HOST [--at TIME] --out BUG.tgz`` packs what someone else needs
-to see the failure happen again and to check it without trusting the sender's words:
+``vtalab bundle FILE [--host HOST ...] [--at TIME] --out BUG.tgz`` packs what someone else
+needs to see the failure happen again and to check it without trusting the sender's words.
+Without ``--host`` the bundle is about every trusted host that is **not attested** at
+``--at`` (all trusted hosts when every one is attested); a host that is powered off then
+has no TPM to quote and is left out, with a note. ``--host`` (repeatable) chooses:
 
 ================================  ==========================================================
 member                            content
@@ -9,21 +12,24 @@ member                            content
 ``scenario.yaml``                 the scenario text, byte for byte as written
 ``trace.jsonl``                   the whole run's trace, as ``vtalab run --trace`` writes it
                                   (header with scenario text and seed, events, digest line)
-``evidence/HOST/*``               the host's TPM evidence at ``--at`` (``World.evidence``):
+``evidence/HOST/*``               each host's TPM evidence at ``--at`` (``World.evidence``):
                                   ``quote.msg``, ``quote.sig``, ``ak.pub.pem``,
                                   ``eventlog.bin``, ``pcrs.bin``, ``pcrs.out``,
                                   ``pcrs.json``, ``nonce.hex`` — it verifies with the real
                                   ``tpm2_checkquote`` (:func:`vtalab.tpm.files.checkquote_command`)
 ``explain.txt``, ``explain.json``  ``vtalab explain FILE --host HOST --at TIME`` (with fixes)
+                                  for each host, in host order (the JSON is a list)
 ``manifest.json``                 format and vtalab version, scenario name, seed, ``at``,
-                                  host, the trace digest and the SHA-256 of every other member
+                                  hosts, the trace digest and the SHA-256 of every other
+                                  member
 ================================  ==========================================================
 
 ``vtalab run BUG.tgz`` reads the bundle **in memory** (nothing is extracted), checks every
 member against the manifest, re-runs the scenario with the recorded seed, prints the
 timeline as ``vtalab run`` does and says whether the trace reproduces bit for bit
-(``reproduced: trace digest … identical``, or the first divergent event), and whether the
-evidence at ``at`` is byte-identical too.
+(``reproduced: trace digest … identical``, or the first divergent event), and whether each
+host's evidence at ``at`` is byte-identical too. Format 1 bundles (one ``host``, a JSON
+object in ``explain.json``) are still read.
 
 Why the version is enforced
 ---------------------------
@@ -34,7 +40,7 @@ comparison as it is — it never claims a reproduction the digests do not show.
 
 Why the archive is deterministic
 --------------------------------
-The same scenario, host and time give a byte-identical ``.tgz``: members sorted by name,
+The same scenario, hosts and time give a byte-identical ``.tgz``: members sorted by name,
 the tar ``mtime`` and the gzip header time set to :data:`vtalab.kernel.SIM_EPOCH`, uid/gid
 0 with empty owner names, mode 0644, no file name in the gzip header. Two engineers who
 bundle the same bug can compare the files' hashes.
@@ -63,11 +69,13 @@ import vtalab
 from vtalab.errors import InputError, OperationError
 from vtalab.kernel import SIM_EPOCH, format_time
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Bundle", "build_bundle", "is_bundle", "open_bundle",
-           "register", "run_bundle"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "Bundle", "build_bundle", "default_hosts", "is_bundle",
+           "open_bundle", "register", "run_bundle"]
 
 #: What ``manifest.json`` says a bundle is; its layout version (bump on any change).
-FORMAT, FORMAT_VERSION = "vtalab.bundle", 1
+#: 2: several hosts (``hosts``; ``explain.json`` a list). 1: one ``host`` (still read).
+FORMAT, FORMAT_VERSION = "vtalab.bundle", 2
+_READS = (1, 2)
 
 MANIFEST, SCENARIO, TRACE = "manifest.json", "scenario.yaml", "trace.jsonl"
 EXPLAIN_TXT, EXPLAIN_JSON = "explain.txt", "explain.json"
@@ -93,42 +101,72 @@ def _evidence_dir(host: str) -> str:
 
 # -- building -------------------------------------------------------------------------------
 
-def build_bundle(file: str, host: str, at: float | None = None) -> bytes:
-    """The ``.tgz`` bytes of the bug bundle of scenario ``file``, ``host`` at ``at``."""
+def default_hosts(world: Any) -> list[str]:
+    """The hosts a bundle is about without ``--host``: the trusted hosts not attested now,
+    or every trusted host when all are attested (sorted by name)."""
+    trusted = sorted(h for c in world.trusted_clusters.values() for h in c.hosts)
+    failing = [h for h in trusted if world.attestation_status(h)["status"] != "attested"]
+    return failing or trusted
+
+
+def build_bundle(file: str, hosts: list[str] | None = None, at: float | None = None
+                 ) -> tuple[bytes, list[str]]:
+    """The ``.tgz`` bytes of the bug bundle of scenario ``file`` at ``at``, and notes.
+
+    ``hosts``: the trusted hosts it is about (each must have TPM evidence at ``at``);
+    ``None``: :func:`default_hosts`, leaving out (with a note) those without evidence.
+    """
     from vtalab.cli import _load, trace_text
     from vtalab.explain import explain
-    from vtalab.scenario import run_scenario
+    from vtalab.scenario import check_name, run_scenario
 
     text, scenario = _load(file)
-    # explain checks --host (a trusted host of the topology) before it runs anything.
-    explanation = explain(scenario, host, at)
+    trusted = [h.name for c in scenario.topology.trusted_clusters for h in c.hosts]
+    for host in hosts or []:  # a misspelt --host fails before anything runs
+        check_name(scenario.topology, host, "host", option="--host")
+        if host not in trusted:
+            raise InputError(f"--host: {host!r} is a Trust Authority host; a bug bundle is "
+                             "about trusted hosts", what="trusted hosts", value=host,
+                             choices=trusted)
     full = run_scenario(scenario)  # the run `vtalab run FILE --trace` records
     moment = full if at is None else run_scenario(scenario, until=at)
-    try:
-        evidence = moment.world.evidence(host)
-    except OperationError as exc:
-        raise InputError(f"--host {host}: no evidence at {format_time(moment.end)}: {exc}; "
-                         "choose an --at when the host is powered on") from None
+    when = format_time(moment.end)
+    notes: list[str] = []
+    evidence: dict[str, dict[str, bytes]] = {}
+    for host in sorted(set(hosts)) if hosts else default_hosts(moment.world):
+        try:
+            evidence[host] = moment.world.evidence(host)
+        except (OperationError, InputError) as exc:
+            if hosts:
+                raise InputError(f"--host {host}: no evidence at {when}: {exc}; choose an "
+                                 "--at when the host is powered on") from None
+            notes.append(f"left out {host}: no evidence at {when} ({exc})")
+    if not evidence:
+        raise InputError(f"no trusted host has TPM evidence at {when} (all are powered off); "
+                         "choose an --at when one is powered on, or a --host")
+    explanations = [explain(scenario, host, at) for host in sorted(evidence)]
     name = os.path.basename(file)
     members = {
         SCENARIO: text.encode("utf-8"),
         TRACE: trace_text(name, text, full).encode("ascii"),
-        EXPLAIN_TXT: explanation.text().encode("utf-8"),
-        EXPLAIN_JSON: explanation.to_json().encode("utf-8"),
+        EXPLAIN_TXT: "\n".join(x.text() for x in explanations).encode("utf-8"),
+        EXPLAIN_JSON: (json.dumps([x.to_dict() for x in explanations], indent=2,
+                                  sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"),
     }
-    for fname in sorted(evidence):
-        members[f"{_evidence_dir(host)}/{fname}"] = evidence[fname]
+    for host in sorted(evidence):
+        for fname in sorted(evidence[host]):
+            members[f"{_evidence_dir(host)}/{fname}"] = evidence[host][fname]
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "vtalab_version": vtalab.__version__,
         "scenario": scenario.name, "file": name, "seed": full.seed,
-        "host": host, "at": at, "evidence_time": moment.end,
+        "hosts": sorted(evidence), "at": at, "evidence_time": moment.end,
         "trace_digest": full.digest,
         "members": {n: _sha256(members[n]) for n in sorted(members)},
     }
     members[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
                          + "\n").encode("utf-8")
-    return _pack(members)
+    return _pack(members), notes
 
 
 def _pack(members: dict[str, bytes]) -> bytes:
@@ -159,8 +197,8 @@ class Bundle:
     members: dict[str, bytes]
 
     @property
-    def host(self) -> str:
-        return str(self.manifest["host"])
+    def hosts(self) -> list[str]:
+        return _hosts(self.manifest)
 
     @property
     def version(self) -> str:
@@ -170,9 +208,16 @@ class Bundle:
     def scenario_text(self) -> str:
         return self.members[SCENARIO].decode("utf-8")
 
-    def evidence(self) -> dict[str, bytes]:
-        prefix = _evidence_dir(self.host) + "/"
+    def evidence(self, host: str) -> dict[str, bytes]:
+        prefix = _evidence_dir(host) + "/"
         return {n[len(prefix):]: d for n, d in self.members.items() if n.startswith(prefix)}
+
+
+def _hosts(manifest: dict[str, Any]) -> list[str]:
+    """The bundle's hosts (format 1 names one ``host``)."""
+    if manifest.get("format_version") == 1:
+        return [str(manifest["host"])]
+    return [str(h) for h in manifest["hosts"]]
 
 
 def is_bundle(path: str) -> bool:
@@ -256,20 +301,23 @@ def _manifest(path: str, raw: bytes) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"{path} is not a vtalab bug bundle: its {MANIFEST} does not say "
                          f"format {FORMAT!r}")
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{path}: bundle format version {manifest.get('format_version')!r}"
-                         f" is not {FORMAT_VERSION}, the one this vtalab "
-                         f"{vtalab.__version__} reads")
-    fields = {"vtalab_version": str, "seed": int, "host": str, "trace_digest": str,
-              "members": dict}
+    version = manifest.get("format_version")
+    if version not in _READS:
+        raise InputError(f"{path}: bundle format version {version!r} is not one this vtalab "
+                         f"{vtalab.__version__} reads ({', '.join(map(str, _READS))})")
+    fields = {"vtalab_version": str, "seed": int, "trace_digest": str, "members": dict,
+              **({"host": str} if version == 1 else {"hosts": list})}
     for key, kind in fields.items():
         if not isinstance(manifest.get(key), kind):
             raise bad(f"has no valid {key!r}")
+    if version != 1 and (not manifest["hosts"]
+                         or not all(isinstance(h, str) for h in manifest["hosts"])):
+        raise bad("has no valid 'hosts'")
     if manifest.get("at") is not None and not isinstance(manifest["at"], int | float):
         raise bad("has no valid 'at'")
     members = manifest["members"]
     required = [SCENARIO, TRACE, EXPLAIN_TXT, EXPLAIN_JSON,
-                *(f"{_evidence_dir(manifest['host'])}/{n}" for n in EVIDENCE_FILES)]
+                *(f"{_evidence_dir(h)}/{n}" for h in _hosts(manifest) for n in EVIDENCE_FILES)]
     for name in required:
         if name not in members:
             raise bad(f"lists no member {name}")
@@ -333,26 +381,32 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
                       f"from the re-run's ({result.digest})\n")
     at = m.get("at")
     moment = result if at is None else run_scenario(scenario, seed=m["seed"], until=at)
-    try:
-        fresh = moment.world.evidence(bundle.host)
-    except OperationError:
-        fresh = {}
-    recorded_evidence = bundle.evidence()
-    changed = sorted(n for n in set(recorded_evidence) | set(fresh)
-                     if recorded_evidence.get(n) != fresh.get(n))
+    changed: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for host in bundle.hosts:
+        try:
+            fresh = moment.world.evidence(host)
+        except (OperationError, InputError):
+            fresh = {}
+        recorded_evidence = bundle.evidence(host)
+        counts[host] = len(fresh)
+        changed[host] = sorted(n for n in set(recorded_evidence) | set(fresh)
+                               if recorded_evidence.get(n) != fresh.get(n))
     if args.trace:
         _write_trace(args.trace, str(header.get("file")), bundle.scenario_text, result)
-    reproduced = divergence is None and not changed
+    reproduced = divergence is None and not any(changed.values())
     if args.json:
         report = {"bundle": path, "recorded_version": bundle.version,
-                  "version": vtalab.__version__, "host": bundle.host, "at": at,
+                  "version": vtalab.__version__, "hosts": bundle.hosts, "at": at,
                   "run": _json_run(f"{path}:{SCENARIO}", result),
                   "reproduced": divergence is None, "divergence": divergence,
-                  "evidence_differs": changed, "ok": reproduced and result.ok}
+                  "evidence_differs": {h: c for h, c in changed.items() if c},
+                  "ok": reproduced and result.ok}
         out.write(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     else:
-        out.write(f"bundle {path}: {m.get('scenario')}, seed {m['seed']}, host "
-                  f"{bundle.host} at {format_time(float(m.get('evidence_time', 0.0)))}, "
+        out.write(f"bundle {path}: {m.get('scenario')}, seed {m['seed']}, "
+                  f"host{'s' if len(bundle.hosts) > 1 else ''} {', '.join(bundle.hosts)} at "
+                  f"{format_time(float(m.get('evidence_time', 0.0)))}, "
                   f"vtalab {bundle.version}\n{note}\n")
         out.write(render_run(result, logs=args.logs, file=f"{path}:{SCENARIO}"))
         if divergence is None:
@@ -360,10 +414,12 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
         else:
             out.write(f"NOT reproduced: {divergence}")
         when = format_time(moment.end)
-        if changed:
-            out.write(f"evidence of {bundle.host} at {when} differs: {', '.join(changed)}\n")
-        else:
-            out.write(f"evidence of {bundle.host} at {when}: {len(fresh)} files identical\n")
+        for host in bundle.hosts:
+            if changed[host]:
+                out.write(f"evidence of {host} at {when} differs: "
+                          f"{', '.join(changed[host])}\n")
+            else:
+                out.write(f"evidence of {host} at {when}: {counts[host]} files identical\n")
     if not reproduced:
         return EXIT_FAIL
     return EXIT_OK if result.ok else EXIT_FAIL
@@ -378,7 +434,7 @@ def _cmd_bundle(args: argparse.Namespace, out: TextIO) -> int:
         raise InputError(f"--out {args.out}: a bug bundle is a .tgz file (for example "
                          "BUG.tgz), so that `vtalab run` recognises it")
     _check_writable(args.out)
-    data = build_bundle(args.file, args.host, args.at)
+    data, notes = build_bundle(args.file, args.host, args.at)
     tmp = args.out + ".tmp"
     try:  # nothing half-written: the bundle appears whole or not at all
         with open(tmp, "wb") as fh:
@@ -391,8 +447,11 @@ def _cmd_bundle(args: argparse.Namespace, out: TextIO) -> int:
     bundle = open_bundle(args.out)
     out.write(f"wrote {args.out}: {len(bundle.members) + 1} members, sha256:"
               f"{_sha256(data)}\n")
-    out.write(f"  trace digest {bundle.manifest['trace_digest']}, evidence of {args.host} at "
+    out.write(f"  trace digest {bundle.manifest['trace_digest']}, evidence of "
+              f"{', '.join(bundle.hosts)} at "
               f"{format_time(float(bundle.manifest['evidence_time']))}\n")
+    for line in notes:
+        out.write(f"  {line}\n")
     out.write(f"reproduce it with: vtalab run {args.out}\n")
     return EXIT_OK
 
@@ -407,7 +466,9 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:  # type: ig
     b = sub.add_parser("bundle", help="pack a bug (scenario, seed, trace, evidence, "
                                       "explanation) into one reproducible .tgz")
     b.add_argument("file", metavar="FILE")
-    b.add_argument("--host", required=True, help="the trusted host the bug is about")
+    b.add_argument("--host", action="append", metavar="HOST",
+                   help="a trusted host the bug is about (repeat for several; default: "
+                        "every trusted host not attested at --at, or all if all are)")
     b.add_argument("--at", type=_time, metavar="TIME",
                    help="simulated time of the evidence and explanation (default: the end)")
     b.add_argument("--out", required=True, metavar="BUG.tgz")

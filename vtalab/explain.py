@@ -255,6 +255,8 @@ def _base_images(world: Any, events: list[Any], refs: list[StepRef]) -> list[dic
         by = r.to_json() | {"label": r.label}
         if e.kind == "attest.result" and e.fields.get("status") == "attested":
             last_ok[str(e.fields.get("measured_version"))] = e.time
+        elif e.kind == "ta.base_image.last_attested":  # a snapshot's history, before T=0
+            last_ok[str(e.fields["version"])] = float(e.fields["last_attested_time"])
         elif e.kind == "imagedb.exported":
             exported[str(e.fields.get("file"))] = e
         elif e.kind == "ta.object" and str(e.fields.get("what", "")).startswith("base image "):
@@ -372,11 +374,27 @@ def _conclusion(host: str, chain: dict[str, Any]) -> str:
             why += (f" The image imported from {quick[0]['exported_from']} describes the "
                     "version it runs, not the one it measured: it was exported from a "
                     "Quick-Booted host.")
-    return base + why + f" The Attestation Service therefore reports {st['reason']}."
+    why += f" The Attestation Service therefore reports {st['reason']}."
+    if boot["is_boot_load_esx"] and measured != running:
+        # The reason's own advice (export and import "it") misleads here: exported from
+        # this host now, the file holds the running image, which the TPM does not describe.
+        running_trusted = images.get(running, {}).get("trusted", False)
+        why += ((f" {running} (running) is already a trusted base image and does not help"
+                 if running_trusted else
+                 f" Importing the running version {running} will NOT help")
+                + f" until {host} has a full reboot (Quick Boot disabled): its last boot was "
+                f"a Quick Boot, so its TPM describes {measured} until then, and "
+                f"Export-VMHostImageDb on {host} gives {running}. The base image of "
+                f"{measured} (exported from a host that runs it, or a copy kept from before) "
+                f"is what attests {host} now.")
+    return base + why
 
 
 def _when(t: float | None) -> str:
-    return "never" if t is None else format_time(t)
+    if t is None:
+        return "never"
+    # A snapshot's history lies before the lab started: T-13d 22:25:00.
+    return "T-" + format_time(-t)[2:] if t < 0 else format_time(t)
 
 
 def render(x: Explanation) -> str:

@@ -2,8 +2,8 @@
 
 ``vtalab explain FILE --host HOST [--at TIME] [--json] [--no-fixes] [--bound TIME]``
 prints the causal chain of :mod:`vtalab.explain` and the verified fixes.
-``vtalab import --hosts … --base-images … --quickboot … --out estate.yaml`` builds a
-scenario from PowerCLI exports (:mod:`vtalab.snapshot_import`).
+``vtalab import --hosts … --base-images … --quickboot … [--tpm2-settings …] --out
+estate.yaml`` builds a scenario from PowerCLI exports (:mod:`vtalab.snapshot_import`).
 
 The golden transcripts of ``scenarios/bugs/`` (one per scenario, ``explain`` of the host
 and moment named in :data:`GOLDENS`) are rewritten only on request:
@@ -30,6 +30,7 @@ GOLDENS: dict[str, tuple[str, float | None]] = {
     "intermediate-images": ("esx-01", None),
     "quick-booted-before-joining": ("esx-01", None),
     "quick-boot-refused-txt": ("esx-02", None),
+    "import-running-after-quick-boot": ("esx-01", 300.0),
 }
 
 
@@ -81,7 +82,8 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
                              "(for example esx-01=8.0.1-21495797)")
         overrides[host] = release
     text, notes = import_estate(args.hosts, args.base_images, args.quickboot,
-                                last_full_boot=overrides, name=args.name, seed=args.seed)
+                                last_full_boot=overrides, name=args.name, seed=args.seed,
+                                tpm2_settings_path=args.tpm2_settings)
     tmp = Path(args.out + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")
@@ -95,7 +97,8 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction  # type: ignore[type-arg]
+             ) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
     from vtalab.explain import DEFAULT_BOUND_SECONDS
 
     e = sub.add_parser("explain", help="why is a host (not) attested, and which fixes work")
@@ -115,6 +118,9 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Callable[[argparse.Na
                    help="Get-TrustAuthorityVMHostBaseImage ... | Select * | ConvertTo-Json")
     i.add_argument("--quickboot", required=True, metavar="TXT",
                    help="HOST: isBootLoadESX lines (vsish -e get /system/loadESX/isBootLoadESX)")
+    i.add_argument("--tpm2-settings", metavar="JSON",
+                   help="Get-TrustAuthorityTpm2AttestationSettings -TrustAuthorityCluster "
+                        "$vTA | ConvertTo-Json (optional)")
     i.add_argument("--out", required=True, metavar="YAML")
     i.add_argument("--last-full-boot", action="append", metavar="HOST=RELEASE",
                    help="override the inferred release of a host's last full boot")

@@ -63,6 +63,8 @@ def _quiesce(world: Any, host: str) -> tuple[list[dict[str, Any]], list[dict[str
                      if v.host == host and v.power_state == "poweredOn")
     if not running:
         return [], [], []
+    one = len(running) == 1
+    vms, them = (f"VM {running[0]}", "it") if one else (f"VMs {', '.join(running)}", "them")
     h = world.host(host)
     peers = sorted(n for n, x in world.hosts.items()
                    if n != host and x.cluster == h.cluster and x.is_up
@@ -70,12 +72,12 @@ def _quiesce(world: Any, host: str) -> tuple[list[dict[str, Any]], list[dict[str
     if peers:
         return ([_step("Set-VMHost", "fix-maintenance", vmhost=host, state="Maintenance")],
                 [_step("Set-VMHost", "fix-exit-maintenance", vmhost=host, state="Connected")],
-                [f"VMs {', '.join(running)} must be moved off {host} (maintenance mode; "
-                 f"attested peers: {', '.join(peers)})"])
+                [f"{vms} must be moved off {host} (maintenance mode; "
+                 f"attested peer{'s' if len(peers) > 1 else ''}: {', '.join(peers)})"])
     before = [_step("Stop-VM", f"fix-stop-{vm}", vm=vm) for vm in running]
     after = [_step("Start-VM", f"fix-start-{vm}", vm=vm) for vm in running]
-    return before, after, [f"VMs {', '.join(running)} must be powered off for the reboot "
-                           f"(no attested host in {h.cluster} to move them to)"]
+    return before, after, [f"{vms} must be powered off for the reboot "
+                           f"(no attested host in {h.cluster} to move {them} to)"]
 
 
 def _image_source(world: Any, version: str, fid: str) -> tuple[list[dict[str, Any]], str] | None:

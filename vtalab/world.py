@@ -145,8 +145,10 @@ class World:
                     host.start_running(measured, hspec.quick_boots_since)
         if t.configured:
             from vtalab.verbs import setup_procedure
+            from vtalab.verbs.setup import restore_attestation_history
 
             setup_procedure(self)
+            restore_attestation_history(self)  # a snapshot's "last attested" times
         yield self.kernel.timeout(0)
         for cspec in t.trusted_clusters:
             for vspec in cspec.vms:
