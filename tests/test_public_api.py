@@ -5,7 +5,7 @@ from __future__ import annotations
 import vtalab
 
 PUBLIC = {
-    "FAULTS", "VERBS", "InputError", "Kernel", "KmsSpec", "OperationError", "Outcome",
+    "BaseImageSpec", "Tpm2SettingsSpec", "FAULTS", "VERBS", "InputError", "Kernel", "KmsSpec", "OperationError", "Outcome",
     "Parameters", "ReplayError", "ScenarioError", "TaClusterSpec", "TaHostSpec", "Topology",
     "TpmSpec", "TrustedClusterSpec", "TrustedHostSpec", "VmSpec", "VtalabError", "World",
     "__version__",

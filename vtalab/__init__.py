@@ -15,10 +15,12 @@ from vtalab.kernel import Kernel
 from vtalab.parameters import Parameters
 from vtalab.registry import FAULTS, VERBS, Outcome
 from vtalab.topology import (
+    BaseImageSpec,
     KmsSpec,
     TaClusterSpec,
     TaHostSpec,
     Topology,
+    Tpm2SettingsSpec,
     TpmSpec,
     TrustedClusterSpec,
     TrustedHostSpec,
@@ -29,6 +31,7 @@ from vtalab.world import World
 __version__ = "0.1.0"
 
 __all__ = [
+    "BaseImageSpec",
     "FAULTS",
     "VERBS",
     "InputError",
@@ -42,6 +45,7 @@ __all__ = [
     "TaClusterSpec",
     "TaHostSpec",
     "Topology",
+    "Tpm2SettingsSpec",
     "TpmSpec",
     "TrustedClusterSpec",
     "TrustedHostSpec",

@@ -206,7 +206,8 @@ def _name(common_name: str, org: str | None = None) -> x509.Name:
 
 
 def _serial(label: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"vtalab-serial|{label}".encode()).digest()[:16], "big") >> 1
+    digest = hashlib.sha256(f"vtalab-serial|{label}".encode()).digest()
+    return int.from_bytes(digest[:16], "big") >> 1
 
 
 def make_ca(common_name: str, key: PrivateKey, not_before: datetime, not_after: datetime,

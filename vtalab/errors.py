@@ -66,7 +66,8 @@ class InputError(VtalabError):
         self.what = what
         self.value = value
         self.choices = [str(c) for c in choices]
-        self.suggestion = nearest(value, self.choices)[0] if self.choices and value is not None and nearest(value, self.choices) else None
+        close = nearest(value, self.choices) if self.choices and value is not None else []
+        self.suggestion = close[0] if close else None
         self.hint = hint
         super().__init__(self._render())
 

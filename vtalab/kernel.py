@@ -133,7 +133,8 @@ class Kernel:
                 break
             stamp = self.utc(e.time).strftime("%Y-%m-%dT%H:%M:%S.") + (
                 f"{int(round((e.time % 1) * 1000)):03d}Z")
-            lines.append(f"{stamp} {e.fields['level']:<7} {log.split('.')[0]}: {e.fields['message']}")
+            daemon = log.split(".")[0]
+            lines.append(f"{stamp} {e.fields['level']:<7} {daemon}: {e.fields['message']}")
         return lines
 
     # -- randomness ----------------------------------------------------------------------

@@ -20,13 +20,19 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from vtalab import crypto
-from vtalab.domain.kms import build_kms
-from vtalab.domain.ta_cluster import OBJECT_KINDS, QUOTE_PCRS, AttestationService, TaHost, TrustAuthorityCluster
+from vtalab.domain import vm as vm_ops
 from vtalab.domain.key_provider import KeyProviderService
+from vtalab.domain.kms import build_kms
+from vtalab.domain.ta_cluster import (
+    OBJECT_KINDS,
+    QUOTE_PCRS,
+    AttestationService,
+    TaHost,
+    TrustAuthorityCluster,
+)
 from vtalab.domain.trusted import HostAttestation, TrustedCluster, TrustedHost
 from vtalab.domain.vcenter import VCenter
 from vtalab.domain.vm import Vm
-from vtalab.domain import vm as vm_ops
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.host import EsxiHost
 from vtalab.esxi.releases import image_for

@@ -37,7 +37,6 @@ attestation token claims; the credential-challenge secret derivation.
 from __future__ import annotations
 
 import functools
-
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field

@@ -25,7 +25,6 @@ from vtalab.domain.ta_cluster import QUOTE_PCRS
 from vtalab.tpm.marshal import marshal_public
 
 if TYPE_CHECKING:
-    from vtalab.domain.ta_cluster import TaHost
     from vtalab.esxi.host import BootMode, EsxiHost
     from vtalab.world import World
 
@@ -160,7 +159,8 @@ class Kmxa:
         previous = self.results.get(info.name, HostAttestation())
         problem = world.reachability(self.host, ta, "attestd")
         if problem is not None:
-            keep_token = previous.token is not None and (previous.token_exp or 0) > self.local_epoch()
+            keep_token = (previous.token is not None
+                          and (previous.token_exp or 0) > self.local_epoch())
             result = HostAttestation(
                 status="attested" if keep_token else "unknown",
                 reason=Reason.ATTESTATION_UNREACHABLE.value,
@@ -226,9 +226,9 @@ class Kmxa:
         """A token this host believes valid (by its own, possibly skewed, clock)."""
         best = None
         for result in self.results.values():
-            if result.token and (result.token_exp or 0) > self.local_epoch():
-                if best is None or (result.token_exp or 0) > (best.token_exp or 0):
-                    best = result
+            valid = result.token and (result.token_exp or 0) > self.local_epoch()
+            if valid and (best is None or (result.token_exp or 0) > (best.token_exp or 0)):
+                best = result
         return best.token if best else None
 
     # -- keys ----------------------------------------------------------------------------
@@ -266,7 +266,9 @@ class Kmxa:
             for line in release.log:
                 world.kernel.log(ta.name, "kmxd.log", line,
                                  level="info" if release.ok else "error")
-            claims = crypto.jwt_decode(token).claims if token and crypto.jwt_decode(token) else {}
+            decoded = crypto.jwt_decode(token) if token else None
+            claims = decoded.claims if decoded else {}
+            refusal = release.reason.value if release.reason else "?"
             world.kernel.record(
                 f"trust-authority/{ta.name}/kmxd", "key.release", host=self.host.name,
                 key_id=key_id, provider=provider, ok=release.ok,
@@ -275,7 +277,7 @@ class Kmxa:
                 now_epoch=world.kernel.epoch_seconds(),
                 message=(f"kmxd on {ta.name}: key {key_id[:8]}… "
                          + (f"released to {self.host.name}" if release.ok else
-                            f"refused to {self.host.name} ({release.reason.value if release.reason else '?'})")))
+                            f"refused to {self.host.name} ({refusal})")))
             if release.ok and release.material is not None:
                 self.key_cache[key_id] = release.material
                 if self.th.cluster.key_persistence:
