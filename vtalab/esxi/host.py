@@ -222,7 +222,12 @@ class EsxiHost:
         try:
             yield from gen
         except simpy.Interrupt:
-            return  # power loss: state was already set by power_loss()
+            # Power was cut. An operation started in the same instant may have run its
+            # first step (setting booting/shuttingDown, powering the TPM) after the cut:
+            # whatever it set, the host and its TPM are off now.
+            self.power_state = PowerState.POWERED_OFF
+            if self.tpm is not None and self.tpm.powered:
+                self.tpm.power_off(self._ms())
 
     def _stage(self, image: EsxiImage) -> Generator[Any, Any, None]:
         self.kernel.record(self.source, "host.upgrade.staging", host=self.name,
@@ -288,8 +293,9 @@ class EsxiHost:
             self.quick_boots_since_full += 1
             self.last_boot_quick = True
         else:
+            self._tpm_platform_reset()  # the firmware starts the TPM at the platform reset
             yield self.kernel.timeout(self.params.full_boot_seconds)
-            self._measure_full_boot()
+            self._measure_boot_chain()
             self.quick_boots_since_full = 0
             self.last_boot_quick = False
         self.power_state = PowerState.POWERED_ON
@@ -312,20 +318,34 @@ class EsxiHost:
             hook(self, mode)
 
     def _measure_full_boot(self) -> None:
+        """A whole full boot at once (hosts that were up before T=0)."""
+        self._tpm_platform_reset()
+        self._measure_boot_chain()
+
+    def _tpm_platform_reset(self) -> None:
+        """Platform reset: the TPM is powered and started (a TPM Reset) at the start of a
+        full boot, so a power loss during the boot is an unorderly TPM power cycle."""
+        if self.tpm is None:
+            return
+        self.tpm.power_on(self._ms())
+        self.tpm.startup_clear()
+        self.kernel.record(self.source, "tpm.reset", host=self.name,
+                           reset_count=self.tpm.reset_count,
+                           restart_count=self.tpm.restart_count, safe=self.tpm.safe,
+                           **self._tpm_identity())
+
+    def _measure_boot_chain(self) -> None:
+        """Firmware then esx-boot measure the running image (end of a full boot)."""
         self.measured_image = self.running_image
         if self.tpm is None:
             return
         from vtalab.tpm import measure_esx_boot, measure_firmware
 
-        self.tpm.power_on(self._ms())
-        self.tpm.startup_clear()
         if self.firmware is not None:
             measure_firmware(self.tpm, self.firmware)
         measure_esx_boot(self.tpm, self.running_image, self.host_specific())
-        self.kernel.record(self.source, "tpm.reset", host=self.name,
-                           reset_count=self.tpm.reset_count,
-                           restart_count=self.tpm.restart_count,
-                           events=len(self.tpm.log.events), **self._tpm_identity())
+        self.kernel.record(self.source, "tpm.measured", host=self.name,
+                           version=self.running_image.key, events=len(self.tpm.log.events))
 
     def _tpm_identity(self) -> dict[str, str | None]:
         """The TPM's identity for the trace: its EK fingerprint and its EK certificate's
