@@ -5,7 +5,8 @@ from __future__ import annotations
 import vtalab
 
 PUBLIC = {
-    "BaseImageSpec", "Tpm2SettingsSpec", "FAULTS", "VERBS", "InputError", "Kernel", "KmsSpec", "OperationError", "Outcome",
+    "BaseImageSpec", "FAULTS", "VERBS", "InputError", "Kernel", "KmsSpec", "OperationError",
+    "Outcome", "Tpm2SettingsSpec",
     "Parameters", "ReplayError", "ScenarioError", "TaClusterSpec", "TaHostSpec", "Topology",
     "TpmSpec", "TrustedClusterSpec", "TrustedHostSpec", "VmSpec", "VtalabError", "World",
     "__version__",

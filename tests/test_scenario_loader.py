@@ -27,6 +27,7 @@ from vtalab.scenario import (
     run_scenario,
     scenario_json_schema,
 )
+from vtalab.simtime import HORIZON_SECONDS
 from vtalab.topology import Topology
 
 # -- fakes -----------------------------------------------------------------------------
@@ -74,13 +75,16 @@ def _start_vm(world: FakeWorld, a: VmArgs) -> Outcome:
     return Outcome(True)
 
 
+FAKE_EVENT = "com.vmware.vc.BaseImageImported"  #: the fakes' event (not one of vCenter's)
+
+
 def _import_image(world: FakeWorld, a: HostArgs) -> Outcome:
     version = world.versions[a.host]
     if version in world.images:
         return Outcome(False, "already_exists", f"base image {version} already exists")
     world.images.append(version)
     world.events_.append({"time": world.kernel.now, "vcenter": "ta", "target": version,
-                          "event_id": "com.vmware.vc.BaseImageImported",
+                          "event_id": FAKE_EVENT,
                           "message": f"Base image {version} imported"})
     world.kernel.record("ta/vcenter", "vc.event", message=f"Base image {version} imported")
     return Outcome(True)
@@ -182,13 +186,14 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def install_fakes(mp: pytest.MonkeyPatch) -> None:
-    """Swap the fake verbs and World in (the real registry may not be importable yet)."""
+    """Swap the fake verbs, World and event catalogue in (the fakes post their own event)."""
     import vtalab.scenario as scenario_mod
 
     mp.setattr(registry, "VERBS", dict(FAKE_VERBS))
     mp.setattr(registry, "FAULTS", dict(FAKE_FAULTS))
     mp.setattr(registry, "_load", lambda: None)
     mp.setattr(scenario_mod, "_world_class", lambda: FakeWorld)
+    mp.setattr(scenario_mod, "_event_ids", lambda: [FAKE_EVENT])
 
 
 VALID = textwrap.dedent("""\
@@ -467,3 +472,195 @@ def test_real_world_configured_topology_attests() -> None:
         """)
     result = run_scenario(load_scenario_text(text))
     assert result.ok, [(v.label, v.detail) for v in result.verdicts]
+
+
+# -- ESXi releases, host roles, event ids, the horizon (real registry) --------------------
+
+REAL = textwrap.dedent("""\
+    name: real
+    seed: 5
+    topology:
+      ta_cluster:
+        hosts: [{name: ta-esx-01, release: "8.0 U2"}]
+        base_images: ["8.0 U1", {release: "8.0 U2", last_attested: -1d}]
+      trusted_clusters:
+        - name: Trusted Cluster
+          quick_boot: true
+          hosts:
+            - {name: esx-01, release: "8.0 U2", last_full_boot: "8.0 U1"}
+            - {name: esx-02, release: "8.0 U1"}
+          vms:
+            - {name: db01, host: esx-01, encrypted: true}
+    steps:
+      - id: upgrade
+        at: 10m
+        do: upgrade-host
+        with: {vmhost: esx-02, release: "8.0 U2"}
+      - id: remove
+        after: 5m
+        do: Remove-TrustAuthorityVMHostBaseImage
+        with: {version: "8.0 U1"}
+    expect:
+      - after_step: upgrade
+        attestation: {host: esx-02, status: attested}
+      - vm: {vm: db01, host: esx-01}
+      - event: {event_id: com.vmware.vc.TaHostAttestPassEvent, target: esx-02}
+    """)
+
+
+def test_real_scenario_loads() -> None:
+    s = load_scenario_text(REAL, file="real.yaml")
+    assert [st.do for st in s.steps] == ["upgrade-host", "Remove-TrustAuthorityVMHostBaseImage"]
+
+
+@pytest.mark.parametrize(("old", "new", "path"), [
+    ('{name: esx-02, release: "8.0 U1"}', '{name: esx-02, release: "8.0 U7"}',
+     "topology.trusted_clusters.0.hosts.1.release"),
+    ('last_full_boot: "8.0 U1"', 'last_full_boot: "8.0 U7"',
+     "topology.trusted_clusters.0.hosts.0.last_full_boot"),
+    ('{name: ta-esx-01, release: "8.0 U2"}', '{name: ta-esx-01, release: "8.0 U7"}',
+     "topology.ta_cluster.hosts.0.release"),
+    ('base_images: ["8.0 U1"', 'base_images: ["8.0 U7"', "topology.ta_cluster.base_images.0"),
+    ('{release: "8.0 U2", last', '{release: "8.0 U7", last',
+     "topology.ta_cluster.base_images.1.release"),
+    ('with: {vmhost: esx-02, release: "8.0 U2"}', 'with: {vmhost: esx-02, release: "8.0 U7"}',
+     "steps.0.with.release"),
+    ('with: {version: "8.0 U1"}', 'with: {version: "8.0 U7"}', "steps.1.with.version"),
+])
+def test_unknown_release_is_one_located_error_by_name(old: str, new: str, path: str) -> None:
+    text = replace(old, new, REAL)
+    e = bad(text)
+    assert e.path == path
+    assert e.line == line_of(text, "8.0 U7")
+    assert e.column == text.splitlines()[e.line - 1].index('"8.0 U7"') + 1
+    message = str(e)
+    assert message.startswith(f"bad.yaml:{e.line}:{e.column}: {path}: unknown ESXi release "
+                              "'8.0 U7'; ")
+    # Named as the person named it, suggested once.
+    assert e.suggestion == "8.0 U3" and message.count("did you mean") == 1
+    assert "8.0 U3, 8.0 U2, 8.0 U1" in message and "8.0.3-24022510" not in message
+
+
+def test_unknown_release_by_version_build_gets_version_builds() -> None:
+    text = replace('release: "8.0 U7"', 'release: "8.0.2-22380470"',
+                   replace('with: {vmhost: esx-02, release: "8.0 U2"}',
+                           'with: {vmhost: esx-02, release: "8.0 U7"}', REAL))
+    e = bad(text)
+    assert e.path == "steps.0.with.release" and "unknown ESXi build 22380470" in str(e)
+    assert e.suggestion == "8.0.2-22380479" and str(e).count("did you mean") == 1
+
+
+def test_step_release_typo_exits_2_not_1(tmp_path: Any) -> None:
+    import contextlib
+    import io
+
+    from vtalab.cli import main
+
+    path = tmp_path / "s.yaml"
+    path.write_text(replace('with: {vmhost: esx-02, release: "8.0 U2"}',
+                            'with: {vmhost: esx-02, release: "8.0 U9"}', REAL), encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["run", str(path)])
+    assert code == 2 and out.getvalue() == "", err.getvalue()
+    assert "steps.0.with.release: unknown ESXi release '8.0 U9'" in err.getvalue()
+
+
+@pytest.mark.parametrize(("old", "new", "path"), [
+    ("attestation: {host: esx-02", "attestation: {host: ta-esx-01", "expect.0.attestation.host"),
+    ("vm: {vm: db01, host: esx-01}", "vm: {vm: db01, host: ta-esx-01}", "expect.1.vm.host"),
+])
+def test_a_host_of_the_wrong_role_is_located(old: str, new: str, path: str) -> None:
+    text = replace(old, new, REAL)
+    e = bad(text)
+    assert e.path == path and e.line == line_of(text, new)
+    assert "'ta-esx-01' is a Trust Authority host" in str(e)
+    assert "valid trusted hosts: esx-01, esx-02" in str(e)
+
+
+def test_unknown_trusted_host() -> None:
+    e = bad(replace("attestation: {host: esx-02", "attestation: {host: esx-2", REAL))
+    assert "unknown trusted host 'esx-2'" in str(e) and e.suggestion == "esx-02"
+
+
+def test_unknown_event_id_gets_the_nearest_known() -> None:
+    text = replace("com.vmware.vc.TaHostAttestPassEvent", "com.vmware.vc.TaHostAttestPasEvent",
+                   REAL)
+    e = bad(text)
+    assert e.path == "expect.2.event.event_id" and e.line == line_of(text, "AttestPasEvent")
+    assert e.suggestion == "com.vmware.vc.TaHostAttestPassEvent"
+    assert "unknown vCenter event id" in str(e)
+
+
+@pytest.mark.parametrize(("old", "new", "path", "words"), [
+    ("at: 10m", "at: 1e9", "steps.0.at", "11,574 days) is beyond the lab's horizon"),
+    ("at: 10m", "at: 401d", "steps.0.at", "beyond the lab's horizon of 400 days"),
+    ("at: 10m", "at: 399d23h58m", "steps.1.after", "this step would start at T+400d 00:03:00"),
+    ("after: 5m", "after: 400d", "steps.1.after", "would start at T+400d 00:10:00"),
+    ("  - after_step: upgrade\n", "  - after_step: upgrade\n    delay: 400d\n",
+     "expect.0.delay", "this check would run at T+400d 00:10:00"),
+    # The last step starts exactly at the horizon: settling would go beyond it.
+    ("at: 10m", "at: 399d23h55m", "steps.1.after", "at least T+400d 00:00:00 plus 00:10:00"),
+    ("seed: 5", "seed: 5\nsettle: 400d", "settle", "plus 400d 00:00:00 of settling"),
+])
+def test_times_beyond_the_horizon_are_refused(old: str, new: str, path: str,
+                                             words: str) -> None:
+    text = replace(old, new, REAL)
+    e = bad(text)
+    assert e.path == path, str(e)
+    assert words in str(e), str(e)
+
+
+def test_step_numbers_must_be_finite_and_within_the_horizon() -> None:
+    text = replace("  - id: remove\n", "  - do: wait\n    with: {seconds: .inf}\n  - id: remove\n",
+                   REAL)
+    e = bad(text)
+    assert e.path == "steps.1.with.seconds" and "not a number of seconds" in str(e)
+    text = replace("  - id: remove\n", "  - do: clock-skew\n    with: {vmhost: esx-01, "
+                   "seconds: -1e300}\n  - id: remove\n", REAL)
+    assert bad(text).path == "steps.1.with.seconds"
+
+
+def test_the_run_stops_at_the_horizon(fake_registry: None) -> None:
+    """A step that runs past the horizon (its duration is not known at load) is cut."""
+    text = textwrap.dedent("""\
+        name: long
+        topology:
+          trusted_clusters:
+            - hosts: [{name: esx-01}]
+        steps:
+          - at: 399d
+            do: kms-outage
+            with: {seconds: 172800}
+          - do: Start-VM
+            with: {vm: vm-01}
+        settle: 0
+        """).replace("hosts: [{name: esx-01}]", "hosts: [{name: esx-01}]\n      vms: "
+                                                  "[{name: vm-01, host: esx-01}]")
+    result = run_scenario(load_scenario_text(text))
+    assert result.end == HORIZON_SECONDS
+    assert not result.ok
+    assert all("(the lab's horizon)" in v.detail for v in result.verdicts), result.verdicts
+
+
+def test_check_counts_match_the_golden_transcripts() -> None:
+    """docs/scenarios.md's "checks" is what `vtalab run` reports for each scenario."""
+    import re
+    from pathlib import Path
+
+    from vtalab.golden import LIBRARY, golden_path, library_markdown, scenario_files
+    from vtalab.scenario import check_count
+
+    docs_table = library_markdown()
+    for path in scenario_files(LIBRARY):
+        sc = load_scenario(str(path))
+        summary = re.search(r"^(\d+) passed, (\d+) failed$",
+                            golden_path(path).read_text(encoding="utf-8"), re.M)
+        assert summary is not None, path
+        assert check_count(sc) == int(summary[1]) + int(summary[2]), path
+        assert f"[`{sc.name}`](#{sc.name}) | {len(sc.steps)} | {check_count(sc)} |" in docs_table
+    docs = Path(LIBRARY).parent / "docs"
+    for name in ("verbs.md", "faults.md"):
+        text = (docs / name).read_text(encoding="utf-8")
+        assert "Optional" not in text and not re.search(r": Literal\b", text), name
+    assert "`duration: time \\| None = None`" in (docs / "faults.md").read_text()

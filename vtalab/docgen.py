@@ -8,23 +8,45 @@ committed file differs from what the registries produce, so the docs cannot drif
 from __future__ import annotations
 
 import sys
+import types
+import typing
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
 from vtalab.domain.reasons import reasons_markdown
 from vtalab.golden import library_markdown
 from vtalab.invariants import invariants_markdown
 from vtalab.parameters import parameters_markdown
 from vtalab.registry import FAULTS, VERBS, Verb, _load
+from vtalab.simtime import parse_time
 from vtalab.strategies import strategies_markdown
 
 __all__ = ["generate", "registry_markdown"]
 
 
+def _type_text(tp: Any) -> str:
+    """A type as a reader wants it: ``time | None``, ``'auto' | 'full'``, ``list[str]``."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is type(None):
+        return "None"
+    if origin is Annotated:  # a simulated time reads "time"; other metadata is noise
+        validators = [getattr(m, "func", None) for m in args[1:]]
+        return "time" if parse_time in validators else _type_text(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(sorted((_type_text(a) for a in args), key=lambda t: t == "None"))
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is not None and args:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join(_type_text(a) for a in args)}]"
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
 def _args(entry: Verb) -> str:
     parts = []
     for name, field in entry.args.model_fields.items():
-        ann = getattr(field.annotation, "__name__", None) or str(field.annotation)
-        ann = ann.replace("typing.", "")
+        ann = _type_text(field.annotation)
         req = "" if field.is_required() else f" = {field.default!r}"
         parts.append(f"`{name}: {ann}{req}`".replace("|", "\\|"))
     return ", ".join(parts) or "—"

@@ -442,8 +442,9 @@ class ExpectKind:
     spec: Any  #: pydantic model of the check (or ``str`` for invariant names)
     check: Callable[[Any, Any, CheckContext], Verdict]
     summary: str
-    #: fields that name things in the topology: field -> "host" | "vm" | "host_or_vcenter"
-    #: | "step"; the scenario loader checks them (nearest suggestion)
+    #: fields that name things: field -> "host" | "trusted_host" | "vm" | "host_or_vcenter"
+    #: | "step" | "event" (a vCenter event id); the scenario loader checks them (nearest
+    #: suggestion)
     refs: Mapping[str, str]
     label: Callable[[Any], str]
 
@@ -456,9 +457,9 @@ def _kind(name: str, spec: Any, check: Callable[..., Verdict], summary: str,
 EXPECTATIONS: dict[str, ExpectKind] = {k.name: k for k in [
     _kind("attestation", AttestationCheck, _check_attestation,
           "A trusted host's attestation status (attested / notAttested / unknown) and reason.",
-          {"host": "host"}, lambda c: f"attestation {c.host}"),
+          {"host": "trusted_host"}, lambda c: f"attestation {c.host}"),
     _kind("vm", VmCheck, _check_vm, "A VM's power state, host, encryption or last error.",
-          {"vm": "vm", "host": "host"}, lambda c: f"vm {c.vm}"),
+          {"vm": "vm", "host": "trusted_host"}, lambda c: f"vm {c.vm}"),
     _kind("base_images", BaseImagesCheck, _check_base_images,
           "Which ESXi versions are trusted base images (present / absent).", {},
           lambda c: "base images"),
@@ -472,7 +473,7 @@ EXPECTATIONS: dict[str, ExpectKind] = {k.name: k for k in [
           "The health of a cluster object (OK / WARNING / ERROR / NONE).", {},
           lambda c: f"health {c.object}"),
     _kind("event", EventCheck, _check_event,
-          "A vCenter event happened by then (absent: true - never).", {},
+          "A vCenter event happened by then (absent: true - never).", {"event_id": "event"},
           lambda c: f"event {c.event_id}" + (f" {c.target}" if c.target else "")),
     _kind("task", TaskCheck, _check_task,
           "A Recent Tasks entry with the given task/target/status/error exists.", {},

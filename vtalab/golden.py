@@ -115,7 +115,7 @@ LIBRARY = Path(__file__).resolve().parent.parent / "scenarios"
 
 def library_markdown(scenarios: Path | None = None) -> str:
     """``docs/scenarios.md``: every bundled scenario, its document source and how to run it."""
-    from vtalab.scenario import load_scenario_text
+    from vtalab.scenario import check_count, load_scenario_text
     from vtalab.yamlloc import read_text
 
     base = scenarios or LIBRARY
@@ -131,12 +131,16 @@ def library_markdown(scenarios: Path | None = None) -> str:
              "| scenario | steps | checks | run |", "|---|---|---|---|"]
     for path, sc in loaded:
         command = f"vtalab run {base.name}/{path.name}"
-        lines.append(f"| [`{sc.name}`](#{sc.name}) | {len(sc.steps)} | {len(sc.expect)} "
+        # checks: the verdicts `vtalab run` reports (expectations + expected refusals)
+        lines.append(f"| [`{sc.name}`](#{sc.name}) | {len(sc.steps)} | {check_count(sc)} "
                      f"| `{command}` |")
     for path, sc in loaded:
+        refusals = check_count(sc) - len(sc.expect)
         lines += ["", f"## {sc.name}", "", " ".join(sc.description.split()), "",
                   f"- Source: {sc.source or '(none given)'}",
-                  f"- Steps: {len(sc.steps)}; expectations: {len(sc.expect)}; seed {sc.seed}",
+                  f"- Steps: {len(sc.steps)}; checks: {check_count(sc)} ({len(sc.expect)} "
+                  f"expectations, {refusals} expected refusal{'' if refusals == 1 else 's'}); "
+                  f"seed {sc.seed}",
                   f"- Run: `vtalab run {base.name}/{path.name}`"]
     return "\n".join(lines) + "\n"
 

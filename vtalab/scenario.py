@@ -33,8 +33,10 @@ strikes in the middle of an upgrade or two hosts are upgraded at once. **Expecta
 are described in :mod:`vtalab.expect`.
 
 Loading is the boundary: :func:`load_scenario` validates everything a person wrote -- YAML
-syntax, keys, types, verb names and arguments, host and VM names, parameter names, step
-references, times that go backwards -- and raises **one**
+syntax, keys, types, verb names and arguments, host and VM names (and their role: an
+attestation check names a trusted host), ESXi releases, vCenter event ids, parameter names
+and ranges, step references, times that go backwards or beyond the lab's horizon
+(:data:`~vtalab.simtime.HORIZON_SECONDS`) -- and raises **one**
 :class:`~vtalab.errors.ScenarioError` naming the file, line, column, path, bad value and
 the nearest valid choice, for the problem that comes first in the file. Nothing runs
 before the whole file is valid.
@@ -53,10 +55,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
+import simpy
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from vtalab import registry
 from vtalab.errors import InputError, ScenarioError
+from vtalab.esxi import releases
 from vtalab.expect import (
     EXPECTATIONS,
     CheckContext,
@@ -68,7 +72,8 @@ from vtalab.expect import (
     invariants,
 )
 from vtalab.kernel import format_time
-from vtalab.parameters import Parameters
+from vtalab.parameters import Parameters, range_text
+from vtalab.simtime import HORIZON_SECONDS
 from vtalab.topology import Topology
 from vtalab.yamlloc import Located, load_yaml, path_text, read_text
 
@@ -78,6 +83,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_SETTLE_SECONDS",
     "RunResult",
+    "check_count",
     "Scenario",
     "Step",
     "load_scenario",
@@ -98,6 +104,9 @@ HOST_ARGS = frozenset({"host", "hosts", "vmhost", "vmhosts", "source_host", "tar
                        "destination_host", "from_host", "to_host", "destination"})
 VM_ARGS = frozenset({"vm", "vms"})
 ANY_ARGS = frozenset({"target"})
+#: Verb argument names that name an ESXi release (or ``refers_to: "release"``): checked
+#: against :mod:`vtalab.esxi.releases` when the scenario is loaded.
+RELEASE_ARGS = frozenset({"release", "version"})
 
 
 def _none_to_empty(value: Any) -> Any:
@@ -289,23 +298,38 @@ def _descend(tp: Any, part: Any) -> Any:
     return None
 
 
+def _event_ids() -> list[str]:
+    """The vCenter event ids the lab posts (read through the module so tests can swap it)."""
+    from vtalab.domain.vcenter import EVENT_TEXT
+
+    return list(EVENT_TEXT)
+
+
 def _names(topology: Topology) -> dict[str, list[str]]:
-    hosts = [h.name for h in topology.ta_cluster.hosts]
-    hosts += [h.name for c in topology.trusted_clusters for h in c.hosts]
+    ta_hosts = [h.name for h in topology.ta_cluster.hosts]
+    trusted = [h.name for c in topology.trusted_clusters for h in c.hosts]
+    hosts = ta_hosts + trusted
     vms = [vm.name for c in topology.trusted_clusters for vm in c.vms]
     vcenters = [topology.ta_vcenter, topology.workload_vcenter]
     clusters = [topology.ta_cluster.name, *(c.name for c in topology.trusted_clusters)]
-    return {"host": hosts, "vm": vms, "host_or_vcenter": hosts + vcenters,
+    return {"host": hosts, "trusted_host": trusted, "vm": vms,
+            "host_or_vcenter": hosts + vcenters,
             "any": hosts + vms + vcenters + clusters + list(topology.kms.servers)
-            + [topology.kms.name, topology.kms.provider]}
+            + [topology.kms.name, topology.kms.provider],
+            "event": _event_ids()}
 
 
-_WHAT = {"host": "hosts", "vm": "VMs", "host_or_vcenter": "hosts and vCenters",
-         "any": "names"}
+_WHAT = {"host": "hosts", "trusted_host": "trusted hosts", "vm": "VMs",
+         "host_or_vcenter": "hosts and vCenters", "any": "names", "event": "event ids"}
+_NOUN = {"trusted_host": "trusted host", "host_or_vcenter": "host or vCenter", "any": "object",
+         "event": "vCenter event id"}
+#: A release spelt as a version-build, a version or a build (else it is a name: "8.0 U2").
+_RELEASE_KEY_LIKE = re.compile(r"[\d.\-]+")
 
 
 def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioError]:
-    """Checks pydantic cannot make alone: names that must exist, times that go backwards."""
+    """Checks pydantic cannot make alone: names that must exist (in the right role), ESXi
+    releases, parameter ranges, times that go backwards or beyond the horizon."""
     problems: list[ScenarioError] = []
     names = _names(scenario.topology)
 
@@ -314,26 +338,21 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
         for i, v in enumerate(values):
             if isinstance(v, str) and v not in names[kind]:
                 p = (*path, i) if isinstance(value, list) else path
-                noun = {"host_or_vcenter": "host or vCenter", "any": "object"}.get(kind, kind)
-                problems.append(located.error(p, f"unknown {noun} {v!r}", what=_WHAT[kind],
-                                              value=v, choices=names[kind]))
+                noun = _NOUN.get(kind, kind)
+                message = f"unknown {noun} {v!r}"
+                if kind == "trusted_host" and v in names["host"]:
+                    message = (f"{v!r} is a Trust Authority host; this check needs a host "
+                               "of a Trusted cluster")
+                problems.append(located.error(p, message, what=_WHAT[kind], value=v,
+                                              choices=names[kind]))
 
-    # parameters
-    fields = list(Parameters.model_fields)
-    for pname in scenario.parameters:
-        if pname not in fields:
-            problems.append(located.error(("parameters", pname), f"unknown parameter {pname!r}",
-                                          key=True, what="parameters", value=pname,
-                                          choices=fields))
-    if not problems:
-        try:
-            Parameters(**scenario.parameters)
-        except ValidationError as exc:
-            problems.append(_from_validation(located, exc, ("parameters",), Parameters))
+    problems += _parameter_problems(scenario, located)
+    problems += _topology_release_problems(scenario.topology, located)
 
     # steps
     table: dict[str, registry.Verb] | None = None
     ids: dict[str, int] = {}
+    starts: list[float] = []  # the earliest each step can start (written times only)
     earliest = 0.0  # the earliest a step can start, given the steps before it
     for i, step in enumerate(scenario.steps):
         here = ("steps", i)
@@ -342,6 +361,12 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
                 problems.append(located.error((*here, "id"), f"step id {step.id!r} is used "
                                               f"twice (first by step {ids[step.id]})"))
             ids.setdefault(step.id, i)
+        start = step.at if step.at is not None else earliest + (step.after or 0.0)
+        starts.append(start)
+        if start > HORIZON_SECONDS:
+            problems.append(_beyond_horizon(
+                located, (*here, "at" if step.at is not None else "after"),
+                f"this step would start at {format_time(start)}", start))
         if step.at is not None:
             if step.at < earliest:
                 problems.append(located.error(
@@ -352,7 +377,7 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
             if not step.background:  # a background step holds nothing up
                 earliest = max(earliest, step.at)
         elif not step.background:
-            earliest += step.after or 0.0
+            earliest = start
         if table is None:
             table = _verb_table()
         try:
@@ -370,15 +395,46 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             kind = extra.get("refers_to") or (
                 "host" if fname in HOST_ARGS else "vm" if fname in VM_ARGS
-                else "any" if fname in ANY_ARGS else None)
+                else "any" if fname in ANY_ARGS else "release" if fname in RELEASE_ARGS
+                else None)
+            where = (*here, "with", info.alias or fname)
+            value = getattr(args, fname)
             if kind in names:
-                ref((*here, "with", info.alias or fname), getattr(args, fname), str(kind))
+                ref(where, value, str(kind))
+            elif kind == "release" and isinstance(value, str):
+                problems += _release_problems(located, where, value)
+            if isinstance(value, float) and not abs(value) <= HORIZON_SECONDS:
+                # A number of seconds (wait, clock skew ...): finite, within the horizon.
+                problems.append(located.error(
+                    where, f"{value!r} is not a number of seconds the lab can simulate: "
+                    f"give a finite value within ±{HORIZON_SECONDS / 86400:g} days "
+                    f"(±{HORIZON_SECONDS:.0f} s)", value=value))
 
     # expectations
+    latest = max(starts, default=0.0)
+    latest_path: tuple[Any, ...] = ()
+    if scenario.steps:
+        last = max(range(len(starts)), key=lambda k: starts[k])
+        final = scenario.steps[last]
+        latest_path = ("steps", last, "at" if final.at is not None
+                       else "after" if final.after is not None else "do")
     for j, exp in enumerate(scenario.expect):
         here = ("expect", j)
+        when: float | None = exp.at
         if exp.after_step is not None:
             _step_ref(problems, located, (*here, "after_step"), exp.after_step, scenario, ids)
+            index = exp.after_step if isinstance(exp.after_step, int) else ids.get(
+                exp.after_step)
+            if index is not None and 0 <= index < len(starts):
+                when = starts[index] + (exp.delay or 0.0)
+        if when is not None:
+            anchor = "at" if exp.at is not None else "delay" if exp.delay else "after_step"
+            if when > HORIZON_SECONDS:
+                problems.append(_beyond_horizon(located, (*here, anchor),
+                                                f"this check would run at {format_time(when)}",
+                                                when))
+            elif when > latest:
+                latest, latest_path = when, (*here, anchor)
         kind = exp.kind
         spec = exp.check_spec
         for fname, rkind in EXPECTATIONS[kind].refs.items():
@@ -400,7 +456,95 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
             if spec not in known:
                 problems.append(located.error((*here, kind), f"unknown invariant {spec!r}",
                                               what="invariants", value=spec, choices=known))
+    if latest <= HORIZON_SECONDS < latest + scenario.settle:
+        path = ("settle",) if located.exists(("settle",)) else latest_path
+        problems.append(_beyond_horizon(
+            located, path, f"the run would last at least {format_time(latest)} plus "
+            f"{format_time(scenario.settle)[2:]} of settling", latest + scenario.settle))
     return problems
+
+
+def _beyond_horizon(located: Located, path: tuple[Any, ...], what: str,
+                    when: float) -> ScenarioError:
+    return located.error(path, f"{what}, beyond the lab's horizon of "
+                               f"{HORIZON_SECONDS / 86400:g} days of simulated time "
+                               f"({format_time(HORIZON_SECONDS)}); a lab never runs longer",
+                         value=when)
+
+
+def _parameter_problems(scenario: Scenario, located: Located) -> list[ScenarioError]:
+    """Unknown parameter names, values out of range, and the rules between parameters."""
+    fields = list(Parameters.model_fields)
+    problems = [located.error(("parameters", pname), f"unknown parameter {pname!r}",
+                              key=True, what="parameters", value=pname, choices=fields)
+                for pname in scenario.parameters if pname not in fields]
+    if problems:
+        return problems
+    try:
+        Parameters(**scenario.parameters)
+    except ValidationError as exc:
+        rule = [e for e in exc.errors(include_url=False) if not e["loc"]]
+        if not rule:
+            err = _from_validation(located, exc, ("parameters",), Parameters)
+            name = str(exc.errors(include_url=False)[0]["loc"][0])
+            for e in exc.errors(include_url=False):  # the one reported: first in the file
+                if err.path == path_text(("parameters", *e["loc"])):
+                    name = str(e["loc"][0])
+            err.hint = f"{name} ranges over {range_text(name)} (see docs/parameters.md)"
+            err.args = (err._render(),)
+            return [err]
+        # A rule between parameters: point at one the scenario sets, first named first.
+        message = _VALUE_ERROR.sub("", rule[0]["msg"])
+        named = sorted((message.find(f), f) for f in scenario.parameters if f in message)
+        path: tuple[Any, ...] = ("parameters", named[0][1]) if named else ("parameters",)
+        return [located.error(path, message + " (see docs/parameters.md)",
+                              value=scenario.parameters.get(path[-1]))]
+    return []
+
+
+def _topology_release_problems(topology: Topology, located: Located) -> list[ScenarioError]:
+    """Every ESXi release the topology names, checked against the release catalogue."""
+    found: list[ScenarioError] = []
+    ta = ("topology", "ta_cluster")
+    for i, h in enumerate(topology.ta_cluster.hosts):
+        found += _release_problems(located, (*ta, "hosts", i, "release"), h.release)
+    for i, item in enumerate(topology.ta_cluster.base_images or []):
+        if isinstance(item, str):
+            found += _release_problems(located, (*ta, "base_images", i), item)
+        else:
+            found += _release_problems(located, (*ta, "base_images", i, "release"),
+                                       item.release)
+    for c, cluster in enumerate(topology.trusted_clusters):
+        for i, th in enumerate(cluster.hosts):
+            here = ("topology", "trusted_clusters", c, "hosts", i)
+            found += _release_problems(located, (*here, "release"), th.release)
+            if th.last_full_boot is not None:
+                found += _release_problems(located, (*here, "last_full_boot"),
+                                           th.last_full_boot)
+    return found
+
+
+def _release_problems(located: Located, path: tuple[Any, ...],
+                      value: str) -> list[ScenarioError]:
+    """``[]`` if ``value`` names a known ESXi release, else one located error.
+
+    The nearest releases are offered as the person spelt theirs: by name ("8.0 U3") for a
+    name, by version-build for a version, build or version-build.
+    """
+    try:
+        releases.lookup(value)
+    except InputError as exc:
+        near = [releases.lookup(key) for key in exc.choices]
+        by_name = not _RELEASE_KEY_LIKE.fullmatch(value.strip())
+        choices = [r.name if by_name else r.key for r in near]
+        reason = exc.reason.partition("; nearest known:")[0]
+        err = located.error(path, reason, what="ESXi releases (nearest known)", value=value,
+                            choices=choices, hint="the known releases are in docs/releases.md")
+        if choices:  # nearest by the catalogue's measure, not by InputError's spelling guess
+            err.suggestion = choices[0]
+            err.args = (err._render(),)
+        return [err]
+    return []
 
 
 def _step_ref(problems: list[ScenarioError], located: Located, path: tuple[Any, ...],
@@ -433,6 +577,12 @@ class RunResult:
     @property
     def ok(self) -> bool:
         return all(v.ok for v in self.verdicts)
+
+
+def check_count(scenario: Scenario) -> int:
+    """How many verdicts ``vtalab run`` reports when every step is reached and succeeds or
+    is refused as expected: one per expectation, one per step with ``expect_error``."""
+    return len(scenario.expect) + sum(s.expect_error is not None for s in scenario.steps)
 
 
 def step_text(step: Step) -> str:
@@ -542,17 +692,24 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
 
     main = env.process(driver())
     if until is None:
+        # The horizon holds whatever the steps take (a loaded scenario's written times are
+        # within it, but a wait or a slow upgrade may go further): a stop scheduled there
+        # ends the run. Until then it changes nothing -- nothing else looks at it.
+        guard = env.timeout(max(HORIZON_SECONDS - kernel.now, 0.0))
+        guard.callbacks.append(simpy.core.StopSimulation.callback)
         env.run(until=main)
     else:
-        kernel.run(until)
+        kernel.run(min(until, HORIZON_SECONDS))
     end = kernel.now
+    cut = until is not None or not main.triggered  # stopped before the driver finished
+    stopped = f"not reached: the run stopped at {format_time(end)}" + (
+        " (the lab's horizon)" if end >= HORIZON_SECONDS else "")
 
     out: list[Verdict] = []
     for step, res in zip(scenario.steps, results, strict=True):
         if res.ok is None:
-            if step.expect_error is not None or until is not None:
-                out.append(Verdict(False, f"not reached: the run stopped at {format_time(end)}",
-                                   label=f"{res.name} ({step.do})"))
+            if step.expect_error is not None or cut:
+                out.append(Verdict(False, stopped, label=f"{res.name} ({step.do})"))
             continue
         if step.expect_error is not None:
             ok = res.ok is False and res.error == step.expect_error
@@ -571,8 +728,7 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
         elif exp.at is None and exp.after_step is None:
             out.append(_evaluate(world, exp, results, kernel))
         else:
-            out.append(Verdict(False, f"not reached: the run stopped at {format_time(end)}",
-                               exp, exp.label(), None))
+            out.append(Verdict(False, stopped, exp, exp.label(), None))
     return RunResult(scenario, world, out, kernel.trace.digest(), results, seed, until, end)
 
 

@@ -97,7 +97,7 @@ def _last_attested(value: Any) -> Any:
     seconds: float | None = None
     if isinstance(value, str) and value.strip().startswith("-"):
         try:
-            seconds = 0.0 - parse_time(value.strip()[1:])  # 0.0, never -0.0
+            seconds = 0.0 - parse_time(value.strip()[1:], limit=MAX_TIME)  # never -0.0
         except ValueError:
             seconds = None
     elif (isinstance(value, int | float) and not isinstance(value, bool)

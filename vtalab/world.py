@@ -113,9 +113,12 @@ class World:
     def _image(self, release: str, host: str) -> Any:
         try:
             return image_for(release)
-        except InputError as exc:
-            raise InputError(f"host {host!r}: {exc}", what="ESXi release", value=release,
-                             choices=exc.choices) from None
+        except InputError as exc:  # its reason, not str(exc): no doubled suggestions
+            err = InputError(f"host {host!r}: {exc.reason}", what=exc.what, value=release,
+                             choices=exc.choices)
+            err.suggestion = exc.suggestion  # the nearest release, not the nearest spelling
+            err.args = (err._render(),)
+            raise err from None
 
     def tpm_vendor_ca(self, vendor: str) -> tuple[crypto.Certificate, crypto.PrivateKey]:
         if vendor not in self._vendor_cas:

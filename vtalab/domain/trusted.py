@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["HostAttestation", "Kmxa", "ServiceInfo", "TrustedCluster", "TrustedHost"]
 
+#: The shortest wait of kmxa between two attestation attempts (a defensive floor: the
+#: parameters' ranges already keep every delay positive).
+MIN_ATTEST_DELAY_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class ServiceInfo:
@@ -111,7 +115,9 @@ class Kmxa:
             if self.running and self.th.applied_attestation():
                 delay = self.attest_all()
             self._wake = env.event()
-            yield env.any_of([env.timeout(delay), self._wake])
+            # Never a hot loop, whatever the parameters: at least MIN_ATTEST_DELAY_SECONDS
+            # between two attempts (without a wake-up: boot, service start, new config).
+            yield env.any_of([env.timeout(max(delay, MIN_ATTEST_DELAY_SECONDS)), self._wake])
 
     # -- attestation ---------------------------------------------------------------------
     def attest_all(self) -> float:

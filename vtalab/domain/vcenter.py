@@ -110,8 +110,13 @@ class VCenter:
     def sts_certificates_der(self) -> tuple[bytes, ...]:
         return (crypto.cert_der(self.sts_certificate),)
 
-    def host_assertion(self, host: str, lifetime: int = 600) -> str:
-        """A short-lived token by which this vCenter vouches for one of its hosts."""
+    def host_assertion(self, host: str, lifetime: int | None = None) -> str:
+        """A short-lived token by which this vCenter vouches for one of its hosts.
+
+        ``lifetime`` defaults to the ``host_assertion_lifetime_seconds`` parameter.
+        """
+        if lifetime is None:
+            lifetime = int(self.params.host_assertion_lifetime_seconds)
         iat = self.kernel.epoch_seconds()
         return crypto.jwt_encode({"iss": self.name, "sub": host, "iat": iat,
                                   "exp": iat + lifetime},

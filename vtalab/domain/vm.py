@@ -115,7 +115,7 @@ def encrypt(world: World, vm: Vm) -> Generator[Any, Any, Outcome]:
         vm.last_error = reason
         vc.finish_task(task, error=error, reason=reason)
         return Outcome(False, reason, error)
-    yield world.kernel.timeout(1)
+    yield world.kernel.timeout(world.params.vm_encrypt_seconds)
     vm.encrypted = True
     vm.last_error = None  # a success clears the previous failure (as power_on does)
     vc.finish_task(task)
