@@ -107,9 +107,19 @@ def public_pem(key: PrivateKey | PublicKey) -> bytes:
 
 
 def public_der(key: PrivateKey | PublicKey) -> bytes:
-    return _pub(key).public_bytes(
+    # Keys are immutable but public keys are not hashable: remember the encoding by
+    # identity, holding the key so its id cannot be reused while remembered.
+    held = _DER_BY_ID.get(id(key))
+    if held is not None and held[0] is key:
+        return held[1]
+    der = _pub(key).public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    _remember(_DER_BY_ID, id(key), (key, der))
+    return der
+
+
+_DER_BY_ID: dict[int, tuple[Any, bytes]] = {}
 
 
 def public_from_pem(data: bytes) -> PublicKey:
@@ -119,6 +129,7 @@ def public_from_pem(data: bytes) -> PublicKey:
     return key
 
 
+@functools.lru_cache(maxsize=4096)
 def public_from_der(data: bytes) -> PublicKey:
     key = serialization.load_der_public_key(data)
     if not isinstance(key, ec.EllipticCurvePublicKey):
@@ -295,6 +306,7 @@ def _issue_der(common_name: str, subject_der: bytes, issuer_der: bytes, issuer_k
     return cert_der(builder.sign(issuer_key, hashes.SHA256(), ecdsa_deterministic=True))
 
 
+@functools.lru_cache(maxsize=4096)
 def cert_der(cert: Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 

@@ -30,8 +30,10 @@ def jsonable(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
-        # Integral floats print as ints so 10 and 10.0 give the same bytes.
-        return int(value) if value.is_integer() else round(value, 6)
+        # Integral floats print as ints so 10 and 10.0 give the same bytes; rounding first
+        # makes this idempotent (2.9999996 -> 3, not 3.0), so clean values stay clean.
+        rounded = round(value, 6)
+        return int(rounded) if rounded.is_integer() else rounded
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).hex()
     if hasattr(value, "value") and hasattr(type(value), "__members__"):  # Enum
@@ -61,10 +63,10 @@ class TraceEvent:
     fields: Mapping[str, Any]
 
     def to_json(self) -> str:
-        return canonical(
-            {"t": self.time, "seq": self.seq, "src": self.source, "kind": self.kind,
-             "f": dict(self.fields)}
-        )
+        # Events are built from jsonable() values (Trace.append), so no second pass.
+        return json.dumps({"t": self.time, "seq": self.seq, "src": self.source,
+                           "kind": self.kind, "f": self.fields}, sort_keys=True,
+                          separators=(",", ":"), ensure_ascii=True)
 
     @classmethod
     def from_json(cls, line: str) -> TraceEvent:
