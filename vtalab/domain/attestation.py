@@ -309,8 +309,7 @@ class _Evaluation:
         except ValueError:
             raise self.stop(Reason.AK_NOT_BOUND, problem="EK public key malformed") from None
         try:
-            ak = _marshal.parse_public(self.ev.ak_public)
-            area = _marshal.Reader(self.ev.ak_public).tpm2b()
+            ak, area, ak_key = _parse_ak(self.ev.ak_public)
         except ValueError as exc:
             raise self.stop(Reason.AK_NOT_BOUND, problem=f"AK public area malformed: {exc}"
                             ) from None
@@ -319,7 +318,7 @@ class _Evaluation:
                             problem="the AK is not a restricted SHA-256 signing key")
         pair = (self.ev.ek_public_der, self.ev.ak_public)
         if bound is not None and pair in bound:
-            return ak.public_key()  # this EK/AK pair already passed a credential challenge
+            return ak_key  # this EK/AK pair already passed a credential challenge
         secret = credential_secret(challenge_label)
         blob, seed = make_credential(ek, _marshal.object_name(area), secret,
                                      f"{challenge_label}|ephemeral".encode())
@@ -328,7 +327,7 @@ class _Evaluation:
             raise self.stop(Reason.AK_NOT_BOUND, problem="credential activation failed")
         if bound is not None:
             bound.add(pair)
-        return ak.public_key()
+        return ak_key
 
     # 5 ---------------------------------------------------------------------------------------
     def quote(self, ak: crypto.PublicKey, nonce: bytes) -> _marshal.Attest:
@@ -425,6 +424,13 @@ class _Evaluation:
 # parsing, replaying and reading it is most of an attestation's cost. These are pure
 # functions of their (immutable, hashable) inputs, so caching them cannot change a verdict;
 # errors are not cached and are raised again. Callers treat the results as read-only.
+@functools.lru_cache(maxsize=1024)
+def _parse_ak(data: bytes) -> tuple[_marshal.EccPublic, bytes, crypto.PublicKey]:
+    """The AK's TPM2B_PUBLIC: parsed, its TPMT_PUBLIC area (for the Name), its key."""
+    ak = _marshal.parse_public(data)
+    return ak, _marshal.Reader(data).tpm2b(), ak.public_key()
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse_and_replay(data: bytes) -> tuple[tuple[Event, ...], tuple[tuple[int, bytes], ...]]:
     log = parse_eventlog(data)

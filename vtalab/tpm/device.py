@@ -21,6 +21,7 @@ Keys are passed in (derived from the world seed by the caller); nothing here is 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from vtalab import crypto
@@ -77,24 +78,24 @@ class Tpm:
         self._last_shutdown: str | None = "clear"
         self._shutdown_this_cycle: str | None = None
 
-    # -- identity ------------------------------------------------------------------------
-    @property
+    # -- identity (the keys never change, so their TPM encodings are computed once) --------
+    @functools.cached_property
     def ek_public_area(self) -> bytes:
         return marshal.ek_public_area(self.ek)
 
-    @property
+    @functools.cached_property
     def ak_public_area(self) -> bytes:
         return marshal.ak_public_area(self.ak)
 
-    @property
+    @functools.cached_property
     def ek_name(self) -> bytes:
         return marshal.object_name(self.ek_public_area)
 
-    @property
+    @functools.cached_property
     def ak_name(self) -> bytes:
         return marshal.object_name(self.ak_public_area)
 
-    @property
+    @functools.cached_property
     def ak_qualified_name(self) -> bytes:
         """The AK's qualified name, as created under the EK (``tpm2_createak`` layout)."""
         ek_qn = marshal.qualified_name(marshal.u32(marshal.TPM_RH_ENDORSEMENT), self.ek_name)
