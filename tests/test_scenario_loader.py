@@ -187,13 +187,14 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def install_fakes(mp: pytest.MonkeyPatch) -> None:
     """Swap the fake verbs, World and event catalogue in (the fakes post their own event)."""
-    import vtalab.scenario as scenario_mod
+    import vtalab.scenario_checks as checks_mod
+    import vtalab.scenario_run as run_mod
 
     mp.setattr(registry, "VERBS", dict(FAKE_VERBS))
     mp.setattr(registry, "FAULTS", dict(FAKE_FAULTS))
     mp.setattr(registry, "_load", lambda: None)
-    mp.setattr(scenario_mod, "_world_class", lambda: FakeWorld)
-    mp.setattr(scenario_mod, "_event_ids", lambda: [FAKE_EVENT])
+    mp.setattr(run_mod, "_world_class", lambda: FakeWorld)
+    mp.setattr(checks_mod, "_event_ids", lambda: [FAKE_EVENT])
 
 
 VALID = textwrap.dedent("""\
