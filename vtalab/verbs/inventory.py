@@ -9,7 +9,7 @@ partly-down cluster leaves health inconsistent until it is repeated.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
 
@@ -31,12 +31,17 @@ class NameArgs(Args):
     name: str = Field(description="Name of the object (as Get-* lists it).")
 
 
-def _names(world: World, table: str) -> list[str]:
-    names: dict[str, None] = {}
+def _objects(world: World, table: str) -> dict[str, Any]:
+    """Every named object of one kind on the TA hosts (the first member's copy of each)."""
+    found: dict[str, Any] = {}
     for member in world.ta_cluster.members:
-        for key in getattr(member.config, table):
-            names.setdefault(key, None)
-    return list(names)
+        for key, value in getattr(member.config, table).items():
+            found.setdefault(key, value)
+    return found
+
+
+def _names(world: World, table: str) -> list[str]:
+    return list(_objects(world, table))
 
 
 def _remove_named(world: World, table: str, name: str, task: str, what: str) -> Outcome:
@@ -54,9 +59,7 @@ def _remove_named(world: World, table: str, name: str, task: str, what: str) -> 
       side="ta", source=DOC)
 def get_principals(world: World, a: Args) -> Outcome:
     rows = []
-    for name in _names(world, "principals"):
-        holder = next(h for h in world.ta_cluster.members if name in h.config.principals)
-        principal = holder.config.principals[name]
+    for name, principal in _objects(world, "principals").items():
         rows.append({"Name": name, "Certificates": len(principal.certificates_der),
                      "Health": world.ta_cluster.health("principals")})
     return Outcome(True, output=rows)
@@ -73,10 +76,8 @@ def remove_principal(world: World, a: NameArgs) -> Outcome:
       side="ta", source=DOC)
 def get_tpm_cas(world: World, a: Args) -> Outcome:
     rows = []
-    for name in _names(world, "tpm_ca_certificates"):
-        holder = next(h for h in world.ta_cluster.members
-                      if name in h.config.tpm_ca_certificates)
-        cert = crypto.cert_from_der(holder.config.tpm_ca_certificates[name])
+    for name, der in _objects(world, "tpm_ca_certificates").items():
+        cert = crypto.cert_from_der(der)
         rows.append({"Name": name, "Subject": cert.subject.rfc4514_string(),
                      "NotAfter": cert.not_valid_after_utc.isoformat(),
                      "Health": world.ta_cluster.health("tpm2_ca_certificates")})
@@ -94,9 +95,7 @@ def remove_tpm_ca(world: World, a: NameArgs) -> Outcome:
       side="ta", source=DOC)
 def get_eks(world: World, a: Args) -> Outcome:
     rows = []
-    for name in _names(world, "endorsement_keys"):
-        holder = next(h for h in world.ta_cluster.members if name in h.config.endorsement_keys)
-        der = holder.config.endorsement_keys[name]
+    for name, der in _objects(world, "endorsement_keys").items():
         rows.append({"Name": name, "KeyId": crypto.key_id(crypto.public_from_der(der)),
                      "Health": world.ta_cluster.health("tpm2_endorsement_keys")})
     return Outcome(True, output=rows)
