@@ -459,7 +459,7 @@ def _cmd_bundle(args: argparse.Namespace, out: TextIO) -> int:
 Command = Callable[[argparse.Namespace, TextIO], int]
 
 
-def register(sub: argparse._SubParsersAction) -> dict[str, Command]:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     """Add ``vtalab bundle`` to the sub-parsers (called by :mod:`vtalab.explain_cli`)."""
     from vtalab.cli import _time
 

@@ -23,7 +23,7 @@ __all__ = ["register"]
 Command = Callable[[argparse.Namespace, TextIO], int]
 
 
-def register(sub: argparse._SubParsersAction) -> dict[str, Command]:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     c = sub.add_parser("check", help="check an upgrade plan under faults; write the "
                                      "smallest counterexamples")
     c.add_argument("plan", metavar="PLAN.yaml")

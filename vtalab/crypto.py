@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 try:  # CFB moved to 'decrepit' in cryptography 44 (still needed by TPM credential blobs)
     from cryptography.hazmat.decrepit.ciphers.modes import CFB
 except ImportError:  # pragma: no cover - older cryptography
-    from cryptography.hazmat.primitives.ciphers.modes import CFB  # type: ignore[assignment]
+    from cryptography.hazmat.primitives.ciphers.modes import CFB
 from cryptography.x509.oid import NameOID
 
 __all__ = [
@@ -251,7 +251,12 @@ def make_ca(common_name: str, key: PrivateKey, not_before: datetime, not_after: 
 def _make_ca_der(common_name: str, key: PrivateKey, not_before: datetime, not_after: datetime,
                  org: str | None, issuer_der: bytes | None, issuer_key: PrivateKey | None
                  ) -> bytes:
-    issuer = (cert_from_der(issuer_der), issuer_key) if issuer_der is not None else None
+    # make_ca passes the issuer's certificate and key together or not at all; a half
+    # issuer is a simulator bug, not something to sign with a missing key.
+    if (issuer_der is None) != (issuer_key is None):
+        raise ValueError(f"CA {common_name!r}: issuer certificate and key must come together")
+    issuer = ((cert_from_der(issuer_der), issuer_key)
+              if issuer_der is not None and issuer_key is not None else None)
     subject = _name(common_name, org)
     issuer_name = issuer[0].subject if issuer else subject
     signer = issuer[1] if issuer else key

@@ -401,7 +401,7 @@ def _check_step(world: World, c: StepCheck, ctx: CheckContext) -> Verdict:
 
 def invariants() -> Mapping[str, Any]:
     """``vtalab.invariants.INVARIANTS``, imported lazily (ImportError if it is missing)."""
-    from vtalab.invariants import INVARIANTS  # type: ignore[import-not-found]
+    from vtalab.invariants import INVARIANTS
 
     return INVARIANTS
 
@@ -494,6 +494,13 @@ EXPECTATIONS: dict[str, ExpectKind] = {k.name: k for k in [
 class _ExpectationBase(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    # The time anchor is declared here, not in ``create_model`` below, so that code typed
+    # against ``Expectation`` (the scenario checker, the runner) sees these fields; the
+    # check fields, one per registered kind, can only be added dynamically.
+    at: Time | None = Field(None, description="Absolute simulated time of the check.")
+    after_step: StepRef | None = Field(None, description="Check after this step ends.")
+    delay: Time | None = Field(None, description="Delay after `after_step`'s end.")
+
     @model_validator(mode="before")
     @classmethod
     def _one_check(cls, data: Any) -> Any:
@@ -548,13 +555,11 @@ class _ExpectationBase(BaseModel):
         return text
 
 
+# ignore: mypy cannot match a ``**{...}`` of field definitions to create_model's overloads.
 Expectation: type[_ExpectationBase] = create_model(  # type: ignore[call-overload]
     "Expectation",
     __base__=_ExpectationBase,
     __doc__="A time anchor (at, or after_step + delay; default: end of run) and one check.",
-    at=(Time | None, Field(None, description="Absolute simulated time of the check.")),
-    after_step=(StepRef | None, Field(None, description="Check after this step ends.")),
-    delay=(Time | None, Field(None, description="Delay after `after_step`'s end.")),
     **{name: (k.spec | None, Field(None, description=k.summary))
        for name, k in EXPECTATIONS.items()},
 )

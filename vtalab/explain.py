@@ -273,7 +273,7 @@ def _base_images(world: Any, events: list[Any], refs: list[StepRef]) -> list[dic
             row(version)["history"].append(
                 {"action": "removed", "time": e.time, "by": by,
                  "measured_by": list(e.fields.get("measured_by") or [])})
-    measured = {}
+    measured: dict[str | None, list[str]] = {}  # None: a host with no measured boot yet
     for c in world.trusted_clusters.values():
         for th in c.hosts.values():
             measured.setdefault(th.host.measured_version, []).append(th.name)

@@ -97,7 +97,7 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction
              ) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
     from vtalab.explain import DEFAULT_BOUND_SECONDS
 

@@ -133,23 +133,24 @@ class Lab:
         from vtalab.invariants import INVARIANTS, check_all
         from vtalab.scenario import load_scenario_text, run_scenario
 
-        steps = [dict(s) for s in steps]
-        faults = [dict(f) for f in faults]
-        for f in faults:
+        # Copies as plain dicts (the caller keeps its mappings; PlanResult records these).
+        step_list: list[dict[str, Any]] = [dict(s) for s in steps]
+        fault_list: list[dict[str, Any]] = [dict(f) for f in faults]
+        for f in fault_list:
             if not isinstance(f.get("do"), str):
                 raise TypeError(f"a fault is {{'at': seconds, 'do': fault, 'with': {{...}}}}; "
                                 f"got {f!r}")
-        settle = self.settle_for(faults) if settle is None else float(settle)
-        text = _scenario_text(self, steps, settle)
+        settle = self.settle_for(fault_list) if settle is None else float(settle)
+        text = _scenario_text(self, step_list, settle)
         scenario = load_scenario_text(text, file="<plan>")
-        _validate_faults(faults, scenario)
-        run = run_scenario(scenario, world_factory=_with_faults(faults))
+        _validate_faults(fault_list, scenario)
+        run = run_scenario(scenario, world_factory=_with_faults(fault_list))
         names = list(invariants) if invariants is not None else None
         found = check_all(run.world, names)
         advice = [n for n, inv in INVARIANTS.items() if inv.kind == "advice"]
         warnings = check_all(run.world, advice)
         violations = [v for v in found if INVARIANTS[v.invariant].kind != "advice"]
-        return PlanResult(run, violations, warnings, steps, faults)
+        return PlanResult(run, violations, warnings, step_list, fault_list)
 
 
 def _scenario_text(lab: Lab, steps: list[dict[str, Any]], settle: float) -> str:

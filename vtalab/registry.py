@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -62,6 +62,9 @@ class Outcome:
 
 Kind = Literal["powercli", "lab", "fault"]
 RunFn = Callable[["World", Any], "Outcome | Generator[Any, Any, Outcome]"]
+# The decorators hand back the function unchanged, so its own (narrower) signature stays
+# visible to callers such as ``ta_host_down`` calling ``power_loss``.
+RunFnT = TypeVar("RunFnT", bound=RunFn)
 
 
 @dataclass(frozen=True)
@@ -104,8 +107,8 @@ def _register(table: dict[str, Verb], entry: Verb) -> None:
 
 def verb(name: str, *, kind: Kind = "powercli", summary: str, args: type[Args] = NoArgs,
          source: str = "", task: str | None = None, side: str = "lab",
-         aliases: tuple[str, ...] = ()) -> Callable[[RunFn], RunFn]:
-    def deco(fn: RunFn) -> RunFn:
+         aliases: tuple[str, ...] = ()) -> Callable[[RunFnT], RunFnT]:
+    def deco(fn: RunFnT) -> RunFnT:
         _register(VERBS, Verb(name, kind, summary, args, fn, source, "", task,
                               side, aliases))  # type: ignore[arg-type]
         return fn
@@ -114,8 +117,8 @@ def verb(name: str, *, kind: Kind = "powercli", summary: str, args: type[Args] =
 
 
 def fault(name: str, *, summary: str, stands_for: str, args: type[Args] = NoArgs,
-          source: str = "") -> Callable[[RunFn], RunFn]:
-    def deco(fn: RunFn) -> RunFn:
+          source: str = "") -> Callable[[RunFnT], RunFnT]:
+    def deco(fn: RunFnT) -> RunFnT:
         _register(FAULTS, Verb(name, "fault", summary, args, fn, source, stands_for))
         return fn
 

@@ -145,7 +145,7 @@ class Scenario(BaseModel):
         "end-of-run checks."))
     topology: Topology
     steps: list[Step] = Field(default_factory=list)
-    expect: list[Expectation] = Field(default_factory=list)  # type: ignore[valid-type]
+    expect: list[Expectation] = Field(default_factory=list)
 
 
 # -- loading ---------------------------------------------------------------------------

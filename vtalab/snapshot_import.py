@@ -266,12 +266,12 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
     # The newest last-attested time is T=0 of the lab (module docstring).
     anchor = max((t for _, t in images if t is not None), default=None)
     base_images: list[Any] = []
-    for r, when in images:
+    for r, attested in images:
         if anchor is None:  # no image has a time: plain releases, as before snapshots
             base_images.append(r.key)
         else:
-            base_images.append({"release": r.key, "last_attested": None if when is None
-                                else _ago(round((anchor - when).total_seconds()))})
+            base_images.append({"release": r.key, "last_attested": None if attested is None
+                                else _ago(round((anchor - attested).total_seconds()))})
     history = [] if anchor is None else [
         f"last-attested times placed before T=0, the newest one ({_iso(anchor)}) at T=0"]
     ta: dict[str, Any] = {"hosts": [{"name": "ta-esx-01",

@@ -359,7 +359,7 @@ def _resume(gen: Generator[Any, Any, Outcome], first: Any, name: str,
                 continue
             event = gen.send(value)
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return stop.value
         except OperationError as exc:
             kernel.record("world", "verb.interrupted", verb=name, error=str(exc),
                           message=f"{name} interrupted: {exc}")

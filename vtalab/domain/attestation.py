@@ -41,7 +41,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 from vtalab import crypto
 from vtalab.domain.base_image import BaseImage
@@ -561,7 +561,7 @@ def verify_kms_token(token: str | None, *, trusted_keys: Mapping[str, crypto.Pub
     return None
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

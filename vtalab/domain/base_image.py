@@ -19,6 +19,7 @@ import gzip
 import io
 import json
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -148,7 +149,7 @@ class BaseImageStore:
     def __contains__(self, version: str) -> bool:
         return version in self._images
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[BaseImage]:
         return iter(self._images.values())
 
     def __len__(self) -> int:

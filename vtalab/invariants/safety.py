@@ -122,7 +122,7 @@ class _Vms:
         self.encrypted = {name: vm.encrypted for c in world.topology.trusted_clusters
                           for vm in c.vms for name in [vm.name]}
         self.on: dict[str, bool] = {}
-        self.host: dict[str, str] = {}
+        self.host: dict[str, str | None] = {}  # None: the event named no host
 
     def apply(self, e: TraceEvent) -> None:
         f = e.fields
@@ -143,7 +143,7 @@ def _encrypted_vm_operations(world: World) -> int:
     vms = _Vms(world)
     n = 0
     for e in _events(world, *VM_KINDS, "vm.power_on.failed", "vm.migrate.failed"):
-        vm = e.fields.get("vm")
+        vm: str = e.fields.get("vm", "")  # "" (no such VM) counts as not encrypted
         if e.kind in ("vm.power_on.failed", "vm.migrate.failed"):
             n += 1
         elif e.kind == "vm.power" and e.fields.get("state") == "poweredOn":
@@ -205,7 +205,7 @@ def _encrypted_vm_moves(world: World) -> int:
     vms = _Vms(world)
     n = 0
     for e in _events(world, *VM_KINDS):
-        vm = e.fields.get("vm")
+        vm: str = e.fields.get("vm", "")  # "" (no such VM) is neither on nor encrypted
         running = vms.on.get(vm, False) and vms.encrypted.get(vm, False)
         if running and (e.kind == "vm.migrated" or
                         (e.kind == "vm.power" and e.fields.get("state") == "poweredOff")):

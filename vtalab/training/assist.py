@@ -233,7 +233,8 @@ def complete(world: World, state: ShellState, text: str, line: str) -> list[str]
         candidates = [f"${v}" for v in state.variables] + ["$true", "$false", "$null"]
         return _match(candidates, text)
     if not words:
-        aliases = [a for c in [*SHELL.values(), *FILTERS.values()] for a in c.aliases
+        aliases = [a for a in [*(a for c in SHELL.values() for a in c.aliases),
+                               *(a for c in FILTERS.values() for a in c.aliases)]
                    if len(a) > 1]
         return _match([*command_names(), *aliases], text)
     try:

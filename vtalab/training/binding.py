@@ -180,12 +180,13 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
             positional.append(run.eval(el))
             continue
         spec = _spec(entry, el.name)
-        takes_next = i < len(els) and not isinstance(els[i], Param)
+        following = els[i] if i < len(els) else None
+        nxt = None if isinstance(following, Param) else following  # a value after -Name
         if spec is None or spec.switch:  # -Confirm or a bool argument
             if el.attached is not None:
                 value: Any = run.eval(el.attached)
-            elif takes_next and _boolish(els[i]):
-                value = run.eval(els[i])
+            elif nxt is not None and _boolish(nxt):
+                value = run.eval(nxt)
                 i += 1
             else:
                 value = True
@@ -193,8 +194,8 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
                 continue
         elif el.attached is not None:
             value = run.eval(el.attached)
-        elif takes_next:
-            value = run.eval(els[i])
+        elif nxt is not None:
+            value = run.eval(nxt)
             i += 1
         else:
             raise InputError(f"{entry.name}: missing a value for -{spec.name}",

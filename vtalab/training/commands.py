@@ -162,8 +162,9 @@ class Run:
         for key, value in self.state.variables.items():
             if key.lower() == low:
                 return value
+        names: list[str] = sorted(self.state.variables, key=str.lower)
         raise InputError(f"variable ${name} is not set", what="variable", value=name,
-                         choices=sorted(self.state.variables, key=str.lower))
+                         choices=names)
 
     def eval(self, expr: Expr, item: Any = _NO_ITEM) -> Any:
         if isinstance(expr, Value):
@@ -234,7 +235,10 @@ class Run:
             self.console.append(f"{entry.name}: still running after "
                                 f"{MAX_VERB_SECONDS / 86400:g} days of simulated time")
             return []
-        return self._show(entry, proc.value)
+        outcome = proc.value
+        if not isinstance(outcome, registry.Outcome):  # as the scenario runner: a bare
+            outcome = registry.Outcome(ok=True, output=outcome)  # value is a success
+        return self._show(entry, outcome)
 
     def _show(self, entry: Verb, outcome: Outcome) -> list[Any]:
         if not outcome.ok:

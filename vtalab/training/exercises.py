@@ -80,7 +80,7 @@ class _ExerciseFile(BaseModel):
     source: str = Field(min_length=1)
     goal: str = Field(min_length=1)
     scenario: dict[str, Any]
-    check: list[Expectation] = Field(min_length=1)  # type: ignore[valid-type]
+    check: list[Expectation] = Field(min_length=1)
     forbid: list[Forbid] = Field(default_factory=list)
     hints: list[Hint] = Field(min_length=3, max_length=3)
     solution: list[str] = Field(min_length=1)
