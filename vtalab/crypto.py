@@ -45,6 +45,7 @@ __all__ = [
     "cert_der",
     "cert_from_der",
     "cert_pem",
+    "cert_public_key",
     "chain_problem",
     "derive_private_key",
     "ecdh",
@@ -321,13 +322,35 @@ def cert_pem(cert: Certificate) -> bytes:
 
 
 def cert_from_der(data: bytes) -> Certificate:
+    # Certificates are immutable and a pure function of their DER: remembered, because
+    # every attestation parses the same EK, TPM CA and STS certificates again.
+    if type(data) is bytes:
+        return _cert_from_der(data)
     return x509.load_der_x509_certificate(data)
 
 
+@functools.lru_cache(maxsize=4096)
+def _cert_from_der(data: bytes) -> Certificate:
+    return x509.load_der_x509_certificate(data)
+
+
+@functools.lru_cache(maxsize=4096)
+def cert_public_key(cert: Certificate) -> Any:
+    """``cert.public_key()``, one object per certificate (so the encodings, signatures and
+    verifications remembered by key identity above serve every later use)."""
+    return cert.public_key()
+
+
 def _signed_by(cert: Certificate, issuer: Certificate) -> bool:
-    if cert.issuer != issuer.subject:
+    return _signed_by_der(cert_der(cert), cert_der(issuer))
+
+
+@functools.lru_cache(maxsize=4096)
+def _signed_by_der(cert: bytes, issuer: bytes) -> bool:
+    """Whether ``issuer`` is named as and signed ``cert`` (pure in the DER bytes)."""
+    if cert_from_der(cert).issuer != cert_from_der(issuer).subject:
         return False
-    return _issued_by_der(cert_der(cert), cert_der(issuer))
+    return _issued_by_der(cert, issuer)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -348,16 +371,17 @@ def chain_problem(cert: Certificate, anchors: list[Certificate], at: datetime,
     Returns one of ``"expired"``, ``"not_yet_valid"``, ``"untrusted_issuer"``.
     """
     pool = list(intermediates or []) + list(anchors)
+    anchor_ders = {cert_der(a) for a in anchors}  # membership only: no order reaches output
     current = cert
     for _ in range(8):
         if not (current.not_valid_before_utc <= at <= current.not_valid_after_utc):
             return "expired" if at > current.not_valid_after_utc else "not_yet_valid"
-        if any(cert_der(current) == cert_der(a) for a in anchors):
+        if cert_der(current) in anchor_ders:
             return None
         parent = next((c for c in pool if _signed_by(current, c)), None)
         if parent is None:
             return "untrusted_issuer"
-        if any(cert_der(parent) == cert_der(a) for a in anchors):
+        if cert_der(parent) in anchor_ders:
             if not (parent.not_valid_before_utc <= at <= parent.not_valid_after_utc):
                 return "expired"
             return None
@@ -376,14 +400,23 @@ def b64url_decode(text: str) -> bytes:
 
 def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
     """A compact JWS (RFC 7515) with ``alg: ES256`` over canonical JSON claims."""
-    header = {"alg": "ES256", "kid": kid, "typ": "JWT"}
     signing_input = (
-        b64url(json.dumps(header, sort_keys=True, separators=(",", ":")).encode())
+        _jwt_header(kid)
         + "."
-        + b64url(json.dumps(claims, sort_keys=True, separators=(",", ":")).encode())
+        + b64url(_JWT_JSON.encode(claims).encode())
     )
     r, s = ecdsa_sign(key, signing_input.encode("ascii"))
     return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+#: ``json.dumps(..., sort_keys=True, separators=(",", ":"))``, built once.
+_JWT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=1024)
+def _jwt_header(kid: str) -> str:
+    """The encoded JOSE header: a pure function of ``kid``."""
+    return b64url(_JWT_JSON.encode({"alg": "ES256", "kid": kid, "typ": "JWT"}).encode())
 
 
 @dataclass(frozen=True)
@@ -396,6 +429,18 @@ class DecodedJwt:
 
 def jwt_decode(token: str) -> DecodedJwt | None:
     """Parse a compact JWS without verifying it (``None`` when malformed)."""
+    if not isinstance(token, str):
+        return _jwt_parse(token)
+    parsed, flat = _jwt_parse_cached(token)
+    if parsed is None or not flat:
+        return _jwt_parse(token) if parsed is not None else None
+    # Hand out fresh dicts: callers may mutate what they get (flat JSON objects only, so
+    # a shallow copy is a full one).
+    return DecodedJwt(dict(parsed.header), dict(parsed.claims), parsed.signing_input,
+                      parsed.signature)
+
+
+def _jwt_parse(token: str) -> DecodedJwt | None:
     try:
         h, c, s = token.split(".")
         header = json.loads(b64url_decode(h))
@@ -406,6 +451,19 @@ def jwt_decode(token: str) -> DecodedJwt | None:
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return None
     return DecodedJwt(header, claims, f"{h}.{c}".encode("ascii"), sig)
+
+
+_SCALAR_JSON = (str, int, float, bool, type(None))
+
+
+@functools.lru_cache(maxsize=4096)
+def _jwt_parse_cached(token: str) -> tuple[DecodedJwt | None, bool]:
+    """``_jwt_parse``, remembered (a pure function of the token text), and whether its
+    header and claims are flat (only flat ones may be handed out as shallow copies)."""
+    parsed = _jwt_parse(token)
+    flat = parsed is not None and all(
+        isinstance(v, _SCALAR_JSON) for v in (*parsed.header.values(), *parsed.claims.values()))
+    return parsed, flat
 
 
 def jwt_verify(token: str, key: PublicKey) -> dict[str, Any] | None:

@@ -21,12 +21,25 @@ from typing import Any
 __all__ = ["Trace", "TraceEvent", "canonical", "jsonable"]
 
 
+#: Exact types ``jsonable`` returns unchanged (checked inline to save a call per value).
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
     """Convert ``value`` into plain JSON types, deterministically.
 
     bytes become hex, tuples become lists, mappings get string keys, enums their value.
     Sets are refused: their order could reach the trace.
     """
+    kind = type(value)
+    # Fast paths for the exact built-in types nearly every trace field has (subclasses,
+    # such as str- or int-valued enums, take the general path below, unchanged).
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {str(k): v if type(v) in _PLAIN else jsonable(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [v if type(v) in _PLAIN else jsonable(v) for v in value]
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -49,9 +62,14 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} into a trace")
 
 
+#: The canonical encoder, built once: ``json.dumps`` with these options builds a new
+#: encoder on every call, which is a measurable share of a trace append.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def canonical(obj: Any) -> str:
     """One canonical JSON text for ``obj`` (sorted keys, compact, ASCII-safe)."""
-    return json.dumps(jsonable(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return _CANONICAL.encode(jsonable(obj))
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,9 +82,8 @@ class TraceEvent:
 
     def to_json(self) -> str:
         # Events are built from jsonable() values (Trace.append), so no second pass.
-        return json.dumps({"t": self.time, "seq": self.seq, "src": self.source,
-                           "kind": self.kind, "f": self.fields}, sort_keys=True,
-                          separators=(",", ":"), ensure_ascii=True)
+        return _CANONICAL.encode({"t": self.time, "seq": self.seq, "src": self.source,
+                                  "kind": self.kind, "f": self.fields})
 
     @classmethod
     def from_json(cls, line: str) -> TraceEvent:
@@ -86,7 +103,7 @@ class Trace:
         self._listeners: list[Any] = []
 
     def append(self, time: float, source: str, kind: str, fields: Mapping[str, Any]) -> TraceEvent:
-        clean = jsonable(dict(fields))
+        clean = jsonable(fields if type(fields) is dict else dict(fields))
         event = TraceEvent(jsonable(float(time)), len(self._events), source, kind, clean)
         self._events.append(event)
         self._hash.update(event.to_json().encode() + b"\n")

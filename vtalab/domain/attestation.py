@@ -233,7 +233,7 @@ class _Evaluation:
         for principal in self.config.principals:
             for der in principal.certificates_der:
                 try:
-                    key = crypto.cert_from_der(der).public_key()
+                    key = crypto.cert_public_key(crypto.cert_from_der(der))
                 except ValueError:
                     continue
                 if not isinstance(key, crypto.PublicKey):
@@ -290,7 +290,7 @@ class _Evaluation:
                 raise self.stop(Reason.UNTRUSTED_EK_CA, problem=problem,
                                 issuer=cert.issuer.rfc4514_string())
             try:
-                certified = crypto.public_der(cert.public_key())  # type: ignore[arg-type]
+                certified = crypto.public_der(crypto.cert_public_key(cert))
             except (TypeError, ValueError, AttributeError):
                 certified = b""
             if certified != self.ev.ek_public_der:
@@ -337,7 +337,9 @@ class _Evaluation:
             raise self.stop(Reason.QUOTE_MALFORMED, problem=", ".join(malformed))
         if any(p in ("malformed_signature", "bad_signature") for p in problems):
             raise self.stop(Reason.BAD_QUOTE_SIGNATURE)
-        attest = _marshal.parse_attest(self.ev.quote_attest)  # verify_quote parsed it
+        data = self.ev.quote_attest  # verify_quote parsed it: the parse is remembered
+        attest = (_marshal.parse_attest_shared(data) if type(data) is bytes
+                  else _marshal.parse_attest(data))
         clock = attest.clock_info
         self.known.update(reset_count=clock.reset_count, restart_count=clock.restart_count,
                           safe=clock.safe)
@@ -356,9 +358,9 @@ class _Evaluation:
         return attest
 
     # 6 ---------------------------------------------------------------------------------------
-    def eventlog(self, attest: _marshal.Attest) -> list[Event]:
+    def eventlog(self, attest: _marshal.Attest) -> tuple[bytes, tuple[int, ...]]:
         try:
-            log, replayed = _parse_and_replay(self.ev.eventlog)
+            _, replayed = _parse_and_replay(self.ev.eventlog)
         except ValueError as exc:
             raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
         values = dict(replayed)
@@ -369,18 +371,18 @@ class _Evaluation:
                             quoted_digest=attest.pcr_digest.hex(),
                             replayed_digest=pcr_digest(quoted).hex())
         self.known["pcrs"] = {p: v.hex() for p, v in zip(attest.pcrs, quoted, strict=True)}
-        # Only records in quoted PCRs are proven; the rest of the log is ignored.
-        selected = set(attest.pcrs)
-        return [e for e in log if e.pcr in selected]
+        # Only records in quoted PCRs are proven; the rest of the log is ignored. What is
+        # returned names those records, (log bytes, quoted PCRs): a cheap, exact cache key.
+        return self.ev.eventlog, tuple(attest.pcrs)
 
     # 7, 8 ------------------------------------------------------------------------------------
-    def measured(self, events: list[Event]) -> None:
+    def measured(self, quoted_log: tuple[bytes, tuple[int, ...]]) -> None:
         try:
-            _check_claims_cached(tuple(events))
+            _check_claims_cached(*quoted_log)
         except ValueError as exc:
             raise self.stop(Reason.EVENTLOG_MISMATCH, problem=str(exc)) from None
         try:
-            mb = _read_measured_boot_cached(tuple(events))
+            mb = _read_measured_boot_cached(*quoted_log)
         except ValueError as exc:  # UnicodeDecodeError included
             raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
         version = mb.esxi_version
@@ -437,14 +439,20 @@ def _parse_and_replay(data: bytes) -> tuple[tuple[Event, ...], tuple[tuple[int, 
     return tuple(log), tuple(sorted(replay(log).items()))
 
 
-@functools.lru_cache(maxsize=1024)
-def _check_claims_cached(events: tuple[Event, ...]) -> None:
-    _check_claims(list(events))
+def _quoted_events(data: bytes, pcrs: tuple[int, ...]) -> list[Event]:
+    """The records of the (already parsed) log ``data`` in the quoted PCRs ``pcrs``."""
+    selected = set(pcrs)
+    return [e for e in _parse_and_replay(data)[0] if e.pcr in selected]
 
 
 @functools.lru_cache(maxsize=1024)
-def _read_measured_boot_cached(events: tuple[Event, ...]) -> MeasuredBoot:
-    return read_measured_boot(list(events))
+def _check_claims_cached(data: bytes, pcrs: tuple[int, ...]) -> None:
+    _check_claims(_quoted_events(data, pcrs))
+
+
+@functools.lru_cache(maxsize=1024)
+def _read_measured_boot_cached(data: bytes, pcrs: tuple[int, ...]) -> MeasuredBoot:
+    return read_measured_boot(_quoted_events(data, pcrs))
 
 
 _DATA_IS_MEASURED = (_eventlog.EV_EFI_VARIABLE_DRIVER_CONFIG,
@@ -497,8 +505,8 @@ def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
         state.tpm_identity()
         ak = state.ak_binding(activate, challenge_label, bound_aks)
         attest = state.quote(ak, nonce)
-        events = state.eventlog(attest)
-        state.measured(events)
+        quoted_log = state.eventlog(attest)
+        state.measured(quoted_log)
     except _Stop as stop:
         return state.verdict(stop.finding)
     return state.verdict()

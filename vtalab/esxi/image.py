@@ -14,6 +14,7 @@ template does the same) — see ``HostSpecific``.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 
@@ -141,8 +142,12 @@ def _module_digest(build: int, name: str) -> bytes:
     return hashlib.sha256(f"vtalab-esxi|{build}|{name}".encode()).digest()
 
 
+@functools.lru_cache(maxsize=256, typed=True)
 def standard_image(version: str, build: int, release_name: str = "") -> EsxiImage:
-    """The standard image of an ESXi release (deterministic module digests)."""
+    """The standard image of an ESXi release (deterministic module digests).
+
+    Remembered: the image is immutable (frozen, tuples) and a pure function of the
+    arguments, and every boot and upgrade asks for it again."""
     modules = tuple(BootModule(n, _module_digest(build, n)) for n in STANDARD_MODULES)
     full = f"{version}-{build}"
     records = (

@@ -237,7 +237,8 @@ def verify_quote(ak_public: crypto.PublicKey, attest_bytes: bytes, signature_byt
     attest = None
     if typ == marshal.TPM_ST_ATTEST_QUOTE:
         try:
-            attest = marshal.parse_attest(attest_bytes)
+            attest = (marshal.parse_attest_shared(attest_bytes)
+                      if type(attest_bytes) is bytes else marshal.parse_attest(attest_bytes))
         except ValueError:
             problems.append("malformed_attest")
     if attest is not None:

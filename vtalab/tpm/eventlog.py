@@ -17,6 +17,7 @@ measured thing (``EV_SEPARATOR``, ``EV_EFI_VARIABLE_DRIVER_CONFIG`` ...).
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -227,6 +228,12 @@ class Event:
 
     @classmethod
     def make(cls, pcr: int, event_type: int, digest: bytes, data: bytes) -> Event:
+        if cls is Event and type(digest) is bytes and type(data) is bytes:
+            return _make_shared(pcr, event_type, digest, data)
+        return cls._make(pcr, event_type, digest, data)
+
+    @classmethod
+    def _make(cls, pcr: int, event_type: int, digest: bytes, data: bytes) -> Event:
         if not 0 <= pcr < NUM_PCRS:
             raise ValueError(f"PCR {pcr} out of range")
         if len(digest) != 32:
@@ -237,6 +244,13 @@ class Event:
     def to_bytes(self) -> bytes:
         return (struct.pack("<IIIH", self.pcr, self.event_type, 1, TPM_ALG_SHA256)
                 + self.digest + struct.pack("<I", len(self.data)) + self.data)
+
+
+@functools.lru_cache(maxsize=8192, typed=True)
+def _make_shared(pcr: int, event_type: int, digest: bytes, data: bytes) -> Event:
+    """``Event.make``, remembered: a record is immutable and a pure function of its
+    fields, and every boot of a host measures the same records again."""
+    return Event._make(pcr, event_type, digest, data)
 
 
 def _spec_id_event() -> bytes:

@@ -13,6 +13,7 @@ Only what vtalab uses is modelled: SHA-256 and NIST P-256, quotes (``TPMS_ATTEST
 
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -248,6 +249,14 @@ def parse_attest(data: bytes) -> Attest:
     r.end()
     return Attest(magic, typ, signer, extra, ClockInfo(clock, reset, restart, safe_byte == 1),
                   fw, sel, digest)
+
+
+@functools.lru_cache(maxsize=256)
+def parse_attest_shared(data: bytes) -> Attest:
+    """``parse_attest``, remembered (a pure function of the bytes): the verifier parses
+    each quote twice (``verify_quote``, then the PCR checks). The result is shared, so
+    callers must treat it as read-only; errors are raised again on every call."""
+    return parse_attest(data)
 
 
 # -- TPMT_SIGNATURE ---------------------------------------------------------------------
