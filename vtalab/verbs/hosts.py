@@ -45,10 +45,6 @@ def _host_task(world: World, host: str, name: str) -> Any:
     return vc, vc.start_task(name, host)
 
 
-def _wait(proc: Any) -> Generator[Any, Any, None]:
-    yield proc
-
-
 @verb("Restart-VMHost", summary="Reboot a host (a full boot: firmware, TPM reset, "
       "measurements).", args=RestartArgs, side="host", source="PowerCLI Restart-VMHost")
 def restart_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
