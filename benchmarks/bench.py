@@ -21,21 +21,21 @@ from typing import Any
 import cryptography
 
 import vtalab
-from vtalab import crypto
+from vtalab.core import crypto
+from vtalab.core.kernel import Kernel
+from vtalab.core.parameters import Parameters
 from vtalab.domain.ta_cluster import QUOTE_PCRS
 from vtalab.esxi.host import EsxiHost
 from vtalab.esxi.releases import image_for
-from vtalab.kernel import Kernel
-from vtalab.parameters import Parameters
-from vtalab.topology import (
+from vtalab.tpm import FirmwareProfile, Tpm, measure_full_boot, pcr_digest
+from vtalab.world.assembly import World
+from vtalab.world.topology import (
     TaClusterSpec,
     TaHostSpec,
     Topology,
     TrustedClusterSpec,
     TrustedHostSpec,
 )
-from vtalab.tpm import FirmwareProfile, Tpm, measure_full_boot, pcr_digest
-from vtalab.world import World
 
 SEED = 2024
 
@@ -82,7 +82,7 @@ _COUNTED = ("ecdsa_sign", "ecdsa_verify", "ecdh", "derive_private_key", "sha256"
 
 @contextmanager
 def count_crypto() -> Iterator[Counter[str]]:
-    """Count calls of vtalab.crypto's primitives (every caller looks them up at call time)."""
+    """Count calls of vtalab.core.crypto's primitives (every caller looks them up at call time)."""
     counts: Counter[str] = Counter()
     saved = {name: getattr(crypto, name) for name in _COUNTED}
 

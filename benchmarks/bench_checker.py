@@ -23,10 +23,10 @@ import time
 from typing import Any
 
 import vtalab
-import vtalab.checker as checker_module
-from vtalab.checker import Checker
-from vtalab.invariants import INVARIANTS
-from vtalab.scenario import load_scenario_text
+import vtalab.analysis.checker.search as checker_module
+from vtalab.analysis.checker.search import Checker
+from vtalab.analysis.invariants import INVARIANTS
+from vtalab.scenario.model import load_scenario_text
 
 TRUSTED = ["esx-01", "esx-02", "esx-03", "esx-04", "esx-05"]
 

@@ -20,22 +20,22 @@ from pathlib import Path
 
 import pytest
 
-from vtalab import crypto
+from vtalab.core import crypto
+from vtalab.core.kernel import Kernel
+from vtalab.core.parameters import Parameters
 from vtalab.domain.ta_cluster import QUOTE_PCRS
 from vtalab.esxi.host import EsxiHost
 from vtalab.esxi.releases import image_for
-from vtalab.kernel import Kernel
-from vtalab.parameters import Parameters
-from vtalab.topology import (
+from vtalab.tpm import FirmwareProfile, Tpm, parse_eventlog, read_measured_boot
+from vtalab.tpm.files import PCRS_OUT, checkquote_command, tss_pcrs_file
+from vtalab.world.assembly import World
+from vtalab.world.topology import (
     TaClusterSpec,
     TaHostSpec,
     Topology,
     TrustedClusterSpec,
     TrustedHostSpec,
 )
-from vtalab.tpm import FirmwareProfile, Tpm, parse_eventlog, read_measured_boot
-from vtalab.tpm.files import PCRS_OUT, checkquote_command, tss_pcrs_file
-from vtalab.world import World
 
 pytestmark = pytest.mark.conformance
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 import vtalab
-from vtalab.bundle import EVIDENCE_FILES, MANIFEST, _pack, open_bundle
-from vtalab.cli import main
-from vtalab.kernel import SIM_EPOCH
+from vtalab.cli.app import main
+from vtalab.core.kernel import SIM_EPOCH
+from vtalab.forensics.bundle import EVIDENCE_FILES, MANIFEST, _pack, open_bundle
 from vtalab.tpm.files import checkquote_command
 
 BUGS = Path(__file__).resolve().parent.parent / "scenarios" / "bugs"

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from vtalab.checker import Checker, CheckReport
-from vtalab.checker_cases import Case, Fault, build_scenario, scenario_data, with_refusals
-from vtalab.cli import main
-from vtalab.invariants import INVARIANTS
-from vtalab.scenario import load_scenario, load_scenario_text, run_scenario
+from vtalab.analysis.checker.cases import Case, Fault, build_scenario, scenario_data, with_refusals
+from vtalab.analysis.checker.search import Checker, CheckReport
+from vtalab.analysis.invariants import INVARIANTS
+from vtalab.cli.app import main
+from vtalab.scenario.model import load_scenario, load_scenario_text, run_scenario
 
 PLANS = Path(__file__).resolve().parent.parent / "scenarios" / "plans"
 
@@ -270,7 +270,7 @@ def test_ctrl_c_before_anything_exits_130(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_progress_bar_only_on_a_terminal() -> None:
-    from vtalab.check_cli import _Bar
+    from vtalab.cli.check import _Bar
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -312,7 +312,7 @@ def test_ta_objects_at_risk_under_heavy_faults(tmp_path: Path,
     TA host dead while a base image is imported or removed comes back disagreeing."""
     plan = load_scenario(str(PLANS / "safe-rolling-upgrade.yaml"))
     name = "ta-objects-consistent-at-end"
-    from vtalab.checker_report import render_report
+    from vtalab.analysis.checker.report import render_report
 
     light = Checker(plan, examples=1, faults="light")
     text = render_report(light.run(), timelines=False)
@@ -326,7 +326,7 @@ def test_ta_objects_at_risk_under_heavy_faults(tmp_path: Path,
     assert summary.at_risk[name] > 0
     assert checker.violates(case, name)
     # and it becomes a minimal counterexample that reproduces like the others
-    from vtalab.checker_shrink import minimise
+    from vtalab.analysis.checker.shrink import minimise
 
     minimal = minimise(checker, case, name)
     assert down in minimal.faults
@@ -344,7 +344,7 @@ def test_ta_objects_at_risk_under_heavy_faults(tmp_path: Path,
 
 
 def test_heavy_faults_generate_more_kinds(out_dir: Path) -> None:
-    from vtalab.checker_cases import fault_menu
+    from vtalab.analysis.checker.cases import fault_menu
 
     plan = load_scenario(str(PLANS / "safe-rolling-upgrade.yaml"))
     light = {name for name, _ in fault_menu(plan, "light")}

@@ -12,7 +12,7 @@ import pytest
 from test_scenario_loader import VALID, install_fakes, replace
 
 import vtalab
-from vtalab.cli import checkquote_command, main
+from vtalab.cli.app import checkquote_command, main
 
 
 @pytest.fixture(autouse=True)
@@ -168,7 +168,7 @@ def test_verbs_and_schema(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_internal_error_exit_3(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
-    import vtalab.scenario as scenario_mod
+    import vtalab.scenario.model as scenario_mod
 
     def boom(*a: Any, **k: Any) -> Any:
         raise RuntimeError("kaboom")

@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_scenario_loader import VALID, install_fakes
 
-from vtalab.cli import main
+from vtalab.cli.app import main
 
 LINES = VALID.splitlines(keepends=True)
 

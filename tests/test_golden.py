@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from vtalab import cli, golden
+from vtalab.cli import app as cli
+from vtalab.scenario import golden
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = golden.scenario_files(ROOT / "scenarios")

@@ -13,19 +13,19 @@ from typing import Any
 
 import pytest
 
+from vtalab.core.kernel import Kernel
+from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.host import EsxiHost, PowerState
 from vtalab.esxi.releases import image_for
-from vtalab.kernel import Kernel
-from vtalab.parameters import Parameters
-from vtalab.topology import (
+from vtalab.world.assembly import World
+from vtalab.world.topology import (
     TaClusterSpec,
     TaHostSpec,
     Topology,
     TrustedClusterSpec,
     TrustedHostSpec,
 )
-from vtalab.world import World
 
 TOPOLOGY = Topology(
     ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-esx-01")]),
@@ -170,7 +170,7 @@ def test_export_from_powered_off_host(world: World, how: str) -> None:
                                   "Import-TrustAuthorityServicesInfo"])
 def test_a_file_of_the_wrong_kind_is_bad_input(verb: str) -> None:
     from vtalab import TrustedClusterSpec, TrustedHostSpec, World
-    from vtalab.topology import Topology
+    from vtalab.world.topology import Topology
 
     world = World(Topology(trusted_clusters=[TrustedClusterSpec(
         hosts=[TrustedHostSpec(name="esx-01")])]), seed=3)

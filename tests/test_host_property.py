@@ -37,12 +37,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from vtalab import crypto
+from vtalab.core import crypto
+from vtalab.core.kernel import Kernel
+from vtalab.core.parameters import Parameters
 from vtalab.errors import OperationError
 from vtalab.esxi.host import BootMode, EsxiHost, PowerState
 from vtalab.esxi.releases import image_for
-from vtalab.kernel import Kernel
-from vtalab.parameters import Parameters
 from vtalab.tpm import (
     FirmwareProfile,
     Tpm,

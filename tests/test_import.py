@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vtalab.cli import main
+from vtalab.cli.app import main
+from vtalab.core.kernel import SIM_EPOCH
 from vtalab.errors import ScenarioError
-from vtalab.explain import explain
-from vtalab.kernel import SIM_EPOCH
-from vtalab.scenario import load_scenario, load_scenario_text, run_scenario
+from vtalab.forensics.explain import explain
+from vtalab.scenario.model import load_scenario, load_scenario_text, run_scenario
 
 DATA = Path(__file__).resolve().parent / "data" / "powercli"
 

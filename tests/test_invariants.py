@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vtalab.errors import InputError
-from vtalab.invariants import (
+from vtalab.analysis.invariants import (
     INVARIANTS,
     KINDS,
     LIVENESS_SETTLE_SECONDS,
@@ -25,8 +24,9 @@ from vtalab.invariants import (
     invariants_markdown,
     liveness_bound,
 )
-from vtalab.parameters import Parameters
-from vtalab.scenario import RunResult, load_scenario, load_scenario_text, run_scenario
+from vtalab.core.parameters import Parameters
+from vtalab.errors import InputError
+from vtalab.scenario.model import RunResult, load_scenario, load_scenario_text, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -13,8 +13,8 @@ import textwrap
 
 import pytest
 
-from vtalab.kernel import SIM_EPOCH, Kernel, RandomStreams, format_time
-from vtalab.trace import Trace, TraceEvent, canonical, jsonable
+from vtalab.core.kernel import SIM_EPOCH, Kernel, RandomStreams, format_time
+from vtalab.core.trace import Trace, TraceEvent, canonical, jsonable
 
 
 def draw(streams: RandomStreams, name: str, n: int = 5) -> list[float]:
@@ -176,11 +176,11 @@ def test_format_time_carries_rounded_milliseconds() -> None:
 
 # -- determinism across processes ------------------------------------------------------------
 STORY = textwrap.dedent("""
-    from vtalab import crypto
+    from vtalab.core import crypto
     from vtalab.esxi.host import EsxiHost
     from vtalab.esxi.releases import image_for
-    from vtalab.kernel import Kernel
-    from vtalab.parameters import Parameters
+    from vtalab.core.kernel import Kernel
+    from vtalab.core.parameters import Parameters
     from vtalab.tpm import FirmwareProfile, Tpm
 
     k = Kernel(2024)

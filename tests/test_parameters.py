@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from vtalab import crypto
-from vtalab.cli import main
-from vtalab.domain.trusted import MIN_ATTEST_DELAY_SECONDS
-from vtalab.errors import ScenarioError
-from vtalab.parameters import (
+from vtalab.cli.app import main
+from vtalab.core import crypto
+from vtalab.core.parameters import (
     MAX_OPERATION_SECONDS,
     MAX_VALIDITY_DAYS,
     RULES,
@@ -27,14 +25,16 @@ from vtalab.parameters import (
     parameters_markdown,
     range_text,
 )
-from vtalab.scenario import DEFAULT_SETTLE_SECONDS, load_scenario_text
-from vtalab.simtime import HORIZON_SECONDS
-from vtalab.topology import Topology, TrustedClusterSpec, TrustedHostSpec, VmSpec
-from vtalab.world import World
+from vtalab.core.simtime import HORIZON_SECONDS
+from vtalab.domain.trusted import MIN_ATTEST_DELAY_SECONDS
+from vtalab.errors import ScenarioError
+from vtalab.scenario.model import DEFAULT_SETTLE_SECONDS, load_scenario_text
+from vtalab.world.assembly import World
+from vtalab.world.topology import Topology, TrustedClusterSpec, TrustedHostSpec, VmSpec
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
-#: Parameters by the kind of number they are (module docstring of vtalab.parameters).
+#: Parameters by the kind of number they are (module docstring of vtalab.core.parameters).
 OPERATIONS = ["full_boot_seconds", "quick_boot_seconds", "shutdown_seconds",
               "maintenance_mode_seconds", "upgrade_stage_seconds", "service_restart_seconds",
               "vm_power_on_seconds", "vm_encrypt_seconds", "vmotion_seconds",

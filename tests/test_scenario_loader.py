@@ -14,21 +14,21 @@ from typing import Any
 import pytest
 from pydantic import Field
 
-from vtalab import registry
+from vtalab.core.kernel import Kernel
+from vtalab.core.parameters import Parameters
+from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.errors import ScenarioError
-from vtalab.expect import EXPECTATIONS, parse_time
-from vtalab.kernel import Kernel
-from vtalab.parameters import Parameters
-from vtalab.registry import Args, Outcome, Verb
-from vtalab.scenario import (
+from vtalab.scenario.expect import EXPECTATIONS, parse_time
+from vtalab.scenario.model import (
     Scenario,
     load_scenario,
     load_scenario_text,
     run_scenario,
     scenario_json_schema,
 )
-from vtalab.simtime import HORIZON_SECONDS
-from vtalab.topology import Topology
+from vtalab.world import registry
+from vtalab.world.registry import Args, Outcome, Verb
+from vtalab.world.topology import Topology
 
 # -- fakes -----------------------------------------------------------------------------
 
@@ -111,7 +111,7 @@ FAKE_FAULTS = {
 
 
 class FakeWorld:
-    """The World API of vtalab.world, just enough to drive the scenario machinery."""
+    """The World API of vtalab.world.assembly, just enough to drive the scenario machinery."""
 
     def __init__(self, topology: Topology, *, seed: int = 0,
                  params: Parameters | None = None) -> None:
@@ -187,8 +187,8 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def install_fakes(mp: pytest.MonkeyPatch) -> None:
     """Swap the fake verbs, World and event catalogue in (the fakes post their own event)."""
-    import vtalab.scenario_checks as checks_mod
-    import vtalab.scenario_run as run_mod
+    import vtalab.scenario.checks as checks_mod
+    import vtalab.scenario.run as run_mod
 
     mp.setattr(registry, "VERBS", dict(FAKE_VERBS))
     mp.setattr(registry, "FAULTS", dict(FAKE_FAULTS))
@@ -555,7 +555,7 @@ def test_step_release_typo_exits_2_not_1(tmp_path: Any) -> None:
     import contextlib
     import io
 
-    from vtalab.cli import main
+    from vtalab.cli.app import main
 
     path = tmp_path / "s.yaml"
     path.write_text(replace('with: {vmhost: esx-02, release: "8.0 U2"}',
@@ -649,8 +649,8 @@ def test_check_counts_match_the_golden_transcripts() -> None:
     import re
     from pathlib import Path
 
-    from vtalab.golden import LIBRARY, golden_path, library_markdown, scenario_files
-    from vtalab.scenario import check_count
+    from vtalab.scenario.golden import LIBRARY, golden_path, library_markdown, scenario_files
+    from vtalab.scenario.model import check_count
 
     docs_table = library_markdown()
     for path in scenario_files(LIBRARY):
@@ -660,7 +660,7 @@ def test_check_counts_match_the_golden_transcripts() -> None:
         assert summary is not None, path
         assert check_count(sc) == int(summary[1]) + int(summary[2]), path
         assert f"[`{sc.name}`](#{sc.name}) | {len(sc.steps)} | {check_count(sc)} |" in docs_table
-    docs = Path(LIBRARY).parent / "docs"
+    docs = Path(__file__).resolve().parent.parent / "docs"
     for name in ("verbs.md", "faults.md"):
         text = (docs / name).read_text(encoding="utf-8")
         assert "Optional" not in text and not re.search(r": Literal\b", text), name

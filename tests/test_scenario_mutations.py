@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from vtalab.scenario import load_scenario, run_scenario
+from vtalab.scenario.model import load_scenario, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vtalab.scenario import load_scenario, run_scenario
+from vtalab.scenario.model import load_scenario, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = sorted((ROOT / "scenarios").glob("*.yaml"))

@@ -11,13 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vtalab.analysis.invariants import LIVENESS_SETTLE_SECONDS
+from vtalab.analysis.pytest_plugin import Lab, assert_plan_safe
+from vtalab.analysis.strategies import FAULT_KINDS, fault_schedules, plans, topologies
 from vtalab.errors import ScenarioError
-from vtalab.invariants import LIVENESS_SETTLE_SECONDS
-from vtalab.pytest_plugin import Lab, assert_plan_safe
-from vtalab.registry import lookup
-from vtalab.scenario import load_scenario_text
-from vtalab.strategies import FAULT_KINDS, fault_schedules, plans, topologies
-from vtalab.topology import Topology
+from vtalab.scenario.model import load_scenario_text
+from vtalab.world.registry import lookup
+from vtalab.world.topology import Topology
 
 pytest_plugins = ["pytester"]
 
@@ -144,14 +144,14 @@ def test_lab_from_a_scenario_file_keeps_its_parameters():
 
 def test_entry_point_is_declared():
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
-    assert '[project.entry-points.pytest11]\nvtalab = "vtalab.pytest_plugin"' in text
+    assert '[project.entry-points.pytest11]\nvtalab = "vtalab.analysis.pytest_plugin"' in text
 
 
 USER_TEST = '''
     """A team's own runbook tests, as docs/testing-your-runbooks.md shows them."""
     from hypothesis import given, settings, strategies as st
 
-    from vtalab.strategies import fault_schedules, plans, topologies
+    from vtalab.analysis.strategies import fault_schedules, plans, topologies
 
     def test_fixture_runs_a_plan(vtalab_lab):
         lab = vtalab_lab(TOPOLOGY, seed=1)
@@ -185,7 +185,7 @@ def test_plugin_fixture_in_a_users_test_suite(pytester):
                      f"{topology.model_dump_json()!r})\n" + textwrap.dedent(USER_TEST))
     installed = any(e.name == "vtalab" for e in entry_points(group="pytest11"))
     args = ["-p", "no:cacheprovider", "-W", "error"] + (
-        [] if installed else ["-p", "vtalab.pytest_plugin"])
+        [] if installed else ["-p", "vtalab.analysis.pytest_plugin"])
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*the plan is not safe*",
@@ -200,7 +200,7 @@ def test_the_worked_example_in_the_docs_runs_as_shown(pytester):
     pytester.makepyfile(test_runbook=python_block)
     installed = any(e.name == "vtalab" for e in entry_points(group="pytest11"))
     args = ["-p", "no:cacheprovider", "-W", "error"] + (
-        [] if installed else ["-p", "vtalab.pytest_plugin"])
+        [] if installed else ["-p", "vtalab.analysis.pytest_plugin"])
     for seed in ("1", "2"):
         result = pytester.runpytest_subprocess(*args, "--hypothesis-seed", seed)
         result.assert_outcomes(passed=4)

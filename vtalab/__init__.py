@@ -10,11 +10,12 @@ The public API is small; everything else is private to its module::
 See ``docs/api.md`` for the Quick Boot story in Python.
 """
 
+from vtalab.core.kernel import Kernel
+from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError, OperationError, ReplayError, ScenarioError, VtalabError
-from vtalab.kernel import Kernel
-from vtalab.parameters import Parameters
-from vtalab.registry import FAULTS, VERBS, Outcome
-from vtalab.topology import (
+from vtalab.world.assembly import World
+from vtalab.world.registry import FAULTS, VERBS, Outcome
+from vtalab.world.topology import (
     BaseImageSpec,
     KmsSpec,
     TaClusterSpec,
@@ -26,7 +27,6 @@ from vtalab.topology import (
     TrustedHostSpec,
     VmSpec,
 )
-from vtalab.world import World
 
 __version__ = "0.1.0"
 

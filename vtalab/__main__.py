@@ -1,5 +1,5 @@
 """``python -m vtalab``: the same as the ``vtalab`` command."""
 
-from vtalab.cli import main
+from vtalab.cli.app import main
 
 raise SystemExit(main())

@@ -6,7 +6,7 @@ import dataclasses
 
 from test_attestation import NONCE, NOW, config, evidence, make_tpm, principal_token
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.domain.attestation import evaluate
 from vtalab.domain.reasons import Reason
 from vtalab.tpm import Tpm

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.domain.attestation import (
     REQUIRED_PCRS,
     Evidence,

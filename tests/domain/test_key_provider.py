@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from vtalab import crypto
+from vtalab.core import crypto
+from vtalab.core.kernel import SIM_EPOCH
 from vtalab.domain.attestation import Verdict, issue_tokens
 from vtalab.domain.key_provider import (
     KeyProviderService,
@@ -19,7 +20,6 @@ from vtalab.domain.key_provider import (
 from vtalab.domain.kms import ServerState
 from vtalab.domain.reasons import Reason
 from vtalab.errors import OperationError
-from vtalab.kernel import SIM_EPOCH
 
 NOW = SIM_EPOCH
 EPOCH = int(NOW.timestamp())

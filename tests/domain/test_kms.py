@@ -7,7 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from vtalab import crypto
+from vtalab.core import crypto
+from vtalab.core.kernel import SIM_EPOCH
 from vtalab.domain.kms import (
     KmsCluster,
     KmsServer,
@@ -16,7 +17,6 @@ from vtalab.domain.kms import (
 )
 from vtalab.domain.reasons import Reason
 from vtalab.errors import OperationError
-from vtalab.kernel import SIM_EPOCH
 
 NOW = SIM_EPOCH
 ADDRESSES = ["kms-01.lab.local", "kms-02.lab.local"]

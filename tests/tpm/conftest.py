@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.esxi.image import EsxiImage, HostSpecific, standard_image
 from vtalab.tpm import FirmwareProfile, Tpm, measure_full_boot
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.tpm import Tpm
 from vtalab.tpm.marshal import Reader, marshal_public
 

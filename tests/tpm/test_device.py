@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.errors import OperationError
 from vtalab.tpm import (
     Tpm,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.esxi.image import HostSpecific, standard_image
 from vtalab.tpm import FirmwareProfile, measure_full_boot, parse_eventlog, replay
 from vtalab.tpm.eventlog import (

@@ -81,7 +81,7 @@ def test_secure_boot_off_and_different_builds_differ(firmware: FirmwareProfile) 
 def test_version_record_round_trip_and_rejection() -> None:
     rec = standard_image("8.0.2", 22380479).version_records[0]
     data = version_record_data(rec, "k.b00")
-    from vtalab import crypto
+    from vtalab.core import crypto
     ok = Event.make(13, EV_EVENT_TAG, crypto.sha256(data), tagged_event_data(TAG_VERSION, data))
     assert read_measured_boot([ok]).versions == [rec]
     broken = data[:-3]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.tpm import Quote, Tpm, marshal_public
 from vtalab.tpm.files import tss_pcrs_file
 

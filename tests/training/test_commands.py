@@ -7,15 +7,6 @@ from collections.abc import Callable
 
 import pytest
 
-from vtalab import registry
-from vtalab.topology import (
-    TaClusterSpec,
-    TaHostSpec,
-    Topology,
-    TrustedClusterSpec,
-    TrustedHostSpec,
-    VmSpec,
-)
 from vtalab.training import (
     CommandResult,
     ShellState,
@@ -24,7 +15,16 @@ from vtalab.training import (
     execute,
     help_text,
 )
-from vtalab.world import World
+from vtalab.world import registry
+from vtalab.world.assembly import World
+from vtalab.world.topology import (
+    TaClusterSpec,
+    TaHostSpec,
+    Topology,
+    TrustedClusterSpec,
+    TrustedHostSpec,
+    VmSpec,
+)
 
 OLD, NEW = "8.0.1-21495797", "8.0.2-22380479"
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from vtalab.cli import main
+from vtalab.cli.app import main
 from vtalab.errors import ScenarioError
-from vtalab.scenario import run_scenario
+from vtalab.scenario.model import run_scenario
 from vtalab.training.exercises import exercise, exercises, load_exercise_text
 from vtalab.training.session import Session
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vtalab.errors import InputError
-from vtalab.training import format as fmt
-from vtalab.training.filters import compare
-from vtalab.training.pwsh import (
+from vtalab.training.pwsh import format as fmt
+from vtalab.training.pwsh.filters import compare
+from vtalab.training.pwsh.parser import (
     ArrayExpr,
     Command,
     Param,

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from vtalab.registry import Outcome
-from vtalab.topology import (
+from vtalab.world.assembly import World
+from vtalab.world.registry import Outcome
+from vtalab.world.topology import (
     TaClusterSpec,
     TaHostSpec,
     Topology,
@@ -22,7 +23,6 @@ from vtalab.topology import (
     TrustedHostSpec,
     VmSpec,
 )
-from vtalab.world import World
 
 WLD_VC = "vcsa-wld.lab.local"
 TA_VC = "vcsa-ta.lab.local"

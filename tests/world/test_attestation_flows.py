@@ -11,7 +11,7 @@ import pytest
 
 from vtalab.domain.base_image import parse_imagedb
 from vtalab.errors import InputError, OperationError
-from vtalab.topology import TpmSpec, TrustedHostSpec, VmSpec
+from vtalab.world.topology import TpmSpec, TrustedHostSpec, VmSpec
 
 U1 = "8.0.1-21495797"
 U2 = "8.0.2-22380479"

@@ -22,8 +22,8 @@ import pytest
 from vtalab.domain.base_image import export_imagedb
 from vtalab.errors import InputError
 from vtalab.esxi.releases import image_for
-from vtalab.topology import TrustedHostSpec
-from vtalab.world import World
+from vtalab.world.assembly import World
+from vtalab.world.topology import TrustedHostSpec
 
 TA_HOSTS = ("ta-01", "ta-02")
 MEMBER = "imgdb/base-image.json"  # the one member a boot_imgdb.tgz holds

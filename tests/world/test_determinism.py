@@ -8,16 +8,16 @@ import os
 import subprocess
 import sys
 
-from vtalab import crypto
+from vtalab.core import crypto
 
 # One self-contained program: build a small estate, drive it through verbs and faults,
 # print the trace digest and the hosts' EK public keys.
 PROGRAM = r'''
 import json, sys
-from vtalab import crypto
-from vtalab.topology import (TaClusterSpec, TaHostSpec, Topology, TrustedClusterSpec,
+from vtalab.core import crypto
+from vtalab.world.topology import (TaClusterSpec, TaHostSpec, Topology, TrustedClusterSpec,
                              TrustedHostSpec, VmSpec)
-from vtalab.world import World
+from vtalab.world.assembly import World
 
 def run(seed):
     topo = Topology(

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from vtalab import InputError, World
-from vtalab.topology import TaClusterSpec, TaHostSpec, Topology, TrustedClusterSpec, TrustedHostSpec
+from vtalab.world.topology import (
+    TaClusterSpec,
+    TaHostSpec,
+    Topology,
+    TrustedClusterSpec,
+    TrustedHostSpec,
+)
 
 
 @pytest.fixture()

@@ -27,11 +27,12 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vtalab import crypto
+from vtalab.core import crypto
+from vtalab.core.parameters import Parameters
 from vtalab.domain.key_provider import KeyProviderService
 from vtalab.errors import InputError
-from vtalab.parameters import Parameters
-from vtalab.topology import (
+from vtalab.world.assembly import World
+from vtalab.world.topology import (
     TaClusterSpec,
     TaHostSpec,
     Topology,
@@ -39,7 +40,6 @@ from vtalab.topology import (
     TrustedHostSpec,
     VmSpec,
 )
-from vtalab.world import World
 
 TRUSTED = ("esx-01", "esx-02")
 TA = ("ta-01", "ta-02")

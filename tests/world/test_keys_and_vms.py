@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from vtalab.topology import TrustedHostSpec, VmSpec
+from vtalab.world.topology import TrustedHostSpec, VmSpec
 
 ENC = (VmSpec(name="db", host="esx-01", encrypted=True),)
 ENC_OFF = (VmSpec(name="db", host="esx-01", encrypted=True, powered_on=False),)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vtalab.errors import InputError
-from vtalab.topology import TrustedHostSpec, VmSpec
+from vtalab.world.topology import TrustedHostSpec, VmSpec
 
 TA2 = ("ta-01", "ta-02")
 ENC_OFF = (VmSpec(name="db", host="esx-01", encrypted=True, powered_on=False),)
@@ -182,7 +182,7 @@ def test_power_loss_during_upgrade_fails_the_task(make_world, do, status):
 
 def test_a_crashed_daemon_runs_again_after_its_host_reboots() -> None:
     from vtalab import World
-    from vtalab.topology import (
+    from vtalab.world.topology import (
         TaClusterSpec,
         TaHostSpec,
         Topology,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vtalab.topology import TpmSpec, TrustedHostSpec, VmSpec
+from vtalab.world.topology import TpmSpec, TrustedHostSpec, VmSpec
 
 HOSTS = (TrustedHostSpec(name="esx-01"),
          TrustedHostSpec(name="esx-02", tpm=TpmSpec(vendor="Nuvoton")))

@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.domain.base_image import BaseImage
 from vtalab.domain.reasons import Reason, render
 from vtalab.tpm import eventlog as _eventlog

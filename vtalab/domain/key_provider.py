@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.domain.attestation import verify_kms_token
 from vtalab.domain.kms import (
     KMIP_PORT,

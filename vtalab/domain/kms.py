@@ -44,7 +44,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.domain.reasons import Reason
 from vtalab.errors import OperationError
 

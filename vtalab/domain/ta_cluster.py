@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from vtalab import crypto
+from vtalab.core import crypto
+from vtalab.core.trace import canonical
 from vtalab.domain.attestation import (
     Evidence,
     Principal,
@@ -32,15 +33,14 @@ from vtalab.domain.attestation import (
 )
 from vtalab.domain.base_image import BaseImageStore
 from vtalab.domain.key_provider import KeyProviderService
-from vtalab.trace import canonical
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from vtalab.core.kernel import Kernel
+    from vtalab.core.parameters import Parameters
     from vtalab.domain.vcenter import VCenter
     from vtalab.esxi.host import EsxiHost
-    from vtalab.kernel import Kernel
-    from vtalab.parameters import Parameters
 
 __all__ = ["OBJECT_KINDS", "AttestationService", "TaConfig", "TaHost", "TrustAuthorityCluster"]
 

@@ -18,7 +18,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.domain.attestation import Evidence
 from vtalab.domain.reasons import Reason
 from vtalab.domain.ta_cluster import QUOTE_PCRS
@@ -26,7 +26,7 @@ from vtalab.tpm.marshal import marshal_public
 
 if TYPE_CHECKING:
     from vtalab.esxi.host import BootMode, EsxiHost
-    from vtalab.world import World
+    from vtalab.world.assembly import World
 
 __all__ = ["HostAttestation", "Kmxa", "ServiceInfo", "TrustedCluster", "TrustedHost"]
 

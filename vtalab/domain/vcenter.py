@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from vtalab import crypto
+from vtalab.core import crypto
 
 if TYPE_CHECKING:
-    from vtalab.kernel import Kernel
-    from vtalab.parameters import Parameters
+    from vtalab.core.kernel import Kernel
+    from vtalab.core.parameters import Parameters
 
 __all__ = ["EVENT_TEXT", "Task", "VCenter", "VcEvent"]
 

@@ -13,10 +13,10 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vtalab.registry import Outcome
+from vtalab.world.registry import Outcome
 
 if TYPE_CHECKING:
-    from vtalab.world import World
+    from vtalab.world.assembly import World
 
 __all__ = ["Vm", "encrypt", "migrate", "power_off", "power_on"]
 

@@ -31,8 +31,8 @@ from vtalab.errors import OperationError
 from vtalab.esxi.image import EsxiImage, HostSpecific
 
 if TYPE_CHECKING:
-    from vtalab.kernel import Kernel
-    from vtalab.parameters import Parameters
+    from vtalab.core.kernel import Kernel
+    from vtalab.core.parameters import Parameters
 
 __all__ = ["BootMode", "EsxiHost", "PowerState", "BootRecord"]
 
@@ -350,8 +350,7 @@ class EsxiHost:
     def _tpm_identity(self) -> dict[str, str | None]:
         """The TPM's identity for the trace: its EK fingerprint and its EK certificate's
         issuer (what the invariants compare with the TA cluster's trusted TPM objects)."""
-        from vtalab import crypto
-
+        from vtalab.core import crypto
         assert self.tpm is not None
         issuer = None
         if self.tpm.ek_certificate_der is not None:

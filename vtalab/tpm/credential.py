@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import warnings
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.tpm.marshal import Reader, tpm2b, u32
 
 __all__ = ["activate_credential", "kdfa", "kdfe", "make_credential"]

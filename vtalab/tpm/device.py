@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.errors import OperationError
 from vtalab.tpm import credential, marshal
 from vtalab.tpm.eventlog import EV_NO_ACTION, NUM_PCRS, Event, EventLog

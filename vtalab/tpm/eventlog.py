@@ -22,7 +22,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from vtalab import crypto
+from vtalab.core import crypto
 
 __all__ = [
     "EFI_GLOBAL_VARIABLE",

@@ -1,5 +1,5 @@
 """Files for the real tpm2-tools: the PCR file ``tpm2_checkquote -f`` reads, and the
-verification command line for a directory written from :meth:`vtalab.world.World.evidence`.
+verification command line for a directory written from :meth:`vtalab.world.assembly.World.evidence`.
 
 Why a special PCR file
 ----------------------

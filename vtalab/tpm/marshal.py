@@ -17,7 +17,7 @@ import functools
 import struct
 from dataclasses import dataclass
 
-from vtalab import crypto
+from vtalab.core import crypto
 
 __all__ = [
     "AK_ATTRIBUTES",

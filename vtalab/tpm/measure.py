@@ -45,7 +45,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from vtalab import crypto
+from vtalab.core import crypto
 from vtalab.esxi.image import (
     PCR_BOOT_OPTIONS,
     PCR_MODULES,

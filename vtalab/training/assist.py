@@ -19,16 +19,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vtalab import registry
 from vtalab.esxi.releases import RELEASES
-from vtalab.expect import LOG_NAMES
-from vtalab.training.binding import params_of, usage, value_hint
+from vtalab.scenario.expect import LOG_NAMES
 from vtalab.training.commands import ShellState, command_names, resolve
-from vtalab.training.filters import FILTERS
 from vtalab.training.lab import CONDITIONS, SHELL
+from vtalab.training.pwsh.binding import params_of, usage, value_hint
+from vtalab.training.pwsh.filters import FILTERS
+from vtalab.world import registry
 
 if TYPE_CHECKING:
-    from vtalab.world import World
+    from vtalab.world.assembly import World
 
 __all__ = ["complete", "help_text"]
 

@@ -27,12 +27,11 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from vtalab import registry
 from vtalab.errors import InputError, nearest
-from vtalab.training import format as fmt
-from vtalab.training.binding import bind
-from vtalab.training.filters import FILTERS
-from vtalab.training.pwsh import (
+from vtalab.training.pwsh import format as fmt
+from vtalab.training.pwsh.binding import bind
+from vtalab.training.pwsh.filters import FILTERS
+from vtalab.training.pwsh.parser import (
     ArrayExpr,
     Command,
     Expr,
@@ -46,13 +45,14 @@ from vtalab.training.pwsh import (
     property_of,
 )
 from vtalab.training.risks import assess, forbidden_effects
+from vtalab.world import registry
 
 if TYPE_CHECKING:
     import simpy
 
-    from vtalab.registry import Outcome, Verb
     from vtalab.training.constraints import Forbid
-    from vtalab.world import World
+    from vtalab.world.assembly import World
+    from vtalab.world.registry import Outcome, Verb
 
 __all__ = ["CommandResult", "Run", "ShellState", "command_names", "execute", "resolve"]
 

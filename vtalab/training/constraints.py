@@ -36,13 +36,13 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from vtalab import registry
+from vtalab.core.kernel import format_time
 from vtalab.errors import InputError, nearest
-from vtalab.kernel import format_time
+from vtalab.world import registry
 
 if TYPE_CHECKING:
-    from vtalab.trace import TraceEvent
-    from vtalab.world import World
+    from vtalab.core.trace import TraceEvent
+    from vtalab.world.assembly import World
 
 __all__ = ["EFFECTS", "Effect", "Forbid", "Violation", "action_breaks", "effect_violations"]
 

@@ -23,8 +23,8 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vtalab.kernel import format_time
-from vtalab.timeline import timeline_line
+from vtalab.core.kernel import format_time
+from vtalab.scenario.timeline import timeline_line
 
 if TYPE_CHECKING:
     from vtalab.training.session import Session

@@ -12,7 +12,7 @@ test that runs every reference fix)::
     goal: >                           # what the trainee is told, in operator terms
       The encrypted VM db01 on esx-03 will not power on; make it run without weakening trust.
     scenario: {name: ..., seed: 11, topology: ..., steps: ..., expect: ...}
-    check:                            # the goal: expectation checks (vtalab.expect kinds)
+    check:                            # the goal: expectation checks (vtalab.scenario.expect kinds)
       - vm: {vm: db01, power_state: poweredOn, host: esx-03}
     forbid:                           # optional: what the goal says not to do on the way
       - {effect: host-restart, with: {host: esx-03}, reason: "without rebooting the host"}
@@ -21,11 +21,11 @@ test that runs every reference fix)::
     solution:                         # shell lines that reach the goal (tested)
       - Export-VMHostImageDb -VMHost esx-03 -FilePath esx-03-imgdb.tgz
 
-The **scenario** is written in the scenario language (:mod:`vtalab.scenario`): running it
+The **scenario** is written in the scenario language (:mod:`vtalab.scenario.model`): running it
 builds the broken lab the way it broke, by topology and operator steps, never by poking
 state; its ``expect`` list documents (and the tests check) that the lab really is broken
 the intended way when the trainee takes over. The **check** reuses the expectation kinds
-of :mod:`vtalab.expect`, so a goal reads like a scenario expectation and needs no code.
+of :mod:`vtalab.scenario.expect`, so a goal reads like a scenario expectation and needs no code.
 The **forbid** list states what the goal's words rule out on the way there ("without
 rebooting the host", "while db01 keeps running"): actions or effects, each with the
 reason the grade shows (:mod:`vtalab.training.constraints`).
@@ -46,12 +46,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from vtalab import expect as _expect
 from vtalab.errors import InputError, ScenarioError
-from vtalab.expect import Expectation
-from vtalab.scenario import Scenario, _from_validation, _semantic_problems
+from vtalab.scenario import expect as _expect
+from vtalab.scenario.expect import Expectation
+from vtalab.scenario.model import Scenario, _from_validation, _semantic_problems
+from vtalab.scenario.yamlloc import Located, load_yaml
 from vtalab.training.constraints import Forbid
-from vtalab.yamlloc import Located, load_yaml
 
 __all__ = ["DIFFICULTIES", "Exercise", "Hint", "exercise", "exercises", "load_exercise_text"]
 
@@ -102,7 +102,7 @@ class _ExerciseFile(BaseModel):
         return value
 
 
-# The expectation models' annotations name helpers of vtalab.expect; resolve them there.
+# The expectation models' annotations name helpers of vtalab.scenario.expect; resolve them there.
 _ExerciseFile.model_rebuild(_types_namespace=vars(_expect))
 
 

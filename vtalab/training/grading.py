@@ -3,7 +3,7 @@
 ``check`` in the shell asks two questions:
 
 * **Is the goal reached?** The exercise's ``check`` list (expectation kinds of
-  :mod:`vtalab.expect`, evaluated now).
+  :mod:`vtalab.scenario.expect`, evaluated now).
 * **Was it reached the right way?** The invariants below, over the world as it is and over
   what happened *since the trainee took over* (the scenario prefix broke the lab on
   purpose; that is not the trainee's doing):
@@ -22,7 +22,7 @@
     was relaxed, no principal, TPM CA certificate or endorsement key was removed, and
     neither the Trust Authority cluster nor a Trusted cluster was disabled.
 
-  When :mod:`vtalab.invariants` exists its ``check_all`` is consulted too (given the
+  When :mod:`vtalab.analysis.invariants` exists its ``check_all`` is consulted too (given the
   session start when it accepts ``since``), so a property written once there also grades
   trainees.
 
@@ -36,13 +36,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from vtalab.expect import CheckContext, evaluate
-from vtalab.kernel import format_time
+from vtalab.core.kernel import format_time
+from vtalab.scenario.expect import CheckContext, evaluate
 from vtalab.training.constraints import action_breaks, effect_violations
 
 if TYPE_CHECKING:
     from vtalab.training.session import Session
-    from vtalab.world import World
+    from vtalab.world.assembly import World
 
 __all__ = ["Finding", "Grade", "Scorecard", "TrustSnapshot", "grade", "trust_snapshot"]
 
@@ -155,7 +155,7 @@ def grade(session: Session) -> Grade:
     if session.exercise.forbid:
         invariants.insert(0, _goal_constraints(session))
     shared = _shared_invariants(world, session.start_time)
-    if shared is None:  # without vtalab.invariants: this module's own versions
+    if shared is None:  # without vtalab.analysis.invariants: this module's own versions
         shared = [_no_in_use_image_removed(world, session.start_seq),
                   _no_key_to_unattested_host(world, session.start_seq)]
     invariants += shared
@@ -274,7 +274,7 @@ def _trust_not_weakened(before: TrustSnapshot, after: TrustSnapshot) -> Finding:
     return Finding("trust-not-weakened", True, "no trust setting was relaxed or removed")
 
 
-#: The invariants of :mod:`vtalab.invariants` a trainee's fix must keep. Left out:
+#: The invariants of :mod:`vtalab.analysis.invariants` a trainee's fix must keep. Left out:
 #: ``encrypted-vm-availability`` (a refused power-on while trying is what the scorecard's
 #: "VMs locked" counts, not a failure), ``liveness-reattested`` (needs the world to settle
 #: after the check) and advice.
@@ -286,7 +286,7 @@ SHARED = ("no-key-without-token", "attested-only-if-trusted",
 def _shared_invariants(world: World, since: float) -> list[Finding] | None:
     """The :data:`SHARED` invariants since the session start, or ``None`` without them."""
     try:
-        from vtalab.invariants import INVARIANTS, check_all
+        from vtalab.analysis.invariants import INVARIANTS, check_all
     except ImportError:
         return None
     names = [n for n in SHARED if n in INVARIANTS]

@@ -22,17 +22,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vtalab.core.kernel import format_time
 from vtalab.errors import InputError
-from vtalab.expect import LOG_NAMES, parse_time
-from vtalab.kernel import format_time
-from vtalab.timeline import render_timeline
-from vtalab.training import format as fmt
-from vtalab.training.filters import bind_simple
-from vtalab.training.pwsh import Command, PSObject
+from vtalab.scenario.expect import LOG_NAMES, parse_time
+from vtalab.scenario.timeline import render_timeline
+from vtalab.training.pwsh import format as fmt
+from vtalab.training.pwsh.filters import bind_simple
+from vtalab.training.pwsh.parser import Command, PSObject
 
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
-    from vtalab.world import World
+    from vtalab.world.assembly import World
 
 __all__ = ["CONDITIONS", "SHELL", "LabCommand"]
 

@@ -24,8 +24,8 @@ from vtalab.errors import InputError
 from vtalab.training.constraints import Forbid, action_breaks, effect_violations
 
 if TYPE_CHECKING:
-    from vtalab.trace import TraceEvent
-    from vtalab.world import World
+    from vtalab.core.trace import TraceEvent
+    from vtalab.world.assembly import World
 
 __all__ = ["FORBIDDEN", "RULES", "assess", "forbidden_effects"]
 
@@ -49,7 +49,7 @@ def _running_vms(world: World, host: str) -> list[str]:
 
 
 def _remove_image(world: World, a: dict[str, Any]) -> list[str]:
-    from vtalab.verbs import _resolve_version  # the verb's own resolution of "8.0 U1"
+    from vtalab.world.verbs import _resolve_version  # the verb's own resolution of "8.0 U1"
 
     try:
         version = _resolve_version(world, str(a["version"]))

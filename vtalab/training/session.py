@@ -36,10 +36,10 @@ import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from vtalab.core.kernel import format_time
 from vtalab.errors import InputError, ReplayError
-from vtalab.expect import parse_time
-from vtalab.kernel import format_time
-from vtalab.scenario import RunResult, run_scenario
+from vtalab.scenario.expect import parse_time
+from vtalab.scenario.model import RunResult, run_scenario
 from vtalab.training.exercises import Exercise, exercise
 from vtalab.training.grading import Grade, grade, trust_snapshot
 

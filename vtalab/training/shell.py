@@ -41,7 +41,7 @@ _DELIMS = " \t\n|;(){},="
 def validate_line(line: str) -> None:
     """Raise ``InputError`` if ``line`` cannot be run at all (syntax, unknown command)."""
     from vtalab.training.commands import resolve
-    from vtalab.training.pwsh import Command, SubExpr, parse
+    from vtalab.training.pwsh.parser import Command, SubExpr, parse
 
     text = line.strip()
     if not text or text.startswith("#"):

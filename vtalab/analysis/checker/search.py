@@ -1,0 +1,322 @@
+"""The plan checker: is an upgrade plan safe, not only as written but when the world
+misbehaves? Either "safe under what we tried, and here is what we tried", or the smallest
+sequence that breaks it, as a scenario file to run and read.
+
+A **plan** is a scenario file (topology + steps; its ``expect`` block is not used here).
+:class:`Checker` does, in order:
+
+1. **as written** — run the plan once and check every invariant of
+   :mod:`vtalab.analysis.invariants` (the run goes on for the liveness bound after the last step);
+2. **search** — Hypothesis (:func:`hypothesis.find`, seeded, no example database, so a
+   run is reproducible) draws :class:`~vtalab.analysis.checker.cases.Case` s — fault schedules and
+   timing perturbations — until a case violates an invariant not yet explained, and
+   **shrinks** it; repeated until every violated invariant has a case or the example
+   budget is spent;
+3. **minimise** — :mod:`vtalab.analysis.checker.shrink` makes each shrunk case 1-minimal (taking
+   away any one remaining step, fault or perturbation makes the violation disappear) and
+   names the **culprit**: the earliest plan step whose removal (or change: a full boot
+   instead of Quick Boot, one host at a time instead of at once) makes it disappear;
+4. **counterexamples** — each is written as a runnable scenario whose
+   ``expect: [invariant: NAME]`` fails, and fails alone: every step the world refused in
+   that run carries ``expect_error: REASON`` (:func:`~vtalab.analysis.checker.cases.with_refusals`),
+   so the exit code of ``vtalab run`` means the invariant. It is read back and re-run to
+   confirm it reproduces.
+
+Every run is a plain :func:`~vtalab.scenario.model.run_scenario` of the scenario
+:func:`~vtalab.analysis.checker.cases.build_scenario` makes, so what the checker saw is what
+``vtalab run COUNTEREXAMPLE`` shows. Runs are cached by their scenario text. Advice
+invariants (``documented-upgrade-order``) are reported as warnings, never failures.
+
+What was exercised is counted (:class:`Exercised`): faults, interleavings, timing
+perturbations, verbs run, and how often each invariant was actually at risk, so "no
+violation" means something.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from random import Random
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, find, settings
+from hypothesis.errors import NoSuchExample
+
+from vtalab.analysis.checker.cases import Case, build_scenario, cases, scenario_data, with_refusals
+from vtalab.core.parameters import Parameters
+from vtalab.errors import InputError
+from vtalab.scenario.model import Scenario, run_scenario
+
+__all__ = ["CheckReport", "Checker", "Counterexample", "Exercised", "RunSummary"]
+
+
+def _fault_names() -> set[str]:
+    from vtalab.world import registry
+    registry._load()
+    return set(registry.FAULTS)
+
+
+def _invariants() -> Any:
+    import vtalab.analysis.invariants as inv
+
+    return inv
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one run of one case showed."""
+
+    violations: dict[str, list[Any]]  #: failing invariant -> its violations
+    advice: list[Any]  #: advice-kind violations (warnings)
+    at_risk: dict[str, int]
+    verbs: tuple[str, ...]  #: verbs of the steps that ran
+    #: (index in the run's scenario, reason code) of every step the world refused
+    refused: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def violated(self) -> frozenset[str]:
+        return frozenset(self.violations)
+
+
+@dataclass
+class Exercised:
+    """What the search tried (distinct runs, shrinking and minimising included)."""
+
+    runs: int = 0
+    faults: Counter[str] = field(default_factory=Counter)
+    interleavings: set[tuple[str, int]] = field(default_factory=set)
+    boot_factors: Counter[float] = field(default_factory=Counter)
+    shifted_runs: int = 0
+    quick_boot_runs: int = 0
+    verbs: Counter[str] = field(default_factory=Counter)
+    at_risk: Counter[str] = field(default_factory=Counter)
+    violated_runs: Counter[str] = field(default_factory=Counter)
+    #: invariants the injected faults violated with no plan step at all (not counted)
+    fault_only: set[str] = field(default_factory=set)
+
+    def add(self, case: Case, summary: RunSummary) -> None:
+        self.runs += 1
+        for f in case.faults:
+            self.faults[f.do] += 1
+            self.interleavings.add((f.do, f.position))
+        self.boot_factors[case.boot_factor] += 1
+        self.shifted_runs += bool(case.shifts)
+        self.quick_boot_runs += bool(case.quick_boot)
+        self.verbs.update(v for v in summary.verbs if v not in _fault_names())
+        self.at_risk.update(summary.at_risk)
+        self.violated_runs.update(summary.violated)
+
+
+@dataclass
+class Counterexample:
+    """A minimal failing case of one invariant, and where it was written."""
+
+    invariant: str
+    case: Case  #: 1-minimal
+    shrunk: Case  #: as Hypothesis left it (every plan step kept)
+    as_written: bool  #: found in the plan as written
+    culprit: str | None
+    violations: list[Any]
+    scenario: Scenario  #: as written: refused steps carry ``expect_error``
+    #: components of ``case`` whose removal still leaves the invariant violated, by the
+    #: remaining faults alone (not the plan's doing); normally empty, and then removing
+    #: any one component makes ``vtalab run`` of the reduced scenario pass
+    still_violated_without: list[tuple[str, Any]] = field(default_factory=list)
+    text: str = ""
+    path: str | None = None
+    reproduced: bool | None = None
+    timeline: list[str] = field(default_factory=list)
+    complete: bool = True  #: False when Ctrl-C stopped its minimisation
+
+
+@dataclass
+class CheckReport:
+    plan: Scenario
+    path: str
+    intensity: str
+    seed: int
+    examples: int
+    as_written: RunSummary
+    exercised: Exercised
+    counterexamples: list[Counterexample]
+    advice: list[Any]
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.counterexamples:
+            return 1
+        return 130 if self.interrupted else 0
+
+
+class Checker:
+    """Check one plan; see the module docstring. ``run()`` returns a :class:`CheckReport`."""
+
+    def __init__(self, plan: Scenario, *, path: str = "<plan>", examples: int = 50,
+                 faults: str = "light", seed: int = 0, out: str | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> None:
+        if examples < 1:
+            raise InputError(f"--examples must be at least 1; got {examples}",
+                             what="examples", value=examples)
+        if faults not in ("none", "light", "heavy"):
+            raise InputError(f"unknown fault intensity {faults!r}", what="fault intensities",
+                             value=faults, choices=["none", "light", "heavy"])
+        self.plan = plan
+        self.path = path
+        self.examples = int(examples)
+        self.intensity = faults
+        self.seed = int(seed)
+        self.out = out
+        self.progress = progress or (lambda done, total, what: None)
+        self.exercised = Exercised()
+        self._cache: dict[str, RunSummary] = {}
+        self._generated = 0
+        inv = _invariants()
+        self.failing = [i.name for i in inv.INVARIANTS.values() if i.kind != "advice"]
+        self.counterexamples: list[Counterexample] = []
+
+    # -- running one case ---------------------------------------------------------------
+    def settle_for(self, case: Case) -> float:
+        """Long enough after the last step for the liveness bound (slower boots included)."""
+        scenario = build_scenario(self.plan, case, settle=0)
+        return float(_invariants().liveness_bound(Parameters(**scenario.parameters)))
+
+    def scenario(self, case: Case, **kw: Any) -> Scenario:
+        return build_scenario(self.plan, case, settle=self.settle_for(case), **kw)
+
+    def summary(self, case: Case) -> RunSummary:
+        """Run ``case`` (cached by its scenario) and check every invariant."""
+        scenario = self.scenario(case)
+        key = json.dumps(scenario_data(scenario), sort_keys=True, default=str)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        summary = self._run(scenario)
+        self._cache[key] = summary
+        self.exercised.add(case, summary)
+        return summary
+
+    def expected_scenario(self, case: Case, invariant: str, **kw: Any) -> Scenario:
+        """``case`` as a runnable scenario that fails only on ``invariant:`` if violated:
+        every step its run refused carries ``expect_error`` with the reason it was refused."""
+        refused = dict(self.summary(case).refused)
+        return with_refusals(self.scenario(case, expect=[{"invariant": invariant}], **kw),
+                             refused)
+
+    def _run(self, scenario: Scenario) -> RunSummary:
+        inv = _invariants()
+        result = run_scenario(scenario)
+        world = result.world
+        refused = tuple((r.index, str(r.error)) for r in result.steps if r.ok is False)
+        violations: dict[str, list[Any]] = {}
+        advice: list[Any] = []
+        at_risk: dict[str, int] = {}
+        for item in inv.INVARIANTS.values():
+            found = item.check(world)
+            at_risk[item.name] = int(item.at_risk(world))
+            if item.kind == "advice":
+                advice += found
+            elif found:
+                violations[item.name] = found
+        verbs = tuple(str(e.fields.get("verb")) for e in world.kernel.trace
+                      if e.kind == "step.start")
+        return RunSummary(violations, advice, at_risk, verbs, refused)
+
+    def violates(self, case: Case, name: str) -> bool:
+        """``case`` violates ``name`` *because of the plan*: the same faults and timing
+        without any plan step do not (a KMS outage while VMs power on at T=0 is not the
+        plan's doing; it is counted apart, in ``Exercised.fault_only``)."""
+        return name in self.blamed(case)
+
+    def blamed(self, case: Case) -> frozenset[str]:
+        violated = self.summary(case).violated
+        if not violated or not case.steps:
+            return violated if case.steps else frozenset()
+        alone = self.summary(case.without_steps()).violated
+        self.exercised.fault_only.update(alone & violated)
+        return violated - alone
+
+    # -- the whole check ----------------------------------------------------------------
+    def run(self) -> CheckReport:
+        from vtalab.analysis.checker.shrink import culprit, minimise
+
+        plan = self.plan
+        written = Case.as_written(plan)
+        report = CheckReport(plan, self.path, self.intensity, self.seed, self.examples,
+                             RunSummary({}, [], {}, ()), self.exercised,
+                             self.counterexamples, [])
+        pending: list[Any] = []  # (name, best case so far, shrunk case) while minimising
+        try:
+            self.progress(0, self.examples, "plan as written")
+            report.as_written = self.summary(written)
+            report.advice = list(report.as_written.advice)
+            targets = set(self.failing)
+            while targets:
+                found = self._search(targets)
+                if found is None:
+                    break
+                for name in sorted(self.blamed(found) & targets):
+                    targets.discard(name)
+                    pending[:] = [name, found, found]
+
+                    def keep(best: Case, name: str = name) -> None:
+                        pending[1] = best
+
+                    minimal = minimise(self, found, name, on_progress=keep)
+                    why = culprit(self, found, name)
+                    self._finish(name, minimal, found, found == written, why)
+                    pending.clear()
+        except KeyboardInterrupt:
+            report.interrupted = True
+            if pending:
+                name, best, shrunk = pending
+                self._finish(name, best, shrunk, shrunk == written, None, complete=False)
+        self.progress(self.examples, self.examples, "done")
+        return report
+
+    def _search(self, targets: set[str]) -> Case | None:
+        """The shrunk case Hypothesis finds that violates one of ``targets`` (or None)."""
+        strategy = cases(self.plan, self.intensity)
+
+        def condition(case: Case) -> bool:
+            self._generated += 1
+            self.progress(min(self._generated, self.examples), self.examples, "searching")
+            return bool(self.blamed(case) & targets)
+
+        try:
+            return find(strategy, condition, random=Random(self.seed), settings=settings(
+                max_examples=self.examples, database=None, deadline=None,
+                derandomize=False, phases=(Phase.generate, Phase.shrink),
+                suppress_health_check=list(HealthCheck)))
+        except NoSuchExample:
+            return None
+
+    def _finish(self, name: str, minimal: Case, shrunk: Case, as_written: bool,
+                why: str | None, *, complete: bool = True) -> Counterexample:
+        from vtalab.analysis.checker.report import counterexample_text, reproduce
+
+        summary = self.summary(minimal)
+        inv = _invariants().INVARIANTS[name]
+        scenario = self.expected_scenario(
+            minimal, name, name=f"{self.plan.name}--{name}",
+            description=f"Counterexample to plan {self.plan.name!r}: {inv.statement}")
+        # 1-minimal for the plan's blame; say so if a removal leaves the faults alone
+        # violating it (then `vtalab run` of that reduced case would still fail).
+        still = [c for c in minimal.components() if complete
+                 and name in self.summary(minimal.without(c)).violated]
+        ce = Counterexample(name, minimal, shrunk, as_written, why,
+                            summary.violations.get(name, []), scenario,
+                            still_violated_without=still, complete=complete)
+        ce.text = counterexample_text(self, ce)
+        if self.out is not None:
+            os.makedirs(self.out, exist_ok=True)
+            ce.path = os.path.join(self.out, f"{self.plan.name}--{name}.yaml")
+            with open(ce.path, "w", encoding="utf-8", newline="\n") as fh:
+                fh.write(ce.text)
+        if complete:
+            ce.reproduced, ce.timeline = reproduce(ce)
+        self.counterexamples.append(ce)
+        return ce

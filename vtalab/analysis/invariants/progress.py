@@ -1,0 +1,292 @@
+"""The invariants judged over a whole run: at its end, in its order, within a bound.
+
+* ``ta-objects-consistent-at-end`` (*final*) -- when the run ends, every TA host holds
+  the same Trust Authority objects;
+* ``documented-upgrade-order`` (*advice*) -- upgrades follow the documented order, one
+  host at a time, a trusted host's new version imported before it is upgraded;
+* ``liveness-reattested`` (*liveness*) -- every powered-on trusted host is attested again
+  within :func:`liveness_bound` of the last disturbance; :func:`check_liveness` takes an
+  explicit bound, and :data:`LIVENESS_SETTLE_SECONDS` is how long a run must go on for it
+  to be judged with default parameters.
+
+They register themselves with :func:`vtalab.analysis.invariants.invariant` when
+:mod:`vtalab.analysis.invariants` is imported, after those of :mod:`vtalab.analysis.invariants.safety`;
+the public names are re-exported by :mod:`vtalab.analysis.invariants`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vtalab.analysis.invariants import DOMAIN, SEED, Violation, invariant
+from vtalab.analysis.invariants.replay import (
+    DOWN_KINDS,
+    UP_KINDS,
+    _canonical_verb,
+    _events,
+    _trusted_hosts,
+    _TrustState,
+)
+from vtalab.core.kernel import format_time
+from vtalab.core.parameters import Parameters
+from vtalab.errors import InputError
+
+if TYPE_CHECKING:
+    from vtalab.world.assembly import World
+
+__all__ = ["DISTURBANCES", "LIVENESS_SETTLE_SECONDS", "ORDER", "check_liveness",
+           "liveness_bound"]
+
+
+# -- final: TA objects -------------------------------------------------------------------
+
+def _ta_changes_at_risk(world: World) -> int:
+    """TA object changes made while a TA member was down, plus TA host removals/re-adds."""
+    ta = list(world.ta_cluster.hosts)
+    up = {h: False for h in ta}
+    member = {h: True for h in ta}
+    n = 0
+    for e in _events(world, "ta.object", "ta.host.*", *UP_KINDS, *DOWN_KINDS):
+        host = e.fields.get("host")
+        if e.kind == "ta.object":
+            n += any(member[h] and not up[h] for h in ta)
+        elif e.kind.startswith("ta.host."):
+            n += 1
+            if host in member:
+                member[host] = e.kind == "ta.host.added"
+        elif host in up:
+            up[host] = e.kind in UP_KINDS
+    return n
+
+
+@invariant(
+    "ta-objects-consistent-at-end",
+    statement="At the end, every Trust Authority object (state, principals, base images, "
+              "TPM CAs, endorsement keys, settings, key providers) is the same on every TA "
+              "host.",
+    source=f"{SEED} (troubleshooting: check the re-added TA host is consistent); {DOMAIN} §2",
+    kind="final", at_risk=_ta_changes_at_risk)
+def _ta_objects_consistent(world: World) -> list[Violation]:
+    out = []
+    for key, value in sorted(world.health().items()):
+        if not key.startswith("ta_cluster/") or value != "ERROR":
+            continue
+        kind = key.split("/", 1)[1]
+        groups: dict[str, list[str]] = {}
+        for h in world.ta_cluster.reachable_members():
+            groups.setdefault(h.fingerprint(kind), []).append(h.name)
+        parts = []
+        for hosts in sorted(groups.values(), key=lambda g: (-len(g), g)):
+            what = ""
+            if kind == "base_images":
+                versions = world.ta_cluster.hosts[hosts[0]].config.base_images.versions()
+                what = f" ({', '.join(sorted(versions)) or 'no base image'})"
+            parts.append(f"{', '.join(hosts)}{what}")
+        out.append(Violation(
+            "ta-objects-consistent-at-end", world.kernel.now, key,
+            f"{key} health is ERROR: the TA hosts disagree: " + " vs ".join(parts)
+            + "; re-apply the object (or restore a vTA configuration backup) on the host "
+            "that missed it"))
+    return out
+
+
+# -- advice: upgrade order ---------------------------------------------------------------
+
+def _upgrades(world: World) -> int:
+    return sum(1 for _ in _events(world, "host.upgrade.staging"))
+
+
+ORDER = ("TA vCenter → TA hosts → trusted vCenter → trusted hosts, one host at a time "
+         "(vCenter upgrades are not modelled)")
+
+
+@invariant(
+    "documented-upgrade-order",
+    statement="Upgrades follow the documented order (TA vCenter, TA hosts, trusted vCenter, "
+              "trusted hosts), one host at a time, and a trusted host's new version is "
+              "imported as a base image before it is upgraded.",
+    source=f"{SEED}, 'Best practices for upgrading vTA' and 'Upgrading and patching vTA'",
+    kind="advice", at_risk=_upgrades)
+def _documented_upgrade_order(world: World) -> list[Violation]:
+    ta = set(world.ta_cluster.hosts)
+    trusted = _trusted_hosts(world)
+    trust = _TrustState()
+    first_trusted: tuple[str, float] | None = None
+    open_upgrades: dict[str, float] = {}  # host -> upgrade start, until back in service
+    booted_since: set[str] = set()
+    step = ""  # the scenario step running now, to name it in the warning
+    step_upgrade: str | None = None  # the host an upgrade-host step is upgrading
+    out = []
+    # A trusted host upgraded to a version not imported yet is the documented *test host*
+    # when that version is then exported from it; otherwise it is warned about.
+    before_import: dict[tuple[str, str], Violation] = {}
+
+    def begin(host: str, version: str | None, time: float) -> None:
+        """An upgrade starts: an upgrade-host step, or staging outside any such step."""
+        nonlocal first_trusted
+        others = sorted(h for h in open_upgrades if h != host)
+        if others:
+            out.append(Violation(
+                "documented-upgrade-order", time, host,
+                f"{host} upgraded{step} while {', '.join(others)} "
+                f"{'is' if len(others) == 1 else 'are'} not back in service (booted and, "
+                "for a trusted host, attested again): the documented rule is one host "
+                "at a time, so a failed upgrade is caught on one host before it spreads"))
+        if host in ta and first_trusted is not None:
+            out.append(Violation(
+                "documented-upgrade-order", time, host,
+                f"TA host {host} upgraded{step} after trusted host {first_trusted[0]} "
+                f"(at {format_time(first_trusted[1])}): the documented order is {ORDER}, "
+                "so the TA cluster runs the newest vTA before the hosts it attests"))
+        if host in trusted:
+            if first_trusted is None:
+                first_trusted = (host, time)
+            if version is not None and version not in trust.base_images:
+                before_import[(host, version)] = Violation(
+                    "documented-upgrade-order", time, host,
+                    f"trusted host {host} upgraded{step} to {version} before that "
+                    "version was imported as a trusted base image: the documented "
+                    "procedure is to upgrade a test host, export its image "
+                    "(Export-VMHostImageDb), import it (New-TrustAuthorityVMHostBaseImage)"
+                    ", then upgrade the trusted hosts")
+        open_upgrades[host] = time
+        booted_since.discard(host)
+
+    for e in _events(world, "ta.object", "host.upgrade.staging", "host.boot.complete",
+                     "attest.result", "step.start", "step.end", "imagedb.exported"):
+        f = e.fields
+        host = str(f.get("host"))
+        if e.kind == "ta.object":
+            trust.apply(f)
+        elif e.kind == "step.start":
+            step = f" (step {f['id']!r})" if f.get("id") else f" (step {f.get('index')})"
+            args = f.get("args") or {}
+            if _canonical_verb(f.get("verb")) == "upgrade-host" and args.get("vmhost") in (
+                    ta | set(trusted)):
+                step_upgrade = str(args["vmhost"])
+                begin(step_upgrade, _release_key(args.get("release")), e.time)
+        elif e.kind == "step.end":
+            step, step_upgrade = "", None
+        elif e.kind == "imagedb.exported":
+            before_import.pop((host, str(f.get("version"))), None)
+        elif e.kind == "host.boot.complete" and host in open_upgrades:
+            if host in ta:  # a TA host is back in service when it is up again
+                del open_upgrades[host]
+            else:
+                booted_since.add(host)
+        elif e.kind == "attest.result":
+            if host in booted_since and f.get("status") == "attested":
+                booted_since.discard(host)
+                open_upgrades.pop(host, None)
+        elif e.kind == "host.upgrade.staging":
+            if host == step_upgrade:  # already counted when its step started
+                open_upgrades[host] = e.time
+                booted_since.discard(host)
+            else:
+                begin(host, str(f.get("version")), e.time)
+    return out + list(before_import.values())
+
+
+def _release_key(release: Any) -> str | None:
+    from vtalab.esxi.releases import image_for
+
+    try:
+        return str(image_for(str(release)).key)
+    except InputError:
+        return None
+
+
+# -- liveness ----------------------------------------------------------------------------
+
+def liveness_bound(params: Parameters) -> float:
+    """Seconds within which a trusted host must be attested again after a disturbance:
+    two failed-attestation retry periods plus a full boot."""
+    return 2 * params.failed_reattest_seconds + params.full_boot_seconds
+
+
+#: How long a run must go on after its last step, fault, heal or reboot for the liveness
+#: invariant to be judged with default parameters (``liveness_bound(Parameters())``).
+LIVENESS_SETTLE_SECONDS: float = liveness_bound(Parameters())
+
+#: Trace events that disturb attestation; the liveness bound counts from the last one.
+DISTURBANCES = ("step.end", "fault.*", "host.boot.start", "host.power.lost", "host.shutdown",
+                "ta.object", "ta.host.*", "service.*", "trusted.remediate", "verb.interrupted",
+                "vcenter.restored")
+
+
+def _disturbances(world: World) -> int:
+    trusted = _trusted_hosts(world)
+    return sum(1 for e in _events(world, "fault.*", "host.boot.start")
+               if e.kind != "host.boot.start" or e.fields.get("host") in trusted)
+
+
+def _attested_at(world: World, t: float) -> dict[str, tuple[bool, str]]:
+    """Trusted host → (attested at time ``t``, what its last result said), from the trace."""
+    lifetime = world.params.token_lifetime_seconds
+    results: dict[str, dict[str, tuple[str, float, Any]]] = {}
+    up: dict[str, bool] = {}
+    for e in _events(world, "attest.result", *UP_KINDS, *DOWN_KINDS):
+        if e.time > t:
+            break
+        f = e.fields
+        host = str(f.get("host"))
+        if e.kind == "attest.result":
+            results.setdefault(host, {})[str(f.get("service"))] = (
+                str(f.get("status")), e.time, f.get("reason"))
+        elif e.kind in DOWN_KINDS:
+            up[host] = False
+            results.pop(host, None)  # a host going down loses its tokens
+        else:
+            up[host] = True
+    out = {}
+    for host in _trusted_hosts(world):
+        if not up.get(host, False):
+            continue
+        svc = results.get(host, {})
+        ok = any(s == "attested" and at + lifetime > t for s, at, _ in svc.values())
+        if ok:
+            out[host] = (True, "attested")
+        elif svc:
+            status, at, reason = max(svc.values(), key=lambda r: r[1])
+            out[host] = (False, f"its last result was {status}"
+                         + (f" ({reason})" if reason else "") + f" at {format_time(at)}")
+        else:
+            out[host] = (False, "it has not been attested since it last booted")
+    return out
+
+
+def check_liveness(world: World, *, bound: float | None = None) -> list[Violation]:
+    """The liveness invariant with an explicit ``bound`` (default :func:`liveness_bound`)."""
+    bound = liveness_bound(world.params) if bound is None else float(bound)
+    attesting = {str(e.fields.get("host")) for e in _events(world, "attest.*")}
+    last = 0.0
+    for e in _events(world, *DISTURBANCES):
+        last = e.time
+    deadline = last + bound
+    end = world.kernel.now
+    at = min(deadline, end)
+    out = []
+    for host, (ok, why) in sorted(_attested_at(world, at).items()):
+        if ok or host not in attesting:
+            continue
+        if end < deadline:
+            detail = (f"{host} is not attested at the end of the run ({format_time(end)}): "
+                      f"{why}; the run stopped before the liveness deadline "
+                      f"{format_time(deadline)} ({bound:g} s after the last disturbance at "
+                      f"{format_time(last)}): run at least {deadline - end:g} s longer")
+        else:
+            detail = (f"{host} was not attested again within {bound:g} s of the last "
+                      f"disturbance at {format_time(last)}: {why}")
+        out.append(Violation("liveness-reattested", at, host, detail))
+    return out
+
+
+@invariant(
+    "liveness-reattested",
+    statement="After the plan and after every fault heals, every powered-on trusted host is "
+              "attested again within a bound (2 failed-attestation retry periods plus a full "
+              "boot).",
+    source=f"{DOMAIN} §5 (kmxa re-attests periodically and retries); {SEED}",
+    kind="liveness", at_risk=_disturbances)
+def _liveness_reattested(world: World) -> list[Violation]:
+    return check_liveness(world)

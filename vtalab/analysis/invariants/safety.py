@@ -1,0 +1,270 @@
+"""The safety invariants: trust properties that must hold at every instant of a run.
+
+* ``no-key-without-token`` -- kmxd releases a key only to a host holding a valid,
+  unexpired token issued for itself;
+* ``attested-only-if-trusted`` -- a host is reported attested only if the version its TPM
+  measured is a trusted base image and its TPM identity is trusted;
+* ``encrypted-vm-availability`` -- no encrypted VM is refused power-on or migration;
+* ``running-encrypted-vm-keeps-running`` -- only an operator's Stop-VM stops one;
+* ``no-base-image-removed-while-reported`` -- the Quick Boot trap.
+
+Each registers itself with :func:`vtalab.analysis.invariants.invariant` when
+:mod:`vtalab.analysis.invariants` is imported, in this order, before those of
+:mod:`vtalab.analysis.invariants.progress`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vtalab.analysis.invariants import DOMAIN, SEED, Violation, invariant
+from vtalab.analysis.invariants.replay import UP_KINDS, _canonical_verb, _events, _TrustState
+
+if TYPE_CHECKING:
+    from vtalab.core.trace import TraceEvent
+    from vtalab.world.assembly import World
+
+__all__ = ["VM_KINDS", "VM_STEPS"]
+
+
+# -- safety: keys ------------------------------------------------------------------------
+
+def _key_releases(world: World) -> int:
+    return sum(1 for _ in _events(world, "key.release"))
+
+
+@invariant(
+    "no-key-without-token",
+    statement="No key is ever released to a host that does not hold a valid, unexpired "
+              "attestation token issued for itself.",
+    source=f"{DOMAIN} §6 (keys); vSphere Security guide, vTA key release",
+    kind="safety", at_risk=_key_releases)
+def _no_key_without_token(world: World) -> list[Violation]:
+    out = []
+    for e in _events(world, "key.release"):
+        f = e.fields
+        if not f.get("ok"):
+            continue
+        host, sub, exp, now = f.get("host"), f.get("token_sub"), f.get("token_exp"), \
+            f.get("now_epoch")
+        problems = []
+        if sub is None:
+            problems.append("it presented no readable token")
+        elif sub != host:
+            problems.append(f"its token was issued to {sub}")
+        if exp is None or now is None:
+            problems.append("the token has no expiry")
+        elif exp <= now:
+            problems.append(f"the token had expired {now - exp} s earlier")
+        if problems:
+            out.append(Violation(
+                "no-key-without-token", e.time, str(host),
+                f"kmxd released key {str(f.get('key_id'))[:8]}… to {host} although "
+                + " and ".join(problems)
+                + "; a key may only go to a host holding a valid token for itself"))
+    return out
+
+
+# -- safety: attestation -----------------------------------------------------------------
+
+def _attestations(world: World) -> int:
+    return sum(1 for e in _events(world, "attest.result") if e.fields.get("status") == "attested")
+
+
+@invariant(
+    "attested-only-if-trusted",
+    statement="A host is reported attested only if the ESXi version its TPM measured is a "
+              "trusted base image at that moment and its TPM identity is trusted.",
+    source=f"{DOMAIN} §3-§5; {SEED} (Quick Boot: measurements describe the last full boot)",
+    kind="safety", at_risk=_attestations)
+def _attested_only_if_trusted(world: World) -> list[Violation]:
+    trust = _TrustState()
+    measured: dict[str, str | None] = {}
+    tpm: dict[str, tuple[str | None, str | None]] = {}
+    out = []
+    for e in _events(world, "ta.object", "host.initial", "host.boot.complete", "tpm.reset",
+                     "attest.result"):
+        f = e.fields
+        if e.kind == "ta.object":
+            trust.apply(f)
+        elif e.kind in UP_KINDS:
+            measured[f["host"]] = f.get("measured_version")
+        elif e.kind == "tpm.reset":
+            tpm[f["host"]] = (f.get("ek"), f.get("ek_issuer"))
+        elif f.get("status") == "attested":
+            host = str(f["host"])
+            version = measured.get(host)
+            why = []
+            if version is None:
+                why.append("no measured boot of it is known")
+            elif version not in trust.base_images:
+                shown = ", ".join(sorted(trust.base_images)) or "none"
+                why.append(f"its TPM measured ESXi {version}, which is not a trusted base "
+                           f"image (trusted: {shown})")
+            if host in tpm:
+                problem = trust.tpm_problem(*tpm[host])
+                if problem:
+                    why.append(problem)
+            if why:
+                out.append(Violation(
+                    "attested-only-if-trusted", e.time, host,
+                    f"{f.get('service')} reported {host} attested although "
+                    + "; and ".join(why)))
+    return out
+
+
+# -- safety: encrypted VMs ---------------------------------------------------------------
+
+class _Vms:
+    """VM power state, host and encryption over time, replayed from the trace."""
+
+    def __init__(self, world: World) -> None:
+        self.encrypted = {name: vm.encrypted for c in world.topology.trusted_clusters
+                          for vm in c.vms for name in [vm.name]}
+        self.on: dict[str, bool] = {}
+        self.host: dict[str, str | None] = {}  # None: the event named no host
+
+    def apply(self, e: TraceEvent) -> None:
+        f = e.fields
+        if e.kind == "vm.encrypted":
+            self.encrypted[f["vm"]] = True
+        elif e.kind == "vm.power":
+            self.on[f["vm"]] = f.get("state") == "poweredOn"
+            self.host[f["vm"]] = f.get("host")
+        elif e.kind == "vm.migrated":
+            self.host[f["vm"]] = f.get("host")
+
+
+VM_KINDS = ("vm.encrypted", "vm.power", "vm.migrated")
+VM_STEPS = {"Start-VM": "power-on", "Move-VM": "migration"}
+
+
+def _encrypted_vm_operations(world: World) -> int:
+    vms = _Vms(world)
+    n = 0
+    for e in _events(world, *VM_KINDS, "vm.power_on.failed", "vm.migrate.failed"):
+        vm: str = e.fields.get("vm", "")  # "" (no such VM) counts as not encrypted
+        if e.kind in ("vm.power_on.failed", "vm.migrate.failed"):
+            n += 1
+        elif e.kind == "vm.power" and e.fields.get("state") == "poweredOn":
+            n += vms.encrypted.get(vm, False)
+        elif e.kind == "vm.migrated":
+            n += vms.encrypted.get(vm, False) and vms.on.get(vm, False)
+        vms.apply(e)
+    return n
+
+
+@invariant(
+    "encrypted-vm-availability",
+    statement="No encrypted VM is refused power-on or migration during the plan.",
+    source=f"{SEED} (upgrading trusted hosts: encrypted VMs cannot be used until the base "
+           "image is imported)",
+    kind="safety", at_risk=_encrypted_vm_operations)
+def _encrypted_vm_availability(world: World) -> list[Violation]:
+    vms = _Vms(world)
+    out: list[Violation] = []
+    seen: set[tuple[str, str]] = set()  # (vm, what) refused since the current step started
+    open_steps: dict[int, tuple[str, dict[str, Any]]] = {}
+    for e in _events(world, *VM_KINDS, "vm.power_on.failed", "vm.migrate.failed",
+                     "step.start", "step.end"):
+        f = e.fields
+        if e.kind in VM_KINDS:
+            vms.apply(e)
+        elif e.kind == "vm.power_on.failed":
+            seen.add((str(f["vm"]), "power-on"))
+            out.append(Violation(
+                "encrypted-vm-availability", e.time, str(f["vm"]),
+                f"encrypted VM {f['vm']} was refused power-on on {f.get('host')} "
+                f"({f.get('reason')}): its host could not get the key from the trusted key "
+                "provider"))
+        elif e.kind == "vm.migrate.failed":
+            seen.add((str(f["vm"]), "migration"))
+            out.append(Violation(
+                "encrypted-vm-availability", e.time, str(f["vm"]),
+                f"vMotion of encrypted VM {f['vm']} to {f.get('host')} was refused "
+                f"({f.get('reason')}): the destination could not get the key"))
+        elif e.kind == "step.start":
+            seen.clear()
+            args = dict(f.get("args") or {})
+            open_steps[int(f["index"])] = (_canonical_verb(f.get("verb")), args)
+        else:  # step.end: a refusal that left no VM event (host down, no destination ...)
+            verb, args = open_steps.pop(int(f["index"]), (_canonical_verb(f.get("verb")), {}))
+            what = VM_STEPS.get(verb)
+            vm = str(args.get("vm"))
+            if (what is None or f.get("ok") or f.get("error") == "invalid_request"
+                    or not vms.encrypted.get(vm, False) or (vm, what) in seen):
+                continue
+            where = f" to {args.get('destination')}" if what == "migration" else ""
+            out.append(Violation(
+                "encrypted-vm-availability", e.time, vm,
+                f"{verb} of encrypted VM {vm}{where} was refused ({f.get('error')})"))
+    return out
+
+
+def _encrypted_vm_moves(world: World) -> int:
+    vms = _Vms(world)
+    n = 0
+    for e in _events(world, *VM_KINDS):
+        vm: str = e.fields.get("vm", "")  # "" (no such VM) is neither on nor encrypted
+        running = vms.on.get(vm, False) and vms.encrypted.get(vm, False)
+        if running and (e.kind == "vm.migrated" or
+                        (e.kind == "vm.power" and e.fields.get("state") == "poweredOff")):
+            n += 1
+        vms.apply(e)
+    return n
+
+
+@invariant(
+    "running-encrypted-vm-keeps-running",
+    statement="No running encrypted VM stops because of the plan; only an operator's "
+              "Stop-VM powers one off.",
+    source=f"{DOMAIN} §6 (running VMs keep their keys in memory); {SEED}",
+    kind="safety", at_risk=_encrypted_vm_moves)
+def _running_encrypted_vm_keeps_running(world: World) -> list[Violation]:
+    out = []
+    for e in _events(world, "vm.power"):
+        f = e.fields
+        if f.get("state") == "poweredOff" and f.get("encrypted") and \
+                f.get("cause", "operator") != "operator":
+            out.append(Violation(
+                "running-encrypted-vm-keeps-running", e.time, str(f["vm"]),
+                f"running encrypted VM {f['vm']} stopped on {f.get('host')} because of "
+                f"{f.get('cause')}; it must be moved away (maintenance mode) first, and may "
+                "not power on again if its host cannot get the key"))
+    return out
+
+
+# -- safety: base images -----------------------------------------------------------------
+
+def _removals(world: World) -> int:
+    return sum(1 for e in _events(world, "ta.object")
+               if e.fields.get("base_image") is not None and e.fields.get("change") == "remove")
+
+
+@invariant(
+    "no-base-image-removed-while-reported",
+    statement="No base image is removed from the TA cluster while a trusted host's TPM "
+              "measurements still report it (the Quick Boot trap).",
+    source=f"{SEED}, 'Upgrading vTA with Quick Booted ESXi trusted hosts', point 1",
+    kind="safety", at_risk=_removals)
+def _no_base_image_removed_while_reported(world: World) -> list[Violation]:
+    out = []
+    pending: dict[str, list[str]] = {}
+    for e in _events(world, "ta.base_image.removed", "ta.object"):
+        f = e.fields
+        if e.kind == "ta.base_image.removed":
+            pending[str(f["version"])] = list(f.get("measured_by") or ())
+            continue
+        if f.get("change") != "remove" or f.get("base_image") is None:
+            continue
+        version = str(f["base_image"])
+        hosts = pending.pop(version, [])
+        if hosts:  # the removal was applied (a refused one records no ta.object)
+            out.append(Violation(
+                "no-base-image-removed-while-reported", e.time, version,
+                f"base image {version} was removed while {', '.join(hosts)} still "
+                f"report{'s' if len(hosts) == 1 else ''} it: their last full boot ran "
+                f"{version} (a Quick Boot does not re-measure), so they fail attestation "
+                "with untrusted_base_image until a full reboot; keep it until every host "
+                "has rebooted fully"))
+    return out

@@ -1,0 +1,448 @@
+"""The ``vtalab`` command: argument parsing, output and exit codes only.
+
+Exit codes: **0** everything passed, **1** an expectation failed (or a replay diverged),
+**2** invalid input (a scenario, trace or option a person got wrong: one message on
+stderr, nothing written), **3** an internal error of vtalab (a bug: reported as
+``internal error: ...``, never silently; ``--debug`` shows the traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import vtalab
+from vtalab.core.trace import TraceEvent, canonical
+from vtalab.errors import InputError, ScenarioError, VtalabError
+from vtalab.scenario.expect import LOG_NAMES, parse_time
+from vtalab.world import registry
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _UsageError(Exception):
+    """argparse's complaint, turned into an exit code instead of SystemExit."""
+
+    def __init__(self, message: str, code: int = EXIT_INPUT) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:
+        raise _UsageError(f"{self.prog}: {message}\n{self.format_usage().rstrip()}")
+
+    def exit(self, status: int = 0, message: str | None = None) -> Any:
+        if message:
+            sys.stderr.write(message)
+        raise _UsageError("", status)
+
+
+def _time(text: str) -> float:
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="vtalab", description="A deterministic lab of VMware vSphere Trust "
+                                           "Authority.")
+    p.add_argument("--version", action="version", version=f"vtalab {vtalab.__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="show the Python traceback of an internal error")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    r = sub.add_parser("run", help="run scenarios: timeline and verdicts")
+    r.add_argument("files", nargs="+", metavar="FILE")
+    r.add_argument("--seed", type=int, help="override the scenario's seed")
+    r.add_argument("--trace", metavar="FILE", help="write the trace as JSON Lines")
+    r.add_argument("--json", action="store_true", help="print a JSON report instead")
+    r.add_argument("--until", type=_time, metavar="TIME", help="stop at this simulated time")
+    r.add_argument("--logs", action="store_true", help="show simulated log lines too")
+    r.add_argument("--force-version", action="store_true",
+                   help="run a bug bundle recorded by another vtalab version anyway")
+
+    rp = sub.add_parser("replay", help="re-run a recorded trace and compare it")
+    rp.add_argument("trace", metavar="TRACE")
+
+    e = sub.add_parser("evidence", help="write a host's TPM evidence for tpm2-tools")
+    e.add_argument("file", metavar="FILE")
+    e.add_argument("--host", required=True)
+    e.add_argument("--at", type=_time, metavar="TIME", help="simulated time (default: end)")
+    e.add_argument("--out", required=True, metavar="DIR")
+
+    lg = sub.add_parser("logs", help="print a simulated log file")
+    lg.add_argument("file", metavar="FILE")
+    lg.add_argument("--host", required=True)
+    lg.add_argument("--log", required=True, metavar="NAME", help=", ".join(LOG_NAMES))
+    lg.add_argument("--at", type=_time, metavar="TIME", help="simulated time (default: end)")
+
+    v = sub.add_parser("verbs", help="list the verbs and faults")
+    v.add_argument("--markdown", action="store_true", help="the generated reference")
+    sub.add_parser("schema", help="print the JSON Schema of the scenario language")
+    for module in _extensions():
+        _COMMANDS.update(module.register(sub))
+    return p
+
+
+#: Modules that add subcommands. Each defines ``register(sub)`` that adds its parsers to
+#: the argparse sub-parsers and returns ``{command: run(args, out) -> exit code}``; their
+#: errors follow the same rules (InputError → exit 2, no traceback).
+EXTENSIONS = ("vtalab.cli.check", "vtalab.cli.train", "vtalab.cli.explain",
+              "vtalab.scenario.golden")
+
+
+def _extensions() -> list[Any]:
+    import importlib
+
+    found = []
+    for name in EXTENSIONS:
+        try:
+            found.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency inside it: say so
+                raise
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the module docstring)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    try:
+        args = _parser().parse_args(args_list)
+        return _COMMANDS[args.command](args, sys.stdout)
+    except _UsageError as exc:
+        if str(exc):
+            sys.stderr.write(str(exc) + "\n")
+        return exc.code
+    except InputError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_INPUT
+    except VtalabError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:  # the top-level guard: a bug of vtalab, said out loud
+        if debug:
+            raise
+        sys.stderr.write(f"internal error: {type(exc).__name__}: {exc}\n"
+                         "(this is a bug in vtalab; run again with --debug for the "
+                         "traceback)\n")
+        return EXIT_INTERNAL
+
+
+# -- run -------------------------------------------------------------------------------
+
+def _load(path: str) -> tuple[str, Any]:
+    from vtalab.scenario.model import load_scenario_text
+    from vtalab.scenario.yamlloc import read_text
+
+    text = read_text(path)
+    return text, load_scenario_text(text, file=path)
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.forensics import bundle
+    from vtalab.scenario.model import run_scenario
+    from vtalab.scenario.timeline import render_run
+
+    if any(bundle.is_bundle(path) for path in args.files):  # vtalab run BUG.tgz
+        return bundle.run_bundle(args, out)
+    if args.trace and len(args.files) != 1:
+        raise InputError("--trace records one scenario: give exactly one FILE "
+                         f"(got {len(args.files)})")
+    loaded = [(path, *_load(path)) for path in args.files]  # all valid before any runs
+    if args.trace:
+        _check_writable(args.trace)
+    results = []
+    for path, text, scenario in loaded:
+        result = run_scenario(scenario, seed=args.seed, until=args.until)
+        results.append((path, text, result))
+    if args.trace:
+        path, text, result = results[0]
+        _write_trace(args.trace, path, text, result)
+    if args.json:
+        report = {"ok": all(r.ok for _, _, r in results),
+                  "runs": [_json_run(path, r) for path, _, r in results]}
+        out.write(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    else:
+        for n, (path, _, result) in enumerate(results):
+            if n:
+                out.write("\n")
+            out.write(render_run(result, logs=args.logs, file=path))
+    return EXIT_OK if all(r.ok for _, _, r in results) else EXIT_FAIL
+
+
+def _json_run(path: str, r: Any) -> dict[str, Any]:
+    return {
+        "file": path, "scenario": r.scenario.name, "seed": r.seed, "until": r.until,
+        "end": r.end, "ok": r.ok, "digest": r.digest,
+        "steps": [{"index": s.index, "id": s.id, "verb": s.verb, "start": s.start,
+                   "end": s.end, "ok": s.ok, "error": s.error, "message": s.message}
+                  for s in r.steps],
+        "verdicts": [{"label": v.label, "ok": v.ok, "detail": v.detail, "at": v.at}
+                     for v in r.verdicts],
+    }
+
+
+def _check_writable(path: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise InputError(f"cannot write {path}: directory {parent} does not exist")
+    if os.path.isdir(path):
+        raise InputError(f"cannot write {path}: it is a directory")
+
+
+def trace_text(file: str, text: str, result: Any) -> str:
+    """The ``--trace`` JSON Lines of a run: header, events, digest (also in bug bundles)."""
+    header = {"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
+              "scenario_text": text, "seed": result.seed, "until": result.until}
+    return canonical(header) + "\n" + result.world.kernel.trace.to_jsonl() + canonical(
+        {"kind": "vtalab.digest", "sha256": result.digest}) + "\n"
+
+
+def _write_trace(path: str, file: str, text: str, result: Any) -> None:
+    body = trace_text(file, text, result)
+    try:
+        with open(path, "w", encoding="ascii", newline="\n") as fh:
+            fh.write(body)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+# -- replay ----------------------------------------------------------------------------
+
+def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.scenario.model import load_scenario_text, run_scenario
+
+    path = args.trace
+    header, recorded, digest = _read_trace(path)
+    scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
+    until = header.get("until")
+    result = run_scenario(scenario, seed=int(header["seed"]),
+                          until=None if until is None else float(until))
+    got = [e.to_json() for e in result.world.kernel.trace]
+    want = [e.to_json() for e in recorded]
+    version_note = ""
+    if header.get("version") != vtalab.__version__:
+        version_note = (f" (the trace was recorded by vtalab {header.get('version')}, "
+                        f"this is {vtalab.__version__})")
+    divergence = first_divergence(want, got, version_note)
+    if divergence is not None:
+        out.write(divergence)
+        return EXIT_FAIL
+    if digest != result.digest:
+        out.write(f"replay reproduces every event, but the trace's digest line "
+                  f"({digest}) does not match them ({result.digest})\n")
+        return EXIT_FAIL
+    out.write(f"replay identical: {len(got)} events, digest sha256:{result.digest}\n")
+    return EXIT_OK
+
+
+def first_divergence(want: list[Any], got: list[Any], version_note: str = "") -> str | None:
+    """The report of the first event where a re-run differs from the recording, or None."""
+    for i, (w, g) in enumerate(zip(want, got, strict=False)):
+        if w != g:
+            return (f"replay diverges at event {i}{version_note}:\n"
+                    f"  expected: {w}\n  got:      {g}\n")
+    if len(want) != len(got):
+        i = min(len(want), len(got))
+        extra = (f"  expected: {want[i]}\n  got:      (nothing)\n" if len(want) > len(got)
+                 else f"  expected: (nothing)\n  got:      {got[i]}\n")
+        return (f"replay diverges at event {i}: recorded {len(want)} events, replay made "
+                f"{len(got)}{version_note}\n{extra}")
+    return None
+
+
+def _read_trace(path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
+    from vtalab.scenario.yamlloc import read_text
+
+    return parse_trace(read_text(path), path)
+
+
+def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
+    """Header, events and digest of trace JSON Lines; errors name ``path`` and the line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise ScenarioError("empty trace file", file=path, line=1, column=1)
+
+    def bad(n: int, message: str) -> ScenarioError:
+        return ScenarioError(message, file=path, line=n, column=1)
+
+    try:
+        header = json.loads(lines[0])
+    except ValueError as exc:
+        raise bad(1, f"not a vtalab trace (first line is not JSON: {exc})") from None
+    if not isinstance(header, dict) or header.get("kind") != "vtalab.trace":
+        raise bad(1, "not a vtalab trace: the first line must be the "
+                     '{"kind":"vtalab.trace",...} header')
+    for key in ("scenario_text", "seed"):
+        if key not in header:
+            raise bad(1, f"the trace header has no {key!r}")
+    if not isinstance(header["scenario_text"], str) or not isinstance(header["seed"], int):
+        raise bad(1, "the trace header's scenario_text must be text and seed an integer")
+    digest = None
+    events = []
+    for n, line in enumerate(lines[1:], start=2):
+        try:
+            d = json.loads(line)
+        except ValueError as exc:
+            raise bad(n, f"not JSON: {exc}") from None
+        if isinstance(d, dict) and d.get("kind") == "vtalab.digest" and "t" not in d:
+            if n != len(lines):
+                raise bad(n, "the digest line must be the last line")
+            digest = str(d.get("sha256"))
+            continue
+        try:
+            events.append(TraceEvent.from_json(line))
+        except (KeyError, TypeError) as exc:
+            raise bad(n, f"not a trace event (missing {exc})") from None
+    return header, events, digest
+
+
+# -- evidence and logs -----------------------------------------------------------------
+
+def _run_to(file: str, at: float | None) -> Any:
+    from vtalab.scenario.model import run_scenario
+
+    _, scenario = _load(file)
+    return scenario, run_scenario(scenario, until=at)
+
+
+def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.scenario.model import check_name
+
+    _, scenario = _load(args.file)
+    check_name(scenario.topology, args.host, "host", option="--host")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InputError(f"--out {args.out}: exists and is not a directory")
+    _, result = _run_to(args.file, args.at)
+    files = result.world.evidence(args.host)
+    os.makedirs(args.out, exist_ok=True)
+    for name in sorted(files):
+        with open(os.path.join(args.out, name), "wb") as fh:
+            fh.write(files[name])
+    out.write(f"wrote {len(files)} files to {args.out}: {', '.join(sorted(files))}\n")
+    out.write(f"evidence of {args.host} at T={result.end:g}s; check it with tpm2-tools:\n")
+    try:
+        from vtalab.tpm.files import checkquote_command as tpm_command
+
+        command = tpm_command(args.out)
+    except ImportError:  # pragma: no cover - older trees without vtalab.tpm.files
+        command = checkquote_command(files)
+    out.write(f"  cd {shlex.quote(args.out)} && {command}\n")
+    return EXIT_OK
+
+
+def checkquote_command(files: dict[str, bytes]) -> str:
+    """The ``tpm2_checkquote`` command line that verifies these evidence files."""
+    parts = ["tpm2_checkquote", "-u ak.pub.pem", "-m quote.msg", "-s quote.sig"]
+    if "pcrs.out" in files:  # tpm2_quote -o layout: works for any number of PCRs
+        parts.append("-f pcrs.out")
+    elif "pcrs.bin" in files:
+        parts.append("-f pcrs.bin")
+        pcrs = _pcr_indexes(files.get("pcrs.json", b""))
+        if pcrs:
+            parts.append(f"-l sha256:{','.join(str(i) for i in pcrs)}")
+    parts += ["-g sha256", "-q $(cat nonce.hex)"]
+    if "eventlog.bin" in files:
+        parts.append("-e eventlog.bin")
+    return " ".join(parts)
+
+
+def _pcr_indexes(raw: bytes) -> list[int]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return []
+    if isinstance(data, dict):
+        data = data.get("sha256", data)
+    keys = data.keys() if isinstance(data, dict) else []
+    return sorted(int(k) for k in keys if str(k).isdigit())
+
+
+def _cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.scenario.model import check_name
+
+    if args.log not in LOG_NAMES:
+        raise InputError(f"--log: unknown log {args.log!r}", what="logs", value=args.log,
+                         choices=LOG_NAMES)
+    _, scenario = _load(args.file)
+    check_name(scenario.topology, args.host, "host_or_vcenter", option="--host")
+    _, result = _run_to(args.file, args.at)
+    for line in result.world.kernel.log_lines(args.host, args.log):
+        out.write(line + "\n")
+    return EXIT_OK
+
+
+# -- references --------------------------------------------------------------------------
+
+def verbs_text(markdown: bool = False) -> str:
+    """The verbs and faults, as a plain list or as the generated Markdown reference."""
+    registry._load()
+    entries = [*registry.VERBS.values(), *registry.FAULTS.values()]
+    if not markdown:
+        width = max((len(v.name) for v in entries), default=0)
+        lines = [f"{v.name:<{width}}  {v.kind:<8}  {v.summary}" for v in
+                 sorted(entries, key=lambda v: (v.kind == "fault", v.name.lower()))]
+        return "\n".join(lines) + "\n"
+    lines = ["# Verbs and faults", "",
+             "Generated from the registry (`vtalab verbs --markdown`); do not edit by hand.",
+             ""]
+    for title, table in (("Verbs", registry.VERBS), ("Faults", registry.FAULTS)):
+        lines += [f"## {title}", ""]
+        for name in sorted(table, key=str.lower):
+            v = table[name]
+            lines += [f"### `{name}`", "", f"*{v.kind}*: {v.summary}", ""]
+            if v.stands_for:
+                lines += [f"Stands for: {v.stands_for}", ""]
+            if v.source:
+                lines += [f"Source: {v.source}", ""]
+            if v.aliases:
+                lines += [f"Aliases: {', '.join(f'`{a}`' for a in v.aliases)}", ""]
+            if v.args.model_fields:
+                lines += ["| argument | type | default | meaning |", "|---|---|---|---|"]
+                for fname, info in v.args.model_fields.items():
+                    default = "required" if info.is_required() else repr(info.default) \
+                        if info.default_factory is None else "(computed)"
+                    tp = getattr(info.annotation, "__name__", str(info.annotation))
+                    tp = tp.replace("|", "\\|")
+                    lines.append(f"| `{info.alias or fname}` | {tp} | {default} | "
+                                 f"{(info.description or '').replace('|', '/')} |")
+                lines.append("")
+    return "\n".join(lines)
+
+
+def _cmd_verbs(args: argparse.Namespace, out: TextIO) -> int:
+    out.write(verbs_text(args.markdown))
+    return EXIT_OK
+
+
+def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.scenario.model import scenario_json_schema
+
+    out.write(json.dumps(scenario_json_schema(), indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+_COMMANDS = {"run": _cmd_run, "replay": _cmd_replay, "evidence": _cmd_evidence,
+             "logs": _cmd_logs, "verbs": _cmd_verbs, "schema": _cmd_schema}
+
+__all__ += ["checkquote_command", "first_divergence", "parse_trace", "trace_text",
+            "verbs_text"]

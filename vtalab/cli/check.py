@@ -1,0 +1,85 @@
+"""``vtalab check PLAN.yaml``: the plan checker on the command line.
+
+Arguments and exit codes only; the work is :mod:`vtalab.analysis.checker.search`. Exit **0** when no
+invariant was violated under what was tried (advice is printed as warnings, never a
+failure), **1** when one was (its counterexample files are in ``--out``), **2** for invalid
+input (nothing written), **130** when interrupted before any counterexample was found
+(Ctrl-C keeps every counterexample found so far, and exits 1 then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from vtalab.errors import InputError
+
+__all__ = ["register"]
+
+
+Command = Callable[[argparse.Namespace, TextIO], int]
+
+
+def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
+    c = sub.add_parser("check", help="check an upgrade plan under faults; write the "
+                                     "smallest counterexamples")
+    c.add_argument("plan", metavar="PLAN.yaml")
+    c.add_argument("--examples", type=int, default=50, metavar="N",
+                   help="generated cases to try (default 50)")
+    c.add_argument("--faults", choices=("none", "light", "heavy"), default="light",
+                   help="fault intensity (default light)")
+    c.add_argument("--seed", type=int, default=0, metavar="N",
+                   help="seed of the search (default 0)")
+    c.add_argument("--out", default="counterexamples", metavar="DIR",
+                   help="where counterexample files go (default ./counterexamples)")
+    return {"check": run}
+
+
+class _Bar:
+    """A progress bar on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.on = bool(getattr(stream, "isatty", lambda: False)())
+        self.last = ""
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        if not self.on:
+            return
+        width = 30
+        filled = width * done // max(total, 1)
+        text = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}"
+        if text != self.last:
+            self.stream.write(text.ljust(len(self.last)))
+            self.stream.flush()
+            self.last = text
+
+    def close(self) -> None:
+        if self.on and self.last:
+            self.stream.write("\r" + " " * len(self.last) + "\r")
+            self.stream.flush()
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.analysis.checker.report import render_report
+    from vtalab.analysis.checker.search import Checker
+    from vtalab.scenario.model import load_scenario
+
+    if args.examples < 1:
+        raise InputError(f"--examples must be at least 1; got {args.examples}",
+                         what="examples", value=args.examples)
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise InputError(f"--out {args.out}: exists and is not a directory")
+    plan = load_scenario(args.plan)
+    bar = _Bar(sys.stderr)
+    checker = Checker(plan, path=args.plan, examples=args.examples, faults=args.faults,
+                      seed=args.seed, out=args.out, progress=bar)
+    try:
+        report = checker.run()
+    finally:
+        bar.close()
+    out.write(render_report(report))
+    return report.exit_code

@@ -1,0 +1,132 @@
+"""Subcommands for engineers reproducing a real failure: ``explain`` and ``import``.
+
+``vtalab explain FILE --host HOST [--at TIME] [--json] [--no-fixes] [--bound TIME]``
+prints the causal chain of :mod:`vtalab.forensics.explain` and the verified fixes.
+``vtalab import --hosts … --base-images … --quickboot … [--tpm2-settings …] --out
+estate.yaml`` builds a scenario from PowerCLI exports (:mod:`vtalab.forensics.estate`).
+
+The golden transcripts of ``scenarios/bugs/`` (one per scenario, ``explain`` of the host
+and moment named in :data:`GOLDENS`) are rewritten only on request:
+``python -m vtalab.forensics.explain --update-goldens``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TextIO
+
+from vtalab.core.resources import bundled
+from vtalab.errors import InputError
+
+__all__ = ["GOLDENS", "golden_text", "register", "update_goldens"]
+
+BUGS = bundled("scenarios", "bugs")
+
+#: scenario file stem → (host, --at in seconds or None for the end of the run)
+GOLDENS: dict[str, tuple[str, float | None]] = {
+    "remove-original-before-full-reboot": ("esx-01", 2400.0),
+    "intermediate-images": ("esx-01", None),
+    "quick-booted-before-joining": ("esx-01", None),
+    "quick-boot-refused-txt": ("esx-02", None),
+    "import-running-after-quick-boot": ("esx-01", 300.0),
+}
+
+
+def _time(text: str) -> float:
+    from vtalab.scenario.expect import parse_time
+
+    try:
+        return parse_time(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def golden_text(stem: str) -> str:
+    """The ``explain`` transcript the golden file of ``stem`` must hold."""
+    from vtalab.forensics.explain import explain
+    from vtalab.scenario.model import load_scenario
+
+    host, at = GOLDENS[stem]
+    return explain(load_scenario(str(BUGS / f"{stem}.yaml")), host, at).text()
+
+
+def update_goldens() -> list[Path]:
+    written = []
+    for stem in sorted(GOLDENS):
+        path = BUGS / "golden" / f"{stem}.txt"
+        path.write_text(golden_text(stem), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.forensics.explain import explain
+    from vtalab.scenario.model import load_scenario
+
+    scenario = load_scenario(args.file)
+    result = explain(scenario, args.host, args.at, fixes=not args.no_fixes, bound=args.bound)
+    out.write(result.to_json() if args.json else result.text())
+    return 0
+
+
+def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.forensics.estate import import_estate
+
+    overrides: dict[str, str] = {}
+    for item in args.last_full_boot or []:
+        host, sep, release = item.partition("=")
+        if not sep or not host or not release:
+            raise InputError(f"--last-full-boot {item!r}: expected HOST=RELEASE "
+                             "(for example esx-01=8.0.1-21495797)")
+        overrides[host] = release
+    text, notes = import_estate(args.hosts, args.base_images, args.quickboot,
+                                last_full_boot=overrides, name=args.name, seed=args.seed,
+                                tpm2_settings_path=args.tpm2_settings)
+    tmp = Path(args.out + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(args.out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    for note in notes:
+        out.write(note + "\n")
+    out.write(f"wrote {args.out}\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction
+             ) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
+    from vtalab.forensics.explain import DEFAULT_BOUND_SECONDS
+
+    e = sub.add_parser("explain", help="why is a host (not) attested, and which fixes work")
+    e.add_argument("file", metavar="FILE")
+    e.add_argument("--host", required=True)
+    e.add_argument("--at", type=_time, metavar="TIME",
+                   help="simulated time (default: the end of the run)")
+    e.add_argument("--json", action="store_true", help="machine-readable output")
+    e.add_argument("--no-fixes", action="store_true", help="skip the verified fixes")
+    e.add_argument("--bound", type=_time, default=DEFAULT_BOUND_SECONDS, metavar="TIME",
+                   help="how long a fix may take to recover (default 2h)")
+
+    i = sub.add_parser("import", help="build an estate scenario from PowerCLI exports")
+    i.add_argument("--hosts", required=True, metavar="JSON",
+                   help="Get-VMHost | Select Name,Version,Build,Parent | ConvertTo-Json")
+    i.add_argument("--base-images", required=True, metavar="JSON",
+                   help="Get-TrustAuthorityVMHostBaseImage ... | Select * | ConvertTo-Json")
+    i.add_argument("--quickboot", required=True, metavar="TXT",
+                   help="HOST: isBootLoadESX lines (vsish -e get /system/loadESX/isBootLoadESX)")
+    i.add_argument("--tpm2-settings", metavar="JSON",
+                   help="Get-TrustAuthorityTpm2AttestationSettings -TrustAuthorityCluster "
+                        "$vTA | ConvertTo-Json (optional)")
+    i.add_argument("--out", required=True, metavar="YAML")
+    i.add_argument("--last-full-boot", action="append", metavar="HOST=RELEASE",
+                   help="override the inferred release of a host's last full boot")
+    i.add_argument("--name", default="imported-estate")
+    i.add_argument("--seed", type=int, default=0)
+
+    from vtalab.forensics.bundle import register as register_bundle
+
+    return {"explain": _cmd_explain, "import": _cmd_import, **register_bundle(sub)}

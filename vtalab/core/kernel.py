@@ -1,0 +1,144 @@
+"""The simulation kernel: a SimPy clock, seeded random streams and the trace.
+
+Determinism is built in here, not bolted on:
+
+* The clock is SimPy's, in **seconds** of simulated time. ``Kernel.utc()`` maps it onto a
+  fixed calendar (``SIM_EPOCH``) for certificates and tokens; the wall clock is never read.
+* Randomness comes from a **tree of named streams** derived from one seed:
+  ``kernel.streams.child("trusted").rng("esx-01/boot")``. Each stream is seeded from
+  SHA-256 of the seed and its path, so adding a component never shifts another
+  component's numbers, and ``PYTHONHASHSEED`` plays no part.
+* Every state change goes through ``Kernel.record`` into the trace, stamped with the
+  simulated time and a sequence number. Logs (``attestd.log``, ``kmxa.log`` ...) are trace
+  events of kind ``log`` so that they, too, replay byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import simpy
+
+from vtalab.core.trace import Trace, TraceEvent
+
+__all__ = ["SIM_EPOCH", "Kernel", "RandomStreams", "format_time"]
+
+#: Simulated time 0 on the calendar. Certificates and tokens are dated from here.
+SIM_EPOCH = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
+
+
+def format_time(seconds: float) -> str:
+    """``T+HH:MM:SS`` (or ``T+Dd HH:MM:SS``) for a simulated time, for timelines."""
+    total_ms = int(round(seconds * 1000))  # round once, then carry into s/m/h/d
+    whole, ms = divmod(total_ms, 1000)
+    days, rem = divmod(whole, 86400)
+    h, rem = divmod(rem, 3600)
+    m, s = divmod(rem, 60)
+    text = f"{h:02d}:{m:02d}:{s:02d}"
+    if ms:
+        text += f".{ms:03d}"
+    return f"T+{days}d {text}" if days else f"T+{text}"
+
+
+class RandomStreams:
+    """A node in the tree of named random streams."""
+
+    def __init__(self, seed: int, path: str = "") -> None:
+        self.seed = int(seed)
+        self.path = path
+        self._streams: dict[str, random.Random] = {}
+
+    def _material(self, name: str) -> bytes:
+        full = f"{self.path}/{name}" if self.path else name
+        return hashlib.sha256(f"vtalab-stream|{self.seed}|{full}".encode()).digest()
+
+    def child(self, name: str) -> RandomStreams:
+        return RandomStreams(self.seed, f"{self.path}/{name}" if self.path else name)
+
+    def rng(self, name: str) -> random.Random:
+        """The stream called ``name`` under this node (the same object on every call)."""
+        if name not in self._streams:
+            self._streams[name] = random.Random(int.from_bytes(self._material(name), "big"))
+        return self._streams[name]
+
+    def bytes(self, name: str, n: int = 32) -> bytes:
+        """``n`` fixed bytes for ``name``: the same on every call (for nonces, serials ...)."""
+        out = b""
+        counter = 0
+        while len(out) < n:
+            out += hashlib.sha256(self._material(name) + counter.to_bytes(4, "big")).digest()
+            counter += 1
+        return out[:n]
+
+
+class Kernel:
+    """One simulated world's clock, random streams and trace."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.seed = int(seed)
+        self.env = simpy.Environment()
+        self.streams = RandomStreams(self.seed)
+        self.trace = Trace()
+        self._nonce_counter = 0
+
+    # -- time --------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        return float(self.env.now)
+
+    def utc(self, at: float | None = None) -> datetime:
+        """The simulated calendar time (UTC) at simulated second ``at`` (default: now)."""
+        return SIM_EPOCH + timedelta(seconds=self.now if at is None else at)
+
+    def epoch_seconds(self, at: float | None = None) -> int:
+        """Unix time of the simulated instant (for JWT ``iat``/``exp``)."""
+        return int(self.utc(at).timestamp())
+
+    def timeout(self, delay: float, value: Any = None) -> simpy.Timeout:
+        return self.env.timeout(delay, value)
+
+    def process(self, generator: Generator[Any, Any, Any]) -> simpy.Process:
+        return self.env.process(generator)
+
+    def run(self, until: float | None = None) -> None:
+        """Advance the world to simulated time ``until`` (or until nothing is scheduled)."""
+        if until is None:
+            self.env.run()
+        elif until > self.env.now:
+            self.env.run(until=until)
+
+    def advance(self, seconds: float) -> None:
+        self.run(self.now + seconds)
+
+    # -- trace -------------------------------------------------------------------------
+    def record(self, source: str, kind: str, **fields: Any) -> TraceEvent:
+        """Record one state change at the current simulated time."""
+        return self.trace.append(self.now, source, kind, fields)
+
+    def log(self, host: str, log: str, message: str, level: str = "info",
+            source: str | None = None) -> TraceEvent:
+        """Append a line to a simulated log file (``attestd.log`` ...) on ``host``."""
+        return self.record(source or f"{host}/{log}", "log", host=host, log=log, level=level,
+                           message=message)
+
+    def log_lines(self, host: str, log: str, until: float | None = None) -> list[str]:
+        """A simulated log as text lines, in the ESXi log style ``<ISO time> <level> msg``."""
+        lines = []
+        for e in self.trace.select("log", prefix=False, host=host, log=log):
+            if until is not None and e.time > until:
+                break
+            stamp = self.utc(e.time).strftime("%Y-%m-%dT%H:%M:%S.") + (
+                f"{int(round((e.time % 1) * 1000)):03d}Z")
+            daemon = log.split(".")[0]
+            lines.append(f"{stamp} {e.fields['level']:<7} {daemon}: {e.fields['message']}")
+        return lines
+
+    # -- randomness ----------------------------------------------------------------------
+    def nonce(self, purpose: str) -> bytes:
+        """A fresh 32-byte nonce, deterministic in the seed and the order of requests."""
+        self._nonce_counter += 1
+        return self.streams.child("nonce").bytes(f"{purpose}#{self._nonce_counter}", 32)

@@ -1,0 +1,475 @@
+"""Bug bundles: one file that carries an attestation failure from one lab to another.
+
+``vtalab bundle FILE [--host HOST ...] [--at TIME] --out BUG.tgz`` packs what someone else
+needs to see the failure happen again and to check it without trusting the sender's words.
+Without ``--host`` the bundle is about every trusted host that is **not attested** at
+``--at`` (all trusted hosts when every one is attested); a host that is powered off then
+has no TPM to quote and is left out, with a note. ``--host`` (repeatable) chooses:
+
+================================  ==========================================================
+member                            content
+================================  ==========================================================
+``scenario.yaml``                 the scenario text, byte for byte as written
+``trace.jsonl``                   the whole run's trace, as ``vtalab run --trace`` writes it
+                                  (header with scenario text and seed, events, digest line)
+``evidence/HOST/*``               each host's TPM evidence at ``--at`` (``World.evidence``):
+                                  ``quote.msg``, ``quote.sig``, ``ak.pub.pem``,
+                                  ``eventlog.bin``, ``pcrs.bin``, ``pcrs.out``,
+                                  ``pcrs.json``, ``nonce.hex`` — it verifies with the real
+                                  ``tpm2_checkquote`` (:func:`vtalab.tpm.files.checkquote_command`)
+``explain.txt``, ``explain.json``  ``vtalab explain FILE --host HOST --at TIME`` (with fixes)
+                                  for each host, in host order (the JSON is a list)
+``manifest.json``                 format and vtalab version, scenario name, seed, ``at``,
+                                  hosts, the trace digest and the SHA-256 of every other
+                                  member
+================================  ==========================================================
+
+``vtalab run BUG.tgz`` reads the bundle **in memory** (nothing is extracted), checks every
+member against the manifest, re-runs the scenario with the recorded seed, prints the
+timeline as ``vtalab run`` does and says whether the trace reproduces bit for bit
+(``reproduced: trace digest … identical``, or the first divergent event), and whether each
+host's evidence at ``at`` is byte-identical too. Format 1 bundles (one ``host``, a JSON
+object in ``explain.json``) are still read.
+
+Why the version is enforced
+---------------------------
+A trace is reproducible only by the simulator that wrote it: another vtalab version may
+model a boot or a timer differently. A bundle recorded by another version is refused
+(exit 2) with both versions named; ``--force-version`` runs it anyway and reports the
+comparison as it is — it never claims a reproduction the digests do not show.
+
+Why the archive is deterministic
+--------------------------------
+The same scenario, hosts and time give a byte-identical ``.tgz``: members sorted by name,
+the tar ``mtime`` and the gzip header time set to :data:`vtalab.core.kernel.SIM_EPOCH`, uid/gid
+0 with empty owner names, mode 0644, no file name in the gzip header. Two engineers who
+bundle the same bug can compare the files' hashes.
+
+The manifest's hashes detect a damaged or edited member (integrity); they are not a
+signature (the manifest itself can be rewritten), so a bundle is evidence of a
+*reproducible simulation*, not of who made it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import json
+import os
+import tarfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, TextIO
+
+import vtalab
+from vtalab.core.kernel import SIM_EPOCH, format_time
+from vtalab.errors import InputError, OperationError
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Bundle", "build_bundle", "default_hosts", "is_bundle",
+           "open_bundle", "register", "run_bundle"]
+
+#: What ``manifest.json`` says a bundle is; its layout version (bump on any change).
+#: 2: several hosts (``hosts``; ``explain.json`` a list). 1: one ``host`` (still read).
+FORMAT, FORMAT_VERSION = "vtalab.bundle", 2
+_READS = (1, 2)
+
+MANIFEST, SCENARIO, TRACE = "manifest.json", "scenario.yaml", "trace.jsonl"
+EXPLAIN_TXT, EXPLAIN_JSON = "explain.txt", "explain.json"
+
+#: The evidence files a bundle must carry for its host (``World.evidence`` names).
+EVIDENCE_FILES = ("ak.pub.pem", "eventlog.bin", "nonce.hex", "pcrs.bin", "pcrs.json",
+                  "pcrs.out", "quote.msg", "quote.sig")
+
+_MODE = 0o644
+_MTIME = int(SIM_EPOCH.timestamp())
+_GZIP_MAGIC = b"\x1f\x8b"
+#: Refuse to inflate more than this (a gzip bomb is not a bug report).
+_MAX_BYTES = 256 * 1024 * 1024
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _evidence_dir(host: str) -> str:
+    return f"evidence/{host}"
+
+
+# -- building -------------------------------------------------------------------------------
+
+def default_hosts(world: Any) -> list[str]:
+    """The hosts a bundle is about without ``--host``: the trusted hosts not attested now,
+    or every trusted host when all are attested (sorted by name)."""
+    trusted = sorted(h for c in world.trusted_clusters.values() for h in c.hosts)
+    failing = [h for h in trusted if world.attestation_status(h)["status"] != "attested"]
+    return failing or trusted
+
+
+def build_bundle(file: str, hosts: list[str] | None = None, at: float | None = None
+                 ) -> tuple[bytes, list[str]]:
+    """The ``.tgz`` bytes of the bug bundle of scenario ``file`` at ``at``, and notes.
+
+    ``hosts``: the trusted hosts it is about (each must have TPM evidence at ``at``);
+    ``None``: :func:`default_hosts`, leaving out (with a note) those without evidence.
+    """
+    from vtalab.cli.app import _load, trace_text
+    from vtalab.forensics.explain import explain
+    from vtalab.scenario.model import check_name, run_scenario
+
+    text, scenario = _load(file)
+    trusted = [h.name for c in scenario.topology.trusted_clusters for h in c.hosts]
+    for host in hosts or []:  # a misspelt --host fails before anything runs
+        check_name(scenario.topology, host, "host", option="--host")
+        if host not in trusted:
+            raise InputError(f"--host: {host!r} is a Trust Authority host; a bug bundle is "
+                             "about trusted hosts", what="trusted hosts", value=host,
+                             choices=trusted)
+    full = run_scenario(scenario)  # the run `vtalab run FILE --trace` records
+    moment = full if at is None else run_scenario(scenario, until=at)
+    when = format_time(moment.end)
+    notes: list[str] = []
+    evidence: dict[str, dict[str, bytes]] = {}
+    for host in sorted(set(hosts)) if hosts else default_hosts(moment.world):
+        try:
+            evidence[host] = moment.world.evidence(host)
+        except (OperationError, InputError) as exc:
+            if hosts:
+                raise InputError(f"--host {host}: no evidence at {when}: {exc}; choose an "
+                                 "--at when the host is powered on") from None
+            notes.append(f"left out {host}: no evidence at {when} ({exc})")
+    if not evidence:
+        raise InputError(f"no trusted host has TPM evidence at {when} (all are powered off); "
+                         "choose an --at when one is powered on, or a --host")
+    explanations = [explain(scenario, host, at) for host in sorted(evidence)]
+    name = os.path.basename(file)
+    members = {
+        SCENARIO: text.encode("utf-8"),
+        TRACE: trace_text(name, text, full).encode("ascii"),
+        EXPLAIN_TXT: "\n".join(x.text() for x in explanations).encode("utf-8"),
+        EXPLAIN_JSON: (json.dumps([x.to_dict() for x in explanations], indent=2,
+                                  sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8"),
+    }
+    for host in sorted(evidence):
+        for fname in sorted(evidence[host]):
+            members[f"{_evidence_dir(host)}/{fname}"] = evidence[host][fname]
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "vtalab_version": vtalab.__version__,
+        "scenario": scenario.name, "file": name, "seed": full.seed,
+        "hosts": sorted(evidence), "at": at, "evidence_time": moment.end,
+        "trace_digest": full.digest,
+        "members": {n: _sha256(members[n]) for n in sorted(members)},
+    }
+    members[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
+                         + "\n").encode("utf-8")
+    return _pack(members), notes
+
+
+def _pack(members: dict[str, bytes]) -> bytes:
+    """A deterministic tar.gz of ``members`` (see the module docstring)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name in sorted(members):
+            data = members[name]
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.mode = len(data), _MTIME, _MODE
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            tar.addfile(info, io.BytesIO(data))
+    out = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=_MTIME) as gz:
+        gz.write(raw.getvalue())
+    return out.getvalue()
+
+
+# -- reading --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle read into memory and checked against its manifest."""
+
+    path: str
+    manifest: dict[str, Any]
+    members: dict[str, bytes]
+
+    @property
+    def hosts(self) -> list[str]:
+        return _hosts(self.manifest)
+
+    @property
+    def version(self) -> str:
+        return str(self.manifest["vtalab_version"])
+
+    @property
+    def scenario_text(self) -> str:
+        return self.members[SCENARIO].decode("utf-8")
+
+    def evidence(self, host: str) -> dict[str, bytes]:
+        prefix = _evidence_dir(host) + "/"
+        return {n[len(prefix):]: d for n, d in self.members.items() if n.startswith(prefix)}
+
+
+def _hosts(manifest: dict[str, Any]) -> list[str]:
+    """The bundle's hosts (format 1 names one ``host``)."""
+    if manifest.get("format_version") == 1:
+        return [str(manifest["host"])]
+    return [str(h) for h in manifest["hosts"]]
+
+
+def is_bundle(path: str) -> bool:
+    """Whether ``vtalab run`` should treat ``path`` as a bundle (by name or gzip magic)."""
+    if path.endswith((".tgz", ".tar.gz")):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(2) == _GZIP_MAGIC
+    except OSError:
+        return False  # the scenario loader reports a missing file in its own words
+
+
+def open_bundle(path: str) -> Bundle:
+    """Read ``path`` into memory and check it; an :class:`InputError` names what is wrong."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(_MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+    members = _unpack(path, data)
+    if MANIFEST not in members:
+        listed = ", ".join(sorted(members)[:8]) or "nothing"
+        raise InputError(f"{path} is not a vtalab bug bundle: it has no {MANIFEST} "
+                         f"(it holds {listed}); make one with `vtalab bundle`")
+    manifest = _manifest(path, members.pop(MANIFEST))
+    recorded: dict[str, str] = manifest["members"]
+    for name in sorted(recorded):
+        if name not in members:
+            raise InputError(f"{path}: member {name} is missing (the manifest lists it); "
+                             "the bundle is damaged or was edited")
+        got = _sha256(members[name])
+        if got != recorded[name]:
+            raise InputError(f"{path}: member {name} does not match the manifest (SHA-256 "
+                             f"{got}, recorded {recorded[name]}); the bundle is damaged or "
+                             "was edited")
+    for name in sorted(members):
+        if name not in recorded:
+            raise InputError(f"{path}: member {name} is not in the manifest; the bundle "
+                             "was edited")
+    return Bundle(path, manifest, members)
+
+
+def _unpack(path: str, data: bytes) -> dict[str, bytes]:
+    if len(data) > _MAX_BYTES or not data.startswith(_GZIP_MAGIC):
+        raise InputError(f"{path} is not a vtalab bug bundle: not a gzip-compressed tar "
+                         "archive (a bundle is the .tgz `vtalab bundle --out` writes)")
+    members: dict[str, bytes] = {}
+    total = 0
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for info in tar:
+                name = info.name
+                parts = PurePosixPath(name).parts
+                if not info.isfile() or name.startswith("/") or ".." in parts:
+                    raise InputError(f"{path} is not a vtalab bug bundle: member {name!r} "
+                                     "is not a plain file with a relative name")
+                if name in members:
+                    raise InputError(f"{path}: member {name} appears twice")
+                total += info.size
+                if total > _MAX_BYTES:
+                    raise InputError(f"{path}: members larger than {_MAX_BYTES} bytes in "
+                                     "all; not a vtalab bug bundle")
+                fh = tar.extractfile(info)
+                assert fh is not None  # a regular file always has data
+                members[name] = fh.read()
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise InputError(f"{path} is not a readable bug bundle: not a valid gzip-compressed "
+                         f"tar archive, or a corrupt or truncated one ({exc})") from None
+    return members
+
+
+def _manifest(path: str, raw: bytes) -> dict[str, Any]:
+    def bad(why: str) -> InputError:
+        return InputError(f"{path}: {MANIFEST} {why}; the bundle is damaged or was edited")
+
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise bad(f"is not JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise InputError(f"{path} is not a vtalab bug bundle: its {MANIFEST} does not say "
+                         f"format {FORMAT!r}")
+    version = manifest.get("format_version")
+    if version not in _READS:
+        raise InputError(f"{path}: bundle format version {version!r} is not one this vtalab "
+                         f"{vtalab.__version__} reads ({', '.join(map(str, _READS))})")
+    fields = {"vtalab_version": str, "seed": int, "trace_digest": str, "members": dict,
+              **({"host": str} if version == 1 else {"hosts": list})}
+    for key, kind in fields.items():
+        if not isinstance(manifest.get(key), kind):
+            raise bad(f"has no valid {key!r}")
+    if version != 1 and (not manifest["hosts"]
+                         or not all(isinstance(h, str) for h in manifest["hosts"])):
+        raise bad("has no valid 'hosts'")
+    if manifest.get("at") is not None and not isinstance(manifest["at"], int | float):
+        raise bad("has no valid 'at'")
+    members = manifest["members"]
+    required = [SCENARIO, TRACE, EXPLAIN_TXT, EXPLAIN_JSON,
+                *(f"{_evidence_dir(h)}/{n}" for h in _hosts(manifest) for n in EVIDENCE_FILES)]
+    for name in required:
+        if name not in members:
+            raise bad(f"lists no member {name}")
+    if not all(isinstance(v, str) for v in members.values()):
+        raise bad("has a member hash that is not text")
+    return manifest
+
+
+# -- vtalab run BUG.tgz ---------------------------------------------------------------------
+
+def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
+    """``vtalab run BUG.tgz``: re-run the bundled scenario and compare it, bit for bit."""
+    from vtalab.cli.app import (
+        EXIT_FAIL,
+        EXIT_OK,
+        _check_writable,
+        _json_run,
+        _write_trace,
+        first_divergence,
+        parse_trace,
+    )
+    from vtalab.scenario.model import load_scenario_text, run_scenario
+    from vtalab.scenario.timeline import render_run
+
+    if len(args.files) != 1:
+        raise InputError(f"a bug bundle runs alone: give only the .tgz (got {len(args.files)}"
+                         " files)")
+    path = args.files[0]
+    for option, value in (("--seed", args.seed), ("--until", args.until)):
+        if value is not None:
+            raise InputError(f"{option} does not apply to a bug bundle: it re-runs the "
+                             "recorded seed to the recorded end")
+    bundle = open_bundle(path)
+    m = bundle.manifest
+    force = getattr(args, "force_version", False)
+    note = ""
+    if bundle.version != vtalab.__version__:
+        if not force:
+            raise InputError(f"{path} was recorded by vtalab {bundle.version}; this is vtalab "
+                             f"{vtalab.__version__}. Another version may simulate "
+                             "differently, so it cannot vouch for the reproduction: run it "
+                             f"with vtalab {bundle.version}, or pass --force-version to "
+                             "compare anyway")
+        note = (f"note: recorded by vtalab {bundle.version}, running vtalab "
+                f"{vtalab.__version__} (--force-version)\n")
+    label = f"{path}:{TRACE}"
+    header, recorded, digest = parse_trace(bundle.members[TRACE].decode("utf-8"), label)
+    if header["seed"] != m["seed"] or digest != m["trace_digest"]:
+        raise InputError(f"{path}: {TRACE} and {MANIFEST} disagree on the seed or the "
+                         "digest; the bundle was edited")
+    if args.trace:
+        _check_writable(args.trace)
+    scenario = load_scenario_text(bundle.scenario_text, file=f"{path}:{SCENARIO}")
+    until = header.get("until")
+    result = run_scenario(scenario, seed=m["seed"],
+                          until=None if until is None else float(until))
+    divergence = first_divergence([e.to_json() for e in recorded],
+                                  [e.to_json() for e in result.world.kernel.trace])
+    if divergence is None and digest != result.digest:
+        divergence = (f"every event matches, but the recorded digest ({digest}) differs "
+                      f"from the re-run's ({result.digest})\n")
+    at = m.get("at")
+    moment = result if at is None else run_scenario(scenario, seed=m["seed"], until=at)
+    changed: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for host in bundle.hosts:
+        try:
+            fresh = moment.world.evidence(host)
+        except (OperationError, InputError):
+            fresh = {}
+        recorded_evidence = bundle.evidence(host)
+        counts[host] = len(fresh)
+        changed[host] = sorted(n for n in set(recorded_evidence) | set(fresh)
+                               if recorded_evidence.get(n) != fresh.get(n))
+    if args.trace:
+        _write_trace(args.trace, str(header.get("file")), bundle.scenario_text, result)
+    reproduced = divergence is None and not any(changed.values())
+    if args.json:
+        report = {"bundle": path, "recorded_version": bundle.version,
+                  "version": vtalab.__version__, "hosts": bundle.hosts, "at": at,
+                  "run": _json_run(f"{path}:{SCENARIO}", result),
+                  "reproduced": divergence is None, "divergence": divergence,
+                  "evidence_differs": {h: c for h, c in changed.items() if c},
+                  "ok": reproduced and result.ok}
+        out.write(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    else:
+        out.write(f"bundle {path}: {m.get('scenario')}, seed {m['seed']}, "
+                  f"host{'s' if len(bundle.hosts) > 1 else ''} {', '.join(bundle.hosts)} at "
+                  f"{format_time(float(m.get('evidence_time', 0.0)))}, "
+                  f"vtalab {bundle.version}\n{note}\n")
+        out.write(render_run(result, logs=args.logs, file=f"{path}:{SCENARIO}"))
+        if divergence is None:
+            out.write(f"reproduced: trace digest {result.digest} identical\n")
+        else:
+            out.write(f"NOT reproduced: {divergence}")
+        when = format_time(moment.end)
+        for host in bundle.hosts:
+            if changed[host]:
+                out.write(f"evidence of {host} at {when} differs: "
+                          f"{', '.join(changed[host])}\n")
+            else:
+                out.write(f"evidence of {host} at {when}: {counts[host]} files identical\n")
+    if not reproduced:
+        return EXIT_FAIL
+    return EXIT_OK if result.ok else EXIT_FAIL
+
+
+# -- vtalab bundle --------------------------------------------------------------------------
+
+def _cmd_bundle(args: argparse.Namespace, out: TextIO) -> int:
+    from vtalab.cli.app import EXIT_OK, _check_writable
+
+    if not args.out.endswith((".tgz", ".tar.gz")):
+        raise InputError(f"--out {args.out}: a bug bundle is a .tgz file (for example "
+                         "BUG.tgz), so that `vtalab run` recognises it")
+    _check_writable(args.out)
+    data, notes = build_bundle(args.file, args.host, args.at)
+    tmp = args.out + ".tmp"
+    try:  # nothing half-written: the bundle appears whole or not at all
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, args.out)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    bundle = open_bundle(args.out)
+    out.write(f"wrote {args.out}: {len(bundle.members) + 1} members, sha256:"
+              f"{_sha256(data)}\n")
+    out.write(f"  trace digest {bundle.manifest['trace_digest']}, evidence of "
+              f"{', '.join(bundle.hosts)} at "
+              f"{format_time(float(bundle.manifest['evidence_time']))}\n")
+    for line in notes:
+        out.write(f"  {line}\n")
+    out.write(f"reproduce it with: vtalab run {args.out}\n")
+    return EXIT_OK
+
+
+Command = Callable[[argparse.Namespace, TextIO], int]
+
+
+def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
+    """Add ``vtalab bundle`` to the sub-parsers (called by :mod:`vtalab.cli.explain`)."""
+    from vtalab.cli.app import _time
+
+    b = sub.add_parser("bundle", help="pack a bug (scenario, seed, trace, evidence, "
+                                      "explanation) into one reproducible .tgz")
+    b.add_argument("file", metavar="FILE")
+    b.add_argument("--host", action="append", metavar="HOST",
+                   help="a trusted host the bug is about (repeat for several; default: "
+                        "every trusted host not attested at --at, or all if all are)")
+    b.add_argument("--at", type=_time, metavar="TIME",
+                   help="simulated time of the evidence and explanation (default: the end)")
+    b.add_argument("--out", required=True, metavar="BUG.tgz")
+    return {"bundle": _cmd_bundle}

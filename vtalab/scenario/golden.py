@@ -1,0 +1,217 @@
+"""Golden transcripts: every bundled scenario's ``vtalab run`` output, saved and compared.
+
+Like SimPy's runnable examples, each scenario under ``scenarios/`` has a transcript
+``scenarios/golden/<stem>.txt`` holding exactly what ``vtalab run scenarios/<stem>.yaml``
+prints (the same :func:`vtalab.scenario.timeline.render_run`, with the file named as typed from the
+repository root). A transcript changes only by an explicit regeneration::
+
+    vtalab golden            # compare; exit 1 and a unified diff on any difference
+    vtalab golden --update   # rewrite the transcripts (then review them with git diff)
+    python -m vtalab.scenario.golden --update
+
+``tests/test_golden.py`` compares and never rewrites, so a behaviour change shows up as a
+reviewed diff of operator-visible text, not as a silently refreshed file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from vtalab.core.resources import bundled
+from vtalab.errors import InputError
+
+__all__ = ["GOLDEN_DIR", "LIBRARY", "Comparison", "compare", "golden_path",
+           "library_markdown", "register", "render", "scenario_files", "update"]
+
+#: Where transcripts live, relative to the scenarios directory.
+GOLDEN_DIR = "golden"
+
+
+def scenario_files(scenarios: Path) -> list[Path]:
+    """The bundled scenarios (``*.yaml`` directly under ``scenarios``), sorted by name."""
+    if not scenarios.is_dir():
+        raise InputError(f"no scenarios directory {str(scenarios)!r}",
+                         what="directory", value=str(scenarios))
+    return sorted(scenarios.glob("*.yaml"))
+
+
+def golden_path(scenario: Path) -> Path:
+    """``scenarios/golden/<stem>.txt`` for ``scenarios/<stem>.yaml``."""
+    return scenario.parent / GOLDEN_DIR / f"{scenario.stem}.txt"
+
+
+def render(scenario: Path) -> str:
+    """Exactly what ``vtalab run scenarios/<file>`` prints for this scenario.
+
+    The file is named ``<scenarios dir name>/<file name>`` in the heading, as when the
+    command is typed from the repository root, so the transcript does not depend on
+    where the repository is checked out.
+    """
+    from vtalab.scenario.model import load_scenario_text, run_scenario
+    from vtalab.scenario.timeline import render_run
+    from vtalab.scenario.yamlloc import read_text
+
+    shown = f"{scenario.parent.name}/{scenario.name}"
+    loaded = load_scenario_text(read_text(str(scenario)), file=shown)
+    return render_run(run_scenario(loaded), file=shown)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One scenario against its transcript: ``diff`` is empty when they are identical."""
+
+    scenario: Path
+    golden: Path
+    diff: str
+
+    @property
+    def ok(self) -> bool:
+        return not self.diff
+
+
+def _diff(want: str | None, got: str, golden: Path) -> str:
+    if want == got:
+        return ""
+    if want is None:
+        return f"{golden}: missing (run `vtalab golden --update` to create it)\n"
+    lines = difflib.unified_diff(want.splitlines(keepends=True), got.splitlines(keepends=True),
+                                 fromfile=f"{golden} (saved)",
+                                 tofile=f"{golden} (vtalab run now)")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def compare(scenario: Path) -> Comparison:
+    """Render ``scenario`` and compare it with its saved transcript (never writes)."""
+    golden = golden_path(scenario)
+    want = golden.read_text(encoding="utf-8") if golden.is_file() else None
+    return Comparison(scenario, golden, _diff(want, render(scenario), golden))
+
+
+def update(scenarios: Sequence[Path]) -> list[Path]:
+    """Rewrite the transcripts of ``scenarios`` that differ; returns the files written.
+
+    Every scenario is rendered before anything is written, so a scenario that cannot be
+    loaded leaves every transcript as it was.
+    """
+    rendered = [(golden_path(s), render(s)) for s in scenarios]
+    written = []
+    for golden, text in rendered:
+        if golden.is_file() and golden.read_text(encoding="utf-8") == text:
+            continue
+        golden.parent.mkdir(parents=True, exist_ok=True)
+        golden.write_text(text, encoding="utf-8", newline="\n")
+        written.append(golden)
+    return written
+
+
+#: The bundled scenario library (package data; ``scenarios/`` in a checkout links to it).
+LIBRARY = bundled("scenarios")
+
+
+def library_markdown(scenarios: Path | None = None) -> str:
+    """``docs/scenarios.md``: every bundled scenario, its document source and how to run it."""
+    from vtalab.scenario.model import check_count, load_scenario_text
+    from vtalab.scenario.yamlloc import read_text
+
+    base = scenarios or LIBRARY
+    loaded = [(p, load_scenario_text(read_text(str(p)), file=str(p)))
+              for p in scenario_files(base)]
+    lines = ["# Scenarios", "",
+             "Generated from `scenarios/*.yaml` by `python tools/docgen.py docs`; do not edit "
+             "by hand.", "",
+             "Each scenario reproduces one section of the documentation and asserts the "
+             "documented outcome. Its golden transcript (`scenarios/golden/<name>.txt`) is "
+             "exactly what `vtalab run` prints; `vtalab golden` compares them and "
+             "`vtalab golden --update` regenerates them.", "",
+             "| scenario | steps | checks | run |", "|---|---|---|---|"]
+    for path, sc in loaded:
+        command = f"vtalab run {base.name}/{path.name}"
+        # checks: the verdicts `vtalab run` reports (expectations + expected refusals)
+        lines.append(f"| [`{sc.name}`](#{sc.name}) | {len(sc.steps)} | {check_count(sc)} "
+                     f"| `{command}` |")
+    for path, sc in loaded:
+        refusals = check_count(sc) - len(sc.expect)
+        lines += ["", f"## {sc.name}", "", " ".join(sc.description.split()), "",
+                  f"- Source: {sc.source or '(none given)'}",
+                  f"- Steps: {len(sc.steps)}; checks: {check_count(sc)} ({len(sc.expect)} "
+                  f"expectations, {refusals} expected refusal{'' if refusals == 1 else 's'}); "
+                  f"seed {sc.seed}",
+                  f"- Run: `vtalab run {base.name}/{path.name}`"]
+    return "\n".join(lines) + "\n"
+
+
+def _selected(args: argparse.Namespace) -> list[Path]:
+    if args.files:
+        paths = [Path(f) for f in args.files]
+        for p in paths:
+            if not p.is_file():
+                raise InputError(f"no scenario file {str(p)!r}", what="file", value=str(p),
+                                 choices=[str(s) for s in scenario_files(
+                                     Path(args.dir) if args.dir else LIBRARY)])
+        return paths
+    return scenario_files(Path(args.dir) if args.dir else LIBRARY)
+
+
+def _run(args: argparse.Namespace, out: TextIO) -> int:
+    selected = _selected(args)
+    if args.update:
+        written = update(selected)
+        for path in written:
+            out.write(f"wrote {path}\n")
+        out.write(f"{len(selected)} transcripts, {len(written)} rewritten\n")
+        return 0
+    failed = 0
+    for scenario in selected:
+        result = compare(scenario)
+        if result.ok:
+            out.write(f"same  {result.golden}\n")
+        else:
+            failed += 1
+            out.write(f"DIFF  {result.golden}\n{result.diff}")
+    out.write(f"{len(selected) - failed} identical, {failed} different\n")
+    if failed:
+        out.write("if the new output is right, run `vtalab golden --update` and review the "
+                  "diff\n")
+    return 1 if failed else 0
+
+
+def _add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="scenarios to check (default: every scenarios/*.yaml)")
+    p.add_argument("--update", action="store_true",
+                   help="rewrite the transcripts instead of comparing them")
+    p.add_argument("--dir", default=None, metavar="DIR",
+                   help="the scenarios directory (default: the bundled library, "
+                        "scenarios/ in a checkout)")
+
+
+def register(sub: argparse._SubParsersAction
+             ) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
+    """Add ``vtalab golden`` to the CLI (see :data:`vtalab.cli.app.EXTENSIONS`)."""
+    p = sub.add_parser("golden", help="compare (or --update) the scenarios' golden "
+                                      "transcripts")
+    _add_arguments(p)
+    return {"golden": _run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m vtalab.scenario.golden [--update] [FILE...]``."""
+    parser = argparse.ArgumentParser(prog="python -m vtalab.scenario.golden",
+                                     description="Golden transcripts of the scenarios.")
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return _run(args, sys.stdout)
+    except InputError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,216 @@
+"""Running a scenario: the steps as SimPy processes, the expectations at their times.
+
+:func:`run_scenario` builds a :class:`~vtalab.world.assembly.World` from the scenario's topology,
+seed and parameters, then runs one driver process: the steps one after another (a
+``background`` step in its own process), every timed expectation in its own process
+watching the clock from the start (an ``at`` may fall before the step before it ends),
+then the scenario's ``settle`` time. End-of-run expectations are evaluated when the
+driver finishes. Each step and verdict is recorded in the trace (``scenario`` source), so
+the digest covers them.
+
+A run stops at the lab's horizon (:data:`~vtalab.core.simtime.HORIZON_SECONDS`) or at an
+explicit ``until``; steps and checks not reached by then fail as "not reached". A step
+refused without ``expect_error`` fails with a hint to add one. The result is a
+:class:`RunResult`: the verdicts, the step results, the trace digest and the world as it
+ended. The public names are re-exported by :mod:`vtalab.scenario.model`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from vtalab.core.kernel import format_time
+from vtalab.core.parameters import Parameters
+from vtalab.core.simtime import HORIZON_SECONDS
+from vtalab.errors import InputError
+from vtalab.scenario.checks import _semantic_problems
+from vtalab.scenario.expect import CheckContext, StepResult, Verdict, evaluate
+from vtalab.scenario.yamlloc import Located
+
+if TYPE_CHECKING:
+    from vtalab.scenario.model import Scenario, Step
+
+__all__ = ["RunResult", "check_count", "run_scenario", "step_text"]
+
+@dataclass
+class RunResult:
+    """A finished run: the world as it ended, the verdicts and the trace digest."""
+
+    scenario: Scenario
+    world: Any
+    verdicts: list[Verdict]
+    digest: str
+    steps: list[StepResult] = field(default_factory=list)
+    seed: int = 0
+    until: float | None = None
+    end: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for v in self.verdicts)
+
+
+def check_count(scenario: Scenario) -> int:
+    """How many verdicts ``vtalab run`` reports when every step is reached and succeeds or
+    is refused as expected: one per expectation, one per step with ``expect_error``."""
+    return len(scenario.expect) + sum(s.expect_error is not None for s in scenario.steps)
+
+
+def step_text(step: Step) -> str:
+    """The step as typed: ``upgrade-host host=esx-01 release='8.0 U3'``."""
+    parts = [step.do]
+    for k, v in step.with_.items():
+        if isinstance(v, str) and v and re.fullmatch(r"[\w.:/@+-]+", v):
+            parts.append(f"{k}={v}")
+        else:
+            parts.append(f"{k}={json.dumps(v, sort_keys=True, default=str)}")
+    return " ".join(parts)
+
+
+def _world_class() -> Callable[..., Any]:
+    from vtalab.world.assembly import World
+
+    return World
+
+
+def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | None = None,
+                 world_factory: Callable[..., Any] | None = None) -> RunResult:
+    """Build the world, run the steps and evaluate the expectations.
+
+    ``until`` stops the run at that simulated time (checks not reached by then fail as
+    "not reached"); otherwise the run lasts until every step and timed check is done, plus
+    the scenario's ``settle`` time.
+    """
+    unlocated = Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
+    problems = _semantic_problems(scenario, unlocated)
+    if problems:
+        raise problems[0]
+    factory = world_factory or _world_class()
+    seed = scenario.seed if seed is None else seed
+    world = factory(scenario.topology, seed=seed, params=Parameters(**scenario.parameters))
+    kernel = world.kernel
+    env = kernel.env
+    results = [StepResult(i, s.id, s.do) for i, s in enumerate(scenario.steps)]
+    finished = [env.event() for _ in scenario.steps]
+    verdicts: dict[int, Verdict] = {}
+
+    def run_steps() -> Any:
+        prev_end = kernel.now
+        background = []
+        for i, step in enumerate(scenario.steps):
+            start = step.at if step.at is not None else prev_end + (step.after or 0.0)
+            if step.background:  # its own process; the next step does not wait for it
+                background.append(env.process(run_step(i, step, start)))
+                continue
+            yield from run_step(i, step, start)  # inline: same event order as ever
+            prev_end = kernel.now
+        if background:
+            yield env.all_of(background)
+
+    def run_step(i: int, step: Step, start: float) -> Any:
+        from vtalab.world.registry import Outcome
+
+        if start > kernel.now:
+            yield kernel.timeout(start - kernel.now)
+        res = results[i]
+        res.start = kernel.now
+        late = {"late_by": kernel.now - step.at} if step.at is not None \
+            and kernel.now > step.at else {}
+        kernel.record("scenario", "step.start", index=i, id=step.id, verb=step.do,
+                      args=dict(step.with_), message=f"> {step_text(step)}", **late)
+        try:
+            proc = world.perform(step.do, dict(step.with_))
+        except InputError as exc:  # the request is impossible in the current state
+            outcome = Outcome(ok=False, error="invalid_request", message=str(exc))
+        else:
+            outcome = proc if isinstance(proc, Outcome) else (yield proc)
+        if not isinstance(outcome, Outcome):
+            outcome = Outcome(ok=True, output=outcome)
+        res.end, res.ok, res.error, res.message = (kernel.now, outcome.ok, outcome.error,
+                                                   outcome.message)
+        if outcome.ok:
+            text = "  ok" + (f": {outcome.message}" if outcome.message else "")
+        else:
+            text = f"  refused ({outcome.error})" + (
+                f": {outcome.message}" if outcome.message else "")
+        kernel.record("scenario", "step.end", index=i, id=step.id, verb=step.do,
+                      ok=outcome.ok, error=outcome.error, message=text)
+        finished[i].succeed()
+
+    def check(j: int, exp: Any) -> Any:
+        if exp.at is not None:
+            if exp.at > kernel.now:
+                yield kernel.timeout(exp.at - kernel.now)
+        else:
+            ref = exp.after_step
+            index = ref if isinstance(ref, int) else next(
+                r.index for r in results if r.id == ref)
+            yield finished[index]
+            if exp.delay:
+                yield kernel.timeout(exp.delay)
+        verdicts[j] = _evaluate(world, exp, results, kernel)
+
+    # Timed checks must watch the clock from the start (an `at` may precede a step end).
+    timed_early = [j for j, e in enumerate(scenario.expect)
+                   if e.at is not None or e.after_step is not None]
+    procs = {j: env.process(check(j, scenario.expect[j])) for j in timed_early}
+
+    def driver() -> Any:
+        yield env.process(run_steps())
+        if procs:
+            yield env.all_of(list(procs.values()))
+        yield kernel.timeout(scenario.settle)
+
+    main = env.process(driver())
+    if until is None:
+        # The horizon holds whatever the steps take (a loaded scenario's written times are
+        # within it, but a wait or a slow upgrade may go further): a stop scheduled there
+        # ends the run. Until then it changes nothing -- nothing else looks at it.
+        guard = env.timeout(max(HORIZON_SECONDS - kernel.now, 0.0))
+        guard.callbacks.append(simpy.core.StopSimulation.callback)
+        env.run(until=main)
+    else:
+        kernel.run(min(until, HORIZON_SECONDS))
+    end = kernel.now
+    cut = until is not None or not main.triggered  # stopped before the driver finished
+    stopped = f"not reached: the run stopped at {format_time(end)}" + (
+        " (the lab's horizon)" if end >= HORIZON_SECONDS else "")
+
+    out: list[Verdict] = []
+    for step, res in zip(scenario.steps, results, strict=True):
+        if res.ok is None:
+            if step.expect_error is not None or cut:
+                out.append(Verdict(False, stopped, label=f"{res.name} ({step.do})"))
+            continue
+        if step.expect_error is not None:
+            ok = res.ok is False and res.error == step.expect_error
+            got = "succeeded" if res.ok else f"was refused ({res.error})"
+            out.append(Verdict(ok, f"{got}; expected refusal {step.expect_error}",
+                               label=f"{res.name} ({step.do})", at=res.end))
+        elif not res.ok:
+            out.append(Verdict(False, f"was refused ({res.error})"
+                                      + (f": {res.message}" if res.message else "")
+                                      + f"; if that is expected, add 'expect_error: "
+                                        f"{res.error}' to the step",
+                               label=f"{res.name} ({step.do})", at=res.end))
+    for j, exp in enumerate(scenario.expect):
+        if j in verdicts:
+            out.append(verdicts[j])
+        elif exp.at is None and exp.after_step is None:
+            out.append(_evaluate(world, exp, results, kernel))
+        else:
+            out.append(Verdict(False, stopped, exp, exp.label(), None))
+    return RunResult(scenario, world, out, kernel.trace.digest(), results, seed, until, end)
+
+
+def _evaluate(world: Any, exp: Any, results: list[StepResult], kernel: Any) -> Verdict:
+    verdict = evaluate(world, exp, CheckContext(kernel.now, results))
+    kernel.record("scenario", "expect", label=verdict.label, ok=verdict.ok,
+                  detail=verdict.detail)
+    return verdict

@@ -1,0 +1,90 @@
+"""A trace as the operator would have seen it: one line per thing worth seeing.
+
+::
+
+    T+00:00:00      scenario          > upgrade-host host=esx-01 release='8.0 U3'
+    T+00:05:00      esx-01            Upgrade staged: ESXi 8.0.3-...
+    T+00:14:00      vcsa-wld          Trusted Host attestation failed.
+
+Columns: simulated time (:func:`vtalab.core.kernel.format_time`), the component (the last
+part of the event's source path: a host name, a vCenter, ``scenario``) and the text.
+Shown are the scenario's step starts and ends and every trace event that carries a
+``message`` field (the world puts operator words there); simulated log lines (kind
+``log``) only on request. The text depends on the trace alone, so it is byte-stable:
+same scenario and seed, same timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from vtalab.core.kernel import format_time
+from vtalab.core.trace import TraceEvent
+
+__all__ = ["render_run", "render_timeline", "render_verdicts", "timeline_line"]
+
+TIME_WIDTH = 15
+COMPONENT_WIDTH = 19
+
+
+def _component(event: TraceEvent) -> str:
+    return event.source.rstrip("/").rsplit("/", 1)[-1] or event.source
+
+
+def timeline_line(time: float, component: str, text: str) -> str:
+    """One aligned line; continuation lines of a multi-line text are indented."""
+    pad = " " * (TIME_WIDTH + COMPONENT_WIDTH + 2)
+    body = str(text).replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    first = f"{format_time(time):<{TIME_WIDTH}} {component:<{COMPONENT_WIDTH}} {body[0]}"
+    return "\n".join([first.rstrip(), *(f"{pad}{line}".rstrip() for line in body[1:])])
+
+
+def render_timeline(events: Iterable[TraceEvent], *, logs: bool = False) -> list[str]:
+    """The timeline lines of a trace (``logs=True`` adds the simulated log lines)."""
+    out = []
+    for e in events:
+        if e.kind == "log":
+            if not logs:
+                continue
+            level = e.fields.get("level", "info")
+            lvl = "" if level == "info" else f"{level}: "
+            out.append(timeline_line(e.time, str(e.fields.get("host", _component(e))),
+                                     f"[{e.fields.get('log', '?')}] {lvl}"
+                                     f"{e.fields.get('message', '')}"))
+            continue
+        message = e.fields.get("message")
+        if message is None or message == "":
+            continue
+        out.append(timeline_line(e.time, _component(e), str(message)))
+    return out
+
+
+def render_verdicts(verdicts: Iterable[Any]) -> list[str]:
+    """``PASS``/``FAIL`` lines, one per verdict, then a count."""
+    lines = []
+    passed = failed = 0
+    for v in verdicts:
+        if v.ok:
+            passed += 1
+        else:
+            failed += 1
+        label = f"{v.label}: " if v.label else ""
+        lines.append(f"{'PASS' if v.ok else 'FAIL'}  {label}{v.detail}")
+    lines.append(f"{passed} passed, {failed} failed")
+    return lines
+
+
+def render_run(result: Any, *, logs: bool = False, file: str | None = None) -> str:
+    """The whole report of a run: heading, timeline, verdicts and digest."""
+    s = result.scenario
+    head = f"== {s.name}" + (f" ({file})" if file else "") + f"  seed {result.seed}"
+    lines = [head]
+    if s.description:
+        lines.append(f"   {s.description}")
+    lines.append("")
+    lines += render_timeline(result.world.kernel.trace, logs=logs)
+    lines.append("")
+    lines += render_verdicts(result.verdicts)
+    lines.append(f"digest sha256:{result.digest}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,328 @@
+"""How PowerShell parameters reach the registry's snake_case arguments.
+
+The registry (``vtalab.world.verbs``, ``vtalab.world.faults``) defines each verb's arguments once, as
+a pydantic model with snake_case names. The shell derives the PowerShell parameters from
+that model instead of keeping a second list: ``vmhost`` is ``-VMHost``, ``vm`` is ``-VM``,
+``require_certificate_validation`` is ``-RequireCertificateValidation``, a ``bool`` is a
+switch (``-Remediate``, ``-Force``, or ``-Force:$false``), a ``Literal`` lists its choices
+(matched case-insensitively, as PowerShell does). Where PowerCLI spells a parameter
+differently from the argument, :data:`ALIASES` says so once: ``-FilePath`` is ``file``,
+``-VMHostBaseImage`` is ``version``, ``-TrustedCluster`` is ``cluster``; and an argument
+documented as the TA cluster answers to ``-TrustAuthorityCluster``. Every TA-side cmdlet
+also accepts ``-TrustAuthorityCluster`` as PowerCLI requires it (checked, then dropped:
+the lab has one TA cluster), and every cmdlet accepts ``-Confirm[:$false]`` (the shell
+never prompts). A TA cluster is named as operators type it: exactly, in any case, or by a
+unique prefix (``Get-TrustAuthorityCluster -Name vTA`` finds ``vTA Cluster``); anything
+else is an ``InputError`` with the nearest name.
+
+Objects bind by property: a base-image object given to ``-VMHostBaseImage`` (or piped in)
+is its ``Version``, a host object its ``Name`` ... A parameter given several values, or a
+pipeline of several objects, runs the verb once per value, as PowerShell's process block
+does.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from vtalab.errors import InputError
+from vtalab.scenario.expect import parse_time
+from vtalab.training.pwsh import format as fmt
+from vtalab.training.pwsh.filters import resolve_param_name
+from vtalab.training.pwsh.parser import Command, Param, PSObject, VarRef
+from vtalab.world.registry import Verb
+
+if TYPE_CHECKING:
+    from vtalab.training.commands import Run
+
+__all__ = ["ALIASES", "ParamSpec", "bind", "params_of", "pascal", "ta_cluster_name", "usage",
+           "value_hint"]
+
+_WORDS = {"vmhost": "VMHost", "vm": "VM", "id": "Id"}
+
+#: PowerCLI spellings that are not the PascalCase of the argument (spelling -> argument)
+ALIASES: tuple[tuple[str, str], ...] = (
+    ("FilePath", "file"), ("Path", "file"),
+    ("VMHostBaseImage", "version"), ("BaseImage", "version"),
+    ("TrustedCluster", "cluster"),
+    ("Host", "vmhost"),
+)
+TA_CLUSTER = "TrustAuthorityCluster"
+_TRISTATE = "$true or $false; unchanged when not given."
+CONFIRM = "Confirm"
+#: properties an object is read by when bound to an argument (before ``Name``)
+#: the parameter an object of a type binds to when piped (before any property match)
+_BY_TYPE: dict[str, str] = {"VMHost": "vmhost", "VM": "vm", "VirtualMachine": "vm",
+                            "TrustAuthorityVMHostBaseImage": "version",
+                            "TrustedCluster": "cluster"}
+_PROPS: dict[str, tuple[str, ...]] = {"vmhost": ("VMHost",), "vm": ("VM",),
+                                      "version": ("Version",), "cluster": ("Cluster",),
+                                      "file": ("FilePath", "File")}
+
+
+def pascal(field: str) -> str:
+    """``require_certificate_validation`` -> ``RequireCertificateValidation``."""
+    return "".join(_WORDS.get(p, p.capitalize()) for p in field.split("_"))
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One PowerShell parameter of a verb."""
+
+    field: str  #: the registry argument ("" for a checked-and-dropped context parameter)
+    name: str  #: the spelling shown in help (PowerCLI's)
+    spellings: tuple[str, ...]  #: every accepted spelling, ``name`` first
+    switch: bool
+    required: bool
+    choices: tuple[str, ...] = ()
+    kind: str = "string"  #: string | bool | seconds | number
+    description: str = ""
+    ta_cluster: bool = False  #: names the TA cluster (resolved by :func:`ta_cluster_name`)
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(annotation) if a is not type(None)]
+    return [annotation]
+
+
+def _is_ta_cluster(info: Any) -> bool:
+    return "TA cluster" in (info.description or "")
+
+
+@functools.cache
+def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
+    """The PowerShell parameters of a registry verb or fault, in argument order."""
+    noun = entry.name.split("-", 1)[-1]
+    specs = []
+    fields = entry.args.model_fields
+    for field, info in fields.items():
+        kinds = _unwrap(info.annotation)
+        choices: tuple[str, ...] = ()
+        kind = "string"
+        for k in kinds:
+            if typing.get_origin(k) is Literal:
+                choices = tuple(str(c) for c in typing.get_args(k))
+            elif k is bool:
+                kind = "bool"
+            elif k in (float, int):
+                kind = "seconds" if field in ("seconds", "duration") else "number"
+        primary = {"file": "FilePath", "version": "VMHostBaseImage",
+                   "cluster": "TrustedCluster" if entry.kind == "powercli" else "Cluster"
+                   }.get(field, pascal(field))
+        if field == "name" and _is_ta_cluster(info) and noun != TA_CLUSTER:
+            primary = TA_CLUSTER
+        spellings = [primary, pascal(field), *(a for a, f in ALIASES if f == field)]
+        if field == "name" and _is_ta_cluster(info):
+            spellings.append(TA_CLUSTER)
+        description = info.description or ""
+        if kind == "bool" and not info.is_required() and info.default is None:
+            description = description or _TRISTATE
+        specs.append(ParamSpec(field, primary, tuple(dict.fromkeys(spellings)),
+                               kind == "bool", info.is_required(), choices, kind,
+                               description, _is_ta_cluster(info)))
+    if entry.side == "ta" and not any(TA_CLUSTER in s.spellings for s in specs):
+        specs.append(ParamSpec("", TA_CLUSTER, (TA_CLUSTER,), False, False,
+                               description="The TA cluster (the lab has one).",
+                               ta_cluster=True))
+    return tuple(specs)
+
+
+def usage(entry: Verb) -> str:
+    """``Export-VMHostImageDb -VMHost <string> -FilePath <string>`` style synopsis."""
+    parts = [entry.name]
+    for s in params_of(entry):
+        text = f"-{s.name}{value_hint(s)}"
+        parts.append(text if s.required else f"[{text}]")
+    return " ".join(parts)
+
+
+def value_hint(spec: ParamSpec) -> str:
+    """`` <string>``, `` <Enabled|Disabled>``; nothing for a plain switch (``-Remediate``);
+    `` <bool>`` for a bool that is required or has no default (``-Enabled $false``)."""
+    if spec.switch and not spec.required and spec.description != _TRISTATE:
+        return ""
+    return " <" + ("|".join(spec.choices) if spec.choices else spec.kind) + ">"
+
+
+def _boolish(el: Any) -> bool:
+    if isinstance(el, VarRef):
+        return not el.path and el.name.lower() in ("true", "false")
+    text = getattr(el, "text", None)
+    return isinstance(text, str) and text.lower() in ("true", "false", "$true", "$false")
+
+
+def _spec(entry: Verb, given: str) -> ParamSpec | None:
+    specs = params_of(entry)
+    table = {sp: s for s in specs for sp in s.spellings}
+    if entry.kind != "fault":
+        table.setdefault(CONFIRM, None)  # type: ignore[arg-type]
+    name = resolve_param_name(entry.name, given, [*table])
+    return table[name]
+
+
+def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[dict[str, Any]]:
+    """The argument dicts to run ``entry`` with, one per invocation (raises ``InputError``)."""
+    specs = params_of(entry)
+    named: dict[str, Any] = {}
+    given: dict[str, ParamSpec] = {}
+    positional: list[Any] = []
+    els = list(cmd.elements)
+    i = 0
+    while i < len(els):
+        el = els[i]
+        i += 1
+        if not isinstance(el, Param):
+            positional.append(run.eval(el))
+            continue
+        spec = _spec(entry, el.name)
+        following = els[i] if i < len(els) else None
+        nxt = None if isinstance(following, Param) else following  # a value after -Name
+        if spec is None or spec.switch:  # -Confirm or a bool argument
+            if el.attached is not None:
+                value: Any = run.eval(el.attached)
+            elif nxt is not None and _boolish(nxt):
+                value = run.eval(nxt)
+                i += 1
+            else:
+                value = True
+            if spec is None:
+                continue
+        elif el.attached is not None:
+            value = run.eval(el.attached)
+        elif nxt is not None:
+            value = run.eval(nxt)
+            i += 1
+        else:
+            raise InputError(f"{entry.name}: missing a value for -{spec.name}",
+                             hint=f"usage: {usage(entry)}")
+        if spec.name in given:
+            raise InputError(f"{entry.name}: -{spec.name} is given twice")
+        given[spec.name] = spec
+        named[spec.field] = value
+    free = [s for s in specs if s.field and s.field not in named and not s.switch]
+    for value in positional:
+        if not free:
+            raise InputError(f"{entry.name}: unexpected value {fmt.cell(value)!r}",
+                             hint=f"usage: {usage(entry)}")
+        named[free.pop(0).field] = value
+    if "" in named:
+        _check_ta_cluster(run, entry, named.pop(""))
+    calls = [named]
+    if piped is not None:
+        target = _pipe_target(entry, named, piped)
+        calls = [{**named, target.field: item} for item in piped]
+    out = []
+    for call in calls:
+        out += _expand(run, entry, call)
+    return out
+
+
+def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any]) -> ParamSpec:
+    free = [s for s in params_of(entry) if s.field and s.field not in named and not s.switch]
+    sample = next((p for p in piped if isinstance(p, PSObject)), None)
+    if sample is not None:
+        # An object of a known type binds to its own parameter first: a host piped from
+        # Get-VMHost is -VMHost even when the cmdlet also has a parameter named after one
+        # of its properties (its Version is not a -VMHostBaseImage).
+        own = _BY_TYPE.get(sample.type_name)
+        if own is not None and any(s.field == own for s in free):
+            return next(s for s in free if s.field == own)
+        for s in free:
+            if any(sample.key(p) is not None for p in (pascal(s.field), *_PROPS.get(s.field, ()))):
+                return s
+        if sample.key("Name") is not None and free:
+            return next((s for s in free if s.required), free[0])
+    elif free:
+        return next((s for s in free if s.required), free[0])
+    kind = sample.type_name if sample is not None else "value"
+    raise InputError(f"{entry.name} does not take a {kind} from the pipeline",
+                     hint=f"usage: {usage(entry)}")
+
+
+def _expand(run: Run, entry: Verb, call: dict[str, Any]) -> list[dict[str, Any]]:
+    specs = {s.field: s for s in params_of(entry) if s.field}
+    multi = [f for f, v in call.items() if isinstance(v, list) and len(v) != 1]
+    for f in multi:
+        if not call[f]:
+            raise InputError(f"{entry.name}: -{specs[f].name} got no value (an empty result)")
+    if len(multi) > 1:
+        raise InputError(f"{entry.name}: only one parameter may take several values, not "
+                         + " and ".join(f"-{specs[f].name}" for f in multi))
+    variants = [call] if not multi else [{**call, multi[0]: [v]} for v in call[multi[0]]]
+    out = []
+    for variant in variants:
+        args = {f: _convert(run, entry, specs[f], v[0] if isinstance(v, list) else v)
+                for f, v in variant.items()}
+        missing = [s.name for s in specs.values() if s.required and s.field not in args]
+        if missing:
+            raise InputError(f"{entry.name}: missing " + ", ".join(f"-{m}" for m in missing),
+                             hint=f"usage: {usage(entry)}")
+        out.append(args)
+    return out
+
+
+def _scalar(entry: Verb, spec: ParamSpec, value: Any) -> Any:
+    if isinstance(value, PSObject):
+        for prop in (pascal(spec.field), *_PROPS.get(spec.field, ()), "Name"):
+            if value.key(prop) is not None:
+                return value.get(prop)
+        raise InputError(f"{entry.name}: cannot bind a {value.type_name} object to "
+                         f"-{spec.name}", what="property", value=spec.name,
+                         choices=list(value.props))
+    return value
+
+
+def _convert(run: Run, entry: Verb, spec: ParamSpec, value: Any) -> Any:
+    value = _scalar(entry, spec, value)
+    if value is None:
+        return None
+    if spec.choices:
+        text = fmt.cell(value)
+        match = next((c for c in spec.choices if c.lower() == text.lower()), None)
+        if match is None:
+            raise InputError(f"{entry.name}: -{spec.name} must be one of "
+                             f"{', '.join(spec.choices)}, not {text!r}", what=spec.name,
+                             value=text, choices=spec.choices)
+        return match
+    if spec.ta_cluster:
+        return ta_cluster_name(run.world, fmt.cell(value))
+    if spec.kind == "seconds" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            try:
+                return parse_time(value)
+            except ValueError as exc:
+                raise InputError(f"{entry.name}: -{spec.name}: {exc}") from None
+    if spec.kind == "string" and not isinstance(value, str):
+        return fmt.cell(value)
+    return value
+
+
+def _check_ta_cluster(run: Run, entry: Verb, value: Any) -> None:
+    value = value[0] if isinstance(value, list) and len(value) == 1 else value
+    if isinstance(value, PSObject):
+        value = value.get("Name")
+    try:
+        ta_cluster_name(run.world, fmt.cell(value))
+    except InputError as exc:
+        raise InputError(f"{entry.name}: {exc}") from None
+
+
+def ta_cluster_name(world: Any, text: str) -> str:
+    """The TA cluster ``text`` names: its exact name, the name in any case, or a unique
+    case-insensitive prefix of it (``vTA`` and ``vta`` for ``vTA Cluster``), as operators
+    type it; otherwise ``InputError`` with the nearest name."""
+    names = [world.ta_cluster.name]
+    low = text.strip().lower()
+    for found in ([n for n in names if n == text], [n for n in names if n.lower() == low],
+                  [n for n in names if low and n.lower().startswith(low)]):
+        if len(found) == 1:
+            return found[0]
+    raise InputError(f"unknown Trust Authority cluster {text!r}", what="TA cluster",
+                     value=text, choices=names)

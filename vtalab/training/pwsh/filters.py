@@ -1,0 +1,318 @@
+"""The pipeline cmdlets operators chain after a PowerCLI cmdlet, and how they bind.
+
+``Select-Object`` (``select``), ``Where-Object`` (``where``, ``?``), ``Sort-Object``
+(``sort``), ``Measure-Object`` (``measure``), ``Format-Table`` (``ft``), ``Format-List``
+(``fl``) and ``ConvertTo-Json``, with the parameters runbooks use::
+
+    ... | select *                      ... | select Name,Version      ... | select -First 1
+    ... | select -ExpandProperty Version
+    ... | where Status -eq OK           ... | Where-Object {$_.Health -ne 'OK' -or $_.X -like 'a*'}
+    ... | sort Version -Descending      ... | ft Version,Health        ... | fl *
+    ... | ConvertTo-Json
+
+Comparisons follow PowerShell: case-insensitive, numeric when both sides are numbers,
+``-like`` with wildcards, ``-match`` with a regular expression; a collection on the left
+matches when one of its members does. :func:`bind_simple` is the small parameter binder
+these cmdlets and the lab commands share: case-insensitive names, unambiguous prefixes
+(``-Desc``), switches, and an ``InputError`` with the nearest name for anything else.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vtalab.errors import InputError, nearest
+from vtalab.training.pwsh import format as fmt
+from vtalab.training.pwsh.parser import (
+    Command,
+    Comparison,
+    Condition,
+    Expr,
+    Param,
+    PSObject,
+    ScriptBlock,
+    Value,
+    VarRef,
+    property_of,
+)
+
+if TYPE_CHECKING:
+    from vtalab.training.commands import Run
+
+__all__ = ["FILTERS", "Filter", "bind_simple", "compare", "resolve_param_name"]
+
+
+def resolve_param_name(command: str, given: str, names: Sequence[str]) -> str:
+    """The parameter ``-given`` names: exact (any case) or an unambiguous prefix."""
+    low = given.lower()
+    exact = [n for n in names if n.lower() == low]
+    if exact:
+        return exact[0]
+    prefix = [n for n in names if n.lower().startswith(low)]
+    if len(prefix) == 1:
+        return prefix[0]
+    if len(prefix) > 1:
+        raise InputError(f"{command}: parameter -{given} is ambiguous: it could be "
+                         + ", ".join(f"-{n}" for n in prefix))
+    near = nearest(given, names)
+    hint = f"did you mean -{near[0]}?" if near else None
+    shown = ", ".join(f"-{n}" for n in names) or "none"
+    raise InputError(f"{command}: no parameter -{given}; parameters: {shown}",
+                     hint=hint)
+
+
+def bind_simple(run: Run, cmd: Command, params: Sequence[str], switches: Sequence[str] = (),
+                *, display: str | None = None) -> tuple[dict[str, Any], list[Expr]]:
+    """Named values (evaluated, by canonical name) and the positional expressions."""
+    name = display or cmd.name
+    named: dict[str, Any] = {}
+    positional: list[Expr] = []
+    elements = list(cmd.elements)
+    i = 0
+    while i < len(elements):
+        el = elements[i]
+        i += 1
+        if not isinstance(el, Param):
+            positional.append(el)
+            continue
+        key = resolve_param_name(name, el.name, [*params, *switches])
+        if key in switches:
+            named[key] = True if el.attached is None else bool(run.eval(el.attached))
+        elif el.attached is not None:
+            named[key] = run.eval(el.attached)
+        elif i < len(elements) and not isinstance(elements[i], Param):
+            named[key] = run.eval(elements[i])  # type: ignore[arg-type]
+            i += 1
+        else:
+            raise InputError(f"{name}: missing a value for -{key}")
+    return named, positional
+
+
+def _names(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [fmt.cell(v) for v in items]
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    try:
+        return float(str(value))
+    except ValueError:
+        return None
+
+
+def compare(left: Any, op: str, right: Any) -> bool:
+    """PowerShell's comparison ``left -op right`` (case-insensitive)."""
+    if isinstance(left, list) and op not in ("contains", "notcontains"):
+        return any(compare(v, op, right) for v in left)
+    if op in ("contains", "notcontains"):
+        members = left if isinstance(left, list) else [left]
+        found = any(compare(m, "eq", right) for m in members)
+        return found if op == "contains" else not found
+    a, b = fmt.cell(left).lower(), fmt.cell(right).lower()
+    if op in ("like", "notlike"):
+        hit = fnmatch.fnmatchcase(a, b)
+        return hit if op == "like" else not hit
+    if op in ("match", "notmatch"):
+        try:
+            hit = re.search(fmt.cell(right), fmt.cell(left), re.IGNORECASE) is not None
+        except re.error as exc:
+            raise InputError(f"-{op}: invalid regular expression {fmt.cell(right)!r}: "
+                             f"{exc}") from None
+        return hit if op == "match" else not hit
+    na, nb = _number(left), _number(right)
+    x: Any = na if na is not None and nb is not None else a
+    y: Any = nb if na is not None and nb is not None else b
+    return {"eq": x == y, "ne": x != y, "gt": x > y, "ge": x >= y, "lt": x < y,
+            "le": x <= y}[op]
+
+
+def _test(run: Run, cond: Condition, item: Any) -> bool:
+    def one(c: Comparison) -> bool:
+        left = run.eval(c.left, item=item)
+        if c.op is None:
+            return bool(left) and left != []
+        right = run.eval(c.right, item=item) if c.right is not None else None
+        return compare(left, c.op, right)
+
+    result = one(cond.first)
+    for joiner, comp in cond.rest:
+        result = (result and one(comp)) if joiner == "and" else (result or one(comp))
+    return result
+
+
+# -- the cmdlets ---------------------------------------------------------------------------
+def _where(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    els = cmd.elements
+    if len(els) == 1 and isinstance(els[0], ScriptBlock):
+        cond = els[0].condition
+    elif els and isinstance(els[0], Value) and (
+            len(els) == 1 or (len(els) == 3 and isinstance(els[1], Param)
+                              and els[1].attached is None and not isinstance(els[2], Param))):
+        left = VarRef("_", (els[0].text,))  # `where Prop -eq X` means {$_.Prop -eq X}
+        comp = Comparison(left, None, None)
+        if len(els) == 3:
+            op = resolve_param_name("Where-Object", els[1].name, _OPS)  # type: ignore[union-attr]
+            comp = Comparison(left, op, els[2])  # type: ignore[arg-type]
+        cond = Condition(comp)
+    else:
+        raise InputError("Where-Object: use a script block, e.g. where {$_.Status -eq 'OK'}, "
+                         "or the simple form, e.g. where Status -eq OK")
+    return [item for item in items if _test(run, cond, item)]
+
+
+_OPS = ("eq", "ne", "like", "notlike", "match", "notmatch", "gt", "ge", "lt", "le", "contains",
+        "notcontains")
+
+
+def _select(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    named, pos = bind_simple(run, cmd, ["Property", "First", "Last", "Skip",
+                                        "ExpandProperty"], ["Unique"],
+                             display="Select-Object")
+    props = _names(named["Property"]) if "Property" in named else []
+    for expr in pos:
+        props += _names(run.eval(expr))
+    out = list(items)
+    if "Skip" in named:
+        out = out[int(_count(named["Skip"], "Skip")):]
+    if "First" in named:
+        out = out[:int(_count(named["First"], "First"))]
+    if "Last" in named:
+        n = int(_count(named["Last"], "Last"))
+        out = out[len(out) - n:] if n else []
+    if "ExpandProperty" in named:
+        name = fmt.cell(named["ExpandProperty"])
+        expanded = []
+        for item in out:
+            value = property_of(item, name)
+            if value is None and not (isinstance(item, PSObject) and item.key(name)):
+                raise InputError(f"Select-Object: property {name!r} cannot be found",
+                                 what="property", value=name,
+                                 choices=list(item.props) if isinstance(item, PSObject) else [])
+            expanded += value if isinstance(value, list) else [value]
+        out = expanded
+    elif props:
+        out = [_selected(item, props) for item in out]
+    if named.get("Unique"):
+        unique: list[Any] = []
+        for item in out:
+            if item not in unique:
+                unique.append(item)
+        out = unique
+    return out
+
+
+def _count(value: Any, name: str) -> float:
+    n = _number(value)
+    if n is None or n < 0 or not float(n).is_integer():
+        raise InputError(f"Select-Object: -{name} needs a whole number, not {fmt.cell(value)!r}")
+    return n
+
+
+def _selected(item: Any, props: list[str]) -> Any:
+    if not isinstance(item, PSObject):
+        return PSObject("Selected", {p: None for p in props if p != "*"}, view="auto")
+    chosen: dict[str, Any] = {}
+    for p in props:
+        if p == "*":
+            chosen.update({k: v for k, v in item.props.items() if k not in chosen})
+        else:
+            chosen[item.key(p) or p] = item.get(p)
+    return PSObject(f"Selected.{item.type_name}", chosen, view="auto")
+
+
+def _sort(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    named, pos = bind_simple(run, cmd, ["Property"], ["Descending", "Unique"],
+                             display="Sort-Object")
+    props = _names(named["Property"]) if "Property" in named else []
+    for expr in pos:
+        props += _names(run.eval(expr))
+
+    def key(item: Any) -> tuple[Any, ...]:
+        values = [property_of(item, p) for p in props] if props else [item]
+        nums = [_number(v) for v in values]
+        return tuple((0, n, "") if n is not None else (1, 0.0, fmt.cell(v).lower())
+                     for v, n in zip(values, nums, strict=True))
+
+    out = sorted(items, key=key, reverse=bool(named.get("Descending")))
+    if named.get("Unique"):
+        out = [x for i, x in enumerate(out) if x not in out[:i]]
+    return out
+
+
+def _measure(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    bind_simple(run, cmd, [], display="Measure-Object")
+    return [PSObject("GenericMeasureInfo", {"Count": len(items)})]
+
+
+def _format(run: Run, cmd: Command, items: list[Any], *, wide: bool) -> list[Any]:
+    display = "Format-List" if wide else "Format-Table"
+    named, pos = bind_simple(run, cmd, ["Property"], ["AutoSize", "Wrap", "HideTableHeaders"],
+                             display=display)
+    props = _names(named["Property"]) if "Property" in named else []
+    for expr in pos:
+        props += _names(run.eval(expr))
+    objects = [i for i in items if isinstance(i, PSObject)]
+    others = [i for i in items if not isinstance(i, PSObject)]
+    parts = []
+    if objects:
+        text = (fmt.listing if wide else fmt.table)(objects, props or None)
+        if named.get("HideTableHeaders") and not wide:
+            text = "\n".join(text.split("\n")[2:])
+        parts.append(text)
+    if others:
+        parts.append(fmt.render(others))
+    return [fmt.Formatted("\n".join(parts))] if parts else []
+
+
+def _json(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    named, _ = bind_simple(run, cmd, ["Depth"], ["Compress"], display="ConvertTo-Json")
+    if not items:
+        return []
+    text = fmt.json_text(items)
+    if named.get("Compress"):
+        import json
+
+        text = json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
+    return [fmt.Formatted(text)]
+
+
+@dataclass(frozen=True)
+class Filter:
+    name: str
+    aliases: tuple[str, ...]
+    summary: str
+    usage: str
+    params: tuple[str, ...]
+    run: Callable[[Run, Command, list[Any]], list[Any]]
+
+
+FILTERS: dict[str, Filter] = {f.name: f for f in (
+    Filter("Select-Object", ("select",), "Pick properties (* for all) or the first/last "
+           "objects; -ExpandProperty gives the bare values.",
+           "... | select *   |   select Name,Version   |   select -First 1   |   "
+           "select -ExpandProperty Version",
+           ("Property", "First", "Last", "Skip", "ExpandProperty", "Unique"), _select),
+    Filter("Where-Object", ("where", "?"), "Keep the objects that match a condition.",
+           "... | where Status -eq OK   |   Where-Object {$_.Health -ne 'OK' -and "
+           "$_.Version -like '8.0.2*'}", tuple(_OPS), _where),
+    Filter("Sort-Object", ("sort",), "Sort objects by properties.",
+           "... | sort Version -Descending", ("Property", "Descending", "Unique"), _sort),
+    Filter("Measure-Object", ("measure",), "Count the objects.", "... | measure", (),
+           _measure),
+    Filter("Format-Table", ("ft",), "Show objects as a table (optionally only some "
+           "properties).", "... | ft   |   ft Version,Health",
+           ("Property", "AutoSize", "Wrap", "HideTableHeaders"),
+           lambda r, c, i: _format(r, c, i, wide=False)),
+    Filter("Format-List", ("fl",), "Show each object as a list of properties.",
+           "... | fl   |   fl *", ("Property",), lambda r, c, i: _format(r, c, i, wide=True)),
+    Filter("ConvertTo-Json", (), "Show objects as JSON.", "... | ConvertTo-Json",
+           ("Depth", "Compress"), _json),
+)}

@@ -1,0 +1,144 @@
+"""One definition, many uses: the registries of verbs and faults.
+
+A **verb** is an operator action: a PowerCLI cmdlet where one exists
+(``New-TrustAuthorityVMHostBaseImage``) or a lab verb for what happens outside PowerCLI
+(``upgrade-host``, ``restart-service``). A **fault** is something the world does to the
+operator (``kms-outage``, ``power-loss``), with the same shape plus the real-world failure
+it stands for. The CLI (``vtalab verbs``), the scenario language and its JSON Schema, the
+plan checker, the training shell and the generated docs all read these registries.
+
+Each entry has a pydantic model of its arguments (snake_case names, ``extra="forbid"``),
+so arguments are validated at the boundary, before anything in the world changes.
+``run(world, args)`` performs it: it returns an ``Outcome`` immediately, or a generator
+(a SimPy process body) whose return value is the ``Outcome`` when the action takes
+simulated time. The simulated world fails with values: a refused operation is an
+``Outcome(ok=False, error=...)``, an impossible *request* raises ``InputError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vtalab.errors import InputError
+
+if TYPE_CHECKING:
+    from vtalab.world.assembly import World
+
+__all__ = [
+    "Args",
+    "FAULTS",
+    "Outcome",
+    "VERBS",
+    "Verb",
+    "fault",
+    "lookup",
+    "verb",
+]
+
+
+class Args(BaseModel):
+    """Base of every verb's argument model."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class NoArgs(Args):
+    pass
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a verb or fault did. ``ok=False`` is a refusal by the simulated world."""
+
+    ok: bool = True
+    error: str | None = None  #: reason code when refused
+    message: str = ""
+    output: Any = None  #: value shown to the operator (tables, exported file names ...)
+
+
+Kind = Literal["powercli", "lab", "fault"]
+RunFn = Callable[["World", Any], "Outcome | Generator[Any, Any, Outcome]"]
+# The decorators hand back the function unchanged, so its own (narrower) signature stays
+# visible to callers such as ``ta_host_down`` calling ``power_loss``.
+RunFnT = TypeVar("RunFnT", bound=RunFn)
+
+
+@dataclass(frozen=True)
+class Verb:
+    name: str
+    kind: Kind
+    summary: str
+    args: type[Args]
+    run: RunFn
+    source: str = ""  #: document section / KB / cmdlet reference
+    stands_for: str = ""  #: faults: the real-world failure
+    task: str | None = None  #: vCenter Recent Tasks name, when the verb creates a task
+    side: Literal["ta", "workload", "host", "kms", "lab"] = "lab"
+    aliases: tuple[str, ...] = field(default=())
+
+    def parse(self, raw: dict[str, Any] | None) -> Args:
+        """Validate raw arguments; raise ``InputError`` naming the bad field."""
+        try:
+            return self.args.model_validate(raw or {})
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                raise InputError(f"{self.name}: unknown argument {loc!r}", what="argument",
+                                 value=loc, choices=list(self.args.model_fields)) from None
+            raise InputError(f"{self.name}: argument {loc!r}: {err['msg']}",
+                             what="argument", value=err.get("input")) from None
+
+
+VERBS: dict[str, Verb] = {}
+FAULTS: dict[str, Verb] = {}
+
+
+def _register(table: dict[str, Verb], entry: Verb) -> None:
+    for key in (entry.name, *entry.aliases):
+        if key in VERBS or key in FAULTS:
+            raise RuntimeError(f"{key} registered twice")
+    table[entry.name] = entry
+
+
+def verb(name: str, *, kind: Kind = "powercli", summary: str, args: type[Args] = NoArgs,
+         source: str = "", task: str | None = None, side: str = "lab",
+         aliases: tuple[str, ...] = ()) -> Callable[[RunFnT], RunFnT]:
+    def deco(fn: RunFnT) -> RunFnT:
+        _register(VERBS, Verb(name, kind, summary, args, fn, source, "", task,
+                              side, aliases))  # type: ignore[arg-type]
+        return fn
+
+    return deco
+
+
+def fault(name: str, *, summary: str, stands_for: str, args: type[Args] = NoArgs,
+          source: str = "") -> Callable[[RunFnT], RunFnT]:
+    def deco(fn: RunFnT) -> RunFnT:
+        _register(FAULTS, Verb(name, "fault", summary, args, fn, source, stands_for))
+        return fn
+
+    return deco
+
+
+def lookup(name: str) -> Verb:
+    """The verb or fault called ``name`` (case-insensitive; aliases accepted)."""
+    _load()
+    for table in (VERBS, FAULTS):
+        if name in table:
+            return table[name]
+        for entry in table.values():
+            if name.lower() in (entry.name.lower(), *(a.lower() for a in entry.aliases)):
+                return entry
+    raise InputError(f"unknown verb {name!r}", what="verb", value=name,
+                     choices=sorted([*VERBS, *FAULTS]))
+
+
+def _load() -> None:
+    """Import the modules that fill the registries (once)."""
+    import vtalab.world.faults  # noqa: F401
+    import vtalab.world.verbs  # noqa: F401

@@ -1,0 +1,56 @@
+"""Shared pieces of the verbs: sources, files, TA-wide apply and Recent Tasks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from vtalab.errors import InputError
+from vtalab.world.registry import Outcome
+
+if TYPE_CHECKING:
+    from vtalab.world.assembly import World
+
+
+DOC = "vSphere Security guide, vSphere Trust Authority"
+SEED = "seed: vTA administration page"
+
+
+def _ta_task(world: World, name: str, target: str, changed: list[str], what: str,
+             **fields: Any) -> Outcome:
+    # ``fields`` name the object changed (``base_image``, ``tpm_ca`` ...) in the trace, so
+    # the invariants can rebuild what the TA cluster trusted at any moment.
+    vc = world.ta_vcenter
+    task = vc.start_task(name, target)
+    if not world.ta_cluster.reachable_members():
+        vc.finish_task(task, error="no TA host is reachable", reason="ta_unreachable")
+        return Outcome(False, "ta_unreachable", "no TA host is reachable")
+    vc.finish_task(task)
+    for cluster in world.trusted_clusters.values():  # hosts re-attest against the change
+        for th in cluster.hosts.values():
+            th.agent.wake()
+    world.kernel.record(vc.source, "ta.object", what=what, hosts=changed, **fields,
+                        message=f"{name}: {what} applied on {', '.join(changed) or 'no host'}")
+    return Outcome(True, message=f"{what} applied on {len(changed)} TA host(s)", output=changed)
+
+
+def _file(world: World, name: str, kind: type | tuple[type, ...]) -> Any:
+    if name not in world.files:
+        raise InputError(f"no file {name!r} (export it first)", what="file", value=name,
+                         choices=list(world.files))
+    value = world.files[name]
+    if not isinstance(value, kind):
+        raise InputError(f"file {name!r} is not the right kind of file for this cmdlet",
+                         what="file", value=name)
+    return value
+
+
+def _tagged_file(world: World, name: str, tag: str, what: str) -> tuple[Any, ...]:
+    """The payload of a file exported with ``tag`` (a TPM CA, an EK, a vTA backup)."""
+    value = _file(world, name, tuple)
+    if not value or value[0] != tag:
+        raise InputError(f"file {name!r} is not {what}", what="file", value=name,
+                         choices=[n for n, v in world.files.items()
+                                  if isinstance(v, tuple) and v and v[0] == tag])
+    return value[1:]
+
+

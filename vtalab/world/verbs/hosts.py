@@ -1,0 +1,214 @@
+"""Host cmdlets and lab verbs: reboots (full or Quick Boot), power, maintenance mode
+(evacuating VMs), vLCM-style upgrades, revert, and the cluster's Quick Boot setting."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from vtalab.domain import vm as vm_ops
+from vtalab.errors import OperationError
+from vtalab.esxi.releases import image_for
+from vtalab.world.registry import Outcome, verb
+from vtalab.world.verbs.common import SEED
+from vtalab.world.verbs.ta import VmHostArgs
+from vtalab.world.verbs.workload import TrustedClusterArgs
+
+if TYPE_CHECKING:
+    from vtalab.world.assembly import World
+
+
+class RestartArgs(VmHostArgs):
+    force: bool = Field(False, description="Reboot even if VMs are running (they stop).")
+
+
+def _stop_vms_on(world: World, host: str, cause: str) -> None:
+    for vm in world.vms.values():
+        if vm.host == host and vm.power_state == "poweredOn":
+            vm_ops.power_off(world, vm, cause=cause)
+
+
+def _require_quiet(world: World, host: str, force: bool, action: str) -> None:
+    h = world.host(host)
+    running = [v.name for v in world.vms.values()
+               if v.host == host and v.power_state == "poweredOn"]
+    if running and not force and not h.in_maintenance:
+        raise OperationError(f"cannot {action} {host!r}: VMs are running on it "
+                             f"({', '.join(running)}); enter maintenance mode or use force",
+                             what="host", value=host)
+
+
+def _host_task(world: World, host: str, name: str) -> Any:
+    vc = world.ta_vcenter if world.hosts[host].role == "trust-authority" else world.workload_vcenter
+    return vc, vc.start_task(name, host)
+
+
+@verb("Restart-VMHost", summary="Reboot a host (a full boot: firmware, TPM reset, "
+      "measurements).", args=RestartArgs, side="host", source="PowerCLI Restart-VMHost")
+def restart_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
+    _require_quiet(world, a.vmhost, a.force, "restart")
+    proc = world.host(a.vmhost).reboot("full", reason="Restart-VMHost")
+    _stop_vms_on(world, a.vmhost, "host reboot")
+    vc, task = _host_task(world, a.vmhost, "Reboot host")
+    yield proc
+    vc.finish_task(task)
+    return Outcome(True, message=f"{a.vmhost} rebooted")
+
+
+class RebootArgs(VmHostArgs):
+    mode: Literal["full", "quick"] = "full"
+    force: bool = False
+
+
+@verb("reboot-host", kind="lab", summary="Reboot a host with a full boot or a Quick Boot "
+      "(refused on TXT hosts or without the cluster setting).", args=RebootArgs, side="host",
+      source=SEED + " (Quick Boot)")
+def reboot_host(world: World, a: RebootArgs) -> Generator[Any, Any, Outcome]:
+    _require_quiet(world, a.vmhost, a.force, "reboot")
+    proc = world.host(a.vmhost).reboot(a.mode, reason=f"{a.mode} reboot")
+    _stop_vms_on(world, a.vmhost, "host reboot")
+    yield proc
+    return Outcome(True, message=f"{a.vmhost} rebooted ({a.mode})")
+
+
+@verb("Start-VMHost", summary="Power on a host.", args=VmHostArgs, side="host",
+      source="PowerCLI Start-VMHost")
+def start_host(world: World, a: VmHostArgs) -> Generator[Any, Any, Outcome]:
+    yield world.host(a.vmhost).power_on()
+    return Outcome(True, message=f"{a.vmhost} powered on")
+
+
+@verb("Stop-VMHost", summary="Shut a host down.", args=RestartArgs, side="host",
+      source="PowerCLI Stop-VMHost")
+def stop_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
+    _require_quiet(world, a.vmhost, a.force, "shut down")
+    proc = world.host(a.vmhost).shutdown()
+    _stop_vms_on(world, a.vmhost, "host shutdown")
+    yield proc
+    return Outcome(True, message=f"{a.vmhost} powered off")
+
+
+class MaintenanceArgs(VmHostArgs):
+    state: Literal["Maintenance", "Connected"]
+
+
+def _evacuate(world: World, host: str) -> Generator[Any, Any, Outcome]:
+    h = world.host(host)
+    peers = [n for n, x in world.hosts.items()
+             if n != host and x.cluster == h.cluster and x.is_up and not x.in_maintenance]
+    for vm in [v for v in world.vms.values() if v.host == host and v.power_state == "poweredOn"]:
+        result = None
+        for dest in peers:
+            result = yield from vm_ops.migrate(world, vm, dest)
+            if result.ok:
+                break
+        if result is None or not result.ok:
+            why = result.error if result else "no other host is available"
+            return Outcome(False, why, f"cannot evacuate {vm.name} from {host}: {why}")
+    return Outcome(True)
+
+
+def enter_maintenance(world: World, host: str) -> Generator[Any, Any, Outcome]:
+    vc, task = _host_task(world, host, "Enter maintenance mode")
+    result = yield from _evacuate(world, host)
+    if not result.ok:
+        vc.finish_task(task, error=result.message, reason=result.error)
+        return result
+    yield world.kernel.timeout(world.params.maintenance_mode_seconds)
+    world.host(host).enter_maintenance()
+    vc.finish_task(task)
+    return Outcome(True, message=f"{host} in maintenance mode")
+
+
+@verb("Set-VMHost", summary="Enter (evacuating VMs by vMotion) or exit maintenance mode.",
+      args=MaintenanceArgs, side="host", source="PowerCLI Set-VMHost -State")
+def set_vmhost(world: World, a: MaintenanceArgs) -> Generator[Any, Any, Outcome]:
+    h = world.host(a.vmhost)
+    if not h.is_up:
+        raise OperationError(f"host {a.vmhost!r} is {h.power_state.value}", what="host",
+                             value=a.vmhost)
+    if a.state == "Maintenance":
+        return (yield from enter_maintenance(world, a.vmhost))
+    h.exit_maintenance()
+    return Outcome(True, message=f"{a.vmhost} connected")
+
+
+class UpgradeArgs(VmHostArgs):
+    release: str = Field(description="Target ESXi release (8.0 U3, 8.0.3-24022510 ...).")
+    reboot: Literal["auto", "quick", "full", "none"] = Field(
+        "auto", description="auto = Quick Boot when the cluster allows it and the host "
+        "supports it (vLCM behaviour), else a full boot; none = stage only.")
+
+
+@verb("upgrade-host", kind="lab", summary="Remediate a host to an ESXi release (vLCM): "
+      "maintenance mode, stage, reboot (Quick Boot if enabled), exit maintenance.",
+      args=UpgradeArgs, side="host", source=SEED + " (upgrade and patching)")
+def upgrade_host(world: World, a: UpgradeArgs) -> Generator[Any, Any, Outcome]:
+    h = world.host(a.vmhost)
+    image = image_for(a.release)
+    if not h.is_up:
+        raise OperationError(f"cannot upgrade {a.vmhost!r}: it is {h.power_state.value}",
+                             what="host", value=a.vmhost)
+    if image.key == h.version:
+        raise OperationError(f"{a.vmhost!r} already runs {image.key}", what="release",
+                             value=a.release)
+    if a.reboot == "quick" and (why := h.quick_boot_problem()):
+        raise OperationError(f"Quick Boot refused on {a.vmhost!r}: {why}", what="reboot",
+                             value="quick", choices=["auto", "full", "none"])
+    vc, task = _host_task(world, a.vmhost, f"Remediate host to {image.display_name}")
+    if not h.in_maintenance:
+        result = yield from enter_maintenance(world, a.vmhost)
+        if not result.ok:
+            vc.finish_task(task, error=result.message, reason=result.error)
+            return result
+    yield h.stage_upgrade(image)
+    # BUG FIX (world tests): a power loss during staging or the reboot left the host off;
+    # the verb then crashed on h.reboot() (or reported success) and its Recent Tasks row
+    # stayed "running". Fail the task instead.
+    if h.is_up and a.reboot != "none":
+        yield h.reboot(a.reboot, reason=f"upgrade to {image.key}")
+        if h.is_up:
+            h.exit_maintenance()
+    if not h.is_up:
+        error = f"{a.vmhost} went down during the remediation ({h.power_state.value})"
+        vc.finish_task(task, error=error, reason="host_down")
+        return Outcome(False, "host_down", error)
+    vc.finish_task(task)
+    mode = "Quick Boot" if h.last_boot_quick and a.reboot != "none" else "full boot"
+    world.kernel.record(h.source, "host.upgraded", host=a.vmhost, version=h.version,
+                        measured_version=h.measured_version,
+                        message=f"{a.vmhost} upgraded to {image.display_name} ({mode}); TPM "
+                                f"measurements describe {h.measured_version}")
+    return Outcome(True, message=f"{a.vmhost} runs {h.version}")
+
+
+@verb("revert-host", kind="lab", summary="Boot the previous ESXi image from the alternate "
+      "boot bank (Shift+R; one level of rollback).", args=VmHostArgs, side="host",
+      source=SEED + " (troubleshooting upgrades), KB 77234")
+def revert_host(world: World, a: VmHostArgs) -> Generator[Any, Any, Outcome]:
+    _require_quiet(world, a.vmhost, False, "revert")
+    yield world.host(a.vmhost).revert()
+    return Outcome(True, message=f"{a.vmhost} runs {world.host(a.vmhost).version}")
+
+
+class QuickBootArgs(TrustedClusterArgs):
+    enabled: bool
+
+
+@verb("set-quick-boot", kind="lab", summary="Enable or disable Quick Boot for a cluster "
+      "(vLCM remediation setting).", args=QuickBootArgs, side="workload",
+      source=SEED + " (Quick Boot 1)")
+def set_quick_boot(world: World, a: QuickBootArgs) -> Outcome:
+    cluster = world.trusted_cluster(a.cluster)
+    cluster.quick_boot = a.enabled
+    for th in cluster.hosts.values():
+        th.host.quick_boot_enabled = a.enabled
+    world.kernel.record(world.workload_vcenter.source, "cluster.quick_boot",
+                        cluster=cluster.name, enabled=a.enabled,
+                        message=f"Quick Boot {'enabled' if a.enabled else 'disabled'} for "
+                                f"{cluster.name}")
+    return Outcome(True)
+
+

@@ -1,0 +1,52 @@
+"""VM cmdlets: power, vMotion and encryption (each needs the key on the host)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+from vtalab.domain import vm as vm_ops
+from vtalab.errors import OperationError
+from vtalab.world.registry import Args, Outcome, verb
+from vtalab.world.verbs.common import SEED
+
+if TYPE_CHECKING:
+    from vtalab.world.assembly import World
+
+
+class VmArgs(Args):
+    vm: str
+
+
+@verb("Start-VM", summary="Power on a VM (an encrypted VM needs its key on the host).",
+      args=VmArgs, side="workload", source="PowerCLI Start-VM")
+def start_vm(world: World, a: VmArgs) -> Generator[Any, Any, Outcome]:
+    vm = world.vm(a.vm)
+    if vm.power_state == "poweredOn":
+        raise OperationError(f"VM {a.vm!r} is already powered on", what="VM", value=a.vm)
+    return (yield from vm_ops.power_on(world, vm))
+
+
+@verb("Stop-VM", summary="Power off a VM.", args=VmArgs, side="workload",
+      source="PowerCLI Stop-VM")
+def stop_vm(world: World, a: VmArgs) -> Outcome:
+    return vm_ops.power_off(world, world.vm(a.vm))
+
+
+class MoveArgs(VmArgs):
+    destination: str
+
+
+@verb("Move-VM", summary="vMotion a VM to another host (the destination must get the key).",
+      args=MoveArgs, side="workload", source="PowerCLI Move-VM")
+def move_vm(world: World, a: MoveArgs) -> Generator[Any, Any, Outcome]:
+    world.host(a.destination)
+    return (yield from vm_ops.migrate(world, world.vm(a.vm), a.destination))
+
+
+@verb("encrypt-vm", kind="lab", summary="Encrypt a powered-off VM with the trusted key "
+      "provider.", args=VmArgs, side="workload", source=SEED)
+def encrypt_vm(world: World, a: VmArgs) -> Generator[Any, Any, Outcome]:
+    return (yield from vm_ops.encrypt(world, world.vm(a.vm)))
+
+
