@@ -39,7 +39,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def remove_bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The bundle of remove-original-before-full-reboot, esx-01 at 40m (built once)."""
     out = tmp_path_factory.mktemp("bundle") / "BUG.tgz"
-    assert main(["bundle", str(REMOVE), "--host", "esx-01", "--at", "40m",
+    assert main(["bundle", str(REMOVE), "--host", "esx-01", "--at", "90m",
                  "--out", str(out)]) == 0
     return out.read_bytes()
 
@@ -66,7 +66,7 @@ def repack(data: bytes, edit: Callable[[dict[str, bytes]], None], *,
 # -- round trips ----------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("stem", "host", "at", "code"), [
-    ("remove-original-before-full-reboot", "esx-01", "40m", 0),
+    ("remove-original-before-full-reboot", "esx-01", "90m", 0),
     ("quick-boot-refused-txt", "esx-02", None, 0),
     ("intermediate-images", "esx-01", None, 0),
 ])
@@ -101,7 +101,7 @@ def test_bundle_contents(remove_bundle: bytes) -> None:
     assert manifest["format"] == "vtalab.bundle" and manifest["format_version"] == 2
     assert manifest["vtalab_version"] == vtalab.__version__
     assert (manifest["scenario"], manifest["seed"], manifest["hosts"], manifest["at"]) == (
-        "remove-original-before-full-reboot", 11, ["esx-01"], 2400.0)
+        "remove-original-before-full-reboot", 11, ["esx-01"], 5400.0)
     for name, data in members.items():
         if name != MANIFEST:
             assert manifest["members"][name] == hashlib.sha256(data).hexdigest()
@@ -112,9 +112,9 @@ def test_bundle_contents(remove_bundle: bytes) -> None:
     assert header["scenario_text"] == REMOVE.read_text(encoding="utf-8")
     assert last == {"kind": "vtalab.digest", "sha256": manifest["trace_digest"]}
     [explanation] = json.loads(members["explain.json"])
-    assert explanation["host"] == "esx-01" and explanation["at"] == 2400.0
+    assert explanation["host"] == "esx-01" and explanation["at"] == 5400.0
     assert explanation["status"]["reason"] == "untrusted_base_image"
-    assert members["explain.txt"].startswith(b"== explain esx-01 at T+00:40:00")
+    assert members["explain.txt"].startswith(b"== explain esx-01 at T+01:30:00")
 
 
 def test_bundled_trace_replays(tmp_path: Path, remove_bundle: bytes,
@@ -132,7 +132,7 @@ def test_byte_identical(tmp_path: Path, remove_bundle: bytes,
     copy.parent.mkdir()
     shutil.copy(REMOVE, copy)
     out = tmp_path / "again.tgz"
-    assert cli(capsys, "bundle", str(copy), "--host", "esx-01", "--at", "40m",
+    assert cli(capsys, "bundle", str(copy), "--host", "esx-01", "--at", "90m",
                "--out", str(out))[0] == 0
     assert out.read_bytes() == remove_bundle
     # ... and the archive is normalised: sorted, epoch times, root-owned, 0644.
@@ -166,11 +166,11 @@ def test_json_report(tmp_path: Path, remove_bundle: bytes,
 
 def test_without_host_bundles_every_host_not_attested(tmp_path: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    """The issue's form: at 40m esx-01 (Quick-Booted) and esx-02 both fail to attest."""
+    """The issue's form: at 90m esx-01 (Quick-Booted) and esx-02 both fail to attest."""
     out = tmp_path / "BUG.tgz"
-    rc, text, err = cli(capsys, "bundle", str(REMOVE), "--at", "40m", "--out", str(out))
+    rc, text, err = cli(capsys, "bundle", str(REMOVE), "--at", "90m", "--out", str(out))
     assert rc == 0, err
-    assert "evidence of esx-01, esx-02 at T+00:40:00" in text
+    assert "evidence of esx-01, esx-02 at T+01:30:00" in text
     members = members_of(out.read_bytes())
     assert json.loads(members[MANIFEST])["hosts"] == ["esx-01", "esx-02"]
     for host in ("esx-01", "esx-02"):
@@ -182,9 +182,9 @@ def test_without_host_bundles_every_host_not_attested(tmp_path: Path,
     assert members["explain.txt"].decode().count("== explain ") == 2
     rc, text, err = cli(capsys, "run", str(out))
     assert rc == 0, text + err
-    assert "hosts esx-01, esx-02 at T+00:40:00" in text
-    assert "evidence of esx-01 at T+00:40:00: 8 files identical" in text
-    assert "evidence of esx-02 at T+00:40:00: 8 files identical" in text
+    assert "hosts esx-01, esx-02 at T+01:30:00" in text
+    assert "evidence of esx-01 at T+01:30:00: 8 files identical" in text
+    assert "evidence of esx-02 at T+01:30:00: 8 files identical" in text
 
 
 def test_without_host_when_all_attest_bundles_all(tmp_path: Path,
@@ -238,7 +238,7 @@ def test_repeated_host_chooses_several(tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "BUG.tgz"
     assert cli(capsys, "bundle", str(REMOVE), "--host", "esx-02", "--host", "esx-01",
-               "--at", "40m", "--out", str(out))[0] == 0
+               "--at", "90m", "--out", str(out))[0] == 0
     assert json.loads(members_of(out.read_bytes())[MANIFEST])["hosts"] == ["esx-01",
                                                                             "esx-02"]
     rc, _, err = cli(capsys, "bundle", str(REMOVE), "--host", "ta-esx-01",
@@ -261,7 +261,7 @@ def test_format_1_bundle_still_runs(tmp_path: Path, remove_bundle: bytes,
     rc, out, err = cli(capsys, "run", str(path))
     assert rc == 0, out + err
     assert "reproduced: trace digest" in out
-    assert "evidence of esx-01 at T+00:40:00: 8 files identical" in out
+    assert "evidence of esx-01 at T+01:30:00: 8 files identical" in out
 
     def as_format_9(members: dict[str, bytes]) -> None:
         manifest = json.loads(members[MANIFEST])
@@ -280,7 +280,7 @@ def test_other_version_refused_unless_forced(tmp_path: Path, monkeypatch: pytest
     path = tmp_path / "OLD.tgz"
     with monkeypatch.context() as m:
         m.setattr(vtalab, "__version__", "0.0.9")
-        assert cli(capsys, "bundle", str(REMOVE), "--host", "esx-01", "--at", "40m",
+        assert cli(capsys, "bundle", str(REMOVE), "--host", "esx-01", "--at", "90m",
                    "--out", str(path))[0] == 0
     assert json.loads(members_of(path.read_bytes())[MANIFEST])["vtalab_version"] == "0.0.9"
     rc, out, err = cli(capsys, "run", str(path))
@@ -325,7 +325,7 @@ def test_different_evidence_is_not_reproduced(tmp_path: Path, remove_bundle: byt
     rc, out, _ = cli(capsys, "run", str(path))
     assert rc == 1
     assert "reproduced: trace digest" in out  # the trace does reproduce ...
-    assert "evidence of esx-01 at T+00:40:00 differs: nonce.hex" in out  # ... not this
+    assert "evidence of esx-01 at T+01:30:00 differs: nonce.hex" in out  # ... not this
     rc, out, _ = cli(capsys, "run", str(path), "--json")
     assert rc == 1 and json.loads(out)["evidence_differs"] == {"esx-01": ["nonce.hex"]}
 

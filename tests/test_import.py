@@ -42,6 +42,7 @@ def test_import_infers_last_full_boot_and_runs(tmp_path: Path) -> None:
     data["expect"] = [{"attestation": {"host": "esx-01.lab.local", "status": "notAttested",
                                        "reason": "untrusted_base_image"}},
                       {"attestation": {"host": "esx-02.lab.local", "status": "notAttested"}}]
+    data["settle"] = 3700  # the removal is noticed at each host's next (hourly) attestation
     assert run_scenario(load_scenario_text(yaml.safe_dump(data))).ok
 
 

@@ -43,10 +43,11 @@ PERIODS = ["token_lifetime_seconds", "reattest_period_seconds", "failed_reattest
            "host_assertion_lifetime_seconds"]
 RETRIES = ["retry_initial_seconds", "retry_max_seconds"]
 DAYS = ["certificate_validity_days", "tpm_ca_validity_days"]
+POLICY = ["ta_change_notice"]
 
 
 def test_every_parameter_has_a_kind() -> None:
-    kinds = [*OPERATIONS, *PERIODS, *RETRIES, *DAYS, "renew_before_expiry_seconds"]
+    kinds = [*OPERATIONS, *PERIODS, *RETRIES, *DAYS, *POLICY, "renew_before_expiry_seconds"]
     assert sorted(kinds) == sorted(Parameters.model_fields)
 
 
@@ -213,3 +214,50 @@ def test_kmxa_never_spins_at_zero_delay() -> None:
     attempts = [e for e in world.kernel.trace.events
                 if e.kind == "attest.result" and e.time <= 30]
     assert 0 < len(attempts) <= 30 / MIN_ATTEST_DELAY_SECONDS + 2
+
+
+# -- when trusted hosts notice a TA-side change (issue 15) --------------------------------
+
+def _removal_world(notice: str) -> tuple[World, float]:
+    """A trusted host attested with 8.0 U3 whose base image is removed at T+10m."""
+    topology = Topology(trusted_clusters=[TrustedClusterSpec(hosts=[TrustedHostSpec(
+        name="esx-01", release="8.0 U3")])])
+    world = World(topology, seed=2, params=Parameters(ta_change_notice=notice))
+    world.run(600)
+    assert world.attestation_status("esx-01")["status"] == "attested"
+    proc = world.perform("Remove-TrustAuthorityVMHostBaseImage", {"version": "8.0 U3"})
+    world.run(world.kernel.now + 1)
+    assert proc.value.ok, proc.value.message
+    return world, world.kernel.now
+
+
+def test_by_default_a_removed_image_is_noticed_at_the_next_scheduled_attestation() -> None:
+    assert Parameters().ta_change_notice == "next_reattest"
+    world, removed = _removal_world("next_reattest")
+    period = world.params.reattest_period_seconds
+    world.run(removed + 60)
+    assert world.attestation_status("esx-01")["status"] == "attested"  # nothing shows yet
+    world.run(period + 1)  # esx-01 attested at T+0: next attempt at T+reattest_period
+    status = world.attestation_status("esx-01")
+    assert (status["status"], status["reason"]) == ("notAttested", "untrusted_base_image")
+
+
+def test_immediate_notice_fails_the_host_at_once() -> None:
+    world, removed = _removal_world("immediate")
+    world.run(removed + 1)
+    assert world.attestation_status("esx-01")["status"] == "notAttested"
+
+
+def test_policy_values_in_a_scenario() -> None:
+    assert range_text("ta_change_notice") == "`next_reattest` or `immediate`"
+    e = _load("ta_change_notice: soon")
+    assert e.path == "parameters.ta_change_notice" and e.line == 4, str(e)
+    assert "`next_reattest` or `immediate`" in str(e)
+    text = SCENARIO.replace("PARAM", "ta_change_notice: immediate")
+    assert load_scenario_text(text, file="p.yaml").parameters["ta_change_notice"] == "immediate"
+
+
+def test_docs_say_why_the_default_is_the_next_scheduled_attestation() -> None:
+    text = parameters_markdown()
+    assert "## TA-side changes: when trusted hosts notice them" in text
+    assert "**not in the public record**" in text and "`next_reattest`" in text

@@ -61,7 +61,7 @@ def test_quick_boot_that_re_measures_is_caught(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(host_mod.EsxiHost, "_boot", measuring_boot)
     _assert_fails(_failed("several-quick-boot-upgrades"),
                   "base image 8.0.2-22380479 after step 'list-images'",
-                  "log esx-02 kmxa.log after step 'u3-esx-02'")
+                  "event com.vmware.vc.TaHostAttestFailEvent at end")
 
 
 def test_kmxa_reporting_unreachable_as_not_attested_is_caught(

@@ -38,7 +38,7 @@ def test_listing_cmdlets_show_what_setup_imported(world: World) -> None:
 
 def test_removing_the_tpm_ca_makes_the_host_fail_with_untrusted_ek_ca(world: World) -> None:
     world.call("Remove-TrustAuthorityTpm2CACertificate", name="Infineon")
-    world.run(world.kernel.now + 10)
+    world.run(world.kernel.now + world.params.reattest_period_seconds + 1)  # next attestation
     assert world.attestation_status("esx-01")["reason"] == "untrusted_ek_ca"
     with pytest.raises(InputError, match="Infineon"):
         world.call("Remove-TrustAuthorityTpm2CACertificate", name="Infineon")
@@ -47,7 +47,7 @@ def test_removing_the_tpm_ca_makes_the_host_fail_with_untrusted_ek_ca(world: Wor
 def test_removing_the_principal_makes_the_host_fail_with_untrusted_principal(
         world: World) -> None:
     world.call("Remove-TrustAuthorityPrincipal", name="vcsa-wld.lab.local")
-    world.run(world.kernel.now + 10)
+    world.run(world.kernel.now + world.params.reattest_period_seconds + 1)  # next attestation
     assert world.attestation_status("esx-01")["reason"] == "untrusted_principal"
 
 

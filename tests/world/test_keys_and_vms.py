@@ -16,7 +16,7 @@ def test_running_encrypted_vm_survives_loss_of_attestation(make_world, do, statu
                        vms=ENC + (VmSpec(name="plain", host="esx-01", powered_on=False),))
     assert world.vm_state("db")["power_state"] == "poweredOn"
     assert do(world, "Remove-TrustAuthorityVMHostBaseImage", version="8.0 U1").ok
-    settle(world)
+    settle(world, world.params.reattest_period_seconds + 1)  # noticed at the next attestation
     assert status(world, "esx-01") == ("notAttested", "untrusted_base_image")
     world.run(world.kernel.now + 3600)
     assert world.vm_state("db")["power_state"] == "poweredOn"

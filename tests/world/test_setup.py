@@ -104,7 +104,7 @@ def test_setup_without_a_vendor_ca_leaves_that_host_untrusted(make_world, status
     # importing the missing CA fixes it
     assert world.call("Export-Tpm2CACertificate", vmhost="esx-02", file="n.cer").ok
     assert world.call("New-TrustAuthorityTpm2CACertificate", file="n.cer").ok
-    settle(world)
+    settle(world, world.params.failed_reattest_seconds + 1)  # noticed at the next retry
     assert status(world, "esx-02") == ("attested", None)
 
 

@@ -87,7 +87,7 @@ class Lab:
     """A fresh simulated estate (topology, seed, parameters) to run plans in."""
 
     def __init__(self, topology: Topology, *, seed: int = 0,
-                 parameters: Mapping[str, float] | None = None) -> None:
+                 parameters: Mapping[str, float | str] | None = None) -> None:
         self.topology = topology
         self.seed = int(seed)
         self.parameters = dict(parameters or {})

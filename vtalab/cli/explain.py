@@ -26,7 +26,7 @@ BUGS = bundled("scenarios", "bugs")
 
 #: scenario file stem → (host, --at in seconds or None for the end of the run)
 GOLDENS: dict[str, tuple[str, float | None]] = {
-    "remove-original-before-full-reboot": ("esx-01", 2400.0),
+    "remove-original-before-full-reboot": ("esx-01", 5400.0),
     "intermediate-images": ("esx-01", None),
     "quick-booted-before-joining": ("esx-01", None),
     "quick-boot-refused-txt": ("esx-02", None),

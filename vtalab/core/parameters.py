@@ -23,14 +23,14 @@ lifetime; and the first retry delay cannot exceed the retry cap.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from vtalab.core.simtime import HORIZON_SECONDS
 
-__all__ = ["MAX_OPERATION_SECONDS", "MAX_VALIDITY_DAYS", "RULES", "Parameters",
-           "parameters_markdown", "range_text"]
+__all__ = ["MAX_OPERATION_SECONDS", "MAX_VALIDITY_DAYS", "POLICIES", "RULES",
+           "TA_CHANGE_NOTICE", "Parameters", "parameters_markdown", "range_text"]
 
 #: The longest one operation (a boot, a vMotion, a retry delay) may be set to take.
 MAX_OPERATION_SECONDS = 86400.0
@@ -43,6 +43,14 @@ RULES = (
     "every token as soon as it gets it)",
     "`retry_initial_seconds` <= `retry_max_seconds` (the backoff starts below its cap)",
 )
+
+
+#: How a trusted host learns that the TA cluster's trusted objects changed (see
+#: :attr:`Parameters.ta_change_notice` and the "TA-side changes" section of the docs).
+TA_CHANGE_NOTICE = ("next_reattest", "immediate")
+
+#: Parameters that choose a behaviour rather than a number: name -> the values allowed.
+POLICIES: dict[str, tuple[str, ...]] = {"ta_change_notice": TA_CHANGE_NOTICE}
 
 
 def _field(default: float, description: str, *, low: float, high: float, assumed: bool,
@@ -109,6 +117,15 @@ class Parameters(BaseModel):
         1, "Reconfiguring a powered-off VM to encrypt it, once its key is available.")
     vmotion_seconds: float = _op(30, "A vMotion of one VM.")
     remediate_seconds: float = _op(20, "Set-TrustedCluster -Remediate pushing config to a host.")
+    ta_change_notice: Literal["next_reattest", "immediate"] = Field(
+        "next_reattest", description=(
+            "When a trusted host notices a change on the TA side (base image, principal, TPM "
+            "CA or EK, attestation settings, key provider imported or removed): "
+            "`next_reattest` = at its next scheduled attestation (`reattest_period_seconds` "
+            "while attested, `failed_reattest_seconds` after a failure); `immediate` = every "
+            "trusted host re-attests the moment the change is applied. See \"TA-side "
+            "changes\" below."),
+        json_schema_extra={"assumed": True, "unit": "policy"})
     certificate_validity_days: float = _days(
         730, "Validity of simulated service, KMS and STS certificates.")
     tpm_ca_validity_days: float = _days(
@@ -128,6 +145,32 @@ class Parameters(BaseModel):
         return self
 
 
+#: Why ``ta_change_notice`` defaults to ``next_reattest`` (rendered in docs/parameters.md).
+TA_CHANGE_NOTICE_DOC = (
+    "A change on the TA side (a base image imported or removed, a principal, TPM CA or EK, "
+    "the TPM 2.0 attestation settings, a key provider) is applied to every TA host at once. "
+    "Whether the trusted hosts then re-attest at once is **not in the public record**: the "
+    "vSphere Security guide (\"Upgrading and Patching vSphere Trust Authority\", "
+    "docs.vmware.com/en/VMware-vSphere/8.0/vsphere-security/"
+    "GUID-B9ADFD5A-EF26-4D4C-8FA3-084F72DDB0FC.html), the seed page, the vSphere API "
+    "reference (`HostTrustAuthorityAttestationInfo`: `attestedAt`, `attestedUntil`, no "
+    "push or refresh method) and the Trust Authority REST API (no \"re-attest\" operation "
+    "on trusted hosts or clusters) say nothing about the Attestation Service notifying "
+    "trusted hosts, and nothing we found in community write-ups or issue trackers does "
+    "either. The attestation protocol is pull-only: the trusted host's kmxa asks, the "
+    "Attestation Service answers. So the default, `next_reattest`, is the one the record "
+    "supports: a host learns of a change the next time it attests on its own schedule "
+    "(`reattest_period_seconds` while attested, `failed_reattest_seconds` after a failure, "
+    "or when it boots, its kmxa restarts, or `Set-TrustedCluster -Remediate` pushes new "
+    "configuration). Consequences the lab therefore shows: removing a base image still in "
+    "use does **not** fail the hosts that use it until their next attestation, up to "
+    "`reattest_period_seconds` later (the delay that makes the seed's Quick Boot warning "
+    "dangerous: the mistake looks harmless for an hour); importing the missing image fixes "
+    "failed hosts within `failed_reattest_seconds`. `immediate` is the lab's former "
+    "behaviour, kept for teaching the effect without waiting; it is an assumption too.",
+)
+
+
 def _shown(value: float, unit: str) -> str:
     """``86400`` s as ``1 d``, ``34560000`` s as ``400 d``: readable range bounds."""
     if unit == "s" and value >= 86400 and value % 86400 == 0:
@@ -137,6 +180,8 @@ def _shown(value: float, unit: str) -> str:
 
 def range_text(name: str) -> str:
     """The valid range of parameter ``name``, as the docs show it: ``1 s – 400 d``."""
+    if name in POLICIES:
+        return " or ".join(f"`{v}`" for v in POLICIES[name])
     field = Parameters.model_fields[name]
     extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
     unit = str(extra.get("unit", "s"))
@@ -160,7 +205,8 @@ def parameters_markdown() -> str:
         extra = field.json_schema_extra or {}
         assert isinstance(extra, dict)
         default = field.default
-        shown = int(default) if float(default).is_integer() else default
+        shown = (f"`{default}`" if isinstance(default, str)
+                 else int(default) if float(default).is_integer() else default)
         lines.append(f"| `{name}` | {shown} | {extra.get('unit', 's')} | {range_text(name)} | "
                      f"{'yes' if extra.get('assumed') else 'no'} | {field.description} |")
     lines += [
@@ -175,6 +221,10 @@ def parameters_markdown() -> str:
         "Rules between parameters:",
         "",
         *(f"- {rule}" for rule in RULES),
+        "",
+        "## TA-side changes: when trusted hosts notice them",
+        "",
+        *TA_CHANGE_NOTICE_DOC,
         "",
         "Not a parameter of the world but of the scenario: `settle` (default 600 s, "
         "`vtalab.scenario.model.DEFAULT_SETTLE_SECONDS`), how long a run goes on after its last "

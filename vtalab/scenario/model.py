@@ -138,7 +138,7 @@ class Scenario(BaseModel):
     description: str = Field("", description="Which document section it reproduces.")
     source: str | None = Field(None, description="Document, section or KB it comes from.")
     seed: int = Field(0, ge=0, description="Seed of the world's random streams.")
-    parameters: dict[str, float] = Field(
+    parameters: dict[str, float | str] = Field(
         default_factory=dict, description="Overrides of vtalab.core.parameters.Parameters.")
     settle: Time = Field(DEFAULT_SETTLE_SECONDS, description=(
         "How long the world runs after the last step and timed check before the "

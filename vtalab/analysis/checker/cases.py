@@ -198,16 +198,18 @@ def cases(plan: Scenario, intensity: str) -> st.SearchStrategy[Case]:
 
 # -- a case as a scenario -----------------------------------------------------------------
 
-def _num(x: float) -> float | int:
+def _num(x: float | str) -> float | int | str:
+    if isinstance(x, str):  # a policy parameter (``ta_change_notice``)
+        return x
     return int(x) if float(x).is_integer() else x
 
 
-def _parameters(plan: Scenario, factor: float) -> dict[str, float]:
+def _parameters(plan: Scenario, factor: float) -> dict[str, float | str]:
     params = dict(plan.parameters)
     if factor != 1.0:
         defaults = Parameters()
         for name in TIMED_PARAMETERS:
-            base = params.get(name, getattr(defaults, name))
+            base = float(params.get(name, getattr(defaults, name)))
             params[name] = _num(round(base * factor))
     return params
 

@@ -25,9 +25,12 @@ def _ta_task(world: World, name: str, target: str, changed: list[str], what: str
         vc.finish_task(task, error="no TA host is reachable", reason="ta_unreachable")
         return Outcome(False, "ta_unreachable", "no TA host is reachable")
     vc.finish_task(task)
-    for cluster in world.trusted_clusters.values():  # hosts re-attest against the change
-        for th in cluster.hosts.values():
-            th.agent.wake()
+    # When trusted hosts notice the change is not public (docs/parameters.md, "TA-side
+    # changes"): by default at their next scheduled attestation, not now.
+    if world.params.ta_change_notice == "immediate":
+        for cluster in world.trusted_clusters.values():
+            for th in cluster.hosts.values():
+                th.agent.wake()
     world.kernel.record(vc.source, "ta.object", what=what, hosts=changed, **fields,
                         message=f"{name}: {what} applied on {', '.join(changed) or 'no host'}")
     return Outcome(True, message=f"{what} applied on {len(changed)} TA host(s)", output=changed)
