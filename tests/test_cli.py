@@ -61,8 +61,14 @@ def test_run_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_run_until(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Stopped on purpose: what was not reached is neither passed nor failed (exit 0).
     code, out, _ = run(capsys, "run", write(tmp_path, VALID), "--until", "2m")
-    assert code == 1 and "not reached" in out
+    assert code == 0 and "not reached" in out and "FAIL" not in out
+    assert "SKIP  " in out and ", 0 failed, " in out and " not reached" in out.splitlines()[-2]
+    code, out, _ = run(capsys, "run", write(tmp_path, VALID), "--until", "2m", "--json")
+    verdicts = json.loads(out)["runs"][0]["verdicts"]
+    assert code == 0 and {v["status"] for v in verdicts} <= {"PASS", "SKIP"}
+    assert any(v["ok"] is None and v["status"] == "SKIP" for v in verdicts)
     code, _, err = run(capsys, "run", write(tmp_path, VALID), "--until", "soon")
     assert code == 2 and "'10m'" in err
 

@@ -194,7 +194,8 @@ def _json_run(path: str, r: Any) -> dict[str, Any]:
         "steps": [{"index": s.index, "id": s.id, "verb": s.verb, "start": s.start,
                    "end": s.end, "ok": s.ok, "error": s.error, "message": s.message}
                   for s in r.steps],
-        "verdicts": [{"label": v.label, "ok": v.ok, "detail": v.detail, "at": v.at}
+        "verdicts": [{"label": v.label, "ok": v.ok, "status": v.status, "detail": v.detail,
+                      "at": v.at}
                      for v in r.verdicts],
     }
 

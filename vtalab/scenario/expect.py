@@ -72,13 +72,22 @@ LogName = Literal["attestd.log", "kmxd.log", "kmxa.log", "vpxd.log", "loadESX.lo
 
 @dataclass(frozen=True)
 class Verdict:
-    """The result of one expectation: ``ok`` and a detail in the operator's words."""
+    """The result of one expectation: ``ok`` and a detail in the operator's words.
 
-    ok: bool
+    ``ok`` is ``None`` when the check was not reached because the run was stopped on
+    purpose (``--until``): neither a pass nor a failure, and it does not fail the run.
+    """
+
+    ok: bool | None
     detail: str
     expectation: Any = None  #: the Expectation (None for implicit step verdicts)
     label: str = ""  #: short description, e.g. "attestation esx-01 at T+02:00:00"
     at: float | None = None  #: simulated time of the evaluation (None: not reached)
+
+    @property
+    def status(self) -> str:
+        """``PASS``, ``FAIL`` or ``SKIP`` (not reached: the run was stopped by --until)."""
+        return "SKIP" if self.ok is None else "PASS" if self.ok else "FAIL"
 
 
 @dataclass

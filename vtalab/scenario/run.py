@@ -9,7 +9,8 @@ driver finishes. Each step and verdict is recorded in the trace (``scenario`` so
 the digest covers them.
 
 A run stops at the lab's horizon (:data:`~vtalab.core.simtime.HORIZON_SECONDS`) or at an
-explicit ``until``; steps and checks not reached by then fail as "not reached". A step
+explicit ``until``; steps and checks not reached by then are reported as "not reached":
+a failure at the horizon, neither a pass nor a failure under ``until``. A step
 refused without ``expect_error`` fails with a hint to add one. The result is a
 :class:`RunResult`: the verdicts, the step results, the trace digest and the world as it
 ended. The public names are re-exported by :mod:`vtalab.scenario.model`.
@@ -53,7 +54,8 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        return all(v.ok for v in self.verdicts)
+        """No verdict failed (those not reached under ``until`` are neither)."""
+        return all(v.ok is not False for v in self.verdicts)
 
 
 def check_count(scenario: Scenario) -> int:
@@ -83,8 +85,8 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
                  world_factory: Callable[..., Any] | None = None) -> RunResult:
     """Build the world, run the steps and evaluate the expectations.
 
-    ``until`` stops the run at that simulated time (checks not reached by then fail as
-    "not reached"); otherwise the run lasts until every step and timed check is done, plus
+    ``until`` stops the run at that simulated time (checks not reached by then are "not
+    reached", ``Verdict.ok is None``, and do not fail the run); otherwise the run lasts until every step and timed check is done, plus
     the scenario's ``settle`` time.
     """
     unlocated = Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
@@ -178,15 +180,19 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
     else:
         kernel.run(min(until, HORIZON_SECONDS))
     end = kernel.now
-    cut = until is not None or not main.triggered  # stopped before the driver finished
+    cut = not main.triggered  # stopped before the driver finished
+    horizon = end >= HORIZON_SECONDS
     stopped = f"not reached: the run stopped at {format_time(end)}" + (
-        " (the lab's horizon)" if end >= HORIZON_SECONDS else "")
+        " (the lab's horizon)" if horizon else " (--until)" if until is not None else "")
+    # Stopped on purpose (--until): what was not reached is neither passed nor failed. At
+    # the horizon the scenario could not finish: that is a failure.
+    reached_ok: bool | None = None if until is not None and not horizon else False
 
     out: list[Verdict] = []
     for step, res in zip(scenario.steps, results, strict=True):
         if res.ok is None:
             if step.expect_error is not None or cut:
-                out.append(Verdict(False, stopped, label=f"{res.name} ({step.do})"))
+                out.append(Verdict(reached_ok, stopped, label=f"{res.name} ({step.do})"))
             continue
         if step.expect_error is not None:
             ok = res.ok is False and res.error == step.expect_error
@@ -202,10 +208,10 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
     for j, exp in enumerate(scenario.expect):
         if j in verdicts:
             out.append(verdicts[j])
-        elif exp.at is None and exp.after_step is None:
+        elif exp.at is None and exp.after_step is None and (reached_ok is False or not cut):
             out.append(_evaluate(world, exp, results, kernel))
         else:
-            out.append(Verdict(False, stopped, exp, exp.label(), None))
+            out.append(Verdict(reached_ok, stopped, exp, exp.label(), None))
     return RunResult(scenario, world, out, kernel.trace.digest(), results, seed, until, end)
 
 

@@ -61,17 +61,17 @@ def render_timeline(events: Iterable[TraceEvent], *, logs: bool = False) -> list
 
 
 def render_verdicts(verdicts: Iterable[Any]) -> list[str]:
-    """``PASS``/``FAIL`` lines, one per verdict, then a count."""
+    """``PASS``/``FAIL``/``SKIP`` lines, one per verdict, then a count (``SKIP``: not
+    reached, the run was stopped by ``--until``; neither a pass nor a failure)."""
     lines = []
-    passed = failed = 0
+    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     for v in verdicts:
-        if v.ok:
-            passed += 1
-        else:
-            failed += 1
+        status = "SKIP" if v.ok is None else "PASS" if v.ok else "FAIL"
+        counts[status] += 1
         label = f"{v.label}: " if v.label else ""
-        lines.append(f"{'PASS' if v.ok else 'FAIL'}  {label}{v.detail}")
-    lines.append(f"{passed} passed, {failed} failed")
+        lines.append(f"{status}  {label}{v.detail}")
+    lines.append(f"{counts['PASS']} passed, {counts['FAIL']} failed"
+                 + (f", {counts['SKIP']} not reached" if counts["SKIP"] else ""))
     return lines
 
 
