@@ -98,7 +98,7 @@ def test_bundle_contents(remove_bundle: bytes) -> None:
                             "explain.json", *evidence}
     assert members["scenario.yaml"] == REMOVE.read_bytes()  # as written
     manifest = json.loads(members[MANIFEST])
-    assert manifest["format"] == "vtalab.bundle" and manifest["format_version"] == 2
+    assert manifest["format"] == "vtalab.bundle" and manifest["format_version"] == 3
     assert manifest["vtalab_version"] == vtalab.__version__
     assert (manifest["scenario"], manifest["seed"], manifest["hosts"], manifest["at"]) == (
         "remove-original-before-full-reboot", 11, ["esx-01"], 5400.0)

@@ -28,18 +28,61 @@ __all__ = [
     "ScenarioError",
     "VtalabError",
     "nearest",
+    "resolve_name",
 ]
 
 
+def _short(name: str) -> str:
+    """A host name's short form: ``esx-a`` for ``esx-a.corp.local``."""
+    return name.split(".", 1)[0]
+
+
+def _similarity(value: str, choice: str) -> float:
+    """How alike ``value`` is to ``choice`` (0..2): the better of the whole name and its
+    short form, plus one when ``value`` begins either (so ``esx-a`` ranks
+    ``esx-a.corp.local`` above ``ta-esx-01``)."""
+    low, c = value.lower(), choice.lower()
+    ratio = max(difflib.SequenceMatcher(None, low, form).ratio() for form in (c, _short(c)))
+    return ratio + (1.0 if low and (c.startswith(low) or _short(c).startswith(low)) else 0.0)
+
+
 def nearest(value: object, choices: Iterable[object], n: int = 1) -> list[str]:
-    """The valid choices closest in spelling to ``value`` (best first, possibly empty)."""
-    names = [str(c) for c in choices]
-    found = difflib.get_close_matches(str(value), names, n=n, cutoff=0.4)
-    if not found and names:
-        # Case-insensitive prefix match catches 'esx1' vs 'ESX-01'-style slips.
-        low = str(value).lower()
-        found = [c for c in names if c.lower().startswith(low[:3])][:n]
-    return found
+    """The valid choices closest to ``value``, most similar first (possibly empty).
+
+    Similarity is :func:`difflib.SequenceMatcher`'s ratio against the whole choice and
+    its short form (before the first dot), case-insensitive; a choice that ``value``
+    begins comes first. Choices less than 0.4 alike are not offered.
+    """
+    names = list(dict.fromkeys(str(c) for c in choices))
+    text = str(value)
+    scored = sorted(((_similarity(text, c), i, c) for i, c in enumerate(names)),
+                    key=lambda t: (-t[0], t[1]))
+    return [c for score, _, c in scored if score >= 0.4][:n]
+
+
+def resolve_name(value: str, choices: Sequence[str], noun: str, *, option: str,
+                 what: str | None = None) -> str:
+    """The one name of ``choices`` that ``value`` means, or an :class:`InputError`.
+
+    Tried in order: the exact name; the same name in another case; the short name
+    (``esx-a`` for ``esx-a.corp.local``); a unique prefix. Two or more candidates at
+    the first rule that finds any is an error that lists them.
+    """
+    if value in choices:
+        return value
+    low = value.lower()
+    rules = (lambda c: c.lower() == low, lambda c: _short(c).lower() == low,
+             lambda c: bool(low) and c.lower().startswith(low))
+    for rule in rules:
+        found = [c for c in choices if rule(c)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise InputError(f"{option}: {value!r} is ambiguous: it could be any of "
+                             f"{', '.join(found)}; give more of the name",
+                             what=what or f"{noun}s", value=value)
+    raise InputError(f"{option}: unknown {noun} {value!r}", what=what or f"{noun}s",
+                     value=value, choices=list(choices))
 
 
 class VtalabError(Exception):

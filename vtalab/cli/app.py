@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--logs", action="store_true", help="show simulated log lines too")
     r.add_argument("--force-version", action="store_true",
                    help="run a bug bundle recorded by another vtalab version anyway")
+    r.add_argument("--fix", metavar="KEY[@HOST]",
+                   help="bug bundles only: apply one of `vtalab explain`'s fixes "
+                        "(import-measured, full-reboot, ...) at the bundle's time and judge "
+                        "the result (exit 0 when the failure no longer reproduces)")
 
     rp = sub.add_parser("replay", help="re-run a recorded trace and compare it")
     rp.add_argument("trace", metavar="TRACE")
@@ -162,6 +166,9 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     if any(bundle.is_bundle(path) for path in args.files):  # vtalab run BUG.tgz
         return bundle.run_bundle(args, out)
+    if args.fix:
+        raise InputError("--fix applies to a bug bundle (vtalab run BUG.tgz --fix KEY); "
+                         "to fix a scenario, add the fix's steps to it")
     if args.trace and len(args.files) != 1:
         raise InputError("--trace records one scenario: give exactly one FILE "
                          f"(got {len(args.files)})")
@@ -330,7 +337,7 @@ def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
     from vtalab.scenario.model import check_name
 
     _, scenario = _load(args.file)
-    check_name(scenario.topology, args.host, "host", option="--host")
+    args.host = check_name(scenario.topology, args.host, "host", option="--host")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out {args.out}: exists and is not a directory")
     _, result = _run_to(args.file, args.at)
@@ -385,7 +392,7 @@ def _cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
         raise InputError(f"--log: unknown log {args.log!r}", what="logs", value=args.log,
                          choices=LOG_NAMES)
     _, scenario = _load(args.file)
-    check_name(scenario.topology, args.host, "host_or_vcenter", option="--host")
+    args.host = check_name(scenario.topology, args.host, "host_or_vcenter", option="--host")
     _, result = _run_to(args.file, args.at)
     for line in result.world.kernel.log_lines(args.host, args.log):
         out.write(line + "\n")

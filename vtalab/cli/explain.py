@@ -67,7 +67,8 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 
     scenario = load_scenario(args.file)
     result = explain(scenario, args.host, args.at, fixes=not args.no_fixes, bound=args.bound)
-    out.write(result.to_json() if args.json else result.text())
+    text = result.to_json() if args.json else result.text()
+    out.write(text if text.endswith("\n") else text + "\n")
     return 0
 
 

@@ -20,8 +20,9 @@ member                            content
 ``explain.txt``, ``explain.json``  ``vtalab explain FILE --host HOST --at TIME`` (with fixes)
                                   for each host, in host order (the JSON is a list)
 ``manifest.json``                 format and vtalab version, scenario name, seed, ``at``,
-                                  hosts, the trace digest and the SHA-256 of every other
-                                  member
+                                  hosts, the trace digest, the SHA-256 of every other
+                                  member and, for a scenario without expectations (an
+                                  imported estate), ``expect``: the failure it reproduces
 ================================  ==========================================================
 
 ``vtalab run BUG.tgz`` reads the bundle **in memory** (nothing is extracted), checks every
@@ -30,6 +31,16 @@ timeline as ``vtalab run`` does and says whether the trace reproduces bit for bi
 (``reproduced: trace digest … identical``, or the first divergent event), and whether each
 host's evidence at ``at`` is byte-identical too. Format 1 bundles (one ``host``, a JSON
 object in ``explain.json``) are still read.
+
+The verdict of a bug bundle
+---------------------------
+A scenario with expectations is judged by them. A scenario without any (an estate made
+by ``vtalab import``) would pass whatever happens, so its bundle carries one: every
+bundled host **attested** at ``at``, with the status each one had when it was bundled.
+``vtalab run BUG.tgz`` then exits **1 while the failure reproduces** and **0 once it no
+longer does**: after the estate is fixed and bundled again, or with ``--fix KEY``, which
+applies one of ``vtalab explain``'s fixes (``import-measured``, ``full-reboot``, ...) at
+``at`` to the recorded run and judges the result after ``explain``'s bound.
 
 Why the version is enforced
 ---------------------------
@@ -53,6 +64,7 @@ signature (the manifest itself can be rewritten), so a bundle is evidence of a
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import hashlib
 import io
@@ -74,8 +86,9 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "Bundle", "build_bundle", "default_hosts"
 
 #: What ``manifest.json`` says a bundle is; its layout version (bump on any change).
 #: 2: several hosts (``hosts``; ``explain.json`` a list). 1: one ``host`` (still read).
-FORMAT, FORMAT_VERSION = "vtalab.bundle", 2
-_READS = (1, 2)
+#: 3: ``expect`` (the failure a bundle of a scenario without expectations reproduces).
+FORMAT, FORMAT_VERSION = "vtalab.bundle", 3
+_READS = (1, 2, 3)
 
 MANIFEST, SCENARIO, TRACE = "manifest.json", "scenario.yaml", "trace.jsonl"
 EXPLAIN_TXT, EXPLAIN_JSON = "explain.txt", "explain.json"
@@ -122,8 +135,8 @@ def build_bundle(file: str, hosts: list[str] | None = None, at: float | None = N
 
     text, scenario = _load(file)
     trusted = [h.name for c in scenario.topology.trusted_clusters for h in c.hosts]
-    for host in hosts or []:  # a misspelt --host fails before anything runs
-        check_name(scenario.topology, host, "host", option="--host")
+    hosts = [check_name(scenario.topology, h, "host", option="--host") for h in hosts or []]
+    for host in hosts:  # a misspelt --host fails before anything runs
         if host not in trusted:
             raise InputError(f"--host: {host!r} is a Trust Authority host; a bug bundle is "
                              "about trusted hosts", what="trusted hosts", value=host,
@@ -156,7 +169,12 @@ def build_bundle(file: str, hosts: list[str] | None = None, at: float | None = N
     for host in sorted(evidence):
         for fname in sorted(evidence[host]):
             members[f"{_evidence_dir(host)}/{fname}"] = evidence[host][fname]
+    expect = None
+    if not scenario.expect:  # nothing else judges the run: the bundle says what must hold
+        expect = {"attested": sorted(evidence), "at": moment.end,
+                  "recorded": {h: _symptom(moment.world, h) for h in sorted(evidence)}}
     manifest = {
+        **({"expect": expect} if expect is not None else {}),
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "vtalab_version": vtalab.__version__,
         "scenario": scenario.name, "file": name, "seed": full.seed,
@@ -167,6 +185,41 @@ def build_bundle(file: str, hosts: list[str] | None = None, at: float | None = N
     members[MANIFEST] = (json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False)
                          + "\n").encode("utf-8")
     return _pack(members), notes
+
+
+def _symptom(world: Any, host: str) -> str:
+    """``attested`` or ``notAttested (reason)``: a host's status in a few words."""
+    status = world.attestation_status(host)
+    reason = status.get("reason")
+    return str(status["status"]) + (f" ({reason})" if reason else "")
+
+
+def expect_verdicts(manifest: dict[str, Any], world: Any, at: float, *,
+                    fixed: bool = False) -> list[Any]:
+    """The verdicts of a bundle's ``expect`` (none without one) in ``world`` at ``at``."""
+    from vtalab.scenario.expect import Verdict
+
+    expect = manifest.get("expect")
+    if not expect:
+        return []
+    recorded = expect.get("recorded", {})
+    out = []
+    for host in expect["attested"]:
+        now = _symptom(world, host)
+        ok = now == "attested"
+        was = recorded.get(host)
+        if ok:
+            detail = ("attested: the failure no longer reproduces" if was != "attested"
+                      else "attested, as recorded")
+        elif was == now:
+            detail = f"{now}, as recorded: the failure reproduces"
+        else:
+            detail = f"{now} (recorded: {was}): a failure, not the recorded one"
+        if fixed and not ok:
+            detail += "; the fix does not repair it"
+        out.append(Verdict(ok, detail, label=f"bundle: attestation {host} at "
+                                             f"{format_time(at)}", at=at))
+    return out
 
 
 def _pack(members: dict[str, bytes]) -> bytes:
@@ -315,6 +368,12 @@ def _manifest(path: str, raw: bytes) -> dict[str, Any]:
         raise bad("has no valid 'hosts'")
     if manifest.get("at") is not None and not isinstance(manifest["at"], int | float):
         raise bad("has no valid 'at'")
+    expect = manifest.get("expect")
+    if expect is not None and not (
+            isinstance(expect, dict) and isinstance(expect.get("attested"), list)
+            and all(isinstance(h, str) for h in expect["attested"])
+            and isinstance(expect.get("recorded", {}), dict)):
+        raise bad("has no valid 'expect'")
     members = manifest["members"]
     required = [SCENARIO, TRACE, EXPLAIN_TXT, EXPLAIN_JSON,
                 *(f"{_evidence_dir(h)}/{n}" for h in _hosts(manifest) for n in EVIDENCE_FILES)]
@@ -340,7 +399,7 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
         parse_trace,
     )
     from vtalab.scenario.model import load_scenario_text, run_scenario
-    from vtalab.scenario.timeline import render_run
+    from vtalab.scenario.timeline import render_run, render_verdicts
 
     if len(args.files) != 1:
         raise InputError(f"a bug bundle runs alone: give only the .tgz (got {len(args.files)}"
@@ -395,20 +454,31 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
     if args.trace:
         _write_trace(args.trace, str(header.get("file")), bundle.scenario_text, result)
     reproduced = divergence is None and not any(changed.values())
+    # The bundle's own expectation (a scenario without any): judged at `at`.
+    result = dataclasses.replace(result, verdicts=[
+        *result.verdicts, *expect_verdicts(m, moment.world, moment.end)])
+    fixed = None
+    if getattr(args, "fix", None):
+        fixed, fix = _apply_fix(args.fix, bundle, scenario, at)
+    judged = fixed if fixed is not None else result
     if args.json:
         report = {"bundle": path, "recorded_version": bundle.version,
                   "version": vtalab.__version__, "hosts": bundle.hosts, "at": at,
                   "run": _json_run(f"{path}:{SCENARIO}", result),
                   "reproduced": divergence is None, "divergence": divergence,
                   "evidence_differs": {h: c for h, c in changed.items() if c},
-                  "ok": reproduced and result.ok}
+                  "ok": reproduced and judged.ok}
+        if fixed is not None:
+            report["fix"] = {"key": fix["key"], "title": fix["title"], "host": fix["host"],
+                             "run": _json_run(f"{path}:{SCENARIO} + fix", fixed)}
         out.write(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     else:
         out.write(f"bundle {path}: {m.get('scenario')}, seed {m['seed']}, "
                   f"host{'s' if len(bundle.hosts) > 1 else ''} {', '.join(bundle.hosts)} at "
                   f"{format_time(float(m.get('evidence_time', 0.0)))}, "
                   f"vtalab {bundle.version}\n{note}\n")
-        out.write(render_run(result, logs=args.logs, file=f"{path}:{SCENARIO}"))
+        if fixed is None:
+            out.write(render_run(result, logs=args.logs, file=f"{path}:{SCENARIO}"))
         if divergence is None:
             out.write(f"reproduced: trace digest {result.digest} identical\n")
         else:
@@ -420,9 +490,38 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
                           f"{', '.join(changed[host])}\n")
             else:
                 out.write(f"evidence of {host} at {when}: {counts[host]} files identical\n")
+        if fixed is not None:
+            for line in render_verdicts(result.verdicts)[:-1]:
+                out.write(f"without the fix: {line}\n")
+            out.write(f"\nwith fix {fix['key']} for {fix['host']} from "
+                      f"{format_time(fix['at'])}: {fix['title']}\n")
+            out.write(render_run(fixed, logs=args.logs, file=f"{path}:{SCENARIO} + fix"))
     if not reproduced:
         return EXIT_FAIL
-    return EXIT_OK if result.ok else EXIT_FAIL
+    return EXIT_OK if judged.ok else EXIT_FAIL
+
+
+def _apply_fix(text: str, bundle: Bundle, scenario: Any, at: float | None
+               ) -> tuple[Any, dict[str, Any]]:
+    """``--fix KEY[@HOST]``: the recorded run with one of explain's fixes applied at
+    ``at``, run for explain's bound, its verdicts with the bundle's expectation at the end."""
+    from vtalab.forensics.explain import DEFAULT_BOUND_SECONDS, fixed_scenario
+    from vtalab.scenario.model import resolve_name, run_scenario
+
+    key, sep, host = text.partition("@")
+    recorded = (bundle.manifest.get("expect") or {}).get("recorded", {})
+    if sep:
+        host = resolve_name(bundle.hosts, host, "host", option="--fix KEY@HOST")
+    else:  # the first host that failed when it was bundled
+        host = next((h for h in bundle.hosts if recorded.get(h, "") != "attested"),
+                    bundle.hosts[0])
+    scenario_fixed, cand, when = fixed_scenario(scenario, host, at, key)
+    end = when + DEFAULT_BOUND_SECONDS
+    result = run_scenario(scenario_fixed, seed=bundle.manifest["seed"], until=end)
+    result = dataclasses.replace(result, verdicts=[
+        *result.verdicts, *expect_verdicts(bundle.manifest, result.world, result.end,
+                                           fixed=True)])
+    return result, {**cand, "host": host, "at": when}
 
 
 # -- vtalab bundle --------------------------------------------------------------------------

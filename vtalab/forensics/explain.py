@@ -40,8 +40,8 @@ from vtalab.core.kernel import format_time
 from vtalab.errors import InputError, OperationError
 from vtalab.scenario.model import Scenario, check_name, run_scenario, step_text
 
-__all__ = ["DEFAULT_BOUND_SECONDS", "Explanation", "StepRef", "explain", "release_name",
-           "step_at"]
+__all__ = ["DEFAULT_BOUND_SECONDS", "Explanation", "StepRef", "explain", "fixed_scenario",
+           "release_name", "step_at"]
 
 #: How long a fix may take to make the host attested before it counts as not working.
 DEFAULT_BOUND_SECONDS = 7200.0
@@ -139,7 +139,7 @@ def explain(scenario: Scenario, host: str, at: float | None = None, *,
     The run stops *before* the events scheduled exactly at ``at`` (as ``vtalab run
     --until``). ``fixes=False`` skips the (slower) verified fixes.
     """
-    check_name(scenario.topology, host, "host", option="--host")
+    host = check_name(scenario.topology, host, "host", option="--host")
     trusted = [h.name for c in scenario.topology.trusted_clusters for h in c.hosts]
     if host not in trusted:
         raise InputError(f"--host: {host!r} is a Trust Authority host; explain answers for "
@@ -159,6 +159,29 @@ def explain(scenario: Scenario, host: str, at: float | None = None, *,
     return out
 
 
+def fixed_scenario(scenario: Scenario, host: str, at: float | None, key: str
+                   ) -> tuple[Scenario, dict[str, Any], float]:
+    """``scenario`` with the fix ``key`` (one of :func:`explain`'s fixes for ``host`` at
+    ``at``) applied from ``at`` on: (the scenario, the candidate, the time it starts)."""
+    from vtalab.forensics.fixes import candidates, fix_scenario
+
+    result = run_scenario(scenario, until=at)
+    world = result.world
+    when = result.end
+    events = [e for e in world.kernel.trace if e.time <= when]
+    chain = build_chain(scenario, world, host, events, when)
+    found, skipped = candidates(world, host, chain)
+    keys = [c["key"] for c in found]
+    chosen = next((c for c in found if c["key"] == key), None)
+    if chosen is None:
+        why = "; ".join(f"{s['key']}: {s['why']}" for s in skipped)
+        raise InputError(f"--fix: {key!r} is not a fix for {host} at {format_time(when)}"
+                         + (f" ({why})" if why and not keys else ""),
+                         what="fixes", value=key, choices=keys)
+    started = sum(1 for e in events if e.source == "scenario" and e.kind == "step.start")
+    return fix_scenario(scenario, when, started, chosen["steps"]), chosen, when
+
+
 def build_chain(scenario: Scenario, world: Any, host: str, events: list[Any],
                 at: float) -> dict[str, Any]:
     refs = step_at(events, scenario)
@@ -171,6 +194,9 @@ def build_chain(scenario: Scenario, world: Any, host: str, events: list[Any],
                      "power_state": h.power_state.value},
         "boot": _boot(world, events, refs, host),
         "base_images": _base_images(world, events, refs),
+        # The lab starts from a snapshot of an estate (vtalab import): what happened to
+        # its base images before T=0 is unknown.
+        "snapshot": _is_snapshot(scenario),
     }
     chain["eventlog"], chain["quote"] = _tpm(world, host)
     chain["conclusion"] = _conclusion(host, chain)
@@ -335,6 +361,16 @@ def _tpm(world: Any, host: str) -> tuple[dict[str, Any], dict[str, Any]]:
                       "safe": quote.clock_info.safe}
 
 
+def _is_snapshot(scenario: Scenario) -> bool:
+    """Whether the topology describes an estate's state after a history the lab did not see
+    (``last_full_boot``, ``quick_boots_since``, a base image's ``last_attested``)."""
+    topo = scenario.topology
+    hosts = [h for c in topo.trusted_clusters for h in c.hosts]
+    images = topo.ta_cluster.base_image_specs() or []
+    return (any(h.last_full_boot is not None or h.quick_boots_since for h in hosts)
+            or any(b.last_attested is not None for b in images))
+
+
 def _conclusion(host: str, chain: dict[str, Any]) -> str:
     st, v, boot = chain["status"], chain["versions"], chain["boot"]
     images = {b["version"]: b for b in chain["base_images"]}
@@ -367,7 +403,10 @@ def _conclusion(host: str, chain: dict[str, Any]) -> str:
         why = (f" {measured} was a trusted base image until {format_time(removed[-1]['time'])}"
                f", when {removed[-1]['by']['label']} removed it.")
     else:
-        why = f" {measured} was never imported as a trusted base image."
+        why = (f" {measured} is not (or no longer) a trusted base image: the lab starts "
+               "from a snapshot of the estate, which cannot say whether it was never "
+               "imported or removed before the snapshot." if chain.get("snapshot") else
+               f" {measured} was never imported as a trusted base image.")
         imported = [b for b in chain["base_images"] if b["trusted"]]
         quick = [x for b in imported for x in b["history"] if x.get("exported_quick_booted")]
         if quick:

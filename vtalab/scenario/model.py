@@ -58,7 +58,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from vtalab.errors import InputError
+from vtalab.errors import resolve_name as _resolve
 from vtalab.scenario.checks import (
     _WHAT,
     ANY_ARGS,
@@ -200,13 +200,18 @@ def known_names(topology: Topology) -> dict[str, list[str]]:
     return _names(topology)
 
 
-def check_name(topology: Topology, value: str, kind: str, *, option: str) -> None:
-    """Raise ``InputError`` unless ``value`` names a ``kind`` ("host", "host_or_vcenter" ...)."""
+def check_name(topology: Topology, value: str, kind: str, *, option: str) -> str:
+    """The name of a ``kind`` ("host", "host_or_vcenter" ...) that ``value`` means: itself,
+    or the one name it is the short form or a unique prefix of
+    (:func:`vtalab.errors.resolve_name`); an ``InputError`` otherwise."""
     choices = _names(topology)[kind]
-    if value not in choices:
-        noun = {"host_or_vcenter": "host or vCenter", "any": "object"}.get(kind, kind)
-        raise InputError(f"{option}: unknown {noun} {value!r}",
-                         what=_WHAT[kind], value=value, choices=choices)
+    noun = {"host_or_vcenter": "host or vCenter", "any": "object"}.get(kind, kind)
+    return _resolve(value, choices, noun, option=option, what=_WHAT[kind])
 
 
-__all__ += ["check_name", "known_names"]
+def resolve_name(choices: list[str], value: str, noun: str, *, option: str) -> str:
+    """:func:`vtalab.errors.resolve_name` for a list of names (``--fix KEY@HOST``)."""
+    return _resolve(value, choices, noun, option=option)
+
+
+__all__ += ["check_name", "known_names", "resolve_name"]

@@ -86,8 +86,8 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
     """Build the world, run the steps and evaluate the expectations.
 
     ``until`` stops the run at that simulated time (checks not reached by then are "not
-    reached", ``Verdict.ok is None``, and do not fail the run); otherwise the run lasts until every step and timed check is done, plus
-    the scenario's ``settle`` time.
+    reached", ``Verdict.ok is None``, and do not fail the run); otherwise the run lasts
+    until every step and timed check is done, plus the scenario's ``settle`` time.
     """
     unlocated = Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
     problems = _semantic_problems(scenario, unlocated)

@@ -149,7 +149,7 @@ def grade(session: Session) -> Grade:
     goal = []
     for exp in session.exercise.check:
         v = evaluate(world, exp, ctx)
-        goal.append(Finding(v.label.removesuffix(" at end"), v.ok, v.detail))
+        goal.append(Finding(v.label.removesuffix(" at end"), v.ok is True, v.detail))
     invariants = [_hosts_attested(world),
                   _trust_not_weakened(session.baseline, trust_snapshot(world))]
     if session.exercise.forbid:
