@@ -353,3 +353,45 @@ def test_heavy_faults_generate_more_kinds(out_dir: Path) -> None:
     checker = Checker(plan, examples=2, faults="none")
     checker.run()
     assert not checker.exercised.faults  # none: timing perturbations only
+
+
+def test_counterexample_keeps_the_plans_durations_and_comments(tmp_path: Path) -> None:
+    """The counterexample is the plan file edited, not re-dumped: `10m` stays `10m`, quoted
+    releases and comments inside kept steps stay (issue 16)."""
+    text = (PLANS / "unsafe-remove-old-image-after-quick-boot.yaml").read_text()
+    text = text.replace("    with: {version: \"8.0 U2\"}",
+                        "    with: {version: \"8.0 U2\"}  # the old image, too soon")
+    plan_path = tmp_path / "plan.yaml"
+    plan_path.write_text(text)
+    plan = load_scenario(str(plan_path))
+    checker = Checker(plan, path=str(plan_path), examples=2, faults="none", seed=0,
+                      out=str(tmp_path / "out"))
+    report = checker.run()
+    ce = next(c for c in report.counterexamples
+              if c.invariant == "no-base-image-removed-while-reported")
+    written = Path(str(ce.path)).read_text()
+    assert "    after: 5m\n" in written and "after: 300" not in written
+    assert '# the old image, too soon' in written and 'release: "8.0 U2"' in written
+    assert "settle: 19m\n" in written
+    # ... and it still is exactly the counterexample.
+    again = load_scenario_text(written)
+    assert scenario_data(again) == scenario_data(ce.scenario)
+    assert ce.reproduced is True
+
+
+def test_report_gives_one_verdict_per_invariant(out_dir: Path) -> None:
+    """'violated in N' comes with its counterexample or the reason there is none, and the
+    faults-alone note never contradicts a VIOLATED block; steps are numbered from 1."""
+    _, report = check("unsafe-remove-old-image-after-quick-boot", out_dir)
+    from vtalab.analysis.checker.report import render_report
+
+    text = render_report(report, timelines=False)
+    found = {ce.invariant for ce in report.counterexamples}
+    for line in text.splitlines():
+        if " violated in " in line and "violated in 0" not in line:
+            name = line.split()[0]
+            assert ("counterexample below" in line) == (name in found), line
+            assert "counterexample" in line, line
+    assert "(not counted against the plan): " not in text
+    assert "culprit: step 5 'remove-old-image'" in text
+    assert "no single plan step (the faults alone)" not in text

@@ -226,7 +226,33 @@ def test_operator_stop_is_not_a_violation():
 def test_quick_boot_trap_is_caught():
     found = INVARIANTS["no-base-image-removed-while-reported"].check(quick_boot_run().world)
     assert [(v.subject, v.time) for v in found] == [("8.0.1-21495797", 27 * 60.0)]
-    assert "esx-01, esx-02 still report it" in found[0].detail
+    # esx-01 was Quick Booted to a newer release, esx-02 still runs it (full boot).
+    assert ("esx-01 still reports it: its last full boot ran 8.0.1-21495797 and the Quick "
+            "Boot since did not re-measure") in found[0].detail
+    assert "esx-02 still reports it: its last boot was a full boot of 8.0.1-21495797" \
+        in found[0].detail
+
+
+def test_trap_sentence_names_quick_boot_only_when_one_happened() -> None:
+    """Removing the image hosts booted fully (no Quick Boot at all) says so, not 'a Quick
+    Boot does not re-measure' (issue 16: the sentence comes from what happened)."""
+    text = """
+name: remove-running-image
+seed: 1
+topology:
+  trusted_clusters:
+    - hosts: [{name: esx-01, release: "8.0 U2"}]
+steps:
+  - at: 5m
+    do: Remove-TrustAuthorityVMHostBaseImage
+    with: {version: "8.0 U2"}
+"""
+    world = run_scenario(load_scenario_text(text)).world
+    found = INVARIANTS["no-base-image-removed-while-reported"].check(world)
+    assert len(found) == 1
+    detail = found[0].detail
+    assert "esx-01 still reports it: its last boot was a full boot of 8.0.2-22380479" in detail
+    assert "Quick Boot" not in detail
     assert INVARIANTS["no-base-image-removed-while-reported"].check(clean_run().world) == []
 
 
@@ -255,7 +281,7 @@ def test_scenario_invariant_expectation_fails_on_the_quick_boot_steps():
     by_label = {v.label: v for v in result.verdicts}
     trap = by_label["invariant no-base-image-removed-while-reported at end"]
     assert not trap.ok
-    assert "removed while esx-01, esx-02 still report it" in trap.detail
+    assert "removed while esx-01 still reports it" in trap.detail
     assert by_label["invariant no-key-without-token at end"].ok
 
 

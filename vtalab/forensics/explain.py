@@ -77,7 +77,7 @@ class StepRef:
         if self.index is None:
             return self.text or "the world"
         name = f" {self.id!r}" if self.id else ""
-        return f"step {self.index}{name} ({self.text})"
+        return f"step {self.index + 1}{name} ({self.text})"  # numbered from 1
 
     def to_json(self) -> dict[str, Any]:
         return {"index": self.index, "id": self.id, "verb": self.verb, "text": self.text}

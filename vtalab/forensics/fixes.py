@@ -204,7 +204,8 @@ def _verify(scenario: Scenario, before: Any, host: str, at: float, started: int,
                    f"{format_time(recovered - at).removeprefix('T+')} after the fix started")
     elif refused:
         r = refused[0]
-        outcome = (f"does not work: fix step {r.index} ({step_text(fixed.steps[r.index])}) "
+        outcome = (f"does not work: fix step {r.index - started + 1} "
+                   f"({step_text(fixed.steps[r.index])}) "
                    f"was refused ({r.error})")
     elif unfinished:
         outcome = f"does not work: the fix had not finished after {format_time(bound)}"

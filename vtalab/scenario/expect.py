@@ -105,7 +105,8 @@ class StepResult:
 
     @property
     def name(self) -> str:
-        return f"step {self.id!r}" if self.id else f"step {self.index}"
+        """``step 'id'``, or ``step N`` numbered from 1 as people count (no id)."""
+        return f"step {self.id!r}" if self.id else f"step {self.index + 1}"
 
 
 @dataclass

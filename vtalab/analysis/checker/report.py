@@ -73,9 +73,109 @@ def counterexample_text(checker: Checker, ce: Counterexample) -> str:
     lines = []
     for text in header:  # the command stays on one line, to be copied
         lines += [f"# {text}"] if text.startswith("Found by:") else _wrap(text)
-    body = yaml.safe_dump(scenario_data(ce.scenario), sort_keys=False, allow_unicode=True,
-                          width=88, default_flow_style=None)
+    body = _as_the_user_wrote_it(checker, ce)
+    if body is None:  # the plan is not a file, or the round trip would not reproduce it
+        body = yaml.safe_dump(scenario_data(ce.scenario), sort_keys=False,
+                              allow_unicode=True, width=88, default_flow_style=None)
     return "\n".join(lines) + "\n" + body
+
+
+def _duration(seconds: float) -> str | int | float:
+    """Seconds as a person writes them in a scenario: ``19m``, ``2h``, ``90s``."""
+    s = float(seconds)
+    for unit, size in (("h", 3600), ("m", 60)):
+        if s >= size and s % size == 0:
+            return f"{int(s // size)}{unit}"
+    return int(s) if s == int(s) else s
+
+
+def _as_the_user_wrote_it(checker: Checker, ce: Counterexample) -> str | None:
+    """The counterexample as the plan file itself, edited: the plan's own comments,
+    durations (``10m``), quoting and order are kept for every step the case keeps as it
+    was; only what the checker changed is written anew. ``None`` when the plan is not a
+    readable file or the edited text does not load back to exactly the counterexample
+    (then the caller writes the plain form)."""
+    import copy
+    import io
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    from vtalab.analysis.checker.cases import step_data
+
+    try:
+        with open(checker.path, encoding="utf-8") as fh:
+            text = fh.read()
+        rt = YAML()
+        rt.width = 88
+        rt.preserve_quotes = True
+        rt.indent(mapping=2, sequence=4, offset=2)
+        doc = rt.load(text)
+    except Exception:  # noqa: BLE001 - any failure means: write the plain form instead
+        return None
+    plan, case, target = checker.plan, ce.case, ce.scenario
+    if not isinstance(doc, CommentedMap) or not isinstance(doc.get("steps"), list) \
+            or len(doc["steps"]) != len(plan.steps):
+        return None
+
+    def fresh(step: Any) -> CommentedMap:
+        data = step_data(step)
+        for key in ("at", "after"):
+            if key in data:
+                data[key] = _duration(data[key])
+        out = CommentedMap(data)
+        if "with" in data:
+            w = CommentedMap(data["with"])
+            w.fa.set_flow_style()
+            out["with"] = w
+        return out
+
+    shifts, changed, kept = dict(case.shifts), dict(case.changed), set(case.steps)
+    by_position: dict[int, list[Any]] = {}
+    for f in case.faults:
+        by_position.setdefault(f.position, []).append(f)
+    nodes: list[CommentedMap] = []
+    for i in range(len(plan.steps) + 1):
+        for _ in by_position.get(i, []):
+            nodes.append(fresh(target.steps[len(nodes)]))
+        if i < len(plan.steps) and i in kept:
+            want = target.steps[len(nodes)]
+            if i in shifts or i in changed:
+                nodes.append(fresh(want))
+                continue
+            node = copy.deepcopy(doc["steps"][i])
+            if want.expect_error is None:
+                node.pop("expect_error", None)
+            else:
+                node["expect_error"] = want.expect_error
+            nodes.append(node)
+    steps = CommentedSeq(nodes)
+    doc["name"] = target.name
+    doc["description"] = target.description
+    if target.parameters != plan.parameters:
+        doc["parameters"] = CommentedMap(sorted(target.parameters.items()))
+    if "settle" in doc:
+        doc["settle"] = _duration(target.settle)
+    else:  # where a person would put it: after the seed
+        keys = list(doc)
+        at = keys.index("seed") + 1 if "seed" in keys else len(keys)
+        doc.insert(at, "settle", _duration(target.settle))
+    for cluster in (doc.get("topology") or {}).get("trusted_clusters") or []:
+        if isinstance(cluster, dict) and cluster.get("name", "Trusted Cluster") in \
+                case.quick_boot:
+            cluster["quick_boot"] = True
+    doc["steps"] = steps
+    doc["expect"] = [CommentedMap(e.model_dump(mode="json", exclude_none=True,
+                                               by_alias=True)) for e in target.expect]
+    buf = io.StringIO()
+    try:
+        rt.dump(doc, buf)
+        again = load_scenario_text(buf.getvalue(), file="<counterexample>")
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
+    if scenario_data(again) != scenario_data(target):
+        return None
+    return buf.getvalue()
 
 
 def _component(component: tuple[str, Any]) -> str:
@@ -83,12 +183,12 @@ def _component(component: tuple[str, Any]) -> str:
     if kind == "fault":
         return f"the fault {value.text()}"
     if kind == "shift":
-        return f"the {value[1]} s delay of plan step {value[0]}"
+        return f"the {value[1]} s delay of plan step {value[0] + 1}"
     if kind == "quick_boot":
         return f"Quick Boot left on in {value}"
     if kind == "boot_factor":
         return f"boots x{value:g}"
-    return f"plan step {value}"
+    return f"plan step {value + 1}"
 
 
 def _wrap(text: str, width: int = 88) -> list[str]:
@@ -115,6 +215,30 @@ def reproduce(ce: Counterexample) -> tuple[bool, list[str]]:
     return failed, render_timeline(events)
 
 
+#: What the report says when no single plan step explains a counterexample.
+_NO_CULPRIT = ("no single plan step: removing or changing any one of them alone leaves it "
+               "violated (it takes the plan steps of the minimal case together)")
+
+
+def _violated_note(report: CheckReport, name: str, found: set[str]) -> str:
+    """``violated in N`` and where its counterexample is, or why none was written: one
+    verdict per invariant, the same as the VIOLATED blocks below say."""
+    ex = report.exercised
+    n = ex.violated_runs[name]
+    runs = f"violated in {n} run{'s' * (n != 1)}"
+    if name in found:
+        return f"{runs}: VIOLATED, counterexample below"
+    if not n:
+        return "violated in 0"
+    if name in ex.fault_only:
+        return (f"{runs}, all by the injected faults alone (no plan step): not the plan's "
+                "doing, so no counterexample")
+    if report.interrupted:
+        return f"{runs}: no counterexample, the check was interrupted"
+    return (f"{runs} while other cases were minimised, never by the plan in a case the "
+            "search drew: no counterexample (try more --examples)")
+
+
 def render_report(report: CheckReport, *, timelines: bool = True) -> str:
     """The checker's stdout: what was run, exercised and found."""
     ex = report.exercised
@@ -129,8 +253,10 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
     faults = ", ".join(f"{k} x{v}" for k, v in sorted(ex.faults.items())) or "none"
     out.append(f"  faults injected: {faults}")
     positions = sorted({p for _, p in ex.interleavings})
+    last = len(report.plan.steps)
+    where = [f"{p + 1}" if p < last else "after the last" for p in positions]
     out.append(f"  interleavings: {len(ex.interleavings)} distinct (fault, before step) pairs"
-               + (f" at step positions {', '.join(map(str, positions))}" if positions else ""))
+               + (f", before plan steps {', '.join(where)}" if positions else ""))
     boots = ", ".join(f"x{f:g} in {ex.boot_factors[f]}" for f in BOOT_FACTORS
                       if ex.boot_factors.get(f))
     out.append(f"  timing: boots {boots or 'none'}; steps started later in "
@@ -141,8 +267,9 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
     from vtalab.analysis.invariants import INVARIANTS
 
     width = max(len(n) for n in INVARIANTS)
+    found = {ce.invariant for ce in report.counterexamples}
     for name, inv in INVARIANTS.items():
-        note = "advice" if inv.kind == "advice" else f"violated in {ex.violated_runs[name]}"
+        note = "advice" if inv.kind == "advice" else _violated_note(report, name, found)
         out.append(f"    {name:<{width}}  at risk {ex.at_risk[name]:>6}  {note}")
     untested = [n for n, inv in INVARIANTS.items() if inv.kind != "advice" and not ex.at_risk[n]]
     if untested:
@@ -150,9 +277,6 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
                    + (" (light faults never take a TA host down: see --faults heavy)"
                       if "ta-objects-consistent-at-end" in untested
                       and report.intensity != "heavy" else ""))
-    if ex.fault_only:
-        out.append("  violated by the injected faults alone, with no plan step (not counted "
-                   "against the plan): " + ", ".join(sorted(ex.fault_only)))
     if report.advice:
         out += ["", "advice (warnings, never failures) on the plan as written:"]
         for v in report.advice:
@@ -163,8 +287,11 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
                    + ("" if ce.complete else "  (interrupted: not minimised)"))
         out.append(f"  found in: {'the plan as written' if ce.as_written else 'a generated case'}"
                    f"; minimal: {_parts(ce.case)}")
-        out.append(f"  culprit: {ce.culprit or 'no single plan step (the faults alone)'}"
+        out.append(f"  culprit: {ce.culprit or _NO_CULPRIT}"
                    if ce.complete else "  culprit: not searched (interrupted)")
+        if ce.invariant in ex.fault_only:
+            out.append("  note: some generated cases violate it with their faults alone (no "
+                       "plan step); those runs are not counted against the plan")
         for v in ce.violations[:3]:
             out.append(f"  violation: {v}")
         if ce.reproduced is not None:

@@ -67,7 +67,7 @@ def step_changes(step: Step) -> list[tuple[str, Step]]:
 
 def _name(checker: Checker, index: int) -> str:
     step = checker.plan.steps[index]
-    ref = f"step {index}" + (f" {step.id!r}" if step.id else "")
+    ref = f"step {index + 1}" + (f" {step.id!r}" if step.id else "")  # numbered from 1
     return f"{ref} ({step_text(step)})"
 
 

@@ -114,8 +114,10 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
     first_trusted: tuple[str, float] | None = None
     open_upgrades: dict[str, float] = {}  # host -> upgrade start, until back in service
     booted_since: set[str] = set()
-    step = ""  # the scenario step running now, to name it in the warning
-    step_upgrade: str | None = None  # the host an upgrade-host step is upgrading
+    # host -> " (step 'id')" of the upgrade-host step upgrading it now (steps may run in
+    # the background, at once: each host's own step is named, not the latest to start)
+    host_step: dict[str, str] = {}
+    step_host: dict[Any, str] = {}  # index of a running upgrade-host step -> its host
     out = []
     # A trusted host upgraded to a version not imported yet is the documented *test host*
     # when that version is then exported from it; otherwise it is warned about.
@@ -124,6 +126,7 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
     def begin(host: str, version: str | None, time: float) -> None:
         """An upgrade starts: an upgrade-host step, or staging outside any such step."""
         nonlocal first_trusted
+        step = host_step.get(host, "")
         others = sorted(h for h in open_upgrades if h != host)
         if others:
             out.append(Violation(
@@ -159,14 +162,16 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
         if e.kind == "ta.object":
             trust.apply(f)
         elif e.kind == "step.start":
-            step = f" (step {f['id']!r})" if f.get("id") else f" (step {f.get('index')})"
             args = f.get("args") or {}
             if _canonical_verb(f.get("verb")) == "upgrade-host" and args.get("vmhost") in (
                     ta | set(trusted)):
-                step_upgrade = str(args["vmhost"])
-                begin(step_upgrade, _release_key(args.get("release")), e.time)
+                upgraded = str(args["vmhost"])
+                host_step[upgraded] = f" (step {f['id']!r})" if f.get("id") else \
+                    f" (step {int(f.get('index') or 0) + 1})"  # numbered from 1
+                step_host[f.get("index")] = upgraded
+                begin(upgraded, _release_key(args.get("release")), e.time)
         elif e.kind == "step.end":
-            step, step_upgrade = "", None
+            host_step.pop(step_host.pop(f.get("index"), ""), None)
         elif e.kind == "imagedb.exported":
             before_import.pop((host, str(f.get("version"))), None)
         elif e.kind == "host.boot.complete" and host in open_upgrades:
@@ -179,7 +184,7 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
                 booted_since.discard(host)
                 open_upgrades.pop(host, None)
         elif e.kind == "host.upgrade.staging":
-            if host == step_upgrade:  # already counted when its step started
+            if host in host_step:  # already counted when its step started
                 open_upgrades[host] = e.time
                 booted_since.discard(host)
             else:

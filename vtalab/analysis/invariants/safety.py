@@ -250,8 +250,17 @@ def _removals(world: World) -> int:
 def _no_base_image_removed_while_reported(world: World) -> list[Violation]:
     out = []
     pending: dict[str, list[str]] = {}
-    for e in _events(world, "ta.base_image.removed", "ta.object"):
+    quick: dict[str, int] = {}  # host -> Quick Boots since its last full boot, so far
+    for e in _events(world, "ta.base_image.removed", "ta.object", "host.initial",
+                     "host.boot.complete"):
         f = e.fields
+        if e.kind == "host.initial":
+            quick[str(f["host"])] = int(f.get("quick_boots_since_full") or 0)
+            continue
+        if e.kind == "host.boot.complete":
+            host = str(f["host"])
+            quick[host] = quick.get(host, 0) + 1 if f.get("mode") == "quick" else 0
+            continue
         if e.kind == "ta.base_image.removed":
             pending[str(f["version"])] = list(f.get("measured_by") or ())
             continue
@@ -262,9 +271,30 @@ def _no_base_image_removed_while_reported(world: World) -> list[Violation]:
         if hosts:  # the removal was applied (a refused one records no ta.object)
             out.append(Violation(
                 "no-base-image-removed-while-reported", e.time, version,
-                f"base image {version} was removed while {', '.join(hosts)} still "
-                f"report{'s' if len(hosts) == 1 else ''} it: their last full boot ran "
-                f"{version} (a Quick Boot does not re-measure), so they fail attestation "
-                "with untrusted_base_image until a full reboot; keep it until every host "
-                "has rebooted fully"))
+                _removed_while_reported(version, hosts, quick)))
     return out
+
+
+def _removed_while_reported(version: str, hosts: list[str], quick: dict[str, int]) -> str:
+    """Why removing ``version`` breaks ``hosts``, from what their boots did (a Quick Boot
+    is mentioned only for the hosts that had one since their last full boot)."""
+    def them(names: list[str]) -> str:
+        return f"{', '.join(names)} {'still reports' if len(names) == 1 else 'still report'}"
+
+    quick_booted = [h for h in hosts if quick.get(h, 0)]
+    full_booted = [h for h in hosts if not quick.get(h, 0)]
+    parts = []
+    if quick_booted:
+        n = max(quick[h] for h in quick_booted)
+        parts.append(
+            f"{them(quick_booted)} it: {'its' if len(quick_booted) == 1 else 'their'} last "
+            f"full boot ran {version} and the Quick Boot{'s' if n > 1 else ''} since did not "
+            "re-measure, so only a full reboot changes what the TPM reports")
+    if full_booted:
+        parts.append(
+            f"{them(full_booted)} it: {'its' if len(full_booted) == 1 else 'their'} last "
+            f"boot was a full boot of {version}")
+    return (f"base image {version} was removed while {'; '.join(parts)}; "
+            f"{'it fails' if len(hosts) == 1 else 'they fail'} attestation with "
+            f"untrusted_base_image until {'it boots' if len(hosts) == 1 else 'each boots'} "
+            f"fully into a trusted image; keep {version} until no host measures it")
