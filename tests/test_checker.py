@@ -270,7 +270,7 @@ def test_ctrl_c_before_anything_exits_130(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_progress_bar_only_on_a_terminal() -> None:
-    from vtalab.cli.check import _Bar
+    from vtalab.cli.term import progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -278,11 +278,11 @@ def test_progress_bar_only_on_a_terminal() -> None:
 
     quiet, loud = io.StringIO(), Tty()
     for stream in (quiet, loud):
-        bar = _Bar(stream)
-        bar(3, 10, "searching")
-        bar.close()
+        with progress(stream, "check", choice="never") as bar:
+            bar(3, 10, "searching")
     assert quiet.getvalue() == ""
-    assert "3/10 searching" in loud.getvalue()
+    drawn = loud.getvalue()
+    assert "3/10" in drawn and "searching" in drawn and "elapsed" in drawn
 
 
 def test_background_step_does_not_hold_the_next_one_up() -> None:

@@ -9,6 +9,7 @@ stderr, nothing written), **3** an internal error of vtalab (a bug: reported as
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -17,6 +18,8 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 import vtalab
+from vtalab.cli import term
+from vtalab.cli.term import COLOR_CHOICES
 from vtalab.core.trace import TraceEvent, canonical
 from vtalab.errors import InputError, ScenarioError, VtalabError
 from vtalab.scenario.expect import LOG_NAMES, parse_time
@@ -58,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"vtalab {vtalab.__version__}")
     p.add_argument("--debug", action="store_true",
                    help="show the Python traceback of an internal error")
+    p.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+                   help="colour in the terminal: auto (default: a terminal, unless NO_COLOR "
+                        "is set), always, never; pipes and --json stay plain")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -95,7 +101,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("schema", help="print the JSON Schema of the scenario language")
     for module in _extensions():
         _COMMANDS.update(module.register(sub))
+    for parser in sub.choices.values():  # `vtalab run X --color never` works too
+        parser.add_argument("--color", choices=COLOR_CHOICES, default=argparse.SUPPRESS,
+                            help="colour: auto (default), always, never")
     return p
+
+
+#: Commands whose output is a format for tools, or an interactive shell of its own:
+#: written as they are, never dressed (see vtalab.cli.term).
+_PLAIN = {"verbs", "schema", "train"}
+
+
+def _plain(args: argparse.Namespace) -> bool:
+    return (args.command in _PLAIN or bool(getattr(args, "json", False))
+            or bool(getattr(args, "markdown", False)))
 
 
 #: Modules that add subcommands. Each defines ``register(sub)`` that adds its parsers to
@@ -118,22 +137,44 @@ def _extensions() -> list[Any]:
     return found
 
 
+def _color_choice(args: list[str]) -> str:
+    """``--color`` as given (before parsing: errors of the parse are coloured too)."""
+    choice = "auto"
+    for i, a in enumerate(args):
+        if a == "--color" and i + 1 < len(args):
+            choice = args[i + 1]
+        elif a.startswith("--color="):
+            choice = a.partition("=")[2]
+    return choice if choice in COLOR_CHOICES else "auto"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
+    choice = _color_choice(args_list)
+    err = term.output(sys.stderr, choice)
     try:
         args = _parser().parse_args(args_list)
-        return _COMMANDS[args.command](args, sys.stdout)
+        out = term.output(sys.stdout, args.color, plain=_plain(args))
+        # Long commands (check, golden, campaign) draw progress with this, on stderr.
+        args.progress = functools.partial(term.progress, sys.stderr, choice=args.color)
+        try:
+            return _COMMANDS[args.command](args, out)  # type: ignore[arg-type]
+        finally:
+            out.flush()
     except _UsageError as exc:
         if str(exc):
-            sys.stderr.write(str(exc) + "\n")
+            err.write(str(exc) + "\n")
+            err.flush()
         return exc.code
     except InputError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        err.write(f"error: {exc}\n")
+        err.flush()
         return EXIT_INPUT
     except VtalabError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        err.write(f"error: {exc}\n")
+        err.flush()
         return EXIT_FAIL
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import TextIO
 
 from vtalab.errors import InputError
@@ -38,29 +38,8 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     return {"check": run}
 
 
-class _Bar:
-    """A progress bar on stderr, drawn only when stderr is a terminal."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.on = bool(getattr(stream, "isatty", lambda: False)())
-        self.last = ""
-
-    def __call__(self, done: int, total: int, what: str) -> None:
-        if not self.on:
-            return
-        width = 30
-        filled = width * done // max(total, 1)
-        text = f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {what}"
-        if text != self.last:
-            self.stream.write(text.ljust(len(self.last)))
-            self.stream.flush()
-            self.last = text
-
-    def close(self) -> None:
-        if self.on and self.last:
-            self.stream.write("\r" + " " * len(self.last) + "\r")
-            self.stream.flush()
+def _quiet(done: int, total: int, what: str) -> None:
+    """No progress bar (the checker used as a library, or no terminal)."""
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
@@ -74,12 +53,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out {args.out}: exists and is not a directory")
     plan = load_scenario(args.plan)
-    bar = _Bar(sys.stderr)
-    checker = Checker(plan, path=args.plan, examples=args.examples, faults=args.faults,
-                      seed=args.seed, out=args.out, progress=bar)
-    try:
+    factory = getattr(args, "progress", None)  # set by vtalab.cli.app: a bar on stderr
+    with factory("check") if factory else nullcontext(_quiet) as bar:
+        checker = Checker(plan, path=args.plan, examples=args.examples, faults=args.faults,
+                          seed=args.seed, out=args.out, progress=bar)
         report = checker.run()
-    finally:
-        bar.close()
     out.write(render_report(report))
     return report.exit_code

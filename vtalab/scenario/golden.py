@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from contextlib import nullcontext
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,8 +168,14 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         out.write(f"{len(selected)} transcripts, {len(written)} rewritten\n")
         return 0
     failed = 0
-    for scenario in selected:
-        result = compare(scenario)
+    factory = getattr(args, "progress", None)  # a bar on stderr, set by vtalab.cli.app
+    with factory("golden") if factory else nullcontext(None) as bar:
+        results = []
+        for n, scenario in enumerate(selected):
+            if bar is not None:
+                bar(n, len(selected), scenario.name)
+            results.append(compare(scenario))
+    for result in results:
         if result.ok:
             out.write(f"same  {result.golden}\n")
         else:

@@ -1,0 +1,245 @@
+"""What people read in a terminal: colour, wrapping with a hanging indent, progress bars.
+
+Every command renders **plain text** first (the text golden transcripts, ``--json`` and
+pipes get, byte for byte). When, and only when, the text goes to a terminal, it is
+dressed on its way out, line by line:
+
+* **wrapping** to the terminal's width (``COLUMNS`` when set), at spaces only — a word is
+  never split; a word longer than the line stays whole on its own line — with a
+  **hanging indent**: continuation lines start under the message column of a timeline
+  line (after time and component), after ``PASS``/``FAIL``/``WARNING``/``VIOLATED``
+  markers, after a ``key:`` or a ``key    value`` column, or under the line's own
+  indentation. When the message column leaves fewer than :data:`MIN_TEXT` columns, the
+  continuation is indented :data:`NARROW_INDENT` columns instead.
+* **colour** (with :mod:`rich`): ``PASS``/``attested``/``[WORKS]`` green, ``FAIL``/
+  ``notAttested``/``FAILED``/``VIOLATED``/``error:`` red, ``SKIP``/``WARNING``/refusals
+  yellow, times dim, components cyan.
+
+``--color auto`` (the default) colours a terminal unless ``NO_COLOR`` is set (to anything
+but the empty string) or ``TERM`` is ``dumb``; ``--color always`` colours even a pipe
+(and overrides ``NO_COLOR``, as its convention allows a command-line flag to), but a pipe
+is never wrapped; ``--color never`` never colours. Progress bars (:func:`progress`) go to
+stderr, only when stderr is a terminal, with elapsed time and an estimate of the time left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import textwrap
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+__all__ = ["COLOR_CHOICES", "MIN_TEXT", "NARROW_INDENT", "Styled", "colour_on", "hang",
+           "output", "progress", "style_line", "wrap_line", "wrap_text"]
+
+COLOR_CHOICES = ("auto", "always", "never")
+
+#: Fewest columns a continuation line should have for its text.
+MIN_TEXT = 20
+#: The indent of a continuation line when the hanging indent leaves too little room.
+NARROW_INDENT = 4
+
+_TIMELINE = re.compile(r"(\s*T[+-](?:\d+d )?\d\d:\d\d:\d\d(?:\.\d+)?\s+\S+\s+)(?=\S)")
+_MARKER = re.compile(r"(\s*(?:PASS|FAIL|SKIP|WARNING|VIOLATED|DIFF|same|without the fix: "
+                     r"(?:PASS|FAIL|SKIP))\s+)(?=\S)")
+_NUMBERED = re.compile(r"(\s*\d+\.\s+(?:\[[A-Z]+\]\s+)?)(?=\S)")
+_COLUMN = re.compile(r"(\s*[a-z][a-z ]{0,14}?\s{2,})(?=\S)")  # "status      notAttested"
+_KEY = re.compile(r"(\s*[\w' ()/.-]{1,32}?: )(?=\S)")  # "  culprit: step 5 ..."
+_BULLET = re.compile(r"(\s*(?:[-*>]|#|==)\s+)(?=\S)")
+
+
+def hang(line: str) -> int:
+    """The column continuation lines of ``line`` start at (its hanging indent)."""
+    for pattern in (_TIMELINE, _MARKER, _NUMBERED, _COLUMN, _KEY, _BULLET):
+        m = pattern.match(line)
+        if m:
+            return len(m.group(1))
+    return len(line) - len(line.lstrip(" "))
+
+
+def wrap_line(line: str, width: int) -> list[str]:
+    """``line`` wrapped to ``width`` columns at spaces, with its hanging indent (no word
+    is ever split; one longer than the room left stays whole)."""
+    if len(line) <= width or not line.strip():
+        return [line]
+    indent = hang(line)
+    if width - indent < MIN_TEXT:
+        indent = min(NARROW_INDENT, len(line) - len(line.lstrip(" ")) + NARROW_INDENT)
+    head = _first_room(line, indent, width)
+    first, rest = line[:head].rstrip(" "), line[head:].lstrip(" ")
+    if not rest:
+        return [line]
+    pad = " " * indent
+    more = textwrap.wrap(rest, width=max(width - indent, 1), break_long_words=False,
+                         break_on_hyphens=False, replace_whitespace=False,
+                         expand_tabs=False) or [rest]
+    return [first, *(pad + part for part in more)]
+
+
+def _first_room(line: str, indent: int, width: int) -> int:
+    """Where the first line ends: the last space before ``width`` that lies past the
+    line's own prefix (at most ``indent``), or the first space after it."""
+    cut = line.rfind(" ", 0, width + 1)
+    floor = min(indent, len(line))
+    while cut > floor and line[cut - 1] == " ":
+        cut -= 1
+    if cut <= floor:  # no room in the first line: break at the first space after it
+        nxt = line.find(" ", max(floor, width))
+        return len(line) if nxt < 0 else nxt
+    return cut
+
+
+def wrap_text(text: str, width: int) -> str:
+    """Every line of ``text`` wrapped (:func:`wrap_line`); line ends kept."""
+    lines = text.split("\n")
+    return "\n".join("\n".join(wrap_line(line, width)) for line in lines)
+
+
+# -- colour ---------------------------------------------------------------------------
+
+#: (pattern, rich style): the words people scan for.
+STYLES: tuple[tuple[str, str], ...] = (
+    (r"^\s*T[+-](?:\d+d )?\d\d:\d\d:\d\d(?:\.\d+)?", "dim"),
+    (r"(?<=^T\+\d\d:\d\d:\d\d {6})\S+", "cyan"),
+    (r"\b(?:PASS|WORKS|attested|reproduced)\b|^same\b|(?<=: )(?:passed|completed)\b",
+     "bold green"),
+    (r"\b(?:FAIL|FAILED|FAILS|VIOLATED|NOT reproduced|notAttested|DIFF)\b|(?<=: )failed\b",
+     "bold red"),
+    (r"^\s*error:", "bold red"),
+    (r"^internal error:", "bold red"),
+    (r"\b(?:SKIP|WARNING|warning|refused|not reached|advice)\b", "yellow"),
+    (r"^== .*", "bold"),
+)
+_STYLE_RES = [(re.compile(p), s) for p, s in STYLES]
+
+
+def style_line(line: str) -> Any:
+    """``line`` as a :class:`rich.text.Text` with :data:`STYLES` applied."""
+    from rich.text import Text  # rich draws only for a terminal; plain output needs none
+
+    text = Text(line, no_wrap=True, end="")
+    for pattern, style in _STYLE_RES:
+        text.highlight_regex(pattern, style)
+    return text
+
+
+def colour_on(stream: Any, choice: str = "auto", environ: Any = None) -> bool:
+    """Whether output to ``stream`` is coloured under ``--color choice``."""
+    env = os.environ if environ is None else environ
+    if choice == "never":
+        return False
+    if choice == "always":
+        return True
+    return _is_tty(stream) and env.get("NO_COLOR", "") == "" and env.get("TERM") != "dumb"
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class Styled:
+    """A text stream that wraps and colours complete lines on their way to ``stream``."""
+
+    def __init__(self, stream: TextIO, *, color: bool, width: int | None) -> None:
+        from rich.console import Console
+
+        self.stream = stream
+        self.color = color
+        self.width = width
+        self._buffer = ""
+        self._console = Console(
+            file=stream, force_terminal=color, no_color=not color,
+            color_system="standard" if color else None, width=max(width or 0, 10_000),
+            highlight=False, markup=False, emoji=False, soft_wrap=True, legacy_windows=False)
+
+    def write(self, text: str) -> int:
+        self._buffer += text
+        *done, self._buffer = self._buffer.split("\n")
+        for line in done:
+            self._emit(line)
+        return len(text)
+
+    def _emit(self, line: str) -> None:
+        parts = wrap_line(line, self.width) if self.width else [line]
+        for part in parts:
+            if self.color:
+                self._console.print(style_line(part), end="\n")
+            else:
+                self.stream.write(part + "\n")
+
+    def flush(self) -> None:
+        if self._buffer:
+            line, self._buffer = self._buffer, ""
+            parts = wrap_line(line, self.width) if self.width else [line]
+            text = "\n".join(parts)
+            if self.color:
+                self._console.print(style_line(text), end="")
+            else:
+                self.stream.write(text)
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return _is_tty(self.stream)
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", "utf-8") or "utf-8"
+
+
+def output(stream: TextIO, choice: str = "auto", *, plain: bool = False) -> TextIO | Styled:
+    """``stream`` as a command should write to it: itself, untouched, when the output is
+    plain (``plain=True`` for ``--json`` and generated references, a pipe without
+    ``--color always``, ``--color never`` on a pipe); else a :class:`Styled` stream."""
+    if plain:
+        return stream
+    tty = _is_tty(stream)
+    color = colour_on(stream, choice)
+    width = shutil.get_terminal_size((80, 24)).columns if tty else None
+    if not color and width is None:
+        return stream
+    return Styled(stream, color=color, width=width)
+
+
+# -- progress -------------------------------------------------------------------------
+
+@contextmanager
+def progress(stream: TextIO, description: str, *, choice: str = "auto"
+             ) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress callback ``(done, total, what)``: a bar with counts, elapsed time and
+    the estimated time left on ``stream`` when it is a terminal; nothing otherwise."""
+    if not _is_tty(stream):
+        yield lambda done, total, what: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    color = colour_on(stream, choice)
+    console = Console(file=stream, force_terminal=True, no_color=not color,
+                      highlight=False, markup=False)
+    # Wall-clock time of the person waiting, outside the simulated world.  # wall-clock ok
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("left"),
+                   TimeRemainingColumn(), TextColumn("{task.fields[what]}"),
+                   console=console, transient=True)
+    task = bar.add_task(description, total=None, what="")
+    with bar:
+        def update(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=max(total, 1), what=what)
+
+        yield update
