@@ -48,6 +48,16 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError("", status)
 
 
+class _Help(argparse.HelpFormatter):
+    """Descriptions wrapped to the terminal; text with line breaks (the ``Examples:``
+    epilog) kept as written, so commands stay one per line, ready to copy."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "\n".join(indent + line for line in text.splitlines())
+        return super()._fill_text(text, width, indent)
+
+
 def _time(text: str) -> float:
     try:
         return parse_time(text)
@@ -57,18 +67,43 @@ def _time(text: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="vtalab", description="A deterministic lab of VMware vSphere Trust "
-                                           "Authority.")
-    p.add_argument("--version", action="version", version=f"vtalab {vtalab.__version__}")
+                                           "Authority: replay scenarios, check upgrade "
+                                           "plans, explain attestation failures, train "
+                                           "operators.",
+                formatter_class=_Help,
+                epilog=examples(
+                    "vtalab run scenarios/quick-boot-upgrade.yaml",
+                    "vtalab check scenarios/plans/safe-rolling-upgrade.yaml --faults light",
+                    "vtalab explain estate.yaml --host esx-01 --at 2h",
+                    "vtalab train upgrade-before-import",
+                    "vtalab COMMAND --help            # each command's options and examples")
+                + "\n\nExit codes: 0 ok, 1 a verdict failed, 2 invalid input, 3 internal "
+                  "error.\nShell completion (bash, zsh): pip install 'vtalab[completion]', "
+                  "then\n  eval \"$(register-python-argcomplete vtalab)\"   "
+                  "# in ~/.bashrc or ~/.zshrc")
+    p.add_argument("--version", action="version", version=f"vtalab {vtalab.__version__}",
+                   help="print the version and exit")
     p.add_argument("--debug", action="store_true",
                    help="show the Python traceback of an internal error")
-    p.add_argument("--color", choices=COLOR_CHOICES, default="auto",
+    p.add_argument("--color", choices=COLOR_CHOICES, default="auto", metavar="WHEN",
                    help="colour in the terminal: auto (default: a terminal, unless NO_COLOR "
                         "is set), always, never; pipes and --json stay plain")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    r = sub.add_parser("run", help="run scenarios: timeline and verdicts")
-    r.add_argument("files", nargs="+", metavar="FILE")
+    r = sub.add_parser(
+        "run", help="run scenarios: timeline and verdicts",
+        description="Run scenarios (or a bug bundle) and print what the operator would have "
+                    "seen, each expectation's verdict (PASS, FAIL, or SKIP when --until "
+                    "stopped the run first) and the trace digest. Exit 1 when a verdict "
+                    "failed.",
+        epilog=examples("vtalab run scenarios/quick-boot-upgrade.yaml",
+                        "vtalab run scenarios/upgrade-before-import.yaml --until 30m --logs",
+                        "vtalab run plan.yaml --trace run.jsonl --seed 7",
+                        "vtalab run BUG.tgz                       # does the bug reproduce?",
+                        "vtalab run BUG.tgz --fix import-measured # ... and is it fixed?"))
+    r.add_argument("files", nargs="+", metavar="FILE",
+                   help="scenario YAML files, or one bug bundle (.tgz from vtalab bundle)")
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--trace", metavar="FILE", help="write the trace as JSON Lines")
     r.add_argument("--json", action="store_true", help="print a JSON report instead")
@@ -81,30 +116,72 @@ def _parser() -> argparse.ArgumentParser:
                         "(import-measured, full-reboot, ...) at the bundle's time and judge "
                         "the result (exit 0 when the failure no longer reproduces)")
 
-    rp = sub.add_parser("replay", help="re-run a recorded trace and compare it")
-    rp.add_argument("trace", metavar="TRACE")
+    rp = sub.add_parser(
+        "replay", help="re-run a recorded trace and compare it",
+        description="Re-run the scenario and seed recorded in a trace (vtalab run --trace) "
+                    "and compare every event; exit 1 at the first divergence.",
+        epilog=examples("vtalab run scenarios/quick-boot-upgrade.yaml --trace run.jsonl",
+                        "vtalab replay run.jsonl"))
+    rp.add_argument("trace", metavar="TRACE",
+                    help="a trace file written by vtalab run --trace (JSON Lines)")
 
-    e = sub.add_parser("evidence", help="write a host's TPM evidence for tpm2-tools")
-    e.add_argument("file", metavar="FILE")
-    e.add_argument("--host", required=True)
-    e.add_argument("--at", type=_time, metavar="TIME", help="simulated time (default: end)")
-    e.add_argument("--out", required=True, metavar="DIR")
+    e = sub.add_parser(
+        "evidence", help="write a host's TPM evidence for tpm2-tools",
+        description="Write a host's TPM quote, attestation key, PCRs and event log at a "
+                    "simulated time, and print the tpm2_checkquote command that verifies "
+                    "them.",
+        epilog=examples("vtalab evidence scenarios/quick-boot-upgrade.yaml --host esx-01 "
+                        "--out ev/",
+                        "vtalab evidence estate.yaml --host esx-01 --at 20m --out ev/"))
+    e.add_argument("file", metavar="FILE", help="the scenario YAML file to run")
+    e.add_argument("--host", required=True,
+                   help="the host (a unique prefix or the short name will do)")
+    e.add_argument("--at", type=_time, metavar="TIME",
+                   help="simulated time, e.g. 90s, 20m, 2h (default: the end of the run)")
+    e.add_argument("--out", required=True, metavar="DIR",
+                   help="directory to write the evidence files into (created if missing)")
 
-    lg = sub.add_parser("logs", help="print a simulated log file")
-    lg.add_argument("file", metavar="FILE")
-    lg.add_argument("--host", required=True)
-    lg.add_argument("--log", required=True, metavar="NAME", help=", ".join(LOG_NAMES))
-    lg.add_argument("--at", type=_time, metavar="TIME", help="simulated time (default: end)")
+    lg = sub.add_parser(
+        "logs", help="print a simulated log file",
+        description="Print a host's (or vCenter's) simulated log file as it reads at a "
+                    "simulated time.",
+        epilog=examples("vtalab logs scenarios/upgrade-before-import.yaml --host esx-01 "
+                        "--log attestd.log",
+                        "vtalab logs scenarios/upgrade-before-import.yaml --host vcsa-wld "
+                        "--log vpxd.log --at 30m"))
+    lg.add_argument("file", metavar="FILE", help="the scenario YAML file to run")
+    lg.add_argument("--host", required=True,
+                    help="the host or vCenter (a unique prefix or the short name will do)")
+    lg.add_argument("--log", required=True, metavar="NAME",
+                    help="the log file: " + ", ".join(LOG_NAMES))
+    lg.add_argument("--at", type=_time, metavar="TIME",
+                    help="simulated time, e.g. 20m (default: the end of the run)")
 
-    v = sub.add_parser("verbs", help="list the verbs and faults")
-    v.add_argument("--markdown", action="store_true", help="the generated reference")
-    sub.add_parser("schema", help="print the JSON Schema of the scenario language")
+    v = sub.add_parser(
+        "verbs", help="list the verbs and faults",
+        description="List every verb (PowerCLI cmdlets and lab verbs) and fault a scenario "
+                    "step may use, with a one-line summary.",
+        epilog=examples("vtalab verbs", "vtalab verbs --markdown > docs/verbs.md"))
+    v.add_argument("--markdown", action="store_true",
+                   help="print the generated Markdown reference (arguments and sources)")
+    sub.add_parser(
+        "schema", help="print the JSON Schema of the scenario language",
+        description="Print the JSON Schema (draft 2020-12) of scenario files, for editors "
+                    "and validators.",
+        epilog=examples("vtalab schema > vtalab-scenario.schema.json"))
     for module in _extensions():
         _COMMANDS.update(module.register(sub))
-    for parser in sub.choices.values():  # `vtalab run X --color never` works too
-        parser.add_argument("--color", choices=COLOR_CHOICES, default=argparse.SUPPRESS,
-                            help="colour: auto (default), always, never")
+    for name, parser in sub.choices.items():
+        parser.formatter_class = _Help  # descriptions wrapped, Examples: as written
+        if name not in _PLAIN:  # `vtalab run X --color never` works too
+            parser.add_argument("--color", choices=COLOR_CHOICES, default=argparse.SUPPRESS,
+                                metavar="WHEN", help="colour: auto (default), always, never")
     return p
+
+
+def examples(*lines: str) -> str:
+    """The ``Examples:`` section of a command's help."""
+    return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 #: Commands whose output is a format for tools, or an interactive shell of its own:
@@ -137,6 +214,18 @@ def _extensions() -> list[Any]:
     return found
 
 
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request, if this is one (argcomplete; bash and zsh:
+    ``eval "$(register-python-argcomplete vtalab)"``). Without argcomplete, nothing."""
+    if "_ARGCOMPLETE" not in os.environ:
+        return
+    try:
+        import argcomplete  # optional ("vtalab[completion]"): only for completion
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser)
+
+
 def _color_choice(args: list[str]) -> str:
     """``--color`` as given (before parsing: errors of the parse are coloured too)."""
     choice = "auto"
@@ -155,7 +244,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     choice = _color_choice(args_list)
     err = term.output(sys.stderr, choice)
     try:
-        args = _parser().parse_args(args_list)
+        parser = _parser()
+        _complete(parser)
+        args = parser.parse_args(args_list)
         out = term.output(sys.stdout, args.color, plain=_plain(args))
         # Long commands (check, golden, campaign) draw progress with this, on stderr.
         args.progress = functools.partial(term.progress, sys.stderr, choice=args.color)
@@ -493,5 +584,5 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
 _COMMANDS = {"run": _cmd_run, "replay": _cmd_replay, "evidence": _cmd_evidence,
              "logs": _cmd_logs, "verbs": _cmd_verbs, "schema": _cmd_schema}
 
-__all__ += ["checkquote_command", "first_divergence", "parse_trace", "trace_text",
-            "verbs_text"]
+__all__ += ["checkquote_command", "examples", "first_divergence", "parse_trace",
+            "trace_text", "verbs_text"]

@@ -24,9 +24,21 @@ Command = Callable[[argparse.Namespace, TextIO], int]
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
-    c = sub.add_parser("check", help="check an upgrade plan under faults; write the "
-                                     "smallest counterexamples")
-    c.add_argument("plan", metavar="PLAN.yaml")
+    from vtalab.cli.app import examples
+
+    c = sub.add_parser(
+        "check", help="check an upgrade plan under faults; write the smallest "
+                      "counterexamples",
+        description="Run an upgrade plan as written and under generated fault schedules "
+                    "and timings, check every invariant, and write each violation's "
+                    "smallest counterexample as a runnable scenario (your plan file, "
+                    "edited). Exit 1 when an invariant is violated.",
+        epilog=examples(
+            "vtalab check scenarios/plans/safe-rolling-upgrade.yaml",
+            "vtalab check my-plan.yaml --faults heavy --examples 200 --out ce/",
+            "vtalab run ce/my-plan--liveness-reattested.yaml   # replay a counterexample"))
+    c.add_argument("plan", metavar="PLAN.yaml",
+                   help="the plan: a scenario file (its expect block is not used)")
     c.add_argument("--examples", type=int, default=50, metavar="N",
                    help="generated cases to try (default 50)")
     c.add_argument("--faults", choices=("none", "light", "heavy"), default="light",

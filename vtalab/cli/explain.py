@@ -100,11 +100,21 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
 
 def register(sub: argparse._SubParsersAction
              ) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
+    from vtalab.cli.app import examples
     from vtalab.forensics.explain import DEFAULT_BOUND_SECONDS
 
-    e = sub.add_parser("explain", help="why is a host (not) attested, and which fixes work")
-    e.add_argument("file", metavar="FILE")
-    e.add_argument("--host", required=True)
+    e = sub.add_parser(
+        "explain", help="why is a host (not) attested, and which fixes work",
+        description="Explain a trusted host's attestation at a simulated time: running and "
+                    "measured versions, the boot that produced them, PCR 13's version "
+                    "records, the base images and who imported or removed them, and "
+                    "candidate fixes, each verified by re-running the simulation.",
+        epilog=examples("vtalab explain scenarios/bugs/intermediate-images.yaml --host esx-01",
+                        "vtalab explain estate.yaml --host esx-a --at 20m --no-fixes",
+                        "vtalab explain estate.yaml --host esx-01 --json > why.json"))
+    e.add_argument("file", metavar="FILE", help="the scenario (or imported estate) YAML")
+    e.add_argument("--host", required=True,
+                   help="the trusted host (a unique prefix or the short name will do)")
     e.add_argument("--at", type=_time, metavar="TIME",
                    help="simulated time (default: the end of the run)")
     e.add_argument("--json", action="store_true", help="machine-readable output")
@@ -112,7 +122,16 @@ def register(sub: argparse._SubParsersAction
     e.add_argument("--bound", type=_time, default=DEFAULT_BOUND_SECONDS, metavar="TIME",
                    help="how long a fix may take to recover (default 2h)")
 
-    i = sub.add_parser("import", help="build an estate scenario from PowerCLI exports")
+    i = sub.add_parser(
+        "import", help="build an estate scenario from PowerCLI exports",
+        description="Build a scenario of a real estate from PowerCLI exports: hosts and "
+                    "builds, the trusted base images, each host's Quick Boot state; the "
+                    "last full boot of a Quick-Booted host is inferred (or given).",
+        epilog=examples("vtalab import --hosts hosts.json --base-images images.json "
+                        "--quickboot quickboot.txt --out estate.yaml",
+                        "vtalab import ... --last-full-boot esx-01.corp.local=8.0U1 "
+                        "--out estate.yaml",
+                        "vtalab explain estate.yaml --host esx-01"))
     i.add_argument("--hosts", required=True, metavar="JSON",
                    help="Get-VMHost | Select Name,Version,Build,Parent | ConvertTo-Json")
     i.add_argument("--base-images", required=True, metavar="JSON",
@@ -122,11 +141,14 @@ def register(sub: argparse._SubParsersAction
     i.add_argument("--tpm2-settings", metavar="JSON",
                    help="Get-TrustAuthorityTpm2AttestationSettings -TrustAuthorityCluster "
                         "$vTA | ConvertTo-Json (optional)")
-    i.add_argument("--out", required=True, metavar="YAML")
+    i.add_argument("--out", required=True, metavar="YAML",
+                   help="the scenario file to write (written whole or not at all)")
     i.add_argument("--last-full-boot", action="append", metavar="HOST=RELEASE",
                    help="override the inferred release of a host's last full boot")
-    i.add_argument("--name", default="imported-estate")
-    i.add_argument("--seed", type=int, default=0)
+    i.add_argument("--name", default="imported-estate",
+                   help="the scenario's name (default imported-estate)")
+    i.add_argument("--seed", type=int, default=0,
+                   help="the scenario's world seed (default 0)")
 
     from vtalab.forensics.bundle import register as register_bundle
 

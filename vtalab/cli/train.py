@@ -23,8 +23,18 @@ __all__ = ["register"]
 
 
 def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
-    t = sub.add_parser("train", help="operator training: list the exercises, or run one "
-                                     "in the training shell")
+    from vtalab.cli.app import examples
+
+    t = sub.add_parser(
+        "train", help="operator training: list the exercises, or run one in the training "
+                      "shell",
+        description="List the break/fix exercises, or open one in a PowerCLI-style shell "
+                    "(hints, grading, an HTML debrief, rewind, save and resume). Exit 0 "
+                    "when the goal is reached with trust intact.",
+        epilog=examples("vtalab train",
+                        "vtalab train upgrade-before-import",
+                        "vtalab train upgrade-before-import --commands fix.ps1",
+                        "vtalab train --resume session.json"))
     t.add_argument("exercise", nargs="?", metavar="EXERCISE",
                    help="the exercise to run (omit to list them)")
     t.add_argument("--commands", metavar="FILE",

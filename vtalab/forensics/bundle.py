@@ -560,15 +560,25 @@ Command = Callable[[argparse.Namespace, TextIO], int]
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     """Add ``vtalab bundle`` to the sub-parsers (called by :mod:`vtalab.cli.explain`)."""
-    from vtalab.cli.app import _time
+    from vtalab.cli.app import _time, examples
 
-    b = sub.add_parser("bundle", help="pack a bug (scenario, seed, trace, evidence, "
-                                      "explanation) into one reproducible .tgz")
-    b.add_argument("file", metavar="FILE")
+    b = sub.add_parser(
+        "bundle", help="pack a bug (scenario, seed, trace, evidence, explanation) into one "
+                       "reproducible .tgz",
+        description="Pack what someone else needs to see an attestation failure happen "
+                    "again: the scenario, seed, trace, each host's TPM evidence and "
+                    "explanation. `vtalab run BUG.tgz` re-runs it and exits 1 while the "
+                    "failure reproduces.",
+        epilog=examples("vtalab bundle estate.yaml --out BUG.tgz",
+                        "vtalab bundle scenarios/bugs/intermediate-images.yaml --host esx-01 "
+                        "--at 2h --out BUG.tgz",
+                        "vtalab run BUG.tgz"))
+    b.add_argument("file", metavar="FILE", help="the scenario (or imported estate) YAML")
     b.add_argument("--host", action="append", metavar="HOST",
                    help="a trusted host the bug is about (repeat for several; default: "
                         "every trusted host not attested at --at, or all if all are)")
     b.add_argument("--at", type=_time, metavar="TIME",
                    help="simulated time of the evidence and explanation (default: the end)")
-    b.add_argument("--out", required=True, metavar="BUG.tgz")
+    b.add_argument("--out", required=True, metavar="BUG.tgz",
+                   help="the bundle to write (a .tgz; written whole or not at all)")
     return {"bundle": _cmd_bundle}

@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
-from contextlib import nullcontext
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -201,8 +201,13 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction
              ) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
     """Add ``vtalab golden`` to the CLI (see :data:`vtalab.cli.app.EXTENSIONS`)."""
-    p = sub.add_parser("golden", help="compare (or --update) the scenarios' golden "
-                                      "transcripts")
+    p = sub.add_parser(
+        "golden", help="compare (or --update) the scenarios' golden transcripts",
+        description="Compare what `vtalab run` prints for each scenario with its golden "
+                    "transcript (scenarios/golden/); --update rewrites them. Exit 1 when "
+                    "one differs.",
+        epilog="Examples:\n  vtalab golden\n  vtalab golden scenarios/quick-boot-upgrade.yaml"
+               "\n  vtalab golden --update     # after a deliberate change; review the diff")
     _add_arguments(p)
     return {"golden": _run}
 
