@@ -207,3 +207,47 @@ def test_rewind_to_a_command_that_does_not_exist_changes_nothing(arg: str, needl
     reply = s.run(f"rewind {arg}")
     assert not reply.ok and reply.session is None and needle in reply.text
     assert digest(s) == before
+
+
+def test_debrief_keeps_the_history_the_rewinds_and_what_they_undid() -> None:
+    """Issue 16: the history that broke the lab (collapsed in HTML), the commands a rewind
+    took back and the rewind itself are part of the lesson; only commands that reached the
+    lab count as used."""
+    ex = exercise("upgrade-before-import")
+    s = Session.start(ex.id)
+    for line in ["hots", "help", "hosts",
+                 "Export-VMHostImageDb -VMHost esx-03 -FilePath first.tgz", "rewind #2"]:
+        reply = s.run(line)
+        s = reply.session or s
+    for line in ex.solution:
+        s.run(line)
+    text = s.run("debrief").text
+    history, session = text.split("The session (", 1)
+    assert "History: how the exercise broke the lab" in history
+    assert "> upgrade-host vmhost=esx-03" in history  # the step that broke it
+    assert "PS> Export-VMHostImageDb -VMHost esx-03 -FilePath first.tgz   (undone by " \
+           "rewind #2)" in session
+    lines = session.splitlines()
+    rewind = next(i for i, line in enumerate(lines) if "rewind #2 (typed at" in line)
+    assert "2 commands undone" in lines[rewind]
+    fix = next(i for i, line in enumerate(lines) if "PS> " + ex.solution[0] in line
+               and "undone" not in line)
+    undone = next(i for i, line in enumerate(lines) if "(undone by rewind #2)" in line)
+    assert undone < rewind < fix  # in the order it was typed
+    page = debrief_html(s)
+    assert "<details><summary>History: how the exercise broke the lab" in page
+    assert "<details open" not in page  # collapsed by default
+    assert 'class="undone"' in page and 'class="rewind"' in page
+    # hots (typo) and help do not count; hosts and Export were undone: the fix's own count.
+    assert f"commands used          {len(ex.solution)}\n" in s.run("check").text
+
+
+def test_reached_lab_counts_refusals_but_not_typos_or_help() -> None:
+    from vtalab.training.grading import reached_lab
+
+    s = Session.start("upgrade-before-import")
+    for line in ["hots", "help hosts", "history", "hosts", "Start-VM -VM db01",
+                 "Start-VM -VM nosuchvm"]:
+        s.run(line)
+    counted = [e.line for e in s.entries if reached_lab(e)]
+    assert counted == ["hosts", "Start-VM -VM db01"]  # the lab refused db01: it counts

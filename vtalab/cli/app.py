@@ -99,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
                     "failed.",
         epilog=examples("vtalab run scenarios/quick-boot-upgrade.yaml",
                         "vtalab run scenarios/upgrade-before-import.yaml --until 30m --logs",
+                        "vtalab run scenarios/quick-boot-upgrade.yaml --html report.html",
                         "vtalab run plan.yaml --trace run.jsonl --seed 7",
                         "vtalab run BUG.tgz                       # does the bug reproduce?",
                         "vtalab run BUG.tgz --fix import-measured # ... and is it fixed?"))
@@ -107,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, help="override the scenario's seed")
     r.add_argument("--trace", metavar="FILE", help="write the trace as JSON Lines")
     r.add_argument("--json", action="store_true", help="print a JSON report instead")
+    r.add_argument("--html", metavar="FILE",
+                   help="also write an HTML report: host swim lanes, steps, expectations "
+                        "with verdicts, timeline (one self-contained page)")
     r.add_argument("--until", type=_time, metavar="TIME", help="stop at this simulated time")
     r.add_argument("--logs", action="store_true", help="show simulated log lines too")
     r.add_argument("--force-version", action="store_true",
@@ -301,6 +305,8 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.fix:
         raise InputError("--fix applies to a bug bundle (vtalab run BUG.tgz --fix KEY); "
                          "to fix a scenario, add the fix's steps to it")
+    if args.html:
+        _check_writable(args.html)
     if args.trace and len(args.files) != 1:
         raise InputError("--trace records one scenario: give exactly one FILE "
                          f"(got {len(args.files)})")
@@ -314,6 +320,10 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.trace:
         path, text, result = results[0]
         _write_trace(args.trace, path, text, result)
+    if args.html:
+        from vtalab.analysis.htmlreport import run_html
+
+        write_text(args.html, run_html([(path, r) for path, _, r in results]))
     if args.json:
         report = {"ok": all(r.ok for _, _, r in results),
                   "runs": [_json_run(path, r) for path, _, r in results]}
@@ -353,6 +363,19 @@ def trace_text(file: str, text: str, result: Any) -> str:
               "scenario_text": text, "seed": result.seed, "until": result.until}
     return canonical(header) + "\n" + result.world.kernel.trace.to_jsonl() + canonical(
         {"kind": "vtalab.digest", "sha256": result.digest}) + "\n"
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename)."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _write_trace(path: str, file: str, text: str, result: Any) -> None:
@@ -585,4 +608,4 @@ _COMMANDS = {"run": _cmd_run, "replay": _cmd_replay, "evidence": _cmd_evidence,
              "logs": _cmd_logs, "verbs": _cmd_verbs, "schema": _cmd_schema}
 
 __all__ += ["checkquote_command", "examples", "first_divergence", "parse_trace",
-            "trace_text", "verbs_text"]
+            "trace_text", "verbs_text", "write_text"]

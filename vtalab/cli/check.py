@@ -13,7 +13,7 @@ import argparse
 import os
 from collections.abc import Callable
 from contextlib import nullcontext
-from typing import TextIO
+from typing import Any, TextIO
 
 from vtalab.errors import InputError
 
@@ -36,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
         epilog=examples(
             "vtalab check scenarios/plans/safe-rolling-upgrade.yaml",
             "vtalab check my-plan.yaml --faults heavy --examples 200 --out ce/",
+            "vtalab check my-plan.yaml --html check.html",
             "vtalab run ce/my-plan--liveness-reattested.yaml   # replay a counterexample"))
     c.add_argument("plan", metavar="PLAN.yaml",
                    help="the plan: a scenario file (its expect block is not used)")
@@ -45,6 +46,9 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
                    help="fault intensity (default light)")
     c.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of the search (default 0)")
+    c.add_argument("--html", metavar="FILE",
+                   help="also write an HTML report: the plan's host swim lanes and steps, "
+                        "one verdict per invariant, each counterexample with its culprit")
     c.add_argument("--out", default="counterexamples", metavar="DIR",
                    help="where counterexample files go (default ./counterexamples)")
     return {"check": run}
@@ -64,6 +68,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                          what="examples", value=args.examples)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out {args.out}: exists and is not a directory")
+    if args.html:
+        from vtalab.cli.app import _check_writable
+
+        _check_writable(args.html)
     plan = load_scenario(args.plan)
     factory = getattr(args, "progress", None)  # set by vtalab.cli.app: a bar on stderr
     with factory("check") if factory else nullcontext(_quiet) as bar:
@@ -71,4 +79,19 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                           seed=args.seed, out=args.out, progress=bar)
         report = checker.run()
     out.write(render_report(report))
+    if args.html:
+        _write_html(args.html, checker, report)
     return report.exit_code
+
+
+def _write_html(path: str, checker: Any, report: Any) -> None:
+    """The HTML report: the plan as written and each counterexample, run once more for
+    their lanes and timelines (deterministic: the runs the checker saw)."""
+    from vtalab.analysis.checker.cases import Case
+    from vtalab.analysis.htmlreport import check_html
+    from vtalab.cli.app import write_text
+    from vtalab.scenario.model import run_scenario
+
+    written = run_scenario(checker.scenario(Case.as_written(checker.plan)))
+    runs = [run_scenario(ce.scenario) for ce in report.counterexamples]
+    write_text(path, check_html(report, written, runs))

@@ -405,7 +405,8 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
         raise InputError(f"a bug bundle runs alone: give only the .tgz (got {len(args.files)}"
                          " files)")
     path = args.files[0]
-    for option, value in (("--seed", args.seed), ("--until", args.until)):
+    for option, value in (("--seed", args.seed), ("--until", args.until),
+                          ("--html", getattr(args, "html", None))):
         if value is not None:
             raise InputError(f"{option} does not apply to a bug bundle: it re-runs the "
                              "recorded seed to the recorded end")

@@ -23,14 +23,16 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vtalab.analysis.htmlreport import CSS
 from vtalab.core.kernel import format_time
 from vtalab.scenario.timeline import timeline_line
 
 if TYPE_CHECKING:
     from vtalab.training.session import Session
 
-__all__ = ["STATUS_COLOURS", "Row", "Segment", "attestation_lanes", "debrief_html",
-           "debrief_text", "timeline_rows"]
+__all__ = ["CSS", "STATUS_COLOURS", "TABLE_HEAD", "Row", "Segment", "attestation_lanes",
+           "debrief_html", "debrief_text", "history_rows", "rewind_rows", "table_rows",
+           "timeline_rows"]
 
 #: Lane colours and their legend labels (vSphere Client words where it has them).
 STATUS_COLOURS = {
@@ -68,16 +70,86 @@ def _component(source: str) -> str:
     return source.rstrip("/").rsplit("/", 1)[-1] or source
 
 
+def _event_row(ev: Any) -> Row | None:
+    """The row of one trace event (None for one the debrief does not show)."""
+    if ev.kind == "log":
+        level = ev.fields.get("level", "info")
+        lvl = "" if level == "info" else f"{level}: "
+        return Row(ev.time, "log", str(ev.fields.get("host", _component(ev.source))),
+                   f"[{ev.fields.get('log', '?')}] {lvl}{ev.fields.get('message', '')}",
+                   level not in ("error", "warning"))
+    if not ev.fields.get("message"):
+        return None
+    bad = (ev.kind == "attest.result" and ev.fields.get("status") != "attested") or (
+        ev.kind == "vc.task" and ev.fields.get("status") == "error") or (
+        ev.kind == "vc.event" and "Fail" in str(ev.fields.get("event_id", ""))
+        or "VMLocked" in str(ev.fields.get("event_id", "")))
+    return Row(ev.time, "event", _component(ev.source), str(ev.fields["message"]), not bad)
+
+
+def history_rows(session: Session, *, logs: bool = True) -> list[Row]:
+    """What happened before the trainee took over: the exercise's own steps breaking the
+    lab (the history the lesson is about), from T=0 to the hand-over."""
+    events = session.world.kernel.trace.events[:session.start_seq]
+    rows = [_event_row(ev) for ev in events if logs or ev.kind != "log"]
+    return [r for r in rows if r is not None]
+
+
+def rewind_rows(session: Session) -> list[Row]:
+    """The rewinds and the commands they took back (kind ``rewind`` and ``undone``)."""
+    return [row for rw in session.rewinds for row in _rewind_block(rw)]
+
+
+def _rewind_block(rw: Any) -> list[Row]:
+    rows: list[Row] = []
+    if True:
+        for e in rw.undone:
+            if e.kind == "command":
+                rows.append(Row(e.time, "undone", "trainee",
+                                f"PS> {e.line}   (undone by {rw.line})", e.ok))
+            elif e.kind == "hint":
+                rows.append(Row(e.time, "undone", "trainee",
+                                f"asked for a hint   (undone by {rw.line})"))
+        n = sum(1 for e in rw.undone if e.kind == "command")
+        rows.append(Row(rw.to, "rewind", "trainee",
+                        f"{rw.line} (typed at {format_time(rw.typed_at)}): the lab was "
+                        f"rebuilt as at {format_time(rw.to)}; {n} command"
+                        f"{'' if n == 1 else 's'} undone"))
+    return rows
+
+
+def _merged(rows: list[Row], extra: list[Row]) -> list[Row]:
+    """``rows`` with ``extra`` placed by time (after the rows of the same instant)."""
+    out: list[Row] = []
+    extra = sorted(extra, key=lambda r: r.time)
+    k = 0
+    for r in rows:
+        while k < len(extra) and extra[k].time < r.time:
+            out.append(extra[k])
+            k += 1
+        out.append(r)
+    return out + extra[k:]
+
+
 def timeline_rows(session: Session) -> list[Row]:
-    """The session's timeline: commands and hints interleaved with the trace."""
+    """The session's timeline: commands and hints interleaved with the trace, and each
+    rewind, with the commands it took back, where it was typed: before the first line
+    typed after it."""
     events = session.world.kernel.trace.events
     rows: list[Row] = []
     entries = sorted(session.entries, key=lambda e: e.seq)
+    pending = list(session.rewinds)
+    typed = 0  # commands and hints so far (what a rewind's `kept` counts)
     k = 0
     for i in range(session.start_seq, len(events) + 1):
         while k < len(entries) and entries[k].seq <= i:
             e = entries[k]
             k += 1
+            if e.kind != "advance":
+                for rw in [r for r in pending if r.kept <= typed]:
+                    rows += _rewind_block(rw)
+                    pending.remove(rw)
+                typed += 1
             if e.kind == "command":
                 rows.append(Row(e.time, "command", "trainee", f"PS> {e.line}", e.ok))
                 if not e.ok and e.output:
@@ -92,30 +164,25 @@ def timeline_rows(session: Session) -> list[Row]:
                                 f"rewound; time passes to {format_time(e.end)}"))
         if i == len(events):
             break
-        ev = events[i]
-        if ev.kind == "log":
-            level = ev.fields.get("level", "info")
-            lvl = "" if level == "info" else f"{level}: "
-            rows.append(Row(ev.time, "log", str(ev.fields.get("host", _component(ev.source))),
-                            f"[{ev.fields.get('log', '?')}] {lvl}{ev.fields.get('message', '')}",
-                            level not in ("error", "warning")))
-        elif ev.fields.get("message"):
-            bad = (ev.kind == "attest.result" and ev.fields.get("status") != "attested") or (
-                ev.kind == "vc.task" and ev.fields.get("status") == "error") or (
-                ev.kind == "vc.event" and "Fail" in str(ev.fields.get("event_id", ""))
-                or "VMLocked" in str(ev.fields.get("event_id", "")))
-            rows.append(Row(ev.time, "event", _component(ev.source), str(ev.fields["message"]),
-                            not bad))
-    return rows
+        row = _event_row(events[i])
+        if row is not None:
+            rows.append(row)
+    # Nothing typed after these rewinds: they stand at the time they rebuilt the lab at.
+    return _merged(rows, [row for rw in pending for row in _rewind_block(rw)])
 
 
 def debrief_text(session: Session) -> str:
     """The debrief for the terminal."""
     ex = session.exercise
     g = session.grade()
+    history = history_rows(session, logs=False)
     lines = [f"Debrief: {ex.id} ({ex.title}), seed {session.seed}",
              f"The lab was broken by the exercise until {format_time(session.start_time)}; "
-             f"the session ran to {format_time(session.now)}.", ""]
+             f"the session ran to {format_time(session.now)}.", "",
+             f"History: how the exercise broke the lab ({len(history)} events, "
+             f"T+00:00:00 to {format_time(session.start_time)}; logs in the HTML debrief)"]
+    lines += [timeline_line(r.time, r.who, r.text) for r in history]
+    lines += ["", "The session (the trainee's commands, and what the lab did):"]
     lines += [timeline_line(r.time, r.who, r.text) for r in timeline_rows(session)]
     lines += ["", *g.lines()]
     return "\n".join(lines) + "\n"
@@ -163,17 +230,8 @@ def attestation_lanes(session: Session) -> dict[str, list[Segment]]:
     return lanes
 
 
-_CSS = """
-body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px;color:#212121}
-h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
-.meta{color:#555}.goal{background:#f5f5f5;padding:8px 12px;border-left:4px solid #1565c0}
-table{border-collapse:collapse;width:100%;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
-td{padding:2px 8px;vertical-align:top;border-bottom:1px solid #eee}
-td.t{white-space:nowrap;color:#555}td.w{white-space:nowrap}
-tr.command td{background:#e3f2fd;font-weight:bold}tr.hint td{background:#fff8e1}
-tr.log td{color:#616161}tr.bad td.x{color:#b71c1c}
-.pass{color:#2e7d32}.fail{color:#c62828}pre{background:#fafafa;padding:8px}
-"""
+#: The stylesheet every vtalab HTML page shares (the run and check reports too).
+_CSS = CSS
 
 
 def _x(t: float, end: float, left: float, width: float) -> float:
@@ -185,8 +243,10 @@ def _lanes_svg(session: Session) -> str:
     end = max(session.now, 1.0)
     left, width, lane_h, top = 110.0, 760.0, 26.0, 40.0
     height = top + lane_h * len(lanes) + 60
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20:.0f}" '
-           f'height="{height:.0f}" role="img" aria-label="attestation status per host">',
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" '
+           f'viewBox="0 0 {left + width + 20:.0f} {height:.0f}" '
+           'preserveAspectRatio="xMinYMin meet" role="img" '
+           'aria-label="attestation status per host">',
            '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']
     # time axis: about eight ticks on round minutes
     step = max(60.0, round(end / 8 / 60) * 60)
@@ -215,7 +275,9 @@ def _lanes_svg(session: Session) -> str:
     xs = _x(session.start_time, end, left, width)
     out.append(f'<line x1="{xs:.1f}" y1="{top - 18:.1f}" x2="{xs:.1f}" y2="{axis_y:.1f}" '
                'stroke="#1565c0" stroke-dasharray="4 3"/>')
-    out.append(f'<text x="{xs + 4:.1f}" y="{top - 22:.1f}">trainee takes over</text>')
+    late = xs > left + width / 2  # the label goes left of the line, inside the chart
+    out.append(f'<text x="{xs - 4 if late else xs + 4:.1f}" y="{top - 22:.1f}"'
+               + (' text-anchor="end"' if late else "") + '>trainee takes over</text>')
     for e in session.entries:
         if e.kind != "command":
             continue
@@ -241,11 +303,8 @@ def debrief_html(session: Session) -> str:
     ex = session.exercise
     g = session.grade()
     esc = html.escape
-    rows = []
-    for r in timeline_rows(session):
-        cls = r.kind + ("" if r.ok else " bad")
-        rows.append(f'<tr class="{cls}"><td class="t">{format_time(r.time)}</td>'
-                    f'<td class="w">{esc(r.who)}</td><td class="x">{esc(r.text)}</td></tr>')
+    rows = table_rows(timeline_rows(session))
+    history = history_rows(session)
     verdict = ('<p class="pass">Goal reached, trust intact.</p>' if g.passed else
                '<p class="fail">' + esc(g.lines()[-1]) + "</p>")
     parts: list[Any] = [
@@ -258,5 +317,21 @@ def debrief_html(session: Session) -> str:
         f'<p class="goal">{esc(" ".join(ex.goal.split()))}</p>',
         "<h2>Attestation status per host</h2>", _lanes_svg(session),
         "<h2>Grade</h2>", verdict, f"<pre>{esc(g.text())}</pre>",
-        "<h2>Timeline</h2>", "<table>", *rows, "</table>", "</body></html>"]
+        "<h2>Timeline</h2>",
+        f"<details><summary>History: how the exercise broke the lab ({len(history)} "
+        f"events and log lines, T+00:00:00 to {format_time(session.start_time)})</summary>",
+        TABLE_HEAD, *table_rows(history), "</table></details>",
+        TABLE_HEAD, *rows, "</table>", "</body></html>"]
     return "\n".join(parts) + "\n"
+
+
+#: The head of a timeline table (fixed columns: time, who, what).
+TABLE_HEAD = '<table><colgroup><col class="t"><col class="w"><col></colgroup>'
+
+
+def table_rows(rows: list[Row]) -> list[str]:
+    """``<tr>`` lines of timeline rows (class = kind, plus ``bad``)."""
+    esc = html.escape
+    return [f'<tr class="{r.kind}{"" if r.ok else " bad"}"><td class="t">'
+            f'{format_time(r.time)}</td><td class="w">{esc(r.who)}</td>'
+            f'<td class="x">{esc(r.text)}</td></tr>' for r in rows]

@@ -28,13 +28,14 @@
 
 A fix that reaches the goal by breaking an invariant fails, and the verdict says which
 invariant and why. On success the **scorecard** sums up the session: simulated time to
-fix, commands used, VMs locked along the way, risky actions and hints used.
+fix, commands used (those that reached the lab: not typos, not help), VMs locked along
+the way, risky actions and hints used.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vtalab.core.kernel import format_time
 from vtalab.scenario.expect import CheckContext, evaluate
@@ -172,8 +173,24 @@ def scorecard(session: Session) -> Scorecard:
         for r in entry.risky:
             risky.append(f"{r} ({entry.line.strip()})")
     return Scorecard(session.world.kernel.now - session.start_time,
-                     sum(1 for e in session.entries if e.kind == "command"),
+                     sum(1 for e in session.entries if reached_lab(e)),
                      locked, tuple(risky), session.hints_used)
+
+
+#: Shell commands about the shell itself, not the lab: they do not count as commands used.
+SHELL_ONLY = frozenset({"help", "get-help", "man", "history", "get-history", "time", "pause"})
+
+
+def reached_lab(entry: Any) -> bool:
+    """Whether a logged line counts as a command used: it ran a verb or fault (even one
+    the lab refused), or it was a lab command that worked (a query, letting time pass).
+    Typos, bad input and help about the shell do not count."""
+    if entry.kind != "command":
+        return False
+    if entry.actions:
+        return True
+    words = entry.line.strip().split()
+    return bool(entry.ok and words and words[0].lower() not in SHELL_ONLY)
 
 
 # -- the invariants ------------------------------------------------------------------------

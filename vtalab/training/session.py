@@ -82,6 +82,18 @@ class Entry:
 
 
 @dataclass(frozen=True)
+class Rewind:
+    """A rewind the trainee typed: when, to when, and the entries it undid (kept for the
+    debrief: the commands that were rewound away are part of the lesson)."""
+
+    line: str  #: as typed, e.g. "rewind 30m"
+    typed_at: float  #: simulated time when it was typed
+    to: float  #: simulated time the lab was rebuilt at
+    undone: tuple[Entry, ...]  #: the commands and hints it took back
+    kept: int = 0  #: how many commands and hints it kept (those before it)
+
+
+@dataclass(frozen=True)
 class Reply:
     """What a line printed, and whether the session should end."""
 
@@ -137,6 +149,8 @@ class Session:
         self.baseline = trust_snapshot(self.world)
         self.entries: list[Entry] = []
         self.hints_used = 0
+        #: the rewinds that led to this session, oldest first (not part of a saved session)
+        self.rewinds: list[Rewind] = []
 
     @classmethod
     def start(cls, name: str | Exercise, seed: int | None = None) -> Session:
@@ -253,6 +267,7 @@ class Session:
         if rest.startswith("#"):
             number = parse_command_number(rest, total)
             new = self.rewound_to_command(number)
+            self._remember_rewind(new, f"rewind {rest}")
             return Reply(f"Rewound to just before command #{number} "
                          f"({self._command_line(number)}): replayed {number - 1} of {total} "
                          f"commands, now {format_time(new.now)}.", session=new)
@@ -261,12 +276,21 @@ class Session:
             raise InputError(f"the session started at {format_time(self.start_time)}; "
                              "rewind to that time or later", what="time", value=rest)
         new = self.rewound(target)
+        self._remember_rewind(new, f"rewind {rest}")
         kept = sum(1 for e in new.entries if e.kind == "command")
         text = (f"Rewound to {format_time(new.now)}: replayed {kept} of "
                 f"{sum(1 for e in self.entries if e.kind == 'command')} commands")
         if new.now > target:
             text += f" (the last of them ended after {format_time(target)})"
         return Reply(text + ".", session=new)
+
+    def _remember_rewind(self, new: Session, line: str) -> None:
+        """Give ``new`` this session's rewinds and this one, with what it undid: the
+        entries of this session past those ``new`` replayed (time passing is not undone)."""
+        kept = [e for e in new.entries if e.kind != "advance"]
+        mine = [e for e in self.entries if e.kind != "advance"]
+        undone = tuple(mine[len(kept):])
+        new.rewinds = [*self.rewinds, Rewind(line, self.now, new.now, undone, len(kept))]
 
     def rewound(self, target: float) -> Session:
         """A new session: this one's log re-executed up to ``target``, then time to it."""

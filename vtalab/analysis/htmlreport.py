@@ -1,0 +1,394 @@
+"""HTML reports of a run (``vtalab run --html FILE``) and of a check (``vtalab check
+--html FILE``), in the training debrief's style.
+
+One self-contained page (inline CSS and SVG; no script, no font, no image, no external
+URL of any kind), readable on a 1280 px screen without horizontal scrolling and on paper:
+
+* **swim lanes**, one per host: trusted hosts coloured by what the workload vCenter shows
+  (attested, notAttested, unknown) unless the host is booting, powered off or in
+  maintenance mode; Trust Authority hosts by power and maintenance (they do not attest);
+  the steps marked on the time axis (hover for the command);
+* the **steps** (numbered from 1, with their id), when they ran and how they ended;
+* the **expectations** with their verdicts (PASS, FAIL, SKIP when --until stopped the run
+  first), and the operator timeline;
+* for a check: what was exercised, one verdict per invariant, and each **counterexample**
+  with its culprit step marked, its lanes and its timeline.
+
+Like the text reports, a page depends on the scenario (or plan), the seed and the options
+only: the same input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from vtalab.core.kernel import format_time
+from vtalab.scenario.run import step_text
+
+if TYPE_CHECKING:
+    from vtalab.analysis.checker.search import CheckReport
+    from vtalab.scenario.run import RunResult
+
+__all__ = ["CSS", "LANE_COLOURS", "Lane", "check_html", "host_lanes", "lanes_svg",
+           "run_html"]
+
+#: Lane colours and legend labels (vSphere Client words where it has them).
+LANE_COLOURS = {
+    "attested": ("#2e7d32", "attested (Passed)"),
+    "notAttested": ("#c62828", "notAttested (Failed)"),
+    "unknown": ("#f9a825", "unknown"),
+    "booting": ("#90a4ae", "booting / shutting down"),
+    "maintenance": ("#6a1b9a", "maintenance mode"),
+    "down": ("#455a64", "powered off"),
+    "running": ("#1565c0", "running (TA host)"),
+}
+
+#: The debrief's stylesheet, shared by every HTML page vtalab writes: fits a 1280 px
+#: window without horizontal scrolling (long words wrap, tables have fixed columns, the
+#: chart scales) and prints readably.
+CSS = """
+*{box-sizing:border-box}
+body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;
+max-width:1200px;padding:0 16px;color:#212121;overflow-wrap:anywhere}
+h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
+h3{font-size:14px;margin:16px 0 6px}
+.meta{color:#555}.goal{background:#f5f5f5;padding:8px 12px;border-left:4px solid #1565c0}
+table{border-collapse:collapse;width:100%;table-layout:fixed;
+font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
+col.t{width:9em}col.w{width:13em}col.n{width:3.5em}col.s{width:6em}col.o{width:24em}
+col.i{width:24em}
+th{text-align:left;padding:2px 8px;border-bottom:2px solid #bdbdbd;font-weight:600}
+td{padding:2px 8px;vertical-align:top;border-bottom:1px solid #eee;overflow-wrap:anywhere}
+td.t{white-space:nowrap;color:#555}
+tr.command td{background:#e3f2fd;font-weight:bold}tr.hint td{background:#fff8e1}
+tr.undone td{color:#757575;text-decoration:line-through}
+tr.rewind td{background:#ede7f6;font-weight:bold}
+tr.step td{background:#e3f2fd}tr.culprit td{background:#ffebee;font-weight:bold}
+tr.log td{color:#616161}tr.bad td.x{color:#b71c1c}
+.pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;font-weight:600}
+.skip{color:#8d6e00;font-weight:600}.warn{color:#8d6e00}
+pre{background:#fafafa;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
+svg.lanes{width:100%;height:auto;display:block}
+details{margin:8px 0}summary{cursor:pointer;color:#1565c0}
+section.ce{border-left:4px solid #c62828;padding-left:12px;margin:16px 0}
+@media print{body{margin:0;max-width:none;font-size:11px}
+tr.command td,tr.rewind td,tr.step td,tr.culprit td{background:none;
+border-bottom:1px solid #999}tr.culprit td{text-decoration:underline}
+details>summary{color:#212121}section.ce{break-inside:avoid-page}}
+"""
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A stretch of one host's lane."""
+
+    host: str
+    start: float
+    end: float
+    status: str
+    detail: str = ""
+
+
+def host_lanes(world: Any, end: float | None = None) -> dict[str, list[Lane]]:
+    """Every host's lane from T=0 to ``end`` (default: now), from the trace alone."""
+    trusted = [n for c in world.trusted_clusters.values() for n in c.hosts]
+    ta = list(world.ta_cluster.hosts)
+    end = float(world.kernel.now if end is None else end)
+    power: dict[str, str] = {h: "up" for h in [*ta, *trusted]}
+    attest: dict[str, tuple[str, str]] = {h: ("unknown", "") for h in trusted}
+    maint: dict[str, bool] = {h: False for h in power}
+    current: dict[str, tuple[float, str, str]] = {}
+    lanes: dict[str, list[Lane]] = {h: [] for h in [*trusted, *ta]}
+
+    def effective(h: str) -> tuple[str, str]:
+        if power[h] == "booting":
+            return "booting", "booting"
+        if power[h] == "shutting":
+            return "booting", "shutting down"
+        if power[h] == "down":
+            return "down", "powered off"
+        if maint[h]:
+            return "maintenance", "in maintenance mode"
+        if h in attest:
+            return attest[h]
+        return "running", "running"
+
+    def update(h: str, t: float) -> None:
+        status, detail = effective(h)
+        start, old, old_detail = current.get(h, (0.0, "", ""))
+        if (old, old_detail) == (status, detail):
+            return
+        if old and t > start:
+            lanes[h].append(Lane(h, start, t, old, old_detail))
+        current[h] = (t if old else 0.0, status, detail)
+
+    for h in power:
+        update(h, 0.0)
+    for ev in world.kernel.trace:
+        if ev.time > end:
+            break
+        h = ev.fields.get("host")
+        if h not in power:
+            continue
+        k = ev.kind
+        if k == "attest.result" and h in attest:
+            status = str(ev.fields.get("status"))
+            attest[h] = (status, str(ev.fields.get("reason") or status))
+        elif k == "attest.unreachable" and h in attest and attest[h][0] != "attested":
+            attest[h] = ("unknown", "attestation service unreachable")
+        elif k == "host.boot.start":
+            power[h] = "booting"
+        elif k in ("host.boot.complete", "host.initial"):
+            power[h] = "up"
+        elif k == "host.shutdown":
+            power[h] = "shutting"
+        elif k in ("host.power.lost", "host.power.off"):
+            power[h] = "down"
+        elif k == "host.maintenance":
+            maint[h] = bool(ev.fields.get("entered"))
+        else:
+            continue
+        update(h, ev.time)
+    for h, (start, status, detail) in current.items():
+        if end > start or not lanes[h]:
+            lanes[h].append(Lane(h, start, max(end, start), status, detail))
+    return lanes
+
+
+def lanes_svg(lanes: dict[str, list[Lane]], end: float,
+              marks: Sequence[tuple[float, str, bool]] = ()) -> str:
+    """The swim-lane chart: one lane per host, ``marks`` (time, title, highlighted) as
+    triangles over the lanes (the steps; a highlighted one is the culprit)."""
+    end = max(end, 1.0)
+    left, width, lane_h, top = 150.0, 760.0, 24.0, 34.0
+    height = top + lane_h * len(lanes) + 64
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" '
+           f'viewBox="0 0 {left + width + 20:.0f} {height:.0f}" '
+           'preserveAspectRatio="xMinYMin meet" role="img" '
+           'aria-label="status per host over simulated time">',
+           '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']
+
+    def x(t: float) -> float:
+        return left + (t / end) * width
+
+    step = max(60.0, round(end / 8 / 60) * 60)
+    axis_y = top + lane_h * len(lanes) + 6
+    t = 0.0
+    while t <= end + 1e-9:
+        out.append(f'<line x1="{x(t):.1f}" y1="{top - 6:.1f}" x2="{x(t):.1f}" '
+                   f'y2="{axis_y:.1f}" stroke="#e0e0e0"/>')
+        out.append(f'<text x="{x(t):.1f}" y="{axis_y + 12:.1f}" text-anchor="middle">'
+                   f'{format_time(t)[2:]}</text>')
+        t += step
+    for i, (host, segs) in enumerate(lanes.items()):
+        y = top + i * lane_h
+        out.append(f'<text x="{left - 8:.1f}" y="{y + lane_h / 2 + 4:.1f}" '
+                   f'text-anchor="end">{html.escape(host)}</text>')
+        for s in segs:
+            colour = LANE_COLOURS.get(s.status, ("#bdbdbd", s.status))[0]
+            title = (f"{host}: {s.status}" + (f" ({s.detail})" if s.detail else "")
+                     + f", {format_time(s.start)} to {format_time(s.end)}")
+            out.append(f'<rect x="{x(s.start):.1f}" y="{y + 3:.1f}" '
+                       f'width="{max(x(s.end) - x(s.start), 0.5):.1f}" '
+                       f'height="{lane_h - 6:.1f}" fill="{colour}" data-status="{s.status}">'
+                       f'<title>{html.escape(title)}</title></rect>')
+    for t, title, hot in marks:
+        colour = "#c62828" if hot else "#1565c0"
+        out.append(f'<path d="M{x(t) - 4:.1f},{top - 14:.1f} L{x(t) + 4:.1f},{top - 14:.1f} '
+                   f'L{x(t):.1f},{top - 6:.1f} Z" fill="{colour}" class="step">'
+                   f'<title>{html.escape(title)}</title></path>')
+    lx, ly = left, axis_y + 32
+    for colour, label in LANE_COLOURS.values():
+        out.append(f'<rect x="{lx:.1f}" y="{ly - 9:.1f}" width="12" height="12" '
+                   f'fill="{colour}"/><text x="{lx + 16:.1f}" y="{ly + 1:.1f}">'
+                   f'{html.escape(label)}</text>')
+        lx += 34 + 6.6 * len(label)
+        if lx > left + width - 120:
+            lx, ly = left, ly + 16
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+# -- pieces --------------------------------------------------------------------------------
+
+_E = html.escape
+
+
+def _page(title: str, body: list[str]) -> str:
+    return "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                      '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                      f"<title>{_E(title)}</title><style>{CSS}</style></head><body>",
+                      *body, "</body></html>"]) + "\n"
+
+
+def _status(ok: bool | None) -> str:
+    word = "SKIP" if ok is None else "PASS" if ok else "FAIL"
+    return f'<span class="{word.lower()}">{word}</span>'
+
+
+def _timeline(world: Any, *, culprit: str | None = None, since: float = 0.0) -> list[str]:
+    """The operator timeline as a table; ``culprit``: the id of the step to mark."""
+    from vtalab.scenario.timeline import _component
+
+    rows = ['<table><colgroup><col class="t"><col class="w"><col></colgroup>']
+    for e in world.kernel.trace:
+        message = e.fields.get("message")
+        if e.kind == "log" or not message or (e.time < since and e.source != "scenario"):
+            continue
+        cls = "step" if e.kind == "step.start" else ""
+        if culprit is not None and e.kind == "step.start" and e.fields.get("id") == culprit:
+            cls = "culprit"
+        bad = (e.kind == "attest.result" and e.fields.get("status") != "attested") or (
+            e.kind == "step.end" and e.fields.get("ok") is False)
+        rows.append(f'<tr class="{cls}{" bad" if bad else ""}"><td class="t">'
+                    f'{format_time(e.time)}</td><td class="w">{_E(_component(e))}</td>'
+                    f'<td class="x">{_E(str(message))}</td></tr>')
+    rows.append("</table>")
+    return rows
+
+
+def _steps_table(result: RunResult, culprit: str | None = None) -> list[str]:
+    out = ['<table><colgroup><col class="n"><col class="w"><col><col class="t">'
+           '<col class="t"><col class="o"></colgroup>',
+           "<tr><th>#</th><th>id</th><th>step</th><th>start</th><th>end</th>"
+           "<th>outcome</th></tr>"]
+    for step, res in zip(result.scenario.steps, result.steps, strict=True):
+        if res.ok is None:
+            outcome = "not reached" if res.start is None else "not finished"
+        elif res.ok:
+            outcome = "ok"
+        else:
+            outcome = f"refused ({res.error})"
+        if step.expect_error is not None:
+            outcome += f"; expected refusal {step.expect_error}"
+        cls = "culprit" if culprit is not None and step.id == culprit else ""
+        bad = res.ok is False and step.expect_error is None
+        out.append(
+            f'<tr class="{cls}{" bad" if bad else ""}"><td>{res.index + 1}</td>'
+            f"<td>{_E(step.id or '')}</td><td class=\"x\">{_E(step_text(step))}"
+            + (" (background)" if step.background else "") + "</td>"
+            f"<td class=\"t\">{'' if res.start is None else format_time(res.start)}</td>"
+            f"<td class=\"t\">{'' if res.end is None else format_time(res.end)}</td>"
+            f'<td class="x">{_E(outcome)}</td></tr>')
+    out.append("</table>")
+    return out
+
+
+def _marks(result: RunResult, culprit: str | None = None) -> list[tuple[float, str, bool]]:
+    marks = []
+    for step, res in zip(result.scenario.steps, result.steps, strict=True):
+        if res.start is not None:
+            label = f"step {res.index + 1}" + (f" {step.id!r}" if step.id else "")
+            marks.append((res.start, f"{format_time(res.start)} {label}: {step_text(step)}",
+                          culprit is not None and step.id == culprit))
+    return marks
+
+
+def _run_section(result: RunResult, file: str | None) -> list[str]:
+    s = result.scenario
+    counts = {k: sum(1 for v in result.verdicts if v.status == k)
+              for k in ("PASS", "FAIL", "SKIP")}
+    verdict = (f'<span class="{"pass" if result.ok else "fail"}">'
+               f'{"passed" if result.ok else "FAILED"}</span>: {counts["PASS"]} passed, '
+               f'{counts["FAIL"]} failed' + (f', {counts["SKIP"]} not reached'
+                                              if counts["SKIP"] else ""))
+    out = [f"<h1>{_E(s.name)}</h1>",
+           f'<p class="meta">{_E(file or "")} &middot; seed {result.seed} &middot; ran to '
+           f"{format_time(result.end)}" + (f" (--until {format_time(result.until)})"
+                                           if result.until is not None else "")
+           + f" &middot; trace digest sha256:{result.digest}</p>",
+           f"<p>{verdict}</p>"]
+    if s.description:
+        out.append(f'<p class="goal">{_E(" ".join(s.description.split()))}</p>')
+    out += ["<h2>Hosts over time</h2>",
+            lanes_svg(host_lanes(result.world, result.end), result.end, _marks(result)),
+            "<h2>Steps</h2>", *_steps_table(result),
+            "<h2>Expectations</h2>",
+            '<table><colgroup><col class="s"><col><col></colgroup>'
+            "<tr><th>verdict</th><th>expectation</th><th>detail</th></tr>"]
+    for v in result.verdicts:
+        out.append(f"<tr><td>{_status(v.ok)}</td><td class=\"x\">{_E(v.label)}</td>"
+                   f'<td class="x">{_E(v.detail)}</td></tr>')
+    out += ["</table>", "<h2>Timeline</h2>", *_timeline(result.world)]
+    return out
+
+
+def run_html(runs: list[tuple[str, RunResult]]) -> str:
+    """The page of ``vtalab run --html``: one section per (file, result)."""
+    body: list[str] = []
+    for n, (file, result) in enumerate(runs):
+        if n:
+            body.append("<hr>")
+        body += _run_section(result, file)
+    title = "vtalab run: " + ", ".join(r.scenario.name for _, r in runs)
+    return _page(title, body)
+
+
+_CULPRIT = re.compile(r"step \d+ '([^']+)'")
+
+
+def check_html(report: CheckReport, as_written: RunResult,
+               counterexamples: list[RunResult]) -> str:
+    """The page of ``vtalab check --html``: the plan as written (lanes, steps), what was
+    exercised, one verdict per invariant, and each counterexample with its culprit step.
+    ``as_written`` and ``counterexamples`` are runs of the plan and of each written case."""
+    from vtalab.analysis.checker.report import _violated_note
+    from vtalab.analysis.invariants import INVARIANTS
+
+    ex = report.exercised
+    n = len(report.counterexamples)
+    verdict = (f'<span class="fail">{n} invariant{"s" * (n != 1)} violated</span>' if n
+               else f'<span class="pass">no invariant violated</span> under what was tried '
+                    f"({ex.runs} runs, faults {_E(report.intensity)})")
+    body = [f"<h1>Plan check: {_E(report.plan.name)}</h1>",
+            f'<p class="meta">{_E(report.path)} &middot; faults {_E(report.intensity)} '
+            f"&middot; seed {report.seed} &middot; {report.examples} examples &middot; "
+            f"{ex.runs} distinct runs</p>", f"<p>{verdict}</p>"]
+    if report.plan.description:
+        body.append(f'<p class="goal">{_E(" ".join(report.plan.description.split()))}</p>')
+    body += ["<h2>The plan as written</h2>",
+             lanes_svg(host_lanes(as_written.world, as_written.end), as_written.end,
+                       _marks(as_written)),
+             *_steps_table(as_written),
+             "<h2>Invariants</h2>",
+             '<table><colgroup><col class="i"><col class="s"><col class="s"><col>'
+             "</colgroup><tr><th>invariant</th><th>kind</th><th>at risk</th>"
+             "<th>verdict</th></tr>"]
+    found = {ce.invariant for ce in report.counterexamples}
+    for name, inv in INVARIANTS.items():
+        note = "advice (warnings only)" if inv.kind == "advice" else \
+            _violated_note(report, name, found)
+        cls = "fail" if name in found else "warn" if inv.kind == "advice" else ""
+        body.append(f"<tr><td>{_E(name)}</td><td>{_E(inv.kind)}</td>"
+                    f"<td>{ex.at_risk[name]}</td><td class=\"x {cls}\">{_E(note)}</td></tr>")
+    body.append("</table>")
+    if report.advice:
+        body += ["<h3>Advice on the plan as written (warnings, never failures)</h3>", "<ul>"]
+        body += [f'<li class="warn">{_E(str(v))}</li>' for v in report.advice]
+        body.append("</ul>")
+    if report.counterexamples:
+        body.append("<h2>Counterexamples</h2>")
+    for ce, run in zip(report.counterexamples, counterexamples, strict=True):
+        m = _CULPRIT.match(ce.culprit or "")
+        culprit = m.group(1) if m else None
+        body += [f'<section class="ce"><h3><span class="fail">VIOLATED</span> '
+                 f"{_E(ce.invariant)}</h3>", "<ul>",
+                 f"<li>counterexample: {_E(ce.path or '(not written)')} &mdash; "
+                 f"<code>vtalab run {_E(ce.path or 'FILE')}</code></li>",
+                 f"<li>found in: {'the plan as written' if ce.as_written else 'a generated case'}"
+                 "</li>",
+                 f"<li><b>culprit: {_E(ce.culprit or 'no single plan step')}</b></li>"]
+        body += [f"<li>violation: {_E(str(v))}</li>" for v in ce.violations[:3]]
+        if ce.reproduced is not None:
+            body.append(f"<li>reproduces with vtalab run: "
+                        f"{'yes' if ce.reproduced else 'NO (a bug of vtalab check)'}</li>")
+        body += ["</ul>",
+                 lanes_svg(host_lanes(run.world, run.end), run.end, _marks(run, culprit)),
+                 *_steps_table(run, culprit),
+                 "<details><summary>Timeline of the counterexample</summary>",
+                 *_timeline(run.world, culprit=culprit), "</details></section>"]
+    return _page(f"vtalab check: {report.plan.name}", body)
