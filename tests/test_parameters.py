@@ -38,7 +38,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 OPERATIONS = ["full_boot_seconds", "quick_boot_seconds", "shutdown_seconds",
               "maintenance_mode_seconds", "upgrade_stage_seconds", "service_restart_seconds",
               "vm_power_on_seconds", "vm_encrypt_seconds", "vmotion_seconds",
-              "remediate_seconds"]
+              "remediate_seconds", "vcenter_services_restart_seconds"]
 PERIODS = ["token_lifetime_seconds", "reattest_period_seconds", "failed_reattest_seconds",
            "host_assertion_lifetime_seconds"]
 RETRIES = ["retry_initial_seconds", "retry_max_seconds"]

@@ -117,6 +117,10 @@ class Parameters(BaseModel):
         1, "Reconfiguring a powered-off VM to encrypt it, once its key is available.")
     vmotion_seconds: float = _op(30, "A vMotion of one VM.")
     remediate_seconds: float = _op(20, "Set-TrustedCluster -Remediate pushing config to a host.")
+    vcenter_services_restart_seconds: float = _op(
+        1200, "Installing a vCenter Server update or upgrade: the time its services are "
+        "down (API, Recent Tasks and events unavailable; attestation and key release, which "
+        "go host to host, keep working).")
     ta_change_notice: Literal["next_reattest", "immediate"] = Field(
         "next_reattest", description=(
             "When a trusted host notices a change on the TA side (base image, principal, TPM "

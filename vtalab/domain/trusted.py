@@ -363,6 +363,8 @@ class TrustedCluster:
 
     def publish(self, th: TrustedHost) -> None:
         """vCenter's view of a host changed: post the attestation event on transitions."""
+        if not self.world.workload_vcenter.available:
+            return  # vpxd is restarting; it shows the status when it is back (resync)
         summary = th.summary()
         status = summary.status
         before = self._shown.get(th.name)

@@ -17,12 +17,18 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from vtalab.core import crypto
+from vtalab.domain.vcenter_releases import VcRelease, vcenter_release
 
 if TYPE_CHECKING:
     from vtalab.core.kernel import Kernel
     from vtalab.core.parameters import Parameters
 
-__all__ = ["EVENT_TEXT", "Task", "VCenter", "VcEvent"]
+__all__ = ["EVENT_TEXT", "UNAVAILABLE_ERROR", "Task", "VCenter", "VcEvent"]
+
+#: What PowerCLI shows when a vCenter's services are down (the vSphere Web Services
+#: endpoint answers HTTP 503 while vpxd restarts) [assumed wording around the status].
+UNAVAILABLE_ERROR = "vcenter_unavailable"
+
 
 #: vCenter event type IDs used by the lab and their messages (the Pass/Fail texts are
 #: VMware's; the others are [assumed] wording).
@@ -78,11 +84,16 @@ class Task:
 class VCenter:
     """One vCenter Server (``role`` is ``ta`` or ``workload``)."""
 
-    def __init__(self, kernel: Kernel, params: Parameters, name: str, role: str) -> None:
+    def __init__(self, kernel: Kernel, params: Parameters, name: str, role: str,
+                 release: str = "8.0 U3") -> None:
         self.kernel = kernel
         self.params = params
         self.name = name
         self.role = role
+        self.release: VcRelease = vcenter_release(release)
+        #: False while the appliance's services restart (an update being installed): its
+        #: API, Recent Tasks and events are unavailable (see ``upgrade-vcenter``).
+        self.available = True
         self.events: list[VcEvent] = []
         self.tasks: list[Task] = []
         self.sts_generation = 1
@@ -126,6 +137,8 @@ class VCenter:
     def post_event(self, event_id: str, target: str, message: str | None = None) -> VcEvent:
         text = message or EVENT_TEXT.get(event_id, event_id)
         event = VcEvent(self.kernel.now, self.name, event_id, text, target)
+        if not self.available:  # vpxd is not running: nothing is posted
+            return event
         self.events.append(event)
         self.kernel.record(self.source, "vc.event", vcenter=self.name, event_id=event_id,
                            target=target, message=f"{text} [{event_id}] ({target})")

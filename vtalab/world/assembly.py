@@ -33,7 +33,7 @@ from vtalab.domain.ta_cluster import (
     TrustAuthorityCluster,
 )
 from vtalab.domain.trusted import HostAttestation, TrustedCluster, TrustedHost
-from vtalab.domain.vcenter import VCenter
+from vtalab.domain.vcenter import UNAVAILABLE_ERROR, VCenter
 from vtalab.domain.vm import Vm
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.host import EsxiHost
@@ -59,6 +59,8 @@ class World:
         self.kernel = Kernel(self.seed)
         #: files operators pass between cmdlets (``-FilePath``), by name
         self.files: dict[str, Any] = {}
+        #: vLCM desired ESXi image per cluster (Set-Cluster -BaseImage): cluster -> build key
+        self.lcm_desired: dict[str, str] = {}
         self.hosts: dict[str, EsxiHost] = {}
         self.vms: dict[str, Vm] = {}
         self.key_provider_name = topology.kms.provider
@@ -71,8 +73,9 @@ class World:
     def _build(self) -> None:
         t = self.topology
         k = self.kernel
-        self.ta_vcenter = VCenter(k, self.params, t.ta_vcenter, "ta")
-        self.workload_vcenter = VCenter(k, self.params, t.workload_vcenter, "workload")
+        self.ta_vcenter = VCenter(k, self.params, t.ta_vcenter, "ta", t.ta_vcenter_release)
+        self.workload_vcenter = VCenter(k, self.params, t.workload_vcenter, "workload",
+                                        t.workload_vcenter_release)
         self.kms: KmsCluster
         self.kms_identity: ClientIdentity
         self.kms, self.kms_identity = build_kms(
@@ -230,8 +233,10 @@ class World:
         """Start verb or fault ``name``; raises ``InputError`` before changing anything."""
         entry = lookup(name)
         parsed = entry.parse(args)
-        result = entry.run(self, parsed)
         kernel = self.kernel
+        if (down := self._vcenter_down_for(entry, parsed)) is not None:
+            return kernel.process(_done(down))
+        result = entry.run(self, parsed)
         if not isinstance(result, Generator):
             return kernel.process(_done(result))
         # BUG FIX (world tests): a verb that takes time is a generator function, so its
@@ -245,10 +250,39 @@ class World:
             return kernel.process(_done(stop.value))
         return kernel.process(_resume(result, first, entry.name, kernel))
 
+    def vcenter_of_verb(self, entry: Any, parsed: Any) -> VCenter | None:
+        """The vCenter a verb goes through (None: the host itself, the KMS or the lab)."""
+        cluster = getattr(parsed, "entity", None) or getattr(parsed, "cluster", None)
+        if entry.kind == "powercli" and cluster == self.ta_cluster.name:
+            return self.ta_vcenter  # Set-Cluster/Update-Entity of the TA cluster
+        if entry.side == "ta":
+            return self.ta_vcenter
+        if entry.side == "workload":
+            return self.workload_vcenter
+        if entry.side == "host" and entry.kind == "powercli":
+            host = getattr(parsed, "vmhost", None)
+            if host in self.hosts and self.hosts[host].role == "trust-authority":
+                return self.ta_vcenter
+            return self.workload_vcenter
+        return None
+
+    def _vcenter_down_for(self, entry: Any, parsed: Any) -> Outcome | None:
+        """The refusal an operator sees when the verb's vCenter is restarting its services."""
+        vc = self.vcenter_of_verb(entry, parsed)
+        if vc is None or vc.available:
+            return None
+        return Outcome(False, UNAVAILABLE_ERROR,
+                       f"{entry.name}: could not connect to {vc.name}: 503 Service "
+                       "Unavailable (vCenter Server services are restarting after an update; "
+                       "try again when the update has finished)")
+
     def call(self, name: str, /, **args: Any) -> Outcome:
         """Run an instantaneous verb now and return its outcome (setup, shells, tests)."""
         entry = lookup(name)
-        result = entry.run(self, entry.parse(args))
+        parsed = entry.parse(args)
+        if (down := self._vcenter_down_for(entry, parsed)) is not None:
+            return down
+        result = entry.run(self, parsed)
         if isinstance(result, Generator):
             raise OperationError(f"{entry.name} takes simulated time; use perform()")
         return result

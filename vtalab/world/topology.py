@@ -25,10 +25,13 @@ from pydantic import (
     Field,
     Tag,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
 from vtalab.core.simtime import MAX_TIME, parse_time
+from vtalab.domain.vcenter_releases import vcenter_release
+from vtalab.errors import InputError
 
 __all__ = [
     "BaseImageSpec",
@@ -175,12 +178,25 @@ class Topology(Spec):
 
     ta_vcenter: str = "vcsa-ta.lab.local"
     workload_vcenter: str = "vcsa-wld.lab.local"
+    ta_vcenter_release: str = Field("8.0 U3", description="vCenter release of the TA vCenter "
+                                    "(vtalab.domain.vcenter_releases).")
+    workload_vcenter_release: str = Field("8.0 U3", description="vCenter release of the "
+                                          "workload vCenter.")
     ta_cluster: TaClusterSpec = Field(
         default_factory=lambda: TaClusterSpec(hosts=[TaHostSpec(name="ta-esx-01")]))
     trusted_clusters: list[TrustedClusterSpec] = Field(default_factory=list)
     kms: KmsSpec = Field(default_factory=KmsSpec)
     configured: bool = Field(True, description="Start with a working vTA (setup verbs run).")
     group: str = Field("vTA-group", description="Service group pairing attestation and KMS.")
+
+    @field_validator("ta_vcenter_release", "workload_vcenter_release")
+    @classmethod
+    def _known_vcenter(cls, value: str) -> str:
+        try:
+            vcenter_release(value)
+        except InputError as exc:
+            raise ValueError(str(exc)) from None
+        return value
 
     @model_validator(mode="after")
     def _unique_names(self) -> Topology:

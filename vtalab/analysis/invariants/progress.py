@@ -29,6 +29,7 @@ from vtalab.analysis.invariants.replay import (
 )
 from vtalab.core.kernel import format_time
 from vtalab.core.parameters import Parameters
+from vtalab.domain.vcenter_releases import version_tuple
 from vtalab.errors import InputError
 
 if TYPE_CHECKING:
@@ -93,11 +94,19 @@ def _ta_objects_consistent(world: World) -> list[Violation]:
 # -- advice: upgrade order ---------------------------------------------------------------
 
 def _upgrades(world: World) -> int:
-    return sum(1 for _ in _events(world, "host.upgrade.staging"))
+    return sum(1 for _ in _events(world, "host.upgrade.staging", "vcenter.upgrade.start"))
 
 
-ORDER = ("TA vCenter → TA hosts → trusted vCenter → trusted hosts, one host at a time "
-         "(vCenter upgrades are not modelled)")
+ORDER = "TA vCenter → TA hosts → trusted vCenter → trusted hosts, one host at a time"
+
+
+def _initial_vcenter_versions(world: World) -> dict[str, str]:
+    """role -> the vCenter version at T=0 (from the first upgrade's ``previous``)."""
+    now = {"ta": world.ta_vcenter.release.key, "workload": world.workload_vcenter.release.key}
+    first: dict[str, str] = {}
+    for e in _events(world, "vcenter.upgrade.start"):
+        first.setdefault(str(e.fields.get("role")), str(e.fields.get("previous")))
+    return now | first
 
 
 @invariant(
@@ -122,12 +131,32 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
     # A trusted host upgraded to a version not imported yet is the documented *test host*
     # when that version is then exported from it; otherwise it is warned about.
     before_import: dict[tuple[str, str], Violation] = {}
+    vc_version = _initial_vcenter_versions(world)  # role -> version running now
+    vc_started: dict[str, tuple[float, str]] = {}  # role -> first upgrade (time, vCenter)
+    first_ta_host: tuple[str, float] | None = None
 
     def begin(host: str, version: str | None, time: float) -> None:
         """An upgrade starts: an upgrade-host step, or staging outside any such step."""
-        nonlocal first_trusted
+        nonlocal first_trusted, first_ta_host
         step = host_step.get(host, "")
         others = sorted(h for h in open_upgrades if h != host)
+        role = "ta" if host in ta else "workload"
+        if (version is not None and host in (ta | set(trusted))
+                and version_tuple(version) > version_tuple(vc_version[role])):
+            out.append(Violation(
+                "documented-upgrade-order", time, host,
+                f"{host} upgraded{step} to {version} while its vCenter "
+                f"({'TA' if role == 'ta' else 'trusted'} vCenter) runs {vc_version[role]}: "
+                f"the documented order is {ORDER}; a vCenter must run the same or a later "
+                "version than the hosts it manages, so upgrade the vCenter first"))
+        if host in ta and "workload" in vc_started:
+            out.append(Violation(
+                "documented-upgrade-order", time, host,
+                f"TA host {host} upgraded{step} after the trusted vCenter "
+                f"{vc_started['workload'][1]} (at {format_time(vc_started['workload'][0])}): "
+                f"the documented order is {ORDER}"))
+        if host in ta and first_ta_host is None:
+            first_ta_host = (host, time)
         if others:
             out.append(Violation(
                 "documented-upgrade-order", time, host,
@@ -156,10 +185,29 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
         booted_since.discard(host)
 
     for e in _events(world, "ta.object", "host.upgrade.staging", "host.boot.complete",
-                     "attest.result", "step.start", "step.end", "imagedb.exported"):
+                     "attest.result", "step.start", "step.end", "imagedb.exported",
+                     "vcenter.upgrade.start", "vcenter.upgraded"):
         f = e.fields
         host = str(f.get("host"))
-        if e.kind == "ta.object":
+        if e.kind == "vcenter.upgrade.start":
+            vc_role, vc_name = str(f.get("role")), str(f.get("vcenter"))
+            vc_started.setdefault(vc_role, (e.time, vc_name))
+            late = []
+            if vc_role == "ta" and first_ta_host is not None:
+                late.append(f"TA host {first_ta_host[0]} (at {format_time(first_ta_host[1])})")
+            if vc_role == "ta" and "workload" in vc_started:
+                late.append(f"the trusted vCenter (at {format_time(vc_started['workload'][0])})")
+            if first_trusted is not None:
+                late.append(f"trusted host {first_trusted[0]} "
+                            f"(at {format_time(first_trusted[1])})")
+            if late:
+                out.append(Violation(
+                    "documented-upgrade-order", e.time, vc_name,
+                    f"{'TA' if vc_role == 'ta' else 'trusted'} vCenter {vc_name} upgraded"
+                    f" after {', '.join(late)}: the documented order is {ORDER}"))
+        elif e.kind == "vcenter.upgraded":
+            vc_version[str(f.get("role"))] = str(f.get("version"))
+        elif e.kind == "ta.object":
             trust.apply(f)
         elif e.kind == "step.start":
             args = f.get("args") or {}

@@ -9,6 +9,7 @@ operator gives. The verbs are grouped by who performs them:
 * ``workload``: Trusted clusters in the workload vCenter;
 * ``inventory``: the ``Get-``/``Remove-``/``Set-`` counterparts of both;
 * ``hosts``: reboots, power, maintenance mode, upgrades, revert, Quick Boot setting;
+* ``lifecycle``: vLCM cluster remediation (images and baselines);
 * ``services``: attestd/kmxd from vCenter, kmxa only by logging in to the host;
 * ``vms``: power, vMotion, encryption;
 * ``lab``: TA cluster membership, backup/restore, letting time pass;
@@ -17,7 +18,17 @@ operator gives. The verbs are grouped by who performs them:
 
 from __future__ import annotations
 
-from vtalab.world.verbs import hosts, inventory, lab, services, setup, ta, vms, workload  # noqa: F401
+from vtalab.world.verbs import (  # noqa: F401
+    hosts,
+    inventory,
+    lab,
+    lifecycle,
+    services,
+    setup,
+    ta,
+    vms,
+    workload,
+)
 from vtalab.world.verbs.common import DOC, SEED, _ta_task
 from vtalab.world.verbs.setup import setup_procedure
 from vtalab.world.verbs.ta import _resolve_version

@@ -1,0 +1,123 @@
+"""vLCM remediation and vCenter upgrades (issue 15, items 1 and 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vtalab.analysis.invariants import INVARIANTS
+from vtalab.core.parameters import Parameters
+from vtalab.domain.vcenter_releases import VCENTER_RELEASES, vcenter_release
+from vtalab.errors import InputError, OperationError
+from vtalab.world.assembly import World
+from vtalab.world.registry import Outcome
+from vtalab.world.topology import (
+    TaClusterSpec,
+    TaHostSpec,
+    Topology,
+    TrustedClusterSpec,
+    TrustedHostSpec,
+    VmSpec,
+)
+
+
+def _world(*, quick_boot: bool = True, vc: str = "8.0 U2", **params: Any) -> World:
+    topology = Topology(
+        ta_vcenter_release=vc, workload_vcenter_release=vc,
+        ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-1", release="8.0 U2")]),
+        trusted_clusters=[TrustedClusterSpec(name="TC", quick_boot=quick_boot, hosts=[
+            TrustedHostSpec(name="esx-01", release="8.0 U2"),
+            TrustedHostSpec(name="esx-02", release="8.0 U2"),
+            TrustedHostSpec(name="esx-03", release="8.0 U2", txt=True)],
+            vms=[VmSpec(name="db", host="esx-01", encrypted=True)])])
+    world = World(topology, seed=4, params=Parameters(**params))
+    world.run(60)
+    return world
+
+
+def _do(world: World, verb: str, **args: Any) -> Outcome:
+    outcome = world.kernel.env.run(until=world.perform(verb, args))
+    assert isinstance(outcome, Outcome)
+    return outcome
+
+
+def test_cluster_remediation_runs_host_by_host_honouring_quick_boot_and_txt() -> None:
+    world = _world()
+    assert _do(world, "Set-Cluster", cluster="TC", base_image="8.0 U3").ok
+    rows = world.call("Test-LcmClusterCompliance", cluster="TC").output
+    assert {r["Status"] for r in rows} == {"NonCompliant"}
+    refused = _do(world, "Set-Cluster", cluster="TC", remediate=True)
+    assert (refused.ok, refused.error) == (False, "eula_not_accepted")
+    out = _do(world, "Set-Cluster", cluster="TC", remediate=True, accept_eula=True)
+    assert out.ok and out.output == ["esx-01", "esx-02", "esx-03"], out
+    boots = {n: world.hosts[n].boots[-1].mode for n in ("esx-01", "esx-02", "esx-03")}
+    assert boots == {"esx-01": "quick", "esx-02": "quick", "esx-03": "full"}  # TXT: full
+    # one host at a time: each staging starts after the previous host is back
+    staging = [e for e in world.kernel.trace.select("host.upgrade.staging")]
+    upped = [e for e in world.kernel.trace.select("host.boot.complete")
+             if e.time > staging[0].time]
+    assert staging[1].time >= upped[0].time and staging[2].time >= upped[1].time
+    assert world.vm_state("db")["power_state"] == "poweredOn"  # moved by vMotion
+    assert {r["Status"] for r in world.call("Test-LcmClusterCompliance",
+                                            cluster="TC").output} == {"Compliant"}
+    task = [t for t in world.tasks() if t["task"] == "Remediate Cluster"]
+    assert [t["status"] for t in task] == ["success"]
+
+
+def test_restart_vmhost_is_always_a_full_boot_and_explicit_quick_boot_has_its_reason() -> None:
+    world = _world()
+    assert _do(world, "Set-VMHost", vmhost="esx-02", state="Maintenance").ok
+    assert _do(world, "Restart-VMHost", vmhost="esx-02").ok
+    assert world.hosts["esx-02"].boots[-1].mode == "full"
+    out = _do(world, "reboot-host", vmhost="esx-03", mode="quick", force=True)
+    assert (out.ok, out.error) == (False, "quick_boot_not_supported")
+    assert "Intel TXT" in out.message
+
+
+def test_vcenter_upgrade_refuses_its_cmdlets_while_attestation_goes_on() -> None:
+    world = _world(vcenter_services_restart_seconds=4000)  # spans a scheduled attestation
+    proc = world.perform("upgrade-vcenter", {"vcenter": "workload", "release": "8.0 U3"})
+    world.run(world.kernel.now + 60)
+    assert not world.workload_vcenter.available
+    out = _do(world, "Get-TrustedCluster")
+    assert (out.ok, out.error) == (False, "vcenter_unavailable")
+    assert "503 Service Unavailable" in out.message
+    assert _do(world, "Get-TrustAuthorityCluster").ok  # the other vCenter answers
+    events_before = len(world.workload_vcenter.events)
+    world.run(world.params.reattest_period_seconds + 30)  # a scheduled re-attestation
+    assert world.attestation_status("esx-01")["status"] == "attested"
+    assert any(e.kind == "attest.result" and e.time >= 3600
+               for e in world.kernel.trace.select("attest.result", host="esx-01"))
+    assert len(world.workload_vcenter.events) == events_before  # vpxd posts nothing
+    world.kernel.env.run(until=proc)
+    assert world.workload_vcenter.available
+    assert world.workload_vcenter.release == vcenter_release("8.0 U3")
+    about = {r["Server"]: r for r in world.call("Get-View").output}
+    assert about["vcsa-wld.lab.local"]["Build"] == "24022515"
+    assert about["vcsa-ta.lab.local"]["Version"] == "8.0.2"
+
+
+def test_vcenter_catalogue_and_bad_input() -> None:
+    assert vcenter_release("24022515").name == "8.0 U3"
+    assert vcenter_release("vCenter Server 8.0 Update 2").build == 22385739
+    assert not vcenter_release("9.0").trust_authority_api
+    assert [r.name for r in VCENTER_RELEASES][-1] == "9.0 GA"
+    with pytest.raises(InputError, match="8.0 U3"):
+        vcenter_release("8.0 U4")
+    world = _world(vc="8.0 U3")
+    with pytest.raises(OperationError, match="not newer"):
+        world.perform("upgrade-vcenter", {"vcenter": "ta", "release": "8.0 U2"})
+
+
+def test_documented_order_checks_all_four_steps() -> None:
+    # A TA host upgraded while the TA vCenter is older, and the vCenters in the wrong order.
+    world = _world()
+    assert _do(world, "upgrade-vcenter", vcenter="workload", release="8.0 U3").ok
+    assert _do(world, "upgrade-host", vmhost="ta-1", release="8.0 U3").ok
+    assert _do(world, "upgrade-vcenter", vcenter="ta", release="8.0 U3").ok
+    found = [v.detail for v in INVARIANTS["documented-upgrade-order"].check(world)]
+    assert any("while its vCenter (TA vCenter) runs 8.0.2" in d for d in found), found
+    assert any("TA host ta-1 upgraded after the trusted vCenter" in d for d in found), found
+    assert any(d.startswith("TA vCenter vcsa-ta.lab.local upgraded after TA host ta-1")
+               for d in found), found
