@@ -40,8 +40,10 @@ def test_wrapping_never_splits_a_word_and_hangs_under_the_message(run_text: str,
     wrapped = term.wrap_text(run_text, width)
     assert wrapped.split() == run_text.split()  # the same words, none cut in two
     lines = wrapped.split("\n")
-    for line in lines:  # a line is longer only when it is one unbreakable word
-        assert len(line) <= width or " " not in line.strip(), line
+    for line in lines:  # longer only when its last word fits no continuation line either
+        # (the deepest hanging indent here: the message column plus an "  ok:" indent)
+        assert len(line) <= width or len(line.split()[-1]) > width - MESSAGE_COLUMN - 2, \
+            line
     # Continuation lines of timeline lines start under the message column.
     timeline = re.compile(r"T\+\d\d:\d\d:\d\d ")
     continued = 0
@@ -75,8 +77,13 @@ def test_hanging_indents_of_the_other_shapes() -> None:
 
 def test_a_word_longer_than_the_line_stays_whole() -> None:
     digest = "digest sha256:" + "a" * 64
-    assert term.wrap_line(digest, 60) == ["digest", "sha256:" + "a" * 64] or \
-        term.wrap_line(digest, 60) == [digest]
+    assert term.wrap_line(digest, 60) == [digest]  # a new line would not make it fit
+    pcr = "            PCR 11 sha256:" + "b" * 64
+    assert term.wrap_line(pcr, 80) == [pcr]
+    lines = term.wrap_line("quick boots 1 since the last full boot (vsish "
+                           "/system/loadESX/isBootLoadESX = 1; Quick Boot enabled)", 60)
+    assert len(lines) > 1 and all(line.startswith(" " * 12) and line[12] != " "
+                                  for line in lines[1:])  # under explain's key column
 
 
 def test_colour_rules() -> None:

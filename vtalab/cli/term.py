@@ -27,7 +27,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
@@ -47,13 +46,29 @@ _MARKER = re.compile(r"(\s*(?:PASS|FAIL|SKIP|WARNING|VIOLATED|DIFF|same|without 
                      r"(?:PASS|FAIL|SKIP))\s+)(?=\S)")
 _NUMBERED = re.compile(r"(\s*\d+\.\s+(?:\[[A-Z]+\]\s+)?)(?=\S)")
 _COLUMN = re.compile(r"(\s*[a-z][a-z ]{0,14}?\s{2,})(?=\S)")  # "status      notAttested"
+_KEYCOL = re.compile(r"([a-z][a-z ]{10} )(?=\S)")  # explain's 12-column keys: "quick boots "
 _KEY = re.compile(r"(\s*[\w' ()/.-]{1,32}?: )(?=\S)")  # "  culprit: step 5 ..."
 _BULLET = re.compile(r"(\s*(?:[-*>]|#|==)\s+)(?=\S)")
 
 
-def hang(line: str) -> int:
-    """The column continuation lines of ``line`` start at (its hanging indent)."""
-    for pattern in (_TIMELINE, _MARKER, _NUMBERED, _COLUMN, _KEY, _BULLET):
+_GAP = re.compile(r"(?<=\S) {2,}(?=\S)")  # a column gap inside a table row
+
+
+def hang(line: str, width: int | None = None) -> int:
+    """The column continuation lines of ``line`` start at (its hanging indent): after a
+    timeline's time and component, a PASS/FAIL/... marker, a number, a ``key:``; in a
+    table row, under its last column (the last gap of two or more spaces that leaves
+    :data:`MIN_TEXT` columns of room when ``width`` is given); else under the line's own
+    indentation."""
+    for pattern in (_TIMELINE, _MARKER, _NUMBERED):
+        m = pattern.match(line)
+        if m:
+            return len(m.group(1))
+    gaps = [m.end() for m in _GAP.finditer(line)
+            if width is None or m.end() <= width - MIN_TEXT]
+    if gaps:
+        return gaps[-1]
+    for pattern in (_COLUMN, _KEYCOL, _KEY, _BULLET):
         m = pattern.match(line)
         if m:
             return len(m.group(1))
@@ -61,35 +76,32 @@ def hang(line: str) -> int:
 
 
 def wrap_line(line: str, width: int) -> list[str]:
-    """``line`` wrapped to ``width`` columns at spaces, with its hanging indent (no word
-    is ever split; one longer than the room left stays whole)."""
+    """``line`` wrapped to ``width`` columns at spaces, with its hanging indent.
+
+    No word is ever split. A word too long for any continuation line (a digest, a path)
+    stays on the line it starts on, which then runs past ``width``: moving it would only
+    add a line. Spacing inside the first line (the aligned columns) is kept as it is.
+    """
     if len(line) <= width or not line.strip():
         return [line]
-    indent = hang(line)
+    indent = hang(line, width)
     if width - indent < MIN_TEXT:
         indent = min(NARROW_INDENT, len(line) - len(line.lstrip(" ")) + NARROW_INDENT)
-    head = _first_room(line, indent, width)
-    first, rest = line[:head].rstrip(" "), line[head:].lstrip(" ")
-    if not rest:
-        return [line]
-    pad = " " * indent
-    more = textwrap.wrap(rest, width=max(width - indent, 1), break_long_words=False,
-                         break_on_hyphens=False, replace_whitespace=False,
-                         expand_tabs=False) or [rest]
-    return [first, *(pad + part for part in more)]
-
-
-def _first_room(line: str, indent: int, width: int) -> int:
-    """Where the first line ends: the last space before ``width`` that lies past the
-    line's own prefix (at most ``indent``), or the first space after it."""
-    cut = line.rfind(" ", 0, width + 1)
-    floor = min(indent, len(line))
-    while cut > floor and line[cut - 1] == " ":
-        cut -= 1
-    if cut <= floor:  # no room in the first line: break at the first space after it
-        nxt = line.find(" ", max(floor, width))
-        return len(line) if nxt < 0 else nxt
-    return cut
+    room = width - indent
+    parts = re.split(r"( +)", line[indent:])
+    out: list[str] = []
+    cur = line[:indent] + parts[0]
+    for space, word in zip(parts[1::2], parts[2::2], strict=False):
+        if not word:  # trailing spaces
+            continue
+        if len(cur) + len(space) + len(word) <= width or (
+                len(word) > room and cur.strip()):
+            cur += space + word
+        else:
+            out.append(cur.rstrip(" "))
+            cur = " " * indent + word
+    out.append(cur.rstrip(" "))
+    return out
 
 
 def wrap_text(text: str, width: int) -> str:

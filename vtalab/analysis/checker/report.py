@@ -230,13 +230,12 @@ def _violated_note(report: CheckReport, name: str, found: set[str]) -> str:
         return f"{runs}: VIOLATED, counterexample below"
     if not n:
         return "violated in 0"
-    if name in ex.fault_only:
-        return (f"{runs}, all by the injected faults alone (no plan step): not the plan's "
-                "doing, so no counterexample")
+    if name in ex.fault_only:  # every violation also happens with no plan step at all
+        return f"{runs}, by faults alone: not the plan's doing, no counterexample"
     if report.interrupted:
-        return f"{runs}: no counterexample, the check was interrupted"
-    return (f"{runs} while other cases were minimised, never by the plan in a case the "
-            "search drew: no counterexample (try more --examples)")
+        return f"{runs}: interrupted, no counterexample"
+    # seen only in runs made while minimising another invariant's counterexample
+    return f"{runs} while minimising others: no counterexample (try more --examples)"
 
 
 def render_report(report: CheckReport, *, timelines: bool = True) -> str:
