@@ -37,7 +37,7 @@ from vtalab.scenario.yamlloc import Located
 if TYPE_CHECKING:
     from vtalab.scenario.model import Scenario, Step
 
-__all__ = ["RunResult", "check_count", "run_scenario", "step_text"]
+__all__ = ["RunResult", "ScenarioRun", "check_count", "run_scenario", "start_run", "step_text"]
 
 @dataclass
 class RunResult:
@@ -89,6 +89,22 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
     reached", ``Verdict.ok is None``, and do not fail the run); otherwise the run lasts
     until every step and timed check is done, plus the scenario's ``settle`` time.
     """
+    return start_run(scenario, seed=seed, world_factory=world_factory).finish(until)
+
+
+@dataclass
+class ScenarioRun:
+    """A scenario whose world is built and whose steps and checks are scheduled as SimPy
+    processes, but not yet run: ``finish`` runs it (as :func:`run_scenario` does); a caller
+    that drives the clock itself (``vtalab serve``) advances ``world.kernel`` instead."""
+
+    world: Any
+    finish: Callable[[float | None], RunResult]
+
+
+def start_run(scenario: Scenario, *, seed: int | None = None,
+              world_factory: Callable[..., Any] | None = None) -> ScenarioRun:
+    """Build the world and schedule the steps and timed checks; nothing runs yet."""
     unlocated = Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
     problems = _semantic_problems(scenario, unlocated)
     if problems:
@@ -170,6 +186,17 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
         yield kernel.timeout(scenario.settle)
 
     main = env.process(driver())
+
+    def finish(until: float | None) -> RunResult:
+        return _finish(scenario, world, until, main, results, verdicts, seed)
+
+    return ScenarioRun(world, finish)
+
+
+def _finish(scenario: Scenario, world: Any, until: float | None, main: Any,
+            results: list[StepResult], verdicts: dict[int, Verdict], seed: int) -> RunResult:
+    kernel = world.kernel
+    env = kernel.env
     if until is None:
         # The horizon holds whatever the steps take (a loaded scenario's written times are
         # within it, but a wait or a slow upgrade may go further): a stop scheduled there
