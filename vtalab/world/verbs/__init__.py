@@ -13,7 +13,8 @@ operator gives. The verbs are grouped by who performs them:
 * ``services``: attestd/kmxd from vCenter, kmxa only by logging in to the host;
 * ``vms``: power, vMotion, encryption;
 * ``lab``: TA cluster membership, backup/restore, letting time pass;
-* ``setup``: the documented setup procedure (``configured`` topologies).
+* ``setup``: the documented setup procedure (``configured`` topologies);
+* ``queries``: reads the vSphere Automation API makes that no cmdlet shows.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from vtalab.world.verbs import (  # noqa: F401
     inventory,
     lab,
     lifecycle,
+    queries,
     services,
     setup,
     ta,
