@@ -45,6 +45,7 @@ __all__ = [
     "cert_der",
     "cert_from_der",
     "cert_pem",
+    "certs_from_pem",
     "cert_public_key",
     "chain_problem",
     "derive_private_key",
@@ -53,6 +54,8 @@ __all__ = [
     "ecdsa_verify",
     "hmac_sha256",
     "issue_certificate",
+    "make_server_certificate",
+    "private_pem",
     "jwt_decode",
     "jwt_encode",
     "jwt_verify",
@@ -476,3 +479,42 @@ def jwt_verify(token: str, key: PublicKey) -> dict[str, Any] | None:
     if not ecdsa_verify(key, decoded.signing_input, r, s):
         return None
     return decoded.claims
+
+
+# -- serving (vtalab serve): a TLS server certificate and PEM input from API clients ------
+def private_pem(key: PrivateKey) -> bytes:
+    """``key`` as unencrypted PKCS#8 PEM (for a TLS server's key file)."""
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def certs_from_pem(text: str) -> list[Certificate]:
+    """Every certificate in a PEM text; ``ValueError`` when there is none or one is bad."""
+    blocks = [b for b in text.split("-----END CERTIFICATE-----") if
+              "-----BEGIN CERTIFICATE-----" in b]
+    if not blocks:
+        raise ValueError("no PEM certificate (-----BEGIN CERTIFICATE-----)")
+    return [x509.load_pem_x509_certificate((b.strip() + "\n-----END CERTIFICATE-----\n")
+                                           .encode("ascii", "replace")) for b in blocks]
+
+
+def make_server_certificate(common_name: str, key: PrivateKey, *, dns_names: tuple[str, ...],
+                            ip_addresses: tuple[str, ...], not_before: datetime,
+                            not_after: datetime, org: str | None = None) -> Certificate:
+    """A self-signed TLS server certificate (SAN, serverAuth), deterministic in its inputs."""
+    import ipaddress
+
+    alt: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    alt += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    name = _name(common_name, org)
+    builder = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(_serial(f"server|{common_name}|{key_id(key)}"))
+        .not_valid_before(not_before).not_valid_after(not_after)
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                       critical=False)
+    )
+    return builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
