@@ -202,7 +202,7 @@ def _plain(args: argparse.Namespace) -> bool:
 #: the argparse sub-parsers and returns ``{command: run(args, out) -> exit code}``; their
 #: errors follow the same rules (InputError → exit 2, no traceback).
 EXTENSIONS = ("vtalab.cli.check", "vtalab.cli.train", "vtalab.cli.explain",
-              "vtalab.scenario.golden")
+              "vtalab.scenario.golden", "vtalab.cli.serve")
 
 
 def _extensions() -> list[Any]:
@@ -394,10 +394,15 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 
     path = args.trace
     header, recorded, digest = _read_trace(path)
-    scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
-    until = header.get("until")
-    result = run_scenario(scenario, seed=int(header["seed"]),
-                          until=None if until is None else float(until))
+    if isinstance(header.get("serve"), dict):  # a `vtalab serve --trace` session
+        from vtalab.server.replay import replay_served
+
+        result: Any = _Replayed(replay_served(header, recorded, file=path).world)
+    else:
+        scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
+        until = header.get("until")
+        result = run_scenario(scenario, seed=int(header["seed"]),
+                              until=None if until is None else float(until))
     got = [e.to_json() for e in result.world.kernel.trace]
     want = [e.to_json() for e in recorded]
     version_note = ""
@@ -414,6 +419,14 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_FAIL
     out.write(f"replay identical: {len(got)} events, digest sha256:{result.digest}\n")
     return EXIT_OK
+
+
+class _Replayed:
+    """A replayed served session, shaped like a scenario run for the comparison."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.digest = world.kernel.trace.digest()
 
 
 def first_divergence(want: list[Any], got: list[Any], version_note: str = "") -> str | None:

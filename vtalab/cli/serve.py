@@ -1,0 +1,142 @@
+"""``vtalab serve SCENARIO.yaml``: arguments and the start-up banner only.
+
+The work is :mod:`vtalab.server`. Exit **0** after Ctrl-C (the trace is written first when
+``--trace`` is given), **2** for invalid input (a bad scenario, a port in use, an unwritable
+trace path: nothing is served, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from collections.abc import Callable
+from typing import Any, TextIO
+
+from vtalab.errors import InputError
+
+__all__ = ["register"]
+
+Command = Callable[[argparse.Namespace, TextIO], int]
+
+
+def _speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 1e6):
+        raise argparse.ArgumentTypeError(f"{text}: the speed must be in (0, 1e6] simulated "
+                                         "seconds per real second")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {text!r} (0 to 65535; 0 picks "
+                                         "a free one)")
+    return int(text)
+
+
+def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
+    s = sub.add_parser("serve", help="serve the lab as two vCenters (TA and workload) for "
+                                     "the vSphere Automation SDK, REST clients and the console")
+    s.add_argument("scenario", metavar="SCENARIO.yaml")
+    s.add_argument("--ta-port", type=_port, default=8443, metavar="P",
+                   help="port of the Trust Authority vCenter (default 8443)")
+    s.add_argument("--workload-port", type=_port, default=8444, metavar="Q",
+                   help="port of the workload vCenter (default 8444)")
+    s.add_argument("--http", action="store_true",
+                   help="plain HTTP instead of HTTPS with the seed's self-signed certificate")
+    clock = s.add_mutually_exclusive_group()
+    clock.add_argument("--speed", type=_speed, default=60.0, metavar="X",
+                       help="simulated seconds per real second (default 60)")
+    clock.add_argument("--paused", action="store_true",
+                       help="start with the clock stopped (move it with /api/vtalab/clock)")
+    s.add_argument("--topology-only", action="store_true",
+                   help="build the scenario's topology but do not run its steps")
+    s.add_argument("--seed", type=int, help="override the scenario's seed")
+    s.add_argument("--trace", metavar="FILE",
+                   help="on exit, write the trace (every request included) for vtalab replay")
+    s.add_argument("--no-ui", action="store_true", help="do not mount the web console at /ui")
+    return {"serve": run}
+
+
+def _banner(served: Any, lab: Any, args: argparse.Namespace, out: TextIO) -> None:
+    k = "-k " if served.scheme == "https" else ""
+    verify = "False" if served.scheme == "https" else "True"
+    host_port = served.ta_url.split("://", 1)[1]
+    first_host = next((h for h in lab.world.hosts if lab.world.hosts[h].role == "trusted"),
+                      next(iter(lab.world.hosts)))
+    lines = [
+        f"vtalab serve: {lab.scenario.name} (seed {lab.seed}"
+        + (", topology only" if lab.topology_only else "") + ")",
+        f"  Trust Authority vCenter  {lab.vcenter_name('ta'):<22} {served.ta_url}",
+        f"  workload vCenter         {lab.vcenter_name('workload'):<22} {served.workload_url}",
+        f"  user      {lab.user}",
+        f"  password  {lab.password}",
+    ]
+    if served.fingerprint:
+        lines += [f"  TLS certificate (self-signed, from the seed) SHA-256 {served.fingerprint}",
+                  f"  certificate file (for curl --cacert, while serving): {served.cert_file}"]
+    state = "paused" if not lab.clock.running else f"{lab.clock.speed:g} simulated s per s"
+    lines += [
+        f"  clock     {state}; GET/PATCH {served.ta_url}/api/vtalab/clock",
+        "",
+        "SDK (pip install vmware-vcenter==8.0.3.0):",
+        "  import requests",
+        "  from vmware.vapi.vsphere.client import create_vsphere_client",
+        f"  s = requests.Session(); s.verify = {verify}; s.trust_env = False",
+        f"  client = create_vsphere_client(server='{host_port}', username='{lab.user}',",
+        f"                                 password='{lab.password}', session=s)"
+        if served.scheme == "https" else
+        "  # plain HTTP: see docs/serve.md (get_requests_connector with url=.../api)",
+        "",
+        "curl:",
+        f"  SID=$(curl -s {k}-X POST -u '{lab.user}:{lab.password}' "
+        f"{served.ta_url}/api/session | tr -d '\"')",
+        f"  curl -s {k}-H \"vmware-api-session-id: $SID\" "
+        f"{served.ta_url}/api/vcenter/trusted-infrastructure/trust-authority-clusters",
+        f"  curl -s {k}-u '{lab.user}:{lab.password}' -o boot_imgdb.tgz "
+        f"{served.ta_url}/hosts/{first_host}/boot_imgdb.tgz",
+        "",
+        "Ctrl-C stops" + (f" and writes the trace to {args.trace}" if args.trace else "") + ".",
+    ]
+    out.write("\n".join(lines) + "\n")
+    out.flush()
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    # uvicorn and starlette are heavy to import: only `vtalab serve` pays for them.
+    import logging
+
+    from vtalab.cli.app import _check_writable, _load
+    from vtalab.server import ServedLab, serve_forever
+
+    text, scenario = _load(args.scenario)
+    if args.trace:
+        _check_writable(args.trace)
+    if args.ta_port and args.ta_port == args.workload_port:
+        raise InputError(f"--ta-port and --workload-port are both {args.ta_port}: the two "
+                         "vCenters need two ports")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s")  # wall-clock ok: the server log's own timestamps
+    lab = ServedLab(scenario, seed=args.seed, topology_only=args.topology_only,
+                    speed=args.speed, paused=args.paused)
+    try:
+        serve_forever(lab, ta_port=args.ta_port, workload_port=args.workload_port,
+                      http=args.http, ui=not args.no_ui,
+                      on_ready=lambda served: _banner(served, lab, args, out))
+    except OSError as exc:
+        raise InputError(str(exc)) from None
+    out.write(f"stopped at simulated {lab.kernel.utc().isoformat()} after "
+              f"{lab.requests} requests\n")
+    if args.trace:
+        body = lab.trace_text(os.path.basename(args.scenario), text)
+        try:
+            with open(args.trace, "w", encoding="ascii", newline="\n") as fh:
+                fh.write(body)
+        except OSError as exc:
+            raise InputError(f"cannot write {args.trace}: {exc.strerror or exc}") from None
+        out.write(f"trace written to {args.trace} (vtalab replay {args.trace})\n")
+    return 0

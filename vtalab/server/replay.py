@@ -1,0 +1,69 @@
+"""Re-running a served session from its trace (``vtalab replay served.trace``).
+
+The trace of ``vtalab serve --trace FILE`` has the scenario, the seed and the options in
+its header (``"serve": {...}``) and every request as an ``api.request`` event. A replay
+builds the same world, re-applies each request at its recorded simulated time with its
+recorded authentication decision (wall-clock facts: an expired session, a full session
+table), runs the world to the recorded end, and returns the new trace, which
+:func:`vtalab.cli.app.first_divergence` compares event by event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vtalab.core.trace import TraceEvent
+from vtalab.errors import ScenarioError
+from vtalab.scenario.model import load_scenario_text
+from vtalab.server.lab import Call, ServedLab
+from vtalab.server.services import TABLE
+from vtalab.server.vapi import BadValue, VapiError
+
+__all__ = ["is_served", "replay_served"]
+
+
+def is_served(header: dict[str, Any]) -> bool:
+    return isinstance(header.get("serve"), dict)
+
+
+def replay_served(header: dict[str, Any], recorded: list[TraceEvent], *, file: str) -> Any:
+    """Replay; returns the ``ServedLab`` whose world's trace is the re-run."""
+    scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
+    opts = header["serve"]
+    lab = ServedLab(scenario, seed=int(header["seed"]),
+                    topology_only=bool(opts.get("topology_only")),
+                    user=str(opts.get("user", "")), password="", replaying=True)
+    sides = {f"api/{lab.vcenter_name('ta')}": "ta",
+             f"api/{lab.vcenter_name('workload')}": "workload"}
+    for n, event in enumerate(recorded):
+        if event.kind != "api.request":
+            continue
+        f = event.fields
+        side = sides.get(event.source)
+        if side is None:
+            raise ScenarioError(f"event {n}: request to unknown vCenter {event.source!r}",
+                                file=file, line=n + 2, column=1)
+        call = Call(side, str(f.get("svc", "")), str(f.get("op", "")),
+                    proto=str(f.get("proto", "rpc")))
+        auth = dict(f.get("auth") or {})
+        call.session = auth.get("session_id")
+        bad = f.get("bad")
+        if bad is not None:
+            call.bad = VapiError(str(bad.get("kind")), str(bad.get("text")))
+        else:
+            op = TABLE.get((call.service, call.operation))
+            if op is not None:
+                try:
+                    call.input = op.input.rpc_in(f.get("in"), "")
+                except BadValue as exc:
+                    raise ScenarioError(f"event {n}: recorded input does not decode: {exc}",
+                                        file=file, line=n + 2, column=1) from None
+        clock = f.get("clock")
+        if isinstance(clock, dict):  # the pacing the request saw (not world state)
+            lab.clock.running = bool(clock.get("running"))
+            lab.clock.speed = float(clock.get("speed", lab.clock.speed))
+        lab.invoke(call, auth=auth, at=float(event.time))
+    until = header.get("until")
+    if until is not None:
+        lab.run_to(float(until))
+    return lab
