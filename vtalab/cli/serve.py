@@ -39,9 +39,23 @@ def _port(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
-    s = sub.add_parser("serve", help="serve the lab as two vCenters (TA and workload) for "
-                                     "the vSphere Automation SDK, REST clients and the console")
-    s.add_argument("scenario", metavar="SCENARIO.yaml")
+    from vtalab.cli.app import examples
+
+    s = sub.add_parser(
+        "serve", help="serve the lab as two vCenters (TA and workload) for the vSphere "
+                      "Automation SDK, REST clients and the console",
+        description="Serve a scenario's world as its Trust Authority vCenter and its workload "
+                    "vCenter on 127.0.0.1: vAPI JSON-RPC for VMware's Python SDK and the "
+                    "REST mapping for curl, with tasks in simulated time, a lab clock "
+                    "(/api/vtalab/clock) and a record of every request for vtalab replay. "
+                    "Prints the URLs, user, password and how to connect; Ctrl-C stops.",
+        epilog=examples(
+            "vtalab serve scenarios/quick-boot-upgrade.yaml",
+            "vtalab serve scenarios/quick-boot-upgrade.yaml --paused --topology-only --http",
+            "vtalab serve my-lab.yaml --speed 600 --trace session.trace",
+            "vtalab replay session.trace   # re-run the served session"))
+    s.add_argument("scenario", metavar="SCENARIO.yaml",
+                   help="the scenario whose topology (and steps) to serve")
     s.add_argument("--ta-port", type=_port, default=8443, metavar="P",
                    help="port of the Trust Authority vCenter (default 8443)")
     s.add_argument("--workload-port", type=_port, default=8444, metavar="Q",
