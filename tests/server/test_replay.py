@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SCENARIO, TI, Rest, make_lab
+from servekit import SCENARIO, TI, Rest, make_lab
 
 from vtalab.cli.app import main
 from vtalab.server import Limits, Served, start

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 
-from conftest import TI, Rest
+from servekit import TI, Rest
 
 from vtalab.server import Served
 
