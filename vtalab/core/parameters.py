@@ -112,6 +112,10 @@ class Parameters(BaseModel):
     host_assertion_lifetime_seconds: float = _period(
         600, "Lifetime of the token by which the workload vCenter vouches for a host in its "
         "attestation request (checked by attestd against the imported STS certificates).")
+    nonce_lifetime_seconds: float = _period(
+        120, "How long a nonce the Attestation Service issues stays valid: the host must "
+        "present its quote over it within this time, once (a nonce is single use and bound "
+        "to the host that asked for it).")
     vm_power_on_seconds: float = _op(5, "Powering on a VM once its keys are available.")
     vm_encrypt_seconds: float = _op(
         1, "Reconfiguring a powered-off VM to encrypt it, once its key is available.")

@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
 from vtalab.core import crypto
+from vtalab.core.kernel import format_time
 from vtalab.domain.base_image import BaseImage
 from vtalab.domain.reasons import Reason, render
 from vtalab.tpm import eventlog as _eventlog
@@ -63,6 +64,8 @@ __all__ = [
     "BaseImage",
     "Evidence",
     "Finding",
+    "IssuedNonce",
+    "NonceBook",
     "Principal",
     "TrustConfig",
     "Tpm2Settings",
@@ -70,6 +73,7 @@ __all__ = [
     "credential_secret",
     "evaluate",
     "issue_tokens",
+    "nonce_verdict",
     "verify_kms_token",
 ]
 
@@ -135,6 +139,85 @@ class Evidence:
     quote_signature: bytes  #: TPMT_SIGNATURE
     eventlog: bytes  #: TCG crypto-agile log
     pcr_selection: tuple[int, ...]
+    #: the nonce the Attestation Service issued for this request (the quote must carry it)
+    nonce: bytes = b""
+
+
+# -- nonces -------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class IssuedNonce:
+    """A nonce an Attestation Service issued: to whom, when, until when (simulated s)."""
+
+    nonce: bytes
+    host: str
+    service: str
+    issued_at: float
+    expires_at: float
+
+
+class NonceBook:
+    """The nonces one Attestation Service issued: bound to a host, single use, expiring.
+
+    A trusted host asks the service for a nonce before it quotes (:meth:`issue`); the
+    service redeems it when the evidence arrives (:meth:`redeem`) and refuses a nonce it
+    never issued (``nonce_not_issued``), one already used (``nonce_reused``), one issued
+    to another host (``nonce_wrong_host``) or one past its lifetime (``nonce_expired``).
+    Redeeming consumes the nonce whether or not the rest of the attestation passes; a
+    nonce presented by the wrong host is *not* consumed (otherwise any host could void
+    another's pending request). Spent and expired nonces are remembered for one more
+    lifetime, so a replay soon after is reported precisely; after that they are
+    forgotten (``nonce_not_issued``), which keeps the book bounded by the issue rate.
+    """
+
+    def __init__(self, service: str, lifetime: float) -> None:
+        if not lifetime > 0:
+            raise ValueError(f"nonce lifetime must be positive, got {lifetime}")
+        self.service = service
+        self.lifetime = float(lifetime)
+        self._issued: dict[bytes, IssuedNonce] = {}
+        self._spent: dict[bytes, float] = {}  # nonce -> when it was redeemed
+
+    def __len__(self) -> int:
+        return len(self._issued)
+
+    def issue(self, nonce: bytes, host: str, now: float) -> IssuedNonce:
+        """Record ``nonce`` as issued to ``host`` at ``now`` (it must be new)."""
+        self._forget(now)
+        if nonce in self._issued:
+            raise ValueError(f"nonce {nonce.hex()} issued twice by {self.service}")
+        record = IssuedNonce(nonce, host, self.service, now, now + self.lifetime)
+        self._issued[nonce] = record
+        return record
+
+    def redeem(self, nonce: bytes, host: str, now: float
+               ) -> tuple[Reason | None, dict[str, Any]]:
+        """Check and consume ``nonce`` presented by ``host``: ``(None, detail)`` if valid."""
+        self._forget(now)
+        detail: dict[str, Any] = {"host": host, "service": self.service, "nonce": nonce.hex()}
+        record = self._issued.get(nonce)
+        if record is None:
+            return Reason.NONCE_NOT_ISSUED, detail
+        detail.update(issued_to=record.host, issued_at=format_time(record.issued_at),
+                      expired_at=format_time(record.expires_at))
+        if record.host != host:
+            return Reason.NONCE_WRONG_HOST, detail
+        if nonce in self._spent:
+            return Reason.NONCE_REUSED, dict(detail, used_at=format_time(self._spent[nonce]))
+        self._spent[nonce] = now
+        if now >= record.expires_at:
+            return Reason.NONCE_EXPIRED, detail
+        return None, detail
+
+    def _forget(self, now: float) -> None:
+        """Drop nonces that expired more than one lifetime ago (bounded memory)."""
+        horizon = now - self.lifetime
+        # dicts keep issue order and expiry = issue + lifetime: the oldest come first
+        while self._issued:
+            first = next(iter(self._issued.values()))
+            if first.expires_at > horizon:
+                break
+            del self._issued[first.nonce]
+            self._spent.pop(first.nonce, None)
 
 
 # -- results ------------------------------------------------------------------------------
@@ -480,6 +563,12 @@ def _check_claims(events: list[Event]) -> None:
         if crypto.sha256(claimed) != e.digest:
             raise ValueError(f"the data of a record in PCR {e.pcr} (event type "
                              f"0x{e.event_type:08x}) does not match its digest")
+
+
+def nonce_verdict(reason: Reason, detail: Mapping[str, Any]) -> Verdict:
+    """The verdict on a request whose nonce :meth:`NonceBook.redeem` refused."""
+    return Verdict(attested=False, findings=(Finding(reason, render(reason, detail),
+                                                     dict(detail)),))
 
 
 def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,

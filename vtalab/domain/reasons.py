@@ -66,6 +66,10 @@ class Reason(StrEnum):
     QUOTE_MALFORMED = "quote_malformed"
     BAD_QUOTE_SIGNATURE = "bad_quote_signature"
     NONCE_MISMATCH = "nonce_mismatch"
+    NONCE_NOT_ISSUED = "nonce_not_issued"
+    NONCE_REUSED = "nonce_reused"
+    NONCE_WRONG_HOST = "nonce_wrong_host"
+    NONCE_EXPIRED = "nonce_expired"
     QUOTE_PCRS_MISSING = "quote_pcrs_missing"
     EVENTLOG_MALFORMED = "eventlog_malformed"
     EVENTLOG_MISMATCH = "eventlog_mismatch"
@@ -151,6 +155,21 @@ _ALL: tuple[ReasonInfo, ...] = (
        f"{_D} §3, §5 [spec] (extraData = verifier nonce)",
        "The TPM quote from {host} does not carry this attestation's nonce (a replayed or "
        "stale quote)."),
+    _r(Reason.NONCE_NOT_ISSUED, "error", True, "nonce",
+       f"{_D} §3, §5 [spec, assumed] (verifier-issued nonce)",
+       "Host {host} answered with a nonce {service} never issued (or issued so long ago it "
+       "is forgotten); a quote must be over a nonce the Attestation Service just issued."),
+    _r(Reason.NONCE_REUSED, "error", True, "nonce",
+       f"{_D} §3, §5 [spec, assumed] (a nonce is single use)",
+       "Host {host} answered with a nonce {service} issued at {issued_at} and already "
+       "used: a replayed attestation request."),
+    _r(Reason.NONCE_WRONG_HOST, "error", True, "nonce",
+       f"{_D} §3, §5 [spec, assumed] (a nonce is bound to the requesting host)",
+       "Host {host} answered with a nonce {service} issued to {issued_to}."),
+    _r(Reason.NONCE_EXPIRED, "error", True, "nonce",
+       f"{_D} §3, §5 [assumed] (nonce_lifetime_seconds)",
+       "Host {host} answered with a nonce {service} issued at {issued_at} that expired at "
+       "{expired_at}."),
     _r(Reason.QUOTE_PCRS_MISSING, "error", False, "quote",
        f"{_D} §3 [inferred]",
        "The TPM quote from {host} does not cover the PCRs attestation needs (missing {missing})."),

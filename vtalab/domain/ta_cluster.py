@@ -24,12 +24,15 @@ from vtalab.core import crypto
 from vtalab.core.trace import canonical
 from vtalab.domain.attestation import (
     Evidence,
+    IssuedNonce,
+    NonceBook,
     Principal,
     Tpm2Settings,
     TrustConfig,
     Verdict,
     evaluate,
     issue_tokens,
+    nonce_verdict,
 )
 from vtalab.domain.base_image import BaseImageStore
 from vtalab.domain.key_provider import KeyProviderService
@@ -88,6 +91,10 @@ class AttestationService:
         self.kid = crypto.key_id(self.key)
         #: (EK, AK) pairs that passed a credential challenge here (registrar-like)
         self.bound_aks: set[tuple[bytes, bytes]] = set()
+        #: nonces issued to trusted hosts (single use, bound to the host, expiring)
+        self.nonces = NonceBook(self.name, params.nonce_lifetime_seconds)
+        self._nonce_streams = kernel.streams.child("nonce").child(self.name)
+        self._nonces_issued = 0
         start = kernel.utc()
         self.certificate = crypto.issue_certificate(
             f"attestd.{host.name}", self.key, issuer.sts_certificate, issuer.sts_key,
@@ -101,14 +108,37 @@ class AttestationService:
     def host_services(self) -> dict[str, bool]:
         return getattr(self.host, "services", {})
 
+    def issue_nonce(self, host: str) -> IssuedNonce:
+        """A fresh 32-byte nonce for ``host``'s next attestation request.
+
+        Drawn from this service's named stream (``nonce/<service>``, one draw per issue), so
+        the sequence depends only on the seed and this service's own history.
+        """
+        self._nonces_issued += 1
+        nonce = self._nonce_streams.bytes(f"{host}#{self._nonces_issued}", 32)
+        record = self.nonces.issue(nonce, host, self.kernel.now)
+        self.kernel.record(f"trust-authority/{self.name}", "attest.nonce", host=host,
+                           service=self.name, nonce=nonce.hex(),
+                           expires=record.expires_at)
+        return record
+
     def attest(self, evidence: Evidence, config: TaConfig,
-               activate: Callable[[bytes, bytes], bytes | None], nonce: bytes
+               activate: Callable[[bytes, bytes], bytes | None]
                ) -> tuple[Verdict, tuple[str, str] | None]:
-        """Evaluate one attestation request; tokens only when it passed."""
-        verdict = evaluate(evidence, config.trust_config(), nonce=nonce, activate=activate,
-                           now=self.kernel.utc(),
-                           challenge_label=f"{self.name}|{evidence.host}|{self.kernel.now}",
-                           bound_aks=self.bound_aks)
+        """Evaluate one attestation request; tokens only when it passed.
+
+        The request's nonce (``evidence.nonce``) must be one this service issued to the
+        requesting host, unused and unexpired; it is consumed here.
+        """
+        problem, detail = self.nonces.redeem(evidence.nonce, evidence.host, self.kernel.now)
+        if problem is not None:
+            verdict = nonce_verdict(problem, detail)
+        else:
+            verdict = evaluate(
+                evidence, config.trust_config(), nonce=evidence.nonce, activate=activate,
+                now=self.kernel.utc(),
+                challenge_label=f"{self.name}|{evidence.host}|{self.kernel.now}",
+                bound_aks=self.bound_aks)
         log = self.kernel.log
         if verdict.attested:
             tokens = issue_tokens(verdict, host=evidence.host, service_name=self.name,

@@ -186,7 +186,9 @@ class Kmxa:
             return result
         assert ta is not None
         tpm = self.host.tpm
-        nonce = kernel.nonce(f"attest/{info.name}/{self.host.name}")
+        # kmxa asks the service for a nonce first (an exchange at this simulated instant:
+        # the lab models no network latency); the quote must be over that nonce.
+        nonce = ta.attestd.issue_nonce(self.host.name).nonce
         quote = tpm.quote(nonce, list(QUOTE_PCRS), now_ms=int(round(kernel.now * 1000)))
         evidence = Evidence(
             host=self.host.name,
@@ -198,8 +200,9 @@ class Kmxa:
             quote_signature=quote.signature,
             eventlog=tpm.log.to_bytes(),
             pcr_selection=QUOTE_PCRS,
+            nonce=nonce,
         )
-        verdict, tokens = ta.attestd.attest(evidence, ta.config, tpm.activate_credential, nonce)
+        verdict, tokens = ta.attestd.attest(evidence, ta.config, tpm.activate_credential)
         if tokens is not None:
             exp = kernel.epoch_seconds() + int(world.params.token_lifetime_seconds)
             result = HostAttestation(
