@@ -40,10 +40,10 @@ OPERATIONS = ["full_boot_seconds", "quick_boot_seconds", "shutdown_seconds",
               "vm_power_on_seconds", "vm_encrypt_seconds", "vmotion_seconds",
               "remediate_seconds", "vcenter_services_restart_seconds"]
 PERIODS = ["token_lifetime_seconds", "reattest_period_seconds", "failed_reattest_seconds",
-           "host_assertion_lifetime_seconds"]
+           "host_assertion_lifetime_seconds", "nonce_lifetime_seconds"]
 RETRIES = ["retry_initial_seconds", "retry_max_seconds"]
 DAYS = ["certificate_validity_days", "tpm_ca_validity_days"]
-POLICY = ["ta_change_notice"]
+POLICY = ["ta_change_notice", "unsafe_clock_policy", "key_release_policy"]
 
 
 def test_every_parameter_has_a_kind() -> None:

@@ -125,6 +125,25 @@ def test_tpm2_eventlog_parses_full_boot(booted: Tpm, tmp_path: Path) -> None:
                                          if v != bytes(32)}
 
 
+def test_tpm2_eventlog_and_our_parser_both_read_an_ascii_crtm_version(tmp_path: Path) -> None:
+    """An 11-byte ASCII EV_S_CRTM_VERSION (not UCS-2): tpm2_eventlog reads the log, and so
+    do we; the record's data is kept as Undecoded (a warning for the verifier)."""
+    from vtalab.tpm.eventlog import EV_S_CRTM_VERSION, Undecoded, parse_eventlog
+
+    tpm = make_tpm()
+    tpm.power_on(0)
+    tpm.startup_clear()
+    tpm.extend(0, EV_S_CRTM_VERSION, b"U30 v2.90\x00\x00"[:11])
+    path = tmp_path / "eventlog.bin"
+    path.write_bytes(tpm.log.to_bytes())
+    out = tpm2_eventlog(path)
+    assert out.returncode == 0, out.stderr
+    assert "EV_S_CRTM_VERSION" in out.stdout
+    assert eventlog_pcrs(out.stdout) == {0: tpm.pcrs[0]}
+    (record,) = parse_eventlog(path.read_bytes())
+    assert isinstance(record.parsed, Undecoded) and "UCS-2" in record.parsed.problem
+
+
 def test_activate_credential_opens_tpm2_makecredential_blob(tmp_path: Path) -> None:
     """tpm2_makecredential (offline, OpenSSL, random ephemeral key) → our ActivateCredential."""
     tpm = make_tpm()

@@ -92,3 +92,24 @@ def test_version_record_round_trip_and_rejection() -> None:
     lying = Event.make(13, EV_EVENT_TAG, bytes(32), tagged_event_data(TAG_VERSION, data))
     with pytest.raises(ValueError, match="digest"):
         read_measured_boot([lying])
+
+
+@pytest.mark.parametrize("release", ["8.0.1", "8.0.2", "8.0.3"])
+@pytest.mark.parametrize("asset_tag", ["", "rack-7"])
+def test_what_esx_boot_measures_has_no_layout_problem(release: str, asset_tag: str) -> None:
+    from dataclasses import replace
+
+    from vtalab.tpm.measure import esx_boot_layout_problems, measure_esx_boot
+
+    image = standard_image(release, 22380479)
+    tpm = make_tpm()
+    tpm.power_on(0)
+    tpm.startup_clear()
+    hs = replace(HostSpecific.for_host("esx-9", image.build, "autoPartition=FALSE"),
+                 asset_tag=asset_tag)
+    measure_esx_boot(tpm, image, hs)
+    mb = read_measured_boot(tpm.log)
+    assert esx_boot_layout_problems(mb) == []
+    assert [r.name for r in mb.records if r.name in ("imgdb.tgz", "onetime.tgz")] == [
+        "imgdb.tgz", "onetime.tgz"]
+    assert mb.duplicates == []

@@ -50,7 +50,9 @@ RULES = (
 TA_CHANGE_NOTICE = ("next_reattest", "immediate")
 
 #: Parameters that choose a behaviour rather than a number: name -> the values allowed.
-POLICIES: dict[str, tuple[str, ...]] = {"ta_change_notice": TA_CHANGE_NOTICE}
+POLICIES: dict[str, tuple[str, ...]] = {"ta_change_notice": TA_CHANGE_NOTICE,
+                                         "unsafe_clock_policy": ("report", "reject"),
+                                         "key_release_policy": ("token", "latest_verdict")}
 
 
 def _field(default: float, description: str, *, low: float, high: float, assumed: bool,
@@ -75,6 +77,12 @@ def _retry(default: float, description: str, *, assumed: bool = True) -> Any:
     """A retry delay: 1 s to one day."""
     return _field(default, description, low=1, high=MAX_OPERATION_SECONDS, assumed=assumed,
                   unit="s")
+
+
+def _policy(default: str, description: str, *, assumed: bool = True) -> Any:
+    """A policy: one of a few named choices (the annotation's ``Literal``)."""
+    return Field(default, description=description,
+                 json_schema_extra={"assumed": assumed, "unit": "policy"})
 
 
 def _days(default: float, description: str, *, assumed: bool = True) -> Any:
@@ -116,6 +124,16 @@ class Parameters(BaseModel):
         120, "How long a nonce the Attestation Service issues stays valid: the host must "
         "present its quote over it within this time, once (a nonce is single use and bound "
         "to the host that asked for it).")
+    unsafe_clock_policy: Literal["report", "reject"] = _policy(
+        "report", "What attestd does with a quote whose clockInfo.safe is 0 (the TPM's Clock "
+        "may have gone back since it was last reported): `report` keeps it as a warning in "
+        "the verdict, `reject` refuses the quote (quote_clock_unsafe). The default follows "
+        "Keylime, whose verifier never judges clockInfo.")
+    key_release_policy: Literal["token", "latest_verdict"] = _policy(
+        "token", "What kmxd needs to release a key: `token` (vTA's documented rule: a valid, "
+        "unexpired KMS_AUTH_JWT) or `latest_verdict` (a what-if: also the latest verdict of "
+        "the attestation services of its group on the host must not be notAttested).",
+        assumed=False)
     vm_power_on_seconds: float = _op(5, "Powering on a VM once its keys are available.")
     vm_encrypt_seconds: float = _op(
         1, "Reconfiguring a powered-off VM to encrypt it, once its key is available.")

@@ -246,10 +246,17 @@ class Verdict:
     restart_count: int | None = None
     safe: bool | None = None
     pcrs: Mapping[int, str] = field(default_factory=dict)  #: quoted PCR -> value (hex)
+    #: what the verifier noticed without failing the host (undecodable claim-only records,
+    #: a quote with ``safe`` = 0 under the ``report`` policy ...)
+    warnings: tuple[Finding, ...] = ()
 
     @property
     def reasons(self) -> tuple[Reason, ...]:
         return tuple(f.reason for f in self.findings)
+
+    @property
+    def warning_reasons(self) -> tuple[Reason, ...]:
+        return tuple(f.reason for f in self.warnings)
 
     @property
     def messages(self) -> tuple[str, ...]:
@@ -268,6 +275,7 @@ class Verdict:
             "restart_count": self.restart_count,
             "safe": self.safe,
             "pcrs": {str(k): v for k, v in sorted(self.pcrs.items())},
+            "warnings": [f.as_dict() for f in self.warnings],
         }
 
 
@@ -288,9 +296,12 @@ class _Stop(Exception):
 class _Evaluation:
     """The state of one evaluation (what is known so far goes into the verdict)."""
 
-    def __init__(self, evidence: Evidence, config: TrustConfig, now: datetime) -> None:
+    def __init__(self, evidence: Evidence, config: TrustConfig, now: datetime,
+                 unsafe_clock: str = "report") -> None:
         self.ev = evidence
         self.config = config
+        self.unsafe_clock = unsafe_clock
+        self.warnings: list[Finding] = []
         self.now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
         self.now_epoch = int(self.now.timestamp())
         self.known: dict[str, Any] = {}
@@ -386,9 +397,12 @@ class _Evaluation:
     # 4 ---------------------------------------------------------------------------------------
     def ak_binding(self, activate: Callable[[bytes, bytes], bytes | None],
                    challenge_label: str,
-                   bound: set[tuple[bytes, bytes]] | None = None) -> crypto.PublicKey:
+                   bound: set[tuple[bytes, bytes]] | None = None
+                   ) -> tuple[crypto.PublicKey, bytes]:
+        """The AK's key and the qualifiedSigner its quotes must carry."""
         try:
             ek = crypto.public_from_der(self.ev.ek_public_der)
+            signer = _ak_qualified_name(self.ev.ek_public_der, self.ev.ak_public)
         except ValueError:
             raise self.stop(Reason.AK_NOT_BOUND, problem="EK public key malformed") from None
         try:
@@ -401,7 +415,7 @@ class _Evaluation:
                             problem="the AK is not a restricted SHA-256 signing key")
         pair = (self.ev.ek_public_der, self.ev.ak_public)
         if bound is not None and pair in bound:
-            return ak_key  # this EK/AK pair already passed a credential challenge
+            return ak_key, signer  # this EK/AK pair already passed a credential challenge
         secret = credential_secret(challenge_label)
         blob, seed = make_credential(ek, _marshal.object_name(area), secret,
                                      f"{challenge_label}|ephemeral".encode())
@@ -410,10 +424,11 @@ class _Evaluation:
             raise self.stop(Reason.AK_NOT_BOUND, problem="credential activation failed")
         if bound is not None:
             bound.add(pair)
-        return ak_key
+        return ak_key, signer
 
     # 5 ---------------------------------------------------------------------------------------
-    def quote(self, ak: crypto.PublicKey, nonce: bytes) -> _marshal.Attest:
+    def quote(self, ak: crypto.PublicKey, signer: bytes, nonce: bytes,
+              counters: dict[bytes, tuple[int, int, int]] | None = None) -> _marshal.Attest:
         problems = verify_quote(ak, self.ev.quote_attest, self.ev.quote_signature, nonce)
         malformed = [p for p in problems if p in ("malformed_attest", "bad_magic", "bad_type")]
         if malformed:
@@ -431,6 +446,10 @@ class _Evaluation:
                             quoted=attest.extra_data.hex())
         if problems:  # a problem verify_quote may learn later: never accept what we missed
             raise self.stop(Reason.QUOTE_MALFORMED, problem=", ".join(problems))
+        if attest.qualified_signer != signer:
+            raise self.stop(Reason.QUOTE_SIGNER_MISMATCH,
+                            quoted=attest.qualified_signer.hex(), expected=signer.hex())
+        self._counters(clock, counters)
         missing = [p for p in REQUIRED_PCRS if p not in attest.pcrs]
         if missing:
             raise self.stop(Reason.QUOTE_PCRS_MISSING, missing=missing, quoted=attest.pcrs)
@@ -440,10 +459,38 @@ class _Evaluation:
                             presented=list(self.ev.pcr_selection), quoted=attest.pcrs)
         return attest
 
+    def _counters(self, clock: _marshal.ClockInfo,
+                  counters: dict[bytes, tuple[int, int, int]] | None) -> None:
+        """resetCount/restartCount (and Clock within one boot) never go back for a TPM;
+        ``safe`` = 0 is reported or refused per the ``unsafe_clock_policy``."""
+        now = (clock.reset_count, clock.restart_count, clock.clock)
+        if counters is not None:
+            key = self.ev.ek_public_der  # the TPM: its endorsement key
+            last = counters.get(key)
+            if last is not None:
+                what = None
+                if now[0] < last[0]:
+                    what = "resetCount"
+                elif now[0] == last[0] and now[1] < last[1]:
+                    what = "restartCount"
+                elif now[:2] == last[:2] and now[2] < last[2]:
+                    what = "clock"
+                if what is not None:
+                    raise self.stop(Reason.QUOTE_ROLLBACK, counter=what,
+                                    last=list(last), quoted=list(now))
+            counters[key] = now
+        if not clock.safe:
+            finding = self.finding(Reason.QUOTE_CLOCK_UNSAFE, clock=clock.clock,
+                                   reset_count=clock.reset_count,
+                                   policy=self.unsafe_clock)
+            if self.unsafe_clock == "reject":
+                raise _Stop(finding)
+            self.warnings.append(finding)
+
     # 6 ---------------------------------------------------------------------------------------
     def eventlog(self, attest: _marshal.Attest) -> tuple[bytes, tuple[int, ...]]:
         try:
-            _, replayed = _parse_and_replay(self.ev.eventlog)
+            events, replayed = _parse_and_replay(self.ev.eventlog)
         except ValueError as exc:
             raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
         values = dict(replayed)
@@ -454,6 +501,12 @@ class _Evaluation:
                             quoted_digest=attest.pcr_digest.hex(),
                             replayed_digest=pcr_digest(quoted).hex())
         self.known["pcrs"] = {p: v.hex() for p, v in zip(attest.pcrs, quoted, strict=True)}
+        quoted_pcrs = set(attest.pcrs)
+        for index, e in enumerate(events):
+            if e.pcr in quoted_pcrs and isinstance(e.parsed, _eventlog.Undecoded):
+                self.warnings.append(self.finding(
+                    Reason.EVENT_DATA_UNDECODED, pcr=e.pcr, record=index,
+                    event_type=f"0x{e.event_type:08x}", problem=e.parsed.problem))
         # Only records in quoted PCRs are proven; the rest of the log is ignored. What is
         # returned names those records, (log bytes, quoted PCRs): a cheap, exact cache key.
         return self.ev.eventlog, tuple(attest.pcrs)
@@ -490,18 +543,23 @@ class _Evaluation:
         extra = sorted(n for n in measured if n not in expected)
         records = [(r.component, r.product, r.version) for r in mb.versions]
         trusted_records = [(r.component, r.product, r.version) for r in image.version_records]
-        if differ or extra or sorted(records) != sorted(trusted_records):
+        layout = _measure.esx_boot_layout_problems(mb)
+        if differ or extra or layout or sorted(records) != sorted(trusted_records):
             detail: dict[str, Any] = {"measured_version": version,
-                                      "modules": differ + extra or ["version records"]}
+                                      "modules": differ + extra + layout
+                                      or ["version records"]}
             if extra:
                 detail["unexpected"] = extra
+            if layout:
+                detail["layout"] = layout
             self.policy.append(self.finding(Reason.BASE_IMAGE_MISMATCH, **detail))
             return
         self.known["matched_base_image"] = image.version
 
     def verdict(self, stop: Finding | None = None) -> Verdict:
         findings = (stop,) if stop is not None else tuple(self.policy)
-        return Verdict(attested=not findings, findings=findings, **self.known)
+        return Verdict(attested=not findings, findings=findings,
+                       warnings=tuple(self.warnings), **self.known)
 
 
 # -- memoised pure steps ---------------------------------------------------------------------
@@ -514,6 +572,20 @@ def _parse_ak(data: bytes) -> tuple[_marshal.EccPublic, bytes, crypto.PublicKey]
     """The AK's TPM2B_PUBLIC: parsed, its TPMT_PUBLIC area (for the Name), its key."""
     ak = _marshal.parse_public(data)
     return ak, _marshal.Reader(data).tpm2b(), ak.public_key()
+
+
+@functools.lru_cache(maxsize=1024)
+def _ak_qualified_name(ek_spki_der: bytes, ak_public: bytes) -> bytes:
+    """The qualifiedSigner of a quote by this AK created under this EK (Part 1 §16).
+
+    QN(AK) = H(QN(EK) || Name(AK)), QN(EK) = H(TPM_RH_ENDORSEMENT || Name(EK)): the
+    layout ``tpm2_createak`` gives an AK under the EK. ``ValueError`` if a key is bad.
+    """
+    ek_area = _marshal.ek_public_area(crypto.public_from_der(ek_spki_der))
+    ek_qn = _marshal.qualified_name(_marshal.u32(_marshal.TPM_RH_ENDORSEMENT),
+                                    _marshal.object_name(ek_area))
+    return _marshal.qualified_name(ek_qn, _marshal.object_name(_marshal.Reader(ak_public)
+                                                                .tpm2b()))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -574,7 +646,9 @@ def nonce_verdict(reason: Reason, detail: Mapping[str, Any]) -> Verdict:
 def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
              activate: Callable[[bytes, bytes], bytes | None], now: datetime,
              challenge_label: str,
-             bound_aks: set[tuple[bytes, bytes]] | None = None) -> Verdict:
+             bound_aks: set[tuple[bytes, bytes]] | None = None,
+             counters: dict[bytes, tuple[int, int, int]] | None = None,
+             unsafe_clock: str = "report") -> Verdict:
     """The verdict on ``evidence`` under ``config`` (see the module docstring for the checks).
 
     ``nonce`` is the one this service issued for this attestation; ``activate`` calls
@@ -586,14 +660,21 @@ def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
     credential challenge: a registered pair is not challenged again, a new pair is
     challenged and, if it passes, registered [assumed: like Keylime's registrar, vTA's
     exact re-challenge policy is not public]. ``None`` challenges every time.
+
+    ``counters`` is the service's memory of each TPM's last authentic (resetCount,
+    restartCount, clock), keyed by EK: a quote that goes back is ``quote_rollback``
+    (``None``: not judged). ``unsafe_clock`` is the ``unsafe_clock_policy``: ``report``
+    keeps ``safe`` = 0 as a warning, ``reject`` refuses it (``quote_clock_unsafe``).
     """
-    state = _Evaluation(evidence, config, now)
+    if unsafe_clock not in ("report", "reject"):
+        raise ValueError(f"unsafe_clock must be 'report' or 'reject', got {unsafe_clock!r}")
+    state = _Evaluation(evidence, config, now, unsafe_clock)
     try:
         state.cluster()
         state.principal()
         state.tpm_identity()
-        ak = state.ak_binding(activate, challenge_label, bound_aks)
-        attest = state.quote(ak, nonce)
+        ak, signer = state.ak_binding(activate, challenge_label, bound_aks)
+        attest = state.quote(ak, signer, nonce, counters)
         quoted_log = state.eventlog(attest)
         state.measured(quoted_log)
     except _Stop as stop:

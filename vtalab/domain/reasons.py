@@ -70,9 +70,13 @@ class Reason(StrEnum):
     NONCE_REUSED = "nonce_reused"
     NONCE_WRONG_HOST = "nonce_wrong_host"
     NONCE_EXPIRED = "nonce_expired"
+    QUOTE_SIGNER_MISMATCH = "quote_signer_mismatch"
+    QUOTE_ROLLBACK = "quote_rollback"
+    QUOTE_CLOCK_UNSAFE = "quote_clock_unsafe"
     QUOTE_PCRS_MISSING = "quote_pcrs_missing"
     EVENTLOG_MALFORMED = "eventlog_malformed"
     EVENTLOG_MISMATCH = "eventlog_mismatch"
+    EVENT_DATA_UNDECODED = "event_data_undecoded"
     UNTRUSTED_BASE_IMAGE = "untrusted_base_image"
     BASE_IMAGE_MISMATCH = "base_image_mismatch"
     SECURE_BOOT_OFF = "secure_boot_off"
@@ -170,6 +174,18 @@ _ALL: tuple[ReasonInfo, ...] = (
        f"{_D} §3, §5 [assumed] (nonce_lifetime_seconds)",
        "Host {host} answered with a nonce {service} issued at {issued_at} that expired at "
        "{expired_at}."),
+    _r(Reason.QUOTE_SIGNER_MISMATCH, "error", False, "quote",
+       f"{_D} §3 [spec] (TPMS_ATTEST.qualifiedSigner = the AK's qualified name)",
+       "The TPM quote from {host} names another signing key (qualifiedSigner) than the "
+       "attestation key it presented."),
+    _r(Reason.QUOTE_ROLLBACK, "error", False, "quote",
+       f"{_D} §3 [spec, assumed] (TPMS_CLOCK_INFO counters only go forward)",
+       "The TPM quote from {host} has a {counter} lower than an earlier quote of the same "
+       "TPM ({quoted} after {last}): an old quote or a rolled-back TPM."),
+    _r(Reason.QUOTE_CLOCK_UNSAFE, "warning", True, "quote",
+       f"{_D} §3 [spec] (TPMS_CLOCK_INFO.safe); policy: unsafe_clock_policy [assumed]",
+       "The TPM of {host} reports safe = 0: its Clock may have gone back since it was "
+       "last reported (power lost without TPM2_Shutdown); policy {policy}."),
     _r(Reason.QUOTE_PCRS_MISSING, "error", False, "quote",
        f"{_D} §3 [inferred]",
        "The TPM quote from {host} does not cover the PCRs attestation needs (missing {missing})."),
@@ -179,6 +195,11 @@ _ALL: tuple[ReasonInfo, ...] = (
     _r(Reason.EVENTLOG_MISMATCH, "error", False, "eventlog",
        f"{_D} §3 [spec] (replay vs. quoted PCR digest)",
        "The boot event log of {host} does not match what its TPM measured ({problem})."),
+    _r(Reason.EVENT_DATA_UNDECODED, "warning", False, "eventlog",
+       f"{_D} §3 [spec] (claim-only record data; as tpm2_eventlog)",
+       "Record {record} of the boot event log of {host} (PCR {pcr}, event type "
+       "{event_type}) has data that does not decode ({problem}); its digest is replayed, "
+       "its data is not believed."),
     _r(Reason.UNTRUSTED_BASE_IMAGE, "error", False, "base_image",
        f"{_D} §2, §4, §5, §6 [doc, seed]",
        "Host {host} booted ESXi {measured_version}, which is not a trusted base image; "

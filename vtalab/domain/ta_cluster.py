@@ -91,6 +91,8 @@ class AttestationService:
         self.kid = crypto.key_id(self.key)
         #: (EK, AK) pairs that passed a credential challenge here (registrar-like)
         self.bound_aks: set[tuple[bytes, bytes]] = set()
+        #: each TPM's last authentic (resetCount, restartCount, clock), keyed by EK
+        self.tpm_counters: dict[bytes, tuple[int, int, int]] = {}
         #: nonces issued to trusted hosts (single use, bound to the host, expiring)
         self.nonces = NonceBook(self.name, params.nonce_lifetime_seconds)
         self._nonce_streams = kernel.streams.child("nonce").child(self.name)
@@ -138,8 +140,13 @@ class AttestationService:
                 evidence, config.trust_config(), nonce=evidence.nonce, activate=activate,
                 now=self.kernel.utc(),
                 challenge_label=f"{self.name}|{evidence.host}|{self.kernel.now}",
-                bound_aks=self.bound_aks)
+                bound_aks=self.bound_aks, counters=self.tpm_counters,
+                unsafe_clock=self.params.unsafe_clock_policy)
         log = self.kernel.log
+        for warning in verdict.warnings:
+            log(self.host.name, "attestd.log",
+                f"Attestation of {evidence.host}: warning: {warning.reason.value}: "
+                f"{warning.message}", level="warning")
         if verdict.attested:
             tokens = issue_tokens(verdict, host=evidence.host, service_name=self.name,
                                   group=self.group, key=self.key, kid=self.kid,

@@ -225,6 +225,7 @@ class Kmxa:
                       measured_version=verdict.measured_version,
                       running_version=self.host.version,
                       reset_count=verdict.reset_count,
+                      warnings=[r.value for r in verdict.warning_reasons],
                       message=(f"{self.host.name}: attestation by {info.name}: "
                                + ("passed, measured ESXi " + str(verdict.measured_version)
                                   if tokens else f"FAILED ({result.reason})")))

@@ -50,6 +50,7 @@ __all__ = [
     "ImageLoad",
     "TaggedEvent",
     "UefiVariable",
+    "Undecoded",
     "decode_event_data",
     "firmware_blob_data",
     "guid_bytes",
@@ -214,6 +215,25 @@ def decode_event_data(event_type: int, data: bytes
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Undecoded:
+    """The data of a record whose type promises a structure it does not have.
+
+    Kept instead of failing the whole log for types whose data a verifier only reads as
+    a claim (``EV_S_CRTM_VERSION``, ``EV_EFI_ACTION``, image-load and firmware-blob
+    records ...): ``tpm2_eventlog`` prints such a record and goes on, and so does the
+    parser; the verifier reports it as a warning. Types whose data is the measured thing
+    or is read as evidence (UEFI variables, tagged events) stay strict.
+    """
+
+    problem: str
+
+
+#: Event types whose malformed data fails the parse (the rest become :class:`Undecoded`).
+STRICT_TYPES = frozenset({EV_EFI_VARIABLE_DRIVER_CONFIG, EV_EFI_VARIABLE_BOOT,
+                          EV_EFI_VARIABLE_AUTHORITY, EV_EVENT_TAG})
+
+
 # -- records --------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -223,8 +243,8 @@ class Event:
     event_type: int
     digest: bytes
     data: bytes
-    parsed: UefiVariable | TaggedEvent | FirmwareBlob | ImageLoad | str | None = field(
-        default=None, compare=False)
+    parsed: UefiVariable | TaggedEvent | FirmwareBlob | ImageLoad | Undecoded | str | None = (
+        field(default=None, compare=False))
 
     @classmethod
     def make(cls, pcr: int, event_type: int, digest: bytes, data: bytes) -> Event:
@@ -238,8 +258,14 @@ class Event:
             raise ValueError(f"PCR {pcr} out of range")
         if len(digest) != 32:
             raise ValueError("SHA-256 digest must be 32 bytes")
-        return cls(pcr, event_type, bytes(digest), bytes(data),
-                   decode_event_data(event_type, data))
+        parsed: UefiVariable | TaggedEvent | FirmwareBlob | ImageLoad | Undecoded | str | None
+        try:
+            parsed = decode_event_data(event_type, data)
+        except ValueError as exc:
+            if event_type in STRICT_TYPES:
+                raise
+            parsed = Undecoded(str(exc))
+        return cls(pcr, event_type, bytes(digest), bytes(data), parsed)
 
     def to_bytes(self) -> bytes:
         return (struct.pack("<IIIH", self.pcr, self.event_type, 1, TPM_ALG_SHA256)

@@ -83,11 +83,13 @@ __all__ = [
     "TAG_MODULE",
     "TAG_SIGNER",
     "TAG_VERSION",
+    "BootRecord",
     "FirmwareProfile",
     "MeasuredBoot",
     "measure_esx_boot",
     "measure_firmware",
     "measure_full_boot",
+    "esx_boot_layout_problems",
     "read_measured_boot",
     "version_record_data",
 ]
@@ -244,6 +246,16 @@ def measure_full_boot(tpm: Tpm, fw: FirmwareProfile, image: EsxiImage,
 
 
 # -- reading it back ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class BootRecord:
+    """One record in esx-boot's PCRs (11-14), in log order, as a verifier saw it."""
+
+    pcr: int
+    event_type: int
+    tag: int | None = None  #: the esx-boot tag id of an ``EV_EVENT_TAG`` record
+    name: str | None = None  #: the module name of a module or boot-option record
+
+
 @dataclass
 class MeasuredBoot:
     """What a verifier learns from a (replay-checked) event log."""
@@ -258,6 +270,10 @@ class MeasuredBoot:
     cmdline: str | None = None
     asset_tag: str | None = None
     signers: list[bytes] = field(default_factory=list)
+    #: every record in PCRs 11-14, in log order (what :func:`esx_boot_layout_problems` reads)
+    records: list[BootRecord] = field(default_factory=list)
+    #: module names measured more than once (``modules`` keeps the last digest only)
+    duplicates: list[str] = field(default_factory=list)
 
     @property
     def esxi_version(self) -> str | None:
@@ -279,13 +295,16 @@ def read_measured_boot(events: Iterable[Event]) -> MeasuredBoot:
     mb = MeasuredBoot()
     for e in events:
         p = e.parsed
-        if e.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG and isinstance(p, UefiVariable):
+        if e.pcr >= PCR_ESX_BOOT_FIRST:  # esx-boot's PCRs: every record counts
+            if e.event_type == EV_EVENT_TAG and isinstance(p, TaggedEvent):
+                _read_tag(mb, e, p)
+            else:
+                mb.records.append(BootRecord(e.pcr, e.event_type))
+        elif e.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG and isinstance(p, UefiVariable):
             if e.pcr == 7 and p.name == "SecureBoot" and p.guid == EFI_GLOBAL_VARIABLE:
                 mb.secure_boot = p.data[:1] == b"\x01"
         elif e.event_type == EV_S_CRTM_VERSION and isinstance(p, str):
             mb.crtm_version = p
-        elif e.event_type == EV_EVENT_TAG and isinstance(p, TaggedEvent) and e.pcr >= 11:
-            _read_tag(mb, e, p)
     return mb
 
 
@@ -294,13 +313,17 @@ def _read_tag(mb: MeasuredBoot, e: Event, p: TaggedEvent) -> None:
         if not p.data.endswith(b"\x00"):
             raise ValueError("module name is not NUL-terminated")
         name = p.data[:-1].decode("utf-8")
+        mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id, name))
+        if name in mb.modules and name not in mb.duplicates:
+            mb.duplicates.append(name)
         mb.modules[name] = e.digest
         mb.module_pcrs[name] = e.pcr
         if name in _HOST_SPECIFIC:
             mb.host_specific.add(name)
         return
+    mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id))
     if p.tag_id not in (TAG_VERSION, TAG_CMDLINE, TAG_ASSET_TAG, TAG_SIGNER):
-        return  # a tag this verifier does not know: ignore it (the replay still counts it)
+        return  # a tag esx-boot does not use: esx_boot_layout_problems reports it
     if crypto.sha256(p.data) != e.digest:
         raise ValueError(f"tag {p.tag_id} record digest does not match its data")
     if p.tag_id == TAG_VERSION:
@@ -315,3 +338,86 @@ def _read_tag(mb: MeasuredBoot, e: Event, p: TaggedEvent) -> None:
         mb.host_specific.add("asset_tag")
     elif p.tag_id == TAG_SIGNER:
         mb.signers.append(p.data)
+
+
+#: The first PCR esx-boot extends (11: ``esxupdt``); 11-14 are all esx-boot's.
+PCR_ESX_BOOT_FIRST = 11
+_TAG_NAMES = {TAG_MODULE: "module", TAG_BOOT_OPTION: "boot option", TAG_CMDLINE:
+              "command line", TAG_ASSET_TAG: "asset tag", TAG_SIGNER: "signer",
+              TAG_VERSION: "version record"}
+
+
+def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
+    """Where the esx-boot records of ``mb`` differ from what esx-boot measures.
+
+    esx-boot (``uefi/efiutils/tpm.c``, ``mboot/mboot.c``) extends PCRs 11-14 only with
+    tagged events: each module once, into the PCR and with the tag its name dictates
+    (:func:`vtalab.esxi.image.module_pcr`); version records into PCR 13; then, after
+    every module, the signer certificates, **one** command line and at most one asset
+    tag into PCR 14. The host-specific modules ``imgdb.tgz`` and ``onetime.tgz`` are
+    ordinary PCR-13 modules loaded last, in that order. A verifier leaves only those and
+    the command line out of the base-image comparison, so anything else about them --
+    a second copy, another PCR or tag, an earlier position -- is a record the base
+    image does not account for. Returns one phrase per problem (empty: as esx-boot).
+    """
+    problems = [f"{name} measured more than once" for name in mb.duplicates]
+    modules_seen = 0
+    fleet_after_host_specific: list[str] = []
+    host_specific_order: list[str] = []
+    after_modules = False  # a signer, command line or asset tag has been measured
+    cmdlines = asset_tags = 0
+    for r in mb.records:
+        where = f"PCR {r.pcr}"
+        if r.tag is None:
+            problems.append(f"a record of event type 0x{r.event_type:08x} in {where} "
+                            "(esx-boot measures only tagged events there)")
+            continue
+        if r.tag not in _TAG_NAMES:
+            problems.append(f"a record with unknown esx-boot tag {r.tag} in {where}")
+            continue
+        if r.tag in (TAG_MODULE, TAG_BOOT_OPTION):
+            name = r.name or ""
+            pcr = module_pcr(name)
+            tag = TAG_BOOT_OPTION if pcr == PCR_BOOT_OPTIONS else TAG_MODULE
+            if (r.pcr, r.tag) != (pcr, tag):
+                problems.append(f"{name} measured as a {_TAG_NAMES[r.tag]} in {where} "
+                                f"(esx-boot measures it as a {_TAG_NAMES[tag]} in PCR {pcr})")
+            if after_modules:
+                problems.append(f"{name} measured after the signer or command line")
+            modules_seen += 1
+            if name in _HOST_SPECIFIC:
+                host_specific_order.append(name)
+            elif host_specific_order:
+                fleet_after_host_specific.append(name)
+            continue
+        if r.tag == TAG_VERSION:
+            if r.pcr != PCR_MODULES:
+                problems.append(f"a version record in {where} (esx-boot: PCR {PCR_MODULES})")
+            continue
+        after_modules = True
+        if r.pcr != PCR_BOOT_OPTIONS:
+            problems.append(f"a {_TAG_NAMES[r.tag]} record in {where} "
+                            f"(esx-boot: PCR {PCR_BOOT_OPTIONS})")
+        if r.tag == TAG_CMDLINE:
+            cmdlines += 1
+            if asset_tags:
+                problems.append("the command line measured after the asset tag")
+        elif r.tag == TAG_ASSET_TAG:
+            asset_tags += 1
+        elif cmdlines or asset_tags:  # a signer after the command line or asset tag
+            problems.append("a signer measured after the command line")
+    if fleet_after_host_specific:
+        problems.append(f"{', '.join(fleet_after_host_specific)} measured after the "
+                        "host-specific modules (esx-boot loads imgdb.tgz and onetime.tgz "
+                        "last)")
+    expected_order = [n for n in _HOST_SPECIFIC if n in host_specific_order]
+    if host_specific_order != expected_order and not mb.duplicates:
+        problems.append(f"host-specific modules in the order {', '.join(host_specific_order)}"
+                        f" (esx-boot: {', '.join(_HOST_SPECIFIC)})")
+    if cmdlines > 1:
+        problems.append(f"{cmdlines} command lines measured (esx-boot measures one)")
+    if asset_tags > 1:
+        problems.append(f"{asset_tags} asset tags measured (esx-boot measures at most one)")
+    if modules_seen and not cmdlines:
+        problems.append("no command line measured (esx-boot always measures one)")
+    return problems
