@@ -117,21 +117,27 @@ def test_violation_text_names_time_and_subject():
 def test_key_released_without_own_valid_token_is_caught():
     world = clean_run().world
     assert INVARIANTS["no-key-without-token"].check(world) == []
-    # Forge what a broken kmxd would write (the lab's kmxd refuses both).
-    now = world.kernel.epoch_seconds()
-    world.kernel.record("trust-authority/ta-esx-01/kmxd", "key.release", host="esx-01",
-                        key_id="k" * 32, ok=True, token_sub="esx-02", token_exp=now + 60,
-                        now_epoch=now)
-    world.kernel.record("trust-authority/ta-esx-01/kmxd", "key.release", host="esx-02",
-                        key_id="k" * 32, ok=True, token_sub="esx-02", token_exp=now - 5,
-                        now_epoch=now)
+    real = next(e.fields for e in world.kernel.trace
+                if e.kind == "key.release" and e.fields.get("ok"))
+    owner = real["host"]
+    other = "esx-02" if owner != "esx-02" else "esx-01"
+    head, body, _ = real["token"].split(".")
+    unsigned = f"{head}.{body}."
+    # Forge what a broken kmxd would write (the lab's kmxd refuses all three).
+    for host, token, now in ((other, real["token"], real["now_epoch"]),
+                             (owner, real["token"], real["token_exp"] + 5),
+                             (owner, unsigned, real["now_epoch"])):
+        world.kernel.record("trust-authority/ta-esx-01/kmxd", "key.release", host=host,
+                            key_id="k" * 32, ok=True, token=token, group=real["group"],
+                            now_epoch=now)
     try:
         found = INVARIANTS["no-key-without-token"].check(world)
     finally:
-        del world.kernel.trace._events[-2:]  # keep the shared clean run clean
-    assert [v.subject for v in found] == ["esx-01", "esx-02"]
-    assert "issued to esx-02" in found[0].detail
+        del world.kernel.trace._events[-3:]  # keep the shared clean run clean
+    assert [v.subject for v in found] == [other, owner, owner]
+    assert f"issued to {owner}" in found[0].detail
     assert "had expired 5 s earlier" in found[1].detail
+    assert "not signed by any Attestation Service" in found[2].detail
 
 
 # -- attested-only-if-trusted ----------------------------------------------------------

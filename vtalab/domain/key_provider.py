@@ -29,11 +29,13 @@ each KMIP server's connection status, as ``Get-TrustAuthorityKeyProviderServer``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from vtalab.core import crypto
+from vtalab.core.kernel import format_time
 from vtalab.domain.attestation import verify_kms_token
 from vtalab.domain.kms import (
     KMIP_PORT,
@@ -55,6 +57,12 @@ __all__ = [
     "build_kms",
     "provider_for",
 ]
+
+#: ``record(**fields)``: writes one ``key.release`` trace event (the world's kernel)
+Recorder = Callable[..., Any]
+#: ``latest_verdict(host)``: ``(time, attested, reason)`` of the latest verdict of this
+#: group's Attestation Services on ``host``, or ``None`` (for ``key_release_policy``)
+VerdictLookup = Callable[[str], "tuple[float, bool, str | None] | None"]
 
 _STOPPED = Reason("service_stopped")
 _NOT_CONFIGURED = Reason("key_provider_not_configured")
@@ -178,12 +186,20 @@ class KeyRelease:
 class KeyProviderService:
     """``kmxd`` on one TA host, serving one attestation/key-provider group."""
 
-    def __init__(self, host: str, group: str) -> None:
+    def __init__(self, host: str, group: str, *, record: Recorder | None = None,
+                 latest_verdict: VerdictLookup | None = None, policy: str = "token") -> None:
+        if policy not in ("token", "latest_verdict"):
+            raise ValueError(f"key release policy must be 'token' or 'latest_verdict', "
+                             f"got {policy!r}")
         self.host = host
         self.group = group
         self.providers: dict[str, TrustedKeyProvider] = {}
         self.trusted_attestation_keys: dict[str, crypto.PublicKey] = {}
         self.running = True
+        #: every answer of release_key is recorded here, at the source (see release_key)
+        self.record = record
+        self.latest_verdict = latest_verdict
+        self.policy = policy
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -250,7 +266,45 @@ class KeyProviderService:
 
         ``now`` is the simulated calendar time (certificate validity), ``now_epoch`` the
         same instant in Unix seconds (token ``iat``/``exp``).
+
+        Every answer is recorded (``record``) as a ``key.release`` event: a release
+        carries the token kmxd accepted and the identity it verified (``kid``, ``iss``,
+        ``sub``, ``group``, ``iat``, ``exp``), so an invariant can re-verify the token and
+        match it with the attestation that issued it, whoever asked for the key.
         """
+        release, claims = self._release(token=token, host=host, provider=provider,
+                                        key_id=key_id, kms=kms, now=now, now_epoch=now_epoch)
+        if self.record is not None:
+            refusal = release.reason.value if release.reason else "?"
+            shown = release.key_id or key_id or "<primary>"
+            fields: dict[str, Any] = dict(
+                host=host, key_id=release.key_id or key_id, provider=provider,
+                ok=release.ok, reason=release.reason.value if release.reason else None,
+                token_sub=claims.get("sub"), token_exp=claims.get("exp"),
+                now_epoch=now_epoch, group=self.group,
+                message=(f"kmxd on {self.host}: key {shown[:8]}… "
+                         + (f"released to {host}" if release.ok else
+                            f"refused to {host} ({refusal})")))
+            if release.ok:
+                decoded = crypto.jwt_decode(token) if token else None
+                fields.update(token=token, token_kid=decoded.header.get("kid") if decoded
+                              else None, token_iss=claims.get("iss"),
+                              token_iat=claims.get("iat"), token_group=claims.get("group"))
+            self.record(**fields)
+        return release
+
+    def _release(self, *, token: str | None, host: str, provider: str, key_id: str | None,
+                 kms: KmsCluster, now: datetime, now_epoch: int
+                 ) -> tuple[KeyRelease, dict[str, Any]]:
+        """The answer and the token's claims (verified when the token was accepted)."""
+        claims: dict[str, Any] = _unverified_claims(token) if token else {}
+        release = self._decide(token=token, host=host, provider=provider, key_id=key_id,
+                               kms=kms, now=now, now_epoch=now_epoch, claims=claims)
+        return release, claims
+
+    def _decide(self, *, token: str | None, host: str, provider: str, key_id: str | None,
+                kms: KmsCluster, now: datetime, now_epoch: int,
+                claims: dict[str, Any]) -> KeyRelease:
         log: list[str] = []
         detail = {"host": host, "provider": provider, "group": self.group,
                   "service": "kmxd"}
@@ -279,6 +333,14 @@ class KeyProviderService:
             token_detail["token_host"] = claims.get("sub", "?")
             return self._refuse(problem, render(problem, token_detail), host=host,
                                 provider=provider, key_id=key_id, log=log)
+        if self.policy == "latest_verdict" and self.latest_verdict is not None:
+            latest = self.latest_verdict(host)
+            if latest is not None and not latest[1]:
+                superseded = Reason.TOKEN_SUPERSEDED
+                message = render(superseded, dict(detail, failed_reason=latest[2] or "?",
+                                                  failed_at=format_time(latest[0])))
+                return self._refuse(superseded, message, host=host, provider=provider,
+                                    key_id=key_id, log=log)
         log.append(f"Attestation token of {host} accepted (group {self.group})")
         result = kms.get_key(key_id, username=config.username, password=config.password,
                              client_cert_der=config.client_certificate_der, now=now,

@@ -89,6 +89,7 @@ class Reason(StrEnum):
     TOKEN_FORGED = "token_forged"
     TOKEN_WRONG_GROUP = "token_wrong_group"
     TOKEN_WRONG_HOST = "token_wrong_host"
+    TOKEN_SUPERSEDED = "token_superseded"
     KMS_UNREACHABLE = "kms_unreachable"
     KMS_AUTH_FAILED = "kms_auth_failed"
     KMS_CERTIFICATE_EXPIRED = "kms_certificate_expired"
@@ -240,6 +241,12 @@ _ALL: tuple[ReasonInfo, ...] = (
     _r(Reason.TOKEN_WRONG_HOST, "error", False, "token",
        f"{_D} §6 [inferred]",
        "The attestation token presented by {host} was issued to another host ({token_host})."),
+    _r(Reason.TOKEN_SUPERSEDED, "error", True, "token",
+       f"{_D} §6 [assumed] (what-if: key_release_policy latest_verdict; vTA documents "
+       "only the token rule)",
+       "The attestation token of {host} is valid, but the host has since been judged "
+       "notAttested ({failed_reason}, at {failed_at}); key_release_policy latest_verdict "
+       "refuses it."),
     _r(Reason.KMS_UNREACHABLE, "error", True, "kms",
        f"{_D} §6, §8 [doc] (KmsUnhealthy)",
        "No KMIP server of key provider {provider} could be reached."),

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from vtalab.domain.vcenter import VCenter
     from vtalab.esxi.host import EsxiHost
 
-__all__ = ["OBJECT_KINDS", "AttestationService", "TaConfig", "TaHost", "TrustAuthorityCluster"]
+__all__ = ["OBJECT_KINDS", "AttestationService", "TaConfig", "TaHost", "TrustAuthorityCluster",
+           "attestd_signing_key"]
 
 #: The TA cluster objects whose health is reported (names as in the vSphere API).
 OBJECT_KINDS = ("state", "principals", "base_images", "tpm2_ca_certificates",
@@ -77,6 +78,15 @@ class TaConfig:
         )
 
 
+def attestd_signing_key(seed: int, ta_host: str) -> crypto.PrivateKey:
+    """The token-signing key of attestd on ``ta_host`` (derived from the world's seed).
+
+    One definition: the service signs with it, and the key-release invariants derive it
+    again to re-verify tokens without trusting kmxd's list of trusted keys.
+    """
+    return crypto.derive_private_key(seed, f"ta/{ta_host}/attestd")
+
+
 class AttestationService:
     """``attestd`` on one TA host: its signing key and certificate, and the verdict."""
 
@@ -87,10 +97,12 @@ class AttestationService:
         self.host = host
         self.group = group
         self.name = f"{host.name}/attestd"
-        self.key = crypto.derive_private_key(kernel.seed, f"ta/{host.name}/attestd")
+        self.key = attestd_signing_key(kernel.seed, host.name)
         self.kid = crypto.key_id(self.key)
         #: (EK, AK) pairs that passed a credential challenge here (registrar-like)
         self.bound_aks: set[tuple[bytes, bytes]] = set()
+        #: host -> (time, attested, first reason) of this service's latest verdict on it
+        self.latest: dict[str, tuple[float, bool, str | None]] = {}
         #: each TPM's last authentic (resetCount, restartCount, clock), keyed by EK
         self.tpm_counters: dict[bytes, tuple[int, int, int]] = {}
         #: nonces issued to trusted hosts (single use, bound to the host, expiring)
@@ -142,6 +154,8 @@ class AttestationService:
                 challenge_label=f"{self.name}|{evidence.host}|{self.kernel.now}",
                 bound_aks=self.bound_aks, counters=self.tpm_counters,
                 unsafe_clock=self.params.unsafe_clock_policy)
+        self.latest[evidence.host] = (self.kernel.now, verdict.attested,
+                                      verdict.reasons[0].value if verdict.reasons else None)
         log = self.kernel.log
         for warning in verdict.warnings:
             log(self.host.name, "attestd.log",
@@ -222,8 +236,10 @@ class TaHost:
 class TrustAuthorityCluster:
     """The TA cluster, managed by the TA vCenter."""
 
-    def __init__(self, kernel: Kernel, name: str, vcenter: VCenter, group: str) -> None:
+    def __init__(self, kernel: Kernel, name: str, vcenter: VCenter, group: str,
+                 key_release_policy: str = "token") -> None:
         self.kernel = kernel
+        self.key_release_policy = key_release_policy
         self.name = name
         self.vcenter = vcenter
         self.group = group
@@ -253,6 +269,20 @@ class TrustAuthorityCluster:
     def apply(self, fn: Callable[[TaHost], bool]) -> list[str]:
         """Apply a change to every reachable member; returns the hosts it changed."""
         return [h.name for h in self.reachable_members() if fn(h)]
+
+    def latest_verdict(self, host: str) -> tuple[float, bool, str | None] | None:
+        """The latest verdict of any member's attestd on ``host`` (time, attested, reason)."""
+        verdicts = [m.attestd.latest[host] for m in self.members if host in m.attestd.latest]
+        return max(verdicts, key=lambda v: v[0]) if verdicts else None
+
+    def new_kmxd(self, ta_host: str) -> KeyProviderService:
+        """kmxd for a TA host of this cluster: it records every key release in the trace."""
+        def record(**fields: Any) -> None:
+            self.kernel.record(f"trust-authority/{ta_host}/kmxd", "key.release", **fields)
+
+        return KeyProviderService(ta_host, self.group, record=record,
+                                  latest_verdict=self.latest_verdict,
+                                  policy=self.key_release_policy)
 
     def refresh_trust(self) -> None:
         """kmxd trusts the signing keys of every attestd of its group in the cluster."""

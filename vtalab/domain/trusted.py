@@ -276,18 +276,6 @@ class Kmxa:
             for line in release.log:
                 world.kernel.log(ta.name, "kmxd.log", line,
                                  level="info" if release.ok else "error")
-            decoded = crypto.jwt_decode(token) if token else None
-            claims = decoded.claims if decoded else {}
-            refusal = release.reason.value if release.reason else "?"
-            world.kernel.record(
-                f"trust-authority/{ta.name}/kmxd", "key.release", host=self.host.name,
-                key_id=key_id, provider=provider, ok=release.ok,
-                reason=release.reason.value if release.reason else None,
-                token_sub=claims.get("sub"), token_exp=claims.get("exp"),
-                now_epoch=world.kernel.epoch_seconds(),
-                message=(f"kmxd on {ta.name}: key {key_id[:8]}… "
-                         + (f"released to {self.host.name}" if release.ok else
-                            f"refused to {self.host.name} ({refusal})")))
             if release.ok and release.material is not None:
                 self.key_cache[key_id] = release.material
                 if self.th.cluster.key_persistence:

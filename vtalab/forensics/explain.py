@@ -36,6 +36,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from vtalab.analysis.invariants.safety import stale_token_releases, stale_token_text
 from vtalab.core.kernel import format_time
 from vtalab.errors import InputError, OperationError
 from vtalab.scenario.model import Scenario, check_name, run_scenario, step_text
@@ -199,6 +200,11 @@ def build_chain(scenario: Scenario, world: Any, host: str, events: list[Any],
         "snapshot": _is_snapshot(scenario),
     }
     chain["eventlog"], chain["quote"] = _tpm(world, host)
+    # releases on a token the host kept after it was judged notAttested (vTA allows them
+    # until the token expires): the exposure, with its window
+    chain["exposure"] = [dict(item, text=stale_token_text(item))
+                         for item in stale_token_releases(world, host)
+                         if item["time"] <= at]
     chain["conclusion"] = _conclusion(host, chain)
     return chain
 
@@ -501,6 +507,8 @@ def render(x: Explanation) -> str:
             if h.get("measured_by"):
                 line += f"; still measured by {', '.join(h['measured_by'])}"
             out.append(line)
+    for item in c.get("exposure", ()):
+        out.append(f"exposure    {item['text']}")
     out += ["", "why", f"  {c['conclusion']}", ""]
     out.append(f"fixes (each re-run with seed {x.seed} to {format_time(x.at)}, applied, "
                f"then run for up to {format_time(x.bound).removeprefix('T+')})")

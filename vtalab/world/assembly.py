@@ -23,7 +23,6 @@ from vtalab.core import crypto
 from vtalab.core.kernel import Kernel
 from vtalab.core.parameters import Parameters
 from vtalab.domain import vm as vm_ops
-from vtalab.domain.key_provider import KeyProviderService
 from vtalab.domain.kms import build_kms
 from vtalab.domain.ta_cluster import (
     OBJECT_KINDS,
@@ -81,7 +80,8 @@ class World:
         self.kms, self.kms_identity = build_kms(
             self.seed, t.kms.name, list(t.kms.servers), now=k.utc() - timedelta(days=1),
             validity_days=int(self.params.certificate_validity_days))
-        self.ta_cluster = TrustAuthorityCluster(k, t.ta_cluster.name, self.ta_vcenter, t.group)
+        self.ta_cluster = TrustAuthorityCluster(k, t.ta_cluster.name, self.ta_vcenter, t.group,
+                                                self.params.key_release_policy)
         for spec in t.ta_cluster.hosts:
             host = EsxiHost(k, self.params, spec.name, self._image(spec.release, spec.name),
                             role="trust-authority", cluster=t.ta_cluster.name)
@@ -89,7 +89,7 @@ class World:
             self.hosts[spec.name] = host
             attestd = AttestationService(k, self.params, host, t.group, self.ta_vcenter)
             self.ta_cluster.hosts[spec.name] = TaHost(host, attestd,
-                                                      KeyProviderService(spec.name, t.group))
+                                                      self.ta_cluster.new_kmxd(spec.name))
         self.ta_cluster.refresh_trust()
         self.trusted_clusters: dict[str, TrustedCluster] = {}
         for cspec in t.trusted_clusters:

@@ -15,16 +15,22 @@ Each registers itself with :func:`vtalab.analysis.invariants.invariant` when
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from vtalab.analysis.invariants import DOMAIN, SEED, Violation, invariant
 from vtalab.analysis.invariants.replay import UP_KINDS, _canonical_verb, _events, _TrustState
+from vtalab.core import crypto
+from vtalab.core.kernel import format_time
+from vtalab.domain.attestation import AUD_KMS, TYP_KMS
+from vtalab.domain.ta_cluster import attestd_signing_key
 
 if TYPE_CHECKING:
     from vtalab.core.trace import TraceEvent
     from vtalab.world.assembly import World
 
-__all__ = ["VM_KINDS", "VM_STEPS"]
+__all__ = ["VM_KINDS", "VM_STEPS", "stale_token_releases", "stale_token_text"]
 
 
 # -- safety: keys ------------------------------------------------------------------------
@@ -33,10 +39,58 @@ def _key_releases(world: World) -> int:
     return sum(1 for _ in _events(world, "key.release"))
 
 
+@functools.lru_cache(maxsize=64)
+def _attestd_keys(seed: int, ta_hosts: tuple[str, ...]) -> dict[str, tuple[str, crypto.PublicKey]]:
+    """kid -> (service, public key) of every attestd of the topology, derived from the seed
+    (the invariants never read kmxd's list of trusted keys: that is what they check)."""
+    out = {}
+    for name in ta_hosts:
+        key = attestd_signing_key(seed, name)
+        out[crypto.key_id(key)] = (f"{name}/attestd", key.public_key())
+    return out
+
+
+def _verified(world: World, f: Mapping[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
+    """The claims of the token a ``key.release`` event recorded, re-verified from scratch
+    (signature by an attestd of the topology, type, host, group, validity), and the
+    problems found (empty: a valid token for this host)."""
+    token = f.get("token")
+    host, now = f.get("host"), f.get("now_epoch")
+    if not token:
+        return None, ["it presented no readable token"]
+    decoded = crypto.jwt_decode(str(token))
+    if decoded is None:
+        return None, ["its token is not a JWT"]
+    ta_hosts = tuple(h.name for h in world.topology.ta_cluster.hosts)
+    signer = _attestd_keys(world.kernel.seed, ta_hosts).get(str(decoded.header.get("kid")))
+    claims = crypto.jwt_verify(str(token), signer[1]) if signer is not None else None
+    if claims is None or signer is None:
+        return None, ["its token is not signed by any Attestation Service of the TA cluster"]
+    problems = []
+    if claims.get("iss") != signer[0]:
+        problems.append(f"its token names issuer {claims.get('iss')} but was signed by "
+                        f"{signer[0]}")
+    if claims.get("typ") != TYP_KMS or claims.get("aud") != AUD_KMS:
+        problems.append(f"its token is a {claims.get('typ')}, not a {TYP_KMS}")
+    if claims.get("sub") != host:
+        problems.append(f"its token was issued to {claims.get('sub')}")
+    if f.get("group") is not None and claims.get("group") != f.get("group"):
+        problems.append(f"its token is for group {claims.get('group')}, not {f.get('group')}")
+    iat, exp = claims.get("iat"), claims.get("exp")
+    if not isinstance(iat, int) or not isinstance(exp, int) or not isinstance(now, int):
+        problems.append("the token has no validity period")
+    elif now >= exp:
+        problems.append(f"the token had expired {now - exp} s earlier")
+    elif now < iat:
+        problems.append(f"the token was not valid for another {iat - now} s")
+    return claims, problems
+
+
 @invariant(
     "no-key-without-token",
     statement="No key is ever released to a host that does not hold a valid, unexpired "
-              "attestation token issued for itself.",
+              "attestation token issued for itself (re-verified from the token kmxd "
+              "recorded: signature, type, host, group, validity).",
     source=f"{DOMAIN} §6 (keys); vSphere Security guide, vTA key release",
     kind="safety", at_risk=_key_releases)
 def _no_key_without_token(world: World) -> list[Violation]:
@@ -45,24 +99,112 @@ def _no_key_without_token(world: World) -> list[Violation]:
         f = e.fields
         if not f.get("ok"):
             continue
-        host, sub, exp, now = f.get("host"), f.get("token_sub"), f.get("token_exp"), \
-            f.get("now_epoch")
-        problems = []
-        if sub is None:
-            problems.append("it presented no readable token")
-        elif sub != host:
-            problems.append(f"its token was issued to {sub}")
-        if exp is None or now is None:
-            problems.append("the token has no expiry")
-        elif exp <= now:
-            problems.append(f"the token had expired {now - exp} s earlier")
+        _, problems = _verified(world, f)
         if problems:
+            host = f.get("host")
             out.append(Violation(
                 "no-key-without-token", e.time, str(host),
                 f"kmxd released key {str(f.get('key_id'))[:8]}… to {host} although "
                 + " and ".join(problems)
                 + "; a key may only go to a host holding a valid token for itself"))
     return out
+
+
+@invariant(
+    "key-only-after-attestation",
+    statement="Every key kmxd releases goes on a token an Attestation Service issued when "
+              "it attested that host: the trace shows that attestation passing, by the "
+              "token's issuer, at the token's issue time, before the release.",
+    source=f"{DOMAIN} §5-§6 (tokens are issued on a passed attestation); issue 13",
+    kind="safety", at_risk=_key_releases)
+def _key_only_after_attestation(world: World) -> list[Violation]:
+    out = []
+    passed: set[tuple[str, str, int]] = set()  # (host, service, epoch) of passes so far
+    for e in _events(world, "attest.result", "key.release"):
+        f = e.fields
+        if e.kind == "attest.result":
+            if f.get("status") == "attested":
+                passed.add((str(f.get("host")), str(f.get("service")),
+                            world.kernel.epoch_seconds(e.time)))
+            continue
+        if not f.get("ok"):
+            continue
+        claims, _ = _verified(world, f)
+        host = str(f.get("host"))
+        if claims is None:
+            why = "its token does not verify, so no attestation can be shown to have issued it"
+        elif (str(claims.get("sub")), str(claims.get("iss")), claims.get("iat")) in passed:
+            continue
+        else:
+            why = (f"no passed attestation of {claims.get('sub')} by {claims.get('iss')} at "
+                   f"the token's issue time ({claims.get('iat')}) is in the trace")
+        out.append(Violation(
+            "key-only-after-attestation", e.time, host,
+            f"kmxd released key {str(f.get('key_id'))[:8]}… to {host}, but {why}"))
+    return out
+
+
+def stale_token_releases(world: World, host: str | None = None) -> list[dict[str, Any]]:
+    """Key releases on a token whose host was judged notAttested after it was issued.
+
+    vTA's documented rule lets kmxd accept any valid, unexpired token, so such a release
+    is not a violation; this makes the exposure visible. Each item: the release time,
+    key, host, token issuer/issue/expiry (simulated s), the first notAttested verdict
+    after the token was issued (time, service, reason) and the exposure (release time -
+    that verdict) and its bound (token expiry - that verdict).
+    """
+    offset = world.kernel.epoch_seconds(0)
+    issued_at: dict[tuple[str, str, int], int] = {}  # the pass that issued a token -> index
+    failures: dict[str, list[tuple[int, float, str, str | None]]] = {}
+    out = []
+    for i, e in enumerate(_events(world, "attest.result", "key.release")):
+        f = e.fields
+        h = str(f.get("host"))
+        if e.kind == "attest.result":
+            if f.get("status") == "attested":
+                issued_at[(h, str(f.get("service")), world.kernel.epoch_seconds(e.time))] = i
+            elif f.get("status") == "notAttested":
+                failures.setdefault(h, []).append((i, e.time, str(f.get("service")),
+                                                   f.get("reason")))
+            continue
+        if not f.get("ok") or (host is not None and h != host) or f.get("token_iat") is None:
+            continue
+        iat = int(f["token_iat"])
+        since = issued_at.get((h, str(f.get("token_iss")), iat), -1)
+        # judged notAttested after the attestation that issued the token (trace order)
+        failed = next((x for x in failures.get(h, []) if x[0] > since), None)
+        if failed is None:
+            continue
+        issued, expires = iat - offset, float(f.get("token_exp") or iat) - offset
+        out.append({"time": e.time, "host": h, "key_id": f.get("key_id"),
+                    "issuer": f.get("token_iss"), "issued": issued, "expires": expires,
+                    "failed_at": failed[1], "failed_by": failed[2], "reason": failed[3],
+                    "exposure": e.time - failed[1], "exposure_bound": expires - failed[1]})
+    return out
+
+
+def stale_token_text(item: dict[str, Any]) -> str:
+    """One stale-token release in the operator's words."""
+    return (f"kmxd released key {str(item['key_id'])[:8]}… to {item['host']} at "
+            f"{format_time(item['time'])} on a token {item['issuer']} issued at "
+            f"{format_time(item['issued'])}, although {item['failed_by']} judged the host "
+            f"notAttested ({item['reason']}) at {format_time(item['failed_at'])}: exposed "
+            f"for {format_time(item['exposure']).removeprefix('T+')} so far, up to "
+            f"{format_time(item['exposure_bound']).removeprefix('T+')} until the token "
+            f"expires at {format_time(item['expires'])} (vTA's rule: a valid, unexpired "
+            "token is enough; key_release_policy: latest_verdict refuses it)")
+
+
+@invariant(
+    "no-release-on-stale-token",
+    statement="No key is released on a token whose host has been judged notAttested since "
+              "the token was issued (vTA allows it until the token expires: this shows the "
+              "exposure window).",
+    source=f"{DOMAIN} §6 (kmxd accepts a valid, unexpired token); issue 13",
+    kind="advice", at_risk=_key_releases)
+def _no_release_on_stale_token(world: World) -> list[Violation]:
+    return [Violation("no-release-on-stale-token", item["time"], item["host"],
+                      stale_token_text(item)) for item in stale_token_releases(world)]
 
 
 # -- safety: attestation -----------------------------------------------------------------

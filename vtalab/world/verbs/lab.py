@@ -33,11 +33,10 @@ def remove_ta_host(world: World, a: VmHostArgs) -> Outcome:
       source=SEED + " (troubleshooting, step 3), KB 77234")
 def add_ta_host(world: World, a: VmHostArgs) -> Outcome:
     member = world.ta_host(a.vmhost)
-    from vtalab.domain.key_provider import KeyProviderService
     from vtalab.domain.ta_cluster import TaConfig
 
     member.config = TaConfig()
-    member.kmxd = KeyProviderService(a.vmhost, world.ta_cluster.group)
+    member.kmxd = world.ta_cluster.new_kmxd(a.vmhost)
     member.member = True
     world.ta_cluster.refresh_trust()
     world.kernel.record(world.ta_vcenter.source, "ta.host.added", host=a.vmhost,
