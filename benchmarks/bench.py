@@ -26,8 +26,9 @@ from vtalab.core.kernel import Kernel
 from vtalab.core.parameters import Parameters
 from vtalab.domain.ta_cluster import QUOTE_PCRS
 from vtalab.esxi.host import EsxiHost
+from vtalab.esxi.measure import FirmwareProfile, measure_full_boot
 from vtalab.esxi.releases import image_for
-from vtalab.tpm import FirmwareProfile, Tpm, measure_full_boot, pcr_digest
+from vtalab.tpm import Tpm, pcr_digest
 from vtalab.world.assembly import World
 from vtalab.world.topology import (
     TaClusterSpec,

@@ -25,7 +25,7 @@ from typing import Any
 import vtalab
 import vtalab.analysis.checker.search as checker_module
 from vtalab.analysis.checker.search import Checker
-from vtalab.analysis.invariants import INVARIANTS
+from vtalab.invariants import INVARIANTS
 from vtalab.scenario.model import load_scenario_text
 
 TRUSTED = ["esx-01", "esx-02", "esx-03", "esx-04", "esx-05"]

@@ -25,8 +25,9 @@ from vtalab.core.kernel import Kernel
 from vtalab.core.parameters import Parameters
 from vtalab.domain.ta_cluster import QUOTE_PCRS
 from vtalab.esxi.host import EsxiHost
+from vtalab.esxi.measure import FirmwareProfile, read_measured_boot
 from vtalab.esxi.releases import image_for
-from vtalab.tpm import FirmwareProfile, Tpm, parse_eventlog, read_measured_boot
+from vtalab.tpm import Tpm, parse_eventlog
 from vtalab.tpm.files import PCRS_OUT, checkquote_command, tss_pcrs_file
 from vtalab.world.assembly import World
 from vtalab.world.topology import (

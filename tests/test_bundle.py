@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import vtalab
-from vtalab.cli.app import main
+from vtalab.cli import main
 from vtalab.core.kernel import SIM_EPOCH
 from vtalab.forensics.bundle import EVIDENCE_FILES, MANIFEST, _pack, open_bundle
 from vtalab.tpm.files import checkquote_command

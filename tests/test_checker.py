@@ -13,8 +13,8 @@ import yaml
 
 from vtalab.analysis.checker.cases import Case, Fault, build_scenario, scenario_data, with_refusals
 from vtalab.analysis.checker.search import Checker, CheckReport
-from vtalab.analysis.invariants import INVARIANTS
-from vtalab.cli.app import main
+from vtalab.cli import main
+from vtalab.invariants import INVARIANTS
 from vtalab.scenario.model import load_scenario, load_scenario_text, run_scenario
 
 PLANS = Path(__file__).resolve().parent.parent / "scenarios" / "plans"

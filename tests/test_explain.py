@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vtalab.cli.app import main
+from vtalab.cli import main
 from vtalab.cli.explain import BUGS, GOLDENS, golden_text
 from vtalab.forensics.explain import Explanation, explain
 from vtalab.scenario.model import load_scenario, load_scenario_text, run_scenario
@@ -44,7 +44,7 @@ def test_golden_transcript(stem: str) -> None:
         diff = "".join(difflib.unified_diff(want.splitlines(True), got.splitlines(True),
                                             str(path), "explain now"))
         pytest.fail("explain output changed; if intended, run "
-                    f"`python -m vtalab.forensics.explain --update-goldens`\n{diff}")
+                    f"`python -m vtalab.cli.explain --update-goldens`\n{diff}")
     assert golden_text(stem) == got  # deterministic: a second run is identical
 
 
@@ -227,5 +227,6 @@ def test_side_effects_count_vms() -> None:
 
 def test_quick_boot_doc_quotes_the_current_transcript() -> None:
     """docs/quick-boot.md quotes the `why` of import-running-after-quick-boot at 5m."""
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "quick-boot.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "quick-boot.md").read_text(
+        encoding="utf-8")
     assert f"why\n  {_explained('import-running-after-quick-boot').chain['conclusion']}\n" in doc

@@ -5,10 +5,10 @@ wrong type, random unicode, truncation) and runs ``vtalab run`` on it. Whatever 
 says, the command must return 0/1 (it was valid) or 2 (one clear message), never raise and
 never print a traceback.
 
-Two variants: one on a small scenario against fakes (the scenario machinery alone), one on
-the real stack -- the bundled ``scenarios/*.yaml`` with values pushed to extremes (``.inf``,
-``1e300``, ``0``, ``1e9`` ...), wrong types, unknown names, deleted lines and swapped times,
-run by the real world with a simulated ``--until`` cap so each case stays quick.
+Two variants, both run by the real world with a simulated ``--until`` cap so each case stays
+quick: one mutates the small scenario of the CLI tests (``tests/data/cli/``) line by line;
+one takes the bundled ``scenarios/*.yaml`` with values pushed to extremes (``.inf``,
+``1e300``, ``0``, ``1e9`` ...), wrong types, unknown names, deleted lines and swapped times.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ import re
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_scenario_loader import VALID, install_fakes
 
-from vtalab.cli.app import main
+from vtalab.cli import main
 
-LINES = VALID.splitlines(keepends=True)
+SMALL = Path(__file__).resolve().parent / "data" / "cli" / "upgrade-before-import.yaml"
+LINES = SMALL.read_text(encoding="utf-8").splitlines(keepends=True)
 
 WRONG_VALUES = ["", "[]", "{}", "[1, 2]", "{a: 1}", "-5", "1e400", "null", "yes", "'x'",
                 "3.5", "2020-13-45", "&a [*a]", "!!binary AAA=", "\"\\u0000\"", "10 weeks",
@@ -77,14 +76,13 @@ def mutated(draw: st.DrawFn) -> str:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=mutated())
 def test_mutated_scenarios_never_crash(text: str) -> None:
-    with pytest.MonkeyPatch.context() as mp, tempfile.TemporaryDirectory() as tmp:
-        install_fakes(mp)
+    with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "fuzz.yaml")
         with open(path, "w", encoding="utf-8", errors="surrogatepass") as fh:
             fh.write(text)
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["run", path])
+            code = main(["run", path, "--until", "40m"])
         output = out.getvalue() + err.getvalue()
         assert "Traceback" not in output
         assert "internal error" not in output, output
@@ -99,8 +97,7 @@ def test_mutated_scenarios_never_crash(text: str) -> None:
 @settings(max_examples=30, deadline=None)
 @given(raw=st.binary(max_size=200))
 def test_random_bytes_never_crash(raw: bytes) -> None:
-    with pytest.MonkeyPatch.context() as mp, tempfile.TemporaryDirectory() as tmp:
-        install_fakes(mp)
+    with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "fuzz.yaml")
         with open(path, "wb") as fh:
             fh.write(raw)

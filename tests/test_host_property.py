@@ -42,15 +42,9 @@ from vtalab.core.kernel import Kernel
 from vtalab.core.parameters import Parameters
 from vtalab.errors import OperationError
 from vtalab.esxi.host import BootMode, EsxiHost, PowerState
+from vtalab.esxi.measure import FirmwareProfile, read_measured_boot
 from vtalab.esxi.releases import image_for
-from vtalab.tpm import (
-    FirmwareProfile,
-    Tpm,
-    parse_attest,
-    parse_eventlog,
-    read_measured_boot,
-    replay,
-)
+from vtalab.tpm import Tpm, parse_attest, parse_eventlog, replay
 
 RELEASES = ("8.0 U1", "8.0 U2", "8.0 U3")
 KEYS = {r: image_for(r).key for r in RELEASES}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from vtalab.cli.app import main
+from vtalab.cli import main
 from vtalab.core.kernel import SIM_EPOCH
 from vtalab.errors import ScenarioError
 from vtalab.forensics.explain import explain

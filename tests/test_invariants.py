@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from vtalab.analysis.invariants import (
+from vtalab.core.parameters import Parameters
+from vtalab.errors import InputError
+from vtalab.invariants import (
     INVARIANTS,
     KINDS,
     LIVENESS_SETTLE_SECONDS,
@@ -24,8 +26,6 @@ from vtalab.analysis.invariants import (
     invariants_markdown,
     liveness_bound,
 )
-from vtalab.core.parameters import Parameters
-from vtalab.errors import InputError
 from vtalab.scenario.model import RunResult, load_scenario, load_scenario_text, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent

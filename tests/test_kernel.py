@@ -181,7 +181,8 @@ STORY = textwrap.dedent("""
     from vtalab.esxi.releases import image_for
     from vtalab.core.kernel import Kernel
     from vtalab.core.parameters import Parameters
-    from vtalab.tpm import FirmwareProfile, Tpm
+    from vtalab.tpm import Tpm
+    from vtalab.esxi.measure import FirmwareProfile
 
     k = Kernel(2024)
     tpm = Tpm(crypto.derive_private_key(2024, "ek"), crypto.derive_private_key(2024, "ak"))

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from vtalab.cli.app import main
+from vtalab.cli import main
 from vtalab.core import crypto
 from vtalab.core.parameters import (
     MAX_OPERATION_SECONDS,

@@ -1,8 +1,8 @@
 """The scenario loader: valid files load; every bad input is one located ScenarioError.
 
-Until ``vtalab/world.py`` and ``vtalab/verbs.py`` exist, these tests run against a small
-fake World (same public API) and a few fake verbs swapped into the registry. The fakes are
-defined here and reused by ``test_cli.py`` and ``test_fuzz_scenarios.py``.
+These are unit tests of the loader and the runner, so they use a few fake verbs (put in
+the public registry tables) and a small fake World with the same public API, handed to
+``run_scenario`` through its ``world_factory`` seam. Every other test runs the real World.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _start_vm(world: FakeWorld, a: VmArgs) -> Outcome:
     return Outcome(True)
 
 
-FAKE_EVENT = "com.vmware.vc.BaseImageImported"  #: the fakes' event (not one of vCenter's)
+FAKE_EVENT = "com.vmware.vc.TaHostAttestPassEvent"  #: the event the fake import posts
 
 
 def _import_image(world: FakeWorld, a: HostArgs) -> Outcome:
@@ -186,15 +186,10 @@ def fake_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def install_fakes(mp: pytest.MonkeyPatch) -> None:
-    """Swap the fake verbs, World and event catalogue in (the fakes post their own event)."""
-    import vtalab.scenario.checks as checks_mod
-    import vtalab.scenario.run as run_mod
-
+    """Put the fake verbs and faults in the registry tables (the World comes through
+    ``run_scenario(..., world_factory=FakeWorld)``)."""
     mp.setattr(registry, "VERBS", dict(FAKE_VERBS))
     mp.setattr(registry, "FAULTS", dict(FAKE_FAULTS))
-    mp.setattr(registry, "_load", lambda: None)
-    mp.setattr(run_mod, "_world_class", lambda: FakeWorld)
-    mp.setattr(checks_mod, "_event_ids", lambda: [FAKE_EVENT])
 
 
 VALID = textwrap.dedent("""\
@@ -232,7 +227,7 @@ VALID = textwrap.dedent("""\
       - base_images: {present: ["8.0 U3"]}
       - step: {step: import, ok: true}
       - task: {task: Power On VM, target: vm-01, status: error}
-      - event: {event_id: com.vmware.vc.BaseImageImported}
+      - event: {event_id: com.vmware.vc.TaHostAttestPassEvent}
       - log: {host: esx-01, log: attestd.log, contains: measured}
       - at: 2h
         health: {object: ta_cluster/base_images, value: OK}
@@ -277,30 +272,32 @@ def test_load_scenario_from_file(fake_registry: None, tmp_path: Any) -> None:
 
 
 def test_run_fake_world_all_pass(fake_registry: None) -> None:
-    result = run_scenario(load_scenario_text(VALID))
+    result = run_scenario(load_scenario_text(VALID), world_factory=FakeWorld)
     assert [v.ok for v in result.verdicts] == [True] * len(result.verdicts), [
         (v.label, v.detail) for v in result.verdicts if not v.ok]
     steps = result.world.kernel.trace.select("step.", source="scenario")
     assert [e.kind for e in steps][:2] == ["step.start", "step.end"]
     assert steps[0].fields["verb"] == "upgrade-host"
     # Same scenario, same seed: same digest; the run is deterministic.
-    assert run_scenario(load_scenario_text(VALID)).digest == result.digest
-    assert run_scenario(load_scenario_text(VALID), seed=8).digest != result.digest
+    again = run_scenario(load_scenario_text(VALID), world_factory=FakeWorld)
+    assert again.digest == result.digest
+    other = run_scenario(load_scenario_text(VALID), seed=8, world_factory=FakeWorld)
+    assert other.digest != result.digest
 
 
 def test_run_reports_failures_and_until(fake_registry: None) -> None:
     text = replace("power_state: poweredOn", "power_state: poweredOff")
-    result = run_scenario(load_scenario_text(text))
+    result = run_scenario(load_scenario_text(text), world_factory=FakeWorld)
     failed = [v for v in result.verdicts if not v.ok]
     assert len(failed) == 1 and "power_state 'poweredOn'" in failed[0].detail
-    cut = run_scenario(load_scenario_text(VALID), until=120)
+    cut = run_scenario(load_scenario_text(VALID), until=120, world_factory=FakeWorld)
     assert cut.end == 120
     assert any("not reached" in v.detail for v in cut.verdicts)
 
 
 def test_unexpected_refusal_is_a_failed_verdict(fake_registry: None) -> None:
     text = replace("    expect_error: untrusted_base_image\n", "")
-    result = run_scenario(load_scenario_text(text))
+    result = run_scenario(load_scenario_text(text), world_factory=FakeWorld)
     failed = [v for v in result.verdicts if not v.ok]
     assert "expect_error: untrusted_base_image" in failed[0].detail
 
@@ -555,7 +552,7 @@ def test_step_release_typo_exits_2_not_1(tmp_path: Any) -> None:
     import contextlib
     import io
 
-    from vtalab.cli.app import main
+    from vtalab.cli import main
 
     path = tmp_path / "s.yaml"
     path.write_text(replace('with: {vmhost: esx-02, release: "8.0 U2"}',
@@ -638,7 +635,7 @@ def test_the_run_stops_at_the_horizon(fake_registry: None) -> None:
         settle: 0
         """).replace("hosts: [{name: esx-01}]", "hosts: [{name: esx-01}]\n      vms: "
                                                   "[{name: vm-01, host: esx-01}]")
-    result = run_scenario(load_scenario_text(text))
+    result = run_scenario(load_scenario_text(text), world_factory=FakeWorld)
     assert result.end == HORIZON_SECONDS
     assert not result.ok
     assert all("(the lab's horizon)" in v.detail for v in result.verdicts), result.verdicts

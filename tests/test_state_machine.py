@@ -4,7 +4,7 @@ Rules are what an operator and the world do — verbs (upgrade-host with quick /
 auto reboots, Restart-VMHost, reboot-host, New/Remove-TrustAuthorityVMHostBaseImage,
 Export-VMHostImageDb, set-quick-boot, Start-VM / Stop-VM / Move-VM), faults that heal
 (network partition, kmxa crash, KMS outage) and clock advances. The invariants are the
-registry (:func:`vtalab.analysis.invariants.check_all`, every safety and final invariant) checked
+registry (:func:`vtalab.invariants.check_all`, every safety and final invariant) checked
 after every rule.
 
 The operator is careful in every way the documentation spells out (imports a base image
@@ -31,8 +31,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from vtalab.analysis.invariants import INVARIANTS, check_all
 from vtalab.esxi.releases import image_for
+from vtalab.invariants import INVARIANTS, check_all
 from vtalab.world.assembly import World
 from vtalab.world.topology import (
     TaClusterSpec,

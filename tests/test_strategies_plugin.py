@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vtalab.analysis.invariants import LIVENESS_SETTLE_SECONDS
 from vtalab.analysis.pytest_plugin import Lab, assert_plan_safe
 from vtalab.analysis.strategies import FAULT_KINDS, fault_schedules, plans, topologies
 from vtalab.errors import ScenarioError
+from vtalab.invariants import LIVENESS_SETTLE_SECONDS
 from vtalab.scenario.model import load_scenario_text
 from vtalab.world.registry import lookup
 from vtalab.world.topology import Topology

@@ -30,16 +30,8 @@ from vtalab.domain.reasons import (
     render,
 )
 from vtalab.esxi.image import HostSpecific, standard_image
-from vtalab.tpm import (
-    Event,
-    EventLog,
-    FirmwareProfile,
-    Tpm,
-    marshal_public,
-    measure_esx_boot,
-    measure_firmware,
-    parse_eventlog,
-)
+from vtalab.esxi.measure import FirmwareProfile, measure_esx_boot, measure_firmware
+from vtalab.tpm import Event, EventLog, Tpm, marshal_public, parse_eventlog
 from vtalab.tpm.eventlog import EV_EVENT_TAG, tagged_event_data
 from vtalab.tpm.marshal import marshal_signature
 

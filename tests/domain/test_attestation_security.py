@@ -15,10 +15,18 @@ from vtalab.core import crypto
 from vtalab.domain.attestation import Evidence, NonceBook, Verdict, evaluate, nonce_verdict
 from vtalab.domain.reasons import Reason
 from vtalab.esxi.image import PCR_BOOT_OPTIONS, PCR_MODULES, HostSpecific
-from vtalab.tpm import FirmwareProfile, Tpm, measure_firmware
+from vtalab.esxi.measure import (
+    TAG_BOOT_OPTION,
+    TAG_CMDLINE,
+    TAG_MODULE,
+    FirmwareProfile,
+    _tagged,
+    measure_esx_boot,
+    measure_firmware,
+)
+from vtalab.tpm import Tpm
 from vtalab.tpm import marshal as tpm_marshal
 from vtalab.tpm.eventlog import EV_S_CRTM_VERSION
-from vtalab.tpm.measure import TAG_BOOT_OPTION, TAG_CMDLINE, TAG_MODULE, _tagged, measure_esx_boot
 
 N1, N2, N3 = (bytes([i]) * 32 for i in (1, 2, 3))
 

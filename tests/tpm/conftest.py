@@ -6,7 +6,8 @@ import pytest
 
 from vtalab.core import crypto
 from vtalab.esxi.image import EsxiImage, HostSpecific, standard_image
-from vtalab.tpm import FirmwareProfile, Tpm, measure_full_boot
+from vtalab.esxi.measure import FirmwareProfile, measure_full_boot
+from vtalab.tpm import Tpm
 
 
 def make_tpm(seed: int = 7, host: str = "esx-01") -> Tpm:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from vtalab.core import crypto
 from vtalab.esxi.image import HostSpecific, standard_image
-from vtalab.tpm import FirmwareProfile, measure_full_boot, parse_eventlog, replay
+from vtalab.esxi.measure import FirmwareProfile, measure_full_boot
+from vtalab.tpm import parse_eventlog, replay
 from vtalab.tpm.eventlog import (
     EFI_GLOBAL_VARIABLE,
     EV_EFI_VARIABLE_DRIVER_CONFIG,

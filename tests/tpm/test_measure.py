@@ -5,22 +5,18 @@ from __future__ import annotations
 import pytest
 
 from vtalab.esxi.image import EsxiImage, HostSpecific, standard_image
-from vtalab.tpm import (
-    FirmwareProfile,
-    Tpm,
-    measure_full_boot,
-    parse_eventlog,
-    read_measured_boot,
-    replay,
-)
-from vtalab.tpm.eventlog import EV_EVENT_TAG, Event, TaggedEvent, tagged_event_data
-from vtalab.tpm.measure import (
+from vtalab.esxi.measure import (
     TAG_BOOT_OPTION,
     TAG_CMDLINE,
     TAG_MODULE,
     TAG_VERSION,
+    FirmwareProfile,
+    measure_full_boot,
+    read_measured_boot,
     version_record_data,
 )
+from vtalab.tpm import Tpm, parse_eventlog, replay
+from vtalab.tpm.eventlog import EV_EVENT_TAG, Event, TaggedEvent, tagged_event_data
 
 from .conftest import make_tpm
 
@@ -99,7 +95,7 @@ def test_version_record_round_trip_and_rejection() -> None:
 def test_what_esx_boot_measures_has_no_layout_problem(release: str, asset_tag: str) -> None:
     from dataclasses import replace
 
-    from vtalab.tpm.measure import esx_boot_layout_problems, measure_esx_boot
+    from vtalab.esxi.measure import esx_boot_layout_problems, measure_esx_boot
 
     image = standard_image(release, 22380479)
     tpm = make_tpm()

@@ -200,7 +200,6 @@ def test_same_lines_same_output(shell) -> None:  # type: ignore[no-untyped-def]
 
 def test_help_covers_every_command() -> None:
     names = command_names()
-    registry._load()
     assert set(registry.VERBS) | set(registry.FAULTS) <= set(names)
     assert {"hosts", "advance", "wait-until", "Select-Object"} <= set(names)
     overview = help_text()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vtalab.cli.app import main
+from vtalab.cli import main
 from vtalab.errors import ScenarioError
 from vtalab.scenario.model import run_scenario
 from vtalab.training.exercises import exercise, exercises, load_exercise_text

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vtalab.cli.app import main
+from vtalab.cli import main
 from vtalab.training.debrief import STATUS_COLOURS, attestation_lanes, debrief_html
 from vtalab.training.exercises import exercise
 from vtalab.training.session import Session, parse_sim_time

@@ -9,11 +9,11 @@ import textwrap
 
 import pytest
 
-from vtalab.analysis.invariants import INVARIANTS, check_all
-from vtalab.analysis.invariants.safety import stale_token_releases
 from vtalab.core.kernel import format_time
 from vtalab.domain import key_provider
 from vtalab.domain.trusted import Kmxa
+from vtalab.invariants import INVARIANTS, check_all
+from vtalab.invariants.safety import stale_token_releases
 from vtalab.scenario.model import load_scenario_text, run_scenario
 
 UNTRUSTED = """

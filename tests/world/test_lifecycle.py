@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from vtalab.analysis.invariants import INVARIANTS
 from vtalab.core.parameters import Parameters
 from vtalab.domain.vcenter_releases import VCENTER_RELEASES, vcenter_release
 from vtalab.errors import InputError, OperationError
+from vtalab.invariants import INVARIANTS
 from vtalab.world.assembly import World
 from vtalab.world.registry import Outcome
 from vtalab.world.topology import (

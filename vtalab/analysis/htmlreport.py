@@ -26,8 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vtalab.analysis.checker.report import _violated_note
 from vtalab.core.kernel import format_time
+from vtalab.invariants import INVARIANTS
 from vtalab.scenario.run import step_text
+from vtalab.scenario.timeline import _component
 
 if TYPE_CHECKING:
     from vtalab.analysis.checker.search import CheckReport
@@ -232,7 +235,6 @@ def _status(ok: bool | None) -> str:
 
 def _timeline(world: Any, *, culprit: str | None = None, since: float = 0.0) -> list[str]:
     """The operator timeline as a table; ``culprit``: the id of the step to mark."""
-    from vtalab.scenario.timeline import _component
 
     rows = ['<table><colgroup><col class="t"><col class="w"><col></colgroup>']
     for e in world.kernel.trace:
@@ -336,8 +338,6 @@ def check_html(report: CheckReport, as_written: RunResult,
     """The page of ``vtalab check --html``: the plan as written (lanes, steps), what was
     exercised, one verdict per invariant, and each counterexample with its culprit step.
     ``as_written`` and ``counterexamples`` are runs of the plan and of each written case."""
-    from vtalab.analysis.checker.report import _violated_note
-    from vtalab.analysis.invariants import INVARIANTS
 
     ex = report.exercised
     n = len(report.counterexamples)

@@ -11,7 +11,7 @@ suite gets the ``vtalab_lab`` fixture without a ``conftest.py``::
 
 :class:`Lab` runs a plan through the scenario runner (:func:`vtalab.scenario.model.run_scenario`)
 with the faults started at their absolute times, then long enough for every fault to
-heal and for :data:`~vtalab.analysis.invariants.LIVENESS_SETTLE_SECONDS` more, and judges the run
+heal and for :data:`~vtalab.invariants.LIVENESS_SETTLE_SECONDS` more, and judges the run
 with the invariant registry. :func:`assert_plan_safe` does the same in one call.
 
 Importing this module is cheap and changes nothing: the lab, the scenario runner and
@@ -20,6 +20,7 @@ the invariants are imported when a test first uses them.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +28,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from vtalab.core.parameters import Parameters
+from vtalab.errors import InputError
+from vtalab.invariants import INVARIANTS, check_all, liveness_bound
+from vtalab.scenario.expect import parse_time
+from vtalab.scenario.model import load_scenario, load_scenario_text, run_scenario
+from vtalab.scenario.timeline import render_timeline
+from vtalab.world.assembly import World
+from vtalab.world.topology import Topology
+
 if TYPE_CHECKING:
-    from vtalab.analysis.invariants import Violation
+    from vtalab.invariants import Violation
     from vtalab.scenario.model import RunResult
     from vtalab.world.topology import Topology
 
@@ -55,7 +65,6 @@ class PlanResult:
 
     def timeline(self) -> str:
         """The run's timeline as ``vtalab run`` prints it."""
-        from vtalab.scenario.timeline import render_timeline
 
         return "\n".join(render_timeline(self.run.world.kernel.trace)) + "\n"
 
@@ -95,12 +104,10 @@ class Lab:
     @classmethod
     def from_source(cls, source: Topology | str | Path, *, seed: int = 0) -> Lab:
         """A lab from a :class:`~vtalab.world.topology.Topology` or a scenario file's topology."""
-        from vtalab.world.topology import Topology
 
         if isinstance(source, Topology):
             return cls(source, seed=seed)
         if isinstance(source, str | Path):
-            from vtalab.scenario.model import load_scenario
 
             scenario = load_scenario(str(source))
             return cls(scenario.topology, seed=seed, parameters=scenario.parameters)
@@ -109,10 +116,7 @@ class Lab:
 
     def settle_for(self, faults: Sequence[Mapping[str, Any]]) -> float:
         """Simulated seconds to run after the last step: every fault healed, then the
-        liveness bound (see :func:`vtalab.analysis.invariants.liveness_bound`)."""
-        from vtalab.analysis.invariants import liveness_bound
-        from vtalab.core.parameters import Parameters
-        from vtalab.scenario.expect import parse_time
+        liveness bound (see :func:`vtalab.invariants.liveness_bound`)."""
 
         last = 0.0
         for f in faults:
@@ -130,8 +134,6 @@ class Lab:
         check to those names (default: every non-advice invariant; advice always goes
         to ``warnings``).
         """
-        from vtalab.analysis.invariants import INVARIANTS, check_all
-        from vtalab.scenario.model import load_scenario_text, run_scenario
 
         # Copies as plain dicts (the caller keeps its mappings; PlanResult records these).
         step_list: list[dict[str, Any]] = [dict(s) for s in steps]
@@ -154,7 +156,6 @@ class Lab:
 
 
 def _scenario_text(lab: Lab, steps: list[dict[str, Any]], settle: float) -> str:
-    import json
 
     doc = {"name": "plan", "seed": lab.seed, "settle": settle,
            "parameters": lab.parameters,
@@ -165,9 +166,7 @@ def _scenario_text(lab: Lab, steps: list[dict[str, Any]], settle: float) -> str:
 
 def _validate_faults(faults: list[dict[str, Any]], scenario: Any) -> None:
     """Faults as scenario steps, validated by the same loader (names, arguments)."""
-    import json
 
-    from vtalab.scenario.model import load_scenario_text
 
     if not faults:
         return
@@ -179,8 +178,6 @@ def _validate_faults(faults: list[dict[str, Any]], scenario: Any) -> None:
 
 def _with_faults(faults: list[dict[str, Any]]) -> Callable[..., Any]:
     """A world factory that starts each fault at its absolute time, beside the steps."""
-    from vtalab.scenario.expect import parse_time
-    from vtalab.world.assembly import World
 
     def factory(topology: Topology, *, seed: int, params: Any) -> World:
         world = World(topology, seed=seed, params=params)
@@ -193,7 +190,6 @@ def _with_faults(faults: list[dict[str, Any]]) -> Callable[..., Any]:
 
 
 def _fault_at(world: Any, at: float, name: str, args: dict[str, Any]) -> Any:
-    from vtalab.errors import InputError
 
     if at > world.kernel.now:
         yield world.kernel.timeout(at - world.kernel.now)

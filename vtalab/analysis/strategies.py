@@ -18,7 +18,7 @@ failing example shrinks and replays):
 
 Every step and fault names only hosts and VMs of the topology and validates against the
 verb's argument model, so a plan is always *runnable*; whether it is *safe* is what the
-invariants (:mod:`vtalab.analysis.invariants`) decide. Example::
+invariants (:mod:`vtalab.invariants`) decide. Example::
 
     from hypothesis import given, strategies as st
     from vtalab.analysis.strategies import topologies, plans, fault_schedules
@@ -33,11 +33,13 @@ invariants (:mod:`vtalab.analysis.invariants`) decide. Example::
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from hypothesis import strategies as st
 
 from vtalab.esxi.releases import image_for
+from vtalab.world.registry import FAULTS
 from vtalab.world.topology import (
     TaClusterSpec,
     TaHostSpec,
@@ -246,9 +248,6 @@ def _fault(draw: st.DrawFn, kind: str, topology: Topology, horizon: int) -> dict
     elif kind == "sts-rotation":
         args = {}
     else:
-        from vtalab.world.registry import FAULTS, _load
-
-        _load()
         raise ValueError(f"fault_schedules() cannot generate {kind!r}; known: "
                          f"{', '.join(sorted(FAULTS))}")
     return {"at": draw(st.integers(0, horizon)), "do": kind, "with": args}
@@ -275,11 +274,10 @@ def fault_schedules(draw: st.DrawFn, topology: Topology, horizon: float, *,
 
 def strategies_markdown() -> str:
     """``docs/strategies.md``: the public strategies, from their signatures and docstrings."""
-    import inspect
 
     lines = ["# Hypothesis strategies", "",
-             "Generated from `vtalab/analysis/strategies.py` by `python tools/docgen.py`; do not edit "
-             "by hand. A complete worked example: [testing-your-runbooks.md]"
+             "Generated from `vtalab/analysis/strategies.py` by `python tools/docgen.py`; do not "
+             "edit by hand. A complete worked example: [testing-your-runbooks.md]"
              "(testing-your-runbooks.md).", ""]
     doc = inspect.getdoc(__import__(__name__, fromlist=["_"])) or ""
     lines += [doc, ""]

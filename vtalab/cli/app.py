@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
 import os
 import shlex
@@ -18,16 +19,31 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 import vtalab
-from vtalab.cli import term
+from vtalab.analysis.htmlreport import run_html
+from vtalab.cli import bundle, term
+from vtalab.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, examples, time_arg
 from vtalab.cli.term import COLOR_CHOICES
-from vtalab.core.trace import TraceEvent, canonical
-from vtalab.errors import InputError, ScenarioError, VtalabError
-from vtalab.scenario.expect import LOG_NAMES, parse_time
+from vtalab.errors import InputError, VtalabError
+from vtalab.forensics.bundle import is_bundle
+from vtalab.scenario.expect import LOG_NAMES
+from vtalab.scenario.model import check_name, load_scenario_text, run_scenario, scenario_json_schema
+from vtalab.scenario.timeline import render_run
+from vtalab.scenario.tracefile import (
+    check_writable,
+    first_divergence,
+    json_run,
+    load_file,
+    read_trace,
+    write_text,
+    write_trace,
+)
+from vtalab.server.replay import replay_served
+from vtalab.tpm.files import checkquote_command
 from vtalab.world import registry
+from vtalab.world.reference import registry_markdown
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 class _UsageError(Exception):
@@ -56,13 +72,6 @@ class _Help(argparse.HelpFormatter):
         if "\n" in text:
             return "\n".join(indent + line for line in text.splitlines())
         return super()._fill_text(text, width, indent)
-
-
-def _time(text: str) -> float:
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -111,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--html", metavar="FILE",
                    help="also write an HTML report: host swim lanes, steps, expectations "
                         "with verdicts, timeline (one self-contained page)")
-    r.add_argument("--until", type=_time, metavar="TIME", help="stop at this simulated time")
+    r.add_argument("--until", type=time_arg, metavar="TIME", help="stop at this simulated time")
     r.add_argument("--logs", action="store_true", help="show simulated log lines too")
     r.add_argument("--force-version", action="store_true",
                    help="run a bug bundle recorded by another vtalab version anyway")
@@ -140,7 +149,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("file", metavar="FILE", help="the scenario YAML file to run")
     e.add_argument("--host", required=True,
                    help="the host (a unique prefix or the short name will do)")
-    e.add_argument("--at", type=_time, metavar="TIME",
+    e.add_argument("--at", type=time_arg, metavar="TIME",
                    help="simulated time, e.g. 90s, 20m, 2h (default: the end of the run)")
     e.add_argument("--out", required=True, metavar="DIR",
                    help="directory to write the evidence files into (created if missing)")
@@ -158,7 +167,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="the host or vCenter (a unique prefix or the short name will do)")
     lg.add_argument("--log", required=True, metavar="NAME",
                     help="the log file: " + ", ".join(LOG_NAMES))
-    lg.add_argument("--at", type=_time, metavar="TIME",
+    lg.add_argument("--at", type=time_arg, metavar="TIME",
                     help="simulated time, e.g. 20m (default: the end of the run)")
 
     v = sub.add_parser(
@@ -183,11 +192,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def examples(*lines: str) -> str:
-    """The ``Examples:`` section of a command's help."""
-    return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
-
-
 #: Commands whose output is a format for tools, or an interactive shell of its own:
 #: written as they are, never dressed (see vtalab.cli.term).
 _PLAIN = {"verbs", "schema", "train"}
@@ -206,7 +210,6 @@ EXTENSIONS = ("vtalab.cli.check", "vtalab.cli.train", "vtalab.cli.explain",
 
 
 def _extensions() -> list[Any]:
-    import importlib
 
     found = []
     for name in EXTENSIONS:
@@ -287,46 +290,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # -- run -------------------------------------------------------------------------------
 
-def _load(path: str) -> tuple[str, Any]:
-    from vtalab.scenario.model import load_scenario_text
-    from vtalab.scenario.yamlloc import read_text
-
-    text = read_text(path)
-    return text, load_scenario_text(text, file=path)
-
-
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.forensics import bundle
-    from vtalab.scenario.model import run_scenario
-    from vtalab.scenario.timeline import render_run
 
-    if any(bundle.is_bundle(path) for path in args.files):  # vtalab run BUG.tgz
+    if any(is_bundle(path) for path in args.files):  # vtalab run BUG.tgz
         return bundle.run_bundle(args, out)
     if args.fix:
         raise InputError("--fix applies to a bug bundle (vtalab run BUG.tgz --fix KEY); "
                          "to fix a scenario, add the fix's steps to it")
     if args.html:
-        _check_writable(args.html)
+        check_writable(args.html)
     if args.trace and len(args.files) != 1:
         raise InputError("--trace records one scenario: give exactly one FILE "
                          f"(got {len(args.files)})")
-    loaded = [(path, *_load(path)) for path in args.files]  # all valid before any runs
+    loaded = [(path, *load_file(path)) for path in args.files]  # all valid before any runs
     if args.trace:
-        _check_writable(args.trace)
+        check_writable(args.trace)
     results = []
     for path, text, scenario in loaded:
         result = run_scenario(scenario, seed=args.seed, until=args.until)
         results.append((path, text, result))
     if args.trace:
         path, text, result = results[0]
-        _write_trace(args.trace, path, text, result)
+        write_trace(args.trace, path, text, result)
     if args.html:
-        from vtalab.analysis.htmlreport import run_html
 
         write_text(args.html, run_html([(path, r) for path, _, r in results]))
     if args.json:
         report = {"ok": all(r.ok for _, _, r in results),
-                  "runs": [_json_run(path, r) for path, _, r in results]}
+                  "runs": [json_run(path, r) for path, _, r in results]}
         out.write(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     else:
         for n, (path, _, result) in enumerate(results):
@@ -336,67 +327,21 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK if all(r.ok for _, _, r in results) else EXIT_FAIL
 
 
-def _json_run(path: str, r: Any) -> dict[str, Any]:
-    return {
-        "file": path, "scenario": r.scenario.name, "seed": r.seed, "until": r.until,
-        "end": r.end, "ok": r.ok, "digest": r.digest,
-        "steps": [{"index": s.index, "id": s.id, "verb": s.verb, "start": s.start,
-                   "end": s.end, "ok": s.ok, "error": s.error, "message": s.message}
-                  for s in r.steps],
-        "verdicts": [{"label": v.label, "ok": v.ok, "status": v.status, "detail": v.detail,
-                      "at": v.at}
-                     for v in r.verdicts],
-    }
-
-
-def _check_writable(path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise InputError(f"cannot write {path}: directory {parent} does not exist")
-    if os.path.isdir(path):
-        raise InputError(f"cannot write {path}: it is a directory")
-
-
-def trace_text(file: str, text: str, result: Any) -> str:
-    """The ``--trace`` JSON Lines of a run: header, events, digest (also in bug bundles)."""
-    header = {"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
-              "scenario_text": text, "seed": result.seed, "until": result.until}
-    return canonical(header) + "\n" + result.world.kernel.trace.to_jsonl() + canonical(
-        {"kind": "vtalab.digest", "sha256": result.digest}) + "\n"
-
-
-def write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename)."""
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-def _write_trace(path: str, file: str, text: str, result: Any) -> None:
-    body = trace_text(file, text, result)
-    try:
-        with open(path, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(body)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 # -- replay ----------------------------------------------------------------------------
 
+class _Replayed:
+    """A replayed served session, shaped like a scenario run for the comparison."""
+
+    def __init__(self, world: Any) -> None:
+        self.world = world
+        self.digest = world.kernel.trace.digest()
+
+
 def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.scenario.model import load_scenario_text, run_scenario
 
     path = args.trace
-    header, recorded, digest = _read_trace(path)
+    header, recorded, digest = read_trace(path)
     if isinstance(header.get("serve"), dict):  # a `vtalab serve --trace` session
-        from vtalab.server.replay import replay_served
-
         result: Any = _Replayed(replay_served(header, recorded, file=path).world)
     else:
         scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
@@ -421,90 +366,17 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-class _Replayed:
-    """A replayed served session, shaped like a scenario run for the comparison."""
-
-    def __init__(self, world: Any) -> None:
-        self.world = world
-        self.digest = world.kernel.trace.digest()
-
-
-def first_divergence(want: list[Any], got: list[Any], version_note: str = "") -> str | None:
-    """The report of the first event where a re-run differs from the recording, or None."""
-    for i, (w, g) in enumerate(zip(want, got, strict=False)):
-        if w != g:
-            return (f"replay diverges at event {i}{version_note}:\n"
-                    f"  expected: {w}\n  got:      {g}\n")
-    if len(want) != len(got):
-        i = min(len(want), len(got))
-        extra = (f"  expected: {want[i]}\n  got:      (nothing)\n" if len(want) > len(got)
-                 else f"  expected: (nothing)\n  got:      {got[i]}\n")
-        return (f"replay diverges at event {i}: recorded {len(want)} events, replay made "
-                f"{len(got)}{version_note}\n{extra}")
-    return None
-
-
-def _read_trace(path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
-    from vtalab.scenario.yamlloc import read_text
-
-    return parse_trace(read_text(path), path)
-
-
-def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
-    """Header, events and digest of trace JSON Lines; errors name ``path`` and the line."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    if not lines:
-        raise ScenarioError("empty trace file", file=path, line=1, column=1)
-
-    def bad(n: int, message: str) -> ScenarioError:
-        return ScenarioError(message, file=path, line=n, column=1)
-
-    try:
-        header = json.loads(lines[0])
-    except ValueError as exc:
-        raise bad(1, f"not a vtalab trace (first line is not JSON: {exc})") from None
-    if not isinstance(header, dict) or header.get("kind") != "vtalab.trace":
-        raise bad(1, "not a vtalab trace: the first line must be the "
-                     '{"kind":"vtalab.trace",...} header')
-    for key in ("scenario_text", "seed"):
-        if key not in header:
-            raise bad(1, f"the trace header has no {key!r}")
-    if not isinstance(header["scenario_text"], str) or not isinstance(header["seed"], int):
-        raise bad(1, "the trace header's scenario_text must be text and seed an integer")
-    digest = None
-    events = []
-    for n, line in enumerate(lines[1:], start=2):
-        try:
-            d = json.loads(line)
-        except ValueError as exc:
-            raise bad(n, f"not JSON: {exc}") from None
-        if isinstance(d, dict) and d.get("kind") == "vtalab.digest" and "t" not in d:
-            if n != len(lines):
-                raise bad(n, "the digest line must be the last line")
-            digest = str(d.get("sha256"))
-            continue
-        try:
-            events.append(TraceEvent.from_json(line))
-        except (KeyError, TypeError) as exc:
-            raise bad(n, f"not a trace event (missing {exc})") from None
-    return header, events, digest
-
-
 # -- evidence and logs -----------------------------------------------------------------
 
 def _run_to(file: str, at: float | None) -> Any:
-    from vtalab.scenario.model import run_scenario
 
-    _, scenario = _load(file)
+    _, scenario = load_file(file)
     return scenario, run_scenario(scenario, until=at)
 
 
 def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.scenario.model import check_name
 
-    _, scenario = _load(args.file)
+    _, scenario = load_file(args.file)
     args.host = check_name(scenario.topology, args.host, "host", option="--host")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out {args.out}: exists and is not a directory")
@@ -516,50 +388,16 @@ def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
             fh.write(files[name])
     out.write(f"wrote {len(files)} files to {args.out}: {', '.join(sorted(files))}\n")
     out.write(f"evidence of {args.host} at T={result.end:g}s; check it with tpm2-tools:\n")
-    try:
-        from vtalab.tpm.files import checkquote_command as tpm_command
-
-        command = tpm_command(args.out)
-    except ImportError:  # pragma: no cover - older trees without vtalab.tpm.files
-        command = checkquote_command(files)
-    out.write(f"  cd {shlex.quote(args.out)} && {command}\n")
+    out.write(f"  cd {shlex.quote(args.out)} && {checkquote_command(args.out)}\n")
     return EXIT_OK
 
 
-def checkquote_command(files: dict[str, bytes]) -> str:
-    """The ``tpm2_checkquote`` command line that verifies these evidence files."""
-    parts = ["tpm2_checkquote", "-u ak.pub.pem", "-m quote.msg", "-s quote.sig"]
-    if "pcrs.out" in files:  # tpm2_quote -o layout: works for any number of PCRs
-        parts.append("-f pcrs.out")
-    elif "pcrs.bin" in files:
-        parts.append("-f pcrs.bin")
-        pcrs = _pcr_indexes(files.get("pcrs.json", b""))
-        if pcrs:
-            parts.append(f"-l sha256:{','.join(str(i) for i in pcrs)}")
-    parts += ["-g sha256", "-q $(cat nonce.hex)"]
-    if "eventlog.bin" in files:
-        parts.append("-e eventlog.bin")
-    return " ".join(parts)
-
-
-def _pcr_indexes(raw: bytes) -> list[int]:
-    try:
-        data = json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return []
-    if isinstance(data, dict):
-        data = data.get("sha256", data)
-    keys = data.keys() if isinstance(data, dict) else []
-    return sorted(int(k) for k in keys if str(k).isdigit())
-
-
 def _cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.scenario.model import check_name
 
     if args.log not in LOG_NAMES:
         raise InputError(f"--log: unknown log {args.log!r}", what="logs", value=args.log,
                          choices=LOG_NAMES)
-    _, scenario = _load(args.file)
+    _, scenario = load_file(args.file)
     args.host = check_name(scenario.topology, args.host, "host_or_vcenter", option="--host")
     _, result = _run_to(args.file, args.at)
     for line in result.world.kernel.log_lines(args.host, args.log):
@@ -571,38 +409,13 @@ def _cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
 
 def verbs_text(markdown: bool = False) -> str:
     """The verbs and faults, as a plain list or as the generated Markdown reference."""
-    registry._load()
     entries = [*registry.VERBS.values(), *registry.FAULTS.values()]
-    if not markdown:
-        width = max((len(v.name) for v in entries), default=0)
-        lines = [f"{v.name:<{width}}  {v.kind:<8}  {v.summary}" for v in
-                 sorted(entries, key=lambda v: (v.kind == "fault", v.name.lower()))]
-        return "\n".join(lines) + "\n"
-    lines = ["# Verbs and faults", "",
-             "Generated from the registry (`vtalab verbs --markdown`); do not edit by hand.",
-             ""]
-    for title, table in (("Verbs", registry.VERBS), ("Faults", registry.FAULTS)):
-        lines += [f"## {title}", ""]
-        for name in sorted(table, key=str.lower):
-            v = table[name]
-            lines += [f"### `{name}`", "", f"*{v.kind}*: {v.summary}", ""]
-            if v.stands_for:
-                lines += [f"Stands for: {v.stands_for}", ""]
-            if v.source:
-                lines += [f"Source: {v.source}", ""]
-            if v.aliases:
-                lines += [f"Aliases: {', '.join(f'`{a}`' for a in v.aliases)}", ""]
-            if v.args.model_fields:
-                lines += ["| argument | type | default | meaning |", "|---|---|---|---|"]
-                for fname, info in v.args.model_fields.items():
-                    default = "required" if info.is_required() else repr(info.default) \
-                        if info.default_factory is None else "(computed)"
-                    tp = getattr(info.annotation, "__name__", str(info.annotation))
-                    tp = tp.replace("|", "\\|")
-                    lines.append(f"| `{info.alias or fname}` | {tp} | {default} | "
-                                 f"{(info.description or '').replace('|', '/')} |")
-                lines.append("")
-    return "\n".join(lines)
+    if markdown:
+        return registry_markdown("verbs") + "\n" + registry_markdown("faults")
+    width = max((len(v.name) for v in entries), default=0)
+    lines = [f"{v.name:<{width}}  {v.kind:<8}  {v.summary}" for v in
+             sorted(entries, key=lambda v: (v.kind == "fault", v.name.lower()))]
+    return "\n".join(lines) + "\n"
 
 
 def _cmd_verbs(args: argparse.Namespace, out: TextIO) -> int:
@@ -611,7 +424,6 @@ def _cmd_verbs(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.scenario.model import scenario_json_schema
 
     out.write(json.dumps(scenario_json_schema(), indent=2, sort_keys=True) + "\n")
     return EXIT_OK
@@ -619,6 +431,3 @@ def _cmd_schema(args: argparse.Namespace, out: TextIO) -> int:
 
 _COMMANDS = {"run": _cmd_run, "replay": _cmd_replay, "evidence": _cmd_evidence,
              "logs": _cmd_logs, "verbs": _cmd_verbs, "schema": _cmd_schema}
-
-__all__ += ["checkquote_command", "examples", "first_divergence", "parse_trace",
-            "trace_text", "verbs_text", "write_text"]

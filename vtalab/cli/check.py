@@ -15,7 +15,14 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any, TextIO
 
+from vtalab.analysis.checker.cases import Case
+from vtalab.analysis.checker.report import render_report
+from vtalab.analysis.checker.search import Checker
+from vtalab.analysis.htmlreport import check_html
+from vtalab.cli.common import examples
 from vtalab.errors import InputError
+from vtalab.scenario.model import load_scenario, run_scenario
+from vtalab.scenario.tracefile import check_writable, write_text
 
 __all__ = ["register"]
 
@@ -24,7 +31,6 @@ Command = Callable[[argparse.Namespace, TextIO], int]
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
-    from vtalab.cli.app import examples
 
     c = sub.add_parser(
         "check", help="check an upgrade plan under faults; write the smallest "
@@ -59,9 +65,6 @@ def _quiet(done: int, total: int, what: str) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.analysis.checker.report import render_report
-    from vtalab.analysis.checker.search import Checker
-    from vtalab.scenario.model import load_scenario
 
     if args.examples < 1:
         raise InputError(f"--examples must be at least 1; got {args.examples}",
@@ -69,9 +72,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out {args.out}: exists and is not a directory")
     if args.html:
-        from vtalab.cli.app import _check_writable
 
-        _check_writable(args.html)
+        check_writable(args.html)
     plan = load_scenario(args.plan)
     factory = getattr(args, "progress", None)  # set by vtalab.cli.app: a bar on stderr
     with factory("check") if factory else nullcontext(_quiet) as bar:
@@ -87,10 +89,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 def _write_html(path: str, checker: Any, report: Any) -> None:
     """The HTML report: the plan as written and each counterexample, run once more for
     their lanes and timelines (deterministic: the runs the checker saw)."""
-    from vtalab.analysis.checker.cases import Case
-    from vtalab.analysis.htmlreport import check_html
-    from vtalab.cli.app import write_text
-    from vtalab.scenario.model import run_scenario
 
     written = run_scenario(checker.scenario(Case.as_written(checker.plan)))
     runs = [run_scenario(ce.scenario) for ce in report.counterexamples]

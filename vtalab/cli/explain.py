@@ -7,18 +7,25 @@ estate.yaml`` builds a scenario from PowerCLI exports (:mod:`vtalab.forensics.es
 
 The golden transcripts of ``scenarios/bugs/`` (one per scenario, ``explain`` of the host
 and moment named in :data:`GOLDENS`) are rewritten only on request:
-``python -m vtalab.forensics.explain --update-goldens``.
+``python -m vtalab.cli.explain --update-goldens``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from vtalab.core.resources import bundled
+from vtalab.cli.bundle import register as register_bundle
+from vtalab.cli.common import examples, time_arg
+from vtalab.core.resources import bundled, bundled_scenario
 from vtalab.errors import InputError
+from vtalab.forensics.estate import import_estate
+from vtalab.forensics.explain import DEFAULT_BOUND_SECONDS, explain
+from vtalab.scenario.model import load_scenario
 
 __all__ = ["GOLDENS", "golden_text", "register", "update_goldens"]
 
@@ -34,19 +41,8 @@ GOLDENS: dict[str, tuple[str, float | None]] = {
 }
 
 
-def _time(text: str) -> float:
-    from vtalab.scenario.expect import parse_time
-
-    try:
-        return parse_time(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def golden_text(stem: str) -> str:
     """The ``explain`` transcript the golden file of ``stem`` must hold."""
-    from vtalab.forensics.explain import explain
-    from vtalab.scenario.model import load_scenario
 
     host, at = GOLDENS[stem]
     return explain(load_scenario(str(BUGS / f"{stem}.yaml")), host, at).text()
@@ -62,10 +58,10 @@ def update_goldens() -> list[Path]:
 
 
 def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.forensics.explain import explain
-    from vtalab.scenario.model import load_scenario
-
-    scenario = load_scenario(args.file)
+    path = args.file
+    if not os.path.exists(path) and (found := bundled_scenario(path)) is not None:
+        path = str(found)  # a bundled bug story or scenario, named without its folder
+    scenario = load_scenario(path)
     result = explain(scenario, args.host, args.at, fixes=not args.no_fixes, bound=args.bound)
     text = result.to_json() if args.json else result.text()
     out.write(text if text.endswith("\n") else text + "\n")
@@ -73,7 +69,6 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.forensics.estate import import_estate
 
     overrides: dict[str, str] = {}
     for item in args.last_full_boot or []:
@@ -100,26 +95,26 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
 
 def register(sub: argparse._SubParsersAction
              ) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
-    from vtalab.cli.app import examples
-    from vtalab.forensics.explain import DEFAULT_BOUND_SECONDS
-
     e = sub.add_parser(
         "explain", help="why is a host (not) attested, and which fixes work",
         description="Explain a trusted host's attestation at a simulated time: running and "
                     "measured versions, the boot that produced them, PCR 13's version "
                     "records, the base images and who imported or removed them, and "
                     "candidate fixes, each verified by re-running the simulation.",
-        epilog=examples("vtalab explain scenarios/bugs/intermediate-images.yaml --host esx-01",
+        epilog=examples("vtalab explain intermediate-images --host esx-01   # a bundled bug",
+                        "vtalab explain scenarios/bugs/intermediate-images.yaml --host esx-01",
                         "vtalab explain estate.yaml --host esx-a --at 20m --no-fixes",
                         "vtalab explain estate.yaml --host esx-01 --json > why.json"))
-    e.add_argument("file", metavar="FILE", help="the scenario (or imported estate) YAML")
+    e.add_argument("file", metavar="FILE",
+                   help="the scenario (or imported estate) YAML, or the name of a bundled "
+                        "bug story or scenario (for example intermediate-images)")
     e.add_argument("--host", required=True,
                    help="the trusted host (a unique prefix or the short name will do)")
-    e.add_argument("--at", type=_time, metavar="TIME",
+    e.add_argument("--at", type=time_arg, metavar="TIME",
                    help="simulated time (default: the end of the run)")
     e.add_argument("--json", action="store_true", help="machine-readable output")
     e.add_argument("--no-fixes", action="store_true", help="skip the verified fixes")
-    e.add_argument("--bound", type=_time, default=DEFAULT_BOUND_SECONDS, metavar="TIME",
+    e.add_argument("--bound", type=time_arg, default=DEFAULT_BOUND_SECONDS, metavar="TIME",
                    help="how long a fix may take to recover (default 2h)")
 
     i = sub.add_parser(
@@ -150,6 +145,20 @@ def register(sub: argparse._SubParsersAction
     i.add_argument("--seed", type=int, default=0,
                    help="the scenario's world seed (default 0)")
 
-    from vtalab.forensics.bundle import register as register_bundle
 
     return {"explain": _cmd_explain, "import": _cmd_import, **register_bundle(sub)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m vtalab.cli.explain --update-goldens``: rewrite scenarios/bugs/golden/."""
+    args = list(argv if argv is not None else sys.argv[1:])
+    if args != ["--update-goldens"]:
+        print("usage: python -m vtalab.cli.explain --update-goldens")
+        return 2
+    for path in update_goldens():
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -8,12 +8,16 @@ trace path: nothing is served, nothing written).
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from vtalab.cli.common import examples
 from vtalab.errors import InputError
+from vtalab.scenario.tracefile import check_writable, load_file
+from vtalab.server import ServedLab, serve_forever
 
 __all__ = ["register"]
 
@@ -39,7 +43,6 @@ def _port(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
-    from vtalab.cli.app import examples
 
     s = sub.add_parser(
         "serve", help="serve the lab as two vCenters (TA and workload) for the vSphere "
@@ -122,14 +125,11 @@ def _banner(served: Any, lab: Any, args: argparse.Namespace, out: TextIO) -> Non
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     # uvicorn and starlette are heavy to import: only `vtalab serve` pays for them.
-    import logging
 
-    from vtalab.cli.app import _check_writable, _load
-    from vtalab.server import ServedLab, serve_forever
 
-    text, scenario = _load(args.scenario)
+    text, scenario = load_file(args.scenario)
     if args.trace:
-        _check_writable(args.trace)
+        check_writable(args.trace)
     if args.ta_port and args.ta_port == args.workload_port:
         raise InputError(f"--ta-port and --workload-port are both {args.ta_port}: the two "
                          "vCenters need two ports")

@@ -31,6 +31,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TextIO
 
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
 __all__ = ["COLOR_CHOICES", "MIN_TEXT", "NARROW_INDENT", "Styled", "colour_on", "hang",
            "output", "progress", "style_line", "wrap_line", "wrap_text"]
 
@@ -130,7 +141,6 @@ _STYLE_RES = [(re.compile(p), s) for p, s in STYLES]
 
 def style_line(line: str) -> Any:
     """``line`` as a :class:`rich.text.Text` with :data:`STYLES` applied."""
-    from rich.text import Text  # rich draws only for a terminal; plain output needs none
 
     text = Text(line, no_wrap=True, end="")
     for pattern, style in _STYLE_RES:
@@ -159,7 +169,6 @@ class Styled:
     """A text stream that wraps and colours complete lines on their way to ``stream``."""
 
     def __init__(self, stream: TextIO, *, color: bool, width: int | None) -> None:
-        from rich.console import Console
 
         self.stream = stream
         self.color = color
@@ -231,15 +240,6 @@ def progress(stream: TextIO, description: str, *, choice: str = "auto"
     if not _is_tty(stream):
         yield lambda done, total, what: None
         return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     color = colour_on(stream, choice)
     console = Console(file=stream, force_terminal=True, no_color=not color,

@@ -17,13 +17,16 @@ import argparse
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from vtalab.cli.common import examples
 from vtalab.errors import InputError
+from vtalab.training.exercises import exercise, exercises
+from vtalab.training.session import Session
+from vtalab.training.shell import read_transcript, run_interactive, run_script
 
 __all__ = ["register"]
 
 
 def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]:
-    from vtalab.cli.app import examples
 
     t = sub.add_parser(
         "train", help="operator training: list the exercises, or run one in the training "
@@ -45,9 +48,6 @@ def register(sub: Any) -> dict[str, Callable[[argparse.Namespace, TextIO], int]]
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    from vtalab.training.exercises import exercise, exercises
-    from vtalab.training.session import Session
-    from vtalab.training.shell import read_transcript, run_interactive, run_script
 
     if args.resume is not None:
         if args.seed is not None:

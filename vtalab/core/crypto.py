@@ -14,6 +14,7 @@ import base64
 import functools
 import hashlib
 import hmac as _hmac
+import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,10 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
+
+# CFB lives in 'decrepit' since cryptography 44 (the minimum we require); TPM credential
+# blobs still need it.
+from cryptography.hazmat.decrepit.ciphers.modes import CFB
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import (
@@ -28,11 +33,6 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
-
-try:  # CFB moved to 'decrepit' in cryptography 44 (still needed by TPM credential blobs)
-    from cryptography.hazmat.decrepit.ciphers.modes import CFB
-except ImportError:  # pragma: no cover - older cryptography
-    from cryptography.hazmat.primitives.ciphers.modes import CFB
 from cryptography.x509.oid import NameOID
 
 __all__ = [
@@ -502,7 +502,6 @@ def make_server_certificate(common_name: str, key: PrivateKey, *, dns_names: tup
                             ip_addresses: tuple[str, ...], not_before: datetime,
                             not_after: datetime, org: str | None = None) -> Certificate:
     """A self-signed TLS server certificate (SAN, serverAuth), deterministic in its inputs."""
-    import ipaddress
 
     alt: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
     alt += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]

@@ -100,20 +100,13 @@ class Trace:
     def __init__(self) -> None:
         self._events: list[TraceEvent] = []
         self._hash = hashlib.sha256()
-        self._listeners: list[Any] = []
 
     def append(self, time: float, source: str, kind: str, fields: Mapping[str, Any]) -> TraceEvent:
         clean = jsonable(fields if type(fields) is dict else dict(fields))
         event = TraceEvent(jsonable(float(time)), len(self._events), source, kind, clean)
         self._events.append(event)
         self._hash.update(event.to_json().encode() + b"\n")
-        for listener in self._listeners:
-            listener(event)
         return event
-
-    def subscribe(self, listener: Any) -> None:
-        """Call ``listener(event)`` for every event appended from now on."""
-        self._listeners.append(listener)
 
     def __len__(self) -> int:
         return len(self._events)

@@ -47,13 +47,13 @@ from vtalab.core import crypto
 from vtalab.core.kernel import format_time
 from vtalab.domain.base_image import BaseImage
 from vtalab.domain.reasons import Reason, render
+from vtalab.esxi import measure as _measure
+from vtalab.esxi.measure import MeasuredBoot, read_measured_boot
 from vtalab.tpm import eventlog as _eventlog
 from vtalab.tpm import marshal as _marshal
-from vtalab.tpm import measure as _measure
 from vtalab.tpm.credential import make_credential
 from vtalab.tpm.device import pcr_digest, verify_quote
 from vtalab.tpm.eventlog import Event, parse_eventlog, replay
-from vtalab.tpm.measure import MeasuredBoot, read_measured_boot
 
 __all__ = [
     "AUD_KMS",

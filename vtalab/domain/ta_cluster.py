@@ -193,9 +193,6 @@ class TaHost:
     def name(self) -> str:
         return self.host.name
 
-    def kmxd_running(self) -> bool:
-        return self.host.is_up and self.host.services.get("kmxd", False)
-
     def fingerprint(self, kind: str) -> str:
         """A canonical digest of this host's copy of one object kind (for health)."""
         c = self.config

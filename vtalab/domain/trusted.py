@@ -25,8 +25,8 @@ from vtalab.domain.ta_cluster import QUOTE_PCRS
 from vtalab.tpm.marshal import marshal_public
 
 if TYPE_CHECKING:
+    from vtalab.domain.site import Site
     from vtalab.esxi.host import BootMode, EsxiHost
-    from vtalab.world.assembly import World
 
 __all__ = ["HostAttestation", "Kmxa", "ServiceInfo", "TrustedCluster", "TrustedHost"]
 
@@ -63,7 +63,7 @@ class HostAttestation:
 class Kmxa:
     """The trusted-host agent."""
 
-    def __init__(self, world: World, trusted: TrustedHost) -> None:
+    def __init__(self, world: Site, trusted: TrustedHost) -> None:
         self.world = world
         self.th = trusted
         self.results: dict[str, HostAttestation] = {}
@@ -292,7 +292,7 @@ class Kmxa:
 class TrustedHost:
     """A trusted host: the ESXi host, its applied trust configuration and its kmxa."""
 
-    def __init__(self, world: World, host: EsxiHost, cluster: TrustedCluster) -> None:
+    def __init__(self, world: Site, host: EsxiHost, cluster: TrustedCluster) -> None:
         self.host = host
         self.cluster = cluster
         self.applied: tuple[ServiceInfo, ...] = ()
@@ -323,7 +323,7 @@ class TrustedHost:
 class TrustedCluster:
     """A Trusted cluster in the workload vCenter."""
 
-    def __init__(self, world: World, name: str, *, quick_boot: bool,
+    def __init__(self, world: Site, name: str, *, quick_boot: bool,
                  key_persistence: bool) -> None:
         self.world = world
         self.name = name

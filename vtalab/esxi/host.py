@@ -27,8 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
+from vtalab.core import crypto
 from vtalab.errors import OperationError
 from vtalab.esxi.image import EsxiImage, HostSpecific
+from vtalab.esxi.measure import measure_esx_boot, measure_firmware
 
 if TYPE_CHECKING:
     from vtalab.core.kernel import Kernel
@@ -339,7 +341,6 @@ class EsxiHost:
         self.measured_image = self.running_image
         if self.tpm is None:
             return
-        from vtalab.tpm import measure_esx_boot, measure_firmware
 
         if self.firmware is not None:
             measure_firmware(self.tpm, self.firmware)
@@ -350,7 +351,6 @@ class EsxiHost:
     def _tpm_identity(self) -> dict[str, str | None]:
         """The TPM's identity for the trace: its EK fingerprint and its EK certificate's
         issuer (what the invariants compare with the TA cluster's trusted TPM objects)."""
-        from vtalab.core import crypto
         assert self.tpm is not None
         issuer = None
         if self.tpm.ek_certificate_der is not None:

@@ -52,6 +52,7 @@ import yaml
 
 from vtalab.errors import InputError
 from vtalab.esxi.releases import Release, lookup, sort_key
+from vtalab.scenario.model import load_scenario_text
 
 __all__ = ["import_estate", "read_json_objects", "read_tpm2_settings"]
 
@@ -291,7 +292,6 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
         "steps": [{"id": "observe", "at": 600, "do": "Get-TrustAuthorityVMHostBaseImage"}],
     }
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=88)
-    from vtalab.scenario.model import load_scenario_text
 
     load_scenario_text(text, file="<imported>")  # what we write must load
     return text, notes + history

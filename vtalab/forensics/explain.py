@@ -26,7 +26,7 @@ situation, each one *verified* by re-running the same scenario and seed to ``at`
 applying it as scenario steps and running on until the host recovers or a bound passes.
 
 Output is deterministic: :meth:`Explanation.text` for people, :meth:`Explanation.to_json`
-(stable keys) for tools. ``python -m vtalab.forensics.explain --update-goldens`` rewrites the golden
+(stable keys) for tools. ``python -m vtalab.cli.explain --update-goldens`` rewrites the golden
 transcripts of ``scenarios/bugs/`` (see :mod:`vtalab.cli.explain`).
 """
 
@@ -36,10 +36,14 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from vtalab.analysis.invariants.safety import stale_token_releases, stale_token_text
 from vtalab.core.kernel import format_time
 from vtalab.errors import InputError, OperationError
+from vtalab.esxi.measure import TAG_VERSION, read_measured_boot
+from vtalab.esxi.releases import lookup, sort_key
+from vtalab.forensics.fixes import candidates, fix_scenario, verified_fixes
+from vtalab.invariants.safety import stale_token_releases, stale_token_text
 from vtalab.scenario.model import Scenario, check_name, run_scenario, step_text
+from vtalab.tpm import parse_attest, parse_eventlog, replay
 
 __all__ = ["DEFAULT_BOUND_SECONDS", "Explanation", "StepRef", "explain", "fixed_scenario",
            "release_name", "step_at"]
@@ -55,7 +59,6 @@ def release_name(key: str | None) -> str:
     """``8.0.2-22380479 (8.0 U2)`` for a catalog build, the key alone otherwise."""
     if not key:
         return "nothing"
-    from vtalab.esxi.releases import lookup
 
     try:
         return f"{key} ({lookup(key).name})"
@@ -152,7 +155,6 @@ def explain(scenario: Scenario, host: str, at: float | None = None, *,
     chain = build_chain(scenario, world, host, events, when)
     out = Explanation(scenario.name, result.seed, host, when, chain, bound=bound)
     if fixes:
-        from vtalab.forensics.fixes import verified_fixes
 
         started = sum(1 for e in events if e.source == "scenario" and e.kind == "step.start")
         out.fixes, out.not_tried = verified_fixes(scenario, world, host, when, started,
@@ -164,7 +166,6 @@ def fixed_scenario(scenario: Scenario, host: str, at: float | None, key: str
                    ) -> tuple[Scenario, dict[str, Any], float]:
     """``scenario`` with the fix ``key`` (one of :func:`explain`'s fixes for ``host`` at
     ``at``) applied from ``at`` on: (the scenario, the candidate, the time it starts)."""
-    from vtalab.forensics.fixes import candidates, fix_scenario
 
     result = run_scenario(scenario, until=at)
     world = result.world
@@ -324,7 +325,6 @@ def _base_images(world: Any, events: list[Any], refs: list[StepRef]) -> list[dic
 
 
 def _version_order(key: str) -> tuple[Any, ...]:
-    from vtalab.esxi.releases import lookup, sort_key
 
     try:
         return (0, sort_key(lookup(key)))
@@ -333,8 +333,6 @@ def _version_order(key: str) -> tuple[Any, ...]:
 
 
 def _tpm(world: Any, host: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    from vtalab.tpm import parse_attest, parse_eventlog, read_measured_boot, replay
-    from vtalab.tpm.measure import TAG_VERSION
 
     h = world.host(host)
     if h.tpm is None or not h.tpm.started:
@@ -525,20 +523,3 @@ def render(x: Explanation) -> str:
     for f in x.not_tried:
         out.append(f"  -  [NOT TRIED] {f.get('title', f['key'])}: {f['why']}")
     return "\n".join(out) + "\n"
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m vtalab.forensics.explain --update-goldens``: rewrite scenarios/bugs/golden/."""
-    from vtalab.cli.explain import update_goldens
-
-    args = list(argv if argv is not None else __import__("sys").argv[1:])
-    if args != ["--update-goldens"]:
-        print("usage: python -m vtalab.forensics.explain --update-goldens")
-        return 2
-    for path in update_goldens():
-        print(f"wrote {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,9 +1,9 @@
 """Candidate fixes for a host that does not attest, each verified by simulation.
 
 A fix is a list of **scenario steps** (PowerCLI cmdlets and lab verbs, as an operator
-would type them). Candidates are generated from the situation :func:`vtalab.forensics.explain.explain`
-found — the measured version, the running version, the trusted base images, the VMs on
-the host, the cluster's Quick Boot setting:
+would type them). Candidates are generated from the situation
+:func:`vtalab.forensics.explain.explain` found — the measured version, the running
+version, the trusted base images, the VMs on the host, the cluster's Quick Boot setting:
 
 ``import-measured``
     import the version the TPM describes (``restore`` it when a step removed it), from a
@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from vtalab.core.kernel import format_time
+from vtalab.domain.base_image import BaseImageError, parse_imagedb
 from vtalab.scenario.model import Scenario, Step, run_scenario, step_text
 
 __all__ = ["fix_scenario", "verified_fixes"]
@@ -81,7 +82,6 @@ def _quiesce(world: Any, host: str) -> tuple[list[dict[str, Any]], list[dict[str
 
 
 def _image_source(world: Any, version: str, fid: str) -> tuple[list[dict[str, Any]], str] | None:
-    from vtalab.domain.base_image import BaseImageError, parse_imagedb
 
     for name in sorted(world.files):
         data = world.files[name]

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ValidationError
 from vtalab.core.kernel import format_time
 from vtalab.core.parameters import Parameters, range_text
 from vtalab.core.simtime import HORIZON_SECONDS
+from vtalab.domain.vcenter import EVENT_TEXT
 from vtalab.errors import InputError, ScenarioError
 from vtalab.esxi import releases
 from vtalab.scenario.expect import EXPECTATIONS, invariants
@@ -59,7 +60,6 @@ RELEASE_ARGS = frozenset({"release", "version"})
 # -- the verb registry, read through the module so tests can swap it ---------------------
 
 def _verb_table() -> dict[str, registry.Verb]:
-    registry._load()
     return {**registry.VERBS, **registry.FAULTS}
 
 
@@ -176,13 +176,6 @@ def _descend(tp: Any, part: Any) -> Any:
 
 # -- semantic checks -------------------------------------------------------------------
 
-def _event_ids() -> list[str]:
-    """The vCenter event ids the lab posts (read through the module so tests can swap it)."""
-    from vtalab.domain.vcenter import EVENT_TEXT
-
-    return list(EVENT_TEXT)
-
-
 def _names(topology: Topology) -> dict[str, list[str]]:
     ta_hosts = [h.name for h in topology.ta_cluster.hosts]
     trusted = [h.name for c in topology.trusted_clusters for h in c.hosts]
@@ -194,7 +187,7 @@ def _names(topology: Topology) -> dict[str, list[str]]:
             "host_or_vcenter": hosts + vcenters,
             "any": hosts + vms + vcenters + clusters + list(topology.kms.servers)
             + [topology.kms.name, topology.kms.provider],
-            "event": _event_ids()}
+            "event": list(EVENT_TEXT)}
 
 
 _WHAT = {"host": "hosts", "trusted_host": "trusted hosts", "vm": "VMs",
@@ -324,13 +317,7 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
             else:
                 ref((*here, kind, fname), value, rkind)
         if kind == "invariant":
-            try:
-                known = list(invariants())
-            except ImportError:
-                problems.append(located.error(
-                    (*here, kind), "invariant checks need vtalab.analysis.invariants, which this "
-                    "build of vtalab does not have", value=spec))
-                continue
+            known = list(invariants())
             if spec not in known:
                 problems.append(located.error((*here, kind), f"unknown invariant {spec!r}",
                                               what="invariants", value=spec, choices=known))

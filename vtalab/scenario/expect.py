@@ -55,7 +55,12 @@ __all__ = [
 ]
 
 # -- time (defined in vtalab.core.simtime; re-exported here for the scenario layer) --------
+from contextlib import suppress
+
 from vtalab.core.simtime import _TIME_SCHEMA, MAX_TIME, TIME_HELP, Time, parse_time  # noqa: E402,F401
+from vtalab.errors import InputError
+from vtalab.esxi.releases import image_for
+from vtalab.invariants import INVARIANTS
 
 #: A step reference: its ``id`` or its 0-based index in ``steps``.
 StepRef = Annotated[str | int, WithJsonSchema(
@@ -302,10 +307,7 @@ def _check_base_image(world: World, c: BaseImageCheck, ctx: CheckContext) -> Ver
 
 
 def _check_host(world: World, c: HostCheck, ctx: CheckContext) -> Verdict:
-    from contextlib import suppress
 
-    from vtalab.errors import InputError
-    from vtalab.esxi.releases import image_for
 
     h = world.host(c.host)
     want = c.version
@@ -410,19 +412,12 @@ def _check_step(world: World, c: StepCheck, ctx: CheckContext) -> Verdict:
 
 
 def invariants() -> Mapping[str, Any]:
-    """``vtalab.analysis.invariants.INVARIANTS``, imported lazily (ImportError if it is missing)."""
-    from vtalab.analysis.invariants import INVARIANTS
-
+    """The registry of named invariants (:data:`vtalab.invariants.INVARIANTS`)."""
     return INVARIANTS
 
 
 def _check_invariant(world: World, name: str, ctx: CheckContext) -> Verdict:
-    try:
-        table = invariants()
-    except ImportError:
-        return Verdict(False, f"invariant {name!r} cannot be checked: this build of vtalab "
-                              "has no vtalab.analysis.invariants")
-    inv = table.get(name)
+    inv = INVARIANTS.get(name)
     if inv is None:
         return Verdict(False, f"no invariant {name!r}")
     fn = getattr(inv, "check", inv)
@@ -496,7 +491,7 @@ EXPECTATIONS: dict[str, ExpectKind] = {k.name: k for k in [
           "What a scenario step got: ok, or refused with a reason code.", {"step": "step"},
           lambda c: f"step {c.step}"),
     _kind("invariant", str, _check_invariant,
-          "A named invariant of vtalab.analysis.invariants holds.", {},
+          "A named invariant of vtalab.invariants holds.", {},
           lambda c: f"invariant {c}"),
 ]}
 

@@ -26,6 +26,9 @@ from typing import TextIO
 
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError
+from vtalab.scenario.model import check_count, load_scenario_text, run_scenario
+from vtalab.scenario.timeline import render_run
+from vtalab.scenario.yamlloc import read_text
 
 __all__ = ["GOLDEN_DIR", "LIBRARY", "Comparison", "compare", "golden_path",
            "library_markdown", "register", "render", "scenario_files", "update"]
@@ -54,9 +57,6 @@ def render(scenario: Path) -> str:
     command is typed from the repository root, so the transcript does not depend on
     where the repository is checked out.
     """
-    from vtalab.scenario.model import load_scenario_text, run_scenario
-    from vtalab.scenario.timeline import render_run
-    from vtalab.scenario.yamlloc import read_text
 
     shown = f"{scenario.parent.name}/{scenario.name}"
     loaded = load_scenario_text(read_text(str(scenario)), file=shown)
@@ -117,8 +117,6 @@ LIBRARY = bundled("scenarios")
 
 def library_markdown(scenarios: Path | None = None) -> str:
     """``docs/scenarios.md``: every bundled scenario, its document source and how to run it."""
-    from vtalab.scenario.model import check_count, load_scenario_text
-    from vtalab.scenario.yamlloc import read_text
 
     base = scenarios or LIBRARY
     loaded = [(p, load_scenario_text(read_text(str(p)), file=str(p)))

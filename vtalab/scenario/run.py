@@ -33,6 +33,8 @@ from vtalab.errors import InputError
 from vtalab.scenario.checks import _semantic_problems
 from vtalab.scenario.expect import CheckContext, StepResult, Verdict, evaluate
 from vtalab.scenario.yamlloc import Located
+from vtalab.world.assembly import World
+from vtalab.world.registry import Outcome
 
 if TYPE_CHECKING:
     from vtalab.scenario.model import Scenario, Step
@@ -75,12 +77,6 @@ def step_text(step: Step) -> str:
     return " ".join(parts)
 
 
-def _world_class() -> Callable[..., Any]:
-    from vtalab.world.assembly import World
-
-    return World
-
-
 def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | None = None,
                  world_factory: Callable[..., Any] | None = None) -> RunResult:
     """Build the world, run the steps and evaluate the expectations.
@@ -109,7 +105,7 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
     problems = _semantic_problems(scenario, unlocated)
     if problems:
         raise problems[0]
-    factory = world_factory or _world_class()
+    factory = world_factory or World
     seed = scenario.seed if seed is None else seed
     world = factory(scenario.topology, seed=seed, params=Parameters(**scenario.parameters))
     kernel = world.kernel
@@ -132,7 +128,6 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
             yield env.all_of(background)
 
     def run_step(i: int, step: Step, start: float) -> Any:
-        from vtalab.world.registry import Outcome
 
         if start > kernel.now:
             yield kernel.timeout(start - kernel.now)

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import vtalab
 from vtalab.core.parameters import Parameters
 from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.core.trace import canonical
@@ -459,7 +460,6 @@ class ServedLab:
 
     # -- the trace ----------------------------------------------------------------------
     def trace_header(self, file: str, text: str) -> dict[str, Any]:
-        import vtalab
 
         return {"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
                 "scenario_text": text, "seed": self.seed, "until": self.kernel.now,

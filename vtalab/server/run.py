@@ -18,6 +18,7 @@ import hashlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -224,7 +225,6 @@ def serve_forever(lab: ServedLab, *, host: str = "127.0.0.1", ta_port: int = 844
                   workload_port: int = 8444, http: bool = False, ui: bool = True,
                   on_ready: Any = None, log_level: str = "warning") -> None:
     """Serve in the foreground until SIGINT/SIGTERM (Ctrl-C); returns after a clean stop."""
-    import signal
 
     socks = {"ta": _socket(host, ta_port)}
     try:

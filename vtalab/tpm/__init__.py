@@ -4,7 +4,8 @@
 * :mod:`~vtalab.tpm.eventlog` — the TCG crypto-agile event log, parse and replay.
 * :mod:`~vtalab.tpm.credential` — MakeCredential/ActivateCredential (AK bound to EK).
 * :mod:`~vtalab.tpm.device` — the TPM: PCRs, clock and boot counters, quotes.
-* :mod:`~vtalab.tpm.measure` — what firmware and esx-boot measure on a full boot.
+
+What firmware and esx-boot measure into it on a full boot is :mod:`vtalab.esxi.measure`.
 """
 
 from vtalab.tpm.credential import activate_credential, make_credential
@@ -23,14 +24,6 @@ from vtalab.tpm.marshal import (
     parse_public,
     parse_signature,
 )
-from vtalab.tpm.measure import (
-    FirmwareProfile,
-    MeasuredBoot,
-    measure_esx_boot,
-    measure_firmware,
-    measure_full_boot,
-    read_measured_boot,
-)
 
 __all__ = [
     "NUM_PCRS",
@@ -39,8 +32,6 @@ __all__ = [
     "EccPublic",
     "Event",
     "EventLog",
-    "FirmwareProfile",
-    "MeasuredBoot",
     "Quote",
     "Signature",
     "Tpm",
@@ -49,16 +40,12 @@ __all__ = [
     "ek_public_area",
     "make_credential",
     "marshal_public",
-    "measure_esx_boot",
-    "measure_firmware",
-    "measure_full_boot",
     "object_name",
     "parse_attest",
     "parse_eventlog",
     "parse_public",
     "parse_signature",
     "pcr_digest",
-    "read_measured_boot",
     "replay",
     "verify_quote",
 ]

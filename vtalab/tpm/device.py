@@ -191,10 +191,6 @@ class Tpm:
         self.log.append(event)
         return event
 
-    def read_pcrs(self, pcrs: list[int] | None = None) -> dict[int, bytes]:
-        sel = range(NUM_PCRS) if pcrs is None else pcrs
-        return {p: self.pcrs[p] for p in sel}
-
     # -- attestation ------------------------------------------------------------------------
     def quote(self, nonce: bytes, pcrs: list[int], now_ms: int | None = None) -> Quote:
         """TPM2_Quote with the AK over the SHA-256 PCRs ``pcrs`` (``nonce`` = extraData)."""

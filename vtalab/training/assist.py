@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from vtalab.esxi.releases import RELEASES
 from vtalab.scenario.expect import LOG_NAMES
 from vtalab.training.commands import ShellState, command_names, resolve
-from vtalab.training.lab import CONDITIONS, SHELL
+from vtalab.training.lab import CONDITIONS, SHELL, install_help
 from vtalab.training.pwsh.binding import params_of, usage, value_hint
 from vtalab.training.pwsh.filters import FILTERS
 from vtalab.world import registry
@@ -62,8 +62,10 @@ def help_text(command: str | None = None) -> str:
     return "\n".join(lines)
 
 
+install_help(help_text)
+
+
 def _overview() -> str:
-    registry._load()
     lines = []
     for kind, table in (("powercli", registry.VERBS), ("lab", registry.VERBS),
                         ("fault", registry.FAULTS)):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vtalab.errors import InputError, nearest
+from vtalab.training import lab
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.binding import bind
 from vtalab.training.pwsh.filters import FILTERS
@@ -94,7 +95,6 @@ class CommandResult:
 
 
 def _lab() -> Any:
-    from vtalab.training import lab
 
     return lab
 
@@ -102,7 +102,6 @@ def _lab() -> Any:
 def command_names() -> list[str]:
     """Every command the shell knows (registry verbs and faults, shell commands,
     pipeline cmdlets), sorted case-insensitively; aliases not included."""
-    registry._load()
     names = [*registry.VERBS, *registry.FAULTS, *FILTERS, *_lab().SHELL]
     return sorted(dict.fromkeys(names), key=lambda n: (n.lower(), n))
 

@@ -22,9 +22,8 @@
     was relaxed, no principal, TPM CA certificate or endorsement key was removed, and
     neither the Trust Authority cluster nor a Trusted cluster was disabled.
 
-  When :mod:`vtalab.analysis.invariants` exists its ``check_all`` is consulted too (given the
-  session start when it accepts ``since``), so a property written once there also grades
-  trainees.
+  The shared invariants of :mod:`vtalab.invariants` (:data:`SHARED`) are consulted too,
+  from the session start, so a property written once there also grades trainees.
 
 A fix that reaches the goal by breaking an invariant fails, and the verdict says which
 invariant and why. On success the **scorecard** sums up the session: simulated time to
@@ -38,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vtalab.core.kernel import format_time
+from vtalab.invariants import INVARIANTS, check_all
 from vtalab.scenario.expect import CheckContext, evaluate
 from vtalab.training.constraints import action_breaks, effect_violations
 
@@ -155,11 +155,7 @@ def grade(session: Session) -> Grade:
                   _trust_not_weakened(session.baseline, trust_snapshot(world))]
     if session.exercise.forbid:
         invariants.insert(0, _goal_constraints(session))
-    shared = _shared_invariants(world, session.start_time)
-    if shared is None:  # without vtalab.analysis.invariants: this module's own versions
-        shared = [_no_in_use_image_removed(world, session.start_seq),
-                  _no_key_to_unattested_host(world, session.start_seq)]
-    invariants += shared
+    invariants += _shared_invariants(world, session.start_time)
     return Grade(tuple(goal), tuple(invariants), scorecard(session), now)
 
 
@@ -230,35 +226,6 @@ def _hosts_attested(world: World) -> Finding:
     return Finding("hosts-attested", True, "every trusted host is attested")
 
 
-def _no_in_use_image_removed(world: World, since: int) -> Finding:
-    bad = [f"base image {e.fields.get('version')} removed at {format_time(e.time)} while "
-           f"{', '.join(e.fields.get('measured_by') or [])} still measured it"
-           for e in world.kernel.trace.events[since:]
-           if e.kind == "ta.base_image.removed" and e.fields.get("measured_by")]
-    if bad:
-        return Finding("no-in-use-image-removed", False, "; ".join(bad))
-    return Finding("no-in-use-image-removed", True,
-                   "no base image was removed while a host still needed it")
-
-
-def _no_key_to_unattested_host(world: World, since: int) -> Finding:
-    last: dict[str, str] = {}
-    bad = []
-    for i, e in enumerate(world.kernel.trace.events):
-        if e.kind == "attest.result":
-            last[str(e.fields.get("host"))] = str(e.fields.get("status"))
-        elif e.kind == "key.release" and e.fields.get("ok") and i >= since:
-            host = str(e.fields.get("host"))
-            expired = (e.fields.get("token_exp") or 0) <= (e.fields.get("now_epoch") or 0)
-            if last.get(host) != "attested" or expired:
-                bad.append(f"a key was released to {host} at {format_time(e.time)} while it "
-                           + ("held an expired token" if expired else
-                              f"was {last.get(host, 'never attested')}"))
-    if bad:
-        return Finding("no-key-to-unattested-host", False, "; ".join(bad))
-    return Finding("no-key-to-unattested-host", True, "keys went to attested hosts only")
-
-
 def _trust_not_weakened(before: TrustSnapshot, after: TrustSnapshot) -> Finding:
     bad = []
     now = {h: (c, k) for h, c, k in after.settings}
@@ -291,7 +258,7 @@ def _trust_not_weakened(before: TrustSnapshot, after: TrustSnapshot) -> Finding:
     return Finding("trust-not-weakened", True, "no trust setting was relaxed or removed")
 
 
-#: The invariants of :mod:`vtalab.analysis.invariants` a trainee's fix must keep. Left out:
+#: The invariants of :mod:`vtalab.invariants` a trainee's fix must keep. Left out:
 #: ``encrypted-vm-availability`` (a refused power-on while trying is what the scorecard's
 #: "VMs locked" counts, not a failure), ``liveness-reattested`` (needs the world to settle
 #: after the check) and advice.
@@ -300,12 +267,8 @@ SHARED = ("no-key-without-token", "attested-only-if-trusted",
           "ta-objects-consistent-at-end")
 
 
-def _shared_invariants(world: World, since: float) -> list[Finding] | None:
-    """The :data:`SHARED` invariants since the session start, or ``None`` without them."""
-    try:
-        from vtalab.analysis.invariants import INVARIANTS, check_all
-    except ImportError:
-        return None
+def _shared_invariants(world: World, since: float) -> list[Finding]:
+    """The :data:`SHARED` invariants since the session start."""
     names = [n for n in SHARED if n in INVARIANTS]
     found: dict[str, list[str]] = {n: [] for n in names}
     for v in check_all(world, names):

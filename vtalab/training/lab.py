@@ -334,11 +334,19 @@ def _pause(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
             "wait-until and commands that take time"]
 
 
-def _help(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
-    from vtalab.training.assist import help_text
+#: The help of every command, installed by :mod:`vtalab.training.assist` when it is imported
+#: (with the package): help lists these commands too, so it is written above this module.
+_help_text: list[Callable[[str | None], str]] = []
 
+
+def install_help(render: Callable[[str | None], str]) -> None:
+    """Make ``help`` print what ``render`` returns for a command name (or ``None``)."""
+    _help_text[:] = [render]
+
+
+def _help(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     _, values = _args(run, cmd, SHELL["help"], 1)
-    return [fmt.Formatted(help_text(values[0] if values else None))]
+    return [fmt.Formatted(_help_text[0](values[0] if values else None))]
 
 
 SHELL: dict[str, LabCommand] = {c.name: c for c in (

@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from vtalab.errors import InputError
+from vtalab.esxi.releases import image_for
 from vtalab.training.constraints import Forbid, action_breaks, effect_violations
+from vtalab.world.verbs import _resolve_version
 
 if TYPE_CHECKING:
     from vtalab.core.trace import TraceEvent
@@ -49,7 +51,6 @@ def _running_vms(world: World, host: str) -> list[str]:
 
 
 def _remove_image(world: World, a: dict[str, Any]) -> list[str]:
-    from vtalab.world.verbs import _resolve_version  # the verb's own resolution of "8.0 U1"
 
     try:
         version = _resolve_version(world, str(a["version"]))
@@ -119,7 +120,6 @@ def _upgrade(world: World, a: dict[str, Any]) -> list[str]:
     h = world.hosts.get(str(a.get("vmhost")))
     if h is None or h.role != "trusted":
         return []
-    from vtalab.esxi.releases import image_for
 
     try:
         version = image_for(str(a.get("release"))).key

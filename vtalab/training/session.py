@@ -40,6 +40,8 @@ from vtalab.core.kernel import format_time
 from vtalab.errors import InputError, ReplayError
 from vtalab.scenario.expect import parse_time
 from vtalab.scenario.model import RunResult, run_scenario
+from vtalab.training import ShellState, execute, help_text
+from vtalab.training.debrief import debrief_html, debrief_text
 from vtalab.training.exercises import Exercise, exercise
 from vtalab.training.grading import Grade, grade, trust_snapshot
 
@@ -137,7 +139,6 @@ class Session:
     """One trainee on one exercise. Build with :meth:`start`, feed with :meth:`run`."""
 
     def __init__(self, ex: Exercise, seed: int, prefix: RunResult) -> None:
-        from vtalab.training import ShellState
 
         self.exercise = ex
         self.seed = seed
@@ -195,7 +196,6 @@ class Session:
         return self._command(text)
 
     def _command(self, text: str, *, expect_time: float | None = None) -> Reply:
-        from vtalab.training import execute
 
         issued, seq = self.now, len(self.world.kernel.trace)
         if expect_time is not None and abs(issued - expect_time) > 1e-6:
@@ -211,7 +211,6 @@ class Session:
         return Reply(out, ok=result.ok)
 
     def _help(self) -> str:
-        from vtalab.training import help_text
 
         lines = [help_text(), "", "Training commands:"]
         lines += [f"  {name:<9} {summary}" for name, summary in META_COMMANDS.items()]
@@ -248,7 +247,6 @@ class Session:
         return Reply("\n".join(lines))
 
     def _meta_debrief(self, rest: str) -> Reply:
-        from vtalab.training.debrief import debrief_html, debrief_text
 
         args = shlex.split(rest) if rest else []
         if not args:

@@ -17,10 +17,14 @@ command the shell does not know, a meta command used wrongly -- reported as
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from vtalab.errors import InputError
+from vtalab.training.assist import complete
+from vtalab.training.commands import resolve
+from vtalab.training.pwsh.parser import Command, SubExpr, parse
 from vtalab.training.session import (
     _ALIASES,
     META_COMMANDS,
@@ -40,8 +44,6 @@ _DELIMS = " \t\n|;(){},="
 
 def validate_line(line: str) -> None:
     """Raise ``InputError`` if ``line`` cannot be run at all (syntax, unknown command)."""
-    from vtalab.training.commands import resolve
-    from vtalab.training.pwsh.parser import Command, SubExpr, parse
 
     text = line.strip()
     if not text or text.startswith("#"):
@@ -81,7 +83,6 @@ def validate_line(line: str) -> None:
 
 def read_transcript(path: str) -> list[tuple[int, str]]:
     """The numbered lines of a transcript file (``-`` reads standard input)."""
-    import sys
 
     try:
         if path == "-":
@@ -131,7 +132,7 @@ def run_script(session: Session, lines: list[tuple[int, str]], out: TextIO,
 
 def _readline() -> Any:
     try:
-        import readline
+        import readline  # optional: the standard library lacks it on some platforms
     except ImportError:  # pragma: no cover - Windows without pyreadline
         return None
     return readline
@@ -139,7 +140,6 @@ def _readline() -> Any:
 
 def completions(session: Session, text: str, line: str) -> list[str]:
     """What tab offers for ``text`` (the word under the cursor) in ``line``."""
-    from vtalab.training import complete
 
     found = list(complete(session.world, session.state, text, line))
     if not line[: len(line) - len(text)].strip():  # the first word: meta commands too

@@ -22,7 +22,6 @@ import simpy
 from vtalab.core import crypto
 from vtalab.core.kernel import Kernel
 from vtalab.core.parameters import Parameters
-from vtalab.domain import vm as vm_ops
 from vtalab.domain.kms import build_kms
 from vtalab.domain.ta_cluster import (
     OBJECT_KINDS,
@@ -36,9 +35,13 @@ from vtalab.domain.vcenter import UNAVAILABLE_ERROR, VCenter
 from vtalab.domain.vm import Vm
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.host import EsxiHost
+from vtalab.esxi.measure import FirmwareProfile
 from vtalab.esxi.releases import image_for
-from vtalab.tpm import FirmwareProfile, Tpm
+from vtalab.tpm import Tpm
+from vtalab.tpm.files import PCRS_OUT, tss_pcrs_file
+from vtalab.world import vm_ops
 from vtalab.world.registry import Outcome, lookup
+from vtalab.world.setup import restore_attestation_history, setup_procedure
 from vtalab.world.topology import Topology
 
 if TYPE_CHECKING:
@@ -156,9 +159,6 @@ class World:
                                 if hspec.last_full_boot else None)
                     host.start_running(measured, hspec.quick_boots_since)
         if t.configured:
-            from vtalab.world.verbs import setup_procedure
-            from vtalab.world.verbs.setup import restore_attestation_history
-
             setup_procedure(self)
             restore_attestation_history(self)  # a snapshot's "last attested" times
         yield self.kernel.timeout(0)
@@ -342,7 +342,6 @@ class World:
         is the PCR file to use (``-f pcrs.out``, no ``-l``): ``pcrs.bin`` with ``-l`` fails
         in tpm2-tools 5.4 for the 12 quoted PCRs (see :mod:`vtalab.tpm.files`).
         """
-        from vtalab.tpm.files import PCRS_OUT, tss_pcrs_file
 
         h = self.host(host)
         if h.tpm is None or not h.tpm.started:

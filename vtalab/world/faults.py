@@ -14,7 +14,10 @@ from pydantic import Field
 
 from vtalab.core import crypto
 from vtalab.core.simtime import Time
+from vtalab.errors import InputError
+from vtalab.tpm import Tpm
 from vtalab.world.registry import Args, Outcome, fault
+from vtalab.world.vm_ops import power_off
 
 if TYPE_CHECKING:
     from vtalab.world.assembly import World
@@ -115,8 +118,6 @@ def power_loss(world: World, a: HostFault) -> Outcome:
     host = world.host(a.vmhost)
     for vm in world.vms.values():
         if vm.host == a.vmhost and vm.power_state == "poweredOn":
-            from vtalab.domain.vm import power_off
-
             power_off(world, vm, cause="host power loss")
     host.power_loss()
     _note(world, host.source, "fault.power_loss", f"{a.vmhost} lost power", host=a.vmhost)
@@ -144,8 +145,6 @@ class ServiceFault(HostFault):
 def service_crash(world: World, a: ServiceFault) -> Outcome:
     host = world.host(a.vmhost)
     if a.service not in host.services:
-        from vtalab.errors import InputError
-
         raise InputError(f"service {a.service!r} does not run on {a.vmhost!r}",
                          what="service", value=a.service, choices=list(host.services))
     host.services[a.service] = False
@@ -203,15 +202,11 @@ class VmHostOnly(Args):
        stands_for="TPM or motherboard replaced (TpmEndorsementKeyMismatch)", args=VmHostOnly,
        source=DOMAIN)
 def tpm_replaced(world: World, a: VmHostOnly) -> Generator[Any, Any, Outcome]:
-    from vtalab.tpm import Tpm
-
     th = world.trusted_host(a.vmhost)
     host = th.host
     if host.is_up:
         for vm in world.vms.values():
             if vm.host == a.vmhost and vm.power_state == "poweredOn":
-                from vtalab.domain.vm import power_off
-
                 power_off(world, vm, cause="hardware repair")
         host.power_loss()
     host.tpm_generation += 1

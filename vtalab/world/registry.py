@@ -19,14 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from vtalab.domain.outcome import Outcome
 from vtalab.errors import InputError
-
-if TYPE_CHECKING:
-    from vtalab.world.assembly import World
 
 __all__ = [
     "Args",
@@ -50,18 +48,10 @@ class NoArgs(Args):
     pass
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a verb or fault did. ``ok=False`` is a refusal by the simulated world."""
-
-    ok: bool = True
-    error: str | None = None  #: reason code when refused
-    message: str = ""
-    output: Any = None  #: value shown to the operator (tables, exported file names ...)
-
-
 Kind = Literal["powercli", "lab", "fault"]
-RunFn = Callable[["World", Any], "Outcome | Generator[Any, Any, Outcome]"]
+# The first argument is the :class:`vtalab.world.assembly.World` (typed ``Any`` here: the
+# registry sits below the world that performs its entries, and imports nothing above it).
+RunFn = Callable[[Any, Any], "Outcome | Generator[Any, Any, Outcome]"]
 # The decorators hand back the function unchanged, so its own (narrower) signature stays
 # visible to callers such as ``ta_host_down`` calling ``power_loss``.
 RunFnT = TypeVar("RunFnT", bound=RunFn)
@@ -127,7 +117,6 @@ def fault(name: str, *, summary: str, stands_for: str, args: type[Args] = NoArgs
 
 def lookup(name: str) -> Verb:
     """The verb or fault called ``name`` (case-insensitive; aliases accepted)."""
-    _load()
     for table in (VERBS, FAULTS):
         if name in table:
             return table[name]
@@ -136,9 +125,3 @@ def lookup(name: str) -> Verb:
                 return entry
     raise InputError(f"unknown verb {name!r}", what="verb", value=name,
                      choices=sorted([*VERBS, *FAULTS]))
-
-
-def _load() -> None:
-    """Import the modules that fill the registries (once)."""
-    import vtalab.world.faults  # noqa: F401
-    import vtalab.world.verbs  # noqa: F401

@@ -10,7 +10,7 @@ A host may be described as a **snapshot** of where it *is* after months of histo
 many Quick Boot upgrades followed, so its TPM measurements describe the older release
 while it runs ``release``. The TA cluster of a snapshot states its trusted base images with
 their last-attested times (``{release, last_attested}``, seconds before T=0) and its TPM
-2.0 settings (``tpm2_settings``); the setup applies them (:mod:`vtalab.world.verbs.setup`).
+2.0 settings (``tpm2_settings``); the setup applies them (:mod:`vtalab.world.setup`).
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class TrustedHostSpec(Spec):
 
 
 class VmSpec(Spec):
+    """A virtual machine on a trusted host, encrypted (with the trusted key provider) or not."""
+
     name: str
     host: str
     encrypted: bool = False
@@ -81,6 +83,8 @@ class VmSpec(Spec):
 
 
 class TrustedClusterSpec(Spec):
+    """A Trusted cluster in the workload vCenter: its hosts, VMs and cluster settings."""
+
     name: str = "Trusted Cluster"
     quick_boot: bool = Field(False, description="vLCM Quick Boot setting of the cluster.")
     key_persistence: bool = Field(False, description="ESXi key persistence (7.0 U2+).")
@@ -89,6 +93,8 @@ class TrustedClusterSpec(Spec):
 
 
 class TaHostSpec(Spec):
+    """An ESXi host of the Trust Authority cluster (runs attestd and kmxd; no TPM needed)."""
+
     name: str
     release: str = "8.0 U2"
 
@@ -149,6 +155,8 @@ BaseImageItem = Annotated[
 
 
 class TaClusterSpec(Spec):
+    """The Trust Authority cluster in the TA vCenter and the objects it starts with."""
+
     name: str = "vTA Cluster"
     hosts: list[TaHostSpec]
     base_images: list[BaseImageItem] | None = Field(
@@ -168,6 +176,8 @@ class TaClusterSpec(Spec):
 
 
 class KmsSpec(Spec):
+    """The external KMIP key servers and the trusted key provider that uses them."""
+
     name: str = "kms-cluster"
     servers: list[str] = Field(default_factory=lambda: ["kms-01.lab.local"])
     provider: str = Field("vTA-KeyProvider", description="Trusted key provider name.")

@@ -10,11 +10,16 @@ same input, same bytes (the progress bar goes to stderr, and only on a terminal)
 
 from __future__ import annotations
 
+import copy
+import io
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from vtalab.analysis.checker.cases import BOOT_FACTORS, scenario_data
+from vtalab.analysis.checker.cases import BOOT_FACTORS, scenario_data, step_data
+from vtalab.invariants import INVARIANTS
 from vtalab.scenario.model import load_scenario_text, run_scenario
 from vtalab.scenario.timeline import render_timeline
 
@@ -95,13 +100,8 @@ def _as_the_user_wrote_it(checker: Checker, ce: Counterexample) -> str | None:
     was; only what the checker changed is written anew. ``None`` when the plan is not a
     readable file or the edited text does not load back to exactly the counterexample
     (then the caller writes the plain form)."""
-    import copy
-    import io
 
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    from vtalab.analysis.checker.cases import step_data
 
     try:
         with open(checker.path, encoding="utf-8") as fh:
@@ -263,7 +263,6 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
     verbs = ", ".join(f"{k} x{v}" for k, v in sorted(ex.verbs.items())) or "none"
     out.append(f"  verbs run: {verbs}")
     out.append("  invariants (times at risk, summed over runs; runs violating):")
-    from vtalab.analysis.invariants import INVARIANTS
 
     width = max(len(n) for n in INVARIANTS)
     found = {ce.invariant for ce in report.counterexamples}

@@ -6,7 +6,7 @@ A **plan** is a scenario file (topology + steps; its ``expect`` block is not use
 :class:`Checker` does, in order:
 
 1. **as written** — run the plan once and check every invariant of
-   :mod:`vtalab.analysis.invariants` (the run goes on for the liveness bound after the last step);
+   :mod:`vtalab.invariants` (the run goes on for the liveness bound after the last step);
 2. **search** — Hypothesis (:func:`hypothesis.find`, seeded, no example database, so a
    run is reproducible) draws :class:`~vtalab.analysis.checker.cases.Case` s — fault schedules and
    timing perturbations — until a case violates an invariant not yet explained, and
@@ -45,22 +45,23 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
+import vtalab.invariants as inv
 from vtalab.analysis.checker.cases import Case, build_scenario, cases, scenario_data, with_refusals
+from vtalab.analysis.checker.report import counterexample_text, reproduce
+from vtalab.analysis.checker.shrink import culprit, minimise
 from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError
 from vtalab.scenario.model import Scenario, run_scenario
+from vtalab.world import registry
 
 __all__ = ["CheckReport", "Checker", "Counterexample", "Exercised", "RunSummary"]
 
 
 def _fault_names() -> set[str]:
-    from vtalab.world import registry
-    registry._load()
     return set(registry.FAULTS)
 
 
 def _invariants() -> Any:
-    import vtalab.analysis.invariants as inv
 
     return inv
 
@@ -241,7 +242,6 @@ class Checker:
 
     # -- the whole check ----------------------------------------------------------------
     def run(self) -> CheckReport:
-        from vtalab.analysis.checker.shrink import culprit, minimise
 
         plan = self.plan
         written = Case.as_written(plan)
@@ -296,7 +296,6 @@ class Checker:
 
     def _finish(self, name: str, minimal: Case, shrunk: Case, as_written: bool,
                 why: str | None, *, complete: bool = True) -> Counterexample:
-        from vtalab.analysis.checker.report import counterexample_text, reproduce
 
         summary = self.summary(minimal)
         inv = _invariants().INVARIANTS[name]

@@ -1,7 +1,7 @@
 """How PowerShell parameters reach the registry's snake_case arguments.
 
-The registry (``vtalab.world.verbs``, ``vtalab.world.faults``) defines each verb's arguments once, as
-a pydantic model with snake_case names. The shell derives the PowerShell parameters from
+The registry (``vtalab.world.verbs``, ``vtalab.world.faults``) defines each verb's arguments
+once, as a pydantic model with snake_case names. The shell derives the PowerShell parameters from
 that model instead of keeping a second list: ``vmhost`` is ``-VMHost``, ``vm`` is ``-VM``,
 ``require_certificate_validation`` is ``-RequireCertificateValidation``, a ``bool`` is a
 switch (``-Remediate``, ``-Force``, or ``-Force:$false``), a ``Literal`` lists its choices

@@ -20,6 +20,7 @@ these cmdlets and the lab commands share: case-insensitive names, unambiguous pr
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -278,7 +279,6 @@ def _json(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
         return []
     text = fmt.json_text(items)
     if named.get("Compress"):
-        import json
 
         text = json.dumps(json.loads(text), separators=(",", ":"), ensure_ascii=False)
     return [fmt.Formatted(text)]

@@ -13,8 +13,9 @@ operator gives. The verbs are grouped by who performs them:
 * ``services``: attestd/kmxd from vCenter, kmxa only by logging in to the host;
 * ``vms``: power, vMotion, encryption;
 * ``lab``: TA cluster membership, backup/restore, letting time pass;
-* ``setup``: the documented setup procedure (``configured`` topologies);
 * ``queries``: reads the vSphere Automation API makes that no cmdlet shows.
+
+The documented setup procedure of ``configured`` topologies is :mod:`vtalab.world.setup`.
 """
 
 from __future__ import annotations
@@ -26,15 +27,12 @@ from vtalab.world.verbs import (  # noqa: F401
     lifecycle,
     queries,
     services,
-    setup,
     ta,
     vms,
     workload,
 )
 from vtalab.world.verbs.common import DOC, SEED, _ta_task
-from vtalab.world.verbs.setup import setup_procedure
 from vtalab.world.verbs.ta import _resolve_version
 from vtalab.world.verbs.workload import TrustedClusterArgs
 
-__all__ = ["DOC", "SEED", "TrustedClusterArgs", "_resolve_version", "_ta_task",
-           "setup_procedure"]
+__all__ = ["DOC", "SEED", "TrustedClusterArgs", "_resolve_version", "_ta_task"]

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from vtalab.domain import vm as vm_ops
 from vtalab.errors import OperationError
 from vtalab.esxi.releases import image_for
+from vtalab.world import vm_ops
 from vtalab.world.registry import Outcome, verb
 from vtalab.world.verbs.common import SEED
 from vtalab.world.verbs.ta import VmHostArgs

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from vtalab.core import crypto
+from vtalab.domain.ta_cluster import TaConfig
 from vtalab.world.registry import Args, Outcome, verb
 from vtalab.world.verbs.common import SEED, _ta_task, _tagged_file
 from vtalab.world.verbs.ta import FileArgs, VmHostArgs, _ca_subject
@@ -33,7 +34,6 @@ def remove_ta_host(world: World, a: VmHostArgs) -> Outcome:
       source=SEED + " (troubleshooting, step 3), KB 77234")
 def add_ta_host(world: World, a: VmHostArgs) -> Outcome:
     member = world.ta_host(a.vmhost)
-    from vtalab.domain.ta_cluster import TaConfig
 
     member.config = TaConfig()
     member.kmxd = world.ta_cluster.new_kmxd(a.vmhost)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from vtalab.domain import vm as vm_ops
 from vtalab.errors import OperationError
+from vtalab.world import vm_ops
 from vtalab.world.registry import Args, Outcome, verb
 from vtalab.world.verbs.common import SEED
 

@@ -9,17 +9,22 @@
   explicit bound, and :data:`LIVENESS_SETTLE_SECONDS` is how long a run must go on for it
   to be judged with default parameters.
 
-They register themselves with :func:`vtalab.analysis.invariants.invariant` when
-:mod:`vtalab.analysis.invariants` is imported, after those of :mod:`vtalab.analysis.invariants.safety`;
-the public names are re-exported by :mod:`vtalab.analysis.invariants`.
+They register themselves with :func:`vtalab.invariants.invariant` when
+:mod:`vtalab.invariants` is imported, after those of :mod:`vtalab.invariants.safety`;
+the public names are re-exported by :mod:`vtalab.invariants`.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from vtalab.analysis.invariants import DOMAIN, SEED, Violation, invariant
-from vtalab.analysis.invariants.replay import (
+from vtalab.core.kernel import format_time
+from vtalab.core.parameters import Parameters
+from vtalab.domain.vcenter_releases import version_tuple
+from vtalab.errors import InputError
+from vtalab.esxi.releases import image_for
+from vtalab.invariants import DOMAIN, SEED, Violation, invariant
+from vtalab.invariants.replay import (
     DOWN_KINDS,
     UP_KINDS,
     _canonical_verb,
@@ -27,10 +32,6 @@ from vtalab.analysis.invariants.replay import (
     _trusted_hosts,
     _TrustState,
 )
-from vtalab.core.kernel import format_time
-from vtalab.core.parameters import Parameters
-from vtalab.domain.vcenter_releases import version_tuple
-from vtalab.errors import InputError
 
 if TYPE_CHECKING:
     from vtalab.world.assembly import World
@@ -241,7 +242,6 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
 
 
 def _release_key(release: Any) -> str | None:
-    from vtalab.esxi.releases import image_for
 
     try:
         return str(image_for(str(release)).key)

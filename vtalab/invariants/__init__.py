@@ -27,9 +27,9 @@ parameters; :func:`liveness_bound` for others) after its last step, fault, heal 
 or hosts not attested by the end are reported with the reason "the run stopped too early".
 
 The registry and its public API live here; the invariants themselves are defined in
-:mod:`vtalab.analysis.invariants.safety` (the safety ones) and :mod:`vtalab.analysis.invariants.progress`
+:mod:`vtalab.invariants.safety` (the safety ones) and :mod:`vtalab.invariants.progress`
 (final, advice and liveness, with :func:`check_liveness`), on top of
-:mod:`vtalab.analysis.invariants.replay` (reading the trace). They register themselves when this
+:mod:`vtalab.invariants.replay` (reading the trace). They register themselves when this
 package is imported -- Python initialises a package before any of its modules, so
 ``INVARIANTS`` is complete and in the same order however the package is first reached.
 """
@@ -143,7 +143,7 @@ def invariants_markdown() -> str:
     lines = [
         "# Invariants",
         "",
-        "Generated from `vtalab/analysis/invariants/` by `python tools/docgen.py`; do not edit by "
+        "Generated from `vtalab/invariants/` by `python tools/docgen.py`; do not edit by "
         "hand.",
         "",
         "Each invariant is defined once and used by `invariant:` expectations in scenarios, "
@@ -163,7 +163,7 @@ def invariants_markdown() -> str:
         lines.append(f"| `{inv.name}` | {inv.kind} | {inv.statement} | {inv.source} |")
     lines += ["", "Use one in a scenario:", "", "```yaml", "expect:",
               "  - invariant: no-base-image-removed-while-reported", "```", "",
-              "or in Python: `vtalab.analysis.invariants.check_all(world)` returns every violation "
+              "or in Python: `vtalab.invariants.check_all(world)` returns every violation "
               "(sorted by time, invariant, subject).", ""]
     return "\n".join(lines)
 
@@ -172,10 +172,10 @@ def invariants_markdown() -> str:
 # Imported last: they register themselves with ``invariant`` above, so the order of these
 # two imports is the order of ``INVARIANTS`` and of docs/invariants.md (safety first).
 
-from vtalab.analysis.invariants import safety as safety  # noqa: E402
+from vtalab.invariants import safety as safety  # noqa: E402
 
 # isort: split
-from vtalab.analysis.invariants.progress import (  # noqa: E402
+from vtalab.invariants.progress import (  # noqa: E402
     LIVENESS_SETTLE_SECONDS,
     check_liveness,
     liveness_bound,

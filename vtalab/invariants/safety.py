@@ -8,9 +8,9 @@
 * ``running-encrypted-vm-keeps-running`` -- only an operator's Stop-VM stops one;
 * ``no-base-image-removed-while-reported`` -- the Quick Boot trap.
 
-Each registers itself with :func:`vtalab.analysis.invariants.invariant` when
-:mod:`vtalab.analysis.invariants` is imported, in this order, before those of
-:mod:`vtalab.analysis.invariants.progress`.
+Each registers itself with :func:`vtalab.invariants.invariant` when
+:mod:`vtalab.invariants` is imported, in this order, before those of
+:mod:`vtalab.invariants.progress`.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from vtalab.analysis.invariants import DOMAIN, SEED, Violation, invariant
-from vtalab.analysis.invariants.replay import UP_KINDS, _canonical_verb, _events, _TrustState
 from vtalab.core import crypto
 from vtalab.core.kernel import format_time
 from vtalab.domain.attestation import AUD_KMS, TYP_KMS
 from vtalab.domain.ta_cluster import attestd_signing_key
+from vtalab.invariants import DOMAIN, SEED, Violation, invariant
+from vtalab.invariants.replay import UP_KINDS, _canonical_verb, _events, _TrustState
 
 if TYPE_CHECKING:
     from vtalab.core.trace import TraceEvent

@@ -1,7 +1,7 @@
 """Reading the trace for the invariants: an incremental index and replayed state.
 
 The invariants judge a run from its trace, not from the components under test
-(:mod:`vtalab.analysis.invariants`). This module holds what several of them share:
+(:mod:`vtalab.invariants`). This module holds what several of them share:
 
 * :func:`_events` -- the trace's events of some kinds, in trace order, from an index
   extended incrementally as the trace grows (invariants are checked after every rule of
@@ -19,7 +19,9 @@ import weakref
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from vtalab.domain.attestation import Tpm2Settings
 from vtalab.errors import InputError
+from vtalab.world.registry import lookup
 
 if TYPE_CHECKING:
     from vtalab.core.trace import TraceEvent
@@ -74,7 +76,6 @@ def _trusted_hosts(world: World) -> dict[str, str]:
 
 
 def _canonical_verb(name: Any) -> str:
-    from vtalab.world.registry import lookup
 
     try:
         return lookup(str(name)).name
@@ -95,7 +96,6 @@ class _TrustState:
     """
 
     def __init__(self) -> None:
-        from vtalab.domain.attestation import Tpm2Settings
 
         defaults = Tpm2Settings()
         self.base_images: set[str] = set()

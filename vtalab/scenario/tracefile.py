@@ -1,0 +1,144 @@
+"""Scenario files and trace files as commands read and write them.
+
+A scenario file is read whole (:func:`load_file`); a run's trace is JSON Lines
+(:func:`trace_text`): a header with the scenario text, seed and horizon, every event, and
+the digest. ``vtalab run --trace``, ``vtalab replay`` and bug bundles share these, so a
+trace written by one is read by the others.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import vtalab
+from vtalab.core.trace import TraceEvent, canonical
+from vtalab.errors import InputError, ScenarioError
+from vtalab.scenario.model import load_scenario_text
+from vtalab.scenario.yamlloc import read_text
+
+__all__ = ["check_writable", "first_divergence", "json_run", "load_file", "parse_trace",
+           "read_trace", "trace_text", "write_text", "write_trace"]
+
+
+def load_file(path: str) -> tuple[str, Any]:
+    """The text of the scenario file ``path`` and the scenario it holds (validated)."""
+    text = read_text(path)
+    return text, load_scenario_text(text, file=path)
+
+
+def json_run(path: str, r: Any) -> dict[str, Any]:
+    """One run as ``vtalab run --json`` reports it."""
+    return {
+        "file": path, "scenario": r.scenario.name, "seed": r.seed, "until": r.until,
+        "end": r.end, "ok": r.ok, "digest": r.digest,
+        "steps": [{"index": s.index, "id": s.id, "verb": s.verb, "start": s.start,
+                   "end": s.end, "ok": s.ok, "error": s.error, "message": s.message}
+                  for s in r.steps],
+        "verdicts": [{"label": v.label, "ok": v.ok, "status": v.status, "detail": v.detail,
+                      "at": v.at}
+                     for v in r.verdicts],
+    }
+
+
+def check_writable(path: str) -> None:
+    """Refuse, before any work, an output path whose folder is missing or that is a folder."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise InputError(f"cannot write {path}: directory {parent} does not exist")
+    if os.path.isdir(path):
+        raise InputError(f"cannot write {path}: it is a directory")
+
+
+def trace_text(file: str, text: str, result: Any) -> str:
+    """The ``--trace`` JSON Lines of a run: header, events, digest (also in bug bundles)."""
+    header = {"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
+              "scenario_text": text, "seed": result.seed, "until": result.until}
+    return canonical(header) + "\n" + result.world.kernel.trace.to_jsonl() + canonical(
+        {"kind": "vtalab.digest", "sha256": result.digest}) + "\n"
+
+
+def write_trace(path: str, file: str, text: str, result: Any) -> None:
+    """Write the ``--trace`` JSON Lines of ``result`` to ``path``."""
+    body = trace_text(file, text, result)
+    try:
+        with open(path, "w", encoding="ascii", newline="\n") as fh:
+            fh.write(body)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def first_divergence(want: list[Any], got: list[Any], version_note: str = "") -> str | None:
+    """The report of the first event where a re-run differs from the recording, or None."""
+    for i, (w, g) in enumerate(zip(want, got, strict=False)):
+        if w != g:
+            return (f"replay diverges at event {i}{version_note}:\n"
+                    f"  expected: {w}\n  got:      {g}\n")
+    if len(want) != len(got):
+        i = min(len(want), len(got))
+        extra = (f"  expected: {want[i]}\n  got:      (nothing)\n" if len(want) > len(got)
+                 else f"  expected: (nothing)\n  got:      {got[i]}\n")
+        return (f"replay diverges at event {i}: recorded {len(want)} events, replay made "
+                f"{len(got)}{version_note}\n{extra}")
+    return None
+
+
+def read_trace(path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
+    """Header, events and digest of the trace file ``path``."""
+    return parse_trace(read_text(path), path)
+
+
+def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
+    """Header, events and digest of trace JSON Lines; errors name ``path`` and the line."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise ScenarioError("empty trace file", file=path, line=1, column=1)
+
+    def bad(n: int, message: str) -> ScenarioError:
+        return ScenarioError(message, file=path, line=n, column=1)
+
+    try:
+        header = json.loads(lines[0])
+    except ValueError as exc:
+        raise bad(1, f"not a vtalab trace (first line is not JSON: {exc})") from None
+    if not isinstance(header, dict) or header.get("kind") != "vtalab.trace":
+        raise bad(1, "not a vtalab trace: the first line must be the "
+                     '{"kind":"vtalab.trace",...} header')
+    for key in ("scenario_text", "seed"):
+        if key not in header:
+            raise bad(1, f"the trace header has no {key!r}")
+    if not isinstance(header["scenario_text"], str) or not isinstance(header["seed"], int):
+        raise bad(1, "the trace header's scenario_text must be text and seed an integer")
+    digest = None
+    events = []
+    for n, line in enumerate(lines[1:], start=2):
+        try:
+            d = json.loads(line)
+        except ValueError as exc:
+            raise bad(n, f"not JSON: {exc}") from None
+        if isinstance(d, dict) and d.get("kind") == "vtalab.digest" and "t" not in d:
+            if n != len(lines):
+                raise bad(n, "the digest line must be the last line")
+            digest = str(d.get("sha256"))
+            continue
+        try:
+            events.append(TraceEvent.from_json(line))
+        except (KeyError, TypeError) as exc:
+            raise bad(n, f"not a trace event (missing {exc})") from None
+    return header, events, digest
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename)."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
