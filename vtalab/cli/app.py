@@ -314,12 +314,14 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.trace:
         _check_writable(args.trace)
     results = []
-    for path, text, scenario in loaded:
-        result = run_scenario(scenario, seed=args.seed, until=args.until)
+    if args.trace:  # streamed to the file as the run goes: memory stays bounded
+        path, text, scenario = loaded[0]
+        result = _run_streamed(args.trace, path, text, scenario, args.seed, args.until)
         results.append((path, text, result))
-    if args.trace:
-        path, text, result = results[0]
-        _write_trace(args.trace, path, text, result)
+    else:
+        for path, text, scenario in loaded:
+            result = run_scenario(scenario, seed=args.seed, until=args.until)
+            results.append((path, text, result))
     if args.html:
         from vtalab.analysis.htmlreport import run_html
 
@@ -357,12 +359,45 @@ def _check_writable(path: str) -> None:
         raise InputError(f"cannot write {path}: it is a directory")
 
 
+def _trace_header(file: str, text: str, seed: int, until: float | None) -> str:
+    return canonical({"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
+                      "scenario_text": text, "seed": seed, "until": until}) + "\n"
+
+
+def _trace_footer(digest: str) -> str:
+    return canonical({"kind": "vtalab.digest", "sha256": digest}) + "\n"
+
+
 def trace_text(file: str, text: str, result: Any) -> str:
     """The ``--trace`` JSON Lines of a run: header, events, digest (also in bug bundles)."""
-    header = {"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
-              "scenario_text": text, "seed": result.seed, "until": result.until}
-    return canonical(header) + "\n" + result.world.kernel.trace.to_jsonl() + canonical(
-        {"kind": "vtalab.digest", "sha256": result.digest}) + "\n"
+    return (_trace_header(file, text, result.seed, result.until)
+            + result.world.kernel.trace.to_jsonl() + _trace_footer(result.digest))
+
+
+def _run_streamed(target: str, file: str, text: str, scenario: Any, seed: int | None,
+                  until: float | None) -> Any:
+    """Run ``scenario`` writing its ``--trace`` file as it goes (the same bytes as
+    :func:`trace_text`); the events stay in the file, not in memory."""
+    from vtalab.scenario.model import run_scenario
+
+    seed = scenario.seed if seed is None else seed
+    tmp = target + ".tmp"  # whole or not at all, as write_text: renamed when complete
+    try:
+        with open(tmp, "w", encoding="ascii", newline="\n") as fh:
+            fh.write(_trace_header(file, text, seed, until))
+            result = run_scenario(scenario, seed=seed, until=until, trace_to=(fh, tmp))
+            fh.write(_trace_footer(result.digest))
+        os.replace(tmp, target)
+    except OSError as exc:  # opening or writing the file (disk full ...)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    result.world.kernel.trace.moved_to(target)
+    return result
 
 
 def write_text(path: str, text: str) -> None:

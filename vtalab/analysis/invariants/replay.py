@@ -29,22 +29,22 @@ __all__ = ["DOWN_KINDS", "UP_KINDS"]
 
 
 class _Index:
-    """The trace's events grouped by kind, extended incrementally as the trace grows.
+    """The trace's events grouped by kind, kept up to date as the trace grows.
 
-    Invariants are checked after every rule of a state machine, so reading only the new
-    events each time (instead of the whole trace once per invariant) keeps that cheap.
+    Invariants are checked after every rule of a state machine; the index hears of each
+    new event once (:meth:`~vtalab.core.trace.Trace.subscribe`) instead of every check
+    reading the whole trace again, and it works on a streamed trace too.
     """
 
-    def __init__(self) -> None:
-        self.seen = 0
+    def __init__(self, trace: Any) -> None:
         self.by_kind: dict[str, list[TraceEvent]] = {}
+        trace.subscribe(self.add)
 
-    def update(self, trace: Any) -> None:
-        events = trace.events if len(trace) - self.seen > 64 else None
-        for i in range(self.seen, len(trace)):
-            e = events[i] if events is not None else trace[i]
-            self.by_kind.setdefault(e.kind, []).append(e)
-        self.seen = len(trace)
+    def add(self, e: TraceEvent) -> None:
+        events = self.by_kind.get(e.kind)
+        if events is None:
+            events = self.by_kind[e.kind] = []
+        events.append(e)
 
 
 _INDEXES: weakref.WeakKeyDictionary[Any, _Index] = weakref.WeakKeyDictionary()
@@ -55,10 +55,9 @@ def _events(world: World, *kinds: str) -> Iterator[TraceEvent]:
     in trace order."""
     trace = world.kernel.trace
     index = _INDEXES.get(trace)
-    if index is None or index.seen > len(trace):  # new trace, or events were dropped
-        index = _INDEXES[trace] = _Index()
-    if index.seen != len(trace):
-        index.update(trace)
+    if index is None:
+        index = _INDEXES[trace] = _Index(trace)
+    trace.deliver()
     exact = {k for k in kinds if not k.endswith("*")}
     prefixes = tuple(k[:-1] for k in kinds if k.endswith("*"))
     lists = [events for kind, events in index.by_kind.items()
