@@ -11,6 +11,7 @@ Every page records its requests and console messages: a test fails if a request 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -109,10 +110,8 @@ def context_factory(browser: Any, watch: PageWatch, request: pytest.FixtureReque
     if report is not None and report.failed:
         OUTPUT.mkdir(parents=True, exist_ok=True)
         for i, p in enumerate(pages):
-            try:
+            with contextlib.suppress(Exception):  # a closed page: nothing to show
                 p.screenshot(path=str(OUTPUT / f"{request.node.name}-{i}.png"), full_page=True)
-            except Exception:  # a closed page: nothing to show
-                pass
     for ctx in contexts:
         ctx.close()
     assert not watch.foreign(), f"requests left 127.0.0.1: {watch.foreign()}"

@@ -20,26 +20,38 @@ random source; they live outside the simulated world and never reach a trace.
 
 from __future__ import annotations
 
-import html
+import asyncio
+import contextlib
+import logging
 import re
 import secrets
+import signal
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vtalab.core.kernel import format_time
 from vtalab.errors import InputError
 from vtalab.server import console
-from vtalab.server.exercise import ServedExercise
+from vtalab.server.app import create_app
+from vtalab.server.exercise import ExerciseLab, ServedExercise
+from vtalab.server.run import TICK_SECONDS, _Server, _socket
 from vtalab.training.exercises import exercise
 from vtalab.training.session import Session
 
-__all__ = ["Classroom", "Trainee"]
+__all__ = ["Classroom", "ServedClassroom", "Trainee", "classroom_app", "exercise_labs",
+           "serve_classroom", "start_classroom"]
+
+log = logging.getLogger("vtalab.serve")
 
 COOKIE = "vtalab-trainee"
 NAME_RE = re.compile(r"^[\w .'-]{1,40}$", re.UNICODE)
@@ -111,7 +123,8 @@ class Classroom:
                 Route("/trainer/debrief/{tid}", self._trainer_debrief, methods=["GET"])]
 
     def app(self) -> ASGIApp:
-        """The ASGI app to mount at ``/class``: each trainee's vCenters and console."""
+        """The ASGI app to mount at ``/class``: each trainee's workload vCenter (its API,
+        the console at ``ui/`` and the TA vCenter's API under ``ui/ta/``)."""
         return _Dispatch(self)
 
     async def _join_page(self, request: Request) -> Response:
@@ -153,33 +166,20 @@ class Classroom:
         for t in list(self.trainees.values()):
             with t.lab.lock:
                 p = t.exercise.progress()
-            grade = ("Passed" if p["passed"] else "Goal reached, invariant broken: "
-                     + ", ".join(p["broken"]) if p["goal_reached"] else "Not yet")
-            rows.append(
-                f"<tr data-trainee='{html.escape(t.name)}'><td>{html.escape(t.name)}</td>"
-                f"<td>{p['goal_met']} of {p['goal_total']} goal checks</td>"
-                f"<td>{p['commands']}</td><td>{p['hints_used']}</td><td>{p['checks']}</td>"
-                f"<td class='{'ok' if p['passed'] else ''}'>{html.escape(grade)}</td>"
-                f"<td><a href='debrief/{t.id}?token={html.escape(self.token)}'>"
-                "debrief</a></td></tr>")
-        body = "".join(rows) or ("<tr><td colspan='7' class='empty'>No trainee has joined "
-                                 "yet.</td></tr>")
+            if p["passed"]:
+                grade = "Passed: goal reached, trust intact"
+            elif p["goal_reached"]:
+                grade = "Goal reached, but not the right way: " + ", ".join(p["broken"])
+            else:
+                grade = "Not yet"
+            rows.append({"id": t.id, "name": t.name, "grade": grade,
+                         "time": format_time(p["now"]),
+                         "hints_total": len(self.exercise.hints), **p})
         base = request.scope.get("root_path", "").rstrip("/")
         ex = self.exercise
-        page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="refresh" content="5">
-<title>Trainer: {html.escape(ex.title)}</title>
-<link rel="stylesheet" href="{base}/static/console.css"></head>
-<body style="overflow:auto;display:block"><header class="hdr" role="banner"><span class="brand">
-vtalab classroom &mdash; trainer</span></header><main class="pane" style="padding:16px 24px">
-<h1 style="font-weight:300">{html.escape(ex.title)}</h1>
-<p>{len(self.trainees)} of {self.capacity} trainees. Goal: {html.escape(" ".join(ex.goal.split()))}</p>
-<table class="grid" aria-label="Trainees"><thead><tr><th scope="col">Trainee</th>
-<th scope="col">Progress</th><th scope="col">Commands</th><th scope="col">Hints used</th>
-<th scope="col">Checks</th><th scope="col">Grade</th><th scope="col">Debrief</th></tr></thead>
-<tbody>{body}</tbody></table></main></body></html>"""
-        return HTMLResponse(page, headers={"Cache-Control": "no-store",
-                                           "Content-Security-Policy": console.CSP})
+        return console.render("trainer.html", base=base, title=ex.title, trainees=rows,
+                              capacity=self.capacity, goal=" ".join(ex.goal.split()),
+                              token=self.token)
 
     async def _trainer_debrief(self, request: Request) -> Response:
         if not self._authorised(request):
@@ -193,40 +193,148 @@ vtalab classroom &mdash; trainer</span></header><main class="pane" style="paddin
 
 
 class _Dispatch:
-    """``/class/<trainee>/<rest>`` to that trainee's app, for the trainee's own browser."""
+    """``/class/<trainee>/...`` to that trainee's workload vCenter app (API and console),
+    for the trainee's own browser only (the cookie set when they joined)."""
 
     def __init__(self, room: Classroom) -> None:
         self.room = room
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
+        if scope["type"] != "http":
             return
-        path = scope["path"]
         root = scope.get("root_path", "")
+        path = scope["path"]
         rest = path[len(root):] if path.startswith(root) else path
-        parts = rest.lstrip("/").split("/", 2)
-        trainee = self.room.trainees.get(parts[0]) if parts else None
-        if trainee is None or scope["type"] != "http":
+        tid = rest.lstrip("/").split("/", 1)[0]
+        trainee = self.room.trainees.get(tid)
+        if trainee is None:
             await _plain(404, "no such trainee")(scope, receive, send)
             return
-        request = Request(scope)
-        if self.room.trainee_of(request) is not trainee:
+        if self.room.trainee_of(Request(scope)) is not trainee:
             await _plain(403, "this lab belongs to another trainee")(scope, receive, send)
             return
-        side = parts[1] if len(parts) > 1 else ""
-        if side == "ui":  # the console lives on the workload endpoint
-            side, sub = "workload", "/ui"
-        else:
-            sub = ""
-        app = trainee.apps.get(side)
-        if app is None:
-            await _plain(404, f"no endpoint {side!r}")(scope, receive, send)
-            return
-        prefix = f"{root}/{trainee.id}/{parts[1]}"
         inner = dict(scope)
-        inner["root_path"] = prefix.removesuffix(sub) if sub else prefix
-        await app(inner, receive, send)
+        inner["root_path"] = f"{root}/{tid}"
+        await trainee.apps["workload"](inner, receive, send)
 
 
 def _plain(status: int, text: str) -> ASGIApp:
     return Response(text + "\n", status_code=status, media_type="text/plain")
+
+
+def classroom_app(room: Classroom) -> Starlette:
+    """The whole classroom on one port: ``/ui`` (join, trainer) and ``/class`` (labs)."""
+    return Starlette(routes=[
+        Route("/", lambda request: RedirectResponse("/ui/", status_code=307)),
+        Mount("/ui", routes=[*room.routes(),
+                             Mount("/static", app=console.static_files(), name="static")]),
+        Mount("/class", app=room.app()),
+    ])
+
+
+async def _tick(room: Classroom, stop: asyncio.Event) -> None:
+    """Keep every trainee's world in step with its clock (as ``vtalab serve`` does)."""
+    while not stop.is_set():
+        for t in list(room.trainees.values()):
+            try:
+                t.lab.tick()
+            except Exception:  # a bug in one world must not stop the class; it is logged
+                log.exception("the world of trainee %s failed while advancing", t.id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), TICK_SECONDS)
+
+
+@dataclass
+class ServedClassroom:
+    room: Classroom
+    url: str
+    _stop: Callable[[], None] | None = field(default=None, repr=False)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    def __enter__(self) -> ServedClassroom:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _serve(room: Classroom, sock: socket.socket, stop: asyncio.Event,
+                 log_level: str) -> None:
+    config = uvicorn.Config(classroom_app(room), log_level=log_level, access_log=False,
+                            lifespan="off", timeout_keep_alive=30)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    ticker = asyncio.create_task(_tick(room, stop))
+    await stop.wait()
+    server.should_exit = True
+    await asyncio.gather(task, return_exceptions=True)
+    await ticker
+
+
+def start_classroom(room: Classroom, *, host: str = "127.0.0.1", port: int = 0,
+                    log_level: str = "warning") -> ServedClassroom:
+    """Serve the classroom from a background thread (tests); ``stop()`` shuts it down."""
+    sock = _socket(host, port)
+    loop = asyncio.new_event_loop()
+    holder: dict[str, asyncio.Event] = {}
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+
+        async def main() -> None:
+            holder["stop"] = asyncio.Event()
+            ready.set()
+            await _serve(room, sock, holder["stop"], log_level)
+
+        try:
+            loop.run_until_complete(main())
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="vtalab-classroom", daemon=True)
+    thread.start()
+    ready.wait(10)
+
+    def stop() -> None:
+        if "stop" in holder and thread.is_alive():
+            loop.call_soon_threadsafe(holder["stop"].set)
+        thread.join(15)
+        sock.close()
+
+    return ServedClassroom(room, f"http://{host}:{sock.getsockname()[1]}", stop)
+
+
+def serve_classroom(room: Classroom, *, host: str = "127.0.0.1", port: int = 8444,
+                    on_ready: Callable[[str], None] | None = None,
+                    log_level: str = "warning") -> None:
+    """Serve the classroom in the foreground until Ctrl-C (``vtalab serve --classroom``)."""
+    sock = _socket(host, port)
+    try:
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            if on_ready is not None:
+                on_ready(f"http://{host}:{sock.getsockname()[1]}")
+            await _serve(room, sock, stop, log_level)
+
+        asyncio.run(main())
+    finally:
+        sock.close()
+
+
+def exercise_labs(*, speed: float = 60.0, paused: bool = False
+                  ) -> Callable[[ServedExercise], tuple[Any, dict[str, ASGIApp]]]:
+    """``make_lab`` for :class:`Classroom`: an exercise lab with its workload app and console."""
+    def make(served: ServedExercise) -> tuple[Any, dict[str, ASGIApp]]:
+        lab = ExerciseLab(served, classroom=True, speed=speed, paused=paused)
+        return lab, {"workload": create_app(lab, "workload", ui=True)}
+
+    return make

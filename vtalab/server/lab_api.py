@@ -108,6 +108,15 @@ def _applied_status(lab: ServedLab, call: Call, user: str) -> Any:
     return [{"host": r["VMHost"], "health": r["Status"]} for r in out.output]
 
 
+def _operations(lab: ServedLab, call: Call, user: str) -> Any:
+    side = "ta" if call.vcenter == "ta" else "workload"
+    return sorted(({"service": op.service, "operation": op.name, "method": op.rest.method,
+                    "path": "/api" + op.rest.path, "action": op.rest.action}
+                   for op in TABLE.values()
+                   if op.rest is not None and op.side in (None, side)),
+                  key=lambda r: (r["path"], r["method"], r["action"] or ""))
+
+
 def _debrief(lab: ServedLab, call: Call, user: str) -> Any:
     return {"html": _exercise(lab).debrief_html()}
 
@@ -130,6 +139,9 @@ _SPECS: tuple[tuple[str, str, dict[str, VType], str | None, str, str, Handler, s
     ("vtalab.console.applied_status", "list", {"cluster": Str}, "workload", "GET",
      "/vtalab/clusters/{cluster}/applied-status", _applied_status,
      "[lab] The applied trust configuration per host (Get-TrustedClusterAppliedStatus)."),
+    ("vtalab.console.operations", "list", {}, None, "GET", "/vtalab/operations",
+     _operations, "[lab] The REST operations this vCenter serves (method, path, action): "
+     "what a client may call here."),
     ("vtalab.console.releases", "list", {}, None, "GET", "/vtalab/releases",
      lambda lab, call, user: views.release_rows(),
      "[lab] ESXi releases a host can be remediated to (vLCM's depot)."),

@@ -115,7 +115,8 @@ def host_view(world: World, side: Side, name: str) -> dict[str, Any]:
     boots = h.boots
     out: dict[str, Any] = {
         "name": name, "cluster": h.cluster, "version": h.running_image.display_name,
-        "hypervisor": "VMware ESXi, " + ", ".join(h.version.split("-", 1)), "connection_state": _connection(h), "power_state": _power(h),
+        "hypervisor": "VMware ESXi, " + ", ".join(h.version.split("-", 1)),
+        "connection_state": _connection(h), "power_state": _power(h),
         "in_maintenance": h.in_maintenance,
         "boot_time": _iso(world, boots[-1].time) if boots and h.is_up else None,
         "services": [{"key": s, "label": SERVICE_LABELS.get(s, s),

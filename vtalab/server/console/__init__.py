@@ -30,7 +30,8 @@ from starlette.staticfiles import StaticFiles
 
 from vtalab.server.app import create_app
 
-__all__ = ["CSP", "ConsoleConfig", "page_config", "render", "routes", "templates"]
+__all__ = ["CSP", "ConsoleConfig", "page_config", "render", "routes", "static_files",
+           "templates"]
 
 _HERE = resources.files(__name__)
 _ENV: Environment | None = None
@@ -62,6 +63,11 @@ def render(name: str, **context: Any) -> HTMLResponse:
 CSP = ("default-src 'self'; connect-src 'self' http://127.0.0.1:* https://127.0.0.1:*; "
        "img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; script-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+def static_files() -> StaticFiles:
+    """The console's script and stylesheet (package data)."""
+    return StaticFiles(directory=str(_HERE / "static"))
 
 
 def page_config(lab: Any, side: str, root: str) -> ConsoleConfig:
@@ -103,6 +109,6 @@ def routes(lab: Any, side: str) -> list[BaseRoute]:
 
     return [
         Route("/", page, methods=["GET"], name="console"),
-        Mount("/static", app=StaticFiles(directory=str(_HERE / "static")), name="static"),
+        Mount("/static", app=static_files(), name="static"),
         Mount(f"/{other}", app=create_app(lab, other, ui=False)),
     ]

@@ -95,6 +95,19 @@ const api = {
     return data;
   },
   get(ep, path, query) { return this.call(ep, "GET", path, { query }); },
+  ops: {},
+  async loadOps() {
+    for (const ep of EP) {
+      const list = await this.get(ep, "/api/vtalab/operations");
+      this.ops[ep] = list.map((o) => ({ method: o.method, re: new RegExp("^" + o.path.replace(/[.*+?^$()|[\]\\]/g, "\\$&").replace(/\\?\{\w+\\?\}/g, "[^/]+") + "$") }));
+    }
+  },
+  // Whether this vCenter's API serves METHOD PATH (optional panes ask before calling).
+  offers(ep, method, path) {
+    return (this.ops[ep] || []).some((o) => o.method === method && o.re.test(path.split("?")[0]));
+  },
+  // GET when the API serves it, else null (the pane says the API lacks it).
+  async maybe(ep, path) { return this.offers(ep, "GET", path) ? this.get(ep, path) : null; },
   async login(user, password) {
     for (const ep of EP) {
       const r = await fetch(this.url(ep, "/api/session"), {
@@ -146,7 +159,30 @@ const state = {
   busy: 0,
   flash: null,                  // {kind, text} shown once on the current page
   pageKey: null,
+  picked: {},                   // the selected row of a grid, per page (kept across repaints)
 };
+
+// A grid whose rows can be selected (click, Enter, Space); the choice survives repaints.
+function selectable(rows, key, value, onPick) {
+  const pageKey = state.sel + "|" + key;
+  const pick = (tr, v) => {
+    tr.parentNode.querySelectorAll("tr").forEach((x) => x.setAttribute("aria-selected", "false"));
+    tr.setAttribute("aria-selected", "true");
+    state.picked[pageKey] = v;
+    onPick(v);
+  };
+  for (const tr of rows) {
+    const v = value(tr);
+    tr.classList.add("selectable");
+    tr.tabIndex = 0;
+    tr.setAttribute("aria-selected", String(state.picked[pageKey] === v));
+    tr.addEventListener("click", () => pick(tr, v));
+    tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(tr, v); } });
+  }
+  const kept = state.picked[pageKey];
+  if (kept !== undefined && rows.some((tr) => value(tr) === kept)) onPick(kept);
+  return rows;
+}
 
 function nodeId(kind, ep, name) { return `${kind}:${ep}:${name}`; }
 function parseNode(id) {
@@ -494,6 +530,11 @@ async function runVerb(ep, verb, args, limitMs) {
   return t;
 }
 
+function unavailable(title, service) {
+  return h("div", {}, h("h2", {}, title), h("p", { class: "empty" },
+    `This vCenter's API does not serve ${service} (GET /api/vtalab/operations lists what it serves).`));
+}
+
 // ---------------------------------------------------------------- vCenter
 PAGES.vc = {
   tabs: () => [["summary", "Summary"], ["monitor", "Monitor", [["", "Events"], ["events", "Events"]]]],
@@ -571,19 +612,11 @@ const TA_RENDER = {
     const lv = state.labview ? await api.get("ta", "/api/vtalab/lab-view") : null;
     const removeBtn = h("button", { class: "btn", type: "button", id: "remove-image", disabled: true,
       onclick: () => removeImage(path, chosen) }, "Remove");
-    const rows = infos.map((b) => {
-      const tr = h("tr", { class: "selectable", tabindex: "0", "aria-selected": "false", "data-version": b.version },
-        h("td", {}, b.version), h("td", {}, b.display_name), h("td", {}, health(b.health)),
-        h("td", {}, b.last_attested_time ? fmtTime(b.last_attested_time) : "Never"),
-        state.labview ? h("td", { class: "labcol" }, ((lv && lv.measured_by && lv.measured_by[b.version]) || []).join(", ") || "none") : null);
-      const pick = () => {
-        tr.parentNode.querySelectorAll("tr").forEach((x) => x.setAttribute("aria-selected", "false"));
-        tr.setAttribute("aria-selected", "true"); chosen = b.version; removeBtn.disabled = false;
-      };
-      tr.addEventListener("click", pick);
-      tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
-      return tr;
-    });
+    const rows = selectable(infos.map((b) => h("tr", { "data-version": b.version },
+      h("td", {}, b.version), h("td", {}, b.display_name), h("td", {}, health(b.health)),
+      h("td", {}, b.last_attested_time ? fmtTime(b.last_attested_time) : "Never"),
+      state.labview ? h("td", { class: "labcol" }, ((lv && lv.measured_by && lv.measured_by[b.version]) || []).join(", ") || "none") : null)),
+    "base-images", (tr) => tr.dataset.version, (v) => { chosen = v; removeBtn.disabled = false; });
     const cols = ["Version", "Display Name", "Health", "Last Attested"];
     if (state.labview) cols.push("Lab view: measured by");
     return h("div", {}, h("h2", {}, "ESXi Base Images"),
@@ -594,7 +627,8 @@ const TA_RENDER = {
       grid(cols, rows, { label: "ESXi base images", empty: "No base images" }));
   },
   async "tpm-ca"(cid, base) {
-    const list = await api.get("ta", base + "/attestation/tpm2/ca-certificates");
+    const list = await api.maybe("ta", base + "/attestation/tpm2/ca-certificates");
+    if (!list) return unavailable("TPM CA Certificates", "attestation.tpm2.ca_certificates");
     const rows = await Promise.all(list.map(async (c) => {
       const info = await api.get("ta", base + "/attestation/tpm2/ca-certificates/" + encodeURIComponent(c.name)).catch(() => ({}));
       const chain = info.cert_chain && info.cert_chain.cert_chain ? info.cert_chain.cert_chain : [];
@@ -605,20 +639,23 @@ const TA_RENDER = {
       grid(["Name", "Health", "Certificate chain"], rows, { label: "TPM CA certificates" }));
   },
   async "tpm-ek"(cid, base) {
-    const list = await api.get("ta", base + "/attestation/tpm2/endorsement-keys");
+    const list = await api.maybe("ta", base + "/attestation/tpm2/endorsement-keys");
+    if (!list) return unavailable("TPM Endorsement Keys", "attestation.tpm2.endorsement_keys");
     return h("div", {}, h("h2", {}, "TPM Endorsement Keys"),
       grid(["Name", "Health"], list.map((k) => h("tr", {}, h("td", {}, k.name), h("td", {}, health(k.health)))),
         { label: "TPM endorsement keys" }));
   },
   async "tpm-settings"(cid, base) {
-    const s = await api.get("ta", base + "/attestation/tpm2/settings");
+    const s = await api.maybe("ta", base + "/attestation/tpm2/settings");
+    if (!s) return unavailable("TPM 2.0 Attestation Settings", "attestation.tpm2.settings");
     return h("div", {}, h("h2", {}, "TPM 2.0 Attestation Settings"),
       h("div", { class: "card" }, kv([["Require certificate validation", s.require_certificate_validation ? "Yes" : "No"],
         ["Require endorsement keys", s.require_endorsement_keys ? "Yes" : "No"],
         ["Health", health(s.health)], ["Details", textOf(s.details).join(" ") || null]])));
   },
   async principals(cid, base) {
-    const list = await api.get("ta", base + "/consumer-principals");
+    const list = await api.maybe("ta", base + "/consumer-principals");
+    if (!list) return unavailable("Trusted Principals", "consumer_principals");
     return h("div", {}, h("h2", {}, "Trusted Principals"),
       grid(["Issuer", "Principal", "Domain", "Health"], list.map((p) => h("tr", {},
         h("td", {}, p.issuer_alias || p.issuer || p.id), h("td", {}, p.principal ? p.principal.name : ""),
@@ -626,7 +663,8 @@ const TA_RENDER = {
       { label: "Trusted principals" }));
   },
   async "key-providers"(cid, base) {
-    const list = await api.get("ta", base + "/kms/providers");
+    const list = await api.maybe("ta", base + "/kms/providers");
+    if (!list) return unavailable("Trusted Key Providers", "kms.providers");
     const rows = await Promise.all(list.map(async (p) => {
       const info = await api.get("ta", base + "/kms/providers/" + encodeURIComponent(p.provider)).catch(() => ({}));
       const st = info.status || {};
@@ -696,8 +734,8 @@ PAGES.tc = {
     }
     if (sub === "remediation") return quickBootPane(node);
     const cfg = await api.get("wl", base + "/services-applied-config");
-    const att = await api.get("wl", base + "/attestation/services").catch(() => null);
-    const kms = await api.get("wl", base + "/kms/services").catch(() => null);
+    const att = await api.maybe("wl", base + "/attestation/services");
+    const kms = await api.maybe("wl", base + "/kms/services");
     const svcRows = (list) => list.map((s) => h("tr", {}, h("td", {}, s.service),
       h("td", {}, s.address ? `${s.address.hostname}:${s.address.port}` : ""), h("td", {}, s.group || ""),
       h("td", {}, s.trust_authority_cluster || "")));
@@ -797,17 +835,9 @@ function servicesPane(node, info) {
   let chosen = null;
   const btns = ["start", "stop", "restart"].map((a) => h("button", { class: "btn", type: "button",
     id: "svc-" + a, disabled: true, onclick: () => serviceAction(node, chosen, a) }, a[0].toUpperCase() + a.slice(1)));
-  const rows = info.services.map((s) => {
-    const tr = h("tr", { class: "selectable", tabindex: "0", "aria-selected": "false", "data-service": s.key },
-      h("td", {}, s.label), h("td", {}, s.key), h("td", {}, s.running ? "Running" : "Stopped"));
-    const pick = () => {
-      tr.parentNode.querySelectorAll("tr").forEach((x) => x.setAttribute("aria-selected", "false"));
-      tr.setAttribute("aria-selected", "true"); chosen = s.key; btns.forEach((b) => (b.disabled = false));
-    };
-    tr.addEventListener("click", pick);
-    tr.addEventListener("keydown", (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); pick(); } });
-    return tr;
-  });
+  const rows = selectable(info.services.map((s) => h("tr", { "data-service": s.key },
+    h("td", {}, s.label), h("td", {}, s.key), h("td", {}, s.running ? "Running" : "Stopped"))),
+  "services", (tr) => tr.dataset.service, (v) => { chosen = v; btns.forEach((b) => (b.disabled = false)); });
   return h("div", {}, h("h2", {}, "Services"), h("div", { class: "toolbar" }, btns),
     grid(["Name", "Daemon", "Status"], rows, { label: "Services" }));
 }
@@ -1025,6 +1055,7 @@ async function start() {
   $("#user").textContent = sessionStorage.getItem("vtalab-user-" + CFG.key) || CFG.user || "";
   $("#labview-wrap").hidden = !CFG.labview;
   loadRoute();
+  await api.loadOps().catch(() => null);
   await loadInventory().catch(() => null);
   if (!state.sel && state.inv.ta && state.inv.ta.clusters.length) {
     state.sel = nodeId("tac", "ta", state.inv.ta.clusters[0].name);
