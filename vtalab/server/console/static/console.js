@@ -795,7 +795,7 @@ PAGES.host = {
     if (tab === "summary") {
       return h("div", {}, h("div", { class: "card" }, kv([["Hypervisor", info.hypervisor],
         ["State", info.connection_state === "CONNECTED" ? (info.in_maintenance ? "Maintenance Mode" : "Connected") : "Not responding"],
-        ["Power state", info.power_state], ["Cluster", info.cluster], ["Uptime since", fmtTime(info.boot_time)]])),
+        ["Power state", info.power_state === "POWERED_ON" ? "Powered On" : "Powered Off"], ["Cluster", info.cluster], ["Uptime since", fmtTime(info.boot_time)]])),
         labView(info.lab));
     }
     if (tab === "vms") {
@@ -960,7 +960,7 @@ async function renderTasks() {
         : h("span", { class: "st run" }, "In Progress");
     return h("tr", { "data-status": t.status, "data-task": t.name },
       h("td", {}, t.name), h("td", {}, t.target), h("td", {}, st),
-      h("td", { class: "details" + (t.error ? " err" : "") }, t.error || ""),
+      h("td", { class: "details" + (t.error ? " err" : ""), title: t.error || null }, t.error || ""),
       h("td", {}, "VSPHERE.LOCAL\\Administrator"), h("td", {}, fmtTime(t.start_time)), h("td", {}, fmtTime(t.end_time)),
       h("td", {}, t.server || ""));
   }));
