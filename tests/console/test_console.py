@@ -146,6 +146,36 @@ def test_kmxa_restart_from_vcenter_is_refused(serve: Any, page: Any) -> None:
     expect(refused.locator("td.details")).to_contain_text("log in to the host itself")
     expect(page.locator(".banner.err")).to_contain_text("log in to the host itself")
 
+    # the seed's way: on the host itself (the lab's host shell), then the VM starts
+    page.locator("tr[data-service='kmxa']").click()
+    page.locator("#ssh-restart").click()
+    expect(page.locator(".banner.ok")).to_contain_text("kmxa restarted on esx-02")
+    open_object(page, "db01", "Summary")
+    page.locator("#vm-power-on").click()
+    expect(page.locator(".pane .card")).to_contain_text("Powered On")
+    page.get_by_role("button", name="Check").click()
+    expect(page.locator("#check-text")).to_contain_text("Goal reached, trust intact.")
+
+
+def test_keyboard_only(serve: Any, page: Any) -> None:
+    """The tree, the tabs and the Actions menu work without a mouse (ARIA roles)."""
+    served = serve(ServedLab(load_scenario("scenarios/quick-boot-upgrade.yaml"),
+                             speed=SPEED, paused=True))
+    login(page, served)
+    page.locator("[role=treeitem][tabindex='0']").focus()  # the selected vTA Cluster
+    for _ in range(4):  # ta-esx-01, vcsa-wld, Trusted Cluster, esx-01
+        page.keyboard.press("ArrowDown")
+    page.keyboard.press("Enter")
+    expect(page.locator(".objhdr h1")).to_have_text("esx-01")
+    page.get_by_role("tab", name="Summary").focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Monitor")).to_have_attribute("aria-selected", "true")
+    page.locator("#actions-btn").focus()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("menu")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("menu")).to_have_count(0)
+
 
 DRIFT = """
 name: drifted-trusted-cluster

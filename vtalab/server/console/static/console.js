@@ -835,11 +835,21 @@ function servicesPane(node, info) {
   let chosen = null;
   const btns = ["start", "stop", "restart"].map((a) => h("button", { class: "btn", type: "button",
     id: "svc-" + a, disabled: true, onclick: () => serviceAction(node, chosen, a) }, a[0].toUpperCase() + a.slice(1)));
+  const ssh = h("button", { class: "btn", type: "button", id: "ssh-restart", disabled: true,
+    onclick: () => act("Restart on the host", async () => {
+      await runVerb(node.ep, "host-service", { vmhost: node.name, service: chosen, action: "restart" });
+      return { flash: { kind: "ok", text: `${chosen} restarted on ${node.name} (logged in to the host).` } };
+    }) }, "Restart on the host (SSH)");
+  btns.push(ssh);
   const rows = selectable(info.services.map((s) => h("tr", { "data-service": s.key },
     h("td", {}, s.label), h("td", {}, s.key), h("td", {}, s.running ? "Running" : "Stopped"))),
   "services", (tr) => tr.dataset.service, (v) => { chosen = v; btns.forEach((b) => (b.disabled = false)); });
-  return h("div", {}, h("h2", {}, "Services"), h("div", { class: "toolbar" }, btns),
-    grid(["Name", "Daemon", "Status"], rows, { label: "Services" }));
+  return h("div", {}, h("h2", {}, "Services"), h("div", { class: "toolbar" }, btns.slice(0, 3)),
+    grid(["Name", "Daemon", "Status"], rows, { label: "Services" }),
+    h("div", { class: "labview", role: "note", "aria-label": "Host shell (lab)" },
+      h("div", { class: "tag" }, "LAB — outside the vSphere Client: a shell on the host (SSH or DCUI)"),
+      h("p", {}, "On a trusted host the vSphere Trust Authority services are restarted on the host itself (/etc/init.d/kmxa restart)."),
+      ssh));
 }
 
 function serviceAction(node, svc, action) {
