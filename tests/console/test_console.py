@@ -243,3 +243,24 @@ def test_classroom_gives_each_trainee_a_world(classroom: Any, context_factory: A
     assert httpx.get(f"{served.url}/ui/trainer?token=wrong").status_code == 403
     # a trainee's lab is theirs: another browser (no cookie) is refused
     assert httpx.get(alice.url).status_code == 403
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1920, 1080)])
+def test_readable_at_common_sizes(serve: Any, context_factory: Any,
+                                  size: tuple[int, int]) -> None:
+    """Main pages fit the window: nothing wider than the viewport, the panes visible."""
+    served = serve(exercise_lab("upgrade-before-import"))
+    page = context_factory(viewport={"width": size[0], "height": size[1]}).new_page()
+    login(page, served)
+    for name, tab, section in (("vTA Cluster", "Configure", "Base Images"),
+                               ("esx-03", "Monitor", "Security"),
+                               ("Trusted Cluster", "Configure", "Trust Authority"),
+                               ("db01", "Summary", None)):
+        open_object(page, name, tab, section)
+        expect(page.locator(".pane")).to_be_visible()
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name} {tab}: {overflow}px wider than the window"
+        for region in ("nav.navigator", "main.content", "section.tasks", ".labbar"):
+            box = page.locator(region).bounding_box()
+            assert box is not None and box["width"] > 0 and box["height"] > 0, region
+            assert box["x"] + box["width"] <= size[0] + 1, region
