@@ -105,7 +105,7 @@ def inventory(world: World, side: Side) -> dict[str, Any]:
         clusters = [{"name": c.name, "hosts": [_host_row(world, n) for n in c.hosts]}
                     for c in world.trusted_clusters.values()]
     return {"name": vc.name, "role": "trust-authority" if side == "ta" else "workload",
-            "version": "8.0.3", "clusters": clusters}
+            "clusters": clusters}
 
 
 def host_view(world: World, side: Side, name: str) -> dict[str, Any]:

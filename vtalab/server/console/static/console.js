@@ -543,7 +543,7 @@ PAGES.vc = {
     if (tab === "monitor") return h("div", {}, await eventsPane(node.ep, null));
     const hosts = inv.clusters.reduce((n, c) => n + c.hosts.length, 0);
     const vms = inv.clusters.reduce((n, c) => n + c.hosts.reduce((m, x) => m + (x.vms || []).length, 0), 0);
-    return h("div", { class: "card" }, kv([["Role", VC_LABEL[node.ep]], ["Version", inv.version],
+    return h("div", { class: "card" }, kv([["Role", VC_LABEL[node.ep]],
       ["Clusters", inv.clusters.length], ["Hosts", hosts], ["Virtual Machines", vms]]));
   },
 };
