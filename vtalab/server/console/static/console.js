@@ -440,7 +440,7 @@ async function act(label, fn) {
 }
 
 // ---------------------------------------------------------------- dialogs
-function dialog({ title, body, ok = "OK", danger = false, role = "dialog", onOk }) {
+function dialog({ title, body, ok = "OK", danger = false, role = "dialog", onOk, cancel = true }) {
   return new Promise((resolve) => {
     const prev = document.activeElement;
     const id = "dlg-" + Math.random().toString(36).slice(2);
@@ -451,7 +451,7 @@ function dialog({ title, body, ok = "OK", danger = false, role = "dialog", onOk 
       const v = onOk ? await onOk(form) : true;
       if (v !== false) done(v);
     } }, body, h("div", { class: "dlg-foot" },
-      h("button", { class: "btn", type: "button", onclick: () => done(null) }, "Cancel"), okBtn));
+      cancel ? h("button", { class: "btn", type: "button", onclick: () => done(null) }, "Cancel") : null, okBtn));
     const box = h("div", { role, "aria-modal": "true", "aria-labelledby": id },
       h("h2", { id }, title), form);
     const back = h("div", { class: "backdrop", onkeydown: (e) => {
@@ -1036,11 +1036,11 @@ $("#goal").addEventListener("click", (e) => e.currentTarget.classList.toggle("op
 $("#hint").addEventListener("click", async () => {
   const r = await api.call("wl", "POST", "/api/vtalab/exercise/hint");
   await renderExercise();
-  dialog({ title: r.title || "Hint", ok: "Close", body: [h("p", { id: "hint-text" }, r.text), r.section ? h("p", { class: "muted" }, "From: " + r.section) : null] });
+  dialog({ title: r.title || "Hint", ok: "Close", cancel: false, body: [h("p", { id: "hint-text" }, r.text), r.section ? h("p", { class: "muted" }, "From: " + r.section) : null] });
 });
 $("#check").addEventListener("click", async () => {
   const r = await api.call("wl", "POST", "/api/vtalab/exercise/check");
-  dialog({ title: r.passed ? "Goal reached, trust intact" : r.goal_reached ? "Goal reached, but not the right way" : "Goal not reached yet", ok: "Close",
+  dialog({ title: r.passed ? "Goal reached, trust intact" : r.goal_reached ? "Goal reached, but not the right way" : "Goal not reached yet", ok: "Close", cancel: false,
     body: h("pre", { id: "check-text", style: "white-space:pre-wrap;font-size:12px;max-height:50vh;overflow:auto" }, r.text) });
 });
 
