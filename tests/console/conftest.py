@@ -53,7 +53,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Any:
 _REPORT = pytest.StashKey[Any]()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # one Playwright at a time: other modules start their own
 def browser() -> Iterator[Any]:
     with playwright_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=60_000)

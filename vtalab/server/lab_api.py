@@ -117,6 +117,11 @@ def _operations(lab: ServedLab, call: Call, user: str) -> Any:
                   key=lambda r: (r["path"], r["method"], r["action"] or ""))
 
 
+def _lab_view(lab: ServedLab, call: Call, user: str) -> Any:
+    world: Any = lab.world
+    return views.lab_view(world)
+
+
 def _debrief(lab: ServedLab, call: Call, user: str) -> Any:
     return {"html": _exercise(lab).debrief_html()}
 
@@ -146,7 +151,7 @@ _SPECS: tuple[tuple[str, str, dict[str, VType], str | None, str, str, Handler, s
      lambda lab, call, user: views.release_rows(),
      "[lab] ESXi releases a host can be remediated to (vLCM's depot)."),
     ("vtalab.console.lab_view", "get", {}, None, "GET", "/vtalab/lab-view",
-     lambda lab, call, user: views.lab_view(lab.world),
+     _lab_view,
      "[lab] Omniscient facts for the trainer's lab view (not in the vSphere Client)."),
     ("vtalab.exercise", "get", {}, None, "GET", "/vtalab/exercise",
      lambda lab, call, user: _exercise(lab).summary(),
