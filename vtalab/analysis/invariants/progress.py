@@ -31,7 +31,7 @@ from vtalab.analysis.invariants.replay import (
 )
 from vtalab.core.kernel import format_time
 from vtalab.core.parameters import Parameters
-from vtalab.domain.vcenter_releases import version_tuple
+from vtalab.domain.vcenter_releases import API_REMOVED_SOURCE, version_tuple
 from vtalab.errors import InputError
 
 if TYPE_CHECKING:
@@ -248,6 +248,35 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
             else:
                 begin(host, str(f.get("version")), e.time)
     return out + list(before_import.values())
+
+
+# -- advice: vSphere 9.0 ---------------------------------------------------------------
+
+def _vcenter_upgrades(world: World) -> int:
+    return sum(1 for _ in _events(world, "vcenter.upgrade.start", "host.upgrade.staging"))
+
+
+@invariant(
+    "vta-gone-in-9-0",
+    statement="No vCenter or ESXi host of a vTA estate is upgraded to vSphere 9.0: vTA was "
+              "deprecated in 8.0 U3 and its API is disabled in 9.0.",
+    source=API_REMOVED_SOURCE, kind="advice", at_risk=_vcenter_upgrades)
+def _vta_gone_in_9(world: World) -> list[Violation]:
+    out = []
+    for e in _events(world, "vcenter.upgrade.start", "host.upgrade.staging"):
+        version = str(e.fields.get("version"))
+        if version_tuple(version)[0] < 9:
+            continue
+        what = (f"vCenter {e.fields.get('vcenter')}" if e.kind == "vcenter.upgrade.start"
+                else f"host {e.fields.get('host')}")
+        out.append(Violation(
+            "vta-gone-in-9-0", e.time, what.split(" ", 1)[1],
+            f"{what} upgraded to {version} (vSphere 9.0): the vSphere Trust Authority API is "
+            "disabled and returns errors as of vSphere API 9.0.0.0 (deprecated in 8.0.3.0), "
+            "so the vTA cmdlets stop working there; plan the move off vTA (its trusted key "
+            "provider and the encrypted VMs that depend on it) before going to 9.0. Source: "
+            + API_REMOVED_SOURCE))
+    return out
 
 
 def _release_key(release: Any) -> str | None:
