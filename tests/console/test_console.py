@@ -240,6 +240,18 @@ def test_classroom_gives_each_trainee_a_world(classroom: Any, context_factory: A
     expect(trainer.locator("tr[data-trainee='Bob']")).to_contain_text("1 of 3")
     assert "Alice" in trainer.content() and "Bob" in trainer.content()
 
+    # the trainer looks into Alice's world with the lab view; Alice has no lab view
+    expect(alice.locator("#labview-wrap")).to_be_hidden()
+    with trainer.expect_popup() as popup:
+        trainer.locator("a[data-console='Alice']").click()
+    view = popup.value
+    expect(view.get_by_role("tree")).to_contain_text("esx-03")
+    view.get_by_label("Lab view (omniscient)").check()
+    open_object(view, "esx-03", "Summary")
+    expect(view.locator(".labview")).to_contain_text("untrusted_base_image")
+    open_object(view, "web01", "Summary")
+    expect(view.locator(".pane .card")).to_contain_text("Powered Off")
+
     assert httpx.get(f"{served.url}/ui/trainer?token=wrong").status_code == 403
     # a trainee's lab is theirs: another browser (no cookie) is refused
     assert httpx.get(alice.url).status_code == 403
@@ -264,3 +276,34 @@ def test_readable_at_common_sizes(serve: Any, context_factory: Any,
             box = page.locator(region).bounding_box()
             assert box is not None and box["width"] > 0 and box["height"] > 0, region
             assert box["x"] + box["width"] <= size[0] + 1, region
+
+
+def test_quick_boot_trap_fixed_with_full_reboots(serve: Any, page: Any) -> None:
+    """The seed's Quick Boot point 1: hosts measured the removed 8.0 U1 after Quick Boot
+    upgrades; disable Quick Boot, reboot fully, and they attest the new image."""
+    served = serve(exercise_lab("quick-boot-old-image-removed"))
+    login(page, served)
+    open_object(page, "esx-01", "Monitor", "Security")
+    expect(page.locator("#attestation-summary")).to_have_text("Failed")
+
+    open_object(page, "Trusted Cluster", "Configure", "Remediation settings")
+    box = page.get_by_label("Quick Boot")
+    expect(box).to_be_checked()
+    box.uncheck()
+    page.locator("#save-quick-boot").click()
+    expect(page.locator(".banner.ok")).to_contain_text("Quick Boot disabled")
+
+    for host in ("esx-01", "esx-02"):
+        open_object(page, host, "Monitor", "Security")
+        page.get_by_role("button", name="Actions").click()
+        page.get_by_role("menuitem", name="Reboot").click()
+        page.get_by_role("dialog", name="Reboot host").get_by_role("button", name="OK").click()
+        expect(task_row(page, "Reboot host", host).first).to_have_attribute(
+            "data-status", "success", timeout=30_000)
+        expect(page.locator("#attestation-summary")).to_have_text("Passed", timeout=30_000)
+
+    open_object(page, "db01", "Summary")
+    page.locator("#vm-power-on").click()
+    expect(page.locator(".pane .card")).to_contain_text("Powered On")
+    page.get_by_role("button", name="Check").click()
+    expect(page.locator("#check-text")).to_contain_text("Goal reached, trust intact.")

@@ -54,6 +54,9 @@ __all__ = ["Classroom", "ServedClassroom", "Trainee", "classroom_app", "exercise
 log = logging.getLogger("vtalab.serve")
 
 COOKIE = "vtalab-trainee"
+TRAINER_COOKIE = "vtalab-trainer"
+#: set in the ASGI scope's state of a request the trainer makes (see console.page_config)
+TRAINER_STATE = "vtalab_trainer"
 NAME_RE = re.compile(r"^[\w .'-]{1,40}$", re.UNICODE)
 
 
@@ -158,6 +161,11 @@ class Classroom:
         given = request.query_params.get("token", "")
         return secrets.compare_digest(given.encode(), self.token.encode())
 
+    def is_trainer(self, request: Request) -> bool:
+        """The trainer's token, in the query (a link of the trainer page) or a cookie."""
+        given = request.query_params.get("token") or request.cookies.get(TRAINER_COOKIE, "")
+        return secrets.compare_digest(given.encode(), self.token.encode())
+
     async def _trainer_page(self, request: Request) -> Response:
         if not self._authorised(request):
             return HTMLResponse("<h1>403: the trainer page needs ?token= (printed when the "
@@ -210,11 +218,27 @@ class _Dispatch:
         if trainee is None:
             await _plain(404, "no such trainee")(scope, receive, send)
             return
-        if self.room.trainee_of(Request(scope)) is not trainee:
+        request = Request(scope)
+        trainer = self.room.is_trainer(request)
+        if self.room.trainee_of(request) is not trainee and not trainer:
             await _plain(403, "this lab belongs to another trainee")(scope, receive, send)
             return
         inner = dict(scope)
         inner["root_path"] = f"{root}/{tid}"
+        # the console offers the trainer (not the trainee) its lab view
+        inner["state"] = {**scope.get("state", {}), TRAINER_STATE: trainer}
+        if trainer and request.query_params.get("token"):  # the trainer's first visit
+            async def send_with_cookie(message: Any) -> None:
+                if message["type"] == "http.response.start":
+                    headers = list(message.get("headers", []))
+                    headers.append((b"set-cookie", (
+                        f"{TRAINER_COOKIE}={self.room.token}; Path=/class/{tid}/; HttpOnly; "
+                        "SameSite=Strict").encode("latin-1")))
+                    message = {**message, "headers": headers}
+                await send(message)
+
+            await trainee.apps["workload"](inner, receive, send_with_cookie)
+            return
         await trainee.apps["workload"](inner, receive, send)
 
 

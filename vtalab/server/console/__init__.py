@@ -70,8 +70,9 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=str(_HERE / "static"))
 
 
-def page_config(lab: Any, side: str, root: str) -> ConsoleConfig:
-    """The page configuration of the console at ``root`` (``.../ui``) on ``side``.
+def page_config(lab: Any, side: str, root: str, *, trainer: bool = False) -> ConsoleConfig:
+    """The page configuration of the console at ``root`` (``.../ui``) on ``side``
+    (``trainer``: a classroom's trainer looks at a trainee's world).
 
     Both vCenters answer on the page's own origin: this endpoint's API at ``root``'s
     parent, the other vCenter's API mounted under ``root`` (see :func:`routes`), so the
@@ -85,7 +86,7 @@ def page_config(lab: Any, side: str, root: str) -> ConsoleConfig:
         "endpoints": endpoints, "key": f"{lab.seed}-{here or '/'}", "user": lab.user,
         "exercise": getattr(lab, "exercise", None) is not None,
         # the lab view is the trainer's: a trainee in a classroom does not get the toggle
-        "labview": not classroom, "clock_ep": "wl", "poll_ms": 1500}
+        "labview": trainer or not classroom, "clock_ep": "wl", "poll_ms": 1500}
     if classroom:  # the trainee's browser holds a cookie for this world only
         cfg["credentials"] = {"user": lab.user, "password": lab.password}
     return cfg
@@ -103,7 +104,8 @@ def routes(lab: Any, side: str) -> list[BaseRoute]:
 
     async def page(request: Request) -> Response:
         root = request.scope.get("root_path", "").rstrip("/")
-        text = json.dumps(page_config(lab, side, root), sort_keys=True)
+        trainer = bool(request.scope.get("state", {}).get("vtalab_trainer"))
+        text = json.dumps(page_config(lab, side, root, trainer=trainer), sort_keys=True)
         return render("console.html", base=root,
                       config_json=text.replace("<", "\\u003c"))
 
