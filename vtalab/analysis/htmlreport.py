@@ -65,7 +65,7 @@ h3{font-size:14px;margin:16px 0 6px}
 .meta{color:#555}.goal{background:#f5f5f5;padding:8px 12px;border-left:4px solid #1565c0}
 table{border-collapse:collapse;width:100%;table-layout:fixed;
 font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
-col.t{width:9em}col.w{width:13em}col.n{width:7%}col.s{width:8%}col.o{width:24%}
+col.t{width:9em}col.w{width:13em}col.n{width:7%}col.s{width:10%}col.o{width:24%}
 col.i{width:28%}col.id{width:15%}col.tt{width:11%}
 th{text-align:left;padding:2px 8px;border-bottom:2px solid #bdbdbd;font-weight:600}
 td{padding:2px 8px;vertical-align:top;border-bottom:1px solid #eee;overflow-wrap:anywhere}
@@ -173,7 +173,7 @@ def lanes_svg(lanes: dict[str, list[Lane]], end: float,
     left, width, lane_h, top = 150.0, 760.0, 24.0, 34.0
     height = top + lane_h * len(lanes) + 64
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" '
-           f'viewBox="0 0 {left + width + 20:.0f} {height:.0f}" '
+           f'viewBox="0 0 {left + width + 40:.0f} {height:.0f}" '
            'preserveAspectRatio="xMinYMin meet" role="img" '
            'aria-label="status per host over simulated time">',
            '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']

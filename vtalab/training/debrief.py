@@ -247,7 +247,7 @@ def _lanes_svg(session: Session) -> str:
     left, width, lane_h, top = 110.0, 760.0, 26.0, 40.0
     height = top + lane_h * len(lanes) + 60
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" '
-           f'viewBox="0 0 {left + width + 20:.0f} {height:.0f}" '
+           f'viewBox="0 0 {left + width + 40:.0f} {height:.0f}" '
            'preserveAspectRatio="xMinYMin meet" role="img" '
            'aria-label="attestation status per host">',
            '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']
