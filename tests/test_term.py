@@ -157,3 +157,24 @@ def test_progress_only_on_a_terminal() -> None:
         bar(3, 3, "done")
     drawn = tty.getvalue()
     assert "check" in drawn and "3/3" in drawn and "elapsed" in drawn and "left" in drawn
+
+
+def test_golden_reports_progress_per_scenario(tmp_path: Path) -> None:
+    """`vtalab golden` (and --update) tell the progress bar about each scenario."""
+    import argparse
+    from contextlib import contextmanager
+
+    from vtalab.scenario import golden
+
+    calls: list[tuple[str, int, int, str]] = []
+
+    @contextmanager
+    def factory(description: str):  # type: ignore[no-untyped-def]
+        yield lambda done, total, what: calls.append((description, done, total, what))
+
+    files = [str(SCENARIOS / "restart-vta-services.yaml"),
+             str(SCENARIOS / "quick-boot-upgrade.yaml")]
+    args = argparse.Namespace(files=files, update=False, dir=None, progress=factory)
+    assert golden._run(args, io.StringIO()) == 0
+    assert calls == [("golden", 0, 2, "restart-vta-services"),
+                     ("golden", 1, 2, "quick-boot-upgrade")]

@@ -121,3 +121,16 @@ def test_documented_order_checks_all_four_steps() -> None:
     assert any("TA host ta-1 upgraded after the trusted vCenter" in d for d in found), found
     assert any(d.startswith("TA vCenter vcsa-ta.lab.local upgraded after TA host ta-1")
                for d in found), found
+
+
+def test_vcenter_9_disables_the_vta_api_and_the_advice_names_the_source() -> None:
+    world = _world(vc="8.0 U3")
+    assert _do(world, "upgrade-vcenter", vcenter="workload", release="9.0").ok
+    out = _do(world, "Get-TrustedCluster")
+    assert (out.ok, out.error) == (False, "trust_authority_api_disabled")
+    assert _do(world, "Get-VMHost").ok  # not a vTA cmdlet: still answered
+    assert _do(world, "Get-TrustAuthorityCluster").ok  # the TA vCenter is still 8.0 U3
+    found = INVARIANTS["vta-gone-in-9-0"].check(world)
+    assert [v.subject for v in found] == ["vcsa-wld.lab.local"]
+    assert "developer.broadcom.com/xapis/vsphere-automation-api" in found[0].detail
+    assert INVARIANTS["vta-gone-in-9-0"].kind == "advice"

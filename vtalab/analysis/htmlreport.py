@@ -21,12 +21,16 @@ only: the same input gives the same bytes.
 from __future__ import annotations
 
 import html
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vtalab.analysis.checker.report import _violated_note
+from vtalab.analysis.checker.report import (
+    CULPRIT_ELSEWHERE,
+    _violated_note,
+    culprit_elsewhere,
+    culprit_id,
+)
 from vtalab.core.kernel import format_time
 from vtalab.invariants import INVARIANTS
 from vtalab.scenario.run import step_text
@@ -62,8 +66,8 @@ h3{font-size:14px;margin:16px 0 6px}
 .meta{color:#555}.goal{background:#f5f5f5;padding:8px 12px;border-left:4px solid #1565c0}
 table{border-collapse:collapse;width:100%;table-layout:fixed;
 font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
-col.t{width:9em}col.w{width:13em}col.n{width:3.5em}col.s{width:6em}col.o{width:24em}
-col.i{width:24em}
+col.t{width:9em}col.w{width:13em}col.n{width:7%}col.s{width:10%}col.o{width:24%}
+col.i{width:28%}col.id{width:15%}col.tt{width:11%}
 th{text-align:left;padding:2px 8px;border-bottom:2px solid #bdbdbd;font-weight:600}
 td{padding:2px 8px;vertical-align:top;border-bottom:1px solid #eee;overflow-wrap:anywhere}
 td.t{white-space:nowrap;color:#555}
@@ -170,7 +174,7 @@ def lanes_svg(lanes: dict[str, list[Lane]], end: float,
     left, width, lane_h, top = 150.0, 760.0, 24.0, 34.0
     height = top + lane_h * len(lanes) + 64
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" '
-           f'viewBox="0 0 {left + width + 20:.0f} {height:.0f}" '
+           f'viewBox="0 0 {left + width + 40:.0f} {height:.0f}" '
            'preserveAspectRatio="xMinYMin meet" role="img" '
            'aria-label="status per host over simulated time">',
            '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']
@@ -253,11 +257,22 @@ def _timeline(world: Any, *, culprit: str | None = None, since: float = 0.0) -> 
     return rows
 
 
-def _steps_table(result: RunResult, culprit: str | None = None) -> list[str]:
-    out = ['<table><colgroup><col class="n"><col class="w"><col><col class="t">'
-           '<col class="t"><col class="o"></colgroup>',
-           "<tr><th>#</th><th>id</th><th>step</th><th>start</th><th>end</th>"
-           "<th>outcome</th></tr>"]
+def _steps_table(result: RunResult, culprit: str | None = None, plan: Any = None
+                 ) -> list[str]:
+    """The steps, numbered from 1; for a counterexample (``plan`` given) numbered as in
+    the plan, the culprit's number the same as in its sentence, and injected faults
+    marked as such."""
+    out = ['<table><colgroup><col class="n"><col class="id"><col><col class="tt">'
+           '<col class="tt"><col class="o"></colgroup>',
+           f"<tr><th>{'plan #' if plan is not None else '#'}</th><th>id</th><th>step</th>"
+           "<th>start</th><th>end</th><th>outcome</th></tr>"]
+    numbers = {s.id: i + 1 for i, s in enumerate(plan.steps) if s.id} if plan else {}
+
+    def number(step: Any, res: Any) -> str:
+        if plan is None:
+            return str(res.index + 1)
+        return str(numbers[step.id]) if step.id in numbers else "fault" \
+            if step.background and step.id is None else "&ndash;"
     for step, res in zip(result.scenario.steps, result.steps, strict=True):
         if res.ok is None:
             outcome = "not reached" if res.start is None else "not finished"
@@ -270,7 +285,7 @@ def _steps_table(result: RunResult, culprit: str | None = None) -> list[str]:
         cls = "culprit" if culprit is not None and step.id == culprit else ""
         bad = res.ok is False and step.expect_error is None
         out.append(
-            f'<tr class="{cls}{" bad" if bad else ""}"><td>{res.index + 1}</td>'
+            f'<tr class="{cls}{" bad" if bad else ""}"><td>{number(step, res)}</td>'
             f"<td>{_E(step.id or '')}</td><td class=\"x\">{_E(step_text(step))}"
             + (" (background)" if step.background else "") + "</td>"
             f"<td class=\"t\">{'' if res.start is None else format_time(res.start)}</td>"
@@ -330,7 +345,7 @@ def run_html(runs: list[tuple[str, RunResult]]) -> str:
     return _page(title, body)
 
 
-_CULPRIT = re.compile(r"step \d+ '([^']+)'")
+
 
 
 def check_html(report: CheckReport, as_written: RunResult,
@@ -338,7 +353,6 @@ def check_html(report: CheckReport, as_written: RunResult,
     """The page of ``vtalab check --html``: the plan as written (lanes, steps), what was
     exercised, one verdict per invariant, and each counterexample with its culprit step.
     ``as_written`` and ``counterexamples`` are runs of the plan and of each written case."""
-
     ex = report.exercised
     n = len(report.counterexamples)
     verdict = (f'<span class="fail">{n} invariant{"s" * (n != 1)} violated</span>' if n
@@ -373,8 +387,7 @@ def check_html(report: CheckReport, as_written: RunResult,
     if report.counterexamples:
         body.append("<h2>Counterexamples</h2>")
     for ce, run in zip(report.counterexamples, counterexamples, strict=True):
-        m = _CULPRIT.match(ce.culprit or "")
-        culprit = m.group(1) if m else None
+        culprit = culprit_id(ce)
         body += [f'<section class="ce"><h3><span class="fail">VIOLATED</span> '
                  f"{_E(ce.invariant)}</h3>", "<ul>",
                  f"<li>counterexample: {_E(ce.path or '(not written)')} &mdash; "
@@ -382,13 +395,15 @@ def check_html(report: CheckReport, as_written: RunResult,
                  f"<li>found in: {'the plan as written' if ce.as_written else 'a generated case'}"
                  "</li>",
                  f"<li><b>culprit: {_E(ce.culprit or 'no single plan step')}</b></li>"]
+        if culprit_elsewhere(ce):
+            body.append(f"<li>{_E(CULPRIT_ELSEWHERE)}</li>")
         body += [f"<li>violation: {_E(str(v))}</li>" for v in ce.violations[:3]]
         if ce.reproduced is not None:
             body.append(f"<li>reproduces with vtalab run: "
                         f"{'yes' if ce.reproduced else 'NO (a bug of vtalab check)'}</li>")
         body += ["</ul>",
                  lanes_svg(host_lanes(run.world, run.end), run.end, _marks(run, culprit)),
-                 *_steps_table(run, culprit),
+                 *_steps_table(run, culprit, report.plan),
                  "<details><summary>Timeline of the counterexample</summary>",
                  *_timeline(run.world, culprit=culprit), "</details></section>"]
     return _page(f"vtalab check: {report.plan.name}", body)

@@ -34,8 +34,8 @@ from vtalab.scenario.tracefile import (
     json_run,
     load_file,
     read_trace,
+    run_streamed,
     write_text,
-    write_trace,
 )
 from vtalab.server.replay import replay_served
 from vtalab.tpm.files import checkquote_command
@@ -306,12 +306,14 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.trace:
         check_writable(args.trace)
     results = []
-    for path, text, scenario in loaded:
-        result = run_scenario(scenario, seed=args.seed, until=args.until)
+    if args.trace:  # streamed to the file as the run goes: memory stays bounded
+        path, text, scenario = loaded[0]
+        result = run_streamed(args.trace, path, text, scenario, args.seed, args.until)
         results.append((path, text, result))
-    if args.trace:
-        path, text, result = results[0]
-        write_trace(args.trace, path, text, result)
+    else:
+        for path, text, scenario in loaded:
+            result = run_scenario(scenario, seed=args.seed, until=args.until)
+            results.append((path, text, result))
     if args.html:
 
         write_text(args.html, run_html([(path, r) for path, _, r in results]))

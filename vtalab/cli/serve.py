@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from vtalab.cli.common import examples
+from vtalab.cli.serve_exercise import run as run_exercise
 from vtalab.errors import InputError
 from vtalab.scenario.tracefile import check_writable, load_file
 from vtalab.server import ServedLab, serve_forever
@@ -56,9 +57,11 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
             "vtalab serve scenarios/quick-boot-upgrade.yaml",
             "vtalab serve scenarios/quick-boot-upgrade.yaml --paused --topology-only --http",
             "vtalab serve my-lab.yaml --speed 600 --trace session.trace",
+            "vtalab serve --exercise upgrade-before-import --http   # goal, hints, Check",
+            "vtalab serve --exercise restart-kmxa --classroom 12   # one world per trainee",
             "vtalab replay session.trace   # re-run the served session"))
-    s.add_argument("scenario", metavar="SCENARIO.yaml",
-                   help="the scenario whose topology (and steps) to serve")
+    s.add_argument("scenario", metavar="SCENARIO.yaml", nargs="?",
+                   help="the scenario whose topology (and steps) to serve (or --exercise)")
     s.add_argument("--ta-port", type=_port, default=8443, metavar="P",
                    help="port of the Trust Authority vCenter (default 8443)")
     s.add_argument("--workload-port", type=_port, default=8444, metavar="Q",
@@ -76,6 +79,10 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
     s.add_argument("--trace", metavar="FILE",
                    help="on exit, write the trace (every request included) for vtalab replay")
     s.add_argument("--no-ui", action="store_true", help="do not mount the web console at /ui")
+    s.add_argument("--exercise", metavar="NAME", help="serve a training exercise (vtalab "
+                   "train lists them) instead of a scenario: goal, hints, Check in the console")
+    s.add_argument("--classroom", type=int, metavar="N", help="with --exercise: up to N "
+                   "trainees on one port, each with their own world, and a trainer page")
     return {"serve": run}
 
 
@@ -99,6 +106,8 @@ def _banner(served: Any, lab: Any, args: argparse.Namespace, out: TextIO) -> Non
     state = "paused" if not lab.clock.running else f"{lab.clock.speed:g} simulated s per s"
     lines += [
         f"  clock     {state}; GET/PATCH {served.ta_url}/api/vtalab/clock",
+        *([f"  console   {served.workload_url}/ui/  (the same on {served.ta_url}/ui/)"]
+          if not args.no_ui else []),
         "",
         "SDK (pip install vmware-vcenter==8.0.3.0):",
         "  import requests",
@@ -127,6 +136,15 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     # uvicorn and starlette are heavy to import: only `vtalab serve` pays for them.
 
 
+    if args.exercise is not None:  # the console's exercise and classroom modes
+
+        return run_exercise(args, out)
+    if args.classroom is not None:
+        raise InputError("--classroom needs --exercise NAME (vtalab train lists them)",
+                         what="option", value="--classroom")
+    if args.scenario is None:
+        raise InputError("vtalab serve needs a SCENARIO.yaml or --exercise NAME",
+                         what="argument", value="")
     text, scenario = load_file(args.scenario)
     if args.trace:
         check_writable(args.trace)

@@ -23,7 +23,7 @@ from typing import Any
 
 import simpy
 
-from vtalab.core.trace import Trace, TraceEvent
+from vtalab.core.trace import Trace
 
 __all__ = ["SIM_EPOCH", "Kernel", "RandomStreams", "format_time"]
 
@@ -115,14 +115,14 @@ class Kernel:
         self.run(self.now + seconds)
 
     # -- trace -------------------------------------------------------------------------
-    def record(self, source: str, kind: str, **fields: Any) -> TraceEvent:
+    def record(self, source: str, kind: str, **fields: Any) -> None:
         """Record one state change at the current simulated time."""
-        return self.trace.append(self.now, source, kind, fields)
+        self.trace._add(self.env.now, source, kind, fields)
 
     def log(self, host: str, log: str, message: str, level: str = "info",
-            source: str | None = None) -> TraceEvent:
+            source: str | None = None) -> None:
         """Append a line to a simulated log file (``attestd.log`` ...) on ``host``."""
-        return self.record(source or f"{host}/{log}", "log", host=host, log=log, level=level,
+        self.record(source or f"{host}/{log}", "log", host=host, log=log, level=level,
                            message=message)
 
     def log_lines(self, host: str, log: str, until: float | None = None) -> list[str]:

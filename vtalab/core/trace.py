@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from json.encoder import c_make_encoder  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii as _json_str
+from typing import Any, TextIO
 
 __all__ = ["Trace", "TraceEvent", "canonical", "jsonable"]
 
@@ -62,9 +64,29 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} into a trace")
 
 
+#: JSON string literals of sources and kinds, by text (a small, fixed vocabulary).
+_NAMES: dict[str, str] = {}
+
+
+def _time(time: Any) -> int | float:
+    """A trace time as ``jsonable(float(time))`` makes it (integral seconds as ints)."""
+    rounded = round(float(time), 6)
+    return int(rounded) if rounded.is_integer() else rounded
+
+
 #: The canonical encoder, built once: ``json.dumps`` with these options builds a new
 #: encoder on every call, which is a measurable share of a trace append.
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"cannot put {type(value).__name__} into a trace")
+
+
+#: The C encoder behind ``_CANONICAL``, called directly: ``JSONEncoder.encode`` builds one
+#: per call, which costs more than encoding a small event. Same options, no cycle check
+#: (trace fields are trees: ``jsonable`` made them).
+_ENCODE = c_make_encoder(None, _not_json, _json_str, None, ":", ",", True, False, True)
 
 
 def canonical(obj: Any) -> str:
@@ -82,8 +104,8 @@ class TraceEvent:
 
     def to_json(self) -> str:
         # Events are built from jsonable() values (Trace.append), so no second pass.
-        return _CANONICAL.encode({"t": self.time, "seq": self.seq, "src": self.source,
-                                  "kind": self.kind, "f": self.fields})
+        return "".join(_ENCODE({"t": self.time, "seq": self.seq, "src": self.source,
+                                "kind": self.kind, "f": self.fields}, 0))
 
     @classmethod
     def from_json(cls, line: str) -> TraceEvent:
@@ -95,37 +117,218 @@ class TraceEvent:
 
 
 class Trace:
-    """An append-only list of trace events with a running digest."""
+    """An append-only sequence of trace events with a digest.
+
+    Appending is cheap: the raw ``(time, source, kind, fields)`` goes onto a list. Field
+    values other than ``str``/``int``/``bool``/``None`` are made JSON-safe at once (which
+    also copies containers, so a caller changing one later cannot change the trace); the
+    rest waits. :class:`TraceEvent` objects are made when the trace is read, and the
+    canonical encoding and hashing happen in batches when the digest or the JSON Lines
+    are asked for -- byte for byte what encoding each event as it came would give.
+
+    A trace either keeps its events in memory (the default) or, after
+    :meth:`stream_to`, writes their JSON Lines to a file every :data:`BATCH` events and
+    keeps none: iterating such a trace reads the file back, and whoever needs an index
+    of it keeps one through :meth:`subscribe`. Memory then stays bounded by the batch.
+    """
+
+    #: Appends a streamed trace holds before it encodes and writes them.
+    BATCH = 4096
 
     def __init__(self) -> None:
-        self._events: list[TraceEvent] = []
+        self._raw: list[tuple[Any, str, str, dict[str, Any]]] = []  #: not yet encoded
+        self._base = 0  #: sequence number of ``_raw[0]`` (events streamed before it)
+        self._events: list[TraceEvent] = []  #: kept events, made from ``_raw`` on reading
+        self._hashed = 0  #: events (from the start) whose lines are in the digest
         self._hash = hashlib.sha256()
+        self._listeners: list[Callable[[TraceEvent], Any]] = []
+        self._told = 0  #: events delivered to the listeners
+        self._stream: TextIO | None = None
+        self._stream_path: str | None = None
 
-    def append(self, time: float, source: str, kind: str, fields: Mapping[str, Any]) -> TraceEvent:
-        clean = jsonable(fields if type(fields) is dict else dict(fields))
-        event = TraceEvent(jsonable(float(time)), len(self._events), source, kind, clean)
-        self._events.append(event)
-        self._hash.update(event.to_json().encode() + b"\n")
+    # -- appending -------------------------------------------------------------------------
+    def append(self, time: float, source: str, kind: str,
+               fields: Mapping[str, Any]) -> TraceEvent:
+        """Add one event and return it (``Kernel.record`` takes a faster way in)."""
+        clean = jsonable(dict(fields))
+        event = TraceEvent(_time(time), len(self), source, kind, clean)
+        self._add(time, source, kind, clean)
         return event
 
+    def _add(self, time: Any, source: str, kind: str, fields: dict[str, Any]) -> None:
+        # ``fields`` is the caller's fresh dict (``Kernel.record``'s keyword arguments):
+        # plain values are immutable and already JSON, anything else is converted now.
+        for v in fields.values():
+            if type(v) not in _PLAIN:
+                fields = jsonable(fields)
+                break
+        raw = self._raw
+        raw.append((time, source, kind, fields))
+        if self._stream is not None and len(raw) >= self.BATCH:
+            self._drain()
+
+    # -- making events and lines ---------------------------------------------------------------
+    def _make(self) -> None:
+        """Make the kept events not made yet (in-memory traces)."""
+        events, raw = self._events, self._raw
+        start = len(events)
+        if start == len(raw):
+            return
+        last: Any = None
+        t: int | float = 0
+        append = events.append
+        for seq in range(start, len(raw)):
+            time, source, kind, fields = raw[seq]
+            if time is not last:
+                last, t = time, _time(time)
+            append(TraceEvent(t, seq, source, kind, fields))
+        self._tell()
+
+    def _tell(self) -> None:
+        made = self._base + len(self._events)
+        if self._told < made:
+            for e in self._events[self._told - self._base:] if self._listeners else ():
+                for listener in self._listeners:
+                    listener(e)
+            self._told = made
+
+    def _lines(self, start: int, stop: int) -> str:
+        """The JSON Lines of raw events ``start:stop`` (indexes into ``_raw``)."""
+        encode = _ENCODE
+        names = _NAMES
+        lines = []
+        last: Any = None
+        t: int | float = 0
+        seq = self._base + start
+        raw = self._raw
+        for i in range(start, stop):
+            time, source, kind, fields = raw[i]
+            if time is not last:
+                last, t = time, _time(time)
+            src = names.get(source)
+            if src is None:
+                src = names[source] = _json_str(source)
+            knd = names.get(kind)
+            if knd is None:
+                knd = names[kind] = _json_str(kind)
+            body = "".join(encode(fields, 0)) if fields else "{}"
+            lines.append(f'{{"f":{body},"kind":{knd},"seq":{seq},"src":{src},"t":{t!r}}}\n')
+            seq += 1
+        return "".join(lines)
+
+    def _hash_up(self) -> None:
+        """Put every event's line into the digest."""
+        stop = len(self._raw)
+        start = self._hashed - self._base
+        while start < stop:
+            end = min(stop, start + self.BATCH)
+            self._hash.update(self._lines(start, end).encode("ascii"))
+            start = end
+        self._hashed = self._base + stop
+
+    def _drain(self) -> None:
+        """Encode, hash and write the raw events of a streamed trace, then drop them."""
+        assert self._stream is not None
+        if not self._raw:
+            return
+        if self._listeners:
+            self._make()
+        text = self._lines(0, len(self._raw))
+        self._hash.update(text.encode("ascii"))
+        self._stream.write(text)
+        self._base += len(self._raw)
+        self._hashed = self._told = self._base
+        self._raw, self._events = [], []
+
+    # -- streaming ---------------------------------------------------------------------------
+    def stream_to(self, fh: TextIO, path: str | None = None) -> None:
+        """From now on write the events to ``fh`` (JSON Lines) instead of keeping them.
+
+        Events recorded so far are written first. ``path`` names that file so that the
+        trace can read its events back when iterated.
+        """
+        if self._stream is None:
+            self._make()  # listeners hear of every event before it goes
+            self._stream, self._stream_path = fh, path
+            fh.write(self._lines(0, self._hashed - self._base))  # hashed already
+            self._raw = self._raw[self._hashed - self._base:]
+            self._events = []
+            self._base = self._told = self._hashed
+            self._drain()
+
+    def moved_to(self, path: str) -> None:
+        """The streamed-to file, complete and closed, was renamed to ``path``."""
+        self._stream_path = path
+
+    @property
+    def streamed(self) -> bool:
+        """Whether events go to a file (:meth:`stream_to`) rather than stay in memory."""
+        return self._stream is not None
+
+    def subscribe(self, listener: Callable[[TraceEvent], Any]) -> None:
+        """Call ``listener(event)`` for every event not yet delivered, in order.
+
+        Events are delivered in batches, at the latest when the trace is read or
+        :meth:`deliver` is called; a listener subscribed late is first handed the events
+        recorded before (a streamed trace reads them back from its file).
+        """
+        self.deliver()
+        for e in self:  # a streamed trace reads its file back
+            listener(e)
+        self._listeners.append(listener)
+
+    def deliver(self) -> None:
+        """Hand every event recorded so far to the listeners (:meth:`subscribe`)."""
+        if self._stream is None:
+            self._make()
+        elif not self._stream.closed:
+            self._drain()
+
+    # -- reading -------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return len(self._events)
+        return self._base + len(self._raw)
 
     def __iter__(self) -> Iterator[TraceEvent]:
-        return iter(self._events)
+        if self._stream is None:
+            self._make()
+            return iter(self._events)
+        return self._read_back()
+
+    def _read_back(self) -> Iterator[TraceEvent]:
+        if self._stream_path is None:
+            raise RuntimeError("this trace streams to a file it cannot read back")
+        stream = self._stream
+        assert stream is not None
+        if not stream.closed:  # (after the run the file may be closed, and complete)
+            self._drain()
+            stream.flush()
+        count = self._base  # events recorded while reading are not read back
+        n = 0
+        with open(self._stream_path, encoding="ascii") as fh:
+            for line in fh:
+                if n >= count:
+                    break
+                d = json.loads(line)
+                if "seq" not in d:  # a header line written before the events
+                    continue
+                yield TraceEvent(d["t"], d["seq"], d["src"], d["kind"], d["f"])
+                n += 1
 
     def __getitem__(self, index: int) -> TraceEvent:
+        if self._stream is not None:
+            raise RuntimeError("a streamed trace is read in order (iterate over it)")
+        self._make()
         return self._events[index]
 
     @property
     def events(self) -> list[TraceEvent]:
-        return list(self._events)
+        return list(self)
 
     def select(self, kind: str | None = None, source: str | None = None,
                prefix: bool = True, **fields: Any) -> list[TraceEvent]:
         """Events whose kind (and source) start with the given prefixes and whose fields match."""
         out = []
-        for e in self._events:
+        for e in self:
             if kind is not None and not (e.kind.startswith(kind) if prefix else e.kind == kind):
                 continue
             if source is not None and not e.source.startswith(source):
@@ -137,10 +340,17 @@ class Trace:
 
     def digest(self) -> str:
         """SHA-256 (hex) of the JSON Lines serialisation of the whole trace."""
+        if self._stream is not None:
+            self._drain()
+        else:
+            self._hash_up()
         return self._hash.hexdigest()
 
     def to_jsonl(self) -> str:
-        return "".join(e.to_json() + "\n" for e in self._events)
+        """The JSON Lines of the whole trace (of a kept one; a streamed one is in its file)."""
+        if self._stream is not None:
+            return "".join(e.to_json() + "\n" for e in self)
+        return self._lines(0, len(self._raw))
 
     def write(self, path: str) -> None:
         with open(path, "w", encoding="ascii", newline="\n") as fh:

@@ -178,6 +178,11 @@ class AttestationService:
         return verdict, None
 
 
+#: (object kind, raw contents) -> fingerprint, shared by every TA host (same copy, same
+#: digest): see :meth:`TaHost.fingerprint`.
+_FINGERPRINTS: dict[tuple[str, Any], str] = {}
+
+
 class TaHost:
     """A member of the TA cluster: the ESXi host, its applied objects, attestd and kmxd."""
 
@@ -194,7 +199,36 @@ class TaHost:
         return self.host.name
 
     def fingerprint(self, kind: str) -> str:
-        """A canonical digest of this host's copy of one object kind (for health)."""
+        """A canonical digest of this host's copy of one object kind (for health).
+
+        Health is asked for after every rule of a state machine; the digest is remembered
+        by the object's raw contents (a cheap hashable key: ``bytes`` cache their hash),
+        so only a changed copy is encoded and hashed again.
+        """
+        c = self.config
+        key: Any
+        if kind == "state":
+            key = c.enabled
+        elif kind == "principals":
+            key = tuple((p.issuer, tuple(p.certificates_der)) for p in c.principals.values())
+        elif kind == "base_images":
+            key = tuple(c.base_images.versions())
+        elif kind == "tpm2_ca_certificates":
+            key = tuple(c.tpm_ca_certificates.values())
+        elif kind == "tpm2_endorsement_keys":
+            key = tuple(c.endorsement_keys.values())
+        elif kind == "tpm2_settings":
+            key = (c.settings.require_certificate_validation, c.settings.require_endorsement_keys)
+        else:
+            return self._fingerprint(kind)
+        cached = _FINGERPRINTS.get((kind, key))
+        if cached is None:
+            if len(_FINGERPRINTS) >= 4096:  # bounded: a long session's old copies go
+                _FINGERPRINTS.clear()
+            cached = _FINGERPRINTS[(kind, key)] = self._fingerprint(kind)
+        return cached
+
+    def _fingerprint(self, kind: str) -> str:
         c = self.config
         value: Any
         if kind == "state":

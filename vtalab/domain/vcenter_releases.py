@@ -24,7 +24,23 @@ from dataclasses import dataclass
 
 from vtalab.errors import InputError
 
-__all__ = ["VCENTER_RELEASES", "VcRelease", "vcenter_release", "version_tuple"]
+__all__ = ["API_DISABLED_ERROR", "API_REMOVED_SOURCE", "VCENTER_RELEASES", "VcRelease",
+           "is_trust_authority_verb", "vcenter_release", "version_tuple"]
+
+#: Reason code of a vTA cmdlet against a vCenter whose trusted-infrastructure API is gone.
+API_DISABLED_ERROR = "trust_authority_api_disabled"
+#: Where the public record says so.
+API_REMOVED_SOURCE = (
+    "vSphere Automation API reference, vcenter/trusted-infrastructure (e.g. 'Trust Authority "
+    "Hosts Attestation APIs'): 'deprecated as of vSphere API 8.0.3.0 and removed in vSphere "
+    "API 9.0.0.0 ... API is disabled and returns errors as of vSphere API 9.0.0.0', "
+    "https://developer.broadcom.com/xapis/vsphere-automation-api/latest/vcenter/"
+    "vcenter-trusted-infrastructure-trust-authority-hosts-attestation")
+
+
+def is_trust_authority_verb(name: str) -> bool:
+    """A cmdlet of the vTA API (TA cluster objects, trusted clusters, principals)."""
+    return any(part in name for part in ("TrustAuthority", "TrustedCluster", "TrustedPrincipal"))
 
 
 @dataclass(frozen=True, slots=True)

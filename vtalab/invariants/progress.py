@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from vtalab.core.kernel import format_time
 from vtalab.core.parameters import Parameters
-from vtalab.domain.vcenter_releases import version_tuple
+from vtalab.domain.vcenter_releases import API_REMOVED_SOURCE, version_tuple
 from vtalab.errors import InputError
 from vtalab.esxi.releases import image_for
 from vtalab.invariants import DOMAIN, SEED, Violation, invariant
@@ -29,11 +29,16 @@ from vtalab.invariants.replay import (
     UP_KINDS,
     _canonical_verb,
     _events,
+    _fold,
     _trusted_hosts,
     _TrustState,
+    folded,
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from vtalab.core.trace import TraceEvent
     from vtalab.world.assembly import World
 
 __all__ = ["DISTURBANCES", "LIVENESS_SETTLE_SECONDS", "ORDER", "check_liveness",
@@ -42,13 +47,15 @@ __all__ = ["DISTURBANCES", "LIVENESS_SETTLE_SECONDS", "ORDER", "check_liveness",
 
 # -- final: TA objects -------------------------------------------------------------------
 
-def _ta_changes_at_risk(world: World) -> int:
+@folded("ta.object", "ta.host.*", *UP_KINDS, *DOWN_KINDS)
+def _ta_changes_at_risk(world: World) -> Generator[int, TraceEvent, None]:
     """TA object changes made while a TA member was down, plus TA host removals/re-adds."""
     ta = list(world.ta_cluster.hosts)
     up = {h: False for h in ta}
     member = {h: True for h in ta}
     n = 0
-    for e in _events(world, "ta.object", "ta.host.*", *UP_KINDS, *DOWN_KINDS):
+    while True:
+        e = yield n
         host = e.fields.get("host")
         if e.kind == "ta.object":
             n += any(member[h] and not up[h] for h in ta)
@@ -58,7 +65,6 @@ def _ta_changes_at_risk(world: World) -> int:
                 member[host] = e.kind == "ta.host.added"
         elif host in up:
             up[host] = e.kind in UP_KINDS
-    return n
 
 
 @invariant(
@@ -94,8 +100,12 @@ def _ta_objects_consistent(world: World) -> list[Violation]:
 
 # -- advice: upgrade order ---------------------------------------------------------------
 
-def _upgrades(world: World) -> int:
-    return sum(1 for _ in _events(world, "host.upgrade.staging", "vcenter.upgrade.start"))
+@folded("host.upgrade.staging", "vcenter.upgrade.start")
+def _upgrades(world: World) -> Generator[int, TraceEvent, None]:
+    n = 0
+    while True:
+        yield n
+        n += 1
 
 
 ORDER = "TA vCenter → TA hosts → trusted vCenter → trusted hosts, one host at a time"
@@ -241,6 +251,35 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
     return out + list(before_import.values())
 
 
+# -- advice: vSphere 9.0 ---------------------------------------------------------------
+
+def _vcenter_upgrades(world: World) -> int:
+    return sum(1 for _ in _events(world, "vcenter.upgrade.start", "host.upgrade.staging"))
+
+
+@invariant(
+    "vta-gone-in-9-0",
+    statement="No vCenter or ESXi host of a vTA estate is upgraded to vSphere 9.0: vTA was "
+              "deprecated in 8.0 U3 and its API is disabled in 9.0.",
+    source=API_REMOVED_SOURCE, kind="advice", at_risk=_vcenter_upgrades)
+def _vta_gone_in_9(world: World) -> list[Violation]:
+    out = []
+    for e in _events(world, "vcenter.upgrade.start", "host.upgrade.staging"):
+        version = str(e.fields.get("version"))
+        if version_tuple(version)[0] < 9:
+            continue
+        what = (f"vCenter {e.fields.get('vcenter')}" if e.kind == "vcenter.upgrade.start"
+                else f"host {e.fields.get('host')}")
+        out.append(Violation(
+            "vta-gone-in-9-0", e.time, what.split(" ", 1)[1],
+            f"{what} upgraded to {version} (vSphere 9.0): the vSphere Trust Authority API is "
+            "disabled and returns errors as of vSphere API 9.0.0.0 (deprecated in 8.0.3.0), "
+            "so the vTA cmdlets stop working there; plan the move off vTA (its trusted key "
+            "provider and the encrypted VMs that depend on it) before going to 9.0. Source: "
+            + API_REMOVED_SOURCE))
+    return out
+
+
 def _release_key(release: Any) -> str | None:
 
     try:
@@ -267,59 +306,101 @@ DISTURBANCES = ("step.end", "fault.*", "host.boot.start", "host.power.lost", "ho
                 "vcenter.restored")
 
 
-def _disturbances(world: World) -> int:
+@folded("fault.*", "host.boot.start")
+def _disturbances(world: World) -> Generator[int, TraceEvent, None]:
     trusted = _trusted_hosts(world)
-    return sum(1 for e in _events(world, "fault.*", "host.boot.start")
-               if e.kind != "host.boot.start" or e.fields.get("host") in trusted)
+    n = 0
+    while True:
+        e = yield n
+        n += e.kind != "host.boot.start" or e.fields.get("host") in trusted
 
 
-def _attested_at(world: World, t: float) -> dict[str, tuple[bool, str]]:
-    """Trusted host → (attested at time ``t``, what its last result said), from the trace."""
-    lifetime = world.params.token_lifetime_seconds
-    results: dict[str, dict[str, tuple[str, float, Any]]] = {}
-    up: dict[str, bool] = {}
-    for e in _events(world, "attest.result", *UP_KINDS, *DOWN_KINDS):
-        if e.time > t:
-            break
+class _Attestation:
+    """Trusted hosts' attestation results and power, replayed from the trace."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[str, tuple[str, float, Any]]] = {}
+        self.up: dict[str, bool] = {}
+
+    def apply(self, e: TraceEvent) -> None:
         f = e.fields
         host = str(f.get("host"))
         if e.kind == "attest.result":
-            results.setdefault(host, {})[str(f.get("service"))] = (
+            self.results.setdefault(host, {})[str(f.get("service"))] = (
                 str(f.get("status")), e.time, f.get("reason"))
         elif e.kind in DOWN_KINDS:
-            up[host] = False
-            results.pop(host, None)  # a host going down loses its tokens
+            self.up[host] = False
+            self.results.pop(host, None)  # a host going down loses its tokens
         else:
-            up[host] = True
-    out = {}
-    for host in _trusted_hosts(world):
-        if not up.get(host, False):
-            continue
-        svc = results.get(host, {})
-        ok = any(s == "attested" and at + lifetime > t for s, at, _ in svc.values())
-        if ok:
-            out[host] = (True, "attested")
-        elif svc:
-            status, at, reason = max(svc.values(), key=lambda r: r[1])
-            out[host] = (False, f"its last result was {status}"
-                         + (f" ({reason})" if reason else "") + f" at {format_time(at)}")
-        else:
-            out[host] = (False, "it has not been attested since it last booted")
-    return out
+            self.up[host] = True
+
+    def copy(self) -> _Attestation:
+        other = _Attestation()
+        other.results = {h: dict(r) for h, r in self.results.items()}
+        other.up = dict(self.up)
+        return other
+
+    def at(self, world: World, t: float) -> dict[str, tuple[bool, str]]:
+        """Trusted host → (attested at time ``t``, what its last result said); the state
+        must hold every event up to ``t`` and none after it."""
+        lifetime = world.params.token_lifetime_seconds
+        out = {}
+        for host in _trusted_hosts(world):
+            if not self.up.get(host, False):
+                continue
+            svc = self.results.get(host, {})
+            ok = any(s == "attested" and at + lifetime > t for s, at, _ in svc.values())
+            if ok:
+                out[host] = (True, "attested")
+            elif svc:
+                status, at, reason = max(svc.values(), key=lambda r: r[1])
+                out[host] = (False, f"its last result was {status}"
+                             + (f" ({reason})" if reason else "") + f" at {format_time(at)}")
+            else:
+                out[host] = (False, "it has not been attested since it last booted")
+        return out
+
+
+_LIVENESS_KINDS = ("attest.*", *UP_KINDS, *DOWN_KINDS, *DISTURBANCES)
+_DISTURBANCE_EXACT = frozenset(k for k in DISTURBANCES if not k.endswith("*"))
+_DISTURBANCE_PREFIXES = tuple(k[:-1] for k in DISTURBANCES if k.endswith("*"))
+
+
+def _liveness_fold(bound: float) -> Any:
+    def fold(world: World) -> Generator[tuple[Any, ...], TraceEvent, None]:
+        """(hosts attesting, last disturbance, attestation state at the deadline or None
+        if the trace has not passed it yet, the state now)."""
+        attesting: set[str] = set()
+        last = 0.0
+        state = _Attestation()
+        at_deadline: _Attestation | None = None
+        while True:
+            e = yield attesting, last, at_deadline, state
+            if at_deadline is None and e.time > last + bound:
+                at_deadline = state.copy()  # the first event after the deadline
+            kind = e.kind
+            if kind in _DISTURBANCE_EXACT or kind.startswith(_DISTURBANCE_PREFIXES):
+                last = e.time
+                at_deadline = None  # a later deadline: the trace has not passed it
+            if kind.startswith("attest."):
+                attesting.add(str(e.fields.get("host")))
+            if kind == "attest.result" or kind in UP_KINDS or kind in DOWN_KINDS:
+                state.apply(e)
+
+    return fold
 
 
 def check_liveness(world: World, *, bound: float | None = None) -> list[Violation]:
     """The liveness invariant with an explicit ``bound`` (default :func:`liveness_bound`)."""
     bound = liveness_bound(world.params) if bound is None else float(bound)
-    attesting = {str(e.fields.get("host")) for e in _events(world, "attest.*")}
-    last = 0.0
-    for e in _events(world, *DISTURBANCES):
-        last = e.time
+    attesting, last, at_deadline, state = _fold(
+        world, ("liveness", bound), _LIVENESS_KINDS, _liveness_fold(bound))
     deadline = last + bound
     end = world.kernel.now
     at = min(deadline, end)
     out = []
-    for host, (ok, why) in sorted(_attested_at(world, at).items()):
+    attested = (at_deadline if at_deadline is not None and at < end else state).at(world, at)
+    for host, (ok, why) in sorted(attested.items()):
         if ok or host not in attesting:
             continue
         if end < deadline:

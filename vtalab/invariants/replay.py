@@ -3,9 +3,10 @@
 The invariants judge a run from its trace, not from the components under test
 (:mod:`vtalab.invariants`). This module holds what several of them share:
 
-* :func:`_events` -- the trace's events of some kinds, in trace order, from an index
-  extended incrementally as the trace grows (invariants are checked after every rule of
-  a state machine, so each check reads only the new events);
+* :func:`folded` -- an invariant (or a count) as a fold over the trace's events of some
+  kinds: each event is fed to it once, as the trace grows, so checking after every rule
+  of a state machine reads only the new events, and only the fold's state is kept (a
+  streamed trace holds no events at all);
 * :class:`_TrustState` -- what the TA cluster trusts *as the operator applied it*
   (``ta.object`` events), replayed event by event;
 * the trusted hosts of a world, a verb name made canonical (aliases resolved) and the
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from vtalab.domain.attestation import Tpm2Settings
@@ -30,23 +31,64 @@ if TYPE_CHECKING:
 __all__ = ["DOWN_KINDS", "UP_KINDS"]
 
 
-class _Index:
-    """The trace's events grouped by kind, extended incrementally as the trace grows.
+class _Fold:
+    """One computation over the trace, fed each event of its kinds once, in order.
 
-    Invariants are checked after every rule of a state machine, so reading only the new
-    events each time (instead of the whole trace once per invariant) keeps that cheap.
+    ``gen`` is a generator: it yields its result so far, and ``e = yield result`` receives
+    the next event. Checking an invariant after every rule of a state machine therefore
+    costs the new events only, and nothing but the fold's own state is kept.
     """
 
-    def __init__(self) -> None:
-        self.seen = 0
-        self.by_kind: dict[str, list[TraceEvent]] = {}
+    def __init__(self, gen: Generator[Any, TraceEvent, None], kinds: tuple[str, ...]) -> None:
+        self.gen = gen
+        self.exact = frozenset(k for k in kinds if not k.endswith("*"))
+        self.prefixes = tuple(k[:-1] for k in kinds if k.endswith("*"))
+        self.value = next(gen)
 
-    def update(self, trace: Any) -> None:
-        events = trace.events if len(trace) - self.seen > 64 else None
-        for i in range(self.seen, len(trace)):
-            e = events[i] if events is not None else trace[i]
-            self.by_kind.setdefault(e.kind, []).append(e)
-        self.seen = len(trace)
+    def wants(self, kind: str) -> bool:
+        return kind in self.exact or bool(self.prefixes and kind.startswith(self.prefixes))
+
+    def feed(self, e: TraceEvent) -> None:
+        self.value = self.gen.send(e)
+
+
+class _Folds:
+    """The folds of one trace, fed through one subscription (by kind, so an event reaches
+    only the folds that read it)."""
+
+    def __init__(self, trace: Any) -> None:
+        self.folds: dict[Any, _Fold] = {}
+        self.by_kind: dict[str, list[_Fold]] = {}
+        trace.subscribe(self.feed)
+
+    def feed(self, e: TraceEvent) -> None:
+        folds = self.by_kind.get(e.kind)
+        if folds is None:
+            folds = self.by_kind[e.kind] = [f for f in self.folds.values() if f.wants(e.kind)]
+        for f in folds:
+            f.feed(e)
+
+    def add(self, key: Any, fold: _Fold) -> None:
+        self.folds[key] = fold
+        self.by_kind.clear()
+
+
+_FOLDS: weakref.WeakKeyDictionary[Any, _Folds] = weakref.WeakKeyDictionary()
+
+
+class _Index:
+    """The trace's events grouped by kind, kept up to date as the trace grows (for the
+    computations not written as folds yet: they keep the events of their kinds)."""
+
+    def __init__(self, trace: Any) -> None:
+        self.by_kind: dict[str, list[TraceEvent]] = {}
+        trace.subscribe(self.add)
+
+    def add(self, e: TraceEvent) -> None:
+        events = self.by_kind.get(e.kind)
+        if events is None:
+            events = self.by_kind[e.kind] = []
+        events.append(e)
 
 
 _INDEXES: weakref.WeakKeyDictionary[Any, _Index] = weakref.WeakKeyDictionary()
@@ -57,10 +99,9 @@ def _events(world: World, *kinds: str) -> Iterator[TraceEvent]:
     in trace order."""
     trace = world.kernel.trace
     index = _INDEXES.get(trace)
-    if index is None or index.seen > len(trace):  # new trace, or events were dropped
-        index = _INDEXES[trace] = _Index()
-    if index.seen != len(trace):
-        index.update(trace)
+    if index is None:
+        index = _INDEXES[trace] = _Index(trace)
+    trace.deliver()
     exact = {k for k in kinds if not k.endswith("*")}
     prefixes = tuple(k[:-1] for k in kinds if k.endswith("*"))
     lists = [events for kind, events in index.by_kind.items()
@@ -68,6 +109,41 @@ def _events(world: World, *kinds: str) -> Iterator[TraceEvent]:
     if len(lists) == 1:
         return iter(list(lists[0]))
     return heapq.merge(*[list(x) for x in lists], key=lambda e: e.seq)
+
+
+def _fold(world: World, key: Any, kinds: tuple[str, ...],
+          make: Callable[[World], Generator[Any, TraceEvent, None]]) -> Any:
+    """The result of fold ``key`` (made by ``make(world)``, reading ``kinds``; a trailing
+    ``*`` matches a prefix) over the whole trace so far."""
+    trace = world.kernel.trace
+    folds = _FOLDS.get(trace)
+    if folds is None:
+        folds = _FOLDS[trace] = _Folds(trace)
+    trace.deliver()
+    fold = folds.folds.get(key)
+    if fold is None:  # new: catch up on the events so far, then hear of the next ones
+        fold = _Fold(make(world), kinds)
+        for e in trace:
+            if fold.wants(e.kind):
+                fold.feed(e)
+        folds.add(key, fold)
+    return fold.value
+
+
+def folded(*kinds: str) -> Callable[[Callable[[World], Generator[Any, TraceEvent, None]]],
+                                    Callable[[World], Any]]:
+    """Make ``fn(world)`` -- a generator folding events of ``kinds`` -- a function of the
+    world that returns its result over the trace so far (a copy, if a list)."""
+
+    def deco(fn: Callable[[World], Generator[Any, TraceEvent, None]]) -> Callable[[World], Any]:
+        def run(world: World) -> Any:
+            value = _fold(world, fn, kinds, fn)
+            return list(value) if isinstance(value, list) else value
+
+        run.__name__, run.__doc__, run.__qualname__ = fn.__name__, fn.__doc__, fn.__qualname__
+        return run
+
+    return deco
 
 
 def _trusted_hosts(world: World) -> dict[str, str]:

@@ -24,9 +24,17 @@ from vtalab.core.kernel import format_time
 from vtalab.domain.attestation import AUD_KMS, TYP_KMS
 from vtalab.domain.ta_cluster import attestd_signing_key
 from vtalab.invariants import DOMAIN, SEED, Violation, invariant
-from vtalab.invariants.replay import UP_KINDS, _canonical_verb, _events, _TrustState
+from vtalab.invariants.replay import (
+    UP_KINDS,
+    _canonical_verb,
+    _events,
+    _TrustState,
+    folded,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Generator
+
     from vtalab.core.trace import TraceEvent
     from vtalab.world.assembly import World
 
@@ -35,8 +43,12 @@ __all__ = ["VM_KINDS", "VM_STEPS", "stale_token_releases", "stale_token_text"]
 
 # -- safety: keys ------------------------------------------------------------------------
 
-def _key_releases(world: World) -> int:
-    return sum(1 for _ in _events(world, "key.release"))
+@folded("key.release")
+def _key_releases(world: World) -> Generator[int, TraceEvent, None]:
+    n = 0
+    while True:
+        yield n
+        n += 1
 
 
 @functools.lru_cache(maxsize=64)
@@ -93,9 +105,11 @@ def _verified(world: World, f: Mapping[str, Any]) -> tuple[dict[str, Any] | None
               "recorded: signature, type, host, group, validity).",
     source=f"{DOMAIN} §6 (keys); vSphere Security guide, vTA key release",
     kind="safety", at_risk=_key_releases)
-def _no_key_without_token(world: World) -> list[Violation]:
-    out = []
-    for e in _events(world, "key.release"):
+@folded("key.release")
+def _no_key_without_token(world: World) -> Generator[list[Violation], TraceEvent, None]:
+    out: list[Violation] = []
+    while True:
+        e = yield out
         f = e.fields
         if not f.get("ok"):
             continue
@@ -107,7 +121,6 @@ def _no_key_without_token(world: World) -> list[Violation]:
                 f"kmxd released key {str(f.get('key_id'))[:8]}… to {host} although "
                 + " and ".join(problems)
                 + "; a key may only go to a host holding a valid token for itself"))
-    return out
 
 
 @invariant(
@@ -117,10 +130,12 @@ def _no_key_without_token(world: World) -> list[Violation]:
               "token's issuer, at the token's issue time, before the release.",
     source=f"{DOMAIN} §5-§6 (tokens are issued on a passed attestation); issue 13",
     kind="safety", at_risk=_key_releases)
-def _key_only_after_attestation(world: World) -> list[Violation]:
-    out = []
+@folded("attest.result", "key.release")
+def _key_only_after_attestation(world: World) -> Generator[list[Violation], TraceEvent, None]:
+    out: list[Violation] = []
     passed: set[tuple[str, str, int]] = set()  # (host, service, epoch) of passes so far
-    for e in _events(world, "attest.result", "key.release"):
+    while True:
+        e = yield out
         f = e.fields
         if e.kind == "attest.result":
             if f.get("status") == "attested":
@@ -141,7 +156,6 @@ def _key_only_after_attestation(world: World) -> list[Violation]:
         out.append(Violation(
             "key-only-after-attestation", e.time, host,
             f"kmxd released key {str(f.get('key_id'))[:8]}… to {host}, but {why}"))
-    return out
 
 
 def stale_token_releases(world: World, host: str | None = None) -> list[dict[str, Any]]:
@@ -209,8 +223,12 @@ def _no_release_on_stale_token(world: World) -> list[Violation]:
 
 # -- safety: attestation -----------------------------------------------------------------
 
-def _attestations(world: World) -> int:
-    return sum(1 for e in _events(world, "attest.result") if e.fields.get("status") == "attested")
+@folded("attest.result")
+def _attestations(world: World) -> Generator[int, TraceEvent, None]:
+    n = 0
+    while True:
+        e = yield n
+        n += e.fields.get("status") == "attested"
 
 
 @invariant(
@@ -219,13 +237,14 @@ def _attestations(world: World) -> int:
               "trusted base image at that moment and its TPM identity is trusted.",
     source=f"{DOMAIN} §3-§5; {SEED} (Quick Boot: measurements describe the last full boot)",
     kind="safety", at_risk=_attestations)
-def _attested_only_if_trusted(world: World) -> list[Violation]:
+@folded("ta.object", "host.initial", "host.boot.complete", "tpm.reset", "attest.result")
+def _attested_only_if_trusted(world: World) -> Generator[list[Violation], TraceEvent, None]:
     trust = _TrustState()
     measured: dict[str, str | None] = {}
     tpm: dict[str, tuple[str | None, str | None]] = {}
-    out = []
-    for e in _events(world, "ta.object", "host.initial", "host.boot.complete", "tpm.reset",
-                     "attest.result"):
+    out: list[Violation] = []
+    while True:
+        e = yield out
         f = e.fields
         if e.kind == "ta.object":
             trust.apply(f)
@@ -252,7 +271,6 @@ def _attested_only_if_trusted(world: World) -> list[Violation]:
                     "attested-only-if-trusted", e.time, host,
                     f"{f.get('service')} reported {host} attested although "
                     + "; and ".join(why)))
-    return out
 
 
 # -- safety: encrypted VMs ---------------------------------------------------------------
@@ -281,10 +299,12 @@ VM_KINDS = ("vm.encrypted", "vm.power", "vm.migrated")
 VM_STEPS = {"Start-VM": "power-on", "Move-VM": "migration"}
 
 
-def _encrypted_vm_operations(world: World) -> int:
+@folded(*VM_KINDS, "vm.power_on.failed", "vm.migrate.failed")
+def _encrypted_vm_operations(world: World) -> Generator[int, TraceEvent, None]:
     vms = _Vms(world)
     n = 0
-    for e in _events(world, *VM_KINDS, "vm.power_on.failed", "vm.migrate.failed"):
+    while True:
+        e = yield n
         vm: str = e.fields.get("vm", "")  # "" (no such VM) counts as not encrypted
         if e.kind in ("vm.power_on.failed", "vm.migrate.failed"):
             n += 1
@@ -293,7 +313,6 @@ def _encrypted_vm_operations(world: World) -> int:
         elif e.kind == "vm.migrated":
             n += vms.encrypted.get(vm, False) and vms.on.get(vm, False)
         vms.apply(e)
-    return n
 
 
 @invariant(
@@ -302,13 +321,14 @@ def _encrypted_vm_operations(world: World) -> int:
     source=f"{SEED} (upgrading trusted hosts: encrypted VMs cannot be used until the base "
            "image is imported)",
     kind="safety", at_risk=_encrypted_vm_operations)
-def _encrypted_vm_availability(world: World) -> list[Violation]:
+@folded(*VM_KINDS, "vm.power_on.failed", "vm.migrate.failed", "step.start", "step.end")
+def _encrypted_vm_availability(world: World) -> Generator[list[Violation], TraceEvent, None]:
     vms = _Vms(world)
     out: list[Violation] = []
     seen: set[tuple[str, str]] = set()  # (vm, what) refused since the current step started
     open_steps: dict[int, tuple[str, dict[str, Any]]] = {}
-    for e in _events(world, *VM_KINDS, "vm.power_on.failed", "vm.migrate.failed",
-                     "step.start", "step.end"):
+    while True:
+        e = yield out
         f = e.fields
         if e.kind in VM_KINDS:
             vms.apply(e)
@@ -340,20 +360,20 @@ def _encrypted_vm_availability(world: World) -> list[Violation]:
             out.append(Violation(
                 "encrypted-vm-availability", e.time, vm,
                 f"{verb} of encrypted VM {vm}{where} was refused ({f.get('error')})"))
-    return out
 
 
-def _encrypted_vm_moves(world: World) -> int:
+@folded(*VM_KINDS)
+def _encrypted_vm_moves(world: World) -> Generator[int, TraceEvent, None]:
     vms = _Vms(world)
     n = 0
-    for e in _events(world, *VM_KINDS):
+    while True:
+        e = yield n
         vm: str = e.fields.get("vm", "")  # "" (no such VM) is neither on nor encrypted
         running = vms.on.get(vm, False) and vms.encrypted.get(vm, False)
         if running and (e.kind == "vm.migrated" or
                         (e.kind == "vm.power" and e.fields.get("state") == "poweredOff")):
             n += 1
         vms.apply(e)
-    return n
 
 
 @invariant(
@@ -362,9 +382,12 @@ def _encrypted_vm_moves(world: World) -> int:
               "Stop-VM powers one off.",
     source=f"{DOMAIN} §6 (running VMs keep their keys in memory); {SEED}",
     kind="safety", at_risk=_encrypted_vm_moves)
-def _running_encrypted_vm_keeps_running(world: World) -> list[Violation]:
-    out = []
-    for e in _events(world, "vm.power"):
+@folded("vm.power")
+def _running_encrypted_vm_keeps_running(world: World) -> Generator[list[Violation], TraceEvent,
+                                                                   None]:
+    out: list[Violation] = []
+    while True:
+        e = yield out
         f = e.fields
         if f.get("state") == "poweredOff" and f.get("encrypted") and \
                 f.get("cause", "operator") != "operator":
@@ -373,14 +396,16 @@ def _running_encrypted_vm_keeps_running(world: World) -> list[Violation]:
                 f"running encrypted VM {f['vm']} stopped on {f.get('host')} because of "
                 f"{f.get('cause')}; it must be moved away (maintenance mode) first, and may "
                 "not power on again if its host cannot get the key"))
-    return out
 
 
 # -- safety: base images -----------------------------------------------------------------
 
-def _removals(world: World) -> int:
-    return sum(1 for e in _events(world, "ta.object")
-               if e.fields.get("base_image") is not None and e.fields.get("change") == "remove")
+@folded("ta.object")
+def _removals(world: World) -> Generator[int, TraceEvent, None]:
+    n = 0
+    while True:
+        e = yield n
+        n += e.fields.get("base_image") is not None and e.fields.get("change") == "remove"
 
 
 @invariant(
@@ -389,12 +414,14 @@ def _removals(world: World) -> int:
               "measurements still report it (the Quick Boot trap).",
     source=f"{SEED}, 'Upgrading vTA with Quick Booted ESXi trusted hosts', point 1",
     kind="safety", at_risk=_removals)
-def _no_base_image_removed_while_reported(world: World) -> list[Violation]:
-    out = []
+@folded("ta.base_image.removed", "ta.object", "host.initial", "host.boot.complete")
+def _no_base_image_removed_while_reported(world: World) -> Generator[list[Violation], TraceEvent,
+                                                                     None]:
+    out: list[Violation] = []
     pending: dict[str, list[str]] = {}
     quick: dict[str, int] = {}  # host -> Quick Boots since its last full boot, so far
-    for e in _events(world, "ta.base_image.removed", "ta.object", "host.initial",
-                     "host.boot.complete"):
+    while True:
+        e = yield out
         f = e.fields
         if e.kind == "host.initial":
             quick[str(f["host"])] = int(f.get("quick_boots_since_full") or 0)
@@ -414,7 +441,6 @@ def _no_base_image_removed_while_reported(world: World) -> list[Violation]:
             out.append(Violation(
                 "no-base-image-removed-while-reported", e.time, version,
                 _removed_while_reported(version, hosts, quick)))
-    return out
 
 
 def _removed_while_reported(version: str, hosts: list[str], quick: dict[str, int]) -> str:

@@ -33,6 +33,7 @@ from vtalab.core.kernel import format_time
 from vtalab.core.parameters import Parameters, range_text
 from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.domain.vcenter import EVENT_TEXT
+from vtalab.domain.vcenter_releases import vcenter_release
 from vtalab.errors import InputError, ScenarioError
 from vtalab.esxi import releases
 from vtalab.scenario.expect import EXPECTATIONS, invariants
@@ -274,6 +275,12 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
                 ref(where, value, str(kind))
             elif kind == "release" and isinstance(value, str):
                 problems += _release_problems(located, where, value)
+            elif kind == "vcenter_release" and isinstance(value, str):
+                try:
+                    vcenter_release(value)
+                except InputError as exc:
+                    problems.append(located.error(where, exc.reason, value=value,
+                                                  choices=exc.choices))
             if isinstance(value, float) and not abs(value) <= HORIZON_SECONDS:
                 # A number of seconds (wait, clock skew ...): finite, within the horizon.
                 problems.append(located.error(

@@ -94,13 +94,19 @@ def compare(scenario: Path) -> Comparison:
     return Comparison(scenario, golden, _diff(want, render(scenario), golden))
 
 
-def update(scenarios: Sequence[Path]) -> list[Path]:
+def update(scenarios: Sequence[Path],
+           progress: Callable[[int, int, str], None] | None = None) -> list[Path]:
     """Rewrite the transcripts of ``scenarios`` that differ; returns the files written.
 
     Every scenario is rendered before anything is written, so a scenario that cannot be
-    loaded leaves every transcript as it was.
+    loaded leaves every transcript as it was. ``progress(done, total, name)`` is told
+    before each scenario runs.
     """
-    rendered = [(golden_path(s), render(s)) for s in scenarios]
+    rendered = []
+    for n, s in enumerate(scenarios):
+        if progress is not None:
+            progress(n, len(scenarios), s.stem)
+        rendered.append((golden_path(s), render(s)))
     written = []
     for golden, text in rendered:
         if golden.is_file() and golden.read_text(encoding="utf-8") == text:
@@ -159,19 +165,20 @@ def _selected(args: argparse.Namespace) -> list[Path]:
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     selected = _selected(args)
+    factory = getattr(args, "progress", None)  # a bar on stderr, set by vtalab.cli.app
     if args.update:
-        written = update(selected)
+        with factory("golden --update") if factory else nullcontext(None) as bar:
+            written = update(selected, bar)
         for path in written:
             out.write(f"wrote {path}\n")
         out.write(f"{len(selected)} transcripts, {len(written)} rewritten\n")
         return 0
     failed = 0
-    factory = getattr(args, "progress", None)  # a bar on stderr, set by vtalab.cli.app
     with factory("golden") if factory else nullcontext(None) as bar:
         results = []
         for n, scenario in enumerate(selected):
             if bar is not None:
-                bar(n, len(selected), scenario.name)
+                bar(n, len(selected), scenario.stem)
             results.append(compare(scenario))
     for result in results:
         if result.ok:

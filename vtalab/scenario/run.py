@@ -22,7 +22,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import simpy
 
@@ -48,11 +48,15 @@ class RunResult:
     scenario: Scenario
     world: Any
     verdicts: list[Verdict]
-    digest: str
     steps: list[StepResult] = field(default_factory=list)
     seed: int = 0
     until: float | None = None
     end: float = 0.0
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the run's trace (computed when first asked: encoding is lazy)."""
+        return str(self.world.kernel.trace.digest())
 
     @property
     def ok(self) -> bool:
@@ -78,14 +82,19 @@ def step_text(step: Step) -> str:
 
 
 def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | None = None,
-                 world_factory: Callable[..., Any] | None = None) -> RunResult:
+                 world_factory: Callable[..., Any] | None = None,
+                 trace_to: tuple[TextIO, str] | None = None) -> RunResult:
     """Build the world, run the steps and evaluate the expectations.
 
     ``until`` stops the run at that simulated time (checks not reached by then are "not
     reached", ``Verdict.ok is None``, and do not fail the run); otherwise the run lasts
     until every step and timed check is done, plus the scenario's ``settle`` time.
+    ``trace_to`` = ``(file, path)`` streams the trace's JSON Lines into that open file as
+    the run goes (:meth:`~vtalab.core.trace.Trace.stream_to`) instead of keeping the
+    events in memory.
     """
-    return start_run(scenario, seed=seed, world_factory=world_factory).finish(until)
+    return start_run(scenario, seed=seed, world_factory=world_factory,
+                     trace_to=trace_to).finish(until)
 
 
 @dataclass
@@ -99,8 +108,10 @@ class ScenarioRun:
 
 
 def start_run(scenario: Scenario, *, seed: int | None = None,
-              world_factory: Callable[..., Any] | None = None) -> ScenarioRun:
-    """Build the world and schedule the steps and timed checks; nothing runs yet."""
+              world_factory: Callable[..., Any] | None = None,
+              trace_to: tuple[TextIO, str] | None = None) -> ScenarioRun:
+    """Build the world and schedule the steps and timed checks; nothing runs yet
+    (``trace_to``: as :func:`run_scenario`)."""
     unlocated = Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
     problems = _semantic_problems(scenario, unlocated)
     if problems:
@@ -109,6 +120,8 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
     seed = scenario.seed if seed is None else seed
     world = factory(scenario.topology, seed=seed, params=Parameters(**scenario.parameters))
     kernel = world.kernel
+    if trace_to is not None:
+        kernel.trace.stream_to(*trace_to)
     env = kernel.env
     results = [StepResult(i, s.id, s.do) for i, s in enumerate(scenario.steps)]
     finished = [env.event() for _ in scenario.steps]
@@ -234,7 +247,7 @@ def _finish(scenario: Scenario, world: Any, until: float | None, main: Any,
             out.append(_evaluate(world, exp, results, kernel))
         else:
             out.append(Verdict(reached_ok, stopped, exp, exp.label(), None))
-    return RunResult(scenario, world, out, kernel.trace.digest(), results, seed, until, end)
+    return RunResult(scenario, world, out, results, seed, until, end)
 
 
 def _evaluate(world: Any, exp: Any, results: list[StepResult], kernel: Any) -> Verdict:

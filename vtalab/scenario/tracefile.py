@@ -15,11 +15,12 @@ from typing import Any
 import vtalab
 from vtalab.core.trace import TraceEvent, canonical
 from vtalab.errors import InputError, ScenarioError
-from vtalab.scenario.model import load_scenario_text
+from vtalab.scenario.model import load_scenario_text, run_scenario
 from vtalab.scenario.yamlloc import read_text
 
 __all__ = ["check_writable", "first_divergence", "json_run", "load_file", "parse_trace",
-           "read_trace", "trace_text", "write_text", "write_trace"]
+           "read_trace", "run_streamed", "trace_footer", "trace_header", "trace_text",
+           "write_text", "write_trace"]
 
 
 def load_file(path: str) -> tuple[str, Any]:
@@ -51,12 +52,45 @@ def check_writable(path: str) -> None:
         raise InputError(f"cannot write {path}: it is a directory")
 
 
+def trace_header(file: str, text: str, seed: int, until: float | None) -> str:
+    """The first line of a trace file: what was run, with which seed, until when."""
+    return canonical({"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
+                      "scenario_text": text, "seed": seed, "until": until}) + "\n"
+
+
+def trace_footer(digest: str) -> str:
+    """The last line of a trace file: the digest of every event."""
+    return canonical({"kind": "vtalab.digest", "sha256": digest}) + "\n"
+
+
 def trace_text(file: str, text: str, result: Any) -> str:
     """The ``--trace`` JSON Lines of a run: header, events, digest (also in bug bundles)."""
-    header = {"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
-              "scenario_text": text, "seed": result.seed, "until": result.until}
-    return canonical(header) + "\n" + result.world.kernel.trace.to_jsonl() + canonical(
-        {"kind": "vtalab.digest", "sha256": result.digest}) + "\n"
+    return (trace_header(file, text, result.seed, result.until)
+            + result.world.kernel.trace.to_jsonl() + trace_footer(result.digest))
+
+
+def run_streamed(target: str, file: str, text: str, scenario: Any, seed: int | None,
+                  until: float | None) -> Any:
+    """Run ``scenario`` writing its ``--trace`` file as it goes (the same bytes as
+    :func:`trace_text`); the events stay in the file, not in memory."""
+    seed = scenario.seed if seed is None else seed
+    tmp = target + ".tmp"  # whole or not at all, as write_text: renamed when complete
+    try:
+        with open(tmp, "w", encoding="ascii", newline="\n") as fh:
+            fh.write(trace_header(file, text, seed, until))
+            result = run_scenario(scenario, seed=seed, until=until, trace_to=(fh, tmp))
+            fh.write(trace_footer(result.digest))
+        os.replace(tmp, target)
+    except OSError as exc:  # opening or writing the file (disk full ...)
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    result.world.kernel.trace.moved_to(target)
+    return result
 
 
 def write_trace(path: str, file: str, text: str, result: Any) -> None:

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from vtalab.server import lab_api  # noqa: F401 - the console's lab reads join the table
 from vtalab.server.lab import Call, Reply, ServedLab, invalid_argument
 from vtalab.server.services import TABLE, Operation
 from vtalab.server.vapi import BadValue, Opt, Struct, VapiError
@@ -211,7 +212,7 @@ class _RestRoute:
         self.regex = re.compile(f"^{pattern}$")
 
 
-_ROUTES = [_RestRoute(op) for op in TABLE.values() if op.rest is not None]
+_ROUTES = [_RestRoute(op) for op in TABLE.values() if op.rest is not None]  # with lab_api's
 
 
 def _match(method: str, path: str, action: str | None, task: bool
@@ -471,5 +472,5 @@ def create_app(lab: ServedLab, side: str, *, ui: bool = False) -> Starlette:
             if exc.name != "vtalab.server.console":
                 raise
         else:
-            routes.append(Mount("/ui", routes=console.routes()))
+            routes.append(Mount("/ui", routes=console.routes(lab, side)))
     return Starlette(routes=routes)

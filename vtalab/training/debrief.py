@@ -176,12 +176,15 @@ def debrief_text(session: Session) -> str:
     ex = session.exercise
     g = session.grade()
     history = history_rows(session, logs=False)
+    # The terminal gets the history's gist: the exercise's steps and what failed.
+    gist = [r for r in history if r.who == "scenario" or not r.ok]
     lines = [f"Debrief: {ex.id} ({ex.title}), seed {session.seed}",
              f"The lab was broken by the exercise until {format_time(session.start_time)}; "
              f"the session ran to {format_time(session.now)}.", "",
-             f"History: how the exercise broke the lab ({len(history)} events, "
-             f"T+00:00:00 to {format_time(session.start_time)}; logs in the HTML debrief)"]
-    lines += [timeline_line(r.time, r.who, r.text) for r in history]
+             f"History: how the exercise broke the lab, T+00:00:00 to "
+             f"{format_time(session.start_time)} (its steps and what failed; all "
+             f"{len(history)} events and the logs are in the HTML debrief):"]
+    lines += [timeline_line(r.time, r.who, r.text) for r in gist]
     lines += ["", "The session (the trainee's commands, and what the lab did):"]
     lines += [timeline_line(r.time, r.who, r.text) for r in timeline_rows(session)]
     lines += ["", *g.lines()]
@@ -244,7 +247,7 @@ def _lanes_svg(session: Session) -> str:
     left, width, lane_h, top = 110.0, 760.0, 26.0, 40.0
     height = top + lane_h * len(lanes) + 60
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" '
-           f'viewBox="0 0 {left + width + 20:.0f} {height:.0f}" '
+           f'viewBox="0 0 {left + width + 40:.0f} {height:.0f}" '
            'preserveAspectRatio="xMinYMin meet" role="img" '
            'aria-label="attestation status per host">',
            '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']

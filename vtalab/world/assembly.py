@@ -32,6 +32,7 @@ from vtalab.domain.ta_cluster import (
 )
 from vtalab.domain.trusted import HostAttestation, TrustedCluster, TrustedHost
 from vtalab.domain.vcenter import UNAVAILABLE_ERROR, VCenter
+from vtalab.domain.vcenter_releases import API_DISABLED_ERROR, is_trust_authority_verb
 from vtalab.domain.vm import Vm
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.host import EsxiHost
@@ -269,7 +270,15 @@ class World:
     def _vcenter_down_for(self, entry: Any, parsed: Any) -> Outcome | None:
         """The refusal an operator sees when the verb's vCenter is restarting its services."""
         vc = self.vcenter_of_verb(entry, parsed)
-        if vc is None or vc.available:
+        if vc is None:
+            return None
+        if not vc.release.trust_authority_api and is_trust_authority_verb(entry.name):
+            return Outcome(False, API_DISABLED_ERROR,
+                           f"{entry.name}: {vc.name} runs {vc.release.display_name}: the "
+                           "vSphere Trust Authority (trusted-infrastructure) API is disabled "
+                           "and returns errors as of vSphere API 9.0.0.0 (deprecated in "
+                           "8.0.3.0)")
+        if vc.available:
             return None
         return Outcome(False, UNAVAILABLE_ERROR,
                        f"{entry.name}: could not connect to {vc.name}: 503 Service "

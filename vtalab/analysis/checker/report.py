@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -215,6 +216,25 @@ def reproduce(ce: Counterexample) -> tuple[bool, list[str]]:
     return failed, render_timeline(events)
 
 
+_CULPRIT = re.compile(r"step \d+ '([^']+)'")
+#: Said when the culprit step is not in the minimal case (both are true: the culprit is
+#: found on the shrunk case, which keeps every plan step; minimising may drop it).
+CULPRIT_ELSEWHERE = ("the culprit is judged on the whole plan (every step kept); this "
+                     "minimal case reaches the same violation without it")
+
+
+def culprit_id(ce: Counterexample) -> str | None:
+    """The id of the culprit step (None without one, or for a step without an id)."""
+    m = _CULPRIT.match(ce.culprit or "")
+    return m.group(1) if m else None
+
+
+def culprit_elsewhere(ce: Counterexample) -> bool:
+    """Whether the culprit step is not among the minimal case's steps."""
+    cid = culprit_id(ce)
+    return ce.complete and cid is not None and cid not in {s.id for s in ce.scenario.steps}
+
+
 #: What the report says when no single plan step explains a counterexample.
 _NO_CULPRIT = ("no single plan step: removing or changing any one of them alone leaves it "
                "violated (it takes the plan steps of the minimal case together)")
@@ -287,6 +307,8 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
                    f"; minimal: {_parts(ce.case)}")
         out.append(f"  culprit: {ce.culprit or _NO_CULPRIT}"
                    if ce.complete else "  culprit: not searched (interrupted)")
+        if culprit_elsewhere(ce):
+            out.append(f"  note: {CULPRIT_ELSEWHERE}")
         if ce.invariant in ex.fault_only:
             out.append("  note: some generated cases violate it with their faults alone (no "
                        "plan step); those runs are not counted against the plan")

@@ -176,7 +176,8 @@ def update_entity(world: World, a: UpdateEntityArgs) -> Generator[Any, Any, Outc
 
 class VcUpgradeArgs(Args):
     vcenter: str = Field(description="The vCenter to upgrade (its name, or 'ta' / 'workload').")
-    release: str = Field(description="Target vCenter release (8.0 U3, 8.0.3, 24022515 ...).")
+    release: str = Field(description="Target vCenter release (8.0 U3, 8.0.3, 24022515 ...).",
+                         json_schema_extra={"refers_to": "vcenter_release"})
 
 
 def vcenter_named(world: World, name: str) -> Any:

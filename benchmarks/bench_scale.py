@@ -1,0 +1,267 @@
+"""vtalab at scale, in one run: the kernel, the 64-host day, growth to 10,000 hosts, the checker.
+
+    python benchmarks/bench_scale.py                  # everything (10,000 hosts: minutes)
+    python benchmarks/bench_scale.py --max-hosts 1000 # growth table up to 1,000 hosts
+
+Prints tables and ratios; asserts nothing (targets are in issue 14 and README.md, never in
+tests). Every ratio compares two measurements of the same run of this script, so the
+load of a shared machine cancels out as far as it can. Wall-clock time is read here only
+(``time.perf_counter``, marked ``# wall-clock ok``): benchmarks stand outside the
+simulated world.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import simpy
+
+import vtalab
+from vtalab.core import crypto
+from vtalab.core.kernel import Kernel
+from vtalab.world.assembly import World
+from vtalab.world.topology import (
+    TaClusterSpec,
+    TaHostSpec,
+    Topology,
+    TrustedClusterSpec,
+    TrustedHostSpec,
+    VmSpec,
+)
+
+DAY = 86400.0
+
+
+def clock() -> float:
+    return time.perf_counter()  # wall-clock ok: benchmark, outside the simulated world
+
+
+# -- 1. the kernel -----------------------------------------------------------------------
+def bare_simpy(n: int) -> float:
+    """SimPy timeouts, appending one tuple to a list per event."""
+    env = simpy.Environment()
+    out: list[Any] = []
+
+    def proc() -> Any:
+        for i in range(n):
+            yield env.timeout(1)
+            out.append((env.now, "bench/p", "tick", {"i": i}))
+
+    env.process(proc())
+    start = clock()
+    env.run()
+    return clock() - start
+
+
+def kernel_with_trace(n: int, digest: bool) -> float:
+    """The same events through ``Kernel.record`` (and the trace's digest, if asked)."""
+    k = Kernel(1)
+
+    def proc() -> Any:
+        for i in range(n):
+            yield k.timeout(1)
+            k.record("bench/p", "tick", i=i)
+
+    k.process(proc())
+    start = clock()
+    k.run()
+    if digest:
+        k.trace.digest()
+    return clock() - start
+
+
+# -- worlds ------------------------------------------------------------------------------
+def topology(trusted: int, vms: int = 0, ta: int = 3) -> Topology:
+    hosts = [TrustedHostSpec(name=f"esx-{i:05d}") for i in range(1, trusted + 1)]
+    return Topology(
+        ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name=f"ta-esx-{i:02d}")
+                                        for i in range(1, ta + 1)]),
+        trusted_clusters=[TrustedClusterSpec(
+            name="Trusted", hosts=hosts,
+            vms=[VmSpec(name=f"vm-{i:04d}", host=hosts[i % trusted].name, encrypted=True)
+                 for i in range(vms)])])
+
+
+_RAW = ("raw_ecdsa_sign", "raw_ecdsa_verify", "raw_ecdh", "sha256")
+
+
+def count_raw_crypto(fn: Callable[[], Any]) -> Counter[str]:
+    """Calls of the raw crypto primitives (the work the memoised ones cannot skip)."""
+    counts: Counter[str] = Counter()
+    saved = {name: getattr(crypto, name) for name in _RAW}
+    derive = crypto.derive_private_key
+
+    def wrap(name: str, f: Callable[..., Any]) -> Callable[..., Any]:
+        def counted(*a: Any, **k: Any) -> Any:
+            counts[name] += 1
+            return f(*a, **k)
+        return counted
+
+    misses = derive.cache_info().misses
+    for name, f in saved.items():
+        setattr(crypto, name, wrap(name, f))
+    try:
+        fn()
+    finally:
+        for name, f in saved.items():
+            setattr(crypto, name, f)
+    counts["derive_private_key"] = derive.cache_info().misses - misses
+    return counts
+
+
+def unit_costs() -> dict[str, float]:
+    """Seconds per raw primitive, best of a few batches."""
+    key = crypto.derive_private_key(7, "bench/unit")
+    pub = key.public_key()
+    peer = crypto.derive_private_key(7, "bench/peer").public_key()
+    data = bytes(range(256)) * 2
+    r, s = crypto.raw_ecdsa_sign(key, data)
+    labels = iter(range(1 << 40))
+    subjects: dict[str, Callable[[], Any]] = {
+        "raw_ecdsa_sign": lambda: crypto.raw_ecdsa_sign(key, data),
+        "raw_ecdsa_verify": lambda: crypto.raw_ecdsa_verify(pub, data, r, s),
+        "raw_ecdh": lambda: crypto.raw_ecdh(key, peer),
+        "sha256": lambda: crypto.sha256(data),
+        "derive_private_key": lambda: crypto.derive_private_key.__wrapped__(
+            7, f"bench/{next(labels)}"),
+    }
+    out = {}
+    for name, fn in subjects.items():
+        n = 2000 if name == "sha256" else 200
+        best = float("inf")
+        for _ in range(3):
+            start = clock()
+            for _ in range(n):
+                fn()
+            best = min(best, (clock() - start) / n)
+        out[name] = best
+    return out
+
+
+def one_world(trusted: int, vms: int, seconds: float, stream: bool) -> dict[str, Any]:
+    """Build and run one world; the trace streams to a temporary file if ``stream``."""
+    start = clock()
+    world = World(topology(trusted, vms), seed=1)
+    built = clock()
+    fh = None
+    if stream:
+        fh = tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="ascii", delete=False)  # noqa: SIM115
+        world.kernel.trace.stream_to(fh, fh.name)
+    world.run(seconds)
+    ran = clock()
+    digest = world.kernel.trace.digest()
+    if fh is not None:
+        fh.close()
+        os.unlink(fh.name)
+    return {"hosts": trusted, "build": built - start, "run": ran - built,
+            "events": len(world.kernel.trace), "digest": digest,
+            "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def in_child(trusted: int, vms: int, seconds: float) -> dict[str, Any]:
+    """:func:`one_world` in a fresh process (its own peak memory, no shared caches)."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--one-world", str(trusted), str(vms), str(seconds)],
+        check=True, capture_output=True, text=True)
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+# -- 4. the checker ----------------------------------------------------------------------
+def checker_rate(examples: int) -> tuple[float, int]:
+    """Examples per second of ``vtalab check`` on the 8-host plan (one core)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from bench_checker import plan_text  # the same plan as bench_checker.py
+
+    from vtalab.analysis.checker.search import Checker
+    from vtalab.scenario.model import load_scenario_text
+
+    plan = load_scenario_text(plan_text(), file="<bench plan>")
+    checker = Checker(plan, examples=examples, faults="light", seed=0)
+    start = clock()
+    checker.run()
+    return examples / (clock() - start), examples
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--max-hosts", type=int, default=10000,
+                    help="largest world of the growth table (10, 100, ... up to this)")
+    ap.add_argument("--events", type=int, default=200000, help="kernel benchmark events")
+    ap.add_argument("--examples", type=int, default=60, help="checker examples")
+    ap.add_argument("--one-world", nargs=3, metavar=("TRUSTED", "VMS", "SECONDS"),
+                    help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.one_world:
+        trusted, vms, seconds = args.one_world
+        print(json.dumps(one_world(int(trusted), int(vms), float(seconds), stream=True)))
+        return 0
+
+    print(f"vtalab {vtalab.__version__} · Python {platform.python_version()} · "
+          f"SimPy {simpy.__version__} · {platform.machine()} · {os.cpu_count()} CPUs "
+          f"· load {os.getloadavg()[0]:.1f}")
+
+    # 1. kernel vs bare SimPy
+    n = args.events
+    bare = min(bare_simpy(n) for _ in range(3))
+    lazy = min(kernel_with_trace(n, digest=False) for _ in range(3))
+    full = min(kernel_with_trace(n, digest=True) for _ in range(3))
+    print(f"\n1. Kernel, {n:,} events (best of 3)")
+    print(f"   bare SimPy + list.append        {bare:7.3f} s   {bare / n * 1e6:5.2f} µs/event")
+    print(f"   Kernel.record                    {lazy:7.3f} s   ratio {lazy / bare:4.2f}×"
+          "   (events kept, not yet encoded)")
+    print(f"   Kernel.record + trace digest     {full:7.3f} s   ratio {full / bare:4.2f}×"
+          "   (every event encoded and hashed)   target ≤ 1.5×")
+
+    # 2. the 64-host day
+    print("\n2. The 64-host day: 64 trusted + 3 TA hosts, 500 encrypted VMs, 24 h "
+          "(in-memory trace)")
+    costs = unit_costs()
+    day = one_world(64, 500, DAY, stream=False)
+    counts = count_raw_crypto(lambda: one_world(64, 500, DAY, stream=False))
+    floor = sum(costs[k] * counts[k] for k in counts)
+    took = day["build"] + day["run"]
+    print(f"   run {took:6.2f} s = {DAY / took:,.0f}× real time, {day['events']:,} events")
+    print("   raw crypto: " + ", ".join(f"{counts[k]:,} {k.replace('raw_', '')} "
+                                        f"@ {costs[k] * 1e6:.0f} µs" for k in sorted(counts)))
+    print(f"   raw-crypto floor {floor:6.2f} s   ratio {took / floor:4.2f}×   target ≤ 1.25×")
+    print("   crypto: simulated            not implemented (issue 14 item 5)")
+
+    # 3. growth
+    print("\n3. Growth: N trusted + 3 TA hosts, one simulated day, --trace streamed to a file "
+          "(one process each)")
+    print(f"   {'hosts':>6} {'build s':>8} {'run s':>8} {'events':>10} {'peak MB':>8} "
+          f"{'× real':>8} {'growth':>7}")
+    prev: dict[str, Any] | None = None
+    size = 10
+    while size <= args.max_hosts:
+        r = in_child(size, 0, DAY)
+        total = r["build"] + r["run"]
+        growth = f"{total / (prev['build'] + prev['run']):6.1f}×" if prev else "      -"
+        print(f"   {size:>6} {r['build']:8.2f} {r['run']:8.2f} {r['events']:>10,} "
+              f"{r['peak_mb']:8.0f} {DAY / total:8.0f} {growth}", flush=True)
+        prev = r
+        size *= 10
+    print("   target: growth ≤ 11× per 10× hosts; 10,000 hosts ≤ 60 s and ≤ 1 GB")
+
+    # 4. the checker
+    rate, examples = checker_rate(args.examples)
+    print(f"\n4. Checker, 8-host plan, light faults, {examples} examples, real crypto")
+    print(f"   1 core           {rate:6.1f} examples/s   target ≥ 100 (simulated crypto)")
+    print("   2 Dask workers   not implemented (issue 14 item 4)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

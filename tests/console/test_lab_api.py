@@ -1,0 +1,156 @@
+"""The console's server side without a browser: lab reads, the exercise, the classroom.
+
+The reads answer only what the vSphere Client shows (the lab view is separate), each
+vCenter shows only its own objects, the exercise is graded as ``vtalab train`` grades it,
+and a classroom keeps trainees' worlds apart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from vtalab.errors import InputError
+from vtalab.scenario.model import load_scenario
+from vtalab.server import ServedLab, start
+from vtalab.server.classroom import Classroom, exercise_labs, start_classroom
+from vtalab.server.exercise import ExerciseLab, ServedExercise, powercli_line
+from vtalab.training.session import Session
+
+H = "vmware-api-session-id"
+
+
+class Client:
+    def __init__(self, served: Any, side: str) -> None:
+        self.base = served.url(side)
+        lab = served.lab
+        r = httpx.post(self.base + "/api/session", auth=(lab.user, lab.password))
+        assert r.status_code == 201, r.text
+        self.headers = {H: r.json()}
+
+    def get(self, path: str, **kw: Any) -> httpx.Response:
+        return httpx.get(self.base + path, headers=self.headers, **kw)
+
+    def post(self, path: str, headers: dict[str, str] | None = None, **kw: Any
+             ) -> httpx.Response:
+        return httpx.post(self.base + path, headers={**self.headers, **(headers or {})}, **kw)
+
+    def verb(self, verb: str, timeout: float = 20.0, **args: str) -> dict[str, Any]:
+        r = self.post("/api/vtalab/verbs", params={"vmw-task": "true"},
+                      json={"verb": verb, "arguments": args})
+        assert r.status_code == 200, r.text
+        task = r.json()
+        deadline = time.monotonic() + timeout  # wall-clock ok: a bounded poll
+        while time.monotonic() < deadline:
+            info = self.get(f"/api/cis/tasks/{task}").json()
+            if info["status"] in ("SUCCEEDED", "FAILED"):
+                return dict(info)
+            time.sleep(0.05)
+        raise AssertionError(f"{verb} still running after {timeout} s")
+
+
+@pytest.fixture
+def exercise_served() -> Iterator[Any]:
+    lab = ExerciseLab(ServedExercise(Session.start("upgrade-before-import")), speed=600.0)
+    with start(lab) as served:
+        yield served
+
+
+def test_reads_show_what_the_vsphere_client_shows(exercise_served: Any) -> None:
+    wl, ta = Client(exercise_served, "workload"), Client(exercise_served, "ta")
+    inv = wl.get("/api/vtalab/inventory").json()
+    hosts = [h["name"] for c in inv["clusters"] for h in c["hosts"]]
+    assert hosts == ["esx-01", "esx-02", "esx-03"]
+    ta_hosts = [h["name"] for c in ta.get("/api/vtalab/inventory").json()["clusters"]
+                for h in c["hosts"]]
+    assert ta_hosts == ["ta-esx-01"]
+    host = wl.get("/api/vtalab/hosts/esx-03").json()
+    assert host["attestation_summary"] == "NOT_ATTESTED"
+    assert "not a trusted base image" in host["attestation"][0]["messages"][0]
+    # fog of war: the measured version and reason codes are lab-view facts only
+    outside = {k: v for k, v in host.items() if k != "lab"}
+    assert "measured" not in str(outside).lower()
+    assert host["lab"]["Attestation reason code"] == "untrusted_base_image"
+    # each vCenter shows its own hosts only
+    assert ta.get("/api/vtalab/hosts/esx-03").status_code == 404
+    assert wl.get("/api/vtalab/vms/db01").json()["power_state"] == "POWERED_OFF"
+    ops = {(o["method"], o["path"]) for o in wl.get("/api/vtalab/operations").json()}
+    assert ("POST", "/api/vtalab/verbs") in ops and ("GET", "/api/vtalab/inventory") in ops
+
+
+def test_exercise_actions_are_graded_as_vtalab_train(exercise_served: Any) -> None:
+    wl, ta = Client(exercise_served, "workload"), Client(exercise_served, "ta")
+    assert wl.get("/api/vtalab/exercise").json()["hints_used"] == 0
+    assert "Goal not reached" in wl.post("/api/vtalab/exercise/check").json()["text"]
+    data = ta.get("/hosts/esx-03/boot_imgdb.tgz").content
+    r = ta.post("/api/vcenter/trusted-infrastructure/trust-authority-clusters/domain-c8/"
+                "attestation/os/esx/base-images", params={"action": "import-from-imgdb"},
+                content=data, headers={"Content-Type": "application/gzip"})
+    assert r.status_code in (200, 202), r.text
+    deadline = time.monotonic() + 20  # wall-clock ok: a bounded wait for re-attestation
+    while wl.get("/api/vtalab/hosts/esx-03").json()["attestation_summary"] != "ATTESTED":
+        assert time.monotonic() < deadline, "esx-03 never attested"
+        time.sleep(0.05)
+    assert wl.verb("Start-VM", vm="db01")["result"]["ok"]
+    check = wl.post("/api/vtalab/exercise/check").json()
+    assert check["passed"], check["text"]
+    session = exercise_served.lab.exercise.session
+    lines = [e.line for e in session.entries if e.kind == "command"]
+    assert lines[0].startswith("New-TrustAuthorityVMHostBaseImage -FilePath ")
+    assert lines[-1] == "Start-VM -VM db01"
+    assert "Scorecard" in check["text"] and "commands used          2" in check["text"]
+    assert "<html" in wl.get("/api/vtalab/exercise/debrief").json()["html"].lower()
+
+
+def test_no_exercise_no_exercise_operations() -> None:
+    lab = ServedLab(load_scenario("scenarios/quick-boot-upgrade.yaml"), paused=True)
+    with start(lab) as served:
+        r = Client(served, "workload").get("/api/vtalab/exercise")
+        assert r.status_code == 404 and "--exercise" in r.text
+
+
+def test_powercli_line() -> None:
+    assert powercli_line("Restart-VMHostService", {"vmhost": "esx-02", "service": "kmxa"}) \
+        == "Restart-VMHostService -VMHost esx-02 -Service kmxa"
+    assert powercli_line("set-quick-boot", {"cluster": "Trusted Cluster", "enabled": False}) \
+        == "set-quick-boot -Cluster 'Trusted Cluster' -Enabled:$false"
+
+
+def test_classroom_joins_names_and_capacity() -> None:
+    room = Classroom("restart-kmxa", 1, exercise_labs(speed=60.0))
+    with pytest.raises(InputError, match="letters"):
+        room.join("<script>")
+    alice = room.join("  Alice   B. ")
+    assert alice.name == "Alice B." and alice.id == "t1"
+    with pytest.raises(InputError, match="full"):
+        room.join("Bob")
+    with pytest.raises(InputError):
+        Classroom("no-such-exercise", 2, exercise_labs())
+    with pytest.raises(InputError):
+        Classroom("restart-kmxa", 0, exercise_labs())
+
+
+def test_classroom_worlds_are_apart_and_deterministic() -> None:
+    room = Classroom("restart-kmxa", 2, exercise_labs(speed=60.0))
+    with start_classroom(room) as served:
+        a, b = httpx.Client(), httpx.Client()
+        for c, name in ((a, "Ann"), (b, "Ben")):
+            r = c.post(served.url + "/ui/", data={"name": name})
+            assert r.status_code == 303
+        t1, t2 = room.trainees["t1"], room.trainees["t2"]
+        assert t1.lab.world is not t2.lab.world
+        assert a.get(served.url + "/class/t1/ui/").status_code == 200
+        assert a.get(served.url + "/class/t2/ui/").status_code == 403
+        assert b.get(served.url + "/class/t2/ui/").status_code == 200
+        # the same exercise seed: both worlds start from the same broken lab
+        s1, s2 = t1.exercise.session, t2.exercise.session
+        assert s1.start_seq == s2.start_seq > 0
+        first = [e.to_json() for e in s1.world.kernel.trace.events[:s1.start_seq]]
+        second = [e.to_json() for e in s2.world.kernel.trace.events[:s2.start_seq]]
+        assert first == second
+        a.close()
+        b.close()

@@ -1,0 +1,175 @@
+"""The lean trace: lazy encoding and streaming change no byte of any trace.
+
+The trace encodes and hashes its events in batches, long after ``Kernel.record`` handed
+them over. Here a straightforward reference encoder -- ``json.dumps`` of each event at the
+instant it is recorded, with its own conversion of values -- watches the same runs, and
+the trace's digest, JSON Lines and events must equal the reference's, for every bundled
+scenario and a few hundred generated plans under faults. A streamed trace (``--trace``)
+keeps no events in memory, has the same bytes, and replays.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vtalab.analysis.pytest_plugin import Lab
+from vtalab.analysis.strategies import fault_schedules, plans, topologies
+from vtalab.cli.app import main
+from vtalab.core.kernel import Kernel
+from vtalab.core.trace import Trace
+from vtalab.scenario.model import load_scenario, run_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted(
+    (ROOT / "scenarios" / "bugs").glob("*.yaml"))
+
+
+def _ref_value(value: Any) -> Any:
+    """The JSON form of a trace value, written out plainly (independent of vtalab's)."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, enum.Enum):
+        return _ref_value(value.value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, float):
+        r = round(value, 6)
+        return int(r) if r == int(r) else r
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).hex()
+    if isinstance(value, Mapping):
+        return {str(k): _ref_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_ref_value(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return _ref_value(value.model_dump(mode="json"))
+    raise TypeError(type(value).__name__)
+
+
+@pytest.fixture
+def reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every kernel's events, also encoded eagerly as recorded (``kernel.reference_lines``)."""
+    record = Kernel.record
+
+    def eager(self: Kernel, source: str, kind: str, **fields: Any) -> None:
+        mine = self.__dict__.setdefault("reference_lines", [])
+        mine.append(json.dumps(
+            {"t": _ref_value(float(self.now)), "seq": len(mine), "src": source, "kind": kind,
+             "f": _ref_value(fields)},
+            sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n")
+        record(self, source, kind, **fields)
+
+    monkeypatch.setattr(Kernel, "record", eager)
+
+
+def _assert_same(kernel: Kernel) -> None:
+    trace, lines = kernel.trace, kernel.__dict__["reference_lines"]
+    want = "".join(lines)
+    assert len(trace) == len(lines)
+    assert trace.digest() == hashlib.sha256(want.encode("ascii")).hexdigest()
+    assert trace.to_jsonl() == want
+    assert [e.to_json() + "\n" for e in trace] == lines
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_bundled_scenarios_match_the_reference_encoder(path: Path,
+                                                       reference: None) -> None:
+    result = run_scenario(load_scenario(str(path)))
+    _assert_same(result.world.kernel)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_generated_plans_match_the_reference_encoder(data: st.DataObject,
+                                                     reference: None) -> None:
+    topology = data.draw(topologies(max_trusted=3))
+    steps = data.draw(plans(topology))
+    faults = data.draw(fault_schedules(topology, horizon=1800))
+    run = Lab(topology).run_plan(steps, faults, settle=600)
+    _assert_same(run.run.world.kernel)
+
+
+def test_appends_are_copied_when_mutable_and_encoded_later() -> None:
+    t = Trace()
+    hosts = ["esx-01"]
+    t.append(0, "s", "k", {"hosts": hosts, "n": 1.0, "b": b"\x00"})
+    hosts.append("esx-02")  # the caller changes its list after recording it
+    assert t[0].fields == {"hosts": ["esx-01"], "n": 1, "b": "00"}
+    k = Kernel(0)
+    k.record("s", "k", hosts=hosts)
+    hosts.clear()
+    assert k.trace[0].fields == {"hosts": ["esx-01", "esx-02"]}
+
+
+def test_a_streamed_trace_keeps_no_events_and_has_the_same_bytes(tmp_path: Path) -> None:
+    def run(stream: bool) -> tuple[Kernel, str]:
+        k = Kernel(3)
+        Trace.BATCH = 7  # small batches: many partial writes
+        path = tmp_path / "t.jsonl"
+        fh = open(path, "w", encoding="ascii")  # noqa: SIM115 - closed below
+        if stream:
+            k.trace.stream_to(fh, str(path))
+
+        def proc() -> Any:
+            for i in range(50):
+                k.record("p", "tick", i=i, at=float(i) / 3, data=[i])
+                yield k.timeout(0.25)
+
+        k.process(proc())
+        k.record("p", "start")
+        k.run()
+        digest = k.trace.digest()
+        fh.close()
+        return k, digest
+
+    try:
+        kept, d1 = run(False)
+        streamed, d2 = run(True)
+    finally:
+        Trace.BATCH = 4096
+    assert d1 == d2
+    assert (tmp_path / "t.jsonl").read_text() == kept.trace.to_jsonl()
+    assert streamed.trace.streamed and streamed.trace._events == [] and not streamed.trace._raw
+    assert [e.to_json() for e in streamed.trace] == [e.to_json() for e in kept.trace]
+    assert len(streamed.trace) == len(kept.trace) == 51
+    with pytest.raises(RuntimeError, match="in order"):
+        streamed.trace[0]
+
+
+def test_a_listener_hears_every_event_once_in_order() -> None:
+    k = Kernel(1)
+    k.record("a", "one")
+    heard: list[int] = []
+    k.trace.subscribe(lambda e: heard.append(e.seq))
+    for _ in range(3):
+        k.record("a", "more")
+    k.trace.deliver()
+    k.trace.deliver()
+    assert heard == [0, 1, 2, 3]
+
+
+def test_a_streamed_trace_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = ROOT / "scenarios" / "bugs" / "intermediate-images.yaml"
+    out_file = tmp_path / "run.jsonl"
+    assert main(["run", "--trace", str(out_file), str(path)]) in (0, 1)
+    shown = capsys.readouterr().out
+    text = out_file.read_text()
+    lines = text.splitlines()
+    assert json.loads(lines[0])["kind"] == "vtalab.trace"
+    digest = json.loads(lines[-1])["sha256"]
+    assert f"digest sha256:{digest}" in shown
+    assert hashlib.sha256("".join(x + "\n" for x in lines[1:-1]).encode()).hexdigest() == digest
+    assert main(["replay", str(out_file)]) == 0
+    assert capsys.readouterr().out.startswith(f"replay identical: {len(lines) - 2} events")

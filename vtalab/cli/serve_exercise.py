@@ -1,0 +1,83 @@
+"""``vtalab serve --exercise NAME [--classroom N]``: an exercise served to a browser.
+
+Without ``--classroom``: one world, the exercise's (its scenario prefix has broken the lab),
+served as the two vCenters like ``vtalab serve SCENARIO.yaml``, with the console's lab bar
+showing the goal, hints, Check and the debrief. With ``--classroom N``: one port, a join
+page at ``/ui/``; each trainee who enters a name gets their own world of the exercise (at
+most N), and ``/ui/trainer?token=...`` (the token is printed here) shows every trainee.
+
+Exit codes as ``vtalab serve``: 0 after Ctrl-C, 2 for invalid input (unknown exercise, a
+scenario given as well, a port in use).
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from vtalab.errors import InputError
+from vtalab.server import serve_forever
+from vtalab.server.classroom import Classroom, exercise_labs, serve_classroom
+from vtalab.server.exercise import ExerciseLab, ServedExercise
+from vtalab.training.exercises import exercise
+from vtalab.training.session import Session
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace, out: TextIO) -> int:
+    if args.scenario is not None:
+        raise InputError(f"give a scenario or --exercise, not both ({args.scenario!r} and "
+                         f"--exercise {args.exercise})", what="argument", value=args.scenario)
+    if args.trace:
+        raise InputError("--trace records one served scenario; an exercise session is "
+                         "graded and debriefed in the console instead", what="option",
+                         value="--trace")
+    ex = exercise(args.exercise)  # InputError naming the nearest exercise
+    speed, paused = args.speed, args.paused
+    if args.classroom is not None:
+        room = Classroom(ex.id, args.classroom, exercise_labs(speed=speed, paused=paused),
+                         seed=args.seed)
+
+        def ready(url: str) -> None:
+            out.write("\n".join([
+                f"vtalab serve: classroom for exercise {ex.id} ({args.classroom} trainees)",
+                f"  {ex.title}",
+                f"  trainees open    {url}/ui/   (each enters a name and gets a world)",
+                f"  trainer page     {url}/ui/trainer?token={room.token}",
+                "Ctrl-C stops.", ""]))
+            out.flush()
+
+        try:
+            serve_classroom(room, port=args.workload_port, on_ready=ready)
+        except OSError as exc:
+            raise InputError(str(exc)) from None
+        out.write(f"stopped; {len(room.trainees)} trainee(s) joined\n")
+        return 0
+
+    served = ServedExercise(Session.start(ex, args.seed))
+    lab = ExerciseLab(served, speed=speed, paused=paused)
+
+    def banner(s: Any) -> None:
+        lines = [
+            f"vtalab serve: exercise {ex.id} (seed {lab.seed})", f"  {ex.title}",
+            "  Goal: " + " ".join(ex.goal.split()),
+            f"  Trust Authority vCenter  {lab.vcenter_name('ta'):<22} {s.ta_url}",
+            f"  workload vCenter         {lab.vcenter_name('workload'):<22} {s.workload_url}",
+            f"  user      {lab.user}", f"  password  {lab.password}"]
+        if not args.no_ui:
+            lines.append(f"  console   {s.workload_url}/ui/")
+        if s.fingerprint:
+            lines.append(f"  TLS certificate (self-signed) SHA-256 {s.fingerprint}")
+        out.write("\n".join([*lines, "Ctrl-C stops.", ""]))
+        out.flush()
+
+    try:
+        serve_forever(lab, ta_port=args.ta_port, workload_port=args.workload_port,
+                      http=args.http, ui=not args.no_ui, on_ready=banner)
+    except OSError as exc:
+        raise InputError(str(exc)) from None
+    g = served.session.grade()
+    out.write(f"stopped at simulated {lab.kernel.utc().isoformat()}; "
+              f"{'goal reached, trust intact' if g.passed else 'goal not reached'}\n")
+    return 0
