@@ -57,8 +57,8 @@ def test_served_session_replays_identically(served: Served, rest: Callable[[str]
 
     # A tampered request diverges at that event.
     lines = path.read_text().splitlines()
-    i = next(i for i, line in enumerate(lines) if '"advance":{"OPTIONAL":"10m"}' in line)
-    lines[i] = lines[i].replace('"10m"', '"11m"')
+    i = next(i for i, line in enumerate(lines) if '\\"advance\\":{\\"OPTIONAL\\":\\"10m' in line)
+    lines[i] = lines[i].replace('10m', '11m')
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
     code, out = _replay(path, capsys)
     assert code == 1 and "diverges" in out

@@ -457,6 +457,13 @@ def create_app(lab: ServedLab, side: str, *, ui: bool = False) -> Starlette:
             "vAPI JSON-RPC: POST /api   REST: /api/session, /api/vcenter/...   "
             "lab: /api/vtalab/lab, /api/vtalab/clock   docs: docs/serve.md\n")
 
+    async def nowhere(request: Request) -> Response:
+        what = f"{request.method} {request.url.path}"[:300]
+        err = VapiError("operation_not_found", f"no operation {what} (the API is under "
+                        "/api; the host download is GET /hosts/{host}/boot_imgdb.tgz)")
+        return JSONResponse(err.rest_out(), status_code=404)
+
+    methods = ["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD", "OPTIONS"]
     routes: list[BaseRoute] = [
         Route("/", root, methods=["GET"]),
         Route("/api", _guard(_rpc_handler(lab, side), lab), methods=["POST"]),
@@ -473,4 +480,6 @@ def create_app(lab: ServedLab, side: str, *, ui: bool = False) -> Starlette:
                 raise
         else:
             routes.append(Mount("/ui", routes=console.routes(lab, side)))
+    # Anything else (another path, another method): a vAPI error, never a bare 404/405.
+    routes.append(Route("/{path:path}", nowhere, methods=methods))
     return Starlette(routes=routes)

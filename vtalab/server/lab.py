@@ -180,9 +180,11 @@ class ServedLab:
         self.requests = 0
         self._sessions_made = 0
         self._tasks_made = 0
+        self._sources = {side: f"api/{self.vcenter_name(side)}" for side in VCENTERS}
         self.ids = services.Inventory(self.world)
         self.table = services.TABLE
         self.errors_logged = 0
+        self.settle()  # T=0: hosts up, setup done, before the first request (also in replay)
 
     # -- vCenters ------------------------------------------------------------------------
     def vcenter_name(self, side: str) -> str:
@@ -238,23 +240,26 @@ class ServedLab:
             op = self.table.get((call.service, call.operation))
             if auth is None:
                 auth = self._authenticate(call, op)
-            src = f"api/{self.vcenter_name(call.vcenter)}"
-            fields: dict[str, Any] = {"n": n, "proto": call.proto, "svc": call.service,
-                                      "op": call.operation, "auth": auth,
-                                      "message": f"API {call.service}.{call.operation}"}
+            src = self._sources[call.vcenter]
+            # Compact on purpose (every request stays in the trace): the input is one
+            # canonical JSON-RPC text, no display message for plain requests.
+            fields: dict[str, Any] = {"n": n, "svc": call.service, "op": call.operation,
+                                      "auth": auth}
             if call.service == "vtalab.clock":  # pacing is not world state: record it
                 fields["clock"] = self.clock.state()
             if call.bad is not None:
                 fields["bad"] = {"kind": call.bad.kind, "text": call.bad.text}
+                fields["proto"] = call.proto
             elif op is not None:
-                fields["in"] = op.input.rpc_out(call.input)
+                fields["in"] = canonical(op.input.rpc_out(call.input))
             self.kernel.record(src, "api.request", **fields)
             reply = self._run(call, op, auth, n)
             self.settle()
             out: dict[str, Any] = {"n": n, "ok": reply.error is None}
             if reply.error is not None:
                 out["error"] = reply.error.kind
-                out["message"] = f"API reply: {reply.error.kind}: {reply.error.text}"
+                out["message"] = f"API {call.service}.{call.operation}: " \
+                                 f"{reply.error.kind}: {reply.error.text}"[:500]
             else:
                 body = op.output.rpc_out(reply.output) if op is not None else None
                 out["out"] = hashlib.sha256(canonical(body).encode()).hexdigest()[:16]
@@ -387,7 +392,7 @@ class ServedLab:
         return task
 
     def finish_task(self, task: ApiTask, result: Any = None,
-                    error: VapiError | None = None) -> None:
+                    error: VapiError | None = None, *, record: bool = True) -> None:
         task.end = self.kernel.now
         if error is not None:
             task.status, task.error = "FAILED", error
@@ -395,6 +400,8 @@ class ServedLab:
             task.status = "SUCCEEDED"
             task.result = Typed(task.result_type, result) if task.result_type is not None \
                 else None
+        if not record:  # a read: its request's reply already says how it ended
+            return
         self.kernel.record(f"api/{self.vcenter_name(task.vcenter)}", "api.task",
                            task=task.id, status=task.status,
                            error=None if error is None else error.kind,
@@ -451,11 +458,11 @@ class ServedLab:
         try:
             result = compute()
         except VapiError as exc:
-            self.finish_task(task, error=exc)
+            self.finish_task(task, error=exc, record=False)
         except InputError as exc:
-            self.finish_task(task, error=input_error(exc))
+            self.finish_task(task, error=input_error(exc), record=False)
         else:
-            self.finish_task(task, result)
+            self.finish_task(task, result, record=False)
         return task.id
 
     # -- the trace ----------------------------------------------------------------------

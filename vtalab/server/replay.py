@@ -10,6 +10,7 @@ table), runs the world to the recorded end, and returns the new trace, which
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from vtalab.core.trace import TraceEvent
@@ -54,8 +55,8 @@ def replay_served(header: dict[str, Any], recorded: list[TraceEvent], *, file: s
             op = TABLE.get((call.service, call.operation))
             if op is not None:
                 try:
-                    call.input = op.input.rpc_in(f.get("in"), "")
-                except BadValue as exc:
+                    call.input = op.input.rpc_in(json.loads(str(f.get("in"))), "")
+                except (BadValue, ValueError) as exc:
                     raise ScenarioError(f"event {n}: recorded input does not decode: {exc}",
                                         file=file, line=n + 2, column=1) from None
         clock = f.get("clock")
