@@ -14,8 +14,9 @@ trace: SimPy processes events in the same order whatever the stopping points.
 
 **Record.** Every request enters the world's trace (source ``api/<vCenter>``): an
 ``api.request`` event at its simulated arrival time with the operation and its input in
-vAPI JSON-RPC form, and how it was authenticated; an ``api.reply`` event with its outcome
-(error kind, task id, a digest of the output). Facts that come from the wall clock (a
+vAPI JSON-RPC form, and how it was authenticated (``auth``: the session id, or how a login
+or a refusal was decided); an ``api.reply`` event with its outcome (error kind, task id,
+a digest of the output). Facts that come from the wall clock (a
 session that expired, a password check) are recorded as decided, so a replay re-applies
 the calls at their recorded times and reproduces the trace bit for bit.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -243,8 +245,9 @@ class ServedLab:
             src = self._sources[call.vcenter]
             # Compact on purpose (every request stays in the trace): the input is one
             # canonical JSON-RPC text, no display message for plain requests.
-            fields: dict[str, Any] = {"n": n, "svc": call.service, "op": call.operation,
-                                      "auth": auth}
+            recorded: Any = auth.get("session_id") if "session_id" in auth else auth
+            fields: dict[str, Any] = {"n": n, "svc": sys.intern(call.service),
+                                      "op": sys.intern(call.operation), "auth": recorded}
             if call.service == "vtalab.clock":  # pacing is not world state: record it
                 fields["clock"] = self.clock.state()
             if call.bad is not None:
@@ -361,9 +364,7 @@ class ServedLab:
         return len(self.sessions) < self.limits.max_sessions
 
     def new_session(self, user: str) -> str:
-        now_wall = self._wall()
-        if len(self.sessions) >= self.limits.max_sessions:  # a replay: drop the oldest
-            self.sessions.popitem(last=False)
+        now_wall = self._wall()  # room was decided (and recorded) when it authenticated
         self._sessions_made += 1
         sid = hashlib.sha256(f"vtalab-serve|{self.seed}|session|{self._sessions_made}"
                              .encode()).hexdigest()[:32]

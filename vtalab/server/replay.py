@@ -46,7 +46,13 @@ def replay_served(header: dict[str, Any], recorded: list[TraceEvent], *, file: s
                                 file=file, line=n + 2, column=1)
         call = Call(side, str(f.get("svc", "")), str(f.get("op", "")),
                     proto=str(f.get("proto", "rpc")))
-        auth = dict(f.get("auth") or {})
+        raw_auth = f.get("auth")
+        if isinstance(raw_auth, str):  # a session's request: its user is the session's
+            session = lab.sessions.get(raw_auth)
+            auth: dict[str, Any] = {"user": session.user if session else "",
+                                    "session_id": raw_auth}
+        else:
+            auth = dict(raw_auth or {})
         call.session = auth.get("session_id")
         bad = f.get("bad")
         if bad is not None:
