@@ -307,3 +307,27 @@ def test_quick_boot_trap_fixed_with_full_reboots(serve: Any, page: Any) -> None:
     expect(page.locator(".pane .card")).to_contain_text("Powered On")
     page.get_by_role("button", name="Check").click()
     expect(page.locator("#check-text")).to_contain_text("Goal reached, trust intact.")
+
+
+def test_trust_authority_configuration_pages(serve: Any, page: Any) -> None:
+    """Every section of TA cluster > Configure > Trust Authority, and a Trusted cluster's
+    services, read from the vSphere Automation API."""
+    served = serve(ServedLab(load_scenario("scenarios/quick-boot-upgrade.yaml"),
+                             speed=SPEED, paused=True))
+    login(page, served)
+    expected = {"Trust Authority Cluster": "Enabled", "TPM CA Certificates": "Infineon",
+                "TPM Endorsement Keys": "No endorsement keys",
+                "TPM 2.0 Settings": "Require certificate validation",
+                "Principals": "vcsa-wld.lab.local", "Key Providers": "vTA-KeyProvider",
+                "Services Status": "Key Provider Service"}
+    open_object(page, "vTA Cluster", "Configure")
+    for section, text in expected.items():
+        page.locator(".subnav button", has_text=section).first.click()
+        expect(page.locator(".pane")).to_contain_text(text)
+        expect(page.locator(".pane")).not_to_contain_text("does not serve")
+    expect(page.locator(".pane")).to_contain_text("Healthy")
+    open_object(page, "Trusted Cluster", "Configure", "Trust Authority")
+    expect(page.get_by_role("table", name="Attestation services")).to_contain_text(
+        "ta-esx-01:attestd")
+    expect(page.get_by_role("table", name="Key provider services")).to_contain_text(
+        "ta-esx-01:kmxd")

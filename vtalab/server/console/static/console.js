@@ -630,7 +630,7 @@ const TA_RENDER = {
     const list = await api.maybe("ta", base + "/attestation/tpm2/ca-certificates");
     if (!list) return unavailable("TPM CA Certificates", "attestation.tpm2.ca_certificates");
     const rows = await Promise.all(list.map(async (c) => {
-      const info = await api.get("ta", base + "/attestation/tpm2/ca-certificates/" + encodeURIComponent(c.name)).catch(() => ({}));
+      const info = await api.get("ta", base + "/attestation/tpm2/ca-certificates/" + encodeURIComponent(c.name));
       const chain = info.cert_chain && info.cert_chain.cert_chain ? info.cert_chain.cert_chain : [];
       return h("tr", {}, h("td", {}, c.name), h("td", {}, health(info.health || c.health)),
         h("td", {}, chain.length ? chain.length + " certificate(s)" : "\u2014"));
@@ -641,9 +641,12 @@ const TA_RENDER = {
   async "tpm-ek"(cid, base) {
     const list = await api.maybe("ta", base + "/attestation/tpm2/endorsement-keys");
     if (!list) return unavailable("TPM Endorsement Keys", "attestation.tpm2.endorsement_keys");
+    const rows = await Promise.all(list.map(async (k) => {
+      const info = await api.get("ta", base + "/attestation/tpm2/endorsement-keys/" + encodeURIComponent(k.name));
+      return h("tr", {}, h("td", {}, k.name), h("td", {}, health(info.health)));
+    }));
     return h("div", {}, h("h2", {}, "TPM Endorsement Keys"),
-      grid(["Name", "Health"], list.map((k) => h("tr", {}, h("td", {}, k.name), h("td", {}, health(k.health)))),
-        { label: "TPM endorsement keys" }));
+      grid(["Name", "Health"], rows, { label: "TPM endorsement keys", empty: "No endorsement keys (attestation uses the TPM CA certificates)" }));
   },
   async "tpm-settings"(cid, base) {
     const s = await api.maybe("ta", base + "/attestation/tpm2/settings");
@@ -654,19 +657,23 @@ const TA_RENDER = {
         ["Health", health(s.health)], ["Details", textOf(s.details).join(" ") || null]])));
   },
   async principals(cid, base) {
-    const list = await api.maybe("ta", base + "/consumer-principals");
-    if (!list) return unavailable("Trusted Principals", "consumer_principals");
+    const path = base + "/consumer-principals";
+    if (!api.offers("ta", "POST", path)) return unavailable("Trusted Principals", "consumer_principals");
+    const list = await api.call("ta", "POST", path, { query: { action: "query" }, json: {} });
+    const rows = await Promise.all(list.map(async (p) => {
+      const info = await api.get("ta", path + "/" + encodeURIComponent(p.id));
+      const id = (p.principal && p.principal.id) || {};
+      return h("tr", {}, h("td", {}, p.issuer_alias || p.issuer), h("td", {}, id.name || ""),
+        h("td", {}, id.domain || ""), h("td", {}, health(info.health)));
+    }));
     return h("div", {}, h("h2", {}, "Trusted Principals"),
-      grid(["Issuer", "Principal", "Domain", "Health"], list.map((p) => h("tr", {},
-        h("td", {}, p.issuer_alias || p.issuer || p.id), h("td", {}, p.principal ? p.principal.name : ""),
-        h("td", {}, p.principal ? p.principal.domain : ""), h("td", {}, p.health ? health(p.health) : ""))),
-      { label: "Trusted principals" }));
+      grid(["Issuer", "Principal", "Domain", "Health"], rows, { label: "Trusted principals" }));
   },
   async "key-providers"(cid, base) {
     const list = await api.maybe("ta", base + "/kms/providers");
     if (!list) return unavailable("Trusted Key Providers", "kms.providers");
     const rows = await Promise.all(list.map(async (p) => {
-      const info = await api.get("ta", base + "/kms/providers/" + encodeURIComponent(p.provider)).catch(() => ({}));
+      const info = await api.get("ta", base + "/kms/providers/" + encodeURIComponent(p.provider));
       const st = info.status || {};
       const servers = (st.servers || []).map((s) => `${s.name}: ${s.health}`).join("; ");
       return h("tr", {}, h("td", {}, p.provider), h("td", {}, health(st.health || p.health)),
@@ -734,8 +741,10 @@ PAGES.tc = {
     }
     if (sub === "remediation") return quickBootPane(node);
     const cfg = await api.get("wl", base + "/services-applied-config");
-    const att = await api.maybe("wl", base + "/attestation/services");
-    const kms = await api.maybe("wl", base + "/kms/services");
+    const query = (path) => api.offers("wl", "POST", path)
+      ? api.call("wl", "POST", path, { query: { action: "query" }, json: {} }) : null;
+    const att = await query(base + "/attestation/services");
+    const kms = await query(base + "/kms/services");
     const svcRows = (list) => list.map((s) => h("tr", {}, h("td", {}, s.service),
       h("td", {}, s.address ? `${s.address.hostname}:${s.address.port}` : ""), h("td", {}, s.group || ""),
       h("td", {}, s.trust_authority_cluster || "")));
