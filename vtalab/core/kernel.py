@@ -127,6 +127,11 @@ class Kernel:
 
     def log_lines(self, host: str, log: str, until: float | None = None) -> list[str]:
         """A simulated log as text lines, in the ESXi log style ``<ISO time> <level> msg``."""
+        return [line for _, line in self.timed_log_lines(host, log, until)]
+
+    def timed_log_lines(self, host: str, log: str,
+                        until: float | None = None) -> list[tuple[float, str]]:
+        """``log_lines`` with the simulated time each line was logged at."""
         lines = []
         for e in self.trace.select("log", prefix=False, host=host, log=log):
             if until is not None and e.time > until:
@@ -134,7 +139,8 @@ class Kernel:
             stamp = self.utc(e.time).strftime("%Y-%m-%dT%H:%M:%S.") + (
                 f"{int(round((e.time % 1) * 1000)):03d}Z")
             daemon = log.split(".")[0]
-            lines.append(f"{stamp} {e.fields['level']:<7} {daemon}: {e.fields['message']}")
+            lines.append((e.time,
+                          f"{stamp} {e.fields['level']:<7} {daemon}: {e.fields['message']}"))
         return lines
 
     # -- randomness ----------------------------------------------------------------------

@@ -202,6 +202,9 @@ class EventCheck(Spec):
     event_id: str
     target: str | None = None
     absent: bool = False
+    between: tuple[Time, Time] | None = Field(None, description=(
+        "Only events posted between these two simulated times, both included "
+        "(`between: [1h, 2h30m]`): with `absent: true`, 'no such event in that window'."))
 
 
 class TaskCheck(Spec):
@@ -222,6 +225,11 @@ class LogCheck(Spec):
     log: LogName
     contains: str
     absent: bool = False
+    logged_at: Time | None = Field(None, description=(
+        "Only the lines logged at this simulated time (a T+ offset such as `2h7m30s`), "
+        "instead of writing the calendar stamp into `contains`."))
+    between: tuple[Time, Time] | None = Field(None, description=(
+        "Only the lines logged between these two simulated times, both included."))
 
 
 class StepCheck(Spec):
@@ -338,11 +346,22 @@ def _check_health(world: World, c: HealthCheck, ctx: CheckContext) -> Verdict:
     return Verdict(True, f"{c.object} health is {got}")
 
 
+def _within(t: float, between: tuple[float, float] | None) -> bool:
+    return between is None or between[0] <= t <= between[1]
+
+
+def _window(between: tuple[float, float] | None) -> str:
+    if between is None:
+        return ""
+    return f" between {format_time(between[0])} and {format_time(between[1])}"
+
+
 def _check_event(world: World, c: EventCheck, ctx: CheckContext) -> Verdict:
-    events = [e for e in world.events() if e.get("time", 0) <= ctx.now]
+    events = [e for e in world.events() if e.get("time", 0) <= ctx.now
+              and _within(float(e.get("time", 0)), c.between)]
     same_id = [e for e in events if e.get("event_id") == c.event_id]
     hits = [e for e in same_id if c.target is None or e.get("target") == c.target]
-    what = c.event_id + (f" on {c.target}" if c.target else "")
+    what = c.event_id + (f" on {c.target}" if c.target else "") + _window(c.between)
     if c.absent:
         if hits:
             return Verdict(False, f"event {what} happened at {format_time(hits[0]['time'])}, "
@@ -383,16 +402,20 @@ def _task_text(t: Mapping[str, Any]) -> str:
 
 
 def _check_log(world: World, c: LogCheck, ctx: CheckContext) -> Verdict:
-    lines = world.kernel.log_lines(c.host, c.log, until=ctx.now)
+    k = world.kernel
+    window = (c.logged_at, c.logged_at) if c.logged_at is not None else c.between
+    lines = [line for t, line in k.timed_log_lines(c.host, c.log, until=ctx.now)
+             if _within(t, window)]
     hits = [line for line in lines if c.contains in line]
     if c.absent:
         if hits:
             return Verdict(False, f"{c.host} {c.log} contains {c.contains!r}: {hits[0]}")
-        return Verdict(True, f"{c.host} {c.log} has no line containing {c.contains!r}")
+        return Verdict(True, f"{c.host} {c.log} has no line containing {c.contains!r}"
+                             + _window(window))
     if hits:
         return Verdict(True, f"{c.host} {c.log}: {hits[0]}")
-    return Verdict(False, f"{c.host} {c.log} has no line containing {c.contains!r} "
-                          f"({len(lines)} lines)")
+    return Verdict(False, f"{c.host} {c.log} has no line containing {c.contains!r}"
+                          f"{_window(window)} ({len(lines)} lines)")
 
 
 def _check_step(world: World, c: StepCheck, ctx: CheckContext) -> Verdict:
@@ -435,6 +458,52 @@ def _check_invariant(world: World, name: str, ctx: CheckContext) -> Verdict:
         return Verdict(False, f"invariant {name} is violated: "
                               + "; ".join(str(v) for v in result[:3]))
     raise TypeError(f"invariant {name} returned {type(result).__name__}")
+
+
+class NotCheck(BaseModel):
+    """The inner check must NOT hold: `not: {event: {event_id: ..., between: [1h, 2h]}}`,
+    `not: {log: {host: ..., log: kmxa.log, contains: ...}}`. One inner check, any kind
+    but `not`; its verdict is inverted."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    @model_validator(mode="after")
+    def _one_inner(self) -> NotCheck:
+        extra = dict(self.model_extra or {})
+        kinds = [k for k in extra if k in EXPECTATIONS and k != "not"]
+        if len(extra) != 1 or len(kinds) != 1:
+            valid = [k for k in EXPECTATIONS if k != "not"]
+            close = [c for k in extra if k not in EXPECTATIONS
+                     for c in nearest(str(k), valid)[:1]]
+            raise ValueError(f"'not' takes exactly one check ({', '.join(valid)}); got "
+                             f"{', '.join(map(str, extra)) or 'none'}"
+                             + (f"; did you mean {close[0]!r}?" if close else ""))
+        kind = EXPECTATIONS[kinds[0]]
+        spec = extra[kinds[0]]
+        validated = spec if kind.spec is str else kind.spec.model_validate(spec)
+        if kind.spec is str and not isinstance(spec, str):
+            raise ValueError(f"'not: {{{kinds[0]}: ...}}' takes a name")
+        object.__setattr__(self, "__pydantic_extra__", {kinds[0]: validated})
+        return self
+
+    @property
+    def inner_kind(self) -> str:
+        return next(iter(self.model_extra or {}))
+
+    @property
+    def inner(self) -> Any:
+        return (self.model_extra or {})[self.inner_kind]
+
+
+def _check_not(world: World, c: NotCheck, ctx: CheckContext) -> Verdict:
+    inner = EXPECTATIONS[c.inner_kind].check(world, c.inner, ctx)
+    if inner.ok:
+        return Verdict(False, f"expected this not to hold, but it does: {inner.detail}")
+    return Verdict(True, f"does not hold, as expected: {inner.detail}")
+
+
+def _not_label(c: NotCheck) -> str:
+    return "not " + EXPECTATIONS[c.inner_kind].label(c.inner)
 
 
 # -- the registry ----------------------------------------------------------------------
@@ -494,6 +563,11 @@ EXPECTATIONS: dict[str, ExpectKind] = {k.name: k for k in [
           "A named invariant of vtalab.invariants holds.", {},
           lambda c: f"invariant {c}"),
 ]}
+# ``not`` refers to the table above (its inner check is any other kind).
+EXPECTATIONS["not"] = _kind(
+    "not", NotCheck, _check_not,
+    "The inner check (one of the kinds above) must NOT hold; e.g. `not: {event: "
+    "{event_id: com.vmware.vc.TaHostAttestFailEvent, between: [1h, 2h]}}`.", {}, _not_label)
 
 
 class _ExpectationBase(BaseModel):

@@ -115,7 +115,8 @@ class Step(BaseModel):
     with_: Annotated[dict[str, Any], BeforeValidator(_none_to_empty)] = Field(
         default_factory=dict, alias="with", description="The verb's arguments.")
     expect_error: str | None = Field(
-        None, description="The reason code the step is expected to be refused with.")
+        None, description="The reason code the step is expected to be refused with, or "
+        "`any` when any refusal will do.")
     background: bool = Field(False, description=(
         "Run the step in its own process: the steps after it wait neither for its start "
         "time nor for its end (a fault that strikes in the middle of other steps, two "

@@ -39,7 +39,11 @@ from vtalab.world.registry import Outcome
 if TYPE_CHECKING:
     from vtalab.scenario.model import Scenario, Step
 
-__all__ = ["RunResult", "ScenarioRun", "check_count", "run_scenario", "start_run", "step_text"]
+__all__ = ["ANY_ERROR", "RunResult", "ScenarioRun", "check_count", "run_scenario", "start_run",
+           "step_text"]
+
+#: ``expect_error: any``: the step must be refused, whatever the reason code.
+ANY_ERROR = "any"
 
 @dataclass
 class RunResult:
@@ -187,10 +191,16 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
                    if e.at is not None or e.after_step is not None]
     procs = {j: env.process(check(j, scenario.expect[j])) for j in timed_early}
 
+    # End-of-run checks bounded by a window (`between`, `logged_at`) wait for its end.
+    windows = [w for e in scenario.expect if e.at is None and e.after_step is None
+               for w in [_window_end(e.check_spec)] if w is not None]
+
     def driver() -> Any:
         yield env.process(run_steps())
         if procs:
             yield env.all_of(list(procs.values()))
+        if windows and max(windows) > kernel.now:
+            yield kernel.timeout(max(windows) - kernel.now)
         yield kernel.timeout(scenario.settle)
 
     main = env.process(driver())
@@ -199,6 +209,18 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
         return _finish(scenario, world, until, main, results, verdicts, seed)
 
     return ScenarioRun(world, finish)
+
+
+def _window_end(spec: Any) -> float | None:
+    """The end of the time window a check looks at (``between``, ``logged_at``), if any."""
+    inner = getattr(spec, "inner", None)
+    if inner is not None:  # not: {...}
+        return _window_end(inner)
+    between = getattr(spec, "between", None)
+    if between is not None:
+        return float(between[1])
+    logged_at = getattr(spec, "logged_at", None)
+    return float(logged_at) if logged_at is not None else None
 
 
 def _finish(scenario: Scenario, world: Any, until: float | None, main: Any,
@@ -230,7 +252,7 @@ def _finish(scenario: Scenario, world: Any, until: float | None, main: Any,
                 out.append(Verdict(reached_ok, stopped, label=f"{res.name} ({step.do})"))
             continue
         if step.expect_error is not None:
-            ok = res.ok is False and res.error == step.expect_error
+            ok = res.ok is False and step.expect_error in (res.error, ANY_ERROR)
             got = "succeeded" if res.ok else f"was refused ({res.error})"
             out.append(Verdict(ok, f"{got}; expected refusal {step.expect_error}",
                                label=f"{res.name} ({step.do})", at=res.end))
