@@ -109,6 +109,12 @@ def test_quick_boot_repair_through_the_ui(serve: Any, page: Any, watch: Any,
 
     page.get_by_role("button", name="Check").click()
     expect(page.locator("#check-text")).to_contain_text("Goal reached, trust intact.")
+    page.get_by_role("button", name="Close").click()
+    with page.expect_popup() as popup:
+        page.get_by_role("link", name="Debrief").click()
+    debrief = popup.value
+    expect(debrief.locator("body")).to_contain_text("New-TrustAuthorityVMHostBaseImage")
+    expect(debrief.locator("body")).to_contain_text("Start-VM -VM db01")
     assert not watch.foreign() and not watch.errors
 
 
