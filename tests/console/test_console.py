@@ -291,6 +291,11 @@ def test_quick_boot_trap_fixed_with_full_reboots(serve: Any, page: Any) -> None:
     login(page, served)
     open_object(page, "esx-01", "Monitor", "Security")
     expect(page.locator("#attestation-summary")).to_have_text("Failed")
+    # the seed's Quick Boot point 3: exporting from a Quick-Booted host says so
+    page.get_by_role("button", name="Actions").click()
+    with page.expect_download():
+        page.get_by_role("menuitem", name=re.compile("Export base image")).click()
+    expect(page.locator(".banner.info")).to_contain_text("upgraded with Quick Boot")
 
     open_object(page, "Trusted Cluster", "Configure", "Remediation settings")
     box = page.get_by_label("Quick Boot")
