@@ -269,3 +269,44 @@ def test_release_is_deterministic():
         return release(service, kms, token=make_token())
 
     assert run() == run()
+
+
+# -- recorded at the source; the latest-verdict what-if (issue 13) ---------------------------
+def test_every_answer_is_recorded_with_the_accepted_token(lab):
+    service, kms, ident, key_id = lab
+    seen: list[dict] = []
+    service.record = lambda **f: seen.append(f)
+    token = make_token()
+    assert release(service, kms, token=token, at=60).ok
+    assert not release(service, kms, token=None, at=61).ok
+    ok, refused = seen
+    kid = attestation_key()[1]
+    assert ok == {"host": HOST, "key_id": key_id, "provider": "tkp-1", "ok": True,
+                  "reason": None, "token_sub": HOST, "token_exp": EPOCH + LIFETIME,
+                  "now_epoch": EPOCH + 60, "group": GROUP,
+                  "message": f"kmxd on ta-01.lab.local: key {key_id[:8]}… released to {HOST}",
+                  "token": token, "token_kid": kid, "token_iss": "ta-01/attestd",
+                  "token_iat": EPOCH, "token_group": GROUP}
+    assert refused == {"host": HOST, "key_id": key_id, "provider": "tkp-1", "ok": False,
+                       "reason": "no_token", "token_sub": None, "token_exp": None,
+                       "now_epoch": EPOCH + 61, "group": GROUP,
+                       "message": f"kmxd on ta-01.lab.local: key {key_id[:8]}… refused to "
+                                  f"{HOST} (no_token)"}
+
+
+def test_latest_verdict_policy(lab):
+    service, kms, ident, key_id = lab
+    verdicts: dict[str, tuple[float, bool, str | None]] = {}
+    service.latest_verdict = verdicts.get
+    assert release(service, kms, token=make_token(), at=1).ok  # policy "token": not asked
+    service.policy = "latest_verdict"
+    assert release(service, kms, token=make_token(), at=1).ok  # no verdict known
+    verdicts[HOST] = (30.0, True, None)
+    assert release(service, kms, token=make_token(), at=1).ok
+    verdicts[HOST] = (90.0, False, "untrusted_base_image")
+    r = release(service, kms, token=make_token(), at=100)
+    assert (r.ok, r.reason) == (False, Reason.TOKEN_SUPERSEDED)
+    assert "(untrusted_base_image, at T+00:01:30)" in r.message
+    assert not release(service, kms, token=None, at=100).ok  # the token rule still first
+    with pytest.raises(ValueError, match="key release policy"):
+        KeyProviderService("ta", GROUP, policy="verdict")

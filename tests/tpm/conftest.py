@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from vtalab.core import crypto
 from vtalab.esxi.image import EsxiImage, HostSpecific, standard_image
 from vtalab.esxi.measure import FirmwareProfile, measure_full_boot
-from vtalab.tpm import Tpm
+from vtalab.tpm import Tpm, eventlog, marshal
+
+
+@pytest.fixture(autouse=True)
+def _cold_parse_caches() -> Iterator[None]:
+    """Each test parses for itself (a warm cache would hide a broken parser from it)."""
+    eventlog._make_shared.cache_clear()  # noqa: SLF001
+    marshal.parse_attest_shared.cache_clear()
+    yield
 
 
 def make_tpm(seed: int = 7, host: str = "esx-01") -> Tpm:

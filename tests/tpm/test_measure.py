@@ -109,3 +109,52 @@ def test_what_esx_boot_measures_has_no_layout_problem(release: str, asset_tag: s
     assert [r.name for r in mb.records if r.name in ("imgdb.tgz", "onetime.tgz")] == [
         "imgdb.tgz", "onetime.tgz"]
     assert mb.duplicates == []
+
+
+def test_read_measured_boot_keeps_every_esx_boot_record() -> None:
+    from dataclasses import replace
+
+    from vtalab.esxi.measure import (
+        TAG_ASSET_TAG,
+        TAG_SIGNER,
+        BootRecord,
+        _tagged,
+        esx_boot_layout_problems,
+        measure_esx_boot,
+    )
+    from vtalab.tpm.eventlog import EV_EFI_ACTION
+
+    image = standard_image("8.0.2", 22380479)
+    tpm = make_tpm()
+    tpm.power_on(0)
+    tpm.startup_clear()
+    hs = replace(HostSpecific.for_host("esx-9", image.build), asset_tag="rack-\xe9")
+    measure_esx_boot(tpm, image, hs)
+    mb = read_measured_boot(tpm.log)
+    assert mb.asset_tag == "rack-\xe9" and {"cmdline", "asset_tag"} <= mb.host_specific
+    assert mb.version_files == ["b.b00", "k.b00", "k.b00"]
+    assert mb.signers == [b"vtalab-signer-certificate|VMware, Inc."]
+    assert mb.records[-3:] == [BootRecord(14, EV_EVENT_TAG, TAG_SIGNER),
+                               BootRecord(14, EV_EVENT_TAG, TAG_CMDLINE),
+                               BootRecord(14, EV_EVENT_TAG, TAG_ASSET_TAG)]
+    first_module = next(r for r in mb.records if r.tag == TAG_MODULE)
+    assert first_module.event_type == EV_EVENT_TAG and first_module.name
+    # an untagged record in an esx-boot PCR is kept as such (and judged by the layout)
+    tpm.extend(12, EV_EFI_ACTION, b"x")
+    for name in ("vmx.v00", "vmx.v00"):  # a module measured three times: one duplicate
+        _tagged(tpm, 13, TAG_MODULE, name.encode() + b"\x00", bytes(32))
+    mb = read_measured_boot(tpm.log)
+    assert mb.records[-3] == BootRecord(12, EV_EFI_ACTION)
+    assert mb.duplicates == ["vmx.v00"]
+    assert "a record of event type 0x80000007 in PCR 12 (esx-boot measures only tagged events " \
+           "there)" in esx_boot_layout_problems(mb)
+
+
+def test_module_name_must_be_nul_terminated() -> None:
+    tpm = make_tpm()
+    tpm.power_on(0)
+    tpm.startup_clear()
+    tpm.extend(13, EV_EVENT_TAG, tagged_event_data(TAG_MODULE, b"vmx.v00"))
+    with pytest.raises(ValueError) as err:
+        read_measured_boot(tpm.log)
+    assert str(err.value) == "module name is not NUL-terminated"

@@ -1,0 +1,324 @@
+"""What each finding tells the operator, exactly (kills the mutants mutmut found surviving in
+the verifier: a finding's detail and message are part of the verdict, docs/security.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from test_attestation import (
+    HOST,
+    IMAGE,
+    NONCE,
+    NOW,
+    NOW_EPOCH,
+    PCRS,
+    WLD,
+    config,
+    evidence,
+    judge,
+    key,
+    make_tpm,
+    principal_token,
+    sts,
+)
+
+from vtalab.core import crypto
+from vtalab.domain.attestation import NonceBook, evaluate
+from vtalab.domain.base_image import BaseImage
+from vtalab.domain.reasons import Reason
+from vtalab.esxi.image import HostSpecific, standard_image
+from vtalab.esxi.measure import TAG_VERSION, FirmwareProfile, measure_esx_boot, measure_firmware
+from vtalab.tpm import Event, EventLog, Tpm, marshal_public, parse_eventlog
+from vtalab.tpm.eventlog import EV_EVENT_TAG, tagged_event_data
+
+
+def only_finding(v):  # type: ignore[no-untyped-def]
+    assert not v.attested and len(v.findings) == 1, v.findings
+    return v.findings[0]
+
+
+# -- nonces ---------------------------------------------------------------------------------
+def test_nonce_book_detail_and_sub_second_lifetime() -> None:
+    book = NonceBook("ta-01/attestd", 0.5)  # any positive lifetime, not only >= 1 s
+    n = bytes(range(32))
+    book.issue(n, "esx-01", 1.0)
+    assert book.redeem(n, "esx-01", 1.25)[0] is None
+    reason, detail = book.redeem(n, "esx-01", 1.3)
+    assert reason is Reason.NONCE_REUSED
+    assert detail == {"host": "esx-01", "service": "ta-01/attestd", "nonce": n.hex(),
+                      "issued_to": "esx-01", "issued_at": "T+00:00:01",
+                      "expired_at": "T+00:00:01.500", "used_at": "T+00:00:01.250"}
+
+
+def test_nonce_book_forgets_spent_nonces_too() -> None:
+    book = NonceBook("s", 10)
+    for i in range(200):
+        n = i.to_bytes(32, "big")
+        book.issue(n, "h", float(i))
+        assert book.redeem(n, "h", float(i))[0] is None
+    assert len(book) <= 21 and len(book._spent) <= 21  # noqa: SLF001 (bounded memory)
+
+
+# -- event log -------------------------------------------------------------------------------
+def test_eventlog_mismatch_names_both_digests() -> None:
+    tpm = make_tpm()
+    ev = evidence(tpm)
+    forged = EventLog([*parse_eventlog(ev.eventlog),
+                       Event.make(13, EV_EVENT_TAG, crypto.sha256(b"evil"),
+                                  tagged_event_data(2, b"rootkit.v00\x00"))])
+    f = only_finding(judge(dataclasses.replace(ev, eventlog=forged.to_bytes()), tpm))
+    assert f.reason is Reason.EVENTLOG_MISMATCH
+    assert f.detail["problem"] == "replaying it does not give the quoted PCR digest"
+    assert len(bytes.fromhex(f.detail["quoted_digest"])) == 32
+    assert f.detail["replayed_digest"] != f.detail["quoted_digest"]
+    assert len(bytes.fromhex(f.detail["replayed_digest"])) == 32
+
+
+def test_garbage_eventlog_says_why() -> None:
+    tpm = make_tpm()
+    f = only_finding(judge(dataclasses.replace(evidence(tpm), eventlog=b"\x00" * 10), tpm))
+    assert f.reason is Reason.EVENTLOG_MALFORMED
+    assert f.detail["problem"] == "event log too short for the Spec ID header"
+
+
+def test_a_quoted_pcr_nothing_extended_replays_as_zero() -> None:
+    tpm = make_tpm()
+    q = tpm.quote(NONCE, [*PCRS, 15], now_ms=60_000)
+    ev = dataclasses.replace(evidence(tpm), quote_attest=q.attest, quote_signature=q.signature,
+                             pcr_selection=q.pcrs)
+    v = judge(ev, tpm)
+    assert v.attested, v.findings
+    assert v.pcrs[15] == bytes(32).hex()
+
+
+def test_a_version_record_that_does_not_parse_is_malformed() -> None:
+    tpm = make_tpm()
+    data = b"\x00" * 8  # too short for vm_version_record_t, but its digest is honest
+    tpm.extend(13, EV_EVENT_TAG, tagged_event_data(TAG_VERSION, data), digest=crypto.sha256(data))
+    f = only_finding(judge(evidence(tpm), tpm))
+    assert f.reason is Reason.EVENTLOG_MALFORMED
+    assert f.detail["problem"] == "version record too short"
+
+
+def test_a_tagged_record_whose_data_is_not_its_digest_is_named() -> None:
+    tpm = make_tpm()
+    data = b"b.b00 not what was measured"
+    tpm.extend(14, EV_EVENT_TAG, tagged_event_data(4, data), digest=crypto.sha256(b"other"))
+    f = only_finding(judge(evidence(tpm), tpm))
+    assert f.reason is Reason.EVENTLOG_MISMATCH
+    assert f.detail["problem"] == ("the data of a record in PCR 14 (event type 0x00000006) "
+                                   "does not match its digest")
+
+
+# -- policy ----------------------------------------------------------------------------------
+def test_secure_boot_off_says_whether_it_was_measured() -> None:
+    tpm = make_tpm(secure_boot=False)
+    f = only_finding(judge(evidence(tpm), tpm))
+    assert (f.reason, f.detail["problem"]) == (Reason.SECURE_BOOT_OFF, "SecureBoot=0")
+    # a log without the SecureBoot variable (PCR 7 left out of what is read): not measured
+    bare = Tpm(tpm.ek, tpm.ak)
+    bare.ek_certificate_der = tpm.ek_certificate_der
+    bare.power_on(0)
+    bare.startup_clear()
+    measure_esx_boot(bare, IMAGE, HostSpecific.for_host(HOST, IMAGE.build))
+    f = only_finding(judge(evidence(bare), bare))
+    assert (f.reason, f.detail["problem"]) == (Reason.SECURE_BOOT_OFF, "not measured")
+
+
+def test_untrusted_base_image_lists_what_is_trusted() -> None:
+    tpm = make_tpm()
+    u1 = BaseImage.from_image(standard_image("8.0.1", 21495797))
+    f = only_finding(judge(evidence(tpm), tpm, config(base_images=(u1,))))
+    assert f.detail == {"host": HOST, "measured_version": "8.0.2-22380479",
+                        "trusted": ["8.0.1-21495797"]}
+
+
+def test_no_esx_version_record_is_reported_as_unknown() -> None:
+    tpm = Tpm(make_tpm().ek, make_tpm().ak)
+    ref = make_tpm()
+    tpm.ek_certificate_der = ref.ek_certificate_der
+    tpm.power_on(0)
+    tpm.startup_clear()
+    for e in ref.log:  # the same boot without its version records
+        if not (e.pcr == 13 and e.parsed.tag_id == TAG_VERSION):  # type: ignore[union-attr]
+            tpm.extend(e.pcr, e.event_type, e.data, digest=e.digest)
+    v = judge(evidence(tpm), tpm)
+    assert v.reasons == (Reason.UNTRUSTED_BASE_IMAGE,)
+    assert v.findings[0].detail["measured_version"] == "unknown"
+
+
+def test_base_image_mismatch_detail() -> None:
+    tpm = make_tpm()
+    good = BaseImage.from_image(IMAGE)
+    tampered = tuple((n, crypto.sha256(b"x") if n == "vmx.v00" else d) for n, d in good.modules)
+    f = only_finding(judge(evidence(tpm), tpm,
+                           config(base_images=(dataclasses.replace(good, modules=tampered),))))
+    assert f.detail == {"host": HOST, "measured_version": "8.0.2-22380479",
+                        "modules": ["vmx.v00"]}
+
+
+# -- principal --------------------------------------------------------------------------------
+def _with_token(token: str):  # type: ignore[no-untyped-def]
+    tpm = make_tpm()
+    return judge(dataclasses.replace(evidence(tpm), principal_token=token), tpm)
+
+
+def test_principal_findings_detail() -> None:
+    f = only_finding(_with_token("not-a-jwt"))
+    assert f.detail == {"host": HOST, "problem": "malformed token"}
+    f = only_finding(_with_token(principal_token(signer=key("rotated-sts"))))
+    assert f.detail == {"host": HOST, "problem": "not signed by any imported STS certificate",
+                        "issuer": WLD}
+    no_iss = crypto.jwt_encode({"sub": HOST, "iat": NOW_EPOCH, "exp": NOW_EPOCH + 60},
+                               key("x"), "x")
+    assert only_finding(_with_token(no_iss)).detail["issuer"] is None
+    f = only_finding(_with_token(principal_token(host="esx-09")))
+    assert f.detail == {"host": HOST, "problem": "token is for 'esx-09'", "issuer": WLD}
+
+
+def test_principal_validity_bounds() -> None:
+    signer = sts()[1]
+
+    def tok(**claims: object) -> str:
+        return crypto.jwt_encode({"iss": WLD, "sub": HOST, **claims}, signer,
+                                 crypto.key_id(signer))
+
+    now = int(NOW.timestamp())
+    assert _with_token(tok(iat=now, exp=now + 1)).attested  # valid from iat on
+    assert only_finding(_with_token(tok(iat=now, exp=now))).detail["problem"] == "token expired"
+    assert only_finding(_with_token(tok(iat=now + 1, exp=now + 9))).detail["problem"] == (
+        "token not yet valid")
+    for claims in ({"iat": now}, {"exp": now + 9}, {"iat": "0", "exp": now + 9}):
+        assert only_finding(_with_token(tok(**claims))).detail["problem"] == (
+            "token has no validity period")
+
+
+def test_a_bad_imported_sts_certificate_does_not_hide_a_good_one() -> None:
+    from vtalab.domain.attestation import Principal
+
+    good = crypto.cert_der(sts()[0])
+    rsa_like = b"\x30\x03\x02\x01\x00"  # not a certificate at all
+    cfg = config(principals=(Principal(WLD, (rsa_like, good)),))
+    tpm = make_tpm()
+    assert judge(evidence(tpm), tpm, cfg).attested
+    cfg = config(principals=(Principal("other", (rsa_like,)), Principal(WLD, (good,))))
+    assert judge(evidence(tpm), tpm, cfg).attested
+
+
+# -- TPM identity -----------------------------------------------------------------------------
+def test_tpm_identity_findings_detail() -> None:
+    from test_attestation import vendor_ca
+
+    tpm = make_tpm()
+    bad_cert = dataclasses.replace(evidence(tpm), ek_certificate_der=b"\x30\x00")
+    f = only_finding(judge(bad_cert, tpm))
+    assert (f.reason, f.detail) == (Reason.UNTRUSTED_EK_CA, {
+        "host": HOST, "problem": "the EK certificate cannot be parsed"})
+    f = only_finding(judge(evidence(tpm), tpm, config(tpm_ca_certificates_der=())))
+    assert (f.reason, f.detail) == (Reason.UNTRUSTED_EK_CA, {
+        "host": HOST, "problem": "no TPM CA certificate imported"})
+    f = only_finding(judge(evidence(tpm), tpm,
+                           config(tpm_ca_certificates_der=(b"\x30\x00",))))
+    assert f.detail["problem"] == "no TPM CA certificate imported"  # none parses
+    good = crypto.cert_der(vendor_ca("Infineon")[0])
+    cfg = config(tpm_ca_certificates_der=(b"\x30\x00", good))
+    assert judge(evidence(tpm), tpm, cfg).attested  # a bad one does not hide a good one
+
+
+def test_ek_findings_name_the_keys_and_the_issuer() -> None:
+    from test_attestation import vendor_ca
+
+    from vtalab.domain.attestation import Tpm2Settings
+
+    tpm = make_tpm(ca=vendor_ca("Nuvoton"))
+    f = only_finding(judge(evidence(tpm), tpm))
+    assert f.detail == {"host": HOST, "problem": "untrusted_issuer",
+                        "issuer": "O=Nuvoton,CN=Nuvoton TPM Root CA"}
+    tpm, other = make_tpm(), make_tpm("esx-02.lab.local")
+    ev = dataclasses.replace(evidence(tpm), ek_certificate_der=other.ek_certificate_der)
+    f = only_finding(judge(ev, tpm))
+    assert f.detail == {"host": HOST, "ek_key_id": crypto.key_id(tpm.ek),
+                        "certified_key_id": crypto.key_id(other.ek)}
+    # the AK binding check reads the EK key itself (no certificate needed to fail it)
+    loose = config(settings=Tpm2Settings(require_certificate_validation=False))
+    ev = dataclasses.replace(evidence(tpm), ek_public_der=b"\x30\x00")
+    f = only_finding(judge(ev, tpm, loose))
+    assert (f.reason, f.detail) == (Reason.AK_NOT_BOUND, {
+        "host": HOST, "problem": "EK public key malformed"})
+
+
+# -- AK binding -------------------------------------------------------------------------------
+def test_a_wrong_activation_answer_is_not_a_binding() -> None:
+    tpm = make_tpm()
+    ev = evidence(tpm)
+    for answer in (None, b"", b"\x00" * 32):
+        v = evaluate(ev, config(), nonce=NONCE, activate=lambda blob, seed, a=answer: a,
+                     now=NOW, challenge_label="c")
+        f = only_finding(v)
+        assert (f.reason, f.detail) == (Reason.AK_NOT_BOUND, {
+            "host": HOST, "problem": "credential activation failed"})
+
+
+def test_the_ak_must_be_restricted_sign_only_sha256() -> None:
+    from vtalab.tpm import marshal as m
+
+    tpm = make_tpm()
+    base = m.AK_ATTRIBUTES
+    for attributes in (base & ~m._RESTRICTED, base & ~m._SIGN,  # noqa: SLF001
+                       base | m._DECRYPT):  # noqa: SLF001
+        area = m._ecc_public(tpm.ak, attributes, b"", None,  # noqa: SLF001
+                             (m.TPM_ALG_ECDSA, m.TPM_ALG_SHA256))
+        ev = dataclasses.replace(evidence(tpm), ak_public=marshal_public(area))
+        f = only_finding(judge(ev, tpm))
+        assert (f.reason, f.detail) == (Reason.AK_NOT_BOUND, {
+            "host": HOST, "problem": "the AK is not a restricted SHA-256 signing key"}), \
+            hex(attributes)
+    ev = dataclasses.replace(evidence(tpm), ak_public=b"\x00\x05junk!")
+    f = only_finding(judge(ev, tpm))
+    assert f.detail["problem"].startswith("AK public area malformed: ")
+
+
+# -- quote --------------------------------------------------------------------------------------
+def test_quote_findings_detail() -> None:
+    tpm = make_tpm()
+    ev = evidence(tpm)
+    bad_magic = b"\x00" + ev.quote_attest[1:]
+    f = only_finding(judge(dataclasses.replace(ev, quote_attest=bad_magic), tpm))
+    assert (f.reason, f.detail) == (Reason.QUOTE_MALFORMED, {"host": HOST,
+                                                             "problem": "bad_magic"})
+    f = only_finding(judge(dataclasses.replace(ev, quote_attest=ev.quote_attest[:5]), tpm))
+    assert f.detail["problem"] == "malformed_attest"
+    f = only_finding(judge(dataclasses.replace(ev, quote_signature=b"\x00"), tpm))
+    assert (f.reason, f.detail) == (Reason.BAD_QUOTE_SIGNATURE, {"host": HOST})
+    other = bytes(32)
+    f = only_finding(judge(ev, tpm, nonce=other))
+    assert (f.reason, f.detail) == (Reason.NONCE_MISMATCH, {
+        "host": HOST, "expected": other.hex(), "quoted": NONCE.hex()})
+
+
+# -- clockInfo ----------------------------------------------------------------------------------
+def test_rollback_and_unsafe_clock_details() -> None:
+    tpm = make_tpm()
+    ev = evidence(tpm)
+    clock = 60_000  # the quote's clock (ms): evidence() quotes at now_ms=60 000
+
+    def run(counters, **kw):  # type: ignore[no-untyped-def]
+        return evaluate(ev, config(), nonce=NONCE, activate=tpm.activate_credential, now=NOW,
+                        challenge_label="c", counters=counters, **kw)
+
+    f = only_finding(run({ev.ek_public_der: (1, 3, 0)}))
+    assert f.detail == {"host": HOST, "counter": "restartCount", "last": [1, 3, 0],
+                        "quoted": [1, 0, clock]}
+    tpm2 = make_tpm()
+    tpm2.power_off()  # no TPM2_Shutdown: safe = 0 after the next startup
+    tpm2.power_on(1)
+    tpm2.startup_clear()
+    measure_firmware(tpm2, FirmwareProfile.for_vendor("Dell"))
+    measure_esx_boot(tpm2, IMAGE, HostSpecific.for_host(HOST, IMAGE.build))
+    ev2 = evidence(tpm2)
+    for policy in ("report", "reject"):
+        v = evaluate(ev2, config(), nonce=NONCE, activate=tpm2.activate_credential, now=NOW,
+                     challenge_label="c", unsafe_clock=policy)
+        (f,) = v.warnings if policy == "report" else v.findings
+        assert f.detail == {"host": HOST, "clock": tpm2.clock_info().clock,
+                            "reset_count": 2, "policy": policy}
