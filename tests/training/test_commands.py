@@ -275,3 +275,18 @@ def test_get_vmhost_by_name_and_piped_to_export(shell) -> None:  # type: ignore[
     assert r.ok and [c[1]["vmhost"] for c in r.calls[-2:]] == ["esx-01", "esx-02"]
     r = run("Get-VMHost | where Name -like 'esx-*' | Export-VMHostImageDb -FilePath z.tgz")
     assert r.ok and r.actions.count("Export-VMHostImageDb") == 2, r.error
+
+
+def test_vlcm_remediation_and_vcenter_versions_through_the_shell(shell) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15: the PowerCLI spelling of cluster remediation and Get-View ServiceInstance."""
+    world, state, run = shell()
+    r = run("Set-Cluster -Cluster 'Trusted Cluster' -BaseImage '8.0 U2'")
+    assert r.ok and r.actions == ("Set-Cluster",), r.text + str(r.error)
+    r = run("Set-Cluster -Cluster 'Trusted Cluster' -Remediate -AcceptEULA")
+    assert r.ok and "2 host(s) remediated" in r.text, r.text + str(r.error)
+    assert {h: world.hosts[h].boots[-1].mode for h in ("esx-01", "esx-02")} == {
+        "esx-01": "quick", "esx-02": "quick"}
+    r = run("Test-LcmClusterCompliance -Cluster 'Trusted Cluster'")
+    assert r.ok and "NonCompliant" not in r.text and "Compliant" in r.text
+    r = run("Get-View -ViewType ServiceInstance | select Server,Version,Build")
+    assert r.ok and "24022515" in r.text, r.text + str(r.error)

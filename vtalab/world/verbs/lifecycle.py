@@ -65,7 +65,8 @@ def _desired(world: World) -> dict[str, str]:
 
 
 class SetClusterArgs(Args):
-    cluster: str = Field(description="The cluster (Trusted cluster or TA cluster).")
+    cluster: str = Field(description="The cluster: a Trusted cluster or the Trust "
+                         "Authority cluster.")
     base_image: str | None = Field(None, description="Desired ESXi base image (the release "
                                    "Get-LcmImage -Version finds: 8.0 U3, 8.0.3-24022510 ...).")
     remediate: bool = Field(False, description="Remediate the cluster's hosts against its "
@@ -139,7 +140,8 @@ def remediate_cluster(world: World, cluster: str, accept_eula: bool,
 
 
 class ClusterArgs(Args):
-    cluster: str = Field(description="The cluster (Trusted cluster or TA cluster).")
+    cluster: str = Field(description="The cluster: a Trusted cluster or the Trust "
+                         "Authority cluster.")
 
 
 @verb("Test-LcmClusterCompliance", summary="vLCM: compare each host of a cluster with the "
