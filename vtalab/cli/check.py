@@ -57,6 +57,10 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
                         "one verdict per invariant, each counterexample with its culprit")
     c.add_argument("--out", default="counterexamples", metavar="DIR",
                    help="where counterexample files go (default ./counterexamples)")
+    c.add_argument("--crypto", choices=("simulated", "real"), default="simulated",
+                   help="crypto of the search (default simulated: keyed-hash stand-ins, "
+                        "faster; every counterexample is confirmed with real crypto before "
+                        "it is reported)")
     return {"check": run}
 
 
@@ -78,7 +82,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     factory = getattr(args, "progress", None)  # set by vtalab.cli.app: a bar on stderr
     with factory("check") if factory else nullcontext(_quiet) as bar:
         checker = Checker(plan, path=args.plan, examples=args.examples, faults=args.faults,
-                          seed=args.seed, out=args.out, progress=bar)
+                          seed=args.seed, out=args.out, progress=bar, crypto=args.crypto)
         report = checker.run()
     out.write(render_report(report))
     if args.html:

@@ -53,6 +53,7 @@ __all__ = [
     "ecdsa_sign",
     "ecdsa_verify",
     "hmac_sha256",
+    "is_simulated",
     "issue_certificate",
     "make_server_certificate",
     "private_pem",
@@ -68,6 +69,10 @@ __all__ = [
     "public_pem",
     "public_point",
     "sha256",
+    "sim_ecdh",
+    "sim_sign",
+    "sim_verify",
+    "simulated",
 ]
 
 PrivateKey = ec.EllipticCurvePrivateKey
@@ -182,13 +187,23 @@ def raw_ecdh(key: PrivateKey, peer: PublicKey) -> bytes:
     return key.exchange(ec.ECDH(), peer)
 
 
-@functools.lru_cache(maxsize=16384)
 def ecdsa_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
-    """ECDSA P-256/SHA-256 signature ``(r, s)`` over ``data``, deterministic (RFC 6979)."""
+    """ECDSA P-256/SHA-256 signature ``(r, s)`` over ``data``, deterministic (RFC 6979).
+
+    Under :func:`simulated` crypto: the keyed-hash stand-in :func:`sim_sign`."""
+    if _SIMULATED:
+        return sim_sign(key, data)
+    return _ecdsa_sign(key, data)
+
+
+@functools.lru_cache(maxsize=16384)
+def _ecdsa_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
     return raw_ecdsa_sign(key, data)
 
 
 def ecdsa_verify(key: PublicKey, data: bytes, r: int, s: int) -> bool:
+    if _SIMULATED:
+        return sim_verify(key, data, r, s)
     memo = (public_der(key), data, r, s)
     ok = _VERIFIED.get(memo)
     if ok is None:
@@ -199,7 +214,9 @@ def ecdsa_verify(key: PublicKey, data: bytes, r: int, s: int) -> bool:
 
 # -- key agreement and symmetric primitives (TPM credential protection) --------------------
 def ecdh(key: PrivateKey, peer: PublicKey) -> bytes:
-    """The ECDH shared secret (x coordinate, 32 bytes)."""
+    """The ECDH shared secret (x coordinate, 32 bytes); :func:`sim_ecdh` when simulated."""
+    if _SIMULATED:
+        return sim_ecdh(key, peer)
     memo = (key, public_der(peer))
     secret = _AGREED.get(memo)
     if secret is None:
@@ -211,6 +228,64 @@ def ecdh(key: PrivateKey, peer: PublicKey) -> bytes:
 _VERIFIED: dict[tuple[bytes, bytes, int, int], bool] = {}
 _AGREED: dict[tuple[PrivateKey, bytes], bytes] = {}
 _MEMO_LIMIT = 16384
+
+
+# -- simulated crypto: for search, never for evidence -------------------------------------
+# A plan checker or a campaign tries thousands of fault schedules, and at scale real
+# ECDSA/ECDH is most of a run's time. Under ``simulated()`` signatures and key agreement
+# are keyed SHA-256 stand-ins behind the same functions: deterministic, the same shapes
+# (``(r, s)`` in [1, n-1], 32-byte secrets) and the same accept/reject semantics -- a
+# signature verifies only with the key pair that made it, over the same bytes, so a forged,
+# tampered or other-key signature is refused exactly as before. They are keyed by the key
+# pair's public encoding: a stand-in for deciding what the lab does, not security. Key
+# derivation and X.509 certificates stay real (built once per seed and remembered).
+# ``vtalab run``, evidence, bundles and the conformance tests never enter this mode; the
+# checker confirms every counterexample with real crypto before reporting it.
+_SIMULATED = False
+
+
+class simulated:  # noqa: N801 - used as a function: ``with crypto.simulated(): ...``
+    """Context manager: simulated crypto inside (``on=False``: real crypto inside)."""
+
+    def __init__(self, on: bool = True) -> None:
+        self.on = on
+        self.saved = False
+
+    def __enter__(self) -> None:
+        global _SIMULATED
+        self.saved, _SIMULATED = _SIMULATED, self.on
+
+    def __exit__(self, *exc: object) -> None:
+        global _SIMULATED
+        _SIMULATED = self.saved
+
+
+def is_simulated() -> bool:
+    """Whether crypto is simulated right now (:class:`simulated`)."""
+    return _SIMULATED
+
+
+def _sim_scalar(tag: bytes, pub: bytes, data: bytes) -> int:
+    digest = hashlib.sha256(b"vtalab-sim|" + tag + b"|" + pub + b"|" + data).digest()
+    return int.from_bytes(digest, "big") % (_ORDER - 1) + 1
+
+
+def sim_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
+    """The simulated signature of ``data`` by ``key``: ``(r, s)`` from keyed SHA-256."""
+    pub = public_der(key)
+    return _sim_scalar(b"r", pub, data), _sim_scalar(b"s", pub, data)
+
+
+def sim_verify(key: PublicKey, data: bytes, r: int, s: int) -> bool:
+    """Whether ``(r, s)`` is :func:`sim_sign` of ``data`` by the pair of ``key``."""
+    pub = public_der(key)
+    return r == _sim_scalar(b"r", pub, data) and s == _sim_scalar(b"s", pub, data)
+
+
+def sim_ecdh(key: PrivateKey, peer: PublicKey) -> bytes:
+    """The simulated shared secret: the same from both sides, distinct for other pairs."""
+    a, b = sorted((public_der(key), public_der(peer)))
+    return hashlib.sha256(b"vtalab-sim-ecdh|" + a + b"|" + b).digest()
 
 
 def _remember(memo: dict[Any, Any], key: Any, value: Any) -> None:

@@ -20,6 +20,7 @@ import weakref
 from collections.abc import Callable, Generator, Iterator
 from typing import TYPE_CHECKING, Any
 
+from vtalab.core.crypto import simulated
 from vtalab.domain.attestation import Tpm2Settings
 from vtalab.errors import InputError
 from vtalab.world.registry import lookup
@@ -56,17 +57,21 @@ class _Folds:
     """The folds of one trace, fed through one subscription (by kind, so an event reaches
     only the folds that read it)."""
 
-    def __init__(self, trace: Any) -> None:
+    def __init__(self, trace: Any, crypto_mode: Callable[[], Any]) -> None:
         self.folds: dict[Any, _Fold] = {}
         self.by_kind: dict[str, list[_Fold]] = {}
+        #: the world's crypto (a fold may verify a token): entered whatever reads the trace
+        self.crypto_mode = crypto_mode
         trace.subscribe(self.feed)
 
     def feed(self, e: TraceEvent) -> None:
         folds = self.by_kind.get(e.kind)
         if folds is None:
             folds = self.by_kind[e.kind] = [f for f in self.folds.values() if f.wants(e.kind)]
-        for f in folds:
-            f.feed(e)
+        if folds:
+            with self.crypto_mode():
+                for f in folds:
+                    f.feed(e)
 
     def add(self, key: Any, fold: _Fold) -> None:
         self.folds[key] = fold
@@ -118,16 +123,22 @@ def _fold(world: World, key: Any, kinds: tuple[str, ...],
     trace = world.kernel.trace
     folds = _FOLDS.get(trace)
     if folds is None:
-        folds = _FOLDS[trace] = _Folds(trace)
+        folds = _FOLDS[trace] = _Folds(trace, getattr(world, "crypto_mode", _real))
     trace.deliver()
     fold = folds.folds.get(key)
     if fold is None:  # new: catch up on the events so far, then hear of the next ones
-        fold = _Fold(make(world), kinds)
-        for e in trace:
-            if fold.wants(e.kind):
-                fold.feed(e)
+        with folds.crypto_mode():
+            fold = _Fold(make(world), kinds)
+            for e in trace:
+                if fold.wants(e.kind):
+                    fold.feed(e)
         folds.add(key, fold)
     return fold.value
+
+
+def _real() -> Any:
+    """Real crypto (a world without a crypto mode of its own)."""
+    return simulated(False)
 
 
 def folded(*kinds: str) -> Callable[[Callable[[World], Generator[Any, TraceEvent, None]]],

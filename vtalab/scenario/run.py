@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import simpy
 
+from vtalab.core import crypto as _crypto
 from vtalab.core.kernel import format_time
 from vtalab.core.parameters import Parameters
 from vtalab.core.simtime import HORIZON_SECONDS
@@ -87,7 +88,8 @@ def step_text(step: Step) -> str:
 
 def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | None = None,
                  world_factory: Callable[..., Any] | None = None,
-                 trace_to: tuple[TextIO, str] | None = None) -> RunResult:
+                 trace_to: tuple[TextIO, str] | None = None,
+                 crypto: str = "real") -> RunResult:
     """Build the world, run the steps and evaluate the expectations.
 
     ``until`` stops the run at that simulated time (checks not reached by then are "not
@@ -95,10 +97,12 @@ def run_scenario(scenario: Scenario, *, seed: int | None = None, until: float | 
     until every step and timed check is done, plus the scenario's ``settle`` time.
     ``trace_to`` = ``(file, path)`` streams the trace's JSON Lines into that open file as
     the run goes (:meth:`~vtalab.core.trace.Trace.stream_to`) instead of keeping the
-    events in memory.
+    events in memory. ``crypto="simulated"`` runs the world with simulated crypto (for
+    search only: :func:`vtalab.core.crypto.simulated`); every other use is real.
     """
-    return start_run(scenario, seed=seed, world_factory=world_factory,
-                     trace_to=trace_to).finish(until)
+    with _crypto.simulated(crypto == "simulated"):
+        return start_run(scenario, seed=seed, world_factory=world_factory,
+                         trace_to=trace_to, crypto=crypto).finish(until)
 
 
 @dataclass
@@ -113,16 +117,19 @@ class ScenarioRun:
 
 def start_run(scenario: Scenario, *, seed: int | None = None,
               world_factory: Callable[..., Any] | None = None,
-              trace_to: tuple[TextIO, str] | None = None) -> ScenarioRun:
+              trace_to: tuple[TextIO, str] | None = None,
+              crypto: str = "real") -> ScenarioRun:
     """Build the world and schedule the steps and timed checks; nothing runs yet
-    (``trace_to``: as :func:`run_scenario`)."""
+    (``trace_to``, ``crypto``: as :func:`run_scenario`)."""
     unlocated = Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
     problems = _semantic_problems(scenario, unlocated)
     if problems:
         raise problems[0]
     factory = world_factory or World
     seed = scenario.seed if seed is None else seed
-    world = factory(scenario.topology, seed=seed, params=Parameters(**scenario.parameters))
+    extra = {} if crypto == "real" else {"crypto": crypto}
+    world = factory(scenario.topology, seed=seed, params=Parameters(**scenario.parameters),
+                    **extra)
     kernel = world.kernel
     if trace_to is not None:
         kernel.trace.stream_to(*trace_to)

@@ -48,14 +48,25 @@ from vtalab.world.topology import Topology
 if TYPE_CHECKING:
     from vtalab.domain.kms import ClientIdentity, KmsCluster
 
-__all__ = ["World"]
+__all__ = ["CRYPTO_MODES", "World"]
+
+#: A world's crypto: ``real`` (evidence, runs, bundles) or ``simulated`` (search only).
+CRYPTO_MODES = ("real", "simulated")
 
 
 class World:
     """One simulated vSphere Trust Authority estate."""
 
+    _vendor_cas: dict[str, tuple[crypto.Certificate, crypto.PrivateKey]]
+
     def __init__(self, topology: Topology, *, seed: int = 0,
-                 params: Parameters | None = None) -> None:
+                 params: Parameters | None = None, crypto: str = "real") -> None:
+        if crypto not in CRYPTO_MODES:
+            raise InputError(f"unknown crypto mode {crypto!r}", what="crypto", value=crypto,
+                             choices=list(CRYPTO_MODES))
+        #: ``real`` or ``simulated`` (:func:`vtalab.core.crypto.simulated`): simulated
+        #: crypto is for search (checker, campaigns), never for evidence.
+        self.crypto = crypto
         self.topology = topology
         self.seed = int(seed)
         self.params = params or Parameters()
@@ -68,9 +79,14 @@ class World:
         self.vms: dict[str, Vm] = {}
         self.key_provider_name = topology.kms.provider
         self.kms_primary_key: str | None = None
-        self._vendor_cas: dict[str, tuple[crypto.Certificate, crypto.PrivateKey]] = {}
-        self._build()
+        self._vendor_cas = {}
+        with self.crypto_mode():
+            self._build()
         self.kernel.process(self._bootstrap())
+
+    def crypto_mode(self) -> crypto.simulated:
+        """The context this world's crypto runs in (enter it around anything it does)."""
+        return crypto.simulated(self.crypto == "simulated")
 
     # -- build ---------------------------------------------------------------------------
     def _build(self) -> None:
@@ -374,7 +390,8 @@ class World:
         }
 
     def run(self, until: float) -> None:
-        self.kernel.run(until)
+        with self.crypto_mode():
+            self.kernel.run(until)
 
 
 def _done(outcome: Outcome) -> Generator[Any, Any, Outcome]:

@@ -49,6 +49,7 @@ import vtalab.invariants as inv
 from vtalab.analysis.checker.cases import Case, build_scenario, cases, scenario_data, with_refusals
 from vtalab.analysis.checker.report import counterexample_text, reproduce
 from vtalab.analysis.checker.shrink import culprit, minimise
+from vtalab.core import crypto as _crypto
 from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError
 from vtalab.scenario.model import Scenario, run_scenario
@@ -158,15 +159,21 @@ class Checker:
 
     def __init__(self, plan: Scenario, *, path: str = "<plan>", examples: int = 50,
                  faults: str = "light", seed: int = 0, out: str | None = None,
-                 progress: Callable[[int, int, str], None] | None = None) -> None:
+                 progress: Callable[[int, int, str], None] | None = None,
+                 crypto: str = "simulated") -> None:
         if examples < 1:
             raise InputError(f"--examples must be at least 1; got {examples}",
                              what="examples", value=examples)
         if faults not in ("none", "light", "heavy"):
             raise InputError(f"unknown fault intensity {faults!r}", what="fault intensities",
                              value=faults, choices=["none", "light", "heavy"])
+        if crypto not in ("real", "simulated"):
+            raise InputError(f"unknown crypto mode {crypto!r}", what="crypto modes",
+                             value=crypto, choices=["simulated", "real"])
         self.plan = plan
         self.path = path
+        #: the crypto of the search; counterexamples are always confirmed with real crypto
+        self.crypto = crypto
         self.examples = int(examples)
         self.intensity = faults
         self.seed = int(seed)
@@ -207,9 +214,13 @@ class Checker:
         return with_refusals(self.scenario(case, expect=[{"invariant": invariant}], **kw),
                              refused)
 
-    def _run(self, scenario: Scenario) -> RunSummary:
+    def _run(self, scenario: Scenario, crypto: str | None = None) -> RunSummary:
+        crypto = crypto or self.crypto
+        with _crypto.simulated(crypto == "simulated"):  # the checks verify tokens too
+            return self._judge(run_scenario(scenario, crypto=crypto))
+
+    def _judge(self, result: Any) -> RunSummary:
         inv = _invariants()
-        result = run_scenario(scenario)
         world = result.world
         refused = tuple((r.index, str(r.error)) for r in result.steps if r.ok is False)
         violations: dict[str, list[Any]] = {}
@@ -294,10 +305,24 @@ class Checker:
         except NoSuchExample:
             return None
 
+    def _confirmed(self, case: Case, name: str, simulated: RunSummary) -> RunSummary:
+        """``case`` run again with real crypto: it must violate ``name`` the same way
+        (simulated crypto is a stand-in for search; a difference is a simulator bug)."""
+        real = self._run(self.scenario(case), crypto="real")
+        if [str(v) for v in real.violations.get(name, [])] != [
+                str(v) for v in simulated.violations.get(name, [])]:
+            raise RuntimeError(
+                f"simulated and real crypto disagree on {name} for the minimal case: "
+                f"simulated {[str(v) for v in simulated.violations.get(name, [])]}, "
+                f"real {[str(v) for v in real.violations.get(name, [])]}")
+        return real
+
     def _finish(self, name: str, minimal: Case, shrunk: Case, as_written: bool,
                 why: str | None, *, complete: bool = True) -> Counterexample:
 
         summary = self.summary(minimal)
+        if self.crypto != "real":  # found with simulated crypto: confirmed with real
+            summary = self._confirmed(minimal, name, summary)
         inv = _invariants().INVARIANTS[name]
         scenario = self.expected_scenario(
             minimal, name, name=f"{self.plan.name}--{name}",

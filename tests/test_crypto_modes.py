@@ -1,0 +1,114 @@
+"""Simulated crypto (for search) behaves exactly like real crypto (for evidence).
+
+``crypto: simulated`` replaces ECDSA signatures and ECDH by keyed SHA-256 stand-ins with
+the same accept/reject semantics. Every bundled scenario and every exercise's starting
+scenario must give the same events and verdicts in both modes (the traces equal once the
+signature part of recorded tokens is masked), and the checker's counterexamples found
+with simulated crypto are the ones real crypto finds, confirmed with real crypto.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vtalab.analysis.checker.search import Checker
+from vtalab.core import crypto
+from vtalab.errors import InputError
+from vtalab.scenario.model import load_scenario, run_scenario
+from vtalab.training.exercises import exercises
+from vtalab.world.assembly import World
+
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml")) + sorted(
+    (ROOT / "scenarios" / "bugs").glob("*.yaml"))
+
+
+def _masked(value: Any) -> Any:
+    """A JWT's signature (its third part) masked; everything else as it is."""
+    if isinstance(value, str) and value.count(".") == 2 and value.startswith("eyJ"):
+        return value.rsplit(".", 1)[0] + ".<signature>"
+    return value
+
+
+def _events(result: Any) -> list[tuple[Any, ...]]:
+    return [(e.time, e.seq, e.source, e.kind, {k: _masked(v) for k, v in e.fields.items()})
+            for e in result.world.kernel.trace]
+
+
+def _verdicts(result: Any) -> list[tuple[Any, ...]]:
+    return [(v.label, v.ok, v.detail, v.at) for v in result.verdicts]
+
+
+def _same_in_both_modes(scenario: Any) -> None:
+    real = run_scenario(scenario)
+    simulated = run_scenario(scenario, crypto="simulated")
+    assert simulated.world.crypto == "simulated" and real.world.crypto == "real"
+    assert _verdicts(simulated) == _verdicts(real)
+    assert _events(simulated) == _events(real)
+    assert not crypto.is_simulated()  # the mode ends with the run
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_bundled_scenarios_run_the_same_with_simulated_crypto(path: Path) -> None:
+    _same_in_both_modes(load_scenario(str(path)))
+
+
+@pytest.mark.parametrize("name", sorted(exercises()))
+def test_exercise_scenarios_run_the_same_with_simulated_crypto(name: str) -> None:
+    _same_in_both_modes(exercises()[name].scenario)
+
+
+def test_simulated_signatures_accept_and_reject_as_real_ones_do() -> None:
+    key = crypto.derive_private_key(1, "test/sim/a")
+    other = crypto.derive_private_key(1, "test/sim/b")
+    data = b"TPMS_ATTEST bytes"
+    for mode in (False, True):
+        with crypto.simulated(mode):
+            assert crypto.is_simulated() is mode
+            r, s = crypto.ecdsa_sign(key, data)
+            assert 1 <= r < 2**256 and 1 <= s < 2**256
+            assert crypto.ecdsa_sign(key, data) == (r, s)  # deterministic
+            assert crypto.ecdsa_verify(key.public_key(), data, r, s)
+            assert not crypto.ecdsa_verify(key.public_key(), data + b"!", r, s)  # tampered
+            assert not crypto.ecdsa_verify(other.public_key(), data, r, s)  # other key
+            assert not crypto.ecdsa_verify(key.public_key(), data, r, s + 1)  # forged
+            signed_by_other = crypto.ecdsa_sign(other, data)
+            assert not crypto.ecdsa_verify(key.public_key(), data, *signed_by_other)
+            token = crypto.jwt_encode({"sub": "esx-01"}, key, "kid")
+            assert crypto.jwt_verify(token, key.public_key()) == {"sub": "esx-01"}
+            assert crypto.jwt_verify(token, other.public_key()) is None
+            head, body, sig = token.split(".")
+            forged = crypto.jwt_encode({"sub": "esx-02"}, key, "kid").split(".")[1]
+            assert crypto.jwt_verify(f"{head}.{forged}.{sig}", key.public_key()) is None
+            ab = crypto.ecdh(key, other.public_key())
+            assert ab == crypto.ecdh(other, key.public_key()) and len(ab) == 32
+            third = crypto.derive_private_key(1, "test/sim/c")
+            assert crypto.ecdh(key, third.public_key()) != ab
+    assert not crypto.is_simulated()
+    with crypto.simulated():  # a simulated signature is not a real one, and back
+        sim = crypto.ecdsa_sign(key, data)
+    assert not crypto.ecdsa_verify(key.public_key(), data, *sim)
+
+
+def test_a_world_refuses_an_unknown_crypto_mode() -> None:
+    scenario = load_scenario(str(BUNDLED[0]))
+    with pytest.raises(InputError, match="crypto"):
+        World(scenario.topology, crypto="fake")
+
+
+def test_the_checker_finds_and_confirms_the_same_counterexamples_in_both_modes() -> None:
+    plan = load_scenario(str(ROOT / "scenarios" / "plans" /
+                             "unsafe-remove-old-image-after-quick-boot.yaml"))
+
+    def found(mode: str) -> list[tuple[Any, ...]]:
+        report = Checker(plan, examples=4, seed=3, crypto=mode).run()
+        assert not crypto.is_simulated()
+        return [(ce.invariant, ce.case, [str(v) for v in ce.violations], ce.reproduced)
+                for ce in report.counterexamples]
+
+    simulated = found("simulated")
+    assert simulated and all(reproduced for *_, reproduced in simulated)
+    assert simulated == found("real")
