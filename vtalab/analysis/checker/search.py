@@ -214,8 +214,10 @@ class Checker:
         return with_refusals(self.scenario(case, expect=[{"invariant": invariant}], **kw),
                              refused)
 
-    def _run(self, scenario: Scenario, crypto: str | None = None) -> RunSummary:
-        crypto = crypto or self.crypto
+    def _run(self, scenario: Scenario) -> RunSummary:
+        return self._run_in(scenario, self.crypto)
+
+    def _run_in(self, scenario: Scenario, crypto: str) -> RunSummary:
         with _crypto.simulated(crypto == "simulated"):  # the checks verify tokens too
             return self._judge(run_scenario(scenario, crypto=crypto))
 
@@ -308,7 +310,7 @@ class Checker:
     def _confirmed(self, case: Case, name: str, simulated: RunSummary) -> RunSummary:
         """``case`` run again with real crypto: it must violate ``name`` the same way
         (simulated crypto is a stand-in for search; a difference is a simulator bug)."""
-        real = self._run(self.scenario(case), crypto="real")
+        real = self._run_in(self.scenario(case), "real")
         if [str(v) for v in real.violations.get(name, [])] != [
                 str(v) for v in simulated.violations.get(name, [])]:
             raise RuntimeError(
