@@ -84,3 +84,26 @@ def services_status(world: World, a: Args) -> Outcome:
     return Outcome(True, output=rows)
 
 
+
+
+@verb("delete-applied-config", kind="lab", summary="Delete the trust configuration applied "
+      "to a Trusted cluster's hosts (the desired configuration stays; remediate re-applies "
+      "it). The vSphere Automation API's services_applied_config delete.",
+      args=TrustedClusterArgs, side="workload",
+      source="vSphere Automation API: trusted_clusters.services_applied_config.delete")
+def delete_applied_config(world: World, a: TrustedClusterArgs) -> Outcome:
+    cluster = world.trusted_cluster(a.cluster)
+    vc = world.workload_vcenter
+    task = vc.start_task("Delete Trusted cluster applied configuration", cluster.name)
+    changed = []
+    for th in cluster.hosts.values():
+        if th.host.is_up and th.applied:
+            th.applied = ()
+            changed.append(th.name)
+            th.agent.wake()
+    vc.finish_task(task)
+    world.kernel.record(vc.source, "trusted.applied_deleted", cluster=cluster.name,
+                        hosts=changed,
+                        message=f"Trusted cluster {cluster.name}: applied configuration "
+                                f"deleted on {', '.join(changed) or 'no host'}")
+    return Outcome(True, output=changed)
