@@ -875,7 +875,7 @@ def _service_id(row: dict[str, Any]) -> str:
     return str(row["name"]).replace("/", ":")
 
 
-def _trusted_services(kind: str, rest_kind: str, remove_verb: str) -> None:
+def _trusted_services(kind: str, rest_kind: str, remove_verb: str, add_verb: str) -> None:
     svc = f"{TC}.{rest_kind}.services"
     summary_t = Struct(f"{svc}.summary", {"service": Id, "address": NetworkAddress,
                                           "group": Str, "trust_authority_cluster": Str})
@@ -942,8 +942,46 @@ def _trusted_services(kind: str, rest_kind: str, remove_verb: str) -> None:
                             target=("ClusterComputeResource", lab.ids.cluster_ids[name]))
 
 
-_trusted_services("attestation", "attestation", "Remove-TrustedClusterAttestationServiceInfo")
-_trusted_services("key_provider", "kms", "Remove-TrustedClusterKeyProviderServiceInfo")
+    create_t = Struct(f"{svc}.create_spec", {
+        "type": Enum(f"{svc}.create_spec.source_type", ("CLUSTER", "SERVICE")),
+        "service": Opt(Id), "trust_authority_cluster": Opt(Str)})
+
+    @_op(svc, "create$task", {"cluster": Id, "spec": create_t}, Id, side="workload",
+         result=Opt(Id), rest=Rest("POST", path, body="spec"),
+         summary=f"Configure the Trust Authority cluster's {kind.replace('_', ' ')} services "
+                 f"(Export-/Import-TrustAuthorityServicesInfo, {add_verb}; type CLUSTER).")
+    def create(lab: ServedLab, call: Call, user: str) -> str:
+        name = lab.ids.trusted_cluster(call.input["cluster"])
+        spec = call.input["spec"]
+        if spec["type"] != "CLUSTER":
+            raise VapiError("invalid_argument", "spec.type: the lab configures a Trust "
+                            "Authority cluster's services (CLUSTER), not single services",
+                            args=("spec.type",))
+        ta = spec["trust_authority_cluster"]
+        if ta is not None:
+            lab.ids.ta_cluster(ta, "spec.trust_authority_cluster")
+        file = f"api-services-{lab.requests}"
+        try:  # the export/import an operator does before adding the services
+            _ok(_call(lab, "Export-TrustAuthorityServicesInfo", file=file))
+            _ok(_call(lab, "Import-TrustAuthorityServicesInfo", file=file))
+        finally:
+            lab.world.files.pop(file, None)
+
+        def finish(outcome: Outcome) -> str | None:
+            _ok(outcome)
+            found = rows(lab, name)
+            return _service_id(found[0]) if found else None
+
+        return lab.run_task(call, TABLE[(svc, "create$task")], user,
+                            f"Add {kind.replace('_', ' ')} service info", add_verb,
+                            _verb_args(add_verb, cluster__trusted_cluster=name), finish,
+                            target=("ClusterComputeResource", lab.ids.cluster_ids[name]))
+
+
+_trusted_services("attestation", "attestation", "Remove-TrustedClusterAttestationServiceInfo",
+                  "Add-TrustedClusterAttestationServiceInfo")
+_trusted_services("key_provider", "kms", "Remove-TrustedClusterKeyProviderServiceInfo",
+                  "Add-TrustedClusterKeyProviderServiceInfo")
 
 
 # == service status =======================================================================
@@ -1018,6 +1056,40 @@ def sac_update(lab: ServedLab, call: Call, user: str) -> str:
     return lab.run_task(call, TABLE[(SAC, "update$task")], user, "Update Trusted cluster",
                         "Set-TrustedCluster", {"cluster": name, "remediate": True}, _void,
                         target=("ClusterComputeResource", lab.ids.cluster_ids[name]))
+
+
+@_op(SAC, "delete$task", {"cluster": Id}, Id, side="workload", result=Void,
+     rest=Rest("DELETE", REST_SAC),
+     summary="Delete the trust configuration applied to the cluster's hosts "
+             "(delete-applied-config; remediate re-applies the desired one).")
+def sac_delete(lab: ServedLab, call: Call, user: str) -> str:
+    name = lab.ids.trusted_cluster(call.input["cluster"])
+    return lab.run_task(call, TABLE[(SAC, "delete$task")], user,
+                        "Delete Trusted cluster applied configuration",
+                        "delete-applied-config", {"cluster": name}, _void,
+                        target=("ClusterComputeResource", lab.ids.cluster_ids[name]))
+
+
+# == the workload vCenter's own principal =================================================
+PrincipalInfo = Struct(f"{TI}.principal.info", {
+    "certificates": List(X509Chain), "issuer": Str, "principal": StsPrincipal, "name": Str})
+
+
+@_op(f"{TI}.principal", "get", {}, PrincipalInfo, side="workload",
+     rest=Rest("GET", f"{REST_TI}/principal"),
+     summary="This vCenter's STS signing certificates, the principal the TA cluster must "
+             "trust (Export-TrustedPrincipal).")
+def principal_get(lab: ServedLab, call: Call, user: str) -> dict[str, Any]:
+    name = f"api-principal-{lab.requests}"
+    try:
+        _ok(_call(lab, "Export-TrustedPrincipal", file=name))
+        principal = lab.world.files[name]
+    finally:
+        lab.world.files.pop(name, None)
+    pems = [crypto.cert_pem(crypto.cert_from_der(d)).decode()
+            for d in principal.certificates_der]
+    return {"certificates": [{"cert_chain": pems}], "issuer": principal.issuer,
+            "principal": STS_PRINCIPAL, "name": principal.issuer}
 
 
 # == vcenter.host, vcenter.VM =============================================================
