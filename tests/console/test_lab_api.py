@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from vtalab.cli import main
 from vtalab.errors import InputError
 from vtalab.scenario.model import load_scenario
 from vtalab.server import ServedLab, start
@@ -154,3 +155,17 @@ def test_classroom_worlds_are_apart_and_deterministic() -> None:
         assert first == second
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["serve"], "needs a SCENARIO.yaml or --exercise"),
+    (["serve", "scenarios/quick-boot-upgrade.yaml", "--classroom", "2"], "needs --exercise"),
+    (["serve", "--exercise", "no-such-exercise"], "unknown exercise"),
+    (["serve", "scenarios/quick-boot-upgrade.yaml", "--exercise", "restart-kmxa"],
+     "not both"),
+    (["serve", "--exercise", "restart-kmxa", "--classroom", "0"], "at least 1"),
+])
+def test_serve_exercise_bad_input(argv: list[str], says: str,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert says in capsys.readouterr().err
