@@ -342,3 +342,24 @@ def test_trust_authority_configuration_pages(serve: Any, page: Any) -> None:
         "ta-esx-01:attestd")
     expect(page.get_by_role("table", name="Key provider services")).to_contain_text(
         "ta-esx-01:kmxd")
+
+
+def test_lab_bar_clock(serve: Any, page: Any) -> None:
+    """Pause, advance by 10 minutes and 1 hour, set the speed, run again."""
+    served = serve(ServedLab(load_scenario("scenarios/quick-boot-upgrade.yaml"),
+                             speed=SPEED, paused=True))
+    login(page, served)
+    clock = page.locator("#clock")
+    expect(clock).to_contain_text("T+00:00:00")
+    expect(clock).to_contain_text("paused")
+    page.get_by_role("button", name="+10 min").click()
+    expect(clock).to_contain_text("T+00:10:00")
+    page.get_by_role("button", name="+1 h").click()
+    expect(clock).to_contain_text("T+01:10:00")
+    page.locator("#clock-speed").select_option("600")
+    page.get_by_role("button", name="Run").click()
+    expect(clock).to_contain_text("600\u00d7")
+    expect(clock).not_to_contain_text("T+01:10:00")
+    page.get_by_role("button", name="Pause").click()
+    expect(clock).to_contain_text("paused")
+    assert served.lab.clock.running is False and served.lab.kernel.now > 4200
