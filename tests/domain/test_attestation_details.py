@@ -322,3 +322,103 @@ def test_rollback_and_unsafe_clock_details() -> None:
         (f,) = v.warnings if policy == "report" else v.findings
         assert f.detail == {"host": HOST, "clock": tpm2.clock_info().clock,
                             "reset_count": 2, "policy": policy}
+
+
+# -- more exact details (second mutation run) ----------------------------------------------------
+def test_kms_token_shape_and_leeway() -> None:
+    from vtalab.domain.attestation import verify_kms_token
+
+    signer = key("ta-01/attestd")
+    kid = crypto.key_id(signer)
+    trusted = {kid: signer.public_key()}
+    now = NOW_EPOCH
+
+    def check(claims: dict, **kw: int):  # type: ignore[no-untyped-def]
+        base = {"iss": "ta-01/attestd", "sub": HOST, "group": "g", "typ": "KMS_AUTH_JWT",
+                "aud": "kms", "iat": now, "exp": now + 60}
+        token = crypto.jwt_encode({**base, **claims}, signer, kid)
+        return verify_kms_token(token, trusted_keys=trusted, host=HOST, group="g",
+                                now_epoch=kw.get("at", now), leeway=kw.get("leeway", 0))
+
+    assert check({}) is None
+    assert check({"aud": "reporting"}) is Reason.TOKEN_FORGED  # right typ, wrong audience
+    assert check({"typ": "REPORTING_JWT"}) is Reason.TOKEN_FORGED
+    assert check({"exp": None}) is Reason.TOKEN_FORGED  # iat alone is not a validity period
+    assert check({"iat": None}) is Reason.TOKEN_FORGED
+    assert check({"iat": now + 3}, leeway=5) is None  # skew within the leeway
+    assert check({"iat": now + 6}, leeway=5) is Reason.TOKEN_NOT_YET_VALID
+    assert check({}, at=now + 64, leeway=5) is None
+    assert check({}, at=now + 65, leeway=5) is Reason.TOKEN_EXPIRED
+
+
+def test_quote_shape_findings_detail() -> None:
+    tpm = make_tpm()
+    ev = evidence(tpm)
+    bad_type = ev.quote_attest[:4] + b"\x80\x17" + ev.quote_attest[6:]
+    f = only_finding(judge(dataclasses.replace(ev, quote_attest=bad_type), tpm))
+    assert (f.reason, f.detail["problem"]) == (Reason.QUOTE_MALFORMED, "bad_type")
+    both = b"\x00" + bad_type[1:]
+    f = only_finding(judge(dataclasses.replace(ev, quote_attest=both), tpm))
+    assert f.detail["problem"] == "bad_magic, bad_type"
+    narrow = dataclasses.replace(ev, pcr_selection=(7, 11, 12, 13, 14))
+    f = only_finding(judge(narrow, tpm))
+    assert (f.reason, f.detail) == (Reason.QUOTE_MALFORMED, {
+        "host": HOST, "problem": "the quoted PCR selection is not the one presented",
+        "presented": [7, 11, 12, 13, 14], "quoted": list(PCRS)})
+    q = tpm.quote(NONCE, [0, 7], now_ms=60_000)
+    few = dataclasses.replace(ev, quote_attest=q.attest, quote_signature=q.signature,
+                              pcr_selection=q.pcrs)
+    f = only_finding(judge(few, tpm))
+    assert (f.reason, f.detail) == (Reason.QUOTE_PCRS_MISSING, {
+        "host": HOST, "missing": [11, 12, 13, 14], "quoted": [0, 7]})
+
+
+def test_quote_signer_mismatch_detail() -> None:
+    from vtalab.tpm import marshal as m
+
+    tpm = make_tpm()
+    ev = evidence(tpm)
+    a = m.parse_attest(ev.quote_attest)
+    attest = m.marshal_attest(tpm.ak_name, a.extra_data, a.clock_info, a.firmware_version,
+                              a.pcrs, a.pcr_digest)
+    r, s = crypto.ecdsa_sign(tpm.ak, attest)
+    ev = dataclasses.replace(ev, quote_attest=attest, quote_signature=m.marshal_signature(r, s))
+    f = only_finding(judge(ev, tpm))
+    assert f.detail == {"host": HOST, "quoted": tpm.ak_name.hex(),
+                        "expected": tpm.ak_qualified_name.hex()}
+
+
+def test_base_image_mismatch_names_unexpected_modules_and_version_records() -> None:
+    tpm = make_tpm()
+    good = BaseImage.from_image(IMAGE)
+    fewer = dataclasses.replace(good, modules=tuple(x for x in good.modules if x[0] != "vmx.v00"))
+    f = only_finding(judge(evidence(tpm), tpm, config(base_images=(fewer,))))
+    assert f.detail == {"host": HOST, "measured_version": "8.0.2-22380479",
+                        "modules": ["vmx.v00"], "unexpected": ["vmx.v00"]}
+    records = dataclasses.replace(good, version_records=good.version_records[:-1])
+    f = only_finding(judge(evidence(tpm), tpm, config(base_images=(records,))))
+    assert f.detail["modules"] == ["version records"] and "unexpected" not in f.detail
+
+
+def test_a_bad_sts_certificate_or_another_sts_key_does_not_hide_the_right_one() -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from cryptography.x509.oid import NameOID
+
+    from vtalab.domain.attestation import Principal
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "rsa-sts")])
+    rsa_cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+                .public_key(rsa_key.public_key()).serial_number(1)
+                .not_valid_before(NOW).not_valid_after(NOW.replace(year=NOW.year + 1))
+                .sign(rsa_key, hashes.SHA256()))
+    rsa_der = rsa_cert.public_bytes(Encoding.DER)
+    other_ec = crypto.cert_der(crypto.make_ca("other STS", key("other-sts"), NOW, NOW))
+    good = crypto.cert_der(sts()[0])
+    tpm = make_tpm()
+    for certs in ((rsa_der, good), (other_ec, good)):
+        cfg = config(principals=(Principal(WLD, certs),))
+        assert judge(evidence(tpm), tpm, cfg).attested, certs[0][:8]

@@ -310,3 +310,79 @@ def test_latest_verdict_policy(lab):
     assert not release(service, kms, token=None, at=100).ok  # the token rule still first
     with pytest.raises(ValueError, match="key release policy"):
         KeyProviderService("ta", GROUP, policy="verdict")
+
+
+def _answers(service, kms, key_id):
+    """One answer per path through release_key, as (reason, message, log, provider,
+    key_id, attempts) -- what kmxd.log and the caller see."""
+    out = {}
+
+    def take(name, result):
+        out[name] = (result.reason.value if result.reason else None, result.message,
+                     result.log, result.provider, result.key_id, len(result.attempts))
+
+    take("no_token", release(service, kms, token=None))
+    take("forged", release(service, kms, token="not-a-jwt"))
+    take("wrong_group", release(service, kms, token=make_token(group="group-2")))
+    take("not_configured", release(service, kms, token=make_token(), provider="tkp-9"))
+    service.policy = "latest_verdict"
+    service.latest_verdict = lambda host: (90.0, False, None)
+    take("superseded", release(service, kms, token=make_token(), at=100))
+    service.policy = "token"
+    for s in kms.servers:
+        s.set_available(False)
+    take("kms_down", release(service, kms, token=make_token()))
+    for s in kms.servers:
+        s.set_available(True)
+    later = 366 * 86400
+    take("cert_expired", release(service, kms, token=make_token(iat=EPOCH + later - 60),
+                                 at=later))
+    take("released", release(service, kms, token=make_token(), key_id=key_id))
+    service.stop()
+    take("stopped", release(service, kms, token=make_token()))
+    return out
+
+
+def test_every_refusal_says_exactly_why(lab):
+    service, kms, _, key_id = lab
+    a = _answers(service, kms, key_id)
+    pre = f"Key request from {HOST} for key "
+
+    def refused(reason, message, key=key_id, provider="tkp-1", extra=()):
+        return [*extra, f"{pre}{key} of provider {provider} refused: reason={reason}: {message}"]
+
+    msg = "Host esx-01.lab.local asked for a key without an attestation token (it is not attested)."
+    assert a["no_token"] == ("no_token", msg, refused("no_token", msg), "tkp-1", key_id, 0)
+    msg = ("The attestation token of esx-01.lab.local is not signed by a trusted Attestation "
+           "Service.")
+    assert a["forged"] == ("token_forged", msg, refused("token_forged", msg), "tkp-1", key_id, 0)
+    msg = ("The attestation token of esx-01.lab.local is for group group-2, not this key "
+           "provider's group group-1.")
+    assert a["wrong_group"] == ("token_wrong_group", msg, refused("token_wrong_group", msg),
+                                "tkp-1", key_id, 0)
+    msg = ("No trusted key provider tkp-9 is configured for group group-1. (TA host "
+           "ta-01.lab.local has: tkp-1)")
+    assert a["not_configured"] == ("key_provider_not_configured", msg,
+                                   refused("key_provider_not_configured", msg, key="<primary>",
+                                           provider="tkp-9"), "tkp-9", None, 0)
+    msg = ("The attestation token of esx-01.lab.local is valid, but the host has since been "
+           "judged notAttested (?, at T+00:01:30); key_release_policy latest_verdict refuses "
+           "it.")
+    assert a["superseded"] == ("token_superseded", msg, refused("token_superseded", msg),
+                               "tkp-1", key_id, 0)
+    reason, message, log, provider, key, attempts = a["kms_down"]
+    assert (reason, provider, key, attempts) == ("kms_unreachable", "tkp-1", key_id, 2)
+    assert message.startswith("No KMIP server of key provider tkp-1 could be reached. (")
+    assert log[0] == f"Attestation token of {HOST} accepted (group group-1)"
+    assert log[-1] == refused("kms_unreachable", message)[-1]
+    reason, message, log, provider, key, attempts = a["cert_expired"]
+    assert reason == "kms_certificate_expired" and not message.endswith(")")
+    assert message.startswith("A certificate between key provider tkp-1 and its KMIP server "
+                              "has expired (")
+    assert a["released"][:2] == (None, f"Key {key_id} of provider tkp-1 released to {HOST} "
+                                       "(KMIP server kms-01)")
+    assert a["released"][2][-1] == a["released"][1] and a["released"][3:] == ("tkp-1",
+                                                                              key_id, 1)
+    msg = f"kmxd on TA host ta-01.lab.local is stopped; key request from {HOST} not served"
+    assert a["stopped"] == ("service_stopped", msg,
+                            refused("service_stopped", msg, key="<primary>"), "tkp-1", None, 0)

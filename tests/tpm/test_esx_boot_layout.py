@@ -89,3 +89,12 @@ def test_counts_of_command_lines_and_asset_tags() -> None:
         "2 asset tags measured (esx-boot measures at most one)"]
     assert problems([*GOOD[:6], SIGNER, CMD, ASSET, ASSET, ASSET]) == [
         "3 asset tags measured (esx-boot measures at most one)"]
+
+
+def test_every_problem_is_reported_not_only_the_first() -> None:
+    assert problems([tag(5, 13), BootRecord(12, EV_EFI_ACTION), *GOOD[:6], SIGNER, CMD,
+                     CMD]) == [
+        "a record with unknown esx-boot tag 5 in PCR 13",
+        "a record of event type 0x80000007 in PCR 12 (esx-boot measures only tagged events "
+        "there)",
+        "2 command lines measured (esx-boot measures one)"]

@@ -73,3 +73,9 @@ def test_event_size_cap_is_exactly_16_mib() -> None:
     assert len(next(iter(ok)).data) == cap
     with pytest.raises(ValueError, match="overruns"):  # present in full, yet over the cap
         parse_eventlog(HEADER + record(etype=EV_EFI_ACTION + 1, data=bytes(cap + 1)))
+
+
+def test_a_complete_header_without_its_digest_is_a_truncated_digest() -> None:
+    with pytest.raises(ValueError) as err:
+        parse_eventlog(HEADER + record()[:12])
+    assert str(err.value) == "truncated digest"

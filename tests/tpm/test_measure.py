@@ -158,3 +158,36 @@ def test_module_name_must_be_nul_terminated() -> None:
     with pytest.raises(ValueError) as err:
         read_measured_boot(tpm.log)
     assert str(err.value) == "module name is not NUL-terminated"
+
+
+def test_secure_boot_is_read_from_the_driver_config_variable_only() -> None:
+    from vtalab.tpm.eventlog import (
+        EFI_GLOBAL_VARIABLE,
+        EV_EFI_VARIABLE_AUTHORITY,
+        EV_EFI_VARIABLE_DRIVER_CONFIG,
+        uefi_variable_data,
+    )
+
+    def secure_boot(*records: tuple[int, bytes]) -> bool | None:
+        tpm = make_tpm()
+        tpm.power_on(0)
+        tpm.startup_clear()
+        for etype, value in records:
+            tpm.extend(7, etype, uefi_variable_data(EFI_GLOBAL_VARIABLE, "SecureBoot", value))
+        return read_measured_boot(tpm.log).secure_boot
+
+    assert secure_boot((EV_EFI_VARIABLE_DRIVER_CONFIG, b"\x01")) is True
+    assert secure_boot((EV_EFI_VARIABLE_DRIVER_CONFIG, b"\x01\x00")) is True  # first byte
+    assert secure_boot((EV_EFI_VARIABLE_DRIVER_CONFIG, b"\x00"),
+                       (EV_EFI_VARIABLE_AUTHORITY, b"\x01")) is False
+    assert secure_boot() is None
+
+
+def test_an_asset_tag_that_is_not_utf8_is_read_with_replacement() -> None:
+    from vtalab.esxi.measure import TAG_ASSET_TAG, _tagged
+
+    tpm = make_tpm()
+    tpm.power_on(0)
+    tpm.startup_clear()
+    _tagged(tpm, 14, TAG_ASSET_TAG, b"rack\xff7")
+    assert read_measured_boot(tpm.log).asset_tag == "rack\ufffd7"

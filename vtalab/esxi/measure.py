@@ -361,7 +361,7 @@ def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
     image does not account for. Returns one phrase per problem (empty: as esx-boot).
     """
     problems = [f"{name} measured more than once" for name in mb.duplicates]
-    modules_seen = 0
+    any_module = False
     fleet_after_host_specific: list[str] = []
     host_specific_order: list[str] = []
     after_modules = False  # a signer, command line or asset tag has been measured
@@ -384,7 +384,7 @@ def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
                                 f"(esx-boot measures it as a {_TAG_NAMES[tag]} in PCR {pcr})")
             if after_modules:
                 problems.append(f"{name} measured after the signer or command line")
-            modules_seen += 1
+            any_module = True
             if name in _HOST_SPECIFIC:
                 host_specific_order.append(name)
             elif host_specific_order:
@@ -418,6 +418,6 @@ def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
         problems.append(f"{cmdlines} command lines measured (esx-boot measures one)")
     if asset_tags > 1:
         problems.append(f"{asset_tags} asset tags measured (esx-boot measures at most one)")
-    if modules_seen and not cmdlines:
+    if any_module and not cmdlines:
         problems.append("no command line measured (esx-boot always measures one)")
     return problems
