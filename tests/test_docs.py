@@ -35,3 +35,14 @@ def test_api_story_runs_and_prints_what_the_doc_says() -> None:
     with contextlib.redirect_stdout(out):
         exec(compile(code, "docs/api.md", "exec"), {})
     assert out.getvalue() == expected
+
+
+def test_logs_doc_lists_the_texts_where_the_code_writes_them() -> None:
+    """docs/logs.md (issue 15): read from the call sites, so a new log line appears there."""
+    text = generate()["logs.md"]
+    for log in ("attestd.log", "kmxa.log", "kmxd.log", "vpxd.log", "loadESX.log"):
+        assert f"## {log}" in text
+    assert ("`Attested by {info.name} as ESXi {verdict.measured_version}; token valid until "
+            in text)
+    assert "`Quick Boot not possible: {why}; using a regular reboot.`" in text
+    assert "released to {host} (KMIP server {result.server})" in text
