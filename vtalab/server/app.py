@@ -38,7 +38,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from vtalab.server import lab_api  # noqa: F401 - the console's lab reads join the table
 from vtalab.server.lab import Call, Reply, ServedLab, invalid_argument
 from vtalab.server.services import TABLE, Operation
-from vtalab.server.vapi import BadValue, Opt, Struct, VapiError
+from vtalab.server.vapi import BadValue, Bool, Double, Int, List, Opt, Struct, VapiError
 
 __all__ = ["SESSION_HEADER", "create_app"]
 
@@ -274,12 +274,21 @@ def _rest_input(op: Operation, params: dict[str, str], request: Request, body: b
         if target is None:
             continue  # unknown query parameters are ignored, as extra fields are
         inner = ftype.element if isinstance(ftype, Opt) else ftype
-        if hasattr(inner, "element") and not isinstance(inner, Struct):
+        if isinstance(inner, List):
             target[name] = values
-        elif len(values) == 1:
+        elif len(values) == 1:  # a query string is text: read it as the field's type
             v = values[0]
-            target[name] = (v.lower() == "true" if v.lower() in ("true", "false") else
-                            int(v) if v.lstrip("-").isdigit() else v)
+            if inner is Bool and v.lower() in ("true", "false"):
+                target[name] = v.lower() == "true"
+            elif inner is Int and v.lstrip("-").isdigit():
+                target[name] = int(v)
+            elif inner is Double:
+                try:
+                    target[name] = float(v)
+                except ValueError:
+                    target[name] = v  # the type check names the field
+            else:
+                target[name] = v
     if body_field is not None:
         raw[body_field] = _rest_body(body, request, body_field)
     elif body.strip():
