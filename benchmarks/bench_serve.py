@@ -245,7 +245,7 @@ def main() -> int:
         after = _rss_kib(server.pid)
         per_req = (after - middle) * 1024 / max(args.memory, 1)
         print(f"\nmemory: {before / 1024:.1f} MiB, {middle / 1024:.1f} MiB after {args.memory} "
-              f"more reads (the task table fills: {args.memory} tasks), {after / 1024:.1f} MiB "
+              f"more reads (the task table fills up to its 10,000), {after / 1024:.1f} MiB "
               f"after {args.memory} more: {per_req:.0f} bytes per request (the trace keeps "
               "every request; sessions and tasks are bounded)")
         made = 0
