@@ -31,6 +31,9 @@ TIMEOUT_MS = 15_000
 
 OUTPUT = Path(os.environ.get("VTALAB_TEST_OUTPUT", "test-output")) / "console"
 
+# expect() waits as long as an action does (its default, 5 s, is short on a loaded machine)
+playwright_api.expect.set_options(timeout=TIMEOUT_MS)
+
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # In CI (.ci/run installs chromium) a missing browser is a failure, never a skip.

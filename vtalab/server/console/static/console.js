@@ -334,11 +334,12 @@ async function renderPage(fresh) {
     return;
   }
   const key = [state.sel, p.tab, p.sub, state.labview].join("|");
-  if (!fresh && state.pageKey === key && (state.busy || document.querySelector(".backdrop") ||
-      content.querySelector(".menu-pop") || content.contains(document.activeElement) &&
-      document.activeElement.matches("input, select"))) {
-    return;  // do not repaint under a person's hands
-  }
+  // Do not repaint under a person's hands: an open menu or dialog, a running action, a
+  // focused field. Checked before and after fetching (a menu may open meanwhile).
+  const handsOn = () => state.busy || document.querySelector(".backdrop") ||
+    content.querySelector(".menu-pop") || (content.contains(document.activeElement) &&
+      document.activeElement.matches("input, select"));
+  if (!fresh && state.pageKey === key && handsOn()) return;
   let body;
   try {
     body = await p.spec.render(p.node, p.tab, p.sub);
@@ -346,6 +347,9 @@ async function renderPage(fresh) {
     body = h("div", { class: "banner err", role: "alert" }, String(err.message || err));
   }
   if (currentPage() === null || [state.sel, currentPage().tab, currentPage().sub, state.labview].join("|") !== key) return;
+  if (!fresh && state.pageKey === key && handsOn()) return;
+  // even a repaint an action asked for waits while a menu or dialog is open (next poll)
+  if (state.pageKey === key && (document.querySelector(".backdrop") || content.querySelector(".menu-pop"))) return;
   const scroll = content.querySelector(".pane") ? content.querySelector(".pane").scrollTop : 0;
   const focusId = document.activeElement && document.activeElement.id;
   const hdr = h("div", { class: "objhdr" },
