@@ -386,3 +386,39 @@ def test_every_refusal_says_exactly_why(lab):
     msg = f"kmxd on TA host ta-01.lab.local is stopped; key request from {HOST} not served"
     assert a["stopped"] == ("service_stopped", msg,
                             refused("service_stopped", msg, key="<primary>"), "tkp-1", None, 0)
+
+
+def test_refusals_name_the_token_host_the_key_and_the_expired_certificate(lab):
+    service, kms, _, key_id = lab
+    r = release(service, kms, token=make_token(host="esx-02.lab.local"))
+    assert r.message == (f"The attestation token presented by {HOST} was issued to another "
+                         "host (esx-02.lab.local).")
+    kms.revoke(key_id)
+    kms.destroy(key_id)
+    r = release(service, kms, token=make_token())
+    assert r.message.startswith(f"Key {key_id} was not found on the KMIP servers of key "
+                                "provider tkp-1.")
+    later = 366 * 86400
+    r = release(service, kms, token=make_token(iat=EPOCH + later - 60), at=later,
+                key_id="k-1")
+    assert "has expired (" in r.message and "(None)" not in r.message
+    service.stop()
+    assert release(service, kms, token=None, key_id="k-1").key_id == "k-1"
+    service.start()
+    assert release(service, kms, token=None, key_id="k-1", provider="tkp-9").key_id == "k-1"
+
+
+def test_fallback_words_of_refusals(lab):
+    service, kms, ident, key_id = lab
+    key, kid = attestation_key()
+    no_group = crypto.jwt_encode({"iss": "ta-01/attestd", "sub": HOST, "typ": "KMS_AUTH_JWT",
+                                  "aud": "kms", "iat": EPOCH, "exp": EPOCH + 60}, key, kid)
+    r = release(service, kms, token=no_group)
+    assert r.reason is Reason.TOKEN_WRONG_GROUP and "is for group ?, not" in r.message
+    service.add_provider(provider_for("tkp-2", kms, ident, key_id))
+    r = release(service, kms, token=make_token(), provider="tkp-9")
+    assert r.message.endswith("(TA host ta-01.lab.local has: tkp-1, tkp-2)")
+    service.remove_provider("tkp-1")
+    service.remove_provider("tkp-2")
+    r = release(service, kms, token=make_token(), provider="tkp-9")
+    assert r.message.endswith("(TA host ta-01.lab.local has: none)")

@@ -79,3 +79,9 @@ def test_a_complete_header_without_its_digest_is_a_truncated_digest() -> None:
     with pytest.raises(ValueError) as err:
         parse_eventlog(HEADER + record()[:12])
     assert str(err.value) == "truncated digest"
+
+
+def test_a_size_with_the_top_bit_set_is_refused_not_read_backwards() -> None:
+    with pytest.raises(ValueError) as err:
+        parse_eventlog(HEADER + record(size=0xFFFFFFF0, data=b"") + REC.to_bytes())
+    assert str(err.value) == "event data overruns the log"
