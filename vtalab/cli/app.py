@@ -23,6 +23,7 @@ from vtalab.analysis.htmlreport import run_html
 from vtalab.cli import bundle, term
 from vtalab.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, examples, time_arg
 from vtalab.cli.term import COLOR_CHOICES
+from vtalab.core.files import safe_name, write_atomic
 from vtalab.errors import InputError, VtalabError
 from vtalab.forensics.bundle import is_bundle
 from vtalab.scenario.expect import LOG_NAMES
@@ -346,10 +347,8 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     if isinstance(header.get("serve"), dict):  # a `vtalab serve --trace` session
         result: Any = _Replayed(replay_served(header, recorded, file=path).world)
     else:
-        scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
-        until = header.get("until")
-        result = run_scenario(scenario, seed=int(header["seed"]),
-                              until=None if until is None else float(until))
+        scenario = load_scenario_text(header["scenario_text"], file=f"{path}:scenario_text")
+        result = run_scenario(scenario, seed=int(header["seed"]), until=header.get("until"))
     got = [e.to_json() for e in result.world.kernel.trace]
     want = [e.to_json() for e in recorded]
     version_note = ""
@@ -383,12 +382,15 @@ def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out {args.out}: exists and is not a directory")
     _, result = _run_to(args.file, args.at)
-    files = result.world.evidence(args.host)
-    os.makedirs(args.out, exist_ok=True)
-    for name in sorted(files):
-        with open(os.path.join(args.out, name), "wb") as fh:
-            fh.write(files[name])
-    out.write(f"wrote {len(files)} files to {args.out}: {', '.join(sorted(files))}\n")
+    evidence = result.world.evidence(args.host)
+    try:
+        os.makedirs(args.out, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {args.out}: cannot create the folder: "
+                         f"{exc.strerror or exc}") from None
+    for name in sorted(evidence):
+        write_atomic(os.path.join(args.out, safe_name(name)), evidence[name])
+    out.write(f"wrote {len(evidence)} files to {args.out}: {', '.join(sorted(evidence))}\n")
     out.write(f"evidence of {args.host} at T={result.end:g}s; check it with tpm2-tools:\n")
     out.write(f"  cd {shlex.quote(args.out)} && {checkquote_command(args.out)}\n")
     return EXIT_OK

@@ -8,12 +8,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 from collections.abc import Callable
 from typing import Any, TextIO
 
 import vtalab
 from vtalab.cli.common import EXIT_FAIL, EXIT_OK, examples, time_arg
+from vtalab.core.files import decode_text, write_atomic
 from vtalab.core.kernel import format_time
 from vtalab.errors import InputError, OperationError
 from vtalab.forensics.bundle import (
@@ -68,16 +68,14 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
         note = (f"note: recorded by vtalab {bundle.version}, running vtalab "
                 f"{vtalab.__version__} (--force-version)\n")
     label = f"{path}:{TRACE}"
-    header, recorded, digest = parse_trace(bundle.members[TRACE].decode("utf-8"), label)
+    header, recorded, digest = parse_trace(decode_text(bundle.members[TRACE], label), label)
     if header["seed"] != m["seed"] or digest != m["trace_digest"]:
         raise InputError(f"{path}: {TRACE} and {MANIFEST} disagree on the seed or the "
                          "digest; the bundle was edited")
     if args.trace:
         check_writable(args.trace)
     scenario = load_scenario_text(bundle.scenario_text, file=f"{path}:{SCENARIO}")
-    until = header.get("until")
-    result = run_scenario(scenario, seed=m["seed"],
-                          until=None if until is None else float(until))
+    result = run_scenario(scenario, seed=m["seed"], until=header.get("until"))
     divergence = first_divergence([e.to_json() for e in recorded],
                                   [e.to_json() for e in result.world.kernel.trace])
     if divergence is None and digest != result.digest:
@@ -176,15 +174,7 @@ def _cmd_bundle(args: argparse.Namespace, out: TextIO) -> int:
                          "BUG.tgz), so that `vtalab run` recognises it")
     check_writable(args.out)
     data, notes = build_bundle(args.file, args.host, args.at)
-    tmp = args.out + ".tmp"
-    try:  # nothing half-written: the bundle appears whole or not at all
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, args.out)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    write_atomic(args.out, data)  # whole or not at all; never through a planted symlink
     bundle = open_bundle(args.out)
     out.write(f"wrote {args.out}: {len(bundle.members) + 1} members, sha256:"
               f"{sha256_hex(data)}\n")

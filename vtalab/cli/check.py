@@ -5,15 +5,24 @@ invariant was violated under what was tried (advice is printed as warnings, neve
 failure), **1** when one was (its counterexample files are in ``--out``), **2** for invalid
 input (nothing written), **130** when interrupted before any counterexample was found
 (Ctrl-C keeps every counterexample found so far, and exits 1 then).
+
+Files are written only in ``--out`` (counterexample names are made safe from the plan's
+name). Hypothesis keeps no example database for the search, and its cache (constants it
+collects from source files) goes to a temporary folder removed at the end, or to the
+folder named by ``HYPOTHESIS_STORAGE_DIRECTORY``: no ``.hypothesis/`` in the current folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from typing import Any, TextIO
+
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from vtalab.analysis.checker.cases import Case
 from vtalab.analysis.checker.report import render_report
@@ -68,6 +77,21 @@ def _quiet(done: int, total: int, what: str) -> None:
     """No progress bar (the checker used as a library, or no terminal)."""
 
 
+@contextlib.contextmanager
+def _hypothesis_storage() -> Iterator[None]:
+    """Hypothesis's storage folder: the user's (``HYPOTHESIS_STORAGE_DIRECTORY``) or a
+    temporary one, never ``./.hypothesis``."""
+    if os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="vtalab-hypothesis-") as home:
+        set_hypothesis_home_dir(home)
+        try:
+            yield
+        finally:
+            set_hypothesis_home_dir(None)
+
+
 def run(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.examples < 1:
@@ -80,7 +104,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         check_writable(args.html)
     plan = load_scenario(args.plan)
     factory = getattr(args, "progress", None)  # set by vtalab.cli.app: a bar on stderr
-    with factory("check") if factory else nullcontext(_quiet) as bar:
+    with factory("check") if factory else nullcontext(_quiet) as bar, _hypothesis_storage():
         checker = Checker(plan, path=args.plan, examples=args.examples, faults=args.faults,
                           seed=args.seed, out=args.out, progress=bar, crypto=args.crypto)
         report = checker.run()

@@ -21,6 +21,7 @@ from typing import TextIO
 
 from vtalab.cli.bundle import register as register_bundle
 from vtalab.cli.common import examples, time_arg
+from vtalab.core.files import write_atomic
 from vtalab.core.resources import bundled, bundled_scenario
 from vtalab.errors import InputError
 from vtalab.forensics.estate import import_estate
@@ -52,7 +53,7 @@ def update_goldens() -> list[Path]:
     written = []
     for stem in sorted(GOLDENS):
         path = BUGS / "golden" / f"{stem}.txt"
-        path.write_text(golden_text(stem), encoding="utf-8")
+        write_atomic(str(path), golden_text(stem))
         written.append(path)
     return written
 
@@ -80,13 +81,7 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     text, notes = import_estate(args.hosts, args.base_images, args.quickboot,
                                 last_full_boot=overrides, name=args.name, seed=args.seed,
                                 tpm2_settings_path=args.tpm2_settings)
-    tmp = Path(args.out + ".tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(args.out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    write_atomic(args.out, text)  # whole or not at all; never through a planted symlink
     for note in notes:
         out.write(note + "\n")
     out.write(f"wrote {args.out}\n")

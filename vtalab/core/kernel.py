@@ -11,6 +11,10 @@ Determinism is built in here, not bolted on:
 * Every state change goes through ``Kernel.record`` into the trace, stamped with the
   simulated time and a sequence number. Logs (``attestd.log``, ``kmxa.log`` ...) are trace
   events of kind ``log`` so that they, too, replay byte for byte.
+* Work is **bounded**: one run processes at most ``MAX_EVENTS_PER_RUN`` SimPy events
+  (:mod:`vtalab.core.limits`); past it :class:`EventLimitExceeded` stops the run before the
+  next event, the world left consistent at that simulated time. The count is of events,
+  not of wall-clock time, so where a run stops is as deterministic as the run.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from typing import Any
 
 import simpy
 
+from vtalab.core.limits import MAX_EVENTS_PER_RUN
 from vtalab.core.trace import Trace
+from vtalab.errors import InputError
 
-__all__ = ["SIM_EPOCH", "Kernel", "RandomStreams", "format_time"]
+__all__ = ["SIM_EPOCH", "EventLimitExceeded", "Kernel", "RandomStreams", "format_time"]
 
 #: Simulated time 0 on the calendar. Certificates and tokens are dated from here.
 SIM_EPOCH = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
@@ -75,12 +81,43 @@ class RandomStreams:
         return out[:n]
 
 
+class EventLimitExceeded(InputError):
+    """A run reached ``MAX_EVENTS_PER_RUN`` events; the next one was not processed.
+
+    ``now`` is the simulated time it stopped at. Whoever started the run knows what made it
+    long (a ``settle``, an ``advance``, a period parameter) and re-raises it located.
+    """
+
+    def __init__(self, now: float, limit: int) -> None:
+        self.now = now
+        self.limit = limit
+        super().__init__(f"the run reached vtalab's limit of {limit:,} simulation events "
+                         f"(MAX_EVENTS_PER_RUN) at {format_time(now)} of simulated time, "
+                         "and stopped there")
+
+
+class _BoundedEnvironment(simpy.Environment):
+    """SimPy's environment, counting the events it processes against a limit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+        self.stop_at = MAX_EVENTS_PER_RUN
+        self.limit = MAX_EVENTS_PER_RUN
+
+    def step(self) -> None:
+        if self.steps >= self.stop_at:
+            raise EventLimitExceeded(float(self.now), self.limit)
+        self.steps += 1
+        super().step()
+
+
 class Kernel:
     """One simulated world's clock, random streams and trace."""
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = int(seed)
-        self.env = simpy.Environment()
+        self.env = _BoundedEnvironment()
         self.streams = RandomStreams(self.seed)
         self.trace = Trace()
         self._nonce_counter = 0
@@ -104,8 +141,16 @@ class Kernel:
     def process(self, generator: Generator[Any, Any, Any]) -> simpy.Process:
         return self.env.process(generator)
 
+    def allow(self, events: int = MAX_EVENTS_PER_RUN) -> None:
+        """Start a new run's budget: at most ``events`` more events from now on."""
+        self.env.limit = events
+        self.env.stop_at = self.env.steps + events
+
     def run(self, until: float | None = None) -> None:
-        """Advance the world to simulated time ``until`` (or until nothing is scheduled)."""
+        """Advance the world to simulated time ``until`` (or until nothing is scheduled).
+
+        One call is one run for :data:`~vtalab.core.limits.MAX_EVENTS_PER_RUN`."""
+        self.allow()
         if until is None:
             self.env.run()
         elif until > self.env.now:

@@ -34,6 +34,11 @@ MAX_TIME = 100 * 365 * 86400.0
 TIME_HELP = "a number of seconds or a duration such as '90s', '10m', '2h', '1d' or '1h30m'"
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def parse_time(value: Any, *, limit: float = HORIZON_SECONDS) -> float:
     """Seconds for ``value``: a non-negative number, or a string like ``10m`` / ``1h30m``.
 
@@ -41,9 +46,12 @@ def parse_time(value: Any, *, limit: float = HORIZON_SECONDS) -> float:
     operator-readable message otherwise.
     """
     if isinstance(value, bool):
-        raise ValueError(f"expected {TIME_HELP}; got {value!r}")
+        raise ValueError(f"expected {TIME_HELP}; got {_shown(value)}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer beyond any float: far beyond the horizon
+            seconds = math.inf
     elif isinstance(value, str):
         text = value.strip().lower()
         try:
@@ -52,15 +60,17 @@ def parse_time(value: Any, *, limit: float = HORIZON_SECONDS) -> float:
             compact = text.replace(" ", "")
             parts = _DURATION.findall(compact)
             if not parts or "".join(n + u for n, u in parts) != compact:
-                raise ValueError(f"expected {TIME_HELP}; got {value!r}") from None
-            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+                raise ValueError(f"expected {TIME_HELP}; got {_shown(value)}") from None
+            seconds = sum(float(n) * _UNITS[u] for n, u in parts)  # '9'*400+'d': inf
     else:
-        raise ValueError(f"expected {TIME_HELP}; got {value!r}")
+        raise ValueError(f"expected {TIME_HELP}; got {_shown(value)}")
     if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"expected {TIME_HELP} (a finite number, not negative); got {value!r}")
+        raise ValueError(f"expected {TIME_HELP} (a finite number, not negative); "
+                         f"got {_shown(value)}")
     if seconds > limit:
         what = "horizon" if limit == HORIZON_SECONDS else "limit"
-        raise ValueError(f"{value!r} ({seconds / 86400:,.0f} days) is beyond the lab's "
+        days = f"{seconds / 86400:,.0f} days" if seconds < 1e15 else "far more days"
+        raise ValueError(f"{_shown(value)} ({days}) is beyond the lab's "
                          f"{what} of {limit / 86400:g} days of simulated time")
     return seconds
 

@@ -69,14 +69,14 @@ import io
 import json
 import os
 import tarfile
-import zlib
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 import vtalab
+from vtalab.core import files
 from vtalab.core.kernel import SIM_EPOCH, format_time
-from vtalab.errors import InputError, OperationError
+from vtalab.core.simtime import parse_time
+from vtalab.errors import InputError, OperationError, ScenarioError
 from vtalab.forensics.explain import explain
 from vtalab.scenario.expect import Verdict
 from vtalab.scenario.model import check_name, run_scenario
@@ -101,8 +101,6 @@ EVIDENCE_FILES = ("ak.pub.pem", "eventlog.bin", "nonce.hex", "pcrs.bin", "pcrs.j
 _MODE = 0o644
 _MTIME = int(SIM_EPOCH.timestamp())
 _GZIP_MAGIC = b"\x1f\x8b"
-#: Refuse to inflate more than this (a gzip bomb is not a bug report).
-_MAX_BYTES = 256 * 1024 * 1024
 
 
 def sha256_hex(data: bytes) -> str:
@@ -256,7 +254,7 @@ class Bundle:
 
     @property
     def scenario_text(self) -> str:
-        return self.members[SCENARIO].decode("utf-8")
+        return files.decode_text(self.members[SCENARIO], f"{self.path}:{SCENARIO}")
 
     def evidence(self, host: str) -> dict[str, bytes]:
         prefix = _evidence_dir(host) + "/"
@@ -274,20 +272,19 @@ def is_bundle(path: str) -> bool:
     """Whether ``vtalab run`` should treat ``path`` as a bundle (by name or gzip magic)."""
     if path.endswith((".tgz", ".tar.gz")):
         return True
-    try:
-        with open(path, "rb") as fh:
-            return fh.read(2) == _GZIP_MAGIC
-    except OSError:
-        return False  # the scenario loader reports a missing file in its own words
+    return files.peek(path, 2) == _GZIP_MAGIC  # a FIFO or device: not a bundle, no wait
 
 
 def open_bundle(path: str) -> Bundle:
-    """Read ``path`` into memory and check it; an :class:`InputError` names what is wrong."""
+    """Read ``path`` into memory and check it; an :class:`InputError` names what is wrong.
+
+    Bounded: the file is read only if regular and at most ``MAX_INPUT_BYTES``, and it
+    inflates to at most ``MAX_ARCHIVE_BYTES`` before tar reads a header
+    (:func:`vtalab.core.files.read_tgz`)."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(_MAX_BYTES + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+        data = files.read_bytes(path, what="bug bundle")
+    except ScenarioError as exc:
+        raise ScenarioError(f"cannot read bundle: {exc.reason}", file=path) from None
     members = _unpack(path, data)
     if MANIFEST not in members:
         listed = ", ".join(sorted(members)[:8]) or "nothing"
@@ -312,41 +309,23 @@ def open_bundle(path: str) -> Bundle:
 
 
 def _unpack(path: str, data: bytes) -> dict[str, bytes]:
-    if len(data) > _MAX_BYTES or not data.startswith(_GZIP_MAGIC):
+    if not data.startswith(_GZIP_MAGIC):
         raise InputError(f"{path} is not a vtalab bug bundle: not a gzip-compressed tar "
                          "archive (a bundle is the .tgz `vtalab bundle --out` writes)")
-    members: dict[str, bytes] = {}
-    total = 0
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            for info in tar:
-                name = info.name
-                parts = PurePosixPath(name).parts
-                if not info.isfile() or name.startswith("/") or ".." in parts:
-                    raise InputError(f"{path} is not a vtalab bug bundle: member {name!r} "
-                                     "is not a plain file with a relative name")
-                if name in members:
-                    raise InputError(f"{path}: member {name} appears twice")
-                total += info.size
-                if total > _MAX_BYTES:
-                    raise InputError(f"{path}: members larger than {_MAX_BYTES} bytes in "
-                                     "all; not a vtalab bug bundle")
-                fh = tar.extractfile(info)
-                assert fh is not None  # a regular file always has data
-                members[name] = fh.read()
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise InputError(f"{path} is not a readable bug bundle: not a valid gzip-compressed "
-                         f"tar archive, or a corrupt or truncated one ({exc})") from None
-    return members
+        return files.read_tgz(data, path)
+    except InputError as exc:
+        raise InputError(f"{exc}; not a readable vtalab bug bundle") from None
 
 
 def _manifest(path: str, raw: bytes) -> dict[str, Any]:
     def bad(why: str) -> InputError:
         return InputError(f"{path}: {MANIFEST} {why}; the bundle is damaged or was edited")
 
+    label = f"{path}:{MANIFEST}"
     try:
-        manifest = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        manifest = files.load_json(files.decode_text(raw, label), label)
+    except ScenarioError as exc:
         raise bad(f"is not JSON ({exc})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise InputError(f"{path} is not a vtalab bug bundle: its {MANIFEST} does not say "
@@ -363,8 +342,11 @@ def _manifest(path: str, raw: bytes) -> dict[str, Any]:
     if version != 1 and (not manifest["hosts"]
                          or not all(isinstance(h, str) for h in manifest["hosts"])):
         raise bad("has no valid 'hosts'")
-    if manifest.get("at") is not None and not isinstance(manifest["at"], int | float):
-        raise bad("has no valid 'at'")
+    if manifest.get("at") is not None:
+        try:
+            manifest["at"] = parse_time(manifest["at"])
+        except ValueError as exc:
+            raise bad(f"has no valid 'at' ({exc})") from None
     expect = manifest.get("expect")
     if expect is not None and not (
             isinstance(expect, dict) and isinstance(expect.get("attested"), list)

@@ -50,6 +50,7 @@ from typing import Any
 
 import yaml
 
+from vtalab.core import files
 from vtalab.errors import InputError
 from vtalab.esxi.releases import Release, lookup, sort_key
 from vtalab.scenario.model import load_scenario_text
@@ -63,11 +64,9 @@ def _line(text: str, pos: int) -> int:
 
 def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
     """The objects of a ConvertTo-Json file, each with the line it starts on."""
-    try:
-        with open(path, encoding="utf-8-sig") as fh:  # PowerShell 5 writes a BOM
-            text = fh.read()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    # Bounded, regular files only; Windows PowerShell 5.1 writes UTF-8 with a BOM
+    # (Out-File -Encoding utf8) or UTF-16 with a BOM (the '>' redirection): both read.
+    text = files.read_text(path, what="PowerCLI export", utf16=True)
     dec = json.JSONDecoder()
     i = len(text) - len(text.lstrip())
     try:
@@ -83,10 +82,22 @@ def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
                 value, i = dec.raw_decode(text, i)
                 out.append((_line(text, start), value))
         else:
-            value, _ = dec.raw_decode(text, i)
+            value, end = dec.raw_decode(text, i)
+            if text[end:].strip():
+                line, column = files.position(text, end + len(text[end:]) - len(
+                    text[end:].lstrip()))
+                raise InputError(f"{path}:{line}:{column}: not valid JSON: extra data after "
+                                 "the object")
             out = [(_line(text, i), value)]
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        files.load_json(text, path)  # locates the nesting (raises)
+        raise InputError(f"{path}: not valid JSON: nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4300 digits
+        raise InputError(f"{path}:{_line(text, i)}: not valid JSON: {exc}") from None
+    for line, obj in out:
+        files.check_value(obj, path, line=line)  # nesting and lone surrogates
     for line, obj in out:
         if not isinstance(obj, dict):
             raise InputError(f"{path}:{line}: expected a JSON object (ConvertTo-Json of "
@@ -119,7 +130,14 @@ def _timestamp(path: str, line: int, field: str, text: str) -> datetime:
     """A last-attested time: ISO 8601 or PowerShell 5.1's ``/Date(ms)/``, in UTC."""
     m = _PS51_DATE.match(text.strip())
     if m:  # milliseconds since the Unix epoch, UTC; the optional offset is only a hint
-        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=int(m.group(1)))
+        ms = int(m.group(1)) if len(m.group(1)) <= 20 else 10 ** 20
+        try:
+            return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+        except OverflowError:
+            raise InputError(f"{path}:{line}: field {field!r}: {text.strip()} is beyond any "
+                             "date (years 1 to 9999); expected /Date(milliseconds since "
+                             "1970)/ such as /Date(1767599700000)/", what=field,
+                             value=text) from None
     try:
         when = datetime.fromisoformat(text.strip())
     except ValueError:
@@ -187,11 +205,7 @@ def _release(path: str, line: int, field: str, text: str) -> Release:
 
 
 def _quickboot(path: str) -> dict[str, bool]:
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            lines = fh.read().splitlines()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    lines = files.read_text(path, what="isBootLoadESX listing", utf16=True).splitlines()
     out: dict[str, bool] = {}
     for n, raw in enumerate(lines, start=1):
         text = raw.split("#", 1)[0].strip()

@@ -72,7 +72,13 @@ from vtalab.scenario.checks import (
     _verb_table,
 )
 from vtalab.scenario.expect import Expectation, Time
-from vtalab.scenario.run import RunResult, check_count, run_scenario, step_text
+from vtalab.scenario.run import (
+    RunResult,
+    check_count,
+    remember_source,
+    run_scenario,
+    step_text,
+)
 from vtalab.scenario.yamlloc import load_yaml, read_text
 from vtalab.world.topology import Topology
 
@@ -169,6 +175,7 @@ def load_scenario_text(text: str, file: str = "<scenario>") -> Scenario:
     problems = _semantic_problems(scenario, located)
     if problems:
         raise min(problems, key=lambda e: (e.line or 0, e.column or 0))
+    remember_source(scenario, located)
     return scenario
 
 

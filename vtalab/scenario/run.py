@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -27,10 +28,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 import simpy
 
 from vtalab.core import crypto as _crypto
-from vtalab.core.kernel import format_time
+from vtalab.core.kernel import EventLimitExceeded, format_time
 from vtalab.core.parameters import Parameters
 from vtalab.core.simtime import HORIZON_SECONDS
-from vtalab.errors import InputError
+from vtalab.errors import InputError, ScenarioError
 from vtalab.scenario.checks import _semantic_problems
 from vtalab.scenario.expect import CheckContext, StepResult, Verdict, evaluate
 from vtalab.scenario.yamlloc import Located
@@ -40,11 +41,58 @@ from vtalab.world.registry import Outcome
 if TYPE_CHECKING:
     from vtalab.scenario.model import Scenario, Step
 
-__all__ = ["ANY_ERROR", "RunResult", "ScenarioRun", "check_count", "run_scenario", "start_run",
-           "step_text"]
+__all__ = ["ANY_ERROR", "RunResult", "ScenarioRun", "check_count", "remember_source",
+           "run_scenario", "start_run", "step_text"]
 
 #: ``expect_error: any``: the step must be refused, whatever the reason code.
 ANY_ERROR = "any"
+
+#: id(scenario) -> (a weak reference to it, the YAML it was loaded from): where a
+#: run-time limit error points (a scenario model does not carry its marks).
+_SOURCES: dict[int, tuple[weakref.ref[Any], Located]] = {}
+
+
+def remember_source(scenario: Any, located: Located) -> None:
+    """Keep where ``scenario`` was written, for errors found only when it runs."""
+    key = id(scenario)
+    _SOURCES[key] = (weakref.ref(scenario, lambda _: _SOURCES.pop(key, None)), located)
+
+
+def _source(scenario: Any) -> Located:
+    ref, located = _SOURCES.get(id(scenario), (None, None))
+    if ref is not None and ref() is scenario and located is not None:
+        return located
+    return Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
+
+
+def _too_long(scenario: Any, exc: EventLimitExceeded, results: list[StepResult],
+              settle_from: float | None) -> ScenarioError:
+    """The event-limit error, pointing at what made the run long."""
+    src = _source(scenario)
+    stopped = (f"the run stopped at {format_time(exc.now)} after {exc.limit:,} simulation "
+               "events, vtalab's limit for one run (MAX_EVENTS_PER_RUN)")
+    periods = {k: v for k, v in scenario.parameters.items()
+               if ("period" in k or "lifetime" in k) and v < 600}
+    hint = ("; the parameters " + ", ".join(f"{k}: {v:g}" for k, v in sorted(periods.items()))
+            + " make the world busy: give longer periods") if periods else ""
+    for name in sorted(periods):
+        if src.exists(("parameters", name)):
+            return src.error(("parameters", name), f"{stopped}; a period of "
+                             f"{periods[name]:g} s keeps the world too busy for this run: "
+                             f"give a longer one (the default is "
+                             f"{Parameters.model_fields[name].default:g} s)",
+                             value=periods[name])
+    if settle_from is not None:
+        fits = max(exc.now - settle_from, 0.0)
+        path: tuple[Any, ...] = ("settle",) if src.exists(("settle",)) else ()
+        return src.error(path, f"{format_time(scenario.settle)[2:]} is more than this lab "
+                               f"can simulate: {stopped}; a settle of at most "
+                               f"{format_time(fits)[2:]} fits{hint}", value=scenario.settle)
+    running = [r for r in results if r.start is not None and r.ok is None]
+    index = running[-1].index if running else next(
+        (r.index for r in results if r.start is None), len(results) - 1)
+    return src.error(("steps", index) if index >= 0 else (),
+                     f"{stopped}, in or before this step{hint}")
 
 @dataclass
 class RunResult:
@@ -201,6 +249,7 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
     # End-of-run checks bounded by a window (`between`, `logged_at`) wait for its end.
     windows = [w for e in scenario.expect if e.at is None and e.after_step is None
                for w in [_window_end(e.check_spec)] if w is not None]
+    settle_from: list[float] = []
 
     def driver() -> Any:
         yield env.process(run_steps())
@@ -208,12 +257,13 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
             yield env.all_of(list(procs.values()))
         if windows and max(windows) > kernel.now:
             yield kernel.timeout(max(windows) - kernel.now)
+        settle_from.append(kernel.now)
         yield kernel.timeout(scenario.settle)
 
     main = env.process(driver())
 
     def finish(until: float | None) -> RunResult:
-        return _finish(scenario, world, until, main, results, verdicts, seed)
+        return _finish(scenario, world, until, main, results, verdicts, seed, settle_from)
 
     return ScenarioRun(world, finish)
 
@@ -231,18 +281,24 @@ def _window_end(spec: Any) -> float | None:
 
 
 def _finish(scenario: Scenario, world: Any, until: float | None, main: Any,
-            results: list[StepResult], verdicts: dict[int, Verdict], seed: int) -> RunResult:
+            results: list[StepResult], verdicts: dict[int, Verdict], seed: int,
+            settle_from: list[float]) -> RunResult:
     kernel = world.kernel
     env = kernel.env
-    if until is None:
-        # The horizon holds whatever the steps take (a loaded scenario's written times are
-        # within it, but a wait or a slow upgrade may go further): a stop scheduled there
-        # ends the run. Until then it changes nothing -- nothing else looks at it.
-        guard = env.timeout(max(HORIZON_SECONDS - kernel.now, 0.0))
-        guard.callbacks.append(simpy.core.StopSimulation.callback)
-        env.run(until=main)
-    else:
-        kernel.run(min(until, HORIZON_SECONDS))
+    try:
+        if until is None:
+            # The horizon holds whatever the steps take (a loaded scenario's written times
+            # are within it, but a wait or a slow upgrade may go further): a stop scheduled
+            # there ends the run. Until then it changes nothing -- nothing else looks at it.
+            guard = env.timeout(max(HORIZON_SECONDS - kernel.now, 0.0))
+            guard.callbacks.append(simpy.core.StopSimulation.callback)
+            kernel.allow()
+            env.run(until=main)
+        else:
+            kernel.run(min(until, HORIZON_SECONDS))
+    except EventLimitExceeded as exc:
+        raise _too_long(scenario, exc, results,
+                        settle_from[0] if settle_from else None) from None
     end = kernel.now
     cut = not main.triggered  # stopped before the driver finished
     horizon = end >= HORIZON_SECONDS

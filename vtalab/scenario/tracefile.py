@@ -8,15 +8,15 @@ trace written by one is read by the others.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 import vtalab
+from vtalab.core.files import load_json, read_text, write_atomic
+from vtalab.core.simtime import parse_time
 from vtalab.core.trace import TraceEvent, canonical
 from vtalab.errors import InputError, ScenarioError
 from vtalab.scenario.model import load_scenario_text, run_scenario
-from vtalab.scenario.yamlloc import read_text
 
 __all__ = ["check_writable", "first_divergence", "json_run", "load_file", "parse_trace",
            "read_trace", "run_streamed", "trace_footer", "trace_header", "trace_text",
@@ -94,13 +94,8 @@ def run_streamed(target: str, file: str, text: str, scenario: Any, seed: int | N
 
 
 def write_trace(path: str, file: str, text: str, result: Any) -> None:
-    """Write the ``--trace`` JSON Lines of ``result`` to ``path``."""
-    body = trace_text(file, text, result)
-    try:
-        with open(path, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(body)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write the ``--trace`` JSON Lines of ``result`` to ``path`` (whole or not at all)."""
+    write_atomic(path, trace_text(file, text, result).encode("ascii"))
 
 
 def first_divergence(want: list[Any], got: list[Any], version_note: str = "") -> str | None:
@@ -119,40 +114,48 @@ def first_divergence(want: list[Any], got: list[Any], version_note: str = "") ->
 
 
 def read_trace(path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
-    """Header, events and digest of the trace file ``path``."""
-    return parse_trace(read_text(path), path)
+    """Header, events and digest of the trace file ``path`` (bounded: a regular file of at
+    most ``MAX_INPUT_BYTES``)."""
+    return parse_trace(read_text(path, what="trace"), path)
 
 
 def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
-    """Header, events and digest of trace JSON Lines; errors name ``path`` and the line."""
+    """Header, events and digest of trace JSON Lines; errors name ``path`` and the line.
+
+    The header's ``until`` is checked as any time a person names (within the horizon)."""
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     if not lines:
         raise ScenarioError("empty trace file", file=path, line=1, column=1)
 
-    def bad(n: int, message: str) -> ScenarioError:
-        return ScenarioError(message, file=path, line=n, column=1)
+    def bad(n: int, message: str, **kw: Any) -> ScenarioError:
+        return ScenarioError(message, file=path, line=n, column=1, **kw)
 
     try:
-        header = json.loads(lines[0])
-    except ValueError as exc:
-        raise bad(1, f"not a vtalab trace (first line is not JSON: {exc})") from None
+        header = load_json(lines[0], path, line=1)
+    except ScenarioError as exc:
+        raise bad(1, f"not a vtalab trace (first line: {exc.reason})") from None
     if not isinstance(header, dict) or header.get("kind") != "vtalab.trace":
         raise bad(1, "not a vtalab trace: the first line must be the "
                      '{"kind":"vtalab.trace",...} header')
     for key in ("scenario_text", "seed"):
         if key not in header:
             raise bad(1, f"the trace header has no {key!r}")
-    if not isinstance(header["scenario_text"], str) or not isinstance(header["seed"], int):
-        raise bad(1, "the trace header's scenario_text must be text and seed an integer")
+    if not isinstance(header["scenario_text"], str) or not isinstance(header["seed"], int) \
+            or isinstance(header["seed"], bool) or header["seed"] < 0:
+        raise bad(1, "the trace header's scenario_text must be text and seed an integer "
+                     ">= 0")
+    if header.get("until") is not None:
+        try:
+            header["until"] = parse_time(header["until"])
+        except ValueError as exc:
+            raise bad(1, f"the trace header's until: {exc}", what="until",
+                      value=header["until"]) from None
     digest = None
     events = []
     for n, line in enumerate(lines[1:], start=2):
-        try:
-            d = json.loads(line)
-        except ValueError as exc:
-            raise bad(n, f"not JSON: {exc}") from None
+        d = load_json(line, path, line=n)
         if isinstance(d, dict) and d.get("kind") == "vtalab.digest" and "t" not in d:
             if n != len(lines):
                 raise bad(n, "the digest line must be the last line")
@@ -160,19 +163,12 @@ def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent],
             continue
         try:
             events.append(TraceEvent.from_json(line))
-        except (KeyError, TypeError) as exc:
-            raise bad(n, f"not a trace event (missing {exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise bad(n, f"not a trace event ({type(exc).__name__}: {exc})") from None
     return header, events, digest
 
 
 def write_text(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (a temporary file, then a rename)."""
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    """Write ``text`` to ``path`` whole or not at all (:func:`vtalab.core.files.write_atomic`:
+    a fresh temporary file in the same folder, then a rename; never through a symlink)."""
+    write_atomic(path, text)

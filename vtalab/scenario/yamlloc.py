@@ -21,6 +21,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from vtalab.core import files
+from vtalab.core.limits import MAX_NESTING
 from vtalab.errors import ScenarioError
 
 __all__ = ["Located", "Mark", "load_yaml", "load_yaml_file", "path_text"]
@@ -135,6 +137,25 @@ class Located:
                              path=path_text(path), **kw)
 
 
+class _Loader(yaml.SafeLoader):
+    """The safe loader, refusing nesting deeper than ``MAX_NESTING`` while composing (the
+    composer recurses once per level: unbounded, ``[[[[...`` ends in a RecursionError)."""
+
+    depth = 0
+
+    def compose_node(self, parent: Node | None, index: Any) -> Node | None:
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                event = self.peek_event()
+                m = event.start_mark
+                raise ScenarioError(f"nested deeper than {MAX_NESTING} levels (MAX_NESTING)",
+                                    file=self.name, line=m.line + 1, column=m.column + 1)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
 class _Builder:
     """Turns a composed node tree into plain values, recording marks on the way."""
 
@@ -149,18 +170,23 @@ class _Builder:
         return ScenarioError(message, file=self.located.file, line=m.line, column=m.column)
 
     def _scalar(self, node: ScalarNode) -> Any:
+        m = _mark(node)
+        files.check_text(node.value, self.located.file, line=m.line, column=m.column)
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError:
             raise
-        except Exception as exc:  # e.g. a timestamp like 2020-13-45
-            raise self.fail(node, f"cannot read the value {node.value!r}: {exc}") from None
+        except Exception as exc:  # e.g. a timestamp like 2020-13-45, a 5000-digit number
+            shown = node.value if len(node.value) <= 40 else node.value[:37] + "..."
+            raise self.fail(node, f"cannot read the value {shown!r}: {exc}") from None
 
     def build(self, node: Node, path: PathT) -> Any:
         self.visited += 1
         if self.visited > MAX_NODES:
             raise self.fail(node, f"the document expands to more than {MAX_NODES} values "
                                   "(aliases nested too deeply?)")
+        if len(path) > MAX_NESTING:  # aliases inside aliases can nest past the composer
+            raise self.fail(node, f"nested deeper than {MAX_NESTING} levels (MAX_NESTING)")
         if id(node) in self.stack:
             raise self.fail(node, "an alias refers to itself (recursive YAML structure)")
         self.located.value_marks.setdefault(path, _mark(node))
@@ -200,7 +226,8 @@ def load_yaml(text: str, file: str = "<scenario>") -> Located:
     Raises :class:`ScenarioError` (with the parser's line and column) for invalid YAML.
     """
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
+        loader.name = file
         try:
             node = loader.get_single_node()
             if node is None:
@@ -221,7 +248,7 @@ def load_yaml(text: str, file: str = "<scenario>") -> Located:
                             line=mark.line + 1 if mark else None,
                             column=mark.column + 1 if mark else None) from None
     except yaml.reader.ReaderError as exc:
-        line, column = _position(text, exc.position)
+        line, column = files.position(text, exc.position)
         c = exc.character
         char = c if isinstance(c, int) else ord(str(c)[:1] or "\0")
         raise ScenarioError(f"invalid YAML: {exc.reason} (character U+{char:04X})",
@@ -230,14 +257,7 @@ def load_yaml(text: str, file: str = "<scenario>") -> Located:
         raise ScenarioError(f"invalid YAML: {exc}", file=file) from None
     except RecursionError:
         raise ScenarioError("invalid YAML: the document is nested too deeply",
-                            file=file) from None
-
-
-def _position(text: str, offset: int) -> tuple[int, int]:
-    before = text[:offset]
-    line = before.count("\n") + 1
-    column = offset - (before.rfind("\n") + 1) + 1
-    return line, column
+                            file=file, line=1, column=1) from None
 
 
 def load_yaml_file(path: str) -> Located:
@@ -246,20 +266,8 @@ def load_yaml_file(path: str) -> Located:
 
 
 def read_text(path: str) -> str:
-    """The text of a scenario file, or a :class:`ScenarioError` saying why it can't be read."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
-    except FileNotFoundError:
-        raise ScenarioError("no such file", file=path) from None
-    except IsADirectoryError:
-        raise ScenarioError("is a directory, not a scenario file", file=path) from None
-    except OSError as exc:
-        raise ScenarioError(f"cannot read the file: {exc.strerror or exc}", file=path) from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        prefix = raw[: exc.start].decode("utf-8", "replace")
-        line, column = _position(prefix, len(prefix))
-        raise ScenarioError(f"the file is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
-                            file=path, line=line, column=column) from None
+    """The text of a scenario file, or a :class:`ScenarioError` saying why it can't be read.
+
+    Bounded (:func:`vtalab.core.files.read_bytes`: a regular file of at most
+    ``MAX_INPUT_BYTES``), UTF-8, no lone surrogates."""
+    return files.read_text(path)

@@ -29,14 +29,14 @@ Hints are logged too (they count on the scorecard). ``check`` and ``debrief`` on
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
+from vtalab.core import files
 from vtalab.core.kernel import format_time
+from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.errors import InputError, ReplayError
 from vtalab.scenario.expect import parse_time
 from vtalab.scenario.model import RunResult, run_scenario
@@ -368,15 +368,7 @@ class Session:
     @classmethod
     def load(cls, path: str) -> Session:
         """Resume a saved session (``InputError`` naming the file and field if invalid)."""
-        try:
-            with open(path, encoding="utf-8") as fh:
-                doc = json.load(fh)
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read the saved session: {exc.strerror}",
-                             what="file", value=path) from None
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}",
-                             what="file", value=path) from None
+        doc = files.load_json(files.read_text(path, what="saved session"), path)
         return cls.from_document(doc, path)
 
     @classmethod
@@ -407,6 +399,12 @@ class Session:
             ok = ok and (rec.get("kind") != "advance"
                          or isinstance(rec.get("until"), int | float))
             ok = ok and isinstance(rec.get("time"), int | float)
+            for key in ("time", "until") if ok else ():
+                if key in rec and not _is_time(rec[key]):
+                    raise InputError(f"{path}: commands[{i}].{key}: expected a simulated "
+                                     f"time in seconds (0 to {HORIZON_SECONDS:.0f}); got "
+                                     f"{json.dumps(rec[key])[:40]}", what=key,
+                                     value=rec[key])
             if not ok:
                 raise InputError(f"{path}: commands[{i}]: expected {{\"time\": seconds, "
                                  "\"kind\": \"command\"|\"hint\"|\"advance\", \"line\": "
@@ -417,19 +415,14 @@ class Session:
             raise InputError(f"{path}: {exc}") from None
 
 
+def _is_time(value: Any) -> bool:
+    try:
+        parse_time(value)
+    except ValueError:
+        return False
+    return True
+
+
 def write_file(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (temporary file, then rename)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".vtalab-", suffix=".tmp")
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}", what="file",
-                         value=path) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except OSError as exc:
-        os.unlink(tmp)
-        raise InputError(f"cannot write {path}: {exc.strerror}", what="file",
-                         value=path) from None
+    """Write ``text`` to ``path`` whole or not at all (:func:`vtalab.core.files.write_atomic`)."""
+    files.write_atomic(path, text)

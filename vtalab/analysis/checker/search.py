@@ -50,6 +50,7 @@ from vtalab.analysis.checker.cases import Case, build_scenario, cases, scenario_
 from vtalab.analysis.checker.report import counterexample_text, reproduce
 from vtalab.analysis.checker.shrink import culprit, minimise
 from vtalab.core import crypto as _crypto
+from vtalab.core.files import safe_name, write_atomic
 from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError
 from vtalab.scenario.model import Scenario, run_scenario
@@ -338,10 +339,14 @@ class Checker:
                             still_violated_without=still, complete=complete)
         ce.text = counterexample_text(self, ce)
         if self.out is not None:
-            os.makedirs(self.out, exist_ok=True)
-            ce.path = os.path.join(self.out, f"{self.plan.name}--{name}.yaml")
-            with open(ce.path, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(ce.text)
+            # The plan's name is the person's text: made a file name that stays in --out.
+            try:
+                os.makedirs(self.out, exist_ok=True)
+            except OSError as exc:
+                raise InputError(f"--out {self.out}: cannot create the folder: "
+                                 f"{exc.strerror or exc}") from None
+            ce.path = os.path.join(self.out, safe_name(f"{self.plan.name}--{name}") + ".yaml")
+            write_atomic(ce.path, ce.text)
         if complete:
             ce.reproduced, ce.timeline = reproduce(ce)
         self.counterexamples.append(ce)

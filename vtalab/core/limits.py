@@ -1,0 +1,92 @@
+"""The simulator's own limits: how much input it reads and how much work one run may do.
+
+These are not parameters of the simulated estate (those are in
+:mod:`vtalab.core.parameters`, and a scenario may override them); they protect the
+simulator, and the person running it, from an input that is legal in form but would take
+unbounded memory or time: a 50 MB scenario, ``/dev/zero`` given as a file, a ``.tgz``
+whose tar header declares 1.5 GiB, a list nested ten thousand deep, or a scenario that
+asks for 400 days of simulated time with a host re-attesting every second. Each input is
+refused *before* it is read further than the limit, with an error naming the file (and
+line) and the limit, and the command exits 2.
+
+``docs/parameters.md`` lists them (generated from :data:`LIMITS`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LIMITS", "MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_MEMBERS", "MAX_EVENTS_PER_RUN",
+           "MAX_INPUT_BYTES", "MAX_NAME_CHARS", "MAX_NESTING", "Limit", "limits_markdown"]
+
+#: The largest file vtalab reads: a scenario, plan, trace, saved session, transcript,
+#: PowerCLI export. The biggest legitimate one is a trace of a run that used all of
+#: :data:`MAX_EVENTS_PER_RUN` (about 5 MB); scenarios are a few kB.
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+
+#: The most bytes a ``.tgz`` (a bug bundle, a base-image database) may inflate to. The
+#: archive is inflated with this cap *before* tar parses it, so a pax or GNU long-name
+#: header that declares gigabytes cannot make vtalab allocate them.
+MAX_ARCHIVE_BYTES = 64 * 1024 * 1024
+
+#: The most members a ``.tgz`` may hold (a bundle of eight hosts has about 70).
+MAX_ARCHIVE_MEMBERS = 1000
+
+#: The deepest nesting of lists and mappings in a YAML or JSON input. A scenario is at
+#: most about 6 deep; a PowerCLI export about 5.
+MAX_NESTING = 64
+
+#: The most SimPy events one run may process (one ``vtalab run``, one checker example, one
+#: command of the training shell). The bundled scenarios need at most about 220; a lab of
+#: three hosts re-attesting hourly processes about 220 a simulated day, so 400 days of it
+#: would need about 90,000 and run for a minute or more. Measured on a shared 2-core
+#: machine, 1,300 to 2,400 events a second: the limit stops any run within seconds, with an
+#: error naming what made the run long (its ``settle``, a step, a period parameter).
+MAX_EVENTS_PER_RUN = 10_000
+
+#: The longest file name vtalab derives from an input (a plan's name in a counterexample
+#: file name): well under the 255 bytes most file systems allow, room for a suffix.
+MAX_NAME_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    value: int
+    unit: str
+    meaning: str
+
+
+LIMITS = (
+    Limit("MAX_INPUT_BYTES", MAX_INPUT_BYTES, "bytes",
+          "largest input file read (scenario, plan, trace, saved session, transcript, "
+          "PowerCLI export); only regular files (or standard input) are read"),
+    Limit("MAX_ARCHIVE_BYTES", MAX_ARCHIVE_BYTES, "bytes",
+          "most a .tgz (bug bundle, base-image database) may inflate to; headers included"),
+    Limit("MAX_ARCHIVE_MEMBERS", MAX_ARCHIVE_MEMBERS, "members", "most members of a .tgz"),
+    Limit("MAX_NESTING", MAX_NESTING, "levels",
+          "deepest nesting of lists and mappings in YAML or JSON input"),
+    Limit("MAX_EVENTS_PER_RUN", MAX_EVENTS_PER_RUN, "events",
+          "most simulation events one run (or one training-shell command) processes"),
+    Limit("MAX_NAME_CHARS", MAX_NAME_CHARS, "characters",
+          "longest file name derived from an input (other characters than letters, digits, "
+          "'.', '_' and '-' become '-')"),
+)
+
+
+def limits_markdown() -> list[str]:
+    """The ``Limits of the simulator`` section of ``docs/parameters.md``."""
+    lines = [
+        "## Limits of the simulator",
+        "",
+        "Not parameters of the world (a scenario cannot change them) but bounds that keep a "
+        "legal-looking input from taking unbounded memory or time "
+        "(`vtalab/core/limits.py`). Past one, the command stops with an error naming the "
+        "file, the line or field, and the limit (exit 2).",
+        "",
+        "| name | value | unit | what it bounds |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| `{lim.name}` | {lim.value:,} | {lim.unit} | {lim.meaning} |"
+              for lim in LIMITS]
+    return lines
