@@ -100,7 +100,7 @@ def test_sim_times(text: str, seconds: float) -> None:
 
 
 @pytest.mark.parametrize("doc,needle", [
-    ("{", "not JSON"),
+    ("{", "s.json:1:2: not valid JSON"),
     ('{"version": 9, "exercise": "restart-kmxa", "seed": 1, "commands": []}', "version"),
     ('{"version": 1, "exercise": "restart-kmx", "seed": 1, "commands": []}',
      "did you mean 'restart-kmxa'"),

@@ -11,7 +11,8 @@ Determinism is built in here, not bolted on:
 * Every state change goes through ``Kernel.record`` into the trace, stamped with the
   simulated time and a sequence number. Logs (``attestd.log``, ``kmxa.log`` ...) are trace
   events of kind ``log`` so that they, too, replay byte for byte.
-* Work is **bounded**: one run processes at most ``MAX_EVENTS_PER_RUN`` SimPy events
+* Work is **bounded**: inside :meth:`Kernel.bounded` (one scenario run, one command of the
+  training shell) at most ``MAX_EVENTS_PER_RUN`` SimPy events are processed
   (:mod:`vtalab.core.limits`); past it :class:`EventLimitExceeded` stops the run before the
   next event, the world left consistent at that simulated time. The count is of events,
   not of wall-clock time, so where a run stops is as deterministic as the run.
@@ -19,13 +20,15 @@ Determinism is built in here, not bolted on:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import simpy
+from simpy.events import URGENT
 
 from vtalab.core.limits import MAX_EVENTS_PER_RUN
 from vtalab.core.trace import Trace
@@ -91,25 +94,48 @@ class EventLimitExceeded(InputError):
     def __init__(self, now: float, limit: int) -> None:
         self.now = now
         self.limit = limit
-        super().__init__(f"the run reached vtalab's limit of {limit:,} simulation events "
-                         f"(MAX_EVENTS_PER_RUN) at {format_time(now)} of simulated time, "
-                         "and stopped there")
+        super().__init__(f"stopped at {format_time(now)} of simulated time: vtalab "
+                         f"processes at most {limit:,} simulation events in one run or one "
+                         "command (MAX_EVENTS_PER_RUN)")
 
 
 class _BoundedEnvironment(simpy.Environment):
-    """SimPy's environment, counting the events it processes against a limit."""
+    """SimPy's environment, counting the events it processes against a budget.
+
+    ``stop_at`` is None (no budget: a served lab runs as long as its clock) or the count
+    at which the next event is refused (:meth:`Kernel.bounded`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.steps = 0
-        self.stop_at = MAX_EVENTS_PER_RUN
+        self.stop_at: int | None = None
         self.limit = MAX_EVENTS_PER_RUN
 
     def step(self) -> None:
-        if self.steps >= self.stop_at:
+        if self.stop_at is not None and self.steps >= self.stop_at:
             raise EventLimitExceeded(float(self.now), self.limit)
         self.steps += 1
         super().step()
+
+    def run(self, until: Any = None) -> Any:
+        """SimPy's ``run``; stopped by the budget, it takes back the stop it scheduled at
+        ``until`` (left behind, it would end a later run early, or escape a bare ``step``)."""
+        if until is not None and not isinstance(until, simpy.Event):
+            at = until if isinstance(until, int) else float(until)
+            if at <= self.now:
+                raise ValueError(f"until ({at}) must be greater than the current simulation "
+                                 "time")
+            until = simpy.Event(self)  # as SimPy makes it: before all regular timeouts
+            until._ok = True
+            until._value = None
+            self.schedule(until, URGENT, at - self.now)
+        try:
+            return super().run(until)
+        except EventLimitExceeded:
+            callbacks = until.callbacks if until is not None else None
+            if callbacks and simpy.core.StopSimulation.callback in callbacks:
+                callbacks.remove(simpy.core.StopSimulation.callback)
+            raise
 
 
 class Kernel:
@@ -141,16 +167,26 @@ class Kernel:
     def process(self, generator: Generator[Any, Any, Any]) -> simpy.Process:
         return self.env.process(generator)
 
-    def allow(self, events: int = MAX_EVENTS_PER_RUN) -> None:
-        """Start a new run's budget: at most ``events`` more events from now on."""
-        self.env.limit = events
-        self.env.stop_at = self.env.steps + events
+    @contextlib.contextmanager
+    def bounded(self, events: int = MAX_EVENTS_PER_RUN) -> Iterator[None]:
+        """At most ``events`` events are processed inside (one scenario run, one command of
+        the training shell); past them :class:`EventLimitExceeded`. Nested, the outer
+        budget holds."""
+        env = self.env
+        if env.stop_at is not None:
+            yield
+            return
+        env.limit = events
+        env.stop_at = env.steps + events
+        try:
+            yield
+        finally:
+            env.stop_at = None
 
     def run(self, until: float | None = None) -> None:
         """Advance the world to simulated time ``until`` (or until nothing is scheduled).
 
-        One call is one run for :data:`~vtalab.core.limits.MAX_EVENTS_PER_RUN`."""
-        self.allow()
+        Bounded only inside :meth:`bounded` (a served lab runs with its clock)."""
         if until is None:
             self.env.run()
         elif until > self.env.now:

@@ -286,16 +286,17 @@ def _finish(scenario: Scenario, world: Any, until: float | None, main: Any,
     kernel = world.kernel
     env = kernel.env
     try:
-        if until is None:
-            # The horizon holds whatever the steps take (a loaded scenario's written times
-            # are within it, but a wait or a slow upgrade may go further): a stop scheduled
-            # there ends the run. Until then it changes nothing -- nothing else looks at it.
-            guard = env.timeout(max(HORIZON_SECONDS - kernel.now, 0.0))
-            guard.callbacks.append(simpy.core.StopSimulation.callback)
-            kernel.allow()
-            env.run(until=main)
-        else:
-            kernel.run(min(until, HORIZON_SECONDS))
+        with kernel.bounded():
+            if until is None:
+                # The horizon holds whatever the steps take (a loaded scenario's written
+                # times are within it, but a wait or a slow upgrade may go further): a stop
+                # scheduled there ends the run. Until then it changes nothing -- nothing
+                # else looks at it.
+                guard = env.timeout(max(HORIZON_SECONDS - kernel.now, 0.0))
+                guard.callbacks.append(simpy.core.StopSimulation.callback)
+                env.run(until=main)
+            else:
+                kernel.run(min(until, HORIZON_SECONDS))
     except EventLimitExceeded as exc:
         raise _too_long(scenario, exc, results,
                         settle_from[0] if settle_from else None) from None

@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vtalab.core.kernel import EventLimitExceeded, format_time
 from vtalab.errors import InputError, nearest
 from vtalab.training import lab
 from vtalab.training.pwsh import format as fmt
@@ -290,12 +291,17 @@ def execute(world: World, line: str, state: ShellState) -> CommandResult:
     run = Run(world, state)
     since = len(world.kernel.trace)
     try:
-        for statement in parse(line):
-            items = run.pipeline(statement.pipeline)
-            if statement.assign is not None:
-                _assign(state, statement.assign, unwrap(items))
-            else:
-                run.console.append(fmt.render(items))
+        with world.kernel.bounded():  # one line: at most MAX_EVENTS_PER_RUN events
+            for statement in parse(line):
+                items = run.pipeline(statement.pipeline)
+                if statement.assign is not None:
+                    _assign(state, statement.assign, unwrap(items))
+                else:
+                    run.console.append(fmt.render(items))
+    except EventLimitExceeded as exc:
+        run.errors.append(f"stopped at {format_time(exc.now)}: one command may process at "
+                          f"most {exc.limit:,} simulation events (MAX_EVENTS_PER_RUN); the "
+                          "world stays where it stopped. Let time pass in shorter steps")
     except InputError as exc:
         run.errors.append(str(exc))
     if state.forbid:  # what the line caused, whatever way it took (a reboot, a power loss)

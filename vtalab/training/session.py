@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vtalab.core import files
-from vtalab.core.kernel import format_time
+from vtalab.core.kernel import EventLimitExceeded, format_time
 from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.errors import InputError, ReplayError
 from vtalab.scenario.expect import parse_time
@@ -323,7 +323,8 @@ class Session:
     def advance(self, until: float) -> None:
         """Let simulated time pass to ``until`` without a command (logged for replay)."""
         issued, seq = self.now, len(self.world.kernel.trace)
-        self.world.run(until)
+        with self.world.kernel.bounded():
+            self.world.run(until)
         self.entries.append(Entry("", "advance", issued, seq, self.now))
 
     def _meta_save(self, rest: str) -> Reply:
@@ -355,14 +356,18 @@ class Session:
     @classmethod
     def replay(cls, ex: Exercise, seed: int, records: list[dict[str, Any]]) -> Session:
         session = cls.start(ex, seed)
-        for rec in records:
+        for i, rec in enumerate(records):
             kind = rec["kind"]
             if kind == "command":
                 session._command(rec["line"], expect_time=rec["time"])
             elif kind == "hint":
                 session._log_hint()
             else:  # advance: time passed without a command (a rewind to a later time)
-                session.advance(float(rec["until"]))
+                try:
+                    session.advance(float(rec["until"]))
+                except EventLimitExceeded as exc:
+                    raise ReplayError(f"commands[{i}]: advancing to "
+                                      f"{format_time(float(rec['until']))} {exc}") from None
         return session
 
     @classmethod
