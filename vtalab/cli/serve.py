@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from vtalab.cli.common import examples
 from vtalab.cli.serve_exercise import run as run_exercise
+from vtalab.core.files import write_atomic
 from vtalab.errors import InputError
 from vtalab.scenario.tracefile import check_writable, load_file
 from vtalab.server import ServedLab, serve_forever
@@ -165,10 +166,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
               f"{lab.requests} requests\n")
     if args.trace:
         body = lab.trace_text(os.path.basename(args.scenario), text)
-        try:
-            with open(args.trace, "w", encoding="ascii", newline="\n") as fh:
-                fh.write(body)
-        except OSError as exc:
-            raise InputError(f"cannot write {args.trace}: {exc.strerror or exc}") from None
+        write_atomic(args.trace, body.encode("ascii"))
         out.write(f"trace written to {args.trace} (vtalab replay {args.trace})\n")
     return 0

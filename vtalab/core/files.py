@@ -298,10 +298,12 @@ def write_atomic(path: str, data: bytes | str, *, what: str = "file") -> None:
         finally:
             os.close(fd)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:  # a full disk, or Ctrl-C: no temporary file left behind
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        if isinstance(exc, OSError):
+            raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
 
 
 def _inflate(data: bytes, source: str, limit: int) -> bytes:

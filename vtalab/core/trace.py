@@ -20,6 +20,8 @@ from json.encoder import c_make_encoder  # type: ignore[attr-defined]
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any, TextIO
 
+from vtalab.core.files import write_atomic
+
 __all__ = ["Trace", "TraceEvent", "canonical", "jsonable"]
 
 
@@ -353,8 +355,7 @@ class Trace:
         return self._lines(0, len(self._raw))
 
     def write(self, path: str) -> None:
-        with open(path, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(self.to_jsonl())
+        write_atomic(path, self.to_jsonl().encode("ascii"))
 
     @staticmethod
     def read_events(lines: Iterable[str]) -> list[TraceEvent]:

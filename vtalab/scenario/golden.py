@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from vtalab.core.files import write_atomic
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError
 from vtalab.scenario.model import check_count, load_scenario_text, run_scenario
@@ -112,7 +113,7 @@ def update(scenarios: Sequence[Path],
         if golden.is_file() and golden.read_text(encoding="utf-8") == text:
             continue
         golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(text, encoding="utf-8", newline="\n")
+        write_atomic(str(golden), text)
         written.append(golden)
     return written
 
