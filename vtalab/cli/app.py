@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import io
 import json
 import os
 import shlex
@@ -249,6 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code (see the module docstring)."""
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
+    for stream in (sys.stdout, sys.stderr):
+        # A file name that is not UTF-8 reaches argv as lone surrogates (PEP 383): shown
+        # as \udcff escapes, never a UnicodeEncodeError after the work was done.
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
     choice = _color_choice(args_list)
     err = term.output(sys.stderr, choice)
     try:

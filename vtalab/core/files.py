@@ -144,6 +144,13 @@ def decode_text(raw: bytes, path: str, *, utf16: bool = False, what: str = "file
         encoding = "utf-16"
     else:
         encoding = "utf-8-sig"
+        nul = raw.find(b"\0", 0, 4096)
+        if nul >= 0:  # no text format vtalab reads has a NUL; UTF-16 text is full of them
+            line = raw.count(b"\n", 0, nul) + 1
+            column = nul - (raw.rfind(b"\n", 0, nul) + 1) + 1
+            raise ScenarioError(f"the {what} holds NUL bytes: UTF-16 text without a "
+                                "byte-order mark, or not text at all; save it as UTF-8",
+                                file=path, line=line, column=column)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as exc:

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vtalab.errors import OperationError
+from vtalab.core.files import load_json, read_tgz
+from vtalab.errors import InputError, OperationError, ScenarioError
 from vtalab.esxi.image import EsxiImage, VersionRecord
 
 __all__ = [
@@ -115,15 +116,20 @@ def parse_imagedb(data: bytes, *, source: str = "boot_imgdb.tgz") -> BaseImage:
                               what="file", value=source)
 
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            member = tar.extractfile(_MEMBER)
-            if member is None:
-                raise bad(f"no {_MEMBER} in the archive")
-            doc = json.loads(member.read())
-    except BaseImageError:
-        raise
-    except (tarfile.TarError, OSError, EOFError, KeyError, ValueError) as exc:
-        raise bad(f"not a valid image database archive ({type(exc).__name__})") from None
+        # Bounded before tar reads a header: a pax or GNU long-name header declaring
+        # gigabytes is refused, not allocated (vtalab.core.files.read_tgz).
+        members = read_tgz(data, source)
+    except InputError as exc:
+        why = exc.reason.removeprefix(f"{source}: ")
+        raise bad(f"not a valid image database archive ({why})") from None
+    if _MEMBER not in members:
+        raise bad(f"no {_MEMBER} in the archive")
+    try:
+        doc = load_json(members[_MEMBER].decode("utf-8"), f"{source}:{_MEMBER}")
+    except (UnicodeDecodeError, ScenarioError) as exc:
+        raise bad(f"not a valid image database archive ({exc})") from None
+    if not isinstance(doc, dict):
+        raise bad(f"{_MEMBER} is not a JSON object")
     try:
         if doc.get("format") != _FORMAT:
             raise bad(f"unknown format {doc.get('format')!r}")

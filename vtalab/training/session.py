@@ -46,7 +46,7 @@ from vtalab.training.exercises import Exercise, exercise
 from vtalab.training.grading import Grade, grade, trust_snapshot
 
 __all__ = ["META_COMMANDS", "SAVE_VERSION", "Entry", "Reply", "Session",
-           "parse_command_number", "parse_sim_time"]
+           "parse_command_number", "parse_sim_time", "words"]
 
 #: Version of the saved-session JSON format.
 SAVE_VERSION = 1
@@ -248,7 +248,7 @@ class Session:
 
     def _meta_debrief(self, rest: str) -> Reply:
 
-        args = shlex.split(rest) if rest else []
+        args = words(rest) if rest else []
         if not args:
             return Reply(debrief_text(self))
         if len(args) == 2 and args[0] == "--html":
@@ -330,7 +330,9 @@ class Session:
     def _meta_save(self, rest: str) -> Reply:
         if not rest:
             raise InputError("usage: save FILE")
-        path = shlex.split(rest)[0]
+        path = (words(rest) or [""])[0]
+        if not path:
+            raise InputError("usage: save FILE")
         write_file(path, self.to_json())
         return Reply(f"session saved to {path} ({len(self.entries)} entries at "
                      f"{format_time(self.now)})")
@@ -418,6 +420,15 @@ class Session:
             return cls.replay(ex, doc["seed"], records)
         except ReplayError as exc:
             raise InputError(f"{path}: {exc}") from None
+
+
+def words(text: str) -> list[str]:
+    """The words of a meta command's arguments, as a shell splits them (quotes kept
+    together); an unterminated quote is an ``InputError``."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise InputError(f"{str(exc).lower()} in: {text}") from None
 
 
 def _is_time(value: Any) -> bool:

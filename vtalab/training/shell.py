@@ -17,10 +17,10 @@ command the shell does not know, a meta command used wrongly -- reported as
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from vtalab.core.files import read_text
 from vtalab.errors import InputError
 from vtalab.training.assist import complete
 from vtalab.training.commands import resolve
@@ -31,6 +31,7 @@ from vtalab.training.session import (
     Session,
     parse_command_number,
     parse_sim_time,
+    words,
 )
 
 __all__ = ["EXIT_FAIL", "EXIT_INPUT", "EXIT_OK", "run_interactive", "run_script",
@@ -52,6 +53,8 @@ def validate_line(line: str) -> None:
     meta = _ALIASES.get(word.lower(), word.lower())
     if meta in META_COMMANDS:
         rest = rest.strip()
+        if meta in ("save", "debrief"):
+            words(rest)  # an unterminated quote: refused before anything runs
         if meta == "rewind":
             if not rest:
                 raise InputError("rewind needs a time or a command number, e.g. rewind "
@@ -82,20 +85,9 @@ def validate_line(line: str) -> None:
 
 
 def read_transcript(path: str) -> list[tuple[int, str]]:
-    """The numbered lines of a transcript file (``-`` reads standard input)."""
-
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the transcript: {exc.strerror}",
-                         what="file", value=path) from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: the transcript is not UTF-8 text", what="file",
-                         value=path) from None
+    """The numbered lines of a transcript file (``-`` reads standard input); bounded and
+    only from a regular file (:func:`vtalab.core.files.read_text`)."""
+    text = read_text(path, what="transcript")
     lines = []
     for no, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
