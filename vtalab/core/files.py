@@ -36,6 +36,7 @@ import sys
 import tarfile
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -48,8 +49,8 @@ from vtalab.core.limits import (
 )
 from vtalab.errors import InputError, ScenarioError
 
-__all__ = ["check_text", "check_value", "decode_text", "load_json", "peek", "position",
-           "read_bytes", "read_text", "read_tgz", "safe_name", "write_atomic"]
+__all__ = ["atomic_file", "check_text", "check_value", "decode_text", "load_json", "peek",
+           "position", "read_bytes", "read_text", "read_tgz", "safe_name", "write_atomic"]
 
 _KIND = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket",
@@ -78,7 +79,8 @@ def read_bytes(path: str, *, limit: int = MAX_INPUT_BYTES, what: str = "file") -
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise ScenarioError("no such file", file=path) from None
+        raise ScenarioError("no such file" if what == "file" else
+                            f"cannot read the {what}: no such file", file=path) from None
     except IsADirectoryError:
         raise ScenarioError(f"is a directory, not a {what}", file=path) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
@@ -278,15 +280,9 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: str, data: bytes | str, *, what: str = "file") -> None:
-    """Write ``data`` to ``path`` whole or not at all.
-
-    The temporary file is created by ``mkstemp`` (``O_EXCL``: it is a new file, never
-    someone's symlink) in the folder of ``path``, then renamed over ``path`` (a rename
-    replaces a symlink at ``path`` rather than writing through it). Text is UTF-8 with
-    ``\\n`` line ends. The file gets the permissions the umask allows, as ``open`` would.
-    """
-    body = data.encode("utf-8") if isinstance(data, str) else data
+def _temporary(path: str) -> tuple[int, str]:
+    """A new, empty temporary file next to ``path`` (``mkstemp``: ``O_EXCL``, so never
+    someone's planted file or symlink), with the permissions ``open`` would give."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise InputError(f"cannot write {path}: it is a directory")
@@ -297,13 +293,39 @@ def write_atomic(path: str, data: bytes | str, *, what: str = "file") -> None:
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        try:
-            os.fchmod(fd, 0o666 & ~_umask())
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view):]
-        finally:
-            os.close(fd)
+        os.fchmod(fd, 0o666 & ~_umask())
+    except OSError:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
+def write_atomic(path: str, data: bytes | str, *, what: str = "file") -> None:
+    """Write ``data`` to ``path`` whole or not at all.
+
+    The temporary file is created by ``mkstemp`` (``O_EXCL``: it is a new file, never
+    someone's symlink) in the folder of ``path``, then renamed over ``path`` (a rename
+    replaces a symlink at ``path`` rather than writing through it). Text is UTF-8 with
+    ``\\n`` line ends. The file gets the permissions the umask allows, as ``open`` would.
+    """
+    body = data.encode("utf-8") if isinstance(data, str) else data
+    with atomic_file(path, binary=True) as (fh, _):
+        fh.write(body)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str, *, binary: bool = False,
+                encoding: str = "utf-8") -> Iterator[tuple[Any, str]]:
+    """``(file, temporary path)`` to write ``path`` as it goes, whole or not at all: the
+    file is :func:`write_atomic`'s temporary file, renamed over ``path`` when the block
+    ends, removed if it raises (an ``OSError`` becomes an :class:`InputError`)."""
+    fd, tmp = _temporary(path)
+    try:
+        mode = "wb" if binary else "w"
+        with (os.fdopen(fd, mode) if binary
+              else os.fdopen(fd, mode, encoding=encoding, newline="\n")) as fh:
+            yield fh, tmp
         os.replace(tmp, path)
     except BaseException as exc:  # a full disk, or Ctrl-C: no temporary file left behind
         with contextlib.suppress(OSError):

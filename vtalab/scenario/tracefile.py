@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 import vtalab
-from vtalab.core.files import load_json, read_text, write_atomic
+from vtalab.core.files import atomic_file, load_json, read_text, write_atomic
 from vtalab.core.simtime import parse_time
 from vtalab.core.trace import TraceEvent, canonical
 from vtalab.errors import InputError, ScenarioError
@@ -74,21 +74,12 @@ def run_streamed(target: str, file: str, text: str, scenario: Any, seed: int | N
     """Run ``scenario`` writing its ``--trace`` file as it goes (the same bytes as
     :func:`trace_text`); the events stay in the file, not in memory."""
     seed = scenario.seed if seed is None else seed
-    tmp = target + ".tmp"  # whole or not at all, as write_text: renamed when complete
-    try:
-        with open(tmp, "w", encoding="ascii", newline="\n") as fh:
-            fh.write(trace_header(file, text, seed, until))
-            result = run_scenario(scenario, seed=seed, until=until, trace_to=(fh, tmp))
-            fh.write(trace_footer(result.digest))
-        os.replace(tmp, target)
-    except OSError as exc:  # opening or writing the file (disk full ...)
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise InputError(f"cannot write {target}: {exc.strerror or exc}") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    # Whole or not at all, as write_text: a fresh temporary file (never a planted
+    # TARGET.tmp symlink), renamed when complete, removed on any error or Ctrl-C.
+    with atomic_file(target, encoding="ascii") as (fh, tmp):
+        fh.write(trace_header(file, text, seed, until))
+        result = run_scenario(scenario, seed=seed, until=until, trace_to=(fh, tmp))
+        fh.write(trace_footer(result.digest))
     result.world.kernel.trace.moved_to(target)
     return result
 
