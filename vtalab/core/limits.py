@@ -37,11 +37,12 @@ MAX_ARCHIVE_MEMBERS = 1000
 MAX_NESTING = 64
 
 #: The most SimPy events one run may process (one ``vtalab run``, one checker example, one
-#: command of the training shell). The bundled scenarios need at most about 220; a lab of
-#: three hosts re-attesting hourly processes about 220 a simulated day, so 400 days of it
-#: would need about 90,000 and run for a minute or more. Measured on a shared 2-core
-#: machine, 1,300 to 2,400 events a second: the limit stops any run within seconds, with an
-#: error naming what made the run long (its ``settle``, a step, a period parameter).
+#: command of the training shell). Measured: the bundled scenarios, bug stories and plans
+#: need at most 269; a five-host lab re-attesting hourly processes about 670 a simulated
+#: day, so ``settle: 399d23h`` would need about 270,000 and run for minutes. 10,000 events
+#: took 4 s of CPU time (15 s of wall time on a loaded shared 2-core machine): the limit
+#: stops any run within seconds, with an error naming what made it long (its ``settle``, a
+#: step, a period parameter), and leaves 37 times the room the bundled scenarios need.
 MAX_EVENTS_PER_RUN = 10_000
 
 #: The longest file name vtalab derives from an input (a plan's name in a counterexample

@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from vtalab.core.limits import limits_markdown
 from vtalab.core.simtime import HORIZON_SECONDS
 
 __all__ = ["MAX_OPERATION_SECONDS", "MAX_VALIDITY_DAYS", "POLICIES", "RULES",
@@ -255,5 +256,7 @@ def parameters_markdown() -> str:
         "Not a parameter of the world but of the scenario: `settle` (default 600 s, "
         "`vtalab.scenario.model.DEFAULT_SETTLE_SECONDS`), how long a run goes on after its last "
         "step and timed check before the end-of-run checks.",
+        "",
+        *limits_markdown(),
     ]
     return "\n".join(lines) + "\n"
