@@ -204,7 +204,8 @@ def _release(path: str, line: int, field: str, text: str) -> Release:
                          value=text, choices=exc.choices) from None
 
 
-def _quickboot(path: str) -> dict[str, bool]:
+def _quickboot(path: str, where: dict[str, int] | None = None) -> dict[str, bool]:
+    """Host -> isBootLoadESX; ``where`` gets the line each host is on."""
     lines = files.read_text(path, what="isBootLoadESX listing", utf16=True).splitlines()
     out: dict[str, bool] = {}
     for n, raw in enumerate(lines, start=1):
@@ -216,6 +217,8 @@ def _quickboot(path: str) -> dict[str, bool]:
             raise InputError(f"{path}:{n}: expected 'HOST 0' or 'HOST 1' (the host and what "
                              f"vsish -e get /system/loadESX/isBootLoadESX prints); got {raw!r}")
         out[parts[0]] = parts[1] == "1"
+        if where is not None:
+            where[parts[0]] = n
     return out
 
 
@@ -244,12 +247,15 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
         images.append((_release(images_path, line, "VMHostVersion", v),
                        None if last is None else _timestamp(images_path, line, field, last)))
     settings = read_tpm2_settings(tpm2_settings_path) if tpm2_settings_path else None
-    quick = _quickboot(quickboot_path)
+    where: dict[str, int] = {}
+    quick = _quickboot(quickboot_path, where)
     names = [h[0] for h in hosts]
     for hname in list(quick) + list(overrides):
         if hname not in names:
-            raise InputError(f"unknown host {hname!r} (not in {hosts_path})", what="hosts",
-                             value=hname, choices=names)
+            at = (f"{quickboot_path}:{where[hname]}: " if hname in where
+                  else f"--last-full-boot {hname}: ")
+            raise InputError(f"{at}unknown host {hname!r} (not in {hosts_path})",
+                             what="hosts", value=hname, choices=names)
     notes: list[str] = []  # about hosts (the description's "no Quick-Booted host" if none)
     clusters: dict[str, dict[str, Any]] = {}
     for hname, rel, parent in hosts:
