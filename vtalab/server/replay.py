@@ -10,9 +10,11 @@ table), runs the world to the recorded end, and returns the new trace, which
 
 from __future__ import annotations
 
-import json
+import math
 from typing import Any
 
+from vtalab.core.files import load_json
+from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.core.trace import TraceEvent
 from vtalab.errors import ScenarioError
 from vtalab.scenario.model import load_scenario_text
@@ -39,38 +41,55 @@ def replay_served(header: dict[str, Any], recorded: list[TraceEvent], *, file: s
     for n, event in enumerate(recorded):
         if event.kind != "api.request":
             continue
-        f = event.fields
-        side = sides.get(event.source)
-        if side is None:
-            raise ScenarioError(f"event {n}: request to unknown vCenter {event.source!r}",
-                                file=file, line=n + 2, column=1)
-        call = Call(side, str(f.get("svc", "")), str(f.get("op", "")),
-                    proto=str(f.get("proto", "rpc")))
-        raw_auth = f.get("auth")
-        if isinstance(raw_auth, str):  # a session's request: its user is the session's
-            session = lab.sessions.get(raw_auth)
-            auth: dict[str, Any] = {"user": session.user if session else "",
-                                    "session_id": raw_auth}
-        else:
-            auth = dict(raw_auth or {})
-        call.session = auth.get("session_id")
-        bad = f.get("bad")
-        if bad is not None:
-            call.bad = VapiError(str(bad.get("kind")), str(bad.get("text")))
-        else:
-            op = TABLE.get((call.service, call.operation))
-            if op is not None:
-                try:
-                    call.input = op.input.rpc_in(json.loads(str(f.get("in"))), "")
-                except (BadValue, ValueError) as exc:
-                    raise ScenarioError(f"event {n}: recorded input does not decode: {exc}",
-                                        file=file, line=n + 2, column=1) from None
-        clock = f.get("clock")
-        if isinstance(clock, dict):  # the pacing the request saw (not world state)
-            lab.clock.running = bool(clock.get("running"))
-            lab.clock.speed = float(clock.get("speed", lab.clock.speed))
-        lab.invoke(call, auth=auth, at=float(event.time))
+        try:
+            _replay_request(lab, sides, n, event, file)
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            # A hand-edited trace: a field of the wrong shape is the file's fault.
+            raise ScenarioError(f"event {n}: not a recorded request "
+                                f"({type(exc).__name__}: {exc})", file=file, line=n + 2,
+                                column=1) from None
     until = header.get("until")
     if until is not None:
         lab.run_to(float(until))
     return lab
+
+
+def _replay_request(lab: ServedLab, sides: dict[str, str], n: int, event: TraceEvent,
+                    file: str) -> None:
+    """Re-apply recorded request ``n`` (trace line ``n + 2``)."""
+    at = float(event.time)
+    if not math.isfinite(at) or not 0 <= at <= HORIZON_SECONDS:
+        raise ScenarioError(f"event {n}: time {at!r} is beyond the lab's horizon of "
+                            f"{HORIZON_SECONDS:g} s", file=file, line=n + 2, column=1)
+    f = event.fields
+    side = sides.get(event.source)
+    if side is None:
+        raise ScenarioError(f"event {n}: request to unknown vCenter {event.source!r}",
+                            file=file, line=n + 2, column=1)
+    call = Call(side, str(f.get("svc", "")), str(f.get("op", "")),
+                proto=str(f.get("proto", "rpc")))
+    raw_auth = f.get("auth")
+    if isinstance(raw_auth, str):  # a session's request: its user is the session's
+        session = lab.sessions.get(raw_auth)
+        auth: dict[str, Any] = {"user": session.user if session else "",
+                                "session_id": raw_auth}
+    else:
+        auth = dict(raw_auth or {})
+    call.session = auth.get("session_id")
+    bad = f.get("bad")
+    if bad is not None:
+        call.bad = VapiError(str(bad.get("kind")), str(bad.get("text")))
+    else:
+        op = TABLE.get((call.service, call.operation))
+        if op is not None:
+            try:
+                recorded_in = load_json(str(f.get("in")), file, line=n + 2)
+                call.input = op.input.rpc_in(recorded_in, "")
+            except (BadValue, ValueError) as exc:
+                raise ScenarioError(f"event {n}: recorded input does not decode: {exc}",
+                                    file=file, line=n + 2, column=1) from None
+    clock = f.get("clock")
+    if isinstance(clock, dict):  # the pacing the request saw (not world state)
+        lab.clock.running = bool(clock.get("running"))
+        lab.clock.speed = float(clock.get("speed", lab.clock.speed))
+    lab.invoke(call, auth=auth, at=at)
