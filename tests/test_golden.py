@@ -37,9 +37,9 @@ def test_transcript_is_current(path: Path) -> None:
 
 
 def test_transcript_is_what_vtalab_run_prints(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Byte for byte, for the README's main-job scenario, as typed from the repo root."""
+    """Byte for byte (the lab view, --reveal), for the README's main-job scenario."""
     monkeypatch.chdir(ROOT)
-    code, out, _ = _cli("run", "scenarios/quick-boot-upgrade.yaml")
+    code, out, _ = _cli("run", "--reveal", "scenarios/quick-boot-upgrade.yaml")
     assert code == 0
     assert out == (ROOT / "scenarios" / "golden" / "quick-boot-upgrade.txt").read_text(
         encoding="utf-8")

@@ -141,9 +141,9 @@ def test_snapshot_history_is_a_named_bootstrap_step(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     out = _full_import(tmp_path)
     capsys.readouterr()
-    assert main(["run", str(out)]) == 0
+    assert main(["run", "--reveal", str(out)]) == 0
     text = capsys.readouterr().out
-    assert ("snapshot history: base image 8.0.0-20513097 last attested "
+    assert ("[lab] snapshot history: base image 8.0.0-20513097 last attested "
             "2025-12-22T09:35:00+00:00 (13d 22:25:00 before the lab started)") in text
     x = explain(load_scenario(str(out)), "esx-01.lab.local", fixes=False)
     u0 = next(b for b in x.chain["base_images"] if b["version"] == "8.0.0-20513097")

@@ -158,7 +158,7 @@ def test_quick_boot_keeps_attesting_last_full_boot(make_world, do, status, settl
     out = do(world, "Export-VMHostImageDb", vmhost="esx-01", file="u2.tgz")
     assert out.ok
     assert out.message.startswith("WARNING: host esx-01 was upgraded with Quick Boot")
-    assert f"({U1})" in out.message
+    assert f"({U1})" not in out.message  # what the TPM measured is not the cmdlet's to say
     assert parse_imagedb(world.files["u2.tgz"]).version == U2  # the NEWEST image
     assert do(world, "New-TrustAuthorityVMHostBaseImage", file="u2.tgz").ok
     out = do(world, "Remove-TrustAuthorityVMHostBaseImage", version="8.0 U1")

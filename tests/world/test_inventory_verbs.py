@@ -33,7 +33,9 @@ def test_listing_cmdlets_show_what_setup_imported(world: World) -> None:
     assert world.call("Get-TrustedCluster").output == [
         {"Name": "Trusted Cluster", "State": "Enabled", "Health": "OK"}]
     hosts = {r["Name"]: r for r in world.call("Get-VMHost").output}
-    assert hosts["esx-01"]["isBootLoadESX"] == 0
+    assert hosts["esx-01"]["ConnectionState"] == "Connected"
+    assert hosts["esx-01"]["Version"] == "8.0.2"
+    assert not {"isBootLoadESX", "MeasuredVersion"} & set(hosts["esx-01"])  # the host knows
 
 
 def test_removing_the_tpm_ca_makes_the_host_fail_with_untrusted_ek_ca(world: World) -> None:

@@ -66,7 +66,7 @@ class PlanResult:
     def timeline(self) -> str:
         """The run's timeline as ``vtalab run`` prints it."""
 
-        return "\n".join(render_timeline(self.run.world.kernel.trace)) + "\n"
+        return "\n".join(render_timeline(self.run.world.kernel.trace, reveal=True)) + "\n"
 
     def report(self) -> str:
         """The plan, the faults and every violation, for an assertion message."""

@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
                         "with verdicts, timeline (one self-contained page)")
     r.add_argument("--until", type=time_arg, metavar="TIME", help="stop at this simulated time")
     r.add_argument("--logs", action="store_true", help="show simulated log lines too")
+    r.add_argument("--reveal", action="store_true",
+                   help="the lab's view: add what the operator's tools do not show (TPM "
+                        "measurements, attestation verdicts), marked [lab]")
     r.add_argument("--force-version", action="store_true",
                    help="run a bug bundle recorded by another vtalab version anyway")
     r.add_argument("--fix", metavar="KEY[@HOST]",
@@ -332,7 +335,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
         for n, (path, _, result) in enumerate(results):
             if n:
                 out.write("\n")
-            out.write(render_run(result, logs=args.logs, file=path))
+            out.write(render_run(result, logs=args.logs, file=path, reveal=args.reveal))
     return EXIT_OK if all(r.ok for _, _, r in results) else EXIT_FAIL
 
 

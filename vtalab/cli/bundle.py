@@ -121,7 +121,8 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
                   f"{format_time(float(m.get('evidence_time', 0.0)))}, "
                   f"vtalab {bundle.version}\n{note}\n")
         if fixed is None:
-            out.write(render_run(result, logs=args.logs, file=f"{path}:{SCENARIO}"))
+            out.write(render_run(result, logs=args.logs, file=f"{path}:{SCENARIO}",
+                                 reveal=getattr(args, "reveal", False)))
         if divergence is None:
             out.write(f"reproduced: trace digest {result.digest} identical\n")
         else:

@@ -203,13 +203,13 @@ _ALL: tuple[ReasonInfo, ...] = (
        "its data is not believed."),
     _r(Reason.UNTRUSTED_BASE_IMAGE, "error", False, "base_image",
        f"{_D} §2, §4, §5, §6 [doc, seed]",
-       "Host {host} booted ESXi {measured_version}, which is not a trusted base image; "
+       "Host {host} booted an ESXi version that is not a trusted base image; "
        "export it from a representative host (Export-VMHostImageDb) and import it "
        "(New-TrustAuthorityVMHostBaseImage)."),
     _r(Reason.BASE_IMAGE_MISMATCH, "error", False, "base_image",
        f"{_D} §2, §3 [doc, inferred]",
-       "Host {host} booted ESXi {measured_version}, but its measured boot modules differ "
-       "from the trusted base image ({modules})."),
+       "The measured boot modules of host {host} differ from the trusted base image of "
+       "its version ({modules})."),
     _r(Reason.SECURE_BOOT_OFF, "error", False, "secure_boot",
        f"{_D} §1, §5, §8 [doc] (PCR 7)",
        "UEFI Secure Boot is off on {host}; turn it on in the firmware and reboot."),

@@ -167,8 +167,7 @@ class AttestationService:
                                   iat=self.kernel.epoch_seconds(),
                                   lifetime=int(self.params.token_lifetime_seconds))
             log(self.host.name, "attestd.log",
-                f"Attestation of {evidence.host} succeeded: measured ESXi "
-                f"{verdict.measured_version} matches base image "
+                f"Attestation of {evidence.host} succeeded: trusted base image "
                 f"{verdict.matched_base_image}; KMS_AUTH_JWT issued")
             return verdict, tokens
         for finding in verdict.findings:

@@ -211,7 +211,7 @@ class Kmxa:
                 token=tokens[0], token_exp=exp, measured_version=verdict.measured_version)
             if verdict.matched_base_image:
                 world.ta_cluster.last_attested[verdict.matched_base_image] = kernel.now
-            self.log(f"Attested by {info.name} as ESXi {verdict.measured_version}; "
+            self.log(f"Attested by {info.name}; "
                      f"token valid until {kernel.utc(result.attested_until).isoformat()}")
         else:
             first = verdict.findings[0]

@@ -186,6 +186,9 @@ class HostCheck(Spec):
                                                   "('8.0.2-22380479') it runs.")
     power_state: Literal["poweredOn", "poweredOff", "booting", "shuttingDown"] | None = None
     ta_member: bool | None = Field(None, description="A member of the TA cluster (TA hosts).")
+    measured_version: str | None = Field(
+        None, description="The version its TPM measured at its last full boot (release or "
+                          "version-build): what the scenario author knows, not an operator.")
 
 
 class HealthCheck(Spec):
@@ -318,14 +321,21 @@ def _check_host(world: World, c: HostCheck, ctx: CheckContext) -> Verdict:
 
 
     h = world.host(c.host)
-    want = c.version
-    if want is not None and want != h.version:
-        with suppress(InputError):  # a release name: compare its version-build
-            want = image_for(want).key
+
+    def key(want: str | None, have: str | None) -> str | None:
+        if want is not None and want != have:
+            with suppress(InputError):  # a release name: compare its version-build
+                want = image_for(want).key
+        return want
+
+    want = key(c.version, h.version)
+    measured = key(c.measured_version, h.measured_version)
     member = c.host in world.ta_cluster.hosts and world.ta_cluster.hosts[c.host].member
-    got = {"version": h.version, "power_state": h.power_state.value, "ta_member": member}
+    got = {"version": h.version, "power_state": h.power_state.value, "ta_member": member,
+           "measured_version": h.measured_version}
     wrong = [f"{k} {got[k]!r} (expected {w!r})" for k, w in
-             (("version", want), ("power_state", c.power_state), ("ta_member", c.ta_member))
+             (("version", want), ("power_state", c.power_state), ("ta_member", c.ta_member),
+              ("measured_version", measured))
              if w is not None and got[k] != w]
     if wrong:
         return Verdict(False, f"host {c.host}: " + "; ".join(wrong))

@@ -1,9 +1,12 @@
 """Golden transcripts: every bundled scenario's ``vtalab run`` output, saved and compared.
 
 Like SimPy's runnable examples, each scenario under ``scenarios/`` has a transcript
-``scenarios/golden/<stem>.txt`` holding exactly what ``vtalab run scenarios/<stem>.yaml``
-prints (the same :func:`vtalab.scenario.timeline.render_run`, with the file named as typed from the
-repository root). A transcript changes only by an explicit regeneration::
+``scenarios/golden/<stem>.txt`` holding exactly what
+``vtalab run --reveal scenarios/<stem>.yaml`` prints (the same
+:func:`vtalab.scenario.timeline.render_run`, with the file named as typed from the
+repository root): the lab's view, so a change of what the lab knows (a TPM measurement,
+an attestation verdict) shows up in a transcript as well as a change of what operators
+see. A transcript changes only by an explicit regeneration::
 
     vtalab golden            # compare; exit 1 and a unified diff on any difference
     vtalab golden --update   # rewrite the transcripts (then review them with git diff)
@@ -61,7 +64,7 @@ def render(scenario: Path) -> str:
 
     shown = f"{scenario.parent.name}/{scenario.name}"
     loaded = load_scenario_text(read_text(str(scenario)), file=shown)
-    return render_run(run_scenario(loaded), file=shown)
+    return render_run(run_scenario(loaded), file=shown, reveal=True)
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,7 @@ from vtalab.training.pwsh.parser import (
 )
 from vtalab.training.risks import assess, forbidden_effects
 from vtalab.world import registry
+from vtalab.world.objects import object_type
 
 if TYPE_CHECKING:
     import simpy
@@ -73,6 +74,8 @@ class ShellState:
     variables: dict[str, Any] = field(default_factory=dict)
     history: list[str] = field(default_factory=list)
     forbid: tuple[Forbid, ...] = ()
+    #: the host whose ESXi shell the session is in (``ssh root@HOST``), else ``None``
+    esxi: str | None = None
 
 
 @dataclass(frozen=True)
@@ -249,6 +252,9 @@ class Run:
             return []
         rows = outcome.output
         if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows):
+            if entry.output is not None:
+                display = object_type(entry.output).display
+                return [PSObject(entry.output, r, display=display) for r in rows]
             noun = entry.name.split("-", 1)[-1]
             return [PSObject(noun, r) for r in rows]
         if outcome.message:  # a console line (Write-Host), not a pipeline object
@@ -292,6 +298,11 @@ def execute(world: World, line: str, state: ShellState) -> CommandResult:
     since = len(world.kernel.trace)
     try:
         with world.kernel.bounded():  # one line: at most MAX_EVENTS_PER_RUN events
+            if state.esxi is not None:  # an ESXi shell line, not PowerShell
+                from vtalab.training import esxi
+
+                run.console += [str(x) for x in esxi.run_line(run, state.esxi, line)]
+                raise _Done
             for statement in parse(line):
                 items = run.pipeline(statement.pipeline)
                 if statement.assign is not None:
@@ -304,6 +315,8 @@ def execute(world: World, line: str, state: ShellState) -> CommandResult:
                           "world stays where it stopped. Let time pass in shorter steps")
     except InputError as exc:
         run.errors.append(str(exc))
+    except _Done:
+        pass
     if state.forbid:  # what the line caused, whatever way it took (a reboot, a power loss)
         trace = world.kernel.trace
         caused = forbidden_effects(world, state.forbid,
@@ -312,6 +325,10 @@ def execute(world: World, line: str, state: ShellState) -> CommandResult:
     text = "\n".join(t for t in run.console if t)
     return CommandResult(text, not run.errors, "\n".join(run.errors) or None,
                          tuple(run.actions), tuple(run.risky), tuple(run.calls))
+
+
+class _Done(Exception):
+    """The line was handled (an ESXi shell line)."""
 
 
 def _assign(state: ShellState, name: str, value: Any) -> None:

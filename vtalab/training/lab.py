@@ -29,6 +29,7 @@ from vtalab.scenario.timeline import render_timeline
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import bind_simple
 from vtalab.training.pwsh.parser import Command, PSObject
+from vtalab.world.objects import make, object_type
 
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
@@ -88,19 +89,32 @@ def _need(values: list[str], i: int, spec: LabCommand, what: str) -> str:
 
 
 # -- looking around ------------------------------------------------------------------------
+#: The header of every lab view: what follows is what the lab knows, not what the
+#: operator's tools show.
+LAB_VIEW = ("[lab view] facts the operator's tools do not show (measured version, Quick "
+            "Boot, reason codes, VM locks); for the trainer and the debrief")
+
+
 def host_object(world: World, name: str) -> PSObject:
+    """A host as the vSphere Client's host list and its Monitor > Security tab show it."""
     h = world.host(name)
-    attestation = reason = None
+    attestation = message = None
     if h.role == "trusted":
         s = world.attestation_status(name)
-        attestation, reason = s["status"], s["reason"]
+        attestation = s["status"]
+        message = "; ".join(_operator_message(m) for m in s["messages"]) or None
     state = "Maintenance" if h.in_maintenance else (
         "Connected" if h.is_up else "NotResponding")
-    return PSObject("VMHost", {
-        "Name": name, "Role": "TA" if h.role == "trust-authority" else "Trusted",
-        "PowerState": h.power_state.value, "ConnectionState": state, "Version": h.version,
-        "MeasuredVersion": h.measured_version, "QuickBooted": h.last_boot_quick,
-        "Attestation": attestation, "Reason": reason})
+    return PSObject("VMHostSummary", {
+        "Name": name, "Parent": h.cluster, "PowerState": h.power_state.value,
+        "ConnectionState": state, "Version": h.version, "Attestation": attestation,
+        "Message": message})
+
+
+def _operator_message(message: str) -> str:
+    """An attestation message as vCenter shows it: without the lab's reason code."""
+    code, sep, rest = message.partition(": ")
+    return rest if sep and code.replace("_", "").isalpha() and code.islower() else message
 
 
 def _hosts(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
@@ -116,9 +130,16 @@ def _hosts(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
 
 def _vm_object(world: World, name: str) -> PSObject:
     v = world.vm_state(name)
-    return PSObject("VirtualMachine", {
-        "Name": name, "PowerState": v["power_state"], "VMHost": v["host"],
-        "Encrypted": v["encrypted"], "Locked": v["locked"], "LastError": v["last_error"]})
+    index = list(world.vms).index(name)
+    host_index = list(world.hosts).index(v["host"]) if v["host"] in world.hosts else 0
+    props = make("VirtualMachine", Id=f"VirtualMachine-vm-{2001 + index}", MemoryGB=16,
+                 Name=name, NumCpu=4,
+                 PowerState={"poweredOn": "PoweredOn"}.get(v["power_state"], "PoweredOff"),
+                 Uid=f"/VIServer=administrator@vsphere.local@{world.workload_vcenter.name}"
+                     f":443/VirtualMachine=VirtualMachine-vm-{2001 + index}/",
+                 VMHost=v["host"], VMHostId=f"HostSystem-host-{1001 + host_index}")
+    return PSObject("VirtualMachine", props,
+                    display=object_type("VirtualMachine").display)
 
 
 def _vms(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
@@ -179,24 +200,86 @@ def _status(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     if name in world.vms:
         obj = _vm_object(world, name)
         obj.view = "list"
+        obj.display = None
         return [obj]
     props = host_object(world, name).props
     h = world.host(name)
-    props["InMaintenance"] = h.in_maintenance
     props["Services"] = [f"{s}:{'running' if up and h.is_up else 'stopped'}"
                          for s, up in sorted(h.services.items())]
-    if h.role == "trusted":
+    if h.role == "trusted":  # HostSystem.summary.trustAuthorityAttestationInfos (VIM API)
         s = world.attestation_status(name)
         when = {k: (world.kernel.utc(s[k]).isoformat() if s[k] is not None else None)
                 for k in ("attested_at", "attested_until")}
         props.update({"AttestedAt": when["attested_at"], "AttestedUntil": when["attested_until"],
-                      "Messages": s["messages"],
                       "PerService": [f"{k}:{v}" for k, v in s["per_service"].items()]})
         props["VMs"] = [v for v in world.vms if world.vms[v].host == name]
     else:
         member = world.ta_host(name)
         props["TaMember"] = member.member
     return [PSObject("VMHostStatus", props, view="list")]
+
+
+def _lab_host(world: World, name: str) -> dict[str, Any]:
+    h = world.host(name)
+    props: dict[str, Any] = {
+        "Name": name, "Role": "TA" if h.role == "trust-authority" else "Trusted",
+        "PowerState": h.power_state.value, "Version": h.version,
+        "MeasuredVersion": h.measured_version, "QuickBooted": h.last_boot_quick,
+        "QuickBootsSinceFullBoot": h.quick_boots_since_full}
+    if h.role == "trusted":
+        s = world.attestation_status(name)
+        props.update({"Attestation": s["status"], "Reason": s["reason"],
+                      "Messages": s["messages"]})
+    return props
+
+
+def _lab(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    spec = SHELL["lab"]
+    _, values = _args(run, cmd, spec, 2)
+    world = run.world
+    what = _need(values, 0, spec, "what to show (status)")
+    if what.lower() != "status":
+        raise InputError(f"lab: unknown view {what!r}", what="lab view", value=what,
+                         choices=["status"])
+    run.console.append(LAB_VIEW)  # a console line: the objects stay pipeable
+    out: list[Any] = []
+    if len(values) > 1:
+        name = values[1]
+        if name in world.vms:
+            v = world.vm_state(name)
+            out.append(PSObject("LabVMStatus", {
+                "Name": name, "PowerState": v["power_state"], "VMHost": v["host"],
+                "Encrypted": v["encrypted"], "Locked": v["locked"],
+                "LastError": v["last_error"]}, view="list"))
+            return out
+        out.append(PSObject("LabHostStatus", _lab_host(world, name), view="list"))
+        return out
+    out += [PSObject("LabHostStatus", {k: v for k, v in _lab_host(world, n).items()
+                                       if k not in ("Messages", "QuickBootsSinceFullBoot")})
+            for n in world.hosts]
+    out += [PSObject("LabVMStatus", {"Name": n, "PowerState": v["power_state"],
+                                     "VMHost": v["host"], "Encrypted": v["encrypted"],
+                                     "Locked": v["locked"], "LastError": v["last_error"]})
+            for n, v in ((n, world.vm_state(n)) for n in world.vms)]
+    return out
+
+
+def _ssh(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    from vtalab.training import esxi
+
+    spec = SHELL["ssh"]
+    _, values = _args(run, cmd, spec, 1)
+    target = _need(values, 0, spec, "the host, e.g. root@esx-01")
+    user, _, host = target.rpartition("@")
+    if user not in ("", "root"):
+        raise InputError(f"ssh: {user}@{host}: Permission denied (the lab's ESXi hosts "
+                         "take root logins)", what="user", value=user, choices=["root"])
+    h = run.world.host(host)
+    if not h.is_up:
+        raise InputError(f"ssh: connect to host {host} port 22: Connection refused "
+                         f"(the host is {h.power_state.value})")
+    run.state.esxi = host
+    return [esxi.banner(host)]
 
 
 def _files(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
@@ -350,11 +433,11 @@ def _help(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
 
 
 SHELL: dict[str, LabCommand] = {c.name: c for c in (
-    LabCommand("hosts", (), "Hosts: role, power, running and measured ESXi "
-               "version, attestation status and reason.", "hosts [NAME]", ("Name",), (),
-               _hosts, ("host",)),
-    LabCommand("vms", ("Get-VM",), "VMs: power state, host, encryption, locked.",
-               "vms [NAME]", ("Name",), (), _vms, ("vm",)),
+    LabCommand("hosts", (), "Hosts as the vSphere Client lists them: cluster, power, "
+               "connection state, ESXi version, attestation status and its message "
+               "(Monitor > Security).", "hosts [NAME]", ("Name",), (), _hosts, ("host",)),
+    LabCommand("vms", ("Get-VM",), "VMs (PowerCLI VirtualMachine objects): power state, "
+               "host.", "vms [NAME]", ("Name",), (), _vms, ("vm",)),
     LabCommand("tasks", (), "Recent Tasks of both vCenters (default: the last 15).",
                "tasks [-Tail N] [-All]", ("Tail",), ("All",), _tasks),
     LabCommand("events", (), "vCenter events (default: the last 15).",
@@ -363,9 +446,16 @@ SHELL: dict[str, LabCommand] = {c.name: c for c in (
     LabCommand("log", (), "A host's (or vCenter's) log: " + ", ".join(LOG_NAMES)
                + " (default: the last 15 lines).", "log HOST LOG [-Tail N] [-All]",
                ("Tail",), ("All",), _log, ("host", "log")),
-    LabCommand("status", (), "Everything about one host (or VM): power, versions, Quick "
-               "Boot, services, attestation details.", "status HOST|VM", (), (), _status,
-               ("host",)),
+    LabCommand("status", (), "One host (or VM) as vCenter shows it: power, version, "
+               "services, attestation details (attestedAt, attestedUntil, messages).",
+               "status HOST|VM", (), (), _status, ("host",)),
+    LabCommand("ssh", (), "Log in to a host's ESXi shell (vsish, /etc/init.d/kmxa, "
+               "/var/log/*.log, esxcli system version get); 'exit' returns.",
+               "ssh root@HOST", (), (), _ssh, ("host",)),
+    LabCommand("lab", (), "The lab's own view, labelled as such: 'lab status [HOST|VM]' "
+               "shows what the operator's tools do not (measured version, Quick Boot, "
+               "reason codes, VM locks).", "lab status [HOST|VM]", (), (), _lab,
+               ("name", "host")),
     LabCommand("files", ("ls", "dir", "Get-ChildItem"), "Files exported so far (the names "
                "-FilePath takes).", "files", (), (), _files),
     LabCommand("history", ("Get-History",), "The commands typed in this session.",

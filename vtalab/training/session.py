@@ -165,6 +165,10 @@ class Session:
         return float(self.world.kernel.now)
 
     def prompt(self) -> str:
+        if self.state.esxi is not None:
+            from vtalab.training.esxi import prompt
+
+            return prompt(self.state.esxi)
         return f"PS vTA [{format_time(self.now)}]> "
 
     def intro(self) -> str:
@@ -184,6 +188,8 @@ class Session:
             return Reply("")
         word, _, rest = text.partition(" ")
         meta = _ALIASES.get(word.lower(), word.lower())
+        if self.state.esxi is not None and meta == "exit":  # leaves the ESXi shell
+            return self._command(text)
         if meta in META_COMMANDS:
             try:
                 return getattr(self, f"_meta_{meta}")(rest.strip())

@@ -43,11 +43,17 @@ _DELIMS = " \t\n|;(){},="
 
 # -- scripted -------------------------------------------------------------------------------
 
-def validate_line(line: str) -> None:
-    """Raise ``InputError`` if ``line`` cannot be run at all (syntax, unknown command)."""
+def validate_line(line: str, esxi: bool = False) -> None:
+    """Raise ``InputError`` if ``line`` cannot be run at all (syntax, unknown command);
+    ``esxi``: the line is typed in an ESXi shell (after ``ssh root@HOST``)."""
 
     text = line.strip()
     if not text or text.startswith("#"):
+        return
+    if esxi:
+        from vtalab.training.esxi import check_line
+
+        check_line(text)
         return
     word, _, rest = text.partition(" ")
     meta = _ALIASES.get(word.lower(), word.lower())
@@ -99,11 +105,17 @@ def read_transcript(path: str) -> list[tuple[int, str]]:
 def run_script(session: Session, lines: list[tuple[int, str]], out: TextIO,
                file: str = "<commands>") -> int:
     """Run a transcript; print it with outputs, the grade and the digest; return the exit."""
+    in_esxi = False
     for no, line in lines:
         try:
-            validate_line(line)
+            validate_line(line, esxi=in_esxi)
         except InputError as exc:
             raise InputError(f"{file}:{no}: {exc}") from None
+        first = line.split()[0].lower() if line.split() else ""
+        if in_esxi and first in ("exit", "logout"):
+            in_esxi = False
+        elif not in_esxi and first == "ssh":
+            in_esxi = True
     out.write(session.intro() + "\n\n")
     for _no, line in lines:
         out.write(session.prompt() + line + "\n")

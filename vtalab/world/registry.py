@@ -69,6 +69,10 @@ class Verb:
     task: str | None = None  #: vCenter Recent Tasks name, when the verb creates a task
     side: Literal["ta", "workload", "host", "kms", "lab"] = "lab"
     aliases: tuple[str, ...] = field(default=())
+    #: the PowerCLI object type its output rows are (``vtalab.world.objects``), if any
+    output: str | None = None
+    #: PowerShell's ConfirmImpact: "High" prompts under the default $ConfirmPreference
+    confirm: Literal["None", "Low", "Medium", "High"] = "None"
 
     def parse(self, raw: dict[str, Any] | None) -> Args:
         """Validate raw arguments; raise ``InputError`` naming the bad field."""
@@ -97,10 +101,11 @@ def _register(table: dict[str, Verb], entry: Verb) -> None:
 
 def verb(name: str, *, kind: Kind = "powercli", summary: str, args: type[Args] = NoArgs,
          source: str = "", task: str | None = None, side: str = "lab",
-         aliases: tuple[str, ...] = ()) -> Callable[[RunFnT], RunFnT]:
+         aliases: tuple[str, ...] = (), output: str | None = None,
+         confirm: str = "None") -> Callable[[RunFnT], RunFnT]:
     def deco(fn: RunFnT) -> RunFnT:
         _register(VERBS, Verb(name, kind, summary, args, fn, source, "", task,
-                              side, aliases))  # type: ignore[arg-type]
+                              side, aliases, output, confirm))  # type: ignore[arg-type]
         return fn
 
     return deco

@@ -213,7 +213,7 @@ def reproduce(ce: Counterexample) -> tuple[bool, list[str]]:
     others = [v.ok for v in result.verdicts if not v.label.startswith("invariant ")]
     failed = invariant == [False] and all(others)
     events = [e for e in result.world.kernel.trace if e.time > 0 or e.source == "scenario"]
-    return failed, render_timeline(events)
+    return failed, render_timeline(events, reveal=True)
 
 
 _CULPRIT = re.compile(r"step \d+ '([^']+)'")

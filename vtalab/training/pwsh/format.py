@@ -58,7 +58,7 @@ def _columns(objects: Sequence[PSObject], props: Sequence[str] | None) -> list[s
                 own = next((o.key(p) for o in objects if o.key(p) is not None), None)
                 cols.append(own or p)
         return cols
-    return _all_props(objects)
+    return _default_props(objects)
 
 
 def _all_props(objects: Sequence[PSObject]) -> list[str]:
@@ -66,6 +66,13 @@ def _all_props(objects: Sequence[PSObject]) -> list[str]:
     for o in objects:
         cols += [k for k in o.props if k not in cols]
     return cols
+
+
+def _default_props(objects: Sequence[PSObject]) -> list[str]:
+    """The columns shown without ``select``: the type's default display set if it has one
+    (PowerShell's DefaultDisplayPropertySet), else every property."""
+    shown = objects[0].display if objects else None
+    return list(shown) if shown else _all_props(objects)
 
 
 def _numeric(values: Sequence[Any]) -> bool:
@@ -137,7 +144,8 @@ def render(items: Sequence[Any]) -> str:
                    and items[j].type_name == item.type_name):
                 j += 1
             group = list(items[i:j])
-            wide = item.view == "list" or (item.view == "auto" and len(_all_props(group)) > 4)
+            wide = item.view == "list" or (item.view == "auto"
+                                           and len(_default_props(group)) > 4)
             chunks.append((listing(group) if wide else table(group), True))
             i = j
             continue

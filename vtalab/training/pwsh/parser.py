@@ -62,15 +62,18 @@ class PSObject:
 
     ``view`` is how PowerShell shows it by default: objects of a cmdlet's own type have a
     table view; objects made by ``Select-Object`` follow PowerShell's rule (a table up to
-    four properties, a list beyond).
+    four properties, a list beyond). ``display`` is the type's default display property
+    set (what ``Get-VMHost`` prints without ``select``); ``None`` shows every property.
     """
 
-    __slots__ = ("type_name", "props", "view")
+    __slots__ = ("type_name", "props", "view", "display")
 
-    def __init__(self, type_name: str, props: dict[str, Any], view: str = "table") -> None:
+    def __init__(self, type_name: str, props: dict[str, Any], view: str = "table",
+                 display: tuple[str, ...] | None = None) -> None:
         self.type_name = type_name
         self.props = dict(props)
         self.view = view
+        self.display = display
 
     def key(self, name: str) -> str | None:
         """The property's own spelling for ``name`` (any case), or ``None``."""

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from vtalab.core import crypto
 from vtalab.errors import InputError
+from vtalab.world.objects import make
 from vtalab.world.registry import Args, Outcome, verb
 from vtalab.world.verbs.common import DOC, _ta_task
 from vtalab.world.verbs.workload import TrustedClusterArgs
@@ -215,17 +216,44 @@ class GetVMHostArgs(Args):
                                                "default: every host.")
 
 
-@verb("Get-VMHost", summary="List hosts: version, build, power state, maintenance mode, "
-      "last boot (Quick Boot or full) and the version the TPM measured.", args=GetVMHostArgs,
-      side="host", source="PowerCLI Get-VMHost; vsish /system/loadESX/isBootLoadESX")
+#: What the lab's hosts report as hardware (assumed: one server model for every host; the
+#: numbers only fill the columns Get-VMHost prints by default).
+HARDWARE = {"NumCpu": 32, "CpuTotalMhz": 67200, "MemoryTotalGB": 511.7,
+            "Manufacturer": "Dell Inc.", "Model": "PowerEdge R750",
+            "ProcessorType": "Intel(R) Xeon(R) Gold 6338N CPU @ 2.20GHz"}
+
+
+def vmhost_object(world: World, name: str) -> dict[str, Any]:
+    """A host as PowerCLI's ``VMHost`` shows it: no measured version, no Quick Boot flag
+    (an operator learns those on the host itself, see ``ssh`` in the training shell)."""
+    h = world.host(name)
+    index = list(world.hosts).index(name)
+    vc = world.ta_vcenter if h.role == "trust-authority" else world.workload_vcenter
+    state = ("Maintenance" if h.in_maintenance else
+             "Connected" if h.is_up else "NotResponding")
+    power = {"poweredOn": "PoweredOn", "poweredOff": "PoweredOff"}.get(
+        h.power_state.value, "Unknown")
+    host_id = f"HostSystem-host-{1001 + index}"
+    up = h.is_up
+    return make("VMHost", Build=str(h.running_image.build), ConnectionState=state,
+                CpuTotalMhz=HARDWARE["CpuTotalMhz"],
+                CpuUsageMhz=(1200 + 37 * index) if up else 0, Id=host_id,
+                IsStandalone=False, Manufacturer=HARDWARE["Manufacturer"],
+                MemoryTotalGB=HARDWARE["MemoryTotalGB"],
+                MemoryUsageGB=(24.5 + index) if up else 0.0, Model=HARDWARE["Model"],
+                Name=name, NumCpu=HARDWARE["NumCpu"], Parent=h.cluster,
+                ParentId=f"ClusterComputeResource-{h.cluster}", PowerState=power,
+                ProcessorType=HARDWARE["ProcessorType"], State=state,
+                Uid=f"/VIServer=administrator@vsphere.local@{vc.name}:443/VMHost={host_id}/",
+                Version=h.running_image.version)
+
+
+@verb("Get-VMHost", summary="List hosts as PowerCLI shows them: connection and power "
+      "state, version and build (not what the TPM measured: log in to the host for that).",
+      args=GetVMHostArgs, side="host", source="PowerCLI Get-VMHost", output="VMHost")
 def get_vmhost(world: World, a: GetVMHostArgs) -> Outcome:
     if a.name is not None and a.name not in world.hosts:
         raise InputError(f"no host {a.name!r}", what="host", value=a.name,
                          choices=list(world.hosts))
-    rows = [{"Name": h.name, "Version": h.running_image.version, "Build": h.running_image.build,
-             "PowerState": h.power_state.value,
-             "ConnectionState": "Maintenance" if h.in_maintenance else "Connected",
-             "Parent": h.cluster, "isBootLoadESX": int(h.last_boot_quick),
-             "MeasuredVersion": h.measured_version or ""}
-            for h in world.hosts.values() if a.name is None or h.name == a.name]
+    rows = [vmhost_object(world, n) for n in world.hosts if a.name is None or n == a.name]
     return Outcome(True, output=rows)

@@ -109,10 +109,11 @@ def export_imagedb_verb(world: World, a: VmHostFileArgs) -> Outcome:
     world.files[a.file] = data
     message = f"{host.running_image.display_name} exported from {a.vmhost} to {a.file}"
     if host.last_boot_quick:
+        # The seed (Quick Boot, point 3): the cmdlet says the host was Quick Booted and
+        # that the file holds the newest metadata; it does not say what the TPM measured.
         message = (f"WARNING: host {a.vmhost} was upgraded with Quick Boot. The exported file "
-                   f"contains the newest image metadata ({host.version}); the host's "
-                   f"attestation measurements describe its last full boot "
-                   f"({host.measured_version}). " + message)
+                   f"contains the newest image metadata ({host.version}), not the metadata "
+                   "of the host's last full boot. " + message)
     world.kernel.record(host.source, "imagedb.exported", host=a.vmhost, file=a.file,
                         version=host.version, quick_booted=host.last_boot_quick,
                         message=message)

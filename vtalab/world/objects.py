@@ -1,0 +1,170 @@
+"""The PowerCLI object types the lab's cmdlets return, as VMware publishes them.
+
+One definition per type: its full name, its properties in the order of the published
+structure page (``Name | Type``), the default display set PowerShell prints without
+``select`` and the page it follows (or ``assumed: why``). Verbs build their output with
+:func:`make`, which refuses a property the type does not have and fills the ones a verb
+does not know with ``None``; the training shell gives the objects the type's name and
+display set; ``docs/powercli.md`` and the tests pin the lists against this table.
+
+Properties the lab cannot know meaningfully (``ExtensionData``, ``CustomFields``,
+``NetworkInfo`` ...) are left out rather than invented; each type says which it omits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["OBJECT_TYPES", "ObjectType", "make", "object_type"]
+
+_PCLI = "https://developer.broadcom.com/powercli/latest/"
+_SEC = _PCLI + "vmware.vimautomation.security/structures/" \
+    "vmware.vimautomation.security.types.v1.trustedinfrastructure."
+_CORE = _PCLI + "vmware.vimautomation.core/structures/vmware.vimautomation.vicore.types.v1."
+
+
+@dataclass(frozen=True)
+class ObjectType:
+    name: str  #: the short type name (``TrustAuthorityVMHostBaseImage``)
+    full_name: str  #: the .NET type name of the structure page
+    properties: tuple[tuple[str, str], ...]  #: (name, type) in the page's order
+    display: tuple[str, ...]  #: default display set (PowerShell's table without select)
+    source: str  #: the structure page, or "assumed: ..." with why
+    omitted: tuple[str, ...] = ()  #: published properties the lab leaves out
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(n for n, _ in self.properties)
+
+
+def _t(name: str, full: str, props: str, display: str, source: str,
+       omitted: str = "") -> ObjectType:
+    pairs = tuple(tuple(p.split(":")) for p in props.split())
+    return ObjectType(name, full, pairs, tuple(display.split()), source,  # type: ignore[arg-type]
+                      tuple(omitted.split()))
+
+
+_S = "VMware.VimAutomation.Security.Types.V1.TrustedInfrastructure."
+_HEALTH = "Health:TrustAuthoritySettingsConfigHealth HealthDescription:LocalizableMessage[]"
+
+OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
+    _t("VMHost", "VMware.VimAutomation.ViCore.Types.V1.Inventory.VMHost",
+       "Build:String ConnectionState:VMHostState CpuTotalMhz:Int32 CpuUsageMhz:Int32 "
+       "Id:String IsStandalone:Boolean Manufacturer:String MemoryTotalGB:Decimal "
+       "MemoryUsageGB:Decimal Model:String Name:String NumCpu:Int32 Parent:InventoryItem "
+       "ParentId:String PowerState:VMHostPowerState ProcessorType:String State:VMHostState "
+       "Uid:String Version:String",
+       "Name ConnectionState PowerState NumCpu CpuUsageMhz CpuTotalMhz MemoryUsageGB "
+       "MemoryTotalGB Version", _CORE + "inventory.vmhost",
+       "BaseImage Components CryptoState CustomFields DatastoreIdList DepotOverrides "
+       "DiagnosticPartition ExtensionData FirewallDefaultPolicy FirmwareAddons "
+       "HyperthreadingActive LicenseKey MaxEVCMode MemoryTotalMB MemoryUsageMB NetworkInfo "
+       "SoftwareSpecification StorageInfo TimeZone VMSwapfileDatastore "
+       "VMSwapfileDatastoreId VMSwapfilePolicy VendorAddOn"),
+    _t("VirtualMachine", "VMware.VimAutomation.ViCore.Types.V1.Inventory.VirtualMachine",
+       "Id:String MemoryGB:Decimal Name:String NumCpu:Int32 PowerState:PowerState "
+       "Uid:String VMHost:VMHost VMHostId:String",
+       "Name PowerState NumCpu MemoryGB", _CORE + "inventory.virtualmachine",
+       "the remaining 30-odd properties (Guest, HardDisks, Folder, ExtensionData ...)"),
+    _t("HostService", "VMware.VimAutomation.ViCore.Types.V1.Host.HostService",
+       "Key:String Label:String Policy:String Required:Boolean Ruleset:String[] "
+       "Running:Boolean Uid:String Uninstallable:Boolean VMHost:VMHost VMHostId:String",
+       "Key Label Policy Running Required", _CORE + "host.hostservice", "ExtensionData"),
+    _t("TrustAuthorityCluster", _S + "TrustAuthorityCluster",
+       "Id:String Name:String ServerGuid:String State:TrustAuthorityState Uid:String",
+       "Name State", _SEC + "trustauthoritycluster"),
+    _t("TrustedCluster", _S + "TrustedCluster",
+       "AttestationServiceInfo:AttestationServiceInfo[] Id:String "
+       "KeyProviderServiceInfo:KeyProviderServiceInfo[] Name:String State:TrustedState "
+       "Uid:String", "Name State AttestationServiceInfo KeyProviderServiceInfo",
+       _SEC + "trustedcluster"),
+    _t("TrustAuthorityVMHostBaseImage", _S + "TrustAuthorityVMHostBaseImage",
+       f"{_HEALTH} Id:String Name:String TrustAuthorityClusterId:String Uid:String "
+       "VMHostVersion:String", "VMHostVersion Name Health",
+       _SEC + "trustauthorityvmhostbaseimage"),
+    _t("TrustAuthorityTpm2AttestationSettings", _S + "TrustAuthorityTpm2AttestationSettings",
+       f"{_HEALTH} Id:String Name:String RequireCertificateValidation:Boolean "
+       "RequireEndorsementKey:Boolean TrustAuthorityClusterId:String Uid:String",
+       "Name RequireEndorsementKey RequireCertificateValidation Health",
+       _SEC + "trustauthoritytpm2attestationsettings"),
+    _t("TrustAuthorityServicesStatus", _S + "TrustAuthorityServicesStatus",
+       "AttestationServiceStatus:ServiceStatus KeyProviderServiceStatus:ServiceStatus "
+       "TrustAuthorityClusterId:String Uid:String",
+       "TrustAuthorityClusterId AttestationServiceStatus KeyProviderServiceStatus",
+       "assumed: the structure page was not found; the properties follow the reference "
+       "(AttestationServiceStatus.Health, KeyProviderServiceStatus.Health per TA cluster) "
+       "and the vAPI ServiceStatus.Info (health, details)"),
+    _t("TrustAuthorityPrincipal", _S + "TrustAuthorityPrincipal",
+       f"CertificateChain:X509Chain Domain:String {_HEALTH} Id:String Issuer:String "
+       "Name:String TrustAuthorityClusterId:String Type:String Uid:String",
+       "Name Domain Type Health",
+       "assumed: the structure page was not found; named after New-TrustAuthorityPrincipal's "
+       "-Name -Domain -Issuer -CertificateChain -Type and the vAPI Principal info"),
+    _t("TrustedPrincipal", _S + "TrustedPrincipal",
+       "CertificateChain:X509Chain Domain:String Issuer:String Name:String Type:String "
+       "Uid:String", "Name Domain Issuer",
+       "assumed: the structure page was not found; the fields of "
+       "New-TrustAuthorityPrincipal's -Name/-Domain/-Issuer/-CertificateChain set, which "
+       "Get-TrustedPrincipal's object feeds by pipeline"),
+    _t("TrustAuthorityTpm2CACertificate", _S + "TrustAuthorityTpm2CACertificate",
+       f"CertificateChain:X509Chain {_HEALTH} Id:String Name:String "
+       "TrustAuthorityClusterId:String Uid:String", "Name Health",
+       "assumed: the structure page was not found; the vAPI Tpm2 CaCertificates.Info "
+       "(cert_chain, health, details) with PowerCLI's Id/Name/Uid"),
+    _t("TrustAuthorityTpm2EndorsementKey", _S + "TrustAuthorityTpm2EndorsementKey",
+       f"Certificate:X509Certificate2 {_HEALTH} Id:String Name:String PublicKey:String "
+       "TrustAuthorityClusterId:String Uid:String", "Name Health",
+       "assumed: the structure page was not found; the vAPI Tpm2 EndorsementKeys.Info "
+       "(public_key, certificate, health, details) with PowerCLI's Id/Name/Uid"),
+    _t("Tpm2EndorsementKey", _S + "Tpm2EndorsementKey",
+       "Certificate:X509Certificate2 CertificateRawData:String PublicKey:String "
+       "TpmId:String Uid:String VMHostId:String VMHostUuid:String",
+       "VMHostId TpmId Certificate", _SEC + "tpm2endorsementkey"),
+    _t("TrustAuthorityKeyProvider", _S + "TrustAuthorityKeyProvider",
+       f"{_HEALTH} Id:String KmipServerPassword:String KmipServerUsername:String "
+       "MasterKeyId:String[] Name:String Status:String TrustAuthorityClusterId:String "
+       "Uid:String", "Name MasterKeyId Status Health",
+       "assumed: the structure page was not found; the vAPI kms Providers.Info "
+       "(provider, master_key_id, key_server, status, health) with PowerCLI's Id/Name/Uid"),
+    _t("AttestationServiceInfo", _S + "AttestationServiceInfo",
+       "Address:String Group:String Id:String Port:Int64 TrustAuthorityClusterId:String "
+       "Uid:String", "Address Port Group",
+       "assumed: the structure page was not found; the vAPI attestation Services.Info "
+       "(address, trusted_CA, group, trust_authority_cluster)"),
+    _t("KeyProviderServiceInfo", _S + "KeyProviderServiceInfo",
+       "Address:String Group:String Id:String Port:Int64 TrustAuthorityClusterId:String "
+       "Uid:String", "Address Port Group",
+       "assumed: the structure page was not found; the vAPI kms Services.Info "
+       "(address, trusted_CA, group, trust_authority_cluster)"),
+    _t("TrustAuthorityAttestationService", _S + "TrustAuthorityAttestationService",
+       "ServerGuid:String ServiceAddress:String ServiceGroup:String ServicePort:Int64 "
+       "TrustAuthorityClusterId:String TrustedCA:X509Chain TrustedCARawData:String[] "
+       "Uid:String VMHostId:String", "ServiceAddress ServicePort ServiceGroup",
+       "assumed: modelled on the TrustAuthorityKeyProviderService structure page, its "
+       "attestation twin"),
+    _t("TrustAuthorityKeyProviderService", _S + "TrustAuthorityKeyProviderService",
+       "ServerGuid:String ServiceAddress:String ServiceGroup:String ServicePort:Int64 "
+       "TrustAuthorityClusterId:String TrustedCA:X509Chain TrustedCARawData:String[] "
+       "Uid:String VMHostId:String", "ServiceAddress ServicePort ServiceGroup",
+       _SEC + "trustauthoritykeyproviderservice"),
+    _t("TrustedClusterAppliedStatus", _S + "TrustedClusterAppliedStatus",
+       "TrustedClusterId:String VMHostId:String Status:String Uid:String",
+       "VMHostId Status",
+       "assumed: the structure page was not found; the vAPI TrustedClusters "
+       "AppliedConfig status (per host: desired configuration applied or not)"),
+)}
+
+
+def object_type(name: str) -> ObjectType:
+    return OBJECT_TYPES[name]
+
+
+def make(type_name: str, **values: Any) -> dict[str, Any]:
+    """An object of ``type_name``: its properties in the published order, ``None`` for
+    those not given; a property the type does not have is a bug (``KeyError``)."""
+    t = OBJECT_TYPES[type_name]
+    unknown = set(values) - set(t.names)
+    if unknown:
+        raise KeyError(f"{type_name} has no property {sorted(unknown)}")
+    return {n: values.get(n) for n in t.names}
