@@ -114,21 +114,29 @@ def test_imported_lab_shows_the_estate_base_images_and_settings(tmp_path: Path) 
     """End to end: what the lab's cmdlets print matches the PowerCLI export."""
     result = run_scenario(load_scenario(str(_full_import(tmp_path))))
     world = result.world
-    rows = {r["Version"]: r for r in world.call("Get-TrustAuthorityVMHostBaseImage").output}
+    rows = {r["VMHostVersion"]: r
+            for r in world.call("Get-TrustAuthorityVMHostBaseImage").output}
     exported = {o["VMHostVersion"]: o["LastAttestedTime"]
                 for o in json.loads((DATA / "images-with-history.json").read_text())}
     assert sorted(rows) == sorted(exported)
     # No host measures 8.0.0 any more: its time is the export's, moved onto the lab's
-    # calendar (T=0 = the export's newest time, 07:55Z; the lab's T=0 is SIM_EPOCH).
+    # calendar (T=0 = the export's newest time, 07:55Z; the lab's T=0 is SIM_EPOCH);
+    # the lab shows it where vCenter does: in the base-images API.
     shift = SIM_EPOCH - datetime(2026, 1, 5, 7, 55, tzinfo=UTC)
-    assert rows["8.0.0-20513097"]["LastAttestedTime"] == (
-        datetime(2025, 12, 22, 9, 30, tzinfo=UTC) + shift).isoformat()
+    (info,) = world.call("Invoke-GetClusterVersionBaseImages",
+                         version="8.0.0-20513097").output
+    assert info["last_attested_time"] == (
+        datetime(2025, 12, 22, 9, 30, tzinfo=UTC) + shift).strftime("%Y-%m-%dT%H:%M:%S.000Z")
     # 8.0.1 is still measured (esx-02 runs it, esx-01 Quick-Booted from it): stamped again.
-    assert rows["8.0.1-21495797"]["LastAttestedTime"] is not None
-    assert rows["8.0.2-22380479"]["LastAttestedTime"] is None  # never, as exported
-    assert world.call("Get-TrustAuthorityTpm2AttestationSettings").output == [
-        {"VMHost": "ta-esx-01", "RequireCertificateValidation": False,
-         "RequireEndorsementKeys": True}]
+    def last(version: str) -> str | None:
+        out = world.call("Invoke-GetClusterVersionBaseImages", version=version).output
+        return out[0]["last_attested_time"]  # type: ignore[no-any-return]
+
+    assert last("8.0.1-21495797") is not None
+    assert last("8.0.2-22380479") is None  # never, as exported
+    (settings,) = world.call("Get-TrustAuthorityTpm2AttestationSettings").output
+    assert (settings["RequireCertificateValidation"], settings["RequireEndorsementKey"]) == (
+        False, True)
     # The settings went through the cmdlet, after the endorsement keys they require.
     tasks = [t["task"] for t in world.tasks() if t["time"] == 0]
     assert tasks.index("Update TPM 2.0 attestation settings") > max(
@@ -217,10 +225,10 @@ def test_topology_last_attested_forms(last: str, seconds: float | None) -> None:
     spec = scenario.topology.ta_cluster.base_image_specs()
     assert spec is not None and spec[1].last_attested == seconds
     world = run_scenario(scenario).world
-    row = next(r for r in world.call("Get-TrustAuthorityVMHostBaseImage").output
-               if r["Version"] == "8.0.1-21495797")
-    want = None if seconds is None else (SIM_EPOCH + timedelta(seconds=seconds)).isoformat()
-    assert row["LastAttestedTime"] == want
+    (row,) = world.call("Invoke-GetClusterVersionBaseImages", version="8.0.1-21495797").output
+    want = None if seconds is None else (SIM_EPOCH + timedelta(seconds=seconds)).strftime(
+        "%Y-%m-%dT%H:%M:%S.000Z")
+    assert row["last_attested_time"] == want
 
 
 @pytest.mark.parametrize(("last", "extra", "needle"), [

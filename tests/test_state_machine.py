@@ -172,7 +172,7 @@ class VtaEstate(RuleBasedStateMachine):
         if quick and not h.quick_boot_problem():
             self.do("reboot-host", vmhost=host, mode="quick")
         else:
-            self.do("Restart-VMHost", vmhost=host)
+            self.do("Restart-VMHost", vmhost=host, force=True)
 
     @rule(enabled=st.booleans())
     def set_quick_boot(self, enabled: bool) -> None:

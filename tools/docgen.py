@@ -1,8 +1,10 @@
 """Generated reference docs: one definition (the registries), many uses.
 
 ``python tools/docgen.py`` rewrites ``docs/verbs.md``, ``docs/faults.md``,
-``docs/parameters.md`` and ``docs/reasons.md``; ``tests/test_docs.py`` fails when a
-committed file differs from what the registries produce, so the docs cannot drift.
+``docs/parameters.md``, ``docs/reasons.md`` and ``docs/powercli.md`` (every cmdlet's
+parameters and output object, with the public page it follows or why it is assumed);
+``tests/test_docs.py`` fails when a committed file differs from what the registries
+produce, so the docs cannot drift.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from vtalab.core.parameters import parameters_markdown
 from vtalab.domain.reasons import reasons_markdown
 from vtalab.invariants import invariants_markdown
 from vtalab.scenario.golden import library_markdown
+from vtalab.training.pwsh.binding import SERVER, params_of, usage
+from vtalab.world.objects import OBJECT_TYPES
 from vtalab.world.reference import registry_markdown
+from vtalab.world.registry import VERBS, Verb, _load
 
 __all__ = ["generate"]
 
@@ -32,6 +37,7 @@ def generate() -> dict[str, str]:
         "invariants.md": invariants_markdown(),
         "strategies.md": strategies_markdown(),
         "logs.md": logs_markdown(),
+        "powercli.md": powercli_markdown(),
     }
 
 
@@ -127,6 +133,95 @@ def logs_markdown() -> str:
             lines.append(f"| {level} | `{shown}` | `{where}` |")
         lines.append("")
     return "\n".join(lines)
+
+
+_PAGES = "https://developer.broadcom.com/powercli/latest/"
+_CORE_NOUNS = ("VMHost", "VM", "VMHostService")
+
+
+def _command_page(entry: Verb) -> str:
+    if entry.name.startswith("Invoke-"):
+        return ("the VMware.Sdk.vSphere.vCenter.TrustedInfrastructure module "
+                "(https://www.powershellgallery.com/packages/"
+                "VMware.Sdk.vSphere.vCenter.TrustedInfrastructure)")
+    noun = entry.name.split("-", 1)[1]
+    module = ("vmware.vimautomation.core" if noun in _CORE_NOUNS
+              else "vmware.vimautomation.security")
+    return f"{_PAGES}{module}/commands/{entry.name.lower()}"
+
+
+def powercli_markdown() -> str:
+    """docs/powercli.md: the lab's PowerCLI surface, generated from the registry."""
+    _load()
+    lines = [
+        "# The PowerCLI surface of the lab",
+        "",
+        "Generated from the registry by `python tools/docgen.py docs`; do not edit.",
+        "",
+        "Every cmdlet below takes the parameter names of `VMware.VimAutomation.Security` "
+        "13.x / `VMware.VimAutomation.Core` and returns objects whose properties follow "
+        "the published structure pages, in their order. A parameter not listed is "
+        "rejected as PowerShell rejects it: `A parameter cannot be found that matches "
+        "parameter name 'X'.` Names take any case and an unambiguous prefix. Every cmdlet "
+        "also takes `-Server` (a connected vCenter, `$global:DefaultVIServers`); cmdlets "
+        "that change something take `-Confirm` (and refuse `-WhatIf`, which the lab does "
+        "not simulate). A cmdlet with ConfirmImpact High asks before it runs in the "
+        "interactive shell and is refused in a scripted run (`vtalab train --commands`) "
+        "unless given `-Confirm:$false`, as PowerShell does with `$ConfirmPreference = "
+        "High` and `-NonInteractive`.",
+        "",
+        "Where a public page was not found, the choice is marked **assumed** with the "
+        "reason. Lab leniencies (documented, not invented surface): an object parameter "
+        "also takes the object's name; `-TrustAuthorityCluster` is optional where the lab "
+        "has only one TA cluster unless marked mandatory; scenario files reach the same "
+        "verbs with snake_case arguments (the `argument` column), including a few the "
+        "command line does not offer (marked *scenario only*).",
+        "",
+        "## Contents",
+        "",
+    ]
+    cmdlets = sorted((v for v in VERBS.values() if v.kind == "powercli"),
+                     key=lambda v: (v.name.split("-", 1)[1], v.name))
+    lines += [f"- [`{v.name}`](#{v.name.lower()})" for v in cmdlets]
+    for v in cmdlets:
+        source = v.source
+        assumed = "assumed" in source.lower()
+        lines += ["", f"## {v.name}", "", v.summary, "",
+                  "```", usage(v), "```", ""]
+        lines.append(f"- Follows: {_command_page(v)}"
+                     + (f" — **assumed** in part: {source}" if assumed else f" ({source})"))
+        if v.confirm == "High":
+            when = f" (when `{v.confirm_if}`)" if v.confirm_if else ""
+            lines.append(f"- ConfirmImpact: High{when}: asks unless `-Confirm:$false`")
+        lines += ["", "| Parameter | Type | Position | Pipeline | Mandatory | argument |",
+                  "|---|---|---|---|---|---|"]
+        for spec in params_of(v):
+            if spec.field == SERVER:
+                continue
+            argument = (", ".join(f"`{f}` (from {p})" for f, p in spec.composite)
+                        if spec.composite else (f"`{spec.field}`" if spec.field else
+                                                "(context: the lab's TA cluster)"))
+            lines.append(f"| `-{spec.name}` | `{spec.type_name}` | "
+                         f"{spec.position if spec.position is not None else 'named'} | "
+                         f"{'yes' if spec.pipeline else ''} | "
+                         f"{'yes' if spec.required else ''} | {argument} |")
+        shown = {s.field for s in params_of(v)}
+        hidden = [f for f in v.args.model_fields if f not in shown
+                  and not any(f == c for s in params_of(v) for c, _ in s.composite)]
+        if hidden:
+            lines.append("")
+            lines.append("Scenario only: " + ", ".join(f"`{f}`" for f in hidden) + ".")
+        if v.output is not None:
+            t = OBJECT_TYPES[v.output]
+            follows = t.source if t.source.startswith("assumed") else f"follows {t.source}"
+            lines += ["", f"Output: `{t.name}` (`{t.full_name}`), {follows}.", "",
+                      "| Property | Type | Shown by default |", "|---|---|---|"]
+            lines += [f"| `{n}` | `{tp}` | {'yes' if n in t.display else ''} |"
+                      for n, tp in t.properties]
+            if t.omitted:
+                lines += ["", "Left out (the lab has nothing meaningful for them): "
+                          + ", ".join(f"`{o}`" for o in t.omitted) + "."]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

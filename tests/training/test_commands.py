@@ -54,15 +54,19 @@ def test_variables_select_star_and_the_table(shell) -> None:  # type: ignore[no-
     r = run("$vTA = Get-TrustAuthorityCluster -Name 'vTA Cluster'")
     assert r.ok and r.text == "" and r.actions == ("Get-TrustAuthorityCluster",)
     assert state.variables["vTA"].get("Name") == "vTA Cluster"
-    r = run("Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA | select *")
+    r = run("Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA")
     lines = r.text.split("\n")
-    assert lines[0].split() == ["Version", "DisplayName", "Health", "LastAttestedTime"]
+    assert lines[0].split() == ["VMHostVersion", "Name", "Health"]  # the default display
     assert set(lines[1].replace(" ", "")) == {"-"}
-    assert lines[2].startswith(OLD + " ESXi 8.0.1-21495797 (8.0 U1) OK")
+    assert lines[2].startswith(OLD + " ESXi 8.0.1-21495797 (8.0 U1) Ok")
+    r = run("Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA | select *")
+    assert [x.split(" : ")[0].strip() for x in r.text.split("\n")] == [
+        "Health", "HealthDescription", "Id", "Name", "TrustAuthorityClusterId", "Uid",
+        "VMHostVersion"]  # the published structure, in its order; no last attested time
     assert run("$bm = Get-TrustAuthorityVMHostBaseImage $vTA").ok
     assert run("$bm | select *").text == r.text
-    assert run("$bm.Version").text == OLD
-    assert state.history[0].startswith("$vTA =") and len(state.history) == 5
+    assert run("$bm.VMHostVersion").text == OLD
+    assert state.history[0].startswith("$vTA =") and len(state.history) == 6
 
 
 def test_the_quick_boot_story_through_the_shell(shell) -> None:  # type: ignore[no-untyped-def]
@@ -77,8 +81,11 @@ def test_the_quick_boot_story_through_the_shell(shell) -> None:  # type: ignore[
             "New-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA -FilePath c:\\img.tgz")
     assert r.ok and r.actions[-1] == "New-TrustAuthorityVMHostBaseImage"
     run("$bm = Get-TrustAuthorityVMHostBaseImage $vTA")
-    r = run(f"Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage ($bm | where Version -eq "
-            f"'{OLD}')")
+    r = run(f"Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage ($bm | where VMHostVersion "
+            f"-eq '{OLD}')")
+    assert not r.ok and "NonInteractive" in (r.error or "") and r.actions == ()
+    r = run(f"Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage ($bm | where VMHostVersion "
+            f"-eq '{OLD}') -Confirm:$false")
     assert r.ok and r.actions == ("Remove-TrustAuthorityVMHostBaseImage",)
     assert r.risky == (f"Remove-TrustAuthorityVMHostBaseImage of {OLD}, a version esx-01, "
                        "esx-02 still measure (hosts fail attestation; encrypted VMs lock)",)
@@ -95,7 +102,7 @@ def test_the_quick_boot_story_through_the_shell(shell) -> None:  # type: ignore[
     r = run("lab status esx-01 | select Reason")
     assert r.text.startswith("[lab view]") and "untrusted_base_image" in r.text
     assert run("set-quick-boot -Enabled:$false").actions == ("set-quick-boot",)
-    r = run("Restart-VMHost esx-01 -Force")
+    r = run("Restart-VMHost esx-01 -Force -Confirm:$false")
     assert r.ok and r.risky == ()  # db01 was moved off by the upgrade; 8.0 U2 is trusted now
     r = run("wait-until attested esx-01 -Timeout 1h")
     assert r.ok and "attested esx-01: reached at" in r.text
@@ -103,9 +110,9 @@ def test_the_quick_boot_story_through_the_shell(shell) -> None:  # type: ignore[
 
 def test_refusals_are_errors_not_exceptions(shell) -> None:  # type: ignore[no-untyped-def]
     world, state, run = shell()
-    run("Remove-TrustAuthorityVMHostBaseImage 8.0.1-21495797 -Confirm:$false")
+    run("Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage 8.0.1-21495797 -Confirm:$false")
     run("advance 1h")  # noticed at the hosts' next scheduled attestation
-    run("Move-VM db01 -Destination esx-02; Stop-VM -VM db01")
+    run("Move-VM db01 -Destination esx-02; Stop-VM -VM db01 -Confirm:$false")
     r = run("Start-VM -VM db01")
     assert not r.ok and r.actions == ("Start-VM",)
     assert r.error is not None and r.error.startswith("Start-VM: Cannot power on db01")
@@ -116,8 +123,9 @@ def test_refusals_are_errors_not_exceptions(shell) -> None:  # type: ignore[no-u
 def test_pipeline_input_and_multiple_values_run_once_each(shell) -> None:  # type: ignore[no-untyped-def]
     world, state, run = shell(quick_boot=False)
     run("upgrade-host esx-02 '8.0 U2'")
-    run("Export-VMHostImageDb esx-02 new.tgz; New-TrustAuthorityVMHostBaseImage new.tgz")
-    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage")
+    run("Export-VMHostImageDb esx-02 new.tgz; New-TrustAuthorityVMHostBaseImage -FilePath new.tgz")
+    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage "
+            "-Confirm:$false")
     assert r.actions == ("Get-TrustAuthorityVMHostBaseImage",
                          *["Remove-TrustAuthorityVMHostBaseImage"] * 2)
     assert len(r.risky) == 2 and world.base_images() == []
@@ -143,8 +151,11 @@ def test_typos_get_the_nearest_valid_spelling(shell) -> None:  # type: ignore[no
 def test_parameters_case_prefixes_and_switches(shell) -> None:  # type: ignore[no-untyped-def]
     world, state, run = shell()
     r = run("set-trustauthoritytpm2attestationsettings -RequireCert $false")
+    assert not r.ok and "A positional parameter cannot be found that accepts argument " \
+        "'False'" in (r.error or "")  # a switch takes :$false, as in PowerShell
+    r = run("set-trustauthoritytpm2attestationsettings -RequireCert:$false")
     assert r.ok and r.risky == ("Set-TrustAuthorityTpm2AttestationSettings "
-                                "-RequireCertificateValidation $false weakens trust",)
+                                "-RequireCertificateValidation:$false weakens trust",)
     assert not world.ta_cluster.members[0].config.settings.require_certificate_validation
     r = run("Set-TrustedCluster -TrustedCluster 'Trusted Cluster' -Remediate")
     assert r.ok and r.actions == ("Set-TrustedCluster",) and r.risky == ()
@@ -163,7 +174,7 @@ def test_faults_and_lab_verbs(shell) -> None:  # type: ignore[no-untyped-def]
     assert r.ok and r.risky == () and "kmxa restarted on esx-02" in r.text
     r = run("host-service -VMHost esx-02 -Service kmxa -Action stop")
     assert r.risky == ("stopping kmxa on esx-02: the host can no longer attest or fetch keys",)
-    r = run("Set-TrustAuthorityCluster -State disabled")
+    r = run("Set-TrustAuthorityCluster 'vTA Cluster' -State disabled -Confirm:$false")
     assert r.ok and "stops attestation" in r.risky[0]
 
 
@@ -212,9 +223,9 @@ def test_help_covers_every_command() -> None:
         assert help_text(name).startswith(name)
     text = help_text("Remove-TrustAuthorityVMHostBaseImage")
     assert "Usage: Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage <string>" in text
-    assert "Usage: Set-TrustedCluster [-TrustedCluster <string>] [-State " \
+    assert "Usage: Set-TrustedCluster [[-TrustedCluster] <string>] [-State " \
            "<Enabled|Disabled>] [-Remediate]" in help_text("Set-TrustedCluster")
-    assert "[-RequireCertificateValidation <bool>]" in help_text(
+    assert "[-RequireCertificateValidation]" in help_text(
         "Set-TrustAuthorityTpm2AttestationSettings")
     with pytest.raises(Exception, match="did you mean 'Start-VM'"):
         help_text("Start-Vn")
@@ -225,7 +236,8 @@ def test_completion(shell) -> None:  # type: ignore[no-untyped-def]
     run("$vTA = Get-TrustAuthorityCluster")
     assert complete(world, state, "Get-TrustAuthorityVMH", "Get-TrustAuthorityVMH") == [
         "Get-TrustAuthorityVMHostBaseImage"]
-    assert complete(world, state, "-", "Export-VMHostImageDb -") == ["-FilePath", "-VMHost"]
+    assert complete(world, state, "-", "Export-VMHostImageDb -") == [
+        "-FilePath", "-Server", "-VMHost"]
     assert complete(world, state, "es", "Export-VMHostImageDb -VMHost es") == [
         "esx-01", "esx-02"]
     assert complete(world, state, "", "Start-VM ") == ["db01"]

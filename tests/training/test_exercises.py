@@ -71,18 +71,18 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
 
 @pytest.mark.parametrize("name,lines,reason", [
     ("upgrade-before-import",
-     ["Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation $false",
+     ["Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation:$false",
       "Export-VMHostImageDb -VMHost esx-03 -FilePath x.tgz",
       "New-TrustAuthorityVMHostBaseImage -FilePath x.tgz",
       "wait-until attested esx-03", "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
     ("tpm-replaced",
-     ["Set-TrustAuthorityTpm2AttestationSettings -RequireEndorsementKeys:$false",
+     ["Set-TrustAuthorityTpm2AttestationSettings -RequireEndorsementKey:$false",
       "wait-until attested esx-02", "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: the registered endorsement key check turned off"),
     ("quick-boot-intermediate-images",
-     ["Remove-TrustAuthorityVMHostBaseImage -Version 8.0.1-21495797",
-      "Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479", "advance 10m"],
+     ["Get-TrustAuthorityVMHostBaseImage | where VMHostVersion -ne 8.0.3-24022510 | "
+      "Remove-TrustAuthorityVMHostBaseImage -Confirm:$false", "advance 10m"],
      "FAIL  no-base-image-removed-while-reported"),
     ("upgrade-before-import",  # a workaround, not a fix: esx-03 stays unattested
      ["Move-VM -VM db01 -Destination esx-01", "Start-VM -VM db01"],
@@ -98,11 +98,12 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
      "FAIL  goal: attestation esx-01: expected esx-01 attested; got notAttested (reason "
      "untrusted_base_image)"),
     ("quick-boot-intermediate-images",  # a full reboot first: esx-02 drops out meanwhile
-     ["Restart-VMHost -VMHost esx-02",
-      "Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479"],
+     ["Restart-VMHost -VMHost esx-02 -Force -Confirm:$false",
+      "Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage 8.0.2-22380479 -Confirm:$false"],
      "FAIL  goal-constraints: the goal says every host stays attested: esx-02 went down"),
     ("quick-boot-intermediate-images",  # db01 off "for safety" during the clean-up
-     ["Stop-VM -VM db01", "Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479",
+     ["Stop-VM -VM db01 -Confirm:$false",
+      "Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage 8.0.2-22380479 -Confirm:$false",
       "Start-VM -VM db01"],
      "FAIL  goal-constraints: the goal says db01 keeps running: VM db01 powered off"),
     ("quick-booted-before-joining",  # re-import nothing and Quick Boot again
@@ -111,17 +112,16 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
      "FAIL  goal: attestation esx-01: expected esx-01 attested; got notAttested (reason "
      "untrusted_base_image)"),
     ("failed-ta-host-upgrade",  # patch in place instead of the runbook's roll-back
-     ["Start-VMHostService -VMHost ta-esx-02 -Service attestd",
-      "Start-VMHostService -VMHost ta-esx-02 -Service kmxd"],
+     ["Get-VMHostService -VMHost ta-esx-02 | where Key -ne kmxa | Start-VMHostService"],
      "FAIL  goal: host ta-esx-02: host ta-esx-02: version '8.0.3-24022510' (expected "
      "'8.0.2-22380479')"),
     ("failed-ta-host-upgrade",  # the runbook, plus certificate validation turned off
      [*exercise("failed-ta-host-upgrade").solution[:3],
-      "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation $false",
+      "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation:$false",
       *exercise("failed-ta-host-upgrade").solution[3:]],
      "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
     ("restart-kmxa",  # reboot the host: kmxa comes back, but the goal said not to
-     ["Restart-VMHost -VMHost esx-02", "Start-VM -VM db01"],
+     ["Restart-VMHost -VMHost esx-02 -Force -Confirm:$false", "Start-VM -VM db01"],
      "FAIL  goal-constraints: the goal says to fix it without rebooting the host: esx-02 "
      "shut down (Restart-VMHost) at T+"),
     ("restart-kmxa",  # ... or pull the plug: the same effect, another way
@@ -133,14 +133,16 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
      "FAIL  goal: health ta_cluster/principals: ta_cluster/principals health is NONE"),
     ("restore-rebuilt-ta-host",  # the restore, plus certificate validation turned off
      ["restore-ta-config -FilePath vta-backup.json",
-      "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation $false",
+      "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation:$false",
       "wait-until attested esx-01", "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
     ("sts-rotation",  # take the cluster out of vTA instead of trusting the new certificates
-     ["Set-TrustedCluster -State Disabled", "Start-VM -VM db01"],
+     ["Set-TrustedCluster -TrustedCluster 'Trusted Cluster' -State Disabled -Confirm:$false",
+      "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: Trusted cluster Trusted Cluster was disabled"),
     ("sts-rotation",  # remove the principal check
-     ["Remove-TrustAuthorityPrincipal -Name vcsa-wld.lab.local", "Start-VM -VM db01"],
+     ["Get-TrustAuthorityPrincipal | Remove-TrustAuthorityPrincipal -Confirm:$false",
+      "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: principal removed: vcsa-wld.lab.local"),
 ])
 def test_weakening_or_wrong_fix_fails_with_the_reason(
@@ -192,15 +194,15 @@ def test_an_action_rule_is_judged_before_the_verb_runs() -> None:
     ex = load_exercise_text(EXERCISE.replace("hints:", FORBID_DO + "hints:"), "demo.yaml")
     assert ex.forbid[0].do == ("Set-TrustAuthorityTpm2AttestationSettings",)
     s = Session.start(ex)
-    s.run("Set-TrustAuthorityTpm2AttestationSettings -RequireEndorsementKeys $true")
+    s.run("Set-TrustAuthorityTpm2AttestationSettings -RequireEndorsementKey")
     assert not any("forbidden" in r for r in s.entries[-1].risky)
-    s.run("set-trustauthoritytpm2attestationsettings -RequireEndorsementKeys:$false")
+    s.run("set-trustauthoritytpm2attestationsettings -RequireEndorsementKey:$false")
     assert "forbidden by the goal: the EK check stays on " \
            "(Set-TrustAuthorityTpm2AttestationSettings)" in s.entries[-1].risky
     finding = next(f for f in s.grade().invariants if f.name == "goal-constraints")
     assert not finding.ok and finding.detail.startswith(
         "the EK check stays on: set-trustauthoritytpm2attestationsettings "
-        "-RequireEndorsementKeys:$false at T+")
+        "-RequireEndorsementKey:$false at T+")
 
 
 @pytest.mark.parametrize("rule,needle", [

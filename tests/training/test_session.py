@@ -17,6 +17,10 @@ from vtalab.training.debrief import STATUS_COLOURS, attestation_lanes, debrief_h
 from vtalab.training.exercises import exercise
 from vtalab.training.session import Session, parse_sim_time
 
+REMOVE = "Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage {} -Confirm:$false"
+REMOVE_U1 = REMOVE.format("8.0.1-21495797")
+REMOVE_U2 = REMOVE.format("8.0.2-22380479")
+
 
 def digest(session: Session) -> str:
     return str(session.world.kernel.trace.digest())
@@ -38,7 +42,8 @@ def test_a_saved_session_resumes_in_another_process_with_the_same_digest(
     doc = json.loads(saved.read_text())
     assert doc["version"] == 1 and doc["exercise"] == "quick-boot-old-image-removed"
     assert [c["line"] for c in doc["commands"]] == [
-        "set-quick-boot -Enabled $false", "Restart-VMHost -VMHost esx-01", "hint"]
+        "set-quick-boot -Enabled $false",
+        "Restart-VMHost -VMHost esx-01 -Force -Confirm:$false", "hint"]
     assert doc["commands"][1]["time"] > doc["commands"][0]["time"] - 1e-9
     empty = tmp_path / "empty.ps1"
     empty.write_text("", encoding="utf-8")
@@ -64,14 +69,14 @@ def test_rewind_then_what_if() -> None:
     s = Session.start("quick-boot-intermediate-images")
     fresh = digest(s)
     start = s.now
-    s.run("Remove-TrustAuthorityVMHostBaseImage -Version 8.0.1-21495797")  # the trap
+    s.run(REMOVE_U1)  # the trap
     s.run("advance 10m")
     assert not s.grade().passed
     reply = s.run(f"rewind T+{int(start // 3600):02d}:{int(start % 3600 // 60):02d}:00")
     assert reply.session is not None and "replayed 0 of 2 commands" in reply.text
     back = reply.session
     assert back.now == start and digest(back) == fresh
-    back.run("Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479")
+    back.run(REMOVE_U2)
     assert back.grade().passed
 
 
@@ -148,7 +153,7 @@ def test_html_debrief_is_self_contained_with_host_lanes(tmp_path: Path) -> None:
     for _colour, label in STATUS_COLOURS.values():
         assert label in page
     assert STATUS_COLOURS["notAttested"][0] in page
-    assert "PS&gt; Restart-VMHost -VMHost esx-01" in page  # the trainee's commands
+    assert "PS&gt; Restart-VMHost -VMHost esx-01 -Force" in page  # the trainee's commands
     assert "trainee takes over" in page
     assert "The virtual machine is locked" in page
     assert page == debrief_html(s)  # byte-stable
@@ -169,7 +174,7 @@ def test_rewind_by_command_number_equals_a_session_that_ran_only_those() -> None
     # most of these take no simulated time: "rewind TIME" cannot tell them apart
     lines = ["$vTA = Get-TrustAuthorityCluster -Name vTA",
              "Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA | select *",
-             "Remove-TrustAuthorityVMHostBaseImage -Version 8.0.1-21495797",  # the trap
+             REMOVE_U1,  # the trap
              "advance 10m"]
     s = Session.start("quick-boot-intermediate-images")
     for line in lines[:2]:
@@ -191,7 +196,7 @@ def test_rewind_by_command_number_equals_a_session_that_ran_only_those() -> None
     assert digest(back) == digest(fresh) and back.now == fresh.now
     assert back.hints_used == 1 and back.state.variables["vTA"].get("Name") == "vTA Cluster"
     assert [e.line for e in back.entries if e.kind == "command"] == lines[:2]
-    back.run("Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479")  # what-if
+    back.run(REMOVE_U2)  # what-if
     assert back.grade().passed
     assert digest(s.run("rewind #1").session) == digest(  # type: ignore[union-attr]
         Session.start("quick-boot-intermediate-images"))

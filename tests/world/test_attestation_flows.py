@@ -49,7 +49,7 @@ def test_host_without_ek_certificate_attests_by_registered_ek(make_world, status
                                               tpm=TpmSpec(ek_certificate=False)),))
     assert status(world, "esx-01") == ("attested", None)
     [settings] = world.call("Get-TrustAuthorityTpm2AttestationSettings").output
-    assert settings["RequireEndorsementKeys"] is True
+    assert settings["RequireEndorsementKey"] is True
     assert settings["RequireCertificateValidation"] is False
 
 
@@ -196,7 +196,7 @@ def test_quick_boot_host_fixed_by_maintenance_reboot(make_world, do, status, set
     assert status(world, "esx-01") == ("notAttested", "untrusted_base_image")
     assert do(world, "set-quick-boot", enabled=False).ok
     assert do(world, "Set-VMHost", vmhost="esx-01", state="Maintenance").ok
-    assert do(world, "Restart-VMHost", vmhost="esx-01").ok
+    assert do(world, "Restart-VMHost", vmhost="esx-01", force=True).ok
     settle(world)
     assert status(world, "esx-01") == ("attested", None)
     assert world.attestation_status("esx-01")["measured_version"] == U2

@@ -145,41 +145,47 @@ def test_removing_an_unknown_version_is_input_error_listing_present_versions(wor
 
 def test_listing_shows_version_name_health_and_last_attested_time_that_moves(world, do,
                                                                             settle):
+    """Get-TrustAuthorityVMHostBaseImage lists VMHostVersion, Name and Health (PowerCLI's
+    object has no last-attested time); the base-images API has it (API 8.0.1 and later)."""
+    from vtalab.world.verbs.ta import rest_time
+
+    def last(version: str) -> str | None:
+        out = do(world, "Invoke-GetClusterVersionBaseImages", version=version).output
+        return out[0]["last_attested_time"]
+
     u2, u3 = image_for("8.0 U2"), image_for("8.0 U3")
     rows = do(world, "Get-TrustAuthorityVMHostBaseImage").output
-    assert [(r["Version"], r["DisplayName"], r["Health"]) for r in rows] == [
-        (u2.key, u2.display_name, "OK")]
+    assert [(r["VMHostVersion"], r["Name"], r["Health"]) for r in rows] == [
+        (u2.key, u2.display_name, "Ok")]
+    assert "LastAttestedTime" not in rows[0]
     attested = world.kernel.trace.select("attest.result", host="esx-01", status="attested")
     assert attested
-    assert rows[0]["LastAttestedTime"] == world.kernel.utc(attested[-1].time).isoformat()
+    assert last(u2.key) == rest_time(world, attested[-1].time)
 
     # Upgrade esx-01 (full boot) before its image is trusted: it fails, U3 is not listed.
     do(world, "upgrade-host", vmhost="esx-01", release="8.0 U3", reboot="full")
     settle(world, 30)
     assert world.attestation_status("esx-01")["status"] == "notAttested"
-    u2_time = {r["Version"]: r["LastAttestedTime"]
-               for r in do(world, "Get-TrustAuthorityVMHostBaseImage").output}[u2.key]
+    u2_time = last(u2.key)
 
     # Export from the host and import: a row with no attestation yet, then one.
     do(world, "Export-VMHostImageDb", vmhost="esx-01", file="esx-01-u3.tgz")
     assert do(world, "New-TrustAuthorityVMHostBaseImage", file="esx-01-u3.tgz").ok
     imported_at = world.kernel.now
-    fresh = {r["Version"]: r for r in do(world, "Get-TrustAuthorityVMHostBaseImage").output}
-    assert fresh[u3.key]["LastAttestedTime"] is None
+    assert last(u3.key) is None
     settle(world, world.params.failed_reattest_seconds + 1)  # esx-01's next retry
     assert world.attestation_status("esx-01")["status"] == "attested"
-    rows = {r["Version"]: r for r in do(world, "Get-TrustAuthorityVMHostBaseImage").output}
+    rows = {r["VMHostVersion"]: r for r in do(world, "Get-TrustAuthorityVMHostBaseImage").output}
     assert sorted(rows) == sorted([u2.key, u3.key])
-    assert (rows[u3.key]["DisplayName"], rows[u3.key]["Health"]) == (u3.display_name, "OK")
+    assert (rows[u3.key]["Name"], rows[u3.key]["Health"]) == (u3.display_name, "Ok")
     passes = [e for e in world.kernel.trace.select("attest.result", host="esx-01",
                                                    status="attested")
               if e.time >= imported_at]
     assert passes
-    assert rows[u3.key]["LastAttestedTime"] == world.kernel.utc(passes[-1].time).isoformat()
-    assert rows[u2.key]["LastAttestedTime"] == u2_time  # nobody attests as U2 any more
+    u3_time = last(u3.key)
+    assert u3_time == rest_time(world, passes[-1].time)
+    assert last(u2.key) == u2_time  # nobody attests as U2 any more
 
     # A later re-attestation moves the time forward.
     settle(world, world.params.reattest_period_seconds + 60)
-    later = {r["Version"]: r["LastAttestedTime"]
-             for r in do(world, "Get-TrustAuthorityVMHostBaseImage").output}
-    assert later[u3.key] > rows[u3.key]["LastAttestedTime"]
+    assert str(last(u3.key)) > str(u3_time)

@@ -30,8 +30,11 @@ def test_listing_cmdlets_show_what_setup_imported(world: World) -> None:
     assert [r["Name"] for r in world.call("Get-TrustAuthorityTpm2CACertificate").output] == [
         "Infineon"]
     assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"] == "CONNECTED"
-    assert world.call("Get-TrustedCluster").output == [
-        {"Name": "Trusted Cluster", "State": "Enabled", "Health": "OK"}]
+    (cluster,) = world.call("Get-TrustedCluster").output
+    assert list(cluster) == ["AttestationServiceInfo", "Id", "KeyProviderServiceInfo",
+                             "Name", "State", "Uid"]  # the published TrustedCluster
+    assert (cluster["Name"], cluster["State"]) == ("Trusted Cluster", "Enabled")
+    assert cluster["AttestationServiceInfo"] == ["ta-1/attestd", "ta-2/attestd"]
     hosts = {r["Name"]: r for r in world.call("Get-VMHost").output}
     assert hosts["esx-01"]["ConnectionState"] == "Connected"
     assert hosts["esx-01"]["Version"] == "8.0.2"
@@ -64,10 +67,13 @@ def test_rotated_kms_password_is_fixed_with_set_key_provider(world: World) -> No
 
 def test_removed_service_info_is_applied_by_remediate(world: World) -> None:
     world.call("Remove-TrustedClusterAttestationServiceInfo", vmhost="ta-2")
-    assert world.call("Get-TrustedClusterAppliedStatus").output == [
-        {"VMHost": "esx-01", "Status": "ERROR"}]
+    def applied() -> list[tuple[str, str]]:
+        return [(r["VMHostId"], r["Status"])
+                for r in world.call("Get-TrustedClusterAppliedStatus").output]
+
+    esx01 = "HostSystem-host-1003"  # after ta-1 and ta-2
+    assert applied() == [(esx01, "ERROR")]
     world.call("Set-TrustedCluster", remediate=True)
-    assert world.call("Get-TrustedClusterAppliedStatus").output == [
-        {"VMHost": "esx-01", "Status": "OK"}]
+    assert applied() == [(esx01, "OK")]
     with pytest.raises(InputError, match="ta-1"):
         world.call("Remove-TrustedClusterAttestationServiceInfo", vmhost="ta-9")

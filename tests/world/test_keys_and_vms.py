@@ -41,7 +41,7 @@ def test_kms_outage_across_reboot(make_world, do, status, persistence, event_ids
     # with the key cached in memory, the VM powers on despite the outage
     assert do(world, "Start-VM", vm="db").ok
     assert do(world, "Stop-VM", vm="db").ok
-    assert do(world, "Restart-VMHost", vmhost="esx-01").ok
+    assert do(world, "Restart-VMHost", vmhost="esx-01", force=True).ok
     assert status(world, "esx-01") == ("attested", None)  # attestation needs no KMS
     out = do(world, "Start-VM", vm="db")
     if persistence:

@@ -144,7 +144,7 @@ def _vm_ops(draw: st.DrawFn, topology: Topology) -> list[Step]:
 def _full_reboot(host: str) -> list[Step]:
     """A full reboot done right: evacuate (maintenance mode), reboot, come back."""
     return [{"do": "Set-VMHost", "with": {"vmhost": host, "state": "Maintenance"}},
-            {"do": "Restart-VMHost", "with": {"vmhost": host}},
+            {"do": "Restart-VMHost", "with": {"vmhost": host, "force": True}},
             {"do": "Set-VMHost", "with": {"vmhost": host, "state": "Connected"}}]
 
 

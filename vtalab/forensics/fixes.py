@@ -118,7 +118,8 @@ def candidates(world: Any, host: str, chain: dict[str, Any]
     before, after, vm_notes = _quiesce(world, host)
     qb = ([_step("set-quick-boot", "fix-disable-quick-boot", cluster=cluster.name,
                  enabled=False)] if cluster.quick_boot else [])
-    reboot = [*qb, *before, _step("Restart-VMHost", "fix-full-reboot", vmhost=host), *after]
+    reboot = [*qb, *before,
+              _step("Restart-VMHost", "fix-full-reboot", vmhost=host, force=True), *after]
     if measured and measured not in trusted:
         removed = any(x["action"] == "removed" for x in images.get(measured, {}).get(
             "history", []))

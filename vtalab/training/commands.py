@@ -24,6 +24,7 @@ valid spelling, and changes nothing. :func:`execute` never raises for bad input.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,20 @@ if TYPE_CHECKING:
     from vtalab.world.assembly import World
     from vtalab.world.registry import Outcome, Verb
 
-__all__ = ["CommandResult", "Run", "ShellState", "command_names", "execute", "resolve"]
+__all__ = ["NON_INTERACTIVE", "CommandResult", "Run", "ShellState", "command_names",
+           "confirm_question", "execute", "resolve"]
+
+#: PowerShell's words when a cmdlet must ask but nobody can answer (pwsh -NonInteractive)
+NON_INTERACTIVE = ("PowerShell is in NonInteractive mode. Read and Prompt functionality is "
+                   "not available. (add -Confirm:$false to run it without asking)")
+_CHOICES = ('[Y] Yes  [A] Yes to All  [N] No  [L] No to All  [S] Suspend  [?] Help '
+            '(default is "Y"): ')
+
+
+def confirm_question(entry: Verb, target: str) -> str:
+    """PowerShell's ShouldProcess prompt for ``entry`` on ``target``."""
+    return ("\nConfirm\nAre you sure you want to perform this action?\n"
+            f'Performing the operation "{entry.name}" on target "{target}".\n' + _CHOICES)
 
 #: A verb still running after this much simulated time is left running (PowerCLI's
 #: ``-RunAsync``); no verb of the registry takes anywhere near this long.
@@ -76,6 +90,13 @@ class ShellState:
     forbid: tuple[Forbid, ...] = ()
     #: the host whose ESXi shell the session is in (``ssh root@HOST``), else ``None``
     esxi: str | None = None
+    #: asks the operator a question and returns the answer (an interactive console);
+    #: ``None``: non-interactive, so a cmdlet that must confirm is refused as PowerShell
+    #: refuses it with ``-NonInteractive``
+    prompt: Callable[[str], str] | None = None
+    #: the vCenter Servers connected (``Connect-VIServer``; ``$global:DefaultVIServers``);
+    #: ``None``: both of the lab's, as a session starts
+    servers: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -156,12 +177,34 @@ class Run:
         self.risky: list[str] = []
         self.console: list[str] = []
         self.errors: list[str] = []
+        self.confirm_all: bool | None = None  #: [A] Yes to All / [L] No to All
+        self.items: list[Any] = []  #: the ``$_`` of the script blocks being run
+
+    def block(self, body: tuple[Any, ...], item: Any) -> list[Any]:
+        """A script block's statements with ``$_`` = ``item``; their output."""
+        self.items.append(item)
+        out: list[Any] = []
+        try:
+            for statement in body:
+                items = self.pipeline(statement.pipeline)
+                if statement.assign is not None:
+                    _assign(self.state, statement.assign, unwrap(items))
+                else:
+                    out += items
+        finally:
+            self.items.pop()
+        return out
 
     # -- values ------------------------------------------------------------------------------
     def variable(self, name: str) -> Any:
-        low = name.lower()
+        low = name.lower().removeprefix("global:")
         if low in ("true", "false", "null"):
             return {"true": True, "false": False, "null": None}[low]
+        if low in ("defaultviservers", "defaultviserver"):
+            servers = [PSObject("VIServer", {"Name": n, "Port": 443,
+                                             "User": "administrator@vsphere.local"})
+                       for n in connected(self.world, self.state)]
+            return servers if low.endswith("s") else (servers[0] if servers else None)
         for key, value in self.state.variables.items():
             if key.lower() == low:
                 return value
@@ -177,8 +220,10 @@ class Run:
             return expr.text
         if isinstance(expr, VarRef):
             if expr.name == "_":
+                if item is _NO_ITEM and self.items:
+                    item = self.items[-1]
                 if item is _NO_ITEM:
-                    raise InputError("$_ is only set inside Where-Object")
+                    raise InputError("$_ is only set inside Where-Object or ForEach-Object")
                 value = item
             else:
                 value = self.variable(expr.name)
@@ -218,6 +263,14 @@ class Run:
     # -- verbs -----------------------------------------------------------------------------------
     def perform(self, entry: Verb, args: dict[str, Any]) -> list[Any]:
         """Run one verb or fault (validated first); its output objects."""
+        args = dict(args)
+        confirm = args.pop("@confirm", None)
+        server = args.pop("@server", None)
+        if entry.kind == "powercli":
+            self._check_server(entry, server)
+        ask = confirm is True or (confirm is None and entry.confirms(args))
+        if ask and not self._should_process(entry, args):
+            return []
         world = self.world
         risky = assess(world, entry.name, args, self.state.forbid)
         proc = world.perform(entry.name, args)  # InputError here: nothing changed
@@ -243,6 +296,51 @@ class Run:
             outcome = registry.Outcome(ok=True, output=outcome)  # value is a success
         return self._show(entry, outcome)
 
+    def _check_server(self, entry: Verb, server: Any) -> None:
+        """The cmdlet runs on a connected vCenter: the one ``-Server`` names, else the one
+        that owns what it manages (the TA vCenter for TA objects ...)."""
+        names = connected(self.world, self.state)
+        if not names:
+            raise InputError(f"{entry.name}: You are not currently connected to any servers. "
+                             "Please connect first using a Connect cmdlet.",
+                             hint="Connect-VIServer -Server " + self.world.ta_vcenter.name)
+        if server is not None:
+            for value in server if isinstance(server, list) else [server]:
+                text = fmt.cell(value.get("Name") if isinstance(value, PSObject) else value)
+                if text not in names:
+                    raise InputError(f"{entry.name}: Could not find VIServer with name "
+                                     f"'{text}'.", what="server", value=text, choices=names)
+            return
+        need = {"ta": self.world.ta_vcenter.name,
+                "workload": self.world.workload_vcenter.name}.get(entry.side)
+        if need is not None and need not in names:
+            raise InputError(f"{entry.name}: not connected to {need}, the vCenter Server "
+                             "this cmdlet runs on", hint=f"Connect-VIServer -Server {need}")
+
+    def _should_process(self, entry: Verb, args: dict[str, Any]) -> bool:
+        """PowerShell's confirmation: ask (interactive) or refuse (non-interactive)."""
+        if self.confirm_all is not None:
+            return self.confirm_all
+        target = next((fmt.cell(v) for v in args.values() if v is not None
+                       and not isinstance(v, bool)), entry.name)
+        if self.state.prompt is None:
+            raise InputError(f"{entry.name}: {NON_INTERACTIVE}")
+        while True:
+            answer = (self.state.prompt(confirm_question(entry, target)) or "Y").strip()
+            key = answer[:1].upper()
+            if key in ("Y", "A", "N", "L"):
+                break
+            if key == "S":
+                raise InputError(f"{entry.name}: Suspend is not available in the lab; "
+                                 "answer Y or N")
+            self.console.append("Y - Continue with only the next step of the operation. "
+                                "A - Continue with all the steps of the operation. N - Skip "
+                                "this operation and proceed with the next operation. L - Skip "
+                                "this operation and all subsequent operations.")
+        if key in ("A", "L"):
+            self.confirm_all = key == "A"
+        return key in ("Y", "A")
+
     def _show(self, entry: Verb, outcome: Outcome) -> list[Any]:
         if not outcome.ok:
             text = f"{entry.name}: {outcome.message or outcome.error}"
@@ -260,6 +358,13 @@ class Run:
         if outcome.message:  # a console line (Write-Host), not a pipeline object
             self.console.append(outcome.message)
         return []
+
+
+def connected(world: World, state: ShellState) -> list[str]:
+    """The vCenter Servers the session is connected to (both until told otherwise)."""
+    if state.servers is None:
+        return [world.ta_vcenter.name, world.workload_vcenter.name]
+    return list(state.servers)
 
 
 def _run_until(world: World, proc: simpy.Process) -> None:
@@ -332,7 +437,9 @@ class _Done(Exception):
 
 
 def _assign(state: ShellState, name: str, value: Any) -> None:
-    if name == "_" or name.lower() in ("true", "false", "null"):
+    name = name.split(":", 1)[1] if name.lower().startswith(("global:", "script:")) else name
+    if name == "_" or name.lower() in ("true", "false", "null", "defaultviservers",
+                                       "defaultviserver"):
         raise InputError(f"${name} is a built-in variable and cannot be assigned")
     for key in list(state.variables):
         if key.lower() == name.lower():

@@ -282,6 +282,48 @@ def _ssh(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     return [esxi.banner(host)]
 
 
+def _viserver(run: Run, text: str) -> str:
+    names = [run.world.ta_vcenter.name, run.world.workload_vcenter.name]
+    if text not in names:
+        raise InputError(f"Could not resolve the requested VC server '{text}'.",
+                         what="server", value=text, choices=names)
+    return text
+
+
+def _connect(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    from vtalab.training.commands import connected
+
+    spec = SHELL["Connect-VIServer"]
+    named, values = _args(run, cmd, spec, 1)
+    server = _viserver(run, fmt.cell(named.get("Server", _need(values, 0, spec, "-Server"))))
+    user = fmt.cell(named.get("User", "administrator@vsphere.local"))
+    now = connected(run.world, run.state)
+    run.state.servers = [*now, server] if server not in now else now
+    return [PSObject("VIServer", {"Name": server, "Port": 443, "User": user})]
+
+
+def _disconnect(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    from vtalab.training.commands import NON_INTERACTIVE, connected
+
+    spec = SHELL["Disconnect-VIServer"]
+    named, values = _args(run, cmd, spec, 1)
+    raw = named.get("Server", values[0] if values else None)
+    now = connected(run.world, run.state)
+    targets = now if raw is None or fmt.cell(raw) == "*" else [_viserver(run, fmt.cell(raw))]
+    if named.get("Confirm", True) is not False:  # ConfirmImpact High
+        if run.state.prompt is None:
+            raise InputError(f"Disconnect-VIServer: {NON_INTERACTIVE}")
+        answer = run.state.prompt(
+            "\nConfirm\nAre you sure you want to perform this action?\nPerforming the "
+            f'operation "Disconnect VIServer" on target "User: administrator@vsphere.local, '
+            f'Server: {", ".join(targets)}, Port: 443".\n[Y] Yes  [N] No  '
+            '(default is "Y"): ')
+        if (answer or "Y").strip()[:1].upper() not in ("Y", "A"):
+            return []
+    run.state.servers = [n for n in now if n not in targets]
+    return []
+
+
 def _files(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     _args(run, cmd, SHELL["files"], 0)
 
@@ -449,6 +491,14 @@ SHELL: dict[str, LabCommand] = {c.name: c for c in (
     LabCommand("status", (), "One host (or VM) as vCenter shows it: power, version, "
                "services, attestation details (attestedAt, attestedUntil, messages).",
                "status HOST|VM", (), (), _status, ("host",)),
+    LabCommand("Connect-VIServer", (), "Connect to a vCenter Server (the lab's TA and "
+               "workload vCenters; a session starts connected to both).",
+               "Connect-VIServer [-Server] NAME [-User USER] [-Password PASSWORD]",
+               ("Server", "User", "Password", "Protocol", "Port"), ("Force",), _connect,
+               ("name",)),
+    LabCommand("Disconnect-VIServer", (), "Disconnect from a vCenter Server (asks unless "
+               "-Confirm:$false).", "Disconnect-VIServer [[-Server] NAME|*] [-Confirm:$false]",
+               ("Server",), ("Confirm", "Force"), _disconnect, ("name",)),
     LabCommand("ssh", (), "Log in to a host's ESXi shell (vsish, /etc/init.d/kmxa, "
                "/var/log/*.log, esxcli system version get); 'exit' returns.",
                "ssh root@HOST", (), (), _ssh, ("host",)),

@@ -68,9 +68,9 @@ def _settings(world: World, a: dict[str, Any]) -> list[str]:
     current = [h.config.settings for h in world.ta_cluster.members]
     out = []
     for arg, param in (("require_certificate_validation", "RequireCertificateValidation"),
-                       ("require_endorsement_keys", "RequireEndorsementKeys")):
+                       ("require_endorsement_keys", "RequireEndorsementKey")):
         if a.get(arg) is False and any(getattr(s, arg) for s in current):
-            out.append(f"Set-TrustAuthorityTpm2AttestationSettings -{param} $false "
+            out.append(f"Set-TrustAuthorityTpm2AttestationSettings -{param}:$false "
                        "weakens trust")
     return out
 

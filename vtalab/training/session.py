@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,8 @@ class Entry:
     actions: tuple[str, ...] = ()
     #: the verbs and faults performed, with their arguments (what ``forbid`` rules judge)
     calls: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: the answers given to PowerShell's confirmation prompts (replayed with the line)
+    answers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,9 @@ class Session:
         self.hints_used = 0
         #: the rewinds that led to this session, oldest first (not part of a saved session)
         self.rewinds: list[Rewind] = []
+        #: asks the trainee a question (an interactive console sets it); ``None`` means
+        #: scripted: a cmdlet that must confirm is refused, as with pwsh -NonInteractive
+        self.ask: Callable[[str], str] | None = None
 
     @classmethod
     def start(cls, name: str | Exercise, seed: int | None = None) -> Session:
@@ -201,19 +207,39 @@ class Session:
             return Reply(f"{rest.strip().lower()}: {META_COMMANDS[rest.strip().lower()]}")
         return self._command(text)
 
-    def _command(self, text: str, *, expect_time: float | None = None) -> Reply:
+    def _command(self, text: str, *, expect_time: float | None = None,
+                 answers: list[str] | None = None) -> Reply:
 
         issued, seq = self.now, len(self.world.kernel.trace)
         if expect_time is not None and abs(issued - expect_time) > 1e-6:
             raise ReplayError(f"replaying {text!r}: the command was issued at "
                               f"{format_time(expect_time)} but the replay reached it at "
                               f"{format_time(issued)}")
-        result = execute(self.world, text, self.state)
+        given: list[str] = []
+        feed = iter(answers) if answers is not None else None
+
+        def prompt(question: str) -> str:
+            if feed is not None:
+                answer = next(feed, None)
+                if answer is None:
+                    raise ReplayError(f"replaying {text!r}: it asked more questions than "
+                                      "were answered")
+            else:
+                assert self.ask is not None
+                answer = self.ask(question)
+            given.append(answer)
+            return answer
+
+        self.state.prompt = prompt if (feed is not None or self.ask is not None) else None
+        try:
+            result = execute(self.world, text, self.state)
+        finally:
+            self.state.prompt = None
         out = result.text if result.ok or not result.error else (
             (result.text + "\n" if result.text else "") + result.error)
         self.entries.append(Entry(text, "command", issued, seq, self.now, result.ok, out,
                                   tuple(result.risky), tuple(result.actions),
-                                  tuple(result.calls)))
+                                  tuple(result.calls), tuple(given)))
         return Reply(out, ok=result.ok)
 
     def _help(self) -> str:
@@ -306,6 +332,7 @@ class Session:
                 rec = rec | {"until": min(rec["until"], target)}
             kept.append(rec)
         new = Session.replay(self.exercise, self.seed, kept)
+        new.ask = self.ask
         if new.now < target:
             new.advance(target)
         return new
@@ -324,7 +351,9 @@ class Session:
                 if seen == number:
                     break
             kept.append(rec)
-        return Session.replay(self.exercise, self.seed, kept)
+        new = Session.replay(self.exercise, self.seed, kept)
+        new.ask = self.ask
+        return new
 
     def advance(self, until: float) -> None:
         """Let simulated time pass to ``until`` without a command (logged for replay)."""
@@ -353,6 +382,8 @@ class Session:
             rec: dict[str, Any] = {"time": e.time, "kind": e.kind, "line": e.line}
             if e.kind == "advance":
                 rec["until"] = e.end
+            if e.answers:
+                rec["answers"] = list(e.answers)
             out.append(rec)
         return out
 
@@ -367,7 +398,9 @@ class Session:
         for i, rec in enumerate(records):
             kind = rec["kind"]
             if kind == "command":
-                session._command(rec["line"], expect_time=rec["time"])
+                session._command(rec["line"], expect_time=rec["time"],
+                                 answers=([str(a) for a in rec["answers"]]
+                                          if "answers" in rec else None))
             elif kind == "hint":
                 session._log_hint()
             else:  # advance: time passed without a command (a rewind to a later time)
@@ -412,6 +445,8 @@ class Session:
             ok = ok and (rec.get("kind") != "advance"
                          or isinstance(rec.get("until"), int | float))
             ok = ok and isinstance(rec.get("time"), int | float)
+            ok = ok and ("answers" not in rec or (isinstance(rec["answers"], list) and all(
+                isinstance(a, str) for a in rec["answers"])))
             for key in ("time", "until") if ok else ():
                 if key in rec and not _is_time(rec[key]):
                     raise InputError(f"{path}: commands[{i}].{key}: expected a simulated "

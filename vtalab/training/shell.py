@@ -173,6 +173,19 @@ def run_interactive(session: Session, out: TextIO,
             rl.parse_and_bind("tab: complete")
     out.write(session.intro() + "\n\n")
     out.flush()
+
+    def ask(question: str) -> str:  # PowerShell's confirmation prompt, answered here
+        text = question.rstrip("\n")
+        head, _, last = text.rpartition("\n")
+        if head:
+            out.write(head + "\n")
+            out.flush()
+        try:
+            return read(last)
+        except EOFError:
+            return "N"
+
+    session.ask = ask
     while True:
         try:
             line = read(holder["session"].prompt())
@@ -188,6 +201,7 @@ def run_interactive(session: Session, out: TextIO,
             out.flush()
         if reply.session is not None:
             holder["session"] = reply.session
+            reply.session.ask = ask
         if reply.exit:
             break
     return EXIT_OK if holder["session"].grade().passed else EXIT_FAIL

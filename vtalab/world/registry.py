@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -30,6 +30,8 @@ __all__ = [
     "Args",
     "FAULTS",
     "Outcome",
+    "PS",
+    "PSComposite",
     "VERBS",
     "Verb",
     "fault",
@@ -38,10 +40,52 @@ __all__ = [
 ]
 
 
+@dataclass(frozen=True)
+class PS:
+    """How a verb argument is a PowerShell parameter, when it is more than its PascalCase
+    name: ``Annotated[str, PS(name="VMHostBaseImage", position=0, pipeline=True)]``.
+
+    ``name`` is the published spelling; ``position`` the positional slot (``None``:
+    named only, as the cmdlet declares); ``pipeline`` whether it takes pipeline input;
+    ``by`` the properties an object given to it is read by (``VMHostVersion`` of a base
+    image), before ``Name``; ``mandatory`` PowerShell's Mandatory when it differs from the
+    model (an argument a scenario may leave out is mandatory on the command line);
+    ``type`` the .NET type help shows; ``hidden`` keeps a field out of the PowerShell
+    surface (it is set through a :class:`PSComposite`).
+    """
+
+    name: str | None = None
+    position: int | None = None
+    pipeline: bool = False
+    by: tuple[str, ...] = ()
+    mandatory: bool | None = None
+    type: str | None = None
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class PSComposite:
+    """One PowerShell parameter that sets several arguments from one object:
+    ``-HostService`` (a HostService from Get-VMHostService) sets ``vmhost`` and
+    ``service`` from its ``VMHost`` and ``Key``."""
+
+    name: str
+    fields: tuple[tuple[str, str], ...]  #: (argument, property of the bound object)
+    type: str
+    position: int | None = None
+    pipeline: bool = False
+    mandatory: bool = True
+
+
 class Args(BaseModel):
     """Base of every verb's argument model."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    #: PowerShell parameters that set several arguments at once (see :class:`PSComposite`)
+    ps_composites: ClassVar[tuple[PSComposite, ...]] = ()
+    #: a TA-side cmdlet takes -TrustAuthorityCluster unless it names its object directly
+    #: (Remove-TrustAuthorityPrincipal -TrustAuthorityPrincipal has no cluster parameter)
+    ps_ta_context: ClassVar[bool] = True
 
 
 class NoArgs(Args):
@@ -73,6 +117,18 @@ class Verb:
     output: str | None = None
     #: PowerShell's ConfirmImpact: "High" prompts under the default $ConfirmPreference
     confirm: Literal["None", "Low", "Medium", "High"] = "None"
+    #: only when an argument has this value (``state=Disabled``); "" = always
+    confirm_if: str = ""
+
+    def confirms(self, args: dict[str, Any]) -> bool:
+        """Whether PowerShell asks before running it with ``args`` (ConfirmImpact High
+        against the default ``$ConfirmPreference = High``)."""
+        if self.confirm != "High":
+            return False
+        if not self.confirm_if:
+            return True
+        field_, _, value = self.confirm_if.partition("=")
+        return str(args.get(field_)) == value
 
     def parse(self, raw: dict[str, Any] | None) -> Args:
         """Validate raw arguments; raise ``InputError`` naming the bad field."""
@@ -102,10 +158,11 @@ def _register(table: dict[str, Verb], entry: Verb) -> None:
 def verb(name: str, *, kind: Kind = "powercli", summary: str, args: type[Args] = NoArgs,
          source: str = "", task: str | None = None, side: str = "lab",
          aliases: tuple[str, ...] = (), output: str | None = None,
-         confirm: str = "None") -> Callable[[RunFnT], RunFnT]:
+         confirm: str = "None", confirm_if: str = "") -> Callable[[RunFnT], RunFnT]:
     def deco(fn: RunFnT) -> RunFnT:
         _register(VERBS, Verb(name, kind, summary, args, fn, source, "", task,
-                              side, aliases, output, confirm))  # type: ignore[arg-type]
+                              side, aliases, output, confirm,  # type: ignore[arg-type]
+                              confirm_if))
         return fn
 
     return deco

@@ -34,7 +34,7 @@ from vtalab.scenario.expect import parse_time
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import resolve_param_name
 from vtalab.training.pwsh.parser import Command, Param, PSObject, VarRef
-from vtalab.world.registry import Verb
+from vtalab.world.registry import PS, Verb
 
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
@@ -56,7 +56,8 @@ _TRISTATE = "$true or $false; unchanged when not given."
 CONFIRM = "Confirm"
 #: properties an object is read by when bound to an argument (before ``Name``)
 #: the parameter an object of a type binds to when piped (before any property match)
-_BY_TYPE: dict[str, str] = {"VMHost": "vmhost", "VM": "vm", "VirtualMachine": "vm",
+_BY_TYPE: dict[str, str] = {"VMHost": "vmhost", "VMHostSummary": "vmhost", "VM": "vm",
+                            "VirtualMachine": "vm",
                             "TrustAuthorityVMHostBaseImage": "version",
                             "TrustedCluster": "cluster"}
 _PROPS: dict[str, tuple[str, ...]] = {"vmhost": ("VMHost",), "vm": ("VM",),
@@ -73,7 +74,7 @@ def pascal(field: str) -> str:
 class ParamSpec:
     """One PowerShell parameter of a verb."""
 
-    field: str  #: the registry argument ("" for a checked-and-dropped context parameter)
+    field: str  #: the registry argument ("" / "@server" for checked-and-dropped context)
     name: str  #: the spelling shown in help (PowerCLI's)
     spellings: tuple[str, ...]  #: every accepted spelling, ``name`` first
     switch: bool
@@ -82,6 +83,12 @@ class ParamSpec:
     kind: str = "string"  #: string | bool | seconds | number
     description: str = ""
     ta_cluster: bool = False  #: names the TA cluster (resolved by :func:`ta_cluster_name`)
+    position: int | None = None  #: positional slot as the cmdlet declares it
+    pipeline: bool = False  #: takes pipeline input (ValueFromPipeline)
+    by: tuple[str, ...] = ()  #: properties an object is read by
+    type_name: str = ""  #: the .NET type help shows
+    #: a composite parameter: (argument, property) pairs it sets from one object
+    composite: tuple[tuple[str, str], ...] = ()
 
 
 def _unwrap(annotation: Any) -> list[Any]:
@@ -94,13 +101,29 @@ def _is_ta_cluster(info: Any) -> bool:
     return "TA cluster" in (info.description or "")
 
 
+def _meta(info: Any) -> PS:
+    return next((m for m in info.metadata if isinstance(m, PS)), PS())
+
+
+SERVER = "@server"
+
+
 @functools.cache
 def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
-    """The PowerShell parameters of a registry verb or fault, in argument order."""
+    """The PowerShell parameters of a registry verb or fault, in argument order.
+
+    A PowerCLI cmdlet takes exactly its published spellings (PowerShell still accepts
+    any case and an unambiguous prefix); a lab verb or fault also takes the lab's older
+    spellings (``-Path`` for ``-FilePath``, ``-Host`` for ``-VMHost``).
+    """
     noun = entry.name.split("-", 1)[-1]
+    strict = entry.kind == "powercli"
     specs = []
     fields = entry.args.model_fields
     for field, info in fields.items():
+        meta = _meta(info)
+        if meta.hidden:
+            continue
         kinds = _unwrap(info.annotation)
         choices: tuple[str, ...] = ()
         kind = "string"
@@ -111,24 +134,41 @@ def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
                 kind = "bool"
             elif k in (float, int):
                 kind = "seconds" if field in ("seconds", "duration") else "number"
-        primary = {"file": "FilePath", "version": "VMHostBaseImage",
-                   "cluster": "TrustedCluster" if entry.kind == "powercli" else "Cluster"
-                   }.get(field, pascal(field))
-        if field == "name" and _is_ta_cluster(info) and noun != TA_CLUSTER:
+        primary = meta.name or {
+            "file": "FilePath", "version": "VMHostBaseImage",
+            "cluster": "TrustedCluster" if entry.kind == "powercli" else "Cluster",
+        }.get(field, pascal(field))
+        if field == "name" and _is_ta_cluster(info) and noun != TA_CLUSTER and not meta.name:
             primary = TA_CLUSTER
-        spellings = [primary, pascal(field), *(a for a, f in ALIASES if f == field)]
-        if field == "name" and _is_ta_cluster(info):
+        spellings = [primary]
+        if not strict:
+            spellings += [pascal(field), *(a for a, f in ALIASES if f == field)]
+        if field == "name" and _is_ta_cluster(info) and not strict:
             spellings.append(TA_CLUSTER)
         description = info.description or ""
         if kind == "bool" and not info.is_required() and info.default is None:
             description = description or _TRISTATE
+        required = info.is_required() if meta.mandatory is None else meta.mandatory
         specs.append(ParamSpec(field, primary, tuple(dict.fromkeys(spellings)),
-                               kind == "bool", info.is_required(), choices, kind,
-                               description, _is_ta_cluster(info)))
-    if entry.side == "ta" and not any(TA_CLUSTER in s.spellings for s in specs):
+                               kind == "bool", required, choices, kind,
+                               description, _is_ta_cluster(info) or primary == TA_CLUSTER,
+                               meta.position, meta.pipeline, meta.by,
+                               meta.type or ("SwitchParameter" if kind == "bool" else
+                                             "String")))
+    for c in entry.args.ps_composites:
+        specs.append(ParamSpec(c.name, c.name, (c.name,), False, c.mandatory,
+                               type_name=c.type, position=c.position, pipeline=c.pipeline,
+                               composite=c.fields))
+    if (entry.side == "ta" and entry.args.ps_ta_context and noun != TA_CLUSTER
+            and not any(TA_CLUSTER in s.spellings for s in specs)):
         specs.append(ParamSpec("", TA_CLUSTER, (TA_CLUSTER,), False, False,
                                description="The TA cluster (the lab has one).",
-                               ta_cluster=True))
+                               ta_cluster=True, type_name="TrustAuthorityCluster"))
+    if strict:
+        specs.append(ParamSpec(SERVER, "Server", ("Server",), False, False,
+                               description="The vCenter Server to run on (Connect-VIServer); "
+                                           "default: the connected ones.",
+                               type_name="VIServer[]"))
     return tuple(specs)
 
 
@@ -136,7 +176,8 @@ def usage(entry: Verb) -> str:
     """``Export-VMHostImageDb -VMHost <string> -FilePath <string>`` style synopsis."""
     parts = [entry.name]
     for s in params_of(entry):
-        text = f"-{s.name}{value_hint(s)}"
+        name = f"-{s.name}" if s.position is None else f"[-{s.name}]"
+        text = f"{name}{value_hint(s)}"
         parts.append(text if s.required else f"[{text}]")
     return " ".join(parts)
 
@@ -146,6 +187,8 @@ def value_hint(spec: ParamSpec) -> str:
     `` <bool>`` for a bool that is required or has no default (``-Enabled $false``)."""
     if spec.switch and not spec.required and spec.description != _TRISTATE:
         return ""
+    if spec.composite:
+        return f" <{spec.type_name}>"
     return " <" + ("|".join(spec.choices) if spec.choices else spec.kind) + ">"
 
 
@@ -156,21 +199,39 @@ def _boolish(el: Any) -> bool:
     return isinstance(text, str) and text.lower() in ("true", "false", "$true", "$false")
 
 
+#: PowerShell's common parameters of a cmdlet that changes something (SupportsShouldProcess)
+SHOULD_PROCESS = ("Confirm", "WhatIf")
+
+
+def _changes(entry: Verb) -> bool:
+    return entry.kind != "fault" and not entry.name.lower().startswith("get-")
+
+
 def _spec(entry: Verb, given: str) -> ParamSpec | None:
     specs = params_of(entry)
-    table = {sp: s for s in specs for sp in s.spellings}
-    if entry.kind != "fault":
-        table.setdefault(CONFIRM, None)  # type: ignore[arg-type]
+    table: dict[str, ParamSpec | None] = {sp: s for s in specs for sp in s.spellings}
+    if _changes(entry):
+        for common in SHOULD_PROCESS:
+            table.setdefault(common, None)
     name = resolve_param_name(entry.name, given, [*table])
-    return table[name]
+    spec = table[name]
+    if spec is None and name == "WhatIf":
+        raise InputError(f"{entry.name}: -WhatIf is not simulated in the lab; "
+                         "run without it (or with -Confirm to be asked first)")
+    return spec
 
 
 def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[dict[str, Any]]:
-    """The argument dicts to run ``entry`` with, one per invocation (raises ``InputError``)."""
+    """The argument dicts to run ``entry`` with, one per invocation (raises ``InputError``).
+
+    ``-Confirm`` is returned as the key ``@confirm`` (``True``/``False``) when given, and
+    ``-Server`` as ``@server``; the caller takes both out before running the verb.
+    """
     specs = params_of(entry)
     named: dict[str, Any] = {}
     given: dict[str, ParamSpec] = {}
     positional: list[Any] = []
+    confirm: bool | None = None
     els = list(cmd.elements)
     i = 0
     while i < len(els):
@@ -185,12 +246,14 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
         if spec is None or spec.switch:  # -Confirm or a bool argument
             if el.attached is not None:
                 value: Any = run.eval(el.attached)
-            elif nxt is not None and _boolish(nxt):
+            elif nxt is not None and _boolish(nxt) and (spec is None or entry.kind != "powercli"
+                                                        or spec.description == _TRISTATE):
                 value = run.eval(nxt)
                 i += 1
             else:
                 value = True
             if spec is None:
+                confirm = bool(value)
                 continue
         elif el.attached is not None:
             value = run.eval(el.attached)
@@ -198,18 +261,15 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
             value = run.eval(nxt)
             i += 1
         else:
-            raise InputError(f"{entry.name}: missing a value for -{spec.name}",
+            raise InputError(f"{entry.name}: Missing an argument for parameter '{spec.name}'. "
+                             f"Specify a parameter of type '{spec.type_name}' and try again.",
                              hint=f"usage: {usage(entry)}")
         if spec.name in given:
-            raise InputError(f"{entry.name}: -{spec.name} is given twice")
+            raise InputError(f"{entry.name}: Cannot bind parameter because parameter "
+                             f"'{spec.name}' is specified more than once.")
         given[spec.name] = spec
         named[spec.field] = value
-    free = [s for s in specs if s.field and s.field not in named and not s.switch]
-    for value in positional:
-        if not free:
-            raise InputError(f"{entry.name}: unexpected value {fmt.cell(value)!r}",
-                             hint=f"usage: {usage(entry)}")
-        named[free.pop(0).field] = value
+    _bind_positional(entry, specs, named, positional)
     if "" in named:
         _check_ta_cluster(run, entry, named.pop(""))
     calls = [named]
@@ -219,12 +279,51 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
     out = []
     for call in calls:
         out += _expand(run, entry, call)
+    if confirm is not None:
+        out = [{**c, "@confirm": confirm} for c in out]
     return out
 
 
+def _bind_positional(entry: Verb, specs: tuple[ParamSpec, ...], named: dict[str, Any],
+                     positional: list[Any]) -> None:
+    if entry.kind == "powercli":  # only the slots the cmdlet declares, in their order
+        free = sorted((s for s in specs if s.position is not None and s.field not in named),
+                      key=lambda s: s.position or 0)
+    else:
+        free = [s for s in specs if s.field and s.field not in named and not s.switch
+                and not s.field.startswith("@")]
+    for value in positional:
+        if not free:
+            raise InputError(f"{entry.name}: A positional parameter cannot be found that "
+                             f"accepts argument '{fmt.cell(value)}'.",
+                             hint=f"usage: {usage(entry)}")
+        named[free.pop(0).field] = value
+
+
+_NO_PIPE = ("The input object cannot be bound to any parameters for the command either "
+            "because the command does not take pipeline input or the input and its "
+            "properties do not match any of the parameters that take pipeline input.")
+
+
 def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any]) -> ParamSpec:
-    free = [s for s in params_of(entry) if s.field and s.field not in named and not s.switch]
     sample = next((p for p in piped if isinstance(p, PSObject)), None)
+    if entry.kind == "powercli":
+        free = [s for s in params_of(entry) if s.pipeline and s.field not in named]
+        if sample is not None:
+            own = _BY_TYPE.get(sample.type_name)
+            typed = [s for s in free if s.field == own or s.type_name.rstrip("[]")
+                     == sample.type_name or (s.ta_cluster and sample.type_name == TA_CLUSTER)]
+            if typed:
+                return typed[0]
+            for s in free:
+                if any(sample.key(p) is not None
+                       for p in (*s.by, pascal(s.field), *_PROPS.get(s.field, ()))):
+                    return s
+        elif free:
+            return free[0]
+        raise InputError(f"{entry.name}: {_NO_PIPE}", hint=f"usage: {usage(entry)}")
+    free = [s for s in params_of(entry) if s.field and s.field not in named and not s.switch
+            and not s.field.startswith("@")]
     if sample is not None:
         # An object of a known type binds to its own parameter first: a host piped from
         # Get-VMHost is -VMHost even when the cmdlet also has a parameter named after one
@@ -249,26 +348,45 @@ def _expand(run: Run, entry: Verb, call: dict[str, Any]) -> list[dict[str, Any]]
     multi = [f for f, v in call.items() if isinstance(v, list) and len(v) != 1]
     for f in multi:
         if not call[f]:
-            raise InputError(f"{entry.name}: -{specs[f].name} got no value (an empty result)")
+            raise InputError(f"{entry.name}: Cannot bind argument to parameter "
+                             f"'{specs[f].name}' because it is an empty array.")
     if len(multi) > 1:
         raise InputError(f"{entry.name}: only one parameter may take several values, not "
                          + " and ".join(f"-{specs[f].name}" for f in multi))
     variants = [call] if not multi else [{**call, multi[0]: [v]} for v in call[multi[0]]]
     out = []
     for variant in variants:
-        args = {f: _convert(run, entry, specs[f], v[0] if isinstance(v, list) else v)
-                for f, v in variant.items()}
-        missing = [s.name for s in specs.values() if s.required and s.field not in args]
+        args: dict[str, Any] = {}
+        for f, v in variant.items():
+            value = v[0] if isinstance(v, list) else v
+            spec = specs[f]
+            if spec.composite:
+                args.update(_composite(entry, spec, value))
+            elif f == SERVER:
+                args[f] = value
+            else:
+                args[f] = _convert(run, entry, spec, value)
+        missing = [s.name for s in specs.values() if s.required and s.field not in variant]
         if missing:
-            raise InputError(f"{entry.name}: missing " + ", ".join(f"-{m}" for m in missing),
+            raise InputError(f"{entry.name}: Cannot process command because of one or more "
+                             "missing mandatory parameters: " + " ".join(missing) + ".",
                              hint=f"usage: {usage(entry)}")
         out.append(args)
     return out
 
 
+def _composite(entry: Verb, spec: ParamSpec, value: Any) -> dict[str, Any]:
+    if not isinstance(value, PSObject) or any(value.key(p) is None for _, p in spec.composite):
+        shown = value.type_name if isinstance(value, PSObject) else repr(fmt.cell(value))
+        raise InputError(f"{entry.name}: Cannot bind parameter '{spec.name}'. Cannot convert "
+                         f"{shown} to type \"{spec.type_name}\".",
+                         hint="get one with Get-VMHostService -VMHost HOST")
+    return {f: fmt.cell(value.get(p)) for f, p in spec.composite}
+
+
 def _scalar(entry: Verb, spec: ParamSpec, value: Any) -> Any:
     if isinstance(value, PSObject):
-        for prop in (pascal(spec.field), *_PROPS.get(spec.field, ()), "Name"):
+        for prop in (*spec.by, pascal(spec.field), *_PROPS.get(spec.field, ()), "Name"):
             if value.key(prop) is not None:
                 return value.get(prop)
         raise InputError(f"{entry.name}: cannot bind a {value.type_name} object to "

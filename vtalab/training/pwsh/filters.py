@@ -48,7 +48,8 @@ __all__ = ["FILTERS", "Filter", "bind_simple", "compare", "resolve_param_name"]
 
 
 def resolve_param_name(command: str, given: str, names: Sequence[str]) -> str:
-    """The parameter ``-given`` names: exact (any case) or an unambiguous prefix."""
+    """The parameter ``-given`` names: exact (any case) or an unambiguous prefix; else
+    ``InputError`` in PowerShell's own words (with the nearest name as a hint)."""
     low = given.lower()
     exact = [n for n in names if n.lower() == low]
     if exact:
@@ -57,13 +58,14 @@ def resolve_param_name(command: str, given: str, names: Sequence[str]) -> str:
     if len(prefix) == 1:
         return prefix[0]
     if len(prefix) > 1:
-        raise InputError(f"{command}: parameter -{given} is ambiguous: it could be "
-                         + ", ".join(f"-{n}" for n in prefix))
+        raise InputError(f"{command}: Parameter cannot be processed because the parameter "
+                         f"name '{given}' is ambiguous. Possible matches include: "
+                         + " ".join(f"-{n}" for n in prefix) + ".")
     near = nearest(given, names)
     hint = f"did you mean -{near[0]}?" if near else None
     shown = ", ".join(f"-{n}" for n in names) or "none"
-    raise InputError(f"{command}: no parameter -{given}; parameters: {shown}",
-                     hint=hint)
+    raise InputError(f"{command}: A parameter cannot be found that matches parameter name "
+                     f"'{given}'. (parameters: {shown})", hint=hint)
 
 
 def bind_simple(run: Run, cmd: Command, params: Sequence[str], switches: Sequence[str] = (),
@@ -153,6 +155,9 @@ def _test(run: Run, cond: Condition, item: Any) -> bool:
 def _where(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
     els = cmd.elements
     if len(els) == 1 and isinstance(els[0], ScriptBlock):
+        if els[0].condition is None:
+            raise InputError("Where-Object: the script block must be a condition, e.g. "
+                             "{$_.Health -ne 'Ok'}")
         cond = els[0].condition
     elif els and isinstance(els[0], Value) and (
             len(els) == 1 or (len(els) == 3 and isinstance(els[1], Param)
@@ -284,6 +289,48 @@ def _json(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
     return [fmt.Formatted(text)]
 
 
+def _foreach(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    """``ForEach-Object {...}`` / ``% {...}`` / ``foreach ($x in ...) {...}``: the block's
+    statements once per item, with ``$_`` (or the loop variable) set to it."""
+    els = cmd.elements
+    if len(els) != 1 or not isinstance(els[0], ScriptBlock) or els[0].condition is not None:
+        if len(els) == 1 and isinstance(els[0], Value):  # % Name: the member, as PowerShell
+            return [property_of(i, els[0].text) for i in items]
+        raise InputError("ForEach-Object: give a script block, e.g. % { $_.Name }")
+    block = els[0]
+    out: list[Any] = []
+    for item in items:
+        if block.var is not None:
+            run.state.variables[block.var] = item
+        out += run.block(block.body, item)
+    return out
+
+
+def _write_host(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    named, pos = bind_simple(run, cmd, ("Object", "ForegroundColor", "BackgroundColor",
+                                        "Separator"), ("NoNewline",), display="Write-Host")
+    values = [run.eval(p) for p in pos] + ([named["Object"]] if "Object" in named else [])
+    sep = fmt.cell(named.get("Separator", " "))
+    run.console.append(sep.join(fmt.cell(v) for v in values))  # the host, not the pipeline
+    return []
+
+
+def _get_date(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    named, _ = bind_simple(run, cmd, ("Format",), ("UFormat",), display="Get-Date")
+    now = run.world.kernel.utc()  # simulated time: the lab's clock, not the wall clock
+    if "Format" in named:
+        pattern = fmt.cell(named["Format"])
+        py = (pattern.replace("yyyy", "%Y").replace("MM", "%m").replace("dd", "%d")
+              .replace("HH", "%H").replace("mm", "%M").replace("ss", "%S"))
+        return [now.strftime(py)]
+    return [now.strftime("%A, %B %d, %Y %I:%M:%S %p").replace(" 0", " ")]
+
+
+def _clear(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    bind_simple(run, cmd, (), (), display="Clear-Host")
+    return [fmt.Formatted("\x1b[H\x1b[2J")]
+
+
 @dataclass(frozen=True)
 class Filter:
     name: str
@@ -315,4 +362,14 @@ FILTERS: dict[str, Filter] = {f.name: f for f in (
            "... | fl   |   fl *", ("Property",), lambda r, c, i: _format(r, c, i, wide=True)),
     Filter("ConvertTo-Json", (), "Show objects as JSON.", "... | ConvertTo-Json",
            ("Depth", "Compress"), _json),
+    Filter("ForEach-Object", ("%", "foreach"), "Run a script block once per object ($_ is "
+           "the object); also foreach ($x in $list) { ... }.",
+           "... | % { Write-Host $_.Name }   |   foreach ($b in $bm) { $b.VMHostVersion }",
+           (), _foreach),
+    Filter("Write-Host", (), "Write text to the console.", "Write-Host \"text $var\"",
+           ("Object", "ForegroundColor", "BackgroundColor", "Separator", "NoNewline"),
+           _write_host),
+    Filter("Get-Date", (), "The current (simulated) date and time.",
+           "Get-Date   |   Get-Date -Format 'yyyy-MM-dd HH:mm:ss'", ("Format",), _get_date),
+    Filter("Clear-Host", ("cls", "clear"), "Clear the console.", "cls", (), _clear),
 )}

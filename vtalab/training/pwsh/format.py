@@ -2,9 +2,9 @@
 
 What the shell prints is what an operator knows from a PowerCLI console::
 
-    Version        DisplayName                  Health LastAttestedTime
-    -------        -----------                  ------ ----------------
-    8.0.1-21495797 ESXi 8.0.1-21495797 (8.0 U1) OK     2026-01-05T08:00:00+00:00
+    VMHostVersion  Name                         Health
+    -------------  ----                         ------
+    8.0.1-21495797 ESXi 8.0.1-21495797 (8.0 U1) Ok
 
 Rules taken from PowerShell's formatter: a column is as wide as its widest cell or header,
 columns are separated by one space, the dashes under a header are as long as the header,
@@ -42,6 +42,8 @@ def cell(value: Any) -> str:
         return str(int(value)) if value.is_integer() else f"{value:g}"
     if isinstance(value, list | tuple):
         return "{" + ", ".join(cell(v) for v in value) + "}"
+    if isinstance(value, dict):  # a nested object (ServiceStatus): PowerShell's @{...}
+        return "@{" + "; ".join(f"{k}={cell(v)}" for k, v in value.items()) + "}"
     if isinstance(value, PSObject):
         name = value.get("Name") or value.get("Version")
         return cell(name) if name is not None else value.type_name
@@ -115,6 +117,8 @@ def listing(objects: Sequence[PSObject], props: Sequence[str] | None = None) -> 
 def _plain(value: Any) -> Any:
     if isinstance(value, PSObject):
         return {k: _plain(v) for k, v in value.props.items()}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
     if isinstance(value, float) and value.is_integer():

@@ -155,6 +155,11 @@ def tokenize(line: str) -> list[Token]:
             while j < n and line[j] in _IDENT:
                 j += 1
             name = line[i + 1:j]
+            if name.lower() in ("global", "script") and j < n and line[j] == ":":
+                k = j + 1  # a scope: $global:DefaultVIServers
+                while k < n and line[k] in _IDENT:
+                    k += 1
+                name, j = line[i + 1:k], k
             if not name:
                 raise _err("'$' must be followed by a variable name", col, line)
             path: list[str | int] = []
@@ -274,7 +279,11 @@ class Condition:
 
 @dataclass(frozen=True)
 class ScriptBlock:
-    condition: Condition
+    condition: Condition | None
+    #: a block of statements (``{ Write-Host $_.Name }``) instead of a condition
+    body: tuple[Statement, ...] = ()
+    #: ``foreach ($name in ...) {...}``: the loop variable
+    var: str | None = None
 
 
 Expr = Value | VarRef | SubExpr | ArrayExpr | ScriptBlock
@@ -334,13 +343,17 @@ class _Parser:
             raise _err(f"expected '{op}', found {shown!r}", self.tok.col, self.line)
         self.i += 1
 
-    def statements(self) -> list[Statement]:
+    def statements(self, until: str | None = None) -> list[Statement]:
         out = []
-        while self.tok.kind != "end":
+        while self.tok.kind != "end" and not (until is not None and self.at_op(until)):
             if self.at_op(";"):
                 self.i += 1
                 continue
             start = self.tok.col
+            if (self.tok.kind == "word" and self.tok.text.lower() == "foreach"
+                    and self.toks[self.i + 1].kind == "op" and self.toks[self.i + 1].text == "("):
+                out.append(self.foreach_statement())
+                continue
             assign = None
             if (self.tok.kind == "var" and not self.tok.path
                     and self.toks[self.i + 1].kind == "op" and self.toks[self.i + 1].text == "="):
@@ -348,7 +361,7 @@ class _Parser:
                 self.i += 2
                 if self.tok.kind == "end" or self.at_op(";"):
                     raise _err(f"nothing to assign to ${assign}", self.tok.col, self.line)
-            pipe = self.pipeline(";")
+            pipe = self.pipeline(";", *((until,) if until else ()))
             end = self.tok.col
             out.append(Statement(pipe, assign, self.line[start - 1:end - 1].strip()))
         return out
@@ -415,8 +428,31 @@ class _Parser:
         shown = t.text or "the end of the line"
         raise _err(f"expected a value, found {shown!r}", t.col, self.line)
 
-    def block(self) -> ScriptBlock:
+    def foreach_statement(self) -> Statement:
+        """``foreach ($x in <value>) { ... }`` as ``<value> | ForEach-Object`` with ``$x``."""
+        start = self.take().col
+        self.expect("(")
+        if self.tok.kind != "var" or self.tok.path:
+            raise _err("foreach needs a loop variable: foreach ($x in $list) { ... }",
+                       self.tok.col, self.line)
+        var = self.take().text
+        if not (self.tok.kind == "word" and self.tok.text.lower() == "in"):
+            raise _err("expected 'in' after the loop variable", self.tok.col, self.line)
+        self.i += 1
+        source = self.value()
+        self.expect(")")
+        body = self.block(statements=True)
+        loop = ScriptBlock(None, body.body, var)
+        end = self.tok.col
+        return Statement(Pipeline((source, Command("ForEach-Object", (loop,), start))),
+                         None, self.line[start - 1:end - 1].strip())
+
+    def block(self, statements: bool = False) -> ScriptBlock:
         self.expect("{")
+        if statements or self.tok.kind == "word" or self.at_op("}"):
+            body = self.statements(until="}")
+            self.expect("}")
+            return ScriptBlock(None, tuple(body))
         first = self.comparison()
         rest = []
         while self.tok.kind == "param" and self.tok.text.lower() in ("and", "or"):

@@ -57,3 +57,42 @@ def _tagged_file(world: World, name: str, tag: str, what: str) -> tuple[Any, ...
     return value[1:]
 
 
+
+
+# -- PowerCLI object identities (deterministic: derived from names, never random) ----------
+def health(value: str) -> str:
+    """A health as PowerCLI prints it: ``Ok``, ``Warning``, ``Error``, ``None``."""
+    return value.capitalize()
+
+
+def server_guid(vcenter: str) -> str:
+    """A vCenter's instance UUID (ServerGuid), derived from its name."""
+    import hashlib
+
+    h = hashlib.sha256(f"vtalab-vcenter|{vcenter}".encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def uid(vcenter: str, kind: str, ident: str) -> str:
+    return f"/VIServer=administrator@vsphere.local@{vcenter}:443/{kind}={ident}/"
+
+
+def ta_cluster_id(world: World) -> str:
+    return "ClusterComputeResource-domain-c8"
+
+
+def trusted_cluster_id(world: World, name: str) -> str:
+    return f"ClusterComputeResource-domain-c{20 + list(world.trusted_clusters).index(name)}"
+
+
+def host_id(world: World, name: str) -> str:
+    return f"HostSystem-host-{1001 + list(world.hosts).index(name)}"
+
+
+def host_by_id(world: World, text: str) -> str:
+    """A host named by its name or by its PowerCLI Id (``HostSystem-host-1002``)."""
+    for name in world.hosts:
+        if text in (name, host_id(world, name)):
+            return name
+    world.host(text)  # raises with the nearest name
+    return text

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 
 class RestartArgs(VmHostArgs):
-    force: bool = Field(False, description="Reboot even if VMs are running (they stop).")
+    force: bool = Field(False, description="Restart even if the host is not in maintenance "
+                                           "mode (running VMs stop).")
 
 
 def _stop_vms_on(world: World, host: str, cause: str) -> None:
@@ -46,8 +47,17 @@ def _host_task(world: World, host: str, name: str) -> Any:
 
 
 @verb("Restart-VMHost", summary="Reboot a host (a full boot: firmware, TPM reset, "
-      "measurements).", args=RestartArgs, side="host", source="PowerCLI Restart-VMHost")
+      "measurements); -Force outside maintenance mode.", args=RestartArgs, side="host",
+      source="PowerCLI Restart-VMHost", confirm="High")
 def restart_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
+    h = world.host(a.vmhost)
+    if not h.in_maintenance and not a.force:  # PowerCLI: -Force outside maintenance mode
+        vc, task = _host_task(world, a.vmhost, "Reboot host")
+        error = (f'The operation for the entity "{a.vmhost}" failed with the following '
+                 'message: "The operation is not allowed in the current state." (the host '
+                 "is not in maintenance mode: enter it, or use -Force)")
+        vc.finish_task(task, error=error, reason="not_in_maintenance")
+        return Outcome(False, "not_in_maintenance", error)
     _require_quiet(world, a.vmhost, a.force, "restart")
     proc = world.host(a.vmhost).reboot("full", reason="Restart-VMHost")
     _stop_vms_on(world, a.vmhost, "host reboot")
@@ -83,7 +93,7 @@ def start_host(world: World, a: VmHostArgs) -> Generator[Any, Any, Outcome]:
 
 
 @verb("Stop-VMHost", summary="Shut a host down.", args=RestartArgs, side="host",
-      source="PowerCLI Stop-VMHost")
+      source="PowerCLI Stop-VMHost", confirm="High")
 def stop_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
     _require_quiet(world, a.vmhost, a.force, "shut down")
     proc = world.host(a.vmhost).shutdown()

@@ -9,15 +9,25 @@ partly-down cluster leaves health inconsistent until it is repeated.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
 from vtalab.core import crypto
 from vtalab.errors import InputError
 from vtalab.world.objects import make
-from vtalab.world.registry import Args, Outcome, verb
-from vtalab.world.verbs.common import DOC, _ta_task
+from vtalab.world.registry import PS, Args, Outcome, verb
+from vtalab.world.verbs.common import (
+    DOC,
+    _ta_task,
+    health,
+    host_by_id,
+    host_id,
+    server_guid,
+    ta_cluster_id,
+    trusted_cluster_id,
+    uid,
+)
 from vtalab.world.verbs.workload import TrustedClusterArgs
 
 if TYPE_CHECKING:
@@ -28,8 +38,44 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 
+def _object_param(ps_name: str, type_name: str) -> Any:
+    """``Remove-*``'s object parameter: the object (or its name), by pipeline too."""
+    return PS(name=ps_name, pipeline=True, type=f"{type_name}[]")
+
+
 class NameArgs(Args):
     name: str = Field(description="Name of the object (as Get-* lists it).")
+
+
+class PrincipalArgs(Args):
+    ps_ta_context = False
+    name: Annotated[str, _object_param("TrustAuthorityPrincipal", "TrustAuthorityPrincipal")] \
+        = Field(description="The principal (object from Get-TrustAuthorityPrincipal, or name).")
+
+
+class TpmCaArgs(Args):
+    ps_ta_context = False
+    name: Annotated[str, _object_param("TrustAuthorityTpm2CACertificate",
+                                       "TrustAuthorityTpm2CACertificate")] = Field(
+        description="The TPM CA certificate (object or name).")
+
+
+class TpmEkArgs(Args):
+    ps_ta_context = False
+    name: Annotated[str, _object_param("TrustAuthorityTpm2EndorsementKey",
+                                       "TrustAuthorityTpm2EndorsementKey")] = Field(
+        description="The endorsement key (object or name).")
+
+
+class KeyProviderNameArgs(Args):
+    name: Annotated[str, _object_param("KeyProvider", "TrustAuthorityKeyProvider")] = Field(
+        description="The key provider (object or name).")
+
+
+class TaListArgs(Args):
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", pipeline=True, type="TrustAuthorityCluster[]")] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
 
 
 def _objects(world: World, table: str) -> dict[str, Any]:
@@ -56,77 +102,114 @@ def _remove_named(world: World, table: str, name: str, task: str, what: str) -> 
     return _ta_task(world, task, name, world.ta_cluster.apply(apply), f"removal of {what} {name}")
 
 
+def _common(world: World, kind: str, ident: str) -> dict[str, Any]:
+    vc = world.ta_vcenter.name
+    return {"Id": ident, "TrustAuthorityClusterId": ta_cluster_id(world),
+            "Uid": uid(vc, kind, ident)}
+
+
 @verb("Get-TrustAuthorityPrincipal", summary="List the trusted workload vCenter principals.",
-      side="ta", source=DOC)
-def get_principals(world: World, a: Args) -> Outcome:
+      args=TaListArgs, side="ta", source=DOC, output="TrustAuthorityPrincipal")
+def get_principals(world: World, a: TaListArgs) -> Outcome:
     rows = []
     for name, principal in _objects(world, "principals").items():
-        rows.append({"Name": name, "Certificates": len(principal.certificates_der),
-                     "Health": world.ta_cluster.health("principals")})
+        rows.append(make("TrustAuthorityPrincipal",
+                         CertificateChain=[f"{len(principal.certificates_der)} certificate(s)"],
+                         Domain="vsphere.local",
+                         Health=health(world.ta_cluster.health("principals")),
+                         HealthDescription=[], Issuer=principal.issuer, Name=name,
+                         Type="STS_PRINCIPAL",
+                         **_common(world, "TrustAuthorityPrincipal", f"principal-{name}")))
     return Outcome(True, output=rows)
 
 
 @verb("Remove-TrustAuthorityPrincipal", summary="Stop trusting a workload vCenter principal.",
-      args=NameArgs, side="ta", source=DOC)
-def remove_principal(world: World, a: NameArgs) -> Outcome:
+      args=PrincipalArgs, side="ta", source=DOC, confirm="High")
+def remove_principal(world: World, a: PrincipalArgs) -> Outcome:
     return _remove_named(world, "principals", a.name, "Remove Trust Authority principal",
                          "principal")
 
 
 @verb("Get-TrustAuthorityTpm2CACertificate", summary="List the trusted TPM CA certificates.",
-      side="ta", source=DOC)
-def get_tpm_cas(world: World, a: Args) -> Outcome:
+      args=TaListArgs, side="ta", source=DOC, output="TrustAuthorityTpm2CACertificate")
+def get_tpm_cas(world: World, a: TaListArgs) -> Outcome:
     rows = []
     for name, der in _objects(world, "tpm_ca_certificates").items():
         cert = crypto.cert_from_der(der)
-        rows.append({"Name": name, "Subject": cert.subject.rfc4514_string(),
-                     "NotAfter": cert.not_valid_after_utc.isoformat(),
-                     "Health": world.ta_cluster.health("tpm2_ca_certificates")})
+        rows.append(make("TrustAuthorityTpm2CACertificate",
+                         CertificateChain=[cert.subject.rfc4514_string()],
+                         Health=health(world.ta_cluster.health("tpm2_ca_certificates")),
+                         HealthDescription=[], Name=name,
+                         **_common(world, "TrustAuthorityTpm2CACertificate", f"tpm-ca-{name}")))
     return Outcome(True, output=rows)
 
 
 @verb("Remove-TrustAuthorityTpm2CACertificate", summary="Stop trusting a TPM CA certificate.",
-      args=NameArgs, side="ta", source=DOC)
-def remove_tpm_ca(world: World, a: NameArgs) -> Outcome:
+      args=TpmCaArgs, side="ta", confirm="High",
+      source=DOC + "; assumed: -TrustAuthorityTpm2CACertificate, named like "
+                   "Remove-TrustAuthorityPrincipal's object parameter (page not found)")
+def remove_tpm_ca(world: World, a: TpmCaArgs) -> Outcome:
     return _remove_named(world, "tpm_ca_certificates", a.name,
                          "Remove TPM 2.0 CA certificate", "TPM CA certificate")
 
 
 @verb("Get-TrustAuthorityTpm2EndorsementKey", summary="List the trusted TPM endorsement keys.",
-      side="ta", source=DOC)
-def get_eks(world: World, a: Args) -> Outcome:
+      args=TaListArgs, side="ta", source=DOC, output="TrustAuthorityTpm2EndorsementKey")
+def get_eks(world: World, a: TaListArgs) -> Outcome:
     rows = []
     for name, der in _objects(world, "endorsement_keys").items():
-        rows.append({"Name": name, "KeyId": crypto.key_id(crypto.public_from_der(der)),
-                     "Health": world.ta_cluster.health("tpm2_endorsement_keys")})
+        rows.append(make("TrustAuthorityTpm2EndorsementKey",
+                         Health=health(world.ta_cluster.health("tpm2_endorsement_keys")),
+                         HealthDescription=[], Name=name,
+                         PublicKey=crypto.key_id(crypto.public_from_der(der)),
+                         **_common(world, "TrustAuthorityTpm2EndorsementKey", f"ek-{name}")))
     return Outcome(True, output=rows)
 
 
 @verb("Remove-TrustAuthorityTpm2EndorsementKey", summary="Stop trusting a TPM endorsement key.",
-      args=NameArgs, side="ta", source=DOC)
-def remove_ek(world: World, a: NameArgs) -> Outcome:
+      args=TpmEkArgs, side="ta", confirm="High",
+      source=DOC + "; assumed: -TrustAuthorityTpm2EndorsementKey, named like "
+                   "Remove-TrustAuthorityPrincipal's object parameter (page not found)")
+def remove_ek(world: World, a: TpmEkArgs) -> Outcome:
     return _remove_named(world, "endorsement_keys", a.name, "Remove TPM 2.0 endorsement key",
                          "endorsement key")
 
 
 @verb("Get-TrustAuthorityKeyProvider", summary="List the trusted key providers and the "
-      "status of their KMIP servers.", side="ta", source=DOC)
-def get_key_providers(world: World, a: Args) -> Outcome:
+      "status of their KMIP servers.", args=TaListArgs, side="ta", source=DOC,
+      output="TrustAuthorityKeyProvider")
+def get_key_providers(world: World, a: TaListArgs) -> Outcome:
     rows = []
     members = world.ta_cluster.reachable_members()
     if members:
+        by_provider: dict[str, list[Any]] = {}
         for status in members[0].kmxd.status(world.kms, world.kernel.utc()):
-            rows.append({"Name": status.provider, "KmsServer": status.server,
-                         "Address": f"{status.address}:{status.port}",
-                         "Status": status.status.value,
-                         "Health": world.ta_cluster.health("key_providers")})
+            by_provider.setdefault(status.provider, []).append(status)
+        for name, statuses in by_provider.items():
+            provider = members[0].kmxd.providers[name]
+            worst = next((st.status.value for st in statuses
+                          if st.status.value != "CONNECTED"), "CONNECTED")
+            rows.append(make(
+                "TrustAuthorityKeyProvider",
+                Health=health(world.ta_cluster.health("key_providers")),
+                HealthDescription=[], KmipServerPassword=None,
+                KmipServerUsername=getattr(provider, "username", None),
+                MasterKeyId=[getattr(provider, "primary_key_id", None)], Name=name,
+                Status=worst, **_common(world, "TrustAuthorityKeyProvider", f"kp-{name}")))
     return Outcome(True, output=rows)
 
 
 class SetKeyProviderArgs(Args):
-    name: str | None = None
-    password: str | None = Field(None, description="New KMIP password for the provider.")
-    primary_key_id: str | None = None
+    name: Annotated[str | None, PS(name="KeyProvider", position=0, pipeline=True,
+                                   mandatory=True, type="TrustAuthorityKeyProvider[]")] = \
+        Field(None, description="The key provider (object or name; default: the lab's).")
+    password: Annotated[str | None, PS(name="KmipServerPassword", type="SecureString")] = \
+        Field(None, description="New KMIP password for the provider.")
+    primary_key_id: Annotated[str | None, PS(name="MasterKeyId")] = Field(
+        None, description="The KMIP key to use as the provider's master key.")
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", type="TrustAuthorityCluster")] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
 
 
 @verb("Set-TrustAuthorityKeyProvider", summary="Change a trusted key provider's KMIP "
@@ -155,8 +238,8 @@ def set_key_provider(world: World, a: SetKeyProviderArgs) -> Outcome:
 
 
 @verb("Remove-TrustAuthorityKeyProvider", summary="Remove a trusted key provider.",
-      args=NameArgs, side="ta", source=DOC)
-def remove_key_provider(world: World, a: NameArgs) -> Outcome:
+      args=KeyProviderNameArgs, side="ta", source=DOC, confirm="High")
+def remove_key_provider(world: World, a: KeyProviderNameArgs) -> Outcome:
     known = sorted({n for h in world.ta_cluster.members for n in h.kmxd.providers})
     if a.name not in known:
         raise InputError(f"no trusted key provider {a.name!r}", what="key provider",
@@ -169,17 +252,56 @@ def remove_key_provider(world: World, a: NameArgs) -> Outcome:
                     world.ta_cluster.apply(apply), f"removal of key provider {a.name}")
 
 
-@verb("Get-TrustedCluster", summary="Show Trusted clusters: state and health.",
-      args=TrustedClusterArgs, side="workload", source=DOC)
-def get_trusted_cluster(world: World, a: TrustedClusterArgs) -> Outcome:
+class GetTrustedClusterArgs(Args):
+    cluster: Annotated[str | None, PS(name="Name", position=0, type="String[]")] = Field(
+        None, description="Trusted cluster (default: every one).")
+    id: Annotated[str | None, PS(type="String[]")] = Field(
+        None, description="Its Id (ClusterComputeResource-domain-c20).")
+    state: Annotated[Literal["Enabled", "Disabled"] | None, PS(type="TrustedState")] = None
+
+
+def service_info(world: World, info: Any) -> dict[str, Any]:
+    kind = "AttestationServiceInfo" if info.kind == "attestation" else "KeyProviderServiceInfo"
+    vc = world.workload_vcenter.name
+    return make(kind, Address=info.address, Group=info.group, Id=info.name,
+                Port=443, TrustAuthorityClusterId=ta_cluster_id(world),
+                Uid=uid(vc, kind, info.name))
+
+
+@verb("Get-TrustedCluster", summary="Show Trusted clusters: state and their attestation and "
+      "key provider services.", args=GetTrustedClusterArgs, side="workload", source=DOC,
+      output="TrustedCluster")
+def get_trusted_cluster(world: World, a: GetTrustedClusterArgs) -> Outcome:
     clusters = ([world.trusted_cluster(a.cluster)] if a.cluster is not None
                 else list(world.trusted_clusters.values()))
-    return Outcome(True, output=[{"Name": c.name, "State": "Enabled" if c.enabled else "Disabled",
-                                  "Health": c.health()} for c in clusters])
+    vc = world.workload_vcenter.name
+    rows = []
+    for c in clusters:
+        ident = trusted_cluster_id(world, c.name)
+        state = "Enabled" if c.enabled else "Disabled"
+        if (a.id is not None and a.id != ident) or (a.state is not None and a.state != state):
+            continue
+        rows.append(make(
+            "TrustedCluster", Id=ident, Name=c.name, State=state, Uid=uid(vc, "Cluster", ident),
+            AttestationServiceInfo=[i.name for i in c.desired if i.kind == "attestation"],
+            KeyProviderServiceInfo=[i.name for i in c.desired if i.kind == "key_provider"]))
+    return Outcome(True, output=rows)
 
 
 class RemoveServiceArgs(TrustedClusterArgs):
     vmhost: str = Field(description="The TA host whose service is removed.")
+
+
+class RemoveAttestationArgs(TrustedClusterArgs):
+    vmhost: Annotated[str, PS(name="AttestationServiceInfo", pipeline=True, by=("Address",),
+                              type="AttestationServiceInfo[]")] = Field(
+        description="The attestation service (Get-AttestationServiceInfo) or its TA host.")
+
+
+class RemoveKeyProviderArgs(TrustedClusterArgs):
+    vmhost: Annotated[str, PS(name="KeyProviderServiceInfo", pipeline=True, by=("Address",),
+                              type="KeyProviderServiceInfo[]")] = Field(
+        description="The key provider service (Get-KeyProviderServiceInfo) or its TA host.")
 
 
 def _remove_service(world: World, a: RemoveServiceArgs, kind: str) -> Outcome:
@@ -198,22 +320,22 @@ def _remove_service(world: World, a: RemoveServiceArgs, kind: str) -> Outcome:
 
 
 @verb("Remove-TrustedClusterAttestationServiceInfo", summary="Remove an attestation service "
-      "from a Trusted cluster's desired configuration.", args=RemoveServiceArgs,
-      side="workload", source=DOC)
+      "from a Trusted cluster's desired configuration.", args=RemoveAttestationArgs,
+      side="workload", source=DOC, confirm="High")
 def remove_attestation_info(world: World, a: RemoveServiceArgs) -> Outcome:
     return _remove_service(world, a, "attestation")
 
 
 @verb("Remove-TrustedClusterKeyProviderServiceInfo", summary="Remove a key provider service "
-      "from a Trusted cluster's desired configuration.", args=RemoveServiceArgs,
-      side="workload", source=DOC)
+      "from a Trusted cluster's desired configuration.", args=RemoveKeyProviderArgs,
+      side="workload", source=DOC, confirm="High")
 def remove_kp_info(world: World, a: RemoveServiceArgs) -> Outcome:
     return _remove_service(world, a, "key_provider")
 
 
 class GetVMHostArgs(Args):
-    name: str | None = Field(None, description="Only this host (Get-VMHost esx-03); "
-                                               "default: every host.")
+    name: Annotated[str | None, PS(position=0, type="String[]")] = Field(
+        None, description="Only this host (Get-VMHost esx-03); default: every host.")
 
 
 #: What the lab's hosts report as hardware (assumed: one server model for every host; the
@@ -233,18 +355,18 @@ def vmhost_object(world: World, name: str) -> dict[str, Any]:
              "Connected" if h.is_up else "NotResponding")
     power = {"poweredOn": "PoweredOn", "poweredOff": "PoweredOff"}.get(
         h.power_state.value, "Unknown")
-    host_id = f"HostSystem-host-{1001 + index}"
+    ident = host_id(world, name)
     up = h.is_up
     return make("VMHost", Build=str(h.running_image.build), ConnectionState=state,
                 CpuTotalMhz=HARDWARE["CpuTotalMhz"],
-                CpuUsageMhz=(1200 + 37 * index) if up else 0, Id=host_id,
+                CpuUsageMhz=(1200 + 37 * index) if up else 0, Id=ident,
                 IsStandalone=False, Manufacturer=HARDWARE["Manufacturer"],
                 MemoryTotalGB=HARDWARE["MemoryTotalGB"],
                 MemoryUsageGB=(24.5 + index) if up else 0.0, Model=HARDWARE["Model"],
                 Name=name, NumCpu=HARDWARE["NumCpu"], Parent=h.cluster,
                 ParentId=f"ClusterComputeResource-{h.cluster}", PowerState=power,
                 ProcessorType=HARDWARE["ProcessorType"], State=state,
-                Uid=f"/VIServer=administrator@vsphere.local@{vc.name}:443/VMHost={host_id}/",
+                Uid=uid(vc.name, "VMHost", ident),
                 Version=h.running_image.version)
 
 
@@ -257,3 +379,98 @@ def get_vmhost(world: World, a: GetVMHostArgs) -> Outcome:
                          choices=list(world.hosts))
     rows = [vmhost_object(world, n) for n in world.hosts if a.name is None or n == a.name]
     return Outcome(True, output=rows)
+
+
+# -- the read-only cmdlets the seed's procedures go through (reference §2) -----------------
+class Tpm2EkArgs(Args):
+    vmhost: Annotated[str, PS(name="VMHost", pipeline=True, type="VMHost[]")] = Field(
+        description="The host whose TPM endorsement key to read.")
+
+
+@verb("Get-Tpm2EndorsementKey", summary="Read the TPM 2.0 endorsement key of a host's TPM "
+      "(for Export-Tpm2CACertificate, Export-Tpm2EndorsementKey, "
+      "New-TrustAuthorityTpm2EndorsementKey).", args=Tpm2EkArgs, side="host",
+      source="PowerCLI Get-Tpm2EndorsementKey (-VMHost set)", output="Tpm2EndorsementKey")
+def get_tpm2_ek(world: World, a: Tpm2EkArgs) -> Outcome:
+    name = host_by_id(world, a.vmhost)
+    tpm = world.trusted_host(name).host.tpm
+    cert = tpm.ek_certificate_der
+    ident = host_id(world, name)
+    return Outcome(True, output=[make(
+        "Tpm2EndorsementKey",
+        Certificate=(crypto.cert_from_der(cert).subject.rfc4514_string() if cert else None),
+        CertificateRawData=cert.hex() if cert else None,
+        PublicKey=crypto.key_id(tpm.ek), TpmId=f"tpm-{name}", VMHostId=ident,
+        VMHostUuid=server_guid(f"host-{name}"),
+        Uid=uid(world.workload_vcenter.name, "Tpm2EndorsementKey", ident))])
+
+
+class WorkloadServerArgs(Args):
+    pass
+
+
+@verb("Get-TrustedPrincipal", summary="The workload vCenter's principal (its STS signing "
+      "certificates), to pipe into New-TrustAuthorityPrincipal.", args=WorkloadServerArgs,
+      side="workload", source="PowerCLI Get-TrustedPrincipal (reference §2)",
+      output="TrustedPrincipal")
+def get_trusted_principal(world: World, a: WorkloadServerArgs) -> Outcome:
+    vc = world.workload_vcenter
+    chain = [crypto.cert_from_der(d).subject.rfc4514_string()
+             for d in vc.sts_certificates_der()]
+    return Outcome(True, output=[make(
+        "TrustedPrincipal", CertificateChain=chain, Domain="vsphere.local", Issuer=vc.name,
+        Name=vc.name, Type="STS_PRINCIPAL", Uid=uid(vc.name, "TrustedPrincipal", vc.name))])
+
+
+def _imported(world: World, kind: str) -> list[Any]:
+    return [i for i in world.files.get("__imported_services__", ()) if i.kind == kind]
+
+
+@verb("Get-AttestationServiceInfo", summary="The attestation services imported into the "
+      "workload vCenter (Import-TrustAuthorityServicesInfo).", args=WorkloadServerArgs,
+      side="workload", source="PowerCLI Get-AttestationServiceInfo (reference §2)",
+      output="AttestationServiceInfo")
+def get_attestation_service_info(world: World, a: WorkloadServerArgs) -> Outcome:
+    return Outcome(True, output=[service_info(world, i)
+                                 for i in _imported(world, "attestation")])
+
+
+@verb("Get-KeyProviderServiceInfo", summary="The key provider services imported into the "
+      "workload vCenter (Import-TrustAuthorityServicesInfo).", args=WorkloadServerArgs,
+      side="workload", source="PowerCLI Get-KeyProviderServiceInfo (reference §2)",
+      output="KeyProviderServiceInfo")
+def get_kp_service_info(world: World, a: WorkloadServerArgs) -> Outcome:
+    return Outcome(True, output=[service_info(world, i)
+                                 for i in _imported(world, "key_provider")])
+
+
+def _ta_services(world: World, a: TaListArgs, kind: str, daemon: str) -> Outcome:
+    vc = world.ta_vcenter.name
+    rows = []
+    for h in world.ta_cluster.members:
+        ident = f"{h.name}/{daemon}"
+        cert = crypto.cert_from_der(crypto.cert_der(h.attestd.certificate))
+        rows.append(make(kind, ServerGuid=server_guid(vc), ServiceAddress=h.name,
+                         ServiceGroup=world.ta_cluster.group, ServicePort=443,
+                         TrustAuthorityClusterId=ta_cluster_id(world),
+                         TrustedCA=[cert.subject.rfc4514_string()],
+                         TrustedCARawData=[crypto.cert_der(h.attestd.certificate).hex()[:64]
+                                           + "..."],
+                         Uid=uid(vc, kind, ident), VMHostId=host_id(world, h.name)))
+    return Outcome(True, output=rows)
+
+
+@verb("Get-TrustAuthorityAttestationService", summary="The attestation services of the "
+      "enabled TA cluster (one per TA host).", args=TaListArgs, side="ta",
+      source="PowerCLI Get-TrustAuthorityAttestationService (reference §2)",
+      output="TrustAuthorityAttestationService")
+def get_ta_attestation_service(world: World, a: TaListArgs) -> Outcome:
+    return _ta_services(world, a, "TrustAuthorityAttestationService", "attestd")
+
+
+@verb("Get-TrustAuthorityKeyProviderService", summary="The key provider services of the "
+      "enabled TA cluster (one per TA host).", args=TaListArgs, side="ta",
+      source="PowerCLI Get-TrustAuthorityKeyProviderService (reference §2)",
+      output="TrustAuthorityKeyProviderService")
+def get_ta_kp_service(world: World, a: TaListArgs) -> Outcome:
+    return _ta_services(world, a, "TrustAuthorityKeyProviderService", "kmxd")

@@ -4,11 +4,14 @@ only by logging in to the host for kmxa on a trusted host (seed page)."""
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
 
 from vtalab.errors import InputError, OperationError
-from vtalab.world.registry import Outcome, verb
-from vtalab.world.verbs.common import SEED
+from vtalab.world.objects import make
+from vtalab.world.registry import PS, Args, Outcome, PSComposite, verb
+from vtalab.world.verbs.common import SEED, host_by_id, host_id, uid
 from vtalab.world.verbs.hosts import (
     _host_task,
 )
@@ -20,6 +23,48 @@ if TYPE_CHECKING:
 
 class ServiceArgs(VmHostArgs):
     service: Literal["attestd", "kmxd", "kmxa"]
+
+
+_HIDDEN = PS(hidden=True)
+
+
+class HostServiceArgs(Args):
+    """``-HostService``: a HostService object from ``Get-VMHostService -VMHost`` (its
+    ``VMHost`` and ``Key``); scenarios give ``vmhost`` and ``service``."""
+
+    ps_composites = (PSComposite("HostService", (("vmhost", "VMHost"), ("service", "Key")),
+                                 "HostService[]", position=0, pipeline=True),)
+    vmhost: Annotated[str, _HIDDEN]
+    service: Annotated[Literal["attestd", "kmxd", "kmxa"], _HIDDEN]
+
+
+#: the labels ESXi gives the vTA daemons (assumed: the HostService label is the daemon's
+#: product name; the keys are the init script names the seed uses)
+LABELS = {"attestd": "vSphere Trust Authority Attestation Service",
+          "kmxd": "vSphere Trust Authority Key Provider Service",
+          "kmxa": "vSphere Trust Authority Key Provider Client"}
+
+
+class GetServiceArgs(Args):
+    vmhost: Annotated[str, PS(name="VMHost", position=0, pipeline=True, type="VMHost[]")] = \
+        Field(description="The host whose services to list.")
+    refresh: bool = Field(False, description="Refresh the services' state first.")
+
+
+@verb("Get-VMHostService", summary="List a host's services (key, label, policy, running): "
+      "pipe one to Start-/Stop-/Restart-VMHostService.", args=GetServiceArgs, side="host",
+      source=SEED + " (starting and stopping services); PowerCLI Get-VMHostService",
+      output="HostService")
+def get_services(world: World, a: GetServiceArgs) -> Outcome:
+    name = host_by_id(world, a.vmhost)
+    h = world.host(name)
+    vc = world.ta_vcenter if h.role == "trust-authority" else world.workload_vcenter
+    rows = [make("HostService", Key=key, Label=LABELS.get(key, key), Policy="on",
+                 Required=False, Ruleset=[], Running=bool(up and h.is_up),
+                 Uid=uid(vc.name, "HostService", f"{host_id(world, name)}/{key}"),
+                 Uninstallable=False, VMHost=name, VMHostId=host_id(world, name))
+            for key, up in sorted(h.services.items())]
+    return Outcome(True, output=rows)
 
 
 def _service(world: World, host: str, service: str, action: str) -> Generator[Any, Any, Outcome]:
@@ -47,7 +92,8 @@ def _service(world: World, host: str, service: str, action: str) -> Generator[An
     return Outcome(True, message=f"{service} {done} on {host}")
 
 
-def _vcenter_service(world: World, a: ServiceArgs, action: str) -> Generator[Any, Any, Outcome]:
+def _vcenter_service(world: World, a: HostServiceArgs, action: str
+                     ) -> Generator[Any, Any, Outcome]:
     h = world.host(a.vmhost)
     if h.role == "trusted":
         vc = world.workload_vcenter
@@ -62,32 +108,36 @@ def _vcenter_service(world: World, a: ServiceArgs, action: str) -> Generator[Any
     return result
 
 
+_SERVICE_SRC = SEED + "; PowerCLI -HostService <HostService[]> from Get-VMHostService"
+
+
 @verb("Restart-VMHostService", summary="Restart attestd or kmxd on a TA host from vCenter "
-      "(refused for kmxa on a trusted host).", args=ServiceArgs, side="host", source=SEED)
-def restart_service(world: World, a: ServiceArgs) -> Generator[Any, Any, Outcome]:
+      "(refused for kmxa on a trusted host).", args=HostServiceArgs, side="host",
+      source=_SERVICE_SRC, confirm="High")
+def restart_service(world: World, a: HostServiceArgs) -> Generator[Any, Any, Outcome]:
     return (yield from _vcenter_service(world, a, "restart"))
 
 
 @verb("Stop-VMHostService", summary="Stop attestd or kmxd on a TA host from vCenter.",
-      args=ServiceArgs, side="host", source=SEED)
-def stop_service(world: World, a: ServiceArgs) -> Generator[Any, Any, Outcome]:
+      args=HostServiceArgs, side="host", source=_SERVICE_SRC, confirm="High")
+def stop_service(world: World, a: HostServiceArgs) -> Generator[Any, Any, Outcome]:
     return (yield from _vcenter_service(world, a, "stop"))
 
 
 @verb("Start-VMHostService", summary="Start attestd or kmxd on a TA host from vCenter.",
-      args=ServiceArgs, side="host", source=SEED)
-def start_service(world: World, a: ServiceArgs) -> Generator[Any, Any, Outcome]:
+      args=HostServiceArgs, side="host", source=_SERVICE_SRC)
+def start_service(world: World, a: HostServiceArgs) -> Generator[Any, Any, Outcome]:
     return (yield from _vcenter_service(world, a, "start"))
 
 
-class HostServiceArgs(ServiceArgs):
+class LoginServiceArgs(ServiceArgs):
     action: Literal["start", "stop", "restart"] = "restart"
 
 
 @verb("host-service", kind="lab", summary="Log in to a host (SSH/DCUI) and start, stop or "
-      "restart a vTA daemon (/etc/init.d/kmxa restart).", args=HostServiceArgs, side="host",
-      source=SEED + " (starting and stopping services)")
-def host_service(world: World, a: HostServiceArgs) -> Generator[Any, Any, Outcome]:
+      "restart a vTA daemon (/etc/init.d/kmxa restart; in the shell: ssh root@HOST).",
+      args=LoginServiceArgs, side="host", source=SEED + " (starting and stopping services)")
+def host_service(world: World, a: LoginServiceArgs) -> Generator[Any, Any, Outcome]:
     return (yield from _service(world, a.vmhost, a.service, a.action))
 
 

@@ -3,7 +3,7 @@ TPM 2.0 settings, the trusted key provider and the services export/import."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -14,20 +14,48 @@ from vtalab.domain.key_provider import provider_for
 from vtalab.domain.trusted import ServiceInfo
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.releases import image_for
-from vtalab.world.registry import Args, Outcome, verb
-from vtalab.world.verbs.common import DOC, SEED, _file, _ta_task, _tagged_file
+from vtalab.world.objects import make
+from vtalab.world.registry import PS, Args, Outcome, verb
+from vtalab.world.verbs.common import (
+    DOC,
+    SEED,
+    _file,
+    _ta_task,
+    _tagged_file,
+    health,
+    host_by_id,
+    server_guid,
+    ta_cluster_id,
+    uid,
+)
 
 if TYPE_CHECKING:
     from vtalab.domain.ta_cluster import TaHost
     from vtalab.world.assembly import World
 
 
+#: a TA cluster parameter: ``-TrustAuthorityCluster`` (object or name), optional in the lab
+#: (it has one TA cluster) unless a cmdlet makes it mandatory
+TA = PS(name="TrustAuthorityCluster", pipeline=True, type="TrustAuthorityCluster")
+
+
 class ClusterArgs(Args):
-    name: str | None = Field(None, description="TA cluster name (default: the only one).")
+    name: Annotated[str | None, PS(name="Name", position=0, type="String[]")] = Field(
+        None, description="TA cluster name (default: the only one).")
 
 
-class SetClusterArgs(ClusterArgs):
+class SetClusterArgs(Args):
+    name: Annotated[str | None, PS(name="TrustAuthorityCluster", position=0, pipeline=True,
+                                   mandatory=True, type="TrustAuthorityCluster[]")] = Field(
+        None, description="TA cluster name (default: the only one).")
     state: Literal["Enabled", "Disabled"]
+
+
+class TaClusterArgs(Args):
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", position=0, pipeline=True,
+        type="TrustAuthorityCluster[]")] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
 
 
 def _check_ta_name(world: World, name: str | None) -> None:
@@ -36,19 +64,26 @@ def _check_ta_name(world: World, name: str | None) -> None:
                          what="TA cluster", value=name, choices=[world.ta_cluster.name])
 
 
-@verb("Get-TrustAuthorityCluster", summary="Show the TA cluster, its state and health.",
-      args=ClusterArgs, side="ta", source=SEED)
-def get_cluster(world: World, a: ClusterArgs) -> Outcome:
-    _check_ta_name(world, a.name)
+def ta_cluster_object(world: World) -> dict[str, Any]:
     ta = world.ta_cluster
     states = {h.name: h.config.enabled for h in ta.members}
     state = "Enabled" if states and all(states.values()) else "Disabled"
-    return Outcome(True, output=[{"Name": ta.name, "State": state,
-                                  "Health": ta.health("state")}])
+    vc = world.ta_vcenter.name
+    return make("TrustAuthorityCluster", Id=ta_cluster_id(world), Name=ta.name,
+                ServerGuid=server_guid(vc), State=state,
+                Uid=uid(vc, "TrustAuthorityCluster", ta_cluster_id(world)))
+
+
+@verb("Get-TrustAuthorityCluster", summary="Show the TA cluster and its state.",
+      args=ClusterArgs, side="ta", source=SEED, output="TrustAuthorityCluster")
+def get_cluster(world: World, a: ClusterArgs) -> Outcome:
+    _check_ta_name(world, a.name)
+    return Outcome(True, output=[ta_cluster_object(world)])
 
 
 @verb("Set-TrustAuthorityCluster", summary="Enable or disable the TA cluster (re-applies "
-      "the state to every TA host).", args=SetClusterArgs, side="ta", source=DOC)
+      "the state to every TA host).", args=SetClusterArgs, side="ta", source=DOC,
+      output="TrustAuthorityCluster", confirm="High", confirm_if="state=Disabled")
 def set_cluster(world: World, a: SetClusterArgs) -> Outcome:
     _check_ta_name(world, a.name)
     enabled = a.state == "Enabled"
@@ -63,7 +98,8 @@ def set_cluster(world: World, a: SetClusterArgs) -> Outcome:
 
 
 class FileArgs(Args):
-    file: str = Field(description="Name of the exported file (-FilePath).")
+    file: Annotated[str, PS(position=0)] = Field(
+        description="Name of the exported file (-FilePath).")
 
 
 @verb("Export-TrustedPrincipal", summary="Export the workload vCenter's STS signing "
@@ -74,10 +110,36 @@ def export_principal(world: World, a: FileArgs) -> Outcome:
     return Outcome(True, message=f"principal of {vc.name} exported to {a.file}")
 
 
-@verb("New-TrustAuthorityPrincipal", summary="Import a workload vCenter principal into "
-      "the TA cluster.", args=FileArgs, side="ta", source=DOC)
-def new_principal(world: World, a: FileArgs) -> Outcome:
-    principal = _file(world, a.file, Principal)
+class NewPrincipalArgs(Args):
+    trusted_principal: Annotated[str | None, PS(
+        name="TrustedPrincipal", position=0, pipeline=True, mandatory=True,
+        type="TrustedPrincipal")] = Field(
+        None, description="The workload vCenter's principal (Get-TrustedPrincipal).")
+    trust_authority_cluster: Annotated[str | None, TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
+    file: Annotated[str | None, PS(hidden=True)] = Field(
+        None, description="Scenarios: a principal exported with Export-TrustedPrincipal.")
+
+
+def _trusted_principal(world: World, name: str) -> Principal:
+    vc = world.workload_vcenter
+    if name not in (vc.name, "vsphere.local"):
+        raise InputError(f"no trusted principal {name!r} (Get-TrustedPrincipal lists it)",
+                         what="trusted principal", value=name, choices=[vc.name])
+    return Principal(issuer=vc.name, certificates_der=vc.sts_certificates_der())
+
+
+@verb("New-TrustAuthorityPrincipal", summary="Trust a workload vCenter's principal (piped "
+      "from Get-TrustedPrincipal) in the TA cluster.", args=NewPrincipalArgs, side="ta",
+      source=DOC, output="TrustAuthorityPrincipal")
+def new_principal(world: World, a: NewPrincipalArgs) -> Outcome:
+    if a.trusted_principal is not None:
+        principal = _trusted_principal(world, a.trusted_principal)
+    elif a.file is not None:
+        principal = _file(world, a.file, Principal)
+    else:
+        raise InputError("New-TrustAuthorityPrincipal needs -TrustedPrincipal "
+                         "(Get-TrustedPrincipal)", what="argument", value="trusted_principal")
 
     def apply(h: TaHost) -> bool:
         if h.config.principals.get(principal.issuer) == principal:
@@ -93,8 +155,8 @@ def new_principal(world: World, a: FileArgs) -> Outcome:
 
 
 class VmHostFileArgs(Args):
-    vmhost: str
-    file: str
+    vmhost: Annotated[str, PS(position=0, pipeline=True, type="VMHost")]
+    file: Annotated[str, PS(position=1)]
 
 
 @verb("Export-VMHostImageDb", summary="Export the running ESXi image metadata of a host "
@@ -120,9 +182,16 @@ def export_imagedb_verb(world: World, a: VmHostFileArgs) -> Outcome:
     return Outcome(True, message=message, output=a.file)
 
 
+class NewBaseImageArgs(Args):
+    trust_authority_cluster: Annotated[str | None, TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
+    file: Annotated[str, PS(type="String[]")] = Field(
+        description="The boot_imgdb.tgz exported with Export-VMHostImageDb (-FilePath).")
+
+
 @verb("New-TrustAuthorityVMHostBaseImage", summary="Import a trusted ESXi base image "
-      "(from Export-VMHostImageDb).", args=FileArgs, side="ta", source=SEED)
-def new_base_image(world: World, a: FileArgs) -> Outcome:
+      "(from Export-VMHostImageDb).", args=NewBaseImageArgs, side="ta", source=SEED)
+def new_base_image(world: World, a: NewBaseImageArgs) -> Outcome:
     data = _file(world, a.file, bytes)
     try:
         image = parse_imagedb(data, source=a.file)
@@ -149,19 +218,60 @@ def new_base_image(world: World, a: FileArgs) -> Outcome:
                     f"base image {image.version}", base_image=image.version, change="add")
 
 
-@verb("Get-TrustAuthorityVMHostBaseImage", summary="List trusted base images with their "
-      "last attested time.", args=ClusterArgs, side="ta", source=SEED)
-def get_base_images(world: World, a: ClusterArgs) -> Outcome:
-    _check_ta_name(world, a.name)
-    rows = [{"Version": b["version"], "DisplayName": b["display_name"], "Health": b["health"],
-             "LastAttestedTime": (world.kernel.utc(b["last_attested_time"]).isoformat()
-                                  if b["last_attested_time"] is not None else None)}
+@verb("Get-TrustAuthorityVMHostBaseImage", summary="List the trusted ESXi base images "
+      "(their last attested time is only in the REST/vAPI base-images API: "
+      "Invoke-GetClusterVersionBaseImages).", args=TaClusterArgs, side="ta", source=SEED,
+      output="TrustAuthorityVMHostBaseImage")
+def get_base_images(world: World, a: TaClusterArgs) -> Outcome:
+    _check_ta_name(world, a.trust_authority_cluster)
+    vc = world.ta_vcenter.name
+    rows = [make("TrustAuthorityVMHostBaseImage", Health=health(b["health"]),
+                 HealthDescription=[], Id=f"{ta_cluster_id(world)}/{b['version']}",
+                 Name=b["display_name"], TrustAuthorityClusterId=ta_cluster_id(world),
+                 Uid=uid(vc, "TrustAuthorityVMHostBaseImage", b["version"]),
+                 VMHostVersion=b["version"])
             for b in world.base_images()]
     return Outcome(True, output=rows)
 
 
+class BaseImageInfoArgs(Args):
+    cluster: Annotated[str | None, PS(name="Cluster", type="String")] = Field(
+        None, description="The TA cluster's id (domain-c8) or name (default: the only one).")
+    version: Annotated[str, PS(name="Version", position=0)] = Field(
+        description="The base image version (8.0.2-22380479).")
+
+
+@verb("Invoke-GetClusterVersionBaseImages", summary="The REST/vAPI base-images API (GET "
+      ".../trust-authority-clusters/{cluster}/attestation/os/esx/base-images/{version}): "
+      "display_name, health and last_attested_time (API 8.0.1 and later).",
+      args=BaseImageInfoArgs, side="ta",
+      source="assumed: named as VMware.Sdk.vSphere.vCenter.TrustedInfrastructure names its "
+             "operations (Invoke-<Operation>, cf. Invoke-DeleteClusterVersionBaseImagesAsync);"
+             " fields of BaseImages.Info (vSphere Automation API)")
+def base_image_info(world: World, a: BaseImageInfoArgs) -> Outcome:
+    if a.cluster is not None and a.cluster not in ("domain-c8", ta_cluster_id(world)):
+        _check_ta_name(world, a.cluster)
+    version = _resolve_version(world, a.version)
+    b = next(x for x in world.base_images() if x["version"] == version)
+    when = b["last_attested_time"]
+    return Outcome(True, output=[{
+        "display_name": b["display_name"], "health": b["health"], "details": [],
+        "last_attested_time": rest_time(world, when)}])
+
+
+def rest_time(world: World, when: float | None) -> str | None:
+    """A simulated time as the REST API writes a date-time (``...T08:00:00.000Z``)."""
+    if when is None:
+        return None
+    at = world.kernel.utc(when)
+    return at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+
+
 class VersionArgs(Args):
-    version: str = Field(description="Base image version, e.g. 8.0.2-22380479 or 8.0 U2.")
+    ps_ta_context = False
+    version: Annotated[str, PS(name="VMHostBaseImage", pipeline=True, by=("VMHostVersion",),
+                               type="TrustAuthorityVMHostBaseImage[]")] = Field(
+        description="Base image (object, or its version: 8.0.2-22380479 or 8.0 U2).")
 
 
 def _resolve_version(world: World, text: str) -> str:
@@ -179,7 +289,7 @@ def _resolve_version(world: World, text: str) -> str:
 
 
 @verb("Remove-TrustAuthorityVMHostBaseImage", summary="Remove a trusted base image.",
-      args=VersionArgs, side="ta", source=SEED)
+      args=VersionArgs, side="ta", source=SEED, confirm="High")
 def remove_base_image(world: World, a: VersionArgs) -> Outcome:
     version = _resolve_version(world, a.version)
 
@@ -201,13 +311,21 @@ def remove_base_image(world: World, a: VersionArgs) -> Outcome:
 
 
 class VmHostArgs(Args):
-    vmhost: str
+    vmhost: Annotated[str, PS(position=0, pipeline=True, type="VMHost[]")]
 
 
-@verb("Export-Tpm2CACertificate", summary="Export the TPM vendor CA certificate of a "
-      "trusted host's TPM.", args=VmHostFileArgs, side="host", source=DOC)
-def export_tpm_ca(world: World, a: VmHostFileArgs) -> Outcome:
-    th = world.trusted_host(a.vmhost)
+class EkFileArgs(Args):
+    file: Annotated[str, PS(name="FilePath", position=0)] = Field(
+        description="Where to write the file.")
+    vmhost: Annotated[str, PS(name="Tpm2EndorsementKey", pipeline=True, by=("VMHostId",),
+                              type="Tpm2EndorsementKey")] = Field(
+        description="The host's TPM endorsement key (Get-Tpm2EndorsementKey -VMHost).")
+
+
+@verb("Export-Tpm2CACertificate", summary="Export the CA certificate of a TPM's endorsement "
+      "key certificate to a file.", args=EkFileArgs, side="host", source=DOC)
+def export_tpm_ca(world: World, a: EkFileArgs) -> Outcome:
+    th = world.trusted_host(host_by_id(world, a.vmhost))
     vendor = th.host.tpm_vendor
     cert, _ = world.tpm_vendor_ca(vendor)
     world.files[a.file] = ("tpm-ca", vendor, crypto.cert_der(cert))
@@ -222,7 +340,11 @@ def _ca_subject(der: bytes) -> str:
         return "unparseable certificate " + crypto.sha256(der).hex()[:16]
 
 
-class NamedFileArgs(FileArgs):
+class NamedFileArgs(Args):
+    file: Annotated[str, PS(name="CertificateChain", type="X509Chain")] = Field(
+        description="The TPM CA chain (lab: the file Export-Tpm2CACertificate wrote).")
+    trust_authority_cluster: Annotated[str | None, TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
     name: str | None = None
 
 
@@ -249,26 +371,59 @@ def new_tpm_ca(world: World, a: NamedFileArgs) -> Outcome:
                       f"TPM CA {name}", tpm_ca=_ca_subject(der))
 
 
-@verb("Export-Tpm2EndorsementKey", summary="Export the TPM endorsement key of a trusted "
-      "host.", args=VmHostFileArgs, side="host", source=DOC)
-def export_ek(world: World, a: VmHostFileArgs) -> Outcome:
-    th = world.trusted_host(a.vmhost)
-    world.files[a.file] = ("ek", a.vmhost, crypto.public_der(th.host.tpm.ek))
-    return Outcome(True, message=f"endorsement key of {a.vmhost} exported to {a.file}")
+@verb("Export-Tpm2EndorsementKey", summary="Export a TPM endorsement key (from "
+      "Get-Tpm2EndorsementKey) to a file.", args=EkFileArgs, side="host",
+      source="assumed: takes the key object like Export-Tpm2CACertificate (reference §1, "
+             "'verify'; the command page was not found)")
+def export_ek(world: World, a: EkFileArgs) -> Outcome:
+    host = host_by_id(world, a.vmhost)
+    th = world.trusted_host(host)
+    world.files[a.file] = ("ek", host, crypto.public_der(th.host.tpm.ek))
+    return Outcome(True, message=f"endorsement key of {host} exported to {a.file}")
+
+
+class NewEkArgs(Args):
+    vmhost: Annotated[str | None, PS(name="Tpm2EndorsementKey", pipeline=True,
+                                     by=("VMHostId",), mandatory=True,
+                                     type="Tpm2EndorsementKey[]")] = Field(
+        None, description="The TPM endorsement key (Get-Tpm2EndorsementKey -VMHost).")
+    trust_authority_cluster: Annotated[str | None, TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
+    file: Annotated[str | None, PS(hidden=True)] = Field(
+        None, description="Scenarios: a key exported with Export-Tpm2EndorsementKey.")
+    name: Annotated[str | None, PS(hidden=True)] = Field(
+        None, description="Scenarios: the name to give it (default: the host).")
 
 
 @verb("New-TrustAuthorityTpm2EndorsementKey", summary="Trust a TPM endorsement key.",
-      args=NamedFileArgs, side="ta", source=DOC)
-def new_ek(world: World, a: NamedFileArgs) -> Outcome:
-    host, der = _tagged_file(world, a.file, "ek", "an endorsement key")
+      args=NewEkArgs, side="ta", source=DOC)
+def new_ek(world: World, a: NewEkArgs) -> Outcome:
+    if a.vmhost is not None:
+        host = host_by_id(world, a.vmhost)
+        der = crypto.public_der(world.trusted_host(host).host.tpm.ek)
+    elif a.file is not None:
+        host, der = _tagged_file(world, a.file, "ek", "an endorsement key")
+    else:
+        raise InputError("New-TrustAuthorityTpm2EndorsementKey needs -Tpm2EndorsementKey "
+                         "(Get-Tpm2EndorsementKey -VMHost HOST)", what="argument",
+                         value="vmhost")
     name = a.name or host
     return _add_named(world, "endorsement_keys", name, der, "Add TPM 2.0 endorsement key",
                       f"endorsement key {name}", endorsement_key=crypto.sha256(der).hex())
 
 
+_SWITCH = PS(type="SwitchParameter")
+
+
 class SettingsArgs(Args):
-    require_certificate_validation: bool | None = None
-    require_endorsement_keys: bool | None = None
+    trust_authority_cluster: Annotated[str | None, TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
+    require_certificate_validation: Annotated[bool | None, _SWITCH] = Field(
+        None, description="Validate EK certificates against the trusted TPM CAs "
+                          "(-RequireCertificateValidation:$false turns it off).")
+    require_endorsement_keys: Annotated[bool | None, PS(
+        name="RequireEndorsementKey", type="SwitchParameter")] = Field(
+        None, description="Require imported endorsement keys (-RequireEndorsementKey).")
 
 
 @verb("Set-TrustAuthorityTpm2AttestationSettings", summary="Set the TPM 2.0 attestation "
@@ -291,25 +446,44 @@ def set_settings(world: World, a: SettingsArgs) -> Outcome:
                     require_endorsement_keys=a.require_endorsement_keys)
 
 
-@verb("Get-TrustAuthorityTpm2AttestationSettings", summary="Show the TPM 2.0 settings.",
-      side="ta", source=DOC)
-def get_settings(world: World, a: Args) -> Outcome:
-    rows = [{"VMHost": h.name,
-             "RequireCertificateValidation": h.config.settings.require_certificate_validation,
-             "RequireEndorsementKeys": h.config.settings.require_endorsement_keys}
-            for h in world.ta_cluster.members]
-    return Outcome(True, output=rows)
+@verb("Get-TrustAuthorityTpm2AttestationSettings", summary="Show the TPM 2.0 attestation "
+      "settings of the TA cluster.", args=TaClusterArgs, side="ta", source=DOC,
+      output="TrustAuthorityTpm2AttestationSettings")
+def get_settings(world: World, a: TaClusterArgs) -> Outcome:
+    _check_ta_name(world, a.trust_authority_cluster)
+    members = world.ta_cluster.reachable_members() or world.ta_cluster.members
+    if not members:
+        return Outcome(True, output=[])
+    s = members[0].config.settings
+    vc = world.ta_vcenter.name
+    ident = f"{ta_cluster_id(world)}/tpm2-settings"
+    return Outcome(True, output=[make(
+        "TrustAuthorityTpm2AttestationSettings",
+        Health=health(world.ta_cluster.health("tpm2_settings")), HealthDescription=[],
+        Id=ident, Name=world.ta_cluster.name,
+        RequireCertificateValidation=s.require_certificate_validation,
+        RequireEndorsementKey=s.require_endorsement_keys,
+        TrustAuthorityClusterId=ta_cluster_id(world),
+        Uid=uid(vc, "TrustAuthorityTpm2AttestationSettings", ident))])
 
 
 class KeyProviderArgs(Args):
-    name: str | None = None
-    primary_key_id: str | None = None
+    trust_authority_cluster: Annotated[str | None, TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
+    name: str | None = Field(None, description="The key provider's name.")
+    primary_key_id: Annotated[str | None, PS(name="MasterKeyId")] = Field(
+        None, description="The KMIP key to use as the provider's master key.")
+    kmip_server_address: str | None = Field(
+        None, description="A KMIP server's address (the lab's KMS servers only).")
+    kmip_server_name: str | None = Field(None, description="That server's name.")
+    kmip_server_port: int | None = Field(None, description="Its port (5696).")
 
 
 @verb("New-TrustAuthorityKeyProvider", summary="Create the trusted key provider on every "
       "TA host (KMIP servers, credentials, client certificate).", args=KeyProviderArgs,
       side="ta", source=DOC)
 def new_key_provider(world: World, a: KeyProviderArgs) -> Outcome:
+    _check_kmip_server(world, a)
     name = a.name or world.key_provider_name
     key_id = a.primary_key_id or world.kms_primary_key
     if key_id is None:
@@ -326,6 +500,21 @@ def new_key_provider(world: World, a: KeyProviderArgs) -> Outcome:
 
     return _ta_task(world, "Add trusted key provider", name, world.ta_cluster.apply(apply),
                     f"key provider {name}")
+
+
+def _check_kmip_server(world: World, a: KeyProviderArgs) -> None:
+    """The KMIP server given must be one of the lab's (its KMS cluster is simulated)."""
+    servers = list(getattr(world.kms, "servers", []) or [])
+    known = {(getattr(s, "name", None), getattr(s, "address", None), getattr(s, "port", None))
+             for s in servers}
+    for value, index, what in ((a.kmip_server_name, 0, "KMIP server name"),
+                               (a.kmip_server_address, 1, "KMIP server address"),
+                               (a.kmip_server_port, 2, "KMIP server port")):
+        choices = sorted({str(k[index]) for k in known})
+        if value is not None and known and str(value) not in choices:
+            raise InputError(f"unknown {what} {value!r} (the lab's KMS cluster has "
+                             f"{', '.join(choices)})", what=what, value=value,
+                             choices=choices)
 
 
 @verb("Export-TrustAuthorityServicesInfo", summary="Export the attestation and key "

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from vtalab.errors import OperationError
 from vtalab.world import vm_ops
-from vtalab.world.registry import Args, Outcome, verb
+from vtalab.world.registry import PS, Args, Outcome, verb
 from vtalab.world.verbs.common import SEED
 
 if TYPE_CHECKING:
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class VmArgs(Args):
-    vm: str
+    vm: Annotated[str, PS(name="VM", position=0, pipeline=True, type="VirtualMachine[]")]
 
 
 @verb("Start-VM", summary="Power on a VM (an encrypted VM needs its key on the host).",
@@ -28,7 +28,7 @@ def start_vm(world: World, a: VmArgs) -> Generator[Any, Any, Outcome]:
 
 
 @verb("Stop-VM", summary="Power off a VM.", args=VmArgs, side="workload",
-      source="PowerCLI Stop-VM")
+      source="PowerCLI Stop-VM", confirm="High")
 def stop_vm(world: World, a: VmArgs) -> Outcome:
     return vm_ops.power_off(world, world.vm(a.vm))
 

@@ -3,25 +3,58 @@ configuration, and the TA services status."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
-from vtalab.world.registry import Args, Outcome, verb
-from vtalab.world.verbs.common import DOC
+from vtalab.errors import InputError
+from vtalab.world.objects import make
+from vtalab.world.registry import PS, Args, Outcome, verb
+from vtalab.world.verbs.common import (
+    DOC,
+    host_id,
+    ta_cluster_id,
+    trusted_cluster_id,
+    uid,
+)
 
 if TYPE_CHECKING:
     from vtalab.world.assembly import World
 
 
 class TrustedClusterArgs(Args):
-    cluster: str | None = Field(None, description="Trusted cluster (default: the only one).")
+    cluster: Annotated[str | None, PS(name="TrustedCluster", position=0, pipeline=True,
+                                      type="TrustedCluster[]")] = Field(
+        None, description="Trusted cluster (default: the only one).")
 
 
-def _add_services(world: World, a: TrustedClusterArgs, kind: str) -> Outcome:
+class AddAttestationArgs(TrustedClusterArgs):
+    service: Annotated[str | None, PS(name="AttestationServiceInfo", pipeline=True,
+                                      by=("Id",), mandatory=True,
+                                      type="AttestationServiceInfo[]")] = Field(
+        None, description="The service (Get-AttestationServiceInfo); scenarios: default "
+                          "every imported one.")
+
+
+class AddKeyProviderArgs(TrustedClusterArgs):
+    service: Annotated[str | None, PS(name="KeyProviderServiceInfo", pipeline=True,
+                                      by=("Id",), mandatory=True,
+                                      type="KeyProviderServiceInfo[]")] = Field(
+        None, description="The service (Get-KeyProviderServiceInfo); scenarios: default "
+                          "every imported one.")
+
+
+def _add_services(world: World, a: Any, kind: str) -> Outcome:
     cluster = world.trusted_cluster(a.cluster)
-    infos = world.files.get("__imported_services__", ())
-    wanted = [i for i in infos if i.kind == kind and i not in cluster.desired]
+    infos = [i for i in world.files.get("__imported_services__", ()) if i.kind == kind]
+    if a.service is not None:
+        chosen = [i for i in infos if a.service in (i.name, i.address)]
+        if not chosen:
+            raise InputError(f"no imported {kind.replace('_', ' ')} service {a.service!r} "
+                             "(Import-TrustAuthorityServicesInfo first)", what="service",
+                             value=a.service, choices=[i.name for i in infos])
+        infos = chosen
+    wanted = [i for i in infos if i not in cluster.desired]
     cluster.desired = tuple([*cluster.desired, *wanted])
     vc = world.workload_vcenter
     vc.finish_task(vc.start_task(f"Add {kind.replace('_', ' ')} service info", cluster.name))
@@ -29,27 +62,29 @@ def _add_services(world: World, a: TrustedClusterArgs, kind: str) -> Outcome:
 
 
 @verb("Add-TrustedClusterAttestationServiceInfo", summary="Add the imported attestation "
-      "services to a Trusted cluster's desired configuration.", args=TrustedClusterArgs,
+      "services to a Trusted cluster's desired configuration.", args=AddAttestationArgs,
       side="workload", source=DOC)
-def add_attestation_info(world: World, a: TrustedClusterArgs) -> Outcome:
+def add_attestation_info(world: World, a: AddAttestationArgs) -> Outcome:
     return _add_services(world, a, "attestation")
 
 
 @verb("Add-TrustedClusterKeyProviderServiceInfo", summary="Add the imported key provider "
-      "services to a Trusted cluster's desired configuration.", args=TrustedClusterArgs,
+      "services to a Trusted cluster's desired configuration.", args=AddKeyProviderArgs,
       side="workload", source=DOC)
-def add_kp_info(world: World, a: TrustedClusterArgs) -> Outcome:
+def add_kp_info(world: World, a: AddKeyProviderArgs) -> Outcome:
     return _add_services(world, a, "key_provider")
 
 
 class SetTrustedClusterArgs(TrustedClusterArgs):
     state: Literal["Enabled", "Disabled"] | None = None
-    remediate: bool = False
+    remediate: bool = Field(False, description="Apply the desired trust configuration to "
+                                               "the cluster's hosts.")
 
 
 @verb("Set-TrustedCluster", summary="Enable/disable a Trusted cluster, or -Remediate: push "
       "the desired trust configuration to its hosts.", args=SetTrustedClusterArgs,
-      side="workload", source=DOC)
+      side="workload", source=DOC, output="TrustedCluster", confirm="High",
+      confirm_if="state=Disabled")
 def set_trusted_cluster(world: World, a: SetTrustedClusterArgs) -> Outcome:
     cluster = world.trusted_cluster(a.cluster)
     vc = world.workload_vcenter
@@ -64,26 +99,47 @@ def set_trusted_cluster(world: World, a: SetTrustedClusterArgs) -> Outcome:
 
 
 @verb("Get-TrustedClusterAppliedStatus", summary="Compare desired and applied trust "
-      "configuration per host.", args=TrustedClusterArgs, side="workload", source=DOC)
+      "configuration per host.", args=TrustedClusterArgs, side="workload", source=DOC,
+      output="TrustedClusterAppliedStatus")
 def applied_status(world: World, a: TrustedClusterArgs) -> Outcome:
     cluster = world.trusted_cluster(a.cluster)
-    rows = [{"VMHost": n, "Status": s} for n, s in cluster.applied_status().items()]
+    ident = trusted_cluster_id(world, cluster.name)
+    rows = [make("TrustedClusterAppliedStatus", TrustedClusterId=ident,
+                 VMHostId=host_id(world, n), Status=s,
+                 Uid=uid(world.workload_vcenter.name, "TrustedClusterAppliedStatus",
+                         f"{ident}/{n}"))
+            for n, s in cluster.applied_status().items()]
     return Outcome(True, output=rows)
 
 
-@verb("Get-TrustAuthorityServicesStatus", summary="State of attestd and kmxd on each TA "
-      "host.", side="ta", source=DOC)
-def services_status(world: World, a: Args) -> Outcome:
-    rows = []
-    for h in world.ta_cluster.hosts.values():
-        for svc in ("attestd", "kmxd"):
-            up = h.host.is_up and h.host.services.get(svc, False)
-            rows.append({"VMHost": h.name, "Service": svc,
-                         "Status": "RUNNING" if up else "STOPPED",
-                         "Health": "OK" if up else "ERROR"})
-    return Outcome(True, output=rows)
+class ServicesStatusArgs(Args):
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", position=0, pipeline=True,
+        type="TrustAuthorityCluster[]")] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
 
 
+def _service_health(world: World, daemon: str) -> str:
+    members = world.ta_cluster.members
+    if not members:
+        return "None"
+    up = [h for h in members if h.host.is_up and h.host.services.get(daemon, False)]
+    if len(up) == len(members):
+        return "Ok"
+    return "Warning" if up else "Error"
+
+
+@verb("Get-TrustAuthorityServicesStatus", summary="Health of the Attestation and Key "
+      "Provider Services of the TA cluster (Ok, Warning, Error, None).",
+      args=ServicesStatusArgs, side="ta", source=DOC, output="TrustAuthorityServicesStatus")
+def services_status(world: World, a: ServicesStatusArgs) -> Outcome:
+    vc = world.ta_vcenter.name
+    ident = ta_cluster_id(world)
+    return Outcome(True, output=[make(
+        "TrustAuthorityServicesStatus",
+        AttestationServiceStatus={"Health": _service_health(world, "attestd")},
+        KeyProviderServiceStatus={"Health": _service_health(world, "kmxd")},
+        TrustAuthorityClusterId=ident, Uid=uid(vc, "TrustAuthorityServicesStatus", ident))])
 
 
 @verb("delete-applied-config", kind="lab", summary="Delete the trust configuration applied "

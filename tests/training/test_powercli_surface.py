@@ -1,0 +1,266 @@
+"""The lab's cmdlets pinned against the public record (issue 11).
+
+Each row: cmdlet -> its parameters (name, position, pipeline) and its output object's
+properties, with the page it comes from. ``B:`` is Broadcom's PowerCLI reference
+(developer.broadcom.com/powercli/latest/<module>/commands|structures/...), ``ref §N`` the
+project's reference/powercli-surface.md, ``assumed`` a choice made where no page was
+found (docs/powercli.md says why).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vtalab import World
+from vtalab.training.commands import ShellState, execute
+from vtalab.training.pwsh.binding import SERVER, params_of
+from vtalab.training.session import Session
+from vtalab.world import registry
+from vtalab.world.objects import OBJECT_TYPES
+from vtalab.world.topology import (
+    TaClusterSpec,
+    TaHostSpec,
+    Topology,
+    TrustedClusterSpec,
+    TrustedHostSpec,
+    VmSpec,
+)
+
+#: cmdlet: ({parameter: (position, pipeline)}, source)
+PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
+    "Get-TrustAuthorityCluster": ({"Name": (0, False)}, "B: get-trustauthoritycluster; seed"),
+    "Set-TrustAuthorityCluster": ({"TrustAuthorityCluster": (0, True), "State": (None, False)},
+                                  "ref §1"),
+    "Get-TrustAuthorityVMHostBaseImage": ({"TrustAuthorityCluster": (0, True)},
+                                          "seed: Get-TrustAuthorityVMHostBaseImage $vTA"),
+    "New-TrustAuthorityVMHostBaseImage": ({"TrustAuthorityCluster": (None, True),
+                                           "FilePath": (None, False)}, "ref §1 (keep)"),
+    "Remove-TrustAuthorityVMHostBaseImage": ({"VMHostBaseImage": (None, True)},
+                                             "ref §1 (keep); seed"),
+    "Set-TrustAuthorityTpm2AttestationSettings": (
+        {"TrustAuthorityCluster": (None, True), "RequireCertificateValidation": (None, False),
+         "RequireEndorsementKey": (None, False)}, "ref §1"),
+    "Get-TrustAuthorityTpm2AttestationSettings": ({"TrustAuthorityCluster": (0, True)},
+                                                  "ref §1"),
+    "Get-TrustAuthorityServicesStatus": ({"TrustAuthorityCluster": (0, True)}, "ref §1"),
+    "Get-TrustedCluster": ({"Name": (0, False), "Id": (None, False), "State": (None, False)},
+                           "ref §1"),
+    "Set-TrustedCluster": ({"TrustedCluster": (0, True), "State": (None, False),
+                            "Remediate": (None, False)}, "ref §1 (keep)"),
+    "Export-Tpm2CACertificate": ({"FilePath": (0, False), "Tpm2EndorsementKey": (None, True)},
+                                 "B: export-tpm2cacertificate"),
+    "Export-Tpm2EndorsementKey": ({"FilePath": (0, False),
+                                   "Tpm2EndorsementKey": (None, True)}, "assumed (ref §1)"),
+    "Get-Tpm2EndorsementKey": ({"VMHost": (None, True)}, "B: get-tpm2endorsementkey"),
+    "New-TrustAuthorityPrincipal": ({"TrustedPrincipal": (0, True),
+                                     "TrustAuthorityCluster": (None, True)},
+                                    "B: new-trustauthorityprincipal"),
+    "Remove-TrustAuthorityPrincipal": ({"TrustAuthorityPrincipal": (None, True)},
+                                       "B: remove-trustauthorityprincipal"),
+    "New-TrustAuthorityTpm2CACertificate": ({"CertificateChain": (None, False),
+                                             "TrustAuthorityCluster": (None, True),
+                                             "Name": (None, False)},
+                                            "B: new-trustauthoritytpm2cacertificate"),
+    "New-TrustAuthorityTpm2EndorsementKey": ({"Tpm2EndorsementKey": (None, True),
+                                              "TrustAuthorityCluster": (None, True)},
+                                             "B: new-trustauthoritytpm2endorsementkey"),
+    "Remove-TrustAuthorityKeyProvider": ({"KeyProvider": (None, True),
+                                          "TrustAuthorityCluster": (None, False)},
+                                         "B: remove-trustauthoritykeyprovider"),
+    "Set-TrustAuthorityKeyProvider": ({"KeyProvider": (0, True),
+                                       "KmipServerPassword": (None, False),
+                                       "MasterKeyId": (None, False),
+                                       "TrustAuthorityCluster": (None, False)}, "ref §1"),
+    "Add-TrustedClusterAttestationServiceInfo": ({"TrustedCluster": (0, True),
+                                                  "AttestationServiceInfo": (None, True)},
+                                                 "ref §1"),
+    "Remove-TrustedClusterKeyProviderServiceInfo": ({"TrustedCluster": (0, True),
+                                                     "KeyProviderServiceInfo": (None, True)},
+                                                    "ref §1"),
+    "Get-VMHostService": ({"VMHost": (0, True), "Refresh": (None, False)},
+                          "B (core): get-vmhostservice"),
+    "Restart-VMHostService": ({"HostService": (0, True)}, "ref §1; B (core)"),
+    "Stop-VMHostService": ({"HostService": (0, True)}, "ref §1; B (core)"),
+    "Start-VMHostService": ({"HostService": (0, True)}, "ref §1; B (core)"),
+    "Restart-VMHost": ({"VMHost": (0, True), "Force": (None, False)}, "B (core)"),
+    "Export-VMHostImageDb": ({"VMHost": (0, True), "FilePath": (1, False)}, "ref §1 (keep)"),
+    "Get-VMHost": ({"Name": (0, False)}, "B (core)"),
+    "Start-VM": ({"VM": (0, True)}, "B (core)"),
+}
+
+#: output type: its properties in the structure page's order, and the page
+OUTPUTS: dict[str, tuple[list[str], str]] = {
+    "TrustAuthorityVMHostBaseImage": (["Health", "HealthDescription", "Id", "Name",
+                                       "TrustAuthorityClusterId", "Uid", "VMHostVersion"],
+                                      "B: structures/...trustauthorityvmhostbaseimage"),
+    "TrustAuthorityCluster": (["Id", "Name", "ServerGuid", "State", "Uid"],
+                              "B: structures/...trustauthoritycluster"),
+    "TrustedCluster": (["AttestationServiceInfo", "Id", "KeyProviderServiceInfo", "Name",
+                        "State", "Uid"], "B: structures/...trustedcluster"),
+    "TrustAuthorityTpm2AttestationSettings": (
+        ["Health", "HealthDescription", "Id", "Name", "RequireCertificateValidation",
+         "RequireEndorsementKey", "TrustAuthorityClusterId", "Uid"],
+        "B: structures/...trustauthoritytpm2attestationsettings"),
+    "Tpm2EndorsementKey": (["Certificate", "CertificateRawData", "PublicKey", "TpmId", "Uid",
+                            "VMHostId", "VMHostUuid"], "B: structures/...tpm2endorsementkey"),
+    "HostService": (["Key", "Label", "Policy", "Required", "Ruleset", "Running", "Uid",
+                     "Uninstallable", "VMHost", "VMHostId"],
+                    "B (core): structures/...host.hostservice (ExtensionData left out)"),
+    "TrustAuthorityKeyProviderService": (
+        ["ServerGuid", "ServiceAddress", "ServiceGroup", "ServicePort",
+         "TrustAuthorityClusterId", "TrustedCA", "TrustedCARawData", "Uid", "VMHostId"],
+        "B: structures/...trustauthoritykeyproviderservice"),
+}
+
+
+@pytest.mark.parametrize("cmdlet", sorted(PARAMETERS))
+def test_parameters_positions_and_pipeline_as_published(cmdlet: str) -> None:
+    want, source = PARAMETERS[cmdlet]
+    entry = registry.lookup(cmdlet)
+    got = {s.name: (s.position, s.pipeline) for s in params_of(entry) if s.field != SERVER}
+    assert got == want, source
+    assert entry.kind == "powercli"
+
+
+@pytest.mark.parametrize("type_name", sorted(OUTPUTS))
+def test_output_properties_in_the_published_order(type_name: str) -> None:
+    want, source = OUTPUTS[type_name]
+    assert list(OBJECT_TYPES[type_name].names) == want, source
+
+
+def test_every_cmdlet_cites_a_page_or_says_assumed() -> None:
+    registry._load()
+    for entry in registry.VERBS.values():
+        if entry.kind == "powercli":
+            assert entry.source, entry.name
+        if entry.output is not None:
+            t = OBJECT_TYPES[entry.output]
+            assert t.source.startswith(("https://", "assumed")), t.name
+
+
+def test_the_reference_section_2_cmdlets_exist() -> None:
+    for name in ("Get-VMHostService", "Get-Tpm2EndorsementKey", "Get-TrustedPrincipal",
+                 "Get-AttestationServiceInfo", "Get-KeyProviderServiceInfo",
+                 "Get-TrustAuthorityAttestationService", "Get-TrustAuthorityKeyProviderService"):
+        assert registry.lookup(name).kind == "powercli"
+
+
+def _shell(ta_name: str = "vTA Cluster") -> tuple[World, ShellState, Any]:
+    topology = Topology(
+        ta_cluster=TaClusterSpec(name=ta_name, hosts=[TaHostSpec(name="ta-esx-01")]),
+        trusted_clusters=[TrustedClusterSpec(hosts=[
+            TrustedHostSpec(name="esx-01"), TrustedHostSpec(name="esx-02")],
+            vms=[VmSpec(name="db01", host="esx-01", encrypted=True)])])
+    world = World(topology, seed=3)
+    world.run(60)
+    state = ShellState()
+    return world, state, lambda line: execute(world, line, state)
+
+
+def test_the_seeds_own_lines_run_unchanged() -> None:
+    world, state, run = _shell(ta_name="trustedCluster")
+    assert run("$vTA = Get-TrustAuthorityCluster -name trustedCluster").ok
+    assert run("$bm = Get-TrustAuthorityVMHostBaseImage $vTA").ok
+    shown = run("$bm | select *").text
+    assert "VMHostVersion           : 8.0.2-22380479" in shown
+    assert "TrustAuthorityClusterId : ClusterComputeResource-domain-c8" in shown
+    assert run("$baseImages = Get-TrustAuthorityVMHostBaseImage "
+               "-TrustAuthorityCluster $vTA").ok
+    r = run("Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage $baseImages")
+    assert not r.ok and "NonInteractive" in (r.error or "")  # it asks; a script cannot
+    assert [b["version"] for b in world.base_images()] == ["8.0.2-22380479"]
+    state.prompt = lambda question: "N"  # an operator who answers No
+    r = run("Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage $baseImages")
+    assert r.ok and r.actions == () and world.base_images()
+    asked: list[str] = []
+    state.prompt = lambda question: asked.append(question) or "Y"  # type: ignore[func-returns-value]
+    r = run("Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage $baseImages")
+    assert r.actions == ("Remove-TrustAuthorityVMHostBaseImage",) and not world.base_images()
+    assert 'Performing the operation "Remove-TrustAuthorityVMHostBaseImage" on target ' \
+           '"8.0.2-22380479"' in asked[0] and "[A] Yes to All" in asked[0]
+
+
+def test_confirm_false_and_yes_to_all() -> None:
+    world, state, run = _shell()
+    run("Export-VMHostImageDb esx-01 a.tgz; New-TrustAuthorityVMHostBaseImage -FilePath a.tgz")
+    assert run("upgrade-host esx-02 '8.0 U3'").ok
+    run("Export-VMHostImageDb esx-02 b.tgz; New-TrustAuthorityVMHostBaseImage -FilePath b.tgz")
+    answers = iter(["A"])
+    state.prompt = lambda question: next(answers)
+    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage")
+    assert r.actions.count("Remove-TrustAuthorityVMHostBaseImage") == 2  # asked once
+    state.prompt = None
+    r = run("Set-TrustAuthorityCluster vTA -State Enabled")  # only disabling asks
+    assert r.ok
+    assert not run("Set-TrustAuthorityCluster vTA -State Disabled").ok
+    assert run("Set-TrustAuthorityCluster vTA -State Disabled -Confirm:$false").ok
+
+
+@pytest.mark.parametrize("line,name", [
+    ("Remove-TrustAuthorityVMHostBaseImage -Version 8.0.2-22380479", "Version"),
+    ("Set-TrustAuthorityTpm2AttestationSettings -RequireEndorsementKeys:$false",
+     "RequireEndorsementKeys"),
+    ("Remove-TrustAuthorityPrincipal -Name vcsa-wld.lab.local", "Name"),
+    ("New-TrustAuthorityPrincipal -FilePath principal.json", "FilePath"),
+    ("Restart-VMHostService -VMHost ta-esx-01 -Service attestd", "VMHost"),
+    ("Get-VMHost -Confirm:$false", "Confirm"),
+])
+def test_invented_parameters_are_rejected_as_powershell_does(line: str, name: str) -> None:
+    world, state, run = _shell()
+    r = run(line)
+    assert not r.ok and r.actions == ()
+    assert f"A parameter cannot be found that matches parameter name '{name}'." in (
+        r.error or "")
+
+
+def test_host_services_through_get_vmhostservice() -> None:
+    world, state, run = _shell()
+    r = run("Get-VMHostService -VMHost ta-esx-01 | where Key -eq kmxd | "
+            "Stop-VMHostService -Confirm:$false")
+    assert r.ok and r.actions == ("Get-VMHostService", "Stop-VMHostService")
+    assert not world.host("ta-esx-01").services["kmxd"]
+    r = run("Get-VMHostService ta-esx-01 | where Key -eq kmxd | Start-VMHostService")
+    assert r.ok and world.host("ta-esx-01").services["kmxd"]
+    r = run("Get-VMHostService esx-01 | Restart-VMHostService -Confirm:$false")
+    assert not r.ok and "log in to the host" in (r.error or "")  # kmxa: only on the host
+    r = run("Restart-VMHostService -HostService kmxa -Confirm:$false")
+    assert not r.ok and "Cannot bind parameter 'HostService'" in (r.error or "")
+
+
+def test_restart_vmhost_needs_force_outside_maintenance_mode() -> None:
+    world, state, run = _shell()
+    r = run("Restart-VMHost esx-02 -Confirm:$false")
+    assert not r.ok and "The operation is not allowed in the current state." in (r.error or "")
+    assert world.host("esx-02").is_up and world.host("esx-02").boots[-1].time == 0
+    assert run("Set-VMHost esx-02 -State Maintenance").ok
+    assert run("Restart-VMHost esx-02 -Confirm:$false").ok
+
+
+def test_servers_connect_and_choose() -> None:
+    world, state, run = _shell()
+    assert run("$global:DefaultVIServers.Count").text == "2"
+    assert run("Disconnect-VIServer -Server vcsa-ta.lab.local -Confirm:$false").ok
+    r = run("Get-TrustAuthorityCluster")
+    assert not r.ok and "Connect-VIServer -Server vcsa-ta.lab.local" in (r.error or "")
+    assert run("Get-VMHost -Server vcsa-wld.lab.local").ok
+    assert run("Connect-VIServer vcsa-ta.lab.local -User administrator@vsphere.local").ok
+    assert run("Get-TrustAuthorityCluster -Server vcsa-ta.lab.local").ok
+    r = run("Get-TrustAuthorityCluster -Server vc-other")
+    assert "Could not find VIServer with name 'vc-other'." in (r.error or "")
+
+
+def test_idioms_operators_type() -> None:
+    s = Session.start("quick-boot-intermediate-images")
+    assert s.run("$bm = Get-TrustAuthorityVMHostBaseImage").ok
+    assert s.run("$bm | % { Write-Host $_.VMHostVersion }").text.split("\n") == [
+        "8.0.1-21495797", "8.0.2-22380479", "8.0.3-24022510"]
+    r = s.run("foreach ($b in $bm) { Invoke-GetClusterVersionBaseImages -Version "
+              "$b.VMHostVersion }")
+    assert r.ok and r.text.count("ESXi 8.0.") == 3
+    r = s.run("$bm | % { Invoke-GetClusterVersionBaseImages -Version $_.VMHostVersion } | "
+              "select -ExpandProperty last_attested_time")
+    assert r.text.split("\n") == ["2026-01-05T09:00:00.000Z", "2026-01-05T09:00:00.000Z"]
+    assert s.run("Get-Date -Format yyyy-MM-dd").text == "2026-01-05"
+    assert s.run("cls").ok and s.run("Clear-Host").ok
