@@ -21,7 +21,7 @@ from vtalab.scenario.golden import library_markdown
 from vtalab.training.pwsh.binding import SERVER, params_of, usage
 from vtalab.world.objects import OBJECT_TYPES
 from vtalab.world.reference import registry_markdown
-from vtalab.world.registry import VERBS, Verb, _load
+from vtalab.world.registry import VERBS, Verb
 
 __all__ = ["generate"]
 
@@ -152,7 +152,6 @@ def _command_page(entry: Verb) -> str:
 
 def powercli_markdown() -> str:
     """docs/powercli.md: the lab's PowerCLI surface, generated from the registry."""
-    _load()
     lines = [
         "# The PowerCLI surface of the lab",
         "",

@@ -131,7 +131,6 @@ def test_output_properties_in_the_published_order(type_name: str) -> None:
 
 
 def test_every_cmdlet_cites_a_page_or_says_assumed() -> None:
-    registry._load()
     for entry in registry.VERBS.values():
         if entry.kind == "powercli":
             assert entry.source, entry.name

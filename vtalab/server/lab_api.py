@@ -31,6 +31,7 @@ from vtalab.core.trace import canonical
 from vtalab.server import lab_views as views
 from vtalab.server.services import TABLE, Operation, Rest
 from vtalab.server.vapi import BadValue, Str, Struct, VapiError, VType
+from vtalab.world.verbs.common import host_by_id
 
 if TYPE_CHECKING:
     from vtalab.server.lab import Call, ServedLab
@@ -105,7 +106,8 @@ def _remediation_policy(lab: ServedLab, call: Call, user: str) -> Any:
 def _applied_status(lab: ServedLab, call: Call, user: str) -> Any:
     name = lab.ids.trusted_cluster(call.input["cluster"])
     out = lab.world.call("Get-TrustedClusterAppliedStatus", cluster=name)
-    return [{"host": r["VMHost"], "health": r["Status"]} for r in out.output]
+    return [{"host": host_by_id(lab.world, r["VMHostId"]), "health": r["Status"]}
+            for r in out.output]
 
 
 def _operations(lab: ServedLab, call: Call, user: str) -> Any:

@@ -48,6 +48,7 @@ from vtalab.server.vapi import (
     message,
 )
 from vtalab.world.registry import FAULTS, VERBS, Outcome, lookup
+from vtalab.world.verbs.common import host_by_id
 
 if TYPE_CHECKING:
     from vtalab.server.lab import Call, ServedLab
@@ -998,12 +999,15 @@ def _status_op(kind: str, daemon: str, what: str) -> None:
         lab.ids.ta_cluster(call.input["cluster"])
 
         def compute() -> dict[str, Any]:
-            rows = [r for r in _ok(_call(lab, "Get-TrustAuthorityServicesStatus")).output
-                    if _col(r, "Service") == daemon]
-            up = [r for r in rows if _col(r, "Health") == "OK"]
-            health = ("NONE" if not rows else "OK" if len(up) == len(rows)
+            # the vAPI status lists each TA host's daemon (PowerCLI's object only the
+            # cluster's health), so it reads the TA hosts rather than the cmdlet
+            hosts = list(lab.world.ta_cluster.hosts.values())
+            running = {h.name: h.host.is_up and h.host.services.get(daemon, False)
+                       for h in hosts}
+            up = [n for n, ok in running.items() if ok]
+            health = ("NONE" if not running else "OK" if len(up) == len(running)
                       else "ERROR" if not up else "WARNING")
-            down = [str(_col(r, "VMHost")) for r in rows if r not in up]
+            down = [n for n, ok in running.items() if not ok]
             details = [message(f"{svc}.stopped", f"{daemon} is not running on {h}", daemon, h)
                        for h in down]
             return {"health": health, "details": details}
@@ -1032,11 +1036,11 @@ def sac_get(lab: ServedLab, call: Call, user: str) -> str:
 
     def compute() -> dict[str, Any]:
         rows = _ok(_call(lab, "Get-TrustedClusterAppliedStatus", cluster=name)).output
-        cluster = _one(_ok(_call(lab, "Get-TrustedCluster", cluster=name)).output)
-        health = str(_col(cluster, "Health", default="NONE")).upper()
+        health = lab.world.trusted_cluster(name).health().upper()
         if health not in ("NONE", "OK", "ERROR"):
             health = "ERROR"
-        bad = [str(_col(r, "VMHost")) for r in rows if str(_col(r, "Status")).upper() != "OK"]
+        bad = [host_by_id(lab.world, str(_col(r, "VMHostId"))) for r in rows
+               if str(_col(r, "Status")).upper() != "OK"]
         details = [message(f"{SAC}.host.drift", f"host {h}: the applied trust configuration "
                            "differs from the cluster's desired configuration; remediate",
                            h) for h in bad] if health == "ERROR" else []

@@ -16,7 +16,9 @@ unique prefix (``Get-TrustAuthorityCluster -Name vTA`` finds ``vTA Cluster``); a
 else is an ``InputError`` with the nearest name.
 
 Objects bind by property: a base-image object given to ``-VMHostBaseImage`` (or piped in)
-is its ``Version``, a host object its ``Name`` ... A parameter given several values, or a
+is its ``VMHostVersion``, a host object its ``Name`` ... A PowerCLI cmdlet's parameters
+are exactly the published ones (``PS`` metadata on its arguments gives their names,
+positions, pipeline binding and types); anything else is refused in PowerShell's words. A parameter given several values, or a
 pipeline of several objects, runs the verb once per value, as PowerShell's process block
 does.
 """
