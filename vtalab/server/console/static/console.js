@@ -879,7 +879,7 @@ function hostActions(node) {
   const up = info ? info.connection_state === "CONNECTED" : true;
   const maint = info ? info.in_maintenance : false;
   const VERBS = { "enter-maintenance": ["Set-VMHost", { state: "Maintenance" }],
-    "exit-maintenance": ["Set-VMHost", { state: "Connected" }], reboot: ["Restart-VMHost", {}],
+    "exit-maintenance": ["Set-VMHost", { state: "Connected" }], reboot: ["Restart-VMHost", { force: true }],
     shutdown: ["Stop-VMHost", {}], "power-on": ["Start-VMHost", {}], upgrade: ["upgrade-host", {}] };
   const post = (action, body, label) => act(label, async () => {
     const [verb, extra] = VERBS[action];
@@ -892,7 +892,7 @@ function hostActions(node) {
     { label: "Exit Maintenance Mode", disabled: !maint ? "not in maintenance mode" : null, run: () => post("exit-maintenance", null, "Exit Maintenance Mode") },
     { heading: "Power" },
     { label: "Reboot", disabled: !up ? "host is not responding" : null,
-      run: () => dialog({ title: "Reboot host", ok: "OK", body: h("p", {}, `Reboot ${node.name}? A reboot from vCenter is a full boot.`) }).then((ok) => ok && post("reboot", null, "Reboot")) },
+      run: () => dialog({ title: "Reboot host", ok: "OK", body: h("p", {}, `Reboot ${node.name}? A reboot from vCenter is a full boot.${maint ? "" : " The host is not in maintenance mode: running virtual machines stop."}`) }).then((ok) => ok && post("reboot", null, "Reboot")) },
     { label: "Shut Down", disabled: !up ? "host is not responding" : null,
       run: () => dialog({ title: "Shut down host", ok: "OK", danger: true, body: h("p", {}, `Shut down ${node.name}?`) }).then((ok) => ok && post("shutdown", null, "Shut Down")) },
     { label: "Power On", disabled: up ? "host is powered on" : null, run: () => post("power-on", null, "Power On") },
