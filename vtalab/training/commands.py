@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from vtalab.core.kernel import EventLimitExceeded, format_time
 from vtalab.errors import InputError, nearest
 from vtalab.training import lab
+from vtalab.training.esxi import run_line as esxi_line
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.binding import bind
 from vtalab.training.pwsh.filters import FILTERS
@@ -48,6 +49,7 @@ from vtalab.training.pwsh.parser import (
     property_of,
 )
 from vtalab.training.risks import assess, forbidden_effects
+from vtalab.training.servers import NON_INTERACTIVE, connected
 from vtalab.world import registry
 from vtalab.world.objects import object_type
 
@@ -61,9 +63,6 @@ if TYPE_CHECKING:
 __all__ = ["NON_INTERACTIVE", "CommandResult", "Run", "ShellState", "command_names",
            "confirm_question", "execute", "resolve"]
 
-#: PowerShell's words when a cmdlet must ask but nobody can answer (pwsh -NonInteractive)
-NON_INTERACTIVE = ("PowerShell is in NonInteractive mode. Read and Prompt functionality is "
-                   "not available. (add -Confirm:$false to run it without asking)")
 _CHOICES = ('[Y] Yes  [A] Yes to All  [N] No  [L] No to All  [S] Suspend  [?] Help '
             '(default is "Y"): ')
 
@@ -360,13 +359,6 @@ class Run:
         return []
 
 
-def connected(world: World, state: ShellState) -> list[str]:
-    """The vCenter Servers the session is connected to (both until told otherwise)."""
-    if state.servers is None:
-        return [world.ta_vcenter.name, world.workload_vcenter.name]
-    return list(state.servers)
-
-
 def _run_until(world: World, proc: simpy.Process) -> None:
     env = world.kernel.env
     deadline = env.timeout(MAX_VERB_SECONDS)
@@ -404,9 +396,7 @@ def execute(world: World, line: str, state: ShellState) -> CommandResult:
     try:
         with world.kernel.bounded():  # one line: at most MAX_EVENTS_PER_RUN events
             if state.esxi is not None:  # an ESXi shell line, not PowerShell
-                from vtalab.training import esxi
-
-                run.console += [str(x) for x in esxi.run_line(run, state.esxi, line)]
+                run.console += [str(x) for x in esxi_line(run, state.esxi, line)]
                 raise _Done
             for statement in parse(line):
                 items = run.pipeline(statement.pipeline)

@@ -24,6 +24,7 @@ import shlex
 from typing import TYPE_CHECKING, Any
 
 from vtalab.errors import InputError
+from vtalab.world import registry
 
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
@@ -147,8 +148,6 @@ def _count(text: str) -> int:
 
 
 def _init_d(run: Run, host: str, service: str, action: str) -> list[Any]:
-    from vtalab.world import registry
-
     h = run.world.host(host)
     if service not in h.services:
         raise InputError(f"-sh: /etc/init.d/{service}: not found", what="service",

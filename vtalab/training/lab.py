@@ -26,9 +26,11 @@ from vtalab.core.kernel import format_time
 from vtalab.errors import InputError
 from vtalab.scenario.expect import LOG_NAMES, parse_time
 from vtalab.scenario.timeline import render_timeline
+from vtalab.training.esxi import banner as esxi_banner
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import bind_simple
 from vtalab.training.pwsh.parser import Command, PSObject
+from vtalab.training.servers import NON_INTERACTIVE, connected
 from vtalab.world.objects import make, object_type
 
 if TYPE_CHECKING:
@@ -265,8 +267,6 @@ def _lab(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
 
 
 def _ssh(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
-    from vtalab.training import esxi
-
     spec = SHELL["ssh"]
     _, values = _args(run, cmd, spec, 1)
     target = _need(values, 0, spec, "the host, e.g. root@esx-01")
@@ -279,7 +279,7 @@ def _ssh(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
         raise InputError(f"ssh: connect to host {host} port 22: Connection refused "
                          f"(the host is {h.power_state.value})")
     run.state.esxi = host
-    return [esxi.banner(host)]
+    return [esxi_banner(host)]
 
 
 def _viserver(run: Run, text: str) -> str:
@@ -291,8 +291,6 @@ def _viserver(run: Run, text: str) -> str:
 
 
 def _connect(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
-    from vtalab.training.commands import connected
-
     spec = SHELL["Connect-VIServer"]
     named, values = _args(run, cmd, spec, 1)
     server = _viserver(run, fmt.cell(named.get("Server", _need(values, 0, spec, "-Server"))))
@@ -303,8 +301,6 @@ def _connect(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
 
 
 def _disconnect(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
-    from vtalab.training.commands import NON_INTERACTIVE, connected
-
     spec = SHELL["Disconnect-VIServer"]
     named, values = _args(run, cmd, spec, 1)
     raw = named.get("Server", values[0] if values else None)

@@ -43,6 +43,7 @@ from vtalab.scenario.expect import parse_time
 from vtalab.scenario.model import RunResult, run_scenario
 from vtalab.training import ShellState, execute, help_text
 from vtalab.training.debrief import debrief_html, debrief_text
+from vtalab.training.esxi import prompt as esxi_prompt
 from vtalab.training.exercises import Exercise, exercise
 from vtalab.training.grading import Grade, grade, trust_snapshot
 
@@ -172,9 +173,7 @@ class Session:
 
     def prompt(self) -> str:
         if self.state.esxi is not None:
-            from vtalab.training.esxi import prompt
-
-            return prompt(self.state.esxi)
+            return esxi_prompt(self.state.esxi)
         return f"PS vTA [{format_time(self.now)}]> "
 
     def intro(self) -> str:

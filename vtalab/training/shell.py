@@ -24,6 +24,7 @@ from vtalab.core.files import read_text
 from vtalab.errors import InputError
 from vtalab.training.assist import complete
 from vtalab.training.commands import resolve
+from vtalab.training.esxi import check_line
 from vtalab.training.pwsh.parser import Command, SubExpr, parse
 from vtalab.training.session import (
     _ALIASES,
@@ -51,8 +52,6 @@ def validate_line(line: str, esxi: bool = False) -> None:
     if not text or text.startswith("#"):
         return
     if esxi:
-        from vtalab.training.esxi import check_line
-
         check_line(text)
         return
     word, _, rest = text.partition(" ")

@@ -18,9 +18,9 @@ else is an ``InputError`` with the nearest name.
 Objects bind by property: a base-image object given to ``-VMHostBaseImage`` (or piped in)
 is its ``VMHostVersion``, a host object its ``Name`` ... A PowerCLI cmdlet's parameters
 are exactly the published ones (``PS`` metadata on its arguments gives their names,
-positions, pipeline binding and types); anything else is refused in PowerShell's words. A parameter given several values, or a
-pipeline of several objects, runs the verb once per value, as PowerShell's process block
-does.
+positions, pipeline binding and types); anything else is refused in PowerShell's words.
+A parameter given several values, or a pipeline of several objects, runs the verb once
+per value, as PowerShell's process block does.
 """
 
 from __future__ import annotations

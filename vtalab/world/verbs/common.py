@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from vtalab.errors import InputError
@@ -67,8 +68,6 @@ def health(value: str) -> str:
 
 def server_guid(vcenter: str) -> str:
     """A vCenter's instance UUID (ServerGuid), derived from its name."""
-    import hashlib
-
     h = hashlib.sha256(f"vtalab-vcenter|{vcenter}".encode()).hexdigest()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
 
