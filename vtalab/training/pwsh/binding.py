@@ -136,10 +136,8 @@ def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
                 kind = "bool"
             elif k in (float, int):
                 kind = "seconds" if field in ("seconds", "duration") else "number"
-        primary = meta.name or {
-            "file": "FilePath", "version": "VMHostBaseImage",
-            "cluster": "TrustedCluster" if entry.kind == "powercli" else "Cluster",
-        }.get(field, pascal(field))
+        primary = meta.name or {"file": "FilePath", "version": "VMHostBaseImage",
+                                 "cluster": "Cluster"}.get(field, pascal(field))
         if field == "name" and _is_ta_cluster(info) and noun != TA_CLUSTER and not meta.name:
             primary = TA_CLUSTER
         spellings = [primary]
