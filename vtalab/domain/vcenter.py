@@ -30,24 +30,32 @@ __all__ = ["EVENT_TEXT", "UNAVAILABLE_ERROR", "Task", "VCenter", "VcEvent"]
 UNAVAILABLE_ERROR = "vcenter_unavailable"
 
 
-#: vCenter event type IDs used by the lab and their messages (the Pass/Fail texts are
-#: VMware's; the others are [assumed] wording).
+#: vCenter event type IDs used by the lab and their messages: the vCenter 8.0 U3 event
+#: catalog's texts (reference/powercli-surface.md §4) where it gives them; the others
+#: (DecommissionHost, TpmEndorsementKeyMismatch, the VM lock events, HostNotConfigured and
+#: the KMS certificate expiry events) are [assumed] wording.
 EVENT_TEXT: dict[str, str] = {
     "com.vmware.vc.TaHostAttestPassEvent": "Trusted Host attestation passed.",
     "com.vmware.vc.TaHostAttestFailEvent": "Trusted Host attestation failed.",
-    "com.vmware.vc.TaHostAttestUnsetEvent": "Trusted Host attestation status is unset.",
+    "com.vmware.vc.TaHostAttestUnsetEvent": "Trusted Host attestation status unset.",
     "com.vmware.vc.TrustAuthority.StsCertificatesChange":
-        "The vCenter Server STS signing certificates changed; re-import the principal.",
+        "Certificates have changed. Trust authority cluster needs to be reconfigured.",
+    "com.vmware.vc.TrustAuthority.HostNotConfigured":
+        "The host is not configured for vSphere Trust Authority.",
+    "com.vmware.vc.TrustAuthority.KMSClientCertExpirationEvent":
+        "The KMS client certificate of the Trusted Key Provider has expired.",
+    "com.vmware.vc.TrustAuthority.KMSServerCertExpirationEvent":
+        "The KMS server certificate of the Trusted Key Provider has expired.",
     "com.vmware.vc.TrustAuthority.DecommissionHost":
         "Host removed from a Trusted cluster without decommissioning its trust configuration.",
     "com.vmware.vc.host.TpmEndorsementKeyMismatch":
         "The TPM endorsement key of the host changed (TPM or motherboard replaced).",
     "com.vmware.vc.kms.crypto.TrustAuthority.ClusterNotAvailable":
-        "The Trust Authority cluster is not available.",
+        "The Trusted Key Provider is not available.",
     "com.vmware.vc.kms.crypto.TrustAuthority.ClusterUnhealthy":
-        "The Trust Authority cluster is unhealthy.",
+        "The Trusted Key Provider is unhealthy.",
     "com.vmware.vc.kms.crypto.TrustAuthority.KmsUnhealthy":
-        "The key server of the trusted key provider is unhealthy.",
+        "The Trusted Key Provider is unhealthy.",
     "com.vmware.vc.vm.Crypto.VMLocked.TAKMSClusterUnavaliable":
         "The virtual machine is locked because the trusted key provider is not available.",
     "com.vmware.vc.vm.Crypto.VMLocked.TAKeyMissingOnHost":
@@ -116,7 +124,8 @@ class VCenter:
     def rotate_sts(self) -> None:
         self.sts_generation += 1
         self._make_sts()
-        self.post_event("com.vmware.vc.TrustAuthority.StsCertificatesChange", self.name)
+        if int(self.release.version.split(".")[0]) >= 8:  # in the catalog from 8.0 on
+            self.post_event("com.vmware.vc.TrustAuthority.StsCertificatesChange", self.name)
 
     def sts_certificates_der(self) -> tuple[bytes, ...]:
         return (crypto.cert_der(self.sts_certificate),)

@@ -30,10 +30,15 @@ def _get_key(world: World, vm: Vm, host: str) -> tuple[bool, str | None, str]:
     return th.agent.get_key(world.key_provider_name, vm.key_id)
 
 
-def _locked(world: World, vm: Vm, reason: str | None) -> None:
+def _locked(world: World, vm: Vm, reason: str | None, message: str = "") -> None:
     event = LOCKED_KEY if reason == "key_not_found" else LOCKED_PROVIDER
     vm.locked = True
-    world.workload_vcenter.post_event(event, vm.name)
+    vc = world.workload_vcenter
+    if reason == "kms_certificate_expired":  # which side's certificate ran out
+        side = "Server" if "server certificate" in message else "Client"
+        vc.post_event(f"com.vmware.vc.TrustAuthority.KMS{side}CertExpirationEvent",
+                      world.key_provider_name)
+    vc.post_event(event, vm.name)
 
 
 def power_on(world: World, vm: Vm) -> Generator[Any, Any, Outcome]:
@@ -51,7 +56,7 @@ def power_on(world: World, vm: Vm) -> Generator[Any, Any, Outcome]:
             error = (f"Cannot power on {vm.name} on {vm.host}: the encryption key is not "
                      f"available from the trusted key provider ({reason}: {message})")
             vm.last_error = reason
-            _locked(world, vm, reason)
+            _locked(world, vm, reason, message)
             vc.finish_task(task, error=error, reason=reason)
             world.kernel.record("vm/" + vm.name, "vm.power_on.failed", vm=vm.name,
                                 host=vm.host, reason=reason, message=error)

@@ -158,6 +158,8 @@ def delete_applied_config(world: World, a: TrustedClusterArgs) -> Outcome:
             changed.append(th.name)
             th.agent.wake()
     vc.finish_task(task)
+    for host in changed:  # the hosts no longer carry the cluster's trust configuration
+        vc.post_event("com.vmware.vc.TrustAuthority.HostNotConfigured", host)
     world.kernel.record(vc.source, "trusted.applied_deleted", cluster=cluster.name,
                         hosts=changed,
                         message=f"Trusted cluster {cluster.name}: applied configuration "
