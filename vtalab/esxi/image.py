@@ -43,7 +43,7 @@ _CORE = ("b", "k", "s", "sb")
 #: subset: real images list ~60 VIB payloads; every one is measured the same way).
 STANDARD_MODULES = (
     "b.b00", "jumpstrt.gz", "useropts.gz", "features.gz", "k.b00", "uc_intel.b00",
-    "uc_amd.b00", "uc_hygo.b00", "procfs.b00", "vmx.v00", "vim.v00", "tpm.v00", "sb.v00",
+    "uc_amd.b00", "uc_hygon.b00", "procfs.b00", "vmx.v00", "vim.v00", "tpm.v00", "sb.v00",
     "s.v00", "atlantic.v00", "bnxtnet.v00", "i40en.v00", "nvme_pci.v00", "vmkusb.v00",
     "crx.v00", "esx_dvfi.v00", "esx_ui.v00", "esxupdt.v00", "tpmesxup.v00", "weaselin.v00",
     "loadesx.v00", "lsuv2_hp.v00", "basemisc.tgz", "resvibs.tgz", "imgpayld.tgz",
