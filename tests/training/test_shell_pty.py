@@ -117,3 +117,41 @@ def test_history_and_meta_completion(shell: Terminal) -> None:
     assert "Hint 2 of 3" in shell.expect("]> ")
     shell.send("\x04")  # end of input leaves (exit code 1: not solved)
     assert shell.wait() == 1
+
+
+def test_help_is_paged_and_prose_wrapped_on_a_terminal() -> None:
+    """On an 80x24 terminal: the goal and help rows wrap under their text column without
+    splitting a word, and help (about a hundred lines) stops after each screen."""
+    import io
+    import os
+
+    from vtalab.training.exercises import exercise
+    from vtalab.training.session import Session
+    from vtalab.training.shell import fit, run_interactive
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    answers = iter(["", "q", "goal", "exit"])
+    prompts: list[str] = []
+
+    def read(prompt: str) -> str:
+        prompts.append(prompt)
+        if prompt.endswith("> ") and not prompt.startswith("--"):
+            return "help" if len(prompts) == 1 else next(answers)
+        return next(answers)
+
+    out = Tty()
+    run_interactive(Session.start(exercise("restart-kmxa"), 1), out, read,
+                    size=os.terminal_size((80, 24)))
+    text = out.getvalue()
+    assert all(len(line) <= 80 for line in text.splitlines()), \
+        [line for line in text.splitlines() if len(line) > 80]
+    mores = [p for p in prompts if p.startswith("-- More --")]
+    assert len(mores) == 2, prompts  # Enter once, then q
+    # Nothing lost and no word split: fitted text has exactly the words of the original.
+    long = "Goal: " + "restore the vTA services on every trusted host " * 4
+    fitted = fit(long, 40)
+    assert fitted.split() == long.split()
+    assert all(line.startswith("      ") for line in fitted.splitlines()[1:])

@@ -17,6 +17,10 @@ command the shell does not know, a meta command used wrongly -- reported as
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -151,9 +155,57 @@ def completions(session: Session, text: str, line: str) -> list[str]:
     return sorted(dict.fromkeys(found), key=lambda s: (s.lower(), s))
 
 
+#: Replies written as prose, wrapped to a terminal's width (tables are left as they are).
+_PROSE = {"help", "goal", "hint"}
+#: A row's text column: after its first word and ": " or two spaces (help's rows, "Goal: ").
+_COLUMN = re.compile(r"(\s*\S+(?::\s|\s{2,})\s*)\S")
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` with each line longer than ``width`` wrapped at spaces, never inside a
+    word, its continuation indented under the line's text column."""
+    lines = []
+    for line in text.split("\n"):
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        m = _COLUMN.match(line)
+        indent = len(m.group(1)) if m and len(m.group(1)) <= width // 2 else \
+            len(line) - len(line.lstrip())
+        lines += textwrap.wrap(line, width=width, subsequent_indent=" " * indent,
+                               break_long_words=False, break_on_hyphens=False) or [line]
+    return "\n".join(lines)
+
+
+def page(text: str, out: TextIO, read: Callable[[str], str], rows: int) -> None:
+    """Show ``text`` a screen at a time (``help`` is about a hundred lines): Enter shows
+    more, q stops, as ``more`` does."""
+    lines = text.split("\n")
+    step = max(rows - 2, 5)
+    for start in range(0, len(lines), step):
+        out.write("\n".join(lines[start:start + step]) + "\n")
+        if start + step >= len(lines):
+            return
+        out.flush()
+        try:
+            answer = read(f"-- More -- ({start + step} of {len(lines)} lines; Enter: more, "
+                          "q: stop) ")
+        except (EOFError, KeyboardInterrupt):
+            out.write("\n")
+            return
+        if answer.strip().lower().startswith("q"):
+            return
+
+
 def run_interactive(session: Session, out: TextIO,
-                    read: Callable[[str], str] = input) -> int:
-    """The interactive loop; returns 0 if the last grade passed, else 1."""
+                    read: Callable[[str], str] = input,
+                    size: os.terminal_size | None = None) -> int:
+    """The interactive loop; returns 0 if the last grade passed, else 1.
+
+    On a terminal (or with ``size`` given) the intro, ``help``, ``goal`` and ``hint`` are
+    wrapped to its width, and a ``help`` longer than the screen is paged."""
+    if size is None and out.isatty():
+        size = shutil.get_terminal_size()
     rl = _readline()
     holder = {"session": session}
     if rl is not None:
@@ -170,7 +222,8 @@ def run_interactive(session: Session, out: TextIO,
             rl.parse_and_bind("bind ^I rl_complete")
         else:
             rl.parse_and_bind("tab: complete")
-    out.write(session.intro() + "\n\n")
+    intro = session.intro()
+    out.write((fit(intro, size.columns) if size else intro) + "\n\n")
     out.flush()
 
     def ask(question: str) -> str:  # PowerShell's confirmation prompt, answered here
@@ -196,7 +249,14 @@ def run_interactive(session: Session, out: TextIO,
             continue
         reply = holder["session"].run(line)
         if reply.text:
-            out.write(reply.text.rstrip("\n") + "\n")
+            text = reply.text.rstrip("\n")
+            word = line.split()[0].lower() if line.split() else ""
+            if size is not None and word in _PROSE:
+                text = fit(text, size.columns)
+            if size is not None and word == "help" and text.count("\n") + 1 > size.lines - 2:
+                page(text, out, read, size.lines)
+            else:
+                out.write(text + "\n")
             out.flush()
         if reply.session is not None:
             holder["session"] = reply.session
