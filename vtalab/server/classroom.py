@@ -44,7 +44,7 @@ from vtalab.errors import InputError
 from vtalab.server import console
 from vtalab.server.app import create_app
 from vtalab.server.exercise import ExerciseLab, ServedExercise
-from vtalab.server.run import TICK_SECONDS, _Server, _socket
+from vtalab.server.run import TICK_SECONDS, Stoppable, _Server, _socket
 from vtalab.training.exercises import exercise
 from vtalab.training.session import Session
 
@@ -88,8 +88,8 @@ class Classroom:
         self.capacity = capacity
         self.seed = seed
         self.make_lab = make_lab
-        # wall-clock ok: the trainer's token guards the page; it is no part of any world
-        self.token = token or secrets.token_urlsafe(18)
+        # the trainer's token guards the page; it is no part of any world
+        self.token = token or secrets.token_urlsafe(18)  # wall-clock ok
         self.trainees: dict[str, Trainee] = {}
         self._by_cookie: dict[str, Trainee] = {}
         self._lock = threading.Lock()
@@ -271,21 +271,10 @@ async def _tick(room: Classroom, stop: asyncio.Event) -> None:
 
 
 @dataclass
-class ServedClassroom:
+class ServedClassroom(Stoppable):
     room: Classroom
     url: str
     _stop: Callable[[], None] | None = field(default=None, repr=False)
-
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._stop()
-            self._stop = None
-
-    def __enter__(self) -> ServedClassroom:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 async def _serve(room: Classroom, sock: socket.socket, stop: asyncio.Event,

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
@@ -68,8 +68,26 @@ class _Server(uvicorn.Server):
         yield
 
 
+class Stoppable:
+    """What a started server hands back: ``stop()`` it once (more calls do nothing), or
+    use it as a context manager that stops it on leaving."""
+
+    _stop: Any
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @dataclass
-class Served:
+class Served(Stoppable):
     lab: ServedLab
     ta_url: str
     workload_url: str
@@ -81,16 +99,6 @@ class Served:
     def url(self, side: str) -> str:
         return self.ta_url if side == "ta" else self.workload_url
 
-    def stop(self) -> None:
-        if self._stop is not None:
-            self._stop()
-            self._stop = None
-
-    def __enter__(self) -> Served:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def _socket(host: str, port: int) -> socket.socket:
