@@ -25,8 +25,13 @@ def tag(t: int, pcr: int = 14) -> BootRecord:
     return BootRecord(pcr, EV_EVENT_TAG, t)
 
 
+def ver(file: str, pcr: int = 13) -> BootRecord:
+    """A version record naming the module file it came from."""
+    return BootRecord(pcr, EV_EVENT_TAG, TAG_VERSION, file)
+
+
 SIGNER, CMD, ASSET = tag(TAG_SIGNER), tag(TAG_CMDLINE), tag(TAG_ASSET_TAG)
-GOOD = [tag(TAG_VERSION, 13), mod("b.b00", 12), mod("jumpstrt.gz", 14, TAG_BOOT_OPTION),
+GOOD = [ver("b.b00"), mod("b.b00", 12), mod("jumpstrt.gz", 14, TAG_BOOT_OPTION),
         mod("vmx.v00"), mod("imgdb.tgz"), mod("onetime.tgz"), SIGNER, SIGNER, CMD, ASSET]
 
 
@@ -69,8 +74,8 @@ def test_modules_in_the_wrong_pcr_tag_or_position() -> None:
 
 
 def test_boot_option_records_in_the_wrong_pcr_or_order() -> None:
-    assert problems([*GOOD[:6], tag(TAG_VERSION, 14), SIGNER, CMD]) == [
-        "a version record in PCR 14 (esx-boot: PCR 13)"]
+    assert problems([*GOOD[:4], ver("k.b00", 14), mod("k.b00", 12), *GOOD[4:6], SIGNER,
+                     CMD]) == ["a version record in PCR 14 (esx-boot: PCR 13)"]
     assert problems([*GOOD[:6], tag(TAG_SIGNER, 13), CMD]) == [
         "a signer record in PCR 13 (esx-boot: PCR 14)"]
     assert problems([*GOOD[:6], SIGNER, ASSET, CMD]) == [
@@ -98,3 +103,26 @@ def test_every_problem_is_reported_not_only_the_first() -> None:
         "a record of event type 0x80000007 in PCR 12 (esx-boot measures only tagged events "
         "there)",
         "2 command lines measured (esx-boot measures one)"]
+
+
+def test_version_records_one_each_for_b_and_k_right_before_their_module() -> None:
+    """tpm.c: only the versioned modules b and k get a version record, measured by
+    tpm_extend_module just before the module itself, and only the section's first."""
+    k = [ver("k.b00"), mod("k.b00", 12)]
+    assert problems([*GOOD[:2], *k, *GOOD[2:]]) == []
+    assert problems([ver("b.b00"), *GOOD]) == [  # one record too many for b.b00
+        "the version record for b.b00 is not followed by b.b00",
+        "2 version records for b.b00 (esx-boot measures only the first)"]
+    assert problems([*GOOD[:2], ver("s.v00"), mod("s.v00", 12), *GOOD[2:]]) == [
+        "a version record for s.v00 (esx-boot measures version records only for b and k)"]
+    assert problems([*GOOD[:2], ver("vmx.v00"), *GOOD[2:]]) == [
+        "a version record for vmx.v00 (esx-boot measures version records only for b and k)"]
+    assert problems([*GOOD[:2], ver("k.b00"), mod("jumpstrt.gz", 14, TAG_BOOT_OPTION),
+                     mod("k.b00", 12), *GOOD[3:]]) == [
+        "the version record for k.b00 is not followed by k.b00"]
+    assert problems([*GOOD[:6], SIGNER, CMD, ver("k.b00")]) == [
+        "the version record for k.b00 is not followed by k.b00"]
+    assert problems([*GOOD[:2], tag(TAG_VERSION, 13), *GOOD[2:]]) == [
+        "a version record for no file (esx-boot measures version records only for b and k)"]
+    # The record names the file as boot.cfg gave it; the module record its basename.
+    assert problems([ver("/b.b00"), *GOOD[1:]]) == []

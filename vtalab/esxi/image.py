@@ -1,10 +1,14 @@
 """ESXi images: what a host boots, and what its bootloader measures.
 
 An image is a version/build plus the **boot modules** listed in ``boot.cfg`` (``b.b00``,
-``k.b00``, ``s.v00``, ``sb.v00``, ``esxupdt.v00``, VIB payloads ...), the ``.gz`` boot
-options, and the **version records** the bootloader measures into PCR 13. Module payloads
-are not simulated byte for byte; each module has a SHA-256 digest derived from the build
-and module name, so the same build always measures the same way and two builds never do.
+``k.b00``, ``s.v00``, ``sb.v00``, ``esxupdt.v00``, VIB payloads ...) and the ``.gz`` boot
+options. Module payloads are not simulated byte for byte; each module has a SHA-256 digest
+derived from the build and module name, so the same build always measures the same way
+and two builds never do. The ELF modules ``b.b00`` and ``k.b00`` carry a ``.version``
+section (:attr:`BootModule.version_section`); esx-boot measures the **first** record of
+it into PCR 13, for those two modules only (``uefi/efiutils/tpm.c``: ``systemModules``
+marks ``b`` and ``k`` ``versioned``; ``tpm_extend_version`` "Take only the first
+record"). :attr:`EsxiImage.version_records` is what that yields.
 
 Some measured items are **host-specific** (the package database ``imgdb.tgz``, the
 ``onetime.tgz`` state, the kernel command line, the NV asset tag): a base image exported
@@ -26,7 +30,9 @@ __all__ = [
     "PCR_CORE",
     "PCR_ESXUPDT",
     "PCR_MODULES",
+    "VERSIONED_MODULES",
     "VersionRecord",
+    "is_versioned",
     "module_pcr",
     "standard_image",
 ]
@@ -38,6 +44,9 @@ PCR_MODULES = 13  #: all other boot modules and the version records
 PCR_BOOT_OPTIONS = 14  #: .gz boot options, signer certificates, command line, NV asset tag
 
 _CORE = ("b", "k", "s", "sb")
+#: The modules whose first ``.version`` record esx-boot measures (tpm.c ``systemModules``,
+#: ``versioned = true``); every other module's version section, if any, is not read.
+VERSIONED_MODULES = ("b", "k")
 
 #: The boot modules of a standard ESXi 7.0/8.0 image, in boot.cfg order (a representative
 #: subset: real images list ~60 VIB payloads; every one is measured the same way).
@@ -53,29 +62,28 @@ STANDARD_MODULES = (
 HOST_SPECIFIC_MODULES = ("imgdb.tgz", "onetime.tgz")
 
 
+def _stem(name: str) -> str:
+    """tpm.c's normalised name: the basename up to its *last* dot (``b.b00`` -> ``b``)."""
+    base = name.rsplit("/", 1)[-1]
+    return base.rsplit(".", 1)[0] if "." in base else base
+
+
+def is_versioned(name: str) -> bool:
+    """Whether esx-boot measures a version record for the module ``name``."""
+    return _stem(name) in VERSIONED_MODULES
+
+
 def module_pcr(name: str) -> int:
     """The PCR esx-boot extends for a boot module called ``name``."""
-    stem = name.split(".", 1)[0]
+    stem = _stem(name)
     if stem == "esxupdt":
         return PCR_ESXUPDT
     if stem in _CORE:
         return PCR_CORE
-    if name.endswith(".gz") and not name.endswith(".tgz"):
+    base = name.rsplit("/", 1)[-1]
+    if "." in base and base.rsplit(".", 1)[1] == "gz":  # tpm.c: the last extension
         return PCR_BOOT_OPTIONS
     return PCR_MODULES
-
-
-@dataclass(frozen=True, slots=True)
-class BootModule:
-    """One module from ``boot.cfg``: its file name and the SHA-256 of its payload."""
-
-    name: str
-    digest: bytes
-    host_specific: bool = False
-
-    @property
-    def pcr(self) -> int:
-        return module_pcr(self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +93,29 @@ class VersionRecord:
     component: str
     product: str
     version: str
+
+
+@dataclass(frozen=True, slots=True)
+class BootModule:
+    """One module from ``boot.cfg``: its file name and the SHA-256 of its payload."""
+
+    name: str
+    digest: bytes
+    host_specific: bool = False
+    #: the records of the module's ELF ``.version`` section, in section order (empty: none)
+    version_section: tuple[VersionRecord, ...] = ()
+
+    @property
+    def measured_version(self) -> VersionRecord | None:
+        """The record esx-boot measures before this module: the section's first, and
+        only for ``b`` and ``k`` (tpm.c ``tpm_extend_module`` / ``tpm_extend_version``)."""
+        if self.version_section and is_versioned(self.name):
+            return self.version_section[0]
+        return None
+
+    @property
+    def pcr(self) -> int:
+        return module_pcr(self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +143,6 @@ class EsxiImage:
     version: str
     build: int
     modules: tuple[BootModule, ...]
-    version_records: tuple[VersionRecord, ...]
     signer: str = "VMware, Inc."
     release_name: str = ""
     components: tuple[tuple[str, str], ...] = field(default=())
@@ -126,6 +156,12 @@ class EsxiImage:
     def display_name(self) -> str:
         suffix = f" ({self.release_name})" if self.release_name else ""
         return f"ESXi {self.key}{suffix}"
+
+    @property
+    def version_records(self) -> tuple[VersionRecord, ...]:
+        """The version records esx-boot measures for this image, in boot order: one for
+        each of ``b.b00`` and ``k.b00``, the first of its ``.version`` section."""
+        return tuple(v for m in self.modules if (v := m.measured_version) is not None)
 
     def module(self, name: str) -> BootModule:
         for m in self.modules:
@@ -148,13 +184,17 @@ def standard_image(version: str, build: int, release_name: str = "") -> EsxiImag
 
     Remembered: the image is immutable (frozen, tuples) and a pure function of the
     arguments, and every boot and upgrade asks for it again."""
-    modules = tuple(BootModule(n, _module_digest(build, n)) for n in STANDARD_MODULES)
     full = f"{version}-{build}"
-    records = (
-        VersionRecord("esx", "VMware ESXi", full),
-        VersionRecord("esx-base", "VMware ESXi", full),
-        VersionRecord("bootloader", "esx-boot", full),
-    )
+    # What the .version sections hold is not public (only their layout, in tpm.c); the
+    # contents here are an assumption, documented in docs/attestation.md. k.b00's section
+    # holds two records so that "esx-boot takes only the first" is exercised.
+    sections = {
+        "b.b00": (VersionRecord("vmkBoot", "VMware ESXi", full),),
+        "k.b00": (VersionRecord("esx", "VMware ESXi", full),
+                  VersionRecord("esx-base", "VMware ESXi", full)),
+    }
+    modules = tuple(BootModule(n, _module_digest(build, n), version_section=sections.get(n, ()))
+                    for n in STANDARD_MODULES)
     components = (("ESXi", full), ("esx-update", full), ("esx-base", full))
-    return EsxiImage(version=version, build=build, modules=modules, version_records=records,
+    return EsxiImage(version=version, build=build, modules=modules,
                      release_name=release_name, components=components)

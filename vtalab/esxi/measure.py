@@ -1,12 +1,25 @@
-"""What a full (UEFI) boot of an ESXi host measures, and how a verifier reads it back.
+r"""What a full (UEFI) boot of an ESXi host measures, and how a verifier reads it back.
 
 Two measuring parties extend the TPM during a cold boot:
 
 * **Firmware** (TCG PC Client Platform Firmware Profile): the CRTM version and firmware
   volume into PCR 0; the Secure Boot policy — ``SecureBoot``, ``PK``, ``KEK``, ``db``,
   ``dbx`` as ``UEFI_VARIABLE_DATA`` — into PCR 7; ``EV_SEPARATOR`` into PCRs 0–7 when
-  handing over to the OS loader; and the ESXi bootloader (``mboot64.efi``) as an
-  ``EV_EFI_BOOT_SERVICES_APPLICATION`` in PCR 4.
+  handing over to the OS loader; then every EFI image it loads (``LoadImage`` measures
+  it, whoever asks), as a ``UEFI_IMAGE_LOAD_EVENT`` with the image's device path:
+
+  1. the boot option "VMware ESXi", ``\EFI\VMware\safeboot64.efi`` on the ESXi boot
+     disk's EFI system partition (``HD(1,GPT,…,0x40,0x32000)``), as an
+     ``EV_EFI_BOOT_SERVICES_APPLICATION`` in PCR 4 — on UEFI disk boot safeboot runs
+     first (esx-boot ``README.md``, "UEFI Boot") and picks the bootbank;
+  2. ``mboot64.efi``, which safeboot chainloads (``safeboot/chainload.c``:
+     ``MBOOT_PATH "/EFI/VMware/mboot64.efi"`` through ``firmware_file_exec``, which calls
+     ``LoadImage`` with the boot volume's device path plus a File node of that path,
+     forward slashes as given — ``uefi/efiutils/file.c`` ``firmware_image_load``), again
+     an ``EV_EFI_BOOT_SERVICES_APPLICATION`` in PCR 4;
+  3. ``crypto64.efi``, the Secure Boot crypto driver mboot loads from its own directory
+     before the modules (``mboot/mboot.c`` ``load_crypto_module``), an
+     ``EV_EFI_BOOT_SERVICES_DRIVER`` in PCR 2.
 * **esx-boot** (``vmware/esx-boot``, ``uefi/efiutils/tpm.c``): every record is an
   ``EV_EVENT_TAG`` whose ``TCG_PCClientTaggedEvent`` carries a VMware tag id:
 
@@ -22,17 +35,26 @@ Two measuring parties extend the TPM during a cold boot:
   ======  ====================  ===========================================  ======
 
   ``esxupdt`` goes to PCR 11, ``b``/``k``/``s``/``sb`` to PCR 12, other ``.gz`` modules
-  to PCR 14, every other module (``.tgz`` included) to PCR 13. The version record is
-  measured just *before* its module, only for the "versioned" modules ``b`` and ``k``.
+  to PCR 14, every other module (``.tgz`` included) to PCR 13. A version record is
+  measured just *before* its module, only for the "versioned" modules ``b`` and ``k``
+  (``systemModules``), and only the **first** record of the module's ELF ``.version``
+  section ("Take only the first record if there is more than one"): at most one per
+  module. Its data is that ``vm_version_record_t`` with the module's file path (as
+  ``boot.cfg`` gives it: ``b.b00``) appended and ``fileNameOffset``/``fileNameLen``/
+  ``totalSize`` fixed up; the record digest is SHA-256 of exactly that data.
 
 Assumptions (the module payloads are not simulated, see ``vtalab.esxi.image``):
 
 * A module's record digest is its ``BootModule.digest`` (esx-boot hashes the payload).
 * ``vm_version_record_t`` is little-endian (x86), ``formatVersion`` 1, ``flags`` 0;
-  string offsets are from the record start and lengths include the NUL terminator.
-  The record of component ``bootloader`` rides with ``b.b00``, all others with ``k.b00``
-  (esx-boot takes one record from each module's ELF ``.version`` section; the image
-  model has three, so one module carries two).
+  string offsets are from the record start and lengths include the NUL terminator; the
+  section's strings follow the 32-byte header without padding. What the sections say
+  (``vmkBoot`` in ``b.b00``; ``esx`` then ``esx-base`` in ``k.b00``) is not public:
+  see :func:`vtalab.esxi.image.standard_image`.
+* The EFI binaries are not simulated byte for byte: their Authenticode digests, load
+  addresses and sizes are fixed placeholders, the same for every build (the system
+  partition is shared by both bootbanks). The boot disk is a SATA disk behind
+  ``PciRoot(0x0)/Pci(0x17,0x0)``; its system partition GUID is derived from the host.
 * Order: modules in ``boot.cfg`` order with the host-specific ``imgdb.tgz`` and
   ``onetime.tgz`` last, then the signer certificate, the command line, the asset tag
   (only when set). The signer "certificate" is deterministic placeholder bytes naming
@@ -52,6 +74,7 @@ from vtalab.esxi.image import (
     EsxiImage,
     HostSpecific,
     VersionRecord,
+    is_versioned,
     module_pcr,
 )
 from vtalab.tpm.device import Tpm
@@ -60,6 +83,7 @@ from vtalab.tpm.eventlog import (
     EFI_IMAGE_SECURITY_DATABASE_GUID,
     EV_EFI_ACTION,
     EV_EFI_BOOT_SERVICES_APPLICATION,
+    EV_EFI_BOOT_SERVICES_DRIVER,
     EV_EFI_PLATFORM_FIRMWARE_BLOB,
     EV_EFI_VARIABLE_AUTHORITY,
     EV_EFI_VARIABLE_DRIVER_CONFIG,
@@ -67,8 +91,16 @@ from vtalab.tpm.eventlog import (
     EV_S_CRTM_VERSION,
     EV_SEPARATOR,
     Event,
+    ImageLoad,
     TaggedEvent,
     UefiVariable,
+    device_path,
+    device_path_files,
+    dp_file,
+    dp_hard_drive,
+    dp_pci,
+    dp_pci_root,
+    dp_sata,
     firmware_blob_data,
     guid_bytes,
     image_load_data,
@@ -77,6 +109,10 @@ from vtalab.tpm.eventlog import (
 )
 
 __all__ = [
+    "BOOT_CHAIN",
+    "CRYPTO",
+    "MBOOT",
+    "SAFEBOOT",
     "TAG_ASSET_TAG",
     "TAG_BOOT_OPTION",
     "TAG_CMDLINE",
@@ -84,6 +120,7 @@ __all__ = [
     "TAG_SIGNER",
     "TAG_VERSION",
     "BootRecord",
+    "EfiBinary",
     "FirmwareProfile",
     "MeasuredBoot",
     "measure_esx_boot",
@@ -131,10 +168,14 @@ class FirmwareProfile:
     kek: bytes
     db: bytes
     dbx: bytes
+    #: the unique partition GUID of the boot disk's EFI system partition (GPT partition 1)
+    esp_guid: str = "00000000-0000-0000-0000-000000000000"
 
     @classmethod
     def for_vendor(cls, vendor: str, bios_version: str = "U30 v2.90",
-                   secure_boot: bool = True) -> FirmwareProfile:
+                   secure_boot: bool = True, disk_id: str = "") -> FirmwareProfile:
+        """A server of ``vendor``; ``disk_id`` (a host name) makes its boot disk's
+        partition GUID its own, as an installer's random GUID would be."""
         owner = "77fa9abd-0359-4d32-bd60-28f4e78f784b"  # Microsoft's owner GUID, as usual
         # Placeholder "certificates" (opaque bytes) in X.509-typed lists; dbx holds hashes.
         def certs(what: str) -> bytes:
@@ -142,20 +183,78 @@ class FirmwareProfile:
         dbx = _signature_list(_EFI_CERT_SHA256_GUID, owner,
                               [_vendor_bytes(vendor, f"dbx{i}") for i in range(3)])
         return cls(vendor, bios_version, secure_boot, certs("PK"), certs("KEK"),
-                   certs("db"), dbx)
+                   certs("db"), dbx, esp_guid=_guid_from(f"vtalab-esp|{vendor}|{disk_id}"))
+
+    def esp_device_path(self, *file: bytes) -> bytes:
+        """The device path of the boot disk's EFI system partition, then ``file``."""
+        return device_path(dp_pci_root(0), dp_pci(0x17, 0), dp_sata(0),
+                           dp_hard_drive(1, _ESP_START, _ESP_SIZE, self.esp_guid), *file)
 
     @property
     def firmware_volume_digest(self) -> bytes:
         return crypto.sha256(f"vtalab-fv|{self.vendor}|{self.bios_version}".encode())
 
 
-#: The Authenticode digest of esx-boot's ``mboot64.efi`` (not simulated byte for byte).
-DEFAULT_BOOTLOADER_DIGEST = crypto.sha256(b"vtalab-esx-boot|mboot64.efi")
+def _guid_from(seed: str) -> str:
+    """A version-4-shaped GUID derived from ``seed`` (deterministic, not random)."""
+    b = bytearray(crypto.sha256(seed.encode())[:16])
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def measure_firmware(tpm: Tpm, fw: FirmwareProfile,
-                     bootloader_digest: bytes = DEFAULT_BOOTLOADER_DIGEST) -> None:
-    """The firmware's measurements up to starting the ESXi bootloader."""
+#: The ESXi 7.0+ system partition: GPT partition 1, LBA 64, 204,800 sectors (100 MB), as
+#: ``partedUtil getptbl`` shows it (VMware KB 84268 / 324877).
+_ESP_START, _ESP_SIZE = 0x40, 0x32000
+
+
+@dataclass(frozen=True, slots=True)
+class EfiBinary:
+    """An esx-boot EFI binary on the system partition, as the firmware measures it."""
+
+    path: str  #: as the device path's File node holds it
+    event_type: int
+    pcr: int
+    load_address: int  #: ImageLocationInMemory (placeholder)
+    size: int  #: ImageLengthInMemory (placeholder)
+
+    @property
+    def file_name(self) -> str:
+        return self.path.replace("\\", "/").rsplit("/", 1)[-1]
+
+    @property
+    def digest(self) -> bytes:
+        """Its Authenticode (PE/COFF) digest — not simulated byte for byte."""
+        return crypto.sha256(f"vtalab-esx-boot|{self.file_name}".encode())
+
+
+#: The firmware starts the boot option "VMware ESXi" (the installer writes
+#: ``HD(1,GPT,…)/File(\EFI\VMware\safeboot64.efi)``; UEFI paths use backslashes).
+SAFEBOOT = EfiBinary("\\EFI\\VMware\\safeboot64.efi", EV_EFI_BOOT_SERVICES_APPLICATION, 4,
+                     0x6E5A1000, 0x2D000)
+#: safeboot chainloads ``MBOOT_PATH`` (safeboot/chainload.c), a Unix-style path that
+#: ``firmware_image_load`` puts into the File node unchanged.
+MBOOT = EfiBinary("/EFI/VMware/mboot64.efi", EV_EFI_BOOT_SERVICES_APPLICATION, 4,
+                  0x6E4E7000, 0x4A000)
+#: mboot's Secure Boot crypto driver, from mboot's own directory (``load_crypto_module``;
+#: ``make_path`` turns the directory and ``CRYPTO_DRIVER`` into a Unix-style path).
+CRYPTO = EfiBinary("/EFI/VMware/crypto64.efi", EV_EFI_BOOT_SERVICES_DRIVER, 2,
+                   0x6E3B2000, 0x5C000)
+#: The EFI images a UEFI disk boot of ESXi loads, in order (PCR 4 twice, then PCR 2).
+BOOT_CHAIN = (SAFEBOOT, MBOOT, CRYPTO)
+
+
+def _measure_image(tpm: Tpm, fw: FirmwareProfile, image: EfiBinary) -> None:
+    tpm.extend(image.pcr, image.event_type,
+               image_load_data(image.load_address, image.size,
+                               fw.esp_device_path(dp_file(image.path))),
+               digest=image.digest)
+
+
+def measure_firmware(tpm: Tpm, fw: FirmwareProfile) -> None:
+    """The firmware's measurements until mboot starts loading modules: its own, then the
+    EFI images of the boot chain (safeboot, mboot, mboot's crypto driver)."""
     tpm.extend(0, EV_S_CRTM_VERSION, (fw.bios_version + "\x00").encode("utf-16-le"))
     # The record names where the volume is; the digest is of the volume itself.
     tpm.extend(0, EV_EFI_PLATFORM_FIRMWARE_BLOB, firmware_blob_data(0xFF000000, 0x01000000),
@@ -176,9 +275,10 @@ def measure_firmware(tpm: Tpm, fw: FirmwareProfile,
         # The db entry that authorised the bootloader (PC Client §10.4.4 / §3.3.4.8).
         tpm.extend(7, EV_EFI_VARIABLE_AUTHORITY,
                    uefi_variable_data(EFI_IMAGE_SECURITY_DATABASE_GUID, "db", fw.db[28:]))
-    tpm.extend(4, EV_EFI_BOOT_SERVICES_APPLICATION,
-               image_load_data(0x6E000000, 0x40000, b"\x7f\xff\x04\x00"),
-               digest=bootloader_digest)
+    # The db entry that authorised safeboot also authorises mboot and crypto64.efi (all
+    # signed by the same CA): the firmware measures an authority once (PC Client §3.3.4.8).
+    for image in BOOT_CHAIN:
+        _measure_image(tpm, fw, image)
 
 
 # -- esx-boot ---------------------------------------------------------------------------
@@ -219,15 +319,14 @@ def _signer_blob(signer: str) -> bytes:
 
 def measure_esx_boot(tpm: Tpm, image: EsxiImage, host_specific: HostSpecific) -> None:
     """What esx-boot measures while loading ``image`` on a host (see module docstring)."""
-    by_file: dict[str, list[VersionRecord]] = {}
-    for rec in image.version_records:
-        by_file.setdefault("b.b00" if rec.component == "bootloader" else "k.b00", []).append(rec)
-    modules = [(m.name, m.digest) for m in image.modules if m.name not in _HOST_SPECIFIC]
-    modules += [("imgdb.tgz", host_specific.imgdb_digest),
-                ("onetime.tgz", host_specific.onetime_digest)]
-    for name, digest in modules:
-        for rec in by_file.get(name, []):
-            _tagged(tpm, PCR_MODULES, TAG_VERSION, version_record_data(rec, name))
+    modules: list[tuple[str, bytes, VersionRecord | None]] = [
+        (m.name, m.digest, m.measured_version)
+        for m in image.modules if m.name not in _HOST_SPECIFIC]
+    modules += [("imgdb.tgz", host_specific.imgdb_digest, None),
+                ("onetime.tgz", host_specific.onetime_digest, None)]
+    for name, digest, version in modules:
+        if version is not None:  # tpm_extend_module: tpm_extend_version, then the module
+            _tagged(tpm, PCR_MODULES, TAG_VERSION, version_record_data(version, name))
         pcr = module_pcr(name)
         tag = TAG_BOOT_OPTION if pcr == PCR_BOOT_OPTIONS else TAG_MODULE
         _tagged(tpm, pcr, tag, name.encode() + b"\x00", digest)
@@ -253,7 +352,22 @@ class BootRecord:
     pcr: int
     event_type: int
     tag: int | None = None  #: the esx-boot tag id of an ``EV_EVENT_TAG`` record
-    name: str | None = None  #: the module name of a module or boot-option record
+    #: the module name of a module or boot-option record; the file of a version record
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedImage:
+    """An EFI image the firmware measured (``UEFI_IMAGE_LOAD_EVENT``), in log order."""
+
+    pcr: int
+    event_type: int
+    path: str | None  #: the file its device path names (None: no File node / unreadable)
+    digest: bytes
+
+    @property
+    def kind(self) -> str:
+        return "driver" if self.event_type == EV_EFI_BOOT_SERVICES_DRIVER else "application"
 
 
 @dataclass
@@ -274,6 +388,8 @@ class MeasuredBoot:
     records: list[BootRecord] = field(default_factory=list)
     #: module names measured more than once (``modules`` keeps the last digest only)
     duplicates: list[str] = field(default_factory=list)
+    #: EFI images the firmware loaded (PCRs 2 and 4): safeboot, mboot, crypto64.efi
+    efi_images: list[LoadedImage] = field(default_factory=list)
 
     @property
     def esxi_version(self) -> str | None:
@@ -305,7 +421,20 @@ def read_measured_boot(events: Iterable[Event]) -> MeasuredBoot:
                 mb.secure_boot = p.data[:1] == b"\x01"
         elif e.event_type == EV_S_CRTM_VERSION and isinstance(p, str):
             mb.crtm_version = p
+        elif e.event_type in (EV_EFI_BOOT_SERVICES_APPLICATION, EV_EFI_BOOT_SERVICES_DRIVER):
+            mb.efi_images.append(LoadedImage(e.pcr, e.event_type, _image_path(p), e.digest))
     return mb
+
+
+def _image_path(p: object) -> str | None:
+    """The file an image-load record names; None if its data or device path is damaged
+    (a claim only — the digest is what the PCR proves — so not a reason to fail)."""
+    if not isinstance(p, ImageLoad):
+        return None
+    try:
+        return device_path_files(p.device_path)
+    except ValueError:
+        return None
 
 
 def _read_tag(mb: MeasuredBoot, e: Event, p: TaggedEvent) -> None:
@@ -321,16 +450,20 @@ def _read_tag(mb: MeasuredBoot, e: Event, p: TaggedEvent) -> None:
         if name in _HOST_SPECIFIC:
             mb.host_specific.add(name)
         return
-    mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id))
     if p.tag_id not in (TAG_VERSION, TAG_CMDLINE, TAG_ASSET_TAG, TAG_SIGNER):
-        return  # a tag esx-boot does not use: esx_boot_layout_problems reports it
+        # a tag esx-boot does not use: esx_boot_layout_problems reports it
+        mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id))
+        return
     if crypto.sha256(p.data) != e.digest:
         raise ValueError(f"tag {p.tag_id} record digest does not match its data")
     if p.tag_id == TAG_VERSION:
         record, file_name = _parse_version_record(p.data)
+        mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id, file_name))
         mb.versions.append(record)
         mb.version_files.append(file_name)
-    elif p.tag_id == TAG_CMDLINE:
+        return
+    mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id))
+    if p.tag_id == TAG_CMDLINE:
         mb.cmdline = p.data.decode("utf-8")
         mb.host_specific.add("cmdline")
     elif p.tag_id == TAG_ASSET_TAG:
@@ -361,6 +494,7 @@ def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
     image does not account for. Returns one phrase per problem (empty: as esx-boot).
     """
     problems = [f"{name} measured more than once" for name in mb.duplicates]
+    problems += _version_record_problems(mb.records)
     any_module = False
     fleet_after_host_specific: list[str] = []
     host_specific_order: list[str] = []
@@ -420,4 +554,27 @@ def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
         problems.append(f"{asset_tags} asset tags measured (esx-boot measures at most one)")
     if any_module and not cmdlines:
         problems.append("no command line measured (esx-boot always measures one)")
+    return problems
+
+
+def _version_record_problems(records: list[BootRecord]) -> list[str]:
+    """A version record is measured right before its module, only for ``b`` and ``k``,
+    and at most once per module (tpm.c takes the first record of a ``.version``)."""
+    problems: list[str] = []
+    counts: dict[str, int] = {}
+    for i, r in enumerate(records):
+        if r.tag != TAG_VERSION:
+            continue
+        file = r.name or ""
+        base = file.rsplit("/", 1)[-1]
+        counts[base] = counts.get(base, 0) + 1
+        if not is_versioned(base):
+            problems.append(f"a version record for {base or 'no file'} (esx-boot measures "
+                            "version records only for b and k)")
+            continue
+        nxt = records[i + 1] if i + 1 < len(records) else None
+        if nxt is None or nxt.tag not in (TAG_MODULE, TAG_BOOT_OPTION) or nxt.name != base:
+            problems.append(f"the version record for {base} is not followed by {base}")
+    problems += [f"{n} version records for {base} (esx-boot measures only the first)"
+                 for base, n in counts.items() if n > 1 and is_versioned(base)]
     return problems

@@ -52,7 +52,7 @@ __all__ = ["DEFAULT_BOUND_SECONDS", "Explanation", "StepRef", "explain", "fixed_
 DEFAULT_BOUND_SECONDS = 7200.0
 
 #: The PCRs the chain shows (PCR 13 carries the version records).
-SHOWN_PCRS = (7, 11, 12, 13, 14)
+SHOWN_PCRS = (4, 7, 11, 12, 13, 14)
 
 
 def release_name(key: str | None) -> str:
@@ -347,18 +347,22 @@ def _tpm(world: Any, host: str) -> tuple[dict[str, Any], dict[str, Any]]:
             records.append({"pcr": e.pcr, "digest": e.digest.hex()})
     for rec, v, f in zip(records, mb.versions, mb.version_files, strict=True):
         rec.update(component=v.component, product=v.product, version=v.version, file=f)
+    # The boot chain the firmware measured: safeboot, then mboot (PCR 4), mboot's driver.
+    images = [{"pcr": i.pcr, "kind": i.kind, "path": i.path, "digest": i.digest.hex()}
+              for i in mb.efi_images]
     try:
         files = world.evidence(host)
     except OperationError as exc:
-        return ({"available": True, "events": len(log), "version_records": records,
-                 "esxi_version": mb.esxi_version},
+        return ({"available": True, "events": len(log), "efi_images": images,
+                 "version_records": records, "esxi_version": mb.esxi_version},
                 {"available": False, "why": str(exc)})
     quote = parse_attest(files["quote.msg"])
     pcrs = json.loads(files["pcrs.json"])["sha256"]
     replayed = replay(log)
     matches = all(replayed[int(i)].hex() == v for i, v in pcrs.items())
-    eventlog = {"available": True, "events": len(log), "version_records": records,
-                "esxi_version": mb.esxi_version, "replay_matches_quote": matches}
+    eventlog = {"available": True, "events": len(log), "efi_images": images,
+                "version_records": records, "esxi_version": mb.esxi_version,
+                "replay_matches_quote": matches}
     return eventlog, {"available": True, "pcrs": {str(i): pcrs[str(i)] for i in SHOWN_PCRS},
                       "reset_count": quote.clock_info.reset_count,
                       "restart_count": quote.clock_info.restart_count,
@@ -480,6 +484,9 @@ def render(x: Explanation) -> str:
                    f"{ev['esxi_version']}"
                    + ("; replay matches the quoted PCRs" if ev.get("replay_matches_quote")
                       else ""))
+        for i in ev["efi_images"]:
+            path = i["path"] or "(no file path)"
+            out.append(f"            PCR {i['pcr']:2d} EFI {i['kind']} {path}")
         for r in ev["version_records"]:
             out.append(f"            PCR {r['pcr']} version record {r['component']} "
                        f"{r['product']!r} {r['version']} ({r['file']})")

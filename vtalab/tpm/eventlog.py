@@ -51,8 +51,18 @@ __all__ = [
     "TaggedEvent",
     "UefiVariable",
     "Undecoded",
+    "DevicePathNode",
     "decode_event_data",
+    "device_path",
+    "device_path_files",
+    "device_path_text",
+    "dp_file",
+    "dp_hard_drive",
+    "dp_pci",
+    "dp_pci_root",
+    "dp_sata",
     "firmware_blob_data",
+    "parse_device_path",
     "guid_bytes",
     "image_load_data",
     "parse_eventlog",
@@ -160,6 +170,106 @@ def firmware_blob_data(base: int, length: int) -> bytes:
 
 def image_load_data(location: int, length: int, device_path: bytes = b"") -> bytes:
     return struct.pack("<QQQQ", location, length, 0, len(device_path)) + device_path
+
+
+# -- UEFI device paths (UEFI 2.10 §10.3), what an image-load record says it was loaded from --
+_DP_END = b"\x7f\xff\x04\x00"  # End of Hardware Device Path, End Entire Device Path
+
+
+@dataclass(frozen=True, slots=True)
+class DevicePathNode:
+    """One ``EFI_DEVICE_PATH_PROTOCOL`` node: type, sub-type and the bytes after the header."""
+
+    type: int
+    subtype: int
+    data: bytes
+
+
+def device_path(*nodes: bytes) -> bytes:
+    """The nodes followed by the End Entire Device Path node."""
+    return b"".join(nodes) + _DP_END
+
+
+def dp_pci_root(uid: int = 0) -> bytes:
+    """ACPI ``PciRoot(uid)``: _HID PNP0A03 in EISA form (§10.3.3)."""
+    return struct.pack("<BBHII", 2, 1, 12, 0x0A0341D0, uid)
+
+
+def dp_pci(device: int, function: int) -> bytes:
+    """Hardware ``Pci(device,function)`` (§10.3.2.1; the function byte comes first)."""
+    return struct.pack("<BBHBB", 1, 1, 6, function, device)
+
+
+def dp_sata(port: int, multiplier_port: int = 0xFFFF, lun: int = 0) -> bytes:
+    """Messaging ``Sata(port,multiplier,lun)`` (§10.3.4.6; 0xFFFF: directly attached)."""
+    return struct.pack("<BBHHHH", 3, 0x12, 10, port, multiplier_port, lun)
+
+
+def dp_hard_drive(number: int, start: int, size: int, partition_guid: str) -> bytes:
+    """Media ``HD(number,GPT,guid,start,size)`` (§10.3.5.1; start and size in LBAs)."""
+    return (struct.pack("<BBHIQQ", 4, 1, 42, number, start, size)
+            + guid_bytes(partition_guid) + bytes([0x02, 0x02]))  # GPT, GUID signature
+
+
+def dp_file(path: str) -> bytes:
+    """Media File Path (§10.3.5.4): the path as a NUL-terminated UCS-2 string."""
+    name = (path + "\x00").encode("utf-16-le")
+    return struct.pack("<BBH", 4, 4, 4 + len(name)) + name
+
+
+def parse_device_path(data: bytes) -> list[DevicePathNode]:
+    """The nodes of a device path up to its End Entire node; ``ValueError`` if malformed."""
+    nodes: list[DevicePathNode] = []
+    pos = 0
+    while True:
+        if pos + 4 > len(data):
+            raise ValueError("device path ends without an End Entire Device Path node")
+        typ, sub, length = struct.unpack_from("<BBH", data, pos)
+        if length < 4 or pos + length > len(data):
+            raise ValueError(f"device path node at {pos} has a bad length {length}")
+        if (typ, sub) == (0x7F, 0xFF):
+            if pos + length != len(data):
+                raise ValueError("bytes after the End Entire Device Path node")
+            return nodes
+        nodes.append(DevicePathNode(typ, sub, data[pos + 4:pos + length]))
+        pos += length
+
+
+def _file_node_path(n: DevicePathNode) -> str:
+    if len(n.data) % 2:
+        raise ValueError("File Path node is not UCS-2")
+    try:
+        return n.data.decode("utf-16-le").rstrip("\x00")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"bad File Path node: {exc}") from None
+
+
+def _node_text(n: DevicePathNode) -> str:
+    d = n.data
+    if (n.type, n.subtype) == (2, 1) and len(d) == 8 and d[:4] == b"\xd0\x41\x03\x0a":
+        return f"PciRoot(0x{struct.unpack_from('<I', d, 4)[0]:X})"
+    if (n.type, n.subtype) == (1, 1) and len(d) == 2:
+        return f"Pci(0x{d[1]:X},0x{d[0]:X})"
+    if (n.type, n.subtype) == (3, 0x12) and len(d) == 6:
+        port, mult, lun = struct.unpack("<HHH", d)
+        return f"Sata(0x{port:X},0x{mult:X},0x{lun:X})"
+    if (n.type, n.subtype) == (4, 1) and len(d) == 38 and d[36:38] == b"\x02\x02":
+        number, start, size = struct.unpack_from("<IQQ", d)
+        return f"HD({number},GPT,{_guid_text(d[20:36]).upper()},0x{start:X},0x{size:X})"
+    if (n.type, n.subtype) == (4, 4):
+        return _file_node_path(n)
+    return f"Path({n.type},{n.subtype},{d.hex().upper()})"
+
+
+def device_path_text(data: bytes) -> str:
+    """The UEFI text form (§10.6) of the nodes vtalab writes; others as ``Path(t,s,hex)``."""
+    return "/".join(_node_text(n) for n in parse_device_path(data))
+
+
+def device_path_files(data: bytes) -> str | None:
+    """The file a device path names (its File Path nodes joined), or None if it names none."""
+    parts = [_file_node_path(n) for n in parse_device_path(data) if (n.type, n.subtype) == (4, 4)]
+    return "".join(parts) if parts else None
 
 
 def decode_event_data(event_type: int, data: bytes

@@ -124,7 +124,7 @@ class World:
                 host = EsxiHost(k, self.params, hspec.name, self._image(hspec.release, hspec.name),
                                 role="trusted", tpm=tpm, txt=hspec.txt, cluster=cspec.name,
                                 firmware=FirmwareProfile.for_vendor(
-                                    "Dell Inc.", secure_boot=hspec.secure_boot))
+                                    "Dell Inc.", secure_boot=hspec.secure_boot, disk_id=hspec.name))
                 host.services = {"kmxa": True}
                 host.quick_boot_enabled = cspec.quick_boot
                 host.tpm_vendor = hspec.tpm.vendor
