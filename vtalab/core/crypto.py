@@ -55,8 +55,15 @@ __all__ = [
     "hmac_sha256",
     "is_simulated",
     "issue_certificate",
+    "make_client_certificate",
+    "make_csr",
     "make_server_certificate",
+    "csr_from_pem",
+    "csr_pem",
+    "csr_public_key",
+    "private_from_pem",
     "private_pem",
+    "sign_csr",
     "jwt_decode",
     "jwt_encode",
     "jwt_verify",
@@ -68,6 +75,7 @@ __all__ = [
     "public_from_point",
     "public_pem",
     "public_point",
+    "sha1_hex",
     "sha256",
     "sim_ecdh",
     "sim_sign",
@@ -85,6 +93,11 @@ _ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
+
+
+def sha1_hex(data: bytes) -> str:
+    """SHA-1 of ``data`` in hex: only as a certificate *thumbprint*, as Windows shows one."""
+    return hashlib.sha1(data).hexdigest()  # noqa: S324 - a display fingerprint, not security
 
 
 def hmac_sha256(key: bytes, data: bytes) -> bytes:
@@ -592,3 +605,76 @@ def make_server_certificate(common_name: str, key: PrivateKey, *, dns_names: tup
                        critical=False)
     )
     return builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+
+
+# -- client certificates and certificate signing requests (a key provider's KMIP identity) --
+def make_client_certificate(common_name: str, key: PrivateKey, *, not_before: datetime,
+                            not_after: datetime, org: str | None = None) -> Certificate:
+    """A self-signed TLS client certificate (clientAuth), deterministic in its inputs."""
+    name = _name(common_name, org)
+    builder = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(_serial(f"client|{common_name}|{key_id(key)}"))
+        .not_valid_before(not_before).not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH]),
+                       critical=False)
+    )
+    return builder.sign(key, hashes.SHA256(), ecdsa_deterministic=True)
+
+
+def make_csr(common_name: str, key: PrivateKey, *, org: str | None = None) -> bytes:
+    """A PKCS#10 certificate signing request for ``key`` (DER; deterministic signature)."""
+    csr = (x509.CertificateSigningRequestBuilder().subject_name(_name(common_name, org))
+           .sign(key, hashes.SHA256(), ecdsa_deterministic=True))
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+def csr_pem(csr_der: bytes) -> str:
+    """A CSR as PEM text (what ``Get-TrustAuthorityKeyProviderClientCertificateCSR`` prints)."""
+    csr = x509.load_der_x509_csr(csr_der)
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def csr_from_pem(text: str) -> bytes:
+    """The DER of a PEM CSR; ``ValueError`` when it is not one or its signature is bad."""
+    try:
+        csr = x509.load_pem_x509_csr(text.encode("ascii", "replace"))
+    except ValueError as exc:
+        raise ValueError(f"not a PEM certificate signing request ({exc})") from None
+    if not csr.is_signature_valid:
+        raise ValueError("the certificate signing request's signature does not verify")
+    return csr.public_bytes(serialization.Encoding.DER)
+
+
+def csr_public_key(csr_der: bytes) -> PublicKey:
+    key = x509.load_der_x509_csr(csr_der).public_key()
+    if not isinstance(key, ec.EllipticCurvePublicKey):
+        raise ValueError("the CSR's key is not an EC key")
+    return key
+
+
+def sign_csr(csr_der: bytes, issuer_cert: Certificate, issuer_key: PrivateKey,
+             not_before: datetime, not_after: datetime, *, org: str | None = None
+             ) -> Certificate:
+    """Issue the certificate a CSR asks for (its subject's common name and key), after
+    checking the request's own signature (``ValueError`` when it does not verify)."""
+    csr = x509.load_der_x509_csr(csr_der)
+    if not csr.is_signature_valid:
+        raise ValueError("the certificate signing request's signature does not verify")
+    names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    common_name = str(names[0].value) if names else "unnamed"
+    return issue_certificate(common_name, csr_public_key(csr_der), issuer_cert, issuer_key,
+                             not_before, not_after, org=org)
+
+
+def private_from_pem(text: str) -> PrivateKey:
+    """An EC private key from PKCS#8/SEC1 PEM text; ``ValueError`` when it is not one."""
+    try:
+        key = serialization.load_pem_private_key(text.encode("ascii", "replace"), None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not an unencrypted PEM private key ({exc})") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError("the private key is not an EC key")
+    return key

@@ -97,6 +97,12 @@ class TrustedKeyProvider:
     password: str
     client_certificate_der: bytes
     trusted_server_certificates_der: tuple[bytes, ...] = ()
+    #: the private key of the client certificate, kept by kmxd (never shown or recorded)
+    client_private_key: crypto.PrivateKey | None = field(default=None, repr=False,
+                                                         compare=False)
+    #: the pending certificate signing request (DER) and the key it was made for
+    csr_der: bytes = b""
+    csr_private_key: crypto.PrivateKey | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -122,6 +128,50 @@ class TrustedKeyProvider:
     def with_primary_key(self, key_id: str) -> TrustedKeyProvider:
         return replace(self, primary_key_id=key_id)
 
+    def server(self, name: str) -> KmipServerRef:
+        for s in self.servers:
+            if s.name == name:
+                return s
+        raise OperationError(f"key provider {self.name!r} has no KMIP server {name!r}",
+                             what="key provider server", value=name,
+                             choices=[s.name for s in self.servers])
+
+    def with_server(self, ref: KmipServerRef) -> TrustedKeyProvider:
+        """The provider with one more KMIP server (``Add-TrustAuthorityKeyProviderServer``)."""
+        if any(s.name == ref.name for s in self.servers):
+            raise OperationError(f"key provider {self.name!r} already has a KMIP server named "
+                                 f"{ref.name!r}", what="name", value=ref.name)
+        if any(s.endpoint == ref.endpoint for s in self.servers):
+            raise OperationError(f"key provider {self.name!r} already has a KMIP server at "
+                                 f"{ref.address}:{ref.port}", what="address", value=ref.address)
+        return replace(self, servers=(*self.servers, ref))
+
+    def without_server(self, name: str) -> TrustedKeyProvider:
+        """The provider without KMIP server ``name``; a provider keeps at least one."""
+        self.server(name)
+        if len(self.servers) == 1:
+            raise OperationError(f"{name!r} is the only KMIP server of key provider "
+                                 f"{self.name!r}; a key provider needs at least one",
+                                 what="key provider server", value=name)
+        return replace(self, servers=tuple(s for s in self.servers if s.name != name))
+
+    def with_client_certificate(self, certificate_der: bytes,
+                                key: crypto.PrivateKey) -> TrustedKeyProvider:
+        """A new client certificate and its key (the pending CSR is used up when the
+        certificate answers it)."""
+        used = self.csr_private_key is not None and crypto.key_id(
+            self.csr_private_key) == crypto.key_id(key)
+        return replace(self, client_certificate_der=bytes(certificate_der),
+                       client_private_key=key, csr_der=b"" if used else self.csr_der,
+                       csr_private_key=None if used else self.csr_private_key)
+
+    def with_csr(self, csr_der: bytes, key: crypto.PrivateKey) -> TrustedKeyProvider:
+        return replace(self, csr_der=bytes(csr_der), csr_private_key=key)
+
+    def with_trusted_server_certificates(self, ders: tuple[bytes, ...]) -> TrustedKeyProvider:
+        unique = tuple(dict.fromkeys(bytes(d) for d in ders))
+        return replace(self, trusted_server_certificates_der=unique)
+
     def record(self) -> dict[str, Any]:
         """A JSON-able description without the password (for traces and exports)."""
         return {
@@ -131,7 +181,9 @@ class TrustedKeyProvider:
                         for s in self.servers],
             "username": self.username,
             "password": "***",
-            "client_certificate_sha256": crypto.sha256(self.client_certificate_der).hex(),
+            "client_certificate_sha256": (crypto.sha256(self.client_certificate_der).hex()
+                                          if self.client_certificate_der else None),
+            "csr_sha256": crypto.sha256(self.csr_der).hex() if self.csr_der else None,
             "trusted_server_certificates_sha256": [
                 crypto.sha256(d).hex() for d in self.trusted_server_certificates_der],
         }
@@ -162,6 +214,10 @@ class ServerStatus:
     status: ServerState
     reason: Reason | None
     message: str
+    #: kmxd trusts the server's certificate (vAPI ``client_trust_server``)
+    client_trust_server: bool = True
+    #: the server trusts kmxd's client certificate (vAPI ``server_trust_client``)
+    server_trust_client: bool = True
 
 
 @dataclass(frozen=True)
@@ -384,8 +440,14 @@ class KeyProviderService:
                                  trusted_server_certs_der=config.trusted_server_certificates_der,
                                  endpoints=[s.endpoint for s in config.servers])
             for ref, attempt in zip(config.servers, attempts, strict=True):
+                server = kms.at(ref.address, ref.port)
+                trusts_server = server is not None and server.client_trust_problem(
+                    config.trusted_server_certificates_der, now) is None
+                trusts_client = server is not None and server.client_certificate_problem(
+                    config.client_certificate_der, now) is None
                 rows.append(ServerStatus(name, ref.name, ref.address, ref.port, attempt.status,
-                                         attempt.reason, attempt.message))
+                                         attempt.reason, attempt.message, trusts_server,
+                                         trusts_client))
         return rows
 
 

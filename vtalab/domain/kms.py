@@ -332,35 +332,46 @@ class KmsServer:
         self._keys[key_id] = replace(key, state="Destroyed", material=b"")
 
     # -- the client's view ------------------------------------------------------------------
-    def _connect(self, *, username: str, password: str, client_cert_der: bytes, now: datetime,
-                 trusted_server_certs_der: Sequence[bytes] | None) -> tuple[Reason, str] | None:
-        """TLS handshake + KMIP authentication; ``None`` when the session is established."""
+    def client_trust_problem(self, trusted_server_certs_der: Sequence[bytes] | None,
+                             now: datetime) -> tuple[Reason, str] | None:
+        """Why a client trusting ``trusted_server_certs_der`` refuses this server's TLS
+        certificate at ``now`` (``None``: it accepts it; ``None`` list: trusts anything)."""
         where = f"KMS server {self.name} ({self.address}:{self.port})"
-        if not self.available:
-            return _UNREACHABLE, f"{where} is unreachable (connection timed out)"
-        # The client checks the server's certificate first ...
+        now = _utc(now)
         problem = _validity_problem(self.server_cert, now)
         if problem is not None:
             return _CERT_EXPIRED, f"{where}: server certificate {problem}"
-        if trusted_server_certs_der is not None:
-            mine = self.server_certificate_der
-            if mine not in trusted_server_certs_der:
-                anchors = []
-                for der in trusted_server_certs_der:
-                    try:
-                        anchors.append(crypto.cert_from_der(der))
-                    except ValueError:
-                        continue
-                chain = crypto.chain_problem(self.server_cert, anchors, now) if anchors else (
-                    "untrusted_issuer")
-                if chain == "expired" or chain == "not_yet_valid":
-                    return _CERT_EXPIRED, (f"{where}: the trusted certificate that issued the "
-                                           "server certificate is expired")
-                if chain is not None:
-                    return _AUTH_FAILED, (f"{where}: server certificate "
-                                          f"{_subject(self.server_cert)} is not trusted by the "
-                                          "client")
-        # ... then the server checks the client's certificate ...
+        if trusted_server_certs_der is None:
+            return None
+        mine = self.server_certificate_der
+        if mine in trusted_server_certs_der:
+            return None
+        anchors = []
+        for der in trusted_server_certs_der:
+            try:
+                anchors.append(crypto.cert_from_der(der))
+            except ValueError:
+                continue
+        chain = crypto.chain_problem(self.server_cert, anchors, now) if anchors else (
+            "untrusted_issuer")
+        if chain == "expired" or chain == "not_yet_valid":
+            return _CERT_EXPIRED, (f"{where}: the trusted certificate that issued the "
+                                   "server certificate is expired")
+        if chain is not None:
+            return _AUTH_FAILED, (f"{where}: server certificate "
+                                  f"{_subject(self.server_cert)} is not trusted by the "
+                                  "client")
+        return None
+
+    def client_certificate_problem(self, client_cert_der: bytes, now: datetime
+                                   ) -> tuple[Reason, str] | None:
+        """Why this server refuses the client certificate at ``now`` (``None``: accepted:
+        registered explicitly, or issued by the KMS CA, and not revoked)."""
+        where = f"KMS server {self.name} ({self.address}:{self.port})"
+        now = _utc(now)
+        if not client_cert_der:
+            return _AUTH_FAILED, (f"{where}: the client presented no certificate (the key "
+                                  "provider has no client certificate)")
         try:
             client = crypto.cert_from_der(client_cert_der)
         except ValueError:
@@ -373,7 +384,20 @@ class KmsServer:
         if revoked or not (explicit or crypto.chain_problem(client, [self.ca_cert], now) is None):
             return _AUTH_FAILED, (f"{where}: client certificate {_subject(client)} is not "
                                   "trusted by the KMS")
-        # ... and finally the KMIP credentials.
+        return None
+
+    def _connect(self, *, username: str, password: str, client_cert_der: bytes, now: datetime,
+                 trusted_server_certs_der: Sequence[bytes] | None) -> tuple[Reason, str] | None:
+        """TLS handshake + KMIP authentication; ``None`` when the session is established."""
+        where = f"KMS server {self.name} ({self.address}:{self.port})"
+        if not self.available:
+            return _UNREACHABLE, f"{where} is unreachable (connection timed out)"
+        # The client checks the server's certificate first, then the server checks the
+        # client's certificate, and finally the KMIP credentials.
+        failed = (self.client_trust_problem(trusted_server_certs_der, now)
+                  or self.client_certificate_problem(client_cert_der, now))
+        if failed is not None:
+            return failed
         digest = self._accounts.get(username)
         if digest is None or digest != self._digest(username, password):
             return _AUTH_FAILED, f"{where}: KMIP authentication failed for user {username!r}"

@@ -73,6 +73,8 @@ class World:
         self.kernel = Kernel(self.seed)
         #: files operators pass between cmdlets (``-FilePath``), by name
         self.files: dict[str, Any] = {}
+        #: deterministic sequence numbers for keys kmxd and the KMS make (derivation labels)
+        self.key_counters: dict[str, int] = {}
         #: vLCM desired ESXi image per cluster (Set-Cluster -BaseImage): cluster -> build key
         self.lcm_desired: dict[str, str] = {}
         self.hosts: dict[str, EsxiHost] = {}

@@ -127,6 +127,23 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
        "Uid:String", "Name MasterKeyId Status Health",
        "assumed: the structure page was not found; the vAPI kms Providers.Info "
        "(provider, master_key_id, key_server, status, health) with PowerCLI's Id/Name/Uid"),
+    _t("TrustAuthorityKeyProviderServer", _S + "TrustAuthorityKeyProviderServer",
+       "Address:String Id:String KeyProviderId:String Name:String Port:Int32 "
+       "TrustAuthorityClusterId:String Uid:String", "Name Address Port",
+       _SEC + "trustauthoritykeyproviderserver"),
+    _t("TrustAuthorityKeyProviderServerCertificate",
+       _S + "TrustAuthorityKeyProviderServerCertificate",
+       "Certificate:X509Certificate2 CertificateRawData:String KeyProviderId:String "
+       "KeyProviderServerId:String TrustAuthorityClusterId:String Trusted:Boolean Uid:String",
+       "KeyProviderServerId Trusted Certificate",
+       _SEC + "trustauthoritykeyproviderservercertificate"),
+    _t("X509Certificate2", "System.Security.Cryptography.X509Certificates.X509Certificate2",
+       "Issuer:String NotAfter:DateTime NotBefore:DateTime SerialNumber:String "
+       "Subject:String Thumbprint:String", "Thumbprint Subject",
+       "https://learn.microsoft.com/dotnet/api/system.security.cryptography."
+       "x509certificates.x509certificate2",
+       "Archived Extensions FriendlyName HasPrivateKey IssuerName PrivateKey PublicKey "
+       "RawData SignatureAlgorithm SubjectName Version"),
     _t("AttestationServiceInfo", _S + "AttestationServiceInfo",
        "Address:String Group:String Id:String Port:Int64 TrustAuthorityClusterId:String "
        "Uid:String", "Address Port Group",

@@ -56,6 +56,13 @@ def setup_procedure(world: World) -> None:
                 call("Export-VMHostImageDb", vmhost=th.name, file=f"{th.host.version}.tgz")
                 call("New-TrustAuthorityVMHostBaseImage", file=f"{th.host.version}.tgz")
     call("New-TrustAuthorityKeyProvider")
+    # The trusted connection: a client certificate and key the KMS issued, and the KMS CA
+    # (which issued every KMIP server's certificate) as the trusted server certificate.
+    call("kms-issue-client-certificate", file="kmxd-client.pem", key_file="kmxd-client.key")
+    call("Set-TrustAuthorityKeyProviderClientCertificate", certificate="kmxd-client.pem",
+         private_key="kmxd-client.key")
+    call("kms-export-ca-certificate", file="kms-ca.pem")
+    call("Add-TrustAuthorityKeyProviderServerCertificate", file="kms-ca.pem")
     call("Export-TrustAuthorityServicesInfo", file="services.json")
     call("Import-TrustAuthorityServicesInfo", file="services.json")
     for cluster in world.trusted_clusters.values():

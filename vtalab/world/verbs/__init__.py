@@ -10,6 +10,8 @@ operator gives. The verbs are grouped by who performs them:
 * ``inventory``: the ``Get-``/``Remove-``/``Set-`` counterparts of both;
 * ``hosts``: reboots, power, maintenance mode, upgrades, revert, Quick Boot setting;
 * ``lifecycle``: vLCM cluster remediation (images and baselines);
+* ``keyprovider``: a trusted key provider's KMIP servers, client certificate and trusted
+  server certificates, and the KMS administrator's side of that trust;
 * ``services``: attestd/kmxd from vCenter, kmxa only by logging in to the host;
 * ``vms``: power, vMotion, encryption;
 * ``lab``: TA cluster membership, backup/restore, letting time pass;
@@ -23,6 +25,7 @@ from __future__ import annotations
 from vtalab.world.verbs import (  # noqa: F401
     hosts,
     inventory,
+    keyprovider,
     lab,
     lifecycle,
     queries,

@@ -56,10 +56,20 @@ def list_key_providers(world: World, a: Args) -> Outcome:
         for name, p in member.kmxd.providers.items():
             if name in rows:
                 continue
+            servers = [{"name": s.server, "address": s.address, "port": s.port,
+                        "status": s.status.value, "message": s.message,
+                        "client_trust_server": s.client_trust_server,
+                        "server_trust_client": s.server_trust_client}
+                       for s in status.get(name, [])]
+            connected = sum(s["status"] == "CONNECTED" for s in servers)
+            # the provider's connection health (vAPI status.health): every KMIP server
+            # connected, some, or none [assumed: vCenter's rule is not published]
+            connection = ("NONE" if not servers else "OK" if connected == len(servers)
+                          else "WARNING" if connected else "ERROR")
             rows[name] = {
                 "name": name, "primary_key_id": p.primary_key_id, "health": health,
-                "servers": [{"name": s.server, "address": s.address, "port": s.port,
-                             "status": s.status.value} for s in status.get(name, [])]}
+                "status_health": connection, "username": p.username,
+                "servers": servers}
     return Outcome(True, output=list(rows.values()))
 
 

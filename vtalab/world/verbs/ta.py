@@ -3,6 +3,7 @@ TPM 2.0 settings, the trusted key provider and the services export/import."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
@@ -10,7 +11,7 @@ from pydantic import Field
 from vtalab.core import crypto
 from vtalab.domain.attestation import Principal, Tpm2Settings
 from vtalab.domain.base_image import BaseImageError, export_imagedb, parse_imagedb
-from vtalab.domain.key_provider import provider_for
+from vtalab.domain.key_provider import KmipServerRef, provider_for
 from vtalab.domain.trusted import ServiceInfo
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.releases import image_for
@@ -470,18 +471,32 @@ def get_settings(world: World, a: TaClusterArgs) -> Outcome:
 class KeyProviderArgs(Args):
     trust_authority_cluster: Annotated[str | None, TA] = Field(
         None, description="The TA cluster (object or name; default: the only one).")
-    name: str | None = Field(None, description="The key provider's name.")
+    name: Annotated[str | None, PS(position=0)] = Field(
+        None, description="The key provider's name.")
     primary_key_id: Annotated[str | None, PS(name="MasterKeyId")] = Field(
         None, description="The KMIP key to use as the provider's master key.")
     kmip_server_address: str | None = Field(
         None, description="A KMIP server's address (the lab's KMS servers only).")
     kmip_server_name: str | None = Field(None, description="That server's name.")
     kmip_server_port: int | None = Field(None, description="Its port (5696).")
+    kmip_server_username: str | None = Field(
+        None, description="The KMIP account (default: the one the lab's KMS administrator "
+                          "created for vTA).")
+    kmip_server_password: Annotated[str | None, PS(type="SecureString")] = Field(
+        None, description="Its password (default: the one the KMS administrator handed over).")
+    more_servers: Annotated[list[tuple[str, str, int]] | None, PS(hidden=True)] = Field(
+        None, description="API: further KMIP servers (name, address, port) of the create "
+                          "spec, as Add-TrustAuthorityKeyProviderServer adds them.")
 
 
-@verb("New-TrustAuthorityKeyProvider", summary="Create the trusted key provider on every "
-      "TA host (KMIP servers, credentials, client certificate).", args=KeyProviderArgs,
-      side="ta", source=DOC)
+@verb("New-TrustAuthorityKeyProvider", summary="Create a trusted key provider on every TA "
+      "host: its KMIP server(s) and credentials. It trusts no KMIP server and has no client "
+      "certificate yet, so it cannot fetch keys until the trust is set up "
+      "(…KeyProviderClientCertificate, …KeyProviderServerCertificate).",
+      args=KeyProviderArgs, side="ta",
+      source=DOC + "; B: https://developer.broadcom.com/powercli/latest/"
+             "vmware.vimautomation.security/commands/new-trustauthoritykeyprovider (lab: "
+             "without -KmipServerAddress, every KMIP server of the lab's KMS)")
 def new_key_provider(world: World, a: KeyProviderArgs) -> Outcome:
     _check_kmip_server(world, a)
     name = a.name or world.key_provider_name
@@ -490,7 +505,23 @@ def new_key_provider(world: World, a: KeyProviderArgs) -> Outcome:
         key_id = world.kms.create_key(now=world.kernel.utc())
         world.kms.activate(key_id) if world.kms.key(key_id).state != "Active" else None
     world.kms_primary_key = key_id
-    provider = provider_for(name, world.kms, world.kms_identity, key_id)
+    template = provider_for(name, world.kms, world.kms_identity, key_id)
+    servers = template.servers
+    if a.kmip_server_address is not None:
+        first = next(s for s in world.kms.servers if s.address == a.kmip_server_address)
+        servers = (KmipServerRef(a.kmip_server_name or first.name, first.address,
+                                 a.kmip_server_port or first.port),)
+    for server_name, address, port in a.more_servers or []:
+        ref = KmipServerRef(server_name, address, int(port))
+        if any(r.name == ref.name or r.endpoint == ref.endpoint for r in servers):
+            raise InputError(f"KMIP server {server_name!r} ({address}:{port}) is listed twice",
+                             what="KMIP server", value=server_name)
+        servers = (*servers, ref)
+    provider = replace(template, servers=servers,
+                       username=a.kmip_server_username or template.username,
+                       password=(a.kmip_server_password if a.kmip_server_password is not None
+                                 else template.password),
+                       client_certificate_der=b"", trusted_server_certificates_der=())
 
     def apply(h: TaHost) -> bool:
         if name in h.kmxd.providers:
@@ -503,12 +534,12 @@ def new_key_provider(world: World, a: KeyProviderArgs) -> Outcome:
 
 
 def _check_kmip_server(world: World, a: KeyProviderArgs) -> None:
-    """The KMIP server given must be one of the lab's (its KMS cluster is simulated)."""
+    """The KMIP server address given must be one of the lab's (its KMS cluster is
+    simulated); the server's name is the operator's label for it."""
     servers = list(getattr(world.kms, "servers", []) or [])
     known = {(getattr(s, "name", None), getattr(s, "address", None), getattr(s, "port", None))
              for s in servers}
-    for value, index, what in ((a.kmip_server_name, 0, "KMIP server name"),
-                               (a.kmip_server_address, 1, "KMIP server address"),
+    for value, index, what in ((a.kmip_server_address, 1, "KMIP server address"),
                                (a.kmip_server_port, 2, "KMIP server port")):
         choices = sorted({str(k[index]) for k in known})
         if value is not None and known and str(value) not in choices:
