@@ -782,6 +782,12 @@ KpUpdate = Struct(f"{KP}.update_spec", {"master_key_id": Opt(Str), "key_server":
 REST_KP = f"{REST_TI}/trust-authority-clusters/{{cluster}}/kms/providers"
 
 
+def _worst(*values: str) -> str:
+    """The worst of several health values (ERROR > WARNING > OK > NONE)."""
+    order = ("NONE", "OK", "WARNING", "ERROR")
+    return max(values, key=order.index)
+
+
 def _provider(lab: ServedLab, name: str) -> dict[str, Any]:
     rows = list(_ok(_call(lab, "list-key-providers")).output)
     for row in rows:
@@ -797,7 +803,8 @@ def _provider(lab: ServedLab, name: str) -> dict[str, Any]:
 def kp_list(lab: ServedLab, call: Call, user: str) -> str:
     lab.ids.ta_cluster(call.input["cluster"])
     return lab.read_task(call, TABLE[(KP, "list$task")], user, "List trusted key providers",
-                         lambda: [{"provider": r["name"], "health": r["health"]}
+                         lambda: [{"provider": r["name"],
+                                   "health": _worst(r["health"], r["status_health"])}
                                   for r in _ok(_call(lab, "list-key-providers")).output])
 
 
@@ -814,18 +821,21 @@ def kp_get(lab: ServedLab, call: Call, user: str) -> str:
             ok = s["status"] == "CONNECTED"
             servers.append({"health": "OK" if ok else "ERROR",
                             "details": [] if ok else [message(f"{KP}.server.status",
-                                                              f"{s['name']}: {s['status']}",
+                                                              f"{s['name']}: {s['message']}",
                                                               s["name"], s["status"])],
-                            "client_trust_server": ok, "server_trust_client": ok,
+                            "client_trust_server": s["client_trust_server"],
+                            "server_trust_client": s["server_trust_client"],
                             "name": s["name"]})
+        health = _worst(row["health"], row["status_health"])
         return {"master_key_id": row["primary_key_id"],
                 "key_server": {"type": "KMIP", "description": "", "proxy_server": None,
                                "connection_timeout": None, "kmip_server": {
                                    "servers": [{"name": s["name"], "address": {
                                        "hostname": s["address"], "port": s["port"]}}
-                                       for s in row["servers"]], "username": None}},
-                "status": {"health": row["health"],
-                           "details": _details(row["health"], f"key provider {row['name']}"),
+                                       for s in row["servers"]],
+                                   "username": row["username"]}},
+                "status": {"health": health,
+                           "details": _details(health, f"key provider {row['name']}"),
                            "servers": servers}}
 
     return lab.read_task(call, TABLE[(KP, "get$task")], user, "Get trusted key provider",
@@ -840,10 +850,22 @@ def kp_create(lab: ServedLab, call: Call, user: str) -> str:
     lab.ids.ta_cluster(call.input["cluster"])
     spec = call.input["spec"]
     verb = "New-TrustAuthorityKeyProvider"
+    args = _verb_args(verb, name__key_provider=spec["provider"],
+                      primary_key_id__master_key_id=spec["master_key_id"])
+    kmip = spec["key_server"].get("kmip_server") or {}
+    servers = kmip.get("servers") or []
+    if servers:
+        first = servers[0]
+        args.update(kmip_server_name=first["name"],
+                    kmip_server_address=first["address"]["hostname"])
+        if first["address"].get("port") is not None:
+            args["kmip_server_port"] = first["address"]["port"]
+        args["more_servers"] = [(s["name"], s["address"]["hostname"],
+                                 s["address"].get("port") or 5696) for s in servers[1:]]
+    if kmip.get("username") is not None:
+        args["kmip_server_username"] = kmip["username"]
     return lab.run_task(call, TABLE[(KP, "create$task")], user, "Add trusted key provider",
-                        verb, _verb_args(verb, name__key_provider=spec["provider"],
-                                         primary_key_id__master_key_id=spec["master_key_id"]),
-                        _void)
+                        verb, args, _void)
 
 
 @_op(KP, "update$task", {"cluster": Id, "provider": Id, "spec": KpUpdate}, Id, side="ta",
@@ -869,6 +891,224 @@ def kp_delete(lab: ServedLab, call: Call, user: str) -> str:
     return lab.run_task(call, TABLE[(KP, "delete$task")], user, "Remove trusted key provider",
                         verb, _verb_args(verb, name__key_provider=call.input["provider"]),
                         _void)
+
+
+# == KMS: a provider's client certificate, CSR, credential and peer certificates ==========
+# Sub-services of kms.providers as vmware-vcenter 8.0.3.0 names them
+# (kms/providers_client.py and kms/providers/client_certificate_client.py). Each runs the
+# key provider cmdlet of the same job (vtalab.world.verbs.keyprovider).
+KPC = f"{KP}.client_certificate"
+KPCSR = f"{KPC}.csr"
+KPCRED = f"{KP}.credential"
+KPCUR = f"{KP}.current_peer_certificates"
+KPTRUST = f"{KP}.trusted_peer_certificates"
+REST_KPP = REST_KP + "/{provider}"
+KpcInfo = Struct(f"{KPC}.info", {"certificate": Str})
+KpcUpdate = Struct(f"{KPC}.update_spec", {"certificate": Str, "private_key": Opt(Secret)})
+CsrInfo = Struct(f"{KPCSR}.info", {"csr": Str})
+PeerSummary = Struct(f"{KPCUR}.summary", {"server_name": Str, "certificate": Opt(Str),
+                                          "error_messages": List(LocalizableMessage),
+                                          "trusted": Bool})
+PeerFilter = Struct(f"{KPCUR}.filter_spec", {"server_names": Opt(List(Str)),
+                                             "trusted": Opt(Bool)})
+TrustedInfo = Struct(f"{KPTRUST}.info", {"certificates": List(Str)})
+TrustedUpdate = Struct(f"{KPTRUST}.update_spec", {"certificates": Opt(List(Str))})
+
+
+def _files(lab: ServedLab, values: dict[str, Any]) -> tuple[dict[str, str], Callable[[], None],
+                                                            Callable[[], None]]:
+    """Names in the operator's files for several values, for a verb's first instant."""
+    names = {k: f"api-request-{lab.requests}-{k}" for k in values}
+
+    def before() -> None:
+        for k, v in values.items():
+            lab.world.files[names[k]] = v
+
+    def after() -> None:
+        for n in names.values():
+            lab.world.files.pop(n, None)
+
+    return names, before, after
+
+
+def _pem_text(text: str, field: str) -> str:
+    """A PEM certificate from a client, checked (invalid_argument names the field)."""
+    _pem_certs([text], field)
+    return text
+
+
+def _kp_verb(lab: ServedLab, call: Call, user: str, service: str, name: str, description: str,
+             verb: str, **args: Any) -> str:
+    lab.ids.ta_cluster(call.input["cluster"])
+    _provider(lab, call.input["provider"])
+    return lab.run_task(call, TABLE[(service, name)], user, description, verb,
+                        {"key_provider": call.input["provider"], **args}, _void)
+
+
+def _kp_read(lab: ServedLab, call: Call, user: str, service: str, name: str, description: str,
+             verb: str, pick: Callable[[list[Any]], Any]) -> str:
+    lab.ids.ta_cluster(call.input["cluster"])
+
+    def compute() -> Any:
+        _provider(lab, call.input["provider"])
+        return pick(list(_ok(_call(lab, verb, key_provider=call.input["provider"])).output))
+
+    return lab.read_task(call, TABLE[(service, name)], user, description, compute)
+
+
+@_op(KPC, "create$task", {"cluster": Id, "provider": Id}, Id, side="ta", result=Void,
+     rest=Rest("POST", REST_KPP + "/client-certificate"),
+     summary="Make kmxd a new self-signed client certificate "
+             "(New-TrustAuthorityKeyProviderClientCertificate).")
+def kpc_create(lab: ServedLab, call: Call, user: str) -> str:
+    return _kp_verb(lab, call, user, KPC, "create$task", "Generate key provider client "
+                    "certificate", "New-TrustAuthorityKeyProviderClientCertificate")
+
+
+def _no(what: str) -> VapiError:
+    return VapiError("not_found", f"the key provider has no {what}", args=(what,))
+
+
+@_op(KPC, "get$task", {"cluster": Id, "provider": Id}, Id, side="ta", result=KpcInfo,
+     rest=Rest("GET", REST_KPP + "/client-certificate"),
+     summary="The client certificate kmxd presents "
+             "(Get-TrustAuthorityKeyProviderClientCertificate).")
+def kpc_get(lab: ServedLab, call: Call, user: str) -> str:
+    def pick(rows: list[Any]) -> dict[str, Any]:
+        if not rows:
+            raise _no("client certificate")
+        name = call.input["provider"]
+        for h in lab.world.ta_cluster.members:
+            provider = h.kmxd.providers.get(name) or h.kmxd.providers.get(name[3:])
+            if provider is not None and provider.client_certificate_der:
+                return {"certificate": crypto.cert_pem(crypto.cert_from_der(
+                    provider.client_certificate_der)).decode()}
+        raise _no("client certificate")  # pragma: no cover - rows said there is one
+
+    return _kp_read(lab, call, user, KPC, "get$task", "Get key provider client certificate",
+                    "Get-TrustAuthorityKeyProviderClientCertificate", pick)
+
+
+@_op(KPC, "update$task", {"cluster": Id, "provider": Id, "spec": KpcUpdate}, Id, side="ta",
+     result=Void, rest=Rest("PATCH", REST_KPP + "/client-certificate", body="spec"),
+     summary="Set kmxd's client certificate: a signed CSR, or a certificate with its private "
+             "key (Set-TrustAuthorityKeyProviderClientCertificate).")
+def kpc_update(lab: ServedLab, call: Call, user: str) -> str:
+    lab.ids.ta_cluster(call.input["cluster"])
+    _provider(lab, call.input["provider"])
+    spec = call.input["spec"]
+    values = {"certificate": _pem_text(spec["certificate"], "spec.certificate")}
+    if spec.get("private_key") is not None:
+        try:
+            crypto.private_from_pem(spec["private_key"])
+        except ValueError as exc:
+            raise VapiError("invalid_argument", f"spec.private_key: {exc}",
+                            args=("spec.private_key",)) from None
+        values["private_key"] = spec["private_key"]
+    names, before, after = _files(lab, values)
+    return lab.run_task(call, TABLE[(KPC, "update$task")], user, "Update key provider client "
+                        "certificate", "Set-TrustAuthorityKeyProviderClientCertificate",
+                        {"key_provider": call.input["provider"], **names}, _void,
+                        before=before, after=after)
+
+
+@_op(KPCSR, "create$task", {"cluster": Id, "provider": Id}, Id, side="ta", result=Void,
+     rest=Rest("POST", REST_KPP + "/client-certificate/csr"),
+     summary="Make kmxd a new key and CSR "
+             "(New-TrustAuthorityKeyProviderClientCertificateCSR).")
+def csr_create(lab: ServedLab, call: Call, user: str) -> str:
+    return _kp_verb(lab, call, user, KPCSR, "create$task", "Generate key provider client "
+                    "certificate CSR", "New-TrustAuthorityKeyProviderClientCertificateCSR")
+
+
+@_op(KPCSR, "get$task", {"cluster": Id, "provider": Id}, Id, side="ta", result=CsrInfo,
+     rest=Rest("GET", REST_KPP + "/client-certificate/csr"),
+     summary="The pending CSR (Get-TrustAuthorityKeyProviderClientCertificateCSR).")
+def csr_get(lab: ServedLab, call: Call, user: str) -> str:
+    def pick(rows: list[Any]) -> dict[str, Any]:
+        if not rows:
+            raise _no("certificate signing request")
+        return {"csr": rows[0]}
+
+    return _kp_read(lab, call, user, KPCSR, "get$task", "Get key provider client certificate "
+                    "CSR", "Get-TrustAuthorityKeyProviderClientCertificateCSR", pick)
+
+
+@_op(KPCRED, "set$task", {"cluster": Id, "provider": Id, "credential": Secret}, Id, side="ta",
+     result=Void, rest=Rest("PUT", REST_KPP + "/credential", body="credential"),
+     summary="Set the KMIP password (Set-TrustAuthorityKeyProvider -KmipServerPassword).")
+def credential_set(lab: ServedLab, call: Call, user: str) -> str:
+    lab.ids.ta_cluster(call.input["cluster"])
+    _provider(lab, call.input["provider"])
+    verb = "Set-TrustAuthorityKeyProvider"
+    return lab.run_task(call, TABLE[(KPCRED, "set$task")], user, "Update trusted key provider",
+                        verb, _verb_args(verb, name__key_provider=call.input["provider"],
+                                         password__kmip_server_password=call.input[
+                                             "credential"]), _void)
+
+
+@_op(KPCUR, "list$task", {"cluster": Id, "provider": Id, "spec": Opt(PeerFilter)}, Id,
+     side="ta", result=List(PeerSummary), rest=Rest("GET", REST_KPP + "/peer-certs/current"),
+     summary="The certificate each KMIP server presents and whether kmxd trusts it "
+             "(Get-TrustAuthorityKeyProviderServerCertificate).")
+def peers_current(lab: ServedLab, call: Call, user: str) -> str:
+    f = call.input.get("spec") or {}
+
+    def pick(rows: list[Any]) -> list[dict[str, Any]]:
+        shown = {r["KeyProviderServerId"]: r for r in rows}
+        out = []
+        for server in _provider(lab, call.input["provider"])["servers"]:
+            row = shown.get(server["name"])
+            out.append({"server_name": server["name"],
+                        "certificate": row["CertificateRawData"] if row else None,
+                        "error_messages": [] if row else [message(
+                            f"{KPCUR}.unreachable", f"{server['name']}: {server['message']}",
+                            server["name"])],
+                        "trusted": bool(row and row["Trusted"])})
+        return [r for r in out
+                if (not f.get("server_names") or r["server_name"] in f["server_names"])
+                and (f.get("trusted") is None or r["trusted"] == f["trusted"])]
+
+    return _kp_read(lab, call, user, KPCUR, "list$task", "List key provider server "
+                    "certificates", "Get-TrustAuthorityKeyProviderServerCertificate", pick)
+
+
+@_op(KPTRUST, "get$task", {"cluster": Id, "provider": Id}, Id, side="ta", result=TrustedInfo,
+     rest=Rest("GET", REST_KPP + "/peer-certs/trusted"),
+     summary="The KMIP server certificates kmxd trusts.")
+def peers_trusted_get(lab: ServedLab, call: Call, user: str) -> str:
+    lab.ids.ta_cluster(call.input["cluster"])
+
+    def compute() -> dict[str, Any]:
+        name = _provider(lab, call.input["provider"])["name"]
+        for h in lab.world.ta_cluster.members:
+            provider = h.kmxd.providers.get(name)
+            if provider is not None:
+                return {"certificates": [crypto.cert_pem(crypto.cert_from_der(d)).decode()
+                                         for d in provider.trusted_server_certificates_der]}
+        return {"certificates": []}  # pragma: no cover - _provider found it
+
+    return lab.read_task(call, TABLE[(KPTRUST, "get$task")], user, "Get key provider trusted "
+                         "server certificates", compute)
+
+
+@_op(KPTRUST, "update$task", {"cluster": Id, "provider": Id, "spec": TrustedUpdate}, Id,
+     side="ta", result=Void, rest=Rest("PATCH", REST_KPP + "/peer-certs/trusted", body="spec"),
+     summary="Replace the KMIP server certificates kmxd trusts "
+             "(Set-TrustAuthorityKeyProviderServerCertificate).")
+def peers_trusted_update(lab: ServedLab, call: Call, user: str) -> str:
+    lab.ids.ta_cluster(call.input["cluster"])
+    _provider(lab, call.input["provider"])
+    certs = call.input["spec"].get("certificates")
+    if certs is None:  # "If unset, the trusted server certificates will not be updated."
+        return lab.read_task(call, TABLE[(KPTRUST, "update$task")], user, "Update key provider "
+                             "server certificates", lambda: None)
+    text = "".join(_pem_text(c, f"spec.certificates[{i}]") for i, c in enumerate(certs))
+    names, before, after = _files(lab, {"certificate": text})
+    return lab.run_task(call, TABLE[(KPTRUST, "update$task")], user, "Update key provider "
+                        "server certificates", "Set-TrustAuthorityKeyProviderServerCertificate",
+                        {"key_provider": call.input["provider"], **names}, _void,
+                        before=before, after=after)
 
 
 # == trusted clusters: attestation / kms services =========================================
