@@ -26,6 +26,14 @@ def run_setup(world, *, skip_ca_of: str | None = None) -> None:
     assert out.ok and out.output == "boot_imgdb.tgz"
     assert call("New-TrustAuthorityVMHostBaseImage", file="boot_imgdb.tgz").ok
     assert call("New-TrustAuthorityKeyProvider").ok
+    # the trusted connection with the KMS: kmxd's client certificate (a CSR the KMS
+    # signs) and the KMS CA as trusted server certificate
+    assert call("New-TrustAuthorityKeyProviderClientCertificateCSR").ok
+    assert call("Get-TrustAuthorityKeyProviderClientCertificateCSR", file="kmxd.csr").ok
+    assert call("kms-sign-csr", file="kmxd.csr", out="kmxd.pem").ok
+    assert call("Set-TrustAuthorityKeyProviderClientCertificate", certificate="kmxd.pem").ok
+    assert call("kms-export-ca-certificate", file="kms-ca.pem").ok
+    assert call("Add-TrustAuthorityKeyProviderServerCertificate", file="kms-ca.pem").ok
     assert call("Export-TrustAuthorityServicesInfo", file="services.json").ok
     assert call("Import-TrustAuthorityServicesInfo", file="services.json").ok
     assert call("Add-TrustedClusterAttestationServiceInfo").ok
