@@ -52,8 +52,8 @@ ANCHORS = {
 
 
 def test_catalog_shape() -> None:
-    assert len(RELEASES) == 43
-    assert RELEASES[0].name == "7.0 GA" and RELEASES[-1].name == "8.0 U3c"
+    assert len(RELEASES) == 59
+    assert RELEASES[0].name == "7.0 GA" and RELEASES[-1].name == "8.0 U2f"
     assert len({r.build for r in RELEASES}) == len(RELEASES)
     assert len({r.name for r in RELEASES}) == len(RELEASES)
     for r in RELEASES:
@@ -89,7 +89,7 @@ def test_release_is_frozen_and_labelled() -> None:
 
 
 def test_kinds() -> None:
-    assert [r.name for r in RELEASES if r.kind == "GA"] == ["7.0 GA", "8.0 GA"]
+    assert [r.name for r in RELEASES if r.kind == "GA"] == ["7.0 GA", "8.0 GA", "9.0 GA"]
     assert [r.name for r in RELEASES if r.kind == "update"] == [
         "7.0 U1", "7.0 U2", "7.0 U3", "8.0 U1", "8.0 U2", "8.0 U3"]
 
@@ -130,13 +130,15 @@ def test_builds_strictly_increase_chronologically_within_a_major_line(major: str
 def test_back_branch_patches_are_the_only_build_order_exceptions() -> None:
     # Over the whole major line (back-branch patches included) the build numbers rise
     # with time except where VMware published a patch for an older update after a newer
-    # update: ESXi 8.0 U1d (8.0.1, 2024-03-05) has a smaller build than 8.0 U2b (2024-02-29).
+    # update: ESXi 8.0 U1d (8.0.1, 2024-03-05) has a smaller build than 8.0 U2b (2024-02-29),
+    # 8.0d (8.0.0, 2024-10-07) than 8.0 U3b, 8.0e (8.0.0, 2025-03-11) than 8.0 U3d.
     drops = [(a.name, b.name) for major in ("7.0", "8.0")
              for a, b in itertools.pairwise(line(major)) if b.build <= a.build]
-    assert drops == [("8.0 U2b", "8.0 U1d")]
+    assert drops == [("8.0 U2b", "8.0 U1d"), ("8.0 U3b", "8.0d"), ("8.0 U3d", "8.0e")]
     back_branch = [r.name for major in ("7.0", "8.0") for r in line(major)
                    if r not in _mainline(major)]
-    assert back_branch == ["7.0 U2e", "7.0 U1e", "8.0 U1d"]
+    assert back_branch == ["7.0 U2e", "7.0 U1e", "8.0 U1d", "8.0d", "8.0 U2d", "8.0e",
+                           "8.0 U2e", "8.0f", "8.0g", "8.0 U2f"]
 
 
 def test_upgrade_order() -> None:
@@ -148,7 +150,7 @@ def test_upgrade_order() -> None:
     assert not is_upgrade("8.0 U2", "8.0 U2")
     assert not is_upgrade("8.0 GA", "7.0 U3r")
     ordered = sorted(RELEASES, key=sort_key)
-    assert ordered[0].name == "7.0 GA" and ordered[-1].name == "8.0 U3c"
+    assert ordered[0].name == "7.0 GA" and ordered[-1].name == "9.0 GA"
     for a, b in itertools.pairwise(ordered):
         assert is_upgrade(a, b) and not is_upgrade(b, a)
 
@@ -161,13 +163,16 @@ def test_back_in_time() -> None:
 
 
 def test_line_and_latest() -> None:
-    assert [r.name for r in line("8.0.0")] == ["8.0 GA", "8.0a", "8.0b", "8.0c"]
+    assert [r.name for r in line("8.0.0")] == ["8.0 GA", "8.0a", "8.0b", "8.0c", "8.0d",
+                                               "8.0e", "8.0f", "8.0g"]
     assert line("ESXi 8.0")[0].name == "8.0 GA"
-    assert latest().name == "8.0 U3c"
+    assert latest().name == "8.0 U2f"
+    assert latest("8.0.3").name == "8.0 U3k"  # the last 8.0 U3 patch catalogued
     assert latest("7.0").name == "7.0 U3r"
     assert latest("8.0.1").name == "8.0 U1d"
+    assert [r.name for r in line("9.0")] == ["9.0 GA"]
     with pytest.raises(InputError, match="no ESXi release line"):
-        line("9.0")
+        line("9.1")
 
 
 # ---------------------------------------------------------------- lookup forms
@@ -243,8 +248,8 @@ def test_unknown_int_build_nearest_is_by_distance_not_spelling() -> None:
     with pytest.raises(InputError) as info:
         lookup(24000000)
     e = info.value
-    # 24022510 is 22510 away, 23825572 is 174428 away
-    assert e.choices == ["8.0.3-24022510", "8.0.2-23825572", "7.0.3-23794027"]
+    # 24022510 is 22510 away, 24118393 118393, 23825572 174428
+    assert e.choices == ["8.0.3-24022510", "8.0.0-24118393", "8.0.2-23825572"]
     assert e.suggestion == "8.0.3-24022510"
     assert "nearest known: ESXi 8.0 U3 (8.0.3-24022510)" in str(e)
 
@@ -284,7 +289,8 @@ def test_bad_types_and_empty(spec: object) -> None:
 
 
 def test_withdrawn_and_out_of_scope_builds_are_unknown() -> None:
-    for build in (18825058, 18905247, 16321839, 24585383):  # 7.0 U3a/U3b, 7.0bs, 8.0 U3d
+    # 7.0 U3a/U3b, 7.0bs, 7.0 U3s (2025, not in the sources), ESXi 9.0.1 (after 9.0 GA)
+    for build in (18825058, 18905247, 16321839, 24585291, 24957456):
         with pytest.raises(InputError):
             lookup(build)
 
@@ -315,3 +321,45 @@ def test_markdown_lists_every_release_once() -> None:
     for r in RELEASES:
         assert text.count(f"| `{r.key}` |") == 1
     assert text.endswith("\n")
+
+
+# ---------------------------------------------------------------- 2025-2026 and 9.0 GA
+
+#: Name -> (key, date) of the releases added from Broadcom's VCF Check data and the VCF 9.0
+#: bill of materials, as those texts give them (the catalogue must not drift from them).
+LATER = {
+    "8.0 U3d": ("8.0.3-24585383", "2025-03-04"),
+    "8.0 U3e": ("8.0.3-24674464", "2025-04-10"),
+    "8.0 U3f": ("8.0.3-24784735", "2025-07-15"),
+    "8.0 U3g": ("8.0.3-24859861", "2025-07-29"),
+    "8.0 U3h": ("8.0.3-25067014", "2025-12-15"),
+    "8.0 U3i": ("8.0.3-25205845", "2026-02-24"),
+    "8.0 U3j": ("8.0.3-25429389", "2026-05-27"),
+    "8.0 U3k": ("8.0.3-25595708", "2026-07-29"),
+    "9.0 GA": ("9.0.0-24755229", "2025-06-17"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LATER))
+def test_later_releases_as_their_sources_give_them(name: str) -> None:
+    r = lookup(name)
+    assert (r.key, r.date) == LATER[name]
+    assert r.source and r.cited == r.source  # each carries where it comes from
+    assert ("24755229" in r.source) if name == "9.0 GA" else ("vcfcheck" in r.source)
+
+
+def test_rows_before_2025_cite_the_kb() -> None:
+    for r in RELEASES:
+        if r.date < "2025" and r.name != "8.0d":
+            assert r.source == "" and r.cited == rel.SOURCE, r
+
+
+def test_esxi_9_0_lookup_forms() -> None:
+    ga = lookup("9.0 GA")
+    assert ga.kind == "GA" and ga.major == "9.0"
+    for spec in ("9.0", "ESXi 9.0", "9.0.0", 24755229, "9.0.0-24755229",
+                 "ESXi-9.0-24755229-standard"):
+        assert lookup(spec) is ga, spec
+    assert is_upgrade("8.0 U3k", "9.0 GA")
+    # 9.0 GA (2025-06-17) predates 8.0 U3f..U3k: going there from those is back in time
+    assert is_back_in_time("8.0 U3k", "9.0 GA") and not is_back_in_time("8.0 U3e", "9.0 GA")

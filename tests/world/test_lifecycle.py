@@ -103,11 +103,22 @@ def test_vcenter_catalogue_and_bad_input() -> None:
     assert vcenter_release("vCenter Server 8.0 Update 2").build == 22385739
     assert not vcenter_release("9.0").trust_authority_api
     assert [r.name for r in VCENTER_RELEASES][-1] == "9.0 GA"
+    assert [r.order for r in VCENTER_RELEASES] == sorted(r.order for r in VCENTER_RELEASES)
+    assert all(r.source for r in VCENTER_RELEASES)  # every row says where it comes from
+    # the last 8.0 U3 patch and 9.0 GA, as Broadcom's data gives them
+    assert (vcenter_release("8.0 U3k").build, vcenter_release("8.0 U3k").date) == (
+        25600417, "2026-07-29")
+    assert vcenter_release("24755230").name == "9.0 GA"
+    assert vcenter_release("8.0.3").name == "8.0 U3"  # a bare version: the update, not a patch
+    with pytest.raises(InputError):
+        vcenter_release("8.0 U3f")  # there is no vCenter 8.0 U3f
     with pytest.raises(InputError, match="8.0 U3"):
         vcenter_release("8.0 U4")
     world = _world(vc="8.0 U3")
     with pytest.raises(OperationError, match="not newer"):
         world.perform("upgrade-vcenter", {"vcenter": "ta", "release": "8.0 U2"})
+    with pytest.raises(OperationError, match="not newer"):
+        world.perform("upgrade-vcenter", {"vcenter": "ta", "release": "8.0 U3"})
 
 
 def test_documented_order_checks_all_four_steps() -> None:
@@ -134,3 +145,18 @@ def test_vcenter_9_disables_the_vta_api_and_the_advice_names_the_source() -> Non
     assert [v.subject for v in found] == ["vcsa-wld.lab.local"]
     assert "developer.broadcom.com/xapis/vsphere-automation-api" in found[0].detail
     assert INVARIANTS["vta-gone-in-9-0"].kind == "advice"
+
+
+def test_patch_upgrades_along_8_0_u3_and_esxi_9_0_host_is_flagged() -> None:
+    # 8.0 U3 -> 8.0 U3k is the same version string with a higher build: an update.
+    world = _world(vc="8.0 U3")
+    assert _do(world, "upgrade-vcenter", vcenter="ta", release="8.0 U3k").ok
+    assert world.ta_vcenter.release.build == 25600417
+    # An ESXi host remediated to 9.0 GA (now in the ESXi catalogue) is flagged with the
+    # source, like a vCenter going to 9.0.
+    assert _do(world, "upgrade-vcenter", vcenter="workload", release="9.0 GA").ok
+    assert _do(world, "upgrade-host", vmhost="esx-02", release="9.0 GA").ok
+    found = INVARIANTS["vta-gone-in-9-0"].check(world)
+    hosts = [v for v in found if v.subject == "esx-02"]
+    assert hosts and "9.0.0-24755229" in hosts[0].detail
+    assert "developer.broadcom.com" in hosts[0].detail

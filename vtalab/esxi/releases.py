@@ -1,4 +1,4 @@
-"""The public ESXi releases from 7.0 GA to the end of 2024 (8.0 U3c / 7.0 U3r).
+"""The public ESXi releases from 7.0 GA through the last 8.0 U3 patch (8.0 U3k) and 9.0 GA.
 
 Every entry is a :class:`Release`: the release **name** VMware uses in release notes
 (``8.0 U2``, ``7.0 U3c``, ``8.0a``), the **version** string the host reports
@@ -29,10 +29,35 @@ which is itself taken from that KB). Fields:
     ``GA`` for 7.0/8.0 GA, ``update`` for ``U1``/``U2``/``U3``, ``patch`` for every lettered
     release (express patches and patch releases alike).
 
+Releases after 2024 (and 8.0d, 2024-10-07, which the first transcription missed) carry
+their own source (:attr:`Release.source`), because the KB text itself was not in reach
+when they were added (2026-12-06); each name/build/date comes from Broadcom's own data
+and was checked against a second public text:
+
+* **8.0 line patches 8.0d … 8.0g, 8.0 U2d … U2f, 8.0 U3d … U3k** — the ESX marketing
+  version table of Broadcom's VCF upgrade pre-check tool (github.com/vmware/vcfcheck,
+  ``Data/MarketingVersionAliases/EsxMarketingVersionAliases.json``: name, version.build,
+  release date), whose every pre-2025 entry agrees with the KB rows above, and whose
+  dates agree with the interoperability data next to it (``Data/Interoperability/Esx.json``
+  ``gaDate``). Second texts: KB 395110 (8.0 U3e is ``8.0.3-0.70.24674464``), VMSA-2025-0004
+  (``ESXi80U3d-24585383``, ``ESXi80U2d-24585300``), VMSA-2025-0013 (8.0 U3f fixed in
+  24784735), the 8.0 U3g … U3k release-note links and dates republished in public
+  inventories (U3k: ``ESXi80U3k-25595708``, 2026-07-29). **8.0 U3k (2026-07-29) is the
+  last 8.0 U3 patch in that data**; a later one (searched: "ESXi 8.0 Update 3l") was not
+  found and is not listed.
+* **9.0 GA** — VMware Cloud Foundation 9.0 release notes, *Bill of Materials*: "VMware ESX
+  9.0.0.0 24755229" (techdocs.broadcom.com/…/vmware-cloud-foundation-bill-of-materials),
+  GA date 2025-06-17 (vcfcheck ``Esx.json`` ``9.0.0.0``), and ``esxcli system version
+  get`` of a 9.0 host (``Version: 9.0.0``, ``Build: Releasebuild-24755229``). From 9.0 VMware
+  calls the hypervisor *ESX* and versions it ``9.0.0.0``; the catalogue keeps the
+  three-field ``9.0.0`` the host reports. Later 9.x releases (9.0.0.0100, 9.0.1, 9.0.2,
+  9.1 …) are left out: vTA's API is disabled from 9.0 (see
+  :mod:`vtalab.domain.vcenter_releases`), so the lab needs only the first 9.x release.
+
 Deliberately left out: the security-only ``s`` images (``7.0bs``, ``8.0 U2sb`` ...), the
 withdrawn 7.0 U3a (18825058) and U3b (18905247) whose release dates the KB no longer
-lists, hot patches, and everything released after 2024 (8.0 U3d/U3e, 8.0e, 8.0 U2d,
-7.0 U3s ...). One caveat: 7.0 U3 (18644231) was also withdrawn and is no longer in the
+lists, hot patches, and the 7.0 patches after 2024 (7.0 U3s ...; not in the sources
+above). One caveat: 7.0 U3 (18644231) was also withdrawn and is no longer in the
 KB table; its build is confirmed by the Wireshark table, its date (2021-10-05, the
 vSphere 7.0 U3 GA date) is not from the KB. The KB dates 7.0 U3p 2024-04-11, although the
 VMSA-2024-0006 fix it carries was announced on 2024-03-05.
@@ -110,6 +135,13 @@ class Release:
     build: int  #: 22380479
     date: str  #: ISO date, "2023-09-21"
     kind: Kind  #: "GA" | "update" | "patch"
+    #: where this row comes from (every row before 2025 but 8.0d: :data:`SOURCE`)
+    source: str = ""
+
+    @property
+    def cited(self) -> str:
+        """The source of this row: its own, or the catalogue's."""
+        return self.source or SOURCE
 
     @property
     def key(self) -> str:
@@ -135,8 +167,25 @@ class Release:
         return self.label
 
 
-def _r(name: str, version: str, build: int, date: str, kind: Kind = "patch") -> Release:
-    return Release(name, version, build, date, kind)
+def _r(name: str, version: str, build: int, date: str, kind: Kind = "patch",
+       source: str = "") -> Release:
+    return Release(name, version, build, date, kind, source)
+
+
+#: Source of the 8.0 patches from 8.0d on (see the module docstring for the second texts).
+VCFCHECK = ("Broadcom VCF Check (github.com/vmware/vcfcheck) Data/MarketingVersionAliases/"
+            "EsxMarketingVersionAliases.json and Data/Interoperability/Esx.json")
+_RN = "https://techdocs.broadcom.com/us/en/vmware-cis/vsphere/vsphere/8-0/release-notes/" \
+      "esxi-update-and-patch-release-notes/vsphere-esxi-80u3{}-release-notes.html"
+#: Source of ESXi 9.0 GA.
+VCF90_BOM = ("VMware Cloud Foundation 9.0 release notes, Bill of Materials ('VMware ESX "
+             "9.0.0.0 24755229'), https://techdocs.broadcom.com/us/en/vmware-cis/vcf/"
+             "vcf-9-0-and-later/9-0/release-notes/vmware-cloud-foundation-90-release-notes/"
+             "vmware-cloud-foundation-bill-of-materials.html; GA 2025-06-17: " + VCFCHECK)
+
+
+def _u3(letter: str) -> str:
+    return f"{VCFCHECK}; release notes {_RN.format(letter)}"
 
 
 #: Every catalogued release, in chronological order (date, then build).
@@ -182,8 +231,28 @@ RELEASES: tuple[Release, ...] = (
     _r("8.0 U2c", "8.0.2", 23825572, "2024-05-21"),
     _r("8.0 U3", "8.0.3", 24022510, "2024-06-25", "update"),
     _r("8.0 U3b", "8.0.3", 24280767, "2024-09-17"),
+    _r("8.0d", "8.0.0", 24118393, "2024-10-07", source=VCFCHECK),
     _r("7.0 U3r", "7.0.3", 24411414, "2024-12-12"),
     _r("8.0 U3c", "8.0.3", 24414501, "2024-12-12"),
+    _r("8.0 U2d", "8.0.2", 24585300, "2025-03-04",
+       source=VCFCHECK + "; VMSA-2025-0004 (ESXi80U2d-24585300)"),
+    _r("8.0 U3d", "8.0.3", 24585383, "2025-03-04",
+       source=_u3("d") + "; VMSA-2025-0004 (ESXi80U3d-24585383)"),
+    _r("8.0e", "8.0.0", 24569005, "2025-03-11", source=VCFCHECK),
+    _r("8.0 U3e", "8.0.3", 24674464, "2025-04-10",
+       source=_u3("e") + "; Broadcom KB 395110 (8.0 U3e = 8.0.3-0.70.24674464)"),
+    _r("9.0 GA", "9.0.0", 24755229, "2025-06-17", "GA", source=VCF90_BOM),
+    _r("8.0 U3f", "8.0.3", 24784735, "2025-07-15",
+       source=_u3("f") + "; VMSA-2025-0013 (fixed in 24784735)"),
+    _r("8.0 U2e", "8.0.2", 24789317, "2025-07-15", source=VCFCHECK),
+    _r("8.0f", "8.0.0", 24814147, "2025-07-15", source=VCFCHECK),
+    _r("8.0 U3g", "8.0.3", 24859861, "2025-07-29", source=_u3("g")),
+    _r("8.0 U3h", "8.0.3", 25067014, "2025-12-15", source=_u3("h")),
+    _r("8.0g", "8.0.0", 25191479, "2026-02-13", source=VCFCHECK),
+    _r("8.0 U3i", "8.0.3", 25205845, "2026-02-24", source=_u3("i")),
+    _r("8.0 U3j", "8.0.3", 25429389, "2026-05-27", source=_u3("j")),
+    _r("8.0 U3k", "8.0.3", 25595708, "2026-07-29", source=_u3("k")),
+    _r("8.0 U2f", "8.0.2", 25626445, "2026-08-03", source=VCFCHECK),
 )
 
 _BY_BUILD: dict[int, Release] = {r.build: r for r in RELEASES}
@@ -390,12 +459,17 @@ def releases_markdown() -> str:
         "(`22380479`), the name (`8.0 U2`, `ESXi 8.0 Update 2`) or a bare version "
         "(`8.0.2`, meaning the GA/update release that introduced it).",
         "",
+        "Rows marked * have their own source (listed below the table).",
+        "",
         "| Release | Version | Build | Key | Released | Kind |",
         "|---|---|---:|---|---|---|",
     ]
     for r in RELEASES:
-        out.append(f"| ESXi {r.name} | {r.version} | {r.build} | `{r.key}` | {r.date} | "
+        mark = " *" if r.source else ""
+        out.append(f"| ESXi {r.name}{mark} | {r.version} | {r.build} | `{r.key}` | {r.date} | "
                    f"{r.kind} |")
+    out += ["", "Sources of the rows marked *:", ""]
+    out += [f"- ESXi {r.name}: {r.source}" for r in RELEASES if r.source]
     out += [
         "",
         "Patches carry the version of the update they patch, so the build order is not "

@@ -189,9 +189,20 @@ class Checker:
 
     # -- running one case ---------------------------------------------------------------
     def settle_for(self, case: Case) -> float:
-        """Long enough after the last step for the liveness bound (slower boots included)."""
+        """Long enough after the last step for the liveness bound (slower boots included)
+        to run out after every injected fault has healed.
+
+        A fault strikes ``delay`` seconds after the step before it finished, so it heals
+        at most ``delay + duration`` after the last step ends; the liveness invariant
+        promises re-attestation only *after* a fault heals, so a run that stopped while a
+        partition was still on would blame the plan for the fault (a checker bug that
+        ``vtalab check`` of the seed's plan under heavy faults reported as a liveness
+        counterexample)."""
         scenario = build_scenario(self.plan, case, settle=0)
-        return float(_invariants().liveness_bound(Parameters(**scenario.parameters)))
+        bound = float(_invariants().liveness_bound(Parameters(**scenario.parameters)))
+        tail = max((f.delay + float(f.with_.get("duration", 0) or 0) for f in case.faults),
+                   default=0.0)
+        return bound + tail
 
     def scenario(self, case: Case, **kw: Any) -> Scenario:
         return build_scenario(self.plan, case, settle=self.settle_for(case), **kw)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 
 from vtalab.domain.vcenter import UNAVAILABLE_ERROR
-from vtalab.domain.vcenter_releases import VCENTER_RELEASES, vcenter_release, version_tuple
+from vtalab.domain.vcenter_releases import VCENTER_RELEASES, vcenter_release
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.releases import image_for
 from vtalab.world.registry import Args, Outcome, verb
@@ -201,12 +201,11 @@ def vcenter_named(world: World, name: str) -> Any:
 def upgrade_vcenter(world: World, a: VcUpgradeArgs) -> Generator[Any, Any, Outcome]:
     vc = vcenter_named(world, a.vcenter)
     target = vcenter_release(a.release)
-    if version_tuple(target.version) <= version_tuple(vc.release.version):
+    if target.order <= vc.release.order:  # 8.0 U3 -> 8.0 U3k is an update (same version)
         raise OperationError(f"{vc.name} runs {vc.release.display_name}; {target.name} is not "
                              "newer", what="release", value=a.release,
                              choices=[r.name for r in VCENTER_RELEASES
-                                      if version_tuple(r.version)
-                                      > version_tuple(vc.release.version)])
+                                      if r.order > vc.release.order])
     if not vc.available:
         return Outcome(False, UNAVAILABLE_ERROR, f"{vc.name} is already installing an update")
     before = vc.release
