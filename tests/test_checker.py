@@ -231,7 +231,7 @@ def test_ctrl_c_keeps_counterexamples(tmp_path: Path, monkeypatch: pytest.Monkey
                                       capsys: pytest.CaptureFixture[str]) -> None:
     """KeyboardInterrupt after the first counterexample: it is written, exit 1."""
     real_finish = Checker._finish
-    real_run = Checker._run
+    real_first = Checker.first
     done: list[str] = []
 
     def finish(self: Checker, *a: Any, **kw: Any) -> Any:
@@ -239,13 +239,13 @@ def test_ctrl_c_keeps_counterexamples(tmp_path: Path, monkeypatch: pytest.Monkey
         done.append(ce.invariant)
         return ce
 
-    def run(self: Checker, scenario: Any) -> Any:
+    def first(self: Checker, *a: Any, **kw: Any) -> Any:  # shrinking the next one
         if done:
             raise KeyboardInterrupt
-        return real_run(self, scenario)
+        return real_first(self, *a, **kw)
 
     monkeypatch.setattr(Checker, "_finish", finish)
-    monkeypatch.setattr(Checker, "_run", run)
+    monkeypatch.setattr(Checker, "first", first)
     plan = str(PLANS / "unsafe-remove-old-image-after-quick-boot.yaml")
     code = main(["check", plan, "--examples", "5", "--out", str(tmp_path)])
     out = capsys.readouterr().out

@@ -6,6 +6,10 @@ failure), **1** when one was (its counterexample files are in ``--out``), **2** 
 input (nothing written), **130** when interrupted before any counterexample was found
 (Ctrl-C keeps every counterexample found so far, and exits 1 then).
 
+``--workers N`` runs the cases on a local Dask cluster of N processes (closed at the end,
+Ctrl-C included), ``--scheduler tcp://HOST:PORT`` on an existing one; the report and the
+counterexample files are the same as in-process (:mod:`vtalab.analysis.pool`).
+
 Files are written only in ``--out`` (counterexample names are made safe from the plan's
 name). Hypothesis keeps no example database for the search, and its cache (constants it
 collects from source files) goes to a temporary folder removed at the end, or to the
@@ -28,7 +32,8 @@ from vtalab.analysis.checker.cases import Case
 from vtalab.analysis.checker.report import render_report
 from vtalab.analysis.checker.search import Checker
 from vtalab.analysis.htmlreport import check_html
-from vtalab.cli.common import examples
+from vtalab.analysis.pool import open_pool
+from vtalab.cli.common import add_pool_options, examples
 from vtalab.errors import InputError
 from vtalab.scenario.model import load_scenario, run_scenario
 from vtalab.scenario.tracefile import check_writable, write_text
@@ -52,6 +57,8 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
             "vtalab check scenarios/plans/safe-rolling-upgrade.yaml",
             "vtalab check my-plan.yaml --faults heavy --examples 200 --out ce/",
             "vtalab check my-plan.yaml --html check.html",
+            "vtalab check my-plan.yaml --examples 500 --workers 2   # on 2 Dask processes",
+            "vtalab check my-plan.yaml --scheduler tcp://10.0.0.5:8786",
             "vtalab run ce/my-plan--liveness-reattested.yaml   # replay a counterexample"))
     c.add_argument("plan", metavar="PLAN.yaml",
                    help="the plan: a scenario file (its expect block is not used)")
@@ -70,6 +77,7 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
                    help="crypto of the search (default simulated: keyed-hash stand-ins, "
                         "faster; every counterexample is confirmed with real crypto before "
                         "it is reported)")
+    add_pool_options(c)
     return {"check": run}
 
 
@@ -104,9 +112,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         check_writable(args.html)
     plan = load_scenario(args.plan)
     factory = getattr(args, "progress", None)  # set by vtalab.cli.app: a bar on stderr
-    with factory("check") if factory else nullcontext(_quiet) as bar, _hypothesis_storage():
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    with open_pool(workers, scheduler) as pool, \
+            factory("check") if factory else nullcontext(_quiet) as bar, \
+            _hypothesis_storage():
         checker = Checker(plan, path=args.plan, examples=args.examples, faults=args.faults,
-                          seed=args.seed, out=args.out, progress=bar, crypto=args.crypto)
+                          seed=args.seed, out=args.out, progress=bar, crypto=args.crypto,
+                          pool=pool)
         report = checker.run()
     out.write(render_report(report))
     if args.html:

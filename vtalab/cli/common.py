@@ -10,7 +10,8 @@ import argparse
 
 from vtalab.core.simtime import parse_time
 
-__all__ = ["EXIT_FAIL", "EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "examples", "time_arg"]
+__all__ = ["EXIT_FAIL", "EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "add_pool_options",
+           "examples", "time_arg"]
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -26,3 +27,16 @@ def time_arg(text: str) -> float:
 def examples(*lines: str) -> str:
     """The ``Examples:`` section of a command's help."""
     return "Examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def add_pool_options(parser: argparse.ArgumentParser) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS``: run on Dask (the ``vtalab[dask]`` extra);
+    the results are the same as in-process (vtalab.analysis.pool)."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--workers", type=int, metavar="N",
+                       help="run on a local Dask cluster of N worker processes, closed at "
+                            "the end (needs: pip install 'vtalab[dask]'); same results as "
+                            "in-process")
+    group.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="run on an existing Dask cluster, through its scheduler (needs "
+                            "vtalab[dask] here and on the workers); same results")

@@ -44,7 +44,7 @@ from vtalab.world.topology import Topology
 if TYPE_CHECKING:
     from vtalab.scenario.model import Scenario
 
-__all__ = ["ANY_ARGS", "HOST_ARGS", "RELEASE_ARGS", "VM_ARGS"]
+__all__ = ["ANY_ARGS", "HOST_ARGS", "RELEASE_ARGS", "VM_ARGS", "semantic_problems"]
 
 #: Verb argument names that name an ESXi host / a VM / anything in the estate. A verb's
 #: argument model may instead say so explicitly: ``Field(json_schema_extra={"refers_to":
@@ -197,6 +197,13 @@ _NOUN = {"trusted_host": "trusted host", "host_or_vcenter": "host or vCenter", "
          "event": "vCenter event id"}
 #: A release spelt as a version-build, a version or a build (else it is a name: "8.0 U2").
 _RELEASE_KEY_LIKE = re.compile(r"[\d.\-]+")
+
+
+def semantic_problems(scenario: Scenario) -> list[ScenarioError]:
+    """What :func:`~vtalab.scenario.run.run_scenario` would refuse in a scenario built in
+    code (no file: the problems are located in ``<scenario>``)."""
+    return _semantic_problems(
+        scenario, Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", ""))
 
 
 def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioError]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from random import Random
 from typing import Any, Literal
 
 from hypothesis import strategies as st
@@ -43,7 +44,9 @@ __all__ = [
     "Intensity",
     "build_scenario",
     "cases",
+    "draw_cases",
     "fault_menu",
+    "simpler",
     "with_refusals",
 ]
 
@@ -194,6 +197,85 @@ def cases(plan: Scenario, intensity: str) -> st.SearchStrategy[Case]:
                     shifts=tuple(sorted(sh)), quick_boot=tuple(sorted(qb)))
 
     return st.tuples(faults, st.sampled_from(BOOT_FACTORS), shifts, flips).map(make)
+
+
+def draw_cases(plan: Scenario, intensity: str, seed: int, count: int) -> list[Case]:
+    """The checker's search list: ``count`` distinct cases of ``plan``, drawn from ``seed``
+    alone (the same list in any process, for any number of workers).
+
+    The first is the plan as written, then each single timing perturbation alone (a
+    cluster's Quick Boot left on, the slowest boots); then cases of growing size from the
+    same space as :func:`cases` (fault menu, interleavings, delays in 30 s steps,
+    durations, slower boots, later steps, Quick Boot left on), small ones first.
+    """
+    limits = _LIMITS[intensity]
+    n = len(plan.steps)
+    menu = fault_menu(plan, intensity)
+    flippable = [c.name for c in plan.topology.trusted_clusters if not c.quick_boot]
+    rng = Random(f"vtalab check:{intensity}:{int(seed)}")  # str seed: sha512, no hash salt
+    written = Case.as_written(plan)
+    # then each single timing perturbation alone (what Hypothesis tried first)
+    singles = [replace(written, quick_boot=(c,)) for c in flippable if intensity != "none"]
+    singles.append(replace(written, boot_factor=BOOT_FACTORS[-1]))
+    out = [written, *singles][:count]
+    seen = set(out)
+    attempts = 0
+    while len(out) < count and attempts < 50 * count:
+        attempts += 1
+        size = min(1.0, 0.25 + len(out) / max(count, 1))  # grows along the list
+        faults: list[Fault] = []
+        if limits["faults"] and menu:
+            many = rng.randint(1, max(1, round(limits["faults"] * size)))
+            for _ in range(many if rng.random() < 0.8 else 0):
+                name, args = menu[rng.randrange(len(menu))]
+                duration = limits["durations"][rng.randrange(len(limits["durations"]))]
+                full = {**args, "duration": duration}
+                faults.append(Fault(rng.randint(0, n), 30 * rng.randint(0, 30), name,
+                                    tuple(sorted(full.items()))))
+        factor = BOOT_FACTORS[0] if rng.random() > size / 2 else rng.choice(BOOT_FACTORS)
+        shifts: dict[int, int] = {}
+        if n and rng.random() < size / 2:
+            for _ in range(rng.randint(1, limits["shifts"])):
+                shifts.setdefault(rng.randrange(n), rng.choice(SHIFTS))
+        flips = sorted({c for c in flippable if rng.random() < size / 4}) \
+            if intensity != "none" else []
+        case = Case(steps=tuple(range(n)), faults=tuple(sorted(faults)), boot_factor=factor,
+                    shifts=tuple(sorted(shifts.items())), quick_boot=tuple(flips))
+        if case not in seen:
+            seen.add(case)
+            out.append(case)
+    return out
+
+
+def simpler(case: Case, intensity: str) -> list[Case]:
+    """``case`` with one value made simpler (what Hypothesis's shrinking did beyond taking
+    things away): a fault striking earlier or healing sooner, a smaller shift, slower boots
+    less slow. In a fixed order, so shrinking is the same wherever the runs happen."""
+    durations = _LIMITS[intensity]["durations"] or (60,)
+    out: list[Case] = []
+    if case.boot_factor != 1.0:
+        smaller = [f for f in BOOT_FACTORS if f < case.boot_factor]
+        out += [replace(case, boot_factor=f) for f in smaller]
+    for k, f in enumerate(case.faults):
+        args = dict(f.args)
+        variants: list[Fault] = []
+        if f.delay:
+            variants += [replace(f, delay=0)]
+            if f.delay > 30:
+                variants.append(replace(f, delay=30 * ((f.delay // 30) // 2)))
+        duration = args.get("duration")
+        for d in durations:
+            if isinstance(duration, int | float) and d < duration:
+                variants.append(replace(f, args=tuple(sorted({**args, "duration": d}
+                                                             .items()))))
+        for v in variants:
+            rest = [*case.faults[:k], v, *case.faults[k + 1:]]
+            out.append(replace(case, faults=tuple(sorted(rest))))
+    for k, (index, extra) in enumerate(case.shifts):
+        for smaller_shift in (s for s in SHIFTS if s < extra):
+            moved = [*case.shifts[:k], (index, smaller_shift), *case.shifts[k + 1:]]
+            out.append(replace(case, shifts=tuple(moved)))
+    return out
 
 
 # -- a case as a scenario -----------------------------------------------------------------

@@ -46,7 +46,7 @@ def counterexample_text(checker: Checker, ce: Counterexample) -> str:
     """The counterexample file: comment header + runnable scenario YAML."""
     first = ce.violations[0] if ce.violations else None
     where = ("the plan as written" if ce.as_written else
-             f"a generated case (Hypothesis, --seed {checker.seed}), shrunk")
+             f"a generated case (--seed {checker.seed}), shrunk")
     header = [
         f"vtalab check: invariant {ce.invariant} is violated.",
         f"Plan: {checker.path} (world seed {checker.plan.seed})",

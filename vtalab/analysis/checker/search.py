@@ -7,11 +7,13 @@ A **plan** is a scenario file (topology + steps; its ``expect`` block is not use
 
 1. **as written** — run the plan once and check every invariant of
    :mod:`vtalab.invariants` (the run goes on for the liveness bound after the last step);
-2. **search** — Hypothesis (:func:`hypothesis.find`, seeded, no example database, so a
-   run is reproducible) draws :class:`~vtalab.analysis.checker.cases.Case` s — fault schedules and
-   timing perturbations — until a case violates an invariant not yet explained, and
-   **shrinks** it; repeated until every violated invariant has a case or the example
-   budget is spent;
+2. **search** — a list of ``--examples`` :class:`~vtalab.analysis.checker.cases.Case` s
+   (fault schedules and timing perturbations; the first is the plan as written) drawn
+   from the seed alone (:func:`~vtalab.analysis.checker.cases.draw_cases`), run in chunks
+   of :data:`SEARCH_CHUNK` until every invariant has a case that violates it or the list
+   is spent; each violated invariant's case is the *first in the list* that violates it,
+   then **shrunk** (faults and perturbations taken away, values made simpler, the first
+   candidate in a fixed order that still violates it, every time);
 3. **minimise** — :mod:`vtalab.analysis.checker.shrink` makes each shrunk case 1-minimal (taking
    away any one remaining step, fault or perturbation makes the violation disappear) and
    names the **culprit**: the earliest plan step whose removal (or change: a full boot
@@ -21,6 +23,13 @@ A **plan** is a scenario file (topology + steps; its ``expect`` block is not use
    that run carries ``expect_error: REASON`` (:func:`~vtalab.analysis.checker.cases.with_refusals`),
    so the exit code of ``vtalab run`` means the invariant. It is read back and re-run to
    confirm it reproduces.
+
+Runs go through a :mod:`pool <vtalab.analysis.pool>`: in this process (the default), or
+on Dask workers (``--workers N``, ``--scheduler``) that get the scenario as plain data and
+return a plain :class:`RunSummary`. Every decision is made here, from results in the
+order of the candidates, in windows of a fixed size (:data:`SHRINK_WINDOW`), never from
+the order runs finish in: the examples tried, the violations and the minimised
+counterexamples are the same for any number of workers, in-process included.
 
 Every run is a plain :func:`~vtalab.scenario.model.run_scenario` of the scenario
 :func:`~vtalab.analysis.checker.cases.build_scenario` makes, so what the checker saw is what
@@ -37,18 +46,21 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from random import Random
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, find, settings
-from hypothesis.errors import NoSuchExample
-
 import vtalab.invariants as inv
-from vtalab.analysis.checker.cases import Case, build_scenario, cases, scenario_data, with_refusals
+from vtalab.analysis.checker.cases import (
+    Case,
+    build_scenario,
+    draw_cases,
+    scenario_data,
+    with_refusals,
+)
 from vtalab.analysis.checker.report import counterexample_text, reproduce
-from vtalab.analysis.checker.shrink import culprit, minimise
+from vtalab.analysis.checker.shrink import culprit, minimise, shrink
+from vtalab.analysis.pool import InProcess, Pool
 from vtalab.core import crypto as _crypto
 from vtalab.core.files import safe_name, write_atomic
 from vtalab.core.parameters import Parameters
@@ -56,7 +68,14 @@ from vtalab.errors import InputError
 from vtalab.scenario.model import Scenario, run_scenario
 from vtalab.world import registry
 
-__all__ = ["CheckReport", "Checker", "Counterexample", "Exercised", "RunSummary"]
+__all__ = ["SEARCH_CHUNK", "SHRINK_WINDOW", "CheckReport", "Checker", "Counterexample",
+           "Exercised", "RunSummary", "judge", "run_plain"]
+
+#: Search cases run per chunk; the search stops after the chunk in which every invariant
+#: has a violating case (fixed: the same cases are tried with any number of workers).
+SEARCH_CHUNK = 16
+#: Shrinking and culprit candidates run per window; the first in order that qualifies wins.
+SHRINK_WINDOW = 4
 
 
 def _fault_names() -> set[str]:
@@ -82,6 +101,55 @@ class RunSummary:
     @property
     def violated(self) -> frozenset[str]:
         return frozenset(self.violations)
+
+    def data(self) -> dict[str, Any]:
+        """As plain data (what a Dask worker sends back)."""
+        return {"violations": {k: [_violation_data(v) for v in vs]
+                               for k, vs in self.violations.items()},
+                "advice": [_violation_data(v) for v in self.advice],
+                "at_risk": dict(self.at_risk), "verbs": list(self.verbs),
+                "refused": [list(r) for r in self.refused]}
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> RunSummary:
+        return cls({k: [inv.Violation(**v) for v in vs]
+                    for k, vs in data["violations"].items()},
+                   [inv.Violation(**v) for v in data["advice"]],
+                   dict(data["at_risk"]), tuple(data["verbs"]),
+                   tuple((int(i), str(r)) for i, r in data["refused"]))
+
+
+def _violation_data(v: Any) -> dict[str, Any]:
+    return {"invariant": v.invariant, "time": v.time, "subject": v.subject,
+            "detail": v.detail}
+
+
+def judge(result: Any) -> RunSummary:
+    """What one run showed: every invariant checked on its world."""
+    world = result.world
+    refused = tuple((r.index, str(r.error)) for r in result.steps if r.ok is False)
+    violations: dict[str, list[Any]] = {}
+    advice: list[Any] = []
+    at_risk: dict[str, int] = {}
+    for item in inv.INVARIANTS.values():
+        found = item.check(world)
+        at_risk[item.name] = int(item.at_risk(world))
+        if item.kind == "advice":
+            advice += found
+        elif found:
+            violations[item.name] = found
+    verbs = tuple(str(e.fields.get("verb")) for e in world.kernel.trace
+                  if e.kind == "step.start")
+    return RunSummary(violations, advice, at_risk, verbs, refused)
+
+
+def run_plain(item: tuple[dict[str, Any], str]) -> dict[str, Any]:
+    """One run on a worker: (scenario as plain data, crypto mode) -> plain summary. The
+    world is built, run and judged here and never leaves the process."""
+    data, crypto = item
+    scenario = Scenario.model_validate(data)
+    with _crypto.simulated(crypto == "simulated"):  # the checks verify tokens too
+        return judge(run_scenario(scenario, crypto=crypto)).data()
 
 
 @dataclass
@@ -161,7 +229,7 @@ class Checker:
     def __init__(self, plan: Scenario, *, path: str = "<plan>", examples: int = 50,
                  faults: str = "light", seed: int = 0, out: str | None = None,
                  progress: Callable[[int, int, str], None] | None = None,
-                 crypto: str = "simulated") -> None:
+                 crypto: str = "simulated", pool: Pool | None = None) -> None:
         if examples < 1:
             raise InputError(f"--examples must be at least 1; got {examples}",
                              what="examples", value=examples)
@@ -180,9 +248,12 @@ class Checker:
         self.seed = int(seed)
         self.out = out
         self.progress = progress or (lambda done, total, what: None)
+        #: where the runs happen (results are the same wherever)
+        self.pool: Pool = pool if pool is not None else InProcess()
         self.exercised = Exercised()
         self._cache: dict[str, RunSummary] = {}
-        self._generated = 0
+        #: search cases tried (the plan as written is the first)
+        self.tried = 0
         inv = _invariants()
         self.failing = [i.name for i in inv.INVARIANTS.values() if i.kind != "advice"]
         self.counterexamples: list[Counterexample] = []
@@ -209,15 +280,34 @@ class Checker:
 
     def summary(self, case: Case) -> RunSummary:
         """Run ``case`` (cached by its scenario) and check every invariant."""
-        scenario = self.scenario(case)
-        key = json.dumps(scenario_data(scenario), sort_keys=True, default=str)
-        hit = self._cache.get(key)
-        if hit is not None:
-            return hit
-        summary = self._run(scenario)
-        self._cache[key] = summary
-        self.exercised.add(case, summary)
-        return summary
+        return self.summaries([case])[0]
+
+    def summaries(self, cases: Sequence[Case], *, done: Callable[[int], None] | None = None
+                  ) -> list[RunSummary]:
+        """Each of ``cases`` run (through the pool; cached by scenario) and judged."""
+        keyed = []
+        todo: dict[str, tuple[Case, Scenario]] = {}
+        for case in cases:
+            scenario = self.scenario(case)
+            key = json.dumps(scenario_data(scenario), sort_keys=True, default=str)
+            keyed.append(key)
+            if key not in self._cache and key not in todo:
+                todo[key] = (case, scenario)
+        if todo:
+            if isinstance(self.pool, InProcess):
+                results = []
+                for _case, scenario in todo.values():
+                    results.append(self._run(scenario))
+                    if done is not None:
+                        done(1)
+            else:
+                items = [(scenario_data(sc), self.crypto) for _c, sc in todo.values()]
+                results = [RunSummary.from_data(d)
+                           for d in self.pool.map(run_plain, items, done=done)]
+            for (key, (case, _scenario)), result in zip(todo.items(), results, strict=True):
+                self._cache[key] = result
+                self.exercised.add(case, result)
+        return [self._cache[key] for key in keyed]
 
     def expected_scenario(self, case: Case, invariant: str, **kw: Any) -> Scenario:
         """``case`` as a runnable scenario that fails only on ``invariant:`` if violated:
@@ -234,22 +324,7 @@ class Checker:
             return self._judge(run_scenario(scenario, crypto=crypto))
 
     def _judge(self, result: Any) -> RunSummary:
-        inv = _invariants()
-        world = result.world
-        refused = tuple((r.index, str(r.error)) for r in result.steps if r.ok is False)
-        violations: dict[str, list[Any]] = {}
-        advice: list[Any] = []
-        at_risk: dict[str, int] = {}
-        for item in inv.INVARIANTS.values():
-            found = item.check(world)
-            at_risk[item.name] = int(item.at_risk(world))
-            if item.kind == "advice":
-                advice += found
-            elif found:
-                violations[item.name] = found
-        verbs = tuple(str(e.fields.get("verb")) for e in world.kernel.trace
-                      if e.kind == "step.start")
-        return RunSummary(violations, advice, at_risk, verbs, refused)
+        return judge(result)
 
     def violates(self, case: Case, name: str) -> bool:
         """``case`` violates ``name`` *because of the plan*: the same faults and timing
@@ -258,12 +333,39 @@ class Checker:
         return name in self.blamed(case)
 
     def blamed(self, case: Case) -> frozenset[str]:
-        violated = self.summary(case).violated
-        if not violated or not case.steps:
-            return violated if case.steps else frozenset()
-        alone = self.summary(case.without_steps()).violated
-        self.exercised.fault_only.update(alone & violated)
-        return violated - alone
+        return self.blamed_many([case])[0]
+
+    def blamed_many(self, cases: Sequence[Case], *,
+                    done: Callable[[int], None] | None = None) -> list[frozenset[str]]:
+        """:meth:`blamed` of each case: the cases run together, then together the
+        baselines (same faults, no plan step) of those that violated something."""
+        violated = [s.violated for s in self.summaries(cases, done=done)]
+        need = [k for k, (c, v) in enumerate(zip(cases, violated, strict=True))
+                if v and c.steps]
+        alone = dict(zip(need, self.summaries([cases[k].without_steps() for k in need]),
+                         strict=True))
+        out: list[frozenset[str]] = []
+        for k, (case, v) in enumerate(zip(cases, violated, strict=True)):
+            if not case.steps:
+                out.append(frozenset())
+            elif not v:
+                out.append(v)
+            else:
+                base = alone[k].violated
+                self.exercised.fault_only.update(base & v)
+                out.append(v - base)
+        return out
+
+    def first(self, candidates: Sequence[Case], name: str, *, violating: bool = True
+              ) -> int | None:
+        """Index of the first of ``candidates`` that violates ``name`` because of the plan
+        (or, ``violating=False``, that does not), run :data:`SHRINK_WINDOW` at a time."""
+        for start in range(0, len(candidates), SHRINK_WINDOW):
+            window = candidates[start:start + SHRINK_WINDOW]
+            for k, blamed in enumerate(self.blamed_many(window)):
+                if (name in blamed) == violating:
+                    return start + k
+        return None
 
     # -- the whole check ----------------------------------------------------------------
     def run(self) -> CheckReport:
@@ -278,22 +380,20 @@ class Checker:
             self.progress(0, self.examples, "plan as written")
             report.as_written = self.summary(written)
             report.advice = list(report.as_written.advice)
-            targets = set(self.failing)
-            while targets:
-                found = self._search(targets)
-                if found is None:
-                    break
-                for name in sorted(self.blamed(found) & targets):
-                    targets.discard(name)
-                    pending[:] = [name, found, found]
+            for name, found in self._search(set(self.failing)):
+                pending[:] = [name, found, found]
 
-                    def keep(best: Case, name: str = name) -> None:
-                        pending[1] = best
+                def keep(best: Case) -> None:
+                    pending[1] = best
 
-                    minimal = minimise(self, found, name, on_progress=keep)
-                    why = culprit(self, found, name)
-                    self._finish(name, minimal, found, found == written, why)
-                    pending.clear()
+                self.progress(self.examples, self.examples, f"shrinking {name}")
+                shrunk = shrink(self, found, name, on_progress=keep)
+                pending[2] = shrunk
+                self.progress(self.examples, self.examples, f"minimising {name}")
+                minimal = minimise(self, shrunk, name, on_progress=keep)
+                why = culprit(self, shrunk, name)
+                self._finish(name, minimal, shrunk, found == written, why)
+                pending.clear()
         except KeyboardInterrupt:
             report.interrupted = True
             if pending:
@@ -302,22 +402,29 @@ class Checker:
         self.progress(self.examples, self.examples, "done")
         return report
 
-    def _search(self, targets: set[str]) -> Case | None:
-        """The shrunk case Hypothesis finds that violates one of ``targets`` (or None)."""
-        strategy = cases(self.plan, self.intensity)
+    def _search(self, targets: set[str]) -> list[tuple[str, Case]]:
+        """Each invariant of ``targets`` some case violates, with the first such case in
+        the search list (in the list's order, then by name)."""
+        todo = draw_cases(self.plan, self.intensity, self.seed, self.examples)
+        found: dict[str, Case] = {}
+        order: list[str] = []
+        for start in range(0, len(todo), SEARCH_CHUNK):
+            chunk = todo[start:start + SEARCH_CHUNK]
+            base = start
 
-        def condition(case: Case) -> bool:
-            self._generated += 1
-            self.progress(min(self._generated, self.examples), self.examples, "searching")
-            return bool(self.blamed(case) & targets)
+            def done(k: int, base: int = base) -> None:
+                self.tried = min(self.tried + k, self.examples)
+                self.progress(self.tried, self.examples, "searching")
 
-        try:
-            return find(strategy, condition, random=Random(self.seed), settings=settings(
-                max_examples=self.examples, database=None, deadline=None,
-                derandomize=False, phases=(Phase.generate, Phase.shrink),
-                suppress_health_check=list(HealthCheck)))
-        except NoSuchExample:
-            return None
+            blamed = self.blamed_many(chunk, done=done)
+            self.tried = base + len(chunk)
+            for case, names in zip(chunk, blamed, strict=True):
+                for name in sorted(names & targets - found.keys()):
+                    found[name] = case
+                    order.append(name)
+            if targets <= found.keys():
+                break
+        return [(name, found[name]) for name in order]
 
     def _confirmed(self, case: Case, name: str, simulated: RunSummary) -> RunSummary:
         """``case`` run again with real crypto: it must violate ``name`` the same way
@@ -343,8 +450,9 @@ class Checker:
             description=f"Counterexample to plan {self.plan.name!r}: {inv.statement}")
         # 1-minimal for the plan's blame; say so if a removal leaves the faults alone
         # violating it (then `vtalab run` of that reduced case would still fail).
-        still = [c for c in minimal.components() if complete
-                 and name in self.summary(minimal.without(c)).violated]
+        parts = minimal.components() if complete else []
+        smaller = self.summaries([minimal.without(c) for c in parts])
+        still = [c for c, s in zip(parts, smaller, strict=True) if name in s.violated]
         ce = Counterexample(name, minimal, shrunk, as_written, why,
                             summary.violations.get(name, []), scenario,
                             still_violated_without=still, complete=complete)

@@ -1,0 +1,158 @@
+"""Where the checker's and campaigns' runs happen: in this process, or on Dask.
+
+A **pool** maps a module-level function over a list of plain-data items (scenario text,
+seed, parameters: dicts, strings and numbers) and returns the plain-data results *in the
+order of the items*, whatever order the workers finish in. So a caller that decides only
+from the ordered results (the checker's "first case in the list that violates", a
+campaign's table) gets the same answer from :class:`InProcess` and from :class:`DaskPool`
+with any number of workers. A world never crosses a process boundary: each worker builds
+its own from the scenario text and returns what it saw as plain data.
+
+Dask is an optional extra (``pip install 'vtalab[dask]'``): :func:`open_pool` imports
+``distributed`` only when ``--workers`` or ``--scheduler`` asks for it, and says how to
+install it when it is missing (an :class:`~vtalab.errors.InputError`: exit 2).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from vtalab.errors import InputError
+
+__all__ = ["MAX_WORKERS", "DaskPool", "InProcess", "Pool", "open_pool"]
+
+#: The most local worker processes ``--workers`` starts (each holds its own worlds).
+MAX_WORKERS = 64
+#: Seconds to wait for a scheduler given by ``--scheduler`` (or a local cluster) to answer.
+CONNECT_TIMEOUT = 30
+
+Progress = Callable[[int], None]
+
+
+class Pool(Protocol):
+    """Runs ``fn`` over ``items``; results in the items' order."""
+
+    workers: int  #: how many runs can go at once (1 in-process)
+    where: str  #: for reports: "in-process", "2 local Dask workers", "tcp://..."
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            done: Progress | None = None) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcess:
+    """Every run in this process, one after the other (the default)."""
+
+    workers = 1
+    where = "in-process"
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            done: Progress | None = None) -> list[Any]:
+        out = []
+        for item in items:
+            out.append(fn(item))
+            if done is not None:
+                done(1)
+        return out
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> InProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class DaskPool:
+    """Runs on a Dask cluster: a :class:`distributed.LocalCluster` of ``workers``
+    processes started here (and closed by :meth:`close`), or an existing cluster's
+    scheduler at ``scheduler`` (``tcp://HOST:PORT``; left running)."""
+
+    def __init__(self, *, workers: int | None = None, scheduler: str | None = None) -> None:
+        try:
+            import distributed  # optional: the [dask] extra; all else works without it
+        except ImportError:
+            raise InputError(
+                "--workers and --scheduler run on Dask, which is not installed: "
+                "install vtalab[dask] (pip install 'vtalab[dask]')",
+                what="the dask extra") from None
+        self._distributed = distributed
+        self.cluster: Any = None
+        self.client: Any = None
+        try:
+            if scheduler is not None:
+                self.client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT,
+                                                 set_as_default=False)
+                self.where = f"Dask scheduler {scheduler}"
+                info = self.client.scheduler_info()
+                self.workers = max(1, sum(int(w.get("nthreads", 1))
+                                          for w in info.get("workers", {}).values()))
+            else:
+                n = int(workers or 1)
+                self.cluster = distributed.LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True,
+                    # None does not turn the dashboard off (dask/distributed#8136):
+                    # a free port on loopback, never a clash with another cluster's 8787
+                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
+                    host="127.0.0.1")
+                self.client = distributed.Client(self.cluster, timeout=CONNECT_TIMEOUT,
+                                                 set_as_default=False)
+                self.workers = n
+                self.where = f"{n} local Dask worker{'s' * (n != 1)}"
+        except (OSError, TimeoutError) as exc:
+            self.close()
+            target = scheduler or "a local Dask cluster"
+            raise InputError(f"--scheduler {target}: cannot connect: {exc}"
+                             if scheduler else f"cannot start {target}: {exc}",
+                             what="Dask scheduler", value=scheduler) from None
+
+    def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
+            done: Progress | None = None) -> list[Any]:
+        if not items:
+            return []
+        futures = self.client.map(fn, list(items), pure=False)
+        try:
+            for _future in self._distributed.as_completed(futures, loop=self.client.loop):
+                if done is not None:
+                    done(1)
+            return list(self.client.gather(futures))
+        except BaseException:
+            self.client.cancel(futures)
+            raise
+
+    def close(self) -> None:
+        client, cluster = self.client, self.cluster
+        self.client = self.cluster = None
+        try:
+            if client is not None:
+                client.close()
+        finally:
+            if cluster is not None:
+                cluster.close()
+
+    def __enter__(self) -> DaskPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_pool(workers: int | None = None, scheduler: str | None = None
+              ) -> InProcess | DaskPool:
+    """The pool the options ask for: in-process when neither is given."""
+    if workers is not None and scheduler is not None:
+        raise InputError("give --workers or --scheduler, not both", what="options")
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        raise InputError(f"--workers must be between 1 and {MAX_WORKERS}; got {workers}",
+                         what="workers", value=workers)
+    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://")):
+        raise InputError(f"--scheduler must be an address like tcp://HOST:PORT; "
+                         f"got {scheduler!r}", what="scheduler", value=scheduler)
+    if workers is None and scheduler is None:
+        return InProcess()
+    return DaskPool(workers=workers, scheduler=scheduler)
