@@ -31,6 +31,7 @@ from vtalab.analysis.checker.report import (
     culprit_elsewhere,
     culprit_id,
 )
+from vtalab.core import htmlpage
 from vtalab.core.kernel import format_time
 from vtalab.invariants import INVARIANTS
 from vtalab.scenario.run import step_text
@@ -54,39 +55,8 @@ LANE_COLOURS = {
     "running": ("#1565c0", "running (TA host)"),
 }
 
-#: The debrief's stylesheet, shared by every HTML page vtalab writes: fits a 1280 px
-#: window without horizontal scrolling (long words wrap, tables have fixed columns, the
-#: chart scales) and prints readably.
-CSS = """
-*{box-sizing:border-box}
-body{font:14px/1.4 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;
-max-width:1200px;padding:0 16px;color:#212121;overflow-wrap:anywhere}
-h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
-h3{font-size:14px;margin:16px 0 6px}
-.meta{color:#555}.goal{background:#f5f5f5;padding:8px 12px;border-left:4px solid #1565c0}
-table{border-collapse:collapse;width:100%;table-layout:fixed;
-font:12px/1.35 ui-monospace,Menlo,Consolas,monospace}
-col.t{width:9em}col.w{width:13em}col.n{width:7%}col.s{width:10%}col.o{width:24%}
-col.i{width:28%}col.id{width:15%}col.tt{width:11%}
-th{text-align:left;padding:2px 8px;border-bottom:2px solid #bdbdbd;font-weight:600}
-td{padding:2px 8px;vertical-align:top;border-bottom:1px solid #eee;overflow-wrap:anywhere}
-td.t{white-space:nowrap;color:#555}
-tr.command td{background:#e3f2fd;font-weight:bold}tr.hint td{background:#fff8e1}
-tr.undone td{color:#757575;text-decoration:line-through}
-tr.rewind td{background:#ede7f6;font-weight:bold}
-tr.step td{background:#e3f2fd}tr.culprit td{background:#ffebee;font-weight:bold}
-tr.log td{color:#616161}tr.bad td.x{color:#b71c1c}
-.pass{color:#2e7d32;font-weight:600}.fail{color:#c62828;font-weight:600}
-.skip{color:#8d6e00;font-weight:600}.warn{color:#8d6e00}
-pre{background:#fafafa;padding:8px;white-space:pre-wrap;overflow-wrap:anywhere}
-svg.lanes{width:100%;height:auto;display:block}
-details{margin:8px 0}summary{cursor:pointer;color:#1565c0}
-section.ce{border-left:4px solid #c62828;padding-left:12px;margin:16px 0}
-@media print{body{margin:0;max-width:none;font-size:11px}
-tr.command td,tr.rewind td,tr.step td,tr.culprit td{background:none;
-border-bottom:1px solid #999}tr.culprit td{text-decoration:underline}
-details>summary{color:#212121}section.ce{break-inside:avoid-page}}
-"""
+#: The stylesheet every vtalab HTML page shares (vtalab.core.htmlpage).
+CSS = htmlpage.CSS
 
 
 @dataclass(frozen=True)
@@ -170,54 +140,8 @@ def lanes_svg(lanes: dict[str, list[Lane]], end: float,
               marks: Sequence[tuple[float, str, bool]] = ()) -> str:
     """The swim-lane chart: one lane per host, ``marks`` (time, title, highlighted) as
     triangles over the lanes (the steps; a highlighted one is the culprit)."""
-    end = max(end, 1.0)
-    left, width, lane_h, top = 150.0, 760.0, 24.0, 34.0
-    height = top + lane_h * len(lanes) + 64
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" '
-           f'viewBox="0 0 {left + width + 40:.0f} {height:.0f}" '
-           'preserveAspectRatio="xMinYMin meet" role="img" '
-           'aria-label="status per host over simulated time">',
-           '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']
-
-    def x(t: float) -> float:
-        return left + (t / end) * width
-
-    step = max(60.0, round(end / 8 / 60) * 60)
-    axis_y = top + lane_h * len(lanes) + 6
-    t = 0.0
-    while t <= end + 1e-9:
-        out.append(f'<line x1="{x(t):.1f}" y1="{top - 6:.1f}" x2="{x(t):.1f}" '
-                   f'y2="{axis_y:.1f}" stroke="#e0e0e0"/>')
-        out.append(f'<text x="{x(t):.1f}" y="{axis_y + 12:.1f}" text-anchor="middle">'
-                   f'{format_time(t)[2:]}</text>')
-        t += step
-    for i, (host, segs) in enumerate(lanes.items()):
-        y = top + i * lane_h
-        out.append(f'<text x="{left - 8:.1f}" y="{y + lane_h / 2 + 4:.1f}" '
-                   f'text-anchor="end">{html.escape(host)}</text>')
-        for s in segs:
-            colour = LANE_COLOURS.get(s.status, ("#bdbdbd", s.status))[0]
-            title = (f"{host}: {s.status}" + (f" ({s.detail})" if s.detail else "")
-                     + f", {format_time(s.start)} to {format_time(s.end)}")
-            out.append(f'<rect x="{x(s.start):.1f}" y="{y + 3:.1f}" '
-                       f'width="{max(x(s.end) - x(s.start), 0.5):.1f}" '
-                       f'height="{lane_h - 6:.1f}" fill="{colour}" data-status="{s.status}">'
-                       f'<title>{html.escape(title)}</title></rect>')
-    for t, title, hot in marks:
-        colour = "#c62828" if hot else "#1565c0"
-        out.append(f'<path d="M{x(t) - 4:.1f},{top - 14:.1f} L{x(t) + 4:.1f},{top - 14:.1f} '
-                   f'L{x(t):.1f},{top - 6:.1f} Z" fill="{colour}" class="step">'
-                   f'<title>{html.escape(title)}</title></path>')
-    lx, ly = left, axis_y + 32
-    for colour, label in LANE_COLOURS.values():
-        out.append(f'<rect x="{lx:.1f}" y="{ly - 9:.1f}" width="12" height="12" '
-                   f'fill="{colour}"/><text x="{lx + 16:.1f}" y="{ly + 1:.1f}">'
-                   f'{html.escape(label)}</text>')
-        lx += 34 + 6.6 * len(label)
-        if lx > left + width - 120:
-            lx, ly = left, ly + 16
-    out.append("</svg>")
-    return "\n".join(out)
+    return htmlpage.lanes_svg(lanes, end, LANE_COLOURS, marks=marks,
+                              label="status per host over simulated time")
 
 
 # -- pieces --------------------------------------------------------------------------------
@@ -226,10 +150,7 @@ _E = html.escape
 
 
 def _page(title: str, body: list[str]) -> str:
-    return "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-                      '<meta name="viewport" content="width=device-width, initial-scale=1">',
-                      f"<title>{_E(title)}</title><style>{CSS}</style></head><body>",
-                      *body, "</body></html>"]) + "\n"
+    return htmlpage.page(title, body)
 
 
 def _status(ok: bool | None) -> str:

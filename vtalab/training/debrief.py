@@ -23,7 +23,8 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vtalab.analysis.htmlreport import CSS
+from vtalab.core import htmlpage
+from vtalab.core.htmlpage import CSS
 from vtalab.core.kernel import format_time
 from vtalab.scenario.timeline import timeline_line
 
@@ -233,72 +234,25 @@ def attestation_lanes(session: Session) -> dict[str, list[Segment]]:
     return lanes
 
 
-#: The stylesheet every vtalab HTML page shares (the run and check reports too).
-_CSS = CSS
-
-
-def _x(t: float, end: float, left: float, width: float) -> float:
-    return left + (t / end) * width if end > 0 else left
-
-
 def _lanes_svg(session: Session) -> str:
-    lanes = attestation_lanes(session)
+    """Attestation status per host (the shared lanes chart), each command marked, and a
+    dashed line where the trainee took over."""
     end = max(session.now, 1.0)
     left, width, lane_h, top = 110.0, 760.0, 26.0, 40.0
-    height = top + lane_h * len(lanes) + 60
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="lanes" '
-           f'viewBox="0 0 {left + width + 40:.0f} {height:.0f}" '
-           'preserveAspectRatio="xMinYMin meet" role="img" '
-           'aria-label="attestation status per host">',
-           '<style>text{font:11px system-ui,sans-serif;fill:#212121}</style>']
-    # time axis: about eight ticks on round minutes
-    step = max(60.0, round(end / 8 / 60) * 60)
-    t = 0.0
+    lanes = attestation_lanes(session)
     axis_y = top + lane_h * len(lanes) + 6
-    while t <= end + 1e-9:
-        x = _x(t, end, left, width)
-        out.append(f'<line x1="{x:.1f}" y1="{top - 6:.1f}" x2="{x:.1f}" y2="{axis_y:.1f}" '
-                   'stroke="#e0e0e0"/>')
-        out.append(f'<text x="{x:.1f}" y="{axis_y + 12:.1f}" text-anchor="middle">'
-                   f'{format_time(t)[2:]}</text>')
-        t += step
-    for i, (host, segs) in enumerate(lanes.items()):
-        y = top + i * lane_h
-        out.append(f'<text x="{left - 8:.1f}" y="{y + lane_h / 2 + 4:.1f}" '
-                   f'text-anchor="end" class="lane">{html.escape(host)}</text>')
-        for s in segs:
-            x0, x1 = _x(s.start, end, left, width), _x(s.end, end, left, width)
-            colour = STATUS_COLOURS.get(s.status, ("#bdbdbd", s.status))[0]
-            title = (f"{host}: {s.status}" + (f" ({s.detail})" if s.detail else "")
-                     + f" {format_time(s.start)} to {format_time(s.end)}")
-            out.append(f'<rect x="{x0:.1f}" y="{y + 3:.1f}" width="{max(x1 - x0, 0.5):.1f}" '
-                       f'height="{lane_h - 6:.1f}" fill="{colour}" data-status="{s.status}">'
-                       f'<title>{html.escape(title)}</title></rect>')
-    # the moment the trainee took over, and each command
-    xs = _x(session.start_time, end, left, width)
-    out.append(f'<line x1="{xs:.1f}" y1="{top - 18:.1f}" x2="{xs:.1f}" y2="{axis_y:.1f}" '
-               'stroke="#1565c0" stroke-dasharray="4 3"/>')
+    xs = left + (session.start_time / end) * width
     late = xs > left + width / 2  # the label goes left of the line, inside the chart
-    out.append(f'<text x="{xs - 4 if late else xs + 4:.1f}" y="{top - 22:.1f}"'
-               + (' text-anchor="end"' if late else "") + '>trainee takes over</text>')
-    for e in session.entries:
-        if e.kind != "command":
-            continue
-        x = _x(e.time, end, left, width)
-        out.append(f'<path d="M{x - 4:.1f},{top - 14:.1f} L{x + 4:.1f},{top - 14:.1f} '
-                   f'L{x:.1f},{top - 6:.1f} Z" fill="#1565c0" class="cmd">'
-                   f'<title>{html.escape(format_time(e.time) + " PS> " + e.line)}</title></path>')
-    # legend
-    ly = axis_y + 30
-    lx = left
-    for status, (colour, label) in STATUS_COLOURS.items():
-        out.append(f'<rect x="{lx:.1f}" y="{ly - 9:.1f}" width="12" height="12" '
-                   f'fill="{colour}"/><text x="{lx + 16:.1f}" y="{ly + 1:.1f}">'
-                   f'{html.escape(label)}</text>')
-        lx += 30 + 7 * len(label)
-        del status
-    out.append("</svg>")
-    return "\n".join(out)
+    overlay = [f'<line x1="{xs:.1f}" y1="{top - 18:.1f}" x2="{xs:.1f}" y2="{axis_y:.1f}" '
+               'stroke="#1565c0" stroke-dasharray="4 3"/>',
+               f'<text x="{xs - 4 if late else xs + 4:.1f}" y="{top - 22:.1f}"'
+               + (' text-anchor="end"' if late else "") + '>trainee takes over</text>']
+    marks = [(e.time, format_time(e.time) + " PS> " + e.line, False)
+             for e in session.entries if e.kind == "command"]
+    return htmlpage.lanes_svg(lanes, end, STATUS_COLOURS, marks=marks,
+                              label="attestation status per host", left=left,
+                              lane_height=lane_h, top=top, mark_class="cmd",
+                              lane_class="lane", overlay=overlay, legend_spacing=(30, 7))
 
 
 def debrief_html(session: Session) -> str:
@@ -311,8 +265,6 @@ def debrief_html(session: Session) -> str:
     verdict = ('<p class="pass">Goal reached, trust intact.</p>' if g.passed else
                '<p class="fail">' + esc(g.lines()[-1]) + "</p>")
     parts: list[Any] = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Debrief: {esc(ex.id)}</title><style>{_CSS}</style></head><body>",
         f"<h1>Debrief: {esc(ex.title)}</h1>",
         f'<p class="meta">exercise {esc(ex.id)} &middot; {esc(ex.difficulty)} &middot; seed '
         f"{session.seed} &middot; trainee took over at {format_time(session.start_time)}, "
@@ -324,8 +276,8 @@ def debrief_html(session: Session) -> str:
         f"<details><summary>History: how the exercise broke the lab ({len(history)} "
         f"events and log lines, T+00:00:00 to {format_time(session.start_time)})</summary>",
         TABLE_HEAD, *table_rows(history), "</table></details>",
-        TABLE_HEAD, *rows, "</table>", "</body></html>"]
-    return "\n".join(parts) + "\n"
+        TABLE_HEAD, *rows, "</table>"]
+    return htmlpage.page(f"Debrief: {ex.id}", parts)
 
 
 #: The head of a timeline table (fixed columns: time, who, what).
