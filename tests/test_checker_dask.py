@@ -123,6 +123,29 @@ def test_bad_pool_options_exit_2(argv: list[str], message: str, tmp_path: Path,
     assert not (tmp_path / "o").exists()
 
 
+def test_campaign_same_table_in_process_and_on_two_workers(
+        two: DaskPool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from vtalab.analysis.campaign import load_campaign, run_campaign
+    from vtalab.core.resources import bundled
+
+    campaign = load_campaign(str(bundled("campaigns", "token-lifetime-vs-outage.yaml")))
+    here = run_campaign(campaign)
+    assert run_campaign(campaign, pool=two) == here
+    ticks: list[int] = []
+    with DaskPool(workers=1) as one:
+        assert run_campaign(campaign, pool=one,
+                            progress=lambda done, total, what: ticks.append(done)) == here
+    assert ticks[0] == 0 and ticks[-1] == len(here)  # a progress bar to the end
+    # the command line: the same files, in-process and through --scheduler
+    for how, extra in (("here", []), ("dask", ["--scheduler", two.cluster.scheduler_address])):
+        assert main(["campaign", "token-lifetime-vs-outage", "--out", str(tmp_path / how),
+                     *extra]) == 0
+    capsys.readouterr()
+    for ext in ("csv", "json", "html"):
+        name = f"token-lifetime-vs-outage.{ext}"
+        assert (tmp_path / "here" / name).read_bytes() == (tmp_path / "dask" / name).read_bytes()
+
+
 def test_workers_and_scheduler_together_are_refused() -> None:
     with pytest.raises(InputError, match="not both"):
         open_pool(2, "tcp://127.0.0.1:8786")

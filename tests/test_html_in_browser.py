@@ -113,3 +113,11 @@ def test_check_report_fits_and_marks_the_culprit(browser: Any, tmp_path: Path,
     assert "culprit: step 5 &#x27;remove-old-image&#x27;" in text
     _assert_fits(_measure(browser, page))
     capsys.readouterr()
+
+
+def test_campaign_report_fits_and_is_self_contained(browser: Any, tmp_path: Path) -> None:
+    """vtalab campaign's page: charts and tables fit 1280 px, nothing loaded from anywhere."""
+    assert main(["campaign", "token-lifetime-vs-outage", "--out", str(tmp_path)]) == 0
+    m = _measure(browser, tmp_path / "token-lifetime-vs-outage.html")
+    _assert_fits(m)
+    assert len(m["svgs"]) == 5  # a chart per measure and steps refused

@@ -210,8 +210,8 @@ def _plain(args: argparse.Namespace) -> bool:
 #: Modules that add subcommands. Each defines ``register(sub)`` that adds its parsers to
 #: the argparse sub-parsers and returns ``{command: run(args, out) -> exit code}``; their
 #: errors follow the same rules (InputError → exit 2, no traceback).
-EXTENSIONS = ("vtalab.cli.check", "vtalab.cli.train", "vtalab.cli.explain",
-              "vtalab.scenario.golden", "vtalab.cli.serve")
+EXTENSIONS = ("vtalab.cli.check", "vtalab.cli.campaign", "vtalab.cli.train",
+              "vtalab.cli.explain", "vtalab.scenario.golden", "vtalab.cli.serve")
 
 
 def _extensions() -> list[Any]:

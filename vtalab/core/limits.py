@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["LIMITS", "MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_MEMBERS", "MAX_EVENTS_PER_RUN",
+__all__ = ["LIMITS", "MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_MEMBERS", "MAX_CAMPAIGN_RUNS",
+           "MAX_EVENTS_PER_RUN",
            "MAX_INPUT_BYTES", "MAX_NAME_CHARS", "MAX_NESTING", "Limit", "limits_markdown"]
 
 #: The largest file vtalab reads: a scenario, plan, trace, saved session, transcript,
@@ -49,6 +50,10 @@ MAX_EVENTS_PER_RUN = 10_000
 #: file name): well under the 255 bytes most file systems allow, room for a suffix.
 MAX_NAME_CHARS = 120
 
+#: The most runs one campaign may ask for (scenarios x grid points x seeds): 10,000 runs
+#: of a bundled scenario take minutes on one core, and their table a few MB.
+MAX_CAMPAIGN_RUNS = 10_000
+
 
 @dataclass(frozen=True)
 class Limit:
@@ -69,6 +74,8 @@ LIMITS = (
           "deepest nesting of lists and mappings in YAML or JSON input"),
     Limit("MAX_EVENTS_PER_RUN", MAX_EVENTS_PER_RUN, "events",
           "most simulation events one run (or one training-shell command) processes"),
+    Limit("MAX_CAMPAIGN_RUNS", MAX_CAMPAIGN_RUNS, "runs",
+          "most runs one campaign asks for (scenarios x grid points x seeds)"),
     Limit("MAX_NAME_CHARS", MAX_NAME_CHARS, "characters",
           "longest file name derived from an input (other characters than letters, digits, "
           "'.', '_' and '-' become '-')"),

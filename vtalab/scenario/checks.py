@@ -44,7 +44,8 @@ from vtalab.world.topology import Topology
 if TYPE_CHECKING:
     from vtalab.scenario.model import Scenario
 
-__all__ = ["ANY_ARGS", "HOST_ARGS", "RELEASE_ARGS", "VM_ARGS", "semantic_problems"]
+__all__ = ["ANY_ARGS", "HOST_ARGS", "RELEASE_ARGS", "VM_ARGS", "semantic_problems",
+           "validation_error"]
 
 #: Verb argument names that name an ESXi host / a VM / anything in the estate. A verb's
 #: argument model may instead say so explicitly: ``Field(json_schema_extra={"refers_to":
@@ -78,6 +79,13 @@ def _describe(value: Any) -> str:
 
 
 _VALUE_ERROR = re.compile(r"^(Value error|Assertion failed), ")
+
+
+def validation_error(located: Located, exc: ValidationError,
+                     model: type[BaseModel]) -> ScenarioError:
+    """A pydantic error of ``model`` validated from ``located`` (any YAML file of vtalab,
+    not only scenarios), as one ScenarioError at the file's line and column."""
+    return _from_validation(located, exc, (), model)
 
 
 def _from_validation(located: Located, exc: ValidationError, prefix: tuple[Any, ...],
