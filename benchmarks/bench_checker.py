@@ -7,7 +7,7 @@ The plan: 2 Trust Authority hosts and 6 trusted hosts (a test host in its own cl
 (TA hosts one at a time, test host, export + import, trusted hosts one at a time with full
 boots, old image removed last). Prints examples per second (generated cases), distinct
 runs per second, and where the time goes: the simulated world (``run_scenario``), the
-invariant checks, and the checker itself (Hypothesis, building scenarios, caching).
+invariant checks, and the checker itself (drawing cases, building scenarios, caching).
 Asserts nothing. Wall-clock time is read here only (benchmarks stand outside the
 simulated world).
 """
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         checker_module.run_scenario = real_run  # type: ignore[assignment]
         INVARIANTS.update(saved)
 
-    generated = min(checker._generated, args.examples)
+    generated = checker.tried
     runs = report.exercised.runs
     print(f"vtalab {vtalab.__version__}, Python {platform.python_version()}, "
           f"{platform.machine()}")
@@ -130,11 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"CPU time: {cpu:.2f} s = {generated / cpu:.1f} examples per CPU second "
           "(wall-clock time suffers when other work shares the machine)")
     print(f"distinct runs: {runs} ({runs / total:.1f} runs/s, {1000 * total / runs:.0f} ms "
-          "each; duplicates Hypothesis generated are cached)")
+          "each; repeated cases are cached)")
     other = total - world_t.seconds - inv_t.seconds
     for label, secs in (("simulated world (run_scenario)", world_t.seconds),
                         ("invariant checks + at_risk", inv_t.seconds),
-                        ("checker (Hypothesis, scenarios, cache)", other)):
+                        ("checker (cases, scenarios, cache)", other)):
         print(f"  {label:<40} {secs:7.2f} s  {100 * secs / total:5.1f} %")
     if profile:
         pstats.Stats(profile, stream=sys.stdout).sort_stats("tottime").print_stats(25)
