@@ -110,6 +110,9 @@ class DaskPool:
             raise InputError(f"--scheduler {target}: cannot connect: {exc}"
                              if scheduler else f"cannot start {target}: {exc}",
                              what="Dask scheduler", value=scheduler) from None
+        except BaseException:  # Ctrl-C while the cluster starts: no process left behind
+            self.close()
+            raise
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
             done: Progress | None = None) -> list[Any]:
