@@ -123,7 +123,8 @@ def test_expired_client_certificate(world):
             s.address, renewal_key, s.ca_cert, ca_key, NOW, later + timedelta(days=1)),
             renewal_key)
     result = kms.get_key(key_id, **creds(ident, now=later))
-    assert result.reason == Reason.KMS_AUTH_FAILED
+    # an expiry, not a distrust: vCenter's KMSClientCertExpirationEvent follows from it
+    assert result.reason == Reason.KMS_CERTIFICATE_EXPIRED
     assert "client certificate" in result.message and "expired" in result.message
 
 

@@ -9,6 +9,7 @@ checked with real X.509.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -214,3 +215,26 @@ def test_provider_record_never_holds_a_private_key() -> None:
     assert provider.client_private_key is not None
     text = repr(provider) + repr(provider.record())
     assert "PRIVATE KEY" not in text and "private_key" not in text
+
+
+def test_an_expired_client_certificate_fails_with_its_vcenter_event(do, event_ids) -> None:
+    """A client certificate the KMS CA issued for two hours: after it expires, power-on of
+    an encrypted VM fails with kms_certificate_expired and vCenter posts
+    KMSClientCertExpirationEvent; the provider's status is CERT_EXPIRED."""
+    world = _world()
+    ca = crypto.cert_from_der(world.kms_identity.ca_certificate_der)
+    ca_key = crypto.derive_private_key(world.seed, f"kms/{world.kms.name}/ca")
+    key = crypto.derive_private_key(world.seed, "test/short-lived")
+    now = world.kernel.utc()
+    cert = crypto.issue_certificate("short-lived", key, ca, ca_key, now,
+                                    now + timedelta(hours=2))
+    world.files["short.pem"] = ("certificate", crypto.cert_der(cert))
+    world.files["short.key"] = ("private-key", crypto.private_pem(key).decode())
+    assert world.call("Set-TrustAuthorityKeyProviderClientCertificate", certificate="short.pem",
+                      private_key="short.key").ok
+    assert _status(world, KP) == "CONNECTED"
+    world.run(world.kernel.now + 3 * 3600)
+    assert _status(world, KP) == "CERT_EXPIRED"
+    out = do(world, "Start-VM", vm="db01")
+    assert not out.ok and out.error == "kms_certificate_expired"
+    assert "com.vmware.vc.TrustAuthority.KMSClientCertExpirationEvent" in event_ids(world, KP)

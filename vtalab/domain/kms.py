@@ -14,8 +14,9 @@ What is modelled:
 * **A KMIP ``Get``** (:meth:`KmsServer.get_key`), checked in the order a real connection
   fails: the server is reachable (``kms_unreachable``); its TLS certificate is valid at
   ``now`` (``kms_certificate_expired``) and, when the client says which server
-  certificates it trusts, trusted (``kms_auth_failed``); the client certificate is valid
-  and trusted — explicitly registered or issued by the KMS CA (``kms_auth_failed``); the
+  certificates it trusts, trusted (``kms_auth_failed``); the client certificate is
+  unexpired (``kms_certificate_expired``), already valid and trusted — explicitly
+  registered or issued by the KMS CA (``kms_auth_failed``); the
   username/password are right (``kms_auth_failed``); the key exists and is ``Active``
   (``key_not_found``).
 * **Faults as methods**: :meth:`KmsServer.set_available` (outage),
@@ -377,8 +378,9 @@ class KmsServer:
         except ValueError:
             return _AUTH_FAILED, f"{where}: client certificate is not a readable certificate"
         problem = _validity_problem(client, now)
-        if problem is not None:
-            return _AUTH_FAILED, f"{where}: client certificate {_subject(client)} {problem}"
+        if problem is not None:  # the handshake fails on the date: an expiry, not a distrust
+            reason = _CERT_EXPIRED if problem.startswith("expired") else _AUTH_FAILED
+            return reason, f"{where}: client certificate {_subject(client)} {problem}"
         explicit = client_cert_der in self._trusted_clients
         revoked = client_cert_der in self._revoked_clients
         if revoked or not (explicit or crypto.chain_problem(client, [self.ca_cert], now) is None):

@@ -251,8 +251,10 @@ _ALL: tuple[ReasonInfo, ...] = (
        f"{_D} §6, §8 [doc] (KmsUnhealthy)",
        "No KMIP server of key provider {provider} could be reached."),
     _r(Reason.KMS_AUTH_FAILED, "error", False, "kms",
-       f"{_D} §8 [doc] (wrong password)",
-       "Key provider {provider} was refused by the KMIP server (wrong credentials)."),
+       f"{_D} §8 [doc] (wrong password); vSphere Security guide, Establish the Trusted "
+       "Key Provider Trusted Connection (certificate trust both ways)",
+       "Key provider {provider} and the KMIP server could not authenticate each other "
+       "(untrusted certificate or wrong credentials)."),
     _r(Reason.KMS_CERTIFICATE_EXPIRED, "error", False, "kms",
        f"{_D} §6, §8 [doc] (KMS client/server certificate expiry)",
        "A certificate between key provider {provider} and its KMIP server has expired "
