@@ -140,10 +140,16 @@ def test_version_record_layout_is_tpm_c_s() -> None:
 def test_safeboot_then_mboot_in_pcr_4_then_crypto_driver_in_pcr_2(booted: Tpm) -> None:
     events = list(booted.log)
     pcr4 = [e for e in events if e.pcr == 4]
-    assert [e.event_type for e in pcr4] == [EV_SEPARATOR, EV_EFI_ACTION,
+    assert [e.event_type for e in pcr4] == [EV_EFI_ACTION, EV_SEPARATOR,
                                             EV_EFI_BOOT_SERVICES_APPLICATION,
                                             EV_EFI_BOOT_SERVICES_APPLICATION]
-    assert pcr4[1].parsed == "Calling EFI Application from Boot Option"
+    assert pcr4[0].parsed == "Calling EFI Application from Boot Option"
+    # EDK2's order: PCR 7's separator right after the policy, then at ReadyToBoot the
+    # boot attempt (PCR 4), then the separators of PCRs 0-6, then the images.
+    seps = [e.pcr for e in events if e.event_type == EV_SEPARATOR]
+    assert seps == [7, 0, 1, 2, 3, 4, 5, 6]
+    action = next(i for i, e in enumerate(events) if e.event_type == EV_EFI_ACTION)
+    assert events[action - 1].event_type == EV_SEPARATOR and events[action - 1].pcr == 7
     apps = [device_path_files(e.parsed.device_path) for e in pcr4[2:]  # type: ignore[union-attr]
             if isinstance(e.parsed, ImageLoad)]
     assert apps == ["\\EFI\\VMware\\safeboot64.efi", "/EFI/VMware/mboot64.efi"]

@@ -268,9 +268,13 @@ def measure_firmware(tpm: Tpm, fw: FirmwareProfile) -> None:
         (EFI_IMAGE_SECURITY_DATABASE_GUID, "dbx", fw.dbx),
     ):
         tpm.extend(7, EV_EFI_VARIABLE_DRIVER_CONFIG, uefi_variable_data(guid, name, value))
-    for pcr in range(8):
-        tpm.extend(pcr, EV_SEPARATOR, bytes(4))
+    # The PCR 7 separator closes the policy before any image is verified; at ReadyToBoot
+    # the firmware logs the boot attempt, then closes PCRs 0-6 (EDK2 Tcg2Dxe:
+    # MeasureSecureBootPolicy, OnReadyToBoot; PC Client profile, PCR 4 usage).
+    tpm.extend(7, EV_SEPARATOR, bytes(4))
     tpm.extend(4, EV_EFI_ACTION, b"Calling EFI Application from Boot Option")
+    for pcr in range(7):
+        tpm.extend(pcr, EV_SEPARATOR, bytes(4))
     if fw.secure_boot:
         # The db entry that authorised the bootloader (PC Client §10.4.4 / §3.3.4.8).
         tpm.extend(7, EV_EFI_VARIABLE_AUTHORITY,
