@@ -29,7 +29,7 @@ from vtalab.domain.reasons import Reason
 from vtalab.esxi.image import HostSpecific, standard_image
 from vtalab.esxi.measure import TAG_VERSION, FirmwareProfile, measure_esx_boot, measure_firmware
 from vtalab.tpm import Event, EventLog, Tpm, marshal_public, parse_eventlog
-from vtalab.tpm.eventlog import EV_EVENT_TAG, tagged_event_data
+from vtalab.tpm.eventlog import EV_EVENT_TAG, TaggedEvent, tagged_event_data
 
 
 def only_finding(v):  # type: ignore[no-untyped-def]
@@ -422,3 +422,43 @@ def test_a_bad_sts_certificate_or_another_sts_key_does_not_hide_the_right_one() 
     for certs in ((rsa_der, good), (other_ec, good)):
         cfg = config(principals=(Principal(WLD, certs),))
         assert judge(evidence(tpm), tpm, cfg).attested, certs[0][:8]
+
+
+def test_a_second_version_record_or_one_for_another_module_is_a_mismatch() -> None:
+    """esx-boot measures only the FIRST record of b's and k's .version section (tpm.c):
+    a log with k.b00's second record too (what vtalab once measured), or with a record
+    before s.v00, is not what esx-boot measures for any base image."""
+    from vtalab.esxi.measure import TAG_MODULE, version_record_data
+
+    k = IMAGE.module("k.b00")
+    assert len(k.version_section) == 2  # esx, esx-base: only esx is measured
+    ref = make_tpm()
+
+    def boot_with(extra: bytes, before: str) -> Tpm:
+        tpm = Tpm(ref.ek, ref.ak)
+        tpm.ek_certificate_der = ref.ek_certificate_der
+        tpm.power_on(0)
+        tpm.startup_clear()
+        for e in ref.log:
+            if e.parsed == TaggedEvent(TAG_MODULE, before.encode() + b"\x00"):
+                tpm.extend(13, EV_EVENT_TAG, tagged_event_data(TAG_VERSION, extra),
+                           digest=crypto.sha256(extra))
+            tpm.extend(e.pcr, e.event_type, e.data, digest=e.digest)
+        return tpm
+
+    # between k.b00's own record and the module: two records, the first not followed by k
+    second = version_record_data(k.version_section[1], "k.b00")
+    tpm = boot_with(second, "k.b00")
+    v = judge(evidence(tpm), tpm)
+    assert v.reasons == (Reason.BASE_IMAGE_MISMATCH,), v.findings
+    assert v.findings[0].detail["layout"] == [
+        "the version record for k.b00 is not followed by k.b00",
+        "2 version records for k.b00 (esx-boot measures only the first)"]
+    other = version_record_data(k.version_section[0], "s.v00")
+    tpm = boot_with(other, "s.v00")
+    v = judge(evidence(tpm), tpm)
+    assert v.reasons == (Reason.BASE_IMAGE_MISMATCH,), v.findings
+    assert v.findings[0].detail["layout"] == [
+        "a version record for s.v00 (esx-boot measures version records only for b and k)"]
+    good = make_tpm()
+    assert judge(evidence(good), good).attested
