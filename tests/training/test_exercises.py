@@ -136,6 +136,10 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
       "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation:$false",
       "wait-until attested esx-01", "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
+    ("kms-server-certificate-rotated",  # a new KMIP password: the password was never it
+     ["Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider -KmipServerPassword x",
+      "Start-VM -VM db01"],
+     "FAIL  goal: vm db01: VM db01: power_state 'poweredOff' (expected 'poweredOn')"),
     ("sts-rotation",  # take the cluster out of vTA instead of trusting the new certificates
      ["Set-TrustedCluster -TrustedCluster 'Trusted Cluster' -State Disabled -Confirm:$false",
       "Start-VM -VM db01"],
