@@ -149,3 +149,16 @@ def test_campaign_same_table_in_process_and_on_two_workers(
 def test_workers_and_scheduler_together_are_refused() -> None:
     with pytest.raises(InputError, match="not both"):
         open_pool(2, "tcp://127.0.0.1:8786")
+
+
+def test_local_workers_start_with_ctrl_c_ignored_and_the_handler_comes_back() -> None:
+    """A terminal's Ctrl-C reaches the whole process group: worker processes inherit an
+    ignored SIGINT (this process cancels, closes the cluster and exits 130 alone)."""
+    import signal
+
+    from vtalab.analysis.pool import _workers_ignore_ctrl_c
+
+    before = signal.getsignal(signal.SIGINT)
+    with _workers_ignore_ctrl_c():
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    assert signal.getsignal(signal.SIGINT) is before

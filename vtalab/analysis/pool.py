@@ -15,8 +15,11 @@ install it when it is missing (an :class:`~vtalab.errors.InputError`: exit 2).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 from vtalab.errors import InputError
@@ -68,6 +71,21 @@ class InProcess:
         self.close()
 
 
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """SIGINT ignored while the local cluster starts its processes, which inherit that:
+    a Ctrl-C in the terminal reaches the whole process group, and it is this process's
+    to handle (cancel, close the cluster, exit 130); the workers would print tracebacks."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 class DaskPool:
     """Runs on a Dask cluster: a :class:`distributed.LocalCluster` of ``workers``
     processes started here (and closed by :meth:`close`), or an existing cluster's
@@ -94,12 +112,13 @@ class DaskPool:
                                           for w in info.get("workers", {}).values()))
             else:
                 n = int(workers or 1)
-                self.cluster = distributed.LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True,
-                    # None does not turn the dashboard off (dask/distributed#8136):
-                    # a free port on loopback, never a clash with another cluster's 8787
-                    dashboard_address="127.0.0.1:0", silence_logs=logging.ERROR,
-                    host="127.0.0.1")
+                with _workers_ignore_ctrl_c():
+                    self.cluster = distributed.LocalCluster(
+                        n_workers=n, threads_per_worker=1, processes=True,
+                        # None does not turn the dashboard off (dask/distributed#8136):
+                        # a free port on loopback, never a clash with another's 8787
+                        dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
+                        host="127.0.0.1")
                 self.client = distributed.Client(self.cluster, timeout=CONNECT_TIMEOUT,
                                                  set_as_default=False)
                 self.workers = n
