@@ -125,7 +125,8 @@ def register(sub: argparse._SubParsersAction
     i.add_argument("--hosts", required=True, metavar="JSON",
                    help="Get-VMHost | Select Name,Version,Build,Parent | ConvertTo-Json")
     i.add_argument("--base-images", required=True, metavar="JSON",
-                   help="Get-TrustAuthorityVMHostBaseImage ... | Select * | ConvertTo-Json")
+                   help="Get-TrustAuthorityVMHostBaseImage ... | Select * | ConvertTo-Json, "
+                        "with LastAttestedTime from the REST API added (docs/quick-boot.md)")
     i.add_argument("--quickboot", required=True, metavar="TXT",
                    help="HOST: isBootLoadESX lines (vsish -e get /system/loadESX/isBootLoadESX)")
     i.add_argument("--tpm2-settings", metavar="JSON",
