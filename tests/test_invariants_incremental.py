@@ -62,3 +62,62 @@ def test_checking_during_the_run_gives_the_result_of_one_check_at_the_end(
         streamed = run_scenario(scenario, trace_to=(fh, str(path)))
         assert _judge(streamed.world) == want
         assert streamed.world.kernel.trace._events == []
+
+
+STALE = """
+name: stale
+seed: 5
+topology:
+  ta_cluster:
+    hosts: [{name: ta-esx-01}, {name: ta-esx-02}]
+    base_images: ["8.0 U2", "8.0 U3"]
+  trusted_clusters:
+    - hosts: [{name: esx-01, release: "8.0 U2"}]
+      vms: [{name: db02, host: esx-01, encrypted: true, powered_on: false}]
+steps:
+  - {at: 5m, do: ta-host-down, with: {vmhost: ta-esx-02}}
+  - {do: Remove-TrustAuthorityVMHostBaseImage, with: {version: "8.0 U2"}}
+  - {after: 1h, do: Start-VM, with: {vm: db02}}
+"""
+
+
+@pytest.mark.parametrize("name", ["bugs/quick-boot-refused-txt", "vcenter-to-9-0", "stale"])
+def test_after_the_first_check_no_invariant_reads_the_trace_again(
+        name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every invariant and count -- documented-upgrade-order, vta-gone-in-9-0 and the
+    stale-token advice included -- is a fold: once checked, it is fed new events only."""
+    from vtalab.core.trace import Trace, TraceEvent
+    from vtalab.scenario.model import load_scenario_text
+
+    def load() -> Any:
+        if name == "stale":
+            return load_scenario_text(STALE, file="<stale>")
+        return load_scenario(str(ROOT / "scenarios" / f"{name}.yaml"))
+
+    fresh = run_scenario(load()).world
+    fresh.run(fresh.kernel.now + 3600)
+    want = _judge(fresh)
+    assert want[0], "the scenario must give some violation or advice to compare"
+    if name == "stale":
+        assert any(v.invariant == "no-release-on-stale-token" for v in want[0])
+    else:
+        assert any(v.invariant in ("documented-upgrade-order", "vta-gone-in-9-0")
+                   for v in want[0])
+
+    world = run_scenario(load()).world
+    first = _judge(world)  # every fold made, caught up on the trace so far
+
+    def untouchable(self: TraceEvent, name: str) -> Any:
+        raise AssertionError(f"an invariant read event field {name!r} again")
+
+    with monkeypatch.context() as m:  # no new event: checking again reads no event
+        m.setattr(TraceEvent, "__getattribute__", untouchable)
+        again = _judge(world)
+    assert again == first
+
+    def no_rereading(self: Trace) -> Any:
+        raise AssertionError("an invariant read the whole trace again")
+
+    monkeypatch.setattr(Trace, "__iter__", no_rereading)
+    world.run(world.kernel.now + 3600)
+    assert _judge(world) == want

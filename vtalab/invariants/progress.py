@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from vtalab.core.kernel import format_time
 from vtalab.core.parameters import Parameters
-from vtalab.domain.vcenter_releases import API_REMOVED_SOURCE, version_tuple
+from vtalab.domain.vcenter_releases import API_REMOVED_SOURCE, vcenter_release, version_tuple
 from vtalab.errors import InputError
 from vtalab.esxi.releases import image_for
 from vtalab.invariants import DOMAIN, SEED, Violation, invariant
@@ -28,7 +28,6 @@ from vtalab.invariants.replay import (
     DOWN_KINDS,
     UP_KINDS,
     _canonical_verb,
-    _events,
     _fold,
     _trusted_hosts,
     _TrustState,
@@ -112,12 +111,16 @@ ORDER = "TA vCenter → TA hosts → trusted vCenter → trusted hosts, one host
 
 
 def _initial_vcenter_versions(world: World) -> dict[str, str]:
-    """role -> the vCenter version at T=0 (from the first upgrade's ``previous``)."""
-    now = {"ta": world.ta_vcenter.release.key, "workload": world.workload_vcenter.release.key}
-    first: dict[str, str] = {}
-    for e in _events(world, "vcenter.upgrade.start"):
-        first.setdefault(str(e.fields.get("role")), str(e.fields.get("previous")))
-    return now | first
+    """role -> the vCenter version at T=0 (the topology's: only ``upgrade-vcenter``
+    changes it, and that is in the trace)."""
+    t = world.topology
+    return {"ta": vcenter_release(t.ta_vcenter_release).key,
+            "workload": vcenter_release(t.workload_vcenter_release).key}
+
+
+_ORDER_KINDS = ("ta.object", "host.upgrade.staging", "host.boot.complete", "attest.result",
+                "step.start", "step.end", "imagedb.exported", "vcenter.upgrade.start",
+                "vcenter.upgraded")
 
 
 @invariant(
@@ -128,6 +131,15 @@ def _initial_vcenter_versions(world: World) -> dict[str, str]:
     source=f"{SEED}, 'Best practices for upgrading vTA' and 'Upgrading and patching vTA'",
     kind="advice", at_risk=_upgrades)
 def _documented_upgrade_order(world: World) -> list[Violation]:
+    out, before_import = _fold(world, _upgrade_order_fold, _ORDER_KINDS, _upgrade_order_fold)
+    return [*out, *before_import.values()]
+
+
+def _upgrade_order_fold(world: World) -> Generator[
+        tuple[list[Violation], dict[tuple[str, str], Violation]], TraceEvent, None]:
+    """``documented-upgrade-order`` folded over the events of :data:`_ORDER_KINDS`: the
+    violations so far, and the trusted hosts upgraded to a version not imported yet (a
+    warning unless that version is later exported from the host: the test host)."""
     ta = set(world.ta_cluster.hosts)
     trusted = _trusted_hosts(world)
     trust = _TrustState()
@@ -138,7 +150,7 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
     # the background, at once: each host's own step is named, not the latest to start)
     host_step: dict[str, str] = {}
     step_host: dict[Any, str] = {}  # index of a running upgrade-host step -> its host
-    out = []
+    out: list[Violation] = []
     # A trusted host upgraded to a version not imported yet is the documented *test host*
     # when that version is then exported from it; otherwise it is warned about.
     before_import: dict[tuple[str, str], Violation] = {}
@@ -195,9 +207,8 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
         open_upgrades[host] = time
         booted_since.discard(host)
 
-    for e in _events(world, "ta.object", "host.upgrade.staging", "host.boot.complete",
-                     "attest.result", "step.start", "step.end", "imagedb.exported",
-                     "vcenter.upgrade.start", "vcenter.upgraded"):
+    while True:
+        e = yield out, before_import
         f = e.fields
         host = str(f.get("host"))
         if e.kind == "vcenter.upgrade.start":
@@ -248,23 +259,20 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
                 booted_since.discard(host)
             else:
                 begin(host, str(f.get("version")), e.time)
-    return out + list(before_import.values())
 
 
 # -- advice: vSphere 9.0 ---------------------------------------------------------------
-
-def _vcenter_upgrades(world: World) -> int:
-    return sum(1 for _ in _events(world, "vcenter.upgrade.start", "host.upgrade.staging"))
-
 
 @invariant(
     "vta-gone-in-9-0",
     statement="No vCenter or ESXi host of a vTA estate is upgraded to vSphere 9.0: vTA was "
               "deprecated in 8.0 U3 and its API is disabled in 9.0.",
-    source=API_REMOVED_SOURCE, kind="advice", at_risk=_vcenter_upgrades)
-def _vta_gone_in_9(world: World) -> list[Violation]:
-    out = []
-    for e in _events(world, "vcenter.upgrade.start", "host.upgrade.staging"):
+    source=API_REMOVED_SOURCE, kind="advice", at_risk=_upgrades)
+@folded("vcenter.upgrade.start", "host.upgrade.staging")
+def _vta_gone_in_9(world: World) -> Generator[list[Violation], TraceEvent, None]:
+    out: list[Violation] = []
+    while True:
+        e = yield out
         version = str(e.fields.get("version"))
         if version_tuple(version)[0] < 9:
             continue
@@ -277,7 +285,6 @@ def _vta_gone_in_9(world: World) -> list[Violation]:
             "so the vTA cmdlets stop working there; plan the move off vTA (its trusted key "
             "provider and the encrypted VMs that depend on it) before going to 9.0. Source: "
             + API_REMOVED_SOURCE))
-    return out
 
 
 def _release_key(release: Any) -> str | None:

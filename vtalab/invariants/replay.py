@@ -1,12 +1,12 @@
-"""Reading the trace for the invariants: an incremental index and replayed state.
+"""Reading the trace for the invariants: folds over its events and replayed state.
 
 The invariants judge a run from its trace, not from the components under test
 (:mod:`vtalab.invariants`). This module holds what several of them share:
 
-* :func:`folded` -- an invariant (or a count) as a fold over the trace's events of some
-  kinds: each event is fed to it once, as the trace grows, so checking after every rule
-  of a state machine reads only the new events, and only the fold's state is kept (a
-  streamed trace holds no events at all);
+* :func:`folded` (and :func:`_fold`) -- an invariant (or a count) as a fold over the
+  trace's events of some kinds: each event is fed to it once, as the trace grows, so
+  checking after every rule of a state machine reads only the new events, and only the
+  fold's state is kept (a streamed trace holds no events at all);
 * :class:`_TrustState` -- what the TA cluster trusts *as the operator applied it*
   (``ta.object`` events), replayed event by event;
 * the trusted hosts of a world, a verb name made canonical (aliases resolved) and the
@@ -15,9 +15,8 @@ The invariants judge a run from its trace, not from the components under test
 
 from __future__ import annotations
 
-import heapq
 import weakref
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from vtalab.core.crypto import simulated
@@ -79,41 +78,6 @@ class _Folds:
 
 
 _FOLDS: weakref.WeakKeyDictionary[Any, _Folds] = weakref.WeakKeyDictionary()
-
-
-class _Index:
-    """The trace's events grouped by kind, kept up to date as the trace grows (for the
-    computations not written as folds yet: they keep the events of their kinds)."""
-
-    def __init__(self, trace: Any) -> None:
-        self.by_kind: dict[str, list[TraceEvent]] = {}
-        trace.subscribe(self.add)
-
-    def add(self, e: TraceEvent) -> None:
-        events = self.by_kind.get(e.kind)
-        if events is None:
-            events = self.by_kind[e.kind] = []
-        events.append(e)
-
-
-_INDEXES: weakref.WeakKeyDictionary[Any, _Index] = weakref.WeakKeyDictionary()
-
-
-def _events(world: World, *kinds: str) -> Iterator[TraceEvent]:
-    """Trace events whose kind is one of ``kinds`` (a trailing ``*`` matches a prefix),
-    in trace order."""
-    trace = world.kernel.trace
-    index = _INDEXES.get(trace)
-    if index is None:
-        index = _INDEXES[trace] = _Index(trace)
-    trace.deliver()
-    exact = {k for k in kinds if not k.endswith("*")}
-    prefixes = tuple(k[:-1] for k in kinds if k.endswith("*"))
-    lists = [events for kind, events in index.by_kind.items()
-             if kind in exact or (prefixes and kind.startswith(prefixes))]
-    if len(lists) == 1:
-        return iter(list(lists[0]))
-    return heapq.merge(*[list(x) for x in lists], key=lambda e: e.seq)
 
 
 def _fold(world: World, key: Any, kinds: tuple[str, ...],

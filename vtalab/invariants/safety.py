@@ -15,6 +15,7 @@ Each registers itself with :func:`vtalab.invariants.invariant` when
 
 from __future__ import annotations
 
+import bisect
 import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -27,7 +28,7 @@ from vtalab.invariants import DOMAIN, SEED, Violation, invariant
 from vtalab.invariants.replay import (
     UP_KINDS,
     _canonical_verb,
-    _events,
+    _fold,
     _TrustState,
     folded,
 )
@@ -158,6 +159,50 @@ def _key_only_after_attestation(world: World) -> Generator[list[Violation], Trac
             f"kmxd released key {str(f.get('key_id'))[:8]}… to {host}, but {why}"))
 
 
+def _stale_token_fold(world: World) -> Generator[list[dict[str, Any]], TraceEvent, None]:
+    """Every stale-token release so far (see :func:`stale_token_releases`), folded over
+    ``attest.result`` and ``key.release`` events: each event is read once."""
+    offset = world.kernel.epoch_seconds(0)
+    issued_at: dict[tuple[str, str, int], int] = {}  # the pass that issued a token -> index
+    # host -> indexes (in this fold's event order) of its notAttested verdicts, and those
+    # verdicts (time, service, reason): ascending, so the first after a pass is a bisect
+    failed_at: dict[str, list[int]] = {}
+    failures: dict[str, list[tuple[float, str, str | None]]] = {}
+    out: list[dict[str, Any]] = []
+    i = -1
+    while True:
+        e = yield out
+        i += 1
+        f = e.fields
+        h = str(f.get("host"))
+        if e.kind == "attest.result":
+            if f.get("status") == "attested":
+                issued_at[(h, str(f.get("service")), world.kernel.epoch_seconds(e.time))] = i
+            elif f.get("status") == "notAttested":
+                failed_at.setdefault(h, []).append(i)
+                failures.setdefault(h, []).append((e.time, str(f.get("service")),
+                                                   f.get("reason")))
+            continue
+        if not f.get("ok") or f.get("token_iat") is None:
+            continue
+        iat = int(f["token_iat"])
+        since = issued_at.get((h, str(f.get("token_iss")), iat), -1)
+        # judged notAttested after the attestation that issued the token (trace order)
+        indexes = failed_at.get(h, [])
+        k = bisect.bisect_right(indexes, since)
+        if k == len(indexes):
+            continue
+        failed = failures[h][k]
+        issued, expires = iat - offset, float(f.get("token_exp") or iat) - offset
+        out.append({"time": e.time, "host": h, "key_id": f.get("key_id"),
+                    "issuer": f.get("token_iss"), "issued": issued, "expires": expires,
+                    "failed_at": failed[0], "failed_by": failed[1], "reason": failed[2],
+                    "exposure": e.time - failed[0], "exposure_bound": expires - failed[0]})
+
+
+_STALE_KINDS = ("attest.result", "key.release")
+
+
 def stale_token_releases(world: World, host: str | None = None) -> list[dict[str, Any]]:
     """Key releases on a token whose host was judged notAttested after it was issued.
 
@@ -165,36 +210,12 @@ def stale_token_releases(world: World, host: str | None = None) -> list[dict[str
     is not a violation; this makes the exposure visible. Each item: the release time,
     key, host, token issuer/issue/expiry (simulated s), the first notAttested verdict
     after the token was issued (time, service, reason) and the exposure (release time -
-    that verdict) and its bound (token expiry - that verdict).
+    that verdict) and its bound (token expiry - that verdict). Incremental: a fold over
+    the new events only, however often it is asked.
     """
-    offset = world.kernel.epoch_seconds(0)
-    issued_at: dict[tuple[str, str, int], int] = {}  # the pass that issued a token -> index
-    failures: dict[str, list[tuple[int, float, str, str | None]]] = {}
-    out = []
-    for i, e in enumerate(_events(world, "attest.result", "key.release")):
-        f = e.fields
-        h = str(f.get("host"))
-        if e.kind == "attest.result":
-            if f.get("status") == "attested":
-                issued_at[(h, str(f.get("service")), world.kernel.epoch_seconds(e.time))] = i
-            elif f.get("status") == "notAttested":
-                failures.setdefault(h, []).append((i, e.time, str(f.get("service")),
-                                                   f.get("reason")))
-            continue
-        if not f.get("ok") or (host is not None and h != host) or f.get("token_iat") is None:
-            continue
-        iat = int(f["token_iat"])
-        since = issued_at.get((h, str(f.get("token_iss")), iat), -1)
-        # judged notAttested after the attestation that issued the token (trace order)
-        failed = next((x for x in failures.get(h, []) if x[0] > since), None)
-        if failed is None:
-            continue
-        issued, expires = iat - offset, float(f.get("token_exp") or iat) - offset
-        out.append({"time": e.time, "host": h, "key_id": f.get("key_id"),
-                    "issuer": f.get("token_iss"), "issued": issued, "expires": expires,
-                    "failed_at": failed[1], "failed_by": failed[2], "reason": failed[3],
-                    "exposure": e.time - failed[1], "exposure_bound": expires - failed[1]})
-    return out
+    items: list[dict[str, Any]] = _fold(world, _stale_token_fold, _STALE_KINDS,
+                                        _stale_token_fold)
+    return [dict(item) for item in items if host is None or item["host"] == host]
 
 
 def stale_token_text(item: dict[str, Any]) -> str:
