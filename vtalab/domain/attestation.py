@@ -490,23 +490,19 @@ class _Evaluation:
     # 6 ---------------------------------------------------------------------------------------
     def eventlog(self, attest: _marshal.Attest) -> tuple[bytes, tuple[int, ...]]:
         try:
-            events, replayed = _parse_and_replay(self.ev.eventlog)
+            replayed = _quoted_replay(self.ev.eventlog, tuple(attest.pcrs))
         except ValueError as exc:
             raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
-        values = dict(replayed)
-        quoted = [values.get(p, bytes(32)) for p in attest.pcrs]
-        if pcr_digest(quoted) != attest.pcr_digest:
+        if replayed.digest != attest.pcr_digest:
             raise self.stop(Reason.EVENTLOG_MISMATCH,
                             problem="replaying it does not give the quoted PCR digest",
                             quoted_digest=attest.pcr_digest.hex(),
-                            replayed_digest=pcr_digest(quoted).hex())
-        self.known["pcrs"] = {p: v.hex() for p, v in zip(attest.pcrs, quoted, strict=True)}
-        quoted_pcrs = set(attest.pcrs)
-        for index, e in enumerate(events):
-            if e.pcr in quoted_pcrs and isinstance(e.parsed, _eventlog.Undecoded):
-                self.warnings.append(self.finding(
-                    Reason.EVENT_DATA_UNDECODED, pcr=e.pcr, record=index,
-                    event_type=f"0x{e.event_type:08x}", problem=e.parsed.problem))
+                            replayed_digest=replayed.digest.hex())
+        self.known["pcrs"] = dict(replayed.pcrs_hex)
+        for pcr, index, event_type, problem in replayed.undecoded:
+            self.warnings.append(self.finding(
+                Reason.EVENT_DATA_UNDECODED, pcr=pcr, record=index,
+                event_type=f"0x{event_type:08x}", problem=problem))
         # Only records in quoted PCRs are proven; the rest of the log is ignored. What is
         # returned names those records, (log bytes, quoted PCRs): a cheap, exact cache key.
         return self.ev.eventlog, tuple(attest.pcrs)
@@ -518,33 +514,37 @@ class _Evaluation:
         except ValueError as exc:
             raise self.stop(Reason.EVENTLOG_MISMATCH, problem=str(exc)) from None
         try:
-            mb = _read_measured_boot_cached(*quoted_log)
+            facts = _boot_facts(*quoted_log)
         except ValueError as exc:  # UnicodeDecodeError included
             raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
-        version = mb.esxi_version
-        secure_boot = mb.secure_boot
+        version = facts.version
+        secure_boot = facts.secure_boot
         self.known.update(measured_version=version, secure_boot=secure_boot)
-        self._base_image(mb, version)
+        self._base_image(facts, version)
         if secure_boot is not True:
             self.policy.append(self.finding(
                 Reason.SECURE_BOOT_OFF,
                 problem="not measured" if secure_boot is None else "SecureBoot=0"))
 
-    def _base_image(self, mb: MeasuredBoot, version: str | None) -> None:
+    def _base_image(self, facts: _BootFacts, version: str | None) -> None:
         image = self.config.base_image(version)
         if image is None:
             self.policy.append(self.finding(
                 Reason.UNTRUSTED_BASE_IMAGE, measured_version=version or "unknown",
                 trusted=[b.version for b in self.config.base_images]))
             return
+        layout = list(facts.layout)
+        # Both module lists are sorted (name, digest) pairs: equal lists, equal records
+        # and no layout problem is a match, found by one comparison.
+        if facts.fleet == image.modules and not layout \
+                and facts.records == _sorted_records(image.version_records):
+            self.known["matched_base_image"] = image.version
+            return
         expected = image.module_digests()
-        measured = mb.fleet_modules()
+        measured = dict(facts.fleet)
         differ = sorted(n for n in expected if measured.get(n) != expected[n])
         extra = sorted(n for n in measured if n not in expected)
-        records = [(r.component, r.product, r.version) for r in mb.versions]
-        trusted_records = [(r.component, r.product, r.version) for r in image.version_records]
-        layout = _measure.esx_boot_layout_problems(mb)
-        if differ or extra or layout or sorted(records) != sorted(trusted_records):
+        if differ or extra or layout or facts.records != _sorted_records(image.version_records):
             detail: dict[str, Any] = {"measured_version": version,
                                       "modules": differ + extra + layout
                                       or ["version records"]}
@@ -567,14 +567,14 @@ class _Evaluation:
 # parsing, replaying and reading it is most of an attestation's cost. These are pure
 # functions of their (immutable, hashable) inputs, so caching them cannot change a verdict;
 # errors are not cached and are raised again. Callers treat the results as read-only.
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
 def _parse_ak(data: bytes) -> tuple[_marshal.EccPublic, bytes, crypto.PublicKey]:
     """The AK's TPM2B_PUBLIC: parsed, its TPMT_PUBLIC area (for the Name), its key."""
     ak = _marshal.parse_public(data)
     return ak, _marshal.Reader(data).tpm2b(), ak.public_key()
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
 def _ak_qualified_name(ek_spki_der: bytes, ak_public: bytes) -> bytes:
     """The qualifiedSigner of a quote by this AK created under this EK (Part 1 §16).
 
@@ -588,8 +588,10 @@ def _ak_qualified_name(ek_spki_der: bytes, ak_public: bytes) -> bytes:
                                                                 .tpm2b()))
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _parse_and_replay(data: bytes) -> tuple[tuple[Event, ...], tuple[tuple[int, bytes], ...]]:
+    """The parsed log and its replay. Only the compact facts below are kept per host
+    (:data:`crypto.MEMO_SIZE` of them); this is asked again only for a log not seen yet."""
     log = parse_eventlog(data)
     return tuple(log), tuple(sorted(replay(log).items()))
 
@@ -600,14 +602,77 @@ def _quoted_events(data: bytes, pcrs: tuple[int, ...]) -> list[Event]:
     return [e for e in _parse_and_replay(data)[0] if e.pcr in selected]
 
 
-@functools.lru_cache(maxsize=1024)
+@dataclass(frozen=True, slots=True)
+class _Replayed:
+    """What step 6 needs of a log, for the quoted PCRs: a few hundred bytes per host."""
+
+    digest: bytes  #: the pcrDigest the replayed values give
+    pcrs_hex: tuple[tuple[int, str], ...]  #: quoted PCR -> replayed value (hex)
+    undecoded: tuple[tuple[int, int, int, str], ...]  #: (pcr, record, type, problem)
+
+
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
+def _quoted_replay(data: bytes, pcrs: tuple[int, ...]) -> _Replayed:
+    events, replayed = _parse_and_replay(data)
+    values = dict(replayed)
+    quoted = [values.get(p, bytes(32)) for p in pcrs]
+    selected = set(pcrs)
+    undecoded = tuple((e.pcr, index, e.event_type, e.parsed.problem)
+                      for index, e in enumerate(events)
+                      if e.pcr in selected and isinstance(e.parsed, _eventlog.Undecoded))
+    return _Replayed(pcr_digest(quoted),
+                     tuple((p, v.hex()) for p, v in zip(pcrs, quoted, strict=True)),
+                     undecoded)
+
+
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
 def _check_claims_cached(data: bytes, pcrs: tuple[int, ...]) -> None:
     _check_claims(_quoted_events(data, pcrs))
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)
 def _read_measured_boot_cached(data: bytes, pcrs: tuple[int, ...]) -> MeasuredBoot:
     return read_measured_boot(_quoted_events(data, pcrs))
+
+
+@dataclass(frozen=True, slots=True)
+class _BootFacts:
+    """What steps 7-8 need of a log's measured boot. The parts hosts of one image share
+    (modules, version records, layout) are one object for all of them (:func:`_shared`),
+    so a 10,000-host estate keeps a few hundred bytes per host, not a parsed log."""
+
+    version: str | None
+    secure_boot: bool | None
+    fleet: tuple[tuple[str, bytes], ...]  #: fleet modules (name, digest), sorted
+    records: tuple[tuple[str, str, str], ...]  #: version records, sorted
+    layout: tuple[str, ...]  #: :func:`esx_boot_layout_problems`
+
+
+_SHARED: dict[Any, Any] = {}
+
+
+def _shared(value: Any) -> Any:
+    """One object for equal immutable values (bounded: starts afresh when full)."""
+    if len(_SHARED) >= crypto.MEMO_SIZE:
+        _SHARED.clear()
+    return _SHARED.setdefault(value, value)
+
+
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
+def _boot_facts(data: bytes, pcrs: tuple[int, ...]) -> _BootFacts:
+    mb = _read_measured_boot_cached(data, pcrs)
+    return _BootFacts(
+        version=mb.esxi_version, secure_boot=mb.secure_boot,
+        fleet=_shared(tuple(sorted(mb.fleet_modules().items()))),
+        records=_shared(tuple(sorted((r.component, r.product, r.version)
+                                     for r in mb.versions))),
+        layout=_shared(tuple(_measure.esx_boot_layout_problems(mb))))
+
+
+@functools.lru_cache(maxsize=256)
+def _sorted_records(records: tuple[Any, ...]) -> tuple[tuple[str, str, str], ...]:
+    """A base image's version records as :class:`_BootFacts` keeps them."""
+    return tuple(sorted((r.component, r.product, r.version) for r in records))
 
 
 _DATA_IS_MEASURED = (_eventlog.EV_EFI_VARIABLE_DRIVER_CONFIG,

@@ -382,7 +382,7 @@ class Event:
                 + self.digest + struct.pack("<I", len(self.data)) + self.data)
 
 
-@functools.lru_cache(maxsize=8192, typed=True)
+@functools.lru_cache(maxsize=4 * crypto.MEMO_SIZE, typed=True)
 def _make_shared(pcr: int, event_type: int, digest: bytes, data: bytes) -> Event:
     """``Event.make``, remembered: a record is immutable and a pure function of its
     fields, and every boot of a host measures the same records again."""
