@@ -93,8 +93,12 @@ def _fold(world: World, key: Any, kinds: tuple[str, ...],
     if fold is None:  # new: catch up on the events so far, then hear of the next ones
         with folds.crypto_mode():
             fold = _Fold(make(world), kinds)
+            wanted: dict[str, bool] = {}  # kind -> whether the fold reads it
             for e in trace:
-                if fold.wants(e.kind):
+                want = wanted.get(e.kind)
+                if want is None:
+                    want = wanted[e.kind] = fold.wants(e.kind)
+                if want:
                     fold.feed(e)
         folds.add(key, fold)
     return fold.value
