@@ -462,3 +462,36 @@ def test_a_second_version_record_or_one_for_another_module_is_a_mismatch() -> No
         "a version record for s.v00 (esx-boot measures version records only for b and k)"]
     good = make_tpm()
     assert judge(evidence(good), good).attested
+
+
+def test_chain_problem_from_a_remembered_path_is_the_walk_at_every_time() -> None:
+    """chain_problem remembers which certificate signed which (time-free) and checks only
+    the validity windows per call: the answer must be the direct walk's, before, inside and
+    after every window, for a leaf, an anchor itself, an unknown issuer and an intermediate
+    that is itself an anchor."""
+    from datetime import UTC, datetime, timedelta
+
+    from vtalab.core import crypto
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    year = timedelta(days=365)
+    root_key = crypto.derive_private_key(11, "chain/root")
+    root = crypto.make_ca("Chain Root", root_key, t0 - year, t0 + 10 * year)
+    mid_key = crypto.derive_private_key(11, "chain/mid")
+    mid = crypto.make_ca("Chain Mid", mid_key, t0, t0 + 2 * year, issuer=(root, root_key))
+    other_key = crypto.derive_private_key(11, "chain/other")
+    other = crypto.make_ca("Other Root", other_key, t0 - year, t0 + 10 * year)
+    leaf_key = crypto.derive_private_key(11, "chain/leaf")
+    leaf = crypto.issue_certificate("leaf", leaf_key, mid, mid_key, t0 + year / 2, t0 + year)
+    by_root = crypto.issue_certificate("leaf2", leaf_key, root, root_key, t0, t0 + year)
+    times = [t0 + k * year / 4 for k in range(-8, 48)]
+    cases = [(leaf, [mid]), (leaf, [other, mid]), (leaf, [root]), (leaf, [other]),
+             (by_root, [root]), (by_root, [other, root]), (root, [root]), (mid, [root]),
+             (mid, [other])]
+    answers = set()
+    for cert, anchors in cases:
+        for at in times:
+            want = crypto._chain_problem(cert, anchors, at)  # noqa: SLF001
+            assert crypto.chain_problem(cert, anchors, at) == want, (cert.subject, at)
+            answers.add(want)
+    assert answers == {None, "expired", "not_yet_valid", "untrusted_issuer"}

@@ -469,6 +469,41 @@ def chain_problem(cert: Certificate, anchors: list[Certificate], at: datetime,
 
     Returns one of ``"expired"``, ``"not_yet_valid"``, ``"untrusted_issuer"``.
     """
+    if not intermediates:  # the common case: the path is remembered, only times are checked
+        steps, final = _chain_path(cert_der(cert), tuple(cert_der(a) for a in anchors))
+        for not_before, not_after, is_anchor in steps:
+            if not (not_before <= at <= not_after):
+                return "expired" if is_anchor or at > not_after else "not_yet_valid"
+        return final
+    return _chain_problem(cert, anchors, at, intermediates)
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE)
+def _chain_path(cert: bytes, anchors: tuple[bytes, ...]
+                ) -> tuple[tuple[tuple[datetime, datetime, bool], ...], str | None]:
+    """What :func:`_chain_problem` checks, without the time: the validity windows it checks
+    in order (``True``: an anchor reached as a parent, outside its window = ``expired``)
+    and the answer if every window holds. Which certificate signed which does not depend
+    on the time, so this is a pure function of the DER bytes."""
+    steps: list[tuple[datetime, datetime, bool]] = []
+    pool = [cert_from_der(a) for a in anchors]
+    current = cert_from_der(cert)
+    for _ in range(8):
+        steps.append((current.not_valid_before_utc, current.not_valid_after_utc, False))
+        if cert_der(current) in anchors:
+            return tuple(steps), None
+        parent = next((c for c in pool if _signed_by(current, c)), None)
+        if parent is None:
+            return tuple(steps), "untrusted_issuer"
+        if cert_der(parent) in anchors:
+            steps.append((parent.not_valid_before_utc, parent.not_valid_after_utc, True))
+            return tuple(steps), None
+        current = parent
+    return tuple(steps), "untrusted_issuer"
+
+
+def _chain_problem(cert: Certificate, anchors: list[Certificate], at: datetime,
+                   intermediates: list[Certificate] | None = None) -> str | None:
     pool = list(intermediates or []) + list(anchors)
     anchor_ders = {cert_der(a) for a in anchors}  # membership only: no order reaches output
     current = cert

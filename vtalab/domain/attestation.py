@@ -193,20 +193,25 @@ class NonceBook:
                ) -> tuple[Reason | None, dict[str, Any]]:
         """Check and consume ``nonce`` presented by ``host``: ``(None, detail)`` if valid."""
         self._forget(now)
-        detail: dict[str, Any] = {"host": host, "service": self.service, "nonce": nonce.hex()}
         record = self._issued.get(nonce)
+
+        def detail() -> dict[str, Any]:  # a refusal's detail (a valid nonce needs none)
+            out: dict[str, Any] = {"host": host, "service": self.service, "nonce": nonce.hex()}
+            if record is not None:
+                out.update(issued_to=record.host, issued_at=format_time(record.issued_at),
+                           expired_at=format_time(record.expires_at))
+            return out
+
         if record is None:
-            return Reason.NONCE_NOT_ISSUED, detail
-        detail.update(issued_to=record.host, issued_at=format_time(record.issued_at),
-                      expired_at=format_time(record.expires_at))
+            return Reason.NONCE_NOT_ISSUED, detail()
         if record.host != host:
-            return Reason.NONCE_WRONG_HOST, detail
+            return Reason.NONCE_WRONG_HOST, detail()
         if nonce in self._spent:
-            return Reason.NONCE_REUSED, dict(detail, used_at=format_time(self._spent[nonce]))
+            return Reason.NONCE_REUSED, dict(detail(), used_at=format_time(self._spent[nonce]))
         self._spent[nonce] = now
         if now >= record.expires_at:
-            return Reason.NONCE_EXPIRED, detail
-        return None, detail
+            return Reason.NONCE_EXPIRED, detail()
+        return None, {"host": host, "service": self.service, "nonce": nonce.hex()}
 
     def _forget(self, now: float) -> None:
         """Drop nonces that expired more than one lifetime ago (bounded memory)."""
@@ -326,11 +331,8 @@ class _Evaluation:
             raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem="malformed token")
         for principal in self.config.principals:
             for der in principal.certificates_der:
-                try:
-                    key = crypto.cert_public_key(crypto.cert_from_der(der))
-                except ValueError:
-                    continue
-                if not isinstance(key, crypto.PublicKey):
+                key = _sts_key(bytes(der))
+                if key is None:
                     continue
                 claims = crypto.jwt_verify(token, key)
                 if claims is None:
@@ -586,6 +588,16 @@ def _ak_qualified_name(ek_spki_der: bytes, ak_public: bytes) -> bytes:
                                     _marshal.object_name(ek_area))
     return _marshal.qualified_name(ek_qn, _marshal.object_name(_marshal.Reader(ak_public)
                                                                 .tpm2b()))
+
+
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
+def _sts_key(der: bytes) -> crypto.PublicKey | None:
+    """The P-256 key of an imported STS certificate (``None``: unreadable or another kind)."""
+    try:
+        key = crypto.cert_public_key(crypto.cert_from_der(der))
+    except ValueError:
+        return None
+    return key if isinstance(key, crypto.PublicKey) else None
 
 
 @functools.lru_cache(maxsize=256)

@@ -32,6 +32,7 @@ from vtalab.invariants.replay import (
     _trusted_hosts,
     _TrustState,
     folded,
+    folding,
 )
 
 if TYPE_CHECKING:
@@ -135,6 +136,7 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
     return [*out, *before_import.values()]
 
 
+@folding(*_ORDER_KINDS)
 def _upgrade_order_fold(world: World) -> Generator[
         tuple[list[Violation], dict[tuple[str, str], Violation]], TraceEvent, None]:
     """``documented-upgrade-order`` folded over the events of :data:`_ORDER_KINDS`: the

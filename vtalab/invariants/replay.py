@@ -56,12 +56,17 @@ class _Folds:
     """The folds of one trace, fed through one subscription (by kind, so an event reaches
     only the folds that read it)."""
 
-    def __init__(self, trace: Any, crypto_mode: Callable[[], Any]) -> None:
+    def __init__(self, trace: Any, world: World, crypto_mode: Callable[[], Any]) -> None:
         self.folds: dict[Any, _Fold] = {}
         self.by_kind: dict[str, list[_Fold]] = {}
         #: the world's crypto (a fold may verify a token): entered whatever reads the trace
         self.crypto_mode = crypto_mode
-        trace.subscribe(self.feed)
+        # Every fold made with @folded starts now, so that the trace so far is read once
+        # for all of them (an invariant is rarely asked alone: a check asks them all).
+        with crypto_mode():
+            for key, (kinds, make) in _REGISTERED.items():
+                self.folds[key] = _Fold(make(world), kinds)
+            trace.subscribe(self.feed)
 
     def feed(self, e: TraceEvent) -> None:
         folds = self.by_kind.get(e.kind)
@@ -78,6 +83,9 @@ class _Folds:
 
 
 _FOLDS: weakref.WeakKeyDictionary[Any, _Folds] = weakref.WeakKeyDictionary()
+_Make = Callable[["World"], Generator[Any, "TraceEvent", None]]
+#: the folds of :func:`folded` and :func:`folding`: key -> (kinds, make)
+_REGISTERED: dict[Any, tuple[tuple[str, ...], _Make]] = {}
 
 
 def _fold(world: World, key: Any, kinds: tuple[str, ...],
@@ -87,7 +95,7 @@ def _fold(world: World, key: Any, kinds: tuple[str, ...],
     trace = world.kernel.trace
     folds = _FOLDS.get(trace)
     if folds is None:
-        folds = _FOLDS[trace] = _Folds(trace, getattr(world, "crypto_mode", _real))
+        folds = _FOLDS[trace] = _Folds(trace, world, getattr(world, "crypto_mode", _real))
     trace.deliver()
     fold = folds.folds.get(key)
     if fold is None:  # new: catch up on the events so far, then hear of the next ones
@@ -109,6 +117,17 @@ def _real() -> Any:
     return simulated(False)
 
 
+def folding(*kinds: str) -> Callable[[_Make], _Make]:
+    """Register ``fn(world)`` -- a generator folding events of ``kinds`` -- to start with
+    the others on a trace; its result is ``_fold(world, fn, kinds, fn)`` (not copied)."""
+
+    def deco(fn: _Make) -> _Make:
+        _REGISTERED[fn] = (kinds, fn)
+        return fn
+
+    return deco
+
+
 def folded(*kinds: str) -> Callable[[Callable[[World], Generator[Any, TraceEvent, None]]],
                                     Callable[[World], Any]]:
     """Make ``fn(world)`` -- a generator folding events of ``kinds`` -- a function of the
@@ -120,6 +139,7 @@ def folded(*kinds: str) -> Callable[[Callable[[World], Generator[Any, TraceEvent
             return list(value) if isinstance(value, list) else value
 
         run.__name__, run.__doc__, run.__qualname__ = fn.__name__, fn.__doc__, fn.__qualname__
+        _REGISTERED[fn] = (kinds, fn)
         return run
 
     return deco

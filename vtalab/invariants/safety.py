@@ -31,6 +31,7 @@ from vtalab.invariants.replay import (
     _fold,
     _TrustState,
     folded,
+    folding,
 )
 
 if TYPE_CHECKING:
@@ -159,6 +160,10 @@ def _key_only_after_attestation(world: World) -> Generator[list[Violation], Trac
             f"kmxd released key {str(f.get('key_id'))[:8]}… to {host}, but {why}"))
 
 
+_STALE_KINDS = ("attest.result", "key.release")
+
+
+@folding(*_STALE_KINDS)
 def _stale_token_fold(world: World) -> Generator[list[dict[str, Any]], TraceEvent, None]:
     """Every stale-token release so far (see :func:`stale_token_releases`), folded over
     ``attest.result`` and ``key.release`` events: each event is read once."""
@@ -198,9 +203,6 @@ def _stale_token_fold(world: World) -> Generator[list[dict[str, Any]], TraceEven
                     "issuer": f.get("token_iss"), "issued": issued, "expires": expires,
                     "failed_at": failed[0], "failed_by": failed[1], "reason": failed[2],
                     "exposure": e.time - failed[0], "exposure_bound": expires - failed[0]})
-
-
-_STALE_KINDS = ("attest.result", "key.release")
 
 
 def stale_token_releases(world: World, host: str | None = None) -> list[dict[str, Any]]:
