@@ -8,15 +8,17 @@ trace path: nothing is served, nothing written).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
+import tempfile
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from vtalab.cli.common import examples
 from vtalab.cli.serve_exercise import run as run_exercise
-from vtalab.core.files import write_atomic
+from vtalab.core.files import atomic_file
 from vtalab.errors import InputError
 from vtalab.scenario.tracefile import check_writable, load_file
 from vtalab.server import ServedLab, serve_forever
@@ -156,16 +158,29 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                         "%(message)s")  # wall-clock ok: the server log's own timestamps
     lab = ServedLab(scenario, seed=args.seed, topology_only=args.topology_only,
                     speed=args.speed, paused=args.paused)
-    try:
-        serve_forever(lab, ta_port=args.ta_port, workload_port=args.workload_port,
-                      http=args.http, ui=not args.no_ui,
-                      on_ready=lambda served: _banner(served, lab, args, out))
-    except OSError as exc:
-        raise InputError(str(exc)) from None
+    name = os.path.basename(args.scenario)
+    # The trace goes to a file as requests arrive, never kept whole in memory (memory
+    # stays flat however long the lab serves): the --trace file (renamed into place when
+    # the lab stops, removed on an error), or a scratch file removed on exit.
+    with contextlib.ExitStack() as stack:
+        if args.trace:
+            fh, tmp = stack.enter_context(atomic_file(args.trace, encoding="ascii"))
+        else:
+            scratch = stack.enter_context(tempfile.TemporaryDirectory(prefix="vtalab-serve-"))
+            tmp = os.path.join(scratch, "served.trace")
+            fh = stack.enter_context(open(tmp, "w", encoding="ascii", newline="\n"))
+        lab.stream_trace(fh, tmp, file=name, text=text)
+        try:
+            serve_forever(lab, ta_port=args.ta_port, workload_port=args.workload_port,
+                          http=args.http, ui=not args.no_ui,
+                          on_ready=lambda served: _banner(served, lab, args, out))
+        except OSError as exc:
+            raise InputError(str(exc)) from None
+        lab.end_trace(fh)
+    if args.trace:
+        lab.kernel.trace.moved_to(args.trace)
     out.write(f"stopped at simulated {lab.kernel.utc().isoformat()} after "
               f"{lab.requests} requests\n")
     if args.trace:
-        body = lab.trace_text(os.path.basename(args.scenario), text)
-        write_atomic(args.trace, body.encode("ascii"))
         out.write(f"trace written to {args.trace} (vtalab replay {args.trace})\n")
     return 0

@@ -151,6 +151,13 @@ def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent],
             if n != len(lines):
                 raise bad(n, "the digest line must be the last line")
             digest = str(d.get("sha256"))
+            if header.get("until") is None and d.get("until") is not None:
+                # a streamed trace (vtalab serve) learns its end only when it ends
+                try:
+                    header["until"] = parse_time(d["until"])
+                except ValueError as exc:
+                    raise bad(n, f"the digest line's until: {exc}", what="until",
+                              value=d["until"]) from None
             continue
         try:
             events.append(TraceEvent.from_json(line))

@@ -36,7 +36,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import vtalab
 from vtalab.core.parameters import Parameters
@@ -186,6 +186,7 @@ class ServedLab:
         self.ids = services.Inventory(self.world)
         self.table = services.TABLE
         self.errors_logged = 0
+        self.closed = False  #: the streamed trace has ended: no more requests
         self.settle()  # T=0: hosts up, setup done, before the first request (also in replay)
 
     # -- vCenters ------------------------------------------------------------------------
@@ -217,7 +218,7 @@ class ServedLab:
     def tick(self) -> None:
         """Called on a timer while serving: keep the world in step with the clock."""
         with self.lock:
-            if self.clock.running:
+            if self.clock.running and not self.closed:
                 self.sync()
                 if self.kernel.now >= HORIZON_SECONDS:
                     self.clock.running = False
@@ -233,6 +234,9 @@ class ServedLab:
         """Run one call. ``auth``/``at`` are given by a replay (the recorded decision and
         simulated time); live calls are authenticated and timed here."""
         with self.lock:
+            if self.closed:  # the lab is stopping: its trace has been written
+                return Reply(error=VapiError("service_unavailable",
+                                             "the lab is shutting down"))
             if at is not None:
                 self.run_to(at)
             elif not self.replaying:
@@ -467,11 +471,34 @@ class ServedLab:
         return task.id
 
     # -- the trace ----------------------------------------------------------------------
-    def trace_header(self, file: str, text: str) -> dict[str, Any]:
-
+    def trace_header(self, file: str, text: str, *, streamed: bool = False
+                     ) -> dict[str, Any]:
+        """The trace file's first line. A streamed trace's header is written before the
+        session ends, so its ``until`` is null and the digest line carries it."""
         return {"kind": "vtalab.trace", "version": vtalab.__version__, "file": file,
-                "scenario_text": text, "seed": self.seed, "until": self.kernel.now,
+                "scenario_text": text, "seed": self.seed,
+                "until": None if streamed else self.kernel.now,
                 "serve": {"topology_only": self.topology_only, "user": self.user}}
+
+    def stream_trace(self, fh: TextIO, path: str | None, *, file: str, text: str) -> None:
+        """From now on write the trace to ``fh`` (the ``--trace`` file, or a scratch file)
+        as requests arrive instead of keeping it in memory: the header now, the events in
+        batches (:meth:`vtalab.core.trace.Trace.stream_to`), the digest line at
+        :meth:`end_trace`. ``path`` names the file so the world can read it back (host
+        logs are read from the trace)."""
+        with self.lock:
+            fh.write(canonical(self.trace_header(file, text, streamed=True)) + "\n")
+            self.kernel.trace.stream_to(fh, path)
+
+    def end_trace(self, fh: TextIO) -> None:
+        """Write the last events and the digest line (with the simulated end) of a
+        streamed trace; no request is recorded after it."""
+        with self.lock:
+            self.closed = True
+            digest = self.kernel.trace.digest()
+            fh.write(canonical({"kind": "vtalab.digest", "sha256": digest,
+                                "until": self.kernel.now}) + "\n")
+            fh.flush()
 
     def trace_text(self, file: str, text: str) -> str:
         with self.lock:
