@@ -188,3 +188,52 @@ def test_sdk_errors_are_typed(served_https: Served) -> None:
             TrustAuthorityClusters(cfg).get("domain-c999")
         principals = ConsumerPrincipals(cfg).list_task("domain-c8").get_result()
         assert [p.issuer for p in principals] == [lab.vcenter_name("workload")]
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_per_service_applied_config_with_the_official_sdk(served_https: Served) -> None:
+    """The SDK's ``trusted_clusters.attestation``/``kms`` ``ServicesAppliedConfig`` and
+    ``Services.create_task`` with type SERVICE decode the lab's replies into their types."""
+    from com.vmware.vcenter.trusted_infrastructure.trusted_clusters import (
+        attestation_client,
+        kms_client,
+    )
+    from com.vmware.vcenter.trusted_infrastructure_client import NetworkAddress
+
+    served = served_https
+    lab = served.lab
+    wl = served.workload_url.split("://")[1]
+    with create_vsphere_client(server=wl, username=lab.user, password=lab.password,
+                               session=_http()) as client:
+        cfg = _stub_config(served.workload_url, client.get_session_id())
+        att = attestation_client.ServicesAppliedConfig(cfg)
+        kms = kms_client.ServicesAppliedConfig(cfg)
+        where = NetworkAddress(hostname="ta-esx-01", port=443)
+        rows = att.list_task("domain-c10").get_result()
+        assert [(r.health, r.address.hostname, r.service) for r in rows] == [
+            ("OK", "ta-esx-01", "ta-esx-01:attestd")]
+        assert kms.delete_task("domain-c10").get_info().status == "SUCCEEDED"
+        info = kms.get_task("domain-c10", where).get_result()
+        assert isinstance(info, kms_client.ServicesAppliedConfig.Info)
+        assert info.health == "ERROR" and info.service == "ta-esx-01:kmxd"
+        assert {d.args[0] for d in info.details} == {"esx-01", "esx-02"}
+        assert att.get_task("domain-c10", where).get_result().health == "OK"
+        errors = kms.list_task("domain-c10", kms_client.ServicesAppliedConfig.FilterSpec(
+            health={"ERROR"})).get_result()
+        assert [r.address.hostname for r in errors] == ["ta-esx-01"]
+        missing = att.get_task("domain-c10", NetworkAddress(hostname="x", port=443))
+        assert isinstance(missing.get_info().error, NotFound)
+        assert kms.update_task("domain-c10").get_info().status == "SUCCEEDED"
+        assert kms.get_task("domain-c10", where).get_result().health == "OK"
+        # One service by id (type SERVICE): remove the attestation service, add it back.
+        services = attestation_client.Services(cfg)
+        assert services.delete_task("domain-c10", "ta-esx-01:attestd").get_info().status \
+            == "SUCCEEDED"
+        assert services.list("domain-c10") == []
+        spec = attestation_client.Services.CreateSpec(
+            type=attestation_client.Services.CreateSpec.SourceType.SERVICE,
+            service="ta-esx-01:attestd")
+        created = services.create_task("domain-c10", spec)
+        assert created.get_info().status == "SUCCEEDED"
+        assert created.get_result() == "ta-esx-01:attestd"
+        assert [s.service for s in services.list("domain-c10")] == ["ta-esx-01:attestd"]

@@ -153,3 +153,66 @@ def test_workload_services(served: Served, rest: Callable[[str], Rest]) -> None:
     wl.advance("10s")
     assert wl.get("/api/vcenter/vm", params={"power_states": "POWERED_OFF"}).json() == []
     assert rest("ta").get("/api/vcenter/vm").status_code == 404  # the TA vCenter has no VMs
+
+
+def test_per_service_applied_config_and_single_service_create(
+        served: Served, rest: Callable[[str], Rest]) -> None:
+    """``trusted_clusters.attestation/kms.services_applied_config`` (list with a filter,
+    get by address, update = remediate one kind, delete one kind) and ``services``
+    create with type SERVICE, over REST; the other kind is left as it was each time."""
+    wl = rest("workload")
+    task = {"vmw-task": "true"}
+    base = f"{TI}/trusted-clusters/domain-c10"
+    att, kms = f"{base}/attestation/services-applied-config", \
+        f"{base}/kms/services-applied-config"
+    addr = {"address.hostname": "ta-esx-01", "address.port": "443"}
+
+    def listed(path: str, spec: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        info = _done(wl, wl.request("POST", path, params={"action": "query", **task},
+                                    json=spec or {}))
+        assert info["status"] == "SUCCEEDED", info
+        return list(info["result"])
+
+    ok = {"health": "OK", "address": {"hostname": "ta-esx-01", "port": 443}}
+    assert listed(att) == [{**ok, "service": "ta-esx-01:attestd"}]
+    assert listed(kms) == [{**ok, "service": "ta-esx-01:kmxd"}]
+    got = wl.get(att, params=addr).json()
+    assert got == {**ok, "service": "ta-esx-01:attestd", "groups": [], "trustedc_as": [],
+                   "details": []}
+    r = wl.get(att, params={"address.hostname": "nowhere"})
+    assert r.status_code == 404 and "ta-esx-01" in r.text  # names what there is
+    # Delete only the applied attestation services: that kind drifts, the KMS one not.
+    assert _done(wl, wl.request("DELETE", att, params=task))["status"] == "SUCCEEDED"
+    assert listed(att, {"health": ["ERROR"]}) == [{**ok, "health": "ERROR",
+                                                   "service": "ta-esx-01:attestd"}]
+    assert listed(att, {"health": ["OK"]}) == []
+    assert listed(kms) == [{**ok, "service": "ta-esx-01:kmxd"}]
+    got = wl.get(att, params=addr).json()
+    assert got["health"] == "ERROR" and [d["args"][0] for d in got["details"]] == [
+        "esx-01", "esx-02"]
+    assert wl.get(f"{base}/services-applied-config").json()["health"] == "ERROR"
+    # Remediating the KMS kind does not fix attestation; remediating attestation does.
+    assert _done(wl, wl.request("PATCH", kms, params=task))["status"] == "SUCCEEDED"
+    assert wl.get(att, params=addr).json()["health"] == "ERROR"
+    assert _done(wl, wl.request("PATCH", att, params=task))["status"] == "SUCCEEDED"
+    assert wl.get(att, params=addr).json()["health"] == "OK"
+    assert wl.get(f"{base}/services-applied-config").json()["health"] == "OK"
+    # The tasks ran the registry's verbs: they are in the workload vCenter's Recent Tasks.
+    names = [t["name"] for t in wl.get("/api/vtalab/recent-tasks").json()]
+    assert "Delete Trusted cluster attestation applied configuration" in names
+    assert "Update Trusted cluster key provider applied configuration" in names
+    # Single-service create (type SERVICE): remove the KMS service, add it back by id.
+    kms_services = f"{base}/kms/services"
+    r = wl.request("DELETE", f"{kms_services}/ta-esx-01:kmxd", params=task)
+    assert _done(wl, r)["status"] == "SUCCEEDED"
+    assert wl.request("POST", kms_services, params={"action": "query"}, json={}).json() == []
+    r = wl.request("POST", kms_services, params=task, json={"type": "SERVICE"})
+    assert r.status_code == 400 and "spec.service" in r.text
+    r = wl.request("POST", kms_services, params=task,
+                   json={"type": "SERVICE", "service": "ta-esx-09:kmxd"})
+    assert r.status_code == 404 and "ta-esx-01:kmxd" in r.text
+    info = _done(wl, wl.request("POST", kms_services, params=task,
+                                json={"type": "SERVICE", "service": "ta-esx-01:kmxd"}))
+    assert info["status"] == "SUCCEEDED" and info["result"] == "ta-esx-01:kmxd", info
+    assert [s["service"] for s in wl.request(
+        "POST", kms_services, params={"action": "query"}, json={}).json()] == ["ta-esx-01:kmxd"]

@@ -334,19 +334,60 @@ class TrustedCluster:
         self.hosts: dict[str, TrustedHost] = {}
         self._shown: dict[str, str] = {}
 
-    def remediate(self) -> list[str]:
-        """Push the desired configuration to every reachable host; returns hosts changed."""
+    def remediate(self, kind: str | None = None) -> list[str]:
+        """Push the desired configuration to every reachable host; returns hosts changed.
+
+        ``kind`` ("attestation" | "key_provider") pushes only that kind's services and
+        leaves the other kind's applied services as they are (the vSphere Automation API's
+        per-service ``services_applied_config`` update)."""
         changed = []
         for th in self.hosts.values():
-            if th.host.is_up and th.applied != self.desired:
-                th.applied = self.desired
+            if not th.host.is_up:
+                continue
+            new = self.desired if kind is None else self._merged(th.applied, kind)
+            if th.applied != new:
+                th.applied = new
                 changed.append(th.name)
                 th.agent.wake()
         return changed
 
-    def applied_status(self) -> dict[str, str]:
-        return {name: ("OK" if th.applied == self.desired else "ERROR")
+    def _merged(self, applied: tuple[ServiceInfo, ...], kind: str) -> tuple[ServiceInfo, ...]:
+        """``applied`` with its ``kind`` services replaced by the desired ones, in the
+        desired order (so remediating each kind in turn gives exactly the desired tuple)."""
+        items = [s for s in self.desired if s.kind == kind] + \
+                [s for s in applied if s.kind != kind]
+        order = {s: i for i, s in enumerate(self.desired)}
+        return tuple(sorted(items, key=lambda s: order.get(s, len(order) + items.index(s))))
+
+    def applied_status(self, kind: str | None = None) -> dict[str, str]:
+        """Per host: "OK" when its applied services (of ``kind``, or all) are the desired."""
+        def of(services: tuple[ServiceInfo, ...]) -> list[ServiceInfo]:
+            return [s for s in services if kind is None or s.kind == kind]
+
+        want = of(self.desired)
+        return {name: ("OK" if of(th.applied) == want else "ERROR")
                 for name, th in self.hosts.items()}
+
+    def applied_services(self, kind: str) -> list[dict[str, Any]]:
+        """Per service address of ``kind`` (desired or applied on any host): whether every
+        host applied it as desired, the hosts that differ, and the groups they carry."""
+        addresses = [s.address for s in self.desired if s.kind == kind]
+        for th in self.hosts.values():
+            addresses += sorted({s.address for s in th.applied if s.kind == kind}
+                                - set(addresses))
+        rows = []
+        for address in addresses:
+            want = [s for s in self.desired if s.kind == kind and s.address == address]
+            drifted, groups = [], set()
+            for name, th in self.hosts.items():
+                have = [s for s in th.applied if s.kind == kind and s.address == address]
+                if have != want:
+                    drifted.append(name)
+                    groups |= {s.group for s in have} - {s.group for s in want}
+            rows.append({"address": address, "service": want[0].name if want else None,
+                         "health": "ERROR" if drifted else "OK", "hosts": drifted,
+                         "groups": sorted(groups)})
+        return rows
 
     def health(self) -> str:
         if not self.desired:

@@ -261,9 +261,18 @@ def _rest_input(op: Operation, params: dict[str, str], request: Request, body: b
         name = key.split(".", 1)[-1]
         target: dict[str, Any] | None = None
         ftype: Any = None
+        head, _, tail = key.partition(".")
+        outer = fields.get(head)
+        outer = outer.element if isinstance(outer, Opt) else outer
         if key in fields and key not in params:
             target, ftype = raw, fields[key]
             name = key
+        elif tail and isinstance(outer, Struct) and tail in outer.fields \
+                and head not in params and head != body_field:
+            # a structure input in the query: ?address.hostname=...&address.port=...
+            nested = raw.setdefault(head, {})
+            target, ftype, name = (nested, outer.fields[tail], tail) \
+                if isinstance(nested, dict) else (None, None, tail)
         else:
             for f in filters:
                 struct = fields[f].element  # type: ignore[attr-defined]

@@ -1116,7 +1116,8 @@ def _service_id(row: dict[str, Any]) -> str:
     return str(row["name"]).replace("/", ":")
 
 
-def _trusted_services(kind: str, rest_kind: str, remove_verb: str, add_verb: str) -> None:
+def _trusted_services(kind: str, rest_kind: str, remove_verb: str, add_verb: str,
+                      info_verb: str) -> None:
     svc = f"{TC}.{rest_kind}.services"
     summary_t = Struct(f"{svc}.summary", {"service": Id, "address": NetworkAddress,
                                           "group": Str, "trust_authority_cluster": Str})
@@ -1188,18 +1189,20 @@ def _trusted_services(kind: str, rest_kind: str, remove_verb: str, add_verb: str
         "service": Opt(Id), "trust_authority_cluster": Opt(Str)})
 
     @_op(svc, "create$task", {"cluster": Id, "spec": create_t}, Id, side="workload",
-         result=Opt(Id), rest=Rest("POST", path, body="spec"),
+         result=Id, rest=Rest("POST", path, body="spec"),
          summary=f"Configure the Trust Authority cluster's {kind.replace('_', ' ')} services "
-                 f"(Export-/Import-TrustAuthorityServicesInfo, {add_verb}; type CLUSTER).")
+                 f"(Export-/Import-TrustAuthorityServicesInfo, {add_verb}; type CLUSTER: "
+                 "all of them, SERVICE: the one named).")
     def create(lab: ServedLab, call: Call, user: str) -> str:
         name = lab.ids.trusted_cluster(call.input["cluster"])
         spec = call.input["spec"]
-        if spec["type"] != "CLUSTER":
-            raise VapiError("invalid_argument", "spec.type: the lab configures a Trust "
-                            "Authority cluster's services (CLUSTER), not single services",
-                            args=("spec.type",))
+        single = spec["type"] == "SERVICE"
+        if single and spec["service"] is None:
+            raise VapiError("invalid_argument", "spec.service: required when spec.type is "
+                            "SERVICE (the id of one service, e.g. from list)",
+                            args=("spec.service",))
         ta = spec["trust_authority_cluster"]
-        if ta is not None:
+        if not single and ta is not None:
             lab.ids.ta_cluster(ta, "spec.trust_authority_cluster")
         file = f"api-services-{lab.requests}"
         try:  # the export/import an operator does before adding the services
@@ -1207,22 +1210,37 @@ def _trusted_services(kind: str, rest_kind: str, remove_verb: str, add_verb: str
             _ok(_call(lab, "Import-TrustAuthorityServicesInfo", file=file))
         finally:
             lab.world.files.pop(file, None)
+        args = _verb_args(add_verb, cluster__trusted_cluster=name)
+        if single:  # one registered service: its id is the service name, "/" as ":"
+            infos = _ok(_call(lab, info_verb)).output
+            ids = {str(_col(r, "Id", "Name")).replace("/", ":"): r for r in infos}
+            wanted = spec["service"]
+            if wanted not in ids:
+                raise VapiError("not_found", f"spec.service: no registered "
+                                f"{kind.replace('_', ' ')} service {wanted!r} (services: "
+                                f"{', '.join(ids) or 'none'})", args=(wanted,))
+            args["service"] = wanted.replace(":", "/")
 
-        def finish(outcome: Outcome) -> str | None:
+        def finish(outcome: Outcome) -> str:
             _ok(outcome)
+            if single:
+                return str(spec["service"])
             found = rows(lab, name)
-            return _service_id(found[0]) if found else None
+            if not found:
+                raise VapiError("not_found", f"the Trust Authority cluster has no "
+                                f"{kind.replace('_', ' ')} service to configure")
+            return _service_id(found[0])
 
         return lab.run_task(call, TABLE[(svc, "create$task")], user,
-                            f"Add {kind.replace('_', ' ')} service info", add_verb,
-                            _verb_args(add_verb, cluster__trusted_cluster=name), finish,
+                            f"Add {kind.replace('_', ' ')} service info", add_verb, args,
+                            finish,
                             target=("ClusterComputeResource", lab.ids.cluster_ids[name]))
 
 
 _trusted_services("attestation", "attestation", "Remove-TrustedClusterAttestationServiceInfo",
-                  "Add-TrustedClusterAttestationServiceInfo")
+                  "Add-TrustedClusterAttestationServiceInfo", "Get-AttestationServiceInfo")
 _trusted_services("key_provider", "kms", "Remove-TrustedClusterKeyProviderServiceInfo",
-                  "Add-TrustedClusterKeyProviderServiceInfo")
+                  "Add-TrustedClusterKeyProviderServiceInfo", "Get-KeyProviderServiceInfo")
 
 
 # == service status =======================================================================
@@ -1312,6 +1330,106 @@ def sac_delete(lab: ServedLab, call: Call, user: str) -> str:
                         "Delete Trusted cluster applied configuration",
                         "delete-applied-config", {"cluster": name}, _void,
                         target=("ClusterComputeResource", lab.ids.cluster_ids[name]))
+
+
+def _sac_kind(kind: str, rest_kind: str) -> None:
+    """``trusted_clusters.attestation.services_applied_config`` and its ``kms.`` twin: the
+    applied configuration of one kind of service, per service address."""
+    svc = f"{TC}.{rest_kind}.services_applied_config"
+    what = kind.replace("_", " ")
+    health_t = _health(f"{svc}.health", ("NONE", "OK", "ERROR"))
+    summary_t = Struct(f"{svc}.summary", {"health": health_t, "address": NetworkAddress,
+                                          "service": Opt(Id)})
+    filter_t = Struct(f"{svc}.filter_spec", {"health": Opt(List(health_t)),
+                                             "address": Opt(List(NetworkAddress))})
+    info_t = Struct(f"{svc}.info", {"health": health_t, "address": NetworkAddress,
+                                    "service": Opt(Id), "groups": List(Str),
+                                    "trustedc_as": List(X509Chain), "details": Details})
+    path = f"{REST_TI}/trusted-clusters/{{cluster}}/{rest_kind}/services-applied-config"
+    port = 443  # the TA services listen on the TA hosts' 443 (as .services reports)
+
+    def rows(lab: ServedLab, cluster: str) -> list[dict[str, Any]]:
+        return list(_ok(_call(lab, "list-applied-services", cluster=cluster,
+                              kind=kind)).output)
+
+    def summary(row: dict[str, Any]) -> dict[str, Any]:
+        return {"health": row["health"], "address": {"hostname": row["address"],
+                                                     "port": port},
+                "service": None if row["service"] is None
+                else str(row["service"]).replace("/", ":")}
+
+    def target(lab: ServedLab, name: str) -> tuple[str, str]:
+        return ("ClusterComputeResource", lab.ids.cluster_ids[name])
+
+    @_op(svc, "list$task", {"cluster": Id, "spec": Opt(filter_t)}, Id, side="workload",
+         result=List(summary_t), rest=Rest("POST", path, action="query", body="spec"),
+         summary=f"Health of each {what} service's configuration applied to a Trusted "
+                 "cluster's hosts (list-applied-services).")
+    def list_(lab: ServedLab, call: Call, user: str) -> str:
+        name = lab.ids.trusted_cluster(call.input["cluster"])
+        f = call.input.get("spec") or {}
+
+        def compute() -> list[dict[str, Any]]:
+            out = [summary(r) for r in rows(lab, name)]
+            return [s for s in out
+                    if (not f.get("health") or s["health"] in f["health"])
+                    and (not f.get("address") or s["address"]["hostname"] in
+                         [a["hostname"] for a in f["address"]])]
+
+        return lab.read_task(call, TABLE[(svc, "list$task")], user,
+                             f"List Trusted cluster {what} applied configuration", compute,
+                             target=target(lab, name))
+
+    @_op(svc, "get$task", {"cluster": Id, "address": NetworkAddress}, Id, side="workload",
+         result=info_t, rest=Rest("GET", path),
+         summary=f"The {what} service at an address: applied as desired on every host? "
+                 "(REST: ?address.hostname=...&address.port=...)")
+    def get(lab: ServedLab, call: Call, user: str) -> str:
+        name = lab.ids.trusted_cluster(call.input["cluster"])
+        hostname = call.input["address"]["hostname"]
+
+        def compute() -> dict[str, Any]:
+            found = rows(lab, name)
+            row = next((r for r in found if r["address"] == hostname), None)
+            if row is None:
+                raise VapiError("not_found", f"address: no {what} service at {hostname!r} "
+                                f"in {name!r} (services at: "
+                                f"{', '.join(r['address'] for r in found) or 'none'})",
+                                args=(hostname,))
+            details = [message(f"{svc}.host.drift", f"host {h}: the applied {what} service "
+                               f"at {hostname} differs from the desired configuration; "
+                               "remediate", h, hostname) for h in row["hosts"]]
+            return {**summary(row), "groups": row["groups"], "trustedc_as": [],
+                    "details": details}
+
+        return lab.read_task(call, TABLE[(svc, "get$task")], user,
+                             f"Get Trusted cluster {what} applied configuration", compute,
+                             target=target(lab, name))
+
+    @_op(svc, "update$task", {"cluster": Id}, Id, side="workload", result=Void,
+         rest=Rest("PATCH", path),
+         summary=f"Remediate the {what} services only (remediate-applied-config).")
+    def update(lab: ServedLab, call: Call, user: str) -> str:
+        name = lab.ids.trusted_cluster(call.input["cluster"])
+        return lab.run_task(call, TABLE[(svc, "update$task")], user,
+                            f"Update Trusted cluster {what} applied configuration",
+                            "remediate-applied-config", {"cluster": name, "kind": kind},
+                            _void, target=target(lab, name))
+
+    @_op(svc, "delete$task", {"cluster": Id}, Id, side="workload", result=Void,
+         rest=Rest("DELETE", path),
+         summary=f"Delete the applied {what} services from the cluster's hosts "
+                 "(delete-applied-config with kind).")
+    def delete(lab: ServedLab, call: Call, user: str) -> str:
+        name = lab.ids.trusted_cluster(call.input["cluster"])
+        return lab.run_task(call, TABLE[(svc, "delete$task")], user,
+                            f"Delete Trusted cluster {what} applied configuration",
+                            "delete-applied-config", {"cluster": name, "kind": kind},
+                            _void, target=target(lab, name))
+
+
+_sac_kind("attestation", "attestation")
+_sac_kind("key_provider", "kms")
 
 
 # == the workload vCenter's own principal =================================================

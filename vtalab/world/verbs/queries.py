@@ -89,6 +89,14 @@ def list_trusted_services(world: World, a: ServiceInfoArgs) -> Outcome:
         for s in cluster.desired if s.kind == a.kind])
 
 
+@verb("list-applied-services", kind="lab", summary="Per attestation or key provider "
+      "service of a Trusted cluster: whether its hosts applied it as desired (OK/ERROR), the "
+      "hosts that differ and the groups they carry.", args=ServiceInfoArgs,
+      side="workload", source=API + ": trusted_clusters.attestation.services_applied_config")
+def list_applied_services(world: World, a: ServiceInfoArgs) -> Outcome:
+    return Outcome(True, output=world.trusted_cluster(a.cluster).applied_services(a.kind))
+
+
 class TrustObjectArgs(Args):
     kind: Literal["principals", "tpm2_ca_certificates", "tpm2_endorsement_keys",
                   "tpm2_settings"] = Field(description="Which objects of the TA cluster.")

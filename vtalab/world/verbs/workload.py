@@ -142,26 +142,65 @@ def services_status(world: World, a: ServicesStatusArgs) -> Outcome:
         TrustAuthorityClusterId=ident, Uid=uid(vc, "TrustAuthorityServicesStatus", ident))])
 
 
+class AppliedConfigArgs(TrustedClusterArgs):
+    kind: Literal["attestation", "key_provider"] | None = Field(
+        None, description="Only the attestation or only the key provider services "
+                          "(default: both).")
+
+
+def _what(kind: str | None) -> str:
+    return "" if kind is None else f"{kind.replace('_', ' ')} "
+
+
 @verb("delete-applied-config", kind="lab", summary="Delete the trust configuration applied "
       "to a Trusted cluster's hosts (the desired configuration stays; remediate re-applies "
-      "it). The vSphere Automation API's services_applied_config delete.",
-      args=TrustedClusterArgs, side="workload",
+      "it). The vSphere Automation API's services_applied_config delete (with kind: its "
+      "attestation. or kms. variant).",
+      args=AppliedConfigArgs, side="workload",
       source="vSphere Automation API: trusted_clusters.services_applied_config.delete")
-def delete_applied_config(world: World, a: TrustedClusterArgs) -> Outcome:
+def delete_applied_config(world: World, a: AppliedConfigArgs) -> Outcome:
     cluster = world.trusted_cluster(a.cluster)
     vc = world.workload_vcenter
-    task = vc.start_task("Delete Trusted cluster applied configuration", cluster.name)
+    task = vc.start_task(f"Delete Trusted cluster {_what(a.kind)}applied configuration",
+                         cluster.name)
     changed = []
     for th in cluster.hosts.values():
-        if th.host.is_up and th.applied:
-            th.applied = ()
+        keep = () if a.kind is None else tuple(s for s in th.applied if s.kind != a.kind)
+        if th.host.is_up and th.applied != keep:
+            th.applied = keep
             changed.append(th.name)
             th.agent.wake()
     vc.finish_task(task)
     for host in changed:  # the hosts no longer carry the cluster's trust configuration
         vc.post_event("com.vmware.vc.TrustAuthority.HostNotConfigured", host)
     world.kernel.record(vc.source, "trusted.applied_deleted", cluster=cluster.name,
-                        hosts=changed,
-                        message=f"Trusted cluster {cluster.name}: applied configuration "
-                                f"deleted on {', '.join(changed) or 'no host'}")
+                        hosts=changed, **({} if a.kind is None else {"services": a.kind}),
+                        message=f"Trusted cluster {cluster.name}: {_what(a.kind)}applied "
+                                f"configuration deleted on {', '.join(changed) or 'no host'}")
+    return Outcome(True, output=changed)
+
+
+class RemediateServicesArgs(TrustedClusterArgs):
+    kind: Literal["attestation", "key_provider"] = Field(
+        description="Push only the attestation or only the key provider services.")
+
+
+@verb("remediate-applied-config", kind="lab", summary="Push one kind of a Trusted "
+      "cluster's desired services (attestation or key provider) to its hosts, leaving the "
+      "other kind's applied services as they are (Set-TrustedCluster -Remediate pushes "
+      "both). The vSphere Automation API's attestation./kms.services_applied_config "
+      "update.", args=RemediateServicesArgs, side="workload",
+      source="vSphere Automation API: trusted_clusters.attestation.services_applied_config"
+             ".update")
+def remediate_applied_config(world: World, a: RemediateServicesArgs) -> Outcome:
+    cluster = world.trusted_cluster(a.cluster)
+    vc = world.workload_vcenter
+    task = vc.start_task(f"Update Trusted cluster {_what(a.kind)}applied configuration",
+                         cluster.name)
+    changed = cluster.remediate(a.kind)
+    vc.finish_task(task)
+    world.kernel.record(vc.source, "trusted.remediate", cluster=cluster.name, hosts=changed,
+                        services=a.kind,
+                        message=f"Trusted cluster {cluster.name}: {_what(a.kind)}services "
+                                f"applied to {', '.join(changed) or 'no host (already applied)'}")
     return Outcome(True, output=changed)
