@@ -157,6 +157,69 @@ def test_classroom_worlds_are_apart_and_deterministic() -> None:
         b.close()
 
 
+def test_classroom_sessions_are_recorded_and_replay(tmp_path: Any,
+                                                   capsys: pytest.CaptureFixture[str]
+                                                   ) -> None:
+    """Each trainee's requests are recorded like a served session (one trace each, from
+    the trainer page or written to a folder at the end); vtalab replay re-runs one."""
+    room = Classroom("restart-kmxa", 2, exercise_labs(speed=60.0, paused=True))
+    with start_classroom(room) as served:
+        clients = {}
+        for name in ("Ann", "Ben"):
+            c = httpx.Client(base_url=served.url, trust_env=False, timeout=30)
+            assert c.post("/ui/", data={"name": name}).status_code == 303
+            clients[name] = c
+        t1 = room.trainees["t1"]
+        ann = clients["Ann"]
+        sid = ann.post("/class/t1/api/session", auth=(t1.lab.user, t1.lab.password)).json()
+        h = {"vmware-api-session-id": sid}
+        assert ann.post("/class/t1/api/vtalab/exercise/hint", headers=h).status_code == 200
+        r = ann.patch("/class/t1/api/vtalab/clock", json={"advance": "2m"}, headers=h)
+        assert r.status_code == 200, r.text
+        r = ann.post("/class/t1/api/vtalab/verbs", headers=h, params={"vmw-task": "true"},
+                     json={"verb": "Restart-VMHost",
+                           "arguments": {"vmhost": "ta-esx-01", "force": "true"}})
+        assert r.status_code == 200, r.text
+        assert ann.patch("/class/t1/api/vtalab/clock", json={"advance": "15m"},
+                         headers=h).status_code == 200
+        assert ann.post("/class/t1/api/vtalab/exercise/check", headers=h).status_code == 200
+        # the trainer downloads Ann's trace while the class runs (the token guards it)
+        assert ann.get("/ui/trainer/trace/t1").status_code == 403
+        r = ann.get("/ui/trainer/trace/t1", params={"token": room.token})
+        assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
+        live = tmp_path / "ann-live.trace"
+        live.write_bytes(r.content)
+        for c in clients.values():
+            c.close()
+    written = room.write_traces(str(tmp_path))
+    assert [p.rsplit("/", 1)[-1] for p in written] == ["t1.trace", "t2.trace"]
+    header = live.read_text().splitlines()[0]
+    assert '"exercise":"restart-kmxa"' in header and '"actor":"Ann"' in header
+    kinds = [line for line in (tmp_path / "t1.trace").read_text().splitlines()
+             if '"kind":"api.request"' in line]
+    assert len(kinds) >= 6  # login, hint, clock, verb, clock, check
+    for path in (live, tmp_path / "t1.trace", tmp_path / "t2.trace"):
+        assert main(["replay", str(path)]) == 0
+        assert capsys.readouterr().out.startswith("replay identical")
+    # a changed request diverges: the replay really re-runs the trainee's requests
+    lines = (tmp_path / "t1.trace").read_text().splitlines()
+    i = next(i for i, line in enumerate(lines) if "ta-esx-01" in line
+             and '"kind":"api.request"' in line)
+    lines[i] = lines[i].replace("ta-esx-01", "esx-01")
+    (tmp_path / "t1.trace").write_text("\n".join(lines) + "\n")
+    assert main(["replay", str(tmp_path / "t1.trace")]) == 1
+    assert "diverges" in capsys.readouterr().out
+
+
+def test_serve_exercise_trace_in_a_classroom_needs_a_folder(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["serve", "--exercise", "restart-kmxa", "--classroom", "2", "--trace",
+            str(tmp_path / "nope")]
+    assert main(argv) == 2
+    assert "a folder that exists" in capsys.readouterr().err
+    assert not (tmp_path / "nope").exists()
+
+
 @pytest.mark.parametrize("argv, says", [
     (["serve"], "needs a SCENARIO.yaml or --exercise"),
     (["serve", "scenarios/quick-boot-upgrade.yaml", "--classroom", "2"], "needs --exercise"),

@@ -80,7 +80,9 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
                    help="build the scenario's topology but do not run its steps")
     s.add_argument("--seed", type=int, help="override the scenario's seed")
     s.add_argument("--trace", metavar="FILE",
-                   help="on exit, write the trace (every request included) for vtalab replay")
+                   help="record the session (every request) for vtalab replay: streamed to "
+                        "FILE while serving; with --classroom a folder that gets one "
+                        "<trainee id>.trace per trainee")
     s.add_argument("--no-ui", action="store_true", help="do not mount the web console at /ui")
     s.add_argument("--exercise", metavar="NAME", help="serve a training exercise (vtalab "
                    "train lists them) instead of a scenario: goal, hints, Check in the console")

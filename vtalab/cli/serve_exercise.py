@@ -5,6 +5,9 @@ served as the two vCenters like ``vtalab serve SCENARIO.yaml``, with the console
 showing the goal, hints, Check and the debrief. With ``--classroom N``: one port, a join
 page at ``/ui/``; each trainee who enters a name gets their own world of the exercise (at
 most N), and ``/ui/trainer?token=...`` (the token is printed here) shows every trainee.
+``--trace`` records the session for ``vtalab replay``: a file, or with ``--classroom`` a
+folder that receives one ``<trainee id>.trace`` per trainee when the class stops (the
+trainer page offers each trainee's trace while it runs).
 
 Exit codes as ``vtalab serve``: 0 after Ctrl-C, 2 for invalid input (unknown exercise, a
 scenario given as well, a port in use).
@@ -13,9 +16,12 @@ scenario given as well, a port in use).
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, TextIO
 
+from vtalab.core.files import write_atomic
 from vtalab.errors import InputError
+from vtalab.scenario.tracefile import check_writable
 from vtalab.server import serve_forever
 from vtalab.server.classroom import Classroom, exercise_labs, serve_classroom
 from vtalab.server.exercise import ExerciseLab, ServedExercise
@@ -29,11 +35,13 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.scenario is not None:
         raise InputError(f"give a scenario or --exercise, not both ({args.scenario!r} and "
                          f"--exercise {args.exercise})", what="argument", value=args.scenario)
-    if args.trace:
-        raise InputError("--trace records one served scenario; an exercise session is "
-                         "graded and debriefed in the console instead", what="option",
-                         value="--trace")
     ex = exercise(args.exercise)  # InputError naming the nearest exercise
+    if args.trace and args.classroom is not None and not os.path.isdir(args.trace):
+        raise InputError(f"--trace {args.trace}: with --classroom, a folder that exists "
+                         "(each trainee's session is written to it as <trainee id>.trace)",
+                         what="--trace", value=args.trace)
+    if args.trace and args.classroom is None:
+        check_writable(args.trace)
     speed, paused = args.speed, args.paused
     if args.classroom is not None:
         room = Classroom(ex.id, args.classroom, exercise_labs(speed=speed, paused=paused),
@@ -53,6 +61,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         except OSError as exc:
             raise InputError(str(exc)) from None
         out.write(f"stopped; {len(room.trainees)} trainee(s) joined\n")
+        if args.trace:
+            for path in room.write_traces(args.trace):
+                out.write(f"trace written to {path} (vtalab replay {path})\n")
         return 0
 
     served = ServedExercise(Session.start(ex, args.seed))
@@ -77,6 +88,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                       http=args.http, ui=not args.no_ui, on_ready=banner)
     except OSError as exc:
         raise InputError(str(exc)) from None
+    if args.trace:  # the session, kept in memory (grading reads it), written once
+        write_atomic(args.trace, lab.exercise_trace().encode("ascii"))
+        out.write(f"trace written to {args.trace} (vtalab replay {args.trace})\n")
     g = served.session.grade()
     out.write(f"stopped at simulated {lab.kernel.utc().isoformat()}; "
               f"{'goal reached, trust intact' if g.passed else 'goal not reached'}\n")

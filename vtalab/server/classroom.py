@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import secrets
 import signal
@@ -39,6 +40,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vtalab.core.files import write_atomic
 from vtalab.core.kernel import format_time
 from vtalab.errors import InputError
 from vtalab.server import console
@@ -125,7 +127,8 @@ class Classroom:
         """The classroom's pages, to be mounted at ``/ui`` (the join page and the trainer's)."""
         return [Route("/", self._join_page, methods=["GET", "POST"]),
                 Route("/trainer", self._trainer_page, methods=["GET"]),
-                Route("/trainer/debrief/{tid}", self._trainer_debrief, methods=["GET"])]
+                Route("/trainer/debrief/{tid}", self._trainer_debrief, methods=["GET"]),
+                Route("/trainer/trace/{tid}", self._trainer_trace, methods=["GET"])]
 
     def app(self) -> ASGIApp:
         """The ASGI app to mount at ``/class``: each trainee's workload vCenter (its API,
@@ -200,6 +203,35 @@ class Classroom:
         with t.lab.lock:
             text = t.exercise.debrief_html()
         return HTMLResponse(text, headers={"Cache-Control": "no-store"})
+
+
+    async def _trainer_trace(self, request: Request) -> Response:
+        """A trainee's session as a trace file (``vtalab replay`` re-runs it)."""
+        if not self._authorised(request):
+            return HTMLResponse("<h1>403</h1>", status_code=403)
+        t = self.trainees.get(request.path_params["tid"])
+        if t is None:
+            return HTMLResponse("<h1>404: no such trainee</h1>", status_code=404)
+        text = self.trace_of(t)
+        return Response(text, media_type="application/x-ndjson", headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{t.id}.trace"'})
+
+    # -- record -----------------------------------------------------------------------------
+    def trace_of(self, trainee: Trainee) -> str:
+        """One trainee's served session, recorded like a ``vtalab serve`` session: the
+        exercise, the seed, every request (``vtalab replay`` re-runs it bit for bit)."""
+        with trainee.lab.lock:
+            return str(trainee.lab.exercise_trace())
+
+    def write_traces(self, folder: str) -> list[str]:
+        """Write every trainee's trace to ``folder/<trainee id>.trace``; the paths."""
+        written = []
+        for t in list(self.trainees.values()):
+            path = os.path.join(folder, f"{t.id}.trace")
+            write_atomic(path, self.trace_of(t).encode("ascii"))
+            written.append(path)
+        return written
 
 
 class _Dispatch:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any
 
 from vtalab.server.lab import Call, ServedLab
@@ -26,7 +27,7 @@ from vtalab.training.risks import assess, forbidden_effects
 from vtalab.training.session import Entry, Session
 from vtalab.world.registry import Outcome
 
-__all__ = ["ExerciseLab", "ServedExercise", "powercli_line"]
+__all__ = ["ExerciseLab", "ServedExercise", "exercise_text", "powercli_line"]
 
 #: PowerShell spellings of argument names that are not just capitalised
 _PARAM = {"vmhost": "VMHost", "vm": "VM", "file": "FilePath"}
@@ -154,3 +155,25 @@ class ExerciseLab(ServedLab):
 
         return super().run_task(call, op, user, description, verb, args, noted, target,
                                 before, after)
+
+    # -- record and replay ---------------------------------------------------------------
+    def trace_header(self, file: str, text: str, *, streamed: bool = False
+                     ) -> dict[str, Any]:
+        """A served session's header, naming the exercise (whose file's text is the
+        ``scenario_text``: it defines the world) and who did it: ``vtalab replay`` starts
+        the same session from it and re-applies the requests."""
+        header = super().trace_header(file, text, streamed=streamed)
+        header["serve"].update(exercise=self.exercise.session.exercise.id,
+                               actor=self.exercise.actor, classroom=self.classroom)
+        return header
+
+    def exercise_trace(self) -> str:
+        """The trace file's text of this exercise session (header, events, digest)."""
+        ex = self.exercise.session.exercise
+        return self.trace_text(f"{ex.id}.yaml", exercise_text(ex.id))
+
+
+def exercise_text(exercise_id: str) -> str:
+    """The text of a bundled exercise's file (what a recorded session is replayed from)."""
+    folder = resources.files("vtalab") / "data" / "exercises"
+    return (folder / f"{exercise_id}.yaml").read_text(encoding="utf-8")

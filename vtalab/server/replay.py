@@ -18,9 +18,12 @@ from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.core.trace import TraceEvent
 from vtalab.errors import ScenarioError
 from vtalab.scenario.model import load_scenario_text
+from vtalab.server.exercise import ExerciseLab, ServedExercise
 from vtalab.server.lab import Call, ServedLab
 from vtalab.server.services import TABLE
 from vtalab.server.vapi import BadValue, VapiError
+from vtalab.training.exercises import load_exercise_text
+from vtalab.training.session import Session
 
 __all__ = ["is_served", "replay_served"]
 
@@ -31,11 +34,20 @@ def is_served(header: dict[str, Any]) -> bool:
 
 def replay_served(header: dict[str, Any], recorded: list[TraceEvent], *, file: str) -> Any:
     """Replay; returns the ``ServedLab`` whose world's trace is the re-run."""
-    scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
     opts = header["serve"]
-    lab = ServedLab(scenario, seed=int(header["seed"]),
-                    topology_only=bool(opts.get("topology_only")),
-                    user=str(opts.get("user", "")), password="", replaying=True)
+    lab: ServedLab
+    if opts.get("exercise"):  # an exercise session (vtalab serve --exercise, a classroom)
+        ex = load_exercise_text(header["scenario_text"], file=str(header.get("file")))
+        served = ServedExercise(Session.start(ex, int(header["seed"])),
+                                actor=str(opts.get("actor", "trainee")))
+        lab = ExerciseLab(served, classroom=bool(opts.get("classroom")),
+                          user=str(opts.get("user", "")), password="", replaying=True,
+                          paused=True)
+    else:
+        scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
+        lab = ServedLab(scenario, seed=int(header["seed"]),
+                        topology_only=bool(opts.get("topology_only")),
+                        user=str(opts.get("user", "")), password="", replaying=True)
     sides = {f"api/{lab.vcenter_name('ta')}": "ta",
              f"api/{lab.vcenter_name('workload')}": "workload"}
     for n, event in enumerate(recorded):
