@@ -85,20 +85,42 @@ def reboot_host(world: World, a: RebootArgs) -> Generator[Any, Any, Outcome]:
     return Outcome(True, message=f"{a.vmhost} rebooted ({a.mode})")
 
 
+def _start_in_task(world: World, host: str, name: str, start: Any) -> tuple[Any, Any, Any]:
+    """Start a host operation as the vCenter task ``name``; a refusal fails the task (and
+    is raised as before, so the caller sees the same refusal)."""
+    vc, task = _host_task(world, host, name)
+    try:
+        proc = start()
+    except OperationError as exc:
+        vc.finish_task(task, error=str(exc), reason="invalid_state")
+        raise
+    return vc, task, proc
+
+
+# Task names as the vSphere Client shows the vim methods the cmdlets call [assumed from
+# VMware's API reference]: Start-VMHost -> HostSystem.PowerUpHostFromStandBy_Task ("Exit
+# standby mode"), Stop-VMHost -> HostSystem.ShutdownHost_Task ("Shut down host").
 @verb("Start-VMHost", summary="Power on a host.", args=VmHostArgs, side="host",
       source="PowerCLI Start-VMHost")
 def start_host(world: World, a: VmHostArgs) -> Generator[Any, Any, Outcome]:
-    yield world.host(a.vmhost).power_on()
+    vc, task, proc = _start_in_task(world, a.vmhost, "Exit standby mode",
+                                    world.host(a.vmhost).power_on)
+    yield proc
+    vc.finish_task(task)
     return Outcome(True, message=f"{a.vmhost} powered on")
 
 
 @verb("Stop-VMHost", summary="Shut a host down.", args=RestartArgs, side="host",
       source="PowerCLI Stop-VMHost", confirm="High")
 def stop_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
-    _require_quiet(world, a.vmhost, a.force, "shut down")
-    proc = world.host(a.vmhost).shutdown()
+    def start() -> Any:
+        _require_quiet(world, a.vmhost, a.force, "shut down")
+        return world.host(a.vmhost).shutdown()
+
+    vc, task, proc = _start_in_task(world, a.vmhost, "Shut down host", start)
     _stop_vms_on(world, a.vmhost, "host shutdown")
     yield proc
+    vc.finish_task(task)
     return Outcome(True, message=f"{a.vmhost} powered off")
 
 
@@ -239,13 +261,18 @@ class QuickBootArgs(TrustedClusterArgs):
       source=SEED + " (Quick Boot 1)")
 def set_quick_boot(world: World, a: QuickBootArgs) -> Outcome:
     cluster = world.trusted_cluster(a.cluster)
+    vc = world.workload_vcenter
+    # vSphere Lifecycle Manager's cluster remediation settings (where Quick Boot is set);
+    # the task name is the lab's [assumed].
+    task = vc.start_task("Edit remediation settings", cluster.name)
     cluster.quick_boot = a.enabled
     for th in cluster.hosts.values():
         th.host.quick_boot_enabled = a.enabled
-    world.kernel.record(world.workload_vcenter.source, "cluster.quick_boot",
+    world.kernel.record(vc.source, "cluster.quick_boot",
                         cluster=cluster.name, enabled=a.enabled,
                         message=f"Quick Boot {'enabled' if a.enabled else 'disabled'} for "
                                 f"{cluster.name}")
+    vc.finish_task(task)
     return Outcome(True)
 
 

@@ -30,7 +30,17 @@ def start_vm(world: World, a: VmArgs) -> Generator[Any, Any, Outcome]:
 @verb("Stop-VM", summary="Power off a VM.", args=VmArgs, side="workload",
       source="PowerCLI Stop-VM", confirm="High")
 def stop_vm(world: World, a: VmArgs) -> Outcome:
-    return vm_ops.power_off(world, world.vm(a.vm))
+    vm = world.vm(a.vm)
+    vc = world.workload_vcenter
+    task = vc.start_task("Power Off virtual machine", vm.name)  # VirtualMachine.PowerOffVM_Task
+    if vm.power_state != "poweredOn":  # vCenter: InvalidPowerState, the task fails
+        error = ("The attempted operation cannot be performed in the current state "
+                 f"(Powered off). (VM {vm.name})")
+        vc.finish_task(task, error=error, reason="invalid_state")
+        return Outcome(False, "invalid_state", error)
+    outcome = vm_ops.power_off(world, vm)
+    vc.finish_task(task)
+    return outcome
 
 
 class MoveArgs(VmArgs):
