@@ -117,6 +117,24 @@ def test_missing_file_and_usage(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert run(capsys, "--version")[0] == 0
 
 
+def test_a_docs_scenarios_path_outside_a_checkout_names_the_bundled_copy(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """README's `vtalab run scenarios/quick-boot-upgrade.yaml`, typed outside the repository:
+    exit 2 with the nearest valid choice, the bundled library's copy (which then runs)."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "run", "scenarios/quick-boot-upgrade.yaml")
+    assert code == 2 and out == ""
+    assert "no such file; the bundled library has it" in err
+    bundled = err.rsplit(": ", 1)[1].strip()
+    assert Path(bundled).is_file() and bundled.endswith("quick-boot-upgrade.yaml")
+    assert run(capsys, "run", "--until", "1m", bundled)[0] in (0, 1)
+    code, _, err = run(capsys, "check", "scenarios/plans/safe-rolling-upgrade.yaml")
+    assert code == 2 and "plans/safe-rolling-upgrade.yaml" in err.rsplit(": ", 1)[1]
+    code, _, err = run(capsys, "run", "scenarios/no-such-scenario.yaml")
+    assert code == 2 and "bundled" not in err  # no hint that is not true
+
+
 def test_trace_and_replay(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = write(tmp_path)
     trace = tmp_path / "t.jsonl"

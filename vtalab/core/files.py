@@ -47,6 +47,7 @@ from vtalab.core.limits import (
     MAX_NAME_CHARS,
     MAX_NESTING,
 )
+from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
 
 __all__ = ["atomic_file", "check_text", "check_value", "decode_text", "load_json", "peek",
@@ -59,6 +60,26 @@ _KIND = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device
 
 def _size_text(n: int) -> str:
     return f"{n / (1024 * 1024):g} MB" if n >= 1024 * 1024 else f"{n} bytes"
+
+
+def _bundled_hint(path: str) -> str:
+    """Where the docs' ``scenarios/…`` path is when the reader is not in a checkout.
+
+    The docs write ``vtalab run scenarios/quick-boot-upgrade.yaml`` as run from the
+    repository, whose ``scenarios/`` is the package's bundled library; from any other folder
+    the nearest valid choice is that library's copy.
+    """
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if "scenarios" not in parts or ".." in parts:
+        return ""
+    rest = parts[len(parts) - 1 - parts[::-1].index("scenarios") + 1:]
+    if not rest:
+        return ""
+    candidate = bundled("scenarios", *rest)
+    if not candidate.is_file():
+        return ""
+    return (f"; the bundled library has it (scenarios/ exists only in a checkout of "
+            f"vtalab): {candidate}")
 
 
 def read_bytes(path: str, *, limit: int = MAX_INPUT_BYTES, what: str = "file") -> bytes:
@@ -79,8 +100,9 @@ def read_bytes(path: str, *, limit: int = MAX_INPUT_BYTES, what: str = "file") -
     try:
         fd = os.open(path, flags)
     except FileNotFoundError:
-        raise ScenarioError("no such file" if what == "file" else
-                            f"cannot read the {what}: no such file", file=path) from None
+        raise ScenarioError(("no such file" if what == "file" else
+                             f"cannot read the {what}: no such file") + _bundled_hint(path),
+                            file=path) from None
     except IsADirectoryError:
         raise ScenarioError(f"is a directory, not a {what}", file=path) from None
     except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
