@@ -173,3 +173,48 @@ def test_a_streamed_trace_replays(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert hashlib.sha256("".join(x + "\n" for x in lines[1:-1]).encode()).hexdigest() == digest
     assert main(["replay", str(out_file)]) == 0
     assert capsys.readouterr().out.startswith(f"replay identical: {len(lines) - 2} events")
+
+
+def _plain_lines(trace: Trace) -> str:
+    """The reference bytes of a trace's events: ``json.dumps`` of each, one per line."""
+    return "".join(json.dumps({"t": e.time, "seq": e.seq, "src": e.source, "kind": e.kind,
+                               "f": e.fields}, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=True) + "\n" for e in trace)
+
+
+@pytest.mark.parametrize("nested", [
+    [1.0, float("nan"), 2],  # the batch encoder's marker inside a list: event by event
+    [float("nan")],  # NaN, but never between two items: the batch stays whole
+    ["},NaN,{", ",NaN,"],  # the marker's text inside strings is escaped-free but quoted
+    [{"f": 1}, {"f": 2}],  # a list of dicts, as the events' own list would look
+])
+def test_batched_encoding_is_the_per_event_encoding(nested: list[Any]) -> None:
+    k = Kernel(0)
+
+    def proc() -> Any:
+        for i in range(Trace.BATCH + 50):  # across a batch boundary
+            yield k.timeout(1 if i % 3 else 0.1)  # int, then float simulated times
+            k.record(f"src/{i % 5}", "tick" if i % 2 else "tock", i=i,
+                     **({"v": nested} if i % 7 == 3 else {}))
+            if i % 11 == 0:
+                k.record("src/empty", "none")  # empty fields
+
+    k.process(proc())
+    k.run()
+    want = _plain_lines(k.trace)
+    assert k.trace.to_jsonl() == want
+    assert k.trace.digest() == hashlib.sha256(want.encode("ascii")).hexdigest()
+    assert "".join(e.to_json() + "\n" for e in k.trace) == want
+
+
+@pytest.mark.parametrize("time", [0, 7, 2**53 - 1, 2**53, 2**53 + 1, -(2**53) - 1,
+                                  10**20 + 1, 1.5, 3.0, 2.9999996, -0.0, True])
+def test_times_print_as_the_reference_does(time: Any) -> None:
+    t = Trace()
+    t._add(time, "s", "k", {})
+    t._add(time, "s", "k", {"a": 1})
+    ref = _ref_value(float(time))
+    want = "".join(json.dumps({"t": ref, "seq": i, "src": "s", "kind": "k", "f": f},
+                              sort_keys=True, separators=(",", ":")) + "\n"
+                   for i, f in enumerate(({}, {"a": 1})))
+    assert t.to_jsonl() == want

@@ -66,8 +66,21 @@ def jsonable(value: Any) -> Any:
     raise TypeError(f"cannot put {type(value).__name__} into a trace")
 
 
-#: JSON string literals of sources and kinds, by text (a small, fixed vocabulary).
-_NAMES: dict[str, str] = {}
+#: The constant pieces of an event's line around its kind and its source, by name
+#: (``,"kind":"tpm.reset","seq":`` and ``,"src":"trusted/esx-01/tpm","t":``): kinds are a
+#: fixed vocabulary, sources one per component of a world.
+_KINDS: dict[str, str] = {}
+_SOURCES: dict[str, str] = {}
+
+#: Between the fields of two events when a batch is encoded in one call (``Trace._lines``):
+#: NaN encodes as the bare word ``NaN``, so ``,NaN,`` can only come from a NaN between two
+#: other items of a list, which trace fields practically never hold (and if they do, the
+#: batch is encoded event by event).
+_MARK = float("nan")
+_MARK_TEXT = ",NaN,"
+
+#: Integers of smaller magnitude survive ``float()`` exactly, so such a time prints as itself.
+_EXACT = 1 << 53
 
 
 def _time(time: Any) -> int | float:
@@ -195,26 +208,45 @@ class Trace:
             self._told = made
 
     def _lines(self, start: int, stop: int) -> str:
-        """The JSON Lines of raw events ``start:stop`` (indexes into ``_raw``)."""
-        encode = _ENCODE
-        names = _NAMES
-        lines = []
+        """The JSON Lines of raw events ``start:stop`` (indexes into ``_raw``).
+
+        Byte for byte ``TraceEvent.to_json()`` of each event plus a newline, made faster:
+        the fields of the whole batch are encoded by ONE call of the C encoder (a list of
+        them, separated by a NaN marker, then split at the markers) instead of one call per
+        event; the ``"kind"``/``"src"`` pieces are cached per name and the time is printed
+        once per distinct time. Should a field hold a NaN in a list (so the marker shows up
+        inside an event too), the batch is encoded event by event instead.
+        """
+        batch = self._raw[start:stop]
+        count = len(batch)
+        if not count:
+            return ""
+        items: list[Any] = [_MARK] * (2 * count - 1)
+        items[0::2] = [r[3] for r in batch]
+        bodies = "".join(_ENCODE(items, 0)).split(_MARK_TEXT)
+        if len(bodies) == count:
+            bodies[0] = bodies[0][1:]  # the list's "[" and "]"
+            bodies[-1] = bodies[-1][:-1]
+        else:
+            bodies = ["".join(_ENCODE(r[3], 0)) for r in batch]
+        kinds, sources = _KINDS, _SOURCES
+        lines: list[str] = []
+        append = lines.append
         last: Any = None
-        t: int | float = 0
+        tail = ""
         seq = self._base + start
-        raw = self._raw
-        for i in range(start, stop):
-            time, source, kind, fields = raw[i]
+        for (time, source, kind, _), body in zip(batch, bodies, strict=True):
             if time is not last:
-                last, t = time, _time(time)
-            src = names.get(source)
-            if src is None:
-                src = names[source] = _json_str(source)
-            knd = names.get(kind)
+                last = time
+                tail = (repr(time) if type(time) is int and -_EXACT < time < _EXACT
+                        else repr(_time(time))) + "}\n"
+            knd = kinds.get(kind)
             if knd is None:
-                knd = names[kind] = _json_str(kind)
-            body = "".join(encode(fields, 0)) if fields else "{}"
-            lines.append(f'{{"f":{body},"kind":{knd},"seq":{seq},"src":{src},"t":{t!r}}}\n')
+                knd = kinds[kind] = ',"kind":' + _json_str(kind) + ',"seq":'
+            src = sources.get(source)
+            if src is None:
+                src = sources[source] = ',"src":' + _json_str(source) + ',"t":'
+            append(f'{{"f":{body}{knd}{seq}{src}{tail}')
             seq += 1
         return "".join(lines)
 
