@@ -422,3 +422,31 @@ def test_fallback_words_of_refusals(lab):
     service.remove_provider("tkp-2")
     r = release(service, kms, token=make_token(), provider="tkp-9")
     assert r.message.endswith("(TA host ta-01.lab.local has: none)")
+
+
+def test_a_provider_pinning_the_wrong_kmip_server_certificate_is_refused(lab):
+    """kmxd checks the KMIP server's certificate against what the provider pins.
+
+    Pinning another KMS's CA (or nothing at all) is refused with ``kms_auth_failed`` and
+    the attempt names the untrusted server certificate; pinning the KMS CA or the server's
+    own certificate releases the key. (Passing no pinned certificates at all would skip the
+    check and release: this test tells the two apart.)
+    """
+    service, kms, *_ = lab
+    other_kms, other_ident = build_kms(6, "other", ["kms-09.lab.local"], now=NOW)
+    config = service.provider("tkp-1")
+    wrong = other_ident.trusted_server_certificates_der
+    assert wrong != config.trusted_server_certificates_der
+    service.set_provider(replace(config, trusted_server_certificates_der=wrong))
+    result = release(service, kms, token=make_token())
+    _refused(result, Reason.KMS_AUTH_FAILED)
+    assert [a.ok for a in result.attempts] == [False, False]
+    assert all("is not trusted by the client" in a.message for a in result.attempts)
+    service.set_provider(replace(config, trusted_server_certificates_der=()))
+    _refused(release(service, kms, token=make_token()), Reason.KMS_AUTH_FAILED)
+    pinned_leaf = (kms.servers[0].server_certificate_der,)
+    service.set_provider(replace(config, trusted_server_certificates_der=pinned_leaf))
+    result = release(service, kms, token=make_token())
+    assert result.ok and result.server == "kms-01"
+    service.set_provider(config)
+    assert release(service, kms, token=make_token()).ok
