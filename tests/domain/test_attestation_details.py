@@ -3,8 +3,10 @@ the verifier: a finding's detail and message are part of the verdict, docs/secur
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 
+import pytest
 from test_attestation import (
     HOST,
     IMAGE,
@@ -245,6 +247,114 @@ def test_ek_findings_name_the_keys_and_the_issuer() -> None:
     f = only_finding(judge(ev, tpm, loose))
     assert (f.reason, f.detail) == (Reason.AK_NOT_BOUND, {
         "host": HOST, "problem": "EK public key malformed"})
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    size = bytes([n]) if n < 128 else (
+        bytes([0x80 | ((n.bit_length() + 7) // 8)]) + n.to_bytes((n.bit_length() + 7) // 8, "big"))
+    return bytes([tag]) + size + content
+
+
+def _der_span(data: bytes, at: int) -> tuple[int, int]:
+    """Where the content of the DER element at ``at`` starts and ends."""
+    size, start = data[at + 1], at + 2
+    if size & 0x80:
+        width = size & 0x7F
+        size, start = int.from_bytes(data[start:start + width], "big"), start + width
+    return start, start + size
+
+
+def _resigned(cert_der: bytes, old: bytes, new: bytes, ca_key: crypto.PrivateKey) -> bytes:
+    """``cert_der`` with ``old`` replaced by ``new`` (same length) in its TBSCertificate,
+    signed again by ``ca_key``: a certificate its CA really issued."""
+    start, _ = _der_span(cert_der, 0)
+    _, tbs_end = _der_span(cert_der, start)
+    tbs = cert_der[start:tbs_end]
+    assert tbs.count(old) == 1 and len(old) == len(new)
+    tbs = tbs.replace(old, new)
+    _, alg_end = _der_span(cert_der, tbs_end)
+    r, s = crypto.raw_ecdsa_sign(ca_key, tbs)
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    return _der(0x30, tbs + cert_der[tbs_end:alg_end]
+                + _der(0x03, b"\x00" + encode_dss_signature(r, s)))
+
+
+P256 = bytes.fromhex("06082a8648ce3d030107")  # OID prime256v1, as a DER element
+NO_CURVE = bytes.fromhex("06082a8648ce3d030163")  # 1.2.840.10045.3.1.99: no such curve
+EC_KEY = bytes.fromhex("06072a8648ce3d0201")  # OID id-ecPublicKey
+NO_KEY_TYPE = bytes.fromhex("06072a8648ce3d0263")  # 1.2.840.10045.2.99: no such key type
+
+
+def test_an_ek_certificate_whose_key_cannot_be_read_is_a_mismatch() -> None:
+    """A genuine CA signed it and ``cryptography`` parses it, but its key is of a kind
+    nobody can load: the verifier says so (it never crashes, never accepts)."""
+    from test_attestation import vendor_ca
+
+    from vtalab.domain.attestation import Tpm2Settings
+
+    tpm = make_tpm()
+    ca_key = vendor_ca("Infineon")[1]
+    assert tpm.ek_certificate_der is not None
+    for old, new in ((P256, NO_CURVE), (EC_KEY, NO_KEY_TYPE)):
+        odd = _resigned(tpm.ek_certificate_der, old, new, ca_key)
+        cert = crypto.cert_from_der(odd)
+        with pytest.raises(ValueError, match="unsupported public key"):
+            crypto.cert_public_key(cert)
+        ev = dataclasses.replace(evidence(tpm), ek_certificate_der=odd)
+        f = only_finding(judge(ev, tpm))
+        assert (f.reason, f.detail) == (Reason.EK_CERTIFICATE_MISMATCH, {
+            "host": HOST, "ek_key_id": crypto.key_id(tpm.ek), "certified_key_id": "unreadable"})
+        # even when the evidence names no EK key at all (an empty key used to equal the
+        # "unreadable" placeholder and pass this check)
+        ev = dataclasses.replace(ev, ek_public_der=b"")
+        f = only_finding(judge(ev, tpm, config(settings=Tpm2Settings(
+            require_certificate_validation=True))))
+        assert (f.reason, f.detail["certified_key_id"]) == (
+            Reason.EK_CERTIFICATE_MISMATCH, "unreadable")
+
+
+def test_an_ek_public_key_on_an_unknown_curve_is_refused_not_fatal() -> None:
+    from vtalab.domain.attestation import Tpm2Settings
+
+    tpm = make_tpm()
+    odd = crypto.public_der(tpm.ek).replace(P256, NO_CURVE)
+    for load in (crypto.public_from_der,
+                 lambda d: crypto.public_from_pem(
+                     b"-----BEGIN PUBLIC KEY-----\n" + base64.encodebytes(d)
+                     + b"-----END PUBLIC KEY-----\n")):
+        with pytest.raises(ValueError, match="unsupported public key"):
+            load(odd)
+    ev = dataclasses.replace(evidence(tpm), ek_public_der=odd)
+    f = only_finding(judge(ev, tpm))
+    assert (f.reason, f.detail) == (Reason.EK_CERTIFICATE_MISMATCH, {
+        "host": HOST, "ek_key_id": "malformed", "certified_key_id": crypto.key_id(tpm.ek)})
+    loose = config(settings=Tpm2Settings(require_certificate_validation=False))
+    f = only_finding(judge(ev, tpm, loose))
+    assert (f.reason, f.detail["problem"]) == (Reason.AK_NOT_BOUND, "EK public key malformed")
+
+
+def test_imported_certificates_whose_key_cannot_be_read_are_skipped_not_fatal() -> None:
+    """A TPM CA or STS certificate with an unloadable key (``UnsupportedAlgorithm`` in
+    ``cryptography``) is one that verifies nothing; a good one next to it still counts."""
+    from test_attestation import vendor_ca
+
+    from vtalab.domain.attestation import Principal
+
+    tpm = make_tpm()
+    ca_cert, ca_key = vendor_ca("Infineon")
+    odd_ca = _resigned(crypto.cert_der(ca_cert), P256, NO_CURVE, ca_key)
+    f = only_finding(judge(evidence(tpm), tpm, config(tpm_ca_certificates_der=(odd_ca,))))
+    assert (f.reason, f.detail["problem"]) == (Reason.UNTRUSTED_EK_CA, "untrusted_issuer")
+    both = config(tpm_ca_certificates_der=(odd_ca, crypto.cert_der(ca_cert)))
+    assert judge(evidence(tpm), tpm, both).attested
+    sts_cert, sts_key = sts()
+    vmca_key = key("vcsa-wld/vmca")
+    odd_sts = _resigned(crypto.cert_der(sts_cert), EC_KEY, NO_KEY_TYPE, vmca_key)
+    f = only_finding(judge(evidence(tpm), tpm, config(principals=(Principal(WLD, (odd_sts,)),))))
+    assert f.detail["problem"] == "not signed by any imported STS certificate"
+    good = config(principals=(Principal(WLD, (odd_sts, crypto.cert_der(sts_cert))),))
+    assert judge(evidence(tpm), tpm, good).attested
 
 
 # -- AK binding -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 
 # CFB lives in 'decrepit' since cryptography 44 (the minimum we require); TPM credential
 # blobs still need it.
@@ -153,7 +153,12 @@ _DER_BY_ID: dict[int, tuple[Any, bytes]] = {}
 
 
 def public_from_pem(data: bytes) -> PublicKey:
-    key = serialization.load_pem_public_key(data)
+    """An EC public key from PEM; ``ValueError`` for anything else (even a key type or
+    curve ``cryptography`` does not support, which it reports as ``UnsupportedAlgorithm``)."""
+    try:
+        key = serialization.load_pem_public_key(data)
+    except UnsupportedAlgorithm as e:
+        raise ValueError(f"unsupported public key: {e}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("not an EC public key")
     return key
@@ -161,7 +166,11 @@ def public_from_pem(data: bytes) -> PublicKey:
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def public_from_der(data: bytes) -> PublicKey:
-    key = serialization.load_der_public_key(data)
+    """An EC public key from DER (SubjectPublicKeyInfo); errors as :func:`public_from_pem`."""
+    try:
+        key = serialization.load_der_public_key(data)
+    except UnsupportedAlgorithm as e:
+        raise ValueError(f"unsupported public key: {e}") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("not an EC public key")
     return key
@@ -436,8 +445,15 @@ def _cert_from_der(data: bytes) -> Certificate:
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def cert_public_key(cert: Certificate) -> Any:
     """``cert.public_key()``, one object per certificate (so the encodings, signatures and
-    verifications remembered by key identity above serve every later use)."""
-    return cert.public_key()
+    verifications remembered by key identity above serve every later use).
+
+    ``ValueError`` if ``cryptography`` parsed the certificate but cannot load its key (an
+    unknown key algorithm or curve: ``UnsupportedAlgorithm``, which is not a ``ValueError``).
+    """
+    try:
+        return cert.public_key()
+    except UnsupportedAlgorithm as e:
+        raise ValueError(f"unsupported public key: {e}") from None
 
 
 def _signed_by(cert: Certificate, issuer: Certificate) -> bool:
@@ -458,7 +474,7 @@ def _issued_by_der(cert: bytes, issuer: bytes) -> bool:
     every attestation re-checks the same EK certificate against the same TPM CA)."""
     try:
         cert_from_der(cert).verify_directly_issued_by(cert_from_der(issuer))
-    except (InvalidSignature, ValueError, TypeError):
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
 

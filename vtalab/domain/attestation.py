@@ -387,8 +387,9 @@ class _Evaluation:
                                 issuer=cert.issuer.rfc4514_string())
             try:
                 certified = crypto.public_der(crypto.cert_public_key(cert))
-            except (TypeError, ValueError, AttributeError):
-                certified = b""
+            except ValueError:  # parsed, but its key is of a kind nobody can use
+                raise self.stop(Reason.EK_CERTIFICATE_MISMATCH, ek_key_id=ek_id,
+                                certified_key_id="unreadable") from None
             if certified != self.ev.ek_public_der:
                 raise self.stop(Reason.EK_CERTIFICATE_MISMATCH, ek_key_id=ek_id,
                                 certified_key_id=_key_id_of(certified))
