@@ -3,7 +3,7 @@
 Importing vtalab takes a second or more (cryptography, the pydantic models, the verb
 registry). No vtalab code runs before those imports finish, so a Ctrl-C in that second
 used to end in a Python traceback. This module imports nothing of vtalab until it is
-ready to catch the interrupt; once :func:`vtalab.cli.app.main` runs, it handles Ctrl-C
+ready to catch the interrupt; once :func:`vtalab.cli.app.run` runs, vtalab handles Ctrl-C
 itself (130, or 1 when ``vtalab check`` kept counterexamples).
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 
 __all__ = ["main"]
 
@@ -25,15 +24,9 @@ def _quit_while_importing(signum: int, frame: object) -> None:
 
 def main() -> int:
     signal.signal(signal.SIGINT, _quit_while_importing)
-    from vtalab.cli.app import main as vtalab_main  # after the handler is in place
+    from vtalab.cli.app import run  # after the handler is in place
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # vtalab handles it from here
-    try:
-        return vtalab_main()
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still quiet
-        sys.stderr.write("interrupted\n")
-        return 130
+    return run()  # restores the default handler: vtalab handles Ctrl-C from here
 
 
 if __name__ == "__main__":

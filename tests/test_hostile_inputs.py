@@ -393,16 +393,94 @@ def test_a_saved_session_with_a_far_advance_is_refused_quickly(
     assert code == 2 and f"{path}: commands[0]" in err and "MAX_EVENTS_PER_RUN" in err, err
 
 
-def test_ctrl_c_during_start_up_exits_130_without_a_traceback() -> None:
+_PAUSE_IN_IMPORT = """\
+import os, sys, time
+
+class _PauseInImport:
+    \"\"\"Stop the first import of vtalab.world.assembly: leave a marker, wait (bounded).\"\"\"
+    done = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "vtalab.world.assembly" and not self.done:
+            self.done = True
+            open(os.environ["VTALAB_TEST_MARKER"], "w").close()
+            time.sleep(60)  # wall-clock ok: the test interrupts this long before
+        return None
+
+sys.meta_path.insert(0, _PauseInImport())
+"""
+
+
+def _interrupted_while_importing(tmp_path: Path, argv: list[str], cwd: Path
+                                 ) -> tuple[int, str, str]:
+    """Start vtalab with ``argv``, send SIGINT while it is inside the package's imports
+    (a ``sitecustomize`` holds the import of ``vtalab.world.assembly`` and leaves a
+    marker: no guessing with sleeps), return (exit code, stdout, stderr)."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_PAUSE_IN_IMPORT, encoding="utf-8")
+    marker = tmp_path / "importing"
+    env = dict(os.environ, VTALAB_TEST_MARKER=str(marker),
+               PYTHONPATH=os.pathsep.join(
+                   p for p in (str(hook), os.environ.get("PYTHONPATH", "")) if p))
+    p = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, cwd=cwd, env=env)
+    try:
+        for _ in range(1200):  # bounded: 60 s at most
+            if marker.exists() or p.poll() is not None:
+                break
+            time.sleep(0.05)  # wall-clock ok: polling a marker, not timing anything
+        assert marker.exists(), ("never reached the import", p.poll())
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    return p.returncode, out, err
+
+
+def test_ctrl_c_while_the_launcher_imports_vtalab_exits_130_quietly(tmp_path: Path) -> None:
     launcher = Path(__file__).resolve().parent.parent / "vtalab_launcher.py"
     if not launcher.exists():  # the installed wheel: the launcher is a top-level module
         pytest.importorskip("vtalab_launcher")
-    p = subprocess.Popen([sys.executable, "-c", "import vtalab_launcher as m, sys; "
-                          "sys.exit(m.main())", "run", str(SCENARIO)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         cwd=launcher.parent if launcher.exists() else None)
-    time.sleep(0.5)  # wall-clock ok: somewhere in the imports or the run; any moment will do
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=120)
-    assert "Traceback" not in err, err
-    assert p.returncode in (130, 0), (p.returncode, err)  # 0: it finished first
+    code, out, err = _interrupted_while_importing(
+        tmp_path, ["-c", "import vtalab_launcher as m, sys; sys.exit(m.main())", "run",
+                   str(SCENARIO)], launcher.parent if launcher.exists() else tmp_path)
+    assert (code, out, err) == (130, "", ""), (code, err)
+
+
+def test_ctrl_c_while_python_m_vtalab_imports_vtalab_exits_130_quietly(tmp_path: Path) -> None:
+    """``python -m vtalab`` imports the package before its ``__main__`` runs: the package
+    itself (vtalab._startup) makes that Ctrl-C quiet, as the console script is."""
+    code, out, err = _interrupted_while_importing(
+        tmp_path, ["-m", "vtalab", "run", str(SCENARIO)], tmp_path)
+    assert (code, out, err) == (130, "", ""), (code, err)
+
+
+def test_python_m_vtalab_is_the_vtalab_command(capsys: pytest.CaptureFixture[str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "vtalab", "run", str(SCENARIO)],
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == run(capsys, "run", str(SCENARIO))
+
+
+def test_only_python_m_vtalab_gets_the_start_up_handler() -> None:
+    """A program that merely imports vtalab keeps its own Ctrl-C handling."""
+    from vtalab._startup import module_run_as_main
+
+    assert module_run_as_main(["python", "-m", "vtalab", "run"]) == "vtalab"
+    assert module_run_as_main(["python", "-P", "-W", "error", "-X", "dev", "-m", "vtalab"]
+                              ) == "vtalab"
+    assert module_run_as_main(["python", "-Wdefault", "-mvtalab.__main__"]) == "vtalab.__main__"
+    assert module_run_as_main(["python", "-Im", "vtalab"]) == "vtalab"
+    assert module_run_as_main(["python", "-W", "-m", "-m", "pytest"]) == "pytest"
+    assert module_run_as_main(["python", "--check-hash-based-pycs", "never", "-m", "vtalab"]
+                              ) == "vtalab"
+    for argv in (["python", "-c", "import vtalab", "-m", "vtalab"], ["python", "x.py", "-m"],
+                 ["python", "-"], ["python", "--version"], ["python", "-m"], ["python"]):
+        assert module_run_as_main(argv) is None, argv
+    code = ("import signal, vtalab; "
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120)
+    assert probe.stdout.strip() == "True", probe.stderr

@@ -10,6 +10,8 @@ The public API is small; everything else is private to its module::
 See ``docs/api.md`` for the Quick Boot story in Python.
 """
 
+# First of all (`python -m vtalab` exits 130 on a Ctrl-C during the imports below):
+import vtalab._startup  # noqa: F401 - installs that handler when it is imported
 from vtalab.core.kernel import Kernel
 from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError, OperationError, ReplayError, ScenarioError, VtalabError

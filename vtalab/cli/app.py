@@ -15,6 +15,7 @@ import io
 import json
 import os
 import shlex
+import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -247,6 +248,22 @@ def _color_choice(args: list[str]) -> str:
         elif a.startswith("--color="):
             choice = a.partition("=")[2]
     return choice if choice in COLOR_CHOICES else "auto"
+
+
+def run() -> int:
+    """What the ``vtalab`` command and ``python -m vtalab`` run once vtalab is imported.
+
+    Until now a Ctrl-C ended the process at once with 130 (``vtalab_launcher``,
+    ``vtalab._startup``); from here :func:`main` handles it (130, or 1 when ``vtalab
+    check`` kept counterexamples), and an interrupt that slips past it is still quiet.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return main()
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C: still quiet
+        sys.stderr.write("interrupted\n")
+        return 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
