@@ -484,3 +484,72 @@ def test_only_python_m_vtalab_gets_the_start_up_handler() -> None:
     probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                            timeout=120)
     assert probe.stdout.strip() == "True", probe.stderr
+
+
+# -- topology size (core/limits.py: MAX_HOSTS, MAX_VMS, MAX_CLUSTERS) ------------------------
+def _flow(items: list[str]) -> str:
+    return "[" + ", ".join(items) + "]"
+
+
+@pytest.mark.parametrize("kind", ["hosts", "vms", "clusters"])
+def test_a_topology_beyond_the_size_limits_is_refused_with_its_location(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str) -> None:
+    """Refused before it is validated or built: exit 2 naming the file, the line and path
+    of the first item beyond the limit, how many there are and the limit. The files are
+    small: YAML aliases repeat one list in many clusters (the cheapest way to ask for a
+    huge world, and a quick test)."""
+    from vtalab.core.limits import MAX_CLUSTERS
+
+    head = "name: big\ntopology:\n"
+    if kind == "hosts":  # 2 TA hosts + 120 clusters x 200 hosts; the TA hosts count too
+        hosts = _flow([f"{{name: e{i}}}" for i in range(200)])
+        text = (head + "  ta_cluster: {hosts: [{name: ta-1}, {name: ta-2}]}\n"
+                "  trusted_clusters:\n" + f"    - {{name: c0, hosts: &h {hosts}}}\n"
+                + "".join(f"    - {{name: c{i}, hosts: *h}}\n" for i in range(1, 120)))
+        where, said = ":5:", ("topology.trusted_clusters.99.hosts.198: 24,002 hosts (trusted "
+                              "and TA); vtalab builds at most 20,000 (MAX_HOSTS)")
+    elif kind == "vms":  # 101 clusters x 500 VMs
+        vms = _flow([f"{{name: v{i}, host: e0}}" for i in range(500)])
+        text = (head + "  trusted_clusters:\n"
+                + f"    - {{name: c0, hosts: [{{name: e0}}], vms: &v {vms}}}\n"
+                + "".join(f"    - {{name: c{i}, hosts: [], vms: *v}}\n" for i in range(1, 101)))
+        where, said = ":4:", ("topology.trusted_clusters.100.vms.0: 50,500 VMs; vtalab "
+                              "builds at most 50,000 (MAX_VMS)")
+    else:
+        text = head + "  trusted_clusters:\n" + "    - {hosts: []}\n" * (MAX_CLUSTERS + 1)
+        where, said = f":{4 + MAX_CLUSTERS}:", ("topology.trusted_clusters.2500: 2,501 trusted "
+                                                "clusters; vtalab builds at most 2,500 "
+                                                "(MAX_CLUSTERS)")
+    assert len(text) < 50_000
+    path = write(tmp_path, text)
+    code, out, err = run(capsys, "run", path)
+    assert code == 2 and out == "", err
+    assert err.startswith(f"error: {path}{where}") and said in err, err
+
+
+def test_the_topology_size_limits_hold_for_the_python_api_too() -> None:
+    from pydantic import ValidationError
+
+    from vtalab import Topology
+    from vtalab.core.limits import MAX_HOSTS, MAX_VMS
+    from vtalab.world.topology import size_problem
+
+    hosts = [{"name": f"e{i}"} for i in range(MAX_HOSTS)]
+    assert size_problem({"trusted_clusters": [{"hosts": hosts}]}) is None  # at the limit
+    vms = [{"name": f"v{i}", "host": "e0"} for i in range(MAX_VMS)]
+    assert size_problem({"trusted_clusters": [{"hosts": hosts[:1], "vms": vms}]}) is None
+    assert size_problem({"trusted_clusters": [{"vms": vms[:1]}, {"vms": vms}]}) == (
+        ("trusted_clusters", 1, "vms", MAX_VMS - 1),
+        "50,001 VMs; vtalab builds at most 50,000 (MAX_VMS)")
+    assert size_problem({"ta_cluster": {"hosts": hosts[:2]}, "trusted_clusters": [
+        {"hosts": hosts[2:]}, {"hosts": [{"name": "x"}]}]}) == (
+        ("trusted_clusters", 1, "hosts", 0),
+        "20,001 hosts (trusted and TA); vtalab builds at most 20,000 (MAX_HOSTS)")
+    assert size_problem({"trusted_clusters": "not a list", "ta_cluster": 3}) is None
+    doc = {"trusted_clusters": [{"hosts": hosts[:10]}, {"hosts": hosts[10:] + [{"name": "x"}]}]}
+    assert size_problem(doc) == (("trusted_clusters", 1, "hosts", MAX_HOSTS - 10),
+                                 "20,001 hosts (trusted and TA); vtalab builds at most 20,000 "
+                                 "(MAX_HOSTS)")
+    with pytest.raises(ValidationError, match=r"at most 20,000 \(MAX_HOSTS\); the first one "
+                                              r"beyond is trusted_clusters\[1\]\.hosts\[19990\]"):
+        Topology.model_validate(doc)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["LIMITS", "MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_MEMBERS", "MAX_CAMPAIGN_RUNS",
-           "MAX_EVENTS_PER_RUN",
-           "MAX_INPUT_BYTES", "MAX_NAME_CHARS", "MAX_NESTING", "Limit", "limits_markdown"]
+           "MAX_CLUSTERS", "MAX_EVENTS_PER_RUN", "MAX_HOSTS", "MAX_INPUT_BYTES", "MAX_NAME_CHARS",
+           "MAX_NESTING", "MAX_VMS", "Limit", "limits_markdown"]
 
 #: The largest file vtalab reads: a scenario, plan, trace, saved session, transcript,
 #: PowerCLI export. The biggest legitimate one is a trace of a run that used all of
@@ -55,6 +55,23 @@ MAX_NAME_CHARS = 120
 MAX_CAMPAIGN_RUNS = 10_000
 
 
+#: The most ESXi hosts (trusted and Trust Authority hosts together) one topology may have.
+#: Each host is a TPM with its own keys and certificates and a boot to measure: a world of
+#: 10,000 hosts (``benchmarks/bench_scale.py``) takes minutes to build. Without a limit, a
+#: scenario within :data:`MAX_INPUT_BYTES` could list about a million hosts (and YAML
+#: aliases could repeat a cluster's host list in every cluster). Twice the benchmark's
+#: world: a simulator limit, well above what one vCenter manages in VMware's published
+#: configuration maximums (which vtalab does not enforce).
+MAX_HOSTS = 20_000
+
+#: The most VMs one topology may have (all trusted clusters together): five per host of a
+#: :data:`MAX_HOSTS` world would exceed it, but a VM costs far less to build than a host.
+MAX_VMS = 50_000
+
+#: The most Trusted clusters one topology may have.
+MAX_CLUSTERS = 2_500
+
+
 @dataclass(frozen=True)
 class Limit:
     name: str
@@ -76,6 +93,11 @@ LIMITS = (
           "most simulation events one run (or one training-shell command) processes"),
     Limit("MAX_CAMPAIGN_RUNS", MAX_CAMPAIGN_RUNS, "runs",
           "most runs one campaign asks for (scenarios x grid points x seeds)"),
+    Limit("MAX_HOSTS", MAX_HOSTS, "hosts",
+          "most ESXi hosts (trusted and TA) in one topology (scenario, plan, exercise, "
+          "bundle, trace, estate import)"),
+    Limit("MAX_VMS", MAX_VMS, "VMs", "most VMs in one topology"),
+    Limit("MAX_CLUSTERS", MAX_CLUSTERS, "clusters", "most Trusted clusters in one topology"),
     Limit("MAX_NAME_CHARS", MAX_NAME_CHARS, "characters",
           "longest file name derived from an input (other characters than letters, digits, "
           "'.', '_' and '-' become '-')"),

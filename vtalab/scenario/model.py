@@ -80,7 +80,7 @@ from vtalab.scenario.run import (
     step_text,
 )
 from vtalab.scenario.yamlloc import load_yaml, read_text
-from vtalab.world.topology import Topology
+from vtalab.world.topology import Topology, size_problem
 
 __all__ = [
     "ANY_ARGS",
@@ -168,6 +168,10 @@ def load_scenario_text(text: str, file: str = "<scenario>") -> Scenario:
     if not isinstance(located.data, dict):
         raise located.error((), "a scenario is a mapping of keys (name, topology, steps, "
                                 f"expect ...); got {_describe(located.data)}")
+    size = size_problem(located.data.get("topology"))
+    if size is not None:  # before the models: a huge topology is not even validated
+        path, message = size
+        raise located.error(("topology", *path), message)
     try:
         scenario = Scenario.model_validate(located.data)
     except ValidationError as exc:

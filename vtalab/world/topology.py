@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from vtalab.core.limits import MAX_CLUSTERS, MAX_HOSTS, MAX_VMS
 from vtalab.core.simtime import MAX_TIME, parse_time
 from vtalab.domain.vcenter_releases import vcenter_release
 from vtalab.errors import InputError
@@ -45,6 +46,7 @@ __all__ = [
     "TrustedClusterSpec",
     "TrustedHostSpec",
     "VmSpec",
+    "size_problem",
 ]
 
 
@@ -183,6 +185,42 @@ class KmsSpec(Spec):
     provider: str = Field("vTA-KeyProvider", description="Trusted key provider name.")
 
 
+def _items(data: Any, key: str) -> list[Any]:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def size_problem(data: Any) -> tuple[tuple[Any, ...], str] | None:
+    """Where a topology (as written: plain dicts and lists) first exceeds
+    :data:`~vtalab.core.limits.MAX_CLUSTERS`, :data:`~vtalab.core.limits.MAX_HOSTS` or
+    :data:`~vtalab.core.limits.MAX_VMS`, and why; ``None`` within the limits.
+
+    The path (inside the topology) is the first item beyond the limit. It only counts:
+    malformed parts are left to the models, so it can run before them and keep a huge
+    topology from being validated at all.
+    """
+    clusters = _items(data, "trusted_clusters")
+    if len(clusters) > MAX_CLUSTERS:
+        return (("trusted_clusters", MAX_CLUSTERS),
+                f"{len(clusters):,} trusted clusters; vtalab builds at most {MAX_CLUSTERS:,} "
+                "(MAX_CLUSTERS)")
+    ta_cluster = data.get("ta_cluster") if isinstance(data, dict) else None
+    hosts: list[tuple[tuple[Any, ...], Any]] = [
+        (("ta_cluster", "hosts", i), h) for i, h in enumerate(_items(ta_cluster, "hosts"))]
+    vms: list[tuple[tuple[Any, ...], Any]] = []
+    for c, cluster in enumerate(clusters):
+        hosts += [(("trusted_clusters", c, "hosts", i), h)
+                  for i, h in enumerate(_items(cluster, "hosts"))]
+        vms += [(("trusted_clusters", c, "vms", i), v)
+                for i, v in enumerate(_items(cluster, "vms"))]
+    for items, noun, limit, name in ((hosts, "hosts (trusted and TA)", MAX_HOSTS, "MAX_HOSTS"),
+                                     (vms, "VMs", MAX_VMS, "MAX_VMS")):
+        if len(items) > limit:
+            return items[limit][0], (f"{len(items):,} {noun}; vtalab builds at most "
+                                     f"{limit:,} ({name})")
+    return None
+
+
 class Topology(Spec):
     """A whole vTA estate."""
 
@@ -207,6 +245,16 @@ class Topology(Spec):
         except InputError as exc:
             raise ValueError(str(exc)) from None
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _within_limits(cls, data: Any) -> Any:
+        problem = size_problem(data)
+        if problem is not None:
+            path, message = problem
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+            raise ValueError(f"{message}; the first one beyond is {where[1:]}")
+        return data
 
     @model_validator(mode="after")
     def _unique_names(self) -> Topology:
