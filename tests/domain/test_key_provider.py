@@ -402,6 +402,9 @@ def test_refusals_name_the_token_host_the_key_and_the_expired_certificate(lab):
     r = release(service, kms, token=make_token(iat=EPOCH + later - 60), at=later,
                 key_id="k-1")
     assert "has expired (" in r.message and "(None)" not in r.message
+    assert r.message.endswith("has expired (the key could not be fetched from any of the 2 "
+                              "KMIP servers of kms; KMS server kms-01 (kms-01.lab.local:5696): "
+                              "server certificate expired at 2027-01-05T08:00:00Z).")
     service.stop()
     assert release(service, kms, token=None, key_id="k-1").key_id == "k-1"
     service.start()
@@ -415,6 +418,12 @@ def test_fallback_words_of_refusals(lab):
                                   "aud": "kms", "iat": EPOCH, "exp": EPOCH + 60}, key, kid)
     r = release(service, kms, token=no_group)
     assert r.reason is Reason.TOKEN_WRONG_GROUP and "is for group ?, not" in r.message
+    no_sub = crypto.jwt_encode({"iss": "ta-01/attestd", "group": GROUP, "typ": "KMS_AUTH_JWT",
+                                "aud": "kms", "iat": EPOCH, "exp": EPOCH + 60}, key, kid)
+    r = release(service, kms, token=no_sub)
+    assert r.reason is Reason.TOKEN_WRONG_HOST
+    assert r.message == (f"The attestation token presented by {HOST} was issued to another "
+                         "host (?).")
     service.add_provider(provider_for("tkp-2", kms, ident, key_id))
     r = release(service, kms, token=make_token(), provider="tkp-9")
     assert r.message.endswith("(TA host ta-01.lab.local has: tkp-1, tkp-2)")
