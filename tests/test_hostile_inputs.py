@@ -553,3 +553,11 @@ def test_the_topology_size_limits_hold_for_the_python_api_too() -> None:
     with pytest.raises(ValidationError, match=r"at most 20,000 \(MAX_HOSTS\); the first one "
                                               r"beyond is trusted_clusters\[1\]\.hosts\[19990\]"):
         Topology.model_validate(doc)
+
+
+def test_golden_names_a_broken_scenario_by_the_path_given(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Transcripts name a scenario as ``<dir>/<file>``; an error names the file typed."""
+    path = write(tmp_path, "name: x\ntopology: [\n", "broken.yaml")
+    code, out, err = run(capsys, "golden", "--dir", str(tmp_path), path)
+    assert code == 2 and err.startswith(f"error: {path}:3:1: invalid YAML"), err

@@ -41,3 +41,17 @@ def test_a_hand_edited_served_trace_is_a_located_error(
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err and "internal error" not in err, err
     assert code == 2 and f"{path}:{n + 1}:" in err, err
+
+
+def test_a_broken_scenario_in_a_served_trace_names_the_trace(
+        served_trace: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The header's scenario is part of the trace file: the error names the trace (as for
+    a `vtalab run --trace` trace), not the scenario file it was once read from."""
+    header = json.loads(served_trace[0])
+    header["scenario_text"] = header["scenario_text"].replace("\n", "\nt\n", 2)
+    path = tmp_path / "served.trace"
+    path.write_text("\n".join([json.dumps(header), *served_trace[1:]]) + "\n",
+                    encoding="utf-8")
+    code = main(["replay", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and err.startswith(f"error: {path}:scenario_text:3:1: invalid YAML"), err

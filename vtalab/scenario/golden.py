@@ -29,7 +29,7 @@ from typing import TextIO
 
 from vtalab.core.files import write_atomic
 from vtalab.core.resources import bundled
-from vtalab.errors import InputError
+from vtalab.errors import InputError, ScenarioError
 from vtalab.scenario.model import check_count, load_scenario_text, run_scenario
 from vtalab.scenario.timeline import render_run
 from vtalab.scenario.yamlloc import read_text
@@ -63,7 +63,12 @@ def render(scenario: Path) -> str:
     """
 
     shown = f"{scenario.parent.name}/{scenario.name}"
-    loaded = load_scenario_text(read_text(str(scenario)), file=shown)
+    text = read_text(str(scenario))
+    try:
+        loaded = load_scenario_text(text, file=shown)
+    except ScenarioError:
+        load_scenario_text(text, file=str(scenario))  # the same error, naming the file as given
+        raise
     return render_run(run_scenario(loaded), file=shown, reveal=True)
 
 

@@ -37,14 +37,14 @@ def replay_served(header: dict[str, Any], recorded: list[TraceEvent], *, file: s
     opts = header["serve"]
     lab: ServedLab
     if opts.get("exercise"):  # an exercise session (vtalab serve --exercise, a classroom)
-        ex = load_exercise_text(header["scenario_text"], file=str(header.get("file")))
+        ex = load_exercise_text(header["scenario_text"], file=f"{file}:scenario_text")
         served = ServedExercise(Session.start(ex, int(header["seed"])),
                                 actor=str(opts.get("actor", "trainee")))
         lab = ExerciseLab(served, classroom=bool(opts.get("classroom")),
                           user=str(opts.get("user", "")), password="", replaying=True,
                           paused=True)
     else:
-        scenario = load_scenario_text(header["scenario_text"], file=str(header.get("file")))
+        scenario = load_scenario_text(header["scenario_text"], file=f"{file}:scenario_text")
         lab = ServedLab(scenario, seed=int(header["seed"]),
                         topology_only=bool(opts.get("topology_only")),
                         user=str(opts.get("user", "")), password="", replaying=True)
