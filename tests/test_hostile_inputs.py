@@ -561,3 +561,16 @@ def test_golden_names_a_broken_scenario_by_the_path_given(
     path = write(tmp_path, "name: x\ntopology: [\n", "broken.yaml")
     code, out, err = run(capsys, "golden", "--dir", str(tmp_path), path)
     assert code == 2 and err.startswith(f"error: {path}:3:1: invalid YAML"), err
+
+
+@pytest.mark.parametrize("configured", ["true", "false"])
+def test_an_empty_ta_cluster_is_a_located_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], configured: str) -> None:
+    """It used to fail in the setup, as a 'services.json' export problem with no place."""
+    path = write(tmp_path, f"name: e\ntopology:\n  configured: {configured}\n"
+                           "  ta_cluster: {hosts: []}\n"
+                           "  trusted_clusters: [{hosts: [{name: esx-01}]}]\n")
+    code, out, err = run(capsys, "run", path)
+    assert code == 2 and err == (f"error: {path}:4:23: topology.ta_cluster.hosts: the TA "
+                                 "cluster needs at least one host, such as {name: ta-esx-01}: "
+                                 "attestd and kmxd run on its hosts\n"), err

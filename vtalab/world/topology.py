@@ -169,6 +169,14 @@ class TaClusterSpec(Spec):
         None, description="TPM 2.0 attestation settings applied at setup; default: "
         "certificate validation, or endorsement keys when a TPM has no EK certificate.")
 
+    @field_validator("hosts")
+    @classmethod
+    def _some_host(cls, hosts: list[TaHostSpec]) -> list[TaHostSpec]:
+        if not hosts:  # attestd and kmxd run on TA hosts: no host, no Trust Authority
+            raise ValueError("the TA cluster needs at least one host, such as "
+                             "{name: ta-esx-01}: attestd and kmxd run on its hosts")
+        return hosts
+
     def base_image_specs(self) -> list[BaseImageSpec] | None:
         """``base_images`` with plain releases as specs (no last-attested time)."""
         if self.base_images is None:
