@@ -2,7 +2,7 @@
 
 Each input kind starts from a valid file (a scenario, a trace, a trace of a served session,
 a bug bundle, a saved training session, a training transcript, a PowerCLI export, an
-upgrade plan) and is
+upgrade plan, a campaign spec) and is
 mutated byte-wise by Hypothesis: bytes flipped, hostile fragments inserted (invalid
 UTF-8, a byte-order mark, NUL, a lone-surrogate escape, deep brackets, huge numbers,
 unbalanced quotes, YAML tags and aliases), slices duplicated, the file cut short. The
@@ -35,6 +35,7 @@ SCENARIO = DATA / "cli" / "upgrade-before-import.yaml"
 POWERCLI = DATA / "powercli"
 PLAN = (Path(__file__).resolve().parent.parent / "vtalab" / "data" / "scenarios" / "plans"
         / "unsafe-upgrade-before-import.yaml")
+CAMPAIGNS = Path(__file__).resolve().parent.parent / "vtalab" / "data" / "campaigns"
 
 HOSTILE = [b"\xff", b"\xc3", b"\xef\xbb\xbf", b"\xff\xfe", b"\x00", b"\\ud800", b"\\udc00x",
            b"[" * 80, b"{" * 70, b"9" * 400, b"1e999", b"-1", b'"', b"'", b"\n", b"\t",
@@ -90,6 +91,10 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "images": (POWERCLI / "images.json").read_bytes(),
         "quickboot": (POWERCLI / "quickboot.txt").read_bytes(),
         "plan": PLAN.read_bytes(),
+        # the bundled spec, naming its scenario by absolute path (the input is elsewhere)
+        "campaign": (CAMPAIGNS / "token-lifetime-vs-outage.yaml").read_bytes().replace(
+            b"[token-lifetime-vs-outage.scenario.yaml]",
+            b"[" + str(CAMPAIGNS / "token-lifetime-vs-outage.scenario.yaml").encode() + b"]"),
     }
 
 
@@ -118,6 +123,9 @@ def _argv(kind: str, path: str, out: Path, empty: str) -> list[list[str]]:
         "transcript": [["train", "--commands", path, "restart-kmxa"]],
         "plan": [["check", "--examples", "2", "--faults", "none", "--out",
                   str(out / "ce"), path]],
+        # --check reads and validates the spec and every run's scenario, runs nothing (a
+        # valid spec would run 20 scenarios)
+        "campaign": [["campaign", "--check", "--out", str(out / "c"), path]],
     }[kind]
 
 
@@ -136,7 +144,7 @@ def _located(err: str, path: str, binary: bool = False) -> bool:
 
 
 KINDS = ["scenario", "trace", "served", "bundle", "session", "transcript", "hosts", "images",
-         "quickboot", "plan"]
+         "quickboot", "plan", "campaign"]
 
 
 @pytest.mark.filterwarnings("ignore:Generating overly large repr")
