@@ -163,11 +163,17 @@ def powercli_markdown() -> str:
         "rejected as PowerShell rejects it: `A parameter cannot be found that matches "
         "parameter name 'X'.` Names take any case and an unambiguous prefix. Every cmdlet "
         "also takes `-Server` (a connected vCenter, `$global:DefaultVIServers`); cmdlets "
-        "that change something take `-Confirm` (and refuse `-WhatIf`, which the lab does "
-        "not simulate). A cmdlet with ConfirmImpact High asks before it runs in the "
-        "interactive shell and is refused in a scripted run (`vtalab train --commands`) "
-        "unless given `-Confirm:$false`, as PowerShell does with `$ConfirmPreference = "
-        "High` and `-NonInteractive`.",
+        "that change something take `-Confirm` and `-WhatIf` (SupportsShouldProcess). "
+        "`-WhatIf` binds and validates the parameters, prints PowerShell's `What if: "
+        "Performing the operation \"Cmdlet\" on target \"Object\".` and changes nothing; "
+        "`$WhatIfPreference = $true` does the same for every such cmdlet until set back. "
+        "A cmdlet asks before it runs when its ConfirmImpact is at least "
+        "`$ConfirmPreference` (default `High`; `None` never asks): in the interactive "
+        "shell it prompts, in a scripted run (`vtalab train --commands`) it is refused "
+        "unless given `-Confirm:$false`, as PowerShell does with `-NonInteractive`. "
+        "ConfirmImpact is High where the table says so; a PowerCLI cmdlet that changes "
+        "something is otherwise Medium, PowerShell's default (**assumed**: the reference "
+        "pages do not publish ConfirmImpact).",
         "",
         "Where a public page was not found, the choice is marked **assumed** with the "
         "reason. Lab leniencies (documented, not invented surface): an object parameter "

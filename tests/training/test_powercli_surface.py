@@ -263,3 +263,45 @@ def test_idioms_operators_type() -> None:
     assert r.text.split("\n") == ["2026-01-05T09:00:00.000Z", "2026-01-05T09:00:00.000Z"]
     assert s.run("Get-Date -Format yyyy-MM-dd").text == "2026-01-05"
     assert s.run("cls").ok and s.run("Clear-Host").ok
+
+
+def test_whatif_says_what_would_happen_and_changes_nothing() -> None:
+    world, state, run = _shell()
+    tasks = len(world.ta_vcenter.tasks)
+    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage -WhatIf")
+    assert r.ok and r.actions == ("Get-TrustAuthorityVMHostBaseImage",)
+    assert r.text == ('What if: Performing the operation "Remove-TrustAuthorityVMHostBaseImage"'
+                      ' on target "8.0.2-22380479".')
+    assert world.base_images()  # nothing removed, no prompt needed (not even scripted)
+    r = run("Set-TrustAuthorityCluster vTA -State Disabled -WhatIf")
+    assert r.ok and r.text.endswith('on target "vTA Cluster".')
+    assert all(h.config.enabled for h in world.ta_cluster.members)
+    assert len(world.ta_vcenter.tasks) == tasks  # no Recent Task either
+    # -WhatIf still binds: a wrong parameter is the usual error
+    r = run("Remove-TrustAuthorityVMHostBaseImage -Version 1 -WhatIf")
+    assert not r.ok and "matches parameter name 'Version'" in (r.error or "")
+    # a Get- cmdlet has no -WhatIf, as in PowerShell
+    r = run("Get-TrustAuthorityCluster -WhatIf")
+    assert not r.ok and "matches parameter name 'WhatIf'" in (r.error or "")
+
+
+def test_whatif_and_confirm_preferences() -> None:
+    world, state, run = _shell()
+    assert run("$WhatIfPreference = $true").ok
+    r = run("Set-TrustAuthorityCluster vTA -State Disabled")
+    assert r.ok and r.text.startswith("What if:") and r.actions == ()
+    r = run("Set-TrustAuthorityCluster vTA -State Disabled -WhatIf:$false -Confirm:$false")
+    assert r.actions == ("Set-TrustAuthorityCluster",)
+    assert run("$WhatIfPreference = $false").ok
+    r = run("$ConfirmPreference = 'Sometimes'")
+    assert not r.ok and "ConfirmImpact" in (r.error or "") and "None, Low, Medium, High" in (
+        r.error or "")
+    # Medium: Set-VMHost (Medium, PowerShell's default impact) now asks; scripted: refused
+    assert run("$ConfirmPreference = 'medium'").ok
+    r = run("Set-VMHost esx-02 -State Maintenance")
+    assert not r.ok and "NonInteractive" in (r.error or "") and r.actions == ()
+    # None: nothing asks, not even a High-impact removal
+    assert run("$global:ConfirmPreference = 'None'").ok
+    assert run("Set-VMHost esx-02 -State Maintenance").ok
+    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage")
+    assert r.actions[-1] == "Remove-TrustAuthorityVMHostBaseImage" and not world.base_images()

@@ -33,7 +33,7 @@ from vtalab.errors import InputError, nearest
 from vtalab.training import lab
 from vtalab.training.esxi import run_line as esxi_line
 from vtalab.training.pwsh import format as fmt
-from vtalab.training.pwsh.binding import bind
+from vtalab.training.pwsh.binding import bind, changes, params_of
 from vtalab.training.pwsh.filters import FILTERS
 from vtalab.training.pwsh.parser import (
     ArrayExpr,
@@ -65,6 +65,30 @@ __all__ = ["NON_INTERACTIVE", "CommandResult", "Run", "ShellState", "command_nam
 
 _CHOICES = ('[Y] Yes  [A] Yes to All  [N] No  [L] No to All  [S] Suspend  [?] Help '
             '(default is "Y"): ')
+
+
+#: PowerShell's ConfirmImpact levels, lowest first ($ConfirmPreference takes the same names)
+IMPACTS = ("None", "Low", "Medium", "High")
+#: preference variables the shell honours, and the values PowerShell accepts for them
+PREFERENCES: dict[str, tuple[str, ...]] = {"confirmpreference": IMPACTS,
+                                           "whatifpreference": ("True", "False")}
+
+
+def impact(entry: Verb, args: dict[str, Any]) -> str:
+    """The ConfirmImpact ``entry`` runs with: the registry's (``High`` for destructive
+    cmdlets, possibly only for one value: ``-State Disabled``); a PowerCLI cmdlet that
+    changes something and declares nothing higher is ``Medium``, PowerShell's default for
+    SupportsShouldProcess; lab verbs and Get- cmdlets never ask on their own."""
+    if entry.confirms(args):
+        return "High"
+    if entry.kind == "powercli" and changes(entry):
+        return "Medium"
+    return "None"
+
+
+def what_if(entry: Verb, target: str) -> str:
+    """PowerShell's ShouldProcess line under ``-WhatIf``."""
+    return f'What if: Performing the operation "{entry.name}" on target "{target}".'
 
 
 def confirm_question(entry: Verb, target: str) -> str:
@@ -264,10 +288,22 @@ class Run:
         """Run one verb or fault (validated first); its output objects."""
         args = dict(args)
         confirm = args.pop("@confirm", None)
+        whatif = args.pop("@whatif", None)
         server = args.pop("@server", None)
         if entry.kind == "powercli":
             self._check_server(entry, server)
-        ask = confirm is True or (confirm is None and entry.confirms(args))
+        if whatif is None and entry.kind == "powercli" and changes(entry):
+            whatif = self._preference("WhatIfPreference", "False") == "True"
+        if whatif:
+            # ShouldProcess under -WhatIf: the parameters bind and validate, the line says
+            # what would happen, nothing runs (no task, no event, no risk).
+            entry.parse(args)
+            self.console.append(what_if(entry, self._target(entry, args)))
+            return []
+        level = self._preference("ConfirmPreference", "High")
+        ask = confirm is True or (confirm is None and level != "None"
+                                  and IMPACTS.index(impact(entry, args)) >= IMPACTS.index(level)
+                                  and impact(entry, args) != "None")
         if ask and not self._should_process(entry, args):
             return []
         world = self.world
@@ -316,12 +352,28 @@ class Run:
             raise InputError(f"{entry.name}: not connected to {need}, the vCenter Server "
                              "this cmdlet runs on", hint=f"Connect-VIServer -Server {need}")
 
+    def _preference(self, name: str, default: str) -> str:
+        """A preference variable (``$ConfirmPreference``, ``$WhatIfPreference``) as set in
+        the session (validated when assigned), else PowerShell's default."""
+        for key, value in self.state.variables.items():
+            if key.lower() == name.lower():
+                return _preference_value(name, value)
+        return default
+
+    @staticmethod
+    def _target(entry: Verb, args: dict[str, Any]) -> str:
+        """The object ShouldProcess names: the value of the cmdlet's object parameter (the
+        one it takes from the pipeline or first by position), else the first value."""
+        order = sorted(params_of(entry), key=lambda s: (not s.pipeline, s.position is None))
+        fields = [s.field for s in order if s.field in args] + list(args)
+        return next((fmt.cell(args[f]) for f in fields if args[f] is not None
+                     and not isinstance(args[f], bool)), entry.name)
+
     def _should_process(self, entry: Verb, args: dict[str, Any]) -> bool:
         """PowerShell's confirmation: ask (interactive) or refuse (non-interactive)."""
         if self.confirm_all is not None:
             return self.confirm_all
-        target = next((fmt.cell(v) for v in args.values() if v is not None
-                       and not isinstance(v, bool)), entry.name)
+        target = self._target(entry, args)
         if self.state.prompt is None:
             raise InputError(f"{entry.name}: {NON_INTERACTIVE}")
         while True:
@@ -426,11 +478,32 @@ class _Done(Exception):
     """The line was handled (an ESXi shell line)."""
 
 
+def _preference_value(name: str, value: Any) -> str:
+    """``value`` as the preference variable ``name`` holds it (``High``, ``True``), or
+    PowerShell's conversion error naming the valid values."""
+    choices = PREFERENCES[name.lower()]
+    text = "True" if value is True else "False" if value is False else fmt.cell(value)
+    match = next((c for c in choices if c.lower() == text.strip().lower()), None)
+    if match is None:
+        if choices is IMPACTS:
+            raise InputError(f'Cannot convert value "{text}" to type "System.Management.'
+                             'Automation.ConfirmImpact". Error: "Unable to match the '
+                             f'identifier name {text} to a valid enumerator name. Specify one '
+                             'of the following enumerator names and try again: '
+                             + ", ".join(IMPACTS) + '"', what=f"${name}", value=text)
+        raise InputError(f'Cannot convert the "{text}" value of type "System.String" to type '
+                         '"System.Management.Automation.SwitchParameter".',
+                         what=f"${name}", value=text, hint="$true or $false")
+    return match
+
+
 def _assign(state: ShellState, name: str, value: Any) -> None:
     name = name.split(":", 1)[1] if name.lower().startswith(("global:", "script:")) else name
     if name == "_" or name.lower() in ("true", "false", "null", "defaultviservers",
                                        "defaultviserver"):
         raise InputError(f"${name} is a built-in variable and cannot be assigned")
+    if name.lower() in PREFERENCES:
+        _preference_value(name, value)  # refused as PowerShell refuses it: nothing set
     for key in list(state.variables):
         if key.lower() == name.lower():
             del state.variables[key]

@@ -41,8 +41,8 @@ from vtalab.world.registry import PS, Verb
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["ALIASES", "ParamSpec", "bind", "params_of", "pascal", "ta_cluster_name", "usage",
-           "value_hint"]
+__all__ = ["ALIASES", "ParamSpec", "bind", "changes", "params_of", "pascal", "ta_cluster_name",
+           "usage", "value_hint"]
 
 _WORDS = {"vmhost": "VMHost", "vm": "VM", "id": "Id"}
 
@@ -203,35 +203,36 @@ def _boolish(el: Any) -> bool:
 SHOULD_PROCESS = ("Confirm", "WhatIf")
 
 
-def _changes(entry: Verb) -> bool:
+def changes(entry: Verb) -> bool:
+    """Whether ``entry`` changes something (PowerShell's SupportsShouldProcess: it takes
+    ``-Confirm`` and ``-WhatIf``)."""
     return entry.kind != "fault" and not entry.name.lower().startswith("get-")
 
 
-def _spec(entry: Verb, given: str) -> ParamSpec | None:
+def _spec(entry: Verb, given: str) -> tuple[ParamSpec | None, str]:
+    """The parameter ``given`` names, or ``None`` and the common parameter's name
+    (``Confirm``, ``WhatIf``) for one of PowerShell's ShouldProcess parameters."""
     specs = params_of(entry)
     table: dict[str, ParamSpec | None] = {sp: s for s in specs for sp in s.spellings}
-    if _changes(entry):
+    if changes(entry):
         for common in SHOULD_PROCESS:
             table.setdefault(common, None)
     name = resolve_param_name(entry.name, given, [*table])
-    spec = table[name]
-    if spec is None and name == "WhatIf":
-        raise InputError(f"{entry.name}: -WhatIf is not simulated in the lab; "
-                         "run without it (or with -Confirm to be asked first)")
-    return spec
+    return table[name], name
 
 
 def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[dict[str, Any]]:
     """The argument dicts to run ``entry`` with, one per invocation (raises ``InputError``).
 
-    ``-Confirm`` is returned as the key ``@confirm`` (``True``/``False``) when given, and
-    ``-Server`` as ``@server``; the caller takes both out before running the verb.
+    ``-Confirm`` is returned as the key ``@confirm`` (``True``/``False``) when given,
+    ``-WhatIf`` as ``@whatif`` and ``-Server`` as ``@server``; the caller takes them out
+    before running the verb.
     """
     specs = params_of(entry)
     named: dict[str, Any] = {}
     given: dict[str, ParamSpec] = {}
     positional: list[Any] = []
-    confirm: bool | None = None
+    common: dict[str, bool] = {}  # "@confirm" / "@whatif" when given
     els = list(cmd.elements)
     i = 0
     while i < len(els):
@@ -240,7 +241,7 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
         if not isinstance(el, Param):
             positional.append(run.eval(el))
             continue
-        spec = _spec(entry, el.name)
+        spec, name = _spec(entry, el.name)
         following = els[i] if i < len(els) else None
         nxt = None if isinstance(following, Param) else following  # a value after -Name
         if spec is None or spec.switch:  # -Confirm or a bool argument
@@ -253,7 +254,7 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
             else:
                 value = True
             if spec is None:
-                confirm = bool(value)
+                common["@" + name.lower()] = bool(value)
                 continue
         elif el.attached is not None:
             value = run.eval(el.attached)
@@ -279,9 +280,7 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
     out = []
     for call in calls:
         out += _expand(run, entry, call)
-    if confirm is not None:
-        out = [{**c, "@confirm": confirm} for c in out]
-    return out
+    return [{**c, **common} for c in out]
 
 
 def _bind_positional(entry: Verb, specs: tuple[ParamSpec, ...], named: dict[str, Any],
