@@ -18,7 +18,7 @@ from vtalab.core.parameters import parameters_markdown
 from vtalab.domain.reasons import reasons_markdown
 from vtalab.invariants import invariants_markdown
 from vtalab.scenario.golden import library_markdown
-from vtalab.training.pwsh.binding import SERVER, params_of, usage
+from vtalab.training.pwsh.binding import SERVER, param_sets, params_of, usage
 from vtalab.world.objects import OBJECT_TYPES
 from vtalab.world.reference import registry_markdown
 from vtalab.world.registry import VERBS, Verb
@@ -198,18 +198,26 @@ def powercli_markdown() -> str:
         if v.confirm == "High":
             when = f" (when `{v.confirm_if}`)" if v.confirm_if else ""
             lines.append(f"- ConfirmImpact: High{when}: asks unless `-Confirm:$false`")
-        lines += ["", "| Parameter | Type | Position | Pipeline | Mandatory | argument |",
-                  "|---|---|---|---|---|---|"]
+        sets = param_sets(v)
+        several = len(sets) > 1
+        lines += ["", "| Parameter | Type | Position | Pipeline | Mandatory | argument |"
+                  + (" Parameter set |" if several else ""),
+                  "|---|---|---|---|---|---|" + ("---|" if several else "")]
         for spec in params_of(v):
             if spec.field == SERVER:
                 continue
             argument = (", ".join(f"`{f}` (from {p})" for f, p in spec.composite)
                         if spec.composite else (f"`{spec.field}`" if spec.field else
                                                 "(context: the lab's TA cluster)"))
+            mine = [st for st in sets if spec.field in st.fields]
+            position = mine[0].position(spec.field) if mine else spec.position
+            mandatory = bool(mine) and spec.field in mine[0].mandatory
+            in_sets = ", ".join(st.name for st in mine) if len(mine) < len(sets) else "(all)"
             lines.append(f"| `-{spec.name}` | `{spec.type_name}` | "
-                         f"{spec.position if spec.position is not None else 'named'} | "
+                         f"{position if position is not None else 'named'} | "
                          f"{'yes' if spec.pipeline else ''} | "
-                         f"{'yes' if spec.required else ''} | {argument} |")
+                         f"{'yes' if mandatory else ''} | {argument} |"
+                         + (f" {in_sets} |" if several else ""))
         shown = {s.field for s in params_of(v)}
         hidden = [f for f in v.args.model_fields if f not in shown
                   and not any(f == c for s in params_of(v) for c, _ in s.composite)]

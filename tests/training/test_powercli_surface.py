@@ -15,7 +15,7 @@ import pytest
 
 from vtalab import World
 from vtalab.training.commands import ShellState, execute
-from vtalab.training.pwsh.binding import SERVER, params_of
+from vtalab.training.pwsh.binding import ALL_SETS, SERVER, param_sets, params_of
 from vtalab.training.session import Session
 from vtalab.world import registry
 from vtalab.world.objects import OBJECT_TYPES
@@ -49,23 +49,15 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
                            "ref §1"),
     "Set-TrustedCluster": ({"TrustedCluster": (0, True), "State": (None, False),
                             "Remediate": (None, False)}, "ref §1 (keep)"),
-    "Export-Tpm2CACertificate": ({"FilePath": (0, False), "Tpm2EndorsementKey": (None, True)},
-                                 "B: export-tpm2cacertificate"),
     "Export-Tpm2EndorsementKey": ({"FilePath": (0, False),
                                    "Tpm2EndorsementKey": (None, True)}, "assumed (ref §1)"),
     "Get-Tpm2EndorsementKey": ({"VMHost": (None, True)}, "B: get-tpm2endorsementkey"),
-    "New-TrustAuthorityPrincipal": ({"TrustedPrincipal": (0, True),
-                                     "TrustAuthorityCluster": (None, True)},
-                                    "B: new-trustauthorityprincipal"),
     "Remove-TrustAuthorityPrincipal": ({"TrustAuthorityPrincipal": (None, True)},
                                        "B: remove-trustauthorityprincipal"),
     "New-TrustAuthorityTpm2CACertificate": ({"CertificateChain": (None, False),
                                              "TrustAuthorityCluster": (None, True),
                                              "Name": (None, False)},
                                             "B: new-trustauthoritytpm2cacertificate"),
-    "New-TrustAuthorityTpm2EndorsementKey": ({"Tpm2EndorsementKey": (None, True),
-                                              "TrustAuthorityCluster": (None, True)},
-                                             "B: new-trustauthoritytpm2endorsementkey"),
     "Remove-TrustAuthorityKeyProvider": ({"KeyProvider": (None, True),
                                           "TrustAuthorityCluster": (None, False)},
                                          "B: remove-trustauthoritykeyprovider"),
@@ -90,6 +82,30 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
     "Start-VM": ({"VM": (0, True)}, "B (core)"),
 }
 
+#: cmdlets with several published parameter sets, default first:
+#: [(set, {parameter: (position, pipeline, mandatory)})], source
+PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool, bool]]]],
+                                str]] = {
+    "New-TrustAuthorityPrincipal": ([
+        ("TrustedPrincipal", {"TrustedPrincipal": (0, True, True),
+                              "TrustAuthorityCluster": (None, True, False)}),
+        ("Name", {"Name": (0, False, True), "CertificateChain": (None, False, True),
+                  "Domain": (None, False, True), "Issuer": (None, False, True),
+                  "Type": (None, False, False), "TrustAuthorityCluster": (None, True, False)}),
+    ], "B: new-trustauthorityprincipal (TrustAuthorityCluster: lab leniency, one TA cluster)"),
+    "Export-Tpm2CACertificate": ([
+        ("Certificate", {"FilePath": (0, False, True), "Certificate": (None, False, True)}),
+        ("Tpm2EndorsementKey", {"FilePath": (0, False, True),
+                                "Tpm2EndorsementKey": (None, True, True)}),
+    ], "B: export-tpm2cacertificate (-Force, -RunAsync not modelled)"),
+    "New-TrustAuthorityTpm2EndorsementKey": ([
+        ("Tpm2EndorsementKey", {"Tpm2EndorsementKey": (None, True, True),
+                                "TrustAuthorityCluster": (None, True, False)}),
+        ("Name", {"Name": (None, False, True), "PublicKey": (None, False, True),
+                  "TrustAuthorityCluster": (None, True, False)}),
+    ], "B: new-trustauthoritytpm2endorsementkey; -PublicKey assumed (ref §1, CreateSpec)"),
+}
+
 #: output type: its properties in the structure page's order, and the page
 OUTPUTS: dict[str, tuple[list[str], str]] = {
     "TrustAuthorityVMHostBaseImage": (["Health", "HealthDescription", "Id", "Name",
@@ -103,6 +119,18 @@ OUTPUTS: dict[str, tuple[list[str], str]] = {
         ["Health", "HealthDescription", "Id", "Name", "RequireCertificateValidation",
          "RequireEndorsementKey", "TrustAuthorityClusterId", "Uid"],
         "B: structures/...trustauthoritytpm2attestationsettings"),
+    "TrustAuthorityPrincipal": (["CertificateChain", "Domain", "Health", "HealthDescription",
+                                 "Id", "Issuer", "IssuerAlias", "Name",
+                                 "TrustAuthorityClusterId", "Type", "Uid"],
+                                "B: structures/...trustauthorityprincipal"),
+    "TrustedPrincipal": (["CertificateChain", "Domain", "Id", "Issuer", "Name", "Type", "Uid"],
+                         "B: structures/...trustedprincipal"),
+    "TrustAuthorityTpm2CACertificate": (["CertificateChain", "Health", "HealthDescription",
+                                         "Id", "Name", "TrustAuthorityClusterId", "Uid"],
+                                        "B: structures/...trustauthoritytpm2cacertificate"),
+    "TrustAuthorityTpm2EndorsementKey": (["Health", "HealthDescription", "Id", "Name",
+                                          "PublicKey", "TrustAuthorityClusterId", "Uid"],
+                                         "B: structures/...trustauthoritytpm2endorsementkey"),
     "Tpm2EndorsementKey": (["Certificate", "CertificateRawData", "PublicKey", "TpmId", "Uid",
                             "VMHostId", "VMHostUuid"], "B: structures/...tpm2endorsementkey"),
     "HostService": (["Key", "Label", "Policy", "Required", "Ruleset", "Running", "Uid",
@@ -122,6 +150,22 @@ def test_parameters_positions_and_pipeline_as_published(cmdlet: str) -> None:
     got = {s.name: (s.position, s.pipeline) for s in params_of(entry) if s.field != SERVER}
     assert got == want, source
     assert entry.kind == "powercli"
+
+
+@pytest.mark.parametrize("cmdlet", sorted(PARAMETER_SETS))
+def test_parameter_sets_as_published(cmdlet: str) -> None:
+    want, source = PARAMETER_SETS[cmdlet]
+    entry = registry.lookup(cmdlet)
+    specs = {s.field: s for s in params_of(entry) if s.field != SERVER}
+    got = [(st.name, {specs[f].name: (st.position(f), specs[f].pipeline, f in st.mandatory)
+                      for f in specs if f in st.fields})
+           for st in param_sets(entry)]
+    assert got == want, source
+
+
+def test_single_set_cmdlets_have_one_set() -> None:
+    for cmdlet in PARAMETERS:
+        assert [st.name for st in param_sets(registry.lookup(cmdlet))] == [ALL_SETS], cmdlet
 
 
 @pytest.mark.parametrize("type_name", sorted(OUTPUTS))
@@ -305,3 +349,41 @@ def test_whatif_and_confirm_preferences() -> None:
     assert run("Set-VMHost esx-02 -State Maintenance").ok
     r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage")
     assert r.actions[-1] == "Remove-TrustAuthorityVMHostBaseImage" and not world.base_images()
+
+
+def test_second_parameter_sets_work_and_sets_do_not_mix() -> None:
+    world, state, run = _shell()
+    run("$vTA = Get-TrustAuthorityCluster; $tp = Get-TrustedPrincipal")
+    # the principal by -Name -CertificateChain -Domain -Issuer: the chain itself is bound
+    # (the cells show subjects, the parameter gets the certificates)
+    ta = world.ta_cluster.members[0]
+    ta.config.principals.clear()
+    r = run("New-TrustAuthorityPrincipal $tp.Name -CertificateChain $tp.CertificateChain "
+            "-Domain $tp.Domain -Issuer $tp.Issuer -TrustAuthorityCluster $vTA")
+    assert r.ok, r.error
+    got = ta.config.principals["vcsa-wld.lab.local"]
+    assert got.certificates_der == world.workload_vcenter.sts_certificates_der()
+    r = run("New-TrustAuthorityPrincipal -Name x -TrustedPrincipal $tp")
+    assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
+    r = run("New-TrustAuthorityPrincipal -Name x -Domain vsphere.local")
+    assert "missing mandatory parameters: CertificateChain Issuer." in (r.error or "")
+    r = run("New-TrustAuthorityPrincipal x -CertificateChain 'CN=a' -Domain d -Issuer i")
+    assert not r.ok and 'Cannot convert "CN=a" to type "X509Certificate2"' in (r.error or "")
+    # the CA export from the certificate itself, or from the key piped in
+    run("$ek = Get-Tpm2EndorsementKey -VMHost esx-01")
+    assert run("Export-Tpm2CACertificate ca.cer -Certificate $ek.Certificate").ok
+    assert run("$ek | Export-Tpm2CACertificate ca2.cer").ok
+    assert world.files["ca.cer"] == world.files["ca2.cer"]
+    assert world.files["ca.cer"][0] == "tpm-ca"
+    r = run("Export-Tpm2CACertificate ca3.cer -Certificate $ek.Certificate "
+            "-Tpm2EndorsementKey $ek")
+    assert "Parameter set cannot be resolved" in (r.error or "") and "ca3.cer" not in world.files
+    # the EK by -Name -PublicKey (PEM, as Get-Tpm2EndorsementKey shows it)
+    r = run("New-TrustAuthorityTpm2EndorsementKey -Name esx-01 -PublicKey $ek.PublicKey "
+            "-TrustAuthorityCluster $vTA")
+    assert r.ok, r.error
+    assert "esx-01" in ta.config.endorsement_keys
+    r = run("New-TrustAuthorityTpm2EndorsementKey -Name esx-02 -PublicKey nonsense")
+    assert not r.ok and "not a PEM public key" in (r.error or "")
+    r = run("New-TrustAuthorityTpm2EndorsementKey -Name esx-02")
+    assert "missing mandatory parameters: PublicKey." in (r.error or "")

@@ -16,12 +16,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OBJECT_TYPES", "ObjectType", "make", "object_type"]
+from vtalab.core import crypto
+
+__all__ = ["OBJECT_TYPES", "ObjectType", "X509Certificate", "make", "object_type"]
 
 _PCLI = "https://developer.broadcom.com/powercli/latest/"
 _SEC = _PCLI + "vmware.vimautomation.security/structures/" \
     "vmware.vimautomation.security.types.v1.trustedinfrastructure."
 _CORE = _PCLI + "vmware.vimautomation.core/structures/vmware.vimautomation.vicore.types.v1."
+
+
+class X509Certificate(str):
+    """An ``X509Certificate2`` property value (``Tpm2EndorsementKey.Certificate``, an entry
+    of ``TrustedPrincipal.CertificateChain``): shown as its subject, as a console cell
+    shows it, and carrying its DER so that passing it on (``-Certificate``,
+    ``-CertificateChain``) passes the certificate itself, not a name."""
+
+    der: bytes
+
+    def __new__(cls, subject: str, der: bytes) -> X509Certificate:
+        self = super().__new__(cls, subject)
+        self.der = der
+        return self
+
+    @classmethod
+    def of(cls, der: bytes) -> X509Certificate:
+        return cls(crypto.cert_from_der(der).subject.rfc4514_string(), der)
+
+    @property
+    def pem(self) -> str:
+        """The certificate as PEM text: what it is when bound to a parameter."""
+        return crypto.cert_pem(crypto.cert_from_der(self.der)).decode()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (X509Certificate, (str(self), self.der))
 
 
 @dataclass(frozen=True)
@@ -96,27 +124,21 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
        "(AttestationServiceStatus.Health, KeyProviderServiceStatus.Health per TA cluster) "
        "and the vAPI ServiceStatus.Info (health, details)"),
     _t("TrustAuthorityPrincipal", _S + "TrustAuthorityPrincipal",
-       f"CertificateChain:X509Chain Domain:String {_HEALTH} Id:String Issuer:String "
-       "Name:String TrustAuthorityClusterId:String Type:String Uid:String",
-       "Name Domain Type Health",
-       "assumed: the structure page was not found; named after New-TrustAuthorityPrincipal's "
-       "-Name -Domain -Issuer -CertificateChain -Type and the vAPI Principal info"),
+       f"CertificateChain:X509Chain[] Domain:String {_HEALTH} Id:String Issuer:String "
+       "IssuerAlias:String Name:String TrustAuthorityClusterId:String Type:PrincipalType "
+       "Uid:String",
+       "Name Domain Type Health", _SEC + "trustauthorityprincipal"),
     _t("TrustedPrincipal", _S + "TrustedPrincipal",
-       "CertificateChain:X509Chain Domain:String Issuer:String Name:String Type:String "
-       "Uid:String", "Name Domain Issuer",
-       "assumed: the structure page was not found; the fields of "
-       "New-TrustAuthorityPrincipal's -Name/-Domain/-Issuer/-CertificateChain set, which "
-       "Get-TrustedPrincipal's object feeds by pipeline"),
+       "CertificateChain:X509Chain[] Domain:String Id:String Issuer:String Name:String "
+       "Type:PrincipalType Uid:String", "Name Domain Issuer", _SEC + "trustedprincipal"),
     _t("TrustAuthorityTpm2CACertificate", _S + "TrustAuthorityTpm2CACertificate",
        f"CertificateChain:X509Chain {_HEALTH} Id:String Name:String "
        "TrustAuthorityClusterId:String Uid:String", "Name Health",
-       "assumed: the structure page was not found; the vAPI Tpm2 CaCertificates.Info "
-       "(cert_chain, health, details) with PowerCLI's Id/Name/Uid"),
+       _SEC + "trustauthoritytpm2cacertificate"),
     _t("TrustAuthorityTpm2EndorsementKey", _S + "TrustAuthorityTpm2EndorsementKey",
-       f"Certificate:X509Certificate2 {_HEALTH} Id:String Name:String PublicKey:String "
+       f"{_HEALTH} Id:String Name:String PublicKey:String "
        "TrustAuthorityClusterId:String Uid:String", "Name Health",
-       "assumed: the structure page was not found; the vAPI Tpm2 EndorsementKeys.Info "
-       "(public_key, certificate, health, details) with PowerCLI's Id/Name/Uid"),
+       _SEC + "trustauthoritytpm2endorsementkey"),
     _t("Tpm2EndorsementKey", _S + "Tpm2EndorsementKey",
        "Certificate:X509Certificate2 CertificateRawData:String PublicKey:String "
        "TpmId:String Uid:String VMHostId:String VMHostUuid:String",

@@ -32,6 +32,7 @@ __all__ = [
     "Outcome",
     "PS",
     "PSComposite",
+    "PSSet",
     "VERBS",
     "Verb",
     "fault",
@@ -77,12 +78,32 @@ class PSComposite:
     mandatory: bool = True
 
 
+@dataclass(frozen=True)
+class PSSet:
+    """One published parameter set of a cmdlet (the first of a model's sets is its
+    default): the arguments it takes, which of them are mandatory in it and the positional
+    slots they have in it. An argument in no set of a model that declares sets is in every
+    set with its own ``PS`` metadata (``-TrustAuthorityCluster``, ``-Force``).
+
+    ``PSSet("ByName", ("name", "certificate_chain"), mandatory=("name",),
+    positions=(("name", 0),))``
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    mandatory: tuple[str, ...] = ()
+    positions: tuple[tuple[str, int], ...] = ()
+
+
 class Args(BaseModel):
     """Base of every verb's argument model."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     #: PowerShell parameters that set several arguments at once (see :class:`PSComposite`)
     ps_composites: ClassVar[tuple[PSComposite, ...]] = ()
+    #: the cmdlet's parameter sets as published, default first; empty: one set of every
+    #: parameter, as its ``PS`` metadata says (see :class:`PSSet`)
+    ps_sets: ClassVar[tuple[PSSet, ...]] = ()
     #: a TA-side cmdlet takes -TrustAuthorityCluster unless it names its object directly
     #: (Remove-TrustAuthorityPrincipal -TrustAuthorityPrincipal has no cluster parameter)
     ps_ta_context: ClassVar[bool] = True

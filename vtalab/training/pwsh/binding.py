@@ -36,13 +36,14 @@ from vtalab.scenario.expect import parse_time
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import resolve_param_name
 from vtalab.training.pwsh.parser import Command, Param, PSObject, VarRef
+from vtalab.world.objects import X509Certificate
 from vtalab.world.registry import PS, Verb
 
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["ALIASES", "ParamSpec", "bind", "changes", "params_of", "pascal", "ta_cluster_name",
-           "usage", "value_hint"]
+__all__ = ["ALIASES", "ALL_SETS", "ParamSet", "ParamSpec", "bind", "changes", "param_sets",
+           "params_of", "pascal", "ta_cluster_name", "usage", "value_hint"]
 
 _WORDS = {"vmhost": "VMHost", "vm": "VM", "id": "Id"}
 
@@ -82,7 +83,7 @@ class ParamSpec:
     switch: bool
     required: bool
     choices: tuple[str, ...] = ()
-    kind: str = "string"  #: string | bool | seconds | number
+    kind: str = "string"  #: string | bool | seconds | number | list
     description: str = ""
     ta_cluster: bool = False  #: names the TA cluster (resolved by :func:`ta_cluster_name`)
     position: int | None = None  #: positional slot as the cmdlet declares it
@@ -136,6 +137,8 @@ def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
                 kind = "bool"
             elif k in (float, int):
                 kind = "seconds" if field in ("seconds", "duration") else "number"
+            elif typing.get_origin(k) in (list, tuple):
+                kind = "list"  # one parameter value that is a collection (X509Chain[])
         primary = meta.name or {"file": "FilePath", "version": "VMHostBaseImage",
                                  "cluster": "Cluster"}.get(field, pascal(field))
         if field == "name" and _is_ta_cluster(info) and noun != TA_CLUSTER and not meta.name:
@@ -172,14 +175,66 @@ def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
     return tuple(specs)
 
 
+@dataclass(frozen=True)
+class ParamSet:
+    """One parameter set of a verb, in terms of its :class:`ParamSpec` fields."""
+
+    name: str
+    fields: frozenset[str]
+    mandatory: frozenset[str]
+    positions: tuple[tuple[str, int], ...]  #: (field, slot), by slot
+
+    def position(self, field: str) -> int | None:
+        return dict(self.positions).get(field)
+
+
+ALL_SETS = "__AllParameterSets"
+_SET_ERROR = ("Parameter set cannot be resolved using the specified named parameters. One "
+              "or more parameters issued cannot be used together or an insufficient number "
+              "of parameters were provided.")
+
+
+@functools.cache
+def param_sets(entry: Verb) -> tuple[ParamSet, ...]:
+    """The verb's parameter sets, the default first (PowerShell's DefaultParameterSetName):
+    the published ones its model declares (:class:`vtalab.world.registry.PSSet`), else one
+    set of every parameter."""
+    specs = params_of(entry)
+    declared = entry.args.ps_sets
+    in_sets = {f for st in declared for f in st.fields}
+    common = [s for s in specs if s.field not in in_sets]
+
+    def build(name: str, own: list[ParamSpec], mandatory: set[str],
+              positions: dict[str, int]) -> ParamSet:
+        every = [*own, *common]
+        for s in every:
+            if s.position is not None and s.field not in positions and s in common:
+                positions[s.field] = s.position
+        mandatory |= {s.field for s in common if s.required}
+        return ParamSet(name, frozenset(s.field for s in every), frozenset(mandatory),
+                        tuple(sorted(positions.items(), key=lambda fp: fp[1])))
+
+    if not declared:
+        return (build(ALL_SETS, [], set(), {}),)
+    by_field = {s.field: s for s in specs}
+    return tuple(build(st.name, [by_field[f] for f in st.fields], set(st.mandatory),
+                       dict(st.positions)) for st in declared)
+
+
 def usage(entry: Verb) -> str:
-    """``Export-VMHostImageDb -VMHost <string> -FilePath <string>`` style synopsis."""
-    parts = [entry.name]
-    for s in params_of(entry):
-        name = f"-{s.name}" if s.position is None else f"[-{s.name}]"
-        text = f"{name}{value_hint(s)}"
-        parts.append(text if s.required else f"[{text}]")
-    return " ".join(parts)
+    """``Export-VMHostImageDb [-VMHost] <string> [-FilePath] <string>`` style synopsis, one
+    line per parameter set (as ``Get-Help`` prints the syntax)."""
+    lines = []
+    for st in param_sets(entry):
+        parts = [entry.name]
+        for s in params_of(entry):
+            if s.field not in st.fields:
+                continue
+            name = f"-{s.name}" if st.position(s.field) is None else f"[-{s.name}]"
+            text = f"{name}{value_hint(s)}"
+            parts.append(text if s.field in st.mandatory else f"[{text}]")
+        lines.append(" ".join(parts))
+    return "\n".join(lines)
 
 
 def value_hint(spec: ParamSpec) -> str:
@@ -187,7 +242,7 @@ def value_hint(spec: ParamSpec) -> str:
     `` <bool>`` for a bool that is required or has no default (``-Enabled $false``)."""
     if spec.switch and not spec.required and spec.description != _TRISTATE:
         return ""
-    if spec.composite:
+    if spec.composite or spec.kind == "list":
         return f" <{spec.type_name}>"
     return " <" + ("|".join(spec.choices) if spec.choices else spec.kind) + ">"
 
@@ -270,33 +325,44 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
                              f"'{spec.name}' is specified more than once.")
         given[spec.name] = spec
         named[spec.field] = value
-    _bind_positional(entry, specs, named, positional)
+    sets = [st for st in param_sets(entry) if set(named) <= st.fields]
+    if not sets:
+        raise InputError(f"{entry.name}: {_SET_ERROR}", hint=f"usage: {usage(entry)}")
+    sets = _bind_positional(entry, specs, sets, named, positional)
     if "" in named:
         _check_ta_cluster(run, entry, named.pop(""))
     calls = [named]
     if piped is not None:
-        target = _pipe_target(entry, named, piped)
+        target = _pipe_target(entry, named, piped, sets)
+        sets = [st for st in sets if target.field in st.fields]
         calls = [{**named, target.field: item} for item in piped]
     out = []
     for call in calls:
-        out += _expand(run, entry, call)
+        out += _expand(run, entry, call, sets)
     return [{**c, **common} for c in out]
 
 
-def _bind_positional(entry: Verb, specs: tuple[ParamSpec, ...], named: dict[str, Any],
-                     positional: list[Any]) -> None:
-    if entry.kind == "powercli":  # only the slots the cmdlet declares, in their order
-        free = sorted((s for s in specs if s.position is not None and s.field not in named),
-                      key=lambda s: s.position or 0)
-    else:
-        free = [s for s in specs if s.field and s.field not in named and not s.switch
+def _bind_positional(entry: Verb, specs: tuple[ParamSpec, ...], sets: list[ParamSet],
+                     named: dict[str, Any], positional: list[Any]) -> list[ParamSet]:
+    """Bind the positional values; the candidate sets that remain. As PowerShell does,
+    the slots of the first candidate set (the default set first) that has room win."""
+    if entry.kind != "powercli":  # lab verbs: every free argument, in order
+        free = [s.field for s in specs if s.field and s.field not in named and not s.switch
                 and not s.field.startswith("@")]
+    else:  # only the slots the cmdlet declares in a set, in their order
+        slots = [[f for f, _ in st.positions if f not in named] for st in sets]
+        fit = next((i for i, fs in enumerate(slots) if len(fs) >= len(positional)), None)
+        free = slots[0] if fit is None else slots[fit]
+    bound = []
     for value in positional:
         if not free:
             raise InputError(f"{entry.name}: A positional parameter cannot be found that "
                              f"accepts argument '{fmt.cell(value)}'.",
                              hint=f"usage: {usage(entry)}")
-        named[free.pop(0).field] = value
+        field = free.pop(0)
+        named[field] = value
+        bound.append(field)
+    return [st for st in sets if set(bound) <= st.fields]
 
 
 _NO_PIPE = ("The input object cannot be bound to any parameters for the command either "
@@ -304,10 +370,12 @@ _NO_PIPE = ("The input object cannot be bound to any parameters for the command 
             "properties do not match any of the parameters that take pipeline input.")
 
 
-def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any]) -> ParamSpec:
+def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any],
+                 sets: list[ParamSet]) -> ParamSpec:
     sample = next((p for p in piped if isinstance(p, PSObject)), None)
     if entry.kind == "powercli":
-        free = [s for s in params_of(entry) if s.pipeline and s.field not in named]
+        free = [s for s in params_of(entry) if s.pipeline and s.field not in named
+                and any(s.field in st.fields for st in sets)]
         if sample is not None:
             own = _BY_TYPE.get(sample.type_name)
             typed = [s for s in free if s.field == own or s.type_name.rstrip("[]")
@@ -342,9 +410,11 @@ def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any]) -> ParamS
                      hint=f"usage: {usage(entry)}")
 
 
-def _expand(run: Run, entry: Verb, call: dict[str, Any]) -> list[dict[str, Any]]:
+def _expand(run: Run, entry: Verb, call: dict[str, Any],
+            sets: list[ParamSet]) -> list[dict[str, Any]]:
     specs = {s.field: s for s in params_of(entry) if s.field}
-    multi = [f for f, v in call.items() if isinstance(v, list) and len(v) != 1]
+    multi = [f for f, v in call.items() if isinstance(v, list) and len(v) != 1
+             and specs[f].kind != "list"]
     for f in multi:
         if not call[f]:
             raise InputError(f"{entry.name}: Cannot bind argument to parameter "
@@ -357,15 +427,19 @@ def _expand(run: Run, entry: Verb, call: dict[str, Any]) -> list[dict[str, Any]]
     for variant in variants:
         args: dict[str, Any] = {}
         for f, v in variant.items():
-            value = v[0] if isinstance(v, list) else v
             spec = specs[f]
+            value = v[0] if isinstance(v, list) and spec.kind != "list" else v
             if spec.composite:
                 args.update(_composite(entry, spec, value))
             elif f == SERVER:
                 args[f] = value
             else:
                 args[f] = _convert(run, entry, spec, value)
-        missing = [s.name for s in specs.values() if s.required and s.field not in variant]
+        chosen = next((st for st in sets if st.mandatory <= set(variant)), None)
+        missing = [] if chosen is not None else [
+            specs[f].name for f in specs if f in sets[0].mandatory and f not in variant]
+        if chosen is None and not missing:  # pragma: no cover - a set needs a mandatory one
+            raise InputError(f"{entry.name}: {_SET_ERROR}", hint=f"usage: {usage(entry)}")
         if missing:
             raise InputError(f"{entry.name}: Cannot process command because of one or more "
                              "missing mandatory parameters: " + " ".join(missing) + ".",
@@ -416,9 +490,23 @@ def _convert(run: Run, entry: Verb, spec: ParamSpec, value: Any) -> Any:
                 return parse_time(value)
             except ValueError as exc:
                 raise InputError(f"{entry.name}: -{spec.name}: {exc}") from None
+    if spec.kind == "list":
+        return tuple(_text(v) for v in as_values(value))
+    if isinstance(value, X509Certificate):
+        return value.pem  # the certificate itself, not the subject it shows
     if spec.kind == "string" and not isinstance(value, str):
         return fmt.cell(value)
     return value
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, X509Certificate):
+        return value.pem
+    return value if isinstance(value, str) else fmt.cell(value)
+
+
+def as_values(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 def _check_ta_cluster(run: Run, entry: Verb, value: Any) -> None:

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from vtalab.core import crypto
 from vtalab.errors import InputError
-from vtalab.world.objects import make
+from vtalab.world.objects import X509Certificate, make
 from vtalab.world.registry import PS, Args, Outcome, verb
 from vtalab.world.verbs.common import (
     DOC,
@@ -114,7 +114,8 @@ def get_principals(world: World, a: TaListArgs) -> Outcome:
     rows = []
     for name, principal in _objects(world, "principals").items():
         rows.append(make("TrustAuthorityPrincipal",
-                         CertificateChain=[f"{len(principal.certificates_der)} certificate(s)"],
+                         CertificateChain=[X509Certificate.of(d)
+                                           for d in principal.certificates_der],
                          Domain="vsphere.local",
                          Health=health(world.ta_cluster.health("principals")),
                          HealthDescription=[], Issuer=principal.issuer, Name=name,
@@ -135,9 +136,8 @@ def remove_principal(world: World, a: PrincipalArgs) -> Outcome:
 def get_tpm_cas(world: World, a: TaListArgs) -> Outcome:
     rows = []
     for name, der in _objects(world, "tpm_ca_certificates").items():
-        cert = crypto.cert_from_der(der)
         rows.append(make("TrustAuthorityTpm2CACertificate",
-                         CertificateChain=[cert.subject.rfc4514_string()],
+                         CertificateChain=[X509Certificate.of(der)],
                          Health=health(world.ta_cluster.health("tpm2_ca_certificates")),
                          HealthDescription=[], Name=name,
                          **_common(world, "TrustAuthorityTpm2CACertificate", f"tpm-ca-{name}")))
@@ -161,7 +161,7 @@ def get_eks(world: World, a: TaListArgs) -> Outcome:
         rows.append(make("TrustAuthorityTpm2EndorsementKey",
                          Health=health(world.ta_cluster.health("tpm2_endorsement_keys")),
                          HealthDescription=[], Name=name,
-                         PublicKey=crypto.key_id(crypto.public_from_der(der)),
+                         PublicKey=crypto.public_pem(crypto.public_from_der(der)).decode(),
                          **_common(world, "TrustAuthorityTpm2EndorsementKey", f"ek-{name}")))
     return Outcome(True, output=rows)
 
@@ -398,9 +398,9 @@ def get_tpm2_ek(world: World, a: Tpm2EkArgs) -> Outcome:
     ident = host_id(world, name)
     return Outcome(True, output=[make(
         "Tpm2EndorsementKey",
-        Certificate=(crypto.cert_from_der(cert).subject.rfc4514_string() if cert else None),
+        Certificate=X509Certificate.of(cert) if cert else None,
         CertificateRawData=cert.hex() if cert else None,
-        PublicKey=crypto.key_id(tpm.ek), TpmId=f"tpm-{name}", VMHostId=ident,
+        PublicKey=crypto.public_pem(tpm.ek).decode(), TpmId=f"tpm-{name}", VMHostId=ident,
         VMHostUuid=server_guid(f"host-{name}"),
         Uid=uid(world.workload_vcenter.name, "Tpm2EndorsementKey", ident))])
 
@@ -415,10 +415,10 @@ class WorkloadServerArgs(Args):
       output="TrustedPrincipal")
 def get_trusted_principal(world: World, a: WorkloadServerArgs) -> Outcome:
     vc = world.workload_vcenter
-    chain = [crypto.cert_from_der(d).subject.rfc4514_string()
-             for d in vc.sts_certificates_der()]
+    chain = [X509Certificate.of(d) for d in vc.sts_certificates_der()]
     return Outcome(True, output=[make(
-        "TrustedPrincipal", CertificateChain=chain, Domain="vsphere.local", Issuer=vc.name,
+        "TrustedPrincipal", CertificateChain=chain, Domain="vsphere.local",
+        Id=f"TrustedPrincipal-{vc.name}", Issuer=vc.name,
         Name=vc.name, Type="STS_PRINCIPAL", Uid=uid(vc.name, "TrustedPrincipal", vc.name))])
 
 

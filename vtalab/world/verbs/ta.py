@@ -16,7 +16,7 @@ from vtalab.domain.trusted import ServiceInfo
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.releases import image_for
 from vtalab.world.objects import make
-from vtalab.world.registry import PS, Args, Outcome, verb
+from vtalab.world.registry import PS, Args, Outcome, PSSet, verb
 from vtalab.world.verbs.common import (
     DOC,
     SEED,
@@ -112,10 +112,27 @@ def export_principal(world: World, a: FileArgs) -> Outcome:
 
 
 class NewPrincipalArgs(Args):
+    ps_sets = (PSSet("TrustedPrincipal", ("trusted_principal",),
+                     mandatory=("trusted_principal",), positions=(("trusted_principal", 0),)),
+               PSSet("Name", ("name", "certificate_chain", "domain", "issuer", "type"),
+                     mandatory=("name", "certificate_chain", "domain", "issuer"),
+                     positions=(("name", 0),)))
     trusted_principal: Annotated[str | None, PS(
-        name="TrustedPrincipal", position=0, pipeline=True, mandatory=True,
-        type="TrustedPrincipal")] = Field(
+        name="TrustedPrincipal", pipeline=True, type="TrustedPrincipal")] = Field(
         None, description="The workload vCenter's principal (Get-TrustedPrincipal).")
+    name: Annotated[str | None, PS(name="Name", type="String")] = Field(
+        None, description="The principal's name (the workload vCenter's, as "
+                          "Get-TrustedPrincipal shows it).")
+    certificate_chain: Annotated[tuple[str, ...] | None, PS(
+        name="CertificateChain", type="X509Chain[]")] = Field(
+        None, description="The STS signing certificate chain, PEM "
+                          "((Get-TrustedPrincipal).CertificateChain).")
+    domain: Annotated[str | None, PS(name="Domain", type="String")] = Field(
+        None, description="The SSO domain (vsphere.local).")
+    issuer: Annotated[str | None, PS(name="Issuer", type="String")] = Field(
+        None, description="The token issuer: the workload vCenter.")
+    type: Annotated[Literal["STS_PRINCIPAL"] | None, PS(name="Type", type="PrincipalType")] \
+        = Field(None, description="The principal type (STS_PRINCIPAL).")
     trust_authority_cluster: Annotated[str | None, TA] = Field(
         None, description="The TA cluster (object or name; default: the only one).")
     file: Annotated[str | None, PS(hidden=True)] = Field(
@@ -130,17 +147,45 @@ def _trusted_principal(world: World, name: str) -> Principal:
     return Principal(issuer=vc.name, certificates_der=vc.sts_certificates_der())
 
 
+def _pem_chain(cmdlet: str, param: str, pems: tuple[str, ...]) -> tuple[bytes, ...]:
+    """PEM certificates given to ``-param``: their DER, or the error naming the value."""
+    ders = []
+    for pem in pems:
+        try:
+            ders += [crypto.cert_der(c) for c in crypto.certs_from_pem(pem)]
+        except ValueError as exc:
+            shown = pem if len(pem) <= 60 else pem[:57] + "..."
+            raise InputError(f"{cmdlet}: Cannot bind parameter '{param}'. Cannot convert "
+                             f"\"{shown}\" to type \"X509Certificate2\" ({exc})",
+                             what=param, value=shown) from None
+    if not ders:
+        raise InputError(f"{cmdlet}: Cannot bind argument to parameter '{param}' because it "
+                         "is an empty array.", what=param)
+    return tuple(ders)
+
+
 @verb("New-TrustAuthorityPrincipal", summary="Trust a workload vCenter's principal (piped "
-      "from Get-TrustedPrincipal) in the TA cluster.", args=NewPrincipalArgs, side="ta",
-      source=DOC, output="TrustAuthorityPrincipal")
+      "from Get-TrustedPrincipal, or given by -Name -CertificateChain -Domain -Issuer) in "
+      "the TA cluster.", args=NewPrincipalArgs, side="ta",
+      source="PowerCLI reference, both parameter sets",
+      output="TrustAuthorityPrincipal")
 def new_principal(world: World, a: NewPrincipalArgs) -> Outcome:
     if a.trusted_principal is not None:
         principal = _trusted_principal(world, a.trusted_principal)
+    elif a.certificate_chain is not None:
+        if not (a.name and a.issuer and a.domain):
+            raise InputError("New-TrustAuthorityPrincipal: -CertificateChain needs -Name, "
+                             "-Domain and -Issuer", what="argument", value="certificate_chain")
+        # The TA trusts what it is given: a chain that is not the workload vCenter's
+        # current one is stored, and its tokens then fail to verify (as in vCenter).
+        principal = Principal(issuer=a.issuer, certificates_der=_pem_chain(
+            "New-TrustAuthorityPrincipal", "CertificateChain", a.certificate_chain))
     elif a.file is not None:
         principal = _file(world, a.file, Principal)
     else:
         raise InputError("New-TrustAuthorityPrincipal needs -TrustedPrincipal "
-                         "(Get-TrustedPrincipal)", what="argument", value="trusted_principal")
+                         "(Get-TrustedPrincipal) or -Name -CertificateChain -Domain -Issuer",
+                         what="argument", value="trusted_principal")
 
     def apply(h: TaHost) -> bool:
         if h.config.principals.get(principal.issuer) == principal:
@@ -323,11 +368,39 @@ class EkFileArgs(Args):
         description="The host's TPM endorsement key (Get-Tpm2EndorsementKey -VMHost).")
 
 
+class ExportCaArgs(Args):
+    ps_sets = (PSSet("Certificate", ("certificate",), mandatory=("certificate",)),
+               PSSet("Tpm2EndorsementKey", ("vmhost",), mandatory=("vmhost",)))
+    file: Annotated[str, PS(name="FilePath", position=0)] = Field(
+        description="Where to write the file.")
+    certificate: Annotated[str | None, PS(name="Certificate", type="X509Certificate2")] = \
+        Field(None, description="An EK certificate, PEM "
+                                "((Get-Tpm2EndorsementKey -VMHost HOST).Certificate).")
+    vmhost: Annotated[str | None, PS(name="Tpm2EndorsementKey", pipeline=True,
+                                     by=("VMHostId",), type="Tpm2EndorsementKey")] = Field(
+        None, description="The host's TPM endorsement key (Get-Tpm2EndorsementKey -VMHost).")
+
+
 @verb("Export-Tpm2CACertificate", summary="Export the CA certificate of a TPM's endorsement "
-      "key certificate to a file.", args=EkFileArgs, side="host", source=DOC)
-def export_tpm_ca(world: World, a: EkFileArgs) -> Outcome:
-    th = world.trusted_host(host_by_id(world, a.vmhost))
-    vendor = th.host.tpm_vendor
+      "key certificate (from the key, or from the certificate itself) to a file.",
+      args=ExportCaArgs, side="host",
+      source="PowerCLI reference, both parameter sets (-Force and -RunAsync not modelled)")
+def export_tpm_ca(world: World, a: ExportCaArgs) -> Outcome:
+    if a.certificate is not None:
+        der = _pem_chain("Export-Tpm2CACertificate", "Certificate", (a.certificate,))[0]
+        issuer = crypto.cert_from_der(der).issuer.rfc4514_string()
+        vendors = sorted({h.tpm_vendor for h in world.hosts.values()})
+        vendor = next((v for v in vendors
+                       if world.tpm_vendor_ca(v)[0].subject.rfc4514_string() == issuer), None)
+        if vendor is None:
+            return Outcome(False, "unknown_issuer", f"the CA that issued {issuer} is not "
+                           "known (its certificate is not in the TPM vendor's chain)")
+    elif a.vmhost is not None:
+        vendor = world.trusted_host(host_by_id(world, a.vmhost)).host.tpm_vendor
+    else:
+        raise InputError("Export-Tpm2CACertificate needs -Tpm2EndorsementKey "
+                         "(Get-Tpm2EndorsementKey -VMHost HOST) or -Certificate",
+                         what="argument", value="vmhost")
     cert, _ = world.tpm_vendor_ca(vendor)
     world.files[a.file] = ("tpm-ca", vendor, crypto.cert_der(cert))
     return Outcome(True, message=f"{vendor} TPM CA exported to {a.file}")
@@ -384,30 +457,48 @@ def export_ek(world: World, a: EkFileArgs) -> Outcome:
 
 
 class NewEkArgs(Args):
+    ps_sets = (PSSet("Tpm2EndorsementKey", ("vmhost",), mandatory=("vmhost",)),
+               PSSet("Name", ("name", "public_key"), mandatory=("name", "public_key")))
     vmhost: Annotated[str | None, PS(name="Tpm2EndorsementKey", pipeline=True,
-                                     by=("VMHostId",), mandatory=True,
-                                     type="Tpm2EndorsementKey[]")] = Field(
+                                     by=("VMHostId",), type="Tpm2EndorsementKey[]")] = Field(
         None, description="The TPM endorsement key (Get-Tpm2EndorsementKey -VMHost).")
+    name: Annotated[str | None, PS(name="Name", type="String")] = Field(
+        None, description="The name to give the key (scenarios: default the host).")
+    public_key: Annotated[str | None, PS(name="PublicKey", type="String")] = Field(
+        None, description="The EK public key, PEM ((Get-Tpm2EndorsementKey).PublicKey).")
     trust_authority_cluster: Annotated[str | None, TA] = Field(
         None, description="The TA cluster (object or name; default: the only one).")
     file: Annotated[str | None, PS(hidden=True)] = Field(
         None, description="Scenarios: a key exported with Export-Tpm2EndorsementKey.")
-    name: Annotated[str | None, PS(hidden=True)] = Field(
-        None, description="Scenarios: the name to give it (default: the host).")
 
 
-@verb("New-TrustAuthorityTpm2EndorsementKey", summary="Trust a TPM endorsement key.",
-      args=NewEkArgs, side="ta", source=DOC)
+@verb("New-TrustAuthorityTpm2EndorsementKey", summary="Trust a TPM endorsement key (piped "
+      "from Get-Tpm2EndorsementKey, or given by -Name -PublicKey).", args=NewEkArgs,
+      side="ta",
+      source="PowerCLI reference, both parameter sets; assumed: -PublicKey of the -Name set "
+             "(reference §1 and the vAPI EndorsementKeys.CreateSpec; the stored page's text "
+             "breaks off after -TrustAuthorityCluster)")
 def new_ek(world: World, a: NewEkArgs) -> Outcome:
     if a.vmhost is not None:
         host = host_by_id(world, a.vmhost)
         der = crypto.public_der(world.trusted_host(host).host.tpm.ek)
+    elif a.public_key is not None:
+        if not a.name:
+            raise InputError("New-TrustAuthorityTpm2EndorsementKey: -PublicKey needs -Name",
+                             what="argument", value="name")
+        try:
+            der = crypto.public_der(crypto.public_from_pem(a.public_key.encode()))
+        except (ValueError, TypeError) as exc:
+            shown = a.public_key if len(a.public_key) <= 60 else a.public_key[:57] + "..."
+            raise InputError(f"New-TrustAuthorityTpm2EndorsementKey: -PublicKey is not a PEM "
+                             f"public key ({exc})", what="PublicKey", value=shown) from None
+        host = a.name
     elif a.file is not None:
         host, der = _tagged_file(world, a.file, "ek", "an endorsement key")
     else:
         raise InputError("New-TrustAuthorityTpm2EndorsementKey needs -Tpm2EndorsementKey "
-                         "(Get-Tpm2EndorsementKey -VMHost HOST)", what="argument",
-                         value="vmhost")
+                         "(Get-Tpm2EndorsementKey -VMHost HOST) or -Name -PublicKey",
+                         what="argument", value="vmhost")
     name = a.name or host
     return _add_named(world, "endorsement_keys", name, der, "Add TPM 2.0 endorsement key",
                       f"endorsement key {name}", endorsement_key=crypto.sha256(der).hex())
