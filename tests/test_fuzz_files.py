@@ -89,6 +89,7 @@ def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
         "transcript": b"Get-VMHost | Select-Object Name, Version\nhint\nadvance 5m\ncheck\n",
         "hosts": (POWERCLI / "hosts.json").read_bytes(),
         "images": (POWERCLI / "images.json").read_bytes(),
+        "api": (POWERCLI / "base-images-api.json").read_bytes(),
         "quickboot": (POWERCLI / "quickboot.txt").read_bytes(),
         "plan": PLAN.read_bytes(),
         # the bundled spec, naming its scenario by absolute path (the input is elsewhere)
@@ -102,10 +103,12 @@ def _argv(kind: str, path: str, out: Path, empty: str) -> list[list[str]]:
     """The commands that read a file of ``kind`` at ``path``; outputs go under ``out``."""
     pc = {k: str(POWERCLI / f) for k, f in (("hosts", "hosts.json"),
                                             ("images", "images.json"),
+                                            ("api", "base-images-api.json"),
                                             ("quickboot", "quickboot.txt"))}
     if kind in pc:
         pc[kind] = path
         return [["import", "--hosts", pc["hosts"], "--base-images", pc["images"],
+                 "--base-images-api", pc["api"],
                  "--quickboot", pc["quickboot"], "--out", str(out / "estate.yaml")]]
     return {
         "scenario": [["run", "--trace", str(out / "t.jsonl"), path],
@@ -144,7 +147,7 @@ def _located(err: str, path: str, binary: bool = False) -> bool:
 
 
 KINDS = ["scenario", "trace", "served", "bundle", "session", "transcript", "hosts", "images",
-         "quickboot", "plan", "campaign"]
+         "api", "quickboot", "plan", "campaign"]
 
 
 @pytest.mark.filterwarnings("ignore:Generating overly large repr")
@@ -153,7 +156,7 @@ def test_every_file_reading_command_survives_mutated_input(
         kind: str, originals: dict[str, bytes], tmp_path_factory: pytest.TempPathFactory,
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     suffix = {"bundle": ".tgz", "trace": ".jsonl", "served": ".trace", "session": ".json",
-              "hosts": ".json", "images": ".json", "transcript": ".txt",
+              "hosts": ".json", "images": ".json", "api": ".json", "transcript": ".txt",
               "quickboot": ".txt"}.get(kind, ".yaml")
     # `vtalab serve` reads and validates its scenario and builds the lab; serving it
     # (until Ctrl-C) is not what this test is about, so it stops at once.

@@ -106,9 +106,8 @@ def test_import_out_never_writes_through_a_planted_tmp_symlink(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "estate.yaml"
     victim = _planted(tmp_path, out)
-    code, _, err = run(capsys, "import", "--hosts", str(POWERCLI / "hosts.json"),
-                       "--base-images", str(POWERCLI / "images.json"),
-                       "--quickboot", str(POWERCLI / "quickboot.txt"), "--out", str(out))
+    code, _, err = run(capsys, "import", "--hosts", str(POWERCLI / "hosts.json"), *IMPORT,
+                       "--out", str(out))
     assert code == 0, err
     assert victim.read_text() == "precious\n" and out.read_text().startswith("name: ")
     assert tree(tmp_path) == {"victim.txt", "estate.yaml", "estate.yaml.tmp"}
@@ -313,6 +312,7 @@ def test_integers_beyond_float_range_in_times(
 
 
 IMPORT = ["--base-images", str(POWERCLI / "images.json"),
+          "--base-images-api", str(POWERCLI / "base-images-api.json"),
           "--quickboot", str(POWERCLI / "quickboot.txt")]
 
 
@@ -336,12 +336,13 @@ def test_powercli_exports_in_other_encodings_or_shapes(
 
 def test_a_huge_powershell_date_is_a_located_error(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    images = write(tmp_path, (POWERCLI / "images.json").read_text().replace(
-        '"2026-01-05T07:55:00Z"', '"/Date(' + "9" * 30 + ')/"'), "images.json")
+    api = write(tmp_path, (POWERCLI / "base-images-api.json").read_text().replace(
+        '"2026-01-05T07:55:00Z"', '"/Date(' + "9" * 30 + ')/"'), "api.json")
     code, _, err = run(capsys, "import", "--hosts", str(POWERCLI / "hosts.json"),
-                       "--base-images", images, "--quickboot", str(POWERCLI / "quickboot.txt"),
+                       "--base-images", str(POWERCLI / "images.json"), "--base-images-api", api,
+                       "--quickboot", str(POWERCLI / "quickboot.txt"),
                        "--out", str(tmp_path / "o.yaml"))
-    assert code == 2 and f"{images}:" in err and "LastAttestedTime" in err, err
+    assert code == 2 and f"{api}:" in err and "last_attested_time" in err, err
 
 
 def _tgz(members: dict[str, bytes]) -> bytes:

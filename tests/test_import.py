@@ -19,10 +19,19 @@ from vtalab.scenario.model import load_scenario, load_scenario_text, run_scenari
 DATA = Path(__file__).resolve().parent / "data" / "powercli"
 
 
+_API = {"images.json": "base-images-api.json",
+        "images-with-history.json": "base-images-api-with-history.json",
+        "images-after-removal.json": "base-images-api-after-removal.json",
+        "images.clixml": "base-images-api.json"}
+
+
 def _import(tmp_path: Path, hosts: str = "hosts.json", images: str = "images.json",
             *extra: str) -> tuple[int, Path]:
+    """Import the sample estate: the PowerCLI exports plus, for the last-attested times,
+    the REST base-images Info of the same images."""
     out = tmp_path / "estate.yaml"
     code = main(["import", "--hosts", str(DATA / hosts), "--base-images", str(DATA / images),
+                 "--base-images-api", str(DATA / _API[images]),
                  "--quickboot", str(DATA / "quickboot.txt"), "--out", str(out), *extra])
     return code, out
 
@@ -116,8 +125,7 @@ def test_imported_lab_shows_the_estate_base_images_and_settings(tmp_path: Path) 
     world = result.world
     rows = {r["VMHostVersion"]: r
             for r in world.call("Get-TrustAuthorityVMHostBaseImage").output}
-    exported = {o["VMHostVersion"]: o["LastAttestedTime"]
-                for o in json.loads((DATA / "images-with-history.json").read_text())}
+    exported = json.loads((DATA / "base-images-api-with-history.json").read_text())
     assert sorted(rows) == sorted(exported)
     # No host measures 8.0.0 any more: its time is the export's, moved onto the lab's
     # calendar (T=0 = the export's newest time, 07:55Z; the lab's T=0 is SIM_EPOCH);
@@ -160,8 +168,34 @@ def test_snapshot_history_is_a_named_bootstrap_step(tmp_path: Path,
 
 
 @pytest.mark.parametrize(("name", "content", "option", "needle"), [
-    ("images.json", '[{"VMHostVersion": "8.0.1-21495797",\n  "LastAttestedTime": "yesterday"}]',
-     "--base-images", "images.json:1: field 'LastAttestedTime': expected an ISO 8601 time"),
+    ("api.json", '{"8.0.1-21495797":\n  {"last_attested_time": "yesterday"}}',
+     "--base-images-api", "api.json:2: field 'last_attested_time': expected an ISO 8601 time"),
+    ("api.json", '{"8.0.1-21495797": {"display_name": "ESXi 8.0.1-21495797"}}',
+     "--base-images-api", "api.json:1: 8.0.1-21495797: missing field 'last_attested_time'"),
+    ("api.json", '{"8.0.1-21495797": {"last_attested_time": null},\n'
+                 ' "8.0.0-20513097": {"last_attested_time": null}}',
+     "--base-images-api", "api.json:2: base image 8.0.0-20513097 is not in"),
+    ("api.json", '[{"version": "8.0.1-21495797"}]', "--base-images-api",
+     "api.json:1:1: expected a JSON object keyed by base image version"),
+    # the old hand-made file: PowerCLI never exported LastAttestedTime
+    ("images.json", '[{"VMHostVersion": "8.0.1-21495797",\n  "LastAttestedTime": null}]',
+     "--base-images", "images.json:1: field 'LastAttestedTime': PowerCLI's "
+                      "TrustAuthorityVMHostBaseImage has no such property; last-attested "
+                      "times come from the REST/vAPI base-images API"),
+    ("images.json", '{"version": "8.0.1-21495797", "last_attested_time": null}',
+     "--base-images", "images.json:1: field 'last_attested_time': the REST base-images list "
+                      "has no such field"),
+    ("images.xml", '<?xml version="1.0"?>\n<!DOCTYPE x [<!ENTITY a "aaaa">]>\n'
+                   '<Objs xmlns="http://schemas.microsoft.com/powershell/2004/04"/>',
+     "--base-images", "images.xml:2: a DTD or an entity is not CLIXML"),
+    ("images.xml", '<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/'
+                   '2004/04">\n<Obj RefId="0"><TN RefId="0"><T>VMware.VimAutomation.ViCore.'
+                   'Impl.V1.Inventory.VMHostImpl</T></TN><Props><S N="Name">esx-01</S>'
+                   '</Props></Obj></Objs>',
+     "--base-images", "images.xml:2: a VMware.VimAutomation.ViCore.Impl.V1.Inventory."
+                      "VMHostImpl object; expected TrustAuthorityVMHostBaseImage"),
+    ("images.xml", '<Objs xmlns="http://schemas.microsoft.com/powershell/2004/04">\n<Obj>',
+     "--base-images", "images.xml:2:6: not valid CLIXML"),
     ("settings.json", '{"RequireCertificateValidation": "True", "RequireEndorsementKey": true}',
      "--tpm2-settings", "settings.json:1: field 'RequireCertificateValidation': expected "
                         "true or false"),
@@ -176,6 +210,7 @@ def test_bad_history_or_settings(tmp_path: Path, capsys: pytest.CaptureFixture[s
     bad = tmp_path / name
     bad.write_text(content)
     files = {"--hosts": str(DATA / "hosts.json"), "--base-images": str(DATA / "images.json"),
+             "--base-images-api": str(DATA / "base-images-api.json"),
              "--quickboot": str(DATA / "quickboot.txt"), option: str(bad)}
     out = tmp_path / "estate.yaml"
     code = main(["import", *(x for kv in files.items() for x in kv), "--out", str(out)])
@@ -185,16 +220,25 @@ def test_bad_history_or_settings(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_rest_spellings_are_accepted(tmp_path: Path) -> None:
-    """The REST API's names (last_attested_time, require_*) work as PowerCLI's do."""
+    """The REST API's own outputs work as PowerCLI's do: the base-images list (Summary:
+    version, display_name, health), each version's Info for last_attested_time, and the
+    settings' require_* names."""
     images = tmp_path / "images.json"
     images.write_text(json.dumps([
-        {"version": "8.0.1-21495797", "last_attested_time": "2026-01-05T09:55:00+02:00"},
-        {"version": "8.0.2-22380479", "last_attested_time": "2026-01-05T08:55:00"}]))
+        {"version": "8.0.1-21495797", "display_name": "ESXi 8.0.1", "health": "OK"},
+        {"version": "8.0.2-22380479", "display_name": "ESXi 8.0.2", "health": "OK"}]))
+    api = tmp_path / "api.json"
+    api.write_text(json.dumps({
+        "8.0.1-21495797": {"display_name": "ESXi 8.0.1", "health": "OK", "details": [],
+                           "last_attested_time": "2026-01-05T09:55:00+02:00"},
+        "8.0.2-22380479": {"display_name": "ESXi 8.0.2", "health": "OK", "details": [],
+                           "last_attested_time": "2026-01-05T08:55:00"}}))
     settings = tmp_path / "settings.json"
     settings.write_text(json.dumps({"require_certificate_validation": True,
                                     "require_endorsement_keys": False}))
     out = tmp_path / "estate.yaml"
     assert main(["import", "--hosts", str(DATA / "hosts.json"), "--base-images", str(images),
+                 "--base-images-api", str(api),
                  "--quickboot", str(DATA / "quickboot.txt"), "--tpm2-settings", str(settings),
                  "--out", str(out)]) == 0
     ta = yaml.safe_load(out.read_text())["topology"]["ta_cluster"]
@@ -202,6 +246,30 @@ def test_rest_spellings_are_accepted(tmp_path: Path) -> None:
     assert [b["last_attested"] for b in ta["base_images"]] == ["-1h", 0]
     assert ta["tpm2_settings"] == {"require_certificate_validation": True,
                                    "require_endorsement_keys": False}
+
+
+def test_export_clixml_is_read_like_convertto_json(tmp_path: Path) -> None:
+    """Export-Clixml of the real objects (types checked, enums by their ToString, a
+    repeated type by TNRef) gives the same estate as ConvertTo-Json."""
+    (tmp_path / "json").mkdir()
+    (tmp_path / "xml").mkdir()
+    code, from_json = _import(tmp_path / "json", "hosts.json", "images.json")
+    assert code == 0
+    code, from_xml = _import(tmp_path / "xml", "hosts.json", "images.clixml")
+    assert code == 0
+    assert from_xml.read_text() == from_json.read_text()
+
+
+def test_without_the_api_times_the_quick_booted_host_needs_the_override(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """PowerCLI's export alone has no last-attested time to infer from."""
+    out = tmp_path / "estate.yaml"
+    code = main(["import", "--hosts", str(DATA / "hosts.json"), "--base-images",
+                 str(DATA / "images.json"), "--quickboot", str(DATA / "quickboot.txt"),
+                 "--out", str(out)])
+    assert code == 2 and "--last-full-boot esx-01.lab.local=RELEASE" in (
+        capsys.readouterr().err)
+    assert not out.exists()
 
 
 SNAPSHOT = """\

@@ -19,7 +19,8 @@ DATA = Path(__file__).resolve().parent / "data" / "powercli"
 def _estate(tmp_path: Path) -> Path:
     out = tmp_path / "estate.yaml"
     code = main(["import", "--hosts", str(DATA / "hosts.json"), "--base-images",
-                 str(DATA / "images-after-removal.json"), "--quickboot",
+                 str(DATA / "images-after-removal.json"), "--base-images-api",
+                 str(DATA / "base-images-api-after-removal.json"), "--quickboot",
                  str(DATA / "quickboot.txt"), "--last-full-boot",
                  "esx-01.lab.local=8.0 U1", "--out", str(out)])
     assert code == 0

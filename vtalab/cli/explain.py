@@ -2,8 +2,9 @@
 
 ``vtalab explain FILE --host HOST [--at TIME] [--json] [--no-fixes] [--bound TIME]``
 prints the causal chain of :mod:`vtalab.forensics.explain` and the verified fixes.
-``vtalab import --hosts … --base-images … --quickboot … [--tpm2-settings …] --out
-estate.yaml`` builds a scenario from PowerCLI exports (:mod:`vtalab.forensics.estate`).
+``vtalab import --hosts … --base-images … [--base-images-api …] --quickboot …
+[--tpm2-settings …] --out estate.yaml`` builds a scenario from PowerCLI exports
+(:mod:`vtalab.forensics.estate`).
 
 The golden transcripts of ``scenarios/bugs/`` (one per scenario, ``explain`` of the host
 and moment named in :data:`GOLDENS`) are rewritten only on request:
@@ -80,7 +81,8 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
         overrides[host] = release
     text, notes = import_estate(args.hosts, args.base_images, args.quickboot,
                                 last_full_boot=overrides, name=args.name, seed=args.seed,
-                                tpm2_settings_path=args.tpm2_settings)
+                                tpm2_settings_path=args.tpm2_settings,
+                                base_images_api_path=args.base_images_api)
     write_atomic(args.out, text)  # whole or not at all; never through a planted symlink
     for note in notes:
         out.write(note + "\n")
@@ -119,14 +121,21 @@ def register(sub: argparse._SubParsersAction
                     "last full boot of a Quick-Booted host is inferred (or given).",
         epilog=examples("vtalab import --hosts hosts.json --base-images images.json "
                         "--quickboot quickboot.txt --out estate.yaml",
+                        "vtalab import ... --base-images-api base-images-api.json "
+                        "--out estate.yaml",
                         "vtalab import ... --last-full-boot esx-01.corp.local=8.0U1 "
                         "--out estate.yaml",
                         "vtalab explain estate.yaml --host esx-01"))
-    i.add_argument("--hosts", required=True, metavar="JSON",
-                   help="Get-VMHost | Select Name,Version,Build,Parent | ConvertTo-Json")
-    i.add_argument("--base-images", required=True, metavar="JSON",
-                   help="Get-TrustAuthorityVMHostBaseImage ... | Select * | ConvertTo-Json, "
-                        "with LastAttestedTime from the REST API added (docs/quick-boot.md)")
+    i.add_argument("--hosts", required=True, metavar="FILE",
+                   help="Get-VMHost | Select Name,Version,Build,Parent | ConvertTo-Json "
+                        "(or Export-Clixml)")
+    i.add_argument("--base-images", required=True, metavar="FILE",
+                   help="Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA | "
+                        "ConvertTo-Json (or Export-Clixml)")
+    i.add_argument("--base-images-api", metavar="JSON",
+                   help="the last-attested times: the REST base-images Info (GET "
+                        ".../base-images/{version}) of each version, one JSON object keyed "
+                        "by version (optional; API 8.0.1 and later)")
     i.add_argument("--quickboot", required=True, metavar="TXT",
                    help="HOST: isBootLoadESX lines (vsish -e get /system/loadESX/isBootLoadESX)")
     i.add_argument("--tpm2-settings", metavar="JSON",

@@ -1,18 +1,29 @@
 """``vtalab import``: an estate scenario from what an operator can export with PowerCLI.
 
-Three inputs and an optional fourth (the exact commands are in ``docs/quick-boot.md``):
+Three inputs and two optional ones (the exact commands are in ``docs/quick-boot.md``).
+Every PowerCLI export may be ``ConvertTo-Json`` (PowerShell 5.1 or 7) or ``Export-Clixml``
+(PowerShell's CLIXML, read without entities or DTDs):
 
 ``hosts.json``
     ``Get-VMHost | Select Name,Version,Build,Parent | ConvertTo-Json`` — a list (or one
     object) with ``Name``, ``Version`` (``8.0.2``), ``Build`` (``22380479``, string or
     number) and ``Parent`` (the cluster: a name, or an object with ``Name``).
 ``images.json``
-    the trusted base images. PowerCLI's ``TrustAuthorityVMHostBaseImage`` object has
-    ``VMHostVersion``, ``Name``, ``Health`` (no last-attested time); the REST
-    ``…/attestation/os/esx/base-images/{version}`` Info adds ``last_attested_time``. Each
-    entry needs ``VMHostVersion`` (or REST ``version``); ``LastAttestedTime`` /
-    ``last_attested_time`` is optional: ISO 8601 (PowerShell 7, REST; without a zone it is
-    taken as UTC), ``/Date(ms)/`` (PowerShell 5.1's ConvertTo-Json) or null.
+    the trusted base images as PowerCLI exports them:
+    ``Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA | ConvertTo-Json`` (or
+    ``| Export-Clixml``), or the REST list ``GET …/attestation/os/esx/base-images``
+    (``version``, ``display_name``, ``health``). Each entry needs ``VMHostVersion`` (REST
+    ``version``). Neither has a last-attested time: an entry carrying ``LastAttestedTime``
+    (which earlier versions of vtalab asked operators to add by hand) is refused with the
+    way to give it now.
+``base-images-api.json`` (optional, ``--base-images-api``)
+    the last-attested times, from where vCenter publishes them: the REST/vAPI
+    ``GET …/base-images/{version}`` Info (``display_name``, ``last_attested_time``,
+    ``health``, ``details``; API 8.0.1 and later) of each version, saved as one JSON object
+    keyed by version (``$info[$v] = Invoke-RestMethod …/base-images/$v`` in a loop, then
+    ``$info | ConvertTo-Json``; the Python SDK's ``images.get(cluster, v).to_dict()``
+    likewise). ``last_attested_time`` is ISO 8601 (without a zone taken as UTC),
+    PowerShell 5.1's ``/Date(ms)/`` or null (never attested).
 ``quickboot.txt``
     one ``HOST VALUE`` line per host, VALUE being what ``vsish -e get
     /system/loadESX/isBootLoadESX`` prints (``1``: the last boot was a Quick Boot).
@@ -24,7 +35,7 @@ Three inputs and an optional fourth (the exact commands are in ``docs/quick-boot
 
 **Last-attested times on the lab's calendar.** The lab runs on a fixed simulated calendar,
 so the export's times are carried as *ages*: the newest last-attested time in
-``images.json`` becomes T=0 and every image's ``last_attested`` is its distance before
+``base-images-api.json`` becomes T=0 and every image's ``last_attested`` is its distance before
 that, in whole seconds, written as a duration (``-5m``: five minutes before T=0).
 ``Get-TrustAuthorityVMHostBaseImage`` in the lab then shows the estate's order and
 spacing, at the lab's dates; an image a host still attests with is stamped again at T=0.
@@ -45,6 +56,7 @@ from __future__ import annotations
 
 import json
 import re
+import xml.parsers.expat
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,7 +67,8 @@ from vtalab.errors import InputError
 from vtalab.esxi.releases import Release, lookup, sort_key
 from vtalab.scenario.model import load_scenario_text
 
-__all__ = ["import_estate", "read_json_objects", "read_tpm2_settings"]
+__all__ = ["import_estate", "read_base_image_times", "read_json_objects", "read_objects",
+           "read_tpm2_settings"]
 
 
 def _line(text: str, pos: int) -> int:
@@ -102,6 +115,160 @@ def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
         if not isinstance(obj, dict):
             raise InputError(f"{path}:{line}: expected a JSON object (ConvertTo-Json of "
                              f"one host or image), got {type(obj).__name__}")
+    return out
+
+
+_CLIXML_NS = "http://schemas.microsoft.com/powershell/2004/04"
+#: CLIXML elements that hold one primitive value (``<S N="Name">esx-01</S>``)
+_CLIXML_SCALARS = {"S": str, "I32": int, "I64": int, "I16": int, "U32": int, "U64": int,
+                   "By": int, "Db": float, "Sg": float, "D": str, "DT": str, "G": str,
+                   "URI": str, "Version": str, "C": str, "TS": str}
+
+
+def read_clixml(path: str, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of an ``Export-Clixml`` file (PowerShell's CLIXML), each with its line.
+
+    A top-level ``<Obj>`` is one object; its ``<Props>`` and ``<MS>`` children named by
+    ``N`` are its properties: primitives (``<S>``, ``<I32>``, ``<B>``, ``<DT>`` ...) as
+    values, ``<Nil/>`` as ``None``, a nested object (``Parent``, an enum such as
+    ``Health``) as its ``<ToString>``. ``_type`` is the object's first type name (``<T>``).
+    A DTD or an entity is refused: CLIXML has neither, and they are how XML files bomb.
+    """
+    out: list[tuple[int, dict[str, Any]]] = []
+    stack: list[tuple[str, dict[str, str]]] = []
+    current: dict[str, Any] | None = None
+    chars: list[str] = []
+    nested: dict[int, dict[str, Any]] = {}  # depth of a nested Obj -> its N and ToString
+    types: dict[str, str] = {}  # TN RefId -> its first type name (a later <TNRef> names it)
+    parser = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+
+    def refuse(*_: Any) -> None:
+        raise InputError(f"{path}:{parser.CurrentLineNumber}: a DTD or an entity is not "
+                         "CLIXML (Export-Clixml writes neither); refused")
+
+    def local(name: str) -> str:
+        ns, _, tag = name.rpartition(" ")
+        if ns and ns != _CLIXML_NS:
+            raise InputError(f"{path}:{parser.CurrentLineNumber}: <{tag}> is not in the "
+                             f"CLIXML namespace ({_CLIXML_NS}); is this an Export-Clixml file?")
+        return tag
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal current
+        tag = local(name)
+        depth = len(stack)
+        if depth == 0 and tag != "Objs":
+            raise InputError(f"{path}:{parser.CurrentLineNumber}: expected <Objs> (the "
+                             f"root Export-Clixml writes), found <{tag}>")
+        if depth == 1 and tag == "Obj":
+            current = {"_type": None}
+            out.append((parser.CurrentLineNumber, current))
+        elif depth == 2 and tag == "TNRef" and current is not None:
+            current["_type"] = types.get(attrs.get("RefId", ""))
+        elif tag == "Obj" and current is not None and depth >= 3 and "N" in attrs \
+                and stack[-1][0] in ("Props", "MS") and len(stack) == 3:
+            nested[depth] = {"name": attrs["N"], "value": None}
+        stack.append((tag, attrs))
+        chars.clear()
+
+    def end(name: str) -> None:
+        tag, attrs = stack.pop()
+        depth = len(stack)
+        text = "".join(chars)
+        chars.clear()
+        if current is None:
+            return
+        if tag == "T" and current.get("_type") is None and depth == 3 \
+                and stack[-1][0] == "TN":
+            current["_type"] = text
+            types.setdefault(stack[-1][1].get("RefId", ""), text)
+        elif depth == 3 and stack[-1][0] in ("Props", "MS") and "N" in attrs:
+            if tag in _CLIXML_SCALARS:
+                try:
+                    current[attrs["N"]] = _CLIXML_SCALARS[tag](text)
+                except ValueError:
+                    raise InputError(f"{path}:{parser.CurrentLineNumber}: property "
+                                     f"{attrs['N']!r}: <{tag}> holds {text!r}") from None
+            elif tag == "B":
+                current[attrs["N"]] = text.strip().lower() == "true"
+            elif tag == "Nil":
+                current[attrs["N"]] = None
+            elif tag == "Obj":
+                current[attrs["N"]] = nested.pop(depth, {}).get("value")
+        elif tag == "ToString" and depth == 4 and depth - 1 in nested:
+            nested[depth - 1]["value"] = text
+
+    def data(text: str) -> None:
+        chars.append(text)
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = data
+    parser.StartDoctypeDeclHandler = refuse
+    parser.EntityDeclHandler = refuse
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        parser.Parse(text, True)
+    except xml.parsers.expat.ExpatError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.offset + 1}: not valid CLIXML: "
+                         f"{xml.parsers.expat.ErrorString(exc.code)}") from None
+    return out
+
+
+def read_objects(path: str, *, what: str = "PowerCLI export"
+                 ) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of a PowerCLI export, ``ConvertTo-Json`` or ``Export-Clixml``."""
+    text = files.read_text(path, what=what, utf16=True)
+    if text.lstrip().startswith("<"):
+        return read_clixml(path, text)
+    return read_json_objects(path)
+
+
+def read_json_mapping(path: str, *, what: str) -> list[tuple[int, str, Any]]:
+    """A JSON object's members, each with the line its value starts on."""
+    text = files.read_text(path, what=what, utf16=True)
+    dec = json.JSONDecoder()
+    i = len(text) - len(text.lstrip())
+    out: list[tuple[int, str, Any]] = []
+    try:
+        if text[i:i + 1] != "{":
+            line, column = files.position(text, i)
+            raise InputError(f"{path}:{line}:{column}: expected a JSON object keyed by base "
+                             "image version ({\"8.0.2-22380479\": {...Info...}})")
+        i += 1
+        while True:
+            while i < len(text) and text[i] in " \t\r\n,":
+                i += 1
+            if text[i:i + 1] == "}":
+                break
+            start = i
+            key, i = dec.raw_decode(text, i)
+            while i < len(text) and text[i] in " \t\r\n":
+                i += 1
+            if not isinstance(key, str) or text[i:i + 1] != ":":
+                line, column = files.position(text, start)
+                raise InputError(f"{path}:{line}:{column}: not valid JSON: expected a "
+                                 "member name and ':'")
+            i += 1
+            while i < len(text) and text[i] in " \t\r\n":
+                i += 1
+            at = i
+            value, i = dec.raw_decode(text, i)
+            out.append((_line(text, at), key, value))
+        if text[i + 1:].strip():
+            line, column = files.position(text, i + 1 + len(text[i + 1:]) - len(
+                text[i + 1:].lstrip()))
+            raise InputError(f"{path}:{line}:{column}: not valid JSON: extra data after "
+                             "the object")
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    except RecursionError:
+        files.load_json(text, path)  # locates the nesting (raises)
+        raise InputError(f"{path}: not valid JSON: nested too deeply") from None
+    except ValueError as exc:
+        raise InputError(f"{path}:{_line(text, i)}: not valid JSON: {exc}") from None
+    for line, _key, value in out:
+        files.check_value(value, path, line=line)
     return out
 
 
@@ -161,7 +328,8 @@ def _flag(path: str, line: int, obj: dict[str, Any], names: tuple[str, ...]) -> 
 def read_tpm2_settings(path: str) -> dict[str, bool]:
     """``ta_cluster.tpm2_settings`` from ``Get-TrustAuthorityTpm2AttestationSettings``."""
     found: list[tuple[int, dict[str, bool]]] = []
-    for line, obj in read_json_objects(path):
+    for line, obj in read_objects(path):
+        _check_type(path, line, obj, "TrustAuthorityTpm2AttestationSettings")
         found.append((line, {
             "require_certificate_validation": _flag(
                 path, line, obj, ("RequireCertificateValidation",
@@ -178,6 +346,38 @@ def read_tpm2_settings(path: str) -> dict[str, bool]:
                              f"{found[0][0]}: several TA clusters? Export the one of your "
                              "TA cluster (-TrustAuthorityCluster $vTA)")
     return found[0][1]
+
+
+def _check_type(path: str, line: int, obj: dict[str, Any], want: str) -> None:
+    """An ``Export-Clixml`` object says its type: it must be the one this file holds."""
+    got = obj.pop("_type", None)
+    if got is not None and not str(got).split(".")[-1].endswith(want):
+        raise InputError(f"{path}:{line}: a {got} object; expected {want} (the output of "
+                         "the cmdlet docs/quick-boot.md gives for this file)",
+                         what="type", value=got, choices=[want])
+
+
+def read_base_image_times(path: str) -> dict[str, tuple[int, datetime | None]]:
+    """Version -> (line, last-attested time) from the REST/vAPI base-images Info of each
+    version, saved as one JSON object keyed by version."""
+    out: dict[str, tuple[int, datetime | None]] = {}
+    for line, key, info in read_json_mapping(path, what="base-images API export"):
+        rel = _release(path, line, "version", key)
+        if not isinstance(info, dict):
+            raise InputError(f"{path}:{line}: {key}: expected the base image's Info object "
+                             "(display_name, last_attested_time, health, details), got "
+                             f"{type(info).__name__}")
+        if "last_attested_time" not in info:
+            raise InputError(f"{path}:{line}: {key}: missing field 'last_attested_time' "
+                             "(vCenter API 8.0.1 and later return it; null if never attested)",
+                             what="fields", value="last_attested_time", choices=sorted(info))
+        last = _field(path, line, info, ("last_attested_time",), (str,), required=False)
+        if rel.key in out:
+            raise InputError(f"{path}:{line}: base image {rel.key} given twice (also on line "
+                             f"{out[rel.key][0]})")
+        out[rel.key] = (line, None if last is None
+                        else _timestamp(path, line, "last_attested_time", last))
+    return out
 
 
 def _ago(seconds: int) -> int | str:
@@ -224,12 +424,13 @@ def _quickboot(path: str, where: dict[str, int] | None = None) -> dict[str, bool
 
 def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
                   last_full_boot: dict[str, str] | None = None, name: str = "imported-estate",
-                  seed: int = 0, tpm2_settings_path: str | None = None
-                  ) -> tuple[str, list[str]]:
+                  seed: int = 0, tpm2_settings_path: str | None = None,
+                  base_images_api_path: str | None = None) -> tuple[str, list[str]]:
     """The scenario YAML text and the notes (inferences) for the operator."""
     overrides = dict(last_full_boot or {})
     hosts = []
-    for line, obj in read_json_objects(hosts_path):
+    for line, obj in read_objects(hosts_path):
+        _check_type(hosts_path, line, obj, "VMHost")
         hname = _field(hosts_path, line, obj, ("Name",), (str,))
         version = _field(hosts_path, line, obj, ("Version",), (str,))
         build = _field(hosts_path, line, obj, ("Build",), (str, int))
@@ -238,14 +439,32 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
             parent = _field(hosts_path, line, parent, ("Name",), (str,))
         rel = _release(hosts_path, line, "Build", f"{version}-{build}")
         hosts.append((hname, rel, parent))
+    times = (read_base_image_times(base_images_api_path)
+             if base_images_api_path is not None else {})
     images: list[tuple[Release, datetime | None]] = []
-    for line, obj in read_json_objects(images_path):
-        v = _field(images_path, line, obj, ("VMHostVersion", "version", "Version"), (str,))
-        fields = ("LastAttestedTime", "last_attested_time")
-        last = _field(images_path, line, obj, fields, (str,), required=False)
-        field = next((f for f in fields if f in obj), fields[0])
-        images.append((_release(images_path, line, "VMHostVersion", v),
-                       None if last is None else _timestamp(images_path, line, field, last)))
+    seen: set[str] = set()
+    for line, obj in read_objects(images_path):
+        for stale in ("LastAttestedTime", "last_attested_time"):
+            if stale in obj:
+                raise InputError(
+                    f"{images_path}:{line}: field {stale!r}: "
+                    + ("PowerCLI's TrustAuthorityVMHostBaseImage has no such property"
+                       if stale[0] == "L" else "the REST base-images list has no such field")
+                    + "; last-attested times come from the REST/vAPI base-images API "
+                    "(GET …/base-images/{version}, last_attested_time, API 8.0.1 and later): "
+                    "save them keyed by version and give them with --base-images-api FILE, "
+                    "and export images.json unchanged (docs/quick-boot.md)",
+                    what="fields", value=stale)
+        _check_type(images_path, line, obj, "TrustAuthorityVMHostBaseImage")
+        v = _field(images_path, line, obj, ("VMHostVersion", "version"), (str,))
+        rel = _release(images_path, line, "VMHostVersion", v)
+        seen.add(rel.key)
+        images.append((rel, times.get(rel.key, (0, None))[1]))
+    for key, (line, _when) in times.items():
+        if key not in seen:
+            raise InputError(f"{base_images_api_path}:{line}: base image {key} is not in "
+                             f"{images_path} (export both from the same TA cluster)",
+                             what="base images", value=key, choices=sorted(seen))
     settings = read_tpm2_settings(tpm2_settings_path) if tpm2_settings_path else None
     where: dict[str, int] = {}
     quick = _quickboot(quickboot_path, where)
