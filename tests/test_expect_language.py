@@ -81,3 +81,85 @@ def test_bad_not_is_a_located_error(expect: str, message: str) -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario_text(HEAD + "expect:\n  " + expect + "\n", file="lang.yaml")
     assert message in str(info.value) and str(info.value).startswith("lang.yaml:")
+
+
+# -- Get-… steps: their objects in the timeline, in --json, and the `output` check --------
+
+RM = ("  - {id: rm, at: 10m, do: Remove-TrustAuthorityVMHostBaseImage, "
+      "with: {version: \"8.0 U3\"}}\n")
+HEAD_GETS = HEAD.replace(RM, "") + (
+    "  - {id: before, at: 5m, do: Get-TrustAuthorityVMHostBaseImage}\n"
+    "  - {id: settings, at: 6m, do: Get-TrustAuthorityTpm2AttestationSettings}\n"
+    + RM + "  - {id: after, at: 11m, do: Get-TrustAuthorityVMHostBaseImage}\n")
+
+
+def _output_verdicts(expect: str) -> list[tuple[bool | None, str]]:
+    text = HEAD_GETS + "expect:\n" + textwrap.indent(textwrap.dedent(expect), "  ")
+    result = run_scenario(load_scenario_text(text, file="lang.yaml"))
+    return [(v.ok, v.detail) for v in result.verdicts]
+
+
+def test_output_checks_read_a_get_steps_objects() -> None:
+    got = _output_verdicts("""\
+        - output: {step: before, count: 1}
+        - output: {step: after, count: 0}
+        - output: {step: before, where: {vmhostversion: 8.0.3-24022510}, property: health,
+                   equals: OK}
+        - output: {step: settings, property: RequireCertificateValidation, equals: true}
+        - output: {step: before, property: Name, contains: "8.0 U3"}
+        - output: {step: before, count: 2}
+        - output: {step: before, where: {VMHostVersion: 8.0.2-22380479}, property: Health,
+                   equals: Ok}
+        - output: {step: settings, property: RequireEndorsementKey, equals: true}
+        - output: {step: before, where: {Version: x}, count: 0}
+        - output: {step: before, property: Name, contains: "8.0 U2"}
+        - not: {output: {step: after, count: 0}}
+        """)
+    assert [ok for ok, _ in got] == [True, True, True, True, True,
+                                     False, False, False, False, False, False]
+    assert got[5][1] == ("step 'before' (Get-TrustAuthorityVMHostBaseImage) returned 1 "
+                         "TrustAuthorityVMHostBaseImage object(s); expected 2")
+    assert got[6][1].endswith("returned no TrustAuthorityVMHostBaseImage object where "
+                              "VMHostVersion = 8.0.2-22380479")
+    assert "shows RequireEndorsementKey = 'False'; expected 'True'" in got[7][1]
+    assert "has no property 'Version' (it has Health," in got[8][1]
+    assert "expected it to contain '8.0 U2'" in got[9][1]
+
+
+def test_the_timeline_and_json_show_a_get_steps_objects() -> None:
+    from vtalab.scenario.timeline import render_run
+    from vtalab.scenario.tracefile import json_run
+
+    text = HEAD_GETS + "expect: []\n"
+    result = run_scenario(load_scenario_text(text, file="lang.yaml"))
+    shown = render_run(result)
+    assert ("T+00:05:00      scenario            VMHostVersion  Name"
+            "                         Health\n"
+            "                                    -------------  ----"
+            "                         ------\n"
+            "                                    8.0.3-24022510 ESXi 8.0.3-24022510 (8.0 U3) Ok"
+            ) in shown
+    assert "T+00:11:00      scenario            (no TrustAuthorityVMHostBaseImage objects)" \
+        in shown
+    steps = json_run("lang.yaml", result)["steps"]
+    before = next(s for s in steps if s["id"] == "before")
+    assert before["output_type"] == "TrustAuthorityVMHostBaseImage"
+    assert [o["VMHostVersion"] for o in before["output"]] == ["8.0.3-24022510"]
+    assert "output" not in next(s for s in steps if s["id"] == "rm")  # a change: no objects
+    # byte-stable: the same run prints the same bytes
+    again = run_scenario(load_scenario_text(text, file="lang.yaml"))
+    assert render_run(again) == shown and again.digest == result.digest
+
+
+@pytest.mark.parametrize(("expect", "needle"), [
+    ("- output: {step: rm, count: 1}", "lang.yaml:12:20: expect.0.output.step: step 'rm' "
+     "(Remove-TrustAuthorityVMHostBaseImage) returns no PowerCLI objects"),
+    ("- output: {step: before, equals: Ok}", "`equals`/`contains` need the `property`"),
+    ("- output: {step: before, property: Health}", "`property` needs `equals` or `contains`"),
+    ("- output: {step: before}", "say what to check"),
+    ("- output: {step: nope, count: 1}", "nope"),
+])
+def test_output_checks_are_validated_where_written(expect: str, needle: str) -> None:
+    with pytest.raises(ScenarioError) as err:
+        load_scenario_text(HEAD_GETS + "expect:\n  " + expect + "\n", file="lang.yaml")
+    assert needle in str(err.value)

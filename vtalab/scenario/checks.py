@@ -338,6 +338,8 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
                 _step_ref(problems, located, (*here, kind, fname), value, scenario, ids)
             else:
                 ref((*here, kind, fname), value, rkind)
+        if kind == "output":
+            _output_step(problems, located, (*here, kind, "step"), spec.step, scenario, ids)
         if kind == "invariant":
             known = list(invariants())
             if spec not in known:
@@ -349,6 +351,32 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
             located, path, f"the run would last at least {format_time(latest)} plus "
             f"{format_time(scenario.settle)[2:]} of settling", latest + scenario.settle))
     return problems
+
+
+def _output_step(problems: list[ScenarioError], located: Located, path: tuple[Any, ...],
+                 ref: str | int, scenario: Scenario, ids: dict[str, int]) -> None:
+    """An ``output`` check reads a step that returns PowerCLI objects (a ``Get-…`` cmdlet)."""
+    index = ref if isinstance(ref, int) else ids.get(ref)
+    if index is None or not 0 <= index < len(scenario.steps):
+        return  # reported by the step reference check
+    verb = scenario.steps[index].do
+    try:
+        entry = registry.lookup(verb)
+    except InputError:
+        return  # reported with the step
+    if entry.output is None:
+        shown = [s.id or str(i) for i, s in enumerate(scenario.steps)
+                 if _has_output(s.do)]
+        problems.append(located.error(path, f"step {ref!r} ({verb}) returns no PowerCLI "
+                                            "objects; an output check reads a Get-… step",
+                                      what="steps with output", value=ref, choices=shown))
+
+
+def _has_output(verb: str) -> bool:
+    try:
+        return registry.lookup(verb).output is not None
+    except InputError:
+        return False
 
 
 def _beyond_horizon(located: Located, path: tuple[Any, ...], what: str,

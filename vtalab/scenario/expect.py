@@ -61,6 +61,7 @@ from vtalab.core.simtime import _TIME_SCHEMA, MAX_TIME, TIME_HELP, Time, parse_t
 from vtalab.errors import InputError
 from vtalab.esxi.releases import image_for
 from vtalab.invariants import INVARIANTS
+from vtalab.world.psformat import cell
 
 #: A step reference: its ``id`` or its 0-based index in ``steps``.
 StepRef = Annotated[str | int, WithJsonSchema(
@@ -107,6 +108,9 @@ class StepResult:
     ok: bool | None = None
     error: str | None = None
     message: str = ""
+    #: the PowerCLI objects a ``Get-…`` step returned (plain data) and their type
+    output: list[dict[str, Any]] | None = None
+    output_type: str | None = None
 
     @property
     def name(self) -> str:
@@ -242,6 +246,42 @@ class StepCheck(Spec):
     ok: bool
     error: str | None = None
     contains: str | None = Field(None, description="A text the step's message must contain.")
+
+
+Shown = Annotated[str | int | float | bool, WithJsonSchema(
+    {"type": ["string", "integer", "number", "boolean"],
+     "description": "A value as the table shows it (`Ok`, `True`, `8.0.2-22380479`)."})]
+
+
+class OutputCheck(Spec):
+    """What a `Get-…` step's PowerCLI objects show, as `vtalab run` prints them: how many
+    there are, or what a property shows on those that match `where`. Values compare as
+    the table shows them (`True`, `Ok`, `{a, b}` for a list), ignoring case as
+    PowerShell's `-eq` does."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step: StepRef
+    where: dict[str, Shown] | None = Field(None, description=(
+        "Only the objects whose properties show these values, e.g. "
+        "`{VMHostVersion: 8.0.1-21495797}`."))
+    count: int | None = Field(None, ge=0, description="How many objects (after `where`).")
+    property: str | None = Field(None, description=(
+        "A property (any case) that every selected object must show as `equals` (or "
+        "containing `contains`); there must be at least one such object."))
+    equals: Shown | None = None
+    contains: str | None = None
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> OutputCheck:
+        if self.property is None and (self.equals is not None or self.contains is not None):
+            raise ValueError("`equals`/`contains` need the `property` they are about")
+        if self.property is not None and self.equals is None and self.contains is None:
+            raise ValueError("`property` needs `equals` or `contains`")
+        if self.count is None and self.property is None:
+            raise ValueError("say what to check: `count`, or `property` with `equals` or "
+                             "`contains`")
+        return self
 
 
 # -- the checks ------------------------------------------------------------------------
@@ -444,6 +484,59 @@ def _check_step(world: World, c: StepCheck, ctx: CheckContext) -> Verdict:
                          + (f": {c.contains!r} in its message" if c.contains else ""))
 
 
+def _shown(value: Any) -> str:
+    return cell(value)
+
+
+def _prop(obj: Mapping[str, Any], name: str) -> str | None:
+    return next((k for k in obj if k.lower() == name.lower()), None)
+
+
+def _check_output(world: World, c: OutputCheck, ctx: CheckContext) -> Verdict:
+    s = ctx.step(c.step)
+    if s is None or s.ok is None:
+        return Verdict(False, f"step {c.step!r} has not finished by {format_time(ctx.now)}")
+    if s.output is None:
+        why = f"was refused ({s.error})" if not s.ok else "returned no PowerCLI objects"
+        return Verdict(False, f"{s.name} ({s.verb}) {why}")
+    kind = s.output_type or "PowerCLI"
+    objs = list(s.output)
+    where = ""
+    if c.where:
+        for name in c.where:
+            if objs and _prop(objs[0], name) is None:
+                return Verdict(False, f"{kind} has no property {name!r} (it has "
+                                      f"{', '.join(objs[0])})")
+        objs = [o for o in objs if all(
+            (k := _prop(o, name)) is not None and _shown(o[k]).lower() == _shown(want).lower()
+            for name, want in c.where.items())]
+        where = " where " + ", ".join(f"{k} = {_shown(v)}" for k, v in c.where.items())
+    head = f"{s.name} ({s.verb})"
+    if c.count is not None and len(objs) != c.count:
+        return Verdict(False, f"{head} returned {len(objs)} {kind} object(s){where}; "
+                              f"expected {c.count}")
+    if c.property is None:
+        return Verdict(True, f"{head} returned {len(objs)} {kind} object(s){where}")
+    if not objs:
+        return Verdict(False, f"{head} returned no {kind} object{where}")
+    key = _prop(objs[0], c.property)
+    if key is None:
+        return Verdict(False, f"{kind} has no property {c.property!r} (it has "
+                              f"{', '.join(objs[0])})")
+    for o in objs:
+        got = _shown(o.get(key))
+        name = _shown(o.get(_prop(o, "Name") or key))
+        if c.equals is not None and got.lower() != _shown(c.equals).lower():
+            return Verdict(False, f"{head}: {name} shows {key} = {got!r}{where}; expected "
+                                  f"{_shown(c.equals)!r}")
+        if c.contains is not None and c.contains.lower() not in got.lower():
+            return Verdict(False, f"{head}: {name} shows {key} = {got!r}{where}; expected it "
+                                  f"to contain {c.contains!r}")
+    shown = sorted({_shown(o.get(key)) for o in objs})
+    return Verdict(True, f"{head}: {key} = {', '.join(map(repr, shown))} on {len(objs)} "
+                         f"{kind} object(s){where}")
+
+
 def invariants() -> Mapping[str, Any]:
     """The registry of named invariants (:data:`vtalab.invariants.INVARIANTS`)."""
     return INVARIANTS
@@ -569,6 +662,10 @@ EXPECTATIONS: dict[str, ExpectKind] = {k.name: k for k in [
     _kind("step", StepCheck, _check_step,
           "What a scenario step got: ok, or refused with a reason code.", {"step": "step"},
           lambda c: f"step {c.step}"),
+    _kind("output", OutputCheck, _check_output,
+          "What a Get-… step's PowerCLI objects show: their count, or a property's value "
+          "(as the table shows it) on those matching `where`.", {"step": "step"},
+          lambda c: f"output {c.step}" + (f" {c.property}" if c.property else "")),
     _kind("invariant", str, _check_invariant,
           "A named invariant of vtalab.invariants holds.", {},
           lambda c: f"invariant {c}"),

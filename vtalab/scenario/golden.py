@@ -30,6 +30,7 @@ from typing import TextIO
 from vtalab.core.files import write_atomic
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
+from vtalab.scenario.expect import expectations_markdown
 from vtalab.scenario.model import check_count, load_scenario_text, run_scenario
 from vtalab.scenario.timeline import render_run
 from vtalab.scenario.yamlloc import read_text
@@ -149,6 +150,20 @@ def library_markdown(scenarios: Path | None = None) -> str:
         # checks: the verdicts `vtalab run` reports (expectations + expected refusals)
         lines.append(f"| [`{sc.name}`](#{sc.name}) | {len(sc.steps)} | {check_count(sc)} "
                      f"| `{command}` |")
+    lines += ["", "## Expectations", "",
+              "An expectation is a time anchor (`at`, or `after_step` plus an optional "
+              "`delay`; none: the end of the run) and one check of these kinds:", "",
+              expectations_markdown().rstrip(), "",
+              "A step running a `Get-…` cmdlet shows its PowerCLI objects in the timeline as "
+              "the PowerCLI console prints them (a table, or a list for a type with more "
+              "than four default properties), and `vtalab run --json` gives them as "
+              "`output` (with `output_type`) of the step. An `output` check reads them; "
+              "values compare as the table shows them, ignoring case:", "",
+              "```yaml", "steps:",
+              "  - {id: images, at: 2h, do: Get-TrustAuthorityVMHostBaseImage}",
+              "expect:", "  - output: {step: images, count: 2}",
+              "  - output: {step: images, where: {VMHostVersion: 8.0.1-21495797}, "
+              "property: Health, equals: Ok}", "```"]
     for path, sc in loaded:
         refusals = check_count(sc) - len(sc.expect)
         lines += ["", f"## {sc.name}", "", " ".join(sc.description.split()), "",

@@ -35,7 +35,10 @@ from vtalab.errors import InputError, ScenarioError
 from vtalab.scenario.checks import _semantic_problems
 from vtalab.scenario.expect import CheckContext, StepResult, Verdict, evaluate
 from vtalab.scenario.yamlloc import Located
+from vtalab.world import registry
 from vtalab.world.assembly import World
+from vtalab.world.objects import object_type
+from vtalab.world.psformat import PSObject, plain, render
 from vtalab.world.registry import Outcome
 
 if TYPE_CHECKING:
@@ -115,6 +118,26 @@ class RunResult:
     def ok(self) -> bool:
         """No verdict failed (those not reached under ``until`` are neither)."""
         return all(v.ok is not False for v in self.verdicts)
+
+
+def objects_of(verb: str, outcome: Outcome) -> tuple[str, list[dict[str, Any]]] | None:
+    """The PowerCLI objects a successful step returned (a cmdlet with an output type, such
+    as ``Get-TrustAuthorityVMHostBaseImage``), as plain data, with their type; else None."""
+    entry = registry.lookup(verb)
+    rows = outcome.output
+    if (not outcome.ok or entry.output is None or not isinstance(rows, list)
+            or not all(isinstance(r, dict) for r in rows)):
+        return None
+    return entry.output, [plain(r) for r in rows]
+
+
+def output_text(type_name: str, rows: list[dict[str, Any]]) -> str:
+    """``rows`` as the PowerCLI console prints them (Format-Table, or Format-List for a
+    type with more than four default properties), or a line saying there were none."""
+    if not rows:
+        return f"(no {type_name} objects)"
+    display = object_type(type_name).display
+    return render([PSObject(type_name, r, display=display) for r in rows])
 
 
 def check_count(scenario: Scenario) -> int:
@@ -226,6 +249,14 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
                 f": {outcome.message}" if outcome.message else "")
         kernel.record("scenario", "step.end", index=i, id=step.id, verb=step.do,
                       ok=outcome.ok, error=outcome.error, message=text)
+        shown = objects_of(step.do, outcome)
+        if shown is not None:
+            type_name, rows = shown
+            res.output, res.output_type = rows, type_name
+            # What the PowerCLI console prints for the cmdlet (the shell's formatter): the
+            # objects are the operator's view, so the timeline shows them.
+            kernel.record("scenario", "get.output", index=i, id=step.id, verb=step.do,
+                          type=type_name, objects=rows, message=output_text(type_name, rows))
         finished[i].succeed()
 
     def check(j: int, exp: Any) -> Any:

@@ -35,7 +35,9 @@ def json_run(path: str, r: Any) -> dict[str, Any]:
         "file": path, "scenario": r.scenario.name, "seed": r.seed, "until": r.until,
         "end": r.end, "ok": r.ok, "digest": r.digest,
         "steps": [{"index": s.index, "id": s.id, "verb": s.verb, "start": s.start,
-                   "end": s.end, "ok": s.ok, "error": s.error, "message": s.message}
+                   "end": s.end, "ok": s.ok, "error": s.error, "message": s.message,
+                   **({"output_type": s.output_type, "output": s.output}
+                      if s.output is not None else {})}
                   for s in r.steps],
         "verdicts": [{"label": v.label, "ok": v.ok, "status": v.status, "detail": v.detail,
                       "at": v.at}

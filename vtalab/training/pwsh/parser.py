@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vtalab.errors import InputError
+from vtalab.world.psformat import PSObject
 
 __all__ = [
     "ArrayExpr",
@@ -55,43 +56,6 @@ __all__ = [
 
 _SEPARATORS = set(" \t|(){},;")
 _IDENT = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
-
-
-class PSObject:
-    """One output object: a type name and ordered properties (case-insensitive reads).
-
-    ``view`` is how PowerShell shows it by default: objects of a cmdlet's own type have a
-    table view; objects made by ``Select-Object`` follow PowerShell's rule (a table up to
-    four properties, a list beyond). ``display`` is the type's default display property
-    set (what ``Get-VMHost`` prints without ``select``); ``None`` shows every property.
-    """
-
-    __slots__ = ("type_name", "props", "view", "display")
-
-    def __init__(self, type_name: str, props: dict[str, Any], view: str = "table",
-                 display: tuple[str, ...] | None = None) -> None:
-        self.type_name = type_name
-        self.props = dict(props)
-        self.view = view
-        self.display = display
-
-    def key(self, name: str) -> str | None:
-        """The property's own spelling for ``name`` (any case), or ``None``."""
-        low = name.lower()
-        return next((k for k in self.props if k.lower() == low), None)
-
-    def get(self, name: str) -> Any:
-        k = self.key(name)
-        return None if k is None else self.props[k]
-
-    def __eq__(self, other: object) -> bool:
-        return (isinstance(other, PSObject) and other.type_name == self.type_name
-                and other.props == self.props)
-
-    def __repr__(self) -> str:
-        return f"PSObject({self.type_name!r}, {self.props!r})"
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 def property_of(value: Any, name: str) -> Any:
