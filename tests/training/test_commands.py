@@ -174,7 +174,8 @@ def test_faults_and_lab_verbs(shell) -> None:  # type: ignore[no-untyped-def]
     assert r.ok and r.risky == () and "kmxa restarted on esx-02" in r.text
     r = run("host-service -VMHost esx-02 -Service kmxa -Action stop")
     assert r.risky == ("stopping kmxa on esx-02: the host can no longer attest or fetch keys",)
-    r = run("Set-TrustAuthorityCluster 'vTA Cluster' -State disabled -Confirm:$false")
+    r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster 'vTA Cluster' -State disabled "
+            "-Confirm:$false")
     assert r.ok and "stops attestation" in r.risky[0]
 
 

@@ -30,9 +30,8 @@ from vtalab.world.topology import (
 
 #: cmdlet: ({parameter: (position, pipeline)}, source)
 PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
-    "Get-TrustAuthorityCluster": ({"Name": (0, False)}, "B: get-trustauthoritycluster; seed"),
-    "Set-TrustAuthorityCluster": ({"TrustAuthorityCluster": (0, True), "State": (None, False)},
-                                  "ref §1"),
+    "Set-TrustAuthorityCluster": ({"TrustAuthorityCluster": (None, True),
+                                   "State": (None, False)}, "B: set-trustauthoritycluster"),
     "Get-TrustAuthorityVMHostBaseImage": ({"TrustAuthorityCluster": (0, True)},
                                           "seed: Get-TrustAuthorityVMHostBaseImage $vTA"),
     "New-TrustAuthorityVMHostBaseImage": ({"TrustAuthorityCluster": (None, True),
@@ -45,8 +44,6 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
     "Get-TrustAuthorityTpm2AttestationSettings": ({"TrustAuthorityCluster": (0, True)},
                                                   "ref §1"),
     "Get-TrustAuthorityServicesStatus": ({"TrustAuthorityCluster": (0, True)}, "ref §1"),
-    "Get-TrustedCluster": ({"Name": (0, False), "Id": (None, False), "State": (None, False)},
-                           "ref §1"),
     "Set-TrustedCluster": ({"TrustedCluster": (0, True), "State": (None, False),
                             "Remediate": (None, False)}, "ref §1 (keep)"),
     "Export-Tpm2EndorsementKey": ({"FilePath": (0, False),
@@ -86,6 +83,14 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
 #: [(set, {parameter: (position, pipeline, mandatory)})], source
 PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool, bool]]]],
                                 str]] = {
+    "Get-TrustAuthorityCluster": ([
+        ("Name", {"Name": (None, False, False), "State": (None, False, False)}),
+        ("Id", {"Id": (None, False, True)}),
+    ], "B: get-trustauthoritycluster (the Name set is the default: no parameter needed)"),
+    "Get-TrustedCluster": ([
+        ("Name", {"Name": (None, False, False), "State": (None, False, False)}),
+        ("Id", {"Id": (None, False, True)}),
+    ], "B: get-trustedcluster"),
     "New-TrustAuthorityPrincipal": ([
         ("TrustedPrincipal", {"TrustedPrincipal": (0, True, True),
                               "TrustAuthorityCluster": (None, True, False)}),
@@ -235,10 +240,15 @@ def test_confirm_false_and_yes_to_all() -> None:
     r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage")
     assert r.actions.count("Remove-TrustAuthorityVMHostBaseImage") == 2  # asked once
     state.prompt = None
-    r = run("Set-TrustAuthorityCluster vTA -State Enabled")  # only disabling asks
+    r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Enabled")  # no ask
     assert r.ok
-    assert not run("Set-TrustAuthorityCluster vTA -State Disabled").ok
-    assert run("Set-TrustAuthorityCluster vTA -State Disabled -Confirm:$false").ok
+    assert not run("Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Disabled").ok
+    assert run("Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Disabled "
+               "-Confirm:$false").ok
+    # -TrustAuthorityCluster is named, as published: a positional value is refused
+    r = run("Set-TrustAuthorityCluster vTA -State Enabled")
+    assert "A positional parameter cannot be found that accepts argument 'vTA'." in (
+        r.error or "")
 
 
 @pytest.mark.parametrize("line,name", [
@@ -317,7 +327,7 @@ def test_whatif_says_what_would_happen_and_changes_nothing() -> None:
     assert r.text == ('What if: Performing the operation "Remove-TrustAuthorityVMHostBaseImage"'
                       ' on target "8.0.2-22380479".')
     assert world.base_images()  # nothing removed, no prompt needed (not even scripted)
-    r = run("Set-TrustAuthorityCluster vTA -State Disabled -WhatIf")
+    r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Disabled -WhatIf")
     assert r.ok and r.text.endswith('on target "vTA Cluster".')
     assert all(h.config.enabled for h in world.ta_cluster.members)
     assert len(world.ta_vcenter.tasks) == tasks  # no Recent Task either
@@ -332,9 +342,10 @@ def test_whatif_says_what_would_happen_and_changes_nothing() -> None:
 def test_whatif_and_confirm_preferences() -> None:
     world, state, run = _shell()
     assert run("$WhatIfPreference = $true").ok
-    r = run("Set-TrustAuthorityCluster vTA -State Disabled")
+    r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Disabled")
     assert r.ok and r.text.startswith("What if:") and r.actions == ()
-    r = run("Set-TrustAuthorityCluster vTA -State Disabled -WhatIf:$false -Confirm:$false")
+    r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Disabled "
+            "-WhatIf:$false -Confirm:$false")
     assert r.actions == ("Set-TrustAuthorityCluster",)
     assert run("$WhatIfPreference = $false").ok
     r = run("$ConfirmPreference = 'Sometimes'")
@@ -387,3 +398,19 @@ def test_second_parameter_sets_work_and_sets_do_not_mix() -> None:
     assert not r.ok and "not a PEM public key" in (r.error or "")
     r = run("New-TrustAuthorityTpm2EndorsementKey -Name esx-02")
     assert "missing mandatory parameters: PublicKey." in (r.error or "")
+
+
+def test_get_cmdlets_by_name_or_by_id_as_published() -> None:
+    world, state, run = _shell()
+    assert run("$c = Get-TrustAuthorityCluster -Name vTA; $c.Name").text == "vTA Cluster"
+    assert run("$c = Get-TrustAuthorityCluster -Id ClusterComputeResource-domain-c8; "
+               "$c.Name").text == "vTA Cluster"
+    assert run("Get-TrustAuthorityCluster -State Disabled").text == ""
+    r = run("Get-TrustAuthorityCluster -Name vTA -Id ClusterComputeResource-domain-c8")
+    assert "Parameter set cannot be resolved" in (r.error or "")
+    r = run("Get-TrustAuthorityCluster vTA")  # -Name is named only
+    assert "A positional parameter cannot be found" in (r.error or "")
+    assert run("$t = Get-TrustedCluster -Id ClusterComputeResource-domain-c20; $t.Name").text \
+        == "Trusted Cluster"
+    r = run("Get-TrustedCluster -Name 'Trusted Cluster' -Id ClusterComputeResource-domain-c20")
+    assert "Parameter set cannot be resolved" in (r.error or "")

@@ -16,7 +16,7 @@ from pydantic import Field
 from vtalab.core import crypto
 from vtalab.errors import InputError
 from vtalab.world.objects import X509Certificate, make
-from vtalab.world.registry import PS, Args, Outcome, verb
+from vtalab.world.registry import PS, Args, Outcome, PSSet, verb
 from vtalab.world.verbs.common import (
     DOC,
     _ta_task,
@@ -253,7 +253,8 @@ def remove_key_provider(world: World, a: KeyProviderNameArgs) -> Outcome:
 
 
 class GetTrustedClusterArgs(Args):
-    cluster: Annotated[str | None, PS(name="Name", position=0, type="String[]")] = Field(
+    ps_sets = (PSSet("Name", ("cluster", "state")), PSSet("Id", ("id",), mandatory=("id",)))
+    cluster: Annotated[str | None, PS(name="Name", type="String[]")] = Field(
         None, description="Trusted cluster (default: every one).")
     id: Annotated[str | None, PS(type="String[]")] = Field(
         None, description="Its Id (ClusterComputeResource-domain-c20).")
@@ -269,7 +270,8 @@ def service_info(world: World, info: Any) -> dict[str, Any]:
 
 
 @verb("Get-TrustedCluster", summary="Show Trusted clusters: state and their attestation and "
-      "key provider services.", args=GetTrustedClusterArgs, side="workload", source=DOC,
+      "key provider services.", args=GetTrustedClusterArgs, side="workload",
+      source=DOC + "; PowerCLI reference (the Name and Id parameter sets; -Name is named)",
       output="TrustedCluster")
 def get_trusted_cluster(world: World, a: GetTrustedClusterArgs) -> Outcome:
     clusters = ([world.trusted_cluster(a.cluster)] if a.cluster is not None

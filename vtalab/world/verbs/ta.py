@@ -41,12 +41,18 @@ TA = PS(name="TrustAuthorityCluster", pipeline=True, type="TrustAuthorityCluster
 
 
 class ClusterArgs(Args):
-    name: Annotated[str | None, PS(name="Name", position=0, type="String[]")] = Field(
+    ps_sets = (PSSet("Name", ("name", "state")), PSSet("Id", ("id",), mandatory=("id",)))
+    name: Annotated[str | None, PS(name="Name", type="String[]")] = Field(
         None, description="TA cluster name (default: the only one).")
+    state: Annotated[Literal["Enabled", "Disabled"] | None, PS(
+        name="State", type="TrustAuthorityState")] = Field(
+        None, description="Only a cluster in this state.")
+    id: Annotated[str | None, PS(name="Id", type="String[]")] = Field(
+        None, description="The cluster's Id (ClusterComputeResource-domain-c8).")
 
 
 class SetClusterArgs(Args):
-    name: Annotated[str | None, PS(name="TrustAuthorityCluster", position=0, pipeline=True,
+    name: Annotated[str | None, PS(name="TrustAuthorityCluster", pipeline=True,
                                    mandatory=True, type="TrustAuthorityCluster[]")] = Field(
         None, description="TA cluster name (default: the only one).")
     state: Literal["Enabled", "Disabled"]
@@ -76,14 +82,21 @@ def ta_cluster_object(world: World) -> dict[str, Any]:
 
 
 @verb("Get-TrustAuthorityCluster", summary="Show the TA cluster and its state.",
-      args=ClusterArgs, side="ta", source=SEED, output="TrustAuthorityCluster")
+      args=ClusterArgs, side="ta", source=SEED + "; PowerCLI reference (the Name and Id "
+      "parameter sets; -Name is named, not positional)", output="TrustAuthorityCluster")
 def get_cluster(world: World, a: ClusterArgs) -> Outcome:
     _check_ta_name(world, a.name)
-    return Outcome(True, output=[ta_cluster_object(world)])
+    obj = ta_cluster_object(world)
+    if a.id is not None and a.id not in (obj["Id"], "domain-c8"):
+        raise InputError(f"Get-TrustAuthorityCluster: no Trust Authority cluster with Id "
+                         f"{a.id!r}", what="Id", value=a.id, choices=[obj["Id"]])
+    return Outcome(True, output=[obj] if a.state in (None, obj["State"]) else [])
 
 
 @verb("Set-TrustAuthorityCluster", summary="Enable or disable the TA cluster (re-applies "
-      "the state to every TA host).", args=SetClusterArgs, side="ta", source=DOC,
+      "the state to every TA host).", args=SetClusterArgs, side="ta",
+      source=DOC + "; PowerCLI reference (-TrustAuthorityCluster and -State, both mandatory "
+                   "and named)",
       output="TrustAuthorityCluster", confirm="High", confirm_if="state=Disabled")
 def set_cluster(world: World, a: SetClusterArgs) -> Outcome:
     _check_ta_name(world, a.name)
