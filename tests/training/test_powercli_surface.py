@@ -91,6 +91,13 @@ PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool
         ("Name", {"Name": (None, False, False), "State": (None, False, False)}),
         ("Id", {"Id": (None, False, True)}),
     ], "B: get-trustedcluster"),
+    "Get-TrustAuthorityPrincipal": ([
+        ("TrustAuthorityCluster", {"TrustAuthorityCluster": (None, True, False),
+                                   "Domain": (None, False, False),
+                                   "Issuer": (None, False, False),
+                                   "Name": (None, False, False)}),
+        ("Id", {"Id": (None, False, True)}),
+    ], "B: get-trustauthorityprincipal (TrustAuthorityCluster: lab leniency, one TA cluster)"),
     "New-TrustAuthorityPrincipal": ([
         ("TrustedPrincipal", {"TrustedPrincipal": (0, True, True),
                               "TrustAuthorityCluster": (None, True, False)}),
@@ -414,3 +421,7 @@ def test_get_cmdlets_by_name_or_by_id_as_published() -> None:
         == "Trusted Cluster"
     r = run("Get-TrustedCluster -Name 'Trusted Cluster' -Id ClusterComputeResource-domain-c20")
     assert "Parameter set cannot be resolved" in (r.error or "")
+    assert "vcsa-wld.lab.local" in run("Get-TrustAuthorityPrincipal -Issuer vcsa-wld.lab.local "
+                                       "-Domain vsphere.local").text
+    assert run("Get-TrustAuthorityPrincipal -Name other").text == ""
+    assert "vcsa-wld" in run("Get-TrustAuthorityPrincipal -Id principal-vcsa-wld.lab.local").text

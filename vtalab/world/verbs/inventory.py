@@ -108,11 +108,36 @@ def _common(world: World, kind: str, ident: str) -> dict[str, Any]:
             "Uid": uid(vc, kind, ident)}
 
 
+class PrincipalListArgs(Args):
+    ps_sets = (PSSet("TrustAuthorityCluster", ("trust_authority_cluster", "domain", "issuer",
+                                               "name")),
+               PSSet("Id", ("id",), mandatory=("id",)))
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", pipeline=True, type="TrustAuthorityCluster[]")] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
+    domain: Annotated[str | None, PS(name="Domain", type="String")] = Field(
+        None, description="Only principals of this SSO domain.")
+    issuer: Annotated[str | None, PS(name="Issuer", type="String[]")] = Field(
+        None, description="Only principals of this issuer.")
+    name: Annotated[str | None, PS(name="Name", type="String[]")] = Field(
+        None, description="Only principals of this name.")
+    id: Annotated[str | None, PS(name="Id", type="String[]")] = Field(
+        None, description="The principal's Id (principal-vcsa-wld.lab.local).")
+
+
 @verb("Get-TrustAuthorityPrincipal", summary="List the trusted workload vCenter principals.",
-      args=TaListArgs, side="ta", source=DOC, output="TrustAuthorityPrincipal")
-def get_principals(world: World, a: TaListArgs) -> Outcome:
+      args=PrincipalListArgs, side="ta", output="TrustAuthorityPrincipal",
+      source=DOC + "; PowerCLI reference (the TrustAuthorityCluster set with -Domain -Issuer "
+                   "-Name filters, and the Id set; the reference marks -TrustAuthorityCluster "
+                   "mandatory, optional here: the lab has one TA cluster)")
+def get_principals(world: World, a: PrincipalListArgs) -> Outcome:
     rows = []
     for name, principal in _objects(world, "principals").items():
+        if ((a.name is not None and a.name.lower() != name.lower())
+                or (a.issuer is not None and a.issuer.lower() != principal.issuer.lower())
+                or (a.domain is not None and a.domain.lower() != "vsphere.local")
+                or (a.id is not None and a.id != f"principal-{name}")):
+            continue
         rows.append(make("TrustAuthorityPrincipal",
                          CertificateChain=[X509Certificate.of(d)
                                            for d in principal.certificates_der],
