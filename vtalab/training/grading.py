@@ -235,10 +235,10 @@ def _trust_not_weakened(before: TrustSnapshot, after: TrustSnapshot) -> Finding:
         c2, k2 = now[host]
         if cert and not c2:
             bad.append(f"certificate validation of TPM endorsement keys turned off on {host}"
-                       " (RequireCertificateValidation $false)")
+                       " (-RequireCertificateValidation:$false)")
         if eks and not k2:
             bad.append(f"the registered endorsement key check turned off on {host}"
-                       " (RequireEndorsementKeys $false)")
+                       " (-RequireEndorsementKey:$false)")
     for label, old, new in (("principal", before.principals, after.principals),
                             ("TPM CA certificate", before.tpm_ca_certificates,
                              after.tpm_ca_certificates),
