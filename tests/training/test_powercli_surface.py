@@ -448,3 +448,10 @@ def test_exercises_hints_and_training_texts_use_the_real_names() -> None:
         text = path.read_text(encoding="utf-8")
         for stale in STALE:
             assert stale not in text, f"{path.name}: {stale}"
+
+
+def test_every_cmdlet_has_each_parameter_once() -> None:
+    """-Server appears once even where the cmdlet has its own (Get-View)."""
+    for entry in registry.VERBS.values():
+        names = [s.name for s in params_of(entry)]
+        assert len(names) == len(set(names)), (entry.name, names)

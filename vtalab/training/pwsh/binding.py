@@ -167,7 +167,7 @@ def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
         specs.append(ParamSpec("", TA_CLUSTER, (TA_CLUSTER,), False, False,
                                description="The TA cluster (the lab has one).",
                                ta_cluster=True, type_name="TrustAuthorityCluster"))
-    if strict:
+    if strict and not any("Server" in s.spellings for s in specs):  # Get-View has its own
         specs.append(ParamSpec(SERVER, "Server", ("Server",), False, False,
                                description="The vCenter Server to run on (Connect-VIServer); "
                                            "default: the connected ones.",
