@@ -175,6 +175,12 @@ def powercli_markdown() -> str:
         "something is otherwise Medium, PowerShell's default (**assumed**: the reference "
         "pages do not publish ConfirmImpact).",
         "",
+        "A cmdlet with several published parameter sets shows one syntax line per set "
+        "(the default set first) and a `Parameter set` column; parameters of two sets do "
+        "not mix (`Parameter set cannot be resolved using the specified named "
+        "parameters.`), and a positional value goes to the first set with a free slot, as "
+        "PowerShell binds it.",
+        "",
         "Where a public page was not found, the choice is marked **assumed** with the "
         "reason. Lab leniencies (documented, not invented surface): an object parameter "
         "also takes the object's name; `-TrustAuthorityCluster` is optional where the lab "
