@@ -120,8 +120,7 @@ def register(sub: argparse._SubParsersAction
                     "builds, the trusted base images, each host's Quick Boot state; the "
                     "last full boot of a Quick-Booted host is inferred (or given).",
         epilog=examples("vtalab import --hosts hosts.json --base-images images.json "
-                        "--quickboot quickboot.txt --out estate.yaml",
-                        "vtalab import ... --base-images-api base-images-api.json "
+                        "--base-images-api base-images-api.json --quickboot quickboot.txt "
                         "--out estate.yaml",
                         "vtalab import ... --last-full-boot esx-01.corp.local=8.0U1 "
                         "--out estate.yaml",
