@@ -145,3 +145,43 @@ def test_key_provider_sub_services_refuse_bad_input(served: Served, sdk: Any) ->
                                                certificate="not a certificate"))
     with pytest.raises(NotFound):
         Credential(sdk).set_task(CLUSTER, "no-such-provider", "secret")
+
+
+def test_update_replaces_the_kmip_servers_and_refuses_what_the_lab_does_not_model(
+        served: Served, sdk: Any) -> None:
+    """``Providers.update`` with ``key_server.kmip_server`` replaces the provider's KMIP
+    servers (and user name) on the TA hosts; a field the lab does not model is refused by
+    name, never dropped silently."""
+    providers = Providers(sdk)
+    address = served.lab.world.kms.servers[0].address
+    before = providers.get_task(CLUSTER, "vTA-KeyProvider").get_result()
+    assert len(before.key_server.kmip_server.servers) >= 1
+
+    servers = [Providers.Server(name="kmip-a", address=NetworkAddress(hostname=address,
+                                                                      port=5696)),
+               Providers.Server(name="kmip-b", address=NetworkAddress(hostname=address,
+                                                                      port=5697))]
+    update = Providers.UpdateSpec(key_server=Providers.KeyServerUpdateSpec(
+        type=Providers.KeyServerUpdateSpec.Type.KMIP,
+        kmip_server=Providers.KmipServerUpdateSpec(servers=servers, username="kmxd-2")))
+    assert providers.update_task(CLUSTER, "vTA-KeyProvider", update).get_info().status \
+        == "SUCCEEDED"
+    after = providers.get_task(CLUSTER, "vTA-KeyProvider").get_result()
+    assert [(s.name, s.address.port) for s in after.key_server.kmip_server.servers] == \
+        [("kmip-a", 5696), ("kmip-b", 5697)]
+    assert after.key_server.kmip_server.username == "kmxd-2"
+
+    # no servers at all: the task fails (a provider keeps at least one)
+    empty = Providers.UpdateSpec(key_server=Providers.KeyServerUpdateSpec(
+        type=Providers.KeyServerUpdateSpec.Type.KMIP,
+        kmip_server=Providers.KmipServerUpdateSpec(servers=[])))
+    assert providers.update_task(CLUSTER, "vTA-KeyProvider", empty).get_info().status \
+        == "FAILED"
+    # a proxy (not modelled) is refused, naming the field
+    proxy = Providers.UpdateSpec(key_server=Providers.KeyServerUpdateSpec(
+        proxy_server=NetworkAddress(hostname="proxy.lab.local", port=3128)))
+    with pytest.raises(InvalidArgument) as refused:
+        providers.update_task(CLUSTER, "vTA-KeyProvider", proxy)
+    assert "proxy_server" in str(refused.value)
+    still = providers.get_task(CLUSTER, "vTA-KeyProvider").get_result()
+    assert [s.name for s in still.key_server.kmip_server.servers] == ["kmip-a", "kmip-b"]

@@ -146,6 +146,25 @@ class TrustedKeyProvider:
                                  f"{ref.address}:{ref.port}", what="address", value=ref.address)
         return replace(self, servers=(*self.servers, ref))
 
+    def with_servers(self, refs: tuple[KmipServerRef, ...],
+                     username: str | None = None) -> TrustedKeyProvider:
+        """The provider with exactly these KMIP servers (and ``username`` when given), as
+        the vAPI ``Providers.update`` replaces ``kmip_server``; at least one, no two with
+        the same name or endpoint."""
+        if not refs:
+            raise OperationError(f"key provider {self.name!r} needs at least one KMIP server",
+                                 what="servers", value=[])
+        names = [r.name for r in refs]
+        for i, ref in enumerate(refs):
+            if ref.name in names[:i]:
+                raise OperationError(f"two KMIP servers named {ref.name!r}", what="name",
+                                     value=ref.name)
+            if ref.endpoint in [r.endpoint for r in refs[:i]]:
+                raise OperationError(f"two KMIP servers at {ref.address}:{ref.port}",
+                                     what="address", value=ref.address)
+        return replace(self, servers=tuple(refs),
+                       username=self.username if username is None else username)
+
     def without_server(self, name: str) -> TrustedKeyProvider:
         """The provider without KMIP server ``name``; a provider keeps at least one."""
         self.server(name)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from vtalab.core import crypto
 from vtalab.core.simtime import HORIZON_SECONDS, parse_time
 from vtalab.domain.attestation import Principal
+from vtalab.domain.kms import KMIP_PORT
 from vtalab.errors import InputError
 from vtalab.server.vapi import (
     AnyError,
@@ -778,7 +779,14 @@ KpCreate = Struct(f"{KP}.create_spec", {
         "kmip_server": Opt(Struct(f"{KP}.kmip_server_create_spec", {
             "servers": List(KmipServer), "username": Opt(Str)}))})})
 KpUpdate = Struct(f"{KP}.update_spec", {"master_key_id": Opt(Str), "key_server": Opt(Struct(
-    f"{KP}.key_server_update_spec", {"description": Opt(Str)}))})
+    f"{KP}.key_server_update_spec", {
+        "type": Opt(Enum(f"{KP}.key_server_update_spec.type", ("KMIP",))),
+        "description": Opt(Str), "proxy_server": Opt(NetworkAddress),
+        "connection_timeout": Opt(Int),
+        "kmip_server": Opt(Struct(f"{KP}.kmip_server_update_spec", {
+            "servers": Opt(List(KmipServer)), "username": Opt(Str)}))}))})
+#: key_server fields the lab does not model: refused by name, never silently dropped
+_KP_UNMODELLED = ("description", "proxy_server", "connection_timeout")
 REST_KP = f"{REST_TI}/trust-authority-clusters/{{cluster}}/kms/providers"
 
 
@@ -861,7 +869,7 @@ def kp_create(lab: ServedLab, call: Call, user: str) -> str:
         if first["address"].get("port") is not None:
             args["kmip_server_port"] = first["address"]["port"]
         args["more_servers"] = [(s["name"], s["address"]["hostname"],
-                                 s["address"].get("port") or 5696) for s in servers[1:]]
+                                 s["address"].get("port") or KMIP_PORT) for s in servers[1:]]
     if kmip.get("username") is not None:
         args["kmip_server_username"] = kmip["username"]
     return lab.run_task(call, TABLE[(KP, "create$task")], user, "Add trusted key provider",
@@ -870,13 +878,41 @@ def kp_create(lab: ServedLab, call: Call, user: str) -> str:
 
 @_op(KP, "update$task", {"cluster": Id, "provider": Id, "spec": KpUpdate}, Id, side="ta",
      result=Void, rest=Rest("PATCH", REST_KP + "/{provider}", body="spec"),
-     summary="Change a trusted key provider's primary key (Set-TrustAuthorityKeyProvider).")
+     summary="Change a trusted key provider's primary key (Set-TrustAuthorityKeyProvider) "
+             "or its KMIP servers and user name (key_server.kmip_server: the lab verb "
+             "update-key-provider-servers).")
 def kp_update(lab: ServedLab, call: Call, user: str) -> str:
     lab.ids.ta_cluster(call.input["cluster"])
-    _provider(lab, call.input["provider"])
+    row = _provider(lab, call.input["provider"])
+    spec = call.input["spec"]
+    key_server = spec.get("key_server") or {}
+    for name in _KP_UNMODELLED:
+        if key_server.get(name) is not None:
+            raise VapiError("invalid_argument", f"spec.key_server.{name}: the lab does not "
+                            "model a key provider's " + name.replace("_", " ") +
+                            "; leave it unset", args=(f"spec.key_server.{name}",))
+    kmip = key_server.get("kmip_server") or {}
+    servers, username = kmip.get("servers"), kmip.get("username")
+    changes_servers = servers is not None or username is not None
+    if changes_servers and spec.get("master_key_id") is not None:
+        raise VapiError("invalid_argument", "spec: the lab applies master_key_id and "
+                        "key_server.kmip_server in separate updates (one task each); send "
+                        "them as two calls", args=("spec",))
+    if changes_servers:
+        verb = "update-key-provider-servers"
+        listed = servers if servers is not None else [
+            {"name": s["name"], "address": {"hostname": s["address"], "port": s["port"]}}
+            for s in row["servers"]]
+        args: dict[str, Any] = {"key_provider": call.input["provider"], "servers": [
+            (s["name"], s["address"]["hostname"], s["address"].get("port") or KMIP_PORT)
+            for s in listed]}
+        if username is not None:
+            args["username"] = username
+        return lab.run_task(call, TABLE[(KP, "update$task")], user,
+                            "Update trusted key provider", verb, args, _void)
     verb = "Set-TrustAuthorityKeyProvider"
     args = _verb_args(verb, name__key_provider=call.input["provider"],
-                      primary_key_id__master_key_id=call.input["spec"]["master_key_id"])
+                      primary_key_id__master_key_id=spec.get("master_key_id"))
     return lab.run_task(call, TABLE[(KP, "update$task")], user, "Update trusted key provider",
                         verb, {k: v for k, v in args.items() if v is not None}, _void)
 

@@ -232,6 +232,36 @@ def remove_server(world: World, a: RemoveServerArgs) -> Outcome:
                    key_provider=name, kmip_server=a.server)
 
 
+class UpdateServersArgs(Args):
+    key_provider: Annotated[str | None, _KP] = Field(
+        None, description="The key provider (default: the lab's).")
+    servers: list[tuple[str, str, int]] = Field(
+        description="Every KMIP server the provider keeps, as (name, address, port).")
+    username: str | None = Field(
+        None, description="The KMIP user name (unchanged when not given).")
+
+
+@verb("update-key-provider-servers", kind="lab", summary="Replace a trusted key provider's "
+      "KMIP servers (and user name) at once, as the vAPI kms.providers update does with "
+      "key_server.kmip_server; PowerCLI does it one server at a time with "
+      "Add-/Remove-TrustAuthorityKeyProviderServer.", args=UpdateServersArgs, side="ta",
+      source="vAPI: com.vmware.vcenter.trusted_infrastructure.trust_authority_clusters.kms."
+             "providers update, Providers.KmipServerUpdateSpec (servers, username), "
+             "vmware-vcenter 8.0.3.0")
+def update_servers(world: World, a: UpdateServersArgs) -> Outcome:
+    name = _provider_name(world, a.key_provider)
+    refs = []
+    for server_name, address, port in a.servers:
+        if not 0 < port < 65536:
+            raise InputError(f"port {port} of KMIP server {server_name!r} is not a TCP port",
+                             what="port", value=port)
+        refs.append(KmipServerRef(server_name, address, port))
+    wanted = tuple(refs)
+    return _change(world, name, "Update trusted key provider", f"KMIP servers of key "
+                   f"provider {name}", lambda p: p.with_servers(wanted, a.username),
+                   key_provider=name, kmip_servers=[r.name for r in refs])
+
+
 # -- the client certificate -----------------------------------------------------------------
 @verb("New-TrustAuthorityKeyProviderClientCertificate", summary="Make kmxd a new self-signed "
       "client certificate (replaces the current one; the KMS must then trust it).",
