@@ -575,3 +575,61 @@ def test_an_empty_ta_cluster_is_a_located_error(
     assert code == 2 and err == (f"error: {path}:4:23: topology.ta_cluster.hosts: the TA "
                                  "cluster needs at least one host, such as {name: ta-esx-01}: "
                                  "attestd and kmxd run on its hosts\n"), err
+
+
+# -- 7. a legal-but-huge YAML file is refused while it is read, not after ------------------------
+
+def _items(n: int) -> str:
+    """A document of ``1 + 2 * n`` values: the list of steps, one mapping and its value per
+    item (line ``3 + i`` holds item ``i``)."""
+    return "name: huge\nsteps:\n" + "".join(f"  - x: {i}\n" for i in range(n))
+
+
+def test_a_huge_yaml_file_is_refused_as_the_composer_reaches_the_limit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from vtalab.scenario import yamlloc
+
+    limit = 1001  # values: the document, the two top-level values, 499 items of two
+    monkeypatch.setattr(yamlloc, "MAX_NODES", limit)
+    calls = [0]
+    original = yamlloc._Loader.compose_node
+
+    def counting(self: yamlloc._Loader, parent: object, index: object) -> object:
+        calls[0] += 1
+        return original(self, parent, index)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(yamlloc._Loader, "compose_node", counting)
+    # 1 + 2 + 499 * 2 = 1001 values: exactly the limit is read
+    assert len(yamlloc.load_yaml(_items(499)).data["steps"]) == 499
+    calls[0] = 0
+    path = write(tmp_path, _items(20_000))  # 40,003 values
+    code, _, err = run(capsys, "run", path)
+    # value 1002 is the mapping of item 499, on line 3 + 499, column 5
+    assert code == 2 and f"{path}:502:5: " in err, err
+    assert f"more than {limit} values (MAX_NODES)" in err, err
+    # the composer stopped there: about three calls per item read (mapping, key, value),
+    # not the 60,000 the whole file would take
+    assert 1000 < calls[0] < 1600, calls[0]
+
+
+def test_aliases_are_still_counted_where_they_expand(monkeypatch: pytest.MonkeyPatch) -> None:
+    from vtalab.errors import ScenarioError
+    from vtalab.scenario import yamlloc
+
+    monkeypatch.setattr(yamlloc, "MAX_NODES", 1000)
+    # 13 values composed (the document, two lists, ten items), 13 + 100 * 11 = 1113 once
+    # every alias expands: the builder refuses at the aliased list (line 1)
+    text = "a: &x [" + ", ".join(["1"] * 10) + "]\nb: [" + ", ".join(["*x"] * 100) + "]\n"
+    with pytest.raises(ScenarioError, match=r"<scenario>:1:\d+: .*expands to more than 1000"):
+        yamlloc.load_yaml(text)
+    monkeypatch.setattr(yamlloc, "MAX_NODES", 1113)
+    assert len(yamlloc.load_yaml(text).data["b"]) == 100
+
+
+def test_max_nodes_is_one_limit_listed_with_the_others() -> None:
+    from vtalab.core.limits import LIMITS, MAX_NODES
+    from vtalab.scenario import yamlloc
+
+    assert yamlloc.MAX_NODES == MAX_NODES == 200_000
+    assert "MAX_NODES" in {limit.name for limit in LIMITS}

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 __all__ = ["LIMITS", "MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_MEMBERS", "MAX_CAMPAIGN_RUNS",
            "MAX_CLUSTERS", "MAX_EVENTS_PER_RUN", "MAX_HOSTS", "MAX_INPUT_BYTES", "MAX_NAME_CHARS",
-           "MAX_NESTING", "MAX_VMS", "Limit", "limits_markdown"]
+           "MAX_NESTING", "MAX_NODES", "MAX_VMS", "Limit", "limits_markdown"]
 
 #: The largest file vtalab reads: a scenario, plan, trace, saved session, transcript,
 #: PowerCLI export. The biggest legitimate one is a trace of a run that used all of
@@ -36,6 +36,16 @@ MAX_ARCHIVE_MEMBERS = 1000
 #: The deepest nesting of lists and mappings in a YAML or JSON input. A scenario is at
 #: most about 6 deep; a PowerCLI export about 5.
 MAX_NESTING = 64
+
+#: The most values (the document, list items, mapping values; not keys) one YAML input
+#: (scenario, plan, exercise, campaign spec) may have, counting each expansion of an
+#: alias. The composer counts as it reads, so a file of :data:`MAX_INPUT_BYTES` of small
+#: values is refused at the first value past the limit, after reading about its first
+#: 1.4 MB: measured on a 15 MB list of one-entry mappings, ``vtalab run`` took 8.5 s of CPU
+#: time (most of it PyYAML's pure-Python parser) and 0.28 GB, where counting after the
+#: whole file was composed took 89 s and 2.1 GB. The bundled YAML files have at most 328
+#: values; a topology of :data:`MAX_HOSTS` hosts needs a few per host.
+MAX_NODES = 200_000
 
 #: The most SimPy events one run may process (one ``vtalab run``, one checker example, one
 #: command of the training shell). Measured: the bundled scenarios, bug stories and plans
@@ -89,6 +99,9 @@ LIMITS = (
     Limit("MAX_ARCHIVE_MEMBERS", MAX_ARCHIVE_MEMBERS, "members", "most members of a .tgz"),
     Limit("MAX_NESTING", MAX_NESTING, "levels",
           "deepest nesting of lists and mappings in YAML or JSON input"),
+    Limit("MAX_NODES", MAX_NODES, "values",
+          "most values (items and mapping values, each alias expansion counted) in one "
+          "YAML input; refused while parsing, at the first value past the limit"),
     Limit("MAX_EVENTS_PER_RUN", MAX_EVENTS_PER_RUN, "events",
           "most simulation events one run (or one training-shell command) processes"),
     Limit("MAX_CAMPAIGN_RUNS", MAX_CAMPAIGN_RUNS, "runs",

@@ -22,13 +22,10 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from vtalab.core import files
-from vtalab.core.limits import MAX_NESTING
+from vtalab.core.limits import MAX_NESTING, MAX_NODES
 from vtalab.errors import ScenarioError
 
 __all__ = ["Located", "Mark", "load_yaml", "load_yaml_file", "path_text"]
-
-#: Nodes visited while converting one document (aliases expand): past this it is refused.
-MAX_NODES = 200_000
 
 PathT = tuple[str | int, ...]
 
@@ -139,9 +136,17 @@ class Located:
 
 class _Loader(yaml.SafeLoader):
     """The safe loader, refusing nesting deeper than ``MAX_NESTING`` while composing (the
-    composer recurses once per level: unbounded, ``[[[[...`` ends in a RecursionError)."""
+    composer recurses once per level: unbounded, ``[[[[...`` ends in a RecursionError),
+    and a document with more than ``MAX_NODES`` values as soon as the composer meets the
+    next one: a file of about 16 MB of small values would otherwise be parsed and composed
+    whole (tens of seconds of CPU time) before :class:`_Builder` counted and refused it.
+
+    Counted here as the builder counts: every value (the document, each item, each mapping
+    value), not mapping keys; an alias is not a new node here and is counted by the builder
+    each time it expands."""
 
     depth = 0
+    nodes = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
         self.depth += 1
@@ -151,6 +156,14 @@ class _Loader(yaml.SafeLoader):
                 m = event.start_mark
                 raise ScenarioError(f"nested deeper than {MAX_NESTING} levels (MAX_NESTING)",
                                     file=self.name, line=m.line + 1, column=m.column + 1)
+            if not (index is None and isinstance(parent, MappingNode)) \
+                    and not self.check_event(yaml.AliasEvent):
+                self.nodes += 1
+                if self.nodes > MAX_NODES:
+                    m = self.peek_event().start_mark
+                    raise ScenarioError(f"the document has more than {MAX_NODES} values "
+                                        "(MAX_NODES); this is the next one",
+                                        file=self.name, line=m.line + 1, column=m.column + 1)
             return super().compose_node(parent, index)
         finally:
             self.depth -= 1
