@@ -69,7 +69,9 @@ def test_trusted_connection_set_up_with_the_official_sdk(served: Served, sdk: An
     spec = Providers.CreateSpec(
         provider="kp-sdk", master_key_id=served.lab.world.kms_primary_key,
         key_server=Providers.KeyServerCreateSpec(
-            type=Providers.KeyServerCreateSpec.Type.KMIP,
+            type=Providers.KeyServerCreateSpec.Type.KMIP, description="from the SDK",
+            proxy_server=NetworkAddress(hostname="proxy.lab.local", port=3128),
+            connection_timeout=20,
             kmip_server=Providers.KmipServerCreateSpec(
                 servers=[Providers.Server(name="kmip-a", address=NetworkAddress(
                     hostname=address, port=5696))], username="vtalab-kmxd")))
@@ -79,6 +81,9 @@ def test_trusted_connection_set_up_with_the_official_sdk(served: Served, sdk: An
 
     info = providers.get_task(CLUSTER, "kp-sdk").get_result()
     assert info.key_server.kmip_server.username == "vtalab-kmxd"
+    assert (info.key_server.description, info.key_server.proxy_server.hostname,
+            info.key_server.proxy_server.port, info.key_server.connection_timeout) == (
+        "from the SDK", "proxy.lab.local", 3128, 20)
     assert [s.name for s in info.key_server.kmip_server.servers] == ["kmip-a"]
     [server] = info.status.servers
     assert (server.name, server.client_trust_server, server.server_trust_client) == (
@@ -147,11 +152,11 @@ def test_key_provider_sub_services_refuse_bad_input(served: Served, sdk: Any) ->
         Credential(sdk).set_task(CLUSTER, "no-such-provider", "secret")
 
 
-def test_update_replaces_the_kmip_servers_and_refuses_what_the_lab_does_not_model(
+def test_update_replaces_the_kmip_servers_and_stores_the_key_server_settings(
         served: Served, sdk: Any) -> None:
     """``Providers.update`` with ``key_server.kmip_server`` replaces the provider's KMIP
-    servers (and user name) on the TA hosts; a field the lab does not model is refused by
-    name, never dropped silently."""
+    servers (and user name) on the TA hosts; description, proxy and timeout are stored as
+    Set-TrustAuthorityKeyProvider stores them, in a separate call."""
     providers = Providers(sdk)
     address = served.lab.world.kms.servers[0].address
     before = providers.get_task(CLUSTER, "vTA-KeyProvider").get_result()
@@ -177,11 +182,23 @@ def test_update_replaces_the_kmip_servers_and_refuses_what_the_lab_does_not_mode
         kmip_server=Providers.KmipServerUpdateSpec(servers=[])))
     assert providers.update_task(CLUSTER, "vTA-KeyProvider", empty).get_info().status \
         == "FAILED"
-    # a proxy (not modelled) is refused, naming the field
-    proxy = Providers.UpdateSpec(key_server=Providers.KeyServerUpdateSpec(
-        proxy_server=NetworkAddress(hostname="proxy.lab.local", port=3128)))
+    # a proxy (stored, as Set-TrustAuthorityKeyProvider -ProxyAddress stores it) with the
+    # servers in one call is refused, naming the fields; alone it is stored and reported
+    both = Providers.UpdateSpec(key_server=Providers.KeyServerUpdateSpec(
+        proxy_server=NetworkAddress(hostname="proxy.lab.local", port=3128),
+        kmip_server=Providers.KmipServerUpdateSpec(username="kmxd-3")))
     with pytest.raises(InvalidArgument) as refused:
-        providers.update_task(CLUSTER, "vTA-KeyProvider", proxy)
+        providers.update_task(CLUSTER, "vTA-KeyProvider", both)
     assert "proxy_server" in str(refused.value)
     still = providers.get_task(CLUSTER, "vTA-KeyProvider").get_result()
     assert [s.name for s in still.key_server.kmip_server.servers] == ["kmip-a", "kmip-b"]
+    assert still.key_server.kmip_server.username == "kmxd-2"
+    proxy = Providers.UpdateSpec(key_server=Providers.KeyServerUpdateSpec(
+        proxy_server=NetworkAddress(hostname="proxy.lab.local", port=3128),
+        connection_timeout=15))
+    assert providers.update_task(CLUSTER, "vTA-KeyProvider", proxy).get_info().status \
+        == "SUCCEEDED"
+    got = providers.get_task(CLUSTER, "vTA-KeyProvider").get_result().key_server
+    assert (got.proxy_server.hostname, got.proxy_server.port, got.connection_timeout) == (
+        "proxy.lab.local", 3128, 15)
+    assert [s.name for s in got.kmip_server.servers] == ["kmip-a", "kmip-b"]

@@ -94,9 +94,15 @@ def test_ta_services(served: Served, rest: Callable[[str], Rest]) -> None:
     kp = api.get(f"{TAC}/kms/providers/vTA-KeyProvider").json()
     assert kp["key_server"]["kmip_server"]["servers"][0]["address"]["port"] == 5696
     assert kp["status"]["servers"][0]["health"] == "OK"
+    assert kp["key_server"]["description"] == ""
+    assert "proxy_server" not in kp["key_server"]  # unset optionals are left out
     r = api.request("PATCH", f"{TAC}/kms/providers/vTA-KeyProvider", params=task,
-                    json={"master_key_id": kp["master_key_id"]})
+                    json={"master_key_id": kp["master_key_id"],
+                          "key_server": {"description": "production keys"}})
     assert _done(api, r)["status"] == "SUCCEEDED"
+    # what Set-TrustAuthorityKeyProvider -Description stored, the vAPI reports
+    kp = api.get(f"{TAC}/kms/providers/vTA-KeyProvider").json()
+    assert kp["key_server"]["description"] == "production keys"
     assert api.get(f"{TAC}/kms/providers/nope").status_code == 404
     r = api.request("PATCH", f"{TI}/trust-authority-clusters/domain-c8", params=task,
                     json={"state": "DISABLE"})

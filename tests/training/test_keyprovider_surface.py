@@ -63,6 +63,23 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
          "Certificate": (None, False)}, "helper"),
     "Remove-TrustAuthorityKeyProviderServerCertificate": (
         {"ServerCertificate": (None, True)}, "assumed"),
+    "New-TrustAuthorityKeyProvider": (
+        {"Name": (0, False), "KmipServerAddress": (None, False),
+         "PrimaryKeyId": (None, False), "MasterKeyId": (None, False),
+         "TrustAuthorityCluster": (None, True), "ConnectionTimeOutSeconds": (None, False),
+         "Description": (None, False), "KmipServerName": (None, False),
+         "KmipServerPassword": (None, False), "KmipServerPort": (None, False),
+         "KmipServerUsername": (None, False), "ProxyAddress": (None, False),
+         "ProxyPort": (None, False)},
+        "B: new-trustauthoritykeyprovider (-MasterKeyId deprecated for -PrimaryKeyId)"),
+    "Set-TrustAuthorityKeyProvider": (
+        {"KeyProvider": (0, True), "ConnectionTimeoutSeconds": (None, False),
+         "Description": (None, False), "KmipServerUsername": (None, False),
+         "MasterKeyId": (None, False), "PrimaryKeyId": (None, False),
+         "ProxyAddress": (None, False), "ProxyPort": (None, False),
+         "TrustAuthorityCluster": (None, False), "Type": (None, False),
+         "KmipServerPassword": (None, False)},
+        "B: set-trustauthoritykeyprovider; -KmipServerPassword and position 0 assumed"),
 }
 
 OUTPUTS: dict[str, tuple[list[str], str]] = {
@@ -153,3 +170,70 @@ def test_invented_parameters_are_refused_with_powershells_error() -> None:
     assert not r.ok
     assert "A parameter cannot be found that matches parameter name 'ServerAddress'" in (
         r.error or "")
+
+
+def _provider(world: World, name: str = "vTA-KeyProvider") -> Any:
+    return world.ta_cluster.members[0].kmxd.providers[name]
+
+
+def test_primary_key_id_and_its_deprecated_name_both_work() -> None:
+    world, state, run = _shell()
+    assert run("$vTA = Get-TrustAuthorityCluster").ok
+    key = world.kms.create_key(now=world.kernel.utc())
+    r = run(f"New-TrustAuthorityKeyProvider kp2 -TrustAuthorityCluster $vTA "
+            f"-KmipServerAddress kms-01.lab.local -PrimaryKeyId {key} -Description 'second' "
+            "-ProxyAddress proxy.lab.local -ProxyPort 3128 -ConnectionTimeOutSeconds 30")
+    assert r.ok, r.error
+    assert "WARNING" not in r.text  # PowerCLI's page documents no warning
+    kp2 = _provider(world, "kp2")
+    assert kp2.primary_key_id == key
+    assert (kp2.description, kp2.proxy_address, kp2.proxy_port,
+            kp2.connection_timeout_seconds) == ("second", "proxy.lab.local", 3128, 30)
+    assert kp2.record()["proxy_address"] == "proxy.lab.local"
+    other = world.kms.create_key(now=world.kernel.utc())
+    r = run(f"Set-TrustAuthorityKeyProvider -KeyProvider kp2 -MasterKeyId {other}")
+    assert r.ok, r.error
+    assert _provider(world, "kp2").primary_key_id == other
+    r = run(f"Set-TrustAuthorityKeyProvider -KeyProvider kp2 -PrimaryKeyId {key}")
+    assert r.ok, r.error
+    assert _provider(world, "kp2").primary_key_id == key
+    assert key in run("Get-TrustAuthorityKeyProvider -TrustAuthorityCluster $vTA "
+                      "| where {$_.Name -eq 'kp2'}").text
+
+
+def test_both_key_names_naming_different_keys_is_bad_input() -> None:
+    world, state, run = _shell()
+    before = _provider(world).primary_key_id
+    r = run("Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider "
+            "-PrimaryKeyId a -MasterKeyId b")
+    assert not r.ok and "MasterKeyId" in r.error and "PrimaryKeyId" in r.error
+    assert _provider(world).primary_key_id == before
+
+
+def test_set_stores_the_key_server_settings() -> None:
+    world, state, run = _shell()
+    r = run("Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider -Description prod "
+            "-ProxyAddress proxy.lab.local -ProxyPort 8080 -ConnectionTimeoutSeconds 45 "
+            "-Type KMIP")
+    assert r.ok, r.error
+    p = _provider(world)
+    assert (p.description, p.proxy_address, p.proxy_port, p.connection_timeout_seconds,
+            p.type) == ("prod", "proxy.lab.local", 8080, 45, "KMIP")
+    # leaving a setting out keeps it
+    assert run("Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider "
+               "-Description other").ok
+    assert _provider(world).proxy_port == 8080
+    bad = run("Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider -Type SKS")
+    assert not bad.ok and "KMIP" in bad.error
+    bad = run("Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider -ProxyPort 70000")
+    assert not bad.ok
+
+
+def test_set_kmip_server_username_is_what_the_provider_logs_in_with() -> None:
+    world, state, run = _shell()
+    assert run("Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider "
+               "-KmipServerUsername someone-else").ok
+    assert _provider(world).username == "someone-else"
+    assert "someone-else" in run("Get-TrustAuthorityKeyProvider "
+                                 "-TrustAuthorityCluster (Get-TrustAuthorityCluster) "
+                                 "| Format-List *").text

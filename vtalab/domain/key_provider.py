@@ -103,6 +103,15 @@ class TrustedKeyProvider:
     #: the pending certificate signing request (DER) and the key it was made for
     csr_der: bytes = b""
     csr_private_key: crypto.PrivateKey | None = field(default=None, repr=False, compare=False)
+    #: the key server settings the vAPI Providers.KeyServerInfo carries beside the KMIP
+    #: servers (``-Description``, ``-ProxyAddress``/``-ProxyPort``,
+    #: ``-ConnectionTimeoutSeconds``, ``-Type``): stored and reported, not simulated (the
+    #: lab's KMIP traffic goes through no proxy and never times out)
+    description: str = ""
+    proxy_address: str | None = None
+    proxy_port: int | None = None
+    connection_timeout_seconds: int | None = None
+    type: str = "KMIP"
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -127,6 +136,18 @@ class TrustedKeyProvider:
 
     def with_primary_key(self, key_id: str) -> TrustedKeyProvider:
         return replace(self, primary_key_id=key_id)
+
+    def with_settings(self, **changes: Any) -> TrustedKeyProvider:
+        """The provider with other key server settings (``Set-TrustAuthorityKeyProvider
+        -Description/-ProxyAddress/-ProxyPort/-ConnectionTimeoutSeconds/-KmipServerUsername
+        /-Type``); ``None`` values leave a setting as it is."""
+        allowed = {"description", "proxy_address", "proxy_port", "connection_timeout_seconds",
+                   "type", "username"}
+        unknown = sorted(set(changes) - allowed)
+        if unknown:
+            raise OperationError(f"unknown key provider setting {unknown[0]!r}",
+                                 what="setting", value=unknown[0], choices=sorted(allowed))
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     def server(self, name: str) -> KmipServerRef:
         for s in self.servers:
@@ -205,6 +226,15 @@ class TrustedKeyProvider:
             "csr_sha256": crypto.sha256(self.csr_der).hex() if self.csr_der else None,
             "trusted_server_certificates_sha256": [
                 crypto.sha256(d).hex() for d in self.trusted_server_certificates_der],
+            # the key server settings only once set (traces of labs that never set them
+            # stay as they were)
+            **{k: v for k, v in (("description", self.description),
+                                 ("proxy_address", self.proxy_address),
+                                 ("proxy_port", self.proxy_port),
+                                 ("connection_timeout_seconds",
+                                  self.connection_timeout_seconds))
+               if v not in ("", None)},
+            **({"type": self.type} if self.type != "KMIP" else {}),
         }
 
 

@@ -785,8 +785,6 @@ KpUpdate = Struct(f"{KP}.update_spec", {"master_key_id": Opt(Str), "key_server":
         "connection_timeout": Opt(Int),
         "kmip_server": Opt(Struct(f"{KP}.kmip_server_update_spec", {
             "servers": Opt(List(KmipServer)), "username": Opt(Str)}))}))})
-#: key_server fields the lab does not model: refused by name, never silently dropped
-_KP_UNMODELLED = ("description", "proxy_server", "connection_timeout")
 REST_KP = f"{REST_TI}/trust-authority-clusters/{{cluster}}/kms/providers"
 
 
@@ -836,8 +834,12 @@ def kp_get(lab: ServedLab, call: Call, user: str) -> str:
                             "name": s["name"]})
         health = _worst(row["health"], row["status_health"])
         return {"master_key_id": row["primary_key_id"],
-                "key_server": {"type": "KMIP", "description": "", "proxy_server": None,
-                               "connection_timeout": None, "kmip_server": {
+                "key_server": {"type": row["type"], "description": row["description"],
+                               "proxy_server": (None if row["proxy_address"] is None else {
+                                   "hostname": row["proxy_address"],
+                                   "port": row["proxy_port"]}),
+                               "connection_timeout": row["connection_timeout_seconds"],
+                               "kmip_server": {
                                    "servers": [{"name": s["name"], "address": {
                                        "hostname": s["address"], "port": s["port"]}}
                                        for s in row["servers"]],
@@ -860,7 +862,15 @@ def kp_create(lab: ServedLab, call: Call, user: str) -> str:
     verb = "New-TrustAuthorityKeyProvider"
     args = _verb_args(verb, name__key_provider=spec["provider"],
                       primary_key_id__master_key_id=spec["master_key_id"])
-    kmip = spec["key_server"].get("kmip_server") or {}
+    key_server = spec["key_server"]
+    proxy = key_server.get("proxy_server") or {}
+    for arg, value in (("description", key_server.get("description")),
+                       ("proxy_address", proxy.get("hostname")),
+                       ("proxy_port", proxy.get("port")),
+                       ("connection_timeout_seconds", key_server.get("connection_timeout"))):
+        if value is not None:
+            args[arg] = value
+    kmip = key_server.get("kmip_server") or {}
     servers = kmip.get("servers") or []
     if servers:
         first = servers[0]
@@ -878,25 +888,29 @@ def kp_create(lab: ServedLab, call: Call, user: str) -> str:
 
 @_op(KP, "update$task", {"cluster": Id, "provider": Id, "spec": KpUpdate}, Id, side="ta",
      result=Void, rest=Rest("PATCH", REST_KP + "/{provider}", body="spec"),
-     summary="Change a trusted key provider's primary key (Set-TrustAuthorityKeyProvider) "
-             "or its KMIP servers and user name (key_server.kmip_server: the lab verb "
+     summary="Change a trusted key provider's primary key, description, proxy and "
+             "connection timeout (Set-TrustAuthorityKeyProvider) or its KMIP servers and "
+             "user name (key_server.kmip_server: the lab verb "
              "update-key-provider-servers).")
 def kp_update(lab: ServedLab, call: Call, user: str) -> str:
     lab.ids.ta_cluster(call.input["cluster"])
     row = _provider(lab, call.input["provider"])
     spec = call.input["spec"]
     key_server = spec.get("key_server") or {}
-    for name in _KP_UNMODELLED:
-        if key_server.get(name) is not None:
-            raise VapiError("invalid_argument", f"spec.key_server.{name}: the lab does not "
-                            "model a key provider's " + name.replace("_", " ") +
-                            "; leave it unset", args=(f"spec.key_server.{name}",))
+    proxy = key_server.get("proxy_server") or {}
+    settings = {"description": key_server.get("description"),
+                "proxy_address": proxy.get("hostname"), "proxy_port": proxy.get("port"),
+                "connection_timeout_seconds": key_server.get("connection_timeout"),
+                "type": key_server.get("type")}
     kmip = key_server.get("kmip_server") or {}
     servers, username = kmip.get("servers"), kmip.get("username")
     changes_servers = servers is not None or username is not None
-    if changes_servers and spec.get("master_key_id") is not None:
-        raise VapiError("invalid_argument", "spec: the lab applies master_key_id and "
-                        "key_server.kmip_server in separate updates (one task each); send "
+    changes_other = spec.get("master_key_id") is not None or any(
+        v is not None for k, v in settings.items() if k != "type")
+    if changes_servers and changes_other:
+        raise VapiError("invalid_argument", "spec: the lab applies key_server.kmip_server "
+                        "and the other fields (master_key_id, description, proxy_server, "
+                        "connection_timeout) in separate updates (one task each); send "
                         "them as two calls", args=("spec",))
     if changes_servers:
         verb = "update-key-provider-servers"
@@ -912,7 +926,7 @@ def kp_update(lab: ServedLab, call: Call, user: str) -> str:
                             "Update trusted key provider", verb, args, _void)
     verb = "Set-TrustAuthorityKeyProvider"
     args = _verb_args(verb, name__key_provider=call.input["provider"],
-                      primary_key_id__master_key_id=spec.get("master_key_id"))
+                      primary_key_id__master_key_id=spec.get("master_key_id"), **settings)
     return lab.run_task(call, TABLE[(KP, "update$task")], user, "Update trusted key provider",
                         verb, {k: v for k, v in args.items() if v is not None}, _void)
 

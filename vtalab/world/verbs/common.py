@@ -95,3 +95,20 @@ def host_by_id(world: World, text: str) -> str:
             return name
     world.host(text)  # raises with the nearest name
     return text
+
+
+#: the source note of the key provider cmdlets' two names for the primary key
+KEY_ID_NOTE = ("-MasterKeyId is deprecated and scheduled for removal (B: use -PrimaryKeyId); "
+               "it still works, without a warning: the public record shows none")
+
+
+def primary_key_of(primary_key_id: str | None, master_key_id: str | None) -> str | None:
+    """The key ``-PrimaryKeyId`` or its deprecated former name ``-MasterKeyId`` names
+    (New-/Set-TrustAuthorityKeyProvider take both); two different keys are bad input."""
+    if primary_key_id is not None and master_key_id is not None \
+            and primary_key_id != master_key_id:
+        raise InputError(f"-PrimaryKeyId {primary_key_id!r} and -MasterKeyId "
+                         f"{master_key_id!r} name different keys (-MasterKeyId is the "
+                         "deprecated name of -PrimaryKeyId; give only -PrimaryKeyId)",
+                         what="MasterKeyId", value=master_key_id, choices=[primary_key_id])
+    return primary_key_id if primary_key_id is not None else master_key_id

@@ -19,10 +19,12 @@ from vtalab.world.objects import X509Certificate, make
 from vtalab.world.registry import PS, Args, Outcome, PSSet, verb
 from vtalab.world.verbs.common import (
     DOC,
+    KEY_ID_NOTE,
     _ta_task,
     health,
     host_by_id,
     host_id,
+    primary_key_of,
     server_guid,
     ta_cluster_id,
     trusted_cluster_id,
@@ -226,26 +228,48 @@ def get_key_providers(world: World, a: TaListArgs) -> Outcome:
 
 class SetKeyProviderArgs(Args):
     name: Annotated[str | None, PS(name="KeyProvider", position=0, pipeline=True,
-                                   mandatory=True, type="TrustAuthorityKeyProvider[]")] = \
+                                   mandatory=True, type="TrustAuthorityKeyProvider")] = \
         Field(None, description="The key provider (object or name; default: the lab's).")
+    connection_timeout_seconds: Annotated[int | None, PS(type="Int64")] = Field(
+        None, ge=0, description="Timeout of the connection to the KMIP servers (stored and "
+                                "shown by the vAPI; the lab's KMIP servers never time out).")
+    description: str | None = Field(None, description="The provider's new description.")
+    kmip_server_username: str | None = Field(
+        None, description="The KMIP account the provider logs in with.")
     password: Annotated[str | None, PS(name="KmipServerPassword", type="SecureString")] = \
         Field(None, description="New KMIP password for the provider.")
-    primary_key_id: Annotated[str | None, PS(name="MasterKeyId")] = Field(
-        None, description="The KMIP key to use as the provider's master key.")
+    primary_key_id: Annotated[str | None, PS(name="PrimaryKeyId")] = Field(
+        None, description="The KMIP key to use as the provider's primary key.")
+    master_key_id: Annotated[str | None, PS(name="MasterKeyId")] = Field(
+        None, description="Deprecated and scheduled for removal: -PrimaryKeyId's former "
+                          "name (still works, as in PowerCLI).")
+    proxy_address: str | None = Field(
+        None, description="Proxy to the KMIP servers (stored and shown by the vAPI; the "
+                          "lab's KMIP traffic goes through no proxy).")
+    proxy_port: Annotated[int | None, PS(type="Int32")] = Field(
+        None, ge=1, le=65535, description="That proxy's port.")
     trust_authority_cluster: Annotated[str | None, PS(
         name="TrustAuthorityCluster", type="TrustAuthorityCluster")] = Field(
         None, description="The TA cluster (object or name; default: the only one).")
+    type: Annotated[Literal["KMIP"] | None, PS(type="KmsType")] = Field(
+        None, description="The key server type (KMIP, the only one vTA has).")
 
 
 @verb("Set-TrustAuthorityKeyProvider", summary="Change a trusted key provider's KMIP "
-      "credentials or primary key on every TA host.", args=SetKeyProviderArgs, side="ta",
-      source=DOC)
+      "credentials, primary key or key server settings on every TA host.",
+      args=SetKeyProviderArgs, side="ta",
+      source=DOC + "; B: https://developer.broadcom.com/powercli/latest/"
+             "vmware.vimautomation.security/commands/set-trustauthoritykeyprovider; "
+             + KEY_ID_NOTE + "; assumed: -KmipServerPassword (not on the current page; "
+             "the seed's password fix needs it) and -KeyProvider at position 0 (the page "
+             "shows it named)")
 def set_key_provider(world: World, a: SetKeyProviderArgs) -> Outcome:
     name = a.name or world.key_provider_name
     known = sorted({n for h in world.ta_cluster.members for n in h.kmxd.providers})
     if name not in known:
         raise InputError(f"no trusted key provider {name!r}", what="key provider", value=name,
                          choices=known)
+    key_id = primary_key_of(a.primary_key_id, a.master_key_id)
 
     def apply(h: TaHost) -> bool:
         provider = h.kmxd.providers.get(name)
@@ -253,8 +277,12 @@ def set_key_provider(world: World, a: SetKeyProviderArgs) -> Outcome:
             return False
         if a.password is not None:
             provider = provider.with_password(a.password)
-        if a.primary_key_id is not None:
-            provider = provider.with_primary_key(a.primary_key_id)
+        if key_id is not None:
+            provider = provider.with_primary_key(key_id)
+        provider = provider.with_settings(
+            description=a.description, proxy_address=a.proxy_address,
+            proxy_port=a.proxy_port, connection_timeout_seconds=a.connection_timeout_seconds,
+            type=a.type, username=a.kmip_server_username)
         h.kmxd.set_provider(provider)
         return True
 

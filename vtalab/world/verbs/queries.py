@@ -69,7 +69,9 @@ def list_key_providers(world: World, a: Args) -> Outcome:
             rows[name] = {
                 "name": name, "primary_key_id": p.primary_key_id, "health": health,
                 "status_health": connection, "username": p.username,
-                "servers": servers}
+                "servers": servers, "description": p.description,
+                "proxy_address": p.proxy_address, "proxy_port": p.proxy_port,
+                "connection_timeout_seconds": p.connection_timeout_seconds, "type": p.type}
     return Outcome(True, output=list(rows.values()))
 
 

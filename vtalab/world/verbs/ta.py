@@ -19,12 +19,14 @@ from vtalab.world.objects import make
 from vtalab.world.registry import PS, Args, Outcome, PSSet, verb
 from vtalab.world.verbs.common import (
     DOC,
+    KEY_ID_NOTE,
     SEED,
     _file,
     _ta_task,
     _tagged_file,
     health,
     host_by_id,
+    primary_key_of,
     server_guid,
     ta_cluster_id,
     uid,
@@ -577,8 +579,21 @@ class KeyProviderArgs(Args):
         None, description="The TA cluster (object or name; default: the only one).")
     name: Annotated[str | None, PS(position=0)] = Field(
         None, description="The key provider's name.")
-    primary_key_id: Annotated[str | None, PS(name="MasterKeyId")] = Field(
-        None, description="The KMIP key to use as the provider's master key.")
+    primary_key_id: Annotated[str | None, PS(name="PrimaryKeyId")] = Field(
+        None, description="The KMIP key to use as the provider's primary key.")
+    master_key_id: Annotated[str | None, PS(name="MasterKeyId")] = Field(
+        None, description="Deprecated and scheduled for removal: -PrimaryKeyId's former "
+                          "name (still works, as in PowerCLI).")
+    connection_timeout_seconds: Annotated[int | None, PS(name="ConnectionTimeOutSeconds",
+                                                         type="Int64")] = Field(
+        None, ge=0, description="Timeout of the connection to the KMIP servers (stored and "
+                                "shown by the vAPI; the lab's KMIP servers never time out).")
+    description: str | None = Field(None, description="The provider's description.")
+    proxy_address: str | None = Field(
+        None, description="Proxy to the KMIP servers (stored and shown by the vAPI; the "
+                          "lab's KMIP traffic goes through no proxy).")
+    proxy_port: Annotated[int | None, PS(type="Int32")] = Field(
+        None, ge=1, le=65535, description="That proxy's port.")
     kmip_server_address: str | None = Field(
         None, description="A KMIP server's address (the lab's KMS servers only).")
     kmip_server_name: str | None = Field(None, description="That server's name.")
@@ -600,11 +615,12 @@ class KeyProviderArgs(Args):
       args=KeyProviderArgs, side="ta",
       source=DOC + "; B: https://developer.broadcom.com/powercli/latest/"
              "vmware.vimautomation.security/commands/new-trustauthoritykeyprovider (lab: "
-             "without -KmipServerAddress, every KMIP server of the lab's KMS)")
+             "without -KmipServerAddress, every KMIP server of the lab's KMS; without "
+             "-PrimaryKeyId, the lab KMS's primary key; " + KEY_ID_NOTE + ")")
 def new_key_provider(world: World, a: KeyProviderArgs) -> Outcome:
     _check_kmip_server(world, a)
     name = a.name or world.key_provider_name
-    key_id = a.primary_key_id or world.kms_primary_key
+    key_id = primary_key_of(a.primary_key_id, a.master_key_id) or world.kms_primary_key
     if key_id is None:
         key_id = world.kms.create_key(now=world.kernel.utc())
         world.kms.activate(key_id) if world.kms.key(key_id).state != "Active" else None
@@ -625,7 +641,10 @@ def new_key_provider(world: World, a: KeyProviderArgs) -> Outcome:
                        username=a.kmip_server_username or template.username,
                        password=(a.kmip_server_password if a.kmip_server_password is not None
                                  else template.password),
-                       client_certificate_der=b"", trusted_server_certificates_der=())
+                       client_certificate_der=b"", trusted_server_certificates_der=(),
+                       description=a.description or "", proxy_address=a.proxy_address,
+                       proxy_port=a.proxy_port,
+                       connection_timeout_seconds=a.connection_timeout_seconds)
 
     def apply(h: TaHost) -> bool:
         if name in h.kmxd.providers:
