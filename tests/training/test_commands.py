@@ -307,3 +307,31 @@ def test_vlcm_remediation_and_vcenter_versions_through_the_shell(shell) -> None:
     assert r.ok and "NonCompliant" not in r.text and "Compliant" in r.text
     r = run("Get-View -ViewType ServiceInstance | select Server,Version,Build")
     assert r.ok and "24022515" in r.text, r.text + str(r.error)
+
+
+def test_member_access_on_pipelines_and_variables(shell) -> None:  # type: ignore[no-untyped-def]
+    world, state, run = shell()
+    r = run("(Get-TrustAuthorityCluster).Name")
+    assert r.ok, r.error
+    assert r.text.strip() == world.ta_cluster.name
+    r = run("(Get-VMHost esx-01).Name")
+    assert r.ok and r.text.strip() == "esx-01"
+    # member enumeration: every host's Name, as PowerShell 3+ gives it
+    hosts = ["ta-esx-01", "esx-01", "esx-02"]  # both vCenters' hosts, as Get-VMHost lists
+    r = run("(Get-VMHost).Name")
+    assert r.ok and r.text.split() == hosts
+    assert run("(Get-VMHost).Count").text.strip() == "3"
+    assert run("(Get-VMHost)[2].Name").text.strip() == "esx-02"
+    assert run("(Get-VMHost -Name esx-01).Count").text.strip() == "1"
+    # the same on variables
+    assert run("$h = Get-VMHost").ok
+    assert run("$h.Name").text.split() == hosts
+    assert run("$h.Count").text.strip() == "3"
+    assert run("$h.Length").text.strip() == "3"
+    assert run("$h[1].Name.Length").text.strip() == "6"
+    # as a parameter value
+    r = run("Get-VMHost -Name (Get-VMHost)[2].Name")
+    assert r.ok and "esx-02" in r.text and "esx-01" not in r.text
+    # a property the object lacks is $null (PowerShell), not an error
+    r = run("(Get-VMHost esx-01).NoSuchProperty")
+    assert r.ok and r.text.strip() == ""

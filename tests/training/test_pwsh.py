@@ -144,3 +144,34 @@ def test_list_format_and_render_rules() -> None:
     assert fmt.render([wide]).startswith("a : 1")  # more than 4 properties: a list
     assert fmt.render(["x", "y", PSObject("Y", {"N": 1})]) == "x\ny\n\nN\n-\n1"
     assert fmt.json_text([obj]) == '{\n  "Name": "a",\n  "LongerName": 1.5\n}'
+
+
+def test_member_access_on_a_parenthesised_pipeline() -> None:
+    [st_] = parse("(Get-TrustAuthorityCluster -Name vTA).Id")
+    [stage] = st_.pipeline.stages
+    assert isinstance(stage, SubExpr) and stage.path == ("Id",)
+    [inner] = stage.pipeline.stages
+    assert isinstance(inner, Command) and inner.name == "Get-TrustAuthorityCluster"
+    [st_] = parse("(Get-VMHost)[1].Name.Length | ft")
+    assert st_.pipeline.stages[0].path == (1, "Name", "Length")  # type: ignore[union-attr]
+    # as a parameter value, and nested
+    [st_] = parse("Get-VMHost -Name ((Get-VMHost)[0]).Name")
+    [value] = [e for e in st_.pipeline.stages[0].elements  # type: ignore[union-attr]
+               if isinstance(e, SubExpr)]
+    assert value.path == ("Name",) and value.pipeline.stages[0].path == (0,)  # type: ignore
+    # a space ends the member access: `(x) .Name` is a value and a bareword
+    [st_] = parse("Write-Host (Get-VMHost) .Name")
+    elements = st_.pipeline.stages[0].elements  # type: ignore[union-attr]
+    assert elements[0] == SubExpr(elements[0].pipeline) and elements[1] == Value(".Name")  # type: ignore
+
+
+def test_member_access_index_must_be_a_number() -> None:
+    with pytest.raises(InputError, match="column 13"):
+        parse("(Get-VMHost)[x]")
+
+
+def test_count_and_length_of_null_single_and_array() -> None:
+    assert property_of(None, "Count") == 0 and property_of(None, "Length") == 0
+    assert property_of(PSObject("VMHost", {"Name": "esx-01"}), "count") == 1
+    assert property_of(["a", "b"], "Length") == 2
+    assert property_of("esx-01", "Length") == 6

@@ -250,12 +250,9 @@ class Run:
                 value = item
             else:
                 value = self.variable(expr.name)
-            for step in expr.path:
-                value = property_of(value, step) if isinstance(step, str) \
-                    else _index(value, step)
-            return value
+            return _member(value, expr.path)
         if isinstance(expr, SubExpr):
-            return unwrap(self.pipeline(expr.pipeline))
+            return _member(unwrap(self.pipeline(expr.pipeline)), expr.path)
         if isinstance(expr, ArrayExpr):
             return [self.eval(e, item) for e in expr.items]
         if isinstance(expr, ScriptBlock):
@@ -415,6 +412,14 @@ def _run_until(world: World, proc: simpy.Process) -> None:
     env = world.kernel.env
     deadline = env.timeout(MAX_VERB_SECONDS)
     env.run(until=env.any_of([proc, deadline]))
+
+
+def _member(value: Any, path: tuple[str | int, ...]) -> Any:
+    """PowerShell's member access on a value: ``.Prop`` (with member enumeration over an
+    array) and ``[index]``, left to right."""
+    for step in path:
+        value = property_of(value, step) if isinstance(step, str) else _index(value, step)
+    return value
 
 
 def _index(value: Any, index: int) -> Any:

@@ -11,11 +11,14 @@ PowerShell understands it::
 
 A line is statements separated by ``;``; a statement is an optional ``$var =`` and a
 pipeline; a pipeline is stages separated by ``|``; the first stage may be an expression
-(``$bm``, ``$bm.Version``, ``$bm[0]``, ``(subpipeline)``, ``'text'``), every stage a
+(``$bm``, ``$bm.Version``, ``$bm[0]``, ``(subpipeline)``, ``(subpipeline).Name``,
+``'text'``), every stage a
 command: a name, then ``-Param``, ``-Param:value`` and positional values. Values are
 barewords (``c:\\img.tgz``: the backslash is no escape in PowerShell), single- or
 double-quoted strings (``$var`` expands in double quotes, the backtick escapes), variable
-references with ``.Property`` and ``[index]``, ``(subpipelines)``, comma lists
+references and ``(subpipelines)`` with ``.Property`` and ``[index]`` (PowerShell's member
+access: ``.Count``/``.Length`` of an array, and member enumeration: ``(Get-VMHost).Name`` is
+every host's Name), comma lists
 (``Name,Version``) and script blocks ``{ $_.Prop -op value }`` for ``Where-Object``.
 ``#`` starts a comment. Whether ``-Remediate`` takes the next value is not decided here:
 only the command knows which of its parameters are switches (see ``commands``).
@@ -66,11 +69,14 @@ def property_of(value: Any, name: str) -> Any:
         out = [property_of(v, name) for v in value]
         return [v for v in out if v is not None]
     if isinstance(value, PSObject):
+        if value.key(name) is None and name.lower() == "count":
+            return 1  # PowerShell: a single object without a Count property counts 1
         return value.get(name)
     if isinstance(value, str) and name.lower() == "length":
         return len(value)
-    if value is not None and name.lower() == "count":
-        return 1  # PowerShell: every single object has a Count of 1
+    if name.lower() == "count" or (value is None and name.lower() == "length"):
+        # PowerShell 3+: every single object has a Count of 1, $null a Count and Length of 0
+        return 0 if value is None else 1
     if isinstance(value, dict):
         return next((v for k, v in value.items() if str(k).lower() == name.lower()), None)
     return None
@@ -105,6 +111,10 @@ def tokenize(line: str) -> list[Token]:
         elif c == "#":
             n = i  # the comment ends the line
             break
+        elif c == ")":
+            # member access on a parenthesised pipeline: (Get-VMHost esx-01).Name
+            path, i = _accessors(line, i + 1)
+            out.append(Token("op", c, col, path=path))
         elif c in "|(){},;":
             out.append(Token("op", c, col))
             i += 1
@@ -126,25 +136,8 @@ def tokenize(line: str) -> list[Token]:
                 name, j = line[i + 1:k], k
             if not name:
                 raise _err("'$' must be followed by a variable name", col, line)
-            path: list[str | int] = []
-            while j < n and line[j] in ".[":
-                if line[j] == ".":
-                    k = j + 1
-                    while k < n and line[k] in _IDENT:
-                        k += 1
-                    if k == j + 1:
-                        break
-                    path.append(line[j + 1:k])
-                    j = k
-                else:
-                    k = line.find("]", j)
-                    inner = line[j + 1:k].strip() if k > 0 else ""
-                    if k < 0 or not inner.lstrip("-").isdigit():
-                        raise _err("an index must be a number in brackets, e.g. $bm[0]",
-                                   j + 1, line)
-                    path.append(int(inner))
-                    j = k + 1
-            out.append(Token("var", name, col, path=tuple(path)))
+            path, j = _accessors(line, j)
+            out.append(Token("var", name, col, path=path))
             i = j
         elif c == "-" and i + 1 < n and line[i + 1].isalpha():
             j = i + 1
@@ -171,6 +164,32 @@ def tokenize(line: str) -> list[Token]:
             i = j
     out.append(Token("end", "", n + 1))
     return out
+
+
+def _accessors(line: str, j: int) -> tuple[tuple[str | int, ...], int]:
+    """The ``.Property`` and ``[index]`` accessors written right after a variable name or
+    a closing parenthesis (no space between: ``$bm[0].Version``, ``(Get-VMHost).Name``),
+    and where they end."""
+    n = len(line)
+    path: list[str | int] = []
+    while j < n and line[j] in ".[":
+        if line[j] == ".":
+            k = j + 1
+            while k < n and line[k] in _IDENT:
+                k += 1
+            if k == j + 1:
+                break
+            path.append(line[j + 1:k])
+            j = k
+        else:
+            k = line.find("]", j)
+            inner = line[j + 1:k].strip() if k > 0 else ""
+            if k < 0 or not inner.lstrip("-").isdigit():
+                raise _err("an index must be a number in brackets, e.g. $bm[0]",
+                           j + 1, line)
+            path.append(int(inner))
+            j = k + 1
+    return tuple(path), j
 
 
 def _string(line: str, i: int) -> tuple[str, int]:
@@ -219,6 +238,8 @@ class VarRef:
 @dataclass(frozen=True)
 class SubExpr:
     pipeline: Pipeline
+    #: member access on the result: ``(Get-VMHost).Name`` (property names, int indexes)
+    path: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -387,8 +408,9 @@ class _Parser:
         if self.at_op("("):
             self.i += 1
             inner = self.pipeline(")")
+            close = self.tok
             self.expect(")")
-            return SubExpr(inner)
+            return SubExpr(inner, close.path)
         shown = t.text or "the end of the line"
         raise _err(f"expected a value, found {shown!r}", t.col, self.line)
 
