@@ -185,6 +185,7 @@ def test_update_replaces_the_kmip_servers_and_stores_the_key_server_settings(
     # a proxy (stored, as Set-TrustAuthorityKeyProvider -ProxyAddress stores it) with the
     # servers in one call is refused, naming the fields; alone it is stored and reported
     both = Providers.UpdateSpec(key_server=Providers.KeyServerUpdateSpec(
+        type=Providers.KeyServerUpdateSpec.Type.KMIP,
         proxy_server=NetworkAddress(hostname="proxy.lab.local", port=3128),
         kmip_server=Providers.KmipServerUpdateSpec(username="kmxd-3")))
     with pytest.raises(InvalidArgument) as refused:
