@@ -451,3 +451,12 @@ def test_every_cmdlet_has_each_parameter_once() -> None:
     for entry in registry.VERBS.values():
         names = [s.name for s in params_of(entry)]
         assert len(names) == len(set(names)), (entry.name, names)
+
+
+def test_get_tpm2_endorsement_key_says_its_vmhosttpm_set_is_not_modelled() -> None:
+    """Broadcom's page has two sets, -VMHostTPM and -VMHost; the lab has no VMHostTPM
+    object, so only -VMHost is offered and the entry says so (docs/powercli.md shows it)."""
+    entry = registry.lookup("Get-Tpm2EndorsementKey")
+    assert "VMHostTPM" not in {s.name for s in params_of(entry)}
+    assert "VMHostTPM" not in OBJECT_TYPES
+    assert "-VMHostTPM" in entry.source and "not modelled" in entry.source

@@ -445,7 +445,11 @@ class Tpm2EkArgs(Args):
 @verb("Get-Tpm2EndorsementKey", summary="Read the TPM 2.0 endorsement key of a host's TPM "
       "(for Export-Tpm2CACertificate, Export-Tpm2EndorsementKey, "
       "New-TrustAuthorityTpm2EndorsementKey).", args=Tpm2EkArgs, side="host",
-      source="PowerCLI Get-Tpm2EndorsementKey (-VMHost set)", output="Tpm2EndorsementKey")
+      source="B: https://developer.broadcom.com/powercli/latest/vmware.vimautomation.security"
+             "/commands/get-tpm2endorsementkey (the -VMHost set; the page's other set, "
+             "-VMHostTPM <VMHostTPM[]>, is not modelled: the lab has no VMHostTPM object "
+             "(structures/...vmhosttpm: FirmwareVersion, IsActive, Manufacturer, TpmId ...) "
+             "and no cmdlet that returns one)", output="Tpm2EndorsementKey")
 def get_tpm2_ek(world: World, a: Tpm2EkArgs) -> Outcome:
     name = host_by_id(world, a.vmhost)
     tpm = world.trusted_host(name).host.tpm
