@@ -93,7 +93,7 @@ def kms_password(world: World, a: KmsArgs) -> Outcome:
     _note(world, "kms", "fault.kms_credentials",
           f"KMS administrator changed the password of {world.kms_identity.username} to "
           f"{new_password!r}; the trusted key provider's stored credentials are now stale "
-          "(fix: Set-TrustAuthorityKeyProvider -Password)", new_password=new_password)
+          "(fix: Set-TrustAuthorityKeyProvider -KmipServerPassword)", new_password=new_password)
     return Outcome(True)
 
 
