@@ -32,7 +32,6 @@ from vtalab.invariants.replay import (
     _trusted_hosts,
     _TrustState,
     folded,
-    folding,
 )
 
 if TYPE_CHECKING:
@@ -132,11 +131,11 @@ _ORDER_KINDS = ("ta.object", "host.upgrade.staging", "host.boot.complete", "atte
     source=f"{SEED}, 'Best practices for upgrading vTA' and 'Upgrading and patching vTA'",
     kind="advice", at_risk=_upgrades)
 def _documented_upgrade_order(world: World) -> list[Violation]:
-    out, before_import = _fold(world, _upgrade_order_fold, _ORDER_KINDS, _upgrade_order_fold)
+    out, before_import = _upgrade_order_fold(world)
     return [*out, *before_import.values()]
 
 
-@folding(*_ORDER_KINDS)
+@folded(*_ORDER_KINDS)
 def _upgrade_order_fold(world: World) -> Generator[
         tuple[list[Violation], dict[tuple[str, str], Violation]], TraceEvent, None]:
     """``documented-upgrade-order`` folded over the events of :data:`_ORDER_KINDS`: the

@@ -84,7 +84,7 @@ class _Folds:
 
 _FOLDS: weakref.WeakKeyDictionary[Any, _Folds] = weakref.WeakKeyDictionary()
 _Make = Callable[["World"], Generator[Any, "TraceEvent", None]]
-#: the folds of :func:`folded` and :func:`folding`: key -> (kinds, make)
+#: the folds of :func:`folded`: key -> (kinds, make)
 _REGISTERED: dict[Any, tuple[tuple[str, ...], _Make]] = {}
 
 
@@ -115,17 +115,6 @@ def _fold(world: World, key: Any, kinds: tuple[str, ...],
 def _real() -> Any:
     """Real crypto (a world without a crypto mode of its own)."""
     return simulated(False)
-
-
-def folding(*kinds: str) -> Callable[[_Make], _Make]:
-    """Register ``fn(world)`` -- a generator folding events of ``kinds`` -- to start with
-    the others on a trace; its result is ``_fold(world, fn, kinds, fn)`` (not copied)."""
-
-    def deco(fn: _Make) -> _Make:
-        _REGISTERED[fn] = (kinds, fn)
-        return fn
-
-    return deco
 
 
 def folded(*kinds: str) -> Callable[[Callable[[World], Generator[Any, TraceEvent, None]]],

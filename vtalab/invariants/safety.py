@@ -28,10 +28,8 @@ from vtalab.invariants import DOMAIN, SEED, Violation, invariant
 from vtalab.invariants.replay import (
     UP_KINDS,
     _canonical_verb,
-    _fold,
     _TrustState,
     folded,
-    folding,
 )
 
 if TYPE_CHECKING:
@@ -163,7 +161,7 @@ def _key_only_after_attestation(world: World) -> Generator[list[Violation], Trac
 _STALE_KINDS = ("attest.result", "key.release")
 
 
-@folding(*_STALE_KINDS)
+@folded(*_STALE_KINDS)
 def _stale_token_fold(world: World) -> Generator[list[dict[str, Any]], TraceEvent, None]:
     """Every stale-token release so far (see :func:`stale_token_releases`), folded over
     ``attest.result`` and ``key.release`` events: each event is read once."""
@@ -215,8 +213,7 @@ def stale_token_releases(world: World, host: str | None = None) -> list[dict[str
     that verdict) and its bound (token expiry - that verdict). Incremental: a fold over
     the new events only, however often it is asked.
     """
-    items: list[dict[str, Any]] = _fold(world, _stale_token_fold, _STALE_KINDS,
-                                        _stale_token_fold)
+    items: list[dict[str, Any]] = _stale_token_fold(world)
     return [dict(item) for item in items if host is None or item["host"] == host]
 
 
