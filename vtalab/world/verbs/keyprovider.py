@@ -41,7 +41,7 @@ from vtalab.core import crypto
 from vtalab.domain.key_provider import KmipServerRef, TrustedKeyProvider
 from vtalab.domain.kms import KMIP_PORT
 from vtalab.errors import InputError
-from vtalab.world.objects import make
+from vtalab.world.objects import X509Certificate, make
 from vtalab.world.registry import PS, Args, Outcome, PSComposite, fault, verb
 from vtalab.world.verbs.common import _file, _ta_task, ta_cluster_id, uid
 
@@ -126,7 +126,7 @@ def _cert_object(der: bytes) -> dict[str, Any]:
                 NotAfter=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S"),
                 NotBefore=cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M:%S"),
                 SerialNumber=f"{cert.serial_number:X}",
-                Subject=cert.subject.rfc4514_string(),
+                Subject=X509Certificate(cert.subject.rfc4514_string(), der),
                 Thumbprint=crypto.sha1_hex(der).upper())
 
 
