@@ -13,7 +13,7 @@ import pytest
 
 from vtalab import World
 from vtalab.training.commands import ShellState, execute
-from vtalab.training.pwsh.binding import SERVER, params_of
+from vtalab.training.pwsh.binding import ALL_SETS, SERVER, param_sets, params_of
 from vtalab.world import registry
 from vtalab.world.objects import OBJECT_TYPES
 from vtalab.world.topology import (
@@ -63,26 +63,80 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
          "Certificate": (None, False)}, "helper"),
     "Remove-TrustAuthorityKeyProviderServerCertificate": (
         {"ServerCertificate": (None, True)}, "assumed"),
-    "New-TrustAuthorityKeyProvider": (
-        {"Name": (0, False), "KmipServerAddress": (None, False),
-         "PrimaryKeyId": (None, False), "MasterKeyId": (None, False),
-         "TrustAuthorityCluster": (None, True), "ConnectionTimeOutSeconds": (None, False),
-         "Description": (None, False), "KmipServerName": (None, False),
-         "KmipServerPassword": (None, False), "KmipServerPort": (None, False),
-         "KmipServerUsername": (None, False), "ProxyAddress": (None, False),
-         "ProxyPort": (None, False)},
-        "B: new-trustauthoritykeyprovider (-MasterKeyId deprecated for -PrimaryKeyId)"),
-    "Set-TrustAuthorityKeyProvider": (
-        {"KeyProvider": (0, True), "ConnectionTimeoutSeconds": (None, False),
-         "Description": (None, False), "KmipServerUsername": (None, False),
-         "MasterKeyId": (None, False), "PrimaryKeyId": (None, False),
-         "ProxyAddress": (None, False), "ProxyPort": (None, False),
-         "TrustAuthorityCluster": (None, False), "Type": (None, False),
-         "KmipServerPassword": (None, False)},
-        "B: set-trustauthoritykeyprovider; -KmipServerPassword and position 0 assumed"),
+    "Get-TrustAuthorityKeyProvider": (
+        {"TrustAuthorityCluster": (None, True), "Name": (0, False)},
+        "B: get-trustauthoritykeyprovider ([-Name] position 1 = slot 0)"),
+    "Remove-TrustAuthorityKeyProvider": (
+        {"KeyProvider": (None, False), "TrustAuthorityCluster": (None, False)},
+        "B: remove-trustauthoritykeyprovider (no pipeline feature on -KeyProvider)"),
+    "Get-TrustAuthorityKeyProviderService": (
+        {"VMHost": (0, True), "ServiceAddress": (None, False), "ServiceGroup": (None, False),
+         "TrustAuthorityCluster": (None, True)}, "B: get-trustauthoritykeyproviderservice"),
+}
+
+#: cmdlets with several published parameter sets, default first:
+#: [(set, {parameter: (position, pipeline, mandatory)})], source
+PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool, bool]]]],
+                                str]] = {
+    "New-TrustAuthorityKeyProvider": ([
+        ("PrimaryKeyId", {
+            "TrustAuthorityCluster": (None, True, True), "Name": (0, False, True),
+            "PrimaryKeyId": (None, False, True),
+            "ConnectionTimeOutSeconds": (None, False, False), "Description": (None, False, False),
+            "ProxyAddress": (None, False, False), "ProxyPort": (None, False, False),
+            "KmipServerAddress": (None, False, True), "KmipServerName": (None, False, False),
+            "KmipServerPort": (None, False, False), "KmipServerUsername": (None, False, False),
+            "KmipServerPassword": (None, False, False)}),
+        ("MasterKeyId", {
+            "TrustAuthorityCluster": (None, True, True), "Name": (0, False, True),
+            "MasterKeyId": (None, False, True),
+            "ConnectionTimeOutSeconds": (None, False, False), "Description": (None, False, False),
+            "ProxyAddress": (None, False, False), "ProxyPort": (None, False, False),
+            "KmipServerAddress": (None, False, True), "KmipServerName": (None, False, False),
+            "KmipServerPort": (None, False, False), "KmipServerUsername": (None, False, False),
+            "KmipServerPassword": (None, False, False)}),
+    ], "B: new-trustauthoritykeyprovider (the MasterKeyId set and the PrimaryKeyId set; "
+       "which is the default is assumed)"),
+    "Set-TrustAuthorityKeyProvider": ([
+        ("Settings", {
+            "KeyProvider": (None, True, True), "ConnectionTimeoutSeconds": (None, False, False),
+            "Description": (None, False, False), "KmipServerUsername": (None, False, False),
+            "PrimaryKeyId": (None, False, False), "MasterKeyId": (None, False, False),
+            "ProxyAddress": (None, False, False), "ProxyPort": (None, False, False),
+            "TrustAuthorityCluster": (None, False, False), "Type": (None, False, False)}),
+        ("KmipServerPassword", {
+            "KeyProvider": (None, True, True), "KmipServerPassword": (None, False, True),
+            "TrustAuthorityCluster": (None, False, False)}),
+    ], "B: set-trustauthoritykeyprovider (the settings set); PowerCLI 13.3 help "
+       "(-KmipServerPassword mandatory); VMware's helper (-KeyProvider -TrustAuthorityCluster "
+       "-KmipServerPassword)"),
+    "Get-KeyProviderServiceInfo": ([
+        ("Filter", {"ServiceAddress": (None, False, False), "ServiceGroup": (None, False, False),
+                    "ServicePort": (None, False, False), "TAClusterId": (None, False, False)}),
+        ("Id", {"Id": (None, False, True)}),
+    ], "B: get-keyproviderserviceinfo"),
 }
 
 OUTPUTS: dict[str, tuple[list[str], str]] = {
+    "TrustAuthorityKeyProviderStatus": (
+        ["Health", "HealthDetails", "KeyProviderId", "ServerStatus"],
+        "B: structures/...trustauthoritykeyproviderstatus"),
+    "TrustAuthorityKeyProviderServerStatus": (
+        ["ClientTrustServer", "Health", "HealthDetails", "Name", "ServerTrustClient"],
+        "B: structures/...trustauthoritykeyproviderserverstatus"),
+    "KeyProviderServiceInfo": (
+        ["CertificateChain", "Id", "Name", "ServiceAddress", "ServiceGroup", "ServicePort",
+         "TAClusterId", "Uid"], "B: structures/...keyproviderserviceinfo"),
+    "TrustAuthorityKeyProviderService": (
+        ["ServerGuid", "ServiceAddress", "ServiceGroup", "ServicePort",
+         "TrustAuthorityClusterId", "TrustedCA", "TrustedCARawData", "Uid", "VMHostId"],
+        "B: structures/...trustauthoritykeyproviderservice"),
+    # assumed (no structure page): what VMware's helper reads, MasterKeyId, Status (the
+    # published TrustAuthorityKeyProviderStatus), Type and PowerCLI's ids; no password
+    "TrustAuthorityKeyProvider": (
+        ["ConnectionTimeoutSeconds", "Description", "Id", "KmipServerUsername", "MasterKeyId",
+         "Name", "PrimaryKeyId", "ProxyAddress", "ProxyPort", "Status",
+         "TrustAuthorityClusterId", "Type", "Uid"], "assumed: helper + vAPI Providers.Info"),
     "TrustAuthorityKeyProviderServer": (
         ["Address", "Id", "KeyProviderId", "Name", "Port", "TrustAuthorityClusterId", "Uid"],
         "B: structures/...trustauthoritykeyproviderserver"),
@@ -100,6 +154,35 @@ def test_parameters_as_published(cmdlet: str) -> None:
     got = {s.name: (s.position, s.pipeline) for s in params_of(entry) if s.field != SERVER}
     assert got == want, source
     assert entry.kind == "powercli" and entry.source
+
+
+@pytest.mark.parametrize("cmdlet", sorted(PARAMETER_SETS))
+def test_parameter_sets_as_published(cmdlet: str) -> None:
+    want, source = PARAMETER_SETS[cmdlet]
+    entry = registry.lookup(cmdlet)
+    specs = {s.field: s for s in params_of(entry) if s.field != SERVER}
+    got = [(st.name, {specs[f].name: (st.position(f), specs[f].pipeline, f in st.mandatory)
+                      for f in specs if f in st.fields})
+           for st in param_sets(entry)]
+    assert got == want, source
+    assert entry.kind == "powercli" and entry.source
+
+
+def test_single_set_cmdlets_have_one_set() -> None:
+    for cmdlet in PARAMETERS:
+        assert [st.name for st in param_sets(registry.lookup(cmdlet))] == [ALL_SETS], cmdlet
+
+
+def test_sources_cite_the_page_or_say_assumed() -> None:
+    for cmdlet in (*PARAMETERS, *PARAMETER_SETS):
+        source = registry.lookup(cmdlet).source
+        assert "developer.broadcom.com" in source or "assumed" in source or \
+            "Helper" in source, cmdlet
+    for cmdlet in ("Get-TrustAuthorityKeyProvider", "New-TrustAuthorityKeyProvider",
+                   "Set-TrustAuthorityKeyProvider", "Remove-TrustAuthorityKeyProvider",
+                   "Get-KeyProviderServiceInfo", "Get-TrustAuthorityKeyProviderService"):
+        assert ("https://developer.broadcom.com/powercli/latest/vmware.vimautomation.security/"
+                "commands/" + cmdlet.lower()) in registry.lookup(cmdlet).source, cmdlet
 
 
 @pytest.mark.parametrize("type_name", sorted(OUTPUTS))
@@ -133,11 +216,15 @@ def test_an_operator_sets_up_the_trust_in_the_shell() -> None:
     world, state, run = _shell()
     vta = "$vTA = Get-TrustAuthorityCluster"
     assert run(vta).ok
+    key = world.kms_primary_key  # the KMS administrator hands the key's id over
     assert run("New-TrustAuthorityKeyProvider kp2 -TrustAuthorityCluster $vTA "
-               "-KmipServerAddress kms-01.lab.local").ok
+               f"-KmipServerAddress kms-01.lab.local -PrimaryKeyId {key}").ok
     assert run("$kp = Get-TrustAuthorityKeyProvider -TrustAuthorityCluster $vTA "
                "| where {$_.Name -eq 'kp2'}").ok
-    assert "AUTH_FAILED" in run("$kp").text
+    # the status as PowerCLI publishes it: Health and, per KMIP server, who trusts whom
+    assert run("$kp.Status.Health").text.strip() == "Error"
+    shown = run("$kp.Status.ServerStatus").text
+    assert "Name=kms-cluster-01" in shown and "ClientTrustServer=False" in shown
     assert run("Add-TrustAuthorityKeyProviderServer kms-02.lab.local -KeyProvider $kp "
                "-Name second").ok
     assert _servers(world, "kp2") == ["kms-cluster-01", "second"]
@@ -152,8 +239,8 @@ def test_an_operator_sets_up_the_trust_in_the_shell() -> None:
     assert run("Export-TrustAuthorityKeyProviderClientCertificate -KeyProvider $kp "
                "-FilePath kp2.pem").ok
     assert run("kms-trust-client-certificate kp2.pem").ok
-    assert "CONNECTED" in run("Get-TrustAuthorityKeyProvider -TrustAuthorityCluster $vTA "
-                              "| where {$_.Name -eq 'kp2'}").text
+    assert run("(Get-TrustAuthorityCluster | Get-TrustAuthorityKeyProvider kp2)"
+               ".Status.Health").text.strip() == "Ok"
     # A removal prompts; a script without -Confirm:$false cannot answer.
     r = run("Get-TrustAuthorityKeyProviderServer -KeyProvider $kp | select -Last 1 | "
             "Remove-TrustAuthorityKeyProviderServer")
@@ -237,3 +324,82 @@ def test_set_kmip_server_username_is_what_the_provider_logs_in_with() -> None:
     assert "someone-else" in run("Get-TrustAuthorityKeyProvider "
                                  "-TrustAuthorityCluster (Get-TrustAuthorityCluster) "
                                  "| Format-List *").text
+
+
+def test_get_needs_its_cluster_and_takes_a_name() -> None:
+    """-TrustAuthorityCluster is mandatory (PowerShell's missing-mandatory error); [-Name]
+    is positional; a TA cluster by pipeline."""
+    _, _, run = _shell()
+    r = run("Get-TrustAuthorityKeyProvider")
+    assert not r.ok
+    assert "missing mandatory parameters: TrustAuthorityCluster" in (r.error or "")
+    assert "vTA-KeyProvider" in run("Get-TrustAuthorityCluster | "
+                                    "Get-TrustAuthorityKeyProvider vTA-KeyProvider").text
+    assert run("Get-TrustAuthorityCluster | Get-TrustAuthorityKeyProvider nope").text == ""
+    r = run("Get-TrustAuthorityKeyProvider -TrustAuthorityCluster elsewhere")
+    assert not r.ok and "elsewhere" in (r.error or "")
+
+
+def test_the_provider_object_shows_no_password_and_the_settings_it_has() -> None:
+    _, _, run = _shell()
+    assert run("Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider "
+               "-KmipServerPassword s3cret").ok
+    shown = run("Get-TrustAuthorityCluster | Get-TrustAuthorityKeyProvider | "
+                "Format-List *").text
+    assert "s3cret" not in shown and "Password" not in shown
+    for prop in ("PrimaryKeyId", "KmipServerUsername", "ProxyAddress", "Status", "Type"):
+        assert prop in shown
+
+
+def test_new_takes_the_published_sets() -> None:
+    world, _, run = _shell()
+    key = world.kms_primary_key
+    base = "New-TrustAuthorityKeyProvider -TrustAuthorityCluster (Get-TrustAuthorityCluster) "
+    r = run(base + "kp3 -PrimaryKeyId " + str(key))  # no -KmipServerAddress
+    assert not r.ok and "missing mandatory parameters: KmipServerAddress" in (r.error or "")
+    r = run(base + "kp3 -KmipServerAddress kms-01.lab.local")  # no key at all
+    assert not r.ok and "PrimaryKeyId" in (r.error or "")
+    r = run(base + f"kp3 -KmipServerAddress kms-01.lab.local -PrimaryKeyId {key} "
+            f"-MasterKeyId {key}")  # two sets at once
+    assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
+    r = run(f"New-TrustAuthorityKeyProvider kp3 -KmipServerAddress kms-01.lab.local "
+            f"-MasterKeyId {key}")  # the cluster is mandatory in every set
+    assert not r.ok and "TrustAuthorityCluster" in (r.error or "")
+    assert run(base + f"kp3 -KmipServerAddress kms-01.lab.local -MasterKeyId {key}").ok
+    assert _provider(world, "kp3").primary_key_id == key
+
+
+def test_the_password_is_its_own_parameter_set() -> None:
+    """PowerCLI 13.3: -KmipServerPassword is mandatory in its set; VMware's helper sets it
+    alone. Mixing it with the settings set is PowerShell's set error, and nothing changes."""
+    world, _, run = _shell()
+    r = run("Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider "
+            "-KmipServerPassword x -Description y")
+    assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
+    assert _provider(world).description != "y"
+    before = _provider(world).password
+    assert run("Get-TrustAuthorityCluster | Get-TrustAuthorityKeyProvider | "
+               "Set-TrustAuthorityKeyProvider -KmipServerPassword n3w").ok
+    assert _provider(world).password == "n3w" != before
+
+
+def test_remove_takes_the_provider_by_name_only() -> None:
+    world, _, run = _shell()
+    r = run("Remove-TrustAuthorityKeyProvider vTA-KeyProvider -Confirm:$false")
+    assert not r.ok and "positional parameter cannot be found" in (r.error or "")
+    assert run("Remove-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider "
+               "-Confirm:$false").ok
+    assert "vTA-KeyProvider" not in world.ta_cluster.members[0].kmxd.providers
+
+
+def test_key_provider_services_by_host_and_by_filter() -> None:
+    _, _, run = _shell()
+    assert "ta-esx-01" in run("Get-TrustAuthorityKeyProviderService ta-esx-01").text
+    assert run("Get-TrustAuthorityKeyProviderService -ServiceGroup nope").text == ""
+    assert not run("Get-TrustAuthorityKeyProviderService esx-99").ok
+    shown = run("Get-KeyProviderServiceInfo | Format-List *").text
+    assert "ServiceAddress" in shown and "TAClusterId" in shown
+    assert run("Get-KeyProviderServiceInfo -ServiceGroup nope").text == ""
+    r = run("Get-KeyProviderServiceInfo -Id x -ServiceGroup y")
+    assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
+    assert not run("Get-KeyProviderServiceInfo -ServicePort 443").ok

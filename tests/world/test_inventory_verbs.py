@@ -29,7 +29,7 @@ def test_listing_cmdlets_show_what_setup_imported(world: World) -> None:
         "vcsa-wld.lab.local"]
     assert [r["Name"] for r in world.call("Get-TrustAuthorityTpm2CACertificate").output] == [
         "Infineon"]
-    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"] == "CONNECTED"
+    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"]["Health"] == "Ok"
     (cluster,) = world.call("Get-TrustedCluster").output
     assert list(cluster) == ["AttestationServiceInfo", "Id", "KeyProviderServiceInfo",
                              "Name", "State", "Uid"]  # the published TrustedCluster
@@ -59,10 +59,10 @@ def test_removing_the_principal_makes_the_host_fail_with_untrusted_principal(
 def test_rotated_kms_password_is_fixed_with_set_key_provider(world: World) -> None:
     world.perform("kms-wrong-credentials")
     world.run(world.kernel.now + 1)
-    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"] == "AUTH_FAILED"
+    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"]["Health"] == "Error"
     note = world.kernel.trace.select("fault.kms_credentials")[-1]
     world.call("Set-TrustAuthorityKeyProvider", password=note.fields["new_password"])
-    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"] == "CONNECTED"
+    assert world.call("Get-TrustAuthorityKeyProvider").output[0]["Status"]["Health"] == "Ok"
 
 
 def test_removed_service_info_is_applied_by_remediate(world: World) -> None:

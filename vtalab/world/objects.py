@@ -144,11 +144,30 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
        "TpmId:String Uid:String VMHostId:String VMHostUuid:String",
        "VMHostId TpmId Certificate", _SEC + "tpm2endorsementkey"),
     _t("TrustAuthorityKeyProvider", _S + "TrustAuthorityKeyProvider",
-       f"{_HEALTH} Id:String KmipServerPassword:String KmipServerUsername:String "
-       "MasterKeyId:String[] Name:String Status:String TrustAuthorityClusterId:String "
-       "Uid:String", "Name MasterKeyId Status Health",
-       "assumed: the structure page was not found; the vAPI kms Providers.Info "
-       "(provider, master_key_id, key_server, status, health) with PowerCLI's Id/Name/Uid"),
+       "ConnectionTimeoutSeconds:Int64 Description:String Id:String KmipServerUsername:String "
+       "MasterKeyId:String Name:String PrimaryKeyId:String ProxyAddress:String "
+       "ProxyPort:Int32 Status:TrustAuthorityKeyProviderStatus "
+       "TrustAuthorityClusterId:String Type:KmsType Uid:String",
+       "Name PrimaryKeyId Status",
+       "assumed: the structure page was not found (the docs corpus has the command pages and "
+       "the TrustAuthorityKeyProviderStatus page, not this one). The properties are those "
+       "VMware's helper module reads from the object (VMware.TrustedInfrastructure.Helper, "
+       "Save-TrustAuthorityClusterSettings: Name, PrimaryKeyId, Description, ProxyAddress, "
+       "ProxyPort, ConnectionTimeoutSeconds, KmipServerUsername), the deprecated MasterKeyId "
+       "the cmdlets still take, Type (Set-TrustAuthorityKeyProvider -Type <KmsType>), Status "
+       "as the published TrustAuthorityKeyProviderStatus (its KeyProviderId names the "
+       "provider) and PowerCLI's Id/TrustAuthorityClusterId/Uid, in the structure pages' "
+       "alphabetical order. No password: neither the vAPI Providers.Info nor the helper "
+       "shows one (the helper asks the operator for it)"),
+    _t("TrustAuthorityKeyProviderStatus", _S + "TrustAuthorityKeyProviderStatus",
+       "Health:TrustAuthoritySettingsConfigHealth HealthDetails:LocalizableMessage[] "
+       "KeyProviderId:String ServerStatus:TrustAuthorityKeyProviderServerStatus[]",
+       "Health ServerStatus", _SEC + "trustauthoritykeyproviderstatus"),
+    _t("TrustAuthorityKeyProviderServerStatus", _S + "TrustAuthorityKeyProviderServerStatus",
+       "ClientTrustServer:Boolean Health:TrustAuthoritySettingsConfigHealth "
+       "HealthDetails:LocalizableMessage[] Name:String ServerTrustClient:Boolean",
+       "Name Health ClientTrustServer ServerTrustClient",
+       _SEC + "trustauthoritykeyproviderserverstatus"),
     _t("TrustAuthorityKeyProviderServer", _S + "TrustAuthorityKeyProviderServer",
        "Address:String Id:String KeyProviderId:String Name:String Port:Int32 "
        "TrustAuthorityClusterId:String Uid:String", "Name Address Port",
@@ -172,10 +191,9 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
        "assumed: the structure page was not found; the vAPI attestation Services.Info "
        "(address, trusted_CA, group, trust_authority_cluster)"),
     _t("KeyProviderServiceInfo", _S + "KeyProviderServiceInfo",
-       "Address:String Group:String Id:String Port:Int64 TrustAuthorityClusterId:String "
-       "Uid:String", "Address Port Group",
-       "assumed: the structure page was not found; the vAPI kms Services.Info "
-       "(address, trusted_CA, group, trust_authority_cluster)"),
+       "CertificateChain:X509Chain Id:String Name:String ServiceAddress:String "
+       "ServiceGroup:String ServicePort:Int32 TAClusterId:String Uid:String",
+       "Name ServiceAddress ServicePort ServiceGroup", _SEC + "keyproviderserviceinfo"),
     _t("TrustAuthorityAttestationService", _S + "TrustAuthorityAttestationService",
        "ServerGuid:String ServiceAddress:String ServiceGroup:String ServicePort:Int64 "
        "TrustAuthorityClusterId:String TrustedCA:X509Chain TrustedCARawData:String[] "

@@ -70,7 +70,8 @@ class TpmEkArgs(Args):
 
 
 class KeyProviderNameArgs(Args):
-    name: Annotated[str, _object_param("KeyProvider", "TrustAuthorityKeyProvider")] = Field(
+    # the page publishes no pipeline input for -KeyProvider
+    name: Annotated[str, PS(name="KeyProvider", type="TrustAuthorityKeyProvider[]")] = Field(
         description="The key provider (object or name).")
 
 
@@ -202,10 +203,42 @@ def remove_ek(world: World, a: TpmEkArgs) -> Outcome:
                          "endorsement key")
 
 
-@verb("Get-TrustAuthorityKeyProvider", summary="List the trusted key providers and the "
-      "status of their KMIP servers.", args=TaListArgs, side="ta", source=DOC,
-      output="TrustAuthorityKeyProvider")
-def get_key_providers(world: World, a: TaListArgs) -> Outcome:
+_B = "https://developer.broadcom.com/powercli/latest/vmware.vimautomation.security/commands/"
+_HELPER = ("VMware.TrustedInfrastructure.Helper (Save-/Apply-TrustAuthorityClusterSettings, "
+           "VMware's PowerCLI-Example-Scripts)")
+
+
+class GetKeyProviderArgs(Args):
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", pipeline=True, mandatory=True,
+        type="TrustAuthorityCluster[]")] = Field(
+        None, description="The TA cluster (object or name; scenarios: default the only one).")
+    name: Annotated[str | None, PS(position=0, type="String[]")] = Field(
+        None, description="Only the key provider with this name.")
+
+
+def _check_ta(world: World, value: str | None) -> None:
+    """A -TrustAuthorityCluster given by name or Id must be the lab's TA cluster."""
+    if value is not None and value not in (world.ta_cluster.name, ta_cluster_id(world)):
+        raise InputError(f"no Trust Authority cluster {value!r}", what="TA cluster",
+                         value=value, choices=[world.ta_cluster.name])
+
+
+def _server_status(st: Any) -> dict[str, Any]:
+    ok = st.status.value == "CONNECTED"
+    return make("TrustAuthorityKeyProviderServerStatus",
+                ClientTrustServer=st.client_trust_server, Health="Ok" if ok else "Error",
+                HealthDetails=[] if ok else [st.message], Name=st.server,
+                ServerTrustClient=st.server_trust_client)
+
+
+@verb("Get-TrustAuthorityKeyProvider", summary="List the trusted key providers: primary key, "
+      "key server settings and the status of their KMIP servers.", args=GetKeyProviderArgs,
+      side="ta", output="TrustAuthorityKeyProvider",
+      source="B: " + _B + "get-trustauthoritykeyprovider (-TrustAuthorityCluster mandatory, "
+             "by pipeline; [-Name] at position 1)")
+def get_key_providers(world: World, a: GetKeyProviderArgs) -> Outcome:
+    _check_ta(world, a.trust_authority_cluster)
     rows = []
     members = world.ta_cluster.reachable_members()
     if members:
@@ -213,22 +246,39 @@ def get_key_providers(world: World, a: TaListArgs) -> Outcome:
         for status in members[0].kmxd.status(world.kms, world.kernel.utc()):
             by_provider.setdefault(status.provider, []).append(status)
         for name, statuses in by_provider.items():
-            provider = members[0].kmxd.providers[name]
-            worst = next((st.status.value for st in statuses
-                          if st.status.value != "CONNECTED"), "CONNECTED")
+            if a.name is not None and name != a.name:
+                continue
+            p = members[0].kmxd.providers[name]
+            servers = [_server_status(st) for st in statuses]
+            bad = [m for s in servers for m in s["HealthDetails"]]
+            ident = f"kp-{name}"
+            status = make("TrustAuthorityKeyProviderStatus",
+                          Health="Error" if bad else health(
+                              world.ta_cluster.health("key_providers")),
+                          HealthDetails=bad, KeyProviderId=ident, ServerStatus=servers)
             rows.append(make(
                 "TrustAuthorityKeyProvider",
-                Health=health(world.ta_cluster.health("key_providers")),
-                HealthDescription=[], KmipServerPassword=None,
-                KmipServerUsername=getattr(provider, "username", None),
-                MasterKeyId=[getattr(provider, "primary_key_id", None)], Name=name,
-                Status=worst, **_common(world, "TrustAuthorityKeyProvider", f"kp-{name}")))
+                ConnectionTimeoutSeconds=p.connection_timeout_seconds,
+                Description=p.description or None, KmipServerUsername=p.username,
+                MasterKeyId=p.primary_key_id, Name=name, PrimaryKeyId=p.primary_key_id,
+                ProxyAddress=p.proxy_address, ProxyPort=p.proxy_port, Status=status,
+                Type=p.type, **_common(world, "TrustAuthorityKeyProvider", ident)))
     return Outcome(True, output=rows)
 
 
+_SETTINGS = ("connection_timeout_seconds", "description", "kmip_server_username",
+             "primary_key_id", "master_key_id", "proxy_address", "proxy_port", "type")
+
+
 class SetKeyProviderArgs(Args):
-    name: Annotated[str | None, PS(name="KeyProvider", position=0, pipeline=True,
-                                   mandatory=True, type="TrustAuthorityKeyProvider")] = \
+    # Broadcom's page shows the settings set; PowerCLI 13.3's help lists -KmipServerPassword
+    # as mandatory, i.e. in a set of its own (the vAPI sets the password with its own call,
+    # kms.providers.credential set), and VMware's helper module calls it with -KeyProvider
+    # -TrustAuthorityCluster -KmipServerPassword only.
+    ps_sets = (PSSet("Settings", _SETTINGS),
+               PSSet("KmipServerPassword", ("password",), mandatory=("password",)))
+    name: Annotated[str | None, PS(name="KeyProvider", pipeline=True, mandatory=True,
+                                   type="TrustAuthorityKeyProvider")] = \
         Field(None, description="The key provider (object or name; default: the lab's).")
     connection_timeout_seconds: Annotated[int | None, PS(type="Int64")] = Field(
         None, ge=0, description="Timeout of the connection to the KMIP servers (stored and "
@@ -258,11 +308,13 @@ class SetKeyProviderArgs(Args):
 @verb("Set-TrustAuthorityKeyProvider", summary="Change a trusted key provider's KMIP "
       "credentials, primary key or key server settings on every TA host.",
       args=SetKeyProviderArgs, side="ta",
-      source=DOC + "; B: https://developer.broadcom.com/powercli/latest/"
-             "vmware.vimautomation.security/commands/set-trustauthoritykeyprovider; "
-             + KEY_ID_NOTE + "; assumed: -KmipServerPassword (not on the current page; "
-             "the seed's password fix needs it) and -KeyProvider at position 0 (the page "
-             "shows it named)")
+      source="B: " + _B + "set-trustauthoritykeyprovider (the settings set; -KeyProvider "
+             "named, by pipeline); " + KEY_ID_NOTE + "; the KmipServerPassword set from "
+             "PowerCLI 13.3's help (-KmipServerPassword <SecureString> mandatory; example "
+             "\"Set-TrustAuthorityKeyProvider -KeyProvider mykp -KmipServerPassword "
+             "mypassword\") and " + _HELPER + " (Apply-TrustAuthorityClusterSettings: "
+             "-KeyProvider -TrustAuthorityCluster -KmipServerPassword); assumed: that set "
+             "holds no other parameter (the page shows only the settings set)")
 def set_key_provider(world: World, a: SetKeyProviderArgs) -> Outcome:
     name = a.name or world.key_provider_name
     known = sorted({n for h in world.ta_cluster.members for n in h.kmxd.providers})
@@ -291,7 +343,10 @@ def set_key_provider(world: World, a: SetKeyProviderArgs) -> Outcome:
 
 
 @verb("Remove-TrustAuthorityKeyProvider", summary="Remove a trusted key provider.",
-      args=KeyProviderNameArgs, side="ta", source=DOC, confirm="High")
+      args=KeyProviderNameArgs, side="ta", confirm="High",
+      source="B: " + _B + "remove-trustauthoritykeyprovider (-KeyProvider "
+             "<TrustAuthorityKeyProvider[]> mandatory, named, no pipeline input; "
+             "[-TrustAuthorityCluster])")
 def remove_key_provider(world: World, a: KeyProviderNameArgs) -> Outcome:
     known = sorted({n for h in world.ta_cluster.members for n in h.kmxd.providers})
     if a.name not in known:
@@ -317,6 +372,15 @@ class GetTrustedClusterArgs(Args):
 def service_info(world: World, info: Any) -> dict[str, Any]:
     kind = "AttestationServiceInfo" if info.kind == "attestation" else "KeyProviderServiceInfo"
     vc = world.workload_vcenter.name
+    if kind == "KeyProviderServiceInfo":
+        # the structure page's properties; the chain is the TLS certificate the imported
+        # service presents (the lab's kmxd serves with its TA host's service certificate)
+        host = next((h for h in world.ta_cluster.members if h.name == info.address), None)
+        chain = ([X509Certificate.of(crypto.cert_der(host.attestd.certificate))]
+                 if host is not None else [])
+        return make(kind, CertificateChain=chain, Id=info.name, Name=info.address,
+                    ServiceAddress=info.address, ServiceGroup=info.group, ServicePort=443,
+                    TAClusterId=ta_cluster_id(world), Uid=uid(vc, kind, info.name))
     return make(kind, Address=info.address, Group=info.group, Id=info.name,
                 Port=443, TrustAuthorityClusterId=ta_cluster_id(world),
                 Uid=uid(vc, kind, info.name))
@@ -494,13 +558,36 @@ def get_attestation_service_info(world: World, a: WorkloadServerArgs) -> Outcome
                                  for i in _imported(world, "attestation")])
 
 
+class KpServiceInfoArgs(Args):
+    ps_sets = (PSSet("Filter", ("service_address", "service_group", "service_port",
+                                "ta_cluster_id")),
+               PSSet("Id", ("id",), mandatory=("id",)))
+    id: Annotated[str | None, PS(type="String[]")] = Field(
+        None, description="Only the service information with this Id.")
+    service_address: Annotated[str | None, PS(type="String[]")] = Field(
+        None, description="Only the services at this address.")
+    service_group: Annotated[str | None, PS(type="String[]")] = Field(
+        None, description="Only the services of this group.")
+    service_port: Annotated[int | None, PS(type="Int32")] = Field(
+        None, description="Only the services on this port (with -ServiceAddress).")
+    ta_cluster_id: Annotated[str | None, PS(name="TAClusterId", type="String[]")] = Field(
+        None, description="Only the services of this Trust Authority cluster Id.")
+
+
 @verb("Get-KeyProviderServiceInfo", summary="The key provider services imported into the "
-      "workload vCenter (Import-TrustAuthorityServicesInfo).", args=WorkloadServerArgs,
-      side="workload", source="PowerCLI Get-KeyProviderServiceInfo (reference §2)",
-      output="KeyProviderServiceInfo")
-def get_kp_service_info(world: World, a: WorkloadServerArgs) -> Outcome:
-    return Outcome(True, output=[service_info(world, i)
-                                 for i in _imported(world, "key_provider")])
+      "workload vCenter (Import-TrustAuthorityServicesInfo).", args=KpServiceInfoArgs,
+      side="workload", output="KeyProviderServiceInfo",
+      source="B: " + _B + "get-keyproviderserviceinfo (the -Id set and the filter set)")
+def get_kp_service_info(world: World, a: KpServiceInfoArgs) -> Outcome:
+    if a.service_port is not None and a.service_address is None:
+        raise InputError("Get-KeyProviderServiceInfo: -ServicePort only works together with "
+                         "-ServiceAddress", what="argument", value="service_port")
+    rows = [service_info(world, i) for i in _imported(world, "key_provider")]
+    wanted = {"Id": a.id, "ServiceAddress": a.service_address,
+              "ServiceGroup": a.service_group, "ServicePort": a.service_port,
+              "TAClusterId": a.ta_cluster_id}
+    return Outcome(True, output=[r for r in rows if all(
+        v is None or str(r[k]) == str(v) for k, v in wanted.items())])
 
 
 def _ta_services(world: World, a: TaListArgs, kind: str, daemon: str) -> Outcome:
@@ -527,9 +614,33 @@ def get_ta_attestation_service(world: World, a: TaListArgs) -> Outcome:
     return _ta_services(world, a, "TrustAuthorityAttestationService", "attestd")
 
 
+class KpServiceArgs(Args):
+    vmhost: Annotated[str | None, PS(name="VMHost", position=0, pipeline=True,
+                                     type="VMHost[]")] = Field(
+        None, description="Only the service on this TA host.")
+    service_address: Annotated[str | None, PS(type="String[]")] = Field(
+        None, description="Only the services at this address.")
+    service_group: Annotated[str | None, PS(type="String[]")] = Field(
+        None, description="Only the services of this group.")
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", pipeline=True, type="TrustAuthorityCluster[]")] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
+
+
 @verb("Get-TrustAuthorityKeyProviderService", summary="The key provider services of the "
-      "enabled TA cluster (one per TA host).", args=TaListArgs, side="ta",
-      source="PowerCLI Get-TrustAuthorityKeyProviderService (reference §2)",
+      "enabled TA cluster (one per TA host).", args=KpServiceArgs, side="ta",
+      source="B: " + _B + "get-trustauthoritykeyproviderservice ([-VMHost] at position 1 "
+             "and -TrustAuthorityCluster by pipeline; -ServiceAddress, -ServiceGroup)",
       output="TrustAuthorityKeyProviderService")
-def get_ta_kp_service(world: World, a: TaListArgs) -> Outcome:
-    return _ta_services(world, a, "TrustAuthorityKeyProviderService", "kmxd")
+def get_ta_kp_service(world: World, a: KpServiceArgs) -> Outcome:
+    _check_ta(world, a.trust_authority_cluster)
+    rows = _ta_services(world, TaListArgs(), "TrustAuthorityKeyProviderService", "kmxd").output
+    host = None if a.vmhost is None else next(
+        (h.name for h in world.ta_cluster.members
+         if a.vmhost in (h.name, host_id(world, h.name))), None)
+    if a.vmhost is not None and host is None:
+        raise InputError(f"no TA host {a.vmhost!r}", what="VMHost", value=a.vmhost,
+                         choices=[h.name for h in world.ta_cluster.members])
+    wanted = {"ServiceAddress": a.service_address or host, "ServiceGroup": a.service_group}
+    return Outcome(True, output=[r for r in rows or [] if all(
+        v is None or r[k] == v for k, v in wanted.items())])

@@ -575,9 +575,17 @@ def get_settings(world: World, a: TaClusterArgs) -> Outcome:
 
 
 class KeyProviderArgs(Args):
-    trust_authority_cluster: Annotated[str | None, TA] = Field(
-        None, description="The TA cluster (object or name; default: the only one).")
-    name: Annotated[str | None, PS(position=0)] = Field(
+    # Broadcom's page: a -MasterKeyId set and a -PrimaryKeyId set, each with [-Name] at
+    # position 1, -KmipServerAddress and -TrustAuthorityCluster mandatory. The PrimaryKeyId
+    # set is the default here [assumed: the page does not say which is; -MasterKeyId is
+    # the deprecated one]. Scenarios may leave all of them out (the lab's defaults).
+    ps_sets = (PSSet("PrimaryKeyId", ("primary_key_id",), mandatory=("primary_key_id",)),
+               PSSet("MasterKeyId", ("master_key_id",), mandatory=("master_key_id",)))
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", pipeline=True, mandatory=True,
+        type="TrustAuthorityCluster")] = Field(
+        None, description="The TA cluster (object or name; scenarios: default the only one).")
+    name: Annotated[str | None, PS(position=0, mandatory=True)] = Field(
         None, description="The key provider's name.")
     primary_key_id: Annotated[str | None, PS(name="PrimaryKeyId")] = Field(
         None, description="The KMIP key to use as the provider's primary key.")
@@ -594,10 +602,12 @@ class KeyProviderArgs(Args):
                           "lab's KMIP traffic goes through no proxy).")
     proxy_port: Annotated[int | None, PS(type="Int32")] = Field(
         None, ge=1, le=65535, description="That proxy's port.")
-    kmip_server_address: str | None = Field(
-        None, description="A KMIP server's address (the lab's KMS servers only).")
+    kmip_server_address: Annotated[str | None, PS(mandatory=True)] = Field(
+        None, description="The first KMIP server's address (the lab's KMS servers only; "
+                          "scenarios: default every server of the lab's KMS).")
     kmip_server_name: str | None = Field(None, description="That server's name.")
-    kmip_server_port: int | None = Field(None, description="Its port (5696).")
+    kmip_server_port: Annotated[int | None, PS(type="Int32")] = Field(
+        None, description="Its port (5696).")
     kmip_server_username: str | None = Field(
         None, description="The KMIP account (default: the one the lab's KMS administrator "
                           "created for vTA).")
@@ -613,11 +623,13 @@ class KeyProviderArgs(Args):
       "certificate yet, so it cannot fetch keys until the trust is set up "
       "(…KeyProviderClientCertificate, …KeyProviderServerCertificate).",
       args=KeyProviderArgs, side="ta",
-      source=DOC + "; B: https://developer.broadcom.com/powercli/latest/"
-             "vmware.vimautomation.security/commands/new-trustauthoritykeyprovider (lab: "
-             "without -KmipServerAddress, every KMIP server of the lab's KMS; without "
-             "-PrimaryKeyId, the lab KMS's primary key; " + KEY_ID_NOTE + ")")
+      source="B: https://developer.broadcom.com/powercli/latest/"
+             "vmware.vimautomation.security/commands/new-trustauthoritykeyprovider (the "
+             "-MasterKeyId and -PrimaryKeyId sets; " + KEY_ID_NOTE + "); scenarios and the "
+             "vAPI may leave out the key, the first server and the cluster: the lab KMS's "
+             "primary key and every KMIP server of the lab's KMS")
 def new_key_provider(world: World, a: KeyProviderArgs) -> Outcome:
+    _check_ta_name(world, a.trust_authority_cluster)
     _check_kmip_server(world, a)
     name = a.name or world.key_provider_name
     key_id = primary_key_of(a.primary_key_id, a.master_key_id) or world.kms_primary_key
