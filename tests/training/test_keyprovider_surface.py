@@ -31,18 +31,12 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
         {"Address": (0, False), "KeyProvider": (None, True), "Name": (None, False),
          "Port": (None, False), "TrustAuthorityCluster": (None, False)},
         "B: add-trustauthoritykeyproviderserver"),
-    "Get-TrustAuthorityKeyProviderServer": (
-        {"KeyProvider": (None, True), "Name": (None, False),
-         "TrustAuthorityCluster": (None, False)}, "B: get-trustauthoritykeyproviderserver"),
     "Remove-TrustAuthorityKeyProviderServer": (
         {"KeyProviderServer": (None, True)}, "B: remove-trustauthoritykeyproviderserver"),
     "New-TrustAuthorityKeyProviderClientCertificate": (
         {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)}, "helper"),
     "Get-TrustAuthorityKeyProviderClientCertificate": (
         {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)}, "helper"),
-    "Set-TrustAuthorityKeyProviderClientCertificate": (
-        {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False),
-         "Certificate": (None, False), "PrivateKey": (None, False)}, "helper"),
     "Export-TrustAuthorityKeyProviderClientCertificate": (
         {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False),
          "FilePath": (None, False), "Force": (None, False)},
@@ -52,12 +46,6 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
     "Get-TrustAuthorityKeyProviderClientCertificateCSR": (
         {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)},
         "B: get-trustauthoritykeyproviderclientcertificatecsr"),
-    "Get-TrustAuthorityKeyProviderServerCertificate": (
-        {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)}, "helper"),
-    "Add-TrustAuthorityKeyProviderServerCertificate": (
-        {"Certificate": (None, False), "FilePath": (None, False), "KeyProvider": (None, True),
-         "TrustAuthorityCluster": (None, False), "ServerCertificate": (None, True)},
-        "B: add-trustauthoritykeyproviderservercertificate; -ServerCertificate assumed"),
     "Set-TrustAuthorityKeyProviderServerCertificate": (
         {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False),
          "Certificate": (None, False)}, "helper"),
@@ -110,6 +98,37 @@ PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool
     ], "B: set-trustauthoritykeyprovider (the settings set); PowerCLI 13.3 help "
        "(-KmipServerPassword mandatory); VMware's helper (-KeyProvider -TrustAuthorityCluster "
        "-KmipServerPassword)"),
+    "Get-TrustAuthorityKeyProviderServer": ([
+        ("Name", {"KeyProvider": (None, True, True), "Name": (None, False, False),
+                  "TrustAuthorityCluster": (None, False, False)}),
+        ("Address", {"KeyProvider": (None, True, True), "Address": (None, False, False),
+                     "TrustAuthorityCluster": (None, False, False)}),
+    ], "B: get-trustauthoritykeyproviderserver (the -Name set and the -Address set)"),
+    "Set-TrustAuthorityKeyProviderClientCertificate": ([
+        ("Certificate", {"KeyProvider": (None, True, True), "Certificate": (None, False, True),
+                         "PrivateKey": (None, False, False),
+                         "TrustAuthorityCluster": (None, False, False)}),
+        ("CertificateFilePath", {"KeyProvider": (None, True, True),
+                                 "CertificateFilePath": (None, False, True),
+                                 "PrivateKeyFilePath": (None, False, False),
+                                 "TrustAuthorityCluster": (None, False, False)}),
+    ], "PowerCLI 13.3 help (Certificate/PrivateKey, CertificateFilePath/PrivateKeyFilePath); "
+       "helper; pipeline assumed"),
+    "Get-TrustAuthorityKeyProviderServerCertificate": ([
+        ("KeyProvider", {"KeyProvider": (None, True, True),
+                         "TrustAuthorityCluster": (None, False, False)}),
+        ("KeyProviderServer", {"KeyProviderServer": (None, True, True),
+                               "TrustAuthorityCluster": (None, False, False)}),
+    ], "PowerCLI 13.3 help (-KeyProvider | -KeyProviderServer); pipeline assumed"),
+    "Add-TrustAuthorityKeyProviderServerCertificate": ([
+        ("Certificate", {"Certificate": (None, False, True), "KeyProvider": (None, True, True),
+                         "TrustAuthorityCluster": (None, False, False)}),
+        ("FilePath", {"FilePath": (None, False, True), "KeyProvider": (None, True, True),
+                      "TrustAuthorityCluster": (None, False, False)}),
+        ("ServerCertificate", {"ServerCertificate": (None, True, True),
+                               "TrustAuthorityCluster": (None, False, False)}),
+    ], "B: add-trustauthoritykeyproviderservercertificate (-Certificate, -FilePath sets); "
+       "the -ServerCertificate set from PowerCLI 13.3 help (pipeline assumed)"),
     "Get-KeyProviderServiceInfo": ([
         ("Filter", {"ServiceAddress": (None, False, False), "ServiceGroup": (None, False, False),
                     "ServicePort": (None, False, False), "TAClusterId": (None, False, False)}),
@@ -403,3 +422,31 @@ def test_key_provider_services_by_host_and_by_filter() -> None:
     r = run("Get-KeyProviderServiceInfo -Id x -ServiceGroup y")
     assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
     assert not run("Get-KeyProviderServiceInfo -ServicePort 443").ok
+
+
+def test_the_second_sets_of_the_trust_cmdlets() -> None:
+    """-Address (Get-...Server), -KeyProviderServer (Get-...ServerCertificate) and
+    -CertificateFilePath/-PrivateKeyFilePath (Set-...ClientCertificate) work; their sets
+    do not mix with the first ones."""
+    world, _, run = _shell()
+    assert run("$kp = Get-TrustAuthorityCluster | Get-TrustAuthorityKeyProvider").ok
+    shown = run("Get-TrustAuthorityKeyProviderServer -KeyProvider $kp "
+                "-Address kms-02.lab.local").text
+    assert "kms-cluster-02" in shown and "kms-cluster-01" not in shown
+    r = run("Get-TrustAuthorityKeyProviderServer -KeyProvider $kp -Address a -Name b")
+    assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
+    shown = run("Get-TrustAuthorityKeyProviderServer -KeyProvider $kp -Name kms-cluster-02 | "
+                "Get-TrustAuthorityKeyProviderServerCertificate").text
+    assert "kms-cluster-02" in shown and "kms-cluster-01" not in shown
+    assert run("kms-issue-client-certificate c.pem c.key").ok
+    r = run("Set-TrustAuthorityKeyProviderClientCertificate -KeyProvider $kp "
+            "-CertificateFilePath c.pem -PrivateKey c.key")
+    assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
+    assert run("New-TrustAuthorityKeyProviderClientCertificate -KeyProvider $kp").ok
+    before = _provider(world).client_certificate_der
+    assert run("Set-TrustAuthorityKeyProviderClientCertificate -KeyProvider $kp "
+               "-CertificateFilePath c.pem -PrivateKeyFilePath c.key").ok
+    after = _provider(world).client_certificate_der
+    assert after != before and after == world.kms_identity.certificate_der
+    r = run("Add-TrustAuthorityKeyProviderServerCertificate -KeyProvider $kp")
+    assert not r.ok and "missing mandatory parameters: Certificate" in (r.error or "")

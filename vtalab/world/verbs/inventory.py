@@ -243,8 +243,8 @@ def get_key_providers(world: World, a: GetKeyProviderArgs) -> Outcome:
     members = world.ta_cluster.reachable_members()
     if members:
         by_provider: dict[str, list[Any]] = {}
-        for status in members[0].kmxd.status(world.kms, world.kernel.utc()):
-            by_provider.setdefault(status.provider, []).append(status)
+        for st in members[0].kmxd.status(world.kms, world.kernel.utc()):
+            by_provider.setdefault(st.provider, []).append(st)
         for name, statuses in by_provider.items():
             if a.name is not None and name != a.name:
                 continue

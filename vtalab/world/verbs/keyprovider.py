@@ -42,7 +42,7 @@ from vtalab.domain.key_provider import KmipServerRef, TrustedKeyProvider
 from vtalab.domain.kms import KMIP_PORT
 from vtalab.errors import InputError
 from vtalab.world.objects import X509Certificate, make
-from vtalab.world.registry import PS, Args, Outcome, PSComposite, fault, verb
+from vtalab.world.registry import PS, Args, Outcome, PSComposite, PSSet, fault, verb
 from vtalab.world.verbs.common import _file, _ta_task, ta_cluster_id, uid
 
 if TYPE_CHECKING:
@@ -55,6 +55,9 @@ _REF = "https://developer.broadcom.com/powercli/latest/vmware.vimautomation.secu
 _HELPER = ("VMware.TrustedInfrastructure.Helper (Save-/Apply-TrustAuthorityClusterSettings, "
            "VMware's PowerCLI-Example-Scripts)")
 _MANIFEST = "VMware.VimAutomation.Security 13.x module manifest (cmdlet list)"
+#: the PowerCLI 13.3.0 help text of VMware.VimAutomation.Security (parameter names, types and
+#: Required, sets flattened), for the cmdlets whose Broadcom page the docs corpus lacks
+_HELP133 = "PowerCLI 13.3.0 help (VMware.VimAutomation.Security cmdlet reference)"
 KMS_GUIDE = ("vSphere Security guide: Establish the Trusted Key Provider Trusted Connection "
              "(KMS administrator's side)")
 #: how long a client certificate kmxd makes for itself is valid [assumed: vCenter's
@@ -62,6 +65,8 @@ KMS_GUIDE = ("vSphere Security guide: Establish the Trusted Key Provider Trusted
 CLIENT_CERT_DAYS = 3650
 
 _KP = PS(name="KeyProvider", pipeline=True, mandatory=True, type="TrustAuthorityKeyProvider")
+_KPS = PS(name="KeyProvider", pipeline=True, mandatory=True,
+          type="TrustAuthorityKeyProvider[]")
 _TA = PS(name="TrustAuthorityCluster", type="TrustAuthorityCluster")
 
 
@@ -131,8 +136,10 @@ def _cert_object(der: bytes) -> dict[str, Any]:
 
 
 def _certificates(world: World, name: str) -> tuple[bytes, ...]:
-    """The certificates in an operator's file (a certificate export or a PEM bundle)."""
-    value = _file(world, name, (tuple, bytes, str))
+    """The certificates in an operator's file (a certificate export or a PEM bundle), or
+    given as PEM text (an X509Certificate2 bound to -Certificate)."""
+    value = name if name not in world.files and "-----BEGIN" in name else \
+        _file(world, name, (tuple, bytes, str))
     if isinstance(value, tuple) and value and value[0] == "certificate":
         return tuple(value[1:])
     if isinstance(value, bytes | str):
@@ -147,7 +154,9 @@ def _certificates(world: World, name: str) -> tuple[bytes, ...]:
 
 
 def _private_key(world: World, name: str) -> crypto.PrivateKey:
-    value = _file(world, name, (tuple, bytes, str))
+    """A private key from an operator's file, or given as PEM text (-PrivateKey)."""
+    value = name if name not in world.files and "-----BEGIN" in name else \
+        _file(world, name, (tuple, bytes, str))
     text = value[1] if isinstance(value, tuple) and value and value[0] == "private-key" else \
         value if isinstance(value, str) else value.decode("ascii", "replace") \
         if isinstance(value, bytes) else ""
@@ -167,17 +176,26 @@ def _server_object(world: World, provider: str, ref: KmipServerRef) -> dict[str,
 
 
 # -- KMIP servers ----------------------------------------------------------------------------
-class GetServerArgs(KeyProviderRefArgs):
+class GetServerArgs(Args):
+    ps_sets = (PSSet("Name", ("name",)), PSSet("Address", ("address",)))
+    key_provider: Annotated[str | None, _KPS] = Field(
+        None, description="The key provider (object or name; default: the lab's).")
     name: Annotated[str | None, PS(type="String[]")] = Field(
         None, description="Only the KMIP server with this name.")
+    address: Annotated[str | None, PS(type="String[]")] = Field(
+        None, description="Only the KMIP server at this address.")
+    trust_authority_cluster: Annotated[str | None, _TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
 
 
 @verb("Get-TrustAuthorityKeyProviderServer", summary="List a trusted key provider's KMIP "
       "servers.", args=GetServerArgs, side="ta", output="TrustAuthorityKeyProviderServer",
-      source="B: " + _REF + "get-trustauthoritykeyproviderserver")
+      source="B: " + _REF + "get-trustauthoritykeyproviderserver (the -Name set and the "
+             "-Address set)")
 def get_servers(world: World, a: GetServerArgs) -> Outcome:
     name = _provider_name(world, a.key_provider)
-    refs = [s for s in _config(world, name).servers if a.name is None or s.name == a.name]
+    refs = [s for s in _config(world, name).servers if (a.name is None or s.name == a.name)
+            and (a.address is None or s.address == a.address)]
     return Outcome(True, output=[_server_object(world, name, r) for r in refs])
 
 
@@ -188,7 +206,8 @@ class AddServerArgs(Args):
     key_provider: Annotated[str | None, _KP] = Field(
         None, description="The key provider (object or name; default: the lab's).")
     name: str | None = Field(None, description="The server's name (default: the address).")
-    port: int = Field(KMIP_PORT, description="Its KMIP port (5696).")
+    port: Annotated[int, PS(type="Int32")] = Field(KMIP_PORT,
+                                                   description="Its KMIP port (5696).")
     trust_authority_cluster: Annotated[str | None, _TA] = Field(
         None, description="The TA cluster (object or name; default: the only one).")
 
@@ -351,39 +370,63 @@ def get_csr(world: World, a: GetCsrArgs) -> Outcome:
     return Outcome(True, output=[crypto.csr_pem(csr)])
 
 
-class SetClientCertArgs(KeyProviderRefArgs):
-    certificate: Annotated[str, PS(type="X509Certificate2")] = Field(
-        description="The client certificate (lab: a file holding it, e.g. from kms-sign-csr "
-                    "or kms-issue-client-certificate).")
-    private_key: Annotated[str | None, PS(type="String")] = Field(
-        None, description="Its private key (lab: a file); without it, the certificate must "
-                          "answer the key provider's pending CSR.")
+class SetClientCertArgs(Args):
+    ps_sets = (PSSet("Certificate", ("certificate", "private_key"),
+                     mandatory=("certificate",)),
+               PSSet("CertificateFilePath", ("certificate_file", "private_key_file"),
+                     mandatory=("certificate_file",)))
+    key_provider: Annotated[str | None, _KPS] = Field(
+        None, description="The key provider (object or name; default: the lab's).")
+    certificate: Annotated[str | None, PS(type="X509Certificate2")] = Field(
+        None, description="The client certificate (an X509Certificate2; lab: also a file "
+                          "holding it, e.g. from kms-sign-csr or kms-issue-client-certificate).")
+    private_key: Annotated[str | None, PS(type="SecureString")] = Field(
+        None, description="Its private key (PEM; lab: also a file); without it, the "
+                          "certificate must answer the key provider's pending CSR.")
+    certificate_file: Annotated[str | None, PS(name="CertificateFilePath")] = Field(
+        None, description="A file holding the client certificate.")
+    private_key_file: Annotated[str | None, PS(name="PrivateKeyFilePath")] = Field(
+        None, description="A file holding its private key.")
+    trust_authority_cluster: Annotated[str | None, _TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
 
 
 @verb("Set-TrustAuthorityKeyProviderClientCertificate", summary="Give kmxd a client "
       "certificate: a signed CSR, or a certificate with its private key.",
       args=SetClientCertArgs, side="ta",
-      source=_HELPER + " (-KeyProvider -Certificate -PrivateKey); vAPI "
-             "client_certificate.update (certificate, private_key)")
+      source=_HELP133 + " (two sets: -Certificate <X509Certificate2> [-PrivateKey "
+             "<SecureString>], -CertificateFilePath [-PrivateKeyFilePath]; -KeyProvider "
+             "<TrustAuthorityKeyProvider[]>); " + _HELPER + " (-KeyProvider -Certificate "
+             "-PrivateKey); vAPI client_certificate.update (certificate, private_key); "
+             "assumed: -KeyProvider by pipeline, as on its siblings' pages")
 def set_client_certificate(world: World, a: SetClientCertArgs) -> Outcome:
     name = _provider_name(world, a.key_provider)
-    ders = _certificates(world, a.certificate)
+    if (a.certificate is None) == (a.certificate_file is None):
+        raise InputError("Set-TrustAuthorityKeyProviderClientCertificate takes one of "
+                         "-Certificate or -CertificateFilePath", what="argument",
+                         choices=["certificate", "certificate_file"])
+    if a.private_key is not None and a.private_key_file is not None:
+        raise InputError("-PrivateKey and -PrivateKeyFilePath are two parameter sets; give "
+                         "one", what="argument", choices=["private_key", "private_key_file"])
+    cert_ref = a.certificate or a.certificate_file or ""
+    key_ref = a.private_key if a.private_key is not None else a.private_key_file
+    ders = _certificates(world, cert_ref)
     der = ders[0]
     pub = crypto.key_id(crypto.cert_public_key(crypto.cert_from_der(der)))
     config = _config(world, name)
-    if a.private_key is not None:
-        key = _private_key(world, a.private_key)
+    if key_ref is not None:
+        key = _private_key(world, key_ref)
         if crypto.key_id(key) != pub:
-            raise InputError(f"the private key in {a.private_key!r} does not belong to the "
-                             f"certificate in {a.certificate!r}", what="private_key",
-                             value=a.private_key)
+            raise InputError(f"the private key in {key_ref!r} does not belong to the "
+                             f"certificate in {cert_ref!r}", what="private_key",
+                             value=key_ref)
     elif config.csr_private_key is not None and crypto.key_id(config.csr_private_key) == pub:
         key = config.csr_private_key
     else:
-        raise InputError(f"the certificate in {a.certificate!r} does not answer key provider "
+        raise InputError(f"the certificate in {cert_ref!r} does not answer key provider "
                          f"{name}'s pending CSR; give its -PrivateKey, or have the KMS sign "
                          "the current CSR (Get-TrustAuthorityKeyProviderClientCertificateCSR)",
-                         what="certificate", value=a.certificate)
+                         what="certificate", value=cert_ref)
     return _change(world, name, "Update key provider client certificate", f"client "
                    f"certificate of key provider {name}",
                    lambda p: p.with_client_certificate(der, key), key_provider=name,
@@ -413,14 +456,38 @@ def _server_certificates(world: World, name: str) -> list[dict[str, Any]]:
     return rows
 
 
+class GetServerCertArgs(Args):
+    ps_sets = (PSSet("KeyProvider", ("key_provider",), mandatory=("key_provider",)),
+               PSSet("KeyProviderServer", ("KeyProviderServer",),
+                     mandatory=("KeyProviderServer",)))
+    ps_composites: ClassVar[tuple[PSComposite, ...]] = (PSComposite(
+        "KeyProviderServer", (("key_provider", "KeyProviderId"), ("server", "Name")),
+        "TrustAuthorityKeyProviderServer[]", pipeline=True),)
+    key_provider: Annotated[str | None, _KPS] = Field(
+        None, description="The key provider (object or name; default: the lab's).")
+    server: Annotated[str | None, PS(hidden=True)] = Field(
+        None, description="Only what this KMIP server presents (-KeyProviderServer from "
+                          "Get-TrustAuthorityKeyProviderServer).")
+    trust_authority_cluster: Annotated[str | None, _TA] = Field(
+        None, description="The TA cluster (object or name; default: the only one).")
+
+
 @verb("Get-TrustAuthorityKeyProviderServerCertificate", summary="The certificate each KMIP "
       "server of a key provider presents, and whether kmxd trusts it.",
-      args=KeyProviderRefArgs, side="ta", output="TrustAuthorityKeyProviderServerCertificate",
-      source=_HELPER + " (-KeyProvider; CertificateRawData, Trusted); vAPI "
-             "current_peer_certificates.list")
-def get_server_certificates(world: World, a: KeyProviderRefArgs) -> Outcome:
-    return Outcome(True, output=_server_certificates(world, _provider_name(world,
-                                                                           a.key_provider)))
+      args=GetServerCertArgs, side="ta", output="TrustAuthorityKeyProviderServerCertificate",
+      source=_HELP133 + " (two sets: -KeyProvider <TrustAuthorityKeyProvider[]>, "
+             "-KeyProviderServer <TrustAuthorityKeyProviderServer[]>; example: "
+             "Get-TrustAuthorityKeyProviderServer -KeyProvider myProvider piped in); " + _HELPER
+             + " (CertificateRawData, Trusted); vAPI current_peer_certificates.list; assumed: "
+             "both by pipeline (the page is not in the record) and the lab lists what each "
+             "server presents, trusted or not, in both sets")
+def get_server_certificates(world: World, a: GetServerCertArgs) -> Outcome:
+    name = _provider_name(world, a.key_provider)
+    if a.server is not None:
+        _config(world, name).server(a.server)  # an unknown server is bad input
+    rows = _server_certificates(world, name)
+    return Outcome(True, output=[r for r in rows if a.server is None
+                                 or r["KeyProviderServerId"] == a.server])
 
 
 _SERVER_CERT = PSComposite(
@@ -438,6 +505,11 @@ def _presented(world: World, name: str, server: str) -> bytes:
 
 
 class AddServerCertArgs(Args):
+    ps_sets = (PSSet("Certificate", ("certificate", "key_provider"),
+                     mandatory=("certificate", "key_provider")),
+               PSSet("FilePath", ("file", "key_provider"), mandatory=("file", "key_provider")),
+               PSSet("ServerCertificate", ("ServerCertificate",),
+                     mandatory=("ServerCertificate",)))
     ps_composites: ClassVar[tuple[PSComposite, ...]] = (_SERVER_CERT,)
     certificate: Annotated[str | None, PS(type="X509Certificate2[]")] = Field(
         None, description="A certificate to trust (lab: a file holding it).")
@@ -457,9 +529,11 @@ class AddServerCertArgs(Args):
 @verb("Add-TrustAuthorityKeyProviderServerCertificate", summary="Trust KMIP server "
       "certificates (a certificate, a file, or what a server presents).",
       args=AddServerCertArgs, side="ta",
-      source="B: " + _REF + "add-trustauthoritykeyproviderservercertificate (-Certificate | "
-             "-FilePath with -KeyProvider); -ServerCertificate from a public vTA setup "
-             "script (assumed: its own parameter set)")
+      source="B: " + _REF + "add-trustauthoritykeyproviderservercertificate (the "
+             "-Certificate and -FilePath sets, each with -KeyProvider mandatory by pipeline); "
+             "the -ServerCertificate set from " + _HELP133 + " (-ServerCertificate "
+             "<TrustAuthorityKeyProviderServerCertificate[]> mandatory); assumed: it is by "
+             "pipeline and takes no -KeyProvider (the certificate names its provider)")
 def add_server_certificate(world: World, a: AddServerCertArgs) -> Outcome:
     name = _provider_name(world, a.key_provider)
     given = [x for x in (a.certificate, a.file, a.server) if x is not None]
