@@ -17,6 +17,7 @@ def _cold_parse_caches() -> Iterator[None]:
     """Each test parses for itself (a warm cache would hide a broken parser from it)."""
     eventlog._make_shared.cache_clear()  # noqa: SLF001
     marshal.parse_attest_shared.cache_clear()
+    marshal._selected.cache_clear()  # noqa: SLF001
     yield
 
 

@@ -11,6 +11,7 @@ Curve: NIST P-256 throughout (TPM ECC endorsement/attestation keys, TA service k
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import hashlib
 import hmac as _hmac
@@ -18,6 +19,8 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import c_make_encoder  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii as _json_str
 from typing import Any
 
 from cryptography import x509
@@ -47,6 +50,7 @@ __all__ = [
     "cert_pem",
     "certs_from_pem",
     "cert_public_key",
+    "chain_path",
     "chain_problem",
     "derive_private_key",
     "ecdh",
@@ -57,6 +61,7 @@ __all__ = [
     "issue_certificate",
     "make_client_certificate",
     "make_csr",
+    "path_problem",
     "make_server_certificate",
     "csr_from_pem",
     "csr_pem",
@@ -486,12 +491,25 @@ def chain_problem(cert: Certificate, anchors: list[Certificate], at: datetime,
     Returns one of ``"expired"``, ``"not_yet_valid"``, ``"untrusted_issuer"``.
     """
     if not intermediates:  # the common case: the path is remembered, only times are checked
-        steps, final = _chain_path(cert_der(cert), tuple(cert_der(a) for a in anchors))
-        for not_before, not_after, is_anchor in steps:
-            if not (not_before <= at <= not_after):
-                return "expired" if is_anchor or at > not_after else "not_yet_valid"
-        return final
+        return path_problem(*chain_path(cert, anchors), at)
     return _chain_problem(cert, anchors, at, intermediates)
+
+
+def chain_path(cert: Certificate, anchors: list[Certificate]
+               ) -> tuple[tuple[tuple[datetime, datetime, bool], ...], str | None]:
+    """What :func:`chain_problem` (without intermediates) decides apart from the time:
+    the validity windows to check and the answer if they all hold (see ``_chain_path``).
+    Callers that remember it give it to :func:`path_problem` with each new time."""
+    return _chain_path(cert_der(cert), tuple(cert_der(a) for a in anchors))
+
+
+def path_problem(steps: tuple[tuple[datetime, datetime, bool], ...], final: str | None,
+                 at: datetime) -> str | None:
+    """:func:`chain_problem` at ``at`` of a path from :func:`chain_path`."""
+    for not_before, not_after, is_anchor in steps:
+        if not (not_before <= at <= not_after):
+            return "expired" if is_anchor or at > not_after else "not_yet_valid"
+    return final
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
@@ -541,7 +559,12 @@ def _chain_problem(cert: Certificate, anchors: list[Certificate], at: datetime,
 
 # -- JSON Web Tokens (ES256) ----------------------------------------------------------------
 def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    # base64.urlsafe_b64encode without its two Python-level calls (the same bytes)
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode(
+        "ascii")
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def b64url_decode(text: str) -> bytes:
@@ -550,17 +573,19 @@ def b64url_decode(text: str) -> bytes:
 
 def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
     """A compact JWS (RFC 7515) with ``alg: ES256`` over canonical JSON claims."""
-    signing_input = (
-        _jwt_header(kid)
-        + "."
-        + b64url(_JWT_JSON.encode(claims).encode())
-    )
+    signing_input = _jwt_header(kid) + "." + b64url("".join(_JWT_ENCODE(claims, 0)).encode())
     r, s = ecdsa_sign(key, signing_input.encode("ascii"))
     return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
 
 
-#: ``json.dumps(..., sort_keys=True, separators=(",", ":"))``, built once.
+def _not_json(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+#: ``json.dumps(..., sort_keys=True, separators=(",", ":"))``: the C encoder that
+#: ``JSONEncoder.encode`` builds at every call (ASCII-only, NaN allowed), built once.
 _JWT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_JWT_ENCODE = c_make_encoder(None, _not_json, _json_str, None, ":", ",", True, False, True)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -618,14 +643,20 @@ def _jwt_parse_cached(token: str) -> tuple[DecodedJwt | None, bool]:
 
 def jwt_verify(token: str, key: PublicKey) -> dict[str, Any] | None:
     """The claims of ``token`` if its ES256 signature verifies with ``key``, else ``None``."""
-    decoded = jwt_decode(token)
-    if decoded is None or decoded.header.get("alg") != "ES256" or len(decoded.signature) != 64:
+    if isinstance(token, str):
+        parsed, flat = _jwt_parse_cached(token)  # read-only here; a copy is handed out
+    else:
+        parsed, flat = _jwt_parse(token), False
+    if parsed is None or parsed.header.get("alg") != "ES256" or len(parsed.signature) != 64:
         return None
-    r = int.from_bytes(decoded.signature[:32], "big")
-    s = int.from_bytes(decoded.signature[32:], "big")
-    if not ecdsa_verify(key, decoded.signing_input, r, s):
+    r = int.from_bytes(parsed.signature[:32], "big")
+    s = int.from_bytes(parsed.signature[32:], "big")
+    if not ecdsa_verify(key, parsed.signing_input, r, s):
         return None
-    return decoded.claims
+    if flat:
+        return dict(parsed.claims)
+    fresh = _jwt_parse(token)  # nested values: a deep copy, as a fresh parse gives
+    return fresh.claims if fresh is not None else None
 
 
 # -- serving (vtalab serve): a TLS server certificate and PEM input from API clients ------

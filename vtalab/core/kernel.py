@@ -38,6 +38,7 @@ __all__ = ["SIM_EPOCH", "EventLimitExceeded", "Kernel", "RandomStreams", "format
 
 #: Simulated time 0 on the calendar. Certificates and tokens are dated from here.
 SIM_EPOCH = datetime(2026, 1, 5, 8, 0, 0, tzinfo=UTC)
+_SIM_EPOCH_SECONDS = int(SIM_EPOCH.timestamp())
 
 
 def format_time(seconds: float) -> str:
@@ -147,6 +148,8 @@ class Kernel:
         self.streams = RandomStreams(self.seed)
         self.trace = Trace()
         self._nonce_counter = 0
+        self._utc_at: Any = None
+        self._utc = SIM_EPOCH
 
     # -- time --------------------------------------------------------------------------
     @property
@@ -155,10 +158,21 @@ class Kernel:
 
     def utc(self, at: float | None = None) -> datetime:
         """The simulated calendar time (UTC) at simulated second ``at`` (default: now)."""
-        return SIM_EPOCH + timedelta(seconds=self.now if at is None else at)
+        t = self.env.now if at is None else at
+        # Asked many times per instant (every attestation, log line and token): the last
+        # answer is kept (datetimes are immutable).
+        if t == self._utc_at and type(t) is type(self._utc_at):
+            return self._utc
+        value = SIM_EPOCH + timedelta(seconds=t)
+        self._utc_at, self._utc = t, value
+        return value
 
     def epoch_seconds(self, at: float | None = None) -> int:
         """Unix time of the simulated instant (for JWT ``iat``/``exp``)."""
+        t = self.env.now if at is None else at
+        if (type(t) is int or (type(t) is float and t.is_integer())) and 0 <= t < 1e12:
+            # whole seconds: exactly what the datetime below gives, without building it
+            return _SIM_EPOCH_SECONDS + int(t)
         return int(self.utc(at).timestamp())
 
     def timeout(self, delay: float, value: Any = None) -> simpy.Timeout:

@@ -173,10 +173,11 @@ class Trace:
     def _add(self, time: Any, source: str, kind: str, fields: dict[str, Any]) -> None:
         # ``fields`` is the caller's fresh dict (``Kernel.record``'s keyword arguments):
         # plain values are immutable and already JSON, anything else is converted now.
-        for v in fields.values():
+        # What jsonable(fields) gives (the keys are strings already), in place: replacing
+        # the value of a key while iterating is safe (the dict does not change size).
+        for k, v in fields.items():
             if type(v) not in _PLAIN:
-                fields = jsonable(fields)
-                break
+                fields[k] = jsonable(v)
         raw = self._raw
         raw.append((time, source, kind, fields))
         if self._stream is not None and len(raw) >= self.BATCH:

@@ -327,7 +327,8 @@ class _Evaluation:
     # 2 ---------------------------------------------------------------------------------------
     def principal(self) -> None:
         token = self.ev.principal_token
-        if not token or crypto.jwt_decode(token) is None:
+        decoded = crypto.jwt_decode(token) if token else None
+        if decoded is None:
             raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem="malformed token")
         for principal in self.config.principals:
             for der in principal.certificates_der:
@@ -342,7 +343,7 @@ class _Evaluation:
                     raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem=problem,
                                     issuer=principal.issuer)
                 return
-        issuer = crypto.jwt_decode(token).claims.get("iss")  # type: ignore[union-attr]
+        issuer = decoded.claims.get("iss")
         raise self.stop(Reason.UNTRUSTED_PRINCIPAL,
                         problem="not signed by any imported STS certificate",
                         issuer=str(issuer) if issuer is not None else None)
@@ -368,31 +369,21 @@ class _Evaluation:
         if settings.require_certificate_validation:
             if not self.ev.ek_certificate_der:
                 raise self.stop(Reason.EK_CERTIFICATE_MISSING)
-            try:
-                cert = crypto.cert_from_der(self.ev.ek_certificate_der)
-            except ValueError:
-                raise self.stop(Reason.UNTRUSTED_EK_CA,
-                                problem="the EK certificate cannot be parsed") from None
-            anchors = []
-            for der in self.config.tpm_ca_certificates_der:
-                try:
-                    anchors.append(crypto.cert_from_der(der))
-                except ValueError:
-                    continue
-            if not anchors:
-                raise self.stop(Reason.UNTRUSTED_EK_CA, problem="no TPM CA certificate imported")
-            problem = crypto.chain_problem(cert, anchors, self.now)
+            ek_der, anchors = self.ev.ek_certificate_der, self.config.tpm_ca_certificates_der
+            facts = (_ek_certificate(ek_der, anchors)
+                     if type(ek_der) is bytes and all(type(a) is bytes for a in anchors)
+                     else _ek_certificate.__wrapped__(ek_der, anchors))
+            if facts.unusable is not None:
+                raise self.stop(Reason.UNTRUSTED_EK_CA, problem=facts.unusable)
+            problem = crypto.path_problem(facts.steps, facts.final, self.now)
             if problem is not None:
-                raise self.stop(Reason.UNTRUSTED_EK_CA, problem=problem,
-                                issuer=cert.issuer.rfc4514_string())
-            try:
-                certified = crypto.public_der(crypto.cert_public_key(cert))
-            except ValueError:  # parsed, but its key is of a kind nobody can use
+                raise self.stop(Reason.UNTRUSTED_EK_CA, problem=problem, issuer=facts.issuer)
+            if facts.certified is None:  # parsed, but its key is of a kind nobody can use
                 raise self.stop(Reason.EK_CERTIFICATE_MISMATCH, ek_key_id=ek_id,
-                                certified_key_id="unreadable") from None
-            if certified != self.ev.ek_public_der:
+                                certified_key_id="unreadable")
+            if facts.certified != self.ev.ek_public_der:
                 raise self.stop(Reason.EK_CERTIFICATE_MISMATCH, ek_key_id=ek_id,
-                                certified_key_id=_key_id_of(certified))
+                                certified_key_id=_key_id_of(facts.certified))
         if settings.require_endorsement_keys and \
                 self.ev.ek_public_der not in self.config.endorsement_keys_der:
             raise self.stop(Reason.EK_NOT_REGISTERED, ek_key_id=ek_id)
@@ -453,13 +444,14 @@ class _Evaluation:
             raise self.stop(Reason.QUOTE_SIGNER_MISMATCH,
                             quoted=attest.qualified_signer.hex(), expected=signer.hex())
         self._counters(clock, counters)
-        missing = [p for p in REQUIRED_PCRS if p not in attest.pcrs]
+        quoted = attest.pcrs
+        missing = [p for p in REQUIRED_PCRS if p not in quoted]
         if missing:
-            raise self.stop(Reason.QUOTE_PCRS_MISSING, missing=missing, quoted=attest.pcrs)
-        if tuple(sorted(set(self.ev.pcr_selection))) != tuple(attest.pcrs):
+            raise self.stop(Reason.QUOTE_PCRS_MISSING, missing=missing, quoted=quoted)
+        if tuple(sorted(set(self.ev.pcr_selection))) != tuple(quoted):
             raise self.stop(Reason.QUOTE_MALFORMED,
                             problem="the quoted PCR selection is not the one presented",
-                            presented=list(self.ev.pcr_selection), quoted=attest.pcrs)
+                            presented=list(self.ev.pcr_selection), quoted=quoted)
         return attest
 
     def _counters(self, clock: _marshal.ClockInfo,
@@ -599,6 +591,43 @@ def _sts_key(der: bytes) -> crypto.PublicKey | None:
     except ValueError:
         return None
     return key if isinstance(key, crypto.PublicKey) else None
+
+
+@dataclass(frozen=True, slots=True)
+class _EkCertificate:
+    """What step 3 needs of an EK certificate and the imported TPM CAs, apart from the
+    time: why they cannot be used at all, the chain's validity windows and its answer
+    (:func:`crypto.chain_path`), the issuer's name and the certified key (SPKI DER)."""
+
+    unusable: str | None
+    steps: tuple[tuple[datetime, datetime, bool], ...] = ()
+    final: str | None = None
+    issuer: str = ""
+    certified: bytes | None = None
+
+
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
+def _ek_certificate(ek_der: bytes, anchors_der: tuple[bytes, ...]) -> _EkCertificate:
+    """A pure function of the DER bytes: every attestation of a host presents the same EK
+    certificate to the same imported CAs, so parsing and chaining happen once."""
+    try:
+        cert = crypto.cert_from_der(ek_der)
+    except ValueError:
+        return _EkCertificate("the EK certificate cannot be parsed")
+    anchors = []
+    for der in anchors_der:
+        try:
+            anchors.append(crypto.cert_from_der(der))
+        except ValueError:
+            continue
+    if not anchors:
+        return _EkCertificate("no TPM CA certificate imported")
+    steps, final = crypto.chain_path(cert, anchors)
+    try:
+        certified: bytes | None = crypto.public_der(crypto.cert_public_key(cert))
+    except ValueError:
+        certified = None
+    return _EkCertificate(None, steps, final, cert.issuer.rfc4514_string(), certified)
 
 
 @functools.lru_cache(maxsize=256)
@@ -822,6 +851,13 @@ def _is_int(value: Any) -> TypeGuard[int]:
 
 
 def _key_id_of(spki_der: bytes) -> str:
+    if type(spki_der) is bytes:
+        return _key_id_of_bytes(spki_der)
+    return _key_id_of_bytes.__wrapped__(spki_der)
+
+
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
+def _key_id_of_bytes(spki_der: bytes) -> str:
     try:
         return crypto.key_id(crypto.public_from_der(spki_der))
     except ValueError:

@@ -115,6 +115,9 @@ class VCenter:
     def _make_sts(self) -> None:
         label = f"vcenter/{self.name}/sts/{self.sts_generation}"
         self.sts_key = crypto.derive_private_key(self.kernel.seed, label)
+        #: host assertions issued in the second ``_assertions_iat`` (see host_assertion)
+        self._assertions: dict[tuple[str, int], str] = {}
+        self._assertions_iat: int | None = None
         start = self.kernel.utc()
         days = self.params.certificate_validity_days
         self.sts_certificate = crypto.make_ca(
@@ -138,9 +141,19 @@ class VCenter:
         if lifetime is None:
             lifetime = int(self.params.host_assertion_lifetime_seconds)
         iat = self.kernel.epoch_seconds()
-        return crypto.jwt_encode({"iss": self.name, "sub": host, "iat": iat,
-                                  "exp": iat + lifetime},
-                                 self.sts_key, crypto.key_id(self.sts_key))
+        # A host asks once per attestation service in the same second: the same claims,
+        # key and (deterministic) signature, so the same token. Remembered for this second.
+        if iat != self._assertions_iat:
+            self._assertions.clear()
+            self._assertions_iat = iat
+        memo = (host, lifetime)
+        token = self._assertions.get(memo)
+        if token is None:
+            token = crypto.jwt_encode({"iss": self.name, "sub": host, "iat": iat,
+                                       "exp": iat + lifetime},
+                                      self.sts_key, crypto.key_id(self.sts_key))
+            self._assertions[memo] = token
+        return token
 
     # -- events, tasks, log ---------------------------------------------------------------
     def post_event(self, event_id: str, target: str, message: str | None = None) -> VcEvent:

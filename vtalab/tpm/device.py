@@ -34,6 +34,17 @@ __all__ = ["NUM_PCRS", "Quote", "Tpm", "pcr_digest", "verify_quote"]
 #: TPM_PT_FIRMWARE_VERSION_1/2 of the simulated part (vendor-defined; fixed for determinism).
 DEFAULT_FIRMWARE_VERSION = 0x0007_0055_0000_0000
 
+@functools.lru_cache(maxsize=256)
+def _selection(pcrs: tuple[int, ...]) -> tuple[int, ...]:
+    """A quote's PCR selection: ascending, without repeats, each a PCR this TPM has
+    (``ValueError`` otherwise; errors are not remembered). Every quote of a host asks for
+    the same PCRs, so this is worked out once."""
+    selected = tuple(sorted(set(pcrs)))
+    if any(not 0 <= p < NUM_PCRS for p in selected):
+        raise ValueError("PCR index out of range")
+    return selected
+
+
 def pcr_digest(values: list[bytes]) -> bytes:
     """The quote's ``pcrDigest``: SHA-256 over the selected PCR values in ascending order."""
     return crypto.sha256(b"".join(values))
@@ -198,13 +209,12 @@ class Tpm:
         self._tick(now_ms)
         if len(nonce) > 64:
             raise ValueError("qualifyingData is at most 64 bytes")
-        selected = tuple(sorted(set(pcrs)))
-        if any(not 0 <= p < NUM_PCRS for p in selected):
-            raise ValueError("PCR index out of range")
-        values = tuple(self.pcrs[p] for p in selected)
+        selected = _selection(tuple(pcrs))
+        current = self.pcrs
+        values = tuple([current[p] for p in selected])
         attest = marshal.marshal_attest(self.ak_qualified_name, nonce, self.clock_info(),
-                                        self.firmware_version, list(selected),
-                                        pcr_digest(list(values)))
+                                        self.firmware_version, selected,
+                                        crypto.sha256(b"".join(values)))
         r, s = crypto.ecdsa_sign(self.ak, attest)
         return Quote(attest, marshal.marshal_signature(r, s), selected, values)
 

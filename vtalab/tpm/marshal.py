@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from vtalab.core import crypto
@@ -153,8 +154,14 @@ class Reader:
 
 
 # -- PCR selection --------------------------------------------------------------------
-def marshal_pcr_selection(pcrs: list[int]) -> bytes:
+def marshal_pcr_selection(pcrs: Sequence[int]) -> bytes:
     """``TPML_PCR_SELECTION`` with one SHA-256 bank selecting ``pcrs``."""
+    return _pcr_selection(tuple(pcrs))
+
+
+@functools.lru_cache(maxsize=256)
+def _pcr_selection(pcrs: tuple[int, ...]) -> bytes:
+    # A pure function of the PCRs (every quote of a host selects the same ones).
     bitmap = bytearray(_PCR_SELECT_BYTES)
     for p in pcrs:
         if not 0 <= p < 8 * _PCR_SELECT_BYTES:
@@ -173,9 +180,14 @@ def _read_pcr_selection(r: Reader) -> list[tuple[int, list[int]]]:
         size = r.u8()
         if size > 32:
             raise ValueError(f"sizeofSelect {size} too large")
-        bitmap = r.take(size)
-        banks.append((alg, [i for i in range(8 * size) if bitmap[i // 8] >> (i % 8) & 1]))
+        banks.append((alg, list(_selected(r.take(size)))))
     return banks
+
+
+@functools.lru_cache(maxsize=256)
+def _selected(bitmap: bytes) -> tuple[int, ...]:
+    """The PCRs a ``pcrSelect`` bitmap selects, ascending (a pure function of its bytes)."""
+    return tuple(i for i in range(8 * len(bitmap)) if bitmap[i // 8] >> (i % 8) & 1)
 
 
 def parse_pcr_selection(data: bytes) -> list[tuple[int, list[int]]]:
@@ -217,19 +229,38 @@ class Attest:
 
 
 def marshal_attest(qualified_signer: bytes, extra_data: bytes, clock_info: ClockInfo,
-                   firmware_version: int, pcrs: list[int], pcr_digest: bytes) -> bytes:
+                   firmware_version: int, pcrs: Sequence[int], pcr_digest: bytes) -> bytes:
     """The ``TPMS_ATTEST`` bytes a TPM2_Quote signs."""
-    return (u32(TPM_GENERATED_VALUE) + u16(TPM_ST_ATTEST_QUOTE) + tpm2b(qualified_signer)
-            + tpm2b(extra_data)
-            + u64(clock_info.clock) + u32(clock_info.reset_count)
-            + u32(clock_info.restart_count) + u8(1 if clock_info.safe else 0)
-            + u64(firmware_version)
-            + marshal_pcr_selection(pcrs) + tpm2b(pcr_digest))
+    for part in (qualified_signer, extra_data, pcr_digest):
+        if len(part) > 0xFFFF:
+            raise ValueError("TPM2B payload too large")
+    # One pack per fixed-width run (the same bytes as field-by-field u32/u16/tpm2b ...).
+    return b"".join((
+        _ATTEST_HEAD.pack(TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, len(qualified_signer)),
+        qualified_signer, _U16.pack(len(extra_data)), extra_data,
+        _CLOCK_FW.pack(clock_info.clock, clock_info.reset_count, clock_info.restart_count,
+                       1 if clock_info.safe else 0, firmware_version),
+        _pcr_selection(tuple(pcrs)), _U16.pack(len(pcr_digest)), pcr_digest))
+
+
+_U16 = struct.Struct(">H")
+#: magic, type, qualifiedSigner.size
+_ATTEST_HEAD = struct.Struct(">IHH")
+#: TPMS_CLOCK_INFO (clock, resetCount, restartCount, safe) + firmwareVersion
+_CLOCK_FW = struct.Struct(">QIIBQ")
+#: a TPML_PCR_SELECTION of one bank: count, hash, sizeofSelect (then the bitmap)
+_ONE_BANK = struct.Struct(">IHB")
+#: an ECDSA TPMT_SIGNATURE with 32-byte r and s (what a P-256 key makes)
+_ECDSA_SIG = struct.Struct(">HHH32sH32s")
 
 
 def parse_attest(data: bytes) -> Attest:
     """Parse a quote's ``TPMS_ATTEST``. Magic and type are returned, not judged here:
     ``verify_quote`` reports them as problems so the verifier can name the reason."""
+    if type(data) is bytes:
+        fast = _parse_attest_fast(data)
+        if fast is not None:
+            return fast
     r = Reader(data)
     magic = r.u32()
     typ = r.u16()
@@ -249,6 +280,37 @@ def parse_attest(data: bytes) -> Attest:
     r.end()
     return Attest(magic, typ, signer, extra, ClockInfo(clock, reset, restart, safe_byte == 1),
                   fw, sel, digest)
+
+
+def _parse_attest_fast(data: bytes) -> Attest | None:
+    """:func:`parse_attest` of a well-formed quote in a few ``unpack_from`` calls, or
+    ``None`` for anything else (then the field-by-field reader decides, with its error)."""
+    n = len(data)
+    if n < 8:
+        return None
+    magic, typ, size = _ATTEST_HEAD.unpack_from(data, 0)
+    if typ != TPM_ST_ATTEST_QUOTE or size > 2 + 64:
+        return None
+    p = 8 + size
+    if p + 2 > n:
+        return None
+    extra_size = _U16.unpack_from(data, p)[0]
+    if extra_size > 64:
+        return None
+    q = p + 2 + extra_size
+    if q + 25 + 7 > n:
+        return None
+    clock, reset, restart, safe, fw = _CLOCK_FW.unpack_from(data, q)
+    count, alg, select = _ONE_BANK.unpack_from(data, q + 25)
+    d = q + 32 + select
+    if safe > 1 or count != 1 or select > 32 or d + 2 > n:
+        return None
+    digest_size = _U16.unpack_from(data, d)[0]
+    if digest_size > 64 or d + 2 + digest_size != n:
+        return None
+    return Attest(magic, typ, data[8:p], data[p + 2:q],
+                  ClockInfo(clock, reset, restart, safe == 1), fw,
+                  [(alg, list(_selected(data[q + 32:d])))], data[d + 2:])
 
 
 @functools.lru_cache(maxsize=256)
@@ -277,6 +339,11 @@ def marshal_signature(r: int, s: int) -> bytes:
 
 
 def parse_signature(data: bytes) -> Signature:
+    if type(data) is bytes and len(data) == _ECDSA_SIG.size:
+        # the common shape in one unpack; anything else is read field by field below
+        alg, hash_alg, r_size, r, s_size, s = _ECDSA_SIG.unpack(data)
+        if alg == TPM_ALG_ECDSA and r_size == 32 and s_size == 32:
+            return Signature(alg, hash_alg, int.from_bytes(r, "big"), int.from_bytes(s, "big"))
     rd = Reader(data)
     alg = rd.u16()
     if alg != TPM_ALG_ECDSA:
