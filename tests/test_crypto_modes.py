@@ -93,6 +93,20 @@ def test_simulated_signatures_accept_and_reject_as_real_ones_do() -> None:
     assert not crypto.ecdsa_verify(key.public_key(), data, *sim)
 
 
+def test_simulated_signature_is_its_keyed_hash_definition() -> None:
+    """``sim_sign`` hashes the key's part once and copies the state: the values are still
+    those of its one-line definition, ``_sim_scalar`` (so simulated runs keep their bytes)."""
+    for i in range(20):
+        key = crypto.derive_private_key(1, f"test/sim/def/{i}")
+        pub = crypto.public_der(key)
+        for data in (b"", b"x" * i, bytes(range(256)) * (i + 1)):
+            expected = (crypto._sim_scalar(b"r", pub, data),  # noqa: SLF001
+                        crypto._sim_scalar(b"s", pub, data))  # noqa: SLF001
+            assert crypto.sim_sign(key, data) == expected
+            assert crypto.sim_verify(key.public_key(), data, *expected)
+            assert not crypto.sim_verify(key.public_key(), data, expected[0], expected[1] ^ 1)
+
+
 def test_a_world_refuses_an_unknown_crypto_mode() -> None:
     scenario = load_scenario(str(BUNDLED[0]))
     with pytest.raises(InputError, match="crypto"):

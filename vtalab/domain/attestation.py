@@ -332,7 +332,7 @@ class _Evaluation:
             raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem="malformed token")
         for principal in self.config.principals:
             for der in principal.certificates_der:
-                key = _sts_key(bytes(der))
+                key = _sts_key(der if type(der) is bytes else bytes(der))
                 if key is None:
                     continue
                 claims = crypto.jwt_verify(token, key)
@@ -349,7 +349,8 @@ class _Evaluation:
                         issuer=str(issuer) if issuer is not None else None)
 
     def _principal_claims(self, claims: dict[str, Any], principal: Principal) -> str | None:
-        iss, sub, iat, exp = (claims.get(k) for k in ("iss", "sub", "iat", "exp"))
+        get = claims.get
+        iss, sub, iat, exp = get("iss"), get("sub"), get("iat"), get("exp")
         if iss != principal.issuer:
             return f"issuer {iss!r} is not {principal.issuer!r}"
         if sub != self.ev.host:
@@ -394,20 +395,14 @@ class _Evaluation:
                    bound: set[tuple[bytes, bytes]] | None = None
                    ) -> tuple[crypto.PublicKey, bytes]:
         """The AK's key and the qualifiedSigner its quotes must carry."""
-        try:
-            ek = crypto.public_from_der(self.ev.ek_public_der)
-            signer = _ak_qualified_name(self.ev.ek_public_der, self.ev.ak_public)
-        except ValueError:
-            raise self.stop(Reason.AK_NOT_BOUND, problem="EK public key malformed") from None
-        try:
-            ak, area, ak_key = _parse_ak(self.ev.ak_public)
-        except ValueError as exc:
-            raise self.stop(Reason.AK_NOT_BOUND, problem=f"AK public area malformed: {exc}"
-                            ) from None
-        if not (ak.restricted and ak.sign) or ak.decrypt or ak.name_alg != _marshal.TPM_ALG_SHA256:
-            raise self.stop(Reason.AK_NOT_BOUND,
-                            problem="the AK is not a restricted SHA-256 signing key")
-        pair = (self.ev.ek_public_der, self.ev.ak_public)
+        ek_der, ak_public = self.ev.ek_public_der, self.ev.ak_public
+        facts = (_ak_facts(ek_der, ak_public)
+                 if type(ek_der) is bytes and type(ak_public) is bytes
+                 else _ak_facts.__wrapped__(ek_der, ak_public))
+        if isinstance(facts, str):
+            raise self.stop(Reason.AK_NOT_BOUND, problem=facts)
+        ek, signer, area, ak_key = facts
+        pair = (ek_der, ak_public)
         if bound is not None and pair in bound:
             return ak_key, signer  # this EK/AK pair already passed a credential challenge
         secret = credential_secret(challenge_label)
@@ -567,6 +562,26 @@ def _parse_ak(data: bytes) -> tuple[_marshal.EccPublic, bytes, crypto.PublicKey]
     """The AK's TPM2B_PUBLIC: parsed, its TPMT_PUBLIC area (for the Name), its key."""
     ak = _marshal.parse_public(data)
     return ak, _marshal.Reader(data).tpm2b(), ak.public_key()
+
+
+@functools.lru_cache(maxsize=crypto.MEMO_SIZE)
+def _ak_facts(ek_der: bytes, ak_public: bytes
+              ) -> str | tuple[crypto.PublicKey, bytes, bytes, crypto.PublicKey]:
+    """Step 4 before the challenge, a pure function of the two keys' bytes: why the AK
+    cannot be bound (a problem), or (EK key, the quotes' qualifiedSigner, the AK's
+    TPMT_PUBLIC, the AK's key)."""
+    try:
+        ek = crypto.public_from_der(ek_der)
+        signer = _ak_qualified_name(ek_der, ak_public)
+    except ValueError:
+        return "EK public key malformed"
+    try:
+        ak, area, ak_key = _parse_ak(ak_public)
+    except ValueError as exc:
+        return f"AK public area malformed: {exc}"
+    if not (ak.restricted and ak.sign) or ak.decrypt or ak.name_alg != _marshal.TPM_ALG_SHA256:
+        return "the AK is not a restricted SHA-256 signing key"
+    return ek, signer, area, ak_key
 
 
 @functools.lru_cache(maxsize=crypto.MEMO_SIZE)

@@ -161,10 +161,11 @@ class Kmxa:
     def attest_once(self, info: ServiceInfo) -> HostAttestation:
         world = self.world
         kernel = world.kernel
+        host = self.host
         ta = world.ta_cluster.hosts.get(info.address)
-        previous = self.results.get(info.name, HostAttestation())
-        problem = world.reachability(self.host, ta, "attestd")
+        problem = world.reachability(host, ta, "attestd")
         if problem is not None:
+            previous = self.results.get(info.name) or HostAttestation()
             keep_token = (previous.token is not None
                           and (previous.token_exp or 0) > self.local_epoch())
             result = HostAttestation(
@@ -178,21 +179,21 @@ class Kmxa:
                 token_exp=previous.token_exp if keep_token else None,
                 measured_version=previous.measured_version)
             self.log(result.messages[0], level="warning")
-            kernel.record(self.host.source, "attest.unreachable", host=self.host.name,
+            kernel.record(host.source, "attest.unreachable", host=host.name,
                           service=info.name, problem=problem,
-                          message=f"{self.host.name}: attestation service {info.name} "
+                          message=f"{host.name}: attestation service {info.name} "
                                   f"unreachable ({problem}); will retry")
             self.results[info.name] = result
             return result
         assert ta is not None
-        tpm = self.host.tpm
+        tpm = host.tpm
         # kmxa asks the service for a nonce first (an exchange at this simulated instant:
         # the lab models no network latency); the quote must be over that nonce.
-        nonce = ta.attestd.issue_nonce(self.host.name).nonce
+        nonce = ta.attestd.issue_nonce(host.name).nonce
         quote = tpm.quote(nonce, list(QUOTE_PCRS), now_ms=int(round(kernel.now * 1000)))
         evidence = Evidence(
-            host=self.host.name,
-            principal_token=world.workload_vcenter.host_assertion(self.host.name),
+            host=host.name,
+            principal_token=world.workload_vcenter.host_assertion(host.name),
             ek_certificate_der=tpm.ek_certificate_der,
             ek_public_der=crypto.public_der(tpm.ek),
             ak_public=marshal_public(tpm.ak_public_area),
@@ -220,13 +221,13 @@ class Kmxa:
                 messages=[f"{f.reason.value}: {f.message}" for f in verdict.findings],
                 measured_version=verdict.measured_version)
             self.log(f"Attestation by {info.name} failed: {result.messages[0]}", level="error")
-        kernel.record(self.host.source, "attest.result", host=self.host.name,
+        kernel.record(host.source, "attest.result", host=host.name,
                       service=info.name, status=result.status, reason=result.reason,
                       measured_version=verdict.measured_version,
-                      running_version=self.host.version,
+                      running_version=host.version,
                       reset_count=verdict.reset_count,
                       warnings=[r.value for r in verdict.warning_reasons],
-                      message=(f"{self.host.name}: attestation by {info.name}: "
+                      message=(f"{host.name}: attestation by {info.name}: "
                                + ("passed, measured ESXi " + str(verdict.measured_version)
                                   if tokens else f"FAILED ({result.reason})")))
         self.results[info.name] = result

@@ -22,6 +22,7 @@ Keys are passed in (derived from the world seed by the caller); nothing here is 
 from __future__ import annotations
 
 import functools
+import struct
 from dataclasses import dataclass
 
 from vtalab.core import crypto
@@ -33,6 +34,10 @@ __all__ = ["NUM_PCRS", "Quote", "Tpm", "pcr_digest", "verify_quote"]
 
 #: TPM_PT_FIRMWARE_VERSION_1/2 of the simulated part (vendor-defined; fixed for determinism).
 DEFAULT_FIRMWARE_VERSION = 0x0007_0055_0000_0000
+
+#: TPMS_ATTEST's magic and type
+_MAGIC_TYPE = struct.Struct(">IH")
+
 
 @functools.lru_cache(maxsize=256)
 def _selection(pcrs: tuple[int, ...]) -> tuple[int, ...]:
@@ -231,11 +236,9 @@ def verify_quote(ak_public: crypto.PublicKey, attest_bytes: bytes, signature_byt
     ``bad_type``, ``nonce_mismatch``, ``malformed_signature``, ``bad_signature`` and, when
     ``pcr_values`` (in selection order) are given, ``pcr_digest_mismatch``."""
     problems: list[str] = []
-    head = marshal.Reader(attest_bytes)
-    try:
-        magic, typ = head.u32(), head.u16()
-    except ValueError:
+    if not isinstance(attest_bytes, (bytes, bytearray, memoryview)) or len(attest_bytes) < 6:
         return ["malformed_attest"]
+    magic, typ = _MAGIC_TYPE.unpack_from(attest_bytes, 0)
     if magic != marshal.TPM_GENERATED_VALUE:
         problems.append("bad_magic")
     if typ != marshal.TPM_ST_ATTEST_QUOTE:

@@ -334,8 +334,8 @@ class Signature:
 
 def marshal_signature(r: int, s: int) -> bytes:
     """ECDSA/SHA-256 ``TPMT_SIGNATURE``; r and s are padded to the 32-byte key size."""
-    return (u16(TPM_ALG_ECDSA) + u16(TPM_ALG_SHA256)
-            + tpm2b(r.to_bytes(32, "big")) + tpm2b(s.to_bytes(32, "big")))
+    return _ECDSA_SIG.pack(TPM_ALG_ECDSA, TPM_ALG_SHA256, 32, r.to_bytes(32, "big"),
+                           32, s.to_bytes(32, "big"))
 
 
 def parse_signature(data: bytes) -> Signature:
