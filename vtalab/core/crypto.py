@@ -197,6 +197,7 @@ def key_id(key: PrivateKey | PublicKey) -> str:
 
 # -- signatures ---------------------------------------------------------------------------
 _DETERMINISTIC = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  #: verifying (immutable: built once)
 
 
 # Signing, verifying and key agreement are pure functions of their inputs (signatures are
@@ -212,7 +213,7 @@ def raw_ecdsa_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
 
 def raw_ecdsa_verify(key: PublicKey, data: bytes, r: int, s: int) -> bool:
     try:
-        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+        key.verify(encode_dss_signature(r, s), data, _ECDSA_SHA256)
     except (InvalidSignature, ValueError):
         return False
     return True

@@ -479,8 +479,9 @@ class _Evaluation:
 
     # 6 ---------------------------------------------------------------------------------------
     def eventlog(self, attest: _marshal.Attest) -> tuple[bytes, tuple[int, ...]]:
+        pcrs = tuple(attest.pcrs)
         try:
-            replayed = _quoted_replay(self.ev.eventlog, tuple(attest.pcrs))
+            replayed = _quoted_replay(self.ev.eventlog, pcrs)
         except ValueError as exc:
             raise self.stop(Reason.EVENTLOG_MALFORMED, problem=str(exc)) from None
         if replayed.digest != attest.pcr_digest:
@@ -495,7 +496,7 @@ class _Evaluation:
                 event_type=f"0x{event_type:08x}", problem=problem))
         # Only records in quoted PCRs are proven; the rest of the log is ignored. What is
         # returned names those records, (log bytes, quoted PCRs): a cheap, exact cache key.
-        return self.ev.eventlog, tuple(attest.pcrs)
+        return self.ev.eventlog, pcrs
 
     # 7, 8 ------------------------------------------------------------------------------------
     def measured(self, quoted_log: tuple[bytes, tuple[int, ...]]) -> None:
