@@ -136,7 +136,11 @@ class VCenter:
     def host_assertion(self, host: str, lifetime: int | None = None) -> str:
         """A short-lived token by which this vCenter vouches for one of its hosts.
 
-        ``lifetime`` defaults to the ``host_assertion_lifetime_seconds`` parameter.
+        ``lifetime`` defaults to the ``host_assertion_lifetime_seconds`` parameter. A host
+        gets a fresh one for every attestation request [assumed]: whether vCenter hands out
+        the same token again until it expires is not public (searched: the vSphere
+        Automation API documents only the STS certificates and the principal), so it is not
+        modelled. Within one second the claims are the same, and so is the token.
         """
         if lifetime is None:
             lifetime = int(self.params.host_assertion_lifetime_seconds)
