@@ -34,23 +34,26 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
     "Remove-TrustAuthorityKeyProviderServer": (
         {"KeyProviderServer": (None, True)}, "B: remove-trustauthoritykeyproviderserver"),
     "New-TrustAuthorityKeyProviderClientCertificate": (
-        {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)}, "helper"),
+        {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)},
+        "PowerCLI 13.3 help; helper"),
     "Get-TrustAuthorityKeyProviderClientCertificate": (
-        {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)}, "helper"),
+        {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)},
+        "PowerCLI 13.3 help; helper"),
     "Export-TrustAuthorityKeyProviderClientCertificate": (
         {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False),
          "FilePath": (None, False), "Force": (None, False)},
         "B: export-trustauthoritykeyproviderclientcertificate"),
     "New-TrustAuthorityKeyProviderClientCertificateCSR": (
-        {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)}, "assumed"),
+        {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)},
+        "PowerCLI 13.3 help; pipeline assumed"),
     "Get-TrustAuthorityKeyProviderClientCertificateCSR": (
         {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False)},
         "B: get-trustauthoritykeyproviderclientcertificatecsr"),
     "Set-TrustAuthorityKeyProviderServerCertificate": (
         {"KeyProvider": (None, True), "TrustAuthorityCluster": (None, False),
-         "Certificate": (None, False)}, "helper"),
+         "Certificate": (None, False)}, "PowerCLI 13.3 help; helper"),
     "Remove-TrustAuthorityKeyProviderServerCertificate": (
-        {"ServerCertificate": (None, True)}, "assumed"),
+        {"ServerCertificate": (None, True)}, "PowerCLI 13.3 help; pipeline assumed"),
     "Get-TrustAuthorityKeyProvider": (
         {"TrustAuthorityCluster": (None, True), "Name": (0, False)},
         "B: get-trustauthoritykeyprovider ([-Name] position 1 = slot 0)"),
@@ -450,3 +453,27 @@ def test_the_second_sets_of_the_trust_cmdlets() -> None:
     assert after != before and after == world.kms_identity.certificate_der
     r = run("Add-TrustAuthorityKeyProviderServerCertificate -KeyProvider $kp")
     assert not r.ok and "missing mandatory parameters: Certificate" in (r.error or "")
+
+
+#: -KeyProvider's type as published (B: the page, 13.3: PowerCLI 13.3 help)
+KEY_PROVIDER_TYPES = {
+    "Get-TrustAuthorityKeyProviderServer": "TrustAuthorityKeyProvider[]",  # B
+    "Get-TrustAuthorityKeyProviderClientCertificate": "TrustAuthorityKeyProvider[]",  # 13.3
+    "Get-TrustAuthorityKeyProviderClientCertificateCSR": "TrustAuthorityKeyProvider[]",  # B
+    "Get-TrustAuthorityKeyProviderServerCertificate": "TrustAuthorityKeyProvider[]",  # 13.3
+    "Set-TrustAuthorityKeyProviderClientCertificate": "TrustAuthorityKeyProvider[]",  # 13.3
+    "Remove-TrustAuthorityKeyProvider": "TrustAuthorityKeyProvider[]",  # B
+    "Add-TrustAuthorityKeyProviderServer": "TrustAuthorityKeyProvider",  # B
+    "Export-TrustAuthorityKeyProviderClientCertificate": "TrustAuthorityKeyProvider",  # B
+    "New-TrustAuthorityKeyProviderClientCertificate": "TrustAuthorityKeyProvider",  # 13.3
+    "New-TrustAuthorityKeyProviderClientCertificateCSR": "TrustAuthorityKeyProvider",  # 13.3
+    "Add-TrustAuthorityKeyProviderServerCertificate": "TrustAuthorityKeyProvider",  # B
+    "Set-TrustAuthorityKeyProviderServerCertificate": "TrustAuthorityKeyProvider",  # 13.3
+    "Set-TrustAuthorityKeyProvider": "TrustAuthorityKeyProvider",  # B
+}
+
+
+@pytest.mark.parametrize("cmdlet", sorted(KEY_PROVIDER_TYPES))
+def test_key_provider_parameter_types_as_published(cmdlet: str) -> None:
+    [spec] = [s for s in params_of(registry.lookup(cmdlet)) if s.name == "KeyProvider"]
+    assert spec.type_name == KEY_PROVIDER_TYPES[cmdlet]

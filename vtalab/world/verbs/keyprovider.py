@@ -77,6 +77,14 @@ class KeyProviderRefArgs(Args):
         None, description="The TA cluster (object or name; default: the only one).")
 
 
+class KeyProvidersRefArgs(KeyProviderRefArgs):
+    """The Get- cmdlets' -KeyProvider takes several providers
+    (<TrustAuthorityKeyProvider[]>)."""
+
+    key_provider: Annotated[str | None, _KPS] = Field(
+        None, description="The key provider (object or name; default: the lab's).")
+
+
 # -- lookups ------------------------------------------------------------------------------
 def _provider_name(world: World, value: str | None) -> str:
     """A key provider named by name or by its PowerCLI Id (``kp-NAME``)."""
@@ -285,8 +293,11 @@ def update_servers(world: World, a: UpdateServersArgs) -> Outcome:
 @verb("New-TrustAuthorityKeyProviderClientCertificate", summary="Make kmxd a new self-signed "
       "client certificate (replaces the current one; the KMS must then trust it).",
       args=KeyProviderRefArgs, side="ta", output="X509Certificate2",
-      source=_HELPER + "; " + _MANIFEST + "; vAPI client_certificate.create (output "
-             "assumed: the new certificate)")
+      source=_HELP133 + " (-KeyProvider <TrustAuthorityKeyProvider> mandatory, "
+             "[-TrustAuthorityCluster]; example New-TrustAuthorityKeyProviderClientCertificate "
+             "-KeyProvider mykp); " + _HELPER + "; vAPI client_certificate.create; assumed: "
+             "-KeyProvider by pipeline, as on its siblings' pages, and the output (the new "
+             "certificate)")
 def new_client_certificate(world: World, a: KeyProviderRefArgs) -> Outcome:
     name = _provider_name(world, a.key_provider)
     n = _counter(world, f"client/{name}")
@@ -304,9 +315,13 @@ def new_client_certificate(world: World, a: KeyProviderRefArgs) -> Outcome:
 
 
 @verb("Get-TrustAuthorityKeyProviderClientCertificate", summary="The client certificate kmxd "
-      "presents to the KMIP servers of a key provider.", args=KeyProviderRefArgs, side="ta",
-      output="X509Certificate2", source=_HELPER + "; " + _MANIFEST)
-def get_client_certificate(world: World, a: KeyProviderRefArgs) -> Outcome:
+      "presents to the KMIP servers of a key provider.", args=KeyProvidersRefArgs, side="ta",
+      output="X509Certificate2",
+      source=_HELP133 + " (-KeyProvider <TrustAuthorityKeyProvider[]> mandatory, "
+             "[-TrustAuthorityCluster]); " + _HELPER + " (reads GetRawCertData() of the "
+             "result: an X509Certificate2); assumed: -KeyProvider by pipeline, as on its "
+             "siblings' pages")
+def get_client_certificate(world: World, a: KeyProvidersRefArgs) -> Outcome:
     der = _config(world, _provider_name(world, a.key_provider)).client_certificate_der
     return Outcome(True, output=[_cert_object(der)] if der else [])
 
@@ -338,9 +353,11 @@ def export_client_certificate(world: World, a: ExportClientCertArgs) -> Outcome:
 @verb("New-TrustAuthorityKeyProviderClientCertificateCSR", summary="Make kmxd a new key and a "
       "certificate signing request for the KMS to sign (replaces a pending one).",
       args=KeyProviderRefArgs, side="ta",
-      source=_MANIFEST + "; vAPI client_certificate.csr.create (parameters assumed: "
-             "-KeyProvider like Get-TrustAuthorityKeyProviderClientCertificateCSR; output: "
-             "the CSR, System.String)")
+      source=_HELP133 + " (-KeyProvider <TrustAuthorityKeyProvider> mandatory, "
+             "[-TrustAuthorityCluster]; example New-TrustAuthorityKeyProviderClientCertificateCSR "
+             "-KeyProvider mykp); vAPI client_certificate.csr.create; assumed: -KeyProvider "
+             "by pipeline, as on its siblings' pages, and the output (the CSR, System.String, "
+             "as Get-...CSR returns it)")
 def new_csr(world: World, a: KeyProviderRefArgs) -> Outcome:
     name = _provider_name(world, a.key_provider)
     n = _counter(world, f"csr/{name}")
@@ -352,7 +369,7 @@ def new_csr(world: World, a: KeyProviderRefArgs) -> Outcome:
     return Outcome(True, message=out.message, output=[crypto.csr_pem(csr)]) if out.ok else out
 
 
-class GetCsrArgs(KeyProviderRefArgs):
+class GetCsrArgs(KeyProvidersRefArgs):
     file: Annotated[str | None, PS(hidden=True)] = Field(
         None, description="Scenarios: also save the CSR to this file (for kms-sign-csr).")
 
@@ -560,7 +577,11 @@ class SetServerCertArgs(KeyProviderRefArgs):
 
 @verb("Set-TrustAuthorityKeyProviderServerCertificate", summary="Replace the KMIP server "
       "certificates a key provider trusts.", args=SetServerCertArgs, side="ta",
-      source=_HELPER + " (-KeyProvider -Certificate); vAPI trusted_peer_certificates.update")
+      source=_HELP133 + " (-Certificate <X509Certificate2[]> and -KeyProvider "
+             "<TrustAuthorityKeyProvider> mandatory, [-TrustAuthorityCluster]); " + _HELPER +
+             " (-KeyProvider -TrustAuthorityCluster -Certificate); vAPI "
+             "trusted_peer_certificates.update; assumed: -KeyProvider by pipeline, as on its "
+             "siblings' pages")
 def set_server_certificates(world: World, a: SetServerCertArgs) -> Outcome:
     name = _provider_name(world, a.key_provider)
     ders = _certificates(world, a.certificate)
@@ -583,9 +604,10 @@ class RemoveServerCertArgs(Args):
 @verb("Remove-TrustAuthorityKeyProviderServerCertificate", summary="Stop trusting the "
       "certificate a KMIP server presents.", args=RemoveServerCertArgs, side="ta",
       confirm="High",
-      source=_MANIFEST + " (parameters assumed: -ServerCertificate from "
-             "Get-TrustAuthorityKeyProviderServerCertificate, like "
-             "Remove-TrustAuthorityKeyProviderServer -KeyProviderServer)")
+      source=_HELP133 + " (-ServerCertificate <TrustAuthorityKeyProviderServerCertificate[]> "
+             "mandatory, its only parameter; example: Get-...ServerCertificate -KeyProvider "
+             "mykp | select -First 1 passed to it); assumed: by pipeline, like "
+             "Remove-TrustAuthorityKeyProviderServer -KeyProviderServer on its page")
 def remove_server_certificate(world: World, a: RemoveServerCertArgs) -> Outcome:
     name = _provider_name(world, a.key_provider)
     der = _presented(world, name, a.server)
