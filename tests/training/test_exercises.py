@@ -140,6 +140,15 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
      ["Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider -KmipServerPassword x",
       "Start-VM -VM db01"],
      "FAIL  goal: vm db01: VM db01: power_state 'poweredOff' (expected 'poweredOn')"),
+    ("kms-password-rotated",  # trusting certificates again: the password was the problem
+     ["$kp = Get-TrustAuthorityKeyProvider -TrustAuthorityCluster (Get-TrustAuthorityCluster)",
+      "Get-TrustAuthorityKeyProviderServerCertificate -KeyProvider $kp | "
+      "Add-TrustAuthorityKeyProviderServerCertificate", "Start-VM -VM db01"],
+     "FAIL  goal: vm db01: VM db01: power_state 'poweredOff' (expected 'poweredOn')"),
+    ("kms-password-rotated",  # the password together with a setting: PowerShell's set error
+     ["Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider -KmipServerPassword "
+      "kms-cluster-rotated -Description rotated", "Start-VM -VM db01"],
+     "FAIL  goal: vm db01: VM db01: power_state 'poweredOff' (expected 'poweredOn')"),
     ("sts-rotation",  # take the cluster out of vTA instead of trusting the new certificates
      ["Set-TrustedCluster -TrustedCluster 'Trusted Cluster' -State Disabled -Confirm:$false",
       "Start-VM -VM db01"],
