@@ -334,6 +334,8 @@ def day_section() -> None:
     print(f"   crypto: simulated   run {sim_took:6.2f} s = {DAY / sim_took:,.0f}× real time, "
           f"{sim['events']:,} events   ratio to real {sim_took / took:4.2f}×   "
           "target ≥ 250,000× real time")
+    print(f"   in CPU seconds: {sim['cpu']:6.2f} s = {DAY / sim['cpu']:,.0f}× real time per "
+          f"CPU second, ratio to real {sim['cpu'] / day['cpu']:4.2f}×")
 
 
 

@@ -126,3 +126,16 @@ def test_the_checker_finds_and_confirms_the_same_counterexamples_in_both_modes()
     simulated = found("simulated")
     assert simulated and all(reproduced for *_, reproduced in simulated)
     assert simulated == found("real")
+
+
+def test_jwt_wellformed_is_whether_jwt_decode_decodes() -> None:
+    key = crypto.derive_private_key(1, "test/jwt/wellformed")
+    token = crypto.jwt_encode({"sub": "esx-01", "n": {"nested": [1]}}, key, "kid")
+    head, body, sig = token.split(".")
+    for candidate in (token, f"{head}.{body}", f"{head}.{body}.{sig}.x", "a.b.c", "",
+                      f"{head}.{crypto.b64url(b'[1]')}.{sig}", f"{head}.!!.{sig}",
+                      f"{crypto.b64url(b'not json')}.{body}.{sig}", b"bytes.are.not"):
+        assert crypto.jwt_wellformed(candidate) is (  # type: ignore[arg-type]
+            crypto.jwt_decode(candidate) is not None)  # type: ignore[arg-type]
+    assert crypto.jwt_wellformed(token)
+    assert not crypto.jwt_wellformed("a.b.c")

@@ -72,6 +72,7 @@ __all__ = [
     "jwt_decode",
     "jwt_encode",
     "jwt_verify",
+    "jwt_wellformed",
     "key_id",
     "make_ca",
     "public_der",
@@ -630,6 +631,13 @@ def jwt_decode(token: str) -> DecodedJwt | None:
     # a shallow copy is a full one).
     return DecodedJwt(dict(parsed.header), dict(parsed.claims), parsed.signing_input,
                       parsed.signature)
+
+
+def jwt_wellformed(token: str) -> bool:
+    """Whether :func:`jwt_decode` would decode ``token`` (without copying what it reads)."""
+    if isinstance(token, str):
+        return _jwt_parse_cached(token)[0] is not None
+    return _jwt_parse(token) is not None
 
 
 def _jwt_parse(token: str) -> DecodedJwt | None:

@@ -327,8 +327,7 @@ class _Evaluation:
     # 2 ---------------------------------------------------------------------------------------
     def principal(self) -> None:
         token = self.ev.principal_token
-        decoded = crypto.jwt_decode(token) if token else None
-        if decoded is None:
+        if not token or not crypto.jwt_wellformed(token):
             raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem="malformed token")
         for principal in self.config.principals:
             for der in principal.certificates_der:
@@ -343,7 +342,7 @@ class _Evaluation:
                     raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem=problem,
                                     issuer=principal.issuer)
                 return
-        issuer = decoded.claims.get("iss")
+        issuer = crypto.jwt_decode(token).claims.get("iss")  # type: ignore[union-attr]
         raise self.stop(Reason.UNTRUSTED_PRINCIPAL,
                         problem="not signed by any imported STS certificate",
                         issuer=str(issuer) if issuer is not None else None)
