@@ -220,3 +220,24 @@ def test_boot_story_is_identical_across_processes_and_hash_seeds() -> None:
     assert first == second == third
     count, digest = first.split()
     assert int(count) > 10 and len(digest) == 64
+
+
+def test_utc_and_epoch_seconds_are_their_datetime_definitions() -> None:
+    """Kernel.utc keeps recent answers and epoch_seconds of a whole second is arithmetic:
+    both must equal the plain datetime computation, at whole and fractional seconds, ints
+    and floats, and when the same instants are asked again in any order."""
+    import random
+    from datetime import timedelta
+
+    k = Kernel(1)
+    rng = random.Random(5)
+    instants = [0, 1, 0.0, 5, 5.0, 3.5, 0.9999999, 2.9999996, 1e9, 86400.0]
+    instants += [rng.random() * 1e7 for _ in range(200)]
+    instants += [float(rng.randrange(50)) for _ in range(200)]
+    for at in instants + instants[::-1]:
+        expected = SIM_EPOCH + timedelta(seconds=at)
+        assert k.utc(at) == expected
+        assert k.epoch_seconds(at) == int(expected.timestamp())
+    k.advance(7.25)
+    assert k.utc() == SIM_EPOCH + timedelta(seconds=7.25)
+    assert k.epoch_seconds() == int((SIM_EPOCH + timedelta(seconds=7.25)).timestamp())

@@ -148,8 +148,7 @@ class Kernel:
         self.streams = RandomStreams(self.seed)
         self.trace = Trace()
         self._nonce_counter = 0
-        self._utc_at: Any = None
-        self._utc = SIM_EPOCH
+        self._utc_cache: dict[float, datetime] = {}
 
     # -- time --------------------------------------------------------------------------
     @property
@@ -159,12 +158,16 @@ class Kernel:
     def utc(self, at: float | None = None) -> datetime:
         """The simulated calendar time (UTC) at simulated second ``at`` (default: now)."""
         t = self.env.now if at is None else at
-        # Asked many times per instant (every attestation, log line and token): the last
-        # answer is kept (datetimes are immutable).
-        if t == self._utc_at and type(t) is type(self._utc_at):
-            return self._utc
-        value = SIM_EPOCH + timedelta(seconds=t)
-        self._utc_at, self._utc = t, value
+        # Asked many times per instant (every attestation, log line and token, and for
+        # the end of each token's validity): the last few answers are kept (datetimes are
+        # immutable; 5 and 5.0 give the same one).
+        cache = self._utc_cache
+        value = cache.get(t)
+        if value is None:
+            value = SIM_EPOCH + timedelta(seconds=t)
+            if len(cache) >= 8:
+                cache.clear()
+            cache[t] = value
         return value
 
     def epoch_seconds(self, at: float | None = None) -> int:
