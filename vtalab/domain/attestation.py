@@ -377,7 +377,8 @@ class _Evaluation:
                 raise self.stop(Reason.UNTRUSTED_EK_CA, problem=facts.unusable)
             problem = crypto.path_problem(facts.steps, facts.final, self.now)
             if problem is not None:
-                raise self.stop(Reason.UNTRUSTED_EK_CA, problem=problem, issuer=facts.issuer)
+                raise self.stop(Reason.UNTRUSTED_EK_CA, problem=problem,
+                                issuer=crypto.cert_from_der(ek_der).issuer.rfc4514_string())
             if facts.certified is None:  # parsed, but its key is of a kind nobody can use
                 raise self.stop(Reason.EK_CERTIFICATE_MISMATCH, ek_key_id=ek_id,
                                 certified_key_id="unreadable")
@@ -612,12 +613,11 @@ def _sts_key(der: bytes) -> crypto.PublicKey | None:
 class _EkCertificate:
     """What step 3 needs of an EK certificate and the imported TPM CAs, apart from the
     time: why they cannot be used at all, the chain's validity windows and its answer
-    (:func:`crypto.chain_path`), the issuer's name and the certified key (SPKI DER)."""
+    (:func:`crypto.chain_path`) and the certified key (SPKI DER)."""
 
     unusable: str | None
     steps: tuple[tuple[datetime, datetime, bool], ...] = ()
     final: str | None = None
-    issuer: str = ""
     certified: bytes | None = None
 
 
@@ -642,7 +642,7 @@ def _ek_certificate(ek_der: bytes, anchors_der: tuple[bytes, ...]) -> _EkCertifi
         certified: bytes | None = crypto.public_der(crypto.cert_public_key(cert))
     except ValueError:
         certified = None
-    return _EkCertificate(None, steps, final, cert.issuer.rfc4514_string(), certified)
+    return _EkCertificate(None, steps, final, certified)
 
 
 @functools.lru_cache(maxsize=256)
