@@ -259,10 +259,10 @@ def test_ctrl_c_keeps_counterexamples(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_ctrl_c_before_anything_exits_130(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                           capsys: pytest.CaptureFixture[str]) -> None:
-    def run(self: Checker, scenario: Any) -> Any:
+    def judge(self: Checker, result: Any) -> Any:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(Checker, "_run", run)
+    monkeypatch.setattr(Checker, "_judge", judge)
     plan = str(PLANS / "unsafe-remove-old-image-after-quick-boot.yaml")
     assert main(["check", plan, "--out", str(tmp_path / "out")]) == 130
     assert not (tmp_path / "out").exists()

@@ -41,7 +41,8 @@ class Pool(Protocol):
     where: str  #: for reports: "in-process", "2 local Dask workers", "tcp://..."
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
-            done: Progress | None = None) -> list[Any]: ...
+            done: Progress | None = None,
+            weight: Callable[[Any], int] | None = None) -> list[Any]: ...
 
     def close(self) -> None: ...
 
@@ -53,12 +54,13 @@ class InProcess:
     where = "in-process"
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
-            done: Progress | None = None) -> list[Any]:
+            done: Progress | None = None,
+            weight: Callable[[Any], int] | None = None) -> list[Any]:
         out = []
         for item in items:
             out.append(fn(item))
             if done is not None:
-                done(1)
+                done(1 if weight is None else weight(item))
         return out
 
     def close(self) -> None:
@@ -134,14 +136,20 @@ class DaskPool:
             raise
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any], *,
-            done: Progress | None = None) -> list[Any]:
+            done: Progress | None = None,
+            weight: Callable[[Any], int] | None = None) -> list[Any]:
+        """``fn`` of each item on the cluster; ``done(weight(item))`` (1 without a
+        weight) as each finishes. Items are handed out in their order (Dask's priority is
+        the submission order), so a caller that puts the costliest first balances the
+        workers (longest first)."""
         if not items:
             return []
         futures = self.client.map(fn, list(items), pure=False)
+        of = {f.key: item for f, item in zip(futures, items, strict=True)}
         try:
-            for _future in self._distributed.as_completed(futures, loop=self.client.loop):
+            for future in self._distributed.as_completed(futures, loop=self.client.loop):
                 if done is not None:
-                    done(1)
+                    done(1 if weight is None else weight(of[future.key]))
             return list(self.client.gather(futures))
         except BaseException:
             self.client.cancel(futures)

@@ -186,12 +186,28 @@ class ScenarioRun:
     finish: Callable[[float | None], RunResult]
 
 
+#: ``branch(i, switch)``: see :func:`start_run`.
+Branch = Callable[[int, Callable[["Scenario"], None]], None]
+
+
 def start_run(scenario: Scenario, *, seed: int | None = None,
               world_factory: Callable[..., Any] | None = None,
               trace_to: tuple[TextIO, str] | None = None,
-              crypto: str = "real") -> ScenarioRun:
+              crypto: str = "real", branch: Branch | None = None) -> ScenarioRun:
     """Build the world and schedule the steps and timed checks; nothing runs yet
-    (``trace_to``, ``crypto``: as :func:`run_scenario`)."""
+    (``trace_to``, ``crypto``: as :func:`run_scenario`).
+
+    ``branch``, if given, is called as ``branch(i, switch)`` each time the run is about
+    to read step ``i`` (every step before it has started; ``i == len(steps)`` once the
+    last has). Calling ``switch(other)`` there makes the rest of the run that of
+    ``other``: a scenario with the same seed, parameters, topology and expectations and
+    the same first ``i`` steps, so that nothing before this point depended on what
+    differs (the later steps, ``settle``, the name). The run then is ``other``'s run,
+    event for event, as if it had been started from the beginning: the plan checker
+    forks a run here to share the common prefix of many cases
+    (:mod:`vtalab.analysis.branching`; ``tests/test_branching.py`` compares digests).
+    ``branch`` must not touch the world.
+    """
     unlocated = Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
     problems = _semantic_problems(scenario, unlocated)
     if problems:
@@ -209,15 +225,39 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
     finished = [env.event() for _ in scenario.steps]
     verdicts: dict[int, Verdict] = {}
 
+    def switch(other: Scenario) -> None:
+        nonlocal scenario, results, finished
+        i = reading[0]
+        same = (other.seed == scenario.seed and other.parameters == scenario.parameters
+                and other.topology == scenario.topology and other.expect == scenario.expect
+                and len(other.steps) >= i and other.steps[:i] == scenario.steps[:i])
+        if not same:
+            raise ValueError(f"cannot switch to scenario {other.name!r} at step {i}: "
+                             "it differs before that step or in its world")
+        results = results[:i] + [StepResult(k, s.id, s.do)
+                                 for k, s in enumerate(other.steps) if k >= i]
+        finished = finished[:i] + [env.event() for _ in other.steps[i:]]
+        scenario = other
+
+    reading = [0]  # the step the run reads next (for switch)
+
     def run_steps() -> Any:
         prev_end = kernel.now
         background = []
-        for i, step in enumerate(scenario.steps):
+        i = 0
+        while True:
+            if branch is not None:
+                reading[0] = i
+                branch(i, switch)
+            if i >= len(scenario.steps):
+                break
+            step = scenario.steps[i]
+            i += 1
             start = step.at if step.at is not None else prev_end + (step.after or 0.0)
             if step.background:  # its own process; the next step does not wait for it
-                background.append(env.process(run_step(i, step, start)))
+                background.append(env.process(run_step(i - 1, step, start)))
                 continue
-            yield from run_step(i, step, start)  # inline: same event order as ever
+            yield from run_step(i - 1, step, start)  # inline: same event order as ever
             prev_end = kernel.now
         if background:
             yield env.all_of(background)
@@ -294,7 +334,10 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
     main = env.process(driver())
 
     def finish(until: float | None) -> RunResult:
-        return _finish(scenario, world, until, main, results, verdicts, seed, settle_from)
+        # the scenario and its step results as they are when the run ends (a run that
+        # switched on the way, see ``branch``, ends as the other scenario's run)
+        return _finish(lambda: (scenario, results), world, until, main, verdicts, seed,
+                       settle_from)
 
     return ScenarioRun(world, finish)
 
@@ -311,8 +354,8 @@ def _window_end(spec: Any) -> float | None:
     return float(logged_at) if logged_at is not None else None
 
 
-def _finish(scenario: Scenario, world: Any, until: float | None, main: Any,
-            results: list[StepResult], verdicts: dict[int, Verdict], seed: int,
+def _finish(current: Callable[[], tuple[Scenario, list[StepResult]]], world: Any,
+            until: float | None, main: Any, verdicts: dict[int, Verdict], seed: int,
             settle_from: list[float]) -> RunResult:
     kernel = world.kernel
     env = kernel.env
@@ -329,8 +372,10 @@ def _finish(scenario: Scenario, world: Any, until: float | None, main: Any,
             else:
                 kernel.run(min(until, HORIZON_SECONDS))
     except EventLimitExceeded as exc:
+        scenario, results = current()
         raise _too_long(scenario, exc, results,
                         settle_from[0] if settle_from else None) from None
+    scenario, results = current()
     end = kernel.now
     cut = not main.triggered  # stopped before the driver finished
     horizon = end >= HORIZON_SECONDS

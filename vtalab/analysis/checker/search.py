@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import vtalab.invariants as inv
+from vtalab.analysis.branching import run_all
 from vtalab.analysis.checker.cases import (
     Case,
     build_scenario,
@@ -69,13 +70,18 @@ from vtalab.scenario.model import Scenario, run_scenario
 from vtalab.world import registry
 
 __all__ = ["SEARCH_CHUNK", "SHRINK_WINDOW", "CheckReport", "Checker", "Counterexample",
-           "Exercised", "RunSummary", "judge", "run_plain"]
+           "Exercised", "RunSummary", "judge", "run_batch", "run_cost", "run_plain"]
 
 #: Search cases run per chunk; the search stops after the chunk in which every invariant
 #: has a violating case (fixed: the same cases are tried with any number of workers).
 SEARCH_CHUNK = 16
 #: Shrinking and culprit candidates run per window; the first in order that qualifies wins.
 SHRINK_WINDOW = 4
+#: On a pool: about this many tasks per worker for one set of runs (fewer, larger tasks
+#: pay less overhead; more, smaller ones keep every worker busy until the set is done) ...
+BATCHES_PER_WORKER = 3
+#: ... and at most this many runs in one task.
+MAX_BATCH = 8
 
 
 def _fault_names() -> set[str]:
@@ -150,6 +156,24 @@ def run_plain(item: tuple[dict[str, Any], str]) -> dict[str, Any]:
     scenario = Scenario.model_validate(data)
     with _crypto.simulated(crypto == "simulated"):  # the checks verify tokens too
         return judge(run_scenario(scenario, crypto=crypto)).data()
+
+
+def _key(scenario: Scenario) -> str:
+    """A run's cache key: its scenario as plain data."""
+    return json.dumps(scenario_data(scenario), sort_keys=True, default=str)
+
+
+def run_batch(items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
+    """:func:`run_plain` of several runs in one task (one task's overhead for all)."""
+    return [run_plain(item) for item in items]
+
+
+def run_cost(case: Case) -> float:
+    """A rough guess of how long ``case`` takes to run, relative to the plan as written
+    (slower boots make the whole run longer; later steps and faults a little): only used
+    to hand the costliest runs to the workers first."""
+    return (1.0 + 0.65 * (case.boot_factor - 1.0) + sum(s for _i, s in case.shifts) / 12000
+            + 0.05 * len(case.faults) + 0.5 * bool(case.steps))
 
 
 @dataclass
@@ -229,7 +253,8 @@ class Checker:
     def __init__(self, plan: Scenario, *, path: str = "<plan>", examples: int = 50,
                  faults: str = "light", seed: int = 0, out: str | None = None,
                  progress: Callable[[int, int, str], None] | None = None,
-                 crypto: str = "simulated", pool: Pool | None = None) -> None:
+                 crypto: str = "simulated", pool: Pool | None = None,
+                 fork: bool | None = None) -> None:
         if examples < 1:
             raise InputError(f"--examples must be at least 1; got {examples}",
                              what="examples", value=examples)
@@ -250,8 +275,12 @@ class Checker:
         self.progress = progress or (lambda done, total, what: None)
         #: where the runs happen (results are the same wherever)
         self.pool: Pool = pool if pool is not None else InProcess()
+        #: in-process runs share their common beginnings by forking
+        #: (:mod:`~vtalab.analysis.branching`; None: where the platform can)
+        self.fork = fork
         self.exercised = Exercised()
         self._cache: dict[str, RunSummary] = {}
+        self._ready: dict[str, RunSummary] = {}  # run ahead, not yet taken (_prefetch)
         #: search cases tried (the plan as written is the first)
         self.tried = 0
         inv = _invariants()
@@ -289,25 +318,60 @@ class Checker:
         todo: dict[str, tuple[Case, Scenario]] = {}
         for case in cases:
             scenario = self.scenario(case)
-            key = json.dumps(scenario_data(scenario), sort_keys=True, default=str)
+            key = _key(scenario)
             keyed.append(key)
             if key not in self._cache and key not in todo:
                 todo[key] = (case, scenario)
         if todo:
-            if isinstance(self.pool, InProcess):
+            now = [(c, sc) for key, (c, sc) in todo.items() if key not in self._ready]
+            if not now:
                 results = []
-                for _case, scenario in todo.values():
-                    results.append(self._run(scenario))
-                    if done is not None:
-                        done(1)
+            elif isinstance(self.pool, InProcess):
+                results = run_all([sc for _c, sc in now], self.crypto,
+                                  self._judge, fork=self.fork, done=done)
             else:
-                items = [(scenario_data(sc), self.crypto) for _c, sc in todo.values()]
-                results = [RunSummary.from_data(d)
-                           for d in self.pool.map(run_plain, items, done=done)]
-            for (key, (case, _scenario)), result in zip(todo.items(), results, strict=True):
+                results = self._on_pool(now, done)
+            fresh = iter(results)
+            # taken in the cases' order, whether run now or ahead (_prefetch)
+            for key, (case, _scenario) in todo.items():
+                result = self._ready.pop(key) if key in self._ready else next(fresh)
                 self._cache[key] = result
                 self.exercised.add(case, result)
         return [self._cache[key] for key in keyed]
+
+    def _prefetch(self, cases: Sequence[Case], done: Callable[[int], None] | None) -> None:
+        """Run ``cases`` ahead, all at once, on the pool: :meth:`summaries` then takes
+        their results as if it had run them itself, in the same order (so ``exercised``
+        and every decision are unchanged). The search list is run in chunks that each wait
+        for their slowest run; ahead of time the workers never wait. A case the search
+        never reaches (it stops once every invariant is violated) was run for nothing and
+        is forgotten."""
+        todo: dict[str, tuple[Case, Scenario]] = {}
+        for case in cases:
+            scenario = self.scenario(case)
+            key = _key(scenario)
+            if key not in self._cache and key not in todo:
+                todo[key] = (case, scenario)
+        self._ready.update(zip(todo, self._on_pool(list(todo.values()), done), strict=True))
+
+    def _on_pool(self, todo: list[tuple[Case, Scenario]],
+                 done: Callable[[int], None] | None) -> list[RunSummary]:
+        """The runs of ``todo`` on the pool's workers, in batches (a task's overhead is
+        paid once per batch), the costliest first (the workers take tasks in that order
+        as they free up: longest first balances them), results back in ``todo``'s
+        order. Where each run happens changes nothing in its result."""
+        order = sorted(range(len(todo)), key=lambda k: -run_cost(todo[k][0]))
+        size = max(1, -(-len(todo) // (BATCHES_PER_WORKER * max(self.pool.workers, 1))))
+        size = min(size, MAX_BATCH)
+        batches = [order[j:j + size] for j in range(0, len(order), size)]
+        items = [[(scenario_data(todo[k][1]), self.crypto) for k in batch]
+                 for batch in batches]
+        out: list[RunSummary | None] = [None] * len(todo)
+        for batch, data in zip(batches, self.pool.map(run_batch, items, done=done,
+                                                      weight=len), strict=True):
+            for k, d in zip(batch, data, strict=True):
+                out[k] = RunSummary.from_data(d)
+        return [s for s in out if s is not None]
 
     def expected_scenario(self, case: Case, invariant: str, **kw: Any) -> Scenario:
         """``case`` as a runnable scenario that fails only on ``invariant:`` if violated:
@@ -315,9 +379,6 @@ class Checker:
         refused = dict(self.summary(case).refused)
         return with_refusals(self.scenario(case, expect=[{"invariant": invariant}], **kw),
                              refused)
-
-    def _run(self, scenario: Scenario) -> RunSummary:
-        return self._run_in(scenario, self.crypto)
 
     def _run_in(self, scenario: Scenario, crypto: str) -> RunSummary:
         with _crypto.simulated(crypto == "simulated"):  # the checks verify tokens too
@@ -408,6 +469,14 @@ class Checker:
         todo = draw_cases(self.plan, self.intensity, self.seed, self.examples)
         found: dict[str, Case] = {}
         order: list[str] = []
+        if not isinstance(self.pool, InProcess):
+
+            def ahead(k: int) -> None:
+                self.tried = min(self.tried + k, self.examples)
+                self.progress(self.tried, self.examples, "searching")
+
+            self._prefetch(todo, ahead)
+            self.tried = 0
         for start in range(0, len(todo), SEARCH_CHUNK):
             chunk = todo[start:start + SEARCH_CHUNK]
             base = start
@@ -424,6 +493,7 @@ class Checker:
                     order.append(name)
             if targets <= found.keys():
                 break
+        self._ready.clear()
         return [(name, found[name]) for name in order]
 
     def _confirmed(self, case: Case, name: str, simulated: RunSummary) -> RunSummary:
