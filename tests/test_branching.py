@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from vtalab.analysis import branching
 from vtalab.analysis.branching import can_fork, plan_branches, run_all, run_one
 from vtalab.analysis.checker.cases import Case, draw_cases
 from vtalab.analysis.checker.search import Checker, judge
@@ -24,6 +25,12 @@ from bench_checker import plan_text  # noqa: E402 - the benchmarks' 8-host plan
 PLANS = Path(__file__).resolve().parent.parent / "scenarios" / "plans"
 
 forking = pytest.mark.skipif(not can_fork(), reason="os.fork: Linux only")
+
+
+@pytest.fixture
+def everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fork at every branch point, however early (T=0 included), not only where it pays."""
+    monkeypatch.setattr(branching, "MIN_SHARED_EVENTS", 0)
 
 
 def _seen(result: RunResult) -> tuple[Any, ...]:
@@ -54,29 +61,42 @@ def _compare(scenarios: list[Any], crypto: str = "simulated") -> int:
 
 @forking
 @pytest.mark.parametrize("seed", [0, 7, 31])
-def test_forked_runs_equal_plain_runs_of_the_benchmark_plan(seed: int) -> None:
+def test_forked_runs_equal_plain_runs_of_the_benchmark_plan(seed: int, everywhere: None
+                                                            ) -> None:
     plan = load_scenario_text(plan_text(), file="<bench plan>")
     plan = plan.model_copy(update={"seed": 1 + seed})  # another world too
     scenarios = _scenarios(plan, seed, 24)
-    assert any(b for _t, b in plan_branches(scenarios))
-    assert _compare(scenarios) >= 5  # the comparison did compare forked runs
+    branches = sum(len(m) for _t, b in plan_branches(scenarios) for m in b.values())
+    assert branches >= 8
+    assert _compare(scenarios) == branches  # every branch was forked, and compared
+
+
+@forking
+def test_only_branches_after_enough_work_fork_by_default() -> None:
+    plan = load_scenario_text(plan_text(), file="<bench plan>")
+    scenarios = _scenarios(plan, 0, 24)
+    branches = sum(len(m) for _t, b in plan_branches(scenarios) for m in b.values())
+    forked = _compare(scenarios)
+    assert 1 <= forked < branches  # the early branch points ran plainly
 
 
 @forking
 @pytest.mark.parametrize("path", sorted(PLANS.glob("*.yaml")), ids=lambda p: p.stem)
-def test_forked_runs_equal_plain_runs_of_every_bundled_plan(path: Path) -> None:
+def test_forked_runs_equal_plain_runs_of_every_bundled_plan(path: Path, everywhere: None
+                                                            ) -> None:
     plan = load_scenario(str(path))
     _compare(_scenarios(plan, 3, 12, "heavy"))
 
 
 @forking
-def test_forked_runs_equal_plain_runs_with_real_crypto() -> None:
+def test_forked_runs_equal_plain_runs_with_real_crypto(everywhere: None) -> None:
     plan = load_scenario(str(PLANS / "unsafe-remove-old-image-after-quick-boot.yaml"))
     assert _compare(_scenarios(plan, 1, 6), crypto="real") >= 1
 
 
 @forking
-def test_the_checker_reports_the_same_with_and_without_forking(tmp_path: Path) -> None:
+def test_the_checker_reports_the_same_with_and_without_forking(tmp_path: Path,
+                                                               everywhere: None) -> None:
     plan = load_scenario(str(PLANS / "unsafe-upgrade-before-import.yaml"))
 
     def report(fork: bool) -> tuple[Any, ...]:
@@ -95,7 +115,8 @@ def test_the_checker_reports_the_same_with_and_without_forking(tmp_path: Path) -
 
 
 @forking
-def test_a_failing_child_is_run_again_here_and_raises_here(tmp_path: Path) -> None:
+def test_a_failing_child_is_run_again_here_and_raises_here(tmp_path: Path,
+                                                           everywhere: None) -> None:
     plan = load_scenario_text(plan_text(), file="<bench plan>")
     scenarios = _scenarios(plan, 0, 8)
     branched = [m for _t, b in plan_branches(scenarios) for ms in b.values() for m in ms]
