@@ -77,10 +77,7 @@ __all__ = ["SEARCH_CHUNK", "SHRINK_WINDOW", "CheckReport", "Checker", "Counterex
 SEARCH_CHUNK = 16
 #: Shrinking and culprit candidates run per window; the first in order that qualifies wins.
 SHRINK_WINDOW = 4
-#: On a pool: about this many tasks per worker for one set of runs (fewer, larger tasks
-#: pay less overhead; more, smaller ones keep every worker busy until the set is done) ...
-BATCHES_PER_WORKER = 3
-#: ... and at most this many runs in one task.
+#: On a pool: at most this many runs in one task (see ``Checker._on_pool``).
 MAX_BATCH = 8
 
 
@@ -359,11 +356,18 @@ class Checker:
         """The runs of ``todo`` on the pool's workers, in batches (a task's overhead is
         paid once per batch), the costliest first (the workers take tasks in that order
         as they free up: longest first balances them), results back in ``todo``'s
-        order. Where each run happens changes nothing in its result."""
+        order. Batches shrink as the list goes: each holds at most 1/(2 x workers) of
+        the runs left (and :data:`MAX_BATCH`), so the last tasks are single runs and no
+        worker is left with a long batch while the others idle. Where each run happens
+        changes nothing in its result."""
         order = sorted(range(len(todo)), key=lambda k: -run_cost(todo[k][0]))
-        size = max(1, -(-len(todo) // (BATCHES_PER_WORKER * max(self.pool.workers, 1))))
-        size = min(size, MAX_BATCH)
-        batches = [order[j:j + size] for j in range(0, len(order), size)]
+        share = 2 * max(self.pool.workers, 1)
+        batches: list[list[int]] = []
+        j = 0
+        while j < len(order):
+            size = min(MAX_BATCH, max(1, (len(order) - j) // share))
+            batches.append(order[j:j + size])
+            j += size
         items = [[(scenario_data(todo[k][1]), self.crypto) for k in batch]
                  for batch in batches]
         out: list[RunSummary | None] = [None] * len(todo)
