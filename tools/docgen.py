@@ -182,11 +182,19 @@ def powercli_markdown() -> str:
         "PowerShell binds it.",
         "",
         "Where a public page was not found, the choice is marked **assumed** with the "
-        "reason. Lab leniencies (documented, not invented surface): an object parameter "
-        "also takes the object's name; `-TrustAuthorityCluster` is optional where the lab "
-        "has only one TA cluster unless marked mandatory; scenario files reach the same "
-        "verbs with snake_case arguments (the `argument` column), including a few the "
-        "command line does not offer (marked *scenario only*).",
+        "reason. A parameter marked mandatory must be given, as in PowerShell: in the "
+        "interactive shell a command without it asks `Supply values for the following "
+        "parameters:` (one line per value of an array parameter, `Name[0]:`, until an "
+        "empty answer; an empty first answer aborts with `Cannot bind argument to "
+        "parameter 'X' because it is an empty array.`), in a scripted run it is refused "
+        "with `Cannot process command because of one or more missing mandatory "
+        "parameters: X.` That includes `-TrustAuthorityCluster` wherever the reference "
+        "marks it required (the lab has one TA cluster, but the command line does not "
+        "guess it). Lab leniencies (documented, not invented surface): an object "
+        "parameter also takes the object's name; scenario files reach the same verbs with "
+        "snake_case arguments (the `argument` column; a scenario may leave the TA cluster "
+        "out), including a few the command line does not offer (marked *scenario "
+        "only*).",
         "",
         "## Contents",
         "",

@@ -123,8 +123,9 @@ def test_refusals_are_errors_not_exceptions(shell) -> None:  # type: ignore[no-u
 def test_pipeline_input_and_multiple_values_run_once_each(shell) -> None:  # type: ignore[no-untyped-def]
     world, state, run = shell(quick_boot=False)
     run("upgrade-host esx-02 '8.0 U2'")
-    run("Export-VMHostImageDb esx-02 new.tgz; New-TrustAuthorityVMHostBaseImage -FilePath new.tgz")
-    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage "
+    run("Export-VMHostImageDb esx-02 new.tgz; "
+        "New-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster vTA -FilePath new.tgz")
+    r = run("Get-TrustAuthorityVMHostBaseImage vTA | Remove-TrustAuthorityVMHostBaseImage "
             "-Confirm:$false")
     assert r.actions == ("Get-TrustAuthorityVMHostBaseImage",
                          *["Remove-TrustAuthorityVMHostBaseImage"] * 2)
@@ -150,16 +151,19 @@ def test_typos_get_the_nearest_valid_spelling(shell) -> None:  # type: ignore[no
 
 def test_parameters_case_prefixes_and_switches(shell) -> None:  # type: ignore[no-untyped-def]
     world, state, run = shell()
-    r = run("set-trustauthoritytpm2attestationsettings -RequireCert $false")
+    r = run("set-trustauthoritytpm2attestationsettings -TrustAuthorityCluster vTA "
+            "-RequireCert $false")
     assert not r.ok and "A positional parameter cannot be found that accepts argument " \
         "'False'" in (r.error or "")  # a switch takes :$false, as in PowerShell
-    r = run("set-trustauthoritytpm2attestationsettings -RequireCert:$false")
+    r = run("set-trustauthoritytpm2attestationsettings -TrustAuthorityCluster vTA "
+            "-RequireCert:$false")
     assert r.ok and r.risky == ("Set-TrustAuthorityTpm2AttestationSettings "
                                 "-RequireCertificateValidation:$false weakens trust",)
     assert not world.ta_cluster.members[0].config.settings.require_certificate_validation
     r = run("Set-TrustedCluster -TrustedCluster 'Trusted Cluster' -Remediate")
     assert r.ok and r.actions == ("Set-TrustedCluster",) and r.risky == ()
-    assert "ambiguous" in (run("Set-TrustAuthorityTpm2AttestationSettings -Require $true")
+    assert "ambiguous" in (run("Set-TrustAuthorityTpm2AttestationSettings "
+                               "-TrustAuthorityCluster vTA -Require $true")
                            .error or "")
     r = run("New-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster other -FilePath x")
     assert "unknown Trust Authority cluster 'other'" in (r.error or "")
@@ -174,7 +178,7 @@ def test_faults_and_lab_verbs(shell) -> None:  # type: ignore[no-untyped-def]
     assert r.ok and r.risky == () and "kmxa restarted on esx-02" in r.text
     r = run("host-service -VMHost esx-02 -Service kmxa -Action stop")
     assert r.risky == ("stopping kmxa on esx-02: the host can no longer attest or fetch keys",)
-    r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster 'vTA Cluster' -State disabled "
+    r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State disabled "
             "-Confirm:$false")
     assert r.ok and "stops attestation" in r.risky[0]
 

@@ -71,24 +71,27 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
 
 @pytest.mark.parametrize("name,lines,reason", [
     ("upgrade-before-import",
-     ["Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation:$false",
+     ["Set-TrustAuthorityTpm2AttestationSettings -TrustAuthorityCluster vTA "
+      "-RequireCertificateValidation:$false",
       "Export-VMHostImageDb -VMHost esx-03 -FilePath x.tgz",
-      "New-TrustAuthorityVMHostBaseImage -FilePath x.tgz",
+      "New-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster vTA -FilePath x.tgz",
       "wait-until attested esx-03", "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
     ("tpm-replaced",
-     ["Set-TrustAuthorityTpm2AttestationSettings -RequireEndorsementKey:$false",
+     ["Set-TrustAuthorityTpm2AttestationSettings -TrustAuthorityCluster vTA "
+      "-RequireEndorsementKey:$false",
       "wait-until attested esx-02", "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: the registered endorsement key check turned off"),
     ("quick-boot-intermediate-images",
-     ["Get-TrustAuthorityVMHostBaseImage | where VMHostVersion -ne 8.0.3-24022510 | "
+     ["Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster vTA "
+      "| where VMHostVersion -ne 8.0.3-24022510 | "
       "Remove-TrustAuthorityVMHostBaseImage -Confirm:$false", "advance 10m"],
      "FAIL  no-base-image-removed-while-reported"),
     ("upgrade-before-import",  # a workaround, not a fix: esx-03 stays unattested
      ["Move-VM -VM db01 -Destination esx-01", "Start-VM -VM db01"],
      "FAIL  hosts-attested: esx-03 is notAttested (untrusted_base_image)"),
     ("quick-boot-old-image-removed",  # trust the removed image again: the goal forbids it
-     ["New-TrustAuthorityVMHostBaseImage -FilePath 8.0.1-21495797.tgz",
+     ["New-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster vTA -FilePath 8.0.1-21495797.tgz",
       "wait-until attested esx-01", "Start-VM -VM db01"],
      "FAIL  goal-constraints: the goal says to fix it without trusting 8.0 U1 again: base "
      "image 8.0.1-21495797 imported (trusted again) at T+"),
@@ -117,7 +120,8 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
      "'8.0.2-22380479')"),
     ("failed-ta-host-upgrade",  # the runbook, plus certificate validation turned off
      [*exercise("failed-ta-host-upgrade").solution[:3],
-      "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation:$false",
+      "Set-TrustAuthorityTpm2AttestationSettings -TrustAuthorityCluster vTA "
+      "-RequireCertificateValidation:$false",
       *exercise("failed-ta-host-upgrade").solution[3:]],
      "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
     ("restart-kmxa",  # reboot the host: kmxa comes back, but the goal said not to
@@ -129,11 +133,12 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
      "FAIL  goal-constraints: the goal says to fix it without rebooting the host: esx-02 "
      "lost power at T+"),
     ("restore-rebuilt-ta-host",  # enable the TA cluster, restore nothing
-     ["Set-TrustAuthorityCluster -State Enabled", "Start-VM -VM db01"],
+     ["Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Enabled", "Start-VM -VM db01"],
      "FAIL  goal: health ta_cluster/principals: ta_cluster/principals health is NONE"),
     ("restore-rebuilt-ta-host",  # the restore, plus certificate validation turned off
      ["restore-ta-config -FilePath vta-backup.json",
-      "Set-TrustAuthorityTpm2AttestationSettings -RequireCertificateValidation:$false",
+      "Set-TrustAuthorityTpm2AttestationSettings -TrustAuthorityCluster vTA "
+      "-RequireCertificateValidation:$false",
       "wait-until attested esx-01", "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: certificate validation of TPM endorsement keys turned off"),
     ("kms-server-certificate-rotated",  # a new KMIP password: the password was never it
@@ -154,7 +159,8 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
       "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: Trusted cluster Trusted Cluster was disabled"),
     ("sts-rotation",  # remove the principal check
-     ["Get-TrustAuthorityPrincipal | Remove-TrustAuthorityPrincipal -Confirm:$false",
+     ["Get-TrustAuthorityPrincipal -TrustAuthorityCluster vTA "
+      "| Remove-TrustAuthorityPrincipal -Confirm:$false",
       "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: principal removed: vcsa-wld.lab.local"),
 ])
@@ -207,15 +213,17 @@ def test_an_action_rule_is_judged_before_the_verb_runs() -> None:
     ex = load_exercise_text(EXERCISE.replace("hints:", FORBID_DO + "hints:"), "demo.yaml")
     assert ex.forbid[0].do == ("Set-TrustAuthorityTpm2AttestationSettings",)
     s = Session.start(ex)
-    s.run("Set-TrustAuthorityTpm2AttestationSettings -RequireEndorsementKey")
+    s.run("Set-TrustAuthorityTpm2AttestationSettings -TrustAuthorityCluster vTA "
+          "-RequireEndorsementKey")
     assert not any("forbidden" in r for r in s.entries[-1].risky)
-    s.run("set-trustauthoritytpm2attestationsettings -RequireEndorsementKey:$false")
+    s.run("set-trustauthoritytpm2attestationsettings -trustauthoritycluster vTA "
+          "-RequireEndorsementKey:$false")
     assert "forbidden by the goal: the EK check stays on " \
            "(Set-TrustAuthorityTpm2AttestationSettings)" in s.entries[-1].risky
     finding = next(f for f in s.grade().invariants if f.name == "goal-constraints")
     assert not finding.ok and finding.detail.startswith(
         "the EK check stays on: set-trustauthoritytpm2attestationsettings "
-        "-RequireEndorsementKey:$false at T+")
+        "-trustauthoritycluster vTA -RequireEndorsementKey:$false at T+")
 
 
 @pytest.mark.parametrize("rule,needle", [

@@ -73,6 +73,40 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
     "Start-VM": ({"VM": (0, True)}, "B (core)"),
 }
 
+#: -TrustAuthorityCluster: mandatory or not, as the command page marks it (B: page found;
+#: "assumed": page not found, mandatory like the TA-object cmdlets whose pages were found)
+TA_CLUSTER_MANDATORY: dict[str, tuple[bool, str]] = {
+    "Set-TrustAuthorityCluster": (True, "B: set-trustauthoritycluster"),
+    "Get-TrustAuthorityPrincipal": (True, "B: get-trustauthorityprincipal"),
+    "New-TrustAuthorityPrincipal": (True, "B: new-trustauthorityprincipal"),
+    "New-TrustAuthorityTpm2CACertificate": (True, "B: new-trustauthoritytpm2cacertificate"),
+    "New-TrustAuthorityTpm2EndorsementKey": (True, "B: new-trustauthoritytpm2endorsementkey"),
+    "Get-TrustAuthorityKeyProviderService": (False, "B: get-trustauthoritykeyproviderservice"),
+    "Remove-TrustAuthorityKeyProvider": (False, "B: remove-trustauthoritykeyprovider"),
+    "Get-TrustAuthorityAttestationService": (False, "assumed: as its twin "
+                                             "Get-TrustAuthorityKeyProviderService"),
+    "Get-TrustAuthorityVMHostBaseImage": (True, "assumed; seed passes $vTA positionally"),
+    "New-TrustAuthorityVMHostBaseImage": (True, "assumed"),
+    "Get-TrustAuthorityTpm2AttestationSettings": (True, "assumed"),
+    "Set-TrustAuthorityTpm2AttestationSettings": (True, "assumed"),
+    "Get-TrustAuthorityServicesStatus": (True, "assumed"),
+    "Get-TrustAuthorityTpm2CACertificate": (True, "assumed"),
+    "Get-TrustAuthorityTpm2EndorsementKey": (True, "assumed"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TA_CLUSTER_MANDATORY))
+def test_trust_authority_cluster_is_mandatory_where_the_page_marks_it(name: str) -> None:
+    mandatory, source = TA_CLUSTER_MANDATORY[name]
+    entry = registry.VERBS[name]
+    spec = next(s for s in params_of(entry) if s.name == "TrustAuthorityCluster")
+    in_sets = [spec.field in st.mandatory for st in param_sets(entry)
+               if spec.field in st.fields]
+    assert in_sets and all(m == mandatory for m in in_sets), f"{source}: {in_sets}"
+    if source.startswith("assumed"):
+        assert "assumed" in entry.source, entry.source
+
+
 #: cmdlets with several published parameter sets, default first:
 #: [(set, {parameter: (position, pipeline, mandatory)})], source
 PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool, bool]]]],
@@ -86,19 +120,19 @@ PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool
         ("Id", {"Id": (None, False, True)}),
     ], "B: get-trustedcluster"),
     "Get-TrustAuthorityPrincipal": ([
-        ("TrustAuthorityCluster", {"TrustAuthorityCluster": (None, True, False),
+        ("TrustAuthorityCluster", {"TrustAuthorityCluster": (None, True, True),
                                    "Domain": (None, False, False),
                                    "Issuer": (None, False, False),
                                    "Name": (None, False, False)}),
         ("Id", {"Id": (None, False, True)}),
-    ], "B: get-trustauthorityprincipal (TrustAuthorityCluster: lab leniency, one TA cluster)"),
+    ], "B: get-trustauthorityprincipal (TrustAuthorityCluster: required)"),
     "New-TrustAuthorityPrincipal": ([
         ("TrustedPrincipal", {"TrustedPrincipal": (0, True, True),
-                              "TrustAuthorityCluster": (None, True, False)}),
+                              "TrustAuthorityCluster": (None, True, True)}),
         ("Name", {"Name": (0, False, True), "CertificateChain": (None, False, True),
                   "Domain": (None, False, True), "Issuer": (None, False, True),
-                  "Type": (None, False, False), "TrustAuthorityCluster": (None, True, False)}),
-    ], "B: new-trustauthorityprincipal (TrustAuthorityCluster: lab leniency, one TA cluster)"),
+                  "Type": (None, False, False), "TrustAuthorityCluster": (None, True, True)}),
+    ], "B: new-trustauthorityprincipal (TrustAuthorityCluster: required in both sets)"),
     "Export-Tpm2CACertificate": ([
         ("Certificate", {"FilePath": (0, False, True), "Certificate": (None, False, True)}),
         ("Tpm2EndorsementKey", {"FilePath": (0, False, True),
@@ -106,9 +140,9 @@ PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool
     ], "B: export-tpm2cacertificate (-Force, -RunAsync not modelled)"),
     "New-TrustAuthorityTpm2EndorsementKey": ([
         ("Tpm2EndorsementKey", {"Tpm2EndorsementKey": (None, True, True),
-                                "TrustAuthorityCluster": (None, True, False)}),
+                                "TrustAuthorityCluster": (None, True, True)}),
         ("Name", {"Name": (None, False, True), "PublicKey": (None, False, True),
-                  "TrustAuthorityCluster": (None, True, False)}),
+                  "TrustAuthorityCluster": (None, True, True)}),
     ], "B: new-trustauthoritytpm2endorsementkey; -PublicKey assumed (ref §1, CreateSpec)"),
 }
 
@@ -208,6 +242,49 @@ def _shell(ta_name: str = "vTA Cluster") -> tuple[World, ShellState, Any]:
     return world, state, lambda line: execute(world, line, state)
 
 
+def test_a_missing_mandatory_parameter_is_asked_for_or_refused() -> None:
+    """PowerShell: interactive, it asks for each missing mandatory parameter ("Supply
+    values for the following parameters:", an array one value by value until an empty
+    answer); an empty first answer aborts; scripted, it is refused and nothing runs."""
+    world, state, run = _shell()
+    r = run("Get-TrustAuthorityVMHostBaseImage")  # scripted (no prompt): refused
+    assert not r.ok and r.actions == ()
+    assert ("Get-TrustAuthorityVMHostBaseImage: Cannot process command because of one or "
+            "more missing mandatory parameters: TrustAuthorityCluster.") in (r.error or "")
+    asked: list[str] = []
+    answers = iter(["vTA", ""])
+
+    def answer(question: str) -> str:
+        asked.append(question)
+        return next(answers)
+
+    state.prompt = answer
+    r = run("$bm = Get-TrustAuthorityVMHostBaseImage")
+    assert r.ok and r.actions == ("Get-TrustAuthorityVMHostBaseImage",), r.error
+    assert asked == ["cmdlet Get-TrustAuthorityVMHostBaseImage at command pipeline "
+                     "position 1\nSupply values for the following parameters:\n"
+                     "TrustAuthorityCluster[0]: ", "TrustAuthorityCluster[1]: "]
+    assert run("$bm | select -ExpandProperty VMHostVersion").text == "8.0.2-22380479"
+    # a scalar parameter is asked once; an empty answer aborts with PowerShell's error
+    asked.clear()
+    answers = iter([""])
+    r = run("New-TrustAuthorityVMHostBaseImage -FilePath x.tgz")
+    assert asked == ["cmdlet New-TrustAuthorityVMHostBaseImage at command pipeline "
+                     "position 1\nSupply values for the following parameters:\n"
+                     "TrustAuthorityCluster: "]
+    assert not r.ok and r.actions == () and (
+        "New-TrustAuthorityVMHostBaseImage: Cannot bind argument to parameter "
+        "'TrustAuthorityCluster' because it is an empty string.") in (r.error or "")
+    answers = iter([""])
+    r = run("Get-TrustAuthorityServicesStatus")
+    assert not r.ok and "'TrustAuthorityCluster' because it is an empty array." in (
+        r.error or "")
+    # a wrong answer is checked like a typed value
+    answers = iter(["nosuch", ""])
+    r = run("Get-TrustAuthorityTpm2AttestationSettings")
+    assert not r.ok and "unknown Trust Authority cluster 'nosuch'" in (r.error or "")
+
+
 def test_the_seeds_own_lines_run_unchanged() -> None:
     world, state, run = _shell(ta_name="trustedCluster")
     assert run("$vTA = Get-TrustAuthorityCluster -name trustedCluster").ok
@@ -233,12 +310,15 @@ def test_the_seeds_own_lines_run_unchanged() -> None:
 
 def test_confirm_false_and_yes_to_all() -> None:
     world, state, run = _shell()
-    run("Export-VMHostImageDb esx-01 a.tgz; New-TrustAuthorityVMHostBaseImage -FilePath a.tgz")
+    run("Export-VMHostImageDb esx-01 a.tgz; New-TrustAuthorityVMHostBaseImage "
+        "-TrustAuthorityCluster vTA -FilePath a.tgz")
     assert run("upgrade-host esx-02 '8.0 U3'").ok
-    run("Export-VMHostImageDb esx-02 b.tgz; New-TrustAuthorityVMHostBaseImage -FilePath b.tgz")
+    run("Export-VMHostImageDb esx-02 b.tgz; New-TrustAuthorityVMHostBaseImage "
+        "-TrustAuthorityCluster vTA -FilePath b.tgz")
     answers = iter(["A"])
     state.prompt = lambda question: next(answers)
-    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage")
+    r = run("Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster vTA "
+            "| Remove-TrustAuthorityVMHostBaseImage")
     assert r.actions.count("Remove-TrustAuthorityVMHostBaseImage") == 2  # asked once
     state.prompt = None
     r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Enabled")  # no ask
@@ -307,7 +387,8 @@ def test_servers_connect_and_choose() -> None:
 
 def test_idioms_operators_type() -> None:
     s = Session.start("quick-boot-intermediate-images")
-    assert s.run("$bm = Get-TrustAuthorityVMHostBaseImage").ok
+    assert s.run("$vTA = Get-TrustAuthorityCluster").ok
+    assert s.run("$bm = Get-TrustAuthorityVMHostBaseImage $vTA").ok
     assert s.run("$bm | % { Write-Host $_.VMHostVersion }").text.split("\n") == [
         "8.0.1-21495797", "8.0.2-22380479", "8.0.3-24022510"]
     r = s.run("foreach ($b in $bm) { Invoke-GetClusterVersionBaseImages -Version "
@@ -323,7 +404,8 @@ def test_idioms_operators_type() -> None:
 def test_whatif_says_what_would_happen_and_changes_nothing() -> None:
     world, state, run = _shell()
     tasks = len(world.ta_vcenter.tasks)
-    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage -WhatIf")
+    r = run("Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster vTA "
+            "| Remove-TrustAuthorityVMHostBaseImage -WhatIf")
     assert r.ok and r.actions == ("Get-TrustAuthorityVMHostBaseImage",)
     assert r.text == ('What if: Performing the operation "Remove-TrustAuthorityVMHostBaseImage"'
                       ' on target "8.0.2-22380479".')
@@ -359,7 +441,8 @@ def test_whatif_and_confirm_preferences() -> None:
     # None: nothing asks, not even a High-impact removal
     assert run("$global:ConfirmPreference = 'None'").ok
     assert run("Set-VMHost esx-02 -State Maintenance").ok
-    r = run("Get-TrustAuthorityVMHostBaseImage | Remove-TrustAuthorityVMHostBaseImage")
+    r = run("Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster vTA "
+            "| Remove-TrustAuthorityVMHostBaseImage")
     assert r.actions[-1] == "Remove-TrustAuthorityVMHostBaseImage" and not world.base_images()
 
 
@@ -377,9 +460,10 @@ def test_second_parameter_sets_work_and_sets_do_not_mix() -> None:
     assert got.certificates_der == world.workload_vcenter.sts_certificates_der()
     r = run("New-TrustAuthorityPrincipal -Name x -TrustedPrincipal $tp")
     assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
-    r = run("New-TrustAuthorityPrincipal -Name x -Domain vsphere.local")
+    r = run("New-TrustAuthorityPrincipal -TrustAuthorityCluster vTA -Name x -Domain vsphere.local")
     assert "missing mandatory parameters: CertificateChain Issuer." in (r.error or "")
-    r = run("New-TrustAuthorityPrincipal x -CertificateChain 'CN=a' -Domain d -Issuer i")
+    r = run("New-TrustAuthorityPrincipal -TrustAuthorityCluster vTA "
+            "x -CertificateChain 'CN=a' -Domain d -Issuer i")
     assert not r.ok and 'Cannot convert "CN=a" to type "X509Certificate2"' in (r.error or "")
     # the CA export from the certificate itself, or from the key piped in
     run("$ek = Get-Tpm2EndorsementKey -VMHost esx-01")
@@ -395,9 +479,10 @@ def test_second_parameter_sets_work_and_sets_do_not_mix() -> None:
             "-TrustAuthorityCluster $vTA")
     assert r.ok, r.error
     assert "esx-01" in ta.config.endorsement_keys
-    r = run("New-TrustAuthorityTpm2EndorsementKey -Name esx-02 -PublicKey nonsense")
+    r = run("New-TrustAuthorityTpm2EndorsementKey -TrustAuthorityCluster vTA "
+            "-Name esx-02 -PublicKey nonsense")
     assert not r.ok and "not a PEM public key" in (r.error or "")
-    r = run("New-TrustAuthorityTpm2EndorsementKey -Name esx-02")
+    r = run("New-TrustAuthorityTpm2EndorsementKey -TrustAuthorityCluster vTA -Name esx-02")
     assert "missing mandatory parameters: PublicKey." in (r.error or "")
 
 
@@ -415,9 +500,10 @@ def test_get_cmdlets_by_name_or_by_id_as_published() -> None:
         == "Trusted Cluster"
     r = run("Get-TrustedCluster -Name 'Trusted Cluster' -Id ClusterComputeResource-domain-c20")
     assert "Parameter set cannot be resolved" in (r.error or "")
-    assert "vcsa-wld.lab.local" in run("Get-TrustAuthorityPrincipal -Issuer vcsa-wld.lab.local "
+    assert "vcsa-wld.lab.local" in run("Get-TrustAuthorityPrincipal -TrustAuthorityCluster vTA "
+                                       "-Issuer vcsa-wld.lab.local "
                                        "-Domain vsphere.local").text
-    assert run("Get-TrustAuthorityPrincipal -Name other").text == ""
+    assert run("Get-TrustAuthorityPrincipal -TrustAuthorityCluster vTA -Name other").text == ""
     assert "vcsa-wld" in run("Get-TrustAuthorityPrincipal -Id principal-vcsa-wld.lab.local").text
 
 

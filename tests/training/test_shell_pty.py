@@ -93,7 +93,11 @@ def test_interactive_fix_with_completion_and_scorecard(shell: Terminal) -> None:
     shell.send(" -VMHost esx-03 -FilePath esx-03.tgz\r")
     out = shell.expect("]> ")
     assert "exported from esx-03 to esx-03.tgz" in out
+    # -TrustAuthorityCluster left out: PowerShell asks for the mandatory parameter
     shell.send("New-TrustAuthorityVMHostBaseImage -FilePath esx-03.tgz\r")
+    asked = shell.expect("TrustAuthorityCluster: ")
+    assert "Supply values for the following parameters:" in asked
+    shell.send("vTA\r")
     assert "base image 8.0.3-24022510 applied" in shell.expect("]> ")
     shell.send("wait-until attested esx-03\r")
     shell.expect("]> ")

@@ -117,12 +117,11 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
        "Name RequireEndorsementKey RequireCertificateValidation Health",
        _SEC + "trustauthoritytpm2attestationsettings"),
     _t("TrustAuthorityServicesStatus", _S + "TrustAuthorityServicesStatus",
-       "AttestationServiceStatus:ServiceStatus KeyProviderServiceStatus:ServiceStatus "
+       "AttestationServiceStatus:TrustAuthorityAttestationServiceStatus "
+       "KeyProviderServiceStatus:TrustAuthorityKeyProviderServiceStatus "
        "TrustAuthorityClusterId:String Uid:String",
        "TrustAuthorityClusterId AttestationServiceStatus KeyProviderServiceStatus",
-       "assumed: the structure page was not found; the properties follow the reference "
-       "(AttestationServiceStatus.Health, KeyProviderServiceStatus.Health per TA cluster) "
-       "and the vAPI ServiceStatus.Info (health, details)"),
+       _SEC + "trustauthorityservicesstatus"),
     _t("TrustAuthorityPrincipal", _S + "TrustAuthorityPrincipal",
        f"CertificateChain:X509Chain[] Domain:String {_HEALTH} Id:String Issuer:String "
        "IssuerAlias:String Name:String TrustAuthorityClusterId:String Type:PrincipalType "
@@ -198,8 +197,7 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
        "ServerGuid:String ServiceAddress:String ServiceGroup:String ServicePort:Int64 "
        "TrustAuthorityClusterId:String TrustedCA:X509Chain TrustedCARawData:String[] "
        "Uid:String VMHostId:String", "ServiceAddress ServicePort ServiceGroup",
-       "assumed: modelled on the TrustAuthorityKeyProviderService structure page, its "
-       "attestation twin"),
+       _SEC + "trustauthorityattestationservice"),
     _t("TrustAuthorityKeyProviderService", _S + "TrustAuthorityKeyProviderService",
        "ServerGuid:String ServiceAddress:String ServiceGroup:String ServicePort:Int64 "
        "TrustAuthorityClusterId:String TrustedCA:X509Chain TrustedCARawData:String[] "
@@ -208,8 +206,11 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
     _t("TrustedClusterAppliedStatus", _S + "TrustedClusterAppliedStatus",
        "TrustedClusterId:String VMHostId:String Status:String Uid:String",
        "VMHostId Status",
-       "assumed: the structure page was not found; the vAPI TrustedClusters "
-       "AppliedConfig status (per host: desired configuration applied or not)"),
+       "assumed: Broadcom's TrustedClusterAppliedStatus structure page (structures/"
+       "vmware.vimautomation.security.commands.cmdlets.trustedinfrastructure."
+       "trustedclusterappliedstatus) lists the cmdlet class's own members (CommandRuntime, "
+       "MyInvocation, TrustedCluster ...), not an output object; the properties follow the "
+       "vAPI TrustedClusters ServicesAppliedConfig status (per host: applied or not)"),
 )}
 
 

@@ -9,11 +9,14 @@ switch (``-Remediate``, ``-Force``, or ``-Force:$false``), a ``Literal`` lists i
 differently from the argument, :data:`ALIASES` says so once: ``-FilePath`` is ``file``,
 ``-VMHostBaseImage`` is ``version``, ``-TrustedCluster`` is ``cluster``; and an argument
 documented as the TA cluster answers to ``-TrustAuthorityCluster``. Every TA-side cmdlet
-also accepts ``-TrustAuthorityCluster`` as PowerCLI requires it (checked, then dropped:
-the lab has one TA cluster), and every cmdlet accepts ``-Confirm[:$false]`` (the shell
-never prompts). A TA cluster is named as operators type it: exactly, in any case, or by a
-unique prefix (``Get-TrustAuthorityCluster -Name vTA`` finds ``vTA Cluster``); anything
-else is an ``InputError`` with the nearest name.
+also accepts ``-TrustAuthorityCluster``, mandatory where the reference marks it (the lab
+has one TA cluster, but the command line does not guess it): a missing mandatory
+parameter is asked for in an interactive session (PowerShell's "Supply values for the
+following parameters:") and refused in a scripted one. Every cmdlet that changes
+something accepts ``-Confirm[:$false]`` and ``-WhatIf``. A TA cluster is named as
+operators type it: exactly, in any case, or by a unique prefix
+(``Get-TrustAuthorityCluster -Name vTA`` finds ``vTA Cluster``); anything else is an
+``InputError`` with the nearest name.
 
 Objects bind by property: a base-image object given to ``-VMHostBaseImage`` (or piped in)
 is its ``VMHostVersion``, a host object its ``Name`` ... A PowerCLI cmdlet's parameters
@@ -440,12 +443,56 @@ def _expand(run: Run, entry: Verb, call: dict[str, Any],
             specs[f].name for f in specs if f in sets[0].mandatory and f not in variant]
         if chosen is None and not missing:  # pragma: no cover - a set needs a mandatory one
             raise InputError(f"{entry.name}: {_SET_ERROR}", hint=f"usage: {usage(entry)}")
+        if missing and run.state.prompt is not None:
+            # PowerShell asks for each missing mandatory parameter of the set it binds
+            # (the default set), then binds the answers as typed values.
+            answered = _supply(run, entry, [specs[f] for f in specs
+                                            if f in sets[0].mandatory and f not in variant])
+            out += _expand(run, entry, {**variant, **answered}, sets[:1])
+            continue
         if missing:
             raise InputError(f"{entry.name}: Cannot process command because of one or more "
                              "missing mandatory parameters: " + " ".join(missing) + ".",
                              hint=f"usage: {usage(entry)}")
         out.append(args)
     return out
+
+
+#: the most values PowerShell's prompt takes for one array parameter here (a bound on the
+#: loop; an empty answer ends the list long before)
+MAX_PROMPTED_VALUES = 64
+
+
+def _supply(run: Run, entry: Verb, missing: list[ParamSpec]) -> dict[str, Any]:
+    """PowerShell's prompt for missing mandatory parameters in an interactive session:
+
+        cmdlet Get-TrustAuthorityVMHostBaseImage at command pipeline position 1
+        Supply values for the following parameters:
+        TrustAuthorityCluster[0]:
+
+    An array parameter (``TrustAuthorityCluster[]``) is asked value by value (``[0]``,
+    ``[1]`` ...) until an empty answer; an empty answer to a parameter that has no value
+    yet aborts the command with PowerShell's binding error, and nothing runs."""
+    assert run.state.prompt is not None
+    head = (f"cmdlet {entry.name} at command pipeline position 1\n"
+            "Supply values for the following parameters:\n")
+    answers: dict[str, Any] = {}
+    for spec in missing:
+        many = spec.type_name.endswith("[]")
+        values: list[str] = []
+        while len(values) < (MAX_PROMPTED_VALUES if many else 1):
+            label = f"{spec.name}[{len(values)}]: " if many else f"{spec.name}: "
+            answer = run.state.prompt(head + label).strip()
+            head = ""
+            if not answer:
+                break
+            values.append(answer)
+        if not values:
+            kind = "an empty array" if many else "an empty string"
+            raise InputError(f"{entry.name}: Cannot bind argument to parameter '{spec.name}' "
+                             f"because it is {kind}.", hint=f"usage: {usage(entry)}")
+        answers[spec.field] = values if many and len(values) > 1 else values[0]
+    return answers
 
 
 def _composite(entry: Verb, spec: ParamSpec, value: Any) -> dict[str, Any]:

@@ -112,3 +112,9 @@ def primary_key_of(primary_key_id: str | None, master_key_id: str | None) -> str
                          "deprecated name of -PrimaryKeyId; give only -PrimaryKeyId)",
                          what="MasterKeyId", value=master_key_id, choices=[primary_key_id])
     return primary_key_id if primary_key_id is not None else master_key_id
+
+
+#: why a cmdlet whose page was not found still takes -TrustAuthorityCluster as mandatory
+TA_ASSUMED = ("assumed: -TrustAuthorityCluster mandatory like every TA-object cmdlet whose "
+              "page was found (Get-/New-TrustAuthorityPrincipal, New-TrustAuthorityTpm2"
+              "CACertificate, New-TrustAuthorityTpm2EndorsementKey, Set-TrustAuthorityCluster)")

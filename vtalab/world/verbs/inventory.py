@@ -20,6 +20,7 @@ from vtalab.world.registry import PS, Args, Outcome, PSSet, verb
 from vtalab.world.verbs.common import (
     DOC,
     KEY_ID_NOTE,
+    TA_ASSUMED,
     _ta_task,
     health,
     host_by_id,
@@ -111,9 +112,20 @@ def _common(world: World, kind: str, ident: str) -> dict[str, Any]:
             "Uid": uid(vc, kind, ident)}
 
 
+class TaObjectListArgs(Args):
+    """A Get- of TA objects: -TrustAuthorityCluster is mandatory (assumed for the TPM CA and
+    EK lists, like Get-TrustAuthorityPrincipal's TrustAuthorityCluster set)."""
+
+    trust_authority_cluster: Annotated[str | None, PS(
+        name="TrustAuthorityCluster", pipeline=True, mandatory=True,
+        type="TrustAuthorityCluster[]")] = Field(
+        None, description="The TA cluster (object or name; a scenario may leave it out).")
+
+
 class PrincipalListArgs(Args):
     ps_sets = (PSSet("TrustAuthorityCluster", ("trust_authority_cluster", "domain", "issuer",
-                                               "name")),
+                                               "name"),
+                     mandatory=("trust_authority_cluster",)),
                PSSet("Id", ("id",), mandatory=("id",)))
     trust_authority_cluster: Annotated[str | None, PS(
         name="TrustAuthorityCluster", pipeline=True, type="TrustAuthorityCluster[]")] = Field(
@@ -131,8 +143,7 @@ class PrincipalListArgs(Args):
 @verb("Get-TrustAuthorityPrincipal", summary="List the trusted workload vCenter principals.",
       args=PrincipalListArgs, side="ta", output="TrustAuthorityPrincipal",
       source=DOC + "; PowerCLI reference (the TrustAuthorityCluster set with -Domain -Issuer "
-                   "-Name filters, and the Id set; the reference marks -TrustAuthorityCluster "
-                   "mandatory, optional here: the lab has one TA cluster)")
+                   "-Name filters, where -TrustAuthorityCluster is mandatory, and the Id set)")
 def get_principals(world: World, a: PrincipalListArgs) -> Outcome:
     rows = []
     for name, principal in _objects(world, "principals").items():
@@ -160,8 +171,9 @@ def remove_principal(world: World, a: PrincipalArgs) -> Outcome:
 
 
 @verb("Get-TrustAuthorityTpm2CACertificate", summary="List the trusted TPM CA certificates.",
-      args=TaListArgs, side="ta", source=DOC, output="TrustAuthorityTpm2CACertificate")
-def get_tpm_cas(world: World, a: TaListArgs) -> Outcome:
+      args=TaObjectListArgs, side="ta", output="TrustAuthorityTpm2CACertificate",
+      source=DOC + "; " + TA_ASSUMED + " (the command page was not found)")
+def get_tpm_cas(world: World, a: TaObjectListArgs) -> Outcome:
     rows = []
     for name, der in _objects(world, "tpm_ca_certificates").items():
         rows.append(make("TrustAuthorityTpm2CACertificate",
@@ -182,8 +194,9 @@ def remove_tpm_ca(world: World, a: TpmCaArgs) -> Outcome:
 
 
 @verb("Get-TrustAuthorityTpm2EndorsementKey", summary="List the trusted TPM endorsement keys.",
-      args=TaListArgs, side="ta", source=DOC, output="TrustAuthorityTpm2EndorsementKey")
-def get_eks(world: World, a: TaListArgs) -> Outcome:
+      args=TaObjectListArgs, side="ta", output="TrustAuthorityTpm2EndorsementKey",
+      source=DOC + "; " + TA_ASSUMED + " (the command page was not found)")
+def get_eks(world: World, a: TaObjectListArgs) -> Outcome:
     rows = []
     for name, der in _objects(world, "endorsement_keys").items():
         rows.append(make("TrustAuthorityTpm2EndorsementKey",
@@ -608,7 +621,10 @@ def _ta_services(world: World, a: TaListArgs, kind: str, daemon: str) -> Outcome
 
 @verb("Get-TrustAuthorityAttestationService", summary="The attestation services of the "
       "enabled TA cluster (one per TA host).", args=TaListArgs, side="ta",
-      source="PowerCLI Get-TrustAuthorityAttestationService (reference §2)",
+      source="PowerCLI Get-TrustAuthorityAttestationService (reference §2; the category page's "
+             "example: Get-TrustAuthorityAttestationService -TrustAuthorityCluster mycluster); "
+             "assumed: -TrustAuthorityCluster optional and named, as on the page of its twin "
+             "Get-TrustAuthorityKeyProviderService (its own command page was not found)",
       output="TrustAuthorityAttestationService")
 def get_ta_attestation_service(world: World, a: TaListArgs) -> Outcome:
     return _ta_services(world, a, "TrustAuthorityAttestationService", "attestd")

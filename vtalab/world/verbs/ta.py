@@ -21,6 +21,7 @@ from vtalab.world.verbs.common import (
     DOC,
     KEY_ID_NOTE,
     SEED,
+    TA_ASSUMED,
     _file,
     _ta_task,
     _tagged_file,
@@ -37,9 +38,10 @@ if TYPE_CHECKING:
     from vtalab.world.assembly import World
 
 
-#: a TA cluster parameter: ``-TrustAuthorityCluster`` (object or name), optional in the lab
-#: (it has one TA cluster) unless a cmdlet makes it mandatory
-TA = PS(name="TrustAuthorityCluster", pipeline=True, type="TrustAuthorityCluster")
+#: a TA cluster parameter: ``-TrustAuthorityCluster`` (object or name), mandatory on the
+#: command line as the reference marks it (a scenario may leave it out: the lab has one)
+TA = PS(name="TrustAuthorityCluster", pipeline=True, mandatory=True,
+        type="TrustAuthorityCluster")
 
 
 class ClusterArgs(Args):
@@ -62,9 +64,9 @@ class SetClusterArgs(Args):
 
 class TaClusterArgs(Args):
     trust_authority_cluster: Annotated[str | None, PS(
-        name="TrustAuthorityCluster", position=0, pipeline=True,
+        name="TrustAuthorityCluster", position=0, pipeline=True, mandatory=True,
         type="TrustAuthorityCluster[]")] = Field(
-        None, description="The TA cluster (object or name; default: the only one).")
+        None, description="The TA cluster (object or name; a scenario may leave it out).")
 
 
 def _check_ta_name(world: World, name: str | None) -> None:
@@ -149,7 +151,7 @@ class NewPrincipalArgs(Args):
     type: Annotated[Literal["STS_PRINCIPAL"] | None, PS(name="Type", type="PrincipalType")] \
         = Field(None, description="The principal type (STS_PRINCIPAL).")
     trust_authority_cluster: Annotated[str | None, TA] = Field(
-        None, description="The TA cluster (object or name; default: the only one).")
+        None, description="The TA cluster (object or name; a scenario may leave it out).")
     file: Annotated[str | None, PS(hidden=True)] = Field(
         None, description="Scenarios: a principal exported with Export-TrustedPrincipal.")
 
@@ -245,13 +247,14 @@ def export_imagedb_verb(world: World, a: VmHostFileArgs) -> Outcome:
 
 class NewBaseImageArgs(Args):
     trust_authority_cluster: Annotated[str | None, TA] = Field(
-        None, description="The TA cluster (object or name; default: the only one).")
+        None, description="The TA cluster (object or name; a scenario may leave it out).")
     file: Annotated[str, PS(type="String[]")] = Field(
         description="The boot_imgdb.tgz exported with Export-VMHostImageDb (-FilePath).")
 
 
 @verb("New-TrustAuthorityVMHostBaseImage", summary="Import a trusted ESXi base image "
-      "(from Export-VMHostImageDb).", args=NewBaseImageArgs, side="ta", source=SEED)
+      "(from Export-VMHostImageDb).", args=NewBaseImageArgs, side="ta",
+      source=SEED + "; " + TA_ASSUMED + " (the command page was not found)")
 def new_base_image(world: World, a: NewBaseImageArgs) -> Outcome:
     data = _file(world, a.file, bytes)
     try:
@@ -281,7 +284,9 @@ def new_base_image(world: World, a: NewBaseImageArgs) -> Outcome:
 
 @verb("Get-TrustAuthorityVMHostBaseImage", summary="List the trusted ESXi base images "
       "(their last attested time is only in the REST/vAPI base-images API: "
-      "Invoke-GetClusterVersionBaseImages).", args=TaClusterArgs, side="ta", source=SEED,
+      "Invoke-GetClusterVersionBaseImages).", args=TaClusterArgs, side="ta",
+      source=SEED + " (`Get-TrustAuthorityVMHostBaseImage $vTA`: the cluster is the first "
+      "positional value); " + TA_ASSUMED + " (the command page was not found)",
       output="TrustAuthorityVMHostBaseImage")
 def get_base_images(world: World, a: TaClusterArgs) -> Outcome:
     _check_ta_name(world, a.trust_authority_cluster)
@@ -433,7 +438,7 @@ class NamedFileArgs(Args):
     file: Annotated[str, PS(name="CertificateChain", type="X509Chain")] = Field(
         description="The TPM CA chain (lab: the file Export-Tpm2CACertificate wrote).")
     trust_authority_cluster: Annotated[str | None, TA] = Field(
-        None, description="The TA cluster (object or name; default: the only one).")
+        None, description="The TA cluster (object or name; a scenario may leave it out).")
     name: str | None = None
 
 
@@ -482,7 +487,7 @@ class NewEkArgs(Args):
     public_key: Annotated[str | None, PS(name="PublicKey", type="String")] = Field(
         None, description="The EK public key, PEM ((Get-Tpm2EndorsementKey).PublicKey).")
     trust_authority_cluster: Annotated[str | None, TA] = Field(
-        None, description="The TA cluster (object or name; default: the only one).")
+        None, description="The TA cluster (object or name; a scenario may leave it out).")
     file: Annotated[str | None, PS(hidden=True)] = Field(
         None, description="Scenarios: a key exported with Export-Tpm2EndorsementKey.")
 
@@ -524,7 +529,7 @@ _SWITCH = PS(type="SwitchParameter")
 
 class SettingsArgs(Args):
     trust_authority_cluster: Annotated[str | None, TA] = Field(
-        None, description="The TA cluster (object or name; default: the only one).")
+        None, description="The TA cluster (object or name; a scenario may leave it out).")
     require_certificate_validation: Annotated[bool | None, _SWITCH] = Field(
         None, description="Validate EK certificates against the trusted TPM CAs "
                           "(-RequireCertificateValidation:$false turns it off).")
@@ -534,7 +539,8 @@ class SettingsArgs(Args):
 
 
 @verb("Set-TrustAuthorityTpm2AttestationSettings", summary="Set the TPM 2.0 attestation "
-      "settings.", args=SettingsArgs, side="ta", source=DOC)
+      "settings.", args=SettingsArgs, side="ta",
+      source=DOC + "; " + TA_ASSUMED + " (the command page was not found)")
 def set_settings(world: World, a: SettingsArgs) -> Outcome:
     def apply(h: TaHost) -> bool:
         s = h.config.settings
@@ -554,7 +560,8 @@ def set_settings(world: World, a: SettingsArgs) -> Outcome:
 
 
 @verb("Get-TrustAuthorityTpm2AttestationSettings", summary="Show the TPM 2.0 attestation "
-      "settings of the TA cluster.", args=TaClusterArgs, side="ta", source=DOC,
+      "settings of the TA cluster.", args=TaClusterArgs, side="ta",
+      source=DOC + "; " + TA_ASSUMED + " (the command page was not found)",
       output="TrustAuthorityTpm2AttestationSettings")
 def get_settings(world: World, a: TaClusterArgs) -> Outcome:
     _check_ta_name(world, a.trust_authority_cluster)

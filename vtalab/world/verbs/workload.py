@@ -12,6 +12,7 @@ from vtalab.world.objects import make
 from vtalab.world.registry import PS, Args, Outcome, verb
 from vtalab.world.verbs.common import (
     DOC,
+    TA_ASSUMED,
     host_id,
     ta_cluster_id,
     trusted_cluster_id,
@@ -114,9 +115,9 @@ def applied_status(world: World, a: TrustedClusterArgs) -> Outcome:
 
 class ServicesStatusArgs(Args):
     trust_authority_cluster: Annotated[str | None, PS(
-        name="TrustAuthorityCluster", position=0, pipeline=True,
+        name="TrustAuthorityCluster", position=0, pipeline=True, mandatory=True,
         type="TrustAuthorityCluster[]")] = Field(
-        None, description="The TA cluster (object or name; default: the only one).")
+        None, description="The TA cluster (object or name; a scenario may leave it out).")
 
 
 def _service_health(world: World, daemon: str) -> str:
@@ -131,14 +132,22 @@ def _service_health(world: World, daemon: str) -> str:
 
 @verb("Get-TrustAuthorityServicesStatus", summary="Health of the Attestation and Key "
       "Provider Services of the TA cluster (Ok, Warning, Error, None).",
-      args=ServicesStatusArgs, side="ta", source=DOC, output="TrustAuthorityServicesStatus")
+      args=ServicesStatusArgs, side="ta", output="TrustAuthorityServicesStatus",
+      source=DOC + "; " + TA_ASSUMED + " (the command page was not found)")
 def services_status(world: World, a: ServicesStatusArgs) -> Outcome:
     vc = world.ta_vcenter.name
     ident = ta_cluster_id(world)
+
+    def status(kind: str, daemon: str) -> dict[str, Any]:
+        # TrustAuthorityAttestationServiceStatus / ...KeyProviderServiceStatus (structure
+        # pages): Details, Health, TrustAuthorityClusterId, Uid
+        return {"Details": [], "Health": _service_health(world, daemon),
+                "TrustAuthorityClusterId": ident, "Uid": uid(vc, kind, ident)}
+
     return Outcome(True, output=[make(
         "TrustAuthorityServicesStatus",
-        AttestationServiceStatus={"Health": _service_health(world, "attestd")},
-        KeyProviderServiceStatus={"Health": _service_health(world, "kmxd")},
+        AttestationServiceStatus=status("TrustAuthorityAttestationServiceStatus", "attestd"),
+        KeyProviderServiceStatus=status("TrustAuthorityKeyProviderServiceStatus", "kmxd"),
         TrustAuthorityClusterId=ident, Uid=uid(vc, "TrustAuthorityServicesStatus", ident))])
 
 
