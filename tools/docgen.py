@@ -139,6 +139,10 @@ _PAGES = "https://developer.broadcom.com/powercli/latest/"
 _CORE_NOUNS = ("VMHost", "VM", "VMHostService")
 
 
+#: nouns of VMware.VimAutomation.Common (Get-Task, Wait-Task ...)
+_COMMON_NOUNS = {"Task"}
+
+
 def _command_page(entry: Verb) -> str:
     if entry.name.startswith("Invoke-"):
         return ("the VMware.Sdk.vSphere.vCenter.TrustedInfrastructure module "
@@ -146,6 +150,7 @@ def _command_page(entry: Verb) -> str:
                 "VMware.Sdk.vSphere.vCenter.TrustedInfrastructure)")
     noun = entry.name.split("-", 1)[1]
     module = ("vmware.vimautomation.core" if noun in _CORE_NOUNS
+              else "vmware.vimautomation.common" if noun in _COMMON_NOUNS
               else "vmware.vimautomation.security")
     return f"{_PAGES}{module}/commands/{entry.name.lower()}"
 
@@ -174,6 +179,14 @@ def powercli_markdown() -> str:
         "ConfirmImpact is High where the table says so; a PowerCLI cmdlet that changes "
         "something is otherwise Medium, PowerShell's default (**assumed**: the reference "
         "pages do not publish ConfirmImpact).",
+        "",
+        "A cmdlet whose page publishes `-RunAsync` (its syntax line shows it) returns its "
+        "Task object at once (`VMware.VimAutomation.Sdk.Types.V1.Task`: the vCenter "
+        "Recent Task it started, or PowerCLI's client-side task when it starts none) while "
+        "it runs on in simulated time; `Get-Task` lists the Recent Tasks of the connected "
+        "vCenters and `Wait-Task -Task $task` (a shell command, as `Connect-VIServer`) "
+        "lets time pass until the task ends and returns the cmdlet's result. An export "
+        "whose page publishes `-Force` refuses to overwrite an existing file without it.",
         "",
         "A cmdlet with several published parameter sets shows one syntax line per set "
         "(the default set first) and a `Parameter set` column; parameters of two sets do "
@@ -209,6 +222,8 @@ def powercli_markdown() -> str:
                   "```", usage(v), "```", ""]
         lines.append(f"- Follows: {_command_page(v)}"
                      + (f" — **assumed** in part: {source}" if assumed else f" ({source})"))
+        if v.run_async:
+            lines.append("- RunAsync: published; returns the Task at once")
         if v.confirm == "High":
             when = f" (when `{v.confirm_if}`)" if v.confirm_if else ""
             lines.append(f"- ConfirmImpact: High{when}: asks unless `-Confirm:$false`")

@@ -123,7 +123,7 @@ def test_refusals_are_errors_not_exceptions(shell) -> None:  # type: ignore[no-u
 def test_pipeline_input_and_multiple_values_run_once_each(shell) -> None:  # type: ignore[no-untyped-def]
     world, state, run = shell(quick_boot=False)
     run("upgrade-host esx-02 '8.0 U2'")
-    run("Export-VMHostImageDb esx-02 new.tgz; "
+    run("Export-VMHostImageDb -VMHost esx-02 -FilePath new.tgz; "
         "New-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster vTA -FilePath new.tgz")
     r = run("Get-TrustAuthorityVMHostBaseImage vTA | Remove-TrustAuthorityVMHostBaseImage "
             "-Confirm:$false")
@@ -242,7 +242,7 @@ def test_completion(shell) -> None:  # type: ignore[no-untyped-def]
     assert complete(world, state, "Get-TrustAuthorityVMH", "Get-TrustAuthorityVMH") == [
         "Get-TrustAuthorityVMHostBaseImage"]
     assert complete(world, state, "-", "Export-VMHostImageDb -") == [
-        "-FilePath", "-Server", "-VMHost"]
+        "-FilePath", "-Force", "-RunAsync", "-Server", "-VMHost"]
     assert complete(world, state, "es", "Export-VMHostImageDb -VMHost es") == [
         "esx-01", "esx-02"]
     assert complete(world, state, "", "Start-VM ") == ["db01"]
@@ -292,9 +292,12 @@ def test_get_vmhost_by_name_and_piped_to_export(shell) -> None:  # type: ignore[
     r = run("Get-VMHost esx-02 | Export-VMHostImageDb -FilePath x.tgz")
     assert r.ok and r.actions == ("Get-VMHost", "Export-VMHostImageDb"), r.error
     assert "exported from esx-02 to x.tgz" in r.text and "x.tgz" in world.files
+    # two hosts to one file: the second export finds the first's file (no -Force)
     r = run("Get-VMHost esx-01, esx-02 | Export-VMHostImageDb -FilePath y.tgz")
-    assert r.ok and [c[1]["vmhost"] for c in r.calls[-2:]] == ["esx-01", "esx-02"]
-    r = run("Get-VMHost | where Name -like 'esx-*' | Export-VMHostImageDb -FilePath z.tgz")
+    assert [c[1]["vmhost"] for c in r.calls[-2:]] == ["esx-01", "esx-02"]
+    assert not r.ok and "The file 'y.tgz' already exists." in (r.error or "")
+    r = run("Get-VMHost | where Name -like 'esx-*' | Export-VMHostImageDb -FilePath z.tgz "
+            "-Force")
     assert r.ok and r.actions.count("Export-VMHostImageDb") == 2, r.error
 
 

@@ -68,7 +68,12 @@ PARAMETERS: dict[str, tuple[dict[str, tuple[int | None, bool]], str]] = {
     "Stop-VMHostService": ({"HostService": (0, True)}, "ref §1; B (core)"),
     "Start-VMHostService": ({"HostService": (0, True)}, "ref §1; B (core)"),
     "Restart-VMHost": ({"VMHost": (0, True), "Force": (None, False)}, "B (core)"),
-    "Export-VMHostImageDb": ({"VMHost": (0, True), "FilePath": (1, False)}, "ref §1 (keep)"),
+    "Export-VMHostImageDb": ({"FilePath": (None, False), "VMHost": (None, True),
+                              "Force": (None, False)}, "B: export-vmhostimagedb (both named)"),
+    "Export-TrustedPrincipal": ({"FilePath": (None, False), "Force": (None, False)},
+                                "B: export-trustedprincipal"),
+    "Import-TrustAuthorityServicesInfo": ({"FilePath": (None, False)},
+                                          "B: import-trustauthorityservicesinfo"),
     "Get-VMHost": ({"Name": (0, False)}, "B (core)"),
     "Start-VM": ({"VM": (0, True)}, "B (core)"),
 }
@@ -133,11 +138,17 @@ PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool
                   "Domain": (None, False, True), "Issuer": (None, False, True),
                   "Type": (None, False, False), "TrustAuthorityCluster": (None, True, True)}),
     ], "B: new-trustauthorityprincipal (TrustAuthorityCluster: required in both sets)"),
+    "Get-Task": ([
+        ("Status", {"Status": (None, True, False)}),
+        ("Id", {"Id": (None, False, True)}),
+    ], "B (common): get-task"),
     "Export-Tpm2CACertificate": ([
-        ("Certificate", {"FilePath": (0, False, True), "Certificate": (None, False, True)}),
+        ("Certificate", {"FilePath": (0, False, True), "Certificate": (None, False, True),
+                         "Force": (None, False, False)}),
         ("Tpm2EndorsementKey", {"FilePath": (0, False, True),
-                                "Tpm2EndorsementKey": (None, True, True)}),
-    ], "B: export-tpm2cacertificate (-Force, -RunAsync not modelled)"),
+                                "Tpm2EndorsementKey": (None, True, True),
+                                "Force": (None, False, False)}),
+    ], "B: export-tpm2cacertificate (-Force in both sets; -RunAsync: RUN_ASYNC)"),
     "New-TrustAuthorityTpm2EndorsementKey": ([
         ("Tpm2EndorsementKey", {"Tpm2EndorsementKey": (None, True, True),
                                 "TrustAuthorityCluster": (None, True, True)}),
@@ -148,6 +159,16 @@ PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool
 
 #: output type: its properties in the structure page's order, and the page
 OUTPUTS: dict[str, tuple[list[str], str]] = {
+    "TrustAuthorityServicesStatus": (["AttestationServiceStatus", "KeyProviderServiceStatus",
+                                      "TrustAuthorityClusterId", "Uid"],
+                                     "B: structures/...trustauthorityservicesstatus"),
+    "TrustAuthorityAttestationService": (["ServerGuid", "ServiceAddress", "ServiceGroup",
+                                          "ServicePort", "TrustAuthorityClusterId",
+                                          "TrustedCA", "TrustedCARawData", "Uid", "VMHostId"],
+                                         "B: structures/...trustauthorityattestationservice"),
+    "Task": (["Description", "FinishTime", "Id", "IsCancelable", "Name", "ObjectId",
+              "PercentComplete", "Result", "StartTime", "State", "Uid"],
+             "B: vmware.vimautomation.sdk/structures/...types.v1.task"),
     "TrustAuthorityVMHostBaseImage": (["Health", "HealthDescription", "Id", "Name",
                                        "TrustAuthorityClusterId", "Uid", "VMHostVersion"],
                                       "B: structures/...trustauthorityvmhostbaseimage"),
@@ -310,10 +331,12 @@ def test_the_seeds_own_lines_run_unchanged() -> None:
 
 def test_confirm_false_and_yes_to_all() -> None:
     world, state, run = _shell()
-    run("Export-VMHostImageDb esx-01 a.tgz; New-TrustAuthorityVMHostBaseImage "
+    run("Export-VMHostImageDb -VMHost esx-01 -FilePath a.tgz; "
+        "New-TrustAuthorityVMHostBaseImage "
         "-TrustAuthorityCluster vTA -FilePath a.tgz")
     assert run("upgrade-host esx-02 '8.0 U3'").ok
-    run("Export-VMHostImageDb esx-02 b.tgz; New-TrustAuthorityVMHostBaseImage "
+    run("Export-VMHostImageDb -VMHost esx-02 -FilePath b.tgz; "
+        "New-TrustAuthorityVMHostBaseImage "
         "-TrustAuthorityCluster vTA -FilePath b.tgz")
     answers = iter(["A"])
     state.prompt = lambda question: next(answers)
@@ -543,3 +566,81 @@ def test_get_tpm2_endorsement_key_says_its_vmhosttpm_set_is_not_modelled() -> No
     assert "VMHostTPM" not in {s.name for s in params_of(entry)}
     assert "VMHostTPM" not in OBJECT_TYPES
     assert "-VMHostTPM" in entry.source and "not modelled" in entry.source
+
+
+def test_run_async_returns_the_task_and_wait_task_waits_for_it() -> None:
+    """-RunAsync (published by Restart-VMHost, Export-VMHostImageDb ...): the Task object
+    at once while the cmdlet runs on in simulated time; the task is in Get-Task and the
+    Recent Tasks; Wait-Task moves time until it ends and returns the cmdlet's result."""
+    world, state, run = _shell()
+    r = run("Get-TrustAuthorityCluster -RunAsync")  # a cmdlet that does not publish it
+    assert "A parameter cannot be found that matches parameter name 'RunAsync'." in (
+        r.error or "")
+    before = world.kernel.now
+    r = run("$t = Restart-VMHost -VMHost esx-02 -Force -Confirm:$false -RunAsync")
+    assert r.ok and r.actions == ("Restart-VMHost",)
+    assert world.kernel.now == before  # returned at once: no simulated time went by
+    assert world.hosts["esx-02"].power_state.value != "poweredOn"
+    shown = run("$t | select Name, State, PercentComplete, Id").text
+    assert "Reboot host" in shown and "Running" in shown
+    assert run("(Get-Task -Status Running).Name").text == "Reboot host"
+    assert any(t["task"] == "Reboot host" and t["status"] == "running"
+               for t in world.tasks())  # the same task in Recent Tasks
+    r = run("$t | Wait-Task")
+    assert r.ok and "esx-02 rebooted" in r.text, r.error
+    assert world.kernel.now > before and world.hosts["esx-02"].power_state.value == "poweredOn"
+    assert run("Get-Task -Status Running").text == ""
+    assert "Success" in run("Get-Task -Id $t.Id | select -ExpandProperty State").text
+    # a cmdlet that starts no vCenter task: PowerCLI's client-side task, already done
+    r = run("$e = Export-VMHostImageDb -VMHost esx-01 -FilePath e.tgz -RunAsync")
+    assert r.ok and run("$e.Id").text == "ClientSideTask-1"
+    assert run("$e.State").text == "Success" and "e.tgz" in world.files
+    assert "exported from esx-01 to e.tgz" in run("Wait-Task -Task $e").text
+    r = run("Wait-Task -Task nosuch")
+    assert not r.ok and "no task with Id 'nosuch'" in (r.error or "")
+    # -RunAsync appears in the syntax of the cmdlets that publish it, and only there
+    assert "[-RunAsync]" in registry_usage("Restart-VMHost")
+    assert "[-RunAsync]" not in registry_usage("Get-VMHost")
+
+
+def registry_usage(name: str) -> str:
+    from vtalab.training.pwsh.binding import usage
+    return usage(registry.VERBS[name])
+
+
+#: cmdlets whose page publishes -RunAsync (B: page found; core: PowerCLI's host and VM
+#: power cmdlets, as Suspend-VMHost's page shows for its family)
+RUN_ASYNC = {"Set-TrustAuthorityCluster": "B: set-trustauthoritycluster",
+             "Export-VMHostImageDb": "B: export-vmhostimagedb",
+             "Export-Tpm2CACertificate": "B: export-tpm2cacertificate",
+             "Restart-VMHost": "core", "Start-VM": "core", "Stop-VM": "core",
+             "Move-VM": "core", "Set-VMHost": "core", "Start-VMHost": "core",
+             "Stop-VMHost": "core", "Update-Entity": "core"}
+
+
+def test_run_async_only_where_published() -> None:
+    published = {n for n, v in registry.VERBS.items() if v.run_async}
+    assert published == set(RUN_ASYNC)
+
+
+def test_force_overwrites_an_existing_file_else_the_export_is_refused() -> None:
+    world, state, run = _shell()
+    assert run("Export-VMHostImageDb -VMHost esx-01 -FilePath a.tgz").ok
+    world.files["a.tgz"] = b"old"
+    r = run("Export-VMHostImageDb -VMHost esx-01 -FilePath a.tgz")
+    assert not r.ok and "The file 'a.tgz' already exists. Use the Force parameter to " \
+        "overwrite it." in (r.error or "")
+    assert world.files["a.tgz"] == b"old"  # refused: nothing written
+    assert run("Export-VMHostImageDb -VMHost esx-01 -FilePath a.tgz -Force").ok
+    assert world.files["a.tgz"] != b"old"
+    # positional values are refused: the page declares both parameters named
+    r = run("Export-VMHostImageDb esx-01 b.tgz")
+    assert not r.ok and "A positional parameter cannot be found" in (r.error or "")
+    run("$ek = Get-Tpm2EndorsementKey -VMHost esx-01")
+    assert run("Export-Tpm2CACertificate ca.pem -Tpm2EndorsementKey $ek").ok
+    r = run("Export-Tpm2CACertificate ca.pem -Tpm2EndorsementKey $ek")
+    assert not r.ok and "already exists" in (r.error or "")
+    assert run("Export-Tpm2CACertificate ca.pem -Tpm2EndorsementKey $ek -Force").ok
+    assert run("Export-TrustedPrincipal -FilePath p.json").ok
+    assert not run("Export-TrustedPrincipal -FilePath p.json").ok
+    assert run("Export-TrustedPrincipal -FilePath p.json -Force").ok

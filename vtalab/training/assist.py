@@ -106,6 +106,9 @@ def _verb_help(entry: registry.Verb) -> str:
             if others:
                 notes.append("also " + ", ".join(f"-{o}" for o in others))
             rows.append((f"-{s.name}{value}", "; ".join(notes)))
+        if entry.run_async:
+            rows.append(("-RunAsync", "optional; return the Task at once instead of waiting "
+                         "for the cmdlet to finish (Get-Task, Wait-Task)"))
         lines += _rows(rows)
     if entry.task:
         lines += ["", f"Recent Tasks: {entry.task}"]
@@ -245,7 +248,7 @@ def complete(world: World, state: ShellState, text: str, line: str) -> list[str]
         return []
     if text.startswith("-"):
         if kind == "verb":
-            names = [s.name for s in params_of(d)]
+            names = [s.name for s in params_of(d)] + (["RunAsync"] if d.run_async else [])
         elif kind == "filter":
             names = list(d.params)
         else:

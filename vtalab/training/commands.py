@@ -51,7 +51,9 @@ from vtalab.training.pwsh.parser import (
 from vtalab.training.risks import assess, forbidden_effects
 from vtalab.training.servers import NON_INTERACTIVE, connected
 from vtalab.world import registry
-from vtalab.world.objects import object_type
+from vtalab.world.objects import make, object_type
+from vtalab.world.verbs.tasks import task_id as task_id_of
+from vtalab.world.verbs.tasks import task_object, vcenter_tasks
 
 if TYPE_CHECKING:
     import simpy
@@ -60,7 +62,8 @@ if TYPE_CHECKING:
     from vtalab.world.assembly import World
     from vtalab.world.registry import Outcome, Verb
 
-__all__ = ["NON_INTERACTIVE", "CommandResult", "Run", "ShellState", "command_names",
+__all__ = ["NON_INTERACTIVE", "AsyncTask", "CommandResult", "Run", "ShellState",
+           "command_names",
            "confirm_question", "execute", "resolve"]
 
 _CHOICES = ('[Y] Yes  [A] Yes to All  [N] No  [L] No to All  [S] Suspend  [?] Help '
@@ -120,6 +123,21 @@ class ShellState:
     #: the vCenter Servers connected (``Connect-VIServer``; ``$global:DefaultVIServers``);
     #: ``None``: both of the lab's, as a session starts
     servers: list[str] | None = None
+    #: the cmdlets started with ``-RunAsync``, by their Task's Id: the verb's process
+    #: (``Wait-Task`` runs the world until it ends and returns its output)
+    async_tasks: dict[str, AsyncTask] = field(default_factory=dict)
+
+
+@dataclass
+class AsyncTask:
+    """A cmdlet started with ``-RunAsync``: its verb, its process, and the vCenter task it
+    started (``None``: it started none; its Task is PowerCLI's client-side one)."""
+
+    entry: Verb
+    proc: simpy.Process
+    vcenter: str | None
+    key: str
+    start: float
 
 
 @dataclass(frozen=True)
@@ -287,6 +305,7 @@ class Run:
         confirm = args.pop("@confirm", None)
         whatif = args.pop("@whatif", None)
         server = args.pop("@server", None)
+        run_async = bool(args.pop("@runasync", False))
         if entry.kind == "powercli":
             self._check_server(entry, server)
         if whatif is None and entry.kind == "powercli" and changes(entry):
@@ -305,6 +324,7 @@ class Run:
             return []
         world = self.world
         risky = assess(world, entry.name, args, self.state.forbid)
+        started = {vc.name: len(vc.tasks) for vc in (world.ta_vcenter, world.workload_vcenter)}
         proc = world.perform(entry.name, args)  # InputError here: nothing changed
         self.actions.append(entry.name)
         self.calls.append((entry.name, dict(args)))
@@ -312,6 +332,8 @@ class Run:
         env = world.kernel.env
         while not proc.processed and env.peek() <= env.now:
             env.step()  # the instant the verb started: its immediate effects
+        if run_async:  # PowerCLI's -RunAsync: the Task at once, the verb runs on
+            return [self._async_task(entry, proc, started)]
         if not proc.processed and entry.kind == "fault":
             self.console.append(f"{entry.name}: injected"
                                 + (f"; heals after {fmt.cell(args['duration'])} s"
@@ -327,6 +349,59 @@ class Run:
         if not isinstance(outcome, registry.Outcome):  # as the scenario runner: a bare
             outcome = registry.Outcome(ok=True, output=outcome)  # value is a success
         return self._show(entry, outcome)
+
+    def _async_task(self, entry: Verb, proc: simpy.Process,
+                    started: dict[str, int]) -> PSObject:
+        """The Task ``-RunAsync`` returns: the vCenter task the cmdlet started (visible in
+        Recent Tasks and ``Get-Task``), as it is now; a cmdlet that starts no vCenter task
+        gets PowerCLI's client-side task (assumed Id ``ClientSideTask-N``)."""
+        world = self.world
+        for vc in (world.ta_vcenter, world.workload_vcenter):
+            if len(vc.tasks) > started[vc.name]:
+                task = vc.tasks[started[vc.name]]
+                obj = task_object(world, vc, task)
+                self.state.async_tasks[obj["Uid"]] = AsyncTask(entry, proc, vc.name,
+                                                               task.key, task.start)
+                return PSObject("Task", obj, display=object_type("Task").display)
+        clients = sum(1 for t in self.state.async_tasks.values() if t.vcenter is None)
+        key = f"ClientSideTask-{clients + 1}"
+        record = AsyncTask(entry, proc, None, key, world.kernel.now)
+        obj = client_task(world, record)
+        self.state.async_tasks[obj["Uid"]] = record
+        return PSObject("Task", obj, display=object_type("Task").display)
+
+    def wait_task(self, task_id: str, uid: str | None = None) -> list[Any]:
+        """``Wait-Task``: run the world until the task (by its Uid, else its Id) ends; its
+        result (the cmdlet's output), or its error as the cmdlet's error."""
+        record = self.state.async_tasks.get(uid or "") or next(
+            (r for u, r in self.state.async_tasks.items()
+             if r.vcenter is None and r.key == task_id), None)
+        world = self.world
+        if record is None:  # a vCenter task this session did not start: wait for its end
+            found = [(vc, t) for vc, t in vcenter_tasks(world)
+                     if (uid is None and task_id_of(t) == task_id)
+                     or task_object(world, vc, t)["Uid"] == uid]
+            if not found:
+                raise InputError(f"Wait-Task: no task with Id {task_id!r} (Get-Task lists "
+                                 "them)", what="Task", value=task_id)
+            vc, task = found[0]
+            env = world.kernel.env
+            deadline = env.now + MAX_VERB_SECONDS
+            while task.status == "running" and env.peek() <= deadline:
+                env.step()
+            if task.status == "error":
+                self.errors.append(f"Wait-Task: {task.name} on {task.target}: {task.error}")
+            return []
+        if not record.proc.processed:
+            _run_until(world, record.proc)
+        if not record.proc.processed:
+            self.errors.append(f"Wait-Task: {record.entry.name} still running after "
+                               f"{MAX_VERB_SECONDS / 86400:g} days of simulated time")
+            return []
+        outcome = record.proc.value
+        if not isinstance(outcome, registry.Outcome):
+            outcome = registry.Outcome(ok=True, output=outcome)
+        return self._show(record.entry, outcome)
 
     def _check_server(self, entry: Verb, server: Any) -> None:
         """The cmdlet runs on a connected vCenter: the one ``-Server`` names, else the one
@@ -406,6 +481,21 @@ class Run:
         if outcome.message:  # a console line (Write-Host), not a pipeline object
             self.console.append(outcome.message)
         return []
+
+
+def client_task(world: World, record: AsyncTask) -> dict[str, Any]:
+    """PowerCLI's Task object of a ``-RunAsync`` cmdlet that started no vCenter task."""
+    done = record.proc.processed
+    outcome = record.proc.value if done else None
+    failed = isinstance(outcome, registry.Outcome) and not outcome.ok
+    return make("Task", Description=record.entry.name,
+                FinishTime=world.kernel.utc(record.start).isoformat() if done else None,
+                Id=record.key,
+                IsCancelable=False, Name=record.entry.name, ObjectId=None,
+                PercentComplete=100 if done else 0, Result=None,
+                StartTime=world.kernel.utc(record.start).isoformat(),
+                State="Error" if failed else "Success" if done else "Running",
+                Uid=f"/Task={record.key}/")
 
 
 def _run_until(world: World, proc: simpy.Process) -> None:

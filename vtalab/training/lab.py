@@ -300,6 +300,25 @@ def _connect(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     return [PSObject("VIServer", {"Name": server, "Port": 443, "User": user})]
 
 
+def _wait_task(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    """PowerCLI's Wait-Task -Task <Task[]> (named, pipeline): waits for each task to end,
+    moving simulated time; returns each task's result (the cmdlet's output)."""
+    spec = SHELL["Wait-Task"]
+    named, _ = _args(run, cmd, spec, 0)
+    given = named.get("Task", piped)
+    if given is None or given == []:
+        raise InputError("Wait-Task: Cannot process command because of one or more missing "
+                         "mandatory parameters: Task.", hint=f"usage: {spec.usage}")
+    out: list[Any] = []
+    for task in given if isinstance(given, list) else [given]:
+        if isinstance(task, PSObject):
+            uid = task.get("Uid")
+            out += run.wait_task(fmt.cell(task.get("Id")), fmt.cell(uid) if uid else None)
+        else:
+            out += run.wait_task(fmt.cell(task))
+    return out
+
+
 def _disconnect(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     spec = SHELL["Disconnect-VIServer"]
     named, values = _args(run, cmd, spec, 1)
@@ -487,6 +506,12 @@ SHELL: dict[str, LabCommand] = {c.name: c for c in (
     LabCommand("status", (), "One host (or VM) as vCenter shows it: power, version, "
                "services, attestation details (attestedAt, attestedUntil, messages).",
                "status HOST|VM", (), (), _status, ("host",)),
+    LabCommand("Wait-Task", (), "Wait for tasks started with -RunAsync (or any vCenter "
+               "task, Get-Task) to end; simulated time moves on; returns their results "
+               "(PowerCLI's Wait-Task, https://developer.broadcom.com/powercli/latest/"
+               "vmware.vimautomation.common/commands/wait-task).",
+               "Wait-Task -Task TASK[] (or piped: $task | Wait-Task)", ("Task",), (),
+               _wait_task),
     LabCommand("Connect-VIServer", (), "Connect to a vCenter Server (the lab's TA and "
                "workload vCenters; a session starts connected to both).",
                "Connect-VIServer [-Server] NAME [-User USER] [-Password PASSWORD]",

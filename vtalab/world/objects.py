@@ -203,6 +203,11 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
        "TrustAuthorityClusterId:String TrustedCA:X509Chain TrustedCARawData:String[] "
        "Uid:String VMHostId:String", "ServiceAddress ServicePort ServiceGroup",
        _SEC + "trustauthoritykeyproviderservice"),
+    _t("Task", "VMware.VimAutomation.Sdk.Types.V1.Task",
+       "Description:String FinishTime:DateTime Id:String IsCancelable:Boolean Name:String "
+       "ObjectId:String PercentComplete:Single Result:Object StartTime:DateTime "
+       "State:TaskState Uid:String", "Name State PercentComplete StartTime FinishTime",
+       _PCLI + "vmware.vimautomation.sdk/structures/vmware.vimautomation.sdk.types.v1.task"),
     _t("TrustedClusterAppliedStatus", _S + "TrustedClusterAppliedStatus",
        "TrustedClusterId:String VMHostId:String Status:String Uid:String",
        "VMHostId Status",

@@ -140,6 +140,8 @@ class Verb:
     confirm: Literal["None", "Low", "Medium", "High"] = "None"
     #: only when an argument has this value (``state=Disabled``); "" = always
     confirm_if: str = ""
+    #: the cmdlet publishes ``-RunAsync``: it returns its Task at once instead of waiting
+    run_async: bool = False
 
     def confirms(self, args: dict[str, Any]) -> bool:
         """Whether PowerShell asks before running it with ``args`` (ConfirmImpact High
@@ -179,11 +181,12 @@ def _register(table: dict[str, Verb], entry: Verb) -> None:
 def verb(name: str, *, kind: Kind = "powercli", summary: str, args: type[Args] = NoArgs,
          source: str = "", task: str | None = None, side: str = "lab",
          aliases: tuple[str, ...] = (), output: str | None = None,
-         confirm: str = "None", confirm_if: str = "") -> Callable[[RunFnT], RunFnT]:
+         confirm: str = "None", confirm_if: str = "",
+         run_async: bool = False) -> Callable[[RunFnT], RunFnT]:
     def deco(fn: RunFnT) -> RunFnT:
         _register(VERBS, Verb(name, kind, summary, args, fn, source, "", task,
                               side, aliases, output, confirm,  # type: ignore[arg-type]
-                              confirm_if))
+                              confirm_if, run_async))
         return fn
 
     return deco

@@ -236,6 +236,8 @@ def usage(entry: Verb) -> str:
             name = f"-{s.name}" if st.position(s.field) is None else f"[-{s.name}]"
             text = f"{name}{value_hint(s)}"
             parts.append(text if s.field in st.mandatory else f"[{text}]")
+        if entry.run_async:
+            parts.append(f"[-{RUN_ASYNC}]")
         lines.append(" ".join(parts))
     return "\n".join(lines)
 
@@ -259,6 +261,8 @@ def _boolish(el: Any) -> bool:
 
 #: PowerShell's common parameters of a cmdlet that changes something (SupportsShouldProcess)
 SHOULD_PROCESS = ("Confirm", "WhatIf")
+#: PowerCLI's switch of the cmdlets that publish it (``Verb.run_async``): return the Task
+RUN_ASYNC = "RunAsync"
 
 
 def changes(entry: Verb) -> bool:
@@ -275,6 +279,8 @@ def _spec(entry: Verb, given: str) -> tuple[ParamSpec | None, str]:
     if changes(entry):
         for common in SHOULD_PROCESS:
             table.setdefault(common, None)
+    if entry.run_async:
+        table.setdefault(RUN_ASYNC, None)
     name = resolve_param_name(entry.name, given, [*table])
     return table[name], name
 
@@ -283,8 +289,8 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
     """The argument dicts to run ``entry`` with, one per invocation (raises ``InputError``).
 
     ``-Confirm`` is returned as the key ``@confirm`` (``True``/``False``) when given,
-    ``-WhatIf`` as ``@whatif`` and ``-Server`` as ``@server``; the caller takes them out
-    before running the verb.
+    ``-WhatIf`` as ``@whatif``, ``-RunAsync`` as ``@runasync`` and ``-Server`` as
+    ``@server``; the caller takes them out before running the verb.
     """
     specs = params_of(entry)
     named: dict[str, Any] = {}

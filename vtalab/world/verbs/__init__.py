@@ -31,6 +31,7 @@ from vtalab.world.verbs import (  # noqa: F401
     queries,
     services,
     ta,
+    tasks,
     vms,
     workload,
 )

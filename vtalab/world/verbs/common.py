@@ -118,3 +118,18 @@ def primary_key_of(primary_key_id: str | None, master_key_id: str | None) -> str
 TA_ASSUMED = ("assumed: -TrustAuthorityCluster mandatory like every TA-object cmdlet whose "
               "page was found (Get-/New-TrustAuthorityPrincipal, New-TrustAuthorityTpm2"
               "CACertificate, New-TrustAuthorityTpm2EndorsementKey, Set-TrustAuthorityCluster)")
+
+#: the words of a file export refused because the file exists (PowerCLI's export cmdlets
+#: publish -Force: "overwrites the existing destination files"; their error text is not
+#: published)
+FILE_EXISTS_NOTE = ("assumed: without -Force an existing file is refused with \"The file "
+                    "'PATH' already exists. Use the Force parameter to overwrite it.\" (the "
+                    "pages publish -Force, not the error's words)")
+
+
+def file_exists(cmdlet: str, world: World, path: str, force: bool) -> Outcome | None:
+    """The refusal of an export to ``path`` when it exists and ``-Force`` was not given."""
+    if path in world.files and not force:
+        return Outcome(False, "file_exists", f"The file '{path}' already exists. Use the "
+                       "Force parameter to overwrite it.")
+    return None

@@ -48,7 +48,7 @@ def _host_task(world: World, host: str, name: str) -> Any:
 
 @verb("Restart-VMHost", summary="Reboot a host (a full boot: firmware, TPM reset, "
       "measurements); -Force outside maintenance mode.", args=RestartArgs, side="host",
-      source="PowerCLI Restart-VMHost", confirm="High")
+      source="PowerCLI Restart-VMHost", confirm="High", run_async=True)
 def restart_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
     h = world.host(a.vmhost)
     if not h.in_maintenance and not a.force:  # PowerCLI: -Force outside maintenance mode
@@ -101,7 +101,7 @@ def _start_in_task(world: World, host: str, name: str, start: Any) -> tuple[Any,
 # VMware's API reference]: Start-VMHost -> HostSystem.PowerUpHostFromStandBy_Task ("Exit
 # standby mode"), Stop-VMHost -> HostSystem.ShutdownHost_Task ("Shut down host").
 @verb("Start-VMHost", summary="Power on a host.", args=VmHostArgs, side="host",
-      source="PowerCLI Start-VMHost")
+      source="PowerCLI Start-VMHost", run_async=True)
 def start_host(world: World, a: VmHostArgs) -> Generator[Any, Any, Outcome]:
     vc, task, proc = _start_in_task(world, a.vmhost, "Exit standby mode",
                                     world.host(a.vmhost).power_on)
@@ -111,7 +111,7 @@ def start_host(world: World, a: VmHostArgs) -> Generator[Any, Any, Outcome]:
 
 
 @verb("Stop-VMHost", summary="Shut a host down.", args=RestartArgs, side="host",
-      source="PowerCLI Stop-VMHost", confirm="High")
+      source="PowerCLI Stop-VMHost", confirm="High", run_async=True)
 def stop_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
     def start() -> Any:
         _require_quiet(world, a.vmhost, a.force, "shut down")
@@ -157,7 +157,7 @@ def enter_maintenance(world: World, host: str) -> Generator[Any, Any, Outcome]:
 
 
 @verb("Set-VMHost", summary="Enter (evacuating VMs by vMotion) or exit maintenance mode.",
-      args=MaintenanceArgs, side="host", source="PowerCLI Set-VMHost -State")
+      args=MaintenanceArgs, side="host", source="PowerCLI Set-VMHost -State", run_async=True)
 def set_vmhost(world: World, a: MaintenanceArgs) -> Generator[Any, Any, Outcome]:
     h = world.host(a.vmhost)
     if not h.is_up:

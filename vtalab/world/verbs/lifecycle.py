@@ -168,7 +168,7 @@ class UpdateEntityArgs(Args):
       "baseline, host by host (Quick Boot per the cluster's remediation setting).",
       args=UpdateEntityArgs, side="workload", task="Remediate Cluster",
       source="PowerCLI (VMware.VumAutomation) Update-Entity -Baseline -Entity; " + LCM_GUIDE
-      + "; " + SEED + " (Quick Boot with vLCM baselines)")
+      + "; " + SEED + " (Quick Boot with vLCM baselines)", run_async=True)
 def update_entity(world: World, a: UpdateEntityArgs) -> Generator[Any, Any, Outcome]:
     image = image_for(a.baseline)
     return (yield from remediate_cluster(world, a.entity, True, target=image.key))

@@ -19,12 +19,14 @@ from vtalab.world.objects import make
 from vtalab.world.registry import PS, Args, Outcome, PSSet, verb
 from vtalab.world.verbs.common import (
     DOC,
+    FILE_EXISTS_NOTE,
     KEY_ID_NOTE,
     SEED,
     TA_ASSUMED,
     _file,
     _ta_task,
     _tagged_file,
+    file_exists,
     health,
     host_by_id,
     primary_key_of,
@@ -101,7 +103,7 @@ def get_cluster(world: World, a: ClusterArgs) -> Outcome:
       "the state to every TA host).", args=SetClusterArgs, side="ta",
       source=DOC + "; PowerCLI reference (-TrustAuthorityCluster and -State, both mandatory "
                    "and named)",
-      output="TrustAuthorityCluster", confirm="High", confirm_if="state=Disabled")
+      output="TrustAuthorityCluster", confirm="High", confirm_if="state=Disabled", run_async=True)
 def set_cluster(world: World, a: SetClusterArgs) -> Outcome:
     _check_ta_name(world, a.name)
     enabled = a.state == "Enabled"
@@ -116,13 +118,22 @@ def set_cluster(world: World, a: SetClusterArgs) -> Outcome:
 
 
 class FileArgs(Args):
-    file: Annotated[str, PS(position=0)] = Field(
-        description="Name of the exported file (-FilePath).")
+    file: Annotated[str, PS(name="FilePath", type="String")] = Field(
+        description="Name of the file (-FilePath, named as the pages publish it).")
+
+
+class ExportFileArgs(FileArgs):
+    force: Annotated[bool, PS(name="Force", type="SwitchParameter")] = Field(
+        False, description="Overwrite an existing file.")
 
 
 @verb("Export-TrustedPrincipal", summary="Export the workload vCenter's STS signing "
-      "certificates (the principal).", args=FileArgs, side="workload", source=DOC)
-def export_principal(world: World, a: FileArgs) -> Outcome:
+      "certificates (the principal).", args=ExportFileArgs, side="workload",
+      source=DOC + "; PowerCLI reference (-FilePath named and mandatory, -Force); "
+      + FILE_EXISTS_NOTE)
+def export_principal(world: World, a: ExportFileArgs) -> Outcome:
+    if (refused := file_exists("Export-TrustedPrincipal", world, a.file, a.force)) is not None:
+        return refused
     vc = world.workload_vcenter
     world.files[a.file] = Principal(issuer=vc.name, certificates_der=vc.sts_certificates_der())
     return Outcome(True, message=f"principal of {vc.name} exported to {a.file}")
@@ -217,19 +228,30 @@ def new_principal(world: World, a: NewPrincipalArgs) -> Outcome:
                     f"principal {principal.issuer}")
 
 
+_FORCE = PS(name="Force", type="SwitchParameter")
+
+
 class VmHostFileArgs(Args):
-    vmhost: Annotated[str, PS(position=0, pipeline=True, type="VMHost")]
-    file: Annotated[str, PS(position=1)]
+    file: Annotated[str, PS(name="FilePath", type="String")] = Field(
+        description="Where to write boot_imgdb.tgz.")
+    vmhost: Annotated[str, PS(pipeline=True, type="VMHost[]")] = Field(
+        description="The host whose running image is exported.")
+    force: Annotated[bool, _FORCE] = Field(
+        False, description="Overwrite an existing file.")
 
 
 @verb("Export-VMHostImageDb", summary="Export the running ESXi image metadata of a host "
-      "(boot_imgdb.tgz).", args=VmHostFileArgs, side="host", source=SEED + " (Quick Boot 3)")
+      "(boot_imgdb.tgz).", args=VmHostFileArgs, side="host", run_async=True,
+      source=SEED + " (Quick Boot 3); PowerCLI reference (-FilePath and -VMHost both "
+      "mandatory and named, -Force, -RunAsync); " + FILE_EXISTS_NOTE)
 def export_imagedb_verb(world: World, a: VmHostFileArgs) -> Outcome:
     host = world.host(a.vmhost)
     if not host.is_up:
         raise OperationError(f"cannot export the image database of {a.vmhost!r}: the host is "
                              f"{host.power_state.value}", what="host", value=a.vmhost,
                              choices=[n for n, h in world.hosts.items() if h.is_up])
+    if (refused := file_exists("Export-VMHostImageDb", world, a.file, a.force)) is not None:
+        return refused
     data = export_imagedb(host.running_image, mtime=world.kernel.epoch_seconds())
     world.files[a.file] = data
     message = f"{host.running_image.display_name} exported from {a.vmhost} to {a.file}"
@@ -399,12 +421,14 @@ class ExportCaArgs(Args):
     vmhost: Annotated[str | None, PS(name="Tpm2EndorsementKey", pipeline=True,
                                      by=("VMHostId",), type="Tpm2EndorsementKey")] = Field(
         None, description="The host's TPM endorsement key (Get-Tpm2EndorsementKey -VMHost).")
+    force: Annotated[bool, _FORCE] = Field(False, description="Overwrite an existing file.")
 
 
 @verb("Export-Tpm2CACertificate", summary="Export the CA certificate of a TPM's endorsement "
       "key certificate (from the key, or from the certificate itself) to a file.",
       args=ExportCaArgs, side="host",
-      source="PowerCLI reference, both parameter sets (-Force and -RunAsync not modelled)")
+      source="PowerCLI reference, both parameter sets, -Force and -RunAsync; "
+             + FILE_EXISTS_NOTE, run_async=True)
 def export_tpm_ca(world: World, a: ExportCaArgs) -> Outcome:
     if a.certificate is not None:
         der = _pem_chain("Export-Tpm2CACertificate", "Certificate", (a.certificate,))[0]
@@ -421,6 +445,8 @@ def export_tpm_ca(world: World, a: ExportCaArgs) -> Outcome:
         raise InputError("Export-Tpm2CACertificate needs -Tpm2EndorsementKey "
                          "(Get-Tpm2EndorsementKey -VMHost HOST) or -Certificate",
                          what="argument", value="vmhost")
+    if (refused := file_exists("Export-Tpm2CACertificate", world, a.file, a.force)) is not None:
+        return refused
     cert, _ = world.tpm_vendor_ca(vendor)
     world.files[a.file] = ("tpm-ca", vendor, crypto.cert_der(cert))
     return Outcome(True, message=f"{vendor} TPM CA exported to {a.file}")

@@ -19,7 +19,7 @@ class VmArgs(Args):
 
 
 @verb("Start-VM", summary="Power on a VM (an encrypted VM needs its key on the host).",
-      args=VmArgs, side="workload", source="PowerCLI Start-VM")
+      args=VmArgs, side="workload", source="PowerCLI Start-VM", run_async=True)
 def start_vm(world: World, a: VmArgs) -> Generator[Any, Any, Outcome]:
     vm = world.vm(a.vm)
     if vm.power_state == "poweredOn":
@@ -28,7 +28,7 @@ def start_vm(world: World, a: VmArgs) -> Generator[Any, Any, Outcome]:
 
 
 @verb("Stop-VM", summary="Power off a VM.", args=VmArgs, side="workload",
-      source="PowerCLI Stop-VM", confirm="High")
+      source="PowerCLI Stop-VM", confirm="High", run_async=True)
 def stop_vm(world: World, a: VmArgs) -> Outcome:
     vm = world.vm(a.vm)
     vc = world.workload_vcenter
@@ -48,7 +48,7 @@ class MoveArgs(VmArgs):
 
 
 @verb("Move-VM", summary="vMotion a VM to another host (the destination must get the key).",
-      args=MoveArgs, side="workload", source="PowerCLI Move-VM")
+      args=MoveArgs, side="workload", source="PowerCLI Move-VM", run_async=True)
 def move_vm(world: World, a: MoveArgs) -> Generator[Any, Any, Outcome]:
     world.host(a.destination)
     return (yield from vm_ops.migrate(world, world.vm(a.vm), a.destination))
