@@ -339,7 +339,7 @@ def read_tpm2_settings(path: str) -> dict[str, bool]:
                                   "require_endorsement_keys"))}))
     if not found:
         raise InputError(f"{path}: no settings object (expected the output of "
-                         "Get-TrustAuthorityTpm2AttestationSettings | ConvertTo-Json)")
+                         "Get-TrustAuthorityTpm2AttestationSettings $vTA | ConvertTo-Json)")
     for line, settings in found[1:]:
         if settings != found[0][1]:
             raise InputError(f"{path}:{line}: these settings differ from those on line "
