@@ -138,6 +138,11 @@ PARAMETER_SETS: dict[str, tuple[list[tuple[str, dict[str, tuple[int | None, bool
                   "Domain": (None, False, True), "Issuer": (None, False, True),
                   "Type": (None, False, False), "TrustAuthorityCluster": (None, True, True)}),
     ], "B: new-trustauthorityprincipal (TrustAuthorityCluster: required in both sets)"),
+    "Get-AttestationServiceInfo": ([
+        ("Filter", {"ServiceAddress": (None, False, False), "ServiceGroup": (None, False, False),
+                    "ServicePort": (None, False, False), "TAClusterId": (None, False, False)}),
+        ("Id", {"Id": (None, False, True)}),
+    ], "B: get-attestationserviceinfo"),
     "Get-Task": ([
         ("Status", {"Status": (None, True, False)}),
         ("Id", {"Id": (None, False, True)}),
@@ -644,3 +649,18 @@ def test_force_overwrites_an_existing_file_else_the_export_is_refused() -> None:
     assert run("Export-TrustedPrincipal -FilePath p.json").ok
     assert not run("Export-TrustedPrincipal -FilePath p.json").ok
     assert run("Export-TrustedPrincipal -FilePath p.json -Force").ok
+
+
+def test_get_attestation_service_info_filters_as_published() -> None:
+    world, state, run = _shell()
+    run("Export-TrustAuthorityServicesInfo -FilePath s.json")
+    assert run("Import-TrustAuthorityServicesInfo -FilePath s.json").ok
+    every = run("Get-AttestationServiceInfo | select -ExpandProperty Address").text
+    assert every == "ta-esx-01"
+    assert run("Get-AttestationServiceInfo -ServiceAddress ta-esx-01 -ServicePort 443").text
+    assert run("Get-AttestationServiceInfo -ServiceAddress nosuch").text == ""
+    ident = run("(Get-AttestationServiceInfo).Id").text
+    assert run(f"Get-AttestationServiceInfo -Id {ident} | select -ExpandProperty Address"
+               ).text == "ta-esx-01"
+    r = run("Get-AttestationServiceInfo -Id x -ServicePort 443")
+    assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")

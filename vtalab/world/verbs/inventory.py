@@ -562,13 +562,43 @@ def _imported(world: World, kind: str) -> list[Any]:
     return [i for i in world.files.get("__imported_services__", ()) if i.kind == kind]
 
 
+class ServiceInfoFilterArgs(Args):
+    """Get-AttestationServiceInfo's two published sets: filters (the default) or -Id."""
+
+    ps_sets = (PSSet("Filter", ("service_address", "service_group", "service_port",
+                                "ta_cluster_id")),
+               PSSet("Id", ("id",), mandatory=("id",)))
+    service_address: Annotated[str | None, PS(name="ServiceAddress", type="String[]")] = Field(
+        None, description="Only services at this address (a TA host).")
+    service_group: Annotated[str | None, PS(name="ServiceGroup", type="String[]")] = Field(
+        None, description="Only services of this group.")
+    service_port: Annotated[int | None, PS(name="ServicePort", type="Int32")] = Field(
+        None, ge=1, le=65535, description="Only services on this port.")
+    ta_cluster_id: Annotated[str | None, PS(name="TAClusterId", type="String[]")] = Field(
+        None, description="Only services of this TA cluster (its Id).")
+    id: Annotated[str | None, PS(name="Id", type="String[]")] = Field(
+        None, description="The service information's Id.")
+
+
 @verb("Get-AttestationServiceInfo", summary="The attestation services imported into the "
-      "workload vCenter (Import-TrustAuthorityServicesInfo).", args=WorkloadServerArgs,
-      side="workload", source="PowerCLI Get-AttestationServiceInfo (reference §2)",
-      output="AttestationServiceInfo")
-def get_attestation_service_info(world: World, a: WorkloadServerArgs) -> Outcome:
-    return Outcome(True, output=[service_info(world, i)
-                                 for i in _imported(world, "attestation")])
+      "workload vCenter (Import-TrustAuthorityServicesInfo).", args=ServiceInfoFilterArgs,
+      side="workload", output="AttestationServiceInfo",
+      source="PowerCLI reference (the Id set, and the default set's -ServiceAddress "
+             "-ServiceGroup -ServicePort -TAClusterId filters)")
+def get_attestation_service_info(world: World, a: ServiceInfoFilterArgs) -> Outcome:
+    rows = [service_info(world, i) for i in _imported(world, "attestation")]
+    if a.id is not None:
+        found = [r for r in rows if r["Id"] == a.id]
+        if not found:
+            raise InputError(f"Get-AttestationServiceInfo: no attestation service "
+                             f"information with Id {a.id!r}", what="Id", value=a.id,
+                             choices=[r["Id"] for r in rows])
+        return Outcome(True, output=found)
+    return Outcome(True, output=[
+        r for r in rows
+        if a.service_address in (None, r["Address"]) and a.service_group in (None, r["Group"])
+        and a.service_port in (None, r["Port"])
+        and a.ta_cluster_id in (None, r["TrustAuthorityClusterId"])])
 
 
 class KpServiceInfoArgs(Args):
