@@ -601,6 +601,14 @@ def test_run_async_returns_the_task_and_wait_task_waits_for_it() -> None:
     assert r.ok and run("$e.Id").text == "ClientSideTask-1"
     assert run("$e.State").text == "Success" and "e.tgz" in world.files
     assert "exported from esx-01 to e.tgz" in run("Wait-Task -Task $e").text
+    r = run("Wait-Task $e")  # -Task is named
+    assert "A positional parameter cannot be found that accepts argument" in (r.error or "")
+    # another session's task (any Recent Task): Wait-Task waits for the vCenter task
+    other = ShellState()
+    assert execute(world, "Restart-VMHost -VMHost esx-01 -Force -Confirm:$false -RunAsync",
+                   other).ok
+    r = run("Get-Task -Status Running | Wait-Task")
+    assert r.ok and run("Get-Task -Status Running").text == ""
     r = run("Wait-Task -Task nosuch")
     assert not r.ok and "no task with Id 'nosuch'" in (r.error or "")
     # -RunAsync appears in the syntax of the cmdlets that publish it, and only there

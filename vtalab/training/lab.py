@@ -304,7 +304,10 @@ def _wait_task(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     """PowerCLI's Wait-Task -Task <Task[]> (named, pipeline): waits for each task to end,
     moving simulated time; returns each task's result (the cmdlet's output)."""
     spec = SHELL["Wait-Task"]
-    named, _ = _args(run, cmd, spec, 0)
+    named, values = _args(run, cmd, spec, 1 << 16)
+    if values:  # -Task is named on the page: PowerShell's words for a positional value
+        raise InputError(f"Wait-Task: A positional parameter cannot be found that accepts "
+                         f"argument '{values[0]}'.", hint=f"usage: {spec.usage}")
     given = named.get("Task", piped)
     if given is None or given == []:
         raise InputError("Wait-Task: Cannot process command because of one or more missing "
