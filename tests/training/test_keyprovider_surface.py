@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from vtalab import World
+from vtalab.core import crypto
 from vtalab.training.commands import ShellState, execute
 from vtalab.training.pwsh.binding import ALL_SETS, SERVER, param_sets, params_of
 from vtalab.world import registry
@@ -477,3 +478,16 @@ KEY_PROVIDER_TYPES = {
 def test_key_provider_parameter_types_as_published(cmdlet: str) -> None:
     [spec] = [s for s in params_of(registry.lookup(cmdlet)) if s.name == "KeyProvider"]
     assert spec.type_name == KEY_PROVIDER_TYPES[cmdlet]
+
+
+def test_key_provider_services_of_an_enabled_cluster_only_with_their_chain() -> None:
+    """The page: "from the specified enabled Trust Authority cluster". TrustedCA is the
+    service's X509Chain: the certificate itself, as Add-KeyProviderServiceInfo takes it."""
+    world, _, run = _shell()
+    [row] = world.call("Get-TrustAuthorityKeyProviderService").output
+    [cert] = row["TrustedCA"]
+    assert cert.der == crypto.cert_der(world.ta_cluster.members[0].attestd.certificate)
+    assert row["TrustedCARawData"][0].startswith("-----BEGIN CERTIFICATE-----")
+    assert run("Set-TrustAuthorityCluster -TrustAuthorityCluster (Get-TrustAuthorityCluster) "
+               "-State Disabled -Confirm:$false").ok
+    assert world.call("Get-TrustAuthorityKeyProviderService").output == []

@@ -638,13 +638,14 @@ def _ta_services(world: World, a: TaListArgs, kind: str, daemon: str) -> Outcome
     rows = []
     for h in world.ta_cluster.members:
         ident = f"{h.name}/{daemon}"
-        cert = crypto.cert_from_der(crypto.cert_der(h.attestd.certificate))
+        der = crypto.cert_der(h.attestd.certificate)
+        # TrustedCA is the service's X509Chain (the certificates themselves), its raw data
+        # the same chain as PEM text
         rows.append(make(kind, ServerGuid=server_guid(vc), ServiceAddress=h.name,
                          ServiceGroup=world.ta_cluster.group, ServicePort=443,
                          TrustAuthorityClusterId=ta_cluster_id(world),
-                         TrustedCA=[cert.subject.rfc4514_string()],
-                         TrustedCARawData=[crypto.cert_der(h.attestd.certificate).hex()[:64]
-                                           + "..."],
+                         TrustedCA=[X509Certificate.of(der)],
+                         TrustedCARawData=[crypto.cert_pem(h.attestd.certificate).decode()],
                          Uid=uid(vc, kind, ident), VMHostId=host_id(world, h.name)))
     return Outcome(True, output=rows)
 
@@ -676,11 +677,16 @@ class KpServiceArgs(Args):
 @verb("Get-TrustAuthorityKeyProviderService", summary="The key provider services of the "
       "enabled TA cluster (one per TA host).", args=KpServiceArgs, side="ta",
       source="B: " + _B + "get-trustauthoritykeyproviderservice ([-VMHost] at position 1 "
-             "and -TrustAuthorityCluster by pipeline; -ServiceAddress, -ServiceGroup)",
+             "and -TrustAuthorityCluster by pipeline; -ServiceAddress, -ServiceGroup; the "
+             "services of an enabled TA cluster only)",
       output="TrustAuthorityKeyProviderService")
 def get_ta_kp_service(world: World, a: KpServiceArgs) -> Outcome:
     _check_ta(world, a.trust_authority_cluster)
-    rows = _ta_services(world, TaListArgs(), "TrustAuthorityKeyProviderService", "kmxd").output
+    # "from the specified enabled Trust Authority cluster" (the page): the services of a
+    # disabled cluster are not listed [assumed: nothing is returned rather than an error]
+    enabled = {h.name for h in world.ta_cluster.members if h.config.enabled}
+    rows = [r for r in _ta_services(world, TaListArgs(), "TrustAuthorityKeyProviderService",
+                                    "kmxd").output or [] if r["ServiceAddress"] in enabled]
     host = None if a.vmhost is None else next(
         (h.name for h in world.ta_cluster.members
          if a.vmhost in (h.name, host_id(world, h.name))), None)
@@ -688,5 +694,5 @@ def get_ta_kp_service(world: World, a: KpServiceArgs) -> Outcome:
         raise InputError(f"no TA host {a.vmhost!r}", what="VMHost", value=a.vmhost,
                          choices=[h.name for h in world.ta_cluster.members])
     wanted = {"ServiceAddress": a.service_address or host, "ServiceGroup": a.service_group}
-    return Outcome(True, output=[r for r in rows or [] if all(
+    return Outcome(True, output=[r for r in rows if all(
         v is None or r[k] == v for k, v in wanted.items())])
