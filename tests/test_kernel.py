@@ -241,3 +241,50 @@ def test_utc_and_epoch_seconds_are_their_datetime_definitions() -> None:
     k.advance(7.25)
     assert k.utc() == SIM_EPOCH + timedelta(seconds=7.25)
     assert k.epoch_seconds() == int((SIM_EPOCH + timedelta(seconds=7.25)).timestamp())
+
+
+# -- the garbage collector while a world runs (kernel.gc_nursery) ---------------------------
+def test_a_run_raises_the_young_generation_and_restores_the_thresholds() -> None:
+    import gc
+
+    from vtalab.core.kernel import GC_YOUNG_THRESHOLD
+
+    k = Kernel(1)
+    seen: list[tuple[int, ...]] = []
+
+    def proc():  # type: ignore[no-untyped-def]
+        yield k.timeout(1)
+        seen.append(gc.get_threshold())
+
+    k.process(proc())
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        k.run(5)
+        assert seen == [(GC_YOUNG_THRESHOLD, 10, 10)]
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
+
+
+def test_the_nursery_never_lowers_a_threshold_nor_switches_collection_on() -> None:
+    import gc
+
+    from vtalab.core.kernel import GC_YOUNG_THRESHOLD, gc_nursery
+
+    before = gc.get_threshold()
+    try:
+        for setting in ((0, 10, 10), (GC_YOUNG_THRESHOLD * 4, 5, 5)):
+            gc.set_threshold(*setting)
+            with gc_nursery():
+                assert gc.get_threshold() == setting
+            assert gc.get_threshold() == setting
+        gc.set_threshold(700, 10, 10)
+        with gc_nursery(), gc_nursery():  # nested: the outermost restores
+            assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+        assert gc.get_threshold() == (700, 10, 10)
+        with pytest.raises(RuntimeError), gc_nursery():
+            raise RuntimeError("a failing run")
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from vtalab.core import crypto
-from vtalab.core.kernel import Kernel
+from vtalab.core.kernel import Kernel, gc_nursery
 from vtalab.core.parameters import Parameters
 from vtalab.domain.kms import build_kms
 from vtalab.domain.ta_cluster import (
@@ -82,7 +82,7 @@ class World:
         self.key_provider_name = topology.kms.provider
         self.kms_primary_key: str | None = None
         self._vendor_cas = {}
-        with self.crypto_mode():
+        with self.crypto_mode(), gc_nursery():  # see gc_nursery: it grows with the hosts
             self._build()
         self.kernel.process(self._bootstrap())
 
