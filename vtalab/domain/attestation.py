@@ -119,7 +119,8 @@ class TrustConfig:
     principals: tuple[Principal, ...] = ()
     base_images: tuple[BaseImage, ...] = ()
     tpm_ca_certificates_der: tuple[bytes, ...] = ()  #: chain, root first
-    endorsement_keys_der: tuple[bytes, ...] = ()  #: SPKI DER
+    #: SPKI DER, asked only ``in`` (a TA host passes a frozenset: one lookup, not a scan)
+    endorsement_keys_der: tuple[bytes, ...] | frozenset[bytes] = ()
     settings: Tpm2Settings = field(default_factory=Tpm2Settings)
 
     def base_image(self, version: str | None) -> BaseImage | None:
