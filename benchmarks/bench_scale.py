@@ -296,11 +296,10 @@ def main(argv: list[str] | None = None) -> int:
         day_section()
     if "3" in sections:
         growth_section(args.max_hosts, args.growth_seconds, args.crypto)
+    rc = checker_section(args.examples) if "4" in sections else 0
     if "5" in sections:
         big_day_section(day_modes, args.day_hosts)
-    if "4" in sections:
-        return checker_section(args.examples)
-    return 0
+    return rc
 
 
 def kernel_section(n: int) -> None:
