@@ -663,12 +663,22 @@ def test_get_attestation_service_info_filters_as_published() -> None:
     world, state, run = _shell()
     run("Export-TrustAuthorityServicesInfo -FilePath s.json")
     assert run("Import-TrustAuthorityServicesInfo -FilePath s.json").ok
-    every = run("Get-AttestationServiceInfo | select -ExpandProperty Address").text
+    every = run("Get-AttestationServiceInfo | select -ExpandProperty ServiceAddress").text
     assert every == "ta-esx-01"
     assert run("Get-AttestationServiceInfo -ServiceAddress ta-esx-01 -ServicePort 443").text
     assert run("Get-AttestationServiceInfo -ServiceAddress nosuch").text == ""
     ident = run("(Get-AttestationServiceInfo).Id").text
-    assert run(f"Get-AttestationServiceInfo -Id {ident} | select -ExpandProperty Address"
+    assert run(f"Get-AttestationServiceInfo -Id {ident} | select -ExpandProperty ServiceAddress"
                ).text == "ta-esx-01"
+    assert not run("Get-AttestationServiceInfo -Id nosuch").ok
+    assert not run("Get-AttestationServiceInfo -ServicePort 443").ok  # needs -ServiceAddress
     r = run("Get-AttestationServiceInfo -Id x -ServicePort 443")
     assert not r.ok and "Parameter set cannot be resolved" in (r.error or "")
+    # the attestation twin shows the properties of KeyProviderServiceInfo's structure page
+    def props(cmdlet: str) -> list[str]:
+        shown = run(f"{cmdlet} | Format-List *").text
+        return [line.split(":")[0].strip() for line in shown.splitlines() if ":" in line]
+
+    assert props("Get-AttestationServiceInfo") == [
+        "CertificateChain", "Id", "Name", "ServiceAddress", "ServiceGroup", "ServicePort",
+        "TAClusterId", "Uid"] == props("Get-KeyProviderServiceInfo")

@@ -185,10 +185,12 @@ OBJECT_TYPES: dict[str, ObjectType] = {t.name: t for t in (
        "Archived Extensions FriendlyName HasPrivateKey IssuerName PrivateKey PublicKey "
        "RawData SignatureAlgorithm SubjectName Version"),
     _t("AttestationServiceInfo", _S + "AttestationServiceInfo",
-       "Address:String Group:String Id:String Port:Int64 TrustAuthorityClusterId:String "
-       "Uid:String", "Address Port Group",
-       "assumed: the structure page was not found; the vAPI attestation Services.Info "
-       "(address, trusted_CA, group, trust_authority_cluster)"),
+       "CertificateChain:X509Chain Id:String Name:String ServiceAddress:String "
+       "ServiceGroup:String ServicePort:Int32 TAClusterId:String Uid:String",
+       "Name ServiceAddress ServicePort ServiceGroup",
+       "assumed: the structure page was not found; the properties of its twin's page "
+       "(KeyProviderServiceInfo), which Get-AttestationServiceInfo's published filters "
+       "-ServiceAddress -ServiceGroup -ServicePort -TAClusterId name as well"),
     _t("KeyProviderServiceInfo", _S + "KeyProviderServiceInfo",
        "CertificateChain:X509Chain Id:String Name:String ServiceAddress:String "
        "ServiceGroup:String ServicePort:Int32 TAClusterId:String Uid:String",

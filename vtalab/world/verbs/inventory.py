@@ -383,20 +383,20 @@ class GetTrustedClusterArgs(Args):
 
 
 def service_info(world: World, info: Any) -> dict[str, Any]:
+    """An imported service as Get-AttestationServiceInfo / Get-KeyProviderServiceInfo show
+    it: one shape for both, the KeyProviderServiceInfo structure page's (the attestation
+    twin's page was not found; the cmdlet's published filters -ServiceAddress
+    -ServiceGroup -ServicePort -TAClusterId name the same properties). The chain is the TLS
+    certificate the imported service presents (the lab's services serve with their TA
+    host's service certificate)."""
     kind = "AttestationServiceInfo" if info.kind == "attestation" else "KeyProviderServiceInfo"
     vc = world.workload_vcenter.name
-    if kind == "KeyProviderServiceInfo":
-        # the structure page's properties; the chain is the TLS certificate the imported
-        # service presents (the lab's kmxd serves with its TA host's service certificate)
-        host = next((h for h in world.ta_cluster.members if h.name == info.address), None)
-        chain = ([X509Certificate.of(crypto.cert_der(host.attestd.certificate))]
-                 if host is not None else [])
-        return make(kind, CertificateChain=chain, Id=info.name, Name=info.address,
-                    ServiceAddress=info.address, ServiceGroup=info.group, ServicePort=443,
-                    TAClusterId=ta_cluster_id(world), Uid=uid(vc, kind, info.name))
-    return make(kind, Address=info.address, Group=info.group, Id=info.name,
-                Port=443, TrustAuthorityClusterId=ta_cluster_id(world),
-                Uid=uid(vc, kind, info.name))
+    host = next((h for h in world.ta_cluster.members if h.name == info.address), None)
+    chain = ([X509Certificate.of(crypto.cert_der(host.attestd.certificate))]
+             if host is not None else [])
+    return make(kind, CertificateChain=chain, Id=info.name, Name=info.address,
+                ServiceAddress=info.address, ServiceGroup=info.group, ServicePort=443,
+                TAClusterId=ta_cluster_id(world), Uid=uid(vc, kind, info.name))
 
 
 @verb("Get-TrustedCluster", summary="Show Trusted clusters: state and their attestation and "
@@ -563,7 +563,8 @@ def _imported(world: World, kind: str) -> list[Any]:
 
 
 class ServiceInfoFilterArgs(Args):
-    """Get-AttestationServiceInfo's two published sets: filters (the default) or -Id."""
+    """Get-AttestationServiceInfo's and Get-KeyProviderServiceInfo's published sets: the
+    filters (the default) or -Id."""
 
     ps_sets = (PSSet("Filter", ("service_address", "service_group", "service_port",
                                 "ta_cluster_id")),
@@ -573,64 +574,47 @@ class ServiceInfoFilterArgs(Args):
     service_group: Annotated[str | None, PS(name="ServiceGroup", type="String[]")] = Field(
         None, description="Only services of this group.")
     service_port: Annotated[int | None, PS(name="ServicePort", type="Int32")] = Field(
-        None, ge=1, le=65535, description="Only services on this port.")
+        None, ge=1, le=65535, description="Only services on this port (with -ServiceAddress).")
     ta_cluster_id: Annotated[str | None, PS(name="TAClusterId", type="String[]")] = Field(
-        None, description="Only services of this TA cluster (its Id).")
+        None, description="Only services of this Trust Authority cluster (its Id).")
     id: Annotated[str | None, PS(name="Id", type="String[]")] = Field(
         None, description="The service information's Id.")
+
+
+def _get_service_info(world: World, a: ServiceInfoFilterArgs, kind: str, cmdlet: str,
+                      what: str) -> Outcome:
+    if a.service_port is not None and a.service_address is None:
+        raise InputError(f"{cmdlet}: -ServicePort only works together with -ServiceAddress",
+                         what="argument", value="service_port")
+    rows = [service_info(world, i) for i in _imported(world, kind)]
+    if a.id is not None and not any(r["Id"] == a.id for r in rows):
+        raise InputError(f"{cmdlet}: no {what} service information with Id {a.id!r}",
+                         what="Id", value=a.id, choices=[r["Id"] for r in rows])
+    wanted = {"Id": a.id, "ServiceAddress": a.service_address,
+              "ServiceGroup": a.service_group, "ServicePort": a.service_port,
+              "TAClusterId": a.ta_cluster_id}
+    return Outcome(True, output=[r for r in rows if all(
+        v is None or str(r[k]) == str(v) for k, v in wanted.items())])
 
 
 @verb("Get-AttestationServiceInfo", summary="The attestation services imported into the "
       "workload vCenter (Import-TrustAuthorityServicesInfo).", args=ServiceInfoFilterArgs,
       side="workload", output="AttestationServiceInfo",
       source="PowerCLI reference (the Id set, and the default set's -ServiceAddress "
-             "-ServiceGroup -ServicePort -TAClusterId filters)")
+             "-ServiceGroup -ServicePort -TAClusterId filters); -ServicePort needs "
+             "-ServiceAddress as on its twin Get-KeyProviderServiceInfo's page (assumed)")
 def get_attestation_service_info(world: World, a: ServiceInfoFilterArgs) -> Outcome:
-    rows = [service_info(world, i) for i in _imported(world, "attestation")]
-    if a.id is not None:
-        found = [r for r in rows if r["Id"] == a.id]
-        if not found:
-            raise InputError(f"Get-AttestationServiceInfo: no attestation service "
-                             f"information with Id {a.id!r}", what="Id", value=a.id,
-                             choices=[r["Id"] for r in rows])
-        return Outcome(True, output=found)
-    return Outcome(True, output=[
-        r for r in rows
-        if a.service_address in (None, r["Address"]) and a.service_group in (None, r["Group"])
-        and a.service_port in (None, r["Port"])
-        and a.ta_cluster_id in (None, r["TrustAuthorityClusterId"])])
-
-
-class KpServiceInfoArgs(Args):
-    ps_sets = (PSSet("Filter", ("service_address", "service_group", "service_port",
-                                "ta_cluster_id")),
-               PSSet("Id", ("id",), mandatory=("id",)))
-    id: Annotated[str | None, PS(type="String[]")] = Field(
-        None, description="Only the service information with this Id.")
-    service_address: Annotated[str | None, PS(type="String[]")] = Field(
-        None, description="Only the services at this address.")
-    service_group: Annotated[str | None, PS(type="String[]")] = Field(
-        None, description="Only the services of this group.")
-    service_port: Annotated[int | None, PS(type="Int32")] = Field(
-        None, description="Only the services on this port (with -ServiceAddress).")
-    ta_cluster_id: Annotated[str | None, PS(name="TAClusterId", type="String[]")] = Field(
-        None, description="Only the services of this Trust Authority cluster Id.")
+    return _get_service_info(world, a, "attestation", "Get-AttestationServiceInfo",
+                             "attestation")
 
 
 @verb("Get-KeyProviderServiceInfo", summary="The key provider services imported into the "
-      "workload vCenter (Import-TrustAuthorityServicesInfo).", args=KpServiceInfoArgs,
+      "workload vCenter (Import-TrustAuthorityServicesInfo).", args=ServiceInfoFilterArgs,
       side="workload", output="KeyProviderServiceInfo",
       source="B: " + _B + "get-keyproviderserviceinfo (the -Id set and the filter set)")
-def get_kp_service_info(world: World, a: KpServiceInfoArgs) -> Outcome:
-    if a.service_port is not None and a.service_address is None:
-        raise InputError("Get-KeyProviderServiceInfo: -ServicePort only works together with "
-                         "-ServiceAddress", what="argument", value="service_port")
-    rows = [service_info(world, i) for i in _imported(world, "key_provider")]
-    wanted = {"Id": a.id, "ServiceAddress": a.service_address,
-              "ServiceGroup": a.service_group, "ServicePort": a.service_port,
-              "TAClusterId": a.ta_cluster_id}
-    return Outcome(True, output=[r for r in rows if all(
-        v is None or str(r[k]) == str(v) for k, v in wanted.items())])
+def get_kp_service_info(world: World, a: ServiceInfoFilterArgs) -> Outcome:
+    return _get_service_info(world, a, "key_provider", "Get-KeyProviderServiceInfo",
+                             "key provider")
 
 
 def _ta_services(world: World, a: TaListArgs, kind: str, daemon: str) -> Outcome:
