@@ -107,6 +107,9 @@ class Args(BaseModel):
     #: a TA-side cmdlet takes -TrustAuthorityCluster unless it names its object directly
     #: (Remove-TrustAuthorityPrincipal -TrustAuthorityPrincipal has no cluster parameter)
     ps_ta_context: ClassVar[bool] = True
+    #: a PowerCLI cmdlet takes -Server unless its page publishes none
+    #: (Remove-TrustAuthorityKeyProviderServer names its object, which knows its server)
+    ps_server: ClassVar[bool] = True
 
 
 class NoArgs(Args):

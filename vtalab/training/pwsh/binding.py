@@ -170,7 +170,8 @@ def params_of(entry: Verb) -> tuple[ParamSpec, ...]:
         specs.append(ParamSpec("", TA_CLUSTER, (TA_CLUSTER,), False, False,
                                description="The TA cluster (the lab has one).",
                                ta_cluster=True, type_name="TrustAuthorityCluster"))
-    if strict and not any("Server" in s.spellings for s in specs):  # Get-View has its own
+    if (strict and entry.args.ps_server  # the page publishes -Server
+            and not any("Server" in s.spellings for s in specs)):  # Get-View has its own
         specs.append(ParamSpec(SERVER, "Server", ("Server",), False, False,
                                description="The vCenter Server to run on (Connect-VIServer); "
                                            "default: the connected ones.",

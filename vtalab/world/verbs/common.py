@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
+from vtalab.core import crypto
+from vtalab.domain.trusted import ServiceInfo
 from vtalab.errors import InputError
 from vtalab.world.registry import Outcome
 
@@ -46,6 +48,64 @@ def _file(world: World, name: str, kind: type | tuple[type, ...]) -> Any:
         raise InputError(f"file {name!r} is not the right kind of file for this cmdlet",
                          what="file", value=name)
     return value
+
+
+def certificates_in(world: World, name: str) -> tuple[bytes, ...]:
+    """The certificates in an operator's file (a certificate export or a PEM bundle), or
+    given as PEM text (an X509Certificate2 bound to -Certificate)."""
+    value = name if name not in world.files and "-----BEGIN" in name else \
+        _file(world, name, (tuple, bytes, str))
+    if isinstance(value, tuple) and value and value[0] == "certificate":
+        return tuple(value[1:])
+    if isinstance(value, bytes | str):
+        text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
+        try:
+            return tuple(crypto.cert_der(c) for c in crypto.certs_from_pem(text))
+        except ValueError:
+            pass
+    raise InputError(f"file {name!r} is not a certificate", what="file", value=name,
+                     choices=[n for n, v in world.files.items()
+                              if isinstance(v, tuple) and v and v[0] == "certificate"])
+
+
+#: where the workload vCenter keeps the TA services it was given (Import-TrustAuthority-
+#: ServicesInfo, Add-AttestationServiceInfo, Add-KeyProviderServiceInfo)
+IMPORTED_SERVICES = "__imported_services__"
+#: the daemon behind each kind of TA service (its ServiceInfo name is "<TA host>/<daemon>")
+SERVICE_DAEMONS = {"attestation": "attestd", "key_provider": "kmxd"}
+
+
+def imported_services(world: World, kind: str | None = None) -> list[ServiceInfo]:
+    """The TA services the workload vCenter knows, in the order they were given to it."""
+    return [i for i in world.files.get(IMPORTED_SERVICES, ())
+            if kind is None or i.kind == kind]
+
+
+def ta_service_info(world: World, host: str, kind: str) -> ServiceInfo:
+    """What the TA cluster says of one of its services: its name, address, group and the
+    SHA-256 of the TLS certificate it presents (Export-TrustAuthorityServicesInfo writes
+    these; the Add-...ServiceInfo cmdlets build the same from a service object)."""
+    h = next(m for m in world.ta_cluster.members if m.name == host)
+    sha = crypto.sha256(crypto.cert_der(h.attestd.certificate)).hex()
+    return ServiceInfo(kind, f"{host}/{SERVICE_DAEMONS[kind]}", host, world.ta_cluster.group,
+                       sha)
+
+
+def add_imported_services(world: World, infos: tuple[ServiceInfo, ...], *,
+                    replace: bool) -> tuple[ServiceInfo, ...]:
+    """Give the workload vCenter TA services: the one path of Import-TrustAuthority-
+    ServicesInfo (``replace``: the file's services are the imported ones) and of the
+    Add-...ServiceInfo cmdlets (added to those there, a service already there refused)."""
+    before = () if replace else tuple(imported_services(world))
+    for info in infos:
+        if any(i.kind == info.kind and i.name == info.name for i in before):
+            what = info.kind.replace("_", " ")
+            raise InputError(f"the {what} service information {info.name!r} is already in "
+                             f"{world.workload_vcenter.name} (Get-"
+                             f"{'Attestation' if info.kind == 'attestation' else 'KeyProvider'}"
+                             "ServiceInfo shows it)", what="service", value=info.address)
+    world.files[IMPORTED_SERVICES] = (*before, *infos)
+    return infos
 
 
 def _tagged_file(world: World, name: str, tag: str, what: str) -> tuple[Any, ...]:

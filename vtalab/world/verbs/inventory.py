@@ -22,12 +22,16 @@ from vtalab.world.verbs.common import (
     KEY_ID_NOTE,
     TA_ASSUMED,
     _ta_task,
+    add_imported_services,
+    certificates_in,
     health,
     host_by_id,
     host_id,
+    imported_services,
     primary_key_of,
     server_guid,
     ta_cluster_id,
+    ta_service_info,
     trusted_cluster_id,
     uid,
 )
@@ -558,10 +562,6 @@ def get_trusted_principal(world: World, a: WorkloadServerArgs) -> Outcome:
         Name=vc.name, Type="STS_PRINCIPAL", Uid=uid(vc.name, "TrustedPrincipal", vc.name))])
 
 
-def _imported(world: World, kind: str) -> list[Any]:
-    return [i for i in world.files.get("__imported_services__", ()) if i.kind == kind]
-
-
 class ServiceInfoFilterArgs(Args):
     """Get-AttestationServiceInfo's and Get-KeyProviderServiceInfo's published sets: the
     filters (the default) or -Id."""
@@ -586,7 +586,7 @@ def _get_service_info(world: World, a: ServiceInfoFilterArgs, kind: str, cmdlet:
     if a.service_port is not None and a.service_address is None:
         raise InputError(f"{cmdlet}: -ServicePort only works together with -ServiceAddress",
                          what="argument", value="service_port")
-    rows = [service_info(world, i) for i in _imported(world, kind)]
+    rows = [service_info(world, i) for i in imported_services(world, kind)]
     if a.id is not None and not any(r["Id"] == a.id for r in rows):
         raise InputError(f"{cmdlet}: no {what} service information with Id {a.id!r}",
                          what="Id", value=a.id, choices=[r["Id"] for r in rows])
@@ -615,6 +615,142 @@ def get_attestation_service_info(world: World, a: ServiceInfoFilterArgs) -> Outc
 def get_kp_service_info(world: World, a: ServiceInfoFilterArgs) -> Outcome:
     return _get_service_info(world, a, "key_provider", "Get-KeyProviderServiceInfo",
                              "key provider")
+
+
+_ADD_KP = "B: " + _B + "add-keyproviderserviceinfo"
+#: -TrustedCA / -FilePath: the page lists both as optional; the services' create spec
+#: (vAPI trusted_infrastructure ...services.CreateSpec) requires the TLS chain, so one of the
+#: two must give it
+_ADD_NOTES = ("; assumed: one of -TrustedCA and -FilePath (a PEM file) gives the service's TLS "
+              "certificate chain (the vAPI CreateSpec requires trusted_CA), which must hold "
+              "the certificate the service presents; -ServicePort defaults to 443; the output "
+              "is the new service information object")
+
+
+class AddServiceInfoArgs(Args):
+    """Add-AttestationServiceInfo's and Add-KeyProviderServiceInfo's published sets: the TA
+    service objects (piped from the TA vCenter), or the service's details by hand."""
+
+    ps_sets = (PSSet("Service", ("service",), mandatory=("service",)),
+               PSSet("Manual", ("service_address", "service_group", "ta_cluster_id", "file",
+                                "service_port", "trusted_ca"),
+                     mandatory=("service_address", "service_group", "ta_cluster_id")))
+    service: str | None = None
+    service_address: Annotated[str | None, PS(name="ServiceAddress", type="String")] = Field(
+        None, description="The service's address (its TA host).")
+    service_group: Annotated[str | None, PS(name="ServiceGroup", type="String")] = Field(
+        None, description="The group the service is in (its ServiceGroup).")
+    ta_cluster_id: Annotated[str | None, PS(name="TAClusterId", type="String")] = Field(
+        None, description="The Id of the Trust Authority cluster (Get-TrustAuthorityCluster).")
+    file: Annotated[str | None, PS(name="FilePath", type="String")] = Field(
+        None, description="A PEM file with the service's TLS certificate chain.")
+    service_port: Annotated[int | None, PS(name="ServicePort", type="Int32")] = Field(
+        None, ge=1, le=65535, description="The service's port (443).")
+    trusted_ca: Annotated[tuple[str, ...] | None, PS(name="TrustedCA", type="X509Chain")] = \
+        Field(None, description="The service's TLS certificate chain, PEM "
+                                "((Get-TrustAuthority...Service).TrustedCA).")
+
+
+class AddAttestationServiceInfoArgs(AddServiceInfoArgs):
+    service: Annotated[str | None, PS(
+        name="AttestationService", pipeline=True, by=("ServiceAddress",),
+        type="TrustAuthorityAttestationService[]")] = Field(
+        None, description="The TA attestation services (Get-TrustAuthorityAttestationService "
+                          "on the TA vCenter), or their TA hosts.")
+
+
+class AddKeyProviderServiceInfoArgs(AddServiceInfoArgs):
+    service: Annotated[str | None, PS(
+        name="KeyProviderService", pipeline=True, by=("ServiceAddress",),
+        type="TrustAuthorityKeyProviderService[]")] = Field(
+        None, description="The TA key provider services (Get-TrustAuthorityKeyProviderService "
+                          "on the TA vCenter), or their TA hosts.")
+
+
+def _add_service_info(world: World, a: AddServiceInfoArgs, kind: str, cmdlet: str) -> Outcome:
+    """Both Add-...ServiceInfo cmdlets: the service the TA cluster runs at that address,
+    checked against what was given, added to the workload vCenter as Import-TrustAuthority-
+    ServicesInfo adds it (one path: ``add_imported_services``)."""
+    hosts = [h.name for h in world.ta_cluster.members]
+    address = a.service if a.service is not None else a.service_address
+    if address is None:
+        named = "AttestationService" if kind == "attestation" else "KeyProviderService"
+        raise InputError(f"{cmdlet} needs -{named} or -ServiceAddress -ServiceGroup "
+                         "-TAClusterId", what="argument", value="service")
+    if address not in hosts:
+        raise InputError(f"{cmdlet}: no Trust Authority service at {address!r}",
+                         what="ServiceAddress", value=address, choices=hosts)
+    info = ta_service_info(world, address, kind)
+    if a.service is None:
+        if a.ta_cluster_id != ta_cluster_id(world):
+            raise InputError(f"{cmdlet}: no Trust Authority cluster with Id "
+                             f"{a.ta_cluster_id!r}", what="TAClusterId",
+                             value=a.ta_cluster_id, choices=[ta_cluster_id(world)])
+        if a.service_group != info.group:
+            raise InputError(f"{cmdlet}: the service at {address} is in service group "
+                             f"{info.group!r}, not {a.service_group!r}", what="ServiceGroup",
+                             value=a.service_group, choices=[info.group])
+        if a.service_port not in (None, 443):
+            raise InputError(f"{cmdlet}: the service at {address} listens on port 443, not "
+                             f"{a.service_port}", what="ServicePort", value=a.service_port,
+                             choices=["443"])
+        _check_chain(world, a, info, cmdlet)
+    added = add_imported_services(world, (info,), replace=False)
+    return Outcome(True, message=f"{kind.replace('_', ' ')} service information of {address} "
+                                 f"added to {world.workload_vcenter.name}",
+                   output=[service_info(world, i) for i in added])
+
+
+def _check_chain(world: World, a: AddServiceInfoArgs, info: Any, cmdlet: str) -> None:
+    """-TrustedCA or -FilePath: a chain that holds the certificate the service presents."""
+    if (a.trusted_ca is None) == (a.file is None):
+        raise InputError(f"{cmdlet}: give the service's TLS certificate chain with exactly "
+                         "one of -TrustedCA and -FilePath", what="argument",
+                         value="trusted_ca" if a.trusted_ca is not None else "file")
+    if a.trusted_ca is not None:
+        ders = [d for pem in a.trusted_ca for d in _pem_ders(cmdlet, pem)]
+        given = "-TrustedCA"
+    else:
+        ders = list(certificates_in(world, a.file or ""))
+        given = f"-FilePath {a.file}"
+    if not any(crypto.sha256(d).hex() == info.certificate_sha256 for d in ders):
+        raise InputError(f"{cmdlet}: the certificate chain of {given} does not hold the "
+                         f"certificate the service at {info.address} presents (SHA-256 "
+                         f"{info.certificate_sha256[:16]}...)", what="TrustedCA",
+                         value=given)
+
+
+def _pem_ders(cmdlet: str, pem: str) -> list[bytes]:
+    try:
+        return [crypto.cert_der(c) for c in crypto.certs_from_pem(pem)]
+    except ValueError as exc:
+        shown = pem if len(pem) <= 60 else pem[:57] + "..."
+        raise InputError(f"{cmdlet}: Cannot bind parameter 'TrustedCA'. Cannot convert "
+                         f"\"{shown}\" to type \"X509Chain\" ({exc})", what="TrustedCA",
+                         value=shown) from None
+
+
+@verb("Add-AttestationServiceInfo", summary="Give the workload vCenter an attestation "
+      "service of the TA cluster (piped from Get-TrustAuthorityAttestationService, or by "
+      "address, group and TA cluster Id), as Import-TrustAuthorityServicesInfo does.",
+      args=AddAttestationServiceInfoArgs, side="workload", output="AttestationServiceInfo",
+      source="VMware.VimAutomation.Security 13.x cmdlet list (PowerShell Gallery); assumed: "
+             "the parameter sets of its twin Add-KeyProviderServiceInfo's page (" + _B +
+             "add-keyproviderserviceinfo) with -AttestationService "
+             "<TrustAuthorityAttestationService[]>, its own page was not found" + _ADD_NOTES)
+def add_attestation_service_info(world: World, a: AddAttestationServiceInfoArgs) -> Outcome:
+    return _add_service_info(world, a, "attestation", "Add-AttestationServiceInfo")
+
+
+@verb("Add-KeyProviderServiceInfo", summary="Give the workload vCenter a key provider "
+      "service of the TA cluster (piped from Get-TrustAuthorityKeyProviderService, or by "
+      "address, group and TA cluster Id), as Import-TrustAuthorityServicesInfo does.",
+      args=AddKeyProviderServiceInfoArgs, side="workload", output="KeyProviderServiceInfo",
+      source=_ADD_KP + " (the -KeyProviderService set, by pipeline; the -ServiceAddress "
+             "-ServiceGroup -TAClusterId set with [-FilePath] [-ServicePort] [-TrustedCA])"
+             + _ADD_NOTES)
+def add_kp_service_info(world: World, a: AddKeyProviderServiceInfoArgs) -> Outcome:
+    return _add_service_info(world, a, "key_provider", "Add-KeyProviderServiceInfo")
 
 
 def _ta_services(world: World, a: TaListArgs, kind: str, daemon: str) -> Outcome:

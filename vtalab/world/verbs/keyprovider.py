@@ -43,7 +43,7 @@ from vtalab.domain.kms import KMIP_PORT
 from vtalab.errors import InputError
 from vtalab.world.objects import X509Certificate, make
 from vtalab.world.registry import PS, Args, Outcome, PSComposite, PSSet, fault, verb
-from vtalab.world.verbs.common import _file, _ta_task, ta_cluster_id, uid
+from vtalab.world.verbs.common import _file, _ta_task, certificates_in, ta_cluster_id, uid
 
 if TYPE_CHECKING:
     from vtalab.domain.ta_cluster import TaHost
@@ -143,24 +143,6 @@ def _cert_object(der: bytes) -> dict[str, Any]:
                 Thumbprint=crypto.sha1_hex(der).upper())
 
 
-def _certificates(world: World, name: str) -> tuple[bytes, ...]:
-    """The certificates in an operator's file (a certificate export or a PEM bundle), or
-    given as PEM text (an X509Certificate2 bound to -Certificate)."""
-    value = name if name not in world.files and "-----BEGIN" in name else \
-        _file(world, name, (tuple, bytes, str))
-    if isinstance(value, tuple) and value and value[0] == "certificate":
-        return tuple(value[1:])
-    if isinstance(value, bytes | str):
-        text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
-        try:
-            return tuple(crypto.cert_der(c) for c in crypto.certs_from_pem(text))
-        except ValueError:
-            pass
-    raise InputError(f"file {name!r} is not a certificate", what="file", value=name,
-                     choices=[n for n, v in world.files.items()
-                              if isinstance(v, tuple) and v and v[0] == "certificate"])
-
-
 def _private_key(world: World, name: str) -> crypto.PrivateKey:
     """A private key from an operator's file, or given as PEM text (-PrivateKey)."""
     value = name if name not in world.files and "-----BEGIN" in name else \
@@ -240,6 +222,7 @@ def add_server(world: World, a: AddServerArgs) -> Outcome:
 
 class RemoveServerArgs(Args):
     ps_ta_context: ClassVar[bool] = False
+    ps_server: ClassVar[bool] = False  # the page publishes no -Server
     ps_composites: ClassVar[tuple[PSComposite, ...]] = (PSComposite(
         "KeyProviderServer", (("key_provider", "KeyProviderId"), ("server", "Name")),
         "TrustAuthorityKeyProviderServer[]", pipeline=True),)
@@ -427,7 +410,7 @@ def set_client_certificate(world: World, a: SetClientCertArgs) -> Outcome:
                          "one", what="argument", choices=["private_key", "private_key_file"])
     cert_ref = a.certificate or a.certificate_file or ""
     key_ref = a.private_key if a.private_key is not None else a.private_key_file
-    ders = _certificates(world, cert_ref)
+    ders = certificates_in(world, cert_ref)
     der = ders[0]
     pub = crypto.key_id(crypto.cert_public_key(crypto.cert_from_der(der)))
     config = _config(world, name)
@@ -561,7 +544,7 @@ def add_server_certificate(world: World, a: AddServerCertArgs) -> Outcome:
     if a.server is not None:
         ders: tuple[bytes, ...] = (_presented(world, name, a.server),)
     else:
-        ders = _certificates(world, a.certificate or a.file or "")
+        ders = certificates_in(world, a.certificate or a.file or "")
     return _change(world, name, "Add key provider server certificate", f"trusted server "
                    f"certificates of key provider {name}",
                    lambda p: p.with_trusted_server_certificates(
@@ -584,7 +567,7 @@ class SetServerCertArgs(KeyProviderRefArgs):
              "siblings' pages")
 def set_server_certificates(world: World, a: SetServerCertArgs) -> Outcome:
     name = _provider_name(world, a.key_provider)
-    ders = _certificates(world, a.certificate)
+    ders = certificates_in(world, a.certificate)
     return _change(world, name, "Update key provider server certificates", f"trusted server "
                    f"certificates of key provider {name}",
                    lambda p: p.with_trusted_server_certificates(ders), key_provider=name,
@@ -634,7 +617,7 @@ class KmsFileArgs(Args):
       "client certificate (Export-TrustAuthorityKeyProviderClientCertificate) on every KMIP "
       "server.", args=KmsFileArgs, side="kms", source=KMS_GUIDE)
 def kms_trust_client(world: World, a: KmsFileArgs) -> Outcome:
-    ders = _certificates(world, a.file)
+    ders = certificates_in(world, a.file)
     for server in world.kms.servers:
         for der in ders:
             server.trust_client_certificate(der)

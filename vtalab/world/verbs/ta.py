@@ -26,12 +26,14 @@ from vtalab.world.verbs.common import (
     _file,
     _ta_task,
     _tagged_file,
+    add_imported_services,
     file_exists,
     health,
     host_by_id,
     primary_key_of,
     server_guid,
     ta_cluster_id,
+    ta_service_info,
     uid,
 )
 
@@ -721,10 +723,8 @@ def _check_kmip_server(world: World, a: KeyProviderArgs) -> None:
 def export_services(world: World, a: FileArgs) -> Outcome:
     infos = []
     for h in world.ta_cluster.members:
-        sha = crypto.sha256(crypto.cert_der(h.attestd.certificate)).hex()
-        group = world.ta_cluster.group
-        infos.append(ServiceInfo("attestation", f"{h.name}/attestd", h.name, group, sha))
-        infos.append(ServiceInfo("key_provider", f"{h.name}/kmxd", h.name, group, sha))
+        infos.append(ta_service_info(world, h.name, "attestation"))
+        infos.append(ta_service_info(world, h.name, "key_provider"))
     world.files[a.file] = tuple(infos)
     return Outcome(True, message=f"{len(infos)} services exported to {a.file}")
 
@@ -736,7 +736,7 @@ def import_services(world: World, a: FileArgs) -> Outcome:
     if not infos or not all(isinstance(i, ServiceInfo) for i in infos):
         raise InputError(f"file {a.file!r} is not a Trust Authority services export "
                          "(Export-TrustAuthorityServicesInfo)", what="file", value=a.file)
-    world.files["__imported_services__"] = infos
+    add_imported_services(world, infos, replace=True)
     return Outcome(True, message=f"{len(infos)} services imported into "
                                  f"{world.workload_vcenter.name}")
 

@@ -14,6 +14,7 @@ from vtalab.world.verbs.common import (
     DOC,
     TA_ASSUMED,
     host_id,
+    imported_services,
     ta_cluster_id,
     trusted_cluster_id,
     uid,
@@ -47,7 +48,7 @@ class AddKeyProviderArgs(TrustedClusterArgs):
 
 def _add_services(world: World, a: Any, kind: str) -> Outcome:
     cluster = world.trusted_cluster(a.cluster)
-    infos = [i for i in world.files.get("__imported_services__", ()) if i.kind == kind]
+    infos = imported_services(world, kind)
     if a.service is not None:
         chosen = [i for i in infos if a.service in (i.name, i.address)]
         if not chosen:
