@@ -60,8 +60,9 @@ def test_parameter_sets_types_and_output_as_published(cmdlet: str) -> None:
 
 
 def test_only_the_cmdlets_whose_page_has_no_server_lose_it() -> None:
-    names = {s.name for s in params_of(registry.lookup("Remove-TrustAuthorityKeyProviderServer"))}
-    assert names == {"KeyProviderServer"}
+    for cmdlet, only in (("Remove-TrustAuthorityKeyProviderServer", "KeyProviderServer"),
+                         ("Remove-TrustAuthorityPrincipal", "TrustAuthorityPrincipal")):
+        assert {s.name for s in params_of(registry.lookup(cmdlet))} == {only}, cmdlet
     for cmdlet in ("Add-TrustAuthorityKeyProviderServer", "Get-TrustAuthorityKeyProviderServer",
                    "Add-KeyProviderServiceInfo"):
         assert "Server" in {s.name for s in params_of(registry.lookup(cmdlet))}, cmdlet

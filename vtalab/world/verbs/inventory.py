@@ -56,6 +56,7 @@ class NameArgs(Args):
 
 class PrincipalArgs(Args):
     ps_ta_context = False
+    ps_server = False  # B: remove-trustauthorityprincipal publishes no -Server
     name: Annotated[str, _object_param("TrustAuthorityPrincipal", "TrustAuthorityPrincipal")] \
         = Field(description="The principal (object from Get-TrustAuthorityPrincipal, or name).")
 
