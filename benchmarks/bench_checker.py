@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--profile", action="store_true", help="print the 25 costliest functions")
     p.add_argument("--fork", action=argparse.BooleanOptionalAction, default=None,
                    help="share runs' common beginnings by forking (default: as vtalab "
-                        "check does)")
+                        "check does without --fork: off)")
     args = p.parse_args(argv)
 
     plan = load_scenario_text(plan_text(), file="<bench plan>")

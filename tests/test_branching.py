@@ -14,8 +14,10 @@ import pytest
 
 from vtalab.analysis import branching
 from vtalab.analysis.branching import can_fork, plan_branches, run_all, run_one
+from vtalab.analysis.checker import search
 from vtalab.analysis.checker.cases import Case, draw_cases
 from vtalab.analysis.checker.search import Checker, judge
+from vtalab.cli.app import main as cli_main
 from vtalab.scenario.model import load_scenario, load_scenario_text
 from vtalab.scenario.run import RunResult, start_run
 
@@ -142,6 +144,38 @@ def test_without_fork_every_scenario_runs_plainly_here() -> None:
     seen = run_all(scenarios, "simulated", _seen, fork=False)
     assert {s[-1] for s in seen} == {os.getpid()}
     assert [s[:-1] for s in seen] == [run_one(s, "simulated", _seen)[:-1] for s in scenarios]
+
+
+def test_forking_is_off_unless_asked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                     everywhere: None) -> None:
+    """Measured on this project's machines, forking saved nothing (branching.FORK_DEFAULT),
+    so run_all, the checker and `vtalab check` fork only when told (`--fork`)."""
+    def no_fork() -> int:
+        raise AssertionError("forked although not asked to")
+
+    monkeypatch.setattr(branching.os, "fork", no_fork)
+    plan = load_scenario_text(plan_text(), file="<bench plan>")
+    scenarios = _scenarios(plan, 0, 6)
+    assert any(b for _t, b in plan_branches(scenarios))  # there was something to share
+    seen = run_all(scenarios, "simulated", _seen)
+    assert {s[-1] for s in seen} == {os.getpid()}
+    assert Checker(plan, examples=2, seed=1).fork is None  # None: FORK_DEFAULT
+
+    asked: list[bool | None] = []
+
+    def recording(*args: Any, fork: bool | None = None, **kw: Any) -> Any:
+        asked.append(fork)
+        return run_all(*args, fork=False, **kw)
+
+    monkeypatch.setattr(search, "run_all", recording)
+    path = tmp_path / "plan.yaml"
+    path.write_text(plan_text())
+    assert cli_main(["check", str(path), "--examples", "2", "--out", str(tmp_path / "a")]) in (0, 1)
+    assert asked and set(asked) == {None}
+    asked.clear()
+    assert cli_main(["check", str(path), "--examples", "2", "--fork",
+                     "--out", str(tmp_path / "b")]) in (0, 1)
+    assert asked and set(asked) == {True}
 
 
 def test_switch_refuses_a_scenario_that_differs_before_the_step() -> None:

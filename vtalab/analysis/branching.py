@@ -20,7 +20,8 @@ results come back in the scenarios' order and are the same as plain runs, one by
 Children run one at a time: this is one core's worth of work, made smaller. A child that
 fails in any way (an error in the run, a crash) is run again plainly in this process, so
 an error is raised here exactly as a plain run raises it. Where ``os.fork`` is missing
-(Windows) or with ``fork=False`` every scenario runs plainly, one after another.
+(Windows), and unless asked (``fork=True``, ``vtalab check --fork``: see
+``FORK_DEFAULT``), every scenario runs plainly, one after another.
 """
 
 from __future__ import annotations
@@ -55,6 +56,13 @@ MIN_SHARED_STEPS = 1
 #: 12 ms of CPU for a 70 MB checker process, the work of about 300 events of an 8-host
 #: plan (the T=0 setup and attestations alone are about 140); on bare metal far less.
 MIN_SHARED_EVENTS = 300
+#: Whether ``vtalab check`` forks when not told (``--fork``). Off: measured on the 2-core
+#: VMs this project runs on, forking gained nothing, loaded (33.7/41.7/35.5 vs
+#: 35.3/38.7/38.7 examples per CPU second, load 5) or quiet (37.5/38.5/30.2 vs
+#: 38.5/38.0/36.1, load 0.6, ``bench_checker.py --fork``/``--no-fork`` alternated):
+#: a fork of the checker costs as much as the T=0 work it saves there. Where forks are
+#: cheap, ``--fork`` may pay; measure with ``bench_checker.py`` before turning it on.
+FORK_DEFAULT = False
 
 
 def can_fork() -> bool:
@@ -219,12 +227,14 @@ def run_all(scenarios: Sequence[Scenario], crypto: str, evaluate: Callable[[RunR
             ) -> list[T]:
     """``evaluate`` of the run of each of ``scenarios`` (with ``crypto``), in their order:
     the same as :func:`run_one` of each, sharing common beginnings by forking (see the
-    module docstring). ``evaluate``'s results must pickle. ``fork``: None = where the
-    platform can (:func:`can_fork`). ``done(1)`` after each result."""
+    module docstring). ``evaluate``'s results must pickle. ``fork``: fork where runs share
+    a beginning, on a platform that can (:func:`can_fork`); off unless asked, because on
+    the machines measured so far it saved nothing (``FORK_DEFAULT``). ``done(1)`` after
+    each result."""
     results: dict[int, Any] = {}
     if fork is None:
-        fork = can_fork()
-    if fork and len(scenarios) > 1:
+        fork = FORK_DEFAULT
+    if fork and can_fork() and len(scenarios) > 1:
         for trunk, branches in plan_branches(scenarios):
             if not branches:
                 continue  # nothing to share: a plain run below

@@ -77,6 +77,10 @@ def register(sub: argparse._SubParsersAction) -> dict[str, Command]:
                    help="crypto of the search (default simulated: keyed-hash stand-ins, "
                         "faster; every counterexample is confirmed with real crypto before "
                         "it is reported)")
+    c.add_argument("--fork", action="store_true",
+                   help="in-process, fork where cases share their beginning instead of "
+                        "running it again (same results; saves time only where a fork is "
+                        "cheap: measure first, docs/checker.md)")
     add_pool_options(c)
     return {"check": run}
 
@@ -118,7 +122,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             _hypothesis_storage():
         checker = Checker(plan, path=args.plan, examples=args.examples, faults=args.faults,
                           seed=args.seed, out=args.out, progress=bar, crypto=args.crypto,
-                          pool=pool)
+                          pool=pool, fork=getattr(args, "fork", False) or None)
         report = checker.run()
     out.write(render_report(report))
     if args.html:

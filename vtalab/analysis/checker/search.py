@@ -273,7 +273,7 @@ class Checker:
         #: where the runs happen (results are the same wherever)
         self.pool: Pool = pool if pool is not None else InProcess()
         #: in-process runs share their common beginnings by forking
-        #: (:mod:`~vtalab.analysis.branching`; None: where the platform can)
+        #: (:mod:`~vtalab.analysis.branching`; None: its ``FORK_DEFAULT``, off)
         self.fork = fork
         self.exercised = Exercised()
         self._cache: dict[str, RunSummary] = {}
