@@ -4,7 +4,8 @@ Every exercise and every bundled scenario is searched in its operator-facing out
 `vtalab run`'s timeline without --reveal, the exercise's prefix timeline, the shell's
 objects and look-around commands, and the reference fix as the transcript shows it -- for
 what only the lab knows: a measured version, the Quick Boot flag by its vsish name, a base
-image "still measured by" a host. The lab's own views (`lab status`, `--reveal`, explain,
+image "still measured by" a host, a reason's advice (which cmdlet fixes it: no real tool
+says). The lab's own views (`lab status`, `--reveal`, explain,
 the debrief) are where those facts go, and they are checked to still have them.
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from vtalab.cli.app import main
+from vtalab.domain.reasons import REASONS, Reason
 from vtalab.scenario.model import load_scenario_text, run_scenario
 from vtalab.scenario.timeline import LAB_MARK, render_run, render_timeline
 from vtalab.training.exercises import exercise, exercises
@@ -28,8 +30,20 @@ OMNISCIENT = re.compile(r"measured ?version|measured_version|isBootLoadESX|still
                         r"TPM measured", re.IGNORECASE)
 
 
+#: what to do about a failure (vtalab.domain.reasons: advice), for explain only
+ADVICE = [i.advice for i in REASONS.values() if i.advice]
+
+
 def leaks(text: str) -> list[str]:
-    return [line for line in text.splitlines() if OMNISCIENT.search(line)]
+    return [line for line in text.splitlines()
+            if OMNISCIENT.search(line) or any(a in line for a in ADVICE)]
+
+
+def test_advice_is_kept_for_explain(capsys: pytest.CaptureFixture[str]) -> None:
+    assert len(ADVICE) >= 5  # the searches below would otherwise prove nothing
+    main(["explain", "quick-booted-before-joining", "--host", "esx-01", "--no-fixes"])
+    shown = capsys.readouterr().out
+    assert "advice      " + REASONS[Reason.UNTRUSTED_BASE_IMAGE].advice in shown
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])

@@ -19,7 +19,13 @@ Each code has a :class:`ReasonInfo`:
     An operator-readable template (``str.format`` fields filled from a finding's detail;
     unknown fields stay as ``{name}``). VMware does not publish the exact texts the
     Attestation Service, ``kmxd`` or ``kmxa`` log, so **every message text here is
-    [assumed]**: written for the lab, not copied from a product.
+    [assumed]**: written for the lab, not copied from a product. It states what was found,
+    never what to do about it: it reaches what operators see (vCenter's attestation
+    messages, the error of a failed Power On task), and no real tool tells them which
+    cmdlet fixes it.
+``advice``
+    What an operator does about it (cmdlets, settings), or ``""``: for ``vtalab explain``
+    and the docs, never the operator's view (:func:`advise`).
 ``check``
     Which attestation or key-release check produces the code.
 ``source``
@@ -44,6 +50,7 @@ __all__ = [
     "Reason",
     "ReasonInfo",
     "Severity",
+    "advise",
     "info",
     "reasons_markdown",
     "render",
@@ -108,36 +115,38 @@ class ReasonInfo:
     message: str
     check: str
     source: str
+    advice: str = ""
 
 
 _D = "vta-domain.md"
 
 
 def _r(code: Reason, severity: Severity, recoverable: bool, check: str, source: str,
-       message: str) -> ReasonInfo:
-    return ReasonInfo(code, severity, recoverable, message, check, source)
+       message: str, advice: str = "") -> ReasonInfo:
+    return ReasonInfo(code, severity, recoverable, message, check, source, advice)
 
 
 _ALL: tuple[ReasonInfo, ...] = (
     # -- attestation, in the order the Attestation Service checks -------------------------
     _r(Reason.TA_CLUSTER_DISABLED, "error", False, "cluster",
        f"{_D} §2 [doc] (Set-TrustAuthorityCluster -State)",
-       "The Trust Authority cluster is disabled; no host can be attested until it is "
-       "enabled (Set-TrustAuthorityCluster -State Enabled)."),
+       "The Trust Authority cluster is disabled; no host can be attested.",
+       "Enable it: Set-TrustAuthorityCluster -State Enabled."),
     _r(Reason.UNTRUSTED_PRINCIPAL, "error", False, "principal",
        f"{_D} §2, §5 [doc] (principals; STS certificate rotation)",
-       "The request for {host} is not signed by a trusted principal ({problem}); import "
-       "the workload vCenter's current STS certificates (Export-TrustedPrincipal, "
+       "The request for {host} is not signed by a trusted principal ({problem}).",
+       "Import the workload vCenter's current STS certificates (Export-TrustedPrincipal, "
        "New-TrustAuthorityPrincipal)."),
     _r(Reason.EK_CERTIFICATE_MISSING, "error", False, "tpm_identity",
        f"{_D} §2, §5 [doc] (require_certificate_validation)",
        "Host {host} presented no TPM endorsement key certificate but certificate "
-       "validation is required; import its endorsement key and use require_endorsement_keys."),
+       "validation is required.",
+       "Import its endorsement key and use require_endorsement_keys."),
     _r(Reason.UNTRUSTED_EK_CA, "error", False, "tpm_identity",
        f"{_D} §2, §5, §8 [doc] (TPM 2.0 CA certificates)",
        "The TPM endorsement key certificate of {host} does not chain to an imported TPM CA "
-       "certificate ({problem}); import the TPM vendor's CA chain "
-       "(New-TrustAuthorityTpm2CACertificate)."),
+       "certificate ({problem}).",
+       "Import the TPM vendor's CA chain (New-TrustAuthorityTpm2CACertificate)."),
     _r(Reason.EK_CERTIFICATE_MISMATCH, "error", False, "tpm_identity",
        f"{_D} §5, §8 [inferred] (TPM replaced: TpmEndorsementKeyMismatch)",
        "The endorsement key certificate of {host} certifies a different key than the one "
@@ -145,7 +154,9 @@ _ALL: tuple[ReasonInfo, ...] = (
     _r(Reason.EK_NOT_REGISTERED, "error", False, "tpm_identity",
        f"{_D} §2, §5, §8 [doc] (require_endorsement_keys)",
        "The TPM endorsement key of {host} (key id {ek_key_id}) is not in the imported "
-       "endorsement keys (Export-Tpm2EndorsementKey, New-TrustAuthorityTpm2EndorsementKey)."),
+       "endorsement keys.",
+       "Export it (Export-Tpm2EndorsementKey) and import it "
+       "(New-TrustAuthorityTpm2EndorsementKey)."),
     _r(Reason.AK_NOT_BOUND, "error", False, "ak_binding",
        f"{_D} §3 [spec] (MakeCredential/ActivateCredential)",
        "The attestation key of {host} is not bound to its endorsement key: credential "
@@ -203,24 +214,26 @@ _ALL: tuple[ReasonInfo, ...] = (
        "its data is not believed."),
     _r(Reason.UNTRUSTED_BASE_IMAGE, "error", False, "base_image",
        f"{_D} §2, §4, §5, §6 [doc, seed]",
-       "Host {host} booted an ESXi version that is not a trusted base image; "
-       "export it from a representative host (Export-VMHostImageDb) and import it "
-       "(New-TrustAuthorityVMHostBaseImage)."),
+       "Host {host} booted an ESXi version that is not a trusted base image.",
+       "Export the image its TPM measured from a representative host (Export-VMHostImageDb) "
+       "and import it (New-TrustAuthorityVMHostBaseImage); after a Quick Boot the TPM "
+       "still describes the last full boot's version."),
     _r(Reason.BASE_IMAGE_MISMATCH, "error", False, "base_image",
        f"{_D} §2, §3 [doc, inferred]",
        "The measured boot modules of host {host} differ from the trusted base image of "
        "its version ({modules})."),
     _r(Reason.SECURE_BOOT_OFF, "error", False, "secure_boot",
        f"{_D} §1, §5, §8 [doc] (PCR 7)",
-       "UEFI Secure Boot is off on {host}; turn it on in the firmware and reboot."),
+       "UEFI Secure Boot is off on {host}.",
+       "Turn it on in the firmware and reboot."),
     _r(Reason.ATTESTATION_UNREACHABLE, "warning", True, "service",
        f"{_D} §5, §10 [doc, inferred] (unreachable is not untrusted)",
        "No Attestation Service could be reached for {host}; its attestation status is "
        "unknown, not failed."),
     _r(Reason.SERVICE_STOPPED, "warning", False, "service",
        f"{_D} §1, §7, §8 [doc, seed] (attestd, kmxd, kmxa)",
-       "The {service} service on {host} is stopped; start it (vSphere Client on TA hosts, "
-       "on the host itself for trusted hosts)."),
+       "The {service} service on {host} is stopped.",
+       "Start it (vSphere Client on TA hosts, on the host itself for trusted hosts)."),
     # -- key release ------------------------------------------------------------------------
     _r(Reason.NO_TOKEN, "error", True, "token",
        f"{_D} §6 [doc]",
@@ -295,8 +308,15 @@ class _Keep(dict[str, Any]):
 
 
 def render(reason: Reason | str, detail: Mapping[str, Any] | None = None) -> str:
-    """The operator message of ``reason`` with ``detail`` filled in (unknown fields kept)."""
+    """The operator message of ``reason`` with ``detail`` filled in (unknown fields kept):
+    what was found, no advice."""
     return info(reason).message.format_map(_Keep({k: _text(v) for k, v in (detail or {}).items()}))
+
+
+def advise(reason: Reason | str) -> str:
+    """What an operator does about ``reason`` (``""`` when the message says it all): for
+    ``vtalab explain`` and the docs, never the operator's view."""
+    return info(reason).advice
 
 
 def _text(value: Any) -> str:
@@ -310,12 +330,14 @@ def _text(value: Any) -> str:
 def reasons_markdown() -> str:
     """The registry as a Markdown table (for the generated docs)."""
     lines = [
-        "| code | check | severity | recoverable | message [assumed] | source |",
-        "|---|---|---|---|---|---|",
+        "| code | check | severity | recoverable | message [assumed] | advice (`vtalab "
+        "explain`; never shown to the operator) | source |",
+        "|---|---|---|---|---|---|---|",
     ]
     for i in _ALL:
         message = i.message.replace("|", "\\|")
+        advice = i.advice.replace("|", "\\|")
         lines.append(
             f"| `{i.code.value}` | {i.check} | {i.severity} | "
-            f"{'yes' if i.recoverable else 'no'} | {message} | {i.source} |")
+            f"{'yes' if i.recoverable else 'no'} | {message} | {advice} | {i.source} |")
     return "\n".join(lines) + "\n"

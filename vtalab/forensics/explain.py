@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vtalab.core.kernel import format_time
+from vtalab.domain.reasons import REASONS, advise
 from vtalab.errors import InputError, OperationError
 from vtalab.esxi.measure import TAG_VERSION, read_measured_boot
 from vtalab.esxi.releases import lookup, sort_key
@@ -457,6 +458,8 @@ def render(x: Explanation) -> str:
                    + f", last attestation by {st['service']} at {format_time(st['time'])}")
     for m in st["messages"]:
         out.append(f"            {m}")
+    if st["reason"] in REASONS and advise(st["reason"]):  # what no operator's tool says
+        out.append(f"advice      {advise(st['reason'])}")
     out.append(f"runs        ESXi {release_name(v['running'])}  [{v['power_state']}]")
     out.append(f"measured    ESXi {release_name(v['measured'])}"
                + ("   <- differs from the running version" if v["differ"] else ""))
