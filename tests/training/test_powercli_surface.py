@@ -592,7 +592,8 @@ def test_run_async_returns_the_task_and_wait_task_waits_for_it() -> None:
     assert any(t["task"] == "Reboot host" and t["status"] == "running"
                for t in world.tasks())  # the same task in Recent Tasks
     r = run("$t | Wait-Task")
-    assert r.ok and "esx-02 rebooted" in r.text, r.error
+    # Wait-Task returns what the cmdlet returns: Restart-VMHost's VMHost object
+    assert r.ok and "esx-02 Connected       PoweredOn" in r.text, r.error
     assert world.kernel.now > before and world.hosts["esx-02"].power_state.value == "poweredOn"
     assert run("Get-Task -Status Running").text == ""
     assert "Success" in run("Get-Task -Id $t.Id | select -ExpandProperty State").text
@@ -682,3 +683,20 @@ def test_get_attestation_service_info_filters_as_published() -> None:
     assert props("Get-AttestationServiceInfo") == [
         "CertificateChain", "Id", "Name", "ServiceAddress", "ServiceGroup", "ServicePort",
         "TAClusterId", "Uid"] == props("Get-KeyProviderServiceInfo")
+
+
+def test_host_and_vm_cmdlets_return_their_objects() -> None:
+    """Set-VMHost, Restart-/Start-/Stop-VMHost return VMHost; Start-/Stop-/Move-VM return
+    VirtualMachine (the Output of their PowerCLI reference pages), not a console line; a
+    refusal returns nothing."""
+    world, _, run = _shell()
+    r = run("Set-VMHost -VMHost esx-02 -State Maintenance")
+    assert r.ok and r.text.splitlines()[0].split()[:3] == ["Name", "ConnectionState",
+                                                              "PowerState"]
+    assert "esx-02 Maintenance" in r.text
+    assert run("(Set-VMHost -VMHost esx-02 -State Connected).ConnectionState").text == \
+        "Connected"
+    vm = next(v for v in world.vms if world.vm_state(v)["power_state"] == "poweredOn")
+    shown = run(f"Stop-VM -VM {vm} -Confirm:$false | select Name, PowerState").text
+    assert shown.splitlines()[-1].split() == [vm, "PoweredOff"]
+    assert not run(f"Stop-VM -VM {vm} -Confirm:$false").text  # refused: no object

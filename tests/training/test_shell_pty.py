@@ -102,7 +102,7 @@ def test_interactive_fix_with_completion_and_scorecard(shell: Terminal) -> None:
     shell.send("wait-until attested esx-03\r")
     shell.expect("]> ")
     shell.send("Start-VM -VM db01\r")
-    assert "db01 powered on" in shell.expect("]> ")
+    assert "db01 PoweredOn" in shell.expect("]> ")  # Start-VM returns the VirtualMachine
     shell.send("check\r")
     card = shell.expect("]> ")
     assert "Goal reached, trust intact." in card

@@ -31,7 +31,8 @@ from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import bind_simple
 from vtalab.training.pwsh.parser import Command, PSObject
 from vtalab.training.servers import NON_INTERACTIVE, connected
-from vtalab.world.objects import make, object_type
+from vtalab.world.objects import object_type
+from vtalab.world.verbs.inventory import vm_object
 
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
@@ -131,16 +132,7 @@ def _hosts(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
 
 
 def _vm_object(world: World, name: str) -> PSObject:
-    v = world.vm_state(name)
-    index = list(world.vms).index(name)
-    host_index = list(world.hosts).index(v["host"]) if v["host"] in world.hosts else 0
-    props = make("VirtualMachine", Id=f"VirtualMachine-vm-{2001 + index}", MemoryGB=16,
-                 Name=name, NumCpu=4,
-                 PowerState={"poweredOn": "PoweredOn"}.get(v["power_state"], "PoweredOff"),
-                 Uid=f"/VIServer=administrator@vsphere.local@{world.workload_vcenter.name}"
-                     f":443/VirtualMachine=VirtualMachine-vm-{2001 + index}/",
-                 VMHost=v["host"], VMHostId=f"HostSystem-host-{1001 + host_index}")
-    return PSObject("VirtualMachine", props,
+    return PSObject("VirtualMachine", vm_object(world, name),
                     display=object_type("VirtualMachine").display)
 
 

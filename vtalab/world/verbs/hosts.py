@@ -13,6 +13,7 @@ from vtalab.esxi.releases import image_for
 from vtalab.world import vm_ops
 from vtalab.world.registry import Outcome, verb
 from vtalab.world.verbs.common import SEED
+from vtalab.world.verbs.inventory import vmhost_object
 from vtalab.world.verbs.ta import VmHostArgs
 from vtalab.world.verbs.workload import TrustedClusterArgs
 
@@ -48,7 +49,7 @@ def _host_task(world: World, host: str, name: str) -> Any:
 
 @verb("Restart-VMHost", summary="Reboot a host (a full boot: firmware, TPM reset, "
       "measurements); -Force outside maintenance mode.", args=RestartArgs, side="host",
-      source="PowerCLI Restart-VMHost", confirm="High", run_async=True)
+      source="PowerCLI Restart-VMHost", confirm="High", run_async=True, output="VMHost")
 def restart_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
     h = world.host(a.vmhost)
     if not h.in_maintenance and not a.force:  # PowerCLI: -Force outside maintenance mode
@@ -64,7 +65,8 @@ def restart_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
     vc, task = _host_task(world, a.vmhost, "Reboot host")
     yield proc
     vc.finish_task(task)
-    return Outcome(True, message=f"{a.vmhost} rebooted")
+    return Outcome(True, message=f"{a.vmhost} rebooted",
+                   output=[vmhost_object(world, a.vmhost)])
 
 
 class RebootArgs(VmHostArgs):
@@ -101,17 +103,18 @@ def _start_in_task(world: World, host: str, name: str, start: Any) -> tuple[Any,
 # VMware's API reference]: Start-VMHost -> HostSystem.PowerUpHostFromStandBy_Task ("Exit
 # standby mode"), Stop-VMHost -> HostSystem.ShutdownHost_Task ("Shut down host").
 @verb("Start-VMHost", summary="Power on a host.", args=VmHostArgs, side="host",
-      source="PowerCLI Start-VMHost", run_async=True)
+      source="PowerCLI Start-VMHost", run_async=True, output="VMHost")
 def start_host(world: World, a: VmHostArgs) -> Generator[Any, Any, Outcome]:
     vc, task, proc = _start_in_task(world, a.vmhost, "Exit standby mode",
                                     world.host(a.vmhost).power_on)
     yield proc
     vc.finish_task(task)
-    return Outcome(True, message=f"{a.vmhost} powered on")
+    return Outcome(True, message=f"{a.vmhost} powered on",
+                   output=[vmhost_object(world, a.vmhost)])
 
 
 @verb("Stop-VMHost", summary="Shut a host down.", args=RestartArgs, side="host",
-      source="PowerCLI Stop-VMHost", confirm="High", run_async=True)
+      source="PowerCLI Stop-VMHost", confirm="High", run_async=True, output="VMHost")
 def stop_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
     def start() -> Any:
         _require_quiet(world, a.vmhost, a.force, "shut down")
@@ -121,7 +124,8 @@ def stop_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
     _stop_vms_on(world, a.vmhost, "host shutdown")
     yield proc
     vc.finish_task(task)
-    return Outcome(True, message=f"{a.vmhost} powered off")
+    return Outcome(True, message=f"{a.vmhost} powered off",
+                   output=[vmhost_object(world, a.vmhost)])
 
 
 class MaintenanceArgs(VmHostArgs):
@@ -157,16 +161,20 @@ def enter_maintenance(world: World, host: str) -> Generator[Any, Any, Outcome]:
 
 
 @verb("Set-VMHost", summary="Enter (evacuating VMs by vMotion) or exit maintenance mode.",
-      args=MaintenanceArgs, side="host", source="PowerCLI Set-VMHost -State", run_async=True)
+      args=MaintenanceArgs, side="host", source="PowerCLI Set-VMHost -State", run_async=True,
+      output="VMHost")
 def set_vmhost(world: World, a: MaintenanceArgs) -> Generator[Any, Any, Outcome]:
     h = world.host(a.vmhost)
     if not h.is_up:
         raise OperationError(f"host {a.vmhost!r} is {h.power_state.value}", what="host",
                              value=a.vmhost)
     if a.state == "Maintenance":
-        return (yield from enter_maintenance(world, a.vmhost))
-    h.exit_maintenance()
-    return Outcome(True, message=f"{a.vmhost} connected")
+        done = yield from enter_maintenance(world, a.vmhost)
+    else:
+        h.exit_maintenance()
+        done = Outcome(True, message=f"{a.vmhost} connected")
+    return (Outcome(True, message=done.message, output=[vmhost_object(world, a.vmhost)])
+            if done.ok else done)
 
 
 class UpgradeArgs(VmHostArgs):

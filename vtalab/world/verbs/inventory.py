@@ -482,6 +482,20 @@ HARDWARE = {"NumCpu": 32, "CpuTotalMhz": 67200, "MemoryTotalGB": 511.7,
             "ProcessorType": "Intel(R) Xeon(R) Gold 6338N CPU @ 2.20GHz"}
 
 
+def vm_object(world: World, name: str) -> dict[str, Any]:
+    """A VM as PowerCLI's ``VirtualMachine`` shows it (what Get-VM, Start-VM, Stop-VM and
+    Move-VM return): no lock reason, no last error."""
+    v = world.vm_state(name)
+    index = list(world.vms).index(name)
+    host_index = list(world.hosts).index(v["host"]) if v["host"] in world.hosts else 0
+    return make("VirtualMachine", Id=f"VirtualMachine-vm-{2001 + index}", MemoryGB=16,
+                Name=name, NumCpu=4,
+                PowerState={"poweredOn": "PoweredOn"}.get(v["power_state"], "PoweredOff"),
+                Uid=f"/VIServer=administrator@vsphere.local@{world.workload_vcenter.name}"
+                    f":443/VirtualMachine=VirtualMachine-vm-{2001 + index}/",
+                VMHost=v["host"], VMHostId=f"HostSystem-host-{1001 + host_index}")
+
+
 def vmhost_object(world: World, name: str) -> dict[str, Any]:
     """A host as PowerCLI's ``VMHost`` shows it: no measured version, no Quick Boot flag
     (an operator learns those on the host itself, see ``ssh`` in the training shell)."""

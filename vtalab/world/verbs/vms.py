@@ -9,6 +9,7 @@ from vtalab.errors import OperationError
 from vtalab.world import vm_ops
 from vtalab.world.registry import PS, Args, Outcome, verb
 from vtalab.world.verbs.common import SEED
+from vtalab.world.verbs.inventory import vm_object
 
 if TYPE_CHECKING:
     from vtalab.world.assembly import World
@@ -19,16 +20,25 @@ class VmArgs(Args):
 
 
 @verb("Start-VM", summary="Power on a VM (an encrypted VM needs its key on the host).",
-      args=VmArgs, side="workload", source="PowerCLI Start-VM", run_async=True)
+      args=VmArgs, side="workload", source="PowerCLI Start-VM", run_async=True,
+      output="VirtualMachine")
 def start_vm(world: World, a: VmArgs) -> Generator[Any, Any, Outcome]:
     vm = world.vm(a.vm)
     if vm.power_state == "poweredOn":
         raise OperationError(f"VM {a.vm!r} is already powered on", what="VM", value=a.vm)
-    return (yield from vm_ops.power_on(world, vm))
+    return _with_vm(world, a.vm, (yield from vm_ops.power_on(world, vm)))
+
+
+def _with_vm(world: World, name: str, done: Outcome) -> Outcome:
+    """``done`` carrying the VM's VirtualMachine object, as the PowerCLI cmdlet returns it
+    (a refusal carries nothing)."""
+    if not done.ok:
+        return done
+    return Outcome(True, done.error, done.message, output=[vm_object(world, name)])
 
 
 @verb("Stop-VM", summary="Power off a VM.", args=VmArgs, side="workload",
-      source="PowerCLI Stop-VM", confirm="High", run_async=True)
+      source="PowerCLI Stop-VM", confirm="High", run_async=True, output="VirtualMachine")
 def stop_vm(world: World, a: VmArgs) -> Outcome:
     vm = world.vm(a.vm)
     vc = world.workload_vcenter
@@ -40,7 +50,7 @@ def stop_vm(world: World, a: VmArgs) -> Outcome:
         return Outcome(False, "invalid_state", error)
     outcome = vm_ops.power_off(world, vm)
     vc.finish_task(task)
-    return outcome
+    return _with_vm(world, a.vm, outcome)
 
 
 class MoveArgs(VmArgs):
@@ -48,10 +58,12 @@ class MoveArgs(VmArgs):
 
 
 @verb("Move-VM", summary="vMotion a VM to another host (the destination must get the key).",
-      args=MoveArgs, side="workload", source="PowerCLI Move-VM", run_async=True)
+      args=MoveArgs, side="workload", source="PowerCLI Move-VM", run_async=True,
+      output="VirtualMachine")
 def move_vm(world: World, a: MoveArgs) -> Generator[Any, Any, Outcome]:
     world.host(a.destination)
-    return (yield from vm_ops.migrate(world, world.vm(a.vm), a.destination))
+    return _with_vm(world, a.vm, (yield from vm_ops.migrate(world, world.vm(a.vm),
+                                                            a.destination)))
 
 
 @verb("encrypt-vm", kind="lab", summary="Encrypt a powered-off VM with the trusted key "
