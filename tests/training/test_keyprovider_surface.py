@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from surfacekit import observed_parameters, observed_sets
 
 from vtalab import World
 from vtalab.core import crypto
 from vtalab.training.commands import ShellState, execute
-from vtalab.training.pwsh.binding import ALL_SETS, SERVER, param_sets, params_of
+from vtalab.training.pwsh.binding import ALL_SETS, param_sets, params_of
 from vtalab.world import registry
 from vtalab.world.objects import OBJECT_TYPES
 from vtalab.world.topology import (
@@ -174,8 +175,7 @@ OUTPUTS: dict[str, tuple[list[str], str]] = {
 def test_parameters_as_published(cmdlet: str) -> None:
     want, source = PARAMETERS[cmdlet]
     entry = registry.lookup(cmdlet)
-    got = {s.name: (s.position, s.pipeline) for s in params_of(entry) if s.field != SERVER}
-    assert got == want, source
+    assert observed_parameters(cmdlet) == want, source
     assert entry.kind == "powercli" and entry.source
 
 
@@ -183,11 +183,7 @@ def test_parameters_as_published(cmdlet: str) -> None:
 def test_parameter_sets_as_published(cmdlet: str) -> None:
     want, source = PARAMETER_SETS[cmdlet]
     entry = registry.lookup(cmdlet)
-    specs = {s.field: s for s in params_of(entry) if s.field != SERVER}
-    got = [(st.name, {specs[f].name: (st.position(f), specs[f].pipeline, f in st.mandatory)
-                      for f in specs if f in st.fields})
-           for st in param_sets(entry)]
-    assert got == want, source
+    assert observed_sets(cmdlet) == want, source
     assert entry.kind == "powercli" and entry.source
 
 

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from surfacekit import observed_parameters, observed_sets
 
 from vtalab import World
 from vtalab.training.commands import ShellState, execute
-from vtalab.training.pwsh.binding import ALL_SETS, SERVER, param_sets, params_of
+from vtalab.training.pwsh.binding import ALL_SETS, param_sets, params_of
 from vtalab.training.session import Session
 from vtalab.world import registry
 from vtalab.world.objects import OBJECT_TYPES
@@ -213,20 +214,14 @@ OUTPUTS: dict[str, tuple[list[str], str]] = {
 def test_parameters_positions_and_pipeline_as_published(cmdlet: str) -> None:
     want, source = PARAMETERS[cmdlet]
     entry = registry.lookup(cmdlet)
-    got = {s.name: (s.position, s.pipeline) for s in params_of(entry) if s.field != SERVER}
-    assert got == want, source
+    assert observed_parameters(cmdlet) == want, source
     assert entry.kind == "powercli"
 
 
 @pytest.mark.parametrize("cmdlet", sorted(PARAMETER_SETS))
 def test_parameter_sets_as_published(cmdlet: str) -> None:
     want, source = PARAMETER_SETS[cmdlet]
-    entry = registry.lookup(cmdlet)
-    specs = {s.field: s for s in params_of(entry) if s.field != SERVER}
-    got = [(st.name, {specs[f].name: (st.position(f), specs[f].pipeline, f in st.mandatory)
-                      for f in specs if f in st.fields})
-           for st in param_sets(entry)]
-    assert got == want, source
+    assert observed_sets(cmdlet) == want, source
 
 
 def test_single_set_cmdlets_have_one_set() -> None:

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from surfacekit import observed_sets
 
 from vtalab import World
 from vtalab.training.commands import ShellState, execute
-from vtalab.training.pwsh.binding import SERVER, param_sets, params_of
+from vtalab.training.pwsh.binding import SERVER, params_of
 from vtalab.world import registry
 from vtalab.world.topology import (
     KmsSpec,
@@ -45,10 +46,7 @@ WLD, TA = "vcsa-wld.lab.local", "vcsa-ta.lab.local"
 def test_parameter_sets_types_and_output_as_published(cmdlet: str) -> None:
     entry = registry.lookup(cmdlet)
     specs = {s.field: s for s in params_of(entry) if s.field != SERVER}
-    got = [(st.name, {specs[f].name: (st.position(f), specs[f].pipeline, f in st.mandatory)
-                      for f in specs if f in st.fields})
-           for st in param_sets(entry)]
-    assert got == SETS[cmdlet]
+    assert observed_sets(cmdlet) == SETS[cmdlet]
     assert {s.name: s.type_name for s in specs.values()} == {
         k: v for k, v in TYPES.items() if k in {s.name for s in specs.values()}}
     assert any(s.field == SERVER for s in params_of(entry))  # both sets: [-Server]
