@@ -64,21 +64,7 @@ def test_checking_during_the_run_gives_the_result_of_one_check_at_the_end(
         assert streamed.world.kernel.trace._events == []
 
 
-STALE = """
-name: stale
-seed: 5
-topology:
-  ta_cluster:
-    hosts: [{name: ta-esx-01}, {name: ta-esx-02}]
-    base_images: ["8.0 U2", "8.0 U3"]
-  trusted_clusters:
-    - hosts: [{name: esx-01, release: "8.0 U2"}]
-      vms: [{name: db02, host: esx-01, encrypted: true, powered_on: false}]
-steps:
-  - {at: 5m, do: ta-host-down, with: {vmhost: ta-esx-02}}
-  - {do: Remove-TrustAuthorityVMHostBaseImage, with: {version: "8.0 U2"}}
-  - {after: 1h, do: Start-VM, with: {vm: db02}}
-"""
+STALE = (ROOT / "tests" / "data" / "stale-token.yaml").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("name", ["bugs/quick-boot-refused-txt", "vcenter-to-9-0", "stale"])

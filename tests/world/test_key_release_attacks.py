@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -101,21 +102,8 @@ def test_a_release_on_a_token_the_trace_never_issued_is_caught(monkeypatch: pyte
     assert "no passed attestation of esx-01 by ta-esx-01/attestd" in found[0].detail
 
 
-STALE = """
-name: stale
-seed: 5
-topology:
-  ta_cluster:
-    hosts: [{name: ta-esx-01}, {name: ta-esx-02}]
-    base_images: ["8.0 U2", "8.0 U3"]
-  trusted_clusters:
-    - hosts: [{name: esx-01, release: "8.0 U2"}]
-      vms: [{name: db02, host: esx-01, encrypted: true, powered_on: false}]
-steps:
-  - {at: 5m, do: ta-host-down, with: {vmhost: ta-esx-02}}
-  - {do: Remove-TrustAuthorityVMHostBaseImage, with: {version: "8.0 U2"}}
-  - {after: 1h, do: Start-VM, with: {vm: db02}}
-"""
+STALE = (Path(__file__).resolve().parents[1] / "data" / "stale-token.yaml").read_text(
+    encoding="utf-8")
 
 
 def test_release_on_a_stale_token_is_shown_with_its_exposure_window() -> None:
