@@ -71,6 +71,13 @@ __all__ = ["import_estate", "read_base_image_times", "read_json_objects", "read_
            "read_tpm2_settings"]
 
 
+def _skip(text: str, i: int, chars: str) -> int:
+    """The first index from ``i`` on whose character is not in ``chars``."""
+    while i < len(text) and text[i] in chars:
+        i += 1
+    return i
+
+
 def _line(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
@@ -87,8 +94,7 @@ def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
             out: list[tuple[int, dict[str, Any]]] = []
             i += 1
             while True:
-                while i < len(text) and text[i] in " \t\r\n,":
-                    i += 1
+                i = _skip(text, i, " \t\r\n,")
                 if text[i:i + 1] == "]":
                     break
                 start = i
@@ -237,21 +243,18 @@ def read_json_mapping(path: str, *, what: str) -> list[tuple[int, str, Any]]:
                              "image version ({\"8.0.2-22380479\": {...Info...}})")
         i += 1
         while True:
-            while i < len(text) and text[i] in " \t\r\n,":
-                i += 1
+            i = _skip(text, i, " \t\r\n,")
             if text[i:i + 1] == "}":
                 break
             start = i
             key, i = dec.raw_decode(text, i)
-            while i < len(text) and text[i] in " \t\r\n":
-                i += 1
+            i = _skip(text, i, " \t\r\n")
             if not isinstance(key, str) or text[i:i + 1] != ":":
                 line, column = files.position(text, start)
                 raise InputError(f"{path}:{line}:{column}: not valid JSON: expected a "
                                  "member name and ':'")
             i += 1
-            while i < len(text) and text[i] in " \t\r\n":
-                i += 1
+            i = _skip(text, i, " \t\r\n")
             at = i
             value, i = dec.raw_decode(text, i)
             out.append((_line(text, at), key, value))
