@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import simpy
 
 from vtalab.core import crypto as _crypto
-from vtalab.core.kernel import EventLimitExceeded, format_time
+from vtalab.core.kernel import EventLimitExceeded, format_time, gc_nursery
 from vtalab.core.parameters import Parameters
 from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.errors import InputError, ScenarioError
@@ -360,7 +360,9 @@ def _finish(current: Callable[[], tuple[Scenario, list[StepResult]]], world: Any
     kernel = world.kernel
     env = kernel.env
     try:
-        with kernel.bounded():
+        # gc_nursery: as World.run -- a run allocates far more young objects than the
+        # default threshold, and each collection of them walks the world in vain.
+        with kernel.bounded(), gc_nursery():
             if until is None:
                 # The horizon holds whatever the steps take (a loaded scenario's written
                 # times are within it, but a wait or a slow upgrade may go further): a stop

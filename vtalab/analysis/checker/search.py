@@ -64,6 +64,7 @@ from vtalab.analysis.checker.shrink import culprit, minimise, shrink
 from vtalab.analysis.pool import InProcess, Pool
 from vtalab.core import crypto as _crypto
 from vtalab.core.files import safe_name, write_atomic
+from vtalab.core.kernel import gc_nursery
 from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError
 from vtalab.scenario.model import Scenario, run_scenario
@@ -161,8 +162,10 @@ def _key(scenario: Scenario) -> str:
 
 
 def run_batch(items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
-    """:func:`run_plain` of several runs in one task (one task's overhead for all)."""
-    return [run_plain(item) for item in items]
+    """:func:`run_plain` of several runs in one task (one task's overhead for all), with
+    the worlds' young generation throughout (as :meth:`Checker.run`)."""
+    with gc_nursery():
+        return [run_plain(item) for item in items]
 
 
 def run_cost(case: Case) -> float:
@@ -434,7 +437,14 @@ class Checker:
 
     # -- the whole check ----------------------------------------------------------------
     def run(self) -> CheckReport:
+        # The whole check with the worlds' young generation (gc_nursery): between runs
+        # the default threshold would start a collection every few hundred objects
+        # (judging, building scenarios, worlds built and freed), and now and then a full
+        # one over everything the process holds.
+        with gc_nursery():
+            return self._run()
 
+    def _run(self) -> CheckReport:
         plan = self.plan
         written = Case.as_written(plan)
         report = CheckReport(plan, self.path, self.intensity, self.seed, self.examples,
