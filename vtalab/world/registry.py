@@ -204,13 +204,50 @@ def fault(name: str, *, summary: str, stands_for: str, args: type[Args] = NoArgs
     return deco
 
 
-def lookup(name: str) -> Verb:
-    """The verb or fault called ``name`` (case-insensitive; aliases accepted)."""
+#: Per table: its entries by lower-cased name and alias (the first entry in the table's
+#: order wins, as a scan would find it), and the table's size when it was made.
+_FOLDED: dict[int, tuple[int, dict[str, Verb]]] = {}
+
+
+def _folded(table: dict[str, Verb], *, fresh: bool = False) -> dict[str, Verb]:
+    """``table``'s case-insensitive index, made again when the table has grown (or
+    ``fresh``)."""
+    made = _FOLDED.get(id(table))
+    if not fresh and made is not None and made[0] == len(table):
+        return made[1]
+    index: dict[str, Verb] = {}
+    for entry in table.values():
+        for key in (entry.name, *entry.aliases):
+            index.setdefault(key.lower(), entry)
+    _FOLDED[id(table)] = (len(table), index)
+    return index
+
+
+def _find(name: str, fresh: bool) -> Verb | None:
     for table in (VERBS, FAULTS):
-        if name in table:
-            return table[name]
-        for entry in table.values():
-            if name.lower() in (entry.name.lower(), *(a.lower() for a in entry.aliases)):
+        entry = table.get(name)
+        if entry is not None:
+            return entry
+        entry = _folded(table, fresh=fresh).get(name.lower())
+        if entry is not None:
+            if fresh or table.get(entry.name) is entry:
                 return entry
+            return _find(name, True)  # an entry replaced since: the index made again
+    return None
+
+
+def lookup(name: str) -> Verb:
+    """The verb or fault called ``name`` (case-insensitive; aliases accepted).
+
+    Verbs before faults, and in each table the exact name before any case-insensitive
+    match, the first in the table's order (the checker looks up every step and fault of
+    every run: an index, not a scan of the table; tests/world/test_registry_lookup.py
+    compares it with the scan).
+    """
+    entry = _find(name, False)
+    if entry is None:  # (a table changed in place without growing: look once more)
+        entry = _find(name, True)
+    if entry is not None:
+        return entry
     raise InputError(f"unknown verb {name!r}", what="verb", value=name,
                      choices=sorted([*VERBS, *FAULTS]))

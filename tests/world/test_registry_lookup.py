@@ -1,0 +1,81 @@
+"""registry.lookup through its case-insensitive index finds what a scan of the tables
+finds: exact names first, verbs before faults, the first entry in a table's order."""
+
+from __future__ import annotations
+
+import pytest
+
+from vtalab.errors import InputError
+from vtalab.world.registry import FAULTS, VERBS, Verb, lookup
+
+
+def scan(name: str) -> Verb | None:
+    """The lookup as a plain scan of the tables (the reference)."""
+    for table in (VERBS, FAULTS):
+        if name in table:
+            return table[name]
+        for entry in table.values():
+            if name.lower() in (entry.name.lower(), *(a.lower() for a in entry.aliases)):
+                return entry
+    return None
+
+
+def spellings() -> list[str]:
+    names = [n for t in (VERBS, FAULTS) for e in t.values() for n in (e.name, *e.aliases)]
+    out = []
+    for n in names:
+        out += [n, n.lower(), n.upper(), n.swapcase()]
+    return out
+
+
+def test_every_spelling_finds_what_a_scan_finds() -> None:
+    words = spellings()
+    assert len(words) > 400  # every verb and fault, four ways each
+    for word in words:
+        assert lookup(word) is scan(word), word
+
+
+@pytest.mark.parametrize("word", ["", "no-such-verb", "upgrade host", "Get-VMHost "])
+def test_an_unknown_name_is_an_input_error(word: str) -> None:
+    assert scan(word) is None
+    with pytest.raises(InputError, match="unknown verb"):
+        lookup(word)
+
+
+def _extra(name: str, *aliases: str) -> Verb:
+    entry = next(iter(VERBS.values()))
+    return Verb(name, entry.kind, "test", entry.args, entry.run, aliases=aliases)
+
+
+def test_an_entry_added_later_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    lookup("upgrade-host")  # the index is made ...
+    extra = _extra("Zz-Late-Verb", "zz-late")
+    monkeypatch.setitem(VERBS, extra.name, extra)  # ... and the table grows after it
+    assert lookup("zz-late-verb") is extra
+    assert lookup("ZZ-LATE") is extra
+
+
+def test_an_entry_replaced_in_place_is_found(monkeypatch: pytest.MonkeyPatch) -> None:
+    name = next(n for n in VERBS if n.lower() != n)
+    assert lookup(name.lower()) is VERBS[name]  # the index is made
+    other = _extra(name, "zz-replaced")
+    monkeypatch.setitem(VERBS, name, other)  # same size: only the entry changed
+    assert lookup(name.lower()) is other
+    assert lookup("ZZ-replaced") is other
+    gone = next(n for n in VERBS if n != name)
+    monkeypatch.delitem(VERBS, gone)
+    newcomer = _extra("Zz-Newcomer")
+    monkeypatch.setitem(VERBS, newcomer.name, newcomer)  # one out, one in: same size
+    assert lookup("zz-newcomer") is newcomer
+    with pytest.raises(InputError):
+        lookup(gone)
+
+
+def test_a_case_insensitive_verb_beats_an_exact_fault(monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    """Verbs are searched first, exactly then case-insensitively, as the scan did."""
+    fault = next(iter(FAULTS.values()))
+    shadow = _extra(fault.name.upper())
+    monkeypatch.setitem(VERBS, shadow.name, shadow)
+    assert lookup(fault.name) is shadow
+    assert scan(fault.name) is shadow
