@@ -1,11 +1,16 @@
 """registry.lookup through its case-insensitive index finds what a scan of the tables
-finds: exact names first, verbs before faults, the first entry in a table's order."""
+finds: exact names first, verbs before faults, the first entry in a table's order; and
+the world finds a verb's vCenter from its parsed fields as getattr would."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from vtalab.errors import InputError
+from vtalab.world.assembly import World
 from vtalab.world.registry import FAULTS, VERBS, Verb, lookup
 
 
@@ -79,3 +84,37 @@ def test_a_case_insensitive_verb_beats_an_exact_fault(monkeypatch: pytest.Monkey
     monkeypatch.setitem(VERBS, shadow.name, shadow)
     assert lookup(fault.name) is shadow
     assert scan(fault.name) is shadow
+
+
+def test_the_vcenter_of_every_verb_is_read_from_its_fields(
+        make_world: Callable[..., World]) -> None:
+    """``World.vcenter_of_verb`` reads the parsed arguments' fields from the model's
+    ``__dict__``: the same answer as ``getattr`` for every verb and every name."""
+    world = make_world(ta_hosts=("ta-01", "ta-02"))
+
+    def reference(entry: Verb, parsed: Any) -> Any:
+        cluster = getattr(parsed, "entity", None) or getattr(parsed, "cluster", None)
+        if entry.kind == "powercli" and cluster == world.ta_cluster.name:
+            return world.ta_vcenter
+        if entry.side == "ta":
+            return world.ta_vcenter
+        if entry.side == "workload":
+            return world.workload_vcenter
+        if entry.side == "host" and entry.kind == "powercli":
+            host = getattr(parsed, "vmhost", None)
+            if host in world.hosts and world.hosts[host].role == "trust-authority":
+                return world.ta_vcenter
+            return world.workload_vcenter
+        return None
+
+    names = [None, world.ta_cluster.name, *world.trusted_clusters, "ta-01", "esx-01", "x"]
+    tried = 0
+    for entry in [*VERBS.values(), *FAULTS.values()]:
+        fields = entry.args.model_fields
+        for name in names:
+            values = {f: name for f in ("entity", "cluster", "vmhost") if f in fields}
+            parsed = entry.args.model_construct(**values)
+            assert world.vcenter_of_verb(entry, parsed) is reference(entry, parsed), \
+                (entry.name, name)
+            tried += bool(values)
+    assert tried > 100

@@ -271,7 +271,11 @@ class World:
 
     def vcenter_of_verb(self, entry: Any, parsed: Any) -> VCenter | None:
         """The vCenter a verb goes through (None: the host itself, the KMS or the lab)."""
-        cluster = getattr(parsed, "entity", None) or getattr(parsed, "cluster", None)
+        # The parsed arguments' own fields (a pydantic model keeps them in its __dict__):
+        # getattr of a name the verb does not have makes pydantic build an AttributeError
+        # first (~2 us, on every step and setup verb).
+        fields = vars(parsed)
+        cluster = fields.get("entity") or fields.get("cluster")
         if entry.kind == "powercli" and cluster == self.ta_cluster.name:
             return self.ta_vcenter  # Set-Cluster/Update-Entity of the TA cluster
         if entry.side == "ta":
@@ -279,7 +283,7 @@ class World:
         if entry.side == "workload":
             return self.workload_vcenter
         if entry.side == "host" and entry.kind == "powercli":
-            host = getattr(parsed, "vmhost", None)
+            host = fields.get("vmhost")
             if host in self.hosts and self.hosts[host].role == "trust-authority":
                 return self.ta_vcenter
             return self.workload_vcenter
