@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from vtalab.core import crypto
+from vtalab.esxi import measure
 from vtalab.esxi.image import EsxiImage, HostSpecific, standard_image
 from vtalab.esxi.measure import FirmwareProfile, measure_full_boot
 from vtalab.tpm import Tpm, eventlog, marshal
@@ -14,8 +15,11 @@ from vtalab.tpm import Tpm, eventlog, marshal
 
 @pytest.fixture(autouse=True)
 def _cold_parse_caches() -> Iterator[None]:
-    """Each test parses for itself (a warm cache would hide a broken parser from it)."""
+    """Each test parses and prepares for itself (a warm cache would hide a broken parser
+    or record builder from it)."""
     eventlog._make_shared.cache_clear()  # noqa: SLF001
+    measure.firmware_measurements.cache_clear()
+    measure._ESX_BOOT.clear()  # noqa: SLF001
     marshal.parse_attest_shared.cache_clear()
     marshal._selected.cache_clear()  # noqa: SLF001
     yield

@@ -97,6 +97,8 @@ class EsxiHost:
         self.on_up: list[Callable[[EsxiHost, BootMode], None]] = []
         self.on_down: list[Callable[[EsxiHost, str], None]] = []
         self._proc: simpy.Process | None = None
+        #: (EK, EK certificate, their trace identity): see :meth:`_tpm_identity`
+        self._identity: tuple[Any, bytes | None, dict[str, str | None]] | None = None
 
     # -- queries -------------------------------------------------------------------------
     @property
@@ -350,16 +352,26 @@ class EsxiHost:
 
     def _tpm_identity(self) -> dict[str, str | None]:
         """The TPM's identity for the trace: its EK fingerprint and its EK certificate's
-        issuer (what the invariants compare with the TA cluster's trusted TPM objects)."""
+        issuer (what the invariants compare with the TA cluster's trusted TPM objects).
+        A pure function of the EK and the certificate: worked out again only when either
+        is another object (a replaced TPM, a new certificate)."""
         assert self.tpm is not None
+        ek, der = self.tpm.ek, self.tpm.ek_certificate_der
+        known = self._identity
+        if known is None or known[0] is not ek or known[1] is not der:
+            known = self._identity = (ek, der, self._tpm_identity_of(ek, der))
+        return dict(known[2])
+
+    @staticmethod
+    def _tpm_identity_of(ek: crypto.PrivateKey, der: bytes | None) -> dict[str, str | None]:
         issuer = None
-        if self.tpm.ek_certificate_der is not None:
+        if der is not None:
             try:
-                cert = crypto.cert_from_der(self.tpm.ek_certificate_der)
+                cert = crypto.cert_from_der(der)
                 issuer = str(cert.issuer.rfc4514_string())
             except ValueError:
                 issuer = None
-        return {"ek": crypto.sha256(crypto.public_der(self.tpm.ek)).hex(), "ek_issuer": issuer}
+        return {"ek": crypto.sha256(crypto.public_der(ek)).hex(), "ek_issuer": issuer}
 
     def _ms(self) -> int:
         return int(round(self.kernel.now * 1000))

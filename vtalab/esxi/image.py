@@ -129,11 +129,21 @@ class HostSpecific:
 
     @classmethod
     def for_host(cls, host: str, build: int, cmdline: str = "") -> HostSpecific:
-        def d(what: str) -> bytes:
-            return hashlib.sha256(f"vtalab-host|{host}|{build}|{what}".encode()).digest()
+        """A host's items for a build. Remembered: frozen and a pure function of the
+        arguments, and every full boot of the host asks for them again."""
+        made = _host_specific(host, build, cmdline)
+        if cls is HostSpecific:
+            return made
+        return cls(made.imgdb_digest, made.onetime_digest, made.cmdline, made.asset_tag)
 
-        return cls(imgdb_digest=d("imgdb.tgz"), onetime_digest=d("onetime.tgz"),
-                   cmdline=cmdline or "runweasel", asset_tag="")
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _host_specific(host: str, build: int, cmdline: str) -> HostSpecific:
+    def d(what: str) -> bytes:
+        return hashlib.sha256(f"vtalab-host|{host}|{build}|{what}".encode()).digest()
+
+    return HostSpecific(imgdb_digest=d("imgdb.tgz"), onetime_digest=d("onetime.tgz"),
+                        cmdline=cmdline or "runweasel", asset_tag="")
 
 
 @dataclass(frozen=True, slots=True)

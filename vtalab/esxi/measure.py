@@ -63,6 +63,7 @@ Assumptions (the module payloads are not simulated, see ``vtalab.esxi.image``):
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ from vtalab.tpm.eventlog import (
     EV_SEPARATOR,
     Event,
     ImageLoad,
+    Measurements,
     TaggedEvent,
     UefiVariable,
     device_path,
@@ -123,9 +125,15 @@ __all__ = [
     "EfiBinary",
     "FirmwareProfile",
     "MeasuredBoot",
+    "Record",
+    "esx_boot_measurements",
+    "esx_boot_records",
+    "firmware_measurements",
+    "firmware_records",
     "measure_esx_boot",
     "measure_firmware",
     "measure_full_boot",
+    "prepare",
     "esx_boot_layout_problems",
     "read_measured_boot",
     "version_record_data",
@@ -245,20 +253,30 @@ CRYPTO = EfiBinary("/EFI/VMware/crypto64.efi", EV_EFI_BOOT_SERVICES_DRIVER, 2,
 BOOT_CHAIN = (SAFEBOOT, MBOOT, CRYPTO)
 
 
-def _measure_image(tpm: Tpm, fw: FirmwareProfile, image: EfiBinary) -> None:
-    tpm.extend(image.pcr, image.event_type,
-               image_load_data(image.load_address, image.size,
-                               fw.esp_device_path(dp_file(image.path))),
-               digest=image.digest)
+#: One record as a measuring party hands it to the TPM: PCR, event type, event data and
+#: the digest extended (None: SHA-256 of the event data) -- :meth:`Tpm.extend`'s arguments.
+Record = tuple[int, int, bytes, bytes | None]
+
+#: How many firmware profiles, and (image, host) pairs, keep their prepared records.
+_PREPARED_LIMIT = 1024
 
 
-def measure_firmware(tpm: Tpm, fw: FirmwareProfile) -> None:
-    """The firmware's measurements until mboot starts loading modules: its own, then the
-    EFI images of the boot chain (safeboot, mboot, mboot's crypto driver)."""
-    tpm.extend(0, EV_S_CRTM_VERSION, (fw.bios_version + "\x00").encode("utf-16-le"))
-    # The record names where the volume is; the digest is of the volume itself.
-    tpm.extend(0, EV_EFI_PLATFORM_FIRMWARE_BLOB, firmware_blob_data(0xFF000000, 0x01000000),
-               digest=fw.firmware_volume_digest)
+def _image_record(fw: FirmwareProfile, image: EfiBinary) -> Record:
+    return (image.pcr, image.event_type,
+            image_load_data(image.load_address, image.size,
+                            fw.esp_device_path(dp_file(image.path))),
+            image.digest)
+
+
+def firmware_records(fw: FirmwareProfile) -> list[Record]:
+    """The firmware's records until mboot starts loading modules: its own, then the EFI
+    images of the boot chain (safeboot, mboot, mboot's crypto driver), in order."""
+    records: list[Record] = [
+        (0, EV_S_CRTM_VERSION, (fw.bios_version + "\x00").encode("utf-16-le"), None),
+        # The record names where the volume is; the digest is of the volume itself.
+        (0, EV_EFI_PLATFORM_FIRMWARE_BLOB, firmware_blob_data(0xFF000000, 0x01000000),
+         fw.firmware_volume_digest),
+    ]
     # PCR 7: the Secure Boot policy. The digest is SHA-256 of the whole UEFI_VARIABLE_DATA.
     for guid, name, value in (
         (EFI_GLOBAL_VARIABLE, "SecureBoot", b"\x01" if fw.secure_boot else b"\x00"),
@@ -267,22 +285,43 @@ def measure_firmware(tpm: Tpm, fw: FirmwareProfile) -> None:
         (EFI_IMAGE_SECURITY_DATABASE_GUID, "db", fw.db),
         (EFI_IMAGE_SECURITY_DATABASE_GUID, "dbx", fw.dbx),
     ):
-        tpm.extend(7, EV_EFI_VARIABLE_DRIVER_CONFIG, uefi_variable_data(guid, name, value))
+        records.append((7, EV_EFI_VARIABLE_DRIVER_CONFIG,
+                        uefi_variable_data(guid, name, value), None))
     # The PCR 7 separator closes the policy before any image is verified; at ReadyToBoot
     # the firmware logs the boot attempt, then closes PCRs 0-6 (EDK2 Tcg2Dxe:
     # MeasureSecureBootPolicy, OnReadyToBoot; PC Client profile, PCR 4 usage).
-    tpm.extend(7, EV_SEPARATOR, bytes(4))
-    tpm.extend(4, EV_EFI_ACTION, b"Calling EFI Application from Boot Option")
-    for pcr in range(7):
-        tpm.extend(pcr, EV_SEPARATOR, bytes(4))
+    records.append((7, EV_SEPARATOR, bytes(4), None))
+    records.append((4, EV_EFI_ACTION, b"Calling EFI Application from Boot Option", None))
+    records += [(pcr, EV_SEPARATOR, bytes(4), None) for pcr in range(7)]
     if fw.secure_boot:
         # The db entry that authorised the bootloader (PC Client §10.4.4 / §3.3.4.8).
-        tpm.extend(7, EV_EFI_VARIABLE_AUTHORITY,
-                   uefi_variable_data(EFI_IMAGE_SECURITY_DATABASE_GUID, "db", fw.db[28:]))
+        records.append((7, EV_EFI_VARIABLE_AUTHORITY,
+                        uefi_variable_data(EFI_IMAGE_SECURITY_DATABASE_GUID, "db", fw.db[28:]),
+                        None))
     # The db entry that authorised safeboot also authorises mboot and crypto64.efi (all
     # signed by the same CA): the firmware measures an authority once (PC Client §3.3.4.8).
-    for image in BOOT_CHAIN:
-        _measure_image(tpm, fw, image)
+    records += [_image_record(fw, image) for image in BOOT_CHAIN]
+    return records
+
+
+def prepare(records: Iterable[Record]) -> Measurements:
+    """``records`` as log records ready for :meth:`Tpm.measure` (``ValueError`` for a
+    record :meth:`Tpm.extend` would refuse)."""
+    return Measurements(Event.make(pcr, event_type, crypto.sha256(data) if digest is None
+                                   else digest, data)
+                        for pcr, event_type, data, digest in records)
+
+
+@functools.lru_cache(maxsize=_PREPARED_LIMIT)
+def firmware_measurements(fw: FirmwareProfile) -> Measurements:
+    """:func:`firmware_records` of ``fw``, prepared; remembered (a pure function of the
+    frozen profile: every full boot of a server measures the same records)."""
+    return prepare(firmware_records(fw))
+
+
+def measure_firmware(tpm: Tpm, fw: FirmwareProfile) -> None:
+    """The firmware's measurements (:func:`firmware_records`) into ``tpm``."""
+    tpm.measure(firmware_measurements(fw))
 
 
 # -- esx-boot ---------------------------------------------------------------------------
@@ -312,33 +351,68 @@ def _parse_version_record(data: bytes) -> tuple[VersionRecord, str]:
     return VersionRecord(out[0], out[1], out[2]), out[3]
 
 
+def _tagged_record(pcr: int, tag: int, data: bytes, digest: bytes | None = None) -> Record:
+    return (pcr, EV_EVENT_TAG, tagged_event_data(tag, data),
+            crypto.sha256(data) if digest is None else digest)
+
+
 def _tagged(tpm: Tpm, pcr: int, tag: int, data: bytes, digest: bytes | None = None) -> None:
-    tpm.extend(pcr, EV_EVENT_TAG, tagged_event_data(tag, data),
-               digest=crypto.sha256(data) if digest is None else digest)
+    """Extend one esx-boot tagged record into ``tpm`` (what tests forge logs with)."""
+    tpm.extend(*_tagged_record(pcr, tag, data, digest))
 
 
 def _signer_blob(signer: str) -> bytes:
     return b"vtalab-signer-certificate|" + signer.encode()
 
 
-def measure_esx_boot(tpm: Tpm, image: EsxiImage, host_specific: HostSpecific) -> None:
+def esx_boot_records(image: EsxiImage, host_specific: HostSpecific) -> list[Record]:
     """What esx-boot measures while loading ``image`` on a host (see module docstring)."""
     modules: list[tuple[str, bytes, VersionRecord | None]] = [
         (m.name, m.digest, m.measured_version)
         for m in image.modules if m.name not in _HOST_SPECIFIC]
     modules += [("imgdb.tgz", host_specific.imgdb_digest, None),
                 ("onetime.tgz", host_specific.onetime_digest, None)]
+    records: list[Record] = []
     for name, digest, version in modules:
         if version is not None:  # tpm_extend_module: tpm_extend_version, then the module
-            _tagged(tpm, PCR_MODULES, TAG_VERSION, version_record_data(version, name))
+            records.append(_tagged_record(PCR_MODULES, TAG_VERSION,
+                                          version_record_data(version, name)))
         pcr = module_pcr(name)
         tag = TAG_BOOT_OPTION if pcr == PCR_BOOT_OPTIONS else TAG_MODULE
-        _tagged(tpm, pcr, tag, name.encode() + b"\x00", digest)
-    _tagged(tpm, PCR_BOOT_OPTIONS, TAG_SIGNER, _signer_blob(image.signer))
+        records.append(_tagged_record(pcr, tag, name.encode() + b"\x00", digest))
+    records.append(_tagged_record(PCR_BOOT_OPTIONS, TAG_SIGNER, _signer_blob(image.signer)))
     cmdline = f"{_KERNEL} {host_specific.cmdline}" if host_specific.cmdline else _KERNEL
-    _tagged(tpm, PCR_BOOT_OPTIONS, TAG_CMDLINE, cmdline.encode())  # no NUL, as esx-boot
+    records.append(_tagged_record(PCR_BOOT_OPTIONS, TAG_CMDLINE, cmdline.encode()))  # no NUL
     if host_specific.asset_tag:
-        _tagged(tpm, PCR_BOOT_OPTIONS, TAG_ASSET_TAG, host_specific.asset_tag.encode())
+        records.append(_tagged_record(PCR_BOOT_OPTIONS, TAG_ASSET_TAG,
+                               host_specific.asset_tag.encode()))
+    return records
+
+
+#: (id(image), host-specific items) -> (image, prepared records). Keyed by the image's
+#: identity (hashing an image hashes all its modules; hosts boot the same image object,
+#: see ``standard_image``), and holding the image so that its id cannot be reused while
+#: the entry lives; an equal image that is another object is simply prepared again.
+_ESX_BOOT: dict[tuple[int, HostSpecific], tuple[EsxiImage, Measurements]] = {}
+
+
+def esx_boot_measurements(image: EsxiImage, host_specific: HostSpecific) -> Measurements:
+    """:func:`esx_boot_records`, prepared; remembered (a pure function of the frozen image
+    and host-specific items: every full boot of a host with an image measures the same)."""
+    key = (id(image), host_specific)
+    hit = _ESX_BOOT.get(key)
+    if hit is not None and hit[0] is image:
+        return hit[1]
+    measurements = prepare(esx_boot_records(image, host_specific))
+    if len(_ESX_BOOT) >= _PREPARED_LIMIT:  # bounded: start afresh
+        _ESX_BOOT.clear()
+    _ESX_BOOT[key] = (image, measurements)
+    return measurements
+
+
+def measure_esx_boot(tpm: Tpm, image: EsxiImage, host_specific: HostSpecific) -> None:
+    """esx-boot's measurements (:func:`esx_boot_records`) of ``image`` into ``tpm``."""
+    tpm.measure(esx_boot_measurements(image, host_specific))
 
 
 def measure_full_boot(tpm: Tpm, fw: FirmwareProfile, image: EsxiImage,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from vtalab.core import crypto
 from vtalab.errors import OperationError
 from vtalab.tpm import credential, marshal
-from vtalab.tpm.eventlog import EV_NO_ACTION, NUM_PCRS, Event, EventLog
+from vtalab.tpm.eventlog import EV_NO_ACTION, NUM_PCRS, Event, EventLog, Measurements
 
 __all__ = ["NUM_PCRS", "Quote", "Tpm", "pcr_digest", "verify_quote"]
 
@@ -206,6 +206,18 @@ class Tpm:
             self.pcrs[pcr] = crypto.sha256(self.pcrs[pcr] + digest)
         self.log.append(event)
         return event
+
+    def measure(self, measurements: Measurements) -> None:
+        """Extend and log prepared records: exactly :meth:`extend` of each record in order
+        (the same PCR values, the same log), with the work done once per distinct batch
+        and starting state (see :class:`~vtalab.tpm.eventlog.Measurements`)."""
+        self._require_started()
+        pcrs = self.pcrs
+        selected = measurements.pcrs
+        after = measurements.after(tuple([pcrs[p] for p in selected]))
+        for p, value in zip(selected, after, strict=True):
+            pcrs[p] = value
+        self.log.extend(measurements)
 
     # -- attestation ------------------------------------------------------------------------
     def quote(self, nonce: bytes, pcrs: list[int], now_ms: int | None = None) -> Quote:

@@ -48,6 +48,7 @@ __all__ = [
     "EventLog",
     "FirmwareBlob",
     "ImageLoad",
+    "Measurements",
     "TaggedEvent",
     "UefiVariable",
     "Undecoded",
@@ -397,18 +398,94 @@ def _spec_id_event() -> bytes:
     return struct.pack("<II", 0, EV_NO_ACTION) + bytes(20) + struct.pack("<I", len(body)) + body
 
 
+#: The log's first record (the same for every log vtalab writes).
+_SPEC_ID_EVENT = _spec_id_event()
+#: How many starting PCR states a :class:`Measurements` remembers its result for.
+_AFTER_LIMIT = 16
+
+
+def _extend_chain(value: bytes, digests: tuple[bytes, ...]) -> bytes:
+    for digest in digests:
+        value = crypto.sha256(value + digest)
+    return value
+
+
+class Measurements:
+    """Records one measuring party extends in one go (the firmware's, esx-boot's),
+    prepared once and applied to a TPM by :meth:`vtalab.tpm.device.Tpm.measure`.
+
+    Applying them is extending each record in order, exactly: the same log records and the
+    same PCR values. Both are pure functions -- of the records, and of the PCRs' values
+    before -- and every full boot of a host measures the same records from the same reset
+    state, so the records' serialisation and, for each starting state seen (at most
+    :data:`_AFTER_LIMIT`), the PCR values after are worked out once. The records are
+    frozen; a ``Measurements`` is never changed after it is made.
+    """
+
+    __slots__ = ("_after", "_chains", "_serialised", "events", "pcrs")
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        #: the records, in measurement order
+        self.events: tuple[Event, ...] = tuple(events)
+        chains: dict[int, list[bytes]] = {}
+        for e in self.events:
+            if e.event_type != EV_NO_ACTION:  # informational records are never extended
+                chains.setdefault(e.pcr, []).append(e.digest)
+        #: the PCRs the records extend, ascending
+        self.pcrs: tuple[int, ...] = tuple(sorted(chains))
+        self._chains = tuple(tuple(chains[p]) for p in self.pcrs)
+        self._after: dict[tuple[bytes, ...], tuple[bytes, ...]] = {}
+        self._serialised: bytes | None = None
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def after(self, before: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        """The values of :attr:`pcrs` once the records are extended into them, from their
+        values ``before`` (in the same order)."""
+        after = self._after.get(before)
+        if after is None:
+            if len(before) != len(self.pcrs):
+                raise ValueError(f"{len(before)} PCR values for {len(self.pcrs)} PCRs")
+            after = tuple([_extend_chain(v, chain)
+                           for v, chain in zip(before, self._chains, strict=True)])
+            if len(self._after) >= _AFTER_LIMIT:  # bounded: start afresh
+                self._after.clear()
+            self._after[before] = after
+        return after
+
+    @property
+    def serialised(self) -> bytes:
+        """The records as the log holds them (one ``TCG_PCR_EVENT2`` each)."""
+        data = self._serialised
+        if data is None:
+            data = self._serialised = b"".join(e.to_bytes() for e in self.events)
+        return data
+
+
 class EventLog:
     """An in-memory crypto-agile event log (the header is implicit)."""
 
     def __init__(self, events: Iterable[Event] = ()) -> None:
         self.events: list[Event] = list(events)
         # The log is append-only and its records are frozen, so the serialisation of the
-        # first n records never changes: remember the last one (a host presents the same
-        # log at every attestation between two full boots).
-        self._serialised: tuple[int, bytes] = (-1, b"")
+        # first n records never changes: ``_bytes`` holds it for the first ``_done``
+        # records (a host presents the same log at every attestation between two full
+        # boots). ``_pending`` are prepared batches appended after those, not joined yet.
+        self._done = 0
+        self._bytes = _SPEC_ID_EVENT
+        self._pending: list[Measurements] = []
+        self._pending_count = 0
 
     def append(self, event: Event) -> None:
         self.events.append(event)
+
+    def extend(self, measurements: Measurements) -> None:
+        """Append prepared records (their serialisation is remembered with them)."""
+        if self._done + self._pending_count == len(self.events):
+            self._pending.append(measurements)
+            self._pending_count += len(measurements.events)
+        self.events.extend(measurements.events)
 
     def __iter__(self) -> Iterator[Event]:
         return iter(self.events)
@@ -417,10 +494,17 @@ class EventLog:
         return len(self.events)
 
     def to_bytes(self) -> bytes:
-        count, data = self._serialised
-        if count != len(self.events):
-            data = _spec_id_event() + b"".join(e.to_bytes() for e in self.events)
-            self._serialised = (len(self.events), data)
+        n = len(self.events)
+        if self._done == n:
+            return self._bytes
+        if self._done + self._pending_count > n:  # records were removed behind our back
+            self._done, self._bytes = 0, _SPEC_ID_EVENT
+            self._pending, self._pending_count = [], 0
+        start = self._done + self._pending_count
+        data = b"".join([self._bytes, *[m.serialised for m in self._pending],
+                         *[e.to_bytes() for e in self.events[start:]]])
+        self._done, self._bytes = n, data
+        self._pending, self._pending_count = [], 0
         return data
 
 

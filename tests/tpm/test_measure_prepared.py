@@ -1,0 +1,282 @@
+"""Prepared measurements (``Tpm.measure``) against the reference: one ``Tpm.extend`` per record.
+
+A full boot's records are a pure function of the firmware profile, the image and the
+host-specific items, so they are prepared once and applied to a TPM in one step, with the
+PCR values for a starting state remembered. These tests hold the fast path to the slow one:
+the same PCR values, the same log records and the same log bytes, from any starting state,
+interleaved with single extends, on every call (cold and remembered; conftest empties
+the memos before each test).
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vtalab.core import crypto
+from vtalab.errors import OperationError
+from vtalab.esxi import measure
+from vtalab.esxi.image import BootModule, EsxiImage, HostSpecific, standard_image
+from vtalab.esxi.measure import (
+    FirmwareProfile,
+    Record,
+    esx_boot_measurements,
+    esx_boot_records,
+    firmware_measurements,
+    firmware_records,
+    measure_full_boot,
+    prepare,
+)
+from vtalab.tpm import Tpm, eventlog
+from vtalab.tpm.eventlog import (
+    EV_EFI_ACTION,
+    EV_EVENT_TAG,
+    EV_NO_ACTION,
+    EV_POST_CODE,
+    EV_SEPARATOR,
+    EventLog,
+    Measurements,
+    parse_eventlog,
+    replay,
+)
+
+from .conftest import make_tpm
+
+
+def started(seed: int = 7, host: str = "esx-01") -> Tpm:
+    t = make_tpm(seed, host)
+    t.power_on(0)
+    t.startup_clear()
+    return t
+
+
+def reference(t: Tpm, records: list[Record]) -> None:
+    """The slow path: what a measuring party does without preparing, record by record."""
+    for pcr, event_type, data, digest in records:
+        t.extend(pcr, event_type, data, digest=digest)
+
+
+def same_state(fast: Tpm, slow: Tpm) -> None:
+    assert fast.pcrs == slow.pcrs
+    assert fast.log.events == slow.log.events
+    assert [e.parsed for e in fast.log] == [e.parsed for e in slow.log]  # not compared by ==
+    assert fast.log.to_bytes() == slow.log.to_bytes()
+    assert replay(parse_eventlog(fast.log.to_bytes())) == dict(enumerate(fast.pcrs))
+
+
+FIRMWARES = [FirmwareProfile.for_vendor("Dell Inc.", "2.19.1", disk_id="esx-01"),
+             FirmwareProfile.for_vendor("HPE", "U30 v2.90", secure_boot=False, disk_id="esx-02"),
+             FirmwareProfile.for_vendor("Lenovo", "1.31", disk_id="esx-01")]
+IMAGES = [standard_image("8.0.2", 22380479), standard_image("8.0.3", 24022510)]
+HOSTS = [HostSpecific.for_host("esx-01", 22380479),
+         HostSpecific(crypto.sha256(b"imgdb"), crypto.sha256(b"onetime"),
+                      "autoPartition=FALSE", asset_tag="rack-7/u12"),
+         HostSpecific(crypto.sha256(b"i"), crypto.sha256(b"o"), "")]
+
+
+@pytest.mark.parametrize("fw", FIRMWARES, ids=lambda f: f"{f.vendor}-sb{int(f.secure_boot)}")
+@pytest.mark.parametrize("image", IMAGES, ids=lambda i: i.key)
+@pytest.mark.parametrize("hs", HOSTS, ids=["default", "asset-tag", "no-cmdline"])
+def test_full_boot_is_the_records_extended_one_by_one(fw: FirmwareProfile, image: EsxiImage,
+                                                       hs: HostSpecific) -> None:
+    slow = started()
+    reference(slow, firmware_records(fw) + esx_boot_records(image, hs))
+    for _ in range(3):  # cold, then remembered (records, PCRs after, serialisation)
+        fast = started()
+        measure_full_boot(fast, fw, image, hs)
+        same_state(fast, slow)
+
+
+def test_the_records_are_what_esx_boot_and_the_firmware_measure() -> None:
+    """The prepared boot is the documented sequence, not just self-consistent."""
+    fw, image, hs = FIRMWARES[0], IMAGES[0], HOSTS[1]
+    t = started()
+    measure_full_boot(t, fw, image, hs)
+    kinds = [(e.pcr, e.event_type) for e in t.log]
+    assert kinds[:2] == [(0, 0x8), (0, 0x80000008)]  # CRTM version, firmware volume
+    assert kinds.count((7, 0x80000001)) == 5  # SecureBoot, PK, KEK, db, dbx
+    assert [p for p, k in kinds if k == EV_SEPARATOR] == [7, 0, 1, 2, 3, 4, 5, 6]
+    tagged = [e for e in t.log if e.event_type == EV_EVENT_TAG]
+    names = [e.parsed.data for e in tagged if e.parsed.tag_id in (2, 3)]  # type: ignore[union-attr]
+    assert names[-2:] == [b"imgdb.tgz\x00", b"onetime.tgz\x00"]
+    assert len(names) == len(image.modules) + 2  # and the two host-specific ones
+    assert [e.parsed.data for e in tagged[-2:]] == [  # type: ignore[union-attr]
+        b"b.b00 autoPartition=FALSE", b"rack-7/u12"]
+    assert len(t.log) == len(firmware_records(fw)) + len(esx_boot_records(image, hs))
+
+
+def test_from_a_state_other_than_reset_and_between_single_extends() -> None:
+    """``measure`` folds from whatever the PCRs hold, and the log keeps every record in order
+    (single extends before, between and after batches; serialised at any point)."""
+    fw, image, hs = FIRMWARES[1], IMAGES[1], HOSTS[0]
+    fast, slow = started(), started()
+    for t in (fast, slow):
+        t.extend(4, EV_EFI_ACTION, b"before")
+        t.extend(13, EV_POST_CODE, b"", digest=crypto.sha256(b"early module"))
+    assert fast.log.to_bytes() == slow.log.to_bytes()  # serialised before the batches
+    fast.measure(firmware_measurements(fw))
+    reference(slow, firmware_records(fw))
+    same_state(fast, slow)
+    for t in (fast, slow):
+        t.extend(14, EV_EFI_ACTION, b"between")
+    fast.measure(esx_boot_measurements(image, hs))
+    reference(slow, esx_boot_records(image, hs))
+    fast.extend(0, EV_NO_ACTION, b"after")
+    slow.extend(0, EV_NO_ACTION, b"after")
+    same_state(fast, slow)
+    # The same batch again, now from the PCRs it left: another starting state.
+    fast.measure(esx_boot_measurements(image, hs))
+    reference(slow, esx_boot_records(image, hs))
+    same_state(fast, slow)
+
+
+record_st = st.tuples(
+    st.integers(0, eventlog.NUM_PCRS - 1),
+    st.sampled_from([EV_POST_CODE, EV_NO_ACTION, EV_SEPARATOR, EV_EFI_ACTION, 0xD]),
+    st.binary(max_size=24),
+    st.one_of(st.none(), st.binary(min_size=32, max_size=32)),
+)
+step_st = st.one_of(st.tuples(st.just("extend"), record_st),
+                    st.tuples(st.just("batch"), st.lists(record_st, max_size=8)),
+                    st.tuples(st.just("to_bytes"), st.none()))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(step_st, max_size=12), repeat=st.booleans())
+def test_any_records_any_order_match_the_reference(steps: list[tuple[str, object]],
+                                                   repeat: bool) -> None:
+    fast, slow = started(), started()
+    batches: dict[int, Measurements] = {}
+    for i, (kind, arg) in enumerate(steps):
+        if kind == "extend":
+            one: Record = arg  # type: ignore[assignment]
+            for t in (fast, slow):
+                t.extend(one[0], one[1], one[2], digest=one[3])
+        elif kind == "batch":
+            records: list[Record] = arg  # type: ignore[assignment]
+            m = batches.setdefault(i, prepare(records))
+            fast.measure(m)
+            reference(slow, records)
+            if repeat:  # the same object applied twice: its remembered results serve
+                fast.measure(m)
+                reference(slow, records)
+        else:
+            assert fast.log.to_bytes() == slow.log.to_bytes()
+    same_state(fast, slow)
+
+
+def test_measure_needs_startup_and_refuses_bad_records() -> None:
+    t = make_tpm()
+    m = prepare([(0, EV_POST_CODE, b"x", None)])
+    with pytest.raises(OperationError):
+        t.measure(m)
+    t.power_on(0)
+    with pytest.raises(OperationError):
+        t.measure(m)
+    with pytest.raises(ValueError, match="out of range"):
+        prepare([(24, EV_POST_CODE, b"x", None)])
+    with pytest.raises(ValueError, match="32 bytes"):
+        prepare([(0, EV_POST_CODE, b"x", b"short")])
+
+
+def test_remembered_results_are_bounded() -> None:
+    m = prepare([(0, EV_POST_CODE, b"x", None), (3, EV_POST_CODE, b"y", None)])
+    assert m.pcrs == (0, 3)
+    starts = [(crypto.sha256(bytes([i])), bytes(32)) for i in range(3 * eventlog._AFTER_LIMIT)]  # noqa: SLF001
+    for s in starts:
+        after = m.after(s)
+        assert after[0] == crypto.sha256(s[0] + crypto.sha256(b"x"))
+        assert len(m._after) <= eventlog._AFTER_LIMIT  # noqa: SLF001
+    with pytest.raises(ValueError):
+        m.after((bytes(32),))
+    image, limit = IMAGES[0], measure._PREPARED_LIMIT  # noqa: SLF001
+    for i in range(limit + 5):
+        esx_boot_measurements(image, HostSpecific.for_host(f"h{i}", image.build))
+        assert len(measure._ESX_BOOT) <= limit  # noqa: SLF001
+
+
+def test_esx_boot_memo_is_per_image_object_and_value() -> None:
+    image, hs = IMAGES[0], HOSTS[0]
+    first = esx_boot_measurements(image, hs)
+    assert esx_boot_measurements(image, hs) is first
+    # An equal image that is another object is prepared again, to the same records.
+    twin = EsxiImage(image.version, image.build, image.modules, image.signer,
+                     image.release_name, image.components)
+    again = esx_boot_measurements(twin, hs)
+    assert again is not first and again.events == first.events
+    # A different image (one module's payload changed) never gets the remembered records.
+    changed = EsxiImage(image.version, image.build,
+                        (BootModule("b.b00", crypto.sha256(b"patched"),
+                                    version_section=image.modules[0].version_section),
+                         *image.modules[1:]))
+    assert esx_boot_measurements(changed, hs).events != first.events
+    other_host = esx_boot_measurements(image, HOSTS[2])
+    assert other_host.events != first.events
+
+
+def test_log_serialisation_survives_removed_records() -> None:
+    """The log is append-only by contract; if records are removed anyway, ``to_bytes``
+    starts again from the records it holds rather than serve a stale prefix."""
+    m = prepare(firmware_records(FIRMWARES[0]))
+    log = EventLog()
+    log.extend(m)
+    full = log.to_bytes()
+    del log.events[-3:]
+    assert log.to_bytes() == EventLog(log.events).to_bytes() != full
+    log.extend(m)
+    assert log.to_bytes() == EventLog(log.events).to_bytes()
+
+
+def test_host_specific_is_remembered_and_typed() -> None:
+    a = HostSpecific.for_host("esx-01", 22380479)
+    assert HostSpecific.for_host("esx-01", 22380479) is a
+    assert HostSpecific.for_host("esx-01", 22380479, "runweasel") == a
+    assert HostSpecific.for_host("esx-02", 22380479) != a
+    assert HostSpecific.for_host("esx-01", 24022510) != a
+
+    class Custom(HostSpecific):
+        __slots__ = ()
+
+    c = Custom.for_host("esx-01", 22380479)
+    assert type(c) is Custom and c.imgdb_digest == a.imgdb_digest
+
+
+def test_host_boots_record_the_current_tpm_identity() -> None:
+    """The host remembers its TPM's trace identity, and works it out again when the EK
+    certificate or the TPM itself is replaced (a new motherboard, a re-issued certificate)."""
+    from datetime import datetime
+
+    from vtalab.core.kernel import Kernel
+    from vtalab.core.parameters import Parameters
+    from vtalab.esxi.host import EsxiHost
+    from vtalab.esxi.releases import image_for
+
+    def ca_issued(name: str, tpm: Tpm) -> bytes:
+        key = crypto.derive_private_key(3, name)
+        when = (datetime(2020, 1, 1), datetime(2040, 1, 1))  # noqa: DTZ001
+        ca = crypto.make_ca(name, key, *when)
+        return crypto.cert_der(crypto.issue_certificate("EK", tpm.ek, ca, key, *when))
+
+    k = Kernel(5)
+    tpm = make_tpm()
+    h = EsxiHost(k, Parameters(), "esx-01", image_for("8.0 U2"), role="trusted", tpm=tpm,
+                 firmware=FIRMWARES[0])
+    tpm.ek_certificate_der = ca_issued("Vendor A TPM CA", tpm)
+    seen = []
+    for change in ("none", "none", "certificate", "tpm"):
+        if change == "certificate":
+            tpm.ek_certificate_der = ca_issued("Vendor B TPM CA", tpm)
+        elif change == "tpm":
+            tpm = h.tpm = make_tpm(host="esx-01-new-board")
+        if h.is_up:
+            h.reboot("full")
+        else:
+            h.power_on()
+        k.run()
+        reset = [e for e in k.trace if e.kind == "tpm.reset"][-1].fields
+        assert reset["ek"] == crypto.sha256(crypto.public_der(tpm.ek)).hex()
+        seen.append(reset["ek_issuer"])
+    assert seen[0] == seen[1] and "Vendor A" in seen[0]
+    assert "Vendor B" in seen[2]
+    assert seen[3] is None  # the new TPM has no certificate yet
