@@ -7,6 +7,7 @@ import enum
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 import textwrap
@@ -54,6 +55,30 @@ def test_same_seed_and_path_same_numbers() -> None:
     assert s.bytes("serial", 48) == RandomStreams(7).bytes("serial", 48)
     assert s.bytes("serial", 48)[:32] == s.bytes("serial", 32)  # a prefix, not a new value
     assert len(s.bytes("serial", 100)) == 100
+
+
+def _reference_bytes(seed: int, path: str, name: str, n: int) -> bytes:
+    """RandomStreams.bytes as first written: the definition the fast one must keep."""
+    full = f"{path}/{name}" if path else name
+    material = hashlib.sha256(f"vtalab-stream|{seed}|{full}".encode()).digest()
+    out, counter = b"", 0
+    while len(out) < n:
+        out += hashlib.sha256(material + counter.to_bytes(4, "big")).digest()
+        counter += 1
+    return out[:n]
+
+
+@pytest.mark.parametrize("n", [-1, 0, 1, 16, 31, 32, 33, 48, 64, 65, 100])
+def test_stream_bytes_match_the_reference(n: int) -> None:
+    for seed, path in ((0, ""), (7, "nonce"), (-3, "trust-authority/ta-esx-01"), (2**70, "ü/x")):
+        node = RandomStreams(seed)
+        for part in [p for p in path.split("/") if p]:
+            node = node.child(part)
+        for name in ("serial", "esx-01#1", "esx-01#12345", "", "héllo/wörld#7", "\u2603"):
+            assert node.bytes(name, n) == _reference_bytes(seed, path, name, n)
+            ref = hashlib.sha256(f"vtalab-stream|{seed}|{path + '/' if path else ''}{name}"
+                                 .encode()).digest()
+            assert node.rng(name).random() == random.Random(int.from_bytes(ref, "big")).random()
 
 
 def test_different_seeds_or_paths_differ() -> None:

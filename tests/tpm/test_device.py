@@ -152,3 +152,29 @@ def test_credential_activation() -> None:
     assert tpm.activate_credential(blob, seed[:10]) is None
     with pytest.raises(ValueError):
         make_credential(tpm.ek.public_key(), tpm.ak_name, bytes(33), b"n")
+
+
+def test_identity_encodings_follow_the_key_objects() -> None:
+    """A TPM's public areas are remembered by key object (worlds of one seed share keys):
+    a TPM with the same keys gets the same bytes, another key its own, always equal to
+    encoding the key afresh; the memo stays bounded."""
+    from vtalab.tpm import device, marshal
+
+    a, b = make_tpm(3, "h1"), make_tpm(3, "h1")
+    assert a.ek is b.ek  # derive_private_key is remembered
+    assert a.ak_public_area == b.ak_public_area == marshal.ak_public_area(a.ak)
+    assert a.ek_public_area == b.ek_public_area == marshal.ek_public_area(a.ek)
+    assert a.ek_public_area != a.ak_public_area  # same memo, the encoder is part of the key
+    fresh = Tpm(crypto.derive_private_key.__wrapped__(3, "h1/ek"),
+                crypto.derive_private_key.__wrapped__(3, "other/ak"))
+    assert fresh.ek is not a.ek and fresh.ek_public_area == a.ek_public_area
+    assert fresh.ak_public_area == marshal.ak_public_area(fresh.ak) != a.ak_public_area
+    assert fresh.ak_name != a.ak_name
+    limit = device._AREAS_LIMIT  # noqa: SLF001
+    keys = [crypto.derive_private_key.__wrapped__(3, f"k{i}") for i in range(3)]
+    device._AREAS.update({(i, marshal.ak_public_area): (None, b"")  # noqa: SLF001
+                          for i in range(limit)})
+    for k in keys:
+        assert Tpm(k, k).ak_public_area == marshal.ak_public_area(k)
+        assert len(device._AREAS) <= limit  # noqa: SLF001
+    device._AREAS.clear()  # noqa: SLF001

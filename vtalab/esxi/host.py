@@ -20,6 +20,7 @@ revert swaps back (one level of rollback) and fully boots.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -60,6 +61,16 @@ class BootRecord:
     mode: BootMode
     version: str  #: running image after the boot
     measured_version: str  #: image the TPM measurements describe
+
+
+@functools.lru_cache(maxsize=4096)
+def _issuer(der: bytes) -> str | None:
+    """An EK certificate's issuer (RFC 4514), None if it does not parse. Remembered: a
+    pure function of the bytes, and every world of a seed issues the same certificates."""
+    try:
+        return str(crypto.cert_from_der(der).issuer.rfc4514_string())
+    except ValueError:
+        return None
 
 
 class EsxiHost:
@@ -364,14 +375,9 @@ class EsxiHost:
 
     @staticmethod
     def _tpm_identity_of(ek: crypto.PrivateKey, der: bytes | None) -> dict[str, str | None]:
-        issuer = None
-        if der is not None:
-            try:
-                cert = crypto.cert_from_der(der)
-                issuer = str(cert.issuer.rfc4514_string())
-            except ValueError:
-                issuer = None
-        return {"ek": crypto.sha256(crypto.public_der(ek)).hex(), "ek_issuer": issuer}
+        return {"ek": crypto.sha256(crypto.public_der(ek)).hex(),
+                "ek_issuer": None if der is None
+                else _issuer(der) if type(der) is bytes else _issuer.__wrapped__(der)}
 
     def _ms(self) -> int:
         return int(round(self.kernel.now * 1000))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vtalab.core import crypto
@@ -48,6 +49,29 @@ def _selection(pcrs: tuple[int, ...]) -> tuple[int, ...]:
     if any(not 0 <= p < NUM_PCRS for p in selected):
         raise ValueError("PCR index out of range")
     return selected
+
+
+#: (id(key), encoder) -> (key, public area): a key's TPMT_PUBLIC, by the key's identity.
+#: Keys come from ``crypto.derive_private_key`` (remembered), so every world built from
+#: one seed gives a host's new TPM the same key objects, and reading their point back
+#: out of OpenSSL costs more than the rest of a quote. The entry holds the key, so its id
+#: cannot be reused while remembered. Two areas (EK, AK) per TPM: room for 10,000 hosts
+#: several times over.
+_AREAS: dict[tuple[int, Callable[[crypto.PrivateKey], bytes]],
+             tuple[crypto.PrivateKey, bytes]] = {}
+_AREAS_LIMIT = 2 * crypto.MEMO_SIZE
+
+
+def _public_area(key: crypto.PrivateKey, encode: Callable[[crypto.PrivateKey], bytes]
+                 ) -> bytes:
+    held = _AREAS.get((id(key), encode))
+    if held is not None and held[0] is key:
+        return held[1]
+    area = encode(key)
+    if len(_AREAS) >= _AREAS_LIMIT:  # bounded: start afresh
+        _AREAS.clear()
+    _AREAS[(id(key), encode)] = (key, area)
+    return area
 
 
 def pcr_digest(values: list[bytes]) -> bytes:
@@ -97,11 +121,11 @@ class Tpm:
     # -- identity (the keys never change, so their TPM encodings are computed once) --------
     @functools.cached_property
     def ek_public_area(self) -> bytes:
-        return marshal.ek_public_area(self.ek)
+        return _public_area(self.ek, marshal.ek_public_area)
 
     @functools.cached_property
     def ak_public_area(self) -> bytes:
-        return marshal.ak_public_area(self.ak)
+        return _public_area(self.ak, marshal.ak_public_area)
 
     @functools.cached_property
     def ek_name(self) -> bytes:
