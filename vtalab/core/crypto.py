@@ -10,7 +10,6 @@ Curve: NIST P-256 throughout (TPM ECC endorsement/attestation keys, TA service k
 
 from __future__ import annotations
 
-import base64
 import binascii
 import functools
 import hashlib
@@ -190,17 +189,39 @@ def public_from_der(data: bytes) -> PublicKey:
 
 
 def public_point(key: PrivateKey | PublicKey) -> tuple[int, int]:
+    # Remembered by identity like public_der: every credential round trip asks for the
+    # EK's and the ephemeral key's point, and ``public_numbers`` costs several us.
+    held = _POINT_BY_ID.get(id(key))
+    if held is not None and held[0] is key:
+        return held[1]
     nums = _pub(key).public_numbers()
-    return nums.x, nums.y
+    point = (nums.x, nums.y)
+    _remember(_POINT_BY_ID, id(key), (key, point), limit=_DER_LIMIT)
+    return point
 
 
+_POINT_BY_ID: dict[int, tuple[Any, tuple[int, int]]] = {}
+
+
+@functools.lru_cache(maxsize=MEMO_SIZE, typed=True)
 def public_from_point(x: int, y: int) -> PublicKey:
+    """The P-256 public key at ``(x, y)``; ``ValueError`` off the curve. Remembered (a key
+    is immutable): the same point gives the same key object, so the memos by identity
+    (encoding, point, agreement) serve it the next time too."""
     return ec.EllipticCurvePublicNumbers(x, y, _CURVE).public_key()
 
 
 def key_id(key: PrivateKey | PublicKey) -> str:
     """A short stable identifier: first 16 hex digits of SHA-256 over the SPKI DER."""
-    return hashlib.sha256(public_der(key)).hexdigest()[:16]
+    der = public_der(key)
+    kid = _KEY_IDS.get(der)
+    if kid is None:
+        kid = hashlib.sha256(der).hexdigest()[:16]
+        _remember(_KEY_IDS, der, kid, limit=_DER_LIMIT)
+    return kid
+
+
+_KEY_IDS: dict[bytes, str] = {}
 
 
 # -- signatures ---------------------------------------------------------------------------
@@ -236,7 +257,7 @@ def ecdsa_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
 
     Under :func:`simulated` crypto: the keyed-hash stand-in :func:`sim_sign`."""
     if _SIMULATED:
-        return sim_sign(key, data)
+        return _sim_rs_of(key, data)
     return _ecdsa_sign(key, data)
 
 
@@ -247,7 +268,7 @@ def _ecdsa_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
 
 def ecdsa_verify(key: PublicKey, data: bytes, r: int, s: int) -> bool:
     if _SIMULATED:
-        return sim_verify(key, data, r, s)
+        return (r, s) == _sim_rs_of(key, data)
     memo = (public_der(key), data, r, s)
     ok = _VERIFIED.get(memo)
     if ok is None:
@@ -317,29 +338,54 @@ def _sim_scalar(tag: bytes, pub: bytes, data: bytes) -> int:
 def _sim_rs(pub: bytes, data: bytes) -> tuple[int, int]:
     """``(_sim_scalar(b"r", pub, data), _sim_scalar(b"s", pub, data))``: the same values,
     from SHA-256 states that have hashed the key's part of the input once."""
+    prefix_r, prefix_s = _sim_prefixes(pub)
+    return _sim_finish(prefix_r, prefix_s, data)
+
+
+def _sim_prefixes(pub: bytes) -> tuple[Any, Any]:
+    """The SHA-256 states after ``b"vtalab-sim|r|" + pub + b"|"`` and its ``s`` twin."""
     prefixes = _SIM_PREFIXES.get(pub)
     if prefixes is None:
         prefixes = (hashlib.sha256(b"vtalab-sim|r|" + pub + b"|"),
                     hashlib.sha256(b"vtalab-sim|s|" + pub + b"|"))
         _remember(_SIM_PREFIXES, pub, prefixes)
-    hr, hs = prefixes[0].copy(), prefixes[1].copy()
+    return prefixes
+
+
+def _sim_finish(prefix_r: Any, prefix_s: Any, data: bytes) -> tuple[int, int]:
+    hr, hs = prefix_r.copy(), prefix_s.copy()
     hr.update(data)
     hs.update(data)
-    return (int.from_bytes(hr.digest(), "big") % (_ORDER - 1) + 1,
-            int.from_bytes(hs.digest(), "big") % (_ORDER - 1) + 1)
+    return (int.from_bytes(hr.digest(), "big") % _ORDER_1 + 1,
+            int.from_bytes(hs.digest(), "big") % _ORDER_1 + 1)
 
 
+_ORDER_1 = _ORDER - 1
 _SIM_PREFIXES: dict[bytes, tuple[Any, Any]] = {}
+
+
+def _sim_rs_of(key: PrivateKey | PublicKey, data: bytes) -> tuple[int, int]:
+    """``_sim_rs(public_der(key), data)``, with the key's two SHA-256 prefix states found
+    by the key's identity (one dictionary look-up instead of encoding and hashing the key's
+    DER bytes): every simulated signature and verification of an attestation comes here."""
+    held = _SIM_BY_ID.get(id(key))
+    if held is None or held[0] is not key:
+        held = (key, *_sim_prefixes(public_der(key)))
+        _remember(_SIM_BY_ID, id(key), held, limit=_DER_LIMIT)
+    return _sim_finish(held[1], held[2], data)
+
+
+_SIM_BY_ID: dict[int, tuple[Any, Any, Any]] = {}
 
 
 def sim_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
     """The simulated signature of ``data`` by ``key``: ``(r, s)`` from keyed SHA-256."""
-    return _sim_rs(public_der(key), data)
+    return _sim_rs_of(key, data)
 
 
 def sim_verify(key: PublicKey, data: bytes, r: int, s: int) -> bool:
     """Whether ``(r, s)`` is :func:`sim_sign` of ``data`` by the pair of ``key``."""
-    return (r, s) == _sim_rs(public_der(key), data)
+    return (r, s) == _sim_rs_of(key, data)
 
 
 def sim_ecdh(key: PrivateKey, peer: PublicKey) -> bytes:
@@ -583,24 +629,42 @@ def _chain_problem(cert: Certificate, anchors: list[Certificate], at: datetime,
 
 
 # -- JSON Web Tokens (ES256) ----------------------------------------------------------------
+# Every attestation encodes two or three tokens and parses and verifies one, so the Python
+# around the signature is kept short: tokens are built as ASCII bytes and decoded once,
+# and each step below says which standard-library call it matches byte for byte (tests
+# compare them with those calls on arbitrary input: tests/test_crypto_fast_paths.py).
 def b64url(data: bytes) -> str:
+    """Unpadded base64url (RFC 7515): ``base64.urlsafe_b64encode(data)`` without ``=``."""
+    return _b64url(data).decode("ascii")
+
+
+def _b64url(data: bytes) -> bytes:
     # base64.urlsafe_b64encode without its two Python-level calls (the same bytes)
-    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode(
-        "ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=")
 
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
 
 
 def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """``base64.urlsafe_b64decode`` of ``text`` padded to a multiple of four: the same bytes
+    and the same errors (characters outside the alphabet are skipped, non-ASCII text is a
+    ``ValueError``, bad padding a ``binascii.Error``), without its three Python-level calls."""
+    padded = text + "=" * (-len(text) % 4)
+    try:
+        raw = padded.encode("ascii")
+    except UnicodeEncodeError:
+        raise ValueError("string argument should contain only ASCII characters") from None
+    return binascii.a2b_base64(raw.translate(_FROM_URLSAFE))
 
 
 def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
     """A compact JWS (RFC 7515) with ``alg: ES256`` over canonical JSON claims."""
-    signing_input = _jwt_header(kid) + "." + b64url("".join(_JWT_ENCODE(claims, 0)).encode())
-    r, s = ecdsa_sign(key, signing_input.encode("ascii"))
-    return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    signing_input = _jwt_head(kid) + _b64url("".join(_JWT_ENCODE(claims, 0)).encode())
+    r, s = ecdsa_sign(key, signing_input)
+    return (signing_input + b"." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+            ).decode("ascii")
 
 
 def _not_json(value: Any) -> Any:
@@ -611,12 +675,14 @@ def _not_json(value: Any) -> Any:
 #: ``JSONEncoder.encode`` builds at every call (ASCII-only, NaN allowed), built once.
 _JWT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _JWT_ENCODE = c_make_encoder(None, _not_json, _json_str, None, ":", ",", True, False, True)
+#: What ``json.loads`` decodes with (a decoder with default settings).
+_JSON_DECODER = json.JSONDecoder()
 
 
 @functools.lru_cache(maxsize=1024)
-def _jwt_header(kid: str) -> str:
-    """The encoded JOSE header: a pure function of ``kid``."""
-    return b64url(_JWT_JSON.encode({"alg": "ES256", "kid": kid, "typ": "JWT"}).encode())
+def _jwt_head(kid: str) -> bytes:
+    """The encoded JOSE header and the dot after it: a pure function of ``kid``."""
+    return _b64url(_JWT_JSON.encode({"alg": "ES256", "kid": kid, "typ": "JWT"}).encode()) + b"."
 
 
 @dataclass(frozen=True)
@@ -631,7 +697,7 @@ def jwt_decode(token: str) -> DecodedJwt | None:
     """Parse a compact JWS without verifying it (``None`` when malformed)."""
     if not isinstance(token, str):
         return _jwt_parse(token)
-    parsed, flat = _jwt_parse_cached(token)
+    parsed, flat, _ = _jwt_parse_cached(token)
     if parsed is None or not flat:
         return _jwt_parse(token) if parsed is not None else None
     # Hand out fresh dicts: callers may mutate what they get (flat JSON objects only, so
@@ -650,8 +716,8 @@ def jwt_wellformed(token: str) -> bool:
 def _jwt_parse(token: str) -> DecodedJwt | None:
     try:
         h, c, s = token.split(".")
-        header = json.loads(b64url_decode(h))
-        claims = json.loads(b64url_decode(c))
+        header = _json_loads(b64url_decode(h))
+        claims = _json_loads(b64url_decode(c))
         sig = b64url_decode(s)
     except (ValueError, TypeError):
         return None
@@ -660,30 +726,50 @@ def _jwt_parse(token: str) -> DecodedJwt | None:
     return DecodedJwt(header, claims, f"{h}.{c}".encode("ascii"), sig)
 
 
+def _json_loads(raw: bytes) -> Any:
+    """``json.loads(raw)``. ``json.loads`` decodes bytes in the encoding ``detect_encoding``
+    finds, which is UTF-8 whenever the first byte is neither NUL nor a BOM's first byte and
+    the second is not NUL -- always so for a JSON object's ``{`` followed by anything but
+    NUL -- and then calls a default decoder: done here directly for that case."""
+    if raw[:1] == b"{" and raw[1:2] != b"\x00":
+        return _JSON_DECODER.decode(raw.decode("utf-8", "surrogatepass"))
+    return json.loads(raw)
+
+
 _SCALAR_JSON = (str, int, float, bool, type(None))
 
 
 @functools.lru_cache(maxsize=4096)
-def _jwt_parse_cached(token: str) -> tuple[DecodedJwt | None, bool]:
-    """``_jwt_parse``, remembered (a pure function of the token text), and whether its
-    header and claims are flat (only flat ones may be handed out as shallow copies)."""
+def _jwt_parse_cached(token: str) -> tuple[DecodedJwt | None, bool, tuple[int, int] | None]:
+    """``_jwt_parse``, remembered (a pure function of the token text); whether its header
+    and claims are flat (only flat ones may be handed out as shallow copies); and the
+    ``(r, s)`` of its signature if it claims ES256 with a 64-byte signature (``None``: no
+    key can verify it)."""
     parsed = _jwt_parse(token)
-    flat = parsed is not None and all(
-        isinstance(v, _SCALAR_JSON) for v in (*parsed.header.values(), *parsed.claims.values()))
-    return parsed, flat
+    if parsed is None:
+        return None, False, None
+    flat = all(isinstance(v, _SCALAR_JSON)
+               for v in (*parsed.header.values(), *parsed.claims.values()))
+    return parsed, flat, _es256_rs(parsed)
+
+
+def _es256_rs(parsed: DecodedJwt) -> tuple[int, int] | None:
+    """``(r, s)`` of an ES256 signature (``None`` if ``alg`` is not ES256 or the signature
+    is not 64 bytes)."""
+    sig = parsed.signature
+    if parsed.header.get("alg") != "ES256" or len(sig) != 64:
+        return None
+    return int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
 
 
 def jwt_verify(token: str, key: PublicKey) -> dict[str, Any] | None:
     """The claims of ``token`` if its ES256 signature verifies with ``key``, else ``None``."""
     if isinstance(token, str):
-        parsed, flat = _jwt_parse_cached(token)  # read-only here; a copy is handed out
+        parsed, flat, rs = _jwt_parse_cached(token)  # read-only here; a copy is handed out
     else:
         parsed, flat = _jwt_parse(token), False
-    if parsed is None or parsed.header.get("alg") != "ES256" or len(parsed.signature) != 64:
-        return None
-    r = int.from_bytes(parsed.signature[:32], "big")
-    s = int.from_bytes(parsed.signature[32:], "big")
-    if not ecdsa_verify(key, parsed.signing_input, r, s):
+        rs = _es256_rs(parsed) if parsed is not None else None
+    if parsed is None or rs is None or not ecdsa_verify(key, parsed.signing_input, *rs):
         return None
     if flat:
         return dict(parsed.claims)

@@ -1,0 +1,311 @@
+"""The fast paths of ``vtalab.core.crypto`` give exactly what the straightforward code gives.
+
+Every attestation encodes, parses and verifies tokens, so ``crypto`` does that with as
+little Python as it can: tokens built as bytes, base64url and JSON decoding without the
+standard library's Python-level wrappers, ES256 ``(r, s)`` remembered with the parse, the
+simulated stand-in's SHA-256 prefix states found by key identity. Here each is compared
+with the plain standard-library code it replaces (the reference), on arbitrary input:
+non-ASCII and lone surrogates, huge integers, NaN, nested values, damaged tokens.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from vtalab.core import crypto
+
+KEY = crypto.derive_private_key(5, "test/fast-paths/signer")
+OTHER = crypto.derive_private_key(5, "test/fast-paths/other")
+SETTINGS = settings(max_examples=150, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+# Any character, lone surrogates included (json escapes them; the encoder must too).
+_CHARS = st.characters(codec=None, categories=None)
+_TEXT = st.text(_CHARS, max_size=12) | st.sampled_from(["", "ä", "\ud800", "é\u2028", "\x00"])
+_SCALARS = (st.none() | st.booleans() | st.integers() | st.integers(-2**300, 2**300)
+            | st.floats(allow_nan=True, allow_infinity=True) | _TEXT)
+_JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                     | st.dictionaries(_TEXT, inner, max_size=4), max_leaves=12)
+_CLAIMS = st.dictionaries(_TEXT, _JSON, max_size=8)
+
+
+def _outcome(fn: Any, *args: Any) -> Any:
+    """What ``fn(*args)`` gives: its value's repr, or its exception's type and text."""
+    try:
+        return ("value", repr(fn(*args)))
+    except Exception as exc:  # noqa: BLE001 - the outcome *is* the exception
+        return ("raises", type(exc), str(exc))
+
+
+# -- references: the straightforward code ---------------------------------------------------
+def _ref_b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _ref_b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _ref_canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _ref_sign(key: crypto.PrivateKey, data: bytes, simulated: bool) -> tuple[int, int]:
+    if simulated:  # the stand-in's one-line definition
+        pub = crypto.public_der(key)
+        return (crypto._sim_scalar(b"r", pub, data),  # noqa: SLF001
+                crypto._sim_scalar(b"s", pub, data))  # noqa: SLF001
+    return crypto.raw_ecdsa_sign(key, data)
+
+
+def _ref_jwt_encode(claims: dict[str, Any], key: crypto.PrivateKey, kid: str,
+                    simulated: bool) -> str:
+    header = _ref_canonical({"alg": "ES256", "kid": kid, "typ": "JWT"})
+    signing_input = _ref_b64url(header.encode()) + "." + _ref_b64url(
+        _ref_canonical(claims).encode())
+    r, s = _ref_sign(key, signing_input.encode("ascii"), simulated)
+    return signing_input + "." + _ref_b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
+def _ref_parse(token: Any) -> crypto.DecodedJwt | None:
+    try:
+        h, c, s = token.split(".")
+        header = json.loads(_ref_b64url_decode(h))
+        claims = json.loads(_ref_b64url_decode(c))
+        sig = _ref_b64url_decode(s)
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(header, dict) or not isinstance(claims, dict):
+        return None
+    return crypto.DecodedJwt(header, claims, f"{h}.{c}".encode("ascii"), sig)
+
+
+def _ref_verify(token: Any, key: crypto.PublicKey) -> dict[str, Any] | None:
+    parsed = _ref_parse(token)
+    if parsed is None or parsed.header.get("alg") != "ES256" or len(parsed.signature) != 64:
+        return None
+    r = int.from_bytes(parsed.signature[:32], "big")
+    s = int.from_bytes(parsed.signature[32:], "big")
+    if crypto.is_simulated():
+        pub = crypto.public_der(key)
+        ok = (r, s) == (crypto._sim_scalar(b"r", pub, parsed.signing_input),  # noqa: SLF001
+                        crypto._sim_scalar(b"s", pub, parsed.signing_input))  # noqa: SLF001
+    else:
+        ok = crypto.raw_ecdsa_verify(key, parsed.signing_input, r, s)
+    return parsed.claims if ok else None
+
+
+# -- base64url ------------------------------------------------------------------------------
+@SETTINGS
+@given(st.binary(max_size=300))
+def test_b64url_is_unpadded_urlsafe_base64(data: bytes) -> None:
+    assert crypto.b64url(data) == _ref_b64url(data)
+
+
+_B64ISH = st.text(st.sampled_from("ABCxyz019-_+/=!. \n\u00e9\U0001f600"), max_size=40)
+
+
+@SETTINGS
+@given(_B64ISH | st.text(_CHARS, max_size=20) | st.binary(max_size=60).map(_ref_b64url))
+@example("é")  # non-ASCII: ValueError with base64's text
+@example("abcde")  # bad padding: binascii.Error
+@example("a+b/c-d_")  # standard and URL-safe alphabets both decode, as in base64
+def test_b64url_decode_is_urlsafe_b64decode_of_the_padded_text(text: str) -> None:
+    assert _outcome(crypto.b64url_decode, text) == _outcome(_ref_b64url_decode, text)
+
+
+def test_b64url_decode_refuses_what_base64_refuses_with_the_same_errors() -> None:
+    with pytest.raises(ValueError, match="only ASCII"):
+        crypto.b64url_decode("é")
+    with pytest.raises(binascii.Error):
+        crypto.b64url_decode("abcde")
+    with pytest.raises(TypeError):
+        crypto.b64url_decode(b"abcd")  # type: ignore[arg-type]
+
+
+# -- JSON decoding ----------------------------------------------------------------------------
+def _encodings(value: Any) -> st.SearchStrategy[bytes]:
+    text = json.dumps(value, ensure_ascii=False)
+    return st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be",
+                            "utf-32", "utf-32-le", "utf-32-be"]).map(
+        lambda enc: text.encode(enc, "surrogatepass"))
+
+
+_JSON_BYTES = (st.binary(max_size=40) | st.binary(max_size=40).map(lambda b: b"{" + b)
+               | _CLAIMS.flatmap(_encodings) | _JSON.flatmap(_encodings))
+
+
+@SETTINGS
+@given(_JSON_BYTES)
+@example(b"{\x00\x00\x00")  # '{' then NUL: detect_encoding says UTF-16/32, not UTF-8
+@example(b"{\x00}")
+@example(b'{"a":"\xed\xa0\x80"}')  # a surrogate in UTF-8: surrogatepass, as json.loads
+@example(b'{"a":1} x')  # trailing data
+@example(b"{")
+def test_json_loads_fast_path_is_json_loads(raw: bytes) -> None:
+    assert _outcome(crypto._json_loads, raw) == _outcome(json.loads, raw)  # noqa: SLF001
+
+
+# -- tokens ----------------------------------------------------------------------------------
+@SETTINGS
+@given(claims=_CLAIMS, kid=_TEXT, simulated=st.booleans())
+@example(claims={"sub": "esx-01", "iat": 2**70, "n": {"nested": [1, None, "ü"]}},
+         kid="kid", simulated=False)
+@example(claims={"x": float("nan"), "\ud800": -0.0, "big": -(10**80)}, kid="é",
+         simulated=True)
+def test_jwt_encode_is_the_straightforward_token(claims: dict[str, Any], kid: str,
+                                                  simulated: bool) -> None:
+    with crypto.simulated(simulated):
+        token = crypto.jwt_encode(claims, KEY, kid)
+    assert token == _ref_jwt_encode(claims, KEY, kid, simulated)
+    assert token.isascii()
+
+
+@pytest.mark.parametrize("claims", [{"a": object()}, {1: "x", "b": "y"}, {"a": {2: 1, "b": 0}}])
+def test_jwt_encode_refuses_what_json_dumps_refuses(claims: dict[str, Any]) -> None:
+    want = _outcome(_ref_canonical, claims)
+    assert want[0] == "raises"
+    got = _outcome(crypto.jwt_encode, claims, KEY, "kid")
+    assert got[:2] == want[:2]
+
+
+_ALG_NONE = _ref_b64url(b'{"alg":"none"}')
+_LIST = _ref_b64url(b"[1]")
+_EMPTY = _ref_b64url(b"{}")
+
+
+def _damaged(token: str) -> st.SearchStrategy[str]:
+    head, body, sig = token.split(".")
+    return st.one_of(
+        st.just(token),
+        st.builds(lambda i, c: token[:i] + c + token[i + 1:],
+                  st.integers(0, len(token) - 1), st.sampled_from("A.=-_!é")),
+        st.builds(lambda i: token[:i], st.integers(0, len(token))),
+        st.sampled_from([f"{head}.{body}", f"{head}.{body}.{sig}.x", f"{head}..{sig}",
+                         f"{head}.{body}.{sig[:-2]}", f"{head}.{body}.{sig}AA",
+                         f"{_ALG_NONE}.{body}.{sig}", f"{_LIST}.{body}.{sig}",
+                         f"{head}.{_EMPTY}.{sig}"]),
+        st.text(_CHARS, max_size=30))
+
+
+_TOKENS = st.tuples(_CLAIMS, st.booleans()).map(
+    lambda cs: _ref_jwt_encode(cs[0], KEY, "kid", cs[1])).flatmap(_damaged)
+
+
+@SETTINGS
+@given(_TOKENS)
+def test_jwt_parse_is_the_straightforward_parse(token: str) -> None:
+    crypto._jwt_parse_cached.cache_clear()  # noqa: SLF001 - parse afresh, then from memory
+    want = repr(_ref_parse(token))
+    assert repr(crypto._jwt_parse(token)) == want  # noqa: SLF001
+    for _ in range(2):
+        assert repr(crypto.jwt_decode(token)) == want
+        assert crypto.jwt_wellformed(token) is (want != "None")
+
+
+@SETTINGS
+@given(_TOKENS, st.booleans(), st.booleans())
+def test_jwt_verify_is_the_straightforward_verify(token: str, simulated: bool,
+                                                  other: bool) -> None:
+    key = (OTHER if other else KEY).public_key()
+    with crypto.simulated(simulated):
+        want = repr(_ref_verify(token, key))
+        for _ in range(2):  # afresh, then with the parse (and its r, s) remembered
+            got = crypto.jwt_verify(token, key)
+            assert repr(got) == want
+            if got is not None:
+                got.clear()  # what a caller does with its copy never reaches the memo
+
+
+def test_jwt_verify_and_decode_take_non_str_tokens_as_before() -> None:
+    token = crypto.jwt_encode({"sub": "esx-01"}, KEY, "kid").encode()
+    assert crypto.jwt_verify(token, KEY.public_key()) is None  # type: ignore[arg-type]
+    assert crypto.jwt_decode(token) is None  # type: ignore[arg-type]
+    assert not crypto.jwt_wellformed(token)  # type: ignore[arg-type]
+
+
+# -- keys ------------------------------------------------------------------------------------
+def _public(key: Any) -> crypto.PublicKey:
+    return key.public_key() if isinstance(key, crypto.PrivateKey) else key
+
+
+def test_key_id_is_the_spki_digest_prefix() -> None:
+    for key in (KEY, KEY.public_key(), OTHER.public_key()):
+        want = hashlib.sha256(crypto.public_der(key)).hexdigest()[:16]
+        assert crypto.key_id(key) == want and crypto.key_id(key) == want
+
+
+def test_public_point_and_public_from_point_are_remembered_pure_functions() -> None:
+    for key in (KEY, KEY.public_key(), OTHER):
+        nums = _public(key).public_numbers()
+        assert crypto.public_point(key) == (nums.x, nums.y) == crypto.public_point(key)
+    x, y = crypto.public_point(KEY)
+    pub = crypto.public_from_point(x, y)
+    assert crypto.public_der(pub) == crypto.public_der(KEY)
+    assert crypto.public_from_point(x, y) is pub  # the same object: identity memos hit
+    for _ in range(2):  # off the curve: refused every time (errors are not remembered)
+        with pytest.raises(ValueError):
+            crypto.public_from_point(x, y + 1)
+    with pytest.raises(TypeError):  # equal to x, but not an int: not the remembered key
+        crypto.public_from_point(Decimal(x), y)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("memo", ["_SIM_BY_ID", "_POINT_BY_ID"])
+def test_memos_by_key_identity_stay_bounded_and_right(monkeypatch: pytest.MonkeyPatch,
+                                                      memo: str) -> None:
+    monkeypatch.setattr(crypto, "_DER_LIMIT", 8)
+    monkeypatch.setattr(crypto, memo, {})
+    table = getattr(crypto, memo)
+    keys = [KEY.public_key() for _ in range(30)] + [OTHER, OTHER.public_key()]
+    data = b"quote"
+    for round_ in range(2):
+        for key in keys:
+            if memo == "_SIM_BY_ID":
+                want = _ref_sign(OTHER if key in (OTHER, keys[-1]) else KEY, data, True)
+                assert crypto.sim_sign(key, data) == want  # type: ignore[arg-type]
+                assert crypto.sim_verify(key, data, *want)  # type: ignore[arg-type]
+                assert not crypto.sim_verify(key, data + b"!", *want)  # type: ignore[arg-type]
+            else:
+                nums = _public(key).public_numbers()
+                assert crypto.public_point(key) == (nums.x, nums.y)
+            assert 0 < len(table) <= 8, round_
+            for held in table.values():
+                assert held[0] in keys  # holds its key: an id cannot be reused meanwhile
+
+
+@pytest.mark.parametrize("memo", ["_SIM_BY_ID", "_POINT_BY_ID", "_DER_BY_ID"])
+def test_a_memo_entry_for_a_reused_id_is_not_used(monkeypatch: pytest.MonkeyPatch,
+                                                  memo: str) -> None:
+    """An object's id can be reused once it is gone: an entry holding another object
+    (what a reused id would find) is ignored and replaced."""
+    key = OTHER.public_key()
+    other_pub = KEY.public_key()
+    stale = {"_SIM_BY_ID": (other_pub, *crypto._sim_prefixes(  # noqa: SLF001
+                 crypto.public_der(KEY))),
+             "_POINT_BY_ID": (other_pub, crypto.public_point(KEY)),
+             "_DER_BY_ID": (other_pub, crypto.public_der(KEY))}[memo]
+    monkeypatch.setattr(crypto, memo, {id(key): stale})
+    assert crypto.sim_sign(key, b"x") == _ref_sign(OTHER, b"x", True)  # type: ignore[arg-type]
+    assert crypto.public_point(key) == crypto.public_point(OTHER)
+    assert crypto.public_der(key) == crypto.public_der(OTHER)
+    assert getattr(crypto, memo)[id(key)][0] is key
+
+
+def test_simulated_signature_by_identity_is_by_key_pair() -> None:
+    """A private key and its public key (and a copy of it) share the stand-in's states."""
+    data = b"TPMS_ATTEST"
+    want = _ref_sign(KEY, data, True)
+    with crypto.simulated():
+        assert crypto.ecdsa_sign(KEY, data) == want
+        for pub in (KEY.public_key(), crypto.public_from_der(crypto.public_der(KEY))):
+            assert crypto.ecdsa_verify(pub, data, *want)
+            assert not crypto.ecdsa_verify(OTHER.public_key(), data, *want)
