@@ -170,6 +170,8 @@ class BaseImageStore:
 
     def __init__(self) -> None:
         self._images: dict[str, BaseImage] = {}
+        #: bumped by every change (the TA host's trust configuration is rebuilt only then)
+        self.revision = 0
 
     def __contains__(self, version: str) -> bool:
         return version in self._images
@@ -192,11 +194,13 @@ class BaseImageStore:
                                  f"base image {image.version} is already imported",
                                  what="base image", value=image.version)
         self._images[image.version] = image
+        self.revision += 1
 
     def remove(self, version: str) -> BaseImage:
         if version not in self._images:
             raise BaseImageError(ImportStatus.NOT_FOUND, f"no base image {version!r}",
                                  what="base image", value=version, choices=self.versions())
+        self.revision += 1
         return self._images.pop(version)
 
     def snapshot(self) -> tuple[BaseImage, ...]:
@@ -204,3 +208,4 @@ class BaseImageStore:
 
     def replace_all(self, images: tuple[BaseImage, ...]) -> None:
         self._images = {i.version: i for i in images}
+        self.revision += 1

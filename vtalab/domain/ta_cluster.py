@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from vtalab.core import crypto
 from vtalab.core.trace import canonical
@@ -45,8 +45,10 @@ if TYPE_CHECKING:
     from vtalab.domain.vcenter import VCenter
     from vtalab.esxi.host import EsxiHost
 
-__all__ = ["OBJECT_KINDS", "AttestationService", "KeyTable", "TaConfig", "TaHost",
+__all__ = ["OBJECT_KINDS", "AttestationService", "KeyTable", "Table", "TaConfig", "TaHost",
            "TrustAuthorityCluster", "attestd_signing_key"]
+
+_V = TypeVar("_V")
 
 #: The TA cluster objects whose health is reported (names as in the vSphere API).
 OBJECT_KINDS = ("state", "principals", "base_images", "tpm2_ca_certificates",
@@ -56,7 +58,54 @@ OBJECT_KINDS = ("state", "principals", "base_images", "tpm2_ca_certificates",
 QUOTE_PCRS = (0, 1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14)
 
 
-class KeyTable(dict[str, bytes]):
+class Table(dict[str, _V]):
+    """One of a TA host's applied object tables (name -> object) that counts its changes.
+
+    Why: every attestation asks its TA host for the trust configuration; building a fresh
+    :class:`TrustConfig` snapshot each time copied every table. :meth:`TaConfig.trust_config`
+    keeps the snapshot and builds it again only when a table's ``revision`` (bumped by every
+    mutating method) or a replaced table says the contents may have changed."""
+
+    revision = 0  # class default: also after unpickling (the state then restores it)
+
+    def _changed(self) -> None:
+        self.revision += 1
+
+    def __setitem__(self, key: str, value: _V) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, _V]:
+        self._changed()
+        return super().popitem()
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def __ior__(self, other: Any) -> Self:  # type: ignore[override,misc]
+        self._changed()
+        super().update(other)
+        return self
+
+
+class KeyTable(Table[bytes]):
     """A TA host's registered endorsement keys (name -> SPKI DER), which keeps the set of
     its keys ready for the verifier and rebuilds it only after a change.
 
@@ -74,40 +123,13 @@ class KeyTable(dict[str, bytes]):
         return self._frozen
 
     def _changed(self) -> None:
+        super()._changed()
         self._frozen = None
 
-    def __setitem__(self, key: str, value: bytes) -> None:
-        super().__setitem__(key, value)
-        self._changed()
 
-    def __delitem__(self, key: str) -> None:
-        super().__delitem__(key)
-        self._changed()
-
-    def pop(self, *args: Any) -> Any:
-        self._changed()
-        return super().pop(*args)
-
-    def popitem(self) -> tuple[str, bytes]:
-        self._changed()
-        return super().popitem()
-
-    def clear(self) -> None:
-        self._changed()
-        super().clear()
-
-    def update(self, *args: Any, **kwargs: Any) -> None:
-        self._changed()
-        super().update(*args, **kwargs)
-
-    def setdefault(self, key: str, default: bytes = b"") -> bytes:
-        self._changed()
-        return super().setdefault(key, default)
-
-    def __ior__(self, other: Any) -> KeyTable:  # type: ignore[override,misc]
-        self._changed()
-        super().update(other)
-        return self
+#: TaConfig's tables and the class each is kept in (a plain dict assigned is wrapped)
+_TABLE_CLASSES: dict[str, type[Table[Any]]] = {
+    "principals": Table, "tpm_ca_certificates": Table, "endorsement_keys": KeyTable}
 
 
 @dataclass
@@ -115,20 +137,42 @@ class TaConfig:
     """The Trust Authority objects applied on one TA host (its own copy)."""
 
     enabled: bool = False
-    principals: dict[str, Principal] = field(default_factory=dict)
+    principals: dict[str, Principal] = field(default_factory=Table)
     base_images: BaseImageStore = field(default_factory=BaseImageStore)
-    tpm_ca_certificates: dict[str, bytes] = field(default_factory=dict)
+    tpm_ca_certificates: dict[str, bytes] = field(default_factory=Table)
     endorsement_keys: dict[str, bytes] = field(default_factory=KeyTable)
     settings: Tpm2Settings = field(default_factory=Tpm2Settings)
+    #: the last trust_config(): (principals, CA certificates, endorsement keys, base images,
+    #: the state it was built in, the snapshot) -- see trust_config
+    _trust: tuple[Any, Any, Any, Any, tuple[Any, ...], TrustConfig] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "endorsement_keys" and not isinstance(value, KeyTable):
-            value = KeyTable(value)  # a restored backup assigns a plain dict
+        wanted = _TABLE_CLASSES.get(name)
+        if wanted is not None and not isinstance(value, wanted):
+            value = wanted(value)  # a restored backup assigns a plain dict
         super().__setattr__(name, value)
 
     def trust_config(self) -> TrustConfig:
+        """The verifier's snapshot of this copy: the same object until something changes
+        (building one per attestation copied every table every time).
+
+        It is remembered with the tables it was built from, compared by identity (a
+        restored backup assigns new tables), and the state it was built in: the plain
+        fields and each table's change counter (a table changed in place). A table that
+        counts no changes (only ``object.__setattr__`` could put one here) is never
+        remembered."""
+        p, c, k, b = (self.principals, self.tpm_ca_certificates, self.endorsement_keys,
+                      self.base_images)
+        state = (self.enabled, self.settings, getattr(p, "revision", None),
+                 getattr(c, "revision", None), getattr(k, "revision", None),
+                 getattr(b, "revision", None))
+        cached = self._trust
+        if (cached is not None and cached[0] is p and cached[1] is c and cached[2] is k
+                and cached[3] is b and cached[4] == state):
+            return cached[5]
         keys = self.endorsement_keys
-        return TrustConfig(
+        trust = TrustConfig(
             enabled=self.enabled,
             principals=tuple(self.principals.values()),
             base_images=self.base_images.snapshot(),
@@ -137,6 +181,8 @@ class TaConfig:
                                   else frozenset(keys.values())),
             settings=self.settings,
         )
+        self._trust = None if None in state[2:] else (p, c, k, b, state, trust)
+        return trust
 
 
 def attestd_signing_key(seed: int, ta_host: str) -> crypto.PrivateKey:
