@@ -204,6 +204,7 @@ class AttestationService:
         self.host = host
         self.group = group
         self.name = f"{host.name}/attestd"
+        self._source = f"trust-authority/{self.name}"  # of its trace records
         self.key = attestd_signing_key(kernel.seed, host.name)
         self.kid = crypto.key_id(self.key)
         #: (EK, AK) pairs that passed a credential challenge here (registrar-like)
@@ -238,9 +239,8 @@ class AttestationService:
         self._nonces_issued += 1
         nonce = self._nonce_streams.bytes(f"{host}#{self._nonces_issued}", 32)
         record = self.nonces.issue(nonce, host, self.kernel.now)
-        self.kernel.record(f"trust-authority/{self.name}", "attest.nonce", host=host,
-                           service=self.name, nonce=nonce.hex(),
-                           expires=record.expires_at)
+        self.kernel.record(self._source, "attest.nonce", host=host, service=self.name,
+                           nonce=nonce.hex(), expires=record.expires_at)
         return record
 
     def attest(self, evidence: Evidence, config: TaConfig,
@@ -251,34 +251,38 @@ class AttestationService:
         The request's nonce (``evidence.nonce``) must be one this service issued to the
         requesting host, unused and unexpired; it is consumed here.
         """
-        problem, detail = self.nonces.redeem(evidence.nonce, evidence.host, self.kernel.now)
+        kernel = self.kernel
+        now = kernel.now
+        host = evidence.host
+        problem, detail = self.nonces.redeem(evidence.nonce, host, now)
         if problem is not None:
             verdict = nonce_verdict(problem, detail)
         else:
             verdict = evaluate(
                 evidence, config.trust_config(), nonce=evidence.nonce, activate=activate,
-                now=self.kernel.utc(),
-                challenge_label=f"{self.name}|{evidence.host}|{self.kernel.now}",
+                now=kernel.utc(), challenge_label=f"{self.name}|{host}|{now}",
                 bound_aks=self.bound_aks, counters=self.tpm_counters,
                 unsafe_clock=self.params.unsafe_clock_policy)
-        self.latest[evidence.host] = (self.kernel.now, verdict.attested,
-                                      verdict.reasons[0].value if verdict.reasons else None)
-        log = self.kernel.log
+        findings = verdict.findings
+        self.latest[host] = (now, verdict.attested,
+                             findings[0].reason.value if findings else None)
+        log = kernel.log
+        name = self.host.name
         for warning in verdict.warnings:
-            log(self.host.name, "attestd.log",
+            log(name, "attestd.log",
                 f"Attestation of {evidence.host}: warning: {warning.reason.value}: "
                 f"{warning.message}", level="warning")
         if verdict.attested:
-            tokens = issue_tokens(verdict, host=evidence.host, service_name=self.name,
+            tokens = issue_tokens(verdict, host=host, service_name=self.name,
                                   group=self.group, key=self.key, kid=self.kid,
-                                  iat=self.kernel.epoch_seconds(),
+                                  iat=kernel.epoch_seconds(),
                                   lifetime=int(self.params.token_lifetime_seconds))
-            log(self.host.name, "attestd.log",
+            log(name, "attestd.log",
                 f"Attestation of {evidence.host} succeeded: trusted base image "
                 f"{verdict.matched_base_image}; KMS_AUTH_JWT issued")
             return verdict, tokens
-        for finding in verdict.findings:
-            log(self.host.name, "attestd.log",
+        for finding in findings:
+            log(name, "attestd.log",
                 f"Attestation of {evidence.host} failed: {finding.reason.value}: "
                 f"{finding.message}", level="error")
         return verdict, None

@@ -27,12 +27,16 @@ from vtalab.tpm.marshal import marshal_public
 if TYPE_CHECKING:
     from vtalab.domain.site import Site
     from vtalab.esxi.host import BootMode, EsxiHost
+    from vtalab.tpm.device import Tpm
 
 __all__ = ["HostAttestation", "Kmxa", "ServiceInfo", "TrustedCluster", "TrustedHost"]
 
 #: The shortest wait of kmxa between two attestation attempts (a defensive floor: the
 #: parameters' ranges already keep every delay positive).
 MIN_ATTEST_DELAY_SECONDS = 1.0
+
+#: The PCRs kmxa asks its TPM to quote (one list for every quote: the TPM only reads it)
+_QUOTE_PCRS = list(QUOTE_PCRS)
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,10 @@ class Kmxa:
         self._wake = world.kernel.env.event()
         self._retry = world.params.retry_initial_seconds
         self._started = False
+        #: (TPM, EK, AK, EK SPKI DER, AK TPM2B_PUBLIC): see _tpm_identity
+        self._identity: tuple[Tpm, Any, Any, bytes, bytes] | None = None
+        #: (simulated s, its ISO text): see _iso_utc
+        self._utc_held: tuple[float, str] | None = None
 
     @property
     def host(self) -> EsxiHost:
@@ -187,16 +195,18 @@ class Kmxa:
             return result
         assert ta is not None
         tpm = host.tpm
+        now = kernel.now
         # kmxa asks the service for a nonce first (an exchange at this simulated instant:
         # the lab models no network latency); the quote must be over that nonce.
         nonce = ta.attestd.issue_nonce(host.name).nonce
-        quote = tpm.quote(nonce, list(QUOTE_PCRS), now_ms=int(round(kernel.now * 1000)))
+        quote = tpm.quote(nonce, _QUOTE_PCRS, now_ms=int(round(now * 1000)))
+        ek_public_der, ak_public = self._tpm_identity(tpm)
         evidence = Evidence(
             host=host.name,
             principal_token=world.workload_vcenter.host_assertion(host.name),
             ek_certificate_der=tpm.ek_certificate_der,
-            ek_public_der=crypto.public_der(tpm.ek),
-            ak_public=marshal_public(tpm.ak_public_area),
+            ek_public_der=ek_public_der,
+            ak_public=ak_public,
             quote_attest=quote.attest,
             quote_signature=quote.signature,
             eventlog=tpm.log.to_bytes(),
@@ -205,15 +215,19 @@ class Kmxa:
         )
         verdict, tokens = ta.attestd.attest(evidence, ta.config, tpm.activate_credential)
         if tokens is not None:
-            exp = kernel.epoch_seconds() + int(world.params.token_lifetime_seconds)
+            lifetime = world.params.token_lifetime_seconds
+            valid_until = now + lifetime
             result = HostAttestation(
-                status="attested", attested_at=kernel.now,
-                attested_until=kernel.now + world.params.token_lifetime_seconds,
-                token=tokens[0], token_exp=exp, measured_version=verdict.measured_version)
+                status="attested", attested_at=now, attested_until=valid_until,
+                token=tokens[0],
+                token_exp=kernel.epoch_seconds() + int(lifetime),
+                measured_version=verdict.measured_version)
             if verdict.matched_base_image:
-                world.ta_cluster.last_attested[verdict.matched_base_image] = kernel.now
+                world.ta_cluster.last_attested[verdict.matched_base_image] = now
             self.log(f"Attested by {info.name}; "
-                     f"token valid until {kernel.utc(result.attested_until).isoformat()}")
+                     f"token valid until {self._iso_utc(valid_until)}")
+            message = (f"{host.name}: attestation by {info.name}: passed, measured ESXi "
+                       f"{verdict.measured_version}")
         else:
             first = verdict.findings[0]
             result = HostAttestation(
@@ -221,17 +235,39 @@ class Kmxa:
                 messages=[f"{f.reason.value}: {f.message}" for f in verdict.findings],
                 measured_version=verdict.measured_version)
             self.log(f"Attestation by {info.name} failed: {result.messages[0]}", level="error")
+            message = f"{host.name}: attestation by {info.name}: FAILED ({result.reason})"
         kernel.record(host.source, "attest.result", host=host.name,
                       service=info.name, status=result.status, reason=result.reason,
                       measured_version=verdict.measured_version,
                       running_version=host.version,
                       reset_count=verdict.reset_count,
-                      warnings=[r.value for r in verdict.warning_reasons],
-                      message=(f"{host.name}: attestation by {info.name}: "
-                               + ("passed, measured ESXi " + str(verdict.measured_version)
-                                  if tokens else f"FAILED ({result.reason})")))
+                      warnings=[f.reason.value for f in verdict.warnings],
+                      message=message)
         self.results[info.name] = result
         return result
+
+    def _tpm_identity(self, tpm: Tpm) -> tuple[bytes, bytes]:
+        """The EK's SPKI DER and the AK's ``TPM2B_PUBLIC`` that this host presents.
+
+        Pure functions of the TPM's keys, asked at every attestation: remembered for this
+        TPM and these keys (a replaced TPM -- a new :class:`Tpm` -- or key is a new entry)."""
+        held = self._identity
+        if held is not None and held[0] is tpm and held[1] is tpm.ek and held[2] is tpm.ak:
+            return held[3], held[4]
+        ek_public_der = crypto.public_der(tpm.ek)
+        ak_public = marshal_public(tpm.ak_public_area)
+        self._identity = (tpm, tpm.ek, tpm.ak, ek_public_der, ak_public)
+        return ek_public_der, ak_public
+
+    def _iso_utc(self, at: float) -> str:
+        """``kernel.utc(at).isoformat()``: the host attests with each service at the same
+        instant, so the end of validity it logs is the same text; the last one is kept."""
+        held = self._utc_held
+        if held is not None and held[0] == at:
+            return held[1]
+        text = self.world.kernel.utc(at).isoformat()
+        self._utc_held = (at, text)
+        return text
 
     def token(self) -> str | None:
         """A token this host believes valid (by its own, possibly skewed, clock)."""
