@@ -115,7 +115,9 @@ def test_violation_text_names_time_and_subject():
 # -- no-key-without-token --------------------------------------------------------------
 
 def test_key_released_without_own_valid_token_is_caught():
-    world = clean_run().world
+    # a run of its own: the forged releases below stay in its trace and its folds
+    scenario = load_scenario(str(SCENARIOS / "best-practice-upgrade.yaml"))
+    world = run_scenario(scenario).world
     assert INVARIANTS["no-key-without-token"].check(world) == []
     real = next(e.fields for e in world.kernel.trace
                 if e.kind == "key.release" and e.fields.get("ok"))
@@ -130,10 +132,7 @@ def test_key_released_without_own_valid_token_is_caught():
         world.kernel.record("trust-authority/ta-esx-01/kmxd", "key.release", host=host,
                             key_id="k" * 32, ok=True, token=token, group=real["group"],
                             now_epoch=now)
-    try:
-        found = INVARIANTS["no-key-without-token"].check(world)
-    finally:
-        del world.kernel.trace._events[-3:]  # keep the shared clean run clean
+    found = INVARIANTS["no-key-without-token"].check(world)
     assert [v.subject for v in found] == [other, owner, owner]
     assert f"issued to {owner}" in found[0].detail
     assert "had expired 5 s earlier" in found[1].detail

@@ -107,3 +107,30 @@ def test_after_the_first_check_no_invariant_reads_the_trace_again(
     monkeypatch.setattr(Trace, "__iter__", no_rereading)
     world.run(world.kernel.now + 3600)
     assert _judge(world) == want
+
+
+def test_the_first_check_reads_the_trace_once_and_makes_only_the_events_it_reads(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every invariant and count (the liveness fold with the world's bound included)
+    starts on one subscription to the kinds they read: no fold iterates the trace, and
+    an event of a kind no invariant reads (a log line, a vCenter task) is never made."""
+    from vtalab.core.trace import Trace, TraceEvent
+
+    world = run_scenario(load_scenario(str(ROOT / "scenarios" / "quick-boot-upgrade.yaml"))).world
+    want = _judge(run_scenario(load_scenario(
+        str(ROOT / "scenarios" / "quick-boot-upgrade.yaml"))).world)
+    made: list[str] = []
+    make = TraceEvent.__init__
+
+    def counted(self: TraceEvent, *args: Any) -> None:
+        make(self, *args)
+        made.append(self.kind)
+
+    def no_reading(self: Trace) -> Any:
+        raise AssertionError("an invariant iterated the whole trace")
+
+    monkeypatch.setattr(TraceEvent, "__init__", counted)
+    monkeypatch.setattr(Trace, "__iter__", no_reading)
+    assert _judge(world) == want
+    assert made and "log" not in made and "vc.task" not in made
+    assert len(made) < len(world.kernel.trace) / 2

@@ -218,3 +218,66 @@ def test_times_print_as_the_reference_does(time: Any) -> None:
                               sort_keys=True, separators=(",", ":")) + "\n"
                    for i, f in enumerate(({}, {"a": 1})))
     assert t.to_jsonl() == want
+
+
+def test_a_listener_of_some_kinds_hears_only_those_and_no_other_event_is_made() -> None:
+    k = Kernel(1)
+    k.record("a", "attest.nonce", n=0)
+    k.record("a", "log", message="x")
+    heard: list[tuple[int, str]] = []
+    everything: list[int] = []
+    k.trace.subscribe(lambda e: heard.append((e.seq, e.kind)), ["attest.*", "step.start"])
+    k.trace.subscribe(lambda e: everything.append(e.seq))
+    for kind in ("log", "attest.result", "step.start", "step.startled", "attest", "log"):
+        k.record("a", kind)
+    k.trace.deliver()
+    assert heard == [(0, "attest.nonce"), (3, "attest.result"), (4, "step.start")]
+    assert everything == list(range(8))
+    assert k.trace._events == []  # delivering made only the events heard, and kept none
+    k.record("a", "attest.result")
+    assert [e.seq for e in k.trace][-1] == 8  # reading delivers: the new event is heard
+    assert heard[-1] == (8, "attest.result") and everything[-1] == 8
+
+
+def test_a_listener_hears_each_event_once_when_the_trace_starts_streaming(
+        tmp_path: Path) -> None:
+    k = Kernel(1)
+    heard: list[int] = []
+    k.trace.subscribe(lambda e: heard.append(e.seq))
+    k.record("a", "one")
+    k.trace.digest()  # hashed before streaming starts ...
+    k.record("a", "two")  # ... and not
+    with open(tmp_path / "t.jsonl", "w", encoding="ascii") as fh:
+        k.trace.stream_to(fh, str(tmp_path / "t.jsonl"))
+        k.record("a", "three")
+        k.trace.deliver()
+    assert heard == [0, 1, 2]
+
+
+@pytest.mark.parametrize("made", [False, True])
+def test_select_on_raw_records_is_the_plain_filter(made: bool) -> None:
+    """``select`` of a kept trace compares raw records and makes only what it returns;
+    it must give exactly what filtering the events one by one gives."""
+    path = ROOT / "scenarios" / "quick-boot-upgrade.yaml"
+    trace = run_scenario(load_scenario(str(path))).world.kernel.trace
+    reference = Trace.read_events(trace.to_jsonl().splitlines())  # makes no event
+    if made:
+        list(trace)  # events made already: select lends them
+    assert (trace._events == []) is not made
+    hosts = sorted({e.fields["host"] for e in reference if "host" in e.fields})
+    queries: list[tuple[Any, Any, bool, dict[str, Any]]] = [
+        ("log", None, False, {}), ("log", None, True, {}), ("attest.", None, True, {}),
+        ("attest.result", None, False, {"status": "attested"}),
+        ("log", None, False, {"host": hosts[0], "log": "kmxa.log"}),
+        (None, "trusted/", True, {}), (None, None, True, {"host": hosts[-1]}),
+        ("host.boot", hosts[0], True, {"mode": "quick"}), ("no.such.kind", None, True, {}),
+        (None, None, True, {}), ("", None, False, {})]
+    for kind, source, prefix, fields in queries:
+        want = [e for e in reference
+                if (kind is None or (e.kind.startswith(kind) if prefix else e.kind == kind))
+                and (source is None or e.source.startswith(source))
+                and all(e.fields.get(key) == v for key, v in fields.items())]
+        got = trace.select(kind, source, prefix, **fields)
+        assert got == want, (kind, source, prefix, fields)
+    assert any(trace.select("log", prefix=False, host=hosts[0]))
+    assert (trace._events == []) is not made  # selecting keeps no event

@@ -109,6 +109,20 @@ def canonical(obj: Any) -> str:
     return _CANONICAL.encode(jsonable(obj))
 
 
+class _Kinds:
+    """A set of event kinds: exact names, and prefixes written with a trailing ``*``."""
+
+    __slots__ = ("exact", "prefixes")
+
+    def __init__(self, kinds: Iterable[str]) -> None:
+        kinds = tuple(kinds)
+        self.exact = frozenset(k for k in kinds if not k.endswith("*"))
+        self.prefixes = tuple(k[:-1] for k in kinds if k.endswith("*"))
+
+    def match(self, kind: str) -> bool:
+        return kind in self.exact or bool(self.prefixes and kind.startswith(self.prefixes))
+
+
 @dataclass(frozen=True, slots=True)
 class TraceEvent:
     time: float
@@ -137,9 +151,11 @@ class Trace:
     Appending is cheap: the raw ``(time, source, kind, fields)`` goes onto a list. Field
     values other than ``str``/``int``/``bool``/``None`` are made JSON-safe at once (which
     also copies containers, so a caller changing one later cannot change the trace); the
-    rest waits. :class:`TraceEvent` objects are made when the trace is read, and the
-    canonical encoding and hashing happen in batches when the digest or the JSON Lines
-    are asked for -- byte for byte what encoding each event as it came would give.
+    rest waits. :class:`TraceEvent` objects are made when the trace is read -- all of them
+    for iterating or indexing, only the matching ones for :meth:`select` and only those of
+    the kinds a listener asked for (:meth:`subscribe`) -- and the canonical encoding and
+    hashing happen in batches when the digest or the JSON Lines are asked for -- byte for
+    byte what encoding each event as it came would give.
 
     A trace either keeps its events in memory (the default) or, after
     :meth:`stream_to`, writes their JSON Lines to a file every :data:`BATCH` events and
@@ -156,7 +172,10 @@ class Trace:
         self._events: list[TraceEvent] = []  #: kept events, made from ``_raw`` on reading
         self._hashed = 0  #: events (from the start) whose lines are in the digest
         self._hash = hashlib.sha256()
-        self._listeners: list[Callable[[TraceEvent], Any]] = []
+        #: (listener, the kinds it hears: exact names and prefixes, or None for all)
+        self._listeners: list[tuple[Callable[[TraceEvent], Any], _Kinds | None]] = []
+        #: kind -> the listeners that hear it (filled as kinds appear; reset on subscribe)
+        self._hearing: dict[str, list[Callable[[TraceEvent], Any]]] = {}
         self._told = 0  #: events delivered to the listeners
         self._stream: TextIO | None = None
         self._stream_path: str | None = None
@@ -198,15 +217,38 @@ class Trace:
             if time is not last:
                 last, t = time, _time(time)
             append(TraceEvent(t, seq, source, kind, fields))
-        self._tell()
 
     def _tell(self) -> None:
-        made = self._base + len(self._events)
-        if self._told < made:
-            for e in self._events[self._told - self._base:] if self._listeners else ():
-                for listener in self._listeners:
-                    listener(e)
-            self._told = made
+        """Hand the events recorded since the last delivery to the listeners that hear
+        their kinds, in order; an event no listener hears is not made (a kept trace lends
+        the listeners the events it made already)."""
+        base = self._base
+        start, stop = self._told - base, len(self._raw)
+        if start >= stop:
+            return
+        self._told = base + stop  # first: a listener reading the trace hears nothing twice
+        if not self._listeners:
+            return
+        raw, events, hearing = self._raw, self._events, self._hearing
+        made = len(events)
+        last: Any = None
+        t: int | float = 0
+        for i in range(start, stop):
+            time, source, kind, fields = raw[i]
+            listeners = hearing.get(kind)
+            if listeners is None:
+                listeners = hearing[kind] = [fn for fn, kinds in self._listeners
+                                             if kinds is None or kinds.match(kind)]
+            if not listeners:
+                continue
+            if i < made:
+                event = events[i]
+            else:
+                if time is not last:
+                    last, t = time, _time(time)
+                event = TraceEvent(t, base + i, source, kind, fields)
+            for listener in listeners:
+                listener(event)
 
     def _lines(self, start: int, stop: int) -> str:
         """The JSON Lines of raw events ``start:stop`` (indexes into ``_raw``).
@@ -266,8 +308,7 @@ class Trace:
         assert self._stream is not None
         if not self._raw:
             return
-        if self._listeners:
-            self._make()
+        self._tell()
         text = self._lines(0, len(self._raw))
         self._hash.update(text.encode("ascii"))
         self._stream.write(text)
@@ -283,12 +324,12 @@ class Trace:
         trace can read its events back when iterated.
         """
         if self._stream is None:
-            self._make()  # listeners hear of every event before it goes
+            self._tell()  # listeners hear of every event before it goes
             self._stream, self._stream_path = fh, path
             fh.write(self._lines(0, self._hashed - self._base))  # hashed already
             self._raw = self._raw[self._hashed - self._base:]
             self._events = []
-            self._base = self._told = self._hashed
+            self._base = self._hashed  # (the listeners have heard of all: _told stays)
             self._drain()
 
     def moved_to(self, path: str) -> None:
@@ -300,22 +341,32 @@ class Trace:
         """Whether events go to a file (:meth:`stream_to`) rather than stay in memory."""
         return self._stream is not None
 
-    def subscribe(self, listener: Callable[[TraceEvent], Any]) -> None:
+    def subscribe(self, listener: Callable[[TraceEvent], Any],
+                  kinds: Iterable[str] | None = None) -> None:
         """Call ``listener(event)`` for every event not yet delivered, in order.
 
-        Events are delivered in batches, at the latest when the trace is read or
-        :meth:`deliver` is called; a listener subscribed late is first handed the events
-        recorded before (a streamed trace reads them back from its file).
+        ``kinds`` limits it to the events of those kinds (a trailing ``*`` matches a
+        prefix: ``attest.*``); the others are not even made for it. Events are delivered
+        in batches, at the latest when the trace is read or :meth:`deliver` is called; a
+        listener subscribed late is first handed the events recorded before (a streamed
+        trace reads them back from its file).
         """
+        wanted = None if kinds is None else _Kinds(kinds)
         self.deliver()
-        for e in self:  # a streamed trace reads its file back
-            listener(e)
-        self._listeners.append(listener)
+        if self._stream is None:
+            for e in self._matching(lambda kind: wanted is None or wanted.match(kind)):
+                listener(e)
+        else:
+            for e in self:  # a streamed trace reads its file back
+                if wanted is None or wanted.match(e.kind):
+                    listener(e)
+        self._listeners.append((listener, wanted))
+        self._hearing.clear()
 
     def deliver(self) -> None:
         """Hand every event recorded so far to the listeners (:meth:`subscribe`)."""
         if self._stream is None:
-            self._make()
+            self._tell()
         elif not self._stream.closed:
             self._drain()
 
@@ -326,6 +377,7 @@ class Trace:
     def __iter__(self) -> Iterator[TraceEvent]:
         if self._stream is None:
             self._make()
+            self._tell()  # (lends the listeners the events just made)
             return iter(self._events)
         return self._read_back()
 
@@ -353,6 +405,7 @@ class Trace:
         if self._stream is not None:
             raise RuntimeError("a streamed trace is read in order (iterate over it)")
         self._make()
+        self._tell()
         return self._events[index]
 
     @property
@@ -361,17 +414,47 @@ class Trace:
 
     def select(self, kind: str | None = None, source: str | None = None,
                prefix: bool = True, **fields: Any) -> list[TraceEvent]:
-        """Events whose kind (and source) start with the given prefixes and whose fields match."""
-        out = []
-        for e in self:
-            if kind is not None and not (e.kind.startswith(kind) if prefix else e.kind == kind):
+        """Events whose kind (and source) start with the given prefixes and whose fields match.
+
+        A kept trace compares its raw records and makes only the events selected."""
+        def kind_ok(k: str) -> bool:
+            return kind is None or (k.startswith(kind) if prefix else k == kind)
+
+        if self._stream is None:
+            self._tell()
+            return list(self._matching(kind_ok, source, fields))
+        items = fields.items()
+        return [e for e in self if kind_ok(e.kind)
+                and (source is None or e.source.startswith(source))
+                and not any(e.fields.get(k) != v for k, v in items)]
+
+    def _matching(self, kind_ok: Callable[[str], bool], source: str | None = None,
+                  fields: Mapping[str, Any] | None = None) -> Iterator[TraceEvent]:
+        """The events of a kept trace whose kinds pass ``kind_ok`` (asked once per kind
+        name), whose sources start with ``source`` and whose fields hold ``fields``,
+        compared on the raw records; an event is made only when it matches and was not
+        made already."""
+        raw, events = self._raw, self._events
+        made = len(events)
+        verdict: dict[str, bool] = {}
+        items = fields.items() if fields else ()
+        last: Any = None
+        t: int | float = 0
+        for i in range(len(raw)):  # (not those recorded while the caller reads them)
+            time, src, kind, values = raw[i]
+            ok = verdict.get(kind)
+            if ok is None:
+                ok = verdict[kind] = kind_ok(kind)
+            if not ok or (source is not None and not src.startswith(source)):
                 continue
-            if source is not None and not e.source.startswith(source):
+            if items and any(values.get(k) != v for k, v in items):
                 continue
-            if any(e.fields.get(k) != v for k, v in fields.items()):
+            if i < made:
+                yield events[i]
                 continue
-            out.append(e)
-        return out
+            if time is not last:
+                last, t = time, _time(time)
+            yield TraceEvent(t, i, src, kind, values)
 
     def digest(self) -> str:
         """SHA-256 (hex) of the JSON Lines serialisation of the whole trace."""

@@ -25,6 +25,7 @@ from vtalab.errors import InputError
 from vtalab.esxi.releases import image_for
 from vtalab.invariants import DOMAIN, SEED, Violation, invariant
 from vtalab.invariants.replay import (
+    _STARTING,
     DOWN_KINDS,
     UP_KINDS,
     _canonical_verb,
@@ -396,6 +397,16 @@ def _liveness_fold(bound: float) -> Any:
                 state.apply(e)
 
     return fold
+
+
+def _default_liveness(world: World) -> tuple[Any, tuple[str, ...], Any]:
+    """The liveness fold with the world's own bound (what ``liveness-reattested`` asks
+    for), started with the other folds so that the trace so far is read once for all."""
+    bound = float(liveness_bound(world.params))
+    return ("liveness", bound), _LIVENESS_KINDS, _liveness_fold(bound)
+
+
+_STARTING.append(_default_liveness)
 
 
 def check_liveness(world: World, *, bound: float | None = None) -> list[Violation]:

@@ -53,39 +53,55 @@ class _Fold:
 
 
 class _Folds:
-    """The folds of one trace, fed through one subscription (by kind, so an event reaches
-    only the folds that read it)."""
+    """The folds of one trace, fed through one subscription to the kinds they read (an
+    event of another kind is not even made for them; an event reaches only the folds
+    that read its kind)."""
 
     def __init__(self, trace: Any, world: World, crypto_mode: Callable[[], Any]) -> None:
-        self.folds: dict[Any, _Fold] = {}
-        self.by_kind: dict[str, list[_Fold]] = {}
+        self.folds: dict[Any, _Fold] = {}  #: every fold of the trace, by key
+        self.shared: list[_Fold] = []  #: those fed through the shared subscription
+        self.by_kind: dict[str, list[_Fold]] = {}  #: kind -> the shared folds reading it
         #: the world's crypto (a fold may verify a token): entered whatever reads the trace
         self.crypto_mode = crypto_mode
-        # Every fold made with @folded starts now, so that the trace so far is read once
-        # for all of them (an invariant is rarely asked alone: a check asks them all).
+        # Every fold made with @folded (and each that _starting makes for this world)
+        # starts now, so that the trace so far is read once for all of them (an invariant
+        # is rarely asked alone: a check asks them all).
+        kinds: set[str] = set()
         with crypto_mode():
-            for key, (kinds, make) in _REGISTERED.items():
-                self.folds[key] = _Fold(make(world), kinds)
-            trace.subscribe(self.feed)
+            made = [(key, kinds_, make) for key, (kinds_, make) in _REGISTERED.items()]
+            made += [start(world) for start in _STARTING]
+            for key, fold_kinds, make in made:
+                self.folds[key] = fold = _Fold(make(world), fold_kinds)
+                self.shared.append(fold)
+                kinds.update(fold_kinds)
+            trace.subscribe(self.feed, sorted(kinds))
 
     def feed(self, e: TraceEvent) -> None:
         folds = self.by_kind.get(e.kind)
         if folds is None:
-            folds = self.by_kind[e.kind] = [f for f in self.folds.values() if f.wants(e.kind)]
-        if folds:
-            with self.crypto_mode():
-                for f in folds:
-                    f.feed(e)
+            folds = self.by_kind[e.kind] = [f for f in self.shared if f.wants(e.kind)]
+        with self.crypto_mode():
+            for f in folds:
+                f.feed(e)
 
-    def add(self, key: Any, fold: _Fold) -> None:
+    def add(self, trace: Any, key: Any, fold: _Fold, kinds: tuple[str, ...]) -> None:
+        """A fold not started with the others: it catches up on the trace so far, then
+        hears of the next events of its kinds through a subscription of its own."""
+        def feed(e: TraceEvent) -> None:
+            with self.crypto_mode():
+                fold.feed(e)
+
         self.folds[key] = fold
-        self.by_kind.clear()
+        trace.subscribe(feed, kinds)
 
 
 _FOLDS: weakref.WeakKeyDictionary[Any, _Folds] = weakref.WeakKeyDictionary()
 _Make = Callable[["World"], Generator[Any, "TraceEvent", None]]
 #: the folds of :func:`folded`: key -> (kinds, make)
 _REGISTERED: dict[Any, tuple[tuple[str, ...], _Make]] = {}
+#: ``start(world) -> (key, kinds, make)``: folds whose key depends on the world (the
+#: liveness fold with the world's own bound), started with those of :func:`folded`
+_STARTING: list[Callable[[World], tuple[Any, tuple[str, ...], _Make]]] = []
 
 
 def _fold(world: World, key: Any, kinds: tuple[str, ...],
@@ -101,14 +117,7 @@ def _fold(world: World, key: Any, kinds: tuple[str, ...],
     if fold is None:  # new: catch up on the events so far, then hear of the next ones
         with folds.crypto_mode():
             fold = _Fold(make(world), kinds)
-            wanted: dict[str, bool] = {}  # kind -> whether the fold reads it
-            for e in trace:
-                want = wanted.get(e.kind)
-                if want is None:
-                    want = wanted[e.kind] = fold.wants(e.kind)
-                if want:
-                    fold.feed(e)
-        folds.add(key, fold)
+        folds.add(trace, key, fold, kinds)
     return fold.value
 
 

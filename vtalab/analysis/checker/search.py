@@ -142,8 +142,8 @@ def judge(result: Any) -> RunSummary:
             advice += found
         elif found:
             violations[item.name] = found
-    verbs = tuple(str(e.fields.get("verb")) for e in world.kernel.trace
-                  if e.kind == "step.start")
+    verbs = tuple(str(e.fields.get("verb"))
+                  for e in world.kernel.trace.select("step.start", prefix=False))
     return RunSummary(violations, advice, at_risk, verbs, refused)
 
 
