@@ -134,3 +134,26 @@ def test_the_first_check_reads_the_trace_once_and_makes_only_the_events_it_reads
     assert _judge(world) == want
     assert made and "log" not in made and "vc.task" not in made
     assert len(made) < len(world.kernel.trace) / 2
+
+
+@pytest.mark.parametrize("mode", ["real", "simulated"])
+def test_the_folds_verify_tokens_in_the_worlds_crypto_whatever_the_callers(mode: str) -> None:
+    """A fold re-verifies kmxd's tokens in the world's crypto mode, entered only when the
+    caller is in the other one: a release recorded after the first check and judged from
+    inside the other mode is still a valid one."""
+    from vtalab.core import crypto
+    from vtalab.scenario.model import load_scenario_text
+
+    world = run_scenario(load_scenario_text(STALE, file="<stale>"), crypto=mode).world
+    other = mode != "simulated"
+    with crypto.simulated(other):
+        first = _judge(world)  # every fold made and fed the trace so far
+    release = next(e for e in world.kernel.trace.select("key.release", prefix=False)
+                   if e.fields.get("ok"))
+    world.kernel.record(release.source, "key.release", **release.fields)  # valid again
+    with crypto.simulated(other):
+        violations, at_risk = _judge(world)
+        assert crypto.is_simulated() is other
+    assert at_risk["no-key-without-token"] == first[1]["no-key-without-token"] + 1
+    assert not [v for v in violations if v.invariant in ("no-key-without-token",
+                                                         "key-only-after-attestation")]

@@ -16,8 +16,10 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import compress
 from json.encoder import c_make_encoder  # type: ignore[attr-defined]
 from json.encoder import encode_basestring_ascii as _json_str
+from operator import itemgetter
 from typing import Any, TextIO
 
 from vtalab.core.files import write_atomic
@@ -65,6 +67,9 @@ def jsonable(value: Any) -> Any:
         return jsonable(value.model_dump(mode="json"))
     raise TypeError(f"cannot put {type(value).__name__} into a trace")
 
+
+#: A raw record's kind (``Trace._raw`` holds ``(time, source, kind, fields)``).
+_KIND = itemgetter(2)
 
 #: The constant pieces of an event's line around its kind and its source, by name
 #: (``,"kind":"tpm.reset","seq":`` and ``,"src":"trusted/esx-01/tpm","t":``): kinds are a
@@ -229,18 +234,22 @@ class Trace:
         self._told = base + stop  # first: a listener reading the trace hears nothing twice
         if not self._listeners:
             return
-        raw, events, hearing = self._raw, self._events, self._hearing
+        batch, events = self._raw[start:stop], self._events
         made = len(events)
+        # (a listener subscribing meanwhile gets a new dict and hears this batch from
+        # its catch-up, so this delivery goes on with the listeners it began with)
+        hearing = self._hearing
+        for kind in set(map(_KIND, batch)):  # kinds new to this trace: who hears them
+            if kind not in hearing:
+                hearing[kind] = self._hearers(kind)
+        heard = {kind for kind, listeners in hearing.items() if listeners}
         last: Any = None
         t: int | float = 0
-        for i in range(start, stop):
-            time, source, kind, fields = raw[i]
-            listeners = hearing.get(kind)
-            if listeners is None:
-                listeners = hearing[kind] = [fn for fn, kinds in self._listeners
-                                             if kinds is None or kinds.match(kind)]
-            if not listeners:
-                continue
+        # only the records of heard kinds, found at C speed (a membership test each)
+        for j in compress(range(len(batch)), map(heard.__contains__, map(_KIND, batch))):
+            i = start + j
+            time, source, kind, fields = batch[j]
+            listeners = hearing[kind]
             if i < made:
                 event = events[i]
             else:
@@ -249,6 +258,10 @@ class Trace:
                 event = TraceEvent(t, base + i, source, kind, fields)
             for listener in listeners:
                 listener(event)
+
+    def _hearers(self, kind: str) -> list[Callable[[TraceEvent], Any]]:
+        """The listeners that hear events of ``kind``, in the order they subscribed."""
+        return [fn for fn, kinds in self._listeners if kinds is None or kinds.match(kind)]
 
     def _lines(self, start: int, stop: int) -> str:
         """The JSON Lines of raw events ``start:stop`` (indexes into ``_raw``).
@@ -361,7 +374,7 @@ class Trace:
                 if wanted is None or wanted.match(e.kind):
                     listener(e)
         self._listeners.append((listener, wanted))
-        self._hearing.clear()
+        self._hearing = {}
 
     def deliver(self) -> None:
         """Hand every event recorded so far to the listeners (:meth:`subscribe`)."""
@@ -436,18 +449,23 @@ class Trace:
         made already."""
         raw, events = self._raw, self._events
         made = len(events)
-        verdict: dict[str, bool] = {}
+        n = len(raw)  # (not those recorded while the caller reads them)
+        # The records of the wanted kinds, found at C speed: the kinds present, then a
+        # membership test per record (most selections want a few kinds of many records).
+        wanted = {k for k in set(map(_KIND, raw)) if kind_ok(k)}
         items = fields.items() if fields else ()
         last: Any = None
         t: int | float = 0
-        for i in range(len(raw)):  # (not those recorded while the caller reads them)
+        for i in compress(range(n), map(wanted.__contains__, map(_KIND, raw))):
             time, src, kind, values = raw[i]
-            ok = verdict.get(kind)
-            if ok is None:
-                ok = verdict[kind] = kind_ok(kind)
-            if not ok or (source is not None and not src.startswith(source)):
+            if source is not None and not src.startswith(source):
                 continue
-            if items and any(values.get(k) != v for k, v in items):
+            differs = False
+            for k, v in items:  # (a loop, not any(): no generator made per record)
+                if values.get(k) != v:
+                    differs = True
+                    break
+            if differs:
                 continue
             if i < made:
                 yield events[i]
