@@ -289,11 +289,12 @@ def test_a_memo_entry_for_a_reused_id_is_not_used(monkeypatch: pytest.MonkeyPatc
     (what a reused id would find) is ignored and replaced."""
     key = OTHER.public_key()
     other_pub = KEY.public_key()
-    stale = {"_SIM_BY_ID": (other_pub, *crypto._sim_prefixes(  # noqa: SLF001
-                 crypto.public_der(KEY))),
+    der = crypto.public_der(KEY)
+    stale = {"_SIM_BY_ID": (other_pub, der, *crypto._sim_prefixes(der)),  # noqa: SLF001
              "_POINT_BY_ID": (other_pub, crypto.public_point(KEY)),
              "_DER_BY_ID": (other_pub, crypto.public_der(KEY))}[memo]
     monkeypatch.setattr(crypto, memo, {id(key): stale})
+    monkeypatch.setattr(crypto, "_SIM_SIGNED", {})
     assert crypto.sim_sign(key, b"x") == _ref_sign(OTHER, b"x", True)  # type: ignore[arg-type]
     assert crypto.public_point(key) == crypto.public_point(OTHER)
     assert crypto.public_der(key) == crypto.public_der(OTHER)
@@ -309,3 +310,26 @@ def test_simulated_signature_by_identity_is_by_key_pair() -> None:
         for pub in (KEY.public_key(), crypto.public_from_der(crypto.public_der(KEY))):
             assert crypto.ecdsa_verify(pub, data, *want)
             assert not crypto.ecdsa_verify(OTHER.public_key(), data, *want)
+
+
+def test_simulated_signatures_are_remembered_for_the_exact_key_and_bytes(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What is signed is verified moments later: the stand-in's value is remembered for the
+    exact (key pair, bytes), in a bounded memo, and never serves other bytes or keys."""
+    monkeypatch.setattr(crypto, "_SIM_SIGNED", {})
+    monkeypatch.setattr(crypto, "_SIM_SIGNED_LIMIT", 5)
+    memo = crypto._SIM_SIGNED  # noqa: SLF001
+    datas = [b"quote %d" % i for i in range(12)]
+    for data in datas:
+        want = _ref_sign(KEY, data, True)
+        assert crypto.sim_sign(KEY, data) == want
+        assert memo[(crypto.public_der(KEY), data)] == want
+        assert crypto.sim_verify(KEY.public_key(), data, *want)  # from memory
+        assert crypto.sim_verify(KEY.public_key(), bytes(data), *want)  # equal bytes
+        assert not crypto.sim_verify(KEY.public_key(), data + b"!", *want)
+        assert not crypto.sim_verify(OTHER.public_key(), data, *want)
+        assert crypto.sim_sign(OTHER, data) == _ref_sign(OTHER, data, True)
+        assert 0 < len(memo) <= 5
+    mutable = bytearray(b"quote 0")  # not hashable: computed, not remembered
+    assert crypto.sim_sign(KEY, mutable) == _ref_sign(KEY, b"quote 0", True)  # type: ignore[arg-type]
+    assert all(type(d) is bytes for _, d in memo)

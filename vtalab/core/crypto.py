@@ -217,7 +217,7 @@ def key_id(key: PrivateKey | PublicKey) -> str:
     kid = _KEY_IDS.get(der)
     if kid is None:
         kid = hashlib.sha256(der).hexdigest()[:16]
-        _remember(_KEY_IDS, der, kid, limit=_DER_LIMIT)
+        _remember(_KEY_IDS, der, kid)  # service keys and one EK a host: the shared limit
     return kid
 
 
@@ -365,17 +365,31 @@ _SIM_PREFIXES: dict[bytes, tuple[Any, Any]] = {}
 
 
 def _sim_rs_of(key: PrivateKey | PublicKey, data: bytes) -> tuple[int, int]:
-    """``_sim_rs(public_der(key), data)``, with the key's two SHA-256 prefix states found
-    by the key's identity (one dictionary look-up instead of encoding and hashing the key's
-    DER bytes): every simulated signature and verification of an attestation comes here."""
+    """``_sim_rs(public_der(key), data)``, with the key's DER and two SHA-256 prefix states
+    found by the key's identity (one look-up instead of encoding the key and a look-up by
+    its bytes), and the result remembered for the exact ``(key, data)``: what is signed in
+    an attestation is verified moments later (the quote once, a host's principal token by
+    each attestation service), and the stand-in is a pure function of the two."""
     held = _SIM_BY_ID.get(id(key))
     if held is None or held[0] is not key:
-        held = (key, *_sim_prefixes(public_der(key)))
+        der = public_der(key)
+        held = (key, der, *_sim_prefixes(der))
         _remember(_SIM_BY_ID, id(key), held, limit=_DER_LIMIT)
-    return _sim_finish(held[1], held[2], data)
+    if type(data) is not bytes:  # a bytearray, say: not hashable, nothing to remember
+        return _sim_finish(held[2], held[3], data)
+    memo = (held[1], data)
+    rs = _SIM_SIGNED.get(memo)
+    if rs is None:
+        rs = _sim_finish(held[2], held[3], data)
+        _remember(_SIM_SIGNED, memo, rs, limit=_SIM_SIGNED_LIMIT)
+    return rs
 
 
-_SIM_BY_ID: dict[int, tuple[Any, Any, Any]] = {}
+_SIM_BY_ID: dict[int, tuple[Any, bytes, Any, Any]] = {}
+_SIM_SIGNED: dict[tuple[bytes, bytes], tuple[int, int]] = {}
+#: A signature is verified within the attestation that made it, so a few thousand recent
+#: ones are enough (each entry holds the signed bytes: about 0.5 KB).
+_SIM_SIGNED_LIMIT = 4096
 
 
 def sim_sign(key: PrivateKey, data: bytes) -> tuple[int, int]:
