@@ -333,3 +333,16 @@ def test_simulated_signatures_are_remembered_for_the_exact_key_and_bytes(
     mutable = bytearray(b"quote 0")  # not hashable: computed, not remembered
     assert crypto.sim_sign(KEY, mutable) == _ref_sign(KEY, b"quote 0", True)  # type: ignore[arg-type]
     assert all(type(d) is bytes for _, d in memo)
+
+
+def test_a_token_nested_past_the_parsers_depth_is_malformed_not_a_crash() -> None:
+    """Claims nested deeper than the JSON decoder can recurse make a malformed token
+    (``None``), never a ``RecursionError`` out of the verifier or the key provider."""
+    deep = "[" * 100_000 + "]" * 100_000
+    claims = crypto.b64url(f'{{"sub":{deep}}}'.encode())
+    header = crypto.b64url(b'{"alg":"ES256","typ":"JWT"}')
+    token = f"{header}.{claims}.{crypto.b64url(bytes(64))}"
+    key = crypto.derive_private_key(1, "deep").public_key()
+    assert crypto.jwt_decode(token) is None
+    assert crypto.jwt_wellformed(token) is False
+    assert crypto.jwt_verify(token, key) is None

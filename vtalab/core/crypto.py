@@ -733,7 +733,7 @@ def _jwt_parse(token: str) -> DecodedJwt | None:
         header = _json_loads(b64url_decode(h))
         claims = _json_loads(b64url_decode(c))
         sig = b64url_decode(s)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # nested past the parser's depth
         return None
     if not isinstance(header, dict) or not isinstance(claims, dict):
         return None
