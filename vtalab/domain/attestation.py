@@ -27,6 +27,13 @@ Checks 1–6 are identity and integrity: the first failure stops evaluation (not
 it could be believed). Checks 7 and 8 are policy over evidence already proven genuine, so
 both are reported together.
 
+A TA host sees the same host present the same EK certificate, keys, event log and PCR
+selection at every attestation between two boots: :func:`evaluate` remembers what such a
+request shape decides apart from the time and the request's own quote (bounded, see
+:class:`_Static`) and runs only the rest per request; the plain step-by-step evaluation
+(:func:`_evaluate_steps`) is kept, used for inputs the memo cannot key, and the tests
+check that both give the same verdicts on generated and damaged evidence.
+
 Assumptions (not public, [assumed]): the default TPM settings (see :class:`Tpm2Settings`);
 that when both settings are on, both must hold; that with neither on, any EK is accepted
 (identity then rests on the AK binding alone); that the AK must be a restricted signing
@@ -41,7 +48,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeGuard
+from typing import Any, Literal, TypeGuard
 
 from vtalab.core import crypto
 from vtalab.core.kernel import format_time
@@ -402,8 +409,15 @@ class _Evaluation:
                  else _ak_facts.__wrapped__(ek_der, ak_public))
         if isinstance(facts, str):
             raise self.stop(Reason.AK_NOT_BOUND, problem=facts)
+        return self.bind(facts, activate, challenge_label, bound)
+
+    def bind(self, facts: tuple[crypto.PublicKey, bytes, bytes, crypto.PublicKey],
+             activate: Callable[[bytes, bytes], bytes | None], challenge_label: str,
+             bound: set[tuple[bytes, bytes]] | None) -> tuple[crypto.PublicKey, bytes]:
+        """Step 4 after :func:`_ak_facts` found the AK usable: the credential challenge,
+        unless this EK/AK pair already passed one here."""
         ek, signer, area, ak_key = facts
-        pair = (ek_der, ak_public)
+        pair = (self.ev.ek_public_der, self.ev.ak_public)
         if bound is not None and pair in bound:
             return ak_key, signer  # this EK/AK pair already passed a credential challenge
         secret = credential_secret(challenge_label)
@@ -792,6 +806,67 @@ def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
     if unsafe_clock not in ("report", "reject"):
         raise ValueError(f"unsafe_clock must be 'report' or 'reject', got {unsafe_clock!r}")
     state = _Evaluation(evidence, config, now, unsafe_clock)
+    known = _static_facts(evidence, config)
+    if known is None:  # inputs the memo cannot key (not bytes, a list ...): step by step
+        return _evaluate_steps(state, nonce, activate, challenge_label, bound_aks, counters)
+    # Every step runs in the same order as in _evaluate_steps. Where the memo says a
+    # time-independent part passes, it is skipped; where it would fail, the step itself
+    # runs and raises the very finding it always did (a request failing step 2 still
+    # reports step 2: nothing below is consulted before the steps before it passed).
+    ev = evidence
+    try:
+        if not config.enabled:
+            raise state.stop(Reason.TA_CLUSTER_DISABLED)
+        state.principal()
+        window = known.identity
+        if window is None:
+            window = known.identity = _identity_window(
+                ev.ek_certificate_der, config.tpm_ca_certificates_der, ev.ek_public_der,
+                config.settings.require_certificate_validation)
+        if not (window is True or (window is not False and window[0] <= state.now <= window[1])) \
+                or (config.settings.require_endorsement_keys
+                    and ev.ek_public_der not in config.endorsement_keys_der):
+            state.tpm_identity()  # raises the finding
+        facts = known.ak
+        if facts is None:
+            facts = known.ak = _ak_facts(ev.ek_public_der, ev.ak_public)
+        if isinstance(facts, str):
+            raise state.stop(Reason.AK_NOT_BOUND, problem=facts)
+        ak, signer = state.bind(facts, activate, challenge_label, bound_aks)
+        attest = state.quote(ak, signer, nonce, counters)
+        # The quote passed, so its PCRs are the presented selection (sorted, once each):
+        # a function of the memo's key, like everything remembered below.
+        replayed = known.replayed
+        if replayed is None:
+            known.pcrs = tuple(attest.pcrs)
+            replayed = known.replayed = _replayed_or_false(ev.eventlog, known.pcrs)
+        if replayed is not False and replayed.digest == attest.pcr_digest \
+                and not replayed.undecoded:
+            state.known["pcrs"] = dict(replayed.pcrs_hex)
+            quoted_log = (ev.eventlog, known.pcrs)
+        else:
+            quoted_log = state.eventlog(attest)  # raises, or warns of undecoded records
+        boot = known.boot
+        if boot is None:
+            boot = known.boot = _boot_outcome(ev, config, quoted_log)
+        if boot is False:
+            state.measured(quoted_log)  # the policy findings (or the stop), made afresh
+        else:
+            version, secure_boot, matched = boot
+            state.known.update(measured_version=version, secure_boot=secure_boot,
+                               matched_base_image=matched)
+    except _Stop as stop:
+        return state.verdict(stop.finding)
+    return state.verdict()
+
+
+def _evaluate_steps(state: _Evaluation, nonce: bytes,
+                    activate: Callable[[bytes, bytes], bytes | None], challenge_label: str,
+                    bound_aks: set[tuple[bytes, bytes]] | None,
+                    counters: dict[bytes, tuple[int, int, int]] | None) -> Verdict:
+    """The checks one after the other, nothing remembered between requests but the pure
+    steps' memos: the plain evaluator :func:`evaluate` must always agree with (the tests
+    compare them on generated and damaged evidence)."""
     try:
         state.cluster()
         state.principal()
@@ -803,6 +878,107 @@ def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
     except _Stop as stop:
         return state.verdict(stop.finding)
     return state.verdict()
+
+
+class _Static:
+    """What one request shape decides apart from the time and the request's own quote:
+    each part is worked out the first time a request gets that far (``None``: not yet),
+    so nothing is computed that the step-by-step evaluation would not have computed."""
+
+    __slots__ = ("ak", "boot", "identity", "images", "pcrs", "replayed")
+
+    def __init__(self, images: tuple[BaseImage, ...]) -> None:
+        self.images = images  #: held, so that the ids in the memo's key stay theirs
+        #: step 3 without the EK list: True (passes), False (fails: the step will say
+        #: why) or the (from, to) window of ``now`` in which the certificate path holds
+        self.identity: bool | tuple[datetime, datetime] | None = None
+        self.ak: str | tuple[crypto.PublicKey, bytes, bytes, crypto.PublicKey] | None = None
+        self.pcrs: tuple[int, ...] = ()  #: the quoted PCRs (set with ``replayed``)
+        #: step 6's replay of the log (False: the log is malformed)
+        self.replayed: _Replayed | Literal[False] | None = None
+        #: steps 7-8: (version, Secure Boot, matched image) when they find nothing, or False
+        self.boot: tuple[str | None, bool | None, str | None] | Literal[False] | None = None
+
+
+class _StaticMemo(dict[tuple[Any, ...], _Static]):
+    """The request shapes seen: bounded (the oldest goes first), ``cache_clear`` like the
+    other memos (the tests start each case cold)."""
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+_STATIC = _StaticMemo()
+
+
+def _static_facts(ev: Evidence, config: TrustConfig) -> _Static | None:
+    """The memo entry for this request's shape: the EK certificate, EK, AK, event log and
+    PCR selection it presents and the configuration those are judged against (the base
+    images by identity: a TA host hands out the same objects until they change, and
+    comparing images by content would cost more than it saves). ``None`` for inputs
+    that are not plain bytes and tuples (they are evaluated step by step)."""
+    cert, anchors = ev.ek_certificate_der, config.tpm_ca_certificates_der
+    if type(ev.ek_public_der) is not bytes or type(ev.ak_public) is not bytes \
+            or type(ev.eventlog) is not bytes or type(ev.pcr_selection) is not tuple \
+            or (cert is not None and type(cert) is not bytes) or type(anchors) is not tuple:
+        return None
+    for anchor in anchors:
+        if type(anchor) is not bytes:
+            return None
+    images = config.base_images
+    key = (cert, anchors, ev.ek_public_der, ev.ak_public, ev.eventlog, ev.pcr_selection,
+           config.settings.require_certificate_validation, tuple(map(id, images)))
+    try:
+        known = _STATIC.get(key)
+    except TypeError:  # an unhashable PCR in the selection
+        return None
+    if known is None:
+        if len(_STATIC) >= crypto.MEMO_SIZE:
+            del _STATIC[next(iter(_STATIC))]
+        known = _STATIC[key] = _Static(tuple(images))
+    return known
+
+
+def _identity_window(cert: bytes | None, anchors: tuple[bytes, ...], ek: bytes,
+                     validate: bool) -> bool | tuple[datetime, datetime]:
+    """When step 3's certificate check passes (see :attr:`_Static.identity`): every
+    window of the path must hold and the path must end at an anchor, so it passes
+    exactly from the latest ``notBefore`` to the earliest ``notAfter``."""
+    if not validate:
+        return True
+    if not cert:
+        return False
+    facts = _ek_certificate(cert, anchors)
+    if facts.unusable is not None or facts.final is not None or facts.certified != ek:
+        return False
+    if not facts.steps:
+        return True
+    return (max(step[0] for step in facts.steps), min(step[1] for step in facts.steps))
+
+
+def _replayed_or_false(data: bytes, pcrs: tuple[int, ...]) -> _Replayed | Literal[False]:
+    try:
+        return _quoted_replay(data, pcrs)
+    except ValueError:
+        return False
+
+
+def _boot_outcome(ev: Evidence, config: TrustConfig, quoted_log: tuple[bytes, tuple[int, ...]]
+                  ) -> tuple[str | None, bool | None, str | None] | Literal[False]:
+    """Steps 7-8 on their own (they do not depend on the time): what a request that
+    gets this far learns when they find nothing, or False when they find something."""
+    scratch = _Evaluation(ev, config, _EPOCH)
+    try:
+        scratch.measured(quoted_log)
+    except _Stop:
+        return False
+    if scratch.policy:
+        return False
+    k = scratch.known
+    return k["measured_version"], k["secure_boot"], k["matched_base_image"]
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 # -- tokens ----------------------------------------------------------------------------------

@@ -1,0 +1,316 @@
+"""``evaluate`` remembers what a request shape decides apart from the time and the quote
+(vtalab.domain.attestation._Static); the plain step-by-step evaluator
+(``_evaluate_steps``) is the reference it must always agree with.
+
+Every case here is judged by both, the fast path twice (the first request of a shape
+fills its memo entry, the second is answered from it), on genuine evidence, damaged
+evidence (bytes flipped, truncated, swapped with another TPM's), other configurations,
+other times and a host's evidence judged in sequences that share memo entries. Agreement
+means the same verdict (findings, their order, messages and details, warnings, PCRs,
+counters), the same side effects (bound EK/AK pairs, TPM counters) and the same calls of
+the host's TPM.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_attestation import (
+    HOST,
+    IMAGE,
+    NONCE,
+    NOW,
+    YEAR,
+    config,
+    evidence,
+    make_tpm,
+    principal_token,
+    vendor_ca,
+)
+
+from vtalab.core import crypto
+from vtalab.domain import attestation
+from vtalab.domain.attestation import Evidence, Tpm2Settings, TrustConfig, Verdict, evaluate
+from vtalab.domain.base_image import BaseImage
+from vtalab.esxi.image import HostSpecific, standard_image
+from vtalab.esxi.measure import FirmwareProfile, measure_esx_boot, measure_firmware
+from vtalab.tpm import Tpm
+from vtalab.tpm.eventlog import EV_S_CRTM_VERSION
+
+OTHER_IMAGE = standard_image("8.0.3", 24022510)
+
+
+def _rebooted(host: str, *, orderly: bool, undecodable: bool) -> Tpm:
+    """A TPM booted twice: after a power loss (``safe`` = 0) unless ``orderly``, with an
+    undecodable claim-only record in PCR 0 (a warning) if ``undecodable``."""
+    tpm = make_tpm(host)
+    if orderly:
+        tpm.shutdown()
+    tpm.power_off()
+    tpm.power_on(1)
+    tpm.startup_clear()
+    if undecodable:
+        tpm.extend(0, EV_S_CRTM_VERSION, b"U30 v2.90\x00\x00"[:11])  # odd: not UCS-2
+    measure_firmware(tpm, FirmwareProfile.for_vendor("Dell"))
+    measure_esx_boot(tpm, IMAGE, HostSpecific.for_host(host, IMAGE.build))
+    return tpm
+
+
+def _tpms() -> dict[str, Tpm]:
+    return {
+        "undecodable": _rebooted("esx-07.lab.local", orderly=True, undecodable=True),
+        "power-lost": _rebooted("esx-08.lab.local", orderly=False, undecodable=False),
+        "genuine": make_tpm(),
+        "peer": make_tpm("esx-02.lab.local"),
+        "no-secure-boot": make_tpm("esx-03.lab.local", secure_boot=False),
+        "other-ca": make_tpm("esx-04.lab.local", ca=vendor_ca("Nuvoton")),
+        "ek-expiring": make_tpm("esx-05.lab.local", ek_valid_until=NOW + timedelta(days=1)),
+        "other-image": make_tpm("esx-06.lab.local", image=OTHER_IMAGE),
+    }
+
+
+TPMS = _tpms()
+GOOD = BaseImage.from_image(IMAGE)
+NEWER = BaseImage.from_image(OTHER_IMAGE)
+TAMPERED = dataclasses.replace(GOOD, modules=((GOOD.modules[0][0], bytes(32)),
+                                              *GOOD.modules[1:]))
+INFINEON = crypto.cert_der(vendor_ca("Infineon")[0])
+NUVOTON = crypto.cert_der(vendor_ca("Nuvoton")[0])
+#: configurations, each built once (the base images are the same objects every time,
+#: as a TA host hands them out) and by name
+CONFIGS: dict[str, TrustConfig] = {
+    "default": config(base_images=(GOOD,)),
+    "disabled": config(enabled=False, base_images=(GOOD,)),
+    "two-images": config(base_images=(NEWER, GOOD)),
+    "newer-only": config(base_images=(NEWER,)),
+    "tampered": config(base_images=(TAMPERED,)),
+    "no-images": config(base_images=()),
+    "two-cas": config(base_images=(GOOD,), tpm_ca_certificates_der=(NUVOTON, INFINEON)),
+    "no-ca": config(base_images=(GOOD,), tpm_ca_certificates_der=()),
+    "garbage-ca": config(base_images=(GOOD,), tpm_ca_certificates_der=(b"\x30\x03junk",)),
+    "ek-list": config(base_images=(GOOD,), settings=Tpm2Settings(True, True),
+                      endorsement_keys_der=frozenset(
+                          {crypto.public_der(TPMS["genuine"].ek)})),
+    "ek-list-only": config(base_images=(GOOD,), settings=Tpm2Settings(False, True),
+                           endorsement_keys_der=(crypto.public_der(TPMS["peer"].ek),)),
+    "anything": config(base_images=(GOOD,), settings=Tpm2Settings(False, False)),
+}
+TIMES = (NOW, NOW + timedelta(days=2), NOW + 20 * YEAR, NOW - 4 * YEAR,
+         NOW.replace(tzinfo=None))
+FIELDS = ("ek_certificate_der", "ek_public_der", "ak_public", "quote_attest",
+          "quote_signature", "eventlog")
+
+
+def _evidence(name: str) -> Evidence:
+    """A host's evidence, its principal token valid at every time in :data:`TIMES` (so
+    that the later steps are reached at each of them)."""
+    ev = evidence(TPMS[name], host=_host(name))
+    now = int(NOW.timestamp())
+    wide = principal_token(ev.host, iat=now - 5 * 366 * 86400, exp=now + 30 * 366 * 86400)
+    return dataclasses.replace(ev, principal_token=wide)
+
+
+def _host(name: str) -> str:
+    return {"peer": "esx-02.lab.local", "no-secure-boot": "esx-03.lab.local",
+            "other-ca": "esx-04.lab.local", "ek-expiring": "esx-05.lab.local",
+            "other-image": "esx-06.lab.local", "undecodable": "esx-07.lab.local",
+            "power-lost": "esx-08.lab.local"}.get(name, HOST)
+
+
+EVIDENCE = {name: _evidence(name) for name in TPMS}
+
+
+@st.composite
+def damaged(draw: st.DrawFn, ev: Evidence) -> Evidence:
+    """``ev``, perhaps with one field damaged or swapped with another host's."""
+    how = draw(st.sampled_from(("none", "none", "flip", "truncate", "swap", "token",
+                                "selection", "no-cert", "types")))
+    if how == "none":
+        return ev
+    field = draw(st.sampled_from(FIELDS))
+    value = getattr(ev, field) or b""
+    if how == "flip" and value:
+        at = draw(st.integers(0, len(value) - 1))
+        bit = 1 << draw(st.integers(0, 7))
+        return dataclasses.replace(ev, **{field: value[:at] + bytes([value[at] ^ bit])
+                                          + value[at + 1:]})
+    if how == "truncate":
+        return dataclasses.replace(ev, **{field: value[:draw(st.integers(0, len(value)))]})
+    if how == "swap":
+        other = EVIDENCE[draw(st.sampled_from(sorted(EVIDENCE)))]
+        return dataclasses.replace(ev, **{field: getattr(other, field)})
+    if how == "token":
+        kind = draw(st.sampled_from(("expired", "future", "other-host", "other-signer",
+                                     "garbage", "empty", "other-issuer")))
+        now = int(NOW.timestamp())
+        token = {"expired": lambda: principal_token(ev.host, iat=now - 7200, exp=now - 60),
+                 "future": lambda: principal_token(ev.host, iat=now + 600, exp=now + 7200),
+                 "other-host": lambda: principal_token("esx-99"),
+                 "other-signer": lambda: principal_token(
+                     ev.host, signer=crypto.derive_private_key(1, "rogue")),
+                 "garbage": lambda: "a.b.c",
+                 "empty": lambda: "",
+                 "other-issuer": lambda: principal_token(ev.host, iss="vcsa-other")}[kind]()
+        return dataclasses.replace(ev, principal_token=token)
+    if how == "selection":
+        selection = draw(st.sampled_from(((0, 7, 11, 12, 13, 14), (14, 13, 12, 11, 7, 0, 1, 2,
+                                           3, 4, 5, 6), ev.pcr_selection + (0,), ())))
+        return dataclasses.replace(ev, pcr_selection=selection)
+    if how == "no-cert":
+        return dataclasses.replace(ev, ek_certificate_der=None)
+    # types the memo does not key (evaluated step by step, with the same verdict)
+    kind = draw(st.sampled_from(("memoryview-log", "list-selection", "memoryview-ak")))
+    if kind == "memoryview-log":
+        return dataclasses.replace(ev, eventlog=memoryview(ev.eventlog))
+    if kind == "list-selection":
+        return dataclasses.replace(ev, pcr_selection=list(ev.pcr_selection))
+    return dataclasses.replace(ev, ak_public=memoryview(ev.ak_public))
+
+
+@dataclasses.dataclass
+class Side:
+    """What a verifier keeps between requests, and the TPM calls it made."""
+
+    bound: set[tuple[bytes, bytes]] | None
+    counters: dict[bytes, tuple[int, int, int]] | None
+    activations: list[tuple[bytes, bytes]] = dataclasses.field(default_factory=list)
+
+    def activate(self, tpm: Tpm) -> Callable[[bytes, bytes], bytes | None]:
+        def call(blob: bytes, seed: bytes) -> bytes | None:
+            self.activations.append((blob, seed))
+            return tpm.activate_credential(blob, seed)
+        return call
+
+
+def _both(ev: Evidence, tpm: Tpm, cfg: TrustConfig, now: datetime, fast: Side, plain: Side,
+          **kw: Any) -> tuple[Verdict, Verdict]:
+    args = dict(nonce=kw.get("nonce", NONCE), now=now, challenge_label="fast/1",
+                unsafe_clock=kw.get("unsafe_clock", "report"))
+    got = evaluate(ev, cfg, activate=fast.activate(tpm), bound_aks=fast.bound,
+                   counters=fast.counters, **args)  # type: ignore[arg-type]
+    state = attestation._Evaluation(ev, cfg, now, args["unsafe_clock"])  # type: ignore[arg-type]
+    want = attestation._evaluate_steps(state, args["nonce"], plain.activate(tpm),  # type: ignore[arg-type]
+                                       "fast/1", plain.bound, plain.counters)
+    return got, want
+
+
+def _same(got: Verdict, want: Verdict, fast: Side, plain: Side) -> None:
+    assert got == want
+    assert got.as_dict() == want.as_dict()
+    assert [f.message for f in got.warnings] == [f.message for f in want.warnings]
+    assert fast.bound == plain.bound
+    assert fast.counters == plain.counters
+    assert fast.activations == plain.activations
+
+
+def _sides(registry: str) -> tuple[Side, Side]:
+    def one() -> Side:
+        bound: set[tuple[bytes, bytes]] | None = None if registry == "none" else set()
+        counters: dict[bytes, tuple[int, int, int]] | None = (
+            None if registry == "none" else {})
+        if registry == "rolled-back":
+            assert counters is not None
+            counters.update({e.ek_public_der: (9, 0, 0) for e in EVIDENCE.values()})
+        return Side(bound, counters)
+    return one(), one()
+
+
+@settings(max_examples=300, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_fast_path_agrees_with_the_steps_on_generated_and_damaged_evidence(
+        data: st.DataObject) -> None:
+    attestation._STATIC.cache_clear()
+    registry = data.draw(st.sampled_from(("none", "fresh", "rolled-back")))
+    fast, plain = _sides(registry)
+    unsafe = data.draw(st.sampled_from(("report", "reject")))
+    # a few requests in a row: the same shape again (answered from the memo), another
+    # time, another configuration, other damage -- sharing the memo's entries
+    for _ in range(data.draw(st.integers(1, 4))):
+        name = data.draw(st.sampled_from(sorted(TPMS)))
+        ev = data.draw(damaged(EVIDENCE[name]))
+        cfg = CONFIGS[data.draw(st.sampled_from(sorted(CONFIGS)))]
+        now = data.draw(st.sampled_from(TIMES))
+        nonce = data.draw(st.sampled_from((NONCE, bytes(32))))
+        for _ in range(2):
+            got, want = _both(ev, TPMS[name], cfg, now, fast, plain, nonce=nonce,
+                              unsafe_clock=unsafe)
+            _same(got, want, fast, plain)
+
+
+@pytest.mark.parametrize("name", sorted(TPMS))
+@pytest.mark.parametrize("order", [1, -1])
+def test_every_host_under_every_configuration_at_every_time(name: str, order: int) -> None:
+    """The whole grid, one memo throughout: what was learnt under one configuration or
+    at one time must not answer for another (both orders: each goes first once)."""
+    fast, plain = _sides("fresh")
+    for cfg in sorted(CONFIGS)[::order]:
+        for now in (*TIMES, *TIMES):
+            got, want = _both(EVIDENCE[name], TPMS[name], CONFIGS[cfg], now, fast, plain,
+                              unsafe_clock="reject" if now is TIMES[1] else "report")
+            _same(got, want, fast, plain)
+    assert any(e.boot is not None for e in attestation._STATIC.values())  # it answered
+
+
+@pytest.mark.parametrize("name", sorted(TPMS))
+@pytest.mark.parametrize("field", FIELDS + ("pcr_selection",))
+def test_one_field_changed_is_another_request_shape(name: str, field: str) -> None:
+    """After a host's own evidence filled the memo, the same evidence with one field
+    taken from each other host (or damaged, or the PCRs presented in another order)."""
+    fast, plain = _sides("fresh")
+    ev, tpm = EVIDENCE[name], TPMS[name]
+    variants = [dataclasses.replace(ev, **{field: getattr(other, field)})
+                for other in EVIDENCE.values()]
+    if field == "pcr_selection":
+        variants.append(dataclasses.replace(ev, pcr_selection=ev.pcr_selection[::-1]))
+    else:
+        value = getattr(ev, field)
+        variants += [dataclasses.replace(ev, **{field: value[:at] + bytes([value[at] ^ 1])
+                                                + value[at + 1:]})
+                     for at in range(0, len(value), max(1, len(value) // 7))]
+    for cfg in ("default", "anything", "ek-list"):
+        for variant in (ev, *variants, ev):
+            got, want = _both(variant, tpm, CONFIGS[cfg], NOW, fast, plain)
+            _same(got, want, fast, plain)
+
+
+def test_the_memo_is_used_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attestation.crypto, "MEMO_SIZE", 3)
+    ev, tpm = EVIDENCE["genuine"], TPMS["genuine"]
+    fast, plain = _sides("fresh")
+    got, want = _both(ev, tpm, CONFIGS["default"], NOW, fast, plain)
+    assert got.attested and got == want
+    (entry,) = attestation._STATIC.values()
+    assert entry.identity is not None and entry.identity is not False
+    assert entry.boot == (got.measured_version, True, got.matched_base_image)
+    for name in ("peer", "other-ca", "no-secure-boot", "other-image"):
+        _both(EVIDENCE[name], TPMS[name], CONFIGS["default"], NOW, *_sides("fresh"))
+    assert len(attestation._STATIC) == 3  # the oldest went first
+    assert entry not in attestation._STATIC.values()
+
+
+def test_a_window_answer_is_the_time_not_the_first_request() -> None:
+    """An EK certificate valid for one more day: attested now, refused in two days, from
+    the same memo entry."""
+    ev, tpm = EVIDENCE["ek-expiring"], TPMS["ek-expiring"]
+    fast, plain = _sides("none")
+    assert _both(ev, tpm, CONFIGS["default"], NOW, fast, plain)[0].attested
+    got, want = _both(ev, tpm, CONFIGS["default"], NOW + timedelta(days=2), fast, plain)
+    assert not got.attested and got == want and len(attestation._STATIC) == 1
+
+
+def test_a_failing_principal_is_reported_before_a_failing_identity() -> None:
+    """Step 2 before step 3 even when the memo already knows step 3 fails."""
+    ev, tpm = EVIDENCE["other-ca"], TPMS["other-ca"]
+    fast, plain = _sides("fresh")
+    first = _both(ev, tpm, CONFIGS["default"], NOW, fast, plain)[0]
+    assert first.reasons == (attestation.Reason.UNTRUSTED_EK_CA,)
+    forged = dataclasses.replace(ev, principal_token="a.b.c")
+    got, want = _both(forged, tpm, CONFIGS["default"], NOW, fast, plain)
+    assert got == want and got.reasons == (attestation.Reason.UNTRUSTED_PRINCIPAL,)
