@@ -314,3 +314,28 @@ def test_a_failing_principal_is_reported_before_a_failing_identity() -> None:
     forged = dataclasses.replace(ev, principal_token="a.b.c")
     got, want = _both(forged, tpm, CONFIGS["default"], NOW, fast, plain)
     assert got == want and got.reasons == (attestation.Reason.UNTRUSTED_PRINCIPAL,)
+
+
+# -- issue_tokens: the shared claims encoded once -------------------------------------------
+_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12) \
+    | st.sampled_from(('esx-01', ',"ver":"x"', '"', '\\', 'é', '\u2028', 'a,"typ":"b'))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(host=_TEXT, service=_TEXT, group=_TEXT, ver=st.none() | _TEXT,
+       iat=st.integers(0, 2**40), lifetime=st.integers(1, 2**31))
+def test_tokens_are_the_claims_jwt_encode_signs(host: str, service: str, group: str,
+                                                ver: str | None, iat: int,
+                                                lifetime: int) -> None:
+    key = crypto.derive_private_key(7, "attestd")
+    verdict = Verdict(attested=True, measured_version=ver)
+    got = attestation.issue_tokens(verdict, host=host, service_name=service, group=group,
+                                   key=key, kid="kid-1", iat=iat, lifetime=lifetime)
+    base = {"iss": service, "sub": host, "group": group, "iat": iat, "exp": iat + lifetime,
+            "ver": ver}
+    want = (crypto.jwt_encode({**base, "aud": "kms", "typ": "KMS_AUTH_JWT"}, key, "kid-1"),
+            crypto.jwt_encode({**base, "aud": "reporting", "typ": "REPORTING_JWT"}, key,
+                              "kid-1"))
+    assert got == want
+    assert crypto.jwt_verify(got[0], key.public_key()) == {**base, "aud": "kms",
+                                                          "typ": "KMS_AUTH_JWT"}

@@ -69,7 +69,9 @@ __all__ = [
     "private_pem",
     "sign_csr",
     "jwt_decode",
+    "jwt_claims_json",
     "jwt_encode",
+    "jwt_encode_json",
     "jwt_verify",
     "jwt_wellformed",
     "key_id",
@@ -676,6 +678,20 @@ def b64url_decode(text: str) -> bytes:
 def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
     """A compact JWS (RFC 7515) with ``alg: ES256`` over canonical JSON claims."""
     signing_input = _jwt_head(kid) + _b64url("".join(_JWT_ENCODE(claims, 0)).encode())
+    r, s = ecdsa_sign(key, signing_input)
+    return (signing_input + b"." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+            ).decode("ascii")
+
+
+def jwt_claims_json(claims: dict[str, Any]) -> str:
+    """The canonical JSON :func:`jwt_encode` signs ``claims`` as (sorted keys, compact)."""
+    return "".join(_JWT_ENCODE(claims, 0))
+
+
+def jwt_encode_json(claims_json: str, key: PrivateKey, kid: str) -> str:
+    """:func:`jwt_encode` of claims already made :func:`jwt_claims_json` text: a service
+    issuing tokens that share most claims encodes the shared ones once."""
+    signing_input = _jwt_head(kid) + _b64url(claims_json.encode())
     r, s = ecdsa_sign(key, signing_input)
     return (signing_input + b"." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
             ).decode("ascii")

@@ -334,26 +334,26 @@ class _Evaluation:
 
     # 2 ---------------------------------------------------------------------------------------
     def principal(self) -> None:
-        token = self.ev.principal_token
-        if not token or not crypto.jwt_wellformed(token):
+        token, principals = self.ev.principal_token, self.config.principals
+        if type(token) is str:
+            try:
+                signed = _signed_by(token, principals)
+            except TypeError:  # a certificate given as a bytearray: not remembered
+                signed = _signed_by.__wrapped__(token, principals)
+        else:
+            signed = _signed_by.__wrapped__(token, principals)
+        if signed is None:
             raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem="malformed token")
-        for principal in self.config.principals:
-            for der in principal.certificates_der:
-                key = _sts_key(der if type(der) is bytes else bytes(der))
-                if key is None:
-                    continue
-                claims = crypto.jwt_verify(token, key)
-                if claims is None:
-                    continue
-                problem = self._principal_claims(claims, principal)
-                if problem:
-                    raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem=problem,
-                                    issuer=principal.issuer)
-                return
-        issuer = crypto.jwt_decode(token).claims.get("iss")  # type: ignore[union-attr]
-        raise self.stop(Reason.UNTRUSTED_PRINCIPAL,
-                        problem="not signed by any imported STS certificate",
-                        issuer=str(issuer) if issuer is not None else None)
+        if signed is False:
+            issuer = crypto.jwt_decode(token).claims.get("iss")  # type: ignore[union-attr]
+            raise self.stop(Reason.UNTRUSTED_PRINCIPAL,
+                            problem="not signed by any imported STS certificate",
+                            issuer=str(issuer) if issuer is not None else None)
+        principal, claims = signed
+        problem = self._principal_claims(claims, principal)
+        if problem:
+            raise self.stop(Reason.UNTRUSTED_PRINCIPAL, problem=problem,
+                            issuer=principal.issuer)
 
     def _principal_claims(self, claims: dict[str, Any], principal: Principal) -> str | None:
         get = claims.get
@@ -434,21 +434,26 @@ class _Evaluation:
     def quote(self, ak: crypto.PublicKey, signer: bytes, nonce: bytes,
               counters: dict[bytes, tuple[int, int, int]] | None = None) -> _marshal.Attest:
         problems = verify_quote(ak, self.ev.quote_attest, self.ev.quote_signature, nonce)
-        malformed = [p for p in problems if p in ("malformed_attest", "bad_magic", "bad_type")]
-        if malformed:
-            raise self.stop(Reason.QUOTE_MALFORMED, problem=", ".join(malformed))
-        if any(p in ("malformed_signature", "bad_signature") for p in problems):
-            raise self.stop(Reason.BAD_QUOTE_SIGNATURE)
+        if problems:  # (a good quote, the common case, skips the sorting out)
+            malformed = [p for p in problems
+                         if p in ("malformed_attest", "bad_magic", "bad_type")]
+            if malformed:
+                raise self.stop(Reason.QUOTE_MALFORMED, problem=", ".join(malformed))
+            if any(p in ("malformed_signature", "bad_signature") for p in problems):
+                raise self.stop(Reason.BAD_QUOTE_SIGNATURE)
         data = self.ev.quote_attest  # verify_quote parsed it: the parse is remembered
         attest = (_marshal.parse_attest_shared(data) if type(data) is bytes
                   else _marshal.parse_attest(data))
         clock = attest.clock_info
-        self.known.update(reset_count=clock.reset_count, restart_count=clock.restart_count,
-                          safe=clock.safe)
-        if "nonce_mismatch" in problems:
-            raise self.stop(Reason.NONCE_MISMATCH, expected=nonce.hex(),
-                            quoted=attest.extra_data.hex())
-        if problems:  # a problem verify_quote may learn later: never accept what we missed
+        known = self.known
+        known["reset_count"] = clock.reset_count
+        known["restart_count"] = clock.restart_count
+        known["safe"] = clock.safe
+        if problems:
+            if "nonce_mismatch" in problems:
+                raise self.stop(Reason.NONCE_MISMATCH, expected=nonce.hex(),
+                                quoted=attest.extra_data.hex())
+            # a problem verify_quote may learn later: never accept what we missed
             raise self.stop(Reason.QUOTE_MALFORMED, problem=", ".join(problems))
         if attest.qualified_signer != signer:
             raise self.stop(Reason.QUOTE_SIGNER_MISMATCH,
@@ -612,6 +617,26 @@ def _ak_qualified_name(ek_spki_der: bytes, ak_public: bytes) -> bytes:
                                     _marshal.object_name(ek_area))
     return _marshal.qualified_name(ek_qn, _marshal.object_name(_marshal.Reader(ak_public)
                                                                 .tpm2b()))
+
+
+@functools.lru_cache(maxsize=4096)
+def _signed_by(token: str, principals: tuple[Principal, ...]
+               ) -> tuple[Principal, dict[str, Any]] | Literal[False] | None:
+    """Step 2 without the time and the host: the first trusted principal whose imported
+    STS certificate verifies ``token`` and the claims it signed (read-only), ``False`` if
+    none does, ``None`` if the token is malformed. A pure function of the token's text and
+    the certificates' bytes: a host presents the same token until it is re-issued."""
+    if not token or not crypto.jwt_wellformed(token):
+        return None
+    for principal in principals:
+        for der in principal.certificates_der:
+            key = _sts_key(der if type(der) is bytes else bytes(der))
+            if key is None:
+                continue
+            claims = crypto.jwt_verify(token, key)
+            if claims is not None:
+                return principal, claims
+    return False
 
 
 @functools.lru_cache(maxsize=crypto.MEMO_SIZE)
@@ -815,8 +840,7 @@ def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
     # reports step 2: nothing below is consulted before the steps before it passed).
     ev = evidence
     try:
-        if not config.enabled:
-            raise state.stop(Reason.TA_CLUSTER_DISABLED)
+        state.cluster()
         state.principal()
         window = known.identity
         if window is None:
@@ -995,11 +1019,23 @@ def issue_tokens(verdict: Verdict, *, host: str, service_name: str, group: str,
         raise ValueError(f"no attestation token for {host}: the verdict is not attested")
     if lifetime <= 0:
         raise ValueError(f"token lifetime must be positive, got {lifetime}")
-    base = {"iss": service_name, "sub": host, "group": group, "iat": int(iat),
-            "exp": int(iat) + int(lifetime), "ver": verdict.measured_version}
-    kms = crypto.jwt_encode({**base, "aud": AUD_KMS, "typ": TYP_KMS}, key, kid)
-    reporting = crypto.jwt_encode({**base, "aud": AUD_REPORTING, "typ": TYP_REPORTING}, key, kid)
-    return kms, reporting
+    # The two tokens share every claim but aud and typ, so the shared ones are encoded
+    # once. In canonical (key-sorted) JSON "aud" comes first and "typ" just before "ver",
+    # the last key; a string value cannot hold an unescaped quote, so the last ',"ver":'
+    # is the key's.
+    shared = crypto.jwt_claims_json({"iss": service_name, "sub": host, "group": group,
+                                     "iat": int(iat), "exp": int(iat) + int(lifetime),
+                                     "ver": verdict.measured_version})
+    cut = shared.rindex(',"ver":')
+    head, tail = shared[1:cut], shared[cut:]
+    return (crypto.jwt_encode_json(_AUD_KMS + head + _TYP_KMS + tail, key, kid),
+            crypto.jwt_encode_json(_AUD_REPORTING + head + _TYP_REPORTING + tail, key, kid))
+
+
+_AUD_KMS = crypto.jwt_claims_json({"aud": AUD_KMS})[:-1] + ","  # '{"aud":"kms",'
+_AUD_REPORTING = crypto.jwt_claims_json({"aud": AUD_REPORTING})[:-1] + ","
+_TYP_KMS = "," + crypto.jwt_claims_json({"typ": TYP_KMS})[1:-1]  # ',"typ":"KMS_AUTH_JWT"'
+_TYP_REPORTING = "," + crypto.jwt_claims_json({"typ": TYP_REPORTING})[1:-1]
 
 
 def verify_kms_token(token: str | None, *, trusted_keys: Mapping[str, crypto.PublicKey],
