@@ -97,13 +97,23 @@ _RAW = ("raw_ecdsa_sign", "raw_ecdsa_verify", "raw_ecdh", "sha256")
 
 
 def forget_crypto() -> None:
-    """Empty vtalab's crypto memos: a run measured after another world of the same seed
-    would otherwise replay remembered signatures and measure a dictionary."""
-    for fn in (crypto._ecdsa_sign, crypto.derive_private_key, crypto._issue_der,
-               crypto._make_ca_der, crypto._issued_by_der, crypto._signed_by_der):
-        fn.cache_clear()
-    crypto._VERIFIED.clear()
-    crypto._AGREED.clear()
+    """Empty vtalab's memos: a run measured after another world of the same seed would
+    otherwise replay remembered signatures, verdict facts and boots and measure a
+    dictionary. Every ``cache_clear`` of every loaded vtalab module (the lru_caches and the
+    verifier's memo of request shapes) and crypto's own tables: each measured day starts
+    as cold as the first world of a fresh process."""
+    for name, module in list(sys.modules.items()):
+        if name != "vtalab" and not name.startswith("vtalab."):
+            continue
+        for value in list(vars(module).values()):
+            clear = None if isinstance(value, type) else getattr(value, "cache_clear", None)
+            if callable(clear):
+                clear()
+    for table in ("_VERIFIED", "_AGREED", "_SIM_SIGNED", "_SIM_BY_ID", "_SIM_PREFIXES",
+                  "_DER_BY_ID", "_POINT_BY_ID", "_KEY_IDS"):
+        memo = getattr(crypto, table, None)
+        if isinstance(memo, dict):
+            memo.clear()
 
 
 def count_raw_crypto(fn: Callable[[], Any], seconds: Counter[str] | None = None,
