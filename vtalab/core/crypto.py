@@ -337,13 +337,6 @@ def _sim_scalar(tag: bytes, pub: bytes, data: bytes) -> int:
     return int.from_bytes(digest, "big") % (_ORDER - 1) + 1
 
 
-def _sim_rs(pub: bytes, data: bytes) -> tuple[int, int]:
-    """``(_sim_scalar(b"r", pub, data), _sim_scalar(b"s", pub, data))``: the same values,
-    from SHA-256 states that have hashed the key's part of the input once."""
-    prefix_r, prefix_s = _sim_prefixes(pub)
-    return _sim_finish(prefix_r, prefix_s, data)
-
-
 def _sim_prefixes(pub: bytes) -> tuple[Any, Any]:
     """The SHA-256 states after ``b"vtalab-sim|r|" + pub + b"|"`` and its ``s`` twin."""
     prefixes = _SIM_PREFIXES.get(pub)
@@ -355,6 +348,8 @@ def _sim_prefixes(pub: bytes) -> tuple[Any, Any]:
 
 
 def _sim_finish(prefix_r: Any, prefix_s: Any, data: bytes) -> tuple[int, int]:
+    """``(_sim_scalar(b"r", pub, data), _sim_scalar(b"s", pub, data))``: the same values,
+    from the two states :func:`_sim_prefixes` gives for ``pub``."""
     hr, hs = prefix_r.copy(), prefix_s.copy()
     hr.update(data)
     hs.update(data)
@@ -367,11 +362,12 @@ _SIM_PREFIXES: dict[bytes, tuple[Any, Any]] = {}
 
 
 def _sim_rs_of(key: PrivateKey | PublicKey, data: bytes) -> tuple[int, int]:
-    """``_sim_rs(public_der(key), data)``, with the key's DER and two SHA-256 prefix states
-    found by the key's identity (one look-up instead of encoding the key and a look-up by
-    its bytes), and the result remembered for the exact ``(key, data)``: what is signed in
-    an attestation is verified moments later (the quote once, a host's principal token by
-    each attestation service), and the stand-in is a pure function of the two."""
+    """The simulated ``(r, s)`` of ``data`` by ``key`` (:func:`_sim_finish`), with the
+    key's DER and two SHA-256 prefix states found by the key's identity (one look-up
+    instead of encoding the key and a look-up by its bytes), and the result remembered for
+    the exact ``(key, data)``: what is signed in an attestation is verified moments later
+    (the quote once, a host's principal token by each attestation service), and the
+    stand-in is a pure function of the two."""
     held = _SIM_BY_ID.get(id(key))
     if held is None or held[0] is not key:
         der = public_der(key)
@@ -677,10 +673,7 @@ def b64url_decode(text: str) -> bytes:
 
 def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
     """A compact JWS (RFC 7515) with ``alg: ES256`` over canonical JSON claims."""
-    signing_input = _jwt_head(kid) + _b64url("".join(_JWT_ENCODE(claims, 0)).encode())
-    r, s = ecdsa_sign(key, signing_input)
-    return (signing_input + b"." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
-            ).decode("ascii")
+    return jwt_encode_json(jwt_claims_json(claims), key, kid)
 
 
 def jwt_claims_json(claims: dict[str, Any]) -> str:
