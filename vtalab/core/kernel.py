@@ -57,6 +57,9 @@ def format_time(seconds: float) -> str:
     return f"T+{days}d {text}" if days else f"T+{text}"
 
 
+_sha256 = hashlib.sha256
+
+
 class RandomStreams:
     """A node in the tree of named random streams."""
 
@@ -89,8 +92,11 @@ class RandomStreams:
         blocks are concatenated and cut to ``n``."""
         if n <= 0:
             return b""
+        if n == 32:  # one whole block: a nonce (_material inline, and no cut)
+            return _sha256(_sha256(self._prefix + name.encode()).digest()
+                           + b"\x00\x00\x00\x00").digest()
         material = self._material(name)
-        if n <= 32:  # one block: a nonce
+        if n < 32:  # one block, cut
             return hashlib.sha256(material + b"\x00\x00\x00\x00").digest()[:n]
         return b"".join([hashlib.sha256(material + i.to_bytes(4, "big")).digest()
                          for i in range((n + 31) // 32)])[:n]

@@ -115,6 +115,8 @@ class VCenter:
     def _make_sts(self) -> None:
         label = f"vcenter/{self.name}/sts/{self.sts_generation}"
         self.sts_key = crypto.derive_private_key(self.kernel.seed, label)
+        #: (key, its ``kid``) for the tokens it signs: see host_assertion
+        self._sts_kid = (self.sts_key, crypto.key_id(self.sts_key))
         #: host assertions issued in the second ``_assertions_iat`` (see host_assertion)
         self._assertions: dict[tuple[str, int], str] = {}
         self._assertions_iat: int | None = None
@@ -153,9 +155,13 @@ class VCenter:
         memo = (host, lifetime)
         token = self._assertions.get(memo)
         if token is None:
+            key, kid = self._sts_kid
+            if key is not self.sts_key:  # the key was replaced: its own kid
+                key = self.sts_key
+                kid = crypto.key_id(key)
+                self._sts_kid = (key, kid)
             token = crypto.jwt_encode({"iss": self.name, "sub": host, "iat": iat,
-                                       "exp": iat + lifetime},
-                                      self.sts_key, crypto.key_id(self.sts_key))
+                                       "exp": iat + lifetime}, key, kid)
             self._assertions[memo] = token
         return token
 

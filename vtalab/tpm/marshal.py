@@ -40,6 +40,9 @@ __all__ = [
     "Reader",
     "Signature",
     "ak_public_area",
+    "attest_head",
+    "attest_middle",
+    "attest_quote_info",
     "ek_public_area",
     "marshal_attest",
     "marshal_pcr_selection",
@@ -230,17 +233,42 @@ class Attest:
 
 def marshal_attest(qualified_signer: bytes, extra_data: bytes, clock_info: ClockInfo,
                    firmware_version: int, pcrs: Sequence[int], pcr_digest: bytes) -> bytes:
-    """The ``TPMS_ATTEST`` bytes a TPM2_Quote signs."""
-    for part in (qualified_signer, extra_data, pcr_digest):
-        if len(part) > 0xFFFF:
-            raise ValueError("TPM2B payload too large")
-    # One pack per fixed-width run (the same bytes as field-by-field u32/u16/tpm2b ...).
+    """The ``TPMS_ATTEST`` bytes a TPM2_Quote signs: :func:`attest_head`,
+    :func:`attest_middle` and :func:`attest_quote_info` one after the other."""
     return b"".join((
-        _ATTEST_HEAD.pack(TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, len(qualified_signer)),
-        qualified_signer, _U16.pack(len(extra_data)), extra_data,
-        _CLOCK_FW.pack(clock_info.clock, clock_info.reset_count, clock_info.restart_count,
-                       1 if clock_info.safe else 0, firmware_version),
-        _pcr_selection(tuple(pcrs)), _U16.pack(len(pcr_digest)), pcr_digest))
+        attest_head(qualified_signer),
+        attest_middle(extra_data, clock_info.clock, clock_info.reset_count,
+                      clock_info.restart_count, clock_info.safe, firmware_version),
+        attest_quote_info(pcrs, pcr_digest)))
+
+
+# A TPM quoting again and again changes only the middle part of its TPMS_ATTEST (the
+# nonce and the clock): the head is fixed per AK, and the quote info is fixed while the
+# quoted PCRs keep their values, so a TPM keeps those two parts (``Tpm.quote``).
+def attest_head(qualified_signer: bytes) -> bytes:
+    """``TPMS_ATTEST`` up to its ``extraData``: magic, type (quote), ``qualifiedSigner``."""
+    if len(qualified_signer) > 0xFFFF:
+        raise ValueError("TPM2B payload too large")
+    # One pack per fixed-width run (the same bytes as field-by-field u32/u16/tpm2b ...).
+    return _ATTEST_HEAD.pack(TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE,
+                             len(qualified_signer)) + qualified_signer
+
+
+def attest_middle(extra_data: bytes, clock: int, reset_count: int, restart_count: int,
+                  safe: bool, firmware_version: int) -> bytes:
+    """``TPMS_ATTEST``'s ``extraData``, ``clockInfo`` and ``firmwareVersion``."""
+    if len(extra_data) > 0xFFFF:
+        raise ValueError("TPM2B payload too large")
+    return b"".join((_U16.pack(len(extra_data)), extra_data,
+                     _CLOCK_FW.pack(clock, reset_count, restart_count, 1 if safe else 0,
+                                    firmware_version)))
+
+
+def attest_quote_info(pcrs: Sequence[int], pcr_digest: bytes) -> bytes:
+    """``TPMS_ATTEST``'s ``attested`` member for a quote: ``TPMS_QUOTE_INFO``."""
+    if len(pcr_digest) > 0xFFFF:
+        raise ValueError("TPM2B payload too large")
+    return _pcr_selection(tuple(pcrs)) + _U16.pack(len(pcr_digest)) + pcr_digest
 
 
 _U16 = struct.Struct(">H")
