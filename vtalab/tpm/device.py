@@ -265,10 +265,8 @@ class Tpm:
         # values are compared every time (the same bytes objects unless a PCR was
         # extended or reset), which holds however ``self.pcrs`` was changed.
         held = self._quoted
-        if held is not None and held[0] is pcrs:  # the same tuple as last time
-            selected = held[1]
-        else:
-            selected = _selection(tuple(pcrs))
+        selected = (held[1] if held is not None and held[0] is pcrs  # the same tuple
+                    else _selection(tuple(pcrs)))
         current = self.pcrs
         values = tuple([current[p] for p in selected])
         if held is None or held[1] is not selected or held[2] != values:
