@@ -111,3 +111,18 @@ def test_any_sequence_of_quotes_extends_and_resets(steps: list[tuple[str, int, b
             tpm.power_off(now)
             tpm.power_on(now + 1)
             tpm.startup_state()
+
+
+def test_attest_pcrs_of_one_bank_and_of_several() -> None:
+    info = marshal.ClockInfo(1, 2, 3, True)
+
+    def pcrs(select: list[tuple[int, list[int]]]) -> list[int]:
+        return marshal.Attest(0, 0, b"", b"", info, 0, select, b"").pcrs
+
+    one = [(marshal.TPM_ALG_SHA256, [0, 7, 13])]
+    assert pcrs(one) == [0, 7, 13]
+    assert pcrs(one) is not one[0][1]  # a list of its own: the caller may change it
+    assert pcrs([(0x0004, [1, 2])]) == []  # SHA-1 only
+    assert pcrs([(0x0004, [1]), (marshal.TPM_ALG_SHA256, [2, 3])]) == [2, 3]
+    assert pcrs([(marshal.TPM_ALG_SHA256, [2]), (marshal.TPM_ALG_SHA256, [5])]) == [2, 5]
+    assert pcrs([]) == []

@@ -228,7 +228,10 @@ class Attest:
     @property
     def pcrs(self) -> list[int]:
         """The SHA-256 PCRs quoted (ascending, the order the digest covers)."""
-        return [p for alg, sel in self.pcr_select if alg == TPM_ALG_SHA256 for p in sel]
+        select = self.pcr_select
+        if len(select) == 1 and select[0][0] == TPM_ALG_SHA256:  # a quote's one bank
+            return list(select[0][1])
+        return [p for alg, sel in select if alg == TPM_ALG_SHA256 for p in sel]
 
 
 def marshal_attest(qualified_signer: bytes, extra_data: bytes, clock_info: ClockInfo,
