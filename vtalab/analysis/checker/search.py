@@ -79,7 +79,10 @@ SEARCH_CHUNK = 16
 #: Shrinking and culprit candidates run per window; the first in order that qualifies wins.
 SHRINK_WINDOW = 4
 #: On a pool: at most this many runs in one task (see ``Checker._on_pool``).
-MAX_BATCH = 8
+MAX_BATCH = 16
+#: Cases whose scenario and cache key the checker remembers (:meth:`Checker._prepare`);
+#: past this it forgets them all and starts again (a bound, never a different answer).
+PREPARED_LIMIT = 4096
 
 
 def _fault_names() -> set[str]:
@@ -154,11 +157,6 @@ def run_plain(item: tuple[dict[str, Any], str]) -> dict[str, Any]:
     scenario = Scenario.model_validate(data)
     with _crypto.simulated(crypto == "simulated"):  # the checks verify tokens too
         return judge(run_scenario(scenario, crypto=crypto)).data()
-
-
-def _key(scenario: Scenario) -> str:
-    """A run's cache key: its scenario as plain data."""
-    return json.dumps(scenario_data(scenario), sort_keys=True, default=str)
 
 
 def run_batch(items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
@@ -281,6 +279,9 @@ class Checker:
         self.exercised = Exercised()
         self._cache: dict[str, RunSummary] = {}
         self._ready: dict[str, RunSummary] = {}  # run ahead, not yet taken (_prefetch)
+        #: case -> (its scenario, as plain data, cache key): on a pool each search case is
+        #: prepared for the prefetch and again when the search takes its result
+        self._prepared: dict[Case, tuple[Scenario, dict[str, Any], str]] = {}
         #: search cases tried (the plan as written is the first)
         self.tried = 0
         inv = _invariants()
@@ -305,7 +306,24 @@ class Checker:
         return bound + tail
 
     def scenario(self, case: Case, **kw: Any) -> Scenario:
+        if not kw:
+            return self._prepare(case)[0]
         return build_scenario(self.plan, case, settle=self.settle_for(case), **kw)
+
+    def _prepare(self, case: Case) -> tuple[Scenario, dict[str, Any], str]:
+        """``case``'s scenario, that as plain data (what a worker gets) and its cache key
+        (remembered: pure functions of the case and the plan; a case with changed steps,
+        which only the culprit search makes, holds unhashable steps and is not)."""
+        got = None if case.changed else self._prepared.get(case)
+        if got is None:
+            scenario = build_scenario(self.plan, case, settle=self.settle_for(case))
+            data = scenario_data(scenario)
+            got = (scenario, data, json.dumps(data, sort_keys=True, default=str))
+            if not case.changed:
+                if len(self._prepared) >= PREPARED_LIMIT:
+                    self._prepared.clear()
+                self._prepared[case] = got
+        return got
 
     def summary(self, case: Case) -> RunSummary:
         """Run ``case`` (cached by its scenario) and check every invariant."""
@@ -317,8 +335,7 @@ class Checker:
         keyed = []
         todo: dict[str, tuple[Case, Scenario]] = {}
         for case in cases:
-            scenario = self.scenario(case)
-            key = _key(scenario)
+            scenario, _data, key = self._prepare(case)
             keyed.append(key)
             if key not in self._cache and key not in todo:
                 todo[key] = (case, scenario)
@@ -348,9 +365,8 @@ class Checker:
         is forgotten."""
         todo: dict[str, tuple[Case, Scenario]] = {}
         for case in cases:
-            scenario = self.scenario(case)
-            key = _key(scenario)
-            if key not in self._cache and key not in todo:
+            scenario, _data, key = self._prepare(case)
+            if key not in self._cache and key not in self._ready and key not in todo:
                 todo[key] = (case, scenario)
         self._ready.update(zip(todo, self._on_pool(list(todo.values()), done), strict=True))
 
@@ -371,7 +387,7 @@ class Checker:
             size = min(MAX_BATCH, max(1, (len(order) - j) // share))
             batches.append(order[j:j + size])
             j += size
-        items = [[(scenario_data(todo[k][1]), self.crypto) for k in batch]
+        items = [[(self._prepare(todo[k][0])[1], self.crypto) for k in batch]
                  for batch in batches]
         out: list[RunSummary | None] = [None] * len(todo)
         for batch, data in zip(batches, self.pool.map(run_batch, items, done=done,
@@ -451,11 +467,21 @@ class Checker:
                              RunSummary({}, [], {}, ()), self.exercised,
                              self.counterexamples, [])
         pending: list[Any] = []  # (name, best case so far, shrunk case) while minimising
+        todo = draw_cases(self.plan, self.intensity, self.seed, self.examples)
         try:
             self.progress(0, self.examples, "plan as written")
+            if not isinstance(self.pool, InProcess):
+                # On workers the whole search list goes at once, the plan as written (its
+                # first case) with it: no worker waits while one runs it alone.
+                def ahead(k: int) -> None:
+                    self.tried = min(self.tried + k, self.examples)
+                    self.progress(self.tried, self.examples, "searching")
+
+                self._prefetch(todo, ahead)
+                self.tried = 0
             report.as_written = self.summary(written)
             report.advice = list(report.as_written.advice)
-            for name, found in self._search(set(self.failing)):
+            for name, found in self._search(todo, set(self.failing)):
                 pending[:] = [name, found, found]
 
                 def keep(best: Case) -> None:
@@ -477,20 +503,11 @@ class Checker:
         self.progress(self.examples, self.examples, "done")
         return report
 
-    def _search(self, targets: set[str]) -> list[tuple[str, Case]]:
-        """Each invariant of ``targets`` some case violates, with the first such case in
-        the search list (in the list's order, then by name)."""
-        todo = draw_cases(self.plan, self.intensity, self.seed, self.examples)
+    def _search(self, todo: list[Case], targets: set[str]) -> list[tuple[str, Case]]:
+        """Each invariant of ``targets`` some case of the search list ``todo`` violates,
+        with the first such case (in the list's order, then by name)."""
         found: dict[str, Case] = {}
         order: list[str] = []
-        if not isinstance(self.pool, InProcess):
-
-            def ahead(k: int) -> None:
-                self.tried = min(self.tried + k, self.examples)
-                self.progress(self.tried, self.examples, "searching")
-
-            self._prefetch(todo, ahead)
-            self.tried = 0
         for start in range(0, len(todo), SEARCH_CHUNK):
             chunk = todo[start:start + SEARCH_CHUNK]
             base = start
