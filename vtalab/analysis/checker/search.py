@@ -83,6 +83,8 @@ MAX_BATCH = 16
 #: Cases whose scenario and cache key the checker remembers (:meth:`Checker._prepare`);
 #: past this it forgets them all and starts again (a bound, never a different answer).
 PREPARED_LIMIT = 4096
+#: Runs made ahead and not yet taken (:meth:`Checker._prefetch`) kept at most.
+READY_LIMIT = 4096
 
 
 def _fault_names() -> set[str]:
@@ -368,7 +370,32 @@ class Checker:
             scenario, _data, key = self._prepare(case)
             if key not in self._cache and key not in self._ready and key not in todo:
                 todo[key] = (case, scenario)
+        if not todo:
+            return
+        if len(self._ready) > READY_LIMIT:  # speculated runs never taken: a bound
+            self._ready.clear()
         self._ready.update(zip(todo, self._on_pool(list(todo.values()), done), strict=True))
+
+    def _known(self, case: Case) -> RunSummary | None:
+        """``case``'s summary if it has run (taken or ahead), else None."""
+        key = self._prepare(case)[2]
+        return self._cache.get(key) or self._ready.get(key)
+
+    def _speculate(self, cases: Sequence[Case]) -> None:
+        """On a pool: ``cases`` and, in the same map, the baselines (same faults, no plan
+        step) that :meth:`blamed_many` may ask for next: of every case that violated
+        something, or has not run yet. In-process :meth:`blamed_many` runs the cases, then
+        the baselines of those that violated: two waits for the slowest run, which on
+        workers are two round trips with workers idle in between, per shrinking window
+        and per search chunk. A baseline nobody asks for stays in ``_ready`` unseen:
+        ``exercised`` and every decision are the same as without it."""
+        more = []
+        for case in cases:
+            if case.steps:
+                known = self._known(case)
+                if known is None or known.violated:
+                    more.append(case.without_steps())
+        self._prefetch([*cases, *more], None)
 
     def _on_pool(self, todo: list[tuple[Case, Scenario]],
                  done: Callable[[int], None] | None) -> list[RunSummary]:
@@ -422,7 +449,10 @@ class Checker:
     def blamed_many(self, cases: Sequence[Case], *,
                     done: Callable[[int], None] | None = None) -> list[frozenset[str]]:
         """:meth:`blamed` of each case: the cases run together, then together the
-        baselines (same faults, no plan step) of those that violated something."""
+        baselines (same faults, no plan step) of those that violated something (on a
+        pool, speculatively together: :meth:`_speculate`)."""
+        if not isinstance(self.pool, InProcess):
+            self._speculate(cases)
         violated = [s.violated for s in self.summaries(cases, done=done)]
         need = [k for k, (c, v) in enumerate(zip(cases, violated, strict=True))
                 if v and c.steps]
