@@ -123,3 +123,30 @@ def test_batches_shrink_towards_the_end_and_cover_every_run() -> None:
     assert sum(sizes) == 40
     assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 1 and sizes[0] > 1
     assert max(sizes) <= search.MAX_BATCH
+
+
+@pytest.mark.parametrize("examples, seed", [(30, 1), (60, 2)])
+def test_the_search_asks_for_its_baselines_in_one_map(examples: int, seed: int,
+                                                      monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    """After the search list has run ahead, the baselines of the violating cases the
+    search certainly reaches go in one map, not one per chunk of SEARCH_CHUNK."""
+    plan = load_scenario(str(UNSAFE))
+    pool = Here()
+    checker = Checker(plan, examples=examples, seed=seed, pool=pool)
+    maps: list[int] = []
+    real = Checker._search  # noqa: SLF001
+
+    def counted(self: Checker, *a: Any, **kw: Any) -> Any:
+        before = len(pool.maps)
+        out = real(self, *a, **kw)
+        maps.append(len(pool.maps) - before)
+        return out
+
+    monkeypatch.setattr(Checker, "_search", counted)
+    report = checker.run()
+    assert report.counterexamples
+    assert examples > search.SEARCH_CHUNK  # several chunks ...
+    assert maps == [1]  # ... one round trip
+    here = _result(Checker(plan, examples=examples, seed=seed))
+    assert _result(Checker(plan, examples=examples, seed=seed, pool=Here())) == here

@@ -538,6 +538,8 @@ class Checker:
         with the first such case (in the list's order, then by name)."""
         found: dict[str, Case] = {}
         order: list[str] = []
+        if not isinstance(self.pool, InProcess):
+            self._speculate(todo[:self._reached(todo, targets)])
         for start in range(0, len(todo), SEARCH_CHUNK):
             chunk = todo[start:start + SEARCH_CHUNK]
             base = start
@@ -556,6 +558,23 @@ class Checker:
                 break
         self._ready.clear()
         return [(name, found[name]) for name in order]
+
+    def _reached(self, todo: list[Case], targets: set[str]) -> int:
+        """How many cases of the search list :meth:`_search` certainly gets to, from the
+        runs made ahead: every case up to the end of the chunk in which the invariants
+        some case violated first cover ``targets`` (the search stops only once each
+        target is *blamed* on the plan, and blame is a part of violation), or the whole
+        list. So the baselines of those cases' violations are all asked for, and go out
+        in one map instead of one per chunk."""
+        seen: set[str] = set()
+        for k, case in enumerate(todo):
+            known = self._known(case)
+            if known is None:  # not run ahead: nothing to speculate from
+                return k
+            seen |= known.violated
+            if targets <= seen:
+                return (k // SEARCH_CHUNK + 1) * SEARCH_CHUNK
+        return len(todo)
 
     def _confirmed(self, case: Case, name: str, simulated: RunSummary) -> RunSummary:
         """``case`` run again with real crypto: it must violate ``name`` the same way
