@@ -150,3 +150,15 @@ def test_the_search_asks_for_its_baselines_in_one_map(examples: int, seed: int,
     assert maps == [1]  # ... one round trip
     here = _result(Checker(plan, examples=examples, seed=seed))
     assert _result(Checker(plan, examples=examples, seed=seed, pool=Here())) == here
+
+
+def test_batch_sizes_rounds_halve_what_is_left() -> None:
+    for workers in (1, 2, 3, 8):
+        for runs in range(0, 300, 7):
+            sizes = search.batch_sizes(runs, workers)
+            assert sum(sizes) == runs
+            assert sizes == sorted(sizes, reverse=True)
+            assert all(1 <= s <= search.MAX_BATCH for s in sizes)
+            if runs:
+                assert sizes[-1] == 1  # the tail is single runs
+    assert search.batch_sizes(60, 2) == [15, 15, 8, 8, 4, 4, 2, 2, 1, 1]

@@ -71,7 +71,8 @@ from vtalab.scenario.model import Scenario, run_scenario
 from vtalab.world import registry
 
 __all__ = ["SEARCH_CHUNK", "SHRINK_WINDOW", "CheckReport", "Checker", "Counterexample",
-           "Exercised", "RunSummary", "judge", "run_batch", "run_cost", "run_plain"]
+           "Exercised", "RunSummary", "batch_sizes", "judge", "run_batch", "run_cost",
+           "run_plain"]
 
 #: Search cases run per chunk; the search stops after the chunk in which every invariant
 #: has a violating case (fixed: the same cases are tried with any number of workers).
@@ -166,6 +167,27 @@ def run_batch(items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
     the worlds' young generation throughout (as :meth:`Checker.run`)."""
     with gc_nursery():
         return [run_plain(item) for item in items]
+
+
+def batch_sizes(runs: int, workers: int) -> list[int]:
+    """How many runs each task of a map carries (in order; the sum is ``runs``): rounds
+    of one batch per worker, each batch 1/(2 x workers) of the runs left (rounded up, at
+    most :data:`MAX_BATCH`), so each round hands out about half of what is left and the
+    last round is single runs. For 60 runs on 2 workers 15, 15, 8, 8, 4, 4, 2, 2, 1, 1:
+    10 tasks, where a batch recomputed after every task made 13 with the same single-run
+    tail (a task costs a few ms of CPU between client, scheduler and worker, taken from
+    the runs on a machine with as many cores as workers)."""
+    workers = max(int(workers), 1)
+    sizes: list[int] = []
+    left = runs
+    while left > 0:
+        size = min(MAX_BATCH, -(-left // (2 * workers)))
+        for _ in range(workers):
+            take = min(size, left)
+            if take:
+                sizes.append(take)
+                left -= take
+    return sizes
 
 
 def run_cost(case: Case) -> float:
@@ -402,16 +424,13 @@ class Checker:
         """The runs of ``todo`` on the pool's workers, in batches (a task's overhead is
         paid once per batch), the costliest first (the workers take tasks in that order
         as they free up: longest first balances them), results back in ``todo``'s
-        order. Batches shrink as the list goes: each holds at most 1/(2 x workers) of
-        the runs left (and :data:`MAX_BATCH`), so the last tasks are single runs and no
-        worker is left with a long batch while the others idle. Where each run happens
-        changes nothing in its result."""
+        order. Batches shrink as the list goes (:func:`batch_sizes`), so the last tasks
+        are single runs and no worker is left with a long batch while the others idle.
+        Where each run happens changes nothing in its result."""
         order = sorted(range(len(todo)), key=lambda k: -run_cost(todo[k][0]))
-        share = 2 * max(self.pool.workers, 1)
         batches: list[list[int]] = []
         j = 0
-        while j < len(order):
-            size = min(MAX_BATCH, max(1, (len(order) - j) // share))
+        for size in batch_sizes(len(order), self.pool.workers):
             batches.append(order[j:j + size])
             j += size
         items = [[(self._prepare(todo[k][0])[1], self.crypto) for k in batch]
