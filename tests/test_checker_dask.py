@@ -162,3 +162,17 @@ def test_local_workers_start_with_ctrl_c_ignored_and_the_handler_comes_back() ->
     with _workers_ignore_ctrl_c():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_local_workers_stay_in_the_nursery_between_tasks(two: DaskPool) -> None:
+    """As an in-process check from start to end: between tasks a worker keeps the young
+    generation of the worlds (else each task's young leftovers are collected at once
+    and pushed on to the older generations, with full collections over its memos)."""
+    import gc
+
+    from vtalab.core.kernel import GC_YOUNG_THRESHOLD
+
+    assert two.map(abs, [-1, -2, -3, -4]) == [1, 2, 3, 4]
+    thresholds = two.client.run(gc.get_threshold)
+    assert len(thresholds) == 2
+    assert all(t[0] >= GC_YOUNG_THRESHOLD for t in thresholds.values())
