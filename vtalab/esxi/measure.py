@@ -183,7 +183,16 @@ class FirmwareProfile:
     def for_vendor(cls, vendor: str, bios_version: str = "U30 v2.90",
                    secure_boot: bool = True, disk_id: str = "") -> FirmwareProfile:
         """A server of ``vendor``; ``disk_id`` (a host name) makes its boot disk's
-        partition GUID its own, as an installer's random GUID would be."""
+        partition GUID its own, as an installer's random GUID would be. Remembered: a
+        profile is immutable and a pure function of the arguments, and every world of
+        a topology builds the same ones (:func:`_firmware_profile`)."""
+        if cls is FirmwareProfile:
+            return _firmware_profile(vendor, bios_version, secure_boot, disk_id)
+        return cls._make(vendor, bios_version, secure_boot, disk_id)
+
+    @classmethod
+    def _make(cls, vendor: str, bios_version: str, secure_boot: bool,
+              disk_id: str) -> FirmwareProfile:
         owner = "77fa9abd-0359-4d32-bd60-28f4e78f784b"  # Microsoft's owner GUID, as usual
         # Placeholder "certificates" (opaque bytes) in X.509-typed lists; dbx holds hashes.
         def certs(what: str) -> bytes:
@@ -201,6 +210,12 @@ class FirmwareProfile:
     @property
     def firmware_volume_digest(self) -> bytes:
         return crypto.sha256(f"vtalab-fv|{self.vendor}|{self.bios_version}".encode())
+
+
+@functools.lru_cache(maxsize=4096)
+def _firmware_profile(vendor: str, bios_version: str, secure_boot: bool,
+                      disk_id: str) -> FirmwareProfile:
+    return FirmwareProfile._make(vendor, bios_version, secure_boot, disk_id)
 
 
 def _guid_from(seed: str) -> str:

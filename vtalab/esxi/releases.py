@@ -93,6 +93,7 @@ releases: by build-number distance for numeric input, by spelling otherwise.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -259,8 +260,12 @@ _BY_BUILD: dict[int, Release] = {r.build: r for r in RELEASES}
 _BY_KEY: dict[str, Release] = {r.key: r for r in RELEASES}
 
 
+@functools.lru_cache(maxsize=1024)
 def _norm_name(text: str) -> str:
-    """Canonical spelling of a release name: ``ESXi 8.0 Update 2`` → ``8.0u2``."""
+    """Canonical spelling of a release name: ``ESXi 8.0 Update 2`` → ``8.0u2``.
+
+    Remembered (a pure function of the text, bounded): every boot, upgrade and
+    judged ``upgrade-host`` step looks its release up by name, five regexes each."""
     s = text.strip().lower()
     s = re.sub(r"^(vmware\s*)?esxi?[\s_-]*", "", s)
     s = re.sub(r"update\s*", "u", s)

@@ -15,6 +15,7 @@ The invariants judge a run from its trace, not from the components under test
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
@@ -41,8 +42,7 @@ class _Fold:
 
     def __init__(self, gen: Generator[Any, TraceEvent, None], kinds: tuple[str, ...]) -> None:
         self.gen = gen
-        self.exact = frozenset(k for k in kinds if not k.endswith("*"))
-        self.prefixes = tuple(k[:-1] for k in kinds if k.endswith("*"))
+        self.exact, self.prefixes = _split_kinds(kinds)
         self.value = next(gen)
 
     def wants(self, kind: str) -> bool:
@@ -50,6 +50,26 @@ class _Fold:
 
     def feed(self, e: TraceEvent) -> None:
         self.value = self.gen.send(e)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_kinds(kinds: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """``kinds`` as (exact kinds, prefixes of those ending in ``*``); the same few tuples
+    for every world, so remembered."""
+    return (frozenset(k for k in kinds if not k.endswith("*")),
+            tuple(k[:-1] for k in kinds if k.endswith("*")))
+
+
+@functools.lru_cache(maxsize=1024)
+def _readers(kinds: tuple[tuple[str, ...], ...], kind: str) -> tuple[int, ...]:
+    """Which of the folds reading ``kinds`` (one tuple a fold) read events of ``kind``:
+    the same answer for every world whose folds are the same, so remembered."""
+    out = []
+    for i, fold_kinds in enumerate(kinds):
+        exact, prefixes = _split_kinds(fold_kinds)
+        if kind in exact or (prefixes and kind.startswith(prefixes)):
+            out.append(i)
+    return tuple(out)
 
 
 class _Folds:
@@ -66,21 +86,22 @@ class _Folds:
         # Every fold made with @folded (and each that _starting makes for this world)
         # starts now, so that the trace so far is read once for all of them (an invariant
         # is rarely asked alone: a check asks them all).
-        kinds: set[str] = set()
         with crypto_mode():
             self.simulated = is_simulated()  #: whether the world's crypto is simulated
             made = [(key, kinds_, make) for key, (kinds_, make) in _REGISTERED.items()]
             made += [start(world) for start in _STARTING]
+            #: each shared fold's kinds, in order (the key of :func:`_readers`)
+            self.kinds = tuple(fold_kinds for _key, fold_kinds, _make in made)
             for key, fold_kinds, make in made:
                 self.folds[key] = fold = _Fold(make(world), fold_kinds)
                 self.shared.append(fold)
-                kinds.update(fold_kinds)
-            trace.subscribe(self.feed, sorted(kinds))
+            trace.subscribe(self.feed, _all_kinds(self.kinds))
 
     def feed(self, e: TraceEvent) -> None:
         folds = self.by_kind.get(e.kind)
         if folds is None:
-            folds = self.by_kind[e.kind] = [f for f in self.shared if f.wants(e.kind)]
+            shared = self.shared
+            folds = self.by_kind[e.kind] = [shared[i] for i in _readers(self.kinds, e.kind)]
         if is_simulated() is self.simulated:  # already in the world's crypto (a check)
             for f in folds:
                 f.value = f.gen.send(e)  # (f.feed(e), one call less per fold and event)
@@ -101,6 +122,12 @@ class _Folds:
 
         self.folds[key] = fold
         trace.subscribe(feed, kinds)
+
+
+@functools.lru_cache(maxsize=64)
+def _all_kinds(kinds: tuple[tuple[str, ...], ...]) -> tuple[str, ...]:
+    """Every kind some fold reads, sorted (what the shared subscription asks for)."""
+    return tuple(sorted({k for fold_kinds in kinds for k in fold_kinds}))
 
 
 _FOLDS: weakref.WeakKeyDictionary[Any, _Folds] = weakref.WeakKeyDictionary()

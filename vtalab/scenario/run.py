@@ -18,6 +18,7 @@ ended. The public names are re-exported by :mod:`vtalab.scenario.model`.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import weakref
@@ -34,7 +35,7 @@ from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.errors import InputError, ScenarioError
 from vtalab.scenario.checks import _semantic_problems
 from vtalab.scenario.expect import CheckContext, StepResult, Verdict, evaluate
-from vtalab.scenario.yamlloc import Located
+from vtalab.scenario.yamlloc import LazyLocated, Located
 from vtalab.world import registry
 from vtalab.world.assembly import World
 from vtalab.world.objects import object_type
@@ -146,14 +147,21 @@ def check_count(scenario: Scenario) -> int:
     return len(scenario.expect) + sum(s.expect_error is not None for s in scenario.steps)
 
 
+#: A value written bare in :func:`step_text` (else as JSON).
+_BARE = re.compile(r"[\w.:/@+-]+")
+#: ``json.dumps(v, sort_keys=True, default=str)`` without making an encoder each time
+#: (every step of every run is written to the trace this way).
+_STEP_JSON = json.JSONEncoder(sort_keys=True, default=str)
+
+
 def step_text(step: Step) -> str:
     """The step as typed: ``upgrade-host host=esx-01 release='8.0 U3'``."""
     parts = [step.do]
     for k, v in step.with_.items():
-        if isinstance(v, str) and v and re.fullmatch(r"[\w.:/@+-]+", v):
+        if isinstance(v, str) and v and _BARE.fullmatch(v):
             parts.append(f"{k}={v}")
         else:
-            parts.append(f"{k}={json.dumps(v, sort_keys=True, default=str)}")
+            parts.append(f"{k}={_STEP_JSON.encode(v)}")
     return " ".join(parts)
 
 
@@ -208,7 +216,8 @@ def start_run(scenario: Scenario, *, seed: int | None = None,
     (:mod:`vtalab.analysis.branching`; ``tests/test_branching.py`` compares digests).
     ``branch`` must not touch the world.
     """
-    unlocated = Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
+    unlocated = LazyLocated(functools.partial(scenario.model_dump, by_alias=True,
+                                              mode="json"), "<scenario>")
     problems = _semantic_problems(scenario, unlocated)
     if problems:
         raise problems[0]

@@ -14,7 +14,7 @@ document, recursive aliases, and documents that expand to an absurd size.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from vtalab.core import files
 from vtalab.core.limits import MAX_NESTING, MAX_NODES
 from vtalab.errors import ScenarioError
 
-__all__ = ["Located", "Mark", "load_yaml", "load_yaml_file", "path_text"]
+__all__ = ["LazyLocated", "Located", "Mark", "load_yaml", "load_yaml_file", "path_text"]
 
 PathT = tuple[str | int, ...]
 
@@ -132,6 +132,29 @@ class Located:
         m = self.mark(path, key=key)
         return ScenarioError(message, file=self.file, line=m.line, column=m.column,
                              path=path_text(path), **kw)
+
+
+class LazyLocated(Located):
+    """A :class:`Located` without marks whose plain data is made by ``make()`` only when
+    first read: a scenario built in code (no file) is dumped only if one of its problems
+    has to be located, not every time it is checked and found fine (the plan checker
+    checks every case it runs)."""
+
+    def __init__(self, make: Callable[[], Any], file: str, text: str = "") -> None:
+        self._make: Callable[[], Any] | None = make
+        self._data: Any = None
+        self.file, self.text = file, text
+        self.value_marks, self.key_marks = {}, {}
+
+    @property
+    def data(self) -> Any:
+        if self._make is not None:
+            self._data, self._make = self._make(), None
+        return self._data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data, self._make = value, None
 
 
 class _Loader(yaml.SafeLoader):

@@ -158,8 +158,11 @@ class World:
     def ek_certificate(self, vendor: str, tpm: Tpm) -> bytes:
         ca, ca_key = self.tpm_vendor_ca(vendor)
         start = self.kernel.utc() - timedelta(days=300)
+        # tpm.ek itself, not tpm.ek.public_key(): the key object every world of this seed
+        # shares (derive_private_key), whose encoding crypto remembers; a fresh public key
+        # object would be encoded again for every host of every world.
         cert = crypto.issue_certificate(
-            f"{vendor} EK {crypto.key_id(tpm.ek)}", tpm.ek.public_key(), ca, ca_key, start,
+            f"{vendor} EK {crypto.key_id(tpm.ek)}", tpm.ek, ca, ca_key, start,
             start + timedelta(days=self.params.tpm_ca_validity_days), org=vendor,
             key_agreement=True)
         return crypto.cert_der(cert)

@@ -54,6 +54,7 @@ import vtalab.invariants as inv
 from vtalab.analysis.branching import run_all
 from vtalab.analysis.checker.cases import (
     Case,
+    _parameters,
     build_scenario,
     draw_cases,
     scenario_data,
@@ -160,6 +161,13 @@ def run_plain(item: tuple[dict[str, Any], str]) -> dict[str, Any]:
     scenario = Scenario.model_validate(data)
     with _crypto.simulated(crypto == "simulated"):  # the checks verify tokens too
         return judge(run_scenario(scenario, crypto=crypto)).data()
+
+
+def _liveness_bound(plan: Scenario, boot_factor: float) -> float:
+    """The liveness bound of ``plan``'s world with boots ``boot_factor`` times slower: the
+    parameters :func:`build_scenario` gives a case's scenario (only the factor changes
+    them), without building the scenario."""
+    return float(_invariants().liveness_bound(Parameters(**_parameters(plan, boot_factor))))
 
 
 def run_batch(items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
@@ -323,8 +331,7 @@ class Checker:
         partition was still on would blame the plan for the fault (a checker bug that
         ``vtalab check`` of the seed's plan under heavy faults reported as a liveness
         counterexample)."""
-        scenario = build_scenario(self.plan, case, settle=0)
-        bound = float(_invariants().liveness_bound(Parameters(**scenario.parameters)))
+        bound = _liveness_bound(self.plan, case.boot_factor)
         tail = max((f.delay + float(f.with_.get("duration", 0) or 0) for f in case.faults),
                    default=0.0)
         return bound + tail

@@ -31,6 +31,7 @@ assumed in each verb's source.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -151,10 +152,18 @@ def _private_key(world: World, name: str) -> crypto.PrivateKey:
         value if isinstance(value, str) else value.decode("ascii", "replace") \
         if isinstance(value, bytes) else ""
     try:
-        return crypto.private_from_pem(text)
+        return _pem_private_key(text)
     except ValueError as exc:
         raise InputError(f"file {name!r} is not a private key ({exc})", what="file",
                          value=name) from None
+
+
+@functools.lru_cache(maxsize=256)
+def _pem_private_key(text: str) -> crypto.PrivateKey:
+    """:func:`crypto.private_from_pem`, remembered (bounded; a refused text is not): a key
+    is immutable and a pure function of its PEM text, and every configured world of a
+    seed installs the same client key at T=0 (the plan checker builds hundreds)."""
+    return crypto.private_from_pem(text)
 
 
 def _server_object(world: World, provider: str, ref: KmipServerRef) -> dict[str, Any]:
