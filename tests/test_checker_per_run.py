@@ -7,10 +7,11 @@ the plain computation it replaces.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from vtalab.analysis.checker.cases import BOOT_FACTORS, Case, build_scenario, draw_cases
@@ -123,3 +124,18 @@ def test_client_key_from_pem_is_remembered_and_bad_text_refused() -> None:
             _private_key(world, "bad.key")
     world.files["good.key"] = pem
     assert _private_key(world, "good.key") is _pem_private_key(pem)
+
+
+def test_cert_der_by_identity_is_the_encoding() -> None:
+    key = crypto.derive_private_key(9, "ca")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    ca = crypto.make_ca("Per-run CA", key, start, start + timedelta(days=30))
+    want = ca.public_bytes(serialization.Encoding.DER)
+    assert crypto.cert_der(ca) == want and crypto.cert_der(ca) is crypto.cert_der(ca)
+    other = x509.load_der_x509_certificate(want)  # equal, another object: encoded again
+    assert other is not ca and crypto.cert_der(other) == want
+    leaf = crypto.issue_certificate("leaf", crypto.derive_private_key(9, "leaf"), ca, key,
+                                    start, start + timedelta(days=1))
+    assert crypto.cert_der(leaf) == leaf.public_bytes(serialization.Encoding.DER)
+    crypto._CERT_DER_BY_ID.clear()  # forgotten (bench_scale.forget_crypto): made again
+    assert crypto.cert_der(ca) == want

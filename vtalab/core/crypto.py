@@ -508,9 +508,21 @@ def _issue_der(common_name: str, subject_der: bytes, issuer_der: bytes, issuer_k
     return cert_der(builder.sign(issuer_key, hashes.SHA256(), ecdsa_deterministic=True))
 
 
-@functools.lru_cache(maxsize=MEMO_SIZE)
 def cert_der(cert: Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.DER)
+    # Remembered by identity, holding the certificate so its id cannot be reused while
+    # remembered (as public_der): hashing a certificate for an lru_cache, and comparing
+    # it on a hit, cost ~11 us a call, as much as encoding it again, and the plan checker
+    # asked ~46 times per run (chain paths, issued certificates, services info).
+    # cert_from_der hands every world the same certificate objects, so they are found.
+    held = _CERT_DER_BY_ID.get(id(cert))
+    if held is not None and held[0] is cert:
+        return held[1]
+    der = cert.public_bytes(serialization.Encoding.DER)
+    _remember(_CERT_DER_BY_ID, id(cert), (cert, der))
+    return der
+
+
+_CERT_DER_BY_ID: dict[int, tuple[Any, bytes]] = {}
 
 
 def cert_pem(cert: Certificate) -> bytes:
