@@ -8,6 +8,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_attestation import IMAGE, NONCE, config, evidence, judge, make_tpm
 from test_attestation import NOW as NOW_  # the sibling module's helpers
 
@@ -67,6 +69,48 @@ def test_nonce_book_forgets_after_two_lifetimes_and_stays_bounded() -> None:
     assert book2.redeem(N1, "h", 19.0)[0] is Reason.NONCE_EXPIRED  # remembered: expired
     assert book2.redeem(N1, "h", 19.5)[0] is Reason.NONCE_REUSED
     assert book2.redeem(N1, "h", 20.0)[0] is Reason.NONCE_NOT_ISSUED  # forgotten
+
+
+class _ForgetEveryTime(NonceBook):
+    """The book as it was: it looks for nonces to forget at every issue and redeem."""
+
+    @property  # type: ignore[override]
+    def _oldest(self) -> float:
+        return -float("inf")
+
+    @_oldest.setter
+    def _oldest(self, value: float) -> None:
+        pass
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(lifetime=st.sampled_from((0.1, 1.0, 10.0, 120.0, 1e-3)),
+       steps=st.lists(st.tuples(st.sampled_from(("issue", "redeem", "wrong host")),
+                                st.integers(0, 5),
+                                st.floats(0, 30) | st.sampled_from((0.1, 0.2, 0.3))),
+                      max_size=40))
+def test_nonce_book_looks_for_old_nonces_only_when_there_are_some(
+        lifetime: float, steps: list[tuple[str, int, float]]) -> None:
+    """Issue and redeem call ``_forget`` only when the oldest nonce is past its second
+    lifetime, with the very test ``_forget`` starts with: the same answers, details and
+    held nonces as a book that looks every time, at any times (floats included)."""
+    fast, slow = NonceBook("s", lifetime), _ForgetEveryTime("s", lifetime)
+    now = 0.0
+    for what, n, step in steps:
+        now += step
+        nonce = bytes([n]) * 32
+        if what == "issue":
+            outcomes = []
+            for book in (fast, slow):
+                try:
+                    outcomes.append(book.issue(nonce, "h", now))
+                except ValueError as exc:
+                    outcomes.append(str(exc))
+            assert outcomes[0] == outcomes[1]
+        else:
+            host = "h" if what == "redeem" else "other"
+            assert fast.redeem(nonce, host, now) == slow.redeem(nonce, host, now)
+        assert fast._issued == slow._issued and fast._spent == slow._spent
 
 
 def test_nonce_book_refuses_a_duplicate_issue_and_bad_lifetime() -> None:

@@ -184,53 +184,82 @@ class NonceBook:
         self.lifetime = float(lifetime)
         self._issued: dict[bytes, IssuedNonce] = {}
         self._spent: dict[bytes, float] = {}  # nonce -> when it was redeemed
+        self._oldest = _NEVER  # the oldest nonce's expiry (see _oldest below)
+
+    #: The expiry of the oldest nonce (infinity while none is held): :meth:`_forget` has
+    #: nothing to drop while it is above ``now - lifetime`` -- the very test it starts
+    #: with -- so issue and redeem call it only then. The class default makes a book
+    #: pickled without the field look once.
+    _oldest = -float("inf")
 
     def __len__(self) -> int:
         return len(self._issued)
 
     def issue(self, nonce: bytes, host: str, now: float) -> IssuedNonce:
         """Record ``nonce`` as issued to ``host`` at ``now`` (it must be new)."""
-        self._forget(now)
+        if self._oldest <= now - self.lifetime:  # _forget's own first test
+            self._forget(now)
         if nonce in self._issued:
             raise ValueError(f"nonce {nonce.hex()} issued twice by {self.service}")
         record = IssuedNonce(nonce, host, self.service, now, now + self.lifetime)
+        if not self._issued:
+            self._oldest = record.expires_at
         self._issued[nonce] = record
         return record
 
     def redeem(self, nonce: bytes, host: str, now: float
                ) -> tuple[Reason | None, dict[str, Any]]:
         """Check and consume ``nonce`` presented by ``host``: ``(None, detail)`` if valid."""
-        self._forget(now)
+        problem = self.consume(nonce, host, now)
+        if problem is None:
+            return None, {"host": host, "service": self.service, "nonce": nonce.hex()}
+        return problem, self.refusal(problem, nonce, host)
+
+    def consume(self, nonce: bytes, host: str, now: float) -> Reason | None:
+        """:meth:`redeem` without the detail: why ``nonce`` is refused (``None``: valid,
+        and consumed). The detail of a refusal is :meth:`refusal`, asked right after."""
+        if self._oldest <= now - self.lifetime:  # _forget's own first test
+            self._forget(now)
         record = self._issued.get(nonce)
-
-        def detail() -> dict[str, Any]:  # a refusal's detail (a valid nonce needs none)
-            out: dict[str, Any] = {"host": host, "service": self.service, "nonce": nonce.hex()}
-            if record is not None:
-                out.update(issued_to=record.host, issued_at=format_time(record.issued_at),
-                           expired_at=format_time(record.expires_at))
-            return out
-
         if record is None:
-            return Reason.NONCE_NOT_ISSUED, detail()
+            return Reason.NONCE_NOT_ISSUED
         if record.host != host:
-            return Reason.NONCE_WRONG_HOST, detail()
-        if nonce in self._spent:
-            return Reason.NONCE_REUSED, dict(detail(), used_at=format_time(self._spent[nonce]))
-        self._spent[nonce] = now
+            return Reason.NONCE_WRONG_HOST
+        spent = self._spent
+        if nonce in spent:
+            return Reason.NONCE_REUSED
+        spent[nonce] = now
         if now >= record.expires_at:
-            return Reason.NONCE_EXPIRED, detail()
-        return None, {"host": host, "service": self.service, "nonce": nonce.hex()}
+            return Reason.NONCE_EXPIRED
+        return None
+
+    def refusal(self, problem: Reason, nonce: bytes, host: str) -> dict[str, Any]:
+        """The detail of ``problem``, which :meth:`consume` just gave for ``nonce``."""
+        out: dict[str, Any] = {"host": host, "service": self.service, "nonce": nonce.hex()}
+        record = self._issued.get(nonce)
+        if record is not None:
+            out.update(issued_to=record.host, issued_at=format_time(record.issued_at),
+                       expired_at=format_time(record.expires_at))
+        if problem is Reason.NONCE_REUSED:
+            out["used_at"] = format_time(self._spent[nonce])
+        return out
 
     def _forget(self, now: float) -> None:
         """Drop nonces that expired more than one lifetime ago (bounded memory)."""
         horizon = now - self.lifetime
         # dicts keep issue order and expiry = issue + lifetime: the oldest come first
-        while self._issued:
-            first = next(iter(self._issued.values()))
+        issued = self._issued
+        while issued:
+            first = next(iter(issued.values()))
             if first.expires_at > horizon:
-                break
-            del self._issued[first.nonce]
+                self._oldest = first.expires_at
+                return
+            del issued[first.nonce]
             self._spent.pop(first.nonce, None)
+        self._oldest = _NEVER
+
+
+_NEVER = float("inf")
 
 
 # -- results ------------------------------------------------------------------------------

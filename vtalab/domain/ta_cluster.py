@@ -254,9 +254,9 @@ class AttestationService:
         kernel = self.kernel
         now = kernel.now
         host = evidence.host
-        problem, detail = self.nonces.redeem(evidence.nonce, host, now)
+        problem = self.nonces.consume(evidence.nonce, host, now)
         if problem is not None:
-            verdict = nonce_verdict(problem, detail)
+            verdict = nonce_verdict(problem, self.nonces.refusal(problem, evidence.nonce, host))
         else:
             verdict = evaluate(
                 evidence, config.trust_config(), nonce=evidence.nonce, activate=activate,
