@@ -367,7 +367,11 @@ def _sim_rs_of(key: PrivateKey | PublicKey, data: bytes) -> tuple[int, int]:
     instead of encoding the key and a look-up by its bytes), and the result remembered for
     the exact ``(key, data)``: what is signed in an attestation is verified moments later
     (the quote once, a host's principal token by each attestation service), and the
-    stand-in is a pure function of the two."""
+    stand-in is a pure function of the two.
+
+    About five of these run per attestation (the quote, its check, two tokens ...), so
+    :func:`_sim_finish` and :func:`_remember` are written out here (the same statements:
+    tests/test_crypto_fast_paths.py compares the values with :func:`_sim_scalar`)."""
     held = _SIM_BY_ID.get(id(key))
     if held is None or held[0] is not key:
         der = public_der(key)
@@ -376,10 +380,17 @@ def _sim_rs_of(key: PrivateKey | PublicKey, data: bytes) -> tuple[int, int]:
     if type(data) is not bytes:  # a bytearray, say: not hashable, nothing to remember
         return _sim_finish(held[2], held[3], data)
     memo = (held[1], data)
-    rs = _SIM_SIGNED.get(memo)
+    signed = _SIM_SIGNED
+    rs = signed.get(memo)
     if rs is None:
-        rs = _sim_finish(held[2], held[3], data)
-        _remember(_SIM_SIGNED, memo, rs, limit=_SIM_SIGNED_LIMIT)
+        hr, hs = held[2].copy(), held[3].copy()
+        hr.update(data)
+        hs.update(data)
+        rs = (int.from_bytes(hr.digest(), "big") % _ORDER_1 + 1,
+              int.from_bytes(hs.digest(), "big") % _ORDER_1 + 1)
+        if len(signed) >= _SIM_SIGNED_LIMIT:  # bounded, as _remember
+            signed.clear()
+        signed[memo] = rs
     return rs
 
 
@@ -695,11 +706,16 @@ def jwt_claims_json(claims: dict[str, Any]) -> str:
 
 def jwt_encode_json(claims_json: str, key: PrivateKey, kid: str) -> str:
     """:func:`jwt_encode` of claims already made :func:`jwt_claims_json` text: a service
-    issuing tokens that share most claims encodes the shared ones once."""
-    signing_input = _jwt_head(kid) + _b64url(claims_json.encode())
-    r, s = ecdsa_sign(key, signing_input)
-    return (signing_input + b"." + _b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
-            ).decode("ascii")
+    issuing tokens that share most claims encodes the shared ones once.
+
+    Two or three of these run per attestation: :func:`b64url` and :func:`ecdsa_sign` are
+    written out here (the same calls)."""
+    signing_input = _jwt_head(kid) + binascii.b2a_base64(
+        claims_json.encode(), newline=False).translate(_URLSAFE).rstrip(b"=")
+    r, s = _sim_rs_of(key, signing_input) if _SIMULATED else _ecdsa_sign(key, signing_input)
+    return (signing_input + b"." + binascii.b2a_base64(
+        r.to_bytes(32, "big") + s.to_bytes(32, "big"), newline=False
+    ).translate(_URLSAFE).rstrip(b"=")).decode("ascii")
 
 
 def _not_json(value: Any) -> Any:
