@@ -323,19 +323,54 @@ _TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_si
 
 @settings(max_examples=200, deadline=None, derandomize=True)
 @given(host=_TEXT, service=_TEXT, group=_TEXT, ver=st.none() | _TEXT,
-       iat=st.integers(0, 2**40), lifetime=st.integers(1, 2**31))
+       iats=st.lists(st.integers(0, 2**40), min_size=1, max_size=3),
+       lifetime=st.integers(1, 2**31), simulated=st.booleans())
 def test_tokens_are_the_claims_jwt_encode_signs(host: str, service: str, group: str,
-                                                ver: str | None, iat: int,
-                                                lifetime: int) -> None:
+                                                ver: str | None, iats: list[int],
+                                                lifetime: int, simulated: bool) -> None:
+    """The tokens are jwt_encode of their claims, the first time (the claims text is
+    cut around iat and exp) and the next times (from the remembered text), in both
+    crypto modes."""
     key = crypto.derive_private_key(7, "attestd")
     verdict = Verdict(attested=True, measured_version=ver)
-    got = attestation.issue_tokens(verdict, host=host, service_name=service, group=group,
-                                   key=key, kid="kid-1", iat=iat, lifetime=lifetime)
-    base = {"iss": service, "sub": host, "group": group, "iat": iat, "exp": iat + lifetime,
-            "ver": ver}
-    want = (crypto.jwt_encode({**base, "aud": "kms", "typ": "KMS_AUTH_JWT"}, key, "kid-1"),
-            crypto.jwt_encode({**base, "aud": "reporting", "typ": "REPORTING_JWT"}, key,
-                              "kid-1"))
-    assert got == want
-    assert crypto.jwt_verify(got[0], key.public_key()) == {**base, "aud": "kms",
-                                                          "typ": "KMS_AUTH_JWT"}
+    with crypto.simulated(simulated):
+        for iat in iats:
+            got = attestation.issue_tokens(verdict, host=host, service_name=service,
+                                           group=group, key=key, kid="kid-1", iat=iat,
+                                           lifetime=lifetime)
+            base = {"iss": service, "sub": host, "group": group, "iat": iat,
+                    "exp": iat + lifetime, "ver": ver}
+            want = (crypto.jwt_encode({**base, "aud": "kms", "typ": "KMS_AUTH_JWT"}, key,
+                                      "kid-1"),
+                    crypto.jwt_encode({**base, "aud": "reporting", "typ": "REPORTING_JWT"},
+                                      key, "kid-1"))
+            assert got == want
+            assert crypto.jwt_verify(got[0], key.public_key()) == {
+                **base, "aud": "kms", "typ": "KMS_AUTH_JWT"}
+    assert (service, host, group, ver) in attestation._CLAIMS
+
+
+class _Str(str):
+    """A str subclass: equal to its text, but not remembered as text."""
+
+
+@pytest.mark.parametrize("odd", [{"ver": 1}, {"ver": True}, {"host": _Str("esx-01")},
+                                 {"group": ["g"]}])
+def test_tokens_with_claims_of_other_types_are_encoded_each_time(odd: dict[str, Any]) -> None:
+    """Only str values (and a None version) are remembered as text (True == 1 as a key,
+    but not as JSON); others are encoded as jwt_encode does, every time."""
+    key = crypto.derive_private_key(7, "attestd")
+    args: dict[str, Any] = {"host": "esx-01", "service_name": "ta/attestd", "group": "g"}
+    ver = odd.pop("ver", "8.0.2")
+    args.update(odd)
+    attestation._CLAIMS.cache_clear()
+    for iat in (1000, 2000):
+        got = attestation.issue_tokens(Verdict(attested=True, measured_version=ver),
+                                       key=key, kid="k", iat=iat, lifetime=60, **args)
+        base = {"iss": args["service_name"], "sub": args["host"], "group": args["group"],
+                "iat": iat, "exp": iat + 60, "ver": ver}
+        assert got == (crypto.jwt_encode({**base, "aud": "kms", "typ": "KMS_AUTH_JWT"}, key,
+                                         "k"),
+                       crypto.jwt_encode({**base, "aud": "reporting", "typ": "REPORTING_JWT"},
+                                         key, "k"))
+    assert not attestation._CLAIMS

@@ -1048,23 +1048,69 @@ def issue_tokens(verdict: Verdict, *, host: str, service_name: str, group: str,
         raise ValueError(f"no attestation token for {host}: the verdict is not attested")
     if lifetime <= 0:
         raise ValueError(f"token lifetime must be positive, got {lifetime}")
-    # The two tokens share every claim but aud and typ, so the shared ones are encoded
-    # once. In canonical (key-sorted) JSON "aud" comes first and "typ" just before "ver",
-    # the last key; a string value cannot hold an unescaped quote, so the last ',"ver":'
-    # is the key's.
-    shared = crypto.jwt_claims_json({"iss": service_name, "sub": host, "group": group,
-                                     "iat": int(iat), "exp": int(iat) + int(lifetime),
-                                     "ver": verdict.measured_version})
-    cut = shared.rindex(',"ver":')
-    head, tail = shared[1:cut], shared[cut:]
-    return (crypto.jwt_encode_json(_AUD_KMS + head + _TYP_KMS + tail, key, kid),
-            crypto.jwt_encode_json(_AUD_REPORTING + head + _TYP_REPORTING + tail, key, kid))
+    iat, exp = int(iat), int(iat) + int(lifetime)
+    # A host's tokens from one service differ from its previous ones only in iat and exp,
+    # so the claims text around those two is kept per (service, host, group, version) --
+    # for str values and a None version only: their text is a function of the key
+    # (True == 1 as a key, but not as JSON).
+    ver = verdict.measured_version
+    if type(service_name) is str and type(host) is str and type(group) is str \
+            and (ver is None or type(ver) is str):
+        memo = (service_name, host, group, ver)
+        parts = _CLAIMS.get(memo)
+        if parts is None:
+            parts = _claims_parts(service_name, host, group, ver)
+            if len(_CLAIMS) >= crypto.MEMO_SIZE:
+                _CLAIMS.clear()
+            _CLAIMS[memo] = parts
+        kms, reporting, mid, kms_tail, reporting_tail = parts
+        exp_text, iat_text = str(exp), str(iat)  # ints: the JSON encoder's text exactly
+        return (crypto.jwt_encode_json(kms + exp_text + mid + iat_text + kms_tail, key, kid),
+                crypto.jwt_encode_json(reporting + exp_text + mid + iat_text + reporting_tail,
+                                       key, kid))
+    return (crypto.jwt_encode(_claims(service_name, host, group, ver, AUD_KMS, TYP_KMS,
+                                      iat, exp), key, kid),
+            crypto.jwt_encode(_claims(service_name, host, group, ver, AUD_REPORTING,
+                                      TYP_REPORTING, iat, exp), key, kid))
 
 
-_AUD_KMS = crypto.jwt_claims_json({"aud": AUD_KMS})[:-1] + ","  # '{"aud":"kms",'
-_AUD_REPORTING = crypto.jwt_claims_json({"aud": AUD_REPORTING})[:-1] + ","
-_TYP_KMS = "," + crypto.jwt_claims_json({"typ": TYP_KMS})[1:-1]  # ',"typ":"KMS_AUTH_JWT"'
-_TYP_REPORTING = "," + crypto.jwt_claims_json({"typ": TYP_REPORTING})[1:-1]
+def _claims(service_name: str, host: str, group: str, ver: Any, aud: str, typ: str,
+            iat: int, exp: int) -> dict[str, Any]:
+    """The claims of one attestation token (see :func:`issue_tokens`)."""
+    return {"iss": service_name, "sub": host, "aud": aud, "group": group, "iat": iat,
+            "exp": exp, "ver": ver, "typ": typ}
+
+
+def _claims_parts(service_name: str, host: str, group: str, ver: str | None
+                  ) -> tuple[str, str, str, str, str]:
+    """The claims text of both tokens cut around the values of ``exp`` and ``iat``: (the
+    KMS text up to ``exp``'s value, the same for REPORTING, the text from after it up to
+    ``iat``'s value, the rest of the KMS text, the rest of the REPORTING text).
+
+    Canonical (key-sorted) JSON puts ``aud`` first, then ``exp``, ``group``, ``iat``:
+    the zeros put in their places are found after those keys, which no string value can
+    fake (a quote inside a string is escaped, so ``,"`` never occurs in one)."""
+    cut = []
+    for aud, typ in ((AUD_KMS, TYP_KMS), (AUD_REPORTING, TYP_REPORTING)):
+        text = crypto.jwt_claims_json(_claims(service_name, host, group, ver, aud, typ, 0, 0))
+        e = text.index(',"exp":0,') + len(',"exp":')
+        i = text.index(',"iat":0,', e) + len(',"iat":')
+        cut.append((text[:e], text[e + 1:i], text[i + 1:]))
+    (kms, mid, kms_tail), (reporting, mid_reporting, reporting_tail) = cut
+    if mid != mid_reporting:  # pragma: no cover - the same claims lie between
+        raise AssertionError("the claims between exp and iat differ between the tokens")
+    return kms, reporting, mid, kms_tail, reporting_tail
+
+
+class _ClaimsMemo(dict[tuple[Any, ...], tuple[str, str, str, str, str]]):
+    """The claims text of :func:`issue_tokens` per (service, host, group, version):
+    bounded, ``cache_clear`` like the other memos (the benchmarks start cold)."""
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+_CLAIMS = _ClaimsMemo()
 
 
 def verify_kms_token(token: str | None, *, trusted_keys: Mapping[str, crypto.PublicKey],
