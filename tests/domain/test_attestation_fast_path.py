@@ -374,3 +374,175 @@ def test_tokens_with_claims_of_other_types_are_encoded_each_time(odd: dict[str, 
                        crypto.jwt_encode({**base, "aud": "reporting", "typ": "REPORTING_JWT"},
                                          key, "k"))
     assert not attestation._CLAIMS
+
+
+# -- step 2 from memory: a token that passed, for its host, its time, its principals -------
+def test_a_remembered_token_answers_only_for_its_host_its_time_and_its_principals() -> None:
+    """A token that passed step 2 is remembered (with the principals object it passed
+    under) and passes again from memory; for another host, before ``iat``, at or after
+    ``exp``, or under other principals (equal or not) the step runs and says the same as
+    the plain evaluator."""
+    attestation._TOKENS.cache_clear()
+    now = int(NOW.timestamp())
+    token = principal_token(HOST, iat=now - 60, exp=now + 3600)
+    ev = dataclasses.replace(EVIDENCE["genuine"], principal_token=token)
+    tpm, cfg = TPMS["genuine"], CONFIGS["default"]
+    fast, plain = _sides("fresh")
+    got, want = _both(ev, tpm, cfg, NOW, fast, plain)
+    _same(got, want, fast, plain)
+    assert got.attested
+    assert attestation._TOKENS[token] == (cfg.principals, HOST, now - 60, now + 3600)
+    rogue = crypto.derive_private_key(1, "rogue-sts")
+    other_sts = config(base_images=(GOOD,), principals=(attestation.Principal(
+        "vcsa-wld.lab.local", (crypto.cert_der(crypto.make_ca(
+            "rogue", rogue, NOW - YEAR, NOW + YEAR)),)),))
+    cases = [
+        (ev, cfg, NOW),  # from memory
+        (ev, cfg, NOW + timedelta(seconds=3539)),  # the last second before exp
+        (ev, cfg, NOW + timedelta(seconds=3540)),  # at exp: expired
+        (ev, cfg, NOW - timedelta(seconds=61)),  # before iat: not yet valid
+        (dataclasses.replace(ev, host="esx-02.lab.local"), cfg, NOW),  # another host's
+        (ev, config(base_images=(GOOD,)), NOW),  # equal principals, another object
+        (ev, other_sts, NOW),  # principals that never signed it
+        (ev, cfg, NOW),
+    ]
+    for case_ev, case_cfg, at in cases:
+        for _ in range(2):
+            got, want = _both(case_ev, tpm, case_cfg, at, fast, plain)
+            _same(got, want, fast, plain)
+    assert [r for f in (_both(ev, tpm, cfg, NOW + timedelta(hours=2), fast, plain)[0],)
+            for r in f.reasons] == [attestation.Reason.UNTRUSTED_PRINCIPAL]
+
+
+def test_only_tokens_under_plain_principals_are_remembered() -> None:
+    """A certificate held in a bytearray could change under the memo: not remembered."""
+    attestation._TOKENS.cache_clear()
+    cfg = CONFIGS["default"]
+    mutable = dataclasses.replace(cfg, principals=tuple(
+        dataclasses.replace(p, certificates_der=tuple(bytearray(d) for d in
+                                                      p.certificates_der))
+        for p in cfg.principals))
+    fast, plain = _sides("fresh")
+    got, want = _both(EVIDENCE["genuine"], TPMS["genuine"], mutable, NOW, fast, plain)
+    _same(got, want, fast, plain)
+    assert got.attested and not attestation._TOKENS
+
+
+# -- step 5 in one go: the plain good quote ----------------------------------------------
+def _requote(tpm: Tpm, attest: bytes, **clock: Any) -> tuple[bytes, bytes]:
+    """``attest`` with other clock fields, signed by ``tpm``'s AK (what a TPM whose
+    counters or clock moved would quote)."""
+    from vtalab.tpm import marshal as m
+    a = m.parse_attest(attest)
+    data = m.marshal_attest(a.qualified_signer, a.extra_data,
+                            dataclasses.replace(a.clock_info, **clock), a.firmware_version,
+                            a.pcrs, a.pcr_digest)
+    return data, m.marshal_signature(*crypto.ecdsa_sign(tpm.ak, data))
+
+
+@pytest.mark.parametrize("simulated", [False, True])
+def test_the_plain_good_quote_checked_in_one_go_agrees_with_the_step(
+        simulated: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a request shape passed step 5 once, a good quote of it is checked by
+    ``_quote_passes``; every other quote (another nonce, signer, signature, PCR
+    selection, a counter or clock going back, an unsafe clock) falls back to the step,
+    with the same verdict, warnings and remembered counters as the plain evaluator."""
+    passed: list[bool] = []
+    real = attestation._quote_passes
+
+    def spy(*args: Any) -> Any:
+        out = real(*args)
+        passed.append(out is not None)
+        return out
+
+    monkeypatch.setattr(attestation, "_quote_passes", spy)
+    with crypto.simulated(simulated):
+        tpm = _rebooted("esx-09.lab.local", orderly=True, undecodable=False)
+        peer = TPMS["peer"]
+        first = evidence(tpm, host="esx-09.lab.local")
+        now = int(NOW.timestamp())
+        wide = principal_token("esx-09.lab.local", iat=now - 60, exp=now + 86400)
+        first = dataclasses.replace(first, principal_token=wide)
+        n2, n3 = b"\x02" * 32, b"\x03" * 32
+        q2 = tpm.quote(n2, list(first.pcr_selection), now_ms=120_000)
+        second = dataclasses.replace(first, quote_attest=q2.attest, quote_signature=q2.signature)
+        clock = attestation._marshal.parse_attest(q2.attest).clock_info
+        flipped = bytearray(q2.signature)
+        flipped[10] ^= 1
+        other_pcrs = tpm.quote(n2, [*first.pcr_selection, 15], now_ms=130_000)
+        fewer = tpm.quote(n2, [0, 7, 11], now_ms=130_000)
+        by_peer = peer.quote(n2, list(first.pcr_selection), now_ms=130_000)
+        # the quotes above fail after their counters are remembered: the ones below go on
+        # from the latest of them
+        top = attestation._marshal.parse_attest(fewer.attest).clock_info.clock
+
+        def variant(attest: bytes, signature: bytes) -> Evidence:
+            return dataclasses.replace(first, quote_attest=attest, quote_signature=signature)
+
+        cases: list[tuple[str, Evidence, bytes, str]] = [
+            ("good", second, n2, "report"),
+            ("good again", second, n2, "report"),
+            ("other nonce", second, n3, "report"),
+            ("bad signature", variant(q2.attest, bytes(flipped)), n2, "report"),
+            ("other quote's signature", variant(q2.attest, first.quote_signature), n2,
+             "report"),
+            ("other PCRs", variant(other_pcrs.attest, other_pcrs.signature), n2, "report"),
+            ("fewer PCRs", variant(fewer.attest, fewer.signature), n2, "report"),
+            ("peer's quote", variant(by_peer.attest, by_peer.signature), n2, "report"),
+            ("unsafe, reported", variant(*_requote(tpm, q2.attest, clock=top + 10,
+                                                   safe=False)), n2, "report"),
+            ("unsafe, rejected", variant(*_requote(tpm, q2.attest, clock=top + 11,
+                                                   safe=False)), n2, "reject"),
+            ("later", variant(*_requote(tpm, q2.attest, clock=top + 20,
+                                        restart_count=clock.restart_count + 1)), n2,
+             "report"),
+            ("clock back", variant(*_requote(tpm, q2.attest, clock=top + 19,
+                                             restart_count=clock.restart_count + 1)),
+             n2, "report"),
+            ("restart back", variant(*_requote(tpm, q2.attest, clock=top + 30)),
+             n2, "report"),
+            ("reset back", variant(*_requote(tpm, q2.attest, clock=top + 30,
+                                             reset_count=clock.reset_count - 1,
+                                             restart_count=clock.restart_count + 1)),
+             n2, "report"),
+            ("good, behind the later one", second, n2, "report"),
+        ]
+        # a good quote of other PCR values (PCR 14 extended once more; the log presented
+        # is the old one): step 5 passes, step 6 must find the digest is not the log's
+        tpm.extend(14, EV_S_CRTM_VERSION, b"one more")
+        moved = tpm.quote(n2, list(first.pcr_selection), now_ms=900_000)
+        cases.append(("other PCR values", variant(*_requote(
+            tpm, moved.attest, restart_count=clock.restart_count + 1)), n2, "report"))
+        for registry in ("fresh", "none"):
+            attestation._STATIC.cache_clear()
+            fast, plain = _sides(registry)
+            got, want = _both(first, tpm, CONFIGS["default"], NOW, fast, plain)
+            _same(got, want, fast, plain)
+            assert got.attested
+            seen = {}
+            verdicts: dict[str, Verdict] = {}
+            for label, ev, nonce, unsafe in cases:
+                passed.clear()
+                got, want = _both(ev, tpm, CONFIGS["default"], NOW, fast, plain,
+                                  nonce=nonce, unsafe_clock=unsafe)
+                _same(got, want, fast, plain)
+                seen[label] = (passed == [True], got.attested, got.reasons, got.warning_reasons)
+                verdicts[label] = got
+            # a request that passes as the previous one did is answered with its verdict
+            assert verdicts["good again"] is verdicts["good"]
+            assert verdicts["later"].restart_count == verdicts["good"].restart_count + 1
+            assert seen["good"][:2] == seen["good again"][:2] == (True, True)
+            assert seen["later"][:2] == (True, True)
+            for label in ("other nonce", "bad signature", "other quote's signature",
+                          "other PCRs", "fewer PCRs", "peer's quote", "unsafe, reported",
+                          "unsafe, rejected"):
+                assert seen[label][0] is False, label
+            assert seen["other PCR values"][:3] == (
+                False, False, (attestation.Reason.EVENTLOG_MISMATCH,))
+            assert seen["unsafe, reported"][1:] == (
+                True, (), (attestation.Reason.QUOTE_CLOCK_UNSAFE,))
+            rolled = (False, False, (attestation.Reason.QUOTE_ROLLBACK,), ())
+            for label in ("clock back", "restart back", "reset back",
+                          "good, behind the later one"):
+                assert seen[label] == (rolled if registry == "fresh" else
+                                       (True, True, (), ())), label

@@ -32,7 +32,12 @@ selection at every attestation between two boots: :func:`evaluate` remembers wha
 request shape decides apart from the time and the request's own quote (bounded, see
 :class:`_Static`) and runs only the rest per request; the plain step-by-step evaluation
 (:func:`_evaluate_steps`) is kept, used for inputs the memo cannot key, and the tests
-check that both give the same verdicts on generated and damaged evidence.
+check that both give the same verdicts on generated and damaged evidence. Per request
+only the nonce, the time, the quote's clock and signature and (once per round of the
+services) the principal token differ: a token that passed is remembered (``_TOKENS``),
+a quote is compared byte for byte with the shape's last passing one but for its nonce
+and clock (:func:`_quote_passes`), and a request that passes without a warning gets
+the shape's passing verdict, the same object while the TPM's counters stay.
 
 Assumptions (not public, [assumed]): the default TPM settings (see :class:`Tpm2Settings`);
 that when both settings are on, both must hold; that with neither on, any EK is accepted
@@ -45,6 +50,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -869,8 +875,16 @@ def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
     # reports step 2: nothing below is consulted before the steps before it passed).
     ev = evidence
     try:
-        state.cluster()
-        state.principal()
+        if not config.enabled:
+            state.cluster()  # raises the finding
+        # step 2: a token that passed before under equal principals, for this host,
+        # passes again while it is current (see _TOKENS); anything else runs the step
+        token, principals = ev.principal_token, config.principals
+        held = _TOKENS.get(token) if type(token) is str else None
+        if held is None or held[1] != ev.host or not held[2] <= state.now_epoch < held[3] \
+                or not (held[0] is principals or held[0] == principals):
+            state.principal()
+            _remember_token(token, principals)
         window = known.identity
         if window is None:
             window = known.identity = _identity_window(
@@ -885,8 +899,20 @@ def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
             facts = known.ak = _ak_facts(ev.ek_public_der, ev.ak_public)
         if isinstance(facts, str):
             raise state.stop(Reason.AK_NOT_BOUND, problem=facts)
-        ak, signer = state.bind(facts, activate, challenge_label, bound_aks)
-        attest = state.quote(ak, signer, nonce, counters)
+        if bound_aks is not None and (ev.ek_public_der, ev.ak_public) in bound_aks:
+            ak, signer = facts[3], facts[1]  # bound before: no challenge (as bind says)
+        else:
+            ak, signer = state.bind(facts, activate, challenge_label, bound_aks)
+        form = known.quote
+        counts = None if form is None else _quote_passes(ev, ak, nonce, counters, form)
+        if form is not None and counts is not None:
+            attest = form[4]  # the same PCRs and digest: the form's quote stands for it
+            state.known.update(reset_count=counts[0], restart_count=counts[1], safe=True)
+        else:  # not (yet) the plain good quote: the step, with its findings
+            attest = state.quote(ak, signer, nonce, counters)
+            known.quote = _quote_form(ev.quote_attest, attest)
+            clock = attest.clock_info
+            counts = (clock.reset_count, clock.restart_count)
         # The quote passed, so its PCRs are the presented selection (sorted, once each):
         # a function of the memo's key, like everything remembered below.
         replayed = known.replayed
@@ -895,8 +921,13 @@ def evaluate(evidence: Evidence, config: TrustConfig, *, nonce: bytes,
             replayed = known.replayed = _replayed_or_false(ev.eventlog, known.pcrs)
         if replayed is not False and replayed.digest == attest.pcr_digest \
                 and not replayed.undecoded:
-            state.known["pcrs"] = dict(replayed.pcrs_hex)
             quoted_log = (ev.eventlog, known.pcrs)
+            boot = known.boot
+            if boot is None:
+                boot = known.boot = _boot_outcome(ev, config, quoted_log)
+            if boot is not False and not state.warnings:
+                return _passed(known, boot, replayed, *counts)
+            state.known["pcrs"] = dict(replayed.pcrs_hex)
         else:
             quoted_log = state.eventlog(attest)  # raises, or warns of undecoded records
         boot = known.boot
@@ -938,7 +969,7 @@ class _Static:
     each part is worked out the first time a request gets that far (``None``: not yet),
     so nothing is computed that the step-by-step evaluation would not have computed."""
 
-    __slots__ = ("ak", "boot", "identity", "images", "pcrs", "replayed")
+    __slots__ = ("ak", "boot", "identity", "images", "passed", "pcrs", "quote", "replayed")
 
     def __init__(self, images: tuple[BaseImage, ...]) -> None:
         self.images = images  #: held, so that the ids in the memo's key stay theirs
@@ -951,6 +982,10 @@ class _Static:
         self.replayed: _Replayed | Literal[False] | None = None
         #: steps 7-8: (version, Secure Boot, matched image) when they find nothing, or False
         self.boot: tuple[str | None, bool | None, str | None] | Literal[False] | None = None
+        #: step 5: the latest quote that passed it (see :func:`_quote_form`)
+        self.quote: tuple[bytes, int, int, bytes, _marshal.Attest] | None = None
+        #: the verdict of the latest request that passed every step without a warning
+        self.passed: Verdict | None = None
 
 
 class _StaticMemo(dict[tuple[Any, ...], _Static]):
@@ -959,12 +994,39 @@ class _StaticMemo(dict[tuple[Any, ...], _Static]):
 
     def cache_clear(self) -> None:
         self.clear()
+        _SHAPES.clear()
 
 
 _STATIC = _StaticMemo()
+#: (host, id of the configuration) -> (that configuration, the EK certificate, EK, AK, event
+#: log and PCR selection objects of the host's latest request judged under it, its
+#: _Static): a host presents the very same objects at every request between two boots,
+#: and comparing six identities costs less than building and hashing the memo's key.
+_SHAPES: dict[tuple[str, int], tuple[Any, ...]] = {}
 
 
 def _static_facts(ev: Evidence, config: TrustConfig) -> _Static | None:
+    """The memo entry for this request's shape (see :func:`_static_facts_keyed`), found
+    by identity when the host presents the objects of its previous request under this
+    configuration (held: their ids stay theirs)."""
+    if type(ev.host) is not str:
+        return _static_facts_keyed(ev, config)
+    memo = (ev.host, id(config))
+    held = _SHAPES.get(memo)
+    if held is not None and held[0] is config and held[1] is ev.ek_certificate_der \
+            and held[2] is ev.ek_public_der and held[3] is ev.ak_public \
+            and held[4] is ev.eventlog and held[5] is ev.pcr_selection:
+        return held[6]
+    known = _static_facts_keyed(ev, config)
+    if known is not None:
+        if len(_SHAPES) >= crypto.MEMO_SIZE:
+            _SHAPES.clear()
+        _SHAPES[memo] = (config, ev.ek_certificate_der, ev.ek_public_der, ev.ak_public,
+                         ev.eventlog, ev.pcr_selection, known)
+    return known
+
+
+def _static_facts_keyed(ev: Evidence, config: TrustConfig) -> _Static | None:
     """The memo entry for this request's shape: the EK certificate, EK, AK, event log and
     PCR selection it presents and the configuration those are judged against (the base
     images by identity: a TA host hands out the same objects until they change, and
@@ -990,6 +1052,126 @@ def _static_facts(ev: Evidence, config: TrustConfig) -> _Static | None:
             del _STATIC[next(iter(_STATIC))]
         known = _STATIC[key] = _Static(tuple(images))
     return known
+
+
+class _TokenMemo(dict[str, tuple[tuple["Principal", ...], str, int, int]]):
+    """Principal tokens that passed step 2: token text -> (the principals it passed
+    under; the host, iat and exp it names). Bounded, ``cache_clear`` like the other
+    memos."""
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+#: A host presents its token to each attestation service in turn, and each TA host holds
+#: its own copy of the principals: step 2 for a token that passed before under equal
+#: principals (the same signature check, a pure function of the bytes) is the host and
+#: the time only.
+_TOKENS = _TokenMemo()
+
+
+def _remember_token(token: str, principals: tuple[Principal, ...]) -> None:
+    """Remember a token that just passed step 2 under ``principals`` (only for plain
+    str tokens and certificates in bytes: a bytearray could change under the memo)."""
+    if type(token) is not str or type(principals) is not tuple:
+        return
+    for principal in principals:
+        if type(principal) is not Principal or type(principal.certificates_der) is not tuple:
+            return
+        for der in principal.certificates_der:
+            if type(der) is not bytes:
+                return
+    signed = _signed_by(token, principals)  # remembered: it just answered this
+    if not signed:
+        return  # pragma: no cover - the step passed, so a principal signed it
+    claims = signed[1]
+    if len(_TOKENS) >= crypto.MEMO_SIZE:
+        _TOKENS.clear()
+    _TOKENS[token] = (principals, claims["sub"], claims["iat"], claims["exp"])
+
+
+#: an ECDSA TPMT_SIGNATURE with 32-byte r and s (the shape a P-256 AK's quotes have)
+_ECDSA_SIGNATURE = struct.Struct(">HHH32sH32s")
+
+
+def _quote_form(data: bytes, attest: _marshal.Attest
+                ) -> tuple[bytes, int, int, bytes, _marshal.Attest] | None:
+    """What :func:`_quote_passes` compares a request's quote with, from ``attest``, the
+    parse of ``data``, a quote that passed step 5: (its bytes up to the nonce, where the
+    nonce starts, where the clock starts, its bytes after the clock's 17 bytes -- the
+    firmware version, PCR selection and digest --, and ``attest``)."""
+    if type(data) is not bytes:
+        return None
+    at = 8 + len(attest.qualified_signer) + 2  # magic, type, signer, nonce's size
+    clock_at = at + len(attest.extra_data)
+    if data[at:clock_at] != attest.extra_data:  # pragma: no cover - the layout parsed
+        return None
+    return data[:at], at, clock_at, data[clock_at + _CLOCK.size:], attest
+
+
+def _quote_passes(ev: Evidence, ak: crypto.PublicKey, nonce: bytes,
+                  counters: dict[bytes, tuple[int, int, int]] | None,
+                  form: tuple[bytes, int, int, bytes, _marshal.Attest]
+                  ) -> tuple[int, int] | None:
+    """Step 5 for the plain good quote, checked in one go: ``(resetCount, restartCount)``
+    when the quote is, byte for byte, the one of ``form`` (:func:`_quote_form`: a quote
+    of this request shape that passed the step) but for the nonce, which is ``nonce``,
+    and the clock, which is safe and does not go back, and its signature verifies with
+    the AK. Its counters are then remembered, as the step does. ``None`` for anything
+    else, with nothing changed: the step itself then judges the quote and says why.
+
+    Passing here means :meth:`_Evaluation.quote` passes without a finding or warning:
+    the quote parses as the form's did, with the same magic, type, qualifiedSigner, PCR
+    selection and digest (tests/domain/test_attestation_fast_path.py compares them)."""
+    data, sig = ev.quote_attest, ev.quote_signature
+    head, at, clock_at, tail, _ = form
+    if type(data) is not bytes or type(nonce) is not bytes or type(sig) is not bytes \
+            or len(data) != clock_at + _CLOCK.size + len(tail) \
+            or len(nonce) != clock_at - at or len(sig) != _ECDSA_SIGNATURE.size \
+            or not (data.startswith(head) and data.startswith(nonce, at)
+                    and data.endswith(tail)):
+        return None
+    clock, reset, restart, safe = _CLOCK.unpack_from(data, clock_at)
+    if safe != 1:
+        return None
+    alg, hash_alg, r_size, r, s_size, s = _ECDSA_SIGNATURE.unpack(sig)
+    if alg != _marshal.TPM_ALG_ECDSA or hash_alg != _marshal.TPM_ALG_SHA256 \
+            or r_size != 32 or s_size != 32 \
+            or not crypto.ecdsa_verify(ak, data, int.from_bytes(r, "big"),
+                                       int.from_bytes(s, "big")):
+        return None
+    if counters is not None:
+        now = (reset, restart, clock)
+        last = counters.get(ev.ek_public_der)
+        # _counters' rollback test is the tuples' order: resetCount, then restartCount
+        # within one resetCount, then the clock within both
+        if last is not None and now < last:
+            return None
+        counters[ev.ek_public_der] = now
+    return reset, restart
+
+
+#: TPMS_CLOCK_INFO: clock, resetCount, restartCount, safe
+_CLOCK = struct.Struct(">QIIB")
+
+
+def _passed(known: _Static, boot: tuple[str | None, bool | None, str | None],
+            replayed: _Replayed, reset_count: int, restart_count: int) -> Verdict:
+    """The verdict on a request of this shape that passed every step and warned of
+    nothing (so its clock was safe): everything in it but the quote's counters is the
+    shape's, so it is the same (frozen) object as the previous such request's while the
+    counters stay -- they change only at a reboot -- and its PCRs, a dict, are shared by
+    those requests: read-only, like every remembered result here."""
+    held = known.passed
+    if held is not None and held.reset_count == reset_count \
+            and held.restart_count == restart_count:
+        return held
+    version, secure_boot, matched = boot
+    known.passed = Verdict(attested=True, measured_version=version, matched_base_image=matched,
+                           secure_boot=secure_boot, reset_count=reset_count,
+                           restart_count=restart_count, safe=True,
+                           pcrs=dict(replayed.pcrs_hex))
+    return known.passed
 
 
 def _identity_window(cert: bytes | None, anchors: tuple[bytes, ...], ek: bytes,
