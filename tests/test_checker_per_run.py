@@ -19,6 +19,7 @@ from vtalab.analysis.checker.search import Checker, _liveness_bound
 from vtalab.core import crypto
 from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError, ScenarioError
+from vtalab.esxi import releases
 from vtalab.invariants import check_all, liveness_bound
 from vtalab.invariants.replay import _FOLDS, _readers
 from vtalab.scenario.checks import semantic_problems
@@ -27,7 +28,7 @@ from vtalab.scenario.run import start_run
 from vtalab.scenario.yamlloc import LazyLocated, Located
 from vtalab.world.assembly import World
 from vtalab.world.topology import Topology
-from vtalab.world.verbs.keyprovider import _pem_private_key, _private_key
+from vtalab.world.verbs.keyprovider import _key_pem, _pem_private_key, _private_key
 
 ROOT = Path(__file__).resolve().parent.parent
 PLAN = ROOT / "scenarios" / "plans" / "safe-rolling-upgrade.yaml"
@@ -139,3 +140,22 @@ def test_cert_der_by_identity_is_the_encoding() -> None:
     assert crypto.cert_der(leaf) == leaf.public_bytes(serialization.Encoding.DER)
     crypto._CERT_DER_BY_ID.clear()  # forgotten (bench_scale.forget_crypto): made again
     assert crypto.cert_der(ca) == want
+
+
+def test_release_lookup_by_text_is_remembered_and_refusals_are_not() -> None:
+    for text in ("8.0 U3", "ESXi 8.0 Update 2", "8.0.2-22380479", "8.0.3",
+                 "ESXi-8.0U2-22380479-standard", "22380479"):
+        want = releases._lookup_text.__wrapped__(text)  # the plain lookup
+        assert releases.lookup(text) is want
+        hits = releases._lookup_text.cache_info().hits
+        assert releases.lookup(text) is want
+        assert releases._lookup_text.cache_info().hits == hits + 1
+    for _ in range(2):
+        with pytest.raises(InputError, match="unknown ESXi"):
+            releases.lookup("8.0 U99")
+
+
+def test_client_key_pem_is_the_keys() -> None:
+    key = crypto.derive_private_key(5, "kms-client")
+    assert _key_pem(key) == crypto.private_pem(key).decode()
+    assert crypto.public_der(crypto.private_from_pem(_key_pem(key))) == crypto.public_der(key)

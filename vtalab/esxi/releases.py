@@ -342,6 +342,13 @@ def lookup(spec: str | int | Release) -> Release:
         )
     if isinstance(spec, int):
         return _lookup_build(spec, spec)
+    return _lookup_text(spec)
+
+
+@functools.lru_cache(maxsize=1024)
+def _lookup_text(spec: str) -> Release:
+    """:func:`lookup` of a string, remembered (bounded; a refused one is not): a pure
+    function of the text, asked at every boot, upgrade and judged upgrade step."""
     text = spec.strip()
     if not text:
         raise InputError("empty ESXi release", what="ESXi release", value=spec,

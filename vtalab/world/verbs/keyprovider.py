@@ -159,6 +159,14 @@ def _private_key(world: World, name: str) -> crypto.PrivateKey:
 
 
 @functools.lru_cache(maxsize=256)
+def _key_pem(key: crypto.PrivateKey) -> str:
+    """``key`` as PKCS#8 PEM text, remembered (bounded) per key object: the KMS's client
+    key is derived from the seed, the same object in every world, and each configured
+    world writes it out at T=0."""
+    return crypto.private_pem(key).decode()
+
+
+@functools.lru_cache(maxsize=256)
 def _pem_private_key(text: str) -> crypto.PrivateKey:
     """:func:`crypto.private_from_pem`, remembered (bounded; a refused text is not): a key
     is immutable and a pure function of its PEM text, and every configured world of a
@@ -686,7 +694,7 @@ class IssueClientArgs(Args):
 def kms_issue_client(world: World, a: IssueClientArgs) -> Outcome:
     identity = world.kms_identity
     world.files[a.file] = ("certificate", identity.certificate_der)
-    world.files[a.key_file] = ("private-key", crypto.private_pem(identity.private_key).decode())
+    world.files[a.key_file] = ("private-key", _key_pem(identity.private_key))
     return Outcome(True, message=f"client certificate {a.file} and key {a.key_file} issued by "
                                  f"the {world.kms.name} CA")
 
