@@ -546,3 +546,17 @@ def test_the_plain_good_quote_checked_in_one_go_agrees_with_the_step(
                           "good, behind the later one"):
                 assert seen[label] == (rolled if registry == "fresh" else
                                        (True, True, (), ())), label
+
+
+def test_the_token_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attestation, "_TOKENS_LIMIT", 2)
+    attestation._TOKENS.cache_clear()
+    now = int(NOW.timestamp())
+    fast, plain = _sides("fresh")
+    for k in range(5):
+        token = principal_token(HOST, iat=now - 60 - k, exp=now + 3600)
+        ev = dataclasses.replace(EVIDENCE["genuine"], principal_token=token)
+        got, want = _both(ev, TPMS["genuine"], CONFIGS["default"], NOW, fast, plain)
+        _same(got, want, fast, plain)
+        assert got.attested and token in attestation._TOKENS
+        assert len(attestation._TOKENS) <= 2

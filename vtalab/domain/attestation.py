@@ -1068,6 +1068,10 @@ class _TokenMemo(dict[str, tuple[tuple["Principal", ...], str, int, int]]):
 #: principals (the same signature check, a pure function of the bytes) is the host and
 #: the time only.
 _TOKENS = _TokenMemo()
+#: A token is presented to the services one after the other at the same instant, then
+#: re-issued: a few thousand recent ones are enough (as for _signed_by), and a
+#: 10,000-host estate does not keep 32,768 tokens of about 300 bytes.
+_TOKENS_LIMIT = 4096
 
 
 def _remember_token(token: str, principals: tuple[Principal, ...]) -> None:
@@ -1085,7 +1089,7 @@ def _remember_token(token: str, principals: tuple[Principal, ...]) -> None:
     if not signed:
         return  # pragma: no cover - the step passed, so a principal signed it
     claims = signed[1]
-    if len(_TOKENS) >= crypto.MEMO_SIZE:
+    if len(_TOKENS) >= _TOKENS_LIMIT:
         _TOKENS.clear()
     _TOKENS[token] = (principals, claims["sub"], claims["iat"], claims["exp"])
 
