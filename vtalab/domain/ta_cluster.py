@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 from vtalab.core import crypto
 from vtalab.core.trace import canonical
 from vtalab.domain.attestation import (
+    AttestationTokens,
     Evidence,
     IssuedNonce,
     NonceBook,
@@ -31,8 +32,8 @@ from vtalab.domain.attestation import (
     TrustConfig,
     Verdict,
     evaluate,
-    issue_tokens,
     nonce_verdict,
+    token_claims,
 )
 from vtalab.domain.base_image import BaseImageStore
 from vtalab.domain.key_provider import KeyProviderService
@@ -245,8 +246,9 @@ class AttestationService:
 
     def attest(self, evidence: Evidence, config: TaConfig,
                activate: Callable[[bytes, bytes], bytes | None]
-               ) -> tuple[Verdict, tuple[str, str] | None]:
-        """Evaluate one attestation request; tokens only when it passed.
+               ) -> tuple[Verdict, AttestationTokens | None]:
+        """Evaluate one attestation request; tokens only when it passed (the
+        ``REPORTING_JWT`` signed when first read, see :class:`AttestationTokens`).
 
         The request's nonce (``evidence.nonce``) must be one this service issued to the
         requesting host, unused and unexpired; it is consumed here.
@@ -273,10 +275,11 @@ class AttestationService:
                 f"Attestation of {evidence.host}: warning: {warning.reason.value}: "
                 f"{warning.message}", level="warning")
         if verdict.attested:
-            tokens = issue_tokens(verdict, host=host, service_name=self.name,
-                                  group=self.group, key=self.key, kid=self.kid,
-                                  iat=kernel.epoch_seconds(),
-                                  lifetime=int(self.params.token_lifetime_seconds))
+            kms, reporting = token_claims(verdict, host=host, service_name=self.name,
+                                          group=self.group, iat=kernel.epoch_seconds(),
+                                          lifetime=int(self.params.token_lifetime_seconds))
+            tokens = AttestationTokens(crypto.jwt_encode_json(kms, self.key, self.kid),
+                                       reporting, self.key, self.kid, crypto.is_simulated())
             log(name, "attestd.log",
                 f"Attestation of {evidence.host} succeeded: trusted base image "
                 f"{verdict.matched_base_image}; KMS_AUTH_JWT issued")
