@@ -589,3 +589,28 @@ def test_the_reporting_token_is_signed_when_read_in_the_mode_of_the_issue(
         tokens[2]
     with pytest.raises(TypeError):
         hash(tokens)
+
+
+def test_shapes_are_found_by_identity_and_only_for_the_latest_configurations(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host's next request under the same configuration finds its memo entry by the
+    identity of what it presents; the objects of configurations no longer in use (a
+    checker's earlier worlds) are let go: only the latest few configurations are kept."""
+    monkeypatch.setattr(attestation, "_SHAPES_CONFIGS", 2)
+    attestation._STATIC.cache_clear()
+    ev, tpm = EVIDENCE["genuine"], TPMS["genuine"]
+    configs = [config(base_images=(GOOD,)) for _ in range(4)]
+    for cfg in configs:
+        for _ in range(2):
+            fast, plain = _sides("fresh")
+            got, want = _both(ev, tpm, cfg, NOW, fast, plain)
+            _same(got, want, fast, plain)
+        held = attestation._SHAPES[id(cfg)]
+        assert held[0] is cfg and held[1][HOST][3] is ev.eventlog
+        assert len(attestation._SHAPES) <= 2
+    assert [held[0] for held in attestation._SHAPES.values()] == configs[2:]
+    # an equal request in other objects: found by its key, and the same entry
+    copy = dataclasses.replace(ev, eventlog=bytes(bytearray(ev.eventlog)))
+    entry = attestation._SHAPES[id(configs[-1])][1][HOST][5]
+    assert attestation._static_facts(copy, configs[-1]) is entry
+    assert attestation._SHAPES[id(configs[-1])][1][HOST][3] is copy.eventlog

@@ -1000,31 +1000,42 @@ class _StaticMemo(dict[tuple[Any, ...], _Static]):
 
 
 _STATIC = _StaticMemo()
-#: (host, id of the configuration) -> (that configuration, the EK certificate, EK, AK, event
-#: log and PCR selection objects of the host's latest request judged under it, its
-#: _Static): a host presents the very same objects at every request between two boots,
-#: and comparing six identities costs less than building and hashing the memo's key.
-_SHAPES: dict[tuple[str, int], tuple[Any, ...]] = {}
+#: id of a configuration -> (that configuration, held so the id stays its own; host ->
+#: the EK certificate, EK, AK, event log and PCR selection objects of the host's latest
+#: request judged under it, and its _Static): a host presents the very same objects at
+#: every request between two boots, and comparing five identities costs less than
+#: building and hashing the memo's key. Only the latest few configurations are kept (a
+#: world's TA hosts each hand out one until it changes): the worlds a checker ran
+#: before must not keep their hosts' event logs.
+_SHAPES: dict[int, tuple[TrustConfig, dict[str, tuple[Any, ...]]]] = {}
+_SHAPES_CONFIGS = 64
 
 
 def _static_facts(ev: Evidence, config: TrustConfig) -> _Static | None:
     """The memo entry for this request's shape (see :func:`_static_facts_keyed`), found
     by identity when the host presents the objects of its previous request under this
-    configuration (held: their ids stay theirs)."""
+    configuration (see :data:`_SHAPES`)."""
     if type(ev.host) is not str:
         return _static_facts_keyed(ev, config)
-    memo = (ev.host, id(config))
-    held = _SHAPES.get(memo)
-    if held is not None and held[0] is config and held[1] is ev.ek_certificate_der \
-            and held[2] is ev.ek_public_der and held[3] is ev.ak_public \
-            and held[4] is ev.eventlog and held[5] is ev.pcr_selection:
-        return held[6]
+    shapes = _SHAPES.get(id(config))
+    hosts = shapes[1] if shapes is not None and shapes[0] is config else None
+    if hosts is not None:
+        held = hosts.get(ev.host)
+        if held is not None and held[0] is ev.ek_certificate_der \
+                and held[1] is ev.ek_public_der and held[2] is ev.ak_public \
+                and held[3] is ev.eventlog and held[4] is ev.pcr_selection:
+            return held[5]
     known = _static_facts_keyed(ev, config)
     if known is not None:
-        if len(_SHAPES) >= crypto.MEMO_SIZE:
-            _SHAPES.clear()
-        _SHAPES[memo] = (config, ev.ek_certificate_der, ev.ek_public_der, ev.ak_public,
-                         ev.eventlog, ev.pcr_selection, known)
+        if hosts is None:
+            if len(_SHAPES) >= _SHAPES_CONFIGS:
+                del _SHAPES[next(iter(_SHAPES))]  # the oldest configuration goes first
+            hosts = {}
+            _SHAPES[id(config)] = (config, hosts)
+        if len(hosts) >= crypto.MEMO_SIZE:
+            hosts.clear()
+        hosts[ev.host] = (ev.ek_certificate_der, ev.ek_public_der, ev.ak_public, ev.eventlog,
+                          ev.pcr_selection, known)
     return known
 
 
