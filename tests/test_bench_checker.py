@@ -28,8 +28,11 @@ def test_phases_add_up_and_leave_nothing_wrapped(capsys: pytest.CaptureFixture[s
     shares = {}
     for name in (*bench_checker._Phases.NAMES, "the rest (checker, scenarios, collector)"):
         line = next(x for x in out.splitlines() if x.strip().startswith(name))
-        shares[name] = float(re.findall(r"([\d.]+) %", line)[-1])
+        shares[name] = float(re.findall(r"(-?[\d.]+) %", line)[-1])  # the rest may be < 0
     for name in bench_checker._Phases.NAMES:
         assert shares[name] > 0, name  # every phase was seen in every run
-    assert 95 <= sum(shares.values()) <= 105  # the phases and the rest are the whole
+    # the phases and the rest are the whole, and the phases fit inside it (they are times
+    # of this process within the check, measured with the same clock as the whole)
+    assert abs(sum(shares.values()) - 100) <= 0.5
+    assert shares["the rest (checker, scenarios, collector)"] >= 0
     assert shares["plan steps and settle"] > shares["world built (World())"]
