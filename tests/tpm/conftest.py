@@ -10,7 +10,7 @@ from vtalab.core import crypto
 from vtalab.esxi import measure
 from vtalab.esxi.image import EsxiImage, HostSpecific, standard_image
 from vtalab.esxi.measure import FirmwareProfile, measure_full_boot
-from vtalab.tpm import Tpm, eventlog, marshal
+from vtalab.tpm import Tpm, credential, eventlog, marshal
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +22,8 @@ def _cold_parse_caches() -> Iterator[None]:
     measure._ESX_BOOT.clear()  # noqa: SLF001
     marshal.parse_attest_shared.cache_clear()
     marshal._selected.cache_clear()  # noqa: SLF001
+    credential._MADE.cache_clear()  # noqa: SLF001
+    credential._ACTIVATED.cache_clear()  # noqa: SLF001
     yield
 
 

