@@ -549,7 +549,7 @@ def test_the_plain_good_quote_checked_in_one_go_agrees_with_the_step(
 
 
 def test_the_token_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(attestation, "_TOKENS_LIMIT", 2)
+    monkeypatch.setattr(attestation._TOKENS, "limit", 2)
     attestation._TOKENS.cache_clear()
     now = int(NOW.timestamp())
     fast, plain = _sides("fresh")

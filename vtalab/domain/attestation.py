@@ -1067,24 +1067,15 @@ def _static_facts_keyed(ev: Evidence, config: TrustConfig) -> _Static | None:
     return known
 
 
-class _TokenMemo(dict[str, tuple[tuple["Principal", ...], str, int, int]]):
-    """Principal tokens that passed step 2: token text -> (the principals it passed
-    under; the host, iat and exp it names). Bounded, ``cache_clear`` like the other
-    memos."""
-
-    def cache_clear(self) -> None:
-        self.clear()
-
-
-#: A host presents its token to each attestation service in turn, and each TA host holds
-#: its own copy of the principals: step 2 for a token that passed before under equal
-#: principals (the same signature check, a pure function of the bytes) is the host and
-#: the time only.
-_TOKENS = _TokenMemo()
-#: A token is presented to the services one after the other at the same instant, then
-#: re-issued: a few thousand recent ones are enough (as for _signed_by), and a
-#: 10,000-host estate does not keep 32,768 tokens of about 300 bytes.
-_TOKENS_LIMIT = 4096
+#: Principal tokens that passed step 2: token text -> (the principals it passed under;
+#: the host, iat and exp it names). A host presents its token to each attestation service
+#: in turn, and each TA host holds its own copy of the principals: step 2 for a token that
+#: passed before under equal principals (the same signature check, a pure function of the
+#: bytes) is the host and the time only. A token is presented to the services one after
+#: the other at the same instant, then re-issued: a few thousand recent ones are enough
+#: (as for _signed_by), and a 10,000-host estate does not keep 32,768 tokens of about 300
+#: bytes.
+_TOKENS = crypto.Memo(4096)
 
 
 def _remember_token(token: str, principals: tuple[Principal, ...]) -> None:
@@ -1102,9 +1093,7 @@ def _remember_token(token: str, principals: tuple[Principal, ...]) -> None:
     if not signed:
         return  # pragma: no cover - the step passed, so a principal signed it
     claims = signed[1]
-    if len(_TOKENS) >= _TOKENS_LIMIT:
-        _TOKENS.clear()
-    _TOKENS[token] = (principals, claims["sub"], claims["iat"], claims["exp"])
+    _TOKENS.keep(token, (principals, claims["sub"], claims["iat"], claims["exp"]))
 
 
 #: an ECDSA TPMT_SIGNATURE with 32-byte r and s (the shape a P-256 AK's quotes have)
@@ -1270,9 +1259,7 @@ def token_claims(verdict: Verdict, *, host: str, service_name: str, group: str, 
         parts = _CLAIMS.get(memo)
         if parts is None:
             parts = _claims_parts(service_name, host, group, ver)
-            if len(_CLAIMS) >= crypto.MEMO_SIZE:
-                _CLAIMS.clear()
-            _CLAIMS[memo] = parts
+            _CLAIMS.keep(memo, parts)
         kms, reporting, mid, kms_tail, reporting_tail = parts
         exp_text, iat_text = str(exp), str(iat)  # ints: the JSON encoder's text exactly
         return (kms + exp_text + mid + iat_text + kms_tail,
@@ -1361,15 +1348,8 @@ def _claims_parts(service_name: str, host: str, group: str, ver: str | None
     return kms, reporting, mid, kms_tail, reporting_tail
 
 
-class _ClaimsMemo(dict[tuple[Any, ...], tuple[str, str, str, str, str]]):
-    """The claims text of :func:`issue_tokens` per (service, host, group, version):
-    bounded, ``cache_clear`` like the other memos (the benchmarks start cold)."""
-
-    def cache_clear(self) -> None:
-        self.clear()
-
-
-_CLAIMS = _ClaimsMemo()
+#: The claims text of :func:`issue_tokens` per (service, host, group, version).
+_CLAIMS = crypto.Memo()
 
 
 def verify_kms_token(token: str | None, *, trusted_keys: Mapping[str, crypto.PublicKey],
