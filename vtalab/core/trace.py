@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 from vtalab.core.files import write_atomic
 
-__all__ = ["Trace", "TraceEvent", "canonical", "jsonable"]
+__all__ = ["Kinds", "Trace", "TraceEvent", "canonical", "jsonable"]
 
 
 #: Exact types ``jsonable`` returns unchanged (checked inline to save a call per value).
@@ -114,8 +114,9 @@ def canonical(obj: Any) -> str:
     return _CANONICAL.encode(jsonable(obj))
 
 
-class _Kinds:
-    """A set of event kinds: exact names, and prefixes written with a trailing ``*``."""
+class Kinds:
+    """A set of event kinds: exact names, and prefixes written with a trailing ``*`` (what
+    :meth:`Trace.subscribe` takes; the invariants' folds name the kinds they read so)."""
 
     __slots__ = ("exact", "prefixes")
 
@@ -178,7 +179,7 @@ class Trace:
         self._hashed = 0  #: events (from the start) whose lines are in the digest
         self._hash = hashlib.sha256()
         #: (listener, the kinds it hears: exact names and prefixes, or None for all)
-        self._listeners: list[tuple[Callable[[TraceEvent], Any], _Kinds | None]] = []
+        self._listeners: list[tuple[Callable[[TraceEvent], Any], Kinds | None]] = []
         #: kind -> the listeners that hear it (filled as kinds appear; reset on subscribe)
         self._hearing: dict[str, list[Callable[[TraceEvent], Any]]] = {}
         self._told = 0  #: events delivered to the listeners
@@ -364,7 +365,7 @@ class Trace:
         listener subscribed late is first handed the events recorded before (a streamed
         trace reads them back from its file).
         """
-        wanted = None if kinds is None else _Kinds(kinds)
+        wanted = None if kinds is None else Kinds(kinds)
         self.deliver()
         if self._stream is None:
             for e in self._matching(lambda kind: wanted is None or wanted.match(kind)):

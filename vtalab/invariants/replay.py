@@ -21,6 +21,7 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from vtalab.core.crypto import is_simulated, simulated
+from vtalab.core.trace import Kinds
 from vtalab.domain.attestation import Tpm2Settings
 from vtalab.errors import InputError
 from vtalab.world.registry import lookup
@@ -42,22 +43,19 @@ class _Fold:
 
     def __init__(self, gen: Generator[Any, TraceEvent, None], kinds: tuple[str, ...]) -> None:
         self.gen = gen
-        self.exact, self.prefixes = _split_kinds(kinds)
+        self.kinds = _kind_set(kinds)
         self.value = next(gen)
 
     def wants(self, kind: str) -> bool:
-        return kind in self.exact or bool(self.prefixes and kind.startswith(self.prefixes))
+        return self.kinds.match(kind)
 
     def feed(self, e: TraceEvent) -> None:
         self.value = self.gen.send(e)
 
 
-@functools.lru_cache(maxsize=1024)
-def _split_kinds(kinds: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
-    """``kinds`` as (exact kinds, prefixes of those ending in ``*``); the same few tuples
-    for every world, so remembered."""
-    return (frozenset(k for k in kinds if not k.endswith("*")),
-            tuple(k[:-1] for k in kinds if k.endswith("*")))
+#: A fold's kinds as a :class:`~vtalab.core.trace.Kinds`: the same few tuples for every
+#: world, so remembered.
+_kind_set = functools.lru_cache(maxsize=1024)(Kinds)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -66,8 +64,7 @@ def _readers(kinds: tuple[tuple[str, ...], ...], kind: str) -> tuple[int, ...]:
     the same answer for every world whose folds are the same, so remembered."""
     out = []
     for i, fold_kinds in enumerate(kinds):
-        exact, prefixes = _split_kinds(fold_kinds)
-        if kind in exact or (prefixes and kind.startswith(prefixes)):
+        if _kind_set(fold_kinds).match(kind):
             out.append(i)
     return tuple(out)
 
