@@ -197,7 +197,6 @@ class KmsServer:
         self._revoked_clients: list[bytes] = []
         self._keys: dict[str, ManagedKey] = {}
         self._counter = 0
-        self._server_der: tuple[crypto.Certificate, bytes] | None = None
 
     def __repr__(self) -> str:
         state = "up" if self.available else "down"
@@ -210,14 +209,7 @@ class KmsServer:
 
     @property
     def server_certificate_der(self) -> bytes:
-        # Asked at every key a client fetches: kept with the certificate it encodes (a
-        # renewal installs another object), instead of hashing the certificate for
-        # cert_der's memo each time.
-        cert = self.server_cert
-        held = self._server_der
-        if held is None or held[0] is not cert:
-            held = self._server_der = (cert, crypto.cert_der(cert))
-        return held[1]
+        return crypto.cert_der(self.server_cert)  # remembered by the certificate's identity
 
     # -- faults and administration --------------------------------------------------------
     def set_available(self, available: bool) -> None:
