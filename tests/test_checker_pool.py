@@ -42,6 +42,22 @@ class Here:
         pass
 
 
+def _maps_per_call(monkeypatch: pytest.MonkeyPatch, pool: Here, method: str) -> list[int]:
+    """The maps ``pool`` gets during each call of ``Checker.<method>``, filled as the
+    check runs."""
+    counts: list[int] = []
+    real = getattr(Checker, method)
+
+    def counted(self: Checker, *a: Any, **kw: Any) -> Any:
+        before = len(pool.maps)
+        out = real(self, *a, **kw)
+        counts.append(len(pool.maps) - before)
+        return out
+
+    monkeypatch.setattr(Checker, method, counted)
+    return counts
+
+
 def _result(checker: Checker) -> tuple[Any, ...]:
     report = checker.run()
     ex = report.exercised
@@ -92,16 +108,7 @@ def test_each_blame_costs_one_round_trip(monkeypatch: pytest.MonkeyPatch) -> Non
     plan = load_scenario(str(UNSAFE))
     pool = Here()
     checker = Checker(plan, examples=30, seed=1, pool=pool)
-    per_call: list[int] = []
-    real = Checker.blamed_many
-
-    def counted(self: Checker, *a: Any, **kw: Any) -> Any:
-        before = len(pool.maps)
-        out = real(self, *a, **kw)
-        per_call.append(len(pool.maps) - before)
-        return out
-
-    monkeypatch.setattr(Checker, "blamed_many", counted)
+    per_call = _maps_per_call(monkeypatch, pool, "blamed_many")
     assert checker.run().counterexamples
     assert per_call and max(per_call) == 1
     # and baselines did go with their cases: some map carries both
@@ -134,16 +141,7 @@ def test_the_search_asks_for_its_baselines_in_one_map(examples: int, seed: int,
     plan = load_scenario(str(UNSAFE))
     pool = Here()
     checker = Checker(plan, examples=examples, seed=seed, pool=pool)
-    maps: list[int] = []
-    real = Checker._search  # noqa: SLF001
-
-    def counted(self: Checker, *a: Any, **kw: Any) -> Any:
-        before = len(pool.maps)
-        out = real(self, *a, **kw)
-        maps.append(len(pool.maps) - before)
-        return out
-
-    monkeypatch.setattr(Checker, "_search", counted)
+    maps = _maps_per_call(monkeypatch, pool, "_search")
     report = checker.run()
     assert report.counterexamples
     assert examples > search.SEARCH_CHUNK  # several chunks ...
