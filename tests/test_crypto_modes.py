@@ -9,6 +9,7 @@ with simulated crypto are the ones real crypto finds, confirmed with real crypto
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +140,83 @@ def test_jwt_wellformed_is_whether_jwt_decode_decodes() -> None:
             crypto.jwt_decode(candidate) is not None)  # type: ignore[arg-type]
     assert crypto.jwt_wellformed(token)
     assert not crypto.jwt_wellformed("a.b.c")
+
+
+# -- X.509 under simulated crypto: a certificate signed here is known, any other checked ---
+_T0 = datetime(2026, 1, 1, tzinfo=UTC)
+_T1 = datetime(2036, 1, 1, tzinfo=UTC)
+
+
+def _pki(tag: str) -> tuple[Any, ...]:
+    """A CA, a certificate it issued, an impostor CA of the same name (another key) and
+    a certificate the impostor issued: the impostor's names the real CA as its issuer."""
+    ca_key = crypto.derive_private_key(7, f"test/x509/{tag}/ca")
+    impostor_key = crypto.derive_private_key(7, f"test/x509/{tag}/impostor")
+    ca = crypto.make_ca(f"TPM CA {tag}", ca_key, _T0, _T1)
+    impostor = crypto.make_ca(f"TPM CA {tag}", impostor_key, _T0, _T1)
+    subject = crypto.derive_private_key(7, f"test/x509/{tag}/ek")
+    good = crypto.issue_certificate(f"ek {tag}", subject, ca, ca_key, _T0, _T1)
+    forged = crypto.issue_certificate(f"ek {tag}", subject, impostor, impostor_key, _T0, _T1)
+    assert forged.issuer == ca.subject  # named as issued by the CA
+    return ca, good, forged
+
+
+def _checks(monkeypatch: pytest.MonkeyPatch) -> list[tuple[bytes, bytes]]:
+    """The real signature checks made from now on (cold memos)."""
+    for memo in (crypto._chain_path, crypto._signed_by_der, crypto._issued_by_der):  # noqa: SLF001
+        memo.cache_clear()
+    made: list[tuple[bytes, bytes]] = []
+    real = crypto._issued_by_der  # noqa: SLF001
+
+    def counted(cert: bytes, issuer: bytes) -> bool:
+        made.append((cert, issuer))
+        return real(cert, issuer)
+    monkeypatch.setattr(crypto, "_issued_by_der", counted)
+    return made
+
+
+def _tampered(cert: Any) -> Any:
+    """``cert`` with the last byte of its signature changed (still parses)."""
+    der = bytearray(crypto.cert_der(cert))
+    der[-1] ^= 0x01
+    return crypto.cert_from_der(bytes(der))
+
+
+@pytest.mark.parametrize("simulated", [False, True])
+def test_certificate_chains_accept_and_refuse_alike_in_both_modes(
+        monkeypatch: pytest.MonkeyPatch, simulated: bool) -> None:
+    ca, good, forged = _pki("alike")
+    checks = _checks(monkeypatch)
+    with crypto.simulated(simulated):
+        assert crypto.chain_problem(good, [ca], _T0) is None
+        assert crypto.chain_problem(forged, [ca], _T0) == "untrusted_issuer"
+        assert crypto.chain_problem(_tampered(good), [ca], _T0) == "untrusted_issuer"
+    checked = {cert for cert, _ in checks}
+    # the forged and the tampered certificates are always checked for real (and fail) ...
+    assert crypto.cert_der(forged) in checked and crypto.cert_der(_tampered(good)) in checked
+    # ... the CA's own is checked only by real crypto: simulated crypto signed it here
+    assert (crypto.cert_der(good) in checked) is not simulated
+
+
+def test_real_crypto_never_takes_an_answer_simulated_crypto_knew(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ca, good, _ = _pki("modes")
+    checks = _checks(monkeypatch)
+    with crypto.simulated():
+        assert crypto.chain_path(good, [ca])[1] is None
+    assert checks == []  # known: signed here with the CA's key
+    assert crypto.chain_path(good, [ca])[1] is None  # real crypto: checked
+    assert checks == [(crypto.cert_der(good), crypto.cert_der(ca))]
+
+
+def test_a_certificate_signed_here_is_known_only_for_its_signers_key(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    ca, good, forged = _pki("known")
+    monkeypatch.setattr(crypto, "_SIGNED_HERE", {})
+    assert not crypto._known_signed(crypto.cert_der(good), crypto.cert_der(ca))  # noqa: SLF001
+    _pki("known")  # signed again (the DER comes from the memo): known again
+    good_der, ca_der = crypto.cert_der(good), crypto.cert_der(ca)
+    assert crypto._known_signed(good_der, ca_der)  # noqa: SLF001
+    assert not crypto._known_signed(crypto.cert_der(forged), ca_der)  # noqa: SLF001
+    assert not crypto._known_signed(crypto.cert_der(_tampered(good)), ca_der)  # noqa: SLF001
+    assert not crypto._known_signed(good_der, crypto.cert_der(good))  # noqa: SLF001

@@ -614,3 +614,95 @@ def test_shapes_are_found_by_identity_and_only_for_the_latest_configurations(
     entry = attestation._SHAPES[id(configs[-1])][1][HOST][5]
     assert attestation._static_facts(copy, configs[-1]) is entry
     assert attestation._SHAPES[id(configs[-1])][1][HOST][3] is copy.eventlog
+
+
+# -- simulated crypto: the EK certificate a CA issued here is known, any other checked -----
+def _simulated_world() -> tuple[dict[str, Tpm], dict[str, Evidence]]:
+    """The hosts of :data:`TPMS` (new TPMs) with their evidence made under simulated
+    crypto (simulated quote and token signatures; the certificates are real X.509), plus
+    an EK certificate from an impostor CA that takes the Infineon CA's name and one with
+    its signature damaged."""
+    with crypto.simulated():
+        tpms = _tpms()
+        tpms["impostor-ca"] = make_tpm("esx-09.lab.local", ca=(
+            crypto.make_ca("Infineon TPM Root CA", crypto.derive_private_key(1, "impostor"),
+                           NOW - 5 * YEAR, NOW + 15 * YEAR, org="Infineon"),
+            crypto.derive_private_key(1, "impostor")))
+        tpms["damaged-ek-certificate"] = make_tpm("esx-10.lab.local")
+        der = tpms["damaged-ek-certificate"].ek_certificate_der
+        assert der is not None
+        tpms["damaged-ek-certificate"].ek_certificate_der = der[:-1] + bytes([der[-1] ^ 1])
+        hosts = {"impostor-ca": "esx-09.lab.local", "damaged-ek-certificate": "esx-10.lab.local"}
+        evidences = {}
+        for name, tpm in tpms.items():
+            ev = evidence(tpm, host=hosts.get(name) or _host(name))
+            now = int(NOW.timestamp())
+            evidences[name] = dataclasses.replace(ev, principal_token=principal_token(
+                ev.host, iat=now - 5 * 366 * 86400, exp=now + 30 * 366 * 86400))
+    return tpms, evidences
+
+
+def _real_checks(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The certificates whose signature is checked for real from now on (cold memos)."""
+    for memo in (crypto._chain_path, crypto._signed_by_der, crypto._issued_by_der):
+        memo.cache_clear()
+    checked: list[bytes] = []
+    real = crypto._issued_by_der
+
+    def counted(cert: bytes, issuer: bytes) -> bool:
+        checked.append(cert)
+        return real(cert, issuer)
+    monkeypatch.setattr(crypto, "_issued_by_der", counted)
+    return checked
+
+
+def test_fast_path_agrees_with_the_steps_under_simulated_crypto(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulated crypto knows the signature of an EK certificate the CA issued here, and
+    checks any other for real: the impostor's and the damaged certificate are refused as
+    real crypto refuses them, by both evaluators, and the genuine hosts attest."""
+    tpms, evidences = _simulated_world()
+    checked = _real_checks(monkeypatch)
+    with crypto.simulated():
+        for name in sorted(tpms):
+            fast, plain = _sides("fresh")
+            for cfg in ("default", "two-cas", "anything", "ek-list"):
+                for now in TIMES[:3]:
+                    got, want = _both(evidences[name], tpms[name], CONFIGS[cfg], now,
+                                      fast, plain)
+                    _same(got, want, fast, plain)
+                    if cfg == "default" and now is NOW:
+                        assert got.attested is (name in ("genuine", "peer", "undecodable",
+                                                         "power-lost", "ek-expiring")), name
+                        if name in ("impostor-ca", "damaged-ek-certificate"):
+                            assert got.findings[0].detail["problem"] == "untrusted_issuer"
+    ek_der = {name: tpm.ek_certificate_der for name, tpm in tpms.items()}
+    assert ek_der["impostor-ca"] in checked and ek_der["damaged-ek-certificate"] in checked
+    assert ek_der["genuine"] not in checked and ek_der["peer"] not in checked
+
+
+def test_real_crypto_checks_what_simulated_crypto_knew(monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    """The same EK certificate judged under simulated crypto, then under real crypto:
+    the real judgement checks its signature itself (the memos keep the modes apart)."""
+    tpms, evidences = _simulated_world()
+    checked = _real_checks(monkeypatch)
+    genuine = tpms["genuine"].ek_certificate_der
+    with crypto.simulated():
+        for _ in range(2):
+            got, want = _both(evidences["genuine"], tpms["genuine"], CONFIGS["default"], NOW,
+                              *_sides("fresh"))
+            assert got.attested and got == want
+    assert genuine not in checked
+    # the real evidence of the same host, its EK certificate the same bytes: the fast
+    # path alone (the steps would check it anyway) ...
+    assert EVIDENCE["genuine"].ek_certificate_der == genuine
+    fast = _sides("fresh")[0]
+    got = evaluate(EVIDENCE["genuine"], CONFIGS["default"], nonce=NONCE, now=NOW,
+                   activate=fast.activate(TPMS["genuine"]), challenge_label="fast/1",
+                   bound_aks=fast.bound, counters=fast.counters)
+    assert got.attested and genuine in checked
+    # ... and it agrees with the steps
+    got, want = _both(EVIDENCE["genuine"], TPMS["genuine"], CONFIGS["default"], NOW,
+                      *_sides("fresh"))
+    assert got.attested and got == want

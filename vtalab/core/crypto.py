@@ -306,7 +306,8 @@ _MEMO_LIMIT = 2 * MEMO_SIZE
 # signature verifies only with the key pair that made it, over the same bytes, so a forged,
 # tampered or other-key signature is refused exactly as before. They are keyed by the key
 # pair's public encoding: a stand-in for deciding what the lab does, not security. Key
-# derivation and X.509 certificates stay real (built once per seed and remembered).
+# derivation and X.509 certificates stay real (built once per seed and remembered); a
+# certificate signed here is not checked again (see _SIGNED_HERE below).
 # ``vtalab run``, evidence, bundles and the conformance tests never enter this mode; the
 # checker confirms every counterexample with real crypto before reporting it.
 _SIMULATED = False
@@ -467,8 +468,10 @@ def make_ca(common_name: str, key: PrivateKey, not_before: datetime, not_after: 
             ) -> Certificate:
     """A CA certificate (self-signed, or issued by ``issuer`` for an intermediate)."""
     issuer_der = cert_der(issuer[0]) if issuer else None
-    return cert_from_der(_make_ca_der(common_name, key, not_before, not_after, org,
-                                      issuer_der, issuer[1] if issuer else None))
+    der = _make_ca_der(common_name, key, not_before, not_after, org, issuer_der,
+                       issuer[1] if issuer else None)
+    _signed_here(der, issuer[1] if issuer else key)
+    return cert_from_der(der)
 
 
 # Certificates are pure functions of their inputs (deterministic signatures, serials from
@@ -510,8 +513,10 @@ def issue_certificate(common_name: str, subject_key: PublicKey | PrivateKey,
                       not_before: datetime, not_after: datetime, *,
                       org: str | None = None, key_agreement: bool = False) -> Certificate:
     """An end-entity certificate for ``subject_key`` issued by ``issuer_cert``."""
-    return cert_from_der(_issue_der(common_name, public_der(subject_key), cert_der(issuer_cert),
-                                    issuer_key, not_before, not_after, org, key_agreement))
+    der = _issue_der(common_name, public_der(subject_key), cert_der(issuer_cert), issuer_key,
+                     not_before, not_after, org, key_agreement)
+    _signed_here(der, issuer_key)
+    return cert_from_der(der)
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
@@ -587,15 +592,50 @@ def cert_public_key(cert: Certificate) -> Any:
 
 
 def _signed_by(cert: Certificate, issuer: Certificate) -> bool:
-    return _signed_by_der(cert_der(cert), cert_der(issuer))
+    return _signed_by_der(cert_der(cert), cert_der(issuer), _SIMULATED)
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
-def _signed_by_der(cert: bytes, issuer: bytes) -> bool:
-    """Whether ``issuer`` is named as and signed ``cert`` (pure in the DER bytes)."""
+def _signed_by_der(cert: bytes, issuer: bytes, simulated: bool) -> bool:
+    """Whether ``issuer`` is named as and signed ``cert`` (pure in the DER bytes; the
+    crypto mode is in the key because simulated crypto may know the answer without the
+    signature check, :func:`_known_signed`, and real crypto never takes that answer)."""
     if cert_from_der(cert).issuer != cert_from_der(issuer).subject:
         return False
+    if simulated and _known_signed(cert, issuer):
+        return True
     return _issued_by_der(cert, issuer)
+
+
+# -- certificates signed here (simulated crypto) -------------------------------------------
+# Under simulated crypto X.509 certificates stay real (real ECDSA signatures, made once per
+# seed), but checking one's signature need not be: a certificate this process signed
+# itself -- these very DER bytes, with the private key of the public key the issuer's
+# certificate holds -- verifies against that issuer, by ECDSA's correctness, so the
+# answer is known without the check (~180 us a certificate: one EK certificate per host,
+# every host's first attestation). Any other certificate -- issued elsewhere, by another
+# key, or one byte changed -- is checked for real as before, so a certificate the CA did
+# not issue is refused exactly as real crypto refuses it. Real crypto always checks (the
+# mode is in the key of every remembered answer built on this).
+_SIGNED_HERE: dict[bytes, bytes] = {}
+
+
+def _signed_here(der: bytes, signer: PrivateKey) -> None:
+    """Note that ``der`` is a certificate signed just now with ``signer``."""
+    if _SIGNED_HERE.get(der) != (spki := public_der(signer)):
+        _remember(_SIGNED_HERE, der, spki)
+
+
+def _known_signed(cert: bytes, issuer: bytes) -> bool:
+    """Whether this process signed ``cert`` with the key ``issuer`` certifies (then
+    ``issuer``'s signature on it verifies: :func:`_issued_by_der` says True)."""
+    signer = _SIGNED_HERE.get(cert)
+    if signer is None:
+        return False
+    try:
+        return signer == public_der(cert_public_key(cert_from_der(issuer)))
+    except ValueError:  # an issuer key nobody can load: it signed nothing here
+        return False
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
@@ -625,7 +665,7 @@ def chain_path(cert: Certificate, anchors: list[Certificate]
     """What :func:`chain_problem` (without intermediates) decides apart from the time:
     the validity windows to check and the answer if they all hold (see ``_chain_path``).
     Callers that remember it give it to :func:`path_problem` with each new time."""
-    return _chain_path(cert_der(cert), tuple(cert_der(a) for a in anchors))
+    return _chain_path(cert_der(cert), tuple(cert_der(a) for a in anchors), _SIMULATED)
 
 
 def path_problem(steps: tuple[tuple[datetime, datetime, bool], ...], final: str | None,
@@ -638,12 +678,13 @@ def path_problem(steps: tuple[tuple[datetime, datetime, bool], ...], final: str 
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
-def _chain_path(cert: bytes, anchors: tuple[bytes, ...]
+def _chain_path(cert: bytes, anchors: tuple[bytes, ...], simulated: bool
                 ) -> tuple[tuple[tuple[datetime, datetime, bool], ...], str | None]:
     """What :func:`_chain_problem` checks, without the time: the validity windows it checks
     in order (``True``: an anchor reached as a parent, outside its window = ``expired``)
     and the answer if every window holds. Which certificate signed which does not depend
-    on the time, so this is a pure function of the DER bytes."""
+    on the time, so this is a pure function of the DER bytes (and of the crypto mode
+    ``simulated``, which it is asked in: see :func:`_signed_by_der`)."""
     steps: list[tuple[datetime, datetime, bool]] = []
     pool = [cert_from_der(a) for a in anchors]
     current = cert_from_der(cert)
@@ -651,7 +692,9 @@ def _chain_path(cert: bytes, anchors: tuple[bytes, ...]
         steps.append((current.not_valid_before_utc, current.not_valid_after_utc, False))
         if cert_der(current) in anchors:
             return tuple(steps), None
-        parent = next((c for c in pool if _signed_by(current, c)), None)
+        current_der = cert_der(current)
+        parent = next((c for c in pool
+                       if _signed_by_der(current_der, cert_der(c), simulated)), None)
         if parent is None:
             return tuple(steps), "untrusted_issuer"
         if cert_der(parent) in anchors:

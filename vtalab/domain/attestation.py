@@ -415,9 +415,10 @@ class _Evaluation:
             if not self.ev.ek_certificate_der:
                 raise self.stop(Reason.EK_CERTIFICATE_MISSING)
             ek_der, anchors = self.ev.ek_certificate_der, self.config.tpm_ca_certificates_der
-            facts = (_ek_certificate(ek_der, anchors)
+            simulated = crypto.is_simulated()
+            facts = (_ek_certificate(ek_der, anchors, simulated)
                      if type(ek_der) is bytes and all(type(a) is bytes for a in anchors)
-                     else _ek_certificate.__wrapped__(ek_der, anchors))
+                     else _ek_certificate.__wrapped__(ek_der, anchors, simulated))
             if facts.unusable is not None:
                 raise self.stop(Reason.UNTRUSTED_EK_CA, problem=facts.unusable)
             problem = crypto.path_problem(facts.steps, facts.final, self.now)
@@ -699,9 +700,12 @@ class _EkCertificate:
 
 
 @functools.lru_cache(maxsize=crypto.MEMO_SIZE)
-def _ek_certificate(ek_der: bytes, anchors_der: tuple[bytes, ...]) -> _EkCertificate:
+def _ek_certificate(ek_der: bytes, anchors_der: tuple[bytes, ...], simulated: bool
+                    ) -> _EkCertificate:
     """A pure function of the DER bytes: every attestation of a host presents the same EK
-    certificate to the same imported CAs, so parsing and chaining happen once."""
+    certificate to the same imported CAs, so parsing and chaining happen once (per crypto
+    mode, ``simulated``: simulated crypto knows some signatures without checking them,
+    see :func:`crypto.chain_path`, and real crypto never takes such an answer)."""
     try:
         cert = crypto.cert_from_der(ek_der)
     except ValueError:
@@ -971,10 +975,13 @@ class _Static:
     each part is worked out the first time a request gets that far (``None``: not yet),
     so nothing is computed that the step-by-step evaluation would not have computed."""
 
-    __slots__ = ("ak", "boot", "identity", "images", "passed", "pcrs", "quote", "replayed")
+    __slots__ = ("ak", "boot", "identity", "images", "passed", "pcrs", "quote", "replayed",
+                 "simulated")
 
-    def __init__(self, images: tuple[BaseImage, ...]) -> None:
+    def __init__(self, images: tuple[BaseImage, ...], simulated: bool) -> None:
         self.images = images  #: held, so that the ids in the memo's key stay theirs
+        #: the crypto mode it was worked out in (part of its key: see _static_facts_keyed)
+        self.simulated = simulated
         #: step 3 without the EK list: True (passes), False (fails: the step will say
         #: why) or the (from, to) window of ``now`` in which the certificate path holds
         self.identity: bool | tuple[datetime, datetime] | None = None
@@ -1023,7 +1030,8 @@ def _static_facts(ev: Evidence, config: TrustConfig) -> _Static | None:
         held = hosts.get(ev.host)
         if held is not None and held[0] is ev.ek_certificate_der \
                 and held[1] is ev.ek_public_der and held[2] is ev.ak_public \
-                and held[3] is ev.eventlog and held[4] is ev.pcr_selection:
+                and held[3] is ev.eventlog and held[4] is ev.pcr_selection \
+                and held[5].simulated is crypto.is_simulated():
             return held[5]
     known = _static_facts_keyed(ev, config)
     if known is not None:
@@ -1043,8 +1051,10 @@ def _static_facts_keyed(ev: Evidence, config: TrustConfig) -> _Static | None:
     """The memo entry for this request's shape: the EK certificate, EK, AK, event log and
     PCR selection it presents and the configuration those are judged against (the base
     images by identity: a TA host hands out the same objects until they change, and
-    comparing images by content would cost more than it saves). ``None`` for inputs
-    that are not plain bytes and tuples (they are evaluated step by step)."""
+    comparing images by content would cost more than it saves), and the crypto mode
+    (simulated crypto knows the signature of a certificate it signed without checking it:
+    real crypto never reuses that answer). ``None`` for inputs that are not plain bytes
+    and tuples (they are evaluated step by step)."""
     cert, anchors = ev.ek_certificate_der, config.tpm_ca_certificates_der
     if type(ev.ek_public_der) is not bytes or type(ev.ak_public) is not bytes \
             or type(ev.eventlog) is not bytes or type(ev.pcr_selection) is not tuple \
@@ -1055,7 +1065,8 @@ def _static_facts_keyed(ev: Evidence, config: TrustConfig) -> _Static | None:
             return None
     images = config.base_images
     key = (cert, anchors, ev.ek_public_der, ev.ak_public, ev.eventlog, ev.pcr_selection,
-           config.settings.require_certificate_validation, tuple(map(id, images)))
+           config.settings.require_certificate_validation, tuple(map(id, images)),
+           crypto.is_simulated())
     try:
         known = _STATIC.get(key)
     except TypeError:  # an unhashable PCR in the selection
@@ -1063,7 +1074,7 @@ def _static_facts_keyed(ev: Evidence, config: TrustConfig) -> _Static | None:
     if known is None:
         if len(_STATIC) >= crypto.MEMO_SIZE:
             del _STATIC[next(iter(_STATIC))]
-        known = _STATIC[key] = _Static(tuple(images))
+        known = _STATIC[key] = _Static(tuple(images), key[-1])
     return known
 
 
@@ -1189,7 +1200,7 @@ def _identity_window(cert: bytes | None, anchors: tuple[bytes, ...], ek: bytes,
         return True
     if not cert:
         return False
-    facts = _ek_certificate(cert, anchors)
+    facts = _ek_certificate(cert, anchors, crypto.is_simulated())
     if facts.unusable is not None or facts.final is not None or facts.certified != ek:
         return False
     if not facts.steps:
