@@ -19,6 +19,8 @@ _CACHES = (attestation._parse_ak, attestation._ak_qualified_name,  # noqa: SLF00
            attestation._sorted_records, attestation._sts_key,  # noqa: SLF001
            attestation._ek_certificate, attestation._key_id_of_bytes,  # noqa: SLF001
            attestation._ak_facts, attestation._STATIC, attestation._signed_by,  # noqa: SLF001
+           attestation._records_key_of, attestation._host_specific_module,  # noqa: SLF001
+           attestation._FACTS, attestation._CLAIMS_HOLD, attestation._PARTS,  # noqa: SLF001
            marshal.parse_attest_shared, marshal._selected)  # noqa: SLF001
 
 

@@ -706,3 +706,66 @@ def test_real_crypto_checks_what_simulated_crypto_knew(monkeypatch: pytest.Monke
     got, want = _both(EVIDENCE["genuine"], TPMS["genuine"], CONFIGS["default"], NOW,
                       *_sides("fresh"))
     assert got.attested and got == want
+
+
+# -- steps 7-8 and the claims check, shared by the hosts of one image ------------------------
+def _outcome(fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return ("value", fn(*args))
+    except ValueError as exc:
+        return ("raises", type(exc), str(exc))
+
+
+def _claims_reference(log: bytes, pcrs: tuple[int, ...]) -> None:
+    attestation._check_claims(attestation._quoted_events(log, pcrs))
+
+
+def _variants(log: bytes, peer: bytes) -> list[bytes]:
+    """``log`` changed one record at a time: a digest bit, a data byte (first and last),
+    the record taken from ``peer``'s log, the record dropped, the record twice."""
+    from vtalab.tpm.eventlog import Event, parse_eventlog
+    events, others = list(parse_eventlog(log)), list(parse_eventlog(peer))
+    header = log[:len(log) - sum(len(e.to_bytes()) for e in events)]
+
+    def rebuilt(records: list[Any]) -> bytes:
+        return header + b"".join(r if isinstance(r, bytes) else r.to_bytes() for r in records)
+
+    def raw(e: Any, digest: bytes, data: bytes) -> bytes:
+        return Event(e.pcr, e.event_type, digest, data).to_bytes()  # parsed again on reading
+
+    out = []
+    for i, e in enumerate(events):
+        flipped = [raw(e, e.digest[:-1] + bytes([e.digest[-1] ^ 1]), e.data)]
+        if e.data:
+            flipped += [raw(e, e.digest, bytes([e.data[0] ^ 1]) + e.data[1:]),
+                        raw(e, e.digest, e.data[:-1] + bytes([e.data[-1] ^ 0x20]))]
+        for record in flipped:
+            out.append(rebuilt(events[:i] + [record] + events[i + 1:]))
+        if i < len(others):
+            out.append(rebuilt(events[:i] + [others[i]] + events[i + 1:]))
+        out.append(rebuilt(events[:i] + events[i + 1:]))
+        out.append(rebuilt(events[:i + 1] + events[i:]))
+    return out
+
+
+def test_boot_facts_and_claims_are_the_reference_on_logs_changed_record_by_record() -> None:
+    """What steps 7-8 and the claims check answer for a log -- remembered per records as
+    they read them (attestation._records_key), so shared by the hosts of one image -- is
+    what working them out for that log answers, on logs changed record by record."""
+    pcrs = tuple(EVIDENCE["genuine"].pcr_selection)
+    genuine, peer = EVIDENCE["genuine"].eventlog, EVIDENCE["peer"].eventlog
+    assert genuine != peer
+    assert attestation._boot_facts(genuine, pcrs) is attestation._boot_facts(peer, pcrs)
+    attestation._check_claims_cached(genuine, pcrs)
+    attestation._check_claims_cached(peer, pcrs)
+    assert len(attestation._FACTS) == len(attestation._CLAIMS_HOLD) == 1  # one image
+    other = EVIDENCE["other-image"].eventlog
+    assert attestation._boot_facts(other, pcrs) != attestation._boot_facts(genuine, pcrs)
+    variants = _variants(genuine, peer) + _variants(EVIDENCE["undecodable"].eventlog, peer)
+    assert len(variants) > 300
+    for log in variants:
+        assert _outcome(attestation._check_claims_cached, log, pcrs) == \
+            _outcome(_claims_reference, log, pcrs)
+        assert _outcome(attestation._boot_facts, log, pcrs) == \
+            _outcome(attestation._boot_facts_of, log, pcrs)
+    assert 1 < len(attestation._FACTS) < len(variants)  # remembered, and shared

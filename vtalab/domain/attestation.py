@@ -765,7 +765,94 @@ def _quoted_replay(data: bytes, pcrs: tuple[int, ...]) -> _Replayed:
 
 @functools.lru_cache(maxsize=crypto.MEMO_SIZE)
 def _check_claims_cached(data: bytes, pcrs: tuple[int, ...]) -> None:
-    _check_claims(_quoted_events(data, pcrs))
+    key, events = _records_key_of(data, pcrs)
+    if key in _CLAIMS_HOLD:  # the same records as a log whose claims held
+        return
+    _check_claims(list(events))
+    _CLAIMS_HOLD.keep(key, events)  # (holding the records keeps the ids in the key theirs)
+
+
+# -- what steps 7-8 read of a log, shared by the hosts of one image ---------------------------
+# Each host's log is its own bytes, but hosts of one image measure the same records but for
+# a few: the EFI images the firmware loads (PCRs 2 and 4: their digests, and the disk in
+# their device paths) and esx-boot's host-specific modules (imgdb.tgz, onetime.tgz: their
+# digests). Steps 7-8 and the claims check read none of that: read_measured_boot keeps an
+# image's digest and path with the image, which _BootFacts leaves out, and a host-specific
+# module's digest in the module list, whose host-specific entries _BootFacts leaves out;
+# _check_claims skips both kinds of record. So the facts and the claims check are
+# functions of the quoted records with those parts left out (_records_key), worked out
+# once per image and firmware, not per host (read_measured_boot, the layout and the
+# claims: about 200 us of a host's first attestation).
+# tests/domain/test_attestation_fast_path.py compares them with the reference on logs
+# changed record by record.
+def _records_key(events: list[Event]) -> tuple[Any, ...]:
+    """The quoted records as steps 7-8 and the claims check read them: each record by its
+    identity (the records are shared objects, :func:`vtalab.tpm.eventlog.Event.make`;
+    whoever keeps the key keeps the records too, so that their ids stay theirs), but
+    ``(PCR, type)`` for an EFI image load and ``(PCR, type, data)`` for a host-specific
+    module's record (see above)."""
+    parts, key = _PARTS, []
+    for e in events:
+        held = parts.get(id(e))
+        if held is None or held[0] is not e:
+            held = (e, _read_part(e))
+            parts.keep(id(e), held)
+        key.append(held[1])
+    return tuple(key)
+
+
+def _read_part(e: Event) -> int | tuple[Any, ...]:
+    """``id(e)``, or what steps 7-8 and the claims check read of ``e`` if that is less."""
+    kind = e.event_type
+    if kind in _IMAGE_LOADS:
+        if e.pcr < _measure.PCR_ESX_BOOT_FIRST:
+            return (e.pcr, kind)
+        return id(e)  # (read_measured_boot reads it as an esx-boot record)
+    p = e.parsed
+    if kind == _eventlog.EV_EVENT_TAG and e.pcr >= _measure.PCR_ESX_BOOT_FIRST \
+            and isinstance(p, _eventlog.TaggedEvent) and p.tag_id == _measure.TAG_MODULE \
+            and _host_specific_module(e.pcr, p.data):
+        return (e.pcr, kind, e.data)
+    return id(e)
+
+
+#: id of a record -> (the record, held so that its id stays its own; :func:`_read_part`):
+#: a few dozen records shared by the hosts of one image, and a few of each host's own
+_PARTS = crypto.Memo(4 * crypto.MEMO_SIZE)
+
+
+_IMAGE_LOADS = (_eventlog.EV_EFI_BOOT_SERVICES_APPLICATION,
+                _eventlog.EV_EFI_BOOT_SERVICES_DRIVER)
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_specific_module(pcr: int, data: bytes) -> bool:
+    """Whether esx-boot's module record with ``data`` in ``pcr`` names a host-specific
+    module, as :func:`read_measured_boot` decides it (by the name only)."""
+    record = Event(pcr, _eventlog.EV_EVENT_TAG, bytes(32),
+                   _eventlog.tagged_event_data(_measure.TAG_MODULE, data),
+                   _eventlog.TaggedEvent(_measure.TAG_MODULE, data))
+    try:
+        mb = read_measured_boot([record])
+    except ValueError:
+        return False
+    return bool(mb.modules) and mb.modules.keys() <= mb.host_specific
+
+
+@functools.lru_cache(maxsize=256)
+def _records_key_of(data: bytes, pcrs: tuple[int, ...]
+                    ) -> tuple[tuple[Any, ...], tuple[Event, ...]]:
+    """:func:`_records_key` of the records of ``data`` in ``pcrs``, and those records."""
+    events = tuple(_quoted_events(data, pcrs))
+    return _records_key(list(events)), events
+
+
+#: Records keys (:func:`_records_key`) whose claims held, and those of steps 7-8's facts,
+#: each held with its records. An entry serves every host of one image and firmware (a
+#: few per estate); a log of its own kind (a host with its own command line, say) is an
+#: entry of its own, used once.
+_CLAIMS_HOLD = crypto.Memo(4096)
+_FACTS = crypto.Memo(4096)
 
 
 @functools.lru_cache(maxsize=256)
@@ -798,6 +885,17 @@ def _shared(value: Any) -> Any:
 
 @functools.lru_cache(maxsize=crypto.MEMO_SIZE)
 def _boot_facts(data: bytes, pcrs: tuple[int, ...]) -> _BootFacts:
+    key, events = _records_key_of(data, pcrs)
+    held = _FACTS.get(key)
+    if held is None:
+        held = (events, _boot_facts_of(data, pcrs))
+        _FACTS.keep(key, held)
+    return held[1]
+
+
+def _boot_facts_of(data: bytes, pcrs: tuple[int, ...]) -> _BootFacts:
+    """:func:`_boot_facts` worked out (``ValueError`` if the log's esx-boot records are
+    malformed)."""
     mb = _read_measured_boot_cached(data, pcrs)
     return _BootFacts(
         version=mb.esxi_version, secure_boot=mb.secure_boot,
