@@ -18,8 +18,10 @@ def _cold_parse_caches() -> Iterator[None]:
     """Each test parses and prepares for itself (a warm cache would hide a broken parser
     or record builder from it)."""
     eventlog._make_shared.cache_clear()  # noqa: SLF001
-    measure.firmware_measurements.cache_clear()
-    measure._ESX_BOOT.clear()  # noqa: SLF001
+    for memo in (measure._FIRMWARE_OWN, measure._FIRMWARE_IMAGES,  # noqa: SLF001
+                 measure._ESX_BOOT, measure._ESX_BOOT_HOST, eventlog._RUNS,  # noqa: SLF001
+                 measure._READINGS, measure._LAYOUTS):  # noqa: SLF001
+        memo.cache_clear()
     marshal.parse_attest_shared.cache_clear()
     marshal._selected.cache_clear()  # noqa: SLF001
     credential._MADE.cache_clear()  # noqa: SLF001

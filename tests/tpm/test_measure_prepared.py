@@ -115,18 +115,18 @@ def test_from_a_state_other_than_reset_and_between_single_extends() -> None:
         t.extend(4, EV_EFI_ACTION, b"before")
         t.extend(13, EV_POST_CODE, b"", digest=crypto.sha256(b"early module"))
     assert fast.log.to_bytes() == slow.log.to_bytes()  # serialised before the batches
-    fast.measure(firmware_measurements(fw))
+    fast.measure(*firmware_measurements(fw))
     reference(slow, firmware_records(fw))
     same_state(fast, slow)
     for t in (fast, slow):
         t.extend(14, EV_EFI_ACTION, b"between")
-    fast.measure(esx_boot_measurements(image, hs))
+    fast.measure(*esx_boot_measurements(image, hs))
     reference(slow, esx_boot_records(image, hs))
     fast.extend(0, EV_NO_ACTION, b"after")
     slow.extend(0, EV_NO_ACTION, b"after")
     same_state(fast, slow)
     # The same batch again, now from the PCRs it left: another starting state.
-    fast.measure(esx_boot_measurements(image, hs))
+    fast.measure(*esx_boot_measurements(image, hs))
     reference(slow, esx_boot_records(image, hs))
     same_state(fast, slow)
 
@@ -190,29 +190,80 @@ def test_remembered_results_are_bounded() -> None:
         assert len(m._after) <= eventlog._AFTER_LIMIT  # noqa: SLF001
     with pytest.raises(ValueError):
         m.after((bytes(32),))
-    image, limit = IMAGES[0], measure._PREPARED_LIMIT  # noqa: SLF001
-    for i in range(limit + 5):
-        esx_boot_measurements(image, HostSpecific.for_host(f"h{i}", image.build))
-        assert len(measure._ESX_BOOT) <= limit  # noqa: SLF001
+    image = IMAGES[0]
+    host_limit = measure._HOST_PARTS_LIMIT  # noqa: SLF001
+    assert host_limit >= 3 * 10_000  # a 10,000-host estate never empties it mid-run
+    measure._ESX_BOOT_HOST.limit = 40  # noqa: SLF001  (the same code at a testable size)
+    try:
+        for i in range(100):
+            esx_boot_measurements(image, HostSpecific.for_host(f"h{i}", image.build))
+            assert len(measure._ESX_BOOT_HOST) <= 40  # noqa: SLF001
+    finally:
+        measure._ESX_BOOT_HOST.limit = host_limit  # noqa: SLF001
+    assert len(measure._ESX_BOOT) == 1  # noqa: SLF001  (one image: one shared part)
+    for _ in range(measure._PREPARED_LIMIT + 5):  # noqa: SLF001
+        twin = EsxiImage(image.version, image.build, image.modules, image.signer)
+        esx_boot_measurements(twin, HOSTS[0])
+        assert len(measure._ESX_BOOT) <= measure._PREPARED_LIMIT  # noqa: SLF001
+    assert len(eventlog._RUNS) <= eventlog._RUNS_LIMIT  # noqa: SLF001
 
 
 def test_esx_boot_memo_is_per_image_object_and_value() -> None:
     image, hs = IMAGES[0], HOSTS[0]
     first = esx_boot_measurements(image, hs)
-    assert esx_boot_measurements(image, hs) is first
+    again = esx_boot_measurements(image, hs)
+    assert again[0] is first[0] and again[1] is first[1]
     # An equal image that is another object is prepared again, to the same records.
     twin = EsxiImage(image.version, image.build, image.modules, image.signer,
                      image.release_name, image.components)
     again = esx_boot_measurements(twin, hs)
-    assert again is not first and again.events == first.events
+    assert again[0] is not first[0] and events(again) == events(first)
     # A different image (one module's payload changed) never gets the remembered records.
     changed = EsxiImage(image.version, image.build,
                         (BootModule("b.b00", crypto.sha256(b"patched"),
                                     version_section=image.modules[0].version_section),
                          *image.modules[1:]))
-    assert esx_boot_measurements(changed, hs).events != first.events
+    assert events(esx_boot_measurements(changed, hs)) != events(first)
     other_host = esx_boot_measurements(image, HOSTS[2])
-    assert other_host.events != first.events
+    assert other_host[0] is first[0]  # the image's part is shared by its hosts
+    assert events(other_host) != events(first)
+    other_signer = EsxiImage(image.version, image.build, image.modules, "Someone Else")
+    assert esx_boot_measurements(other_signer, hs)[1].events != first[1].events
+
+
+def events(parts: tuple[Measurements, ...]) -> list[eventlog.Event]:
+    return [e for part in parts for e in part.events]
+
+
+def test_every_host_shares_the_firmware_and_image_parts() -> None:
+    """Hosts of one server model and image share the prepared records that do not name
+    them; what does (the boot disk's partition, imgdb/onetime, the command line) is their
+    own, and each host's boot is still exactly its own records extended one by one."""
+    image = IMAGES[0]
+    seen = []
+    for host in ("esx-01", "esx-02", "esx-03"):
+        fw = FirmwareProfile.for_vendor("Dell Inc.", "2.19.1", disk_id=host)
+        hs = HostSpecific.for_host(host, image.build)
+        parts = firmware_measurements(fw) + esx_boot_measurements(image, hs)
+        slow = started(host=host)
+        reference(slow, firmware_records(fw) + esx_boot_records(image, hs))
+        fast = started(host=host)
+        fast.measure(*parts)
+        same_state(fast, slow)
+        seen.append(parts)
+    assert seen[0][0] is seen[1][0] is seen[2][0]  # the firmware's own records
+    assert seen[0][2] is seen[1][2] is seen[2][2]  # the image's records
+    assert len({id(p[1]) for p in seen}) == len({id(p[3]) for p in seen}) == 3
+    # A subclass of the profile may measure otherwise: prepared afresh, never shared.
+
+    class Custom(FirmwareProfile):
+        __slots__ = ()
+
+    fw = FirmwareProfile.for_vendor("Dell Inc.", "2.19.1", disk_id="esx-01")
+    custom = Custom(*(getattr(fw, f) for f in ("vendor", "bios_version", "secure_boot", "pk",
+                                                "kek", "db", "dbx", "esp_guid")))
+    assert firmware_measurements(custom)[0] is not seen[0][0]
+    assert events(firmware_measurements(custom)) == events(seen[0][:2])
 
 
 def test_log_serialisation_survives_removed_records() -> None:

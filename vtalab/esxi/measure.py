@@ -65,8 +65,9 @@ from __future__ import annotations
 
 import functools
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from vtalab.core import crypto
 from vtalab.esxi.image import (
@@ -106,6 +107,7 @@ from vtalab.tpm.eventlog import (
     firmware_blob_data,
     guid_bytes,
     image_load_data,
+    share_run,
     tagged_event_data,
     uefi_variable_data,
 )
@@ -126,8 +128,11 @@ __all__ = [
     "FirmwareProfile",
     "MeasuredBoot",
     "Record",
+    "esx_boot_host_records",
+    "esx_boot_image_records",
     "esx_boot_measurements",
     "esx_boot_records",
+    "firmware_image_records",
     "firmware_measurements",
     "firmware_records",
     "measure_esx_boot",
@@ -272,7 +277,8 @@ BOOT_CHAIN = (SAFEBOOT, MBOOT, CRYPTO)
 #: the digest extended (None: SHA-256 of the event data) -- :meth:`Tpm.extend`'s arguments.
 Record = tuple[int, int, bytes, bytes | None]
 
-#: How many firmware profiles, and (image, host) pairs, keep their prepared records.
+#: How many firmware models and images keep their prepared records (the parts every
+#: host of a kind shares; the host-specific parts are remembered per host, below).
 _PREPARED_LIMIT = 1024
 
 
@@ -286,6 +292,12 @@ def _image_record(fw: FirmwareProfile, image: EfiBinary) -> Record:
 def firmware_records(fw: FirmwareProfile) -> list[Record]:
     """The firmware's records until mboot starts loading modules: its own, then the EFI
     images of the boot chain (safeboot, mboot, mboot's crypto driver), in order."""
+    return _firmware_own_records(fw) + firmware_image_records(fw)
+
+
+def _firmware_own_records(fw: FirmwareProfile) -> list[Record]:
+    """The firmware's own records: the same on every server of a model, BIOS version and
+    Secure Boot setting (they do not name the boot disk)."""
     records: list[Record] = [
         (0, EV_S_CRTM_VERSION, (fw.bios_version + "\x00").encode("utf-16-le"), None),
         # The record names where the volume is; the digest is of the volume itself.
@@ -313,10 +325,17 @@ def firmware_records(fw: FirmwareProfile) -> list[Record]:
         records.append((7, EV_EFI_VARIABLE_AUTHORITY,
                         uefi_variable_data(EFI_IMAGE_SECURITY_DATABASE_GUID, "db", fw.db[28:]),
                         None))
-    # The db entry that authorised safeboot also authorises mboot and crypto64.efi (all
-    # signed by the same CA): the firmware measures an authority once (PC Client §3.3.4.8).
-    records += [_image_record(fw, image) for image in BOOT_CHAIN]
     return records
+
+
+def firmware_image_records(fw: FirmwareProfile) -> list[Record]:
+    """The EFI images the firmware loads (after its own records): their device paths
+    name the server's own boot disk.
+
+    The db entry that authorised safeboot also authorises mboot and crypto64.efi (all
+    signed by the same CA): the firmware measures an authority once (PC Client §3.3.4.8),
+    in :func:`firmware_records` before the images."""
+    return [_image_record(fw, image) for image in BOOT_CHAIN]
 
 
 def prepare(records: Iterable[Record]) -> Measurements:
@@ -327,16 +346,47 @@ def prepare(records: Iterable[Record]) -> Measurements:
                         for pcr, event_type, data, digest in records)
 
 
-@functools.lru_cache(maxsize=_PREPARED_LIMIT)
-def firmware_measurements(fw: FirmwareProfile) -> Measurements:
-    """:func:`firmware_records` of ``fw``, prepared; remembered (a pure function of the
-    frozen profile: every full boot of a server measures the same records)."""
-    return prepare(firmware_records(fw))
+def _prepare_shared(records: Iterable[Record]) -> Measurements:
+    """:func:`prepare` for records many hosts measure alike: their log bytes are also
+    handed to :func:`vtalab.tpm.eventlog.share_run`, so that parsing a log that holds
+    them takes them whole."""
+    measurements = prepare(records)
+    share_run(measurements)
+    return measurements
+
+
+#: One batch of records for each host-specific part (a server's boot disk, a host's own
+#: esx-boot items): room for a 10,000-host estate three times over, never emptied mid-run.
+_HOST_PARTS_LIMIT = crypto.MEMO_SIZE
+
+
+def firmware_measurements(fw: FirmwareProfile) -> tuple[Measurements, Measurements]:
+    """:func:`firmware_records` of ``fw``, prepared in two batches measured one after the
+    other: the firmware's own records (remembered per model, BIOS version and Secure Boot
+    setting: every server of a kind measures the same) and the boot chain's images
+    (remembered per profile, a pure function of the frozen profile). Extending the two in
+    order is extending :func:`firmware_records` (tests/tpm/test_measure_prepared.py)."""
+    if type(fw) is not FirmwareProfile:  # a subclass may measure otherwise: no memo
+        return prepare(_firmware_own_records(fw)), prepare(firmware_image_records(fw))
+    own = _FIRMWARE_OWN.get(key := (fw.vendor, fw.bios_version, fw.secure_boot,
+                                    fw.pk, fw.kek, fw.db, fw.dbx))
+    if own is None:
+        own = _prepare_shared(_firmware_own_records(fw))
+        _FIRMWARE_OWN.keep(key, own)
+    images = _FIRMWARE_IMAGES.get(fw)
+    if images is None:
+        images = prepare(firmware_image_records(fw))
+        _FIRMWARE_IMAGES.keep(fw, images)
+    return own, images
+
+
+_FIRMWARE_OWN = crypto.Memo(_PREPARED_LIMIT)
+_FIRMWARE_IMAGES = crypto.Memo(_HOST_PARTS_LIMIT)
 
 
 def measure_firmware(tpm: Tpm, fw: FirmwareProfile) -> None:
     """The firmware's measurements (:func:`firmware_records`) into ``tpm``."""
-    tpm.measure(firmware_measurements(fw))
+    tpm.measure(*firmware_measurements(fw))
 
 
 # -- esx-boot ---------------------------------------------------------------------------
@@ -382,19 +432,26 @@ def _signer_blob(signer: str) -> bytes:
 
 def esx_boot_records(image: EsxiImage, host_specific: HostSpecific) -> list[Record]:
     """What esx-boot measures while loading ``image`` on a host (see module docstring)."""
-    modules: list[tuple[str, bytes, VersionRecord | None]] = [
-        (m.name, m.digest, m.measured_version)
-        for m in image.modules if m.name not in _HOST_SPECIFIC]
-    modules += [("imgdb.tgz", host_specific.imgdb_digest, None),
-                ("onetime.tgz", host_specific.onetime_digest, None)]
+    return esx_boot_image_records(image) + esx_boot_host_records(image, host_specific)
+
+
+def esx_boot_image_records(image: EsxiImage) -> list[Record]:
+    """The first part of :func:`esx_boot_records`: the image's own modules (and their
+    version records), the same on every host that boots ``image``."""
     records: list[Record] = []
-    for name, digest, version in modules:
-        if version is not None:  # tpm_extend_module: tpm_extend_version, then the module
-            records.append(_tagged_record(PCR_MODULES, TAG_VERSION,
-                                          version_record_data(version, name)))
-        pcr = module_pcr(name)
-        tag = TAG_BOOT_OPTION if pcr == PCR_BOOT_OPTIONS else TAG_MODULE
-        records.append(_tagged_record(pcr, tag, name.encode() + b"\x00", digest))
+    for m in image.modules:
+        if m.name in _HOST_SPECIFIC:
+            continue
+        _module_records(records, m.name, m.digest, m.measured_version)
+    return records
+
+
+def esx_boot_host_records(image: EsxiImage, host_specific: HostSpecific) -> list[Record]:
+    """The rest of :func:`esx_boot_records`: the host-specific modules, loaded last, then
+    the signer, the command line and the asset tag."""
+    records: list[Record] = []
+    _module_records(records, "imgdb.tgz", host_specific.imgdb_digest, None)
+    _module_records(records, "onetime.tgz", host_specific.onetime_digest, None)
     records.append(_tagged_record(PCR_BOOT_OPTIONS, TAG_SIGNER, _signer_blob(image.signer)))
     cmdline = f"{_KERNEL} {host_specific.cmdline}" if host_specific.cmdline else _KERNEL
     records.append(_tagged_record(PCR_BOOT_OPTIONS, TAG_CMDLINE, cmdline.encode()))  # no NUL
@@ -404,30 +461,50 @@ def esx_boot_records(image: EsxiImage, host_specific: HostSpecific) -> list[Reco
     return records
 
 
-#: (id(image), host-specific items) -> (image, prepared records). Keyed by the image's
-#: identity (hashing an image hashes all its modules; hosts boot the same image object,
-#: see ``standard_image``), and holding the image so that its id cannot be reused while
-#: the entry lives; an equal image that is another object is simply prepared again.
-_ESX_BOOT: dict[tuple[int, HostSpecific], tuple[EsxiImage, Measurements]] = {}
+def _module_records(records: list[Record], name: str, digest: bytes,
+                    version: VersionRecord | None) -> None:
+    if version is not None:  # tpm_extend_module: tpm_extend_version, then the module
+        records.append(_tagged_record(PCR_MODULES, TAG_VERSION,
+                                      version_record_data(version, name)))
+    pcr = module_pcr(name)
+    tag = TAG_BOOT_OPTION if pcr == PCR_BOOT_OPTIONS else TAG_MODULE
+    records.append(_tagged_record(pcr, tag, name.encode() + b"\x00", digest))
 
 
-def esx_boot_measurements(image: EsxiImage, host_specific: HostSpecific) -> Measurements:
-    """:func:`esx_boot_records`, prepared; remembered (a pure function of the frozen image
-    and host-specific items: every full boot of a host with an image measures the same)."""
-    key = (id(image), host_specific)
-    hit = _ESX_BOOT.get(key)
+#: id(image) -> (image, its prepared :func:`esx_boot_image_records`). Keyed by the
+#: image's identity (hashing an image hashes all its modules; hosts boot the same image
+#: object, see ``standard_image``), and holding the image so that its id cannot be
+#: reused while the entry lives; an equal image that is another object is simply
+#: prepared again.
+_ESX_BOOT = crypto.Memo(_PREPARED_LIMIT)
+#: (signer, host-specific items) -> the host's prepared :func:`esx_boot_host_records`
+#: (all they take from the image is its signer).
+_ESX_BOOT_HOST = crypto.Memo(_HOST_PARTS_LIMIT)
+
+
+def esx_boot_measurements(image: EsxiImage, host_specific: HostSpecific
+                          ) -> tuple[Measurements, Measurements]:
+    """:func:`esx_boot_records`, prepared in two batches measured one after the other:
+    the image's records (prepared once per image: every host booting it measures the
+    same 50-odd records, with the same PCR values after them from a reset) and the
+    host's own few (remembered per host). Extending the two in order is extending
+    :func:`esx_boot_records` (tests/tpm/test_measure_prepared.py)."""
+    hit = _ESX_BOOT.get(id(image))
     if hit is not None and hit[0] is image:
-        return hit[1]
-    measurements = prepare(esx_boot_records(image, host_specific))
-    if len(_ESX_BOOT) >= _PREPARED_LIMIT:  # bounded: start afresh
-        _ESX_BOOT.clear()
-    _ESX_BOOT[key] = (image, measurements)
-    return measurements
+        fleet = hit[1]
+    else:
+        fleet = _prepare_shared(esx_boot_image_records(image))
+        _ESX_BOOT.keep(id(image), (image, fleet))
+    own = _ESX_BOOT_HOST.get(key := (image.signer, host_specific))
+    if own is None:
+        own = prepare(esx_boot_host_records(image, host_specific))
+        _ESX_BOOT_HOST.keep(key, own)
+    return fleet, own
 
 
 def measure_esx_boot(tpm: Tpm, image: EsxiImage, host_specific: HostSpecific) -> None:
     """esx-boot's measurements (:func:`esx_boot_records`) of ``image`` into ``tpm``."""
-    tpm.measure(esx_boot_measurements(image, host_specific))
+    tpm.measure(*esx_boot_measurements(image, host_specific))
 
 
 def measure_full_boot(tpm: Tpm, fw: FirmwareProfile, image: EsxiImage,
@@ -500,23 +577,85 @@ def read_measured_boot(events: Iterable[Event]) -> MeasuredBoot:
     Only meaningful on a log whose replay matched a verified quote: a log proves PCR
     indexes and digests, so this also checks that each tagged record's digest is what
     esx-boot would have extended for its data (except modules, whose payload we lack).
+
+    Each record is read on its own (:func:`_reading`, remembered per record object: every
+    host of an image presents the same records), then the readings are folded in order.
     """
     mb = MeasuredBoot()
+    readings = _READINGS
     for e in events:
-        p = e.parsed
-        if e.pcr >= PCR_ESX_BOOT_FIRST:  # esx-boot's PCRs: every record counts
-            if e.event_type == EV_EVENT_TAG and isinstance(p, TaggedEvent):
-                _read_tag(mb, e, p)
-            else:
-                mb.records.append(BootRecord(e.pcr, e.event_type))
-        elif e.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG and isinstance(p, UefiVariable):
-            if e.pcr == 7 and p.name == "SecureBoot" and p.guid == EFI_GLOBAL_VARIABLE:
-                mb.secure_boot = p.data[:1] == b"\x01"
-        elif e.event_type == EV_S_CRTM_VERSION and isinstance(p, str):
-            mb.crtm_version = p
-        elif e.event_type in (EV_EFI_BOOT_SERVICES_APPLICATION, EV_EFI_BOOT_SERVICES_DRIVER):
-            mb.efi_images.append(LoadedImage(e.pcr, e.event_type, _image_path(p), e.digest))
+        held = readings.get(id(e))
+        if held is not None and held[0] is e:
+            reading = held[1]
+        else:
+            reading = _reading(e)  # ValueError for a malformed record: nothing remembered
+            readings.keep(id(e), (e, reading))
+        if reading is not None:
+            _fold(mb, reading)
     return mb
+
+
+#: What one record says, for :func:`read_measured_boot`: ``(kind, BootRecord or None,
+#: value, ...)``; ``None`` for a record it does not read. All immutable.
+_Reading = tuple[Any, ...] | None
+#: id(record) -> (record, its reading). Records are frozen and shared (``Event.make``
+#: remembers them; logs parse to the same objects); the entry holds the record so that
+#: its id cannot be reused while the entry lives. Room for every record of a
+#: 10,000-host estate (about 7 of its own per host, the rest shared).
+_READINGS = crypto.Memo(4 * crypto.MEMO_SIZE)
+
+_MODULE, _RECORD, _VERSION, _CMDLINE, _ASSET_TAG, _SIGNER, _SECURE_BOOT, _CRTM, _IMAGE = (
+    range(9))
+
+
+def _reading(e: Event) -> _Reading:
+    """What record ``e`` contributes to a :class:`MeasuredBoot` (``ValueError`` for a
+    malformed esx-boot record): a pure function of the record."""
+    p = e.parsed
+    if e.pcr >= PCR_ESX_BOOT_FIRST:  # esx-boot's PCRs: every record counts
+        if e.event_type == EV_EVENT_TAG and isinstance(p, TaggedEvent):
+            return _tag_reading(e, p)
+        return (_RECORD, BootRecord(e.pcr, e.event_type))
+    if e.event_type == EV_EFI_VARIABLE_DRIVER_CONFIG and isinstance(p, UefiVariable):
+        if e.pcr == 7 and p.name == "SecureBoot" and p.guid == EFI_GLOBAL_VARIABLE:
+            return (_SECURE_BOOT, None, p.data[:1] == b"\x01")
+    elif e.event_type == EV_S_CRTM_VERSION and isinstance(p, str):
+        return (_CRTM, None, p)
+    elif e.event_type in (EV_EFI_BOOT_SERVICES_APPLICATION, EV_EFI_BOOT_SERVICES_DRIVER):
+        return (_IMAGE, None, LoadedImage(e.pcr, e.event_type, _image_path(p), e.digest))
+    return None
+
+
+def _fold(mb: MeasuredBoot, reading: tuple[Any, ...]) -> None:
+    """Add one record's reading to ``mb`` (in log order)."""
+    kind, record = reading[0], reading[1]
+    if record is not None:
+        mb.records.append(record)
+    if kind == _MODULE:
+        _, _, name, digest, pcr, host_specific = reading
+        if name in mb.modules and name not in mb.duplicates:
+            mb.duplicates.append(name)
+        mb.modules[name] = digest
+        mb.module_pcrs[name] = pcr
+        if host_specific:
+            mb.host_specific.add(name)
+    elif kind == _VERSION:
+        mb.versions.append(reading[2])
+        mb.version_files.append(reading[3])
+    elif kind == _CMDLINE:
+        mb.cmdline = reading[2]
+        mb.host_specific.add("cmdline")
+    elif kind == _ASSET_TAG:
+        mb.asset_tag = reading[2]
+        mb.host_specific.add("asset_tag")
+    elif kind == _SIGNER:
+        mb.signers.append(reading[2])
+    elif kind == _SECURE_BOOT:
+        mb.secure_boot = reading[2]
+    elif kind == _CRTM:
+        mb.crtm_version = reading[2]
+    elif kind == _IMAGE:
+        mb.efi_images.append(reading[2])
 
 
 def _image_path(p: object) -> str | None:
@@ -530,40 +669,28 @@ def _image_path(p: object) -> str | None:
         return None
 
 
-def _read_tag(mb: MeasuredBoot, e: Event, p: TaggedEvent) -> None:
+def _tag_reading(e: Event, p: TaggedEvent) -> tuple[Any, ...]:
     if p.tag_id in (TAG_MODULE, TAG_BOOT_OPTION):
         if not p.data.endswith(b"\x00"):
             raise ValueError("module name is not NUL-terminated")
         name = p.data[:-1].decode("utf-8")
-        mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id, name))
-        if name in mb.modules and name not in mb.duplicates:
-            mb.duplicates.append(name)
-        mb.modules[name] = e.digest
-        mb.module_pcrs[name] = e.pcr
-        if name in _HOST_SPECIFIC:
-            mb.host_specific.add(name)
-        return
+        return (_MODULE, BootRecord(e.pcr, e.event_type, p.tag_id, name), name, e.digest,
+                e.pcr, name in _HOST_SPECIFIC)
     if p.tag_id not in (TAG_VERSION, TAG_CMDLINE, TAG_ASSET_TAG, TAG_SIGNER):
         # a tag esx-boot does not use: esx_boot_layout_problems reports it
-        mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id))
-        return
+        return (_RECORD, BootRecord(e.pcr, e.event_type, p.tag_id))
     if crypto.sha256(p.data) != e.digest:
         raise ValueError(f"tag {p.tag_id} record digest does not match its data")
     if p.tag_id == TAG_VERSION:
         record, file_name = _parse_version_record(p.data)
-        mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id, file_name))
-        mb.versions.append(record)
-        mb.version_files.append(file_name)
-        return
-    mb.records.append(BootRecord(e.pcr, e.event_type, p.tag_id))
+        return (_VERSION, BootRecord(e.pcr, e.event_type, p.tag_id, file_name), record,
+                file_name)
+    boot_record = BootRecord(e.pcr, e.event_type, p.tag_id)
     if p.tag_id == TAG_CMDLINE:
-        mb.cmdline = p.data.decode("utf-8")
-        mb.host_specific.add("cmdline")
-    elif p.tag_id == TAG_ASSET_TAG:
-        mb.asset_tag = p.data.decode("utf-8", "replace")
-        mb.host_specific.add("asset_tag")
-    elif p.tag_id == TAG_SIGNER:
-        mb.signers.append(p.data)
+        return (_CMDLINE, boot_record, p.data.decode("utf-8"))
+    if p.tag_id == TAG_ASSET_TAG:
+        return (_ASSET_TAG, boot_record, p.data.decode("utf-8", "replace"))
+    return (_SIGNER, boot_record, p.data)
 
 
 #: The first PCR esx-boot extends (11: ``esxupdt``); 11-14 are all esx-boot's.
@@ -585,15 +712,32 @@ def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
     the command line out of the base-image comparison, so anything else about them --
     a second copy, another PCR or tag, an earlier position -- is a record the base
     image does not account for. Returns one phrase per problem (empty: as esx-boot).
+
+    A pure function of the records and the duplicates, remembered: every host booting an
+    image lays its records out alike (the host-specific ones differ in digest and data,
+    not in what a :class:`BootRecord` holds).
     """
-    problems = [f"{name} measured more than once" for name in mb.duplicates]
-    problems += _version_record_problems(mb.records)
+    key = (tuple(mb.records), tuple(mb.duplicates))
+    problems = _LAYOUTS.get(key)
+    if problems is None:
+        problems = tuple(_layout_problems(mb.records, mb.duplicates))
+        _LAYOUTS.keep(key, problems)
+    return list(problems)
+
+
+#: (records, duplicates) -> :func:`esx_boot_layout_problems`: a few layouts per image.
+_LAYOUTS = crypto.Memo(_PREPARED_LIMIT)
+
+
+def _layout_problems(records: Sequence[BootRecord], duplicates: Sequence[str]) -> list[str]:
+    problems = [f"{name} measured more than once" for name in duplicates]
+    problems += _version_record_problems(records)
     any_module = False
     fleet_after_host_specific: list[str] = []
     host_specific_order: list[str] = []
     after_modules = False  # a signer, command line or asset tag has been measured
     cmdlines = asset_tags = 0
-    for r in mb.records:
+    for r in records:
         where = f"PCR {r.pcr}"
         if r.tag is None:
             problems.append(f"a record of event type 0x{r.event_type:08x} in {where} "
@@ -638,7 +782,7 @@ def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
                         "host-specific modules (esx-boot loads imgdb.tgz and onetime.tgz "
                         "last)")
     expected_order = [n for n in _HOST_SPECIFIC if n in host_specific_order]
-    if host_specific_order != expected_order and not mb.duplicates:
+    if host_specific_order != expected_order and not duplicates:
         problems.append(f"host-specific modules in the order {', '.join(host_specific_order)}"
                         f" (esx-boot: {', '.join(_HOST_SPECIFIC)})")
     if cmdlines > 1:
@@ -650,7 +794,7 @@ def esx_boot_layout_problems(mb: MeasuredBoot) -> list[str]:
     return problems
 
 
-def _version_record_problems(records: list[BootRecord]) -> list[str]:
+def _version_record_problems(records: Sequence[BootRecord]) -> list[str]:
     """A version record is measured right before its module, only for ``b`` and ``k``,
     and at most once per module (tpm.c takes the first record of a ``.version``)."""
     problems: list[str] = []

@@ -240,17 +240,18 @@ class Tpm:
         self.log.append(event)
         return event
 
-    def measure(self, measurements: Measurements) -> None:
-        """Extend and log prepared records: exactly :meth:`extend` of each record in order
-        (the same PCR values, the same log), with the work done once per distinct batch
-        and starting state (see :class:`~vtalab.tpm.eventlog.Measurements`)."""
+    def measure(self, *batches: Measurements) -> None:
+        """Extend and log prepared records, batch after batch: exactly :meth:`extend` of each
+        record in order (the same PCR values, the same log), with the work done once per
+        distinct batch and starting state (see :class:`~vtalab.tpm.eventlog.Measurements`)."""
         self._require_started()
         pcrs = self.pcrs
-        selected = measurements.pcrs
-        after = measurements.after(tuple([pcrs[p] for p in selected]))
-        for p, value in zip(selected, after, strict=True):
-            pcrs[p] = value
-        self.log.extend(measurements)
+        for measurements in batches:
+            selected = measurements.pcrs
+            after = measurements.after(tuple([pcrs[p] for p in selected]))
+            for p, value in zip(selected, after, strict=True):
+                pcrs[p] = value
+            self.log.extend(measurements)
 
     # -- attestation ------------------------------------------------------------------------
     def quote(self, nonce: bytes, pcrs: Sequence[int], now_ms: int | None = None) -> Quote:

@@ -68,6 +68,7 @@ __all__ = [
     "image_load_data",
     "parse_eventlog",
     "replay",
+    "share_run",
     "tagged_event_data",
     "uefi_variable_data",
 ]
@@ -527,19 +528,65 @@ def _parse_header(data: bytes) -> int:
     return 32 + size
 
 
+#: Runs of records many logs hold alike (a server model's firmware records, an image's
+#: esx-boot records: :func:`share_run`), by their first record's header and digest: their
+#: serialisation and the records it parses to.
+#: How many runs are kept (one per server model and per image in use; full, it starts afresh).
+_RUNS_LIMIT = 256
+_RUNS = crypto.Memo(_RUNS_LIMIT)
+#: A record's header and digest: PCR, type, digest count, algorithm, the 32-byte digest.
+_RUN_KEY = 12 + 2 + 32
+
+
+def share_run(measurements: Measurements) -> None:
+    """Let :func:`parse_eventlog` take ``measurements``' records whole wherever a log holds
+    exactly their bytes: the firmware and esx-boot records shared by every host of a model
+    or image are then parsed once, not once per host. What is kept for them is what the
+    parser itself makes of those bytes (a run it would refuse is not kept), and parsing is
+    record by record, so a log parses to the same records with or without the run."""
+    data = measurements.serialised
+    if not data:
+        return
+    try:
+        events = tuple(_parse_records(_SPEC_ID_EVENT + data, len(_SPEC_ID_EVENT), {}))
+    except ValueError:
+        return
+    key = data[:_RUN_KEY]
+    known = _RUNS.get(key, ())
+    if any(run == data for run, _ in known):
+        return
+    if len(_RUNS) >= _RUNS_LIMIT:  # bounded: start afresh (keep clears a full memo)
+        known = ()
+    _RUNS.keep(key, (*known, (data, events)))
+
+
 def parse_eventlog(data: bytes) -> EventLog:
     """Parse a TCG_2 event log with a SHA-256 bank; ``ValueError`` on malformed input."""
     data = bytes(data)
-    pos = _parse_header(data)
+    return EventLog(_parse_records(data, _parse_header(data), _RUNS))
+
+
+def _parse_records(data: bytes, pos: int,
+                   runs: dict[bytes, tuple[tuple[bytes, tuple[Event, ...]], ...]]
+                   ) -> list[Event]:
+    """The records of ``data`` from ``pos`` on; a known run (``runs``) starting at a record
+    boundary is taken whole, the records it parses to (see :func:`share_run`)."""
     events: list[Event] = []
-    while pos < len(data):
-        if pos + 12 > len(data):
+    end = len(data)
+    while pos < end:
+        if runs and (known := runs.get(data[pos:pos + _RUN_KEY])) is not None:
+            run = next((r for r in known if data.startswith(r[0], pos)), None)
+            if run is not None:
+                events += run[1]
+                pos += len(run[0])
+                continue
+        if pos + 12 > end:
             raise ValueError(f"truncated record header at {pos}")
         pcr, etype, count = struct.unpack_from("<III", data, pos)
         pos += 12
         if count != 1:
             raise ValueError(f"record at {pos - 12} has {count} digests (expected 1)")
-        if pos + 2 + 32 + 4 > len(data):
+        if pos + 2 + 32 + 4 > end:
             raise ValueError("truncated digest")
         (alg,) = struct.unpack_from("<H", data, pos)
         if alg != TPM_ALG_SHA256:
@@ -547,11 +594,11 @@ def parse_eventlog(data: bytes) -> EventLog:
         digest = data[pos + 2:pos + 34]
         (size,) = struct.unpack_from("<I", data, pos + 34)
         pos += 38
-        if size > _MAX_EVENT_SIZE or pos + size > len(data):
+        if size > _MAX_EVENT_SIZE or pos + size > end:
             raise ValueError("event data overruns the log")
         events.append(Event.make(pcr, etype, digest, data[pos:pos + size]))
         pos += size
-    return EventLog(events)
+    return events
 
 
 def replay(events: Iterable[Event]) -> dict[int, bytes]:
