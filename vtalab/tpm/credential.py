@@ -23,8 +23,6 @@ caller-supplied bytes so the blob is reproducible.
 
 from __future__ import annotations
 
-import warnings
-
 from vtalab.core import crypto
 from vtalab.tpm.marshal import Reader, tpm2b, u32
 
@@ -58,14 +56,6 @@ def kdfe(z: bytes, label: bytes, party_u: bytes, party_v: bytes, bits: int) -> b
         out += crypto.sha256(u32(counter) + z + _label(label) + party_u + party_v)
         counter += 1
     return out[:bits // 8]
-
-
-def _cfb(key: bytes, data: bytes, *, decrypt: bool = False) -> bytes:
-    # cryptography >= 44 warns that CFB moved to its "decrepit" module; the TPM spec
-    # mandates CFB here, and tests run with warnings as errors, so silence just that one.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r".*CFB has been moved")
-        return crypto.aes_cfb(key, data, decrypt=decrypt)
 
 
 def _point(x: int, y: int) -> bytes:
@@ -117,7 +107,7 @@ def _make_credential(ek_public: crypto.PublicKey, ak_name: bytes, secret: bytes,
     kx, _ = crypto.public_point(ek_public)
     seed = kdfe(z, b"IDENTITY", ex.to_bytes(32, "big"), kx.to_bytes(32, "big"), _DIGEST_BITS)
     sym_key = kdfa(seed, b"STORAGE", ak_name, b"", _SYM_KEY_BITS)
-    enc_identity = _cfb(sym_key, tpm2b(secret))
+    enc_identity = crypto.aes_cfb(sym_key, tpm2b(secret))
     hmac_key = kdfa(seed, b"INTEGRITY", b"", b"", _DIGEST_BITS)
     integrity = crypto.hmac_sha256(hmac_key, enc_identity + ak_name)
     blob = tpm2b(tpm2b(integrity) + enc_identity)
@@ -165,7 +155,7 @@ def _activate_credential(ek: crypto.PrivateKey, ak_name: bytes, credential_blob:
         return None
     sym_key = kdfa(seed, b"STORAGE", ak_name, b"", _SYM_KEY_BITS)
     try:
-        r = Reader(_cfb(sym_key, enc_identity, decrypt=True))
+        r = Reader(crypto.aes_cfb(sym_key, enc_identity, decrypt=True))
         secret = r.tpm2b(32)
         r.end()
     except ValueError:
