@@ -331,3 +331,28 @@ def test_host_boots_record_the_current_tpm_identity() -> None:
     assert seen[0] == seen[1] and "Vendor A" in seen[0]
     assert "Vendor B" in seen[2]
     assert seen[3] is None  # the new TPM has no certificate yet
+
+
+def test_a_vendors_secure_boot_databases_are_worked_out_once() -> None:
+    """Every server of a vendor holds the same PK, KEK, db and dbx (the bytes the firmware
+    measures into PCR 7): the same objects, and what the profile always held."""
+    from vtalab.esxi.measure import (
+        _EFI_CERT_SHA256_GUID,
+        _EFI_CERT_X509_GUID,
+        _signature_list,
+        _vendor_bytes,
+    )
+
+    owner = "77fa9abd-0359-4d32-bd60-28f4e78f784b"
+    for vendor in ("Dell Inc.", "HPE"):
+        expected = tuple(_signature_list(_EFI_CERT_X509_GUID, owner,
+                                         [_vendor_bytes(vendor, what, 32)])
+                         for what in ("PK", "KEK", "db")) + (
+            _signature_list(_EFI_CERT_SHA256_GUID, owner,
+                            [_vendor_bytes(vendor, f"dbx{i}") for i in range(3)]),)
+        a = FirmwareProfile.for_vendor(vendor, disk_id="esx-01")
+        b = FirmwareProfile.for_vendor(vendor, "1.0", secure_boot=False, disk_id="esx-02")
+        for fw in (a, b):
+            assert (fw.pk, fw.kek, fw.db, fw.dbx) == expected
+        assert a.db is b.db and a.esp_guid != b.esp_guid
+    assert FirmwareProfile.for_vendor("HPE").pk != FirmwareProfile.for_vendor("Dell Inc.").pk

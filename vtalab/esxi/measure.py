@@ -198,14 +198,8 @@ class FirmwareProfile:
     @classmethod
     def _make(cls, vendor: str, bios_version: str, secure_boot: bool,
               disk_id: str) -> FirmwareProfile:
-        owner = "77fa9abd-0359-4d32-bd60-28f4e78f784b"  # Microsoft's owner GUID, as usual
-        # Placeholder "certificates" (opaque bytes) in X.509-typed lists; dbx holds hashes.
-        def certs(what: str) -> bytes:
-            return _signature_list(_EFI_CERT_X509_GUID, owner, [_vendor_bytes(vendor, what, 32)])
-        dbx = _signature_list(_EFI_CERT_SHA256_GUID, owner,
-                              [_vendor_bytes(vendor, f"dbx{i}") for i in range(3)])
-        return cls(vendor, bios_version, secure_boot, certs("PK"), certs("KEK"),
-                   certs("db"), dbx, esp_guid=_guid_from(f"vtalab-esp|{vendor}|{disk_id}"))
+        return cls(vendor, bios_version, secure_boot, *_secure_boot_databases(vendor),
+                   esp_guid=_guid_from(f"vtalab-esp|{vendor}|{disk_id}"))
 
     def esp_device_path(self, *file: bytes) -> bytes:
         """The device path of the boot disk's EFI system partition, then ``file``."""
@@ -215,6 +209,20 @@ class FirmwareProfile:
     @property
     def firmware_volume_digest(self) -> bytes:
         return crypto.sha256(f"vtalab-fv|{self.vendor}|{self.bios_version}".encode())
+
+
+@functools.lru_cache(maxsize=256)
+def _secure_boot_databases(vendor: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """A vendor's PK, KEK, db and dbx: the same on every server of the vendor, so worked
+    out once per vendor, not once per server (a pure function of the name)."""
+    owner = "77fa9abd-0359-4d32-bd60-28f4e78f784b"  # Microsoft's owner GUID, as usual
+
+    # Placeholder "certificates" (opaque bytes) in X.509-typed lists; dbx holds hashes.
+    def certs(what: str) -> bytes:
+        return _signature_list(_EFI_CERT_X509_GUID, owner, [_vendor_bytes(vendor, what, 32)])
+    dbx = _signature_list(_EFI_CERT_SHA256_GUID, owner,
+                          [_vendor_bytes(vendor, f"dbx{i}") for i in range(3)])
+    return certs("PK"), certs("KEK"), certs("db"), dbx
 
 
 @functools.lru_cache(maxsize=4096)
