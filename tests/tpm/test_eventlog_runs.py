@@ -27,6 +27,7 @@ from vtalab.tpm.eventlog import (
     EventLog,
     Measurements,
     parse_eventlog,
+    replay,
     share_run,
 )
 
@@ -58,6 +59,16 @@ def same(a: list[eventlog.Event] | str, b: list[eventlog.Event] | str) -> None:
         assert [e.parsed for e in a] == [e.parsed for e in b]
 
 
+def replayed_as_reference(data: bytes) -> None:
+    """``replay`` of the parsed log (shared runs folded in one step) is ``replay`` record
+    by record (a plain list of the same records)."""
+    try:
+        log = parse_eventlog(data)
+    except ValueError:
+        return
+    assert replay(log) == replay(list(log))
+
+
 def booted_log(host: str) -> bytes:
     tpm = make_tpm(host=host)
     tpm.power_on(0)
@@ -73,6 +84,8 @@ def test_a_booted_hosts_log_uses_the_shared_runs_and_parses_the_same() -> None:
     log = parse_eventlog(data)
     same(list(log), reference(data))
     assert log.to_bytes() == data
+    assert [len(b.events) for _, b in log.runs] == [17, 32]  # firmware's own, the image's
+    assert replay(log) == replay(list(log))
     # The runs are taken whole: far fewer records are decoded than the log holds.
     other = booted_log("esx-02")
     calls: list[int] = []
@@ -151,6 +164,7 @@ def test_any_runs_in_any_log_parse_as_record_by_record(
     if cut is not None:
         data = data[:cut % (len(data) + 1)]
     same(parsed(bytes(data)), reference(bytes(data)))
+    replayed_as_reference(bytes(data))
 
 
 def test_parse_of_a_shared_run_is_what_the_records_are() -> None:
@@ -164,3 +178,35 @@ def test_parse_of_a_shared_run_is_what_the_records_are() -> None:
     same(list(parse_eventlog(log.to_bytes())), events)
     with pytest.raises(ValueError):
         parse_eventlog(log.to_bytes()[:-1])
+
+
+def test_replay_of_a_log_changed_after_parsing_is_record_by_record() -> None:
+    """A parsed log's runs are folded only while its records still are the run's: a
+    record replaced, removed or appended anywhere is replayed as it now stands."""
+    data = booted_log("esx-01")
+    extra = eventlog.Event.make(13, EV_POST_CODE, bytes(range(32)), b"late")
+    for change in ("none", "replace-in-run", "remove-in-run", "append", "insert-before"):
+        log = parse_eventlog(data)
+        first_run = log.runs[0][0]
+        if change == "replace-in-run":
+            log.events[first_run + 3] = extra
+        elif change == "remove-in-run":
+            del log.events[first_run + 1]
+        elif change == "append":
+            log.append(extra)
+        elif change == "insert-before":
+            log.events.insert(0, extra)
+        assert replay(log) == replay(list(log.events)), change
+    assert replay(parse_eventlog(data)) != replay(log)  # the change did change the PCRs
+
+
+def test_a_run_with_a_startup_locality_record_is_replayed_record_by_record() -> None:
+    locality = eventlog._STARTUP_LOCALITY_SIGNATURE + b"\x03"  # noqa: SLF001
+    run = Measurements([eventlog.Event.make(0, EV_NO_ACTION, bytes(32), locality),
+                        eventlog.Event.make(0, EV_POST_CODE, bytes(range(32)), b"crtm")])
+    share_run(run)
+    log = EventLog()
+    log.extend(run)
+    parsed_log = parse_eventlog(log.to_bytes())
+    assert list(parsed_log) == list(run.events) and parsed_log.runs == ()
+    assert replay(parsed_log)[0] == replay(list(run.events))[0] != run.after((bytes(32),))[0]

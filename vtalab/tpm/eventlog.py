@@ -477,6 +477,9 @@ class EventLog:
         self._bytes = _SPEC_ID_EVENT
         self._pending: list[Measurements] = []
         self._pending_count = 0
+        #: (index, batch) of each shared run :func:`parse_eventlog` took whole, in order:
+        #: what :func:`replay` may fold in one step (checked against the records first)
+        self.runs: tuple[tuple[int, Measurements], ...] = ()
 
     def append(self, event: Event) -> None:
         self.events.append(event)
@@ -534,6 +537,9 @@ def _parse_header(data: bytes) -> int:
 #: How many runs are kept (one per server model and per image in use; full, it starts afresh).
 _RUNS_LIMIT = 256
 _RUNS = crypto.Memo(_RUNS_LIMIT)
+#: A shared run: its serialisation, the records it parses to, and the batch it came from
+#: when :func:`replay` may fold that batch's PCR values in one step (None: it may not).
+_Run = tuple[bytes, tuple[Event, ...], "Measurements | None"]
 #: A record's header and digest: PCR, type, digest count, algorithm, the 32-byte digest.
 _RUN_KEY = 12 + 2 + 32
 
@@ -553,30 +559,39 @@ def share_run(measurements: Measurements) -> None:
         return
     key = data[:_RUN_KEY]
     known = _RUNS.get(key, ())
-    if any(run == data for run, _ in known):
+    if any(run[0] == data for run in known):
         return
     if len(_RUNS) >= _RUNS_LIMIT:  # bounded: start afresh (keep clears a full memo)
         known = ()
-    _RUNS.keep(key, (*known, (data, events)))
+    # replay() folds a run by its batch's PCR values after (Measurements.after), which
+    # leave informational records out; replay reads one kind of them (StartupLocality),
+    # so a run with any EV_NO_ACTION record is replayed record by record.
+    foldable = all(e.event_type != EV_NO_ACTION for e in events)
+    _RUNS.keep(key, (*known, (data, events, measurements if foldable else None)))
 
 
 def parse_eventlog(data: bytes) -> EventLog:
     """Parse a TCG_2 event log with a SHA-256 bank; ``ValueError`` on malformed input."""
     data = bytes(data)
-    return EventLog(_parse_records(data, _parse_header(data), _RUNS))
+    taken: list[tuple[int, Measurements]] = []
+    log = EventLog(_parse_records(data, _parse_header(data), _RUNS, taken))
+    log.runs = tuple(taken)
+    return log
 
 
-def _parse_records(data: bytes, pos: int,
-                   runs: dict[bytes, tuple[tuple[bytes, tuple[Event, ...]], ...]]
-                   ) -> list[Event]:
+def _parse_records(data: bytes, pos: int, runs: dict[bytes, tuple[_Run, ...]],
+                   taken: list[tuple[int, Measurements]] | None = None) -> list[Event]:
     """The records of ``data`` from ``pos`` on; a known run (``runs``) starting at a record
-    boundary is taken whole, the records it parses to (see :func:`share_run`)."""
+    boundary is taken whole, the records it parses to (see :func:`share_run`), and noted
+    in ``taken`` (its index, its batch) when :func:`replay` may fold it."""
     events: list[Event] = []
     end = len(data)
     while pos < end:
         if runs and (known := runs.get(data[pos:pos + _RUN_KEY])) is not None:
             run = next((r for r in known if data.startswith(r[0], pos)), None)
             if run is not None:
+                if taken is not None and run[2] is not None:
+                    taken.append((len(events), run[2]))
                 events += run[1]
                 pos += len(run[0])
                 continue
@@ -608,10 +623,30 @@ def replay(events: Iterable[Event]) -> dict[int, bytes]:
     ``StartupLocality`` one sets PCR 0's initial value to the locality (PC Client §10.4.5).
     """
     pcrs = {i: bytes(32) for i in range(NUM_PCRS)}
+    if type(events) is EventLog and events.runs:
+        # Shared runs the parser took whole (firmware, image): each run's records extend
+        # the PCRs exactly as its batch does (Measurements.after, remembered from the
+        # hosts' own boots), so a run still in place is folded in one step.
+        records, pos = events.events, 0
+        for start, batch in events.runs:
+            stop = start + len(batch.events)
+            if tuple(records[start:stop]) != batch.events:  # the log was changed since
+                _replay_into(pcrs, records[pos:])
+                return pcrs
+            _replay_into(pcrs, records[pos:start])
+            after = batch.after(tuple([pcrs[p] for p in batch.pcrs]))
+            pcrs.update(zip(batch.pcrs, after, strict=True))
+            pos = stop
+        _replay_into(pcrs, records[pos:])
+        return pcrs
+    _replay_into(pcrs, events)
+    return pcrs
+
+
+def _replay_into(pcrs: dict[int, bytes], events: Iterable[Event]) -> None:
     for e in events:
         if e.event_type == EV_NO_ACTION:
             if e.pcr == 0 and e.data[:16] == _STARTUP_LOCALITY_SIGNATURE and len(e.data) == 17:
                 pcrs[0] = bytes(31) + e.data[16:17]
             continue
         pcrs[e.pcr] = crypto.sha256(pcrs[e.pcr] + e.digest)
-    return pcrs
