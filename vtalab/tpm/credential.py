@@ -19,6 +19,15 @@ With an ECC EK (Part 1 Annex C.6.4 / Part 4 ``CryptSecretEncrypt``):
 
 This is the full algorithm (no simplification); the ephemeral key is derived from
 caller-supplied bytes so the blob is reproducible.
+
+Under simulated crypto (search only, :func:`vtalab.core.crypto.simulated`) key agreement
+is a keyed-hash stand-in, and so is the ephemeral key pair it would need: the ephemeral
+"point" in the encrypted seed is two hashes of the caller's bytes (the real point when
+the caller passes a key), and ``Z`` is SHA-256 over the EK's public key and that point.
+Everything else is the algorithm above, so a blob still opens only with that EK's TPM,
+for that Name, untampered (tests/tpm/test_credential_modes.py holds the two modes to the
+same answers); what it spares is three P-256 operations per round trip (deriving the
+ephemeral key, and encoding and validating its point), about half its cost.
 """
 
 from __future__ import annotations
@@ -62,6 +71,21 @@ def _point(x: int, y: int) -> bytes:
     return tpm2b(x.to_bytes(32, "big")) + tpm2b(y.to_bytes(32, "big"))
 
 
+def _sim_point(ephemeral: crypto.PrivateKey | bytes) -> tuple[int, int]:
+    """The simulated ephemeral point: hashes of the caller's bytes (a key: its point)."""
+    if isinstance(ephemeral, bytes):
+        return (int.from_bytes(crypto.sha256(b"vtalab-sim-ephemeral|x|" + ephemeral), "big"),
+                int.from_bytes(crypto.sha256(b"vtalab-sim-ephemeral|y|" + ephemeral), "big"))
+    return crypto.public_point(ephemeral)
+
+
+def _sim_z(ek: crypto.PrivateKey | crypto.PublicKey, x: int, y: int) -> bytes:
+    """The simulated shared secret of an EK and an ephemeral point: the same for the
+    maker (EK public key) and the TPM (EK private key), another for any other pair."""
+    return crypto.sha256(b"vtalab-sim-credential-z|" + crypto.public_der(ek) + b"|"
+                         + x.to_bytes(32, "big") + y.to_bytes(32, "big"))
+
+
 def _ephemeral(ephemeral: crypto.PrivateKey | bytes) -> crypto.PrivateKey:
     if isinstance(ephemeral, bytes):
         seed = int.from_bytes(crypto.sha256(b"vtalab-make-credential|" + ephemeral), "big")
@@ -101,9 +125,13 @@ def make_credential(ek_public: crypto.PublicKey, ak_name: bytes, secret: bytes,
 
 def _make_credential(ek_public: crypto.PublicKey, ak_name: bytes, secret: bytes,
                      ephemeral: crypto.PrivateKey | bytes) -> tuple[bytes, bytes]:
-    eph = _ephemeral(ephemeral)
-    z = crypto.ecdh(eph, ek_public)
-    ex, ey = crypto.public_point(eph)
+    if crypto.is_simulated():
+        ex, ey = _sim_point(ephemeral)
+        z = _sim_z(ek_public, ex, ey)
+    else:
+        eph = _ephemeral(ephemeral)
+        z = crypto.ecdh(eph, ek_public)
+        ex, ey = crypto.public_point(eph)
     kx, _ = crypto.public_point(ek_public)
     seed = kdfe(z, b"IDENTITY", ex.to_bytes(32, "big"), kx.to_bytes(32, "big"), _DIGEST_BITS)
     sym_key = kdfa(seed, b"STORAGE", ak_name, b"", _SYM_KEY_BITS)
@@ -139,7 +167,7 @@ def _activate_credential(ek: crypto.PrivateKey, ak_name: bytes, credential_blob:
         x = int.from_bytes(point.tpm2b(32), "big")
         y = int.from_bytes(point.tpm2b(32), "big")
         point.end()
-        peer = crypto.public_from_point(x, y)
+        peer = None if crypto.is_simulated() else crypto.public_from_point(x, y)
         b = Reader(credential_blob)
         inner = Reader(b.tpm2b())
         b.end()
@@ -148,8 +176,8 @@ def _activate_credential(ek: crypto.PrivateKey, ak_name: bytes, credential_blob:
     except ValueError:
         return None
     kx, _ = crypto.public_point(ek)
-    seed = kdfe(crypto.ecdh(ek, peer), b"IDENTITY", x.to_bytes(32, "big"),
-                kx.to_bytes(32, "big"), _DIGEST_BITS)
+    z = _sim_z(ek, x, y) if peer is None else crypto.ecdh(ek, peer)
+    seed = kdfe(z, b"IDENTITY", x.to_bytes(32, "big"), kx.to_bytes(32, "big"), _DIGEST_BITS)
     hmac_key = kdfa(seed, b"INTEGRITY", b"", b"", _DIGEST_BITS)
     if crypto.hmac_sha256(hmac_key, enc_identity + ak_name) != integrity:
         return None
