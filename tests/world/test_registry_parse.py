@@ -93,3 +93,18 @@ def test_bad_arguments_are_refused_every_time() -> None:
     for _ in range(2):
         with pytest.raises(InputError, match="reboot"):
             entry.parse({"vmhost": "esx-01", "release": "8.0 U3", "reboot": "sometimes"})
+
+
+def test_validated_is_the_memo_of_parse_and_keeps_pydantics_error() -> None:
+    """The scenario checks validate every step through ``Verb.validated`` (the memo
+    ``parse`` reads): the same shared model, and for bad arguments pydantic's own error
+    (the checks locate it in the file), every time."""
+    from pydantic import ValidationError
+
+    entry = lookup("upgrade-host")
+    raw = {"vmhost": "esx-01", "release": "8.0 U3"}
+    assert entry.validated(dict(raw)) is entry.parse(raw)
+    for _ in range(2):
+        with pytest.raises(ValidationError) as caught:
+            entry.validated({"vmhost": "esx-01", "release": "8.0 U3", "reboot": "sometimes"})
+        assert caught.value.errors()[0]["loc"] == ("reboot",)

@@ -48,23 +48,23 @@ __all__ = ["DISTURBANCES", "LIVENESS_SETTLE_SECONDS", "ORDER", "check_liveness",
 # -- final: TA objects -------------------------------------------------------------------
 
 @folded("ta.object", "ta.host.*", *UP_KINDS, *DOWN_KINDS)
-def _ta_changes_at_risk(world: World) -> Generator[int, TraceEvent, None]:
+def _ta_changes_at_risk(world: World) -> Generator[int, list[TraceEvent], None]:
     """TA object changes made while a TA member was down, plus TA host removals/re-adds."""
     ta = list(world.ta_cluster.hosts)
     up = {h: False for h in ta}
     member = {h: True for h in ta}
     n = 0
     while True:
-        e = yield n
-        host = e.fields.get("host")
-        if e.kind == "ta.object":
-            n += any(member[h] and not up[h] for h in ta)
-        elif e.kind.startswith("ta.host."):
-            n += 1
-            if host in member:
-                member[host] = e.kind == "ta.host.added"
-        elif host in up:
-            up[host] = e.kind in UP_KINDS
+        for e in (yield n):
+            host = e.fields.get("host")
+            if e.kind == "ta.object":
+                n += any(member[h] and not up[h] for h in ta)
+            elif e.kind.startswith("ta.host."):
+                n += 1
+                if host in member:
+                    member[host] = e.kind == "ta.host.added"
+            elif host in up:
+                up[host] = e.kind in UP_KINDS
 
 
 @invariant(
@@ -101,11 +101,10 @@ def _ta_objects_consistent(world: World) -> list[Violation]:
 # -- advice: upgrade order ---------------------------------------------------------------
 
 @folded("host.upgrade.staging", "vcenter.upgrade.start")
-def _upgrades(world: World) -> Generator[int, TraceEvent, None]:
+def _upgrades(world: World) -> Generator[int, list[TraceEvent], None]:
     n = 0
     while True:
-        yield n
-        n += 1
+        n += len((yield n))
 
 
 ORDER = "TA vCenter → TA hosts → trusted vCenter → trusted hosts, one host at a time"
@@ -138,7 +137,7 @@ def _documented_upgrade_order(world: World) -> list[Violation]:
 
 @folded(*_ORDER_KINDS)
 def _upgrade_order_fold(world: World) -> Generator[
-        tuple[list[Violation], dict[tuple[str, str], Violation]], TraceEvent, None]:
+        tuple[list[Violation], dict[tuple[str, str], Violation]], list[TraceEvent], None]:
     """``documented-upgrade-order`` folded over the events of :data:`_ORDER_KINDS`: the
     violations so far, and the trusted hosts upgraded to a version not imported yet (a
     warning unless that version is later exported from the host: the test host)."""
@@ -210,57 +209,59 @@ def _upgrade_order_fold(world: World) -> Generator[
         booted_since.discard(host)
 
     while True:
-        e = yield out, before_import
-        f = e.fields
-        host = str(f.get("host"))
-        if e.kind == "vcenter.upgrade.start":
-            vc_role, vc_name = str(f.get("role")), str(f.get("vcenter"))
-            vc_started.setdefault(vc_role, (e.time, vc_name))
-            late = []
-            if vc_role == "ta" and first_ta_host is not None:
-                late.append(f"TA host {first_ta_host[0]} (at {format_time(first_ta_host[1])})")
-            if vc_role == "ta" and "workload" in vc_started:
-                late.append(f"the trusted vCenter (at {format_time(vc_started['workload'][0])})")
-            if first_trusted is not None:
-                late.append(f"trusted host {first_trusted[0]} "
-                            f"(at {format_time(first_trusted[1])})")
-            if late:
-                out.append(Violation(
-                    "documented-upgrade-order", e.time, vc_name,
-                    f"{'TA' if vc_role == 'ta' else 'trusted'} vCenter {vc_name} upgraded"
-                    f" after {', '.join(late)}: the documented order is {ORDER}"))
-        elif e.kind == "vcenter.upgraded":
-            vc_version[str(f.get("role"))] = str(f.get("version"))
-        elif e.kind == "ta.object":
-            trust.apply(f)
-        elif e.kind == "step.start":
-            args = f.get("args") or {}
-            if _canonical_verb(f.get("verb")) == "upgrade-host" and args.get("vmhost") in (
-                    ta | set(trusted)):
-                upgraded = str(args["vmhost"])
-                host_step[upgraded] = f" (step {f['id']!r})" if f.get("id") else \
-                    f" (step {int(f.get('index') or 0) + 1})"  # numbered from 1
-                step_host[f.get("index")] = upgraded
-                begin(upgraded, _release_key(args.get("release")), e.time)
-        elif e.kind == "step.end":
-            host_step.pop(step_host.pop(f.get("index"), ""), None)
-        elif e.kind == "imagedb.exported":
-            before_import.pop((host, str(f.get("version"))), None)
-        elif e.kind == "host.boot.complete" and host in open_upgrades:
-            if host in ta:  # a TA host is back in service when it is up again
-                del open_upgrades[host]
-            else:
-                booted_since.add(host)
-        elif e.kind == "attest.result":
-            if host in booted_since and f.get("status") == "attested":
-                booted_since.discard(host)
-                open_upgrades.pop(host, None)
-        elif e.kind == "host.upgrade.staging":
-            if host in host_step:  # already counted when its step started
-                open_upgrades[host] = e.time
-                booted_since.discard(host)
-            else:
-                begin(host, str(f.get("version")), e.time)
+        for e in (yield out, before_import):
+            f = e.fields
+            host = str(f.get("host"))
+            kind = e.kind
+            if kind == "attest.result":  # the most frequent kind first (kinds exclude)
+                if host in booted_since and f.get("status") == "attested":
+                    booted_since.discard(host)
+                    open_upgrades.pop(host, None)
+            elif kind == "vcenter.upgrade.start":
+                vc_role, vc_name = str(f.get("role")), str(f.get("vcenter"))
+                vc_started.setdefault(vc_role, (e.time, vc_name))
+                late = []
+                if vc_role == "ta" and first_ta_host is not None:
+                    late.append(f"TA host {first_ta_host[0]} (at {format_time(first_ta_host[1])})")
+                if vc_role == "ta" and "workload" in vc_started:
+                    late.append("the trusted vCenter "
+                                f"(at {format_time(vc_started['workload'][0])})")
+                if first_trusted is not None:
+                    late.append(f"trusted host {first_trusted[0]} "
+                                f"(at {format_time(first_trusted[1])})")
+                if late:
+                    out.append(Violation(
+                        "documented-upgrade-order", e.time, vc_name,
+                        f"{'TA' if vc_role == 'ta' else 'trusted'} vCenter {vc_name} upgraded"
+                        f" after {', '.join(late)}: the documented order is {ORDER}"))
+            elif kind == "vcenter.upgraded":
+                vc_version[str(f.get("role"))] = str(f.get("version"))
+            elif kind == "ta.object":
+                trust.apply(f)
+            elif kind == "step.start":
+                args = f.get("args") or {}
+                if _canonical_verb(f.get("verb")) == "upgrade-host" and args.get("vmhost") in (
+                        ta | set(trusted)):
+                    upgraded = str(args["vmhost"])
+                    host_step[upgraded] = f" (step {f['id']!r})" if f.get("id") else \
+                        f" (step {int(f.get('index') or 0) + 1})"  # numbered from 1
+                    step_host[f.get("index")] = upgraded
+                    begin(upgraded, _release_key(args.get("release")), e.time)
+            elif kind == "step.end":
+                host_step.pop(step_host.pop(f.get("index"), ""), None)
+            elif kind == "imagedb.exported":
+                before_import.pop((host, str(f.get("version"))), None)
+            elif kind == "host.boot.complete" and host in open_upgrades:
+                if host in ta:  # a TA host is back in service when it is up again
+                    del open_upgrades[host]
+                else:
+                    booted_since.add(host)
+            elif kind == "host.upgrade.staging":
+                if host in host_step:  # already counted when its step started
+                    open_upgrades[host] = e.time
+                    booted_since.discard(host)
+                else:
+                    begin(host, str(f.get("version")), e.time)
 
 
 # -- advice: vSphere 9.0 ---------------------------------------------------------------
@@ -271,22 +272,22 @@ def _upgrade_order_fold(world: World) -> Generator[
               "deprecated in 8.0 U3 and its API is disabled in 9.0.",
     source=API_REMOVED_SOURCE, kind="advice", at_risk=_upgrades)
 @folded("vcenter.upgrade.start", "host.upgrade.staging")
-def _vta_gone_in_9(world: World) -> Generator[list[Violation], TraceEvent, None]:
+def _vta_gone_in_9(world: World) -> Generator[list[Violation], list[TraceEvent], None]:
     out: list[Violation] = []
     while True:
-        e = yield out
-        version = str(e.fields.get("version"))
-        if version_tuple(version)[0] < 9:
-            continue
-        what = (f"vCenter {e.fields.get('vcenter')}" if e.kind == "vcenter.upgrade.start"
-                else f"host {e.fields.get('host')}")
-        out.append(Violation(
-            "vta-gone-in-9-0", e.time, what.split(" ", 1)[1],
-            f"{what} upgraded to {version} (vSphere 9.0): the vSphere Trust Authority API is "
-            "disabled and returns errors as of vSphere API 9.0.0.0 (deprecated in 8.0.3.0), "
-            "so the vTA cmdlets stop working there; plan the move off vTA (its trusted key "
-            "provider and the encrypted VMs that depend on it) before going to 9.0. Source: "
-            + API_REMOVED_SOURCE))
+        for e in (yield out):
+            version = str(e.fields.get("version"))
+            if version_tuple(version)[0] < 9:
+                continue
+            what = (f"vCenter {e.fields.get('vcenter')}" if e.kind == "vcenter.upgrade.start"
+                    else f"host {e.fields.get('host')}")
+            out.append(Violation(
+                "vta-gone-in-9-0", e.time, what.split(" ", 1)[1],
+                f"{what} upgraded to {version} (vSphere 9.0): the vSphere Trust Authority API is "
+                "disabled and returns errors as of vSphere API 9.0.0.0 (deprecated in 8.0.3.0), "
+                "so the vTA cmdlets stop working there; plan the move off vTA (its trusted key "
+                "provider and the encrypted VMs that depend on it) before going to 9.0. Source: "
+                + API_REMOVED_SOURCE))
 
 
 def _release_key(release: Any) -> str | None:
@@ -316,12 +317,12 @@ DISTURBANCES = ("step.end", "fault.*", "host.boot.start", "host.power.lost", "ho
 
 
 @folded("fault.*", "host.boot.start")
-def _disturbances(world: World) -> Generator[int, TraceEvent, None]:
+def _disturbances(world: World) -> Generator[int, list[TraceEvent], None]:
     trusted = _trusted_hosts(world)
     n = 0
     while True:
-        e = yield n
-        n += e.kind != "host.boot.start" or e.fields.get("host") in trusted
+        for e in (yield n):
+            n += e.kind != "host.boot.start" or e.fields.get("host") in trusted
 
 
 class _Attestation:
@@ -373,28 +374,44 @@ class _Attestation:
 _LIVENESS_KINDS = ("attest.*", *UP_KINDS, *DOWN_KINDS, *DISTURBANCES)
 _DISTURBANCE_EXACT = frozenset(k for k in DISTURBANCES if not k.endswith("*"))
 _DISTURBANCE_PREFIXES = tuple(k[:-1] for k in DISTURBANCES if k.endswith("*"))
+#: event kind -> what it is to the liveness fold, filled as kinds appear (a few dozen)
+_LIVENESS_ROLES: dict[str, tuple[bool, bool, bool]] = {}
+
+
+def _liveness_roles(kind: str) -> tuple[bool, bool, bool]:
+    """(a disturbance, attestation traffic, a change of the attestation state) for events
+    of ``kind``: the same for every event of the kind, so worked out once per kind."""
+    roles = _LIVENESS_ROLES.get(kind)
+    if roles is None:
+        roles = _LIVENESS_ROLES[kind] = (
+            kind in _DISTURBANCE_EXACT or kind.startswith(_DISTURBANCE_PREFIXES),
+            kind.startswith("attest."),
+            kind == "attest.result" or kind in UP_KINDS or kind in DOWN_KINDS)
+    return roles
 
 
 def _liveness_fold(bound: float) -> Any:
-    def fold(world: World) -> Generator[tuple[Any, ...], TraceEvent, None]:
+    def fold(world: World) -> Generator[tuple[Any, ...], list[TraceEvent], None]:
         """(hosts attesting, last disturbance, attestation state at the deadline or None
         if the trace has not passed it yet, the state now)."""
         attesting: set[str] = set()
         last = 0.0
         state = _Attestation()
         at_deadline: _Attestation | None = None
+        roles = _LIVENESS_ROLES
         while True:
-            e = yield attesting, last, at_deadline, state
-            if at_deadline is None and e.time > last + bound:
-                at_deadline = state.copy()  # the first event after the deadline
-            kind = e.kind
-            if kind in _DISTURBANCE_EXACT or kind.startswith(_DISTURBANCE_PREFIXES):
-                last = e.time
-                at_deadline = None  # a later deadline: the trace has not passed it
-            if kind.startswith("attest."):
-                attesting.add(str(e.fields.get("host")))
-            if kind == "attest.result" or kind in UP_KINDS or kind in DOWN_KINDS:
-                state.apply(e)
+            for e in (yield attesting, last, at_deadline, state):
+                time = e.time
+                if at_deadline is None and time > last + bound:
+                    at_deadline = state.copy()  # the first event after the deadline
+                disturbs, attests, applies = roles.get(e.kind) or _liveness_roles(e.kind)
+                if disturbs:
+                    last = time
+                    at_deadline = None  # a later deadline: the trace has not passed it
+                if attests:
+                    attesting.add(str(e.fields.get("host")))
+                if applies:
+                    state.apply(e)
 
     return fold
 

@@ -44,11 +44,10 @@ __all__ = ["VM_KINDS", "VM_STEPS", "stale_token_releases", "stale_token_text"]
 # -- safety: keys ------------------------------------------------------------------------
 
 @folded("key.release")
-def _key_releases(world: World) -> Generator[int, TraceEvent, None]:
+def _key_releases(world: World) -> Generator[int, list[TraceEvent], None]:
     n = 0
     while True:
-        yield n
-        n += 1
+        n += len((yield n))
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,21 +105,21 @@ def _verified(world: World, f: Mapping[str, Any]) -> tuple[dict[str, Any] | None
     source=f"{DOMAIN} §6 (keys); vSphere Security guide, vTA key release",
     kind="safety", at_risk=_key_releases)
 @folded("key.release")
-def _no_key_without_token(world: World) -> Generator[list[Violation], TraceEvent, None]:
+def _no_key_without_token(world: World) -> Generator[list[Violation], list[TraceEvent], None]:
     out: list[Violation] = []
     while True:
-        e = yield out
-        f = e.fields
-        if not f.get("ok"):
-            continue
-        _, problems = _verified(world, f)
-        if problems:
-            host = f.get("host")
-            out.append(Violation(
-                "no-key-without-token", e.time, str(host),
-                f"kmxd released key {str(f.get('key_id'))[:8]}… to {host} although "
-                + " and ".join(problems)
-                + "; a key may only go to a host holding a valid token for itself"))
+        for e in (yield out):
+            f = e.fields
+            if not f.get("ok"):
+                continue
+            _, problems = _verified(world, f)
+            if problems:
+                host = f.get("host")
+                out.append(Violation(
+                    "no-key-without-token", e.time, str(host),
+                    f"kmxd released key {str(f.get('key_id'))[:8]}… to {host} although "
+                    + " and ".join(problems)
+                    + "; a key may only go to a host holding a valid token for itself"))
 
 
 @invariant(
@@ -131,38 +130,38 @@ def _no_key_without_token(world: World) -> Generator[list[Violation], TraceEvent
     source=f"{DOMAIN} §5-§6 (tokens are issued on a passed attestation); issue 13",
     kind="safety", at_risk=_key_releases)
 @folded("attest.result", "key.release")
-def _key_only_after_attestation(world: World) -> Generator[list[Violation], TraceEvent, None]:
+def _key_only_after_attestation(world: World) -> Generator[list[Violation], list[TraceEvent], None]:
     out: list[Violation] = []
     passed: set[tuple[str, str, int]] = set()  # (host, service, epoch) of passes so far
     while True:
-        e = yield out
-        f = e.fields
-        if e.kind == "attest.result":
-            if f.get("status") == "attested":
-                passed.add((str(f.get("host")), str(f.get("service")),
-                            world.kernel.epoch_seconds(e.time)))
-            continue
-        if not f.get("ok"):
-            continue
-        claims, _ = _verified(world, f)
-        host = str(f.get("host"))
-        if claims is None:
-            why = "its token does not verify, so no attestation can be shown to have issued it"
-        elif (str(claims.get("sub")), str(claims.get("iss")), claims.get("iat")) in passed:
-            continue
-        else:
-            why = (f"no passed attestation of {claims.get('sub')} by {claims.get('iss')} at "
-                   f"the token's issue time ({claims.get('iat')}) is in the trace")
-        out.append(Violation(
-            "key-only-after-attestation", e.time, host,
-            f"kmxd released key {str(f.get('key_id'))[:8]}… to {host}, but {why}"))
+        for e in (yield out):
+            f = e.fields
+            if e.kind == "attest.result":
+                if f.get("status") == "attested":
+                    passed.add((str(f.get("host")), str(f.get("service")),
+                                world.kernel.epoch_seconds(e.time)))
+                continue
+            if not f.get("ok"):
+                continue
+            claims, _ = _verified(world, f)
+            host = str(f.get("host"))
+            if claims is None:
+                why = "its token does not verify, so no attestation can be shown to have issued it"
+            elif (str(claims.get("sub")), str(claims.get("iss")), claims.get("iat")) in passed:
+                continue
+            else:
+                why = (f"no passed attestation of {claims.get('sub')} by {claims.get('iss')} at "
+                       f"the token's issue time ({claims.get('iat')}) is in the trace")
+            out.append(Violation(
+                "key-only-after-attestation", e.time, host,
+                f"kmxd released key {str(f.get('key_id'))[:8]}… to {host}, but {why}"))
 
 
 _STALE_KINDS = ("attest.result", "key.release")
 
 
 @folded(*_STALE_KINDS)
-def _stale_token_fold(world: World) -> Generator[list[dict[str, Any]], TraceEvent, None]:
+def _stale_token_fold(world: World) -> Generator[list[dict[str, Any]], list[TraceEvent], None]:
     """Every stale-token release so far (see :func:`stale_token_releases`), folded over
     ``attest.result`` and ``key.release`` events: each event is read once."""
     offset = world.kernel.epoch_seconds(0)
@@ -174,33 +173,33 @@ def _stale_token_fold(world: World) -> Generator[list[dict[str, Any]], TraceEven
     out: list[dict[str, Any]] = []
     i = -1
     while True:
-        e = yield out
-        i += 1
-        f = e.fields
-        h = str(f.get("host"))
-        if e.kind == "attest.result":
-            if f.get("status") == "attested":
-                issued_at[(h, str(f.get("service")), world.kernel.epoch_seconds(e.time))] = i
-            elif f.get("status") == "notAttested":
-                failed_at.setdefault(h, []).append(i)
-                failures.setdefault(h, []).append((e.time, str(f.get("service")),
-                                                   f.get("reason")))
-            continue
-        if not f.get("ok") or f.get("token_iat") is None:
-            continue
-        iat = int(f["token_iat"])
-        since = issued_at.get((h, str(f.get("token_iss")), iat), -1)
-        # judged notAttested after the attestation that issued the token (trace order)
-        indexes = failed_at.get(h, [])
-        k = bisect.bisect_right(indexes, since)
-        if k == len(indexes):
-            continue
-        failed = failures[h][k]
-        issued, expires = iat - offset, float(f.get("token_exp") or iat) - offset
-        out.append({"time": e.time, "host": h, "key_id": f.get("key_id"),
-                    "issuer": f.get("token_iss"), "issued": issued, "expires": expires,
-                    "failed_at": failed[0], "failed_by": failed[1], "reason": failed[2],
-                    "exposure": e.time - failed[0], "exposure_bound": expires - failed[0]})
+        for e in (yield out):
+            i += 1
+            f = e.fields
+            h = str(f.get("host"))
+            if e.kind == "attest.result":
+                if f.get("status") == "attested":
+                    issued_at[(h, str(f.get("service")), world.kernel.epoch_seconds(e.time))] = i
+                elif f.get("status") == "notAttested":
+                    failed_at.setdefault(h, []).append(i)
+                    failures.setdefault(h, []).append((e.time, str(f.get("service")),
+                                                       f.get("reason")))
+                continue
+            if not f.get("ok") or f.get("token_iat") is None:
+                continue
+            iat = int(f["token_iat"])
+            since = issued_at.get((h, str(f.get("token_iss")), iat), -1)
+            # judged notAttested after the attestation that issued the token (trace order)
+            indexes = failed_at.get(h, [])
+            k = bisect.bisect_right(indexes, since)
+            if k == len(indexes):
+                continue
+            failed = failures[h][k]
+            issued, expires = iat - offset, float(f.get("token_exp") or iat) - offset
+            out.append({"time": e.time, "host": h, "key_id": f.get("key_id"),
+                        "issuer": f.get("token_iss"), "issued": issued, "expires": expires,
+                        "failed_at": failed[0], "failed_by": failed[1], "reason": failed[2],
+                        "exposure": e.time - failed[0], "exposure_bound": expires - failed[0]})
 
 
 def stale_token_releases(world: World, host: str | None = None) -> list[dict[str, Any]]:
@@ -244,11 +243,11 @@ def _no_release_on_stale_token(world: World) -> list[Violation]:
 # -- safety: attestation -----------------------------------------------------------------
 
 @folded("attest.result")
-def _attestations(world: World) -> Generator[int, TraceEvent, None]:
+def _attestations(world: World) -> Generator[int, list[TraceEvent], None]:
     n = 0
     while True:
-        e = yield n
-        n += e.fields.get("status") == "attested"
+        for e in (yield n):
+            n += e.fields.get("status") == "attested"
 
 
 @invariant(
@@ -258,39 +257,39 @@ def _attestations(world: World) -> Generator[int, TraceEvent, None]:
     source=f"{DOMAIN} §3-§5; {SEED} (Quick Boot: measurements describe the last full boot)",
     kind="safety", at_risk=_attestations)
 @folded("ta.object", "host.initial", "host.boot.complete", "tpm.reset", "attest.result")
-def _attested_only_if_trusted(world: World) -> Generator[list[Violation], TraceEvent, None]:
+def _attested_only_if_trusted(world: World) -> Generator[list[Violation], list[TraceEvent], None]:
     trust = _TrustState()
     measured: dict[str, str | None] = {}
     tpm: dict[str, tuple[str | None, str | None]] = {}
     out: list[Violation] = []
     while True:
-        e = yield out
-        f = e.fields
-        if e.kind == "ta.object":
-            trust.apply(f)
-        elif e.kind in UP_KINDS:
-            measured[f["host"]] = f.get("measured_version")
-        elif e.kind == "tpm.reset":
-            tpm[f["host"]] = (f.get("ek"), f.get("ek_issuer"))
-        elif f.get("status") == "attested":
-            host = str(f["host"])
-            version = measured.get(host)
-            why = []
-            if version is None:
-                why.append("no measured boot of it is known")
-            elif version not in trust.base_images:
-                shown = ", ".join(sorted(trust.base_images)) or "none"
-                why.append(f"its TPM measured ESXi {version}, which is not a trusted base "
-                           f"image (trusted: {shown})")
-            if host in tpm:
-                problem = trust.tpm_problem(*tpm[host])
-                if problem:
-                    why.append(problem)
-            if why:
-                out.append(Violation(
-                    "attested-only-if-trusted", e.time, host,
-                    f"{f.get('service')} reported {host} attested although "
-                    + "; and ".join(why)))
+        for e in (yield out):
+            f = e.fields
+            if e.kind == "ta.object":
+                trust.apply(f)
+            elif e.kind in UP_KINDS:
+                measured[f["host"]] = f.get("measured_version")
+            elif e.kind == "tpm.reset":
+                tpm[f["host"]] = (f.get("ek"), f.get("ek_issuer"))
+            elif f.get("status") == "attested":
+                host = str(f["host"])
+                version = measured.get(host)
+                why = []
+                if version is None:
+                    why.append("no measured boot of it is known")
+                elif version not in trust.base_images:
+                    shown = ", ".join(sorted(trust.base_images)) or "none"
+                    why.append(f"its TPM measured ESXi {version}, which is not a trusted base "
+                               f"image (trusted: {shown})")
+                if host in tpm:
+                    problem = trust.tpm_problem(*tpm[host])
+                    if problem:
+                        why.append(problem)
+                if why:
+                    out.append(Violation(
+                        "attested-only-if-trusted", e.time, host,
+                        f"{f.get('service')} reported {host} attested although "
+                        + "; and ".join(why)))
 
 
 # -- safety: encrypted VMs ---------------------------------------------------------------
@@ -320,19 +319,19 @@ VM_STEPS = {"Start-VM": "power-on", "Move-VM": "migration"}
 
 
 @folded(*VM_KINDS, "vm.power_on.failed", "vm.migrate.failed")
-def _encrypted_vm_operations(world: World) -> Generator[int, TraceEvent, None]:
+def _encrypted_vm_operations(world: World) -> Generator[int, list[TraceEvent], None]:
     vms = _Vms(world)
     n = 0
     while True:
-        e = yield n
-        vm: str = e.fields.get("vm", "")  # "" (no such VM) counts as not encrypted
-        if e.kind in ("vm.power_on.failed", "vm.migrate.failed"):
-            n += 1
-        elif e.kind == "vm.power" and e.fields.get("state") == "poweredOn":
-            n += vms.encrypted.get(vm, False)
-        elif e.kind == "vm.migrated":
-            n += vms.encrypted.get(vm, False) and vms.on.get(vm, False)
-        vms.apply(e)
+        for e in (yield n):
+            vm: str = e.fields.get("vm", "")  # "" (no such VM) counts as not encrypted
+            if e.kind in ("vm.power_on.failed", "vm.migrate.failed"):
+                n += 1
+            elif e.kind == "vm.power" and e.fields.get("state") == "poweredOn":
+                n += vms.encrypted.get(vm, False)
+            elif e.kind == "vm.migrated":
+                n += vms.encrypted.get(vm, False) and vms.on.get(vm, False)
+            vms.apply(e)
 
 
 @invariant(
@@ -342,58 +341,58 @@ def _encrypted_vm_operations(world: World) -> Generator[int, TraceEvent, None]:
            "image is imported)",
     kind="safety", at_risk=_encrypted_vm_operations)
 @folded(*VM_KINDS, "vm.power_on.failed", "vm.migrate.failed", "step.start", "step.end")
-def _encrypted_vm_availability(world: World) -> Generator[list[Violation], TraceEvent, None]:
+def _encrypted_vm_availability(world: World) -> Generator[list[Violation], list[TraceEvent], None]:
     vms = _Vms(world)
     out: list[Violation] = []
     seen: set[tuple[str, str]] = set()  # (vm, what) refused since the current step started
     open_steps: dict[int, tuple[str, dict[str, Any]]] = {}
     while True:
-        e = yield out
-        f = e.fields
-        if e.kind in VM_KINDS:
-            vms.apply(e)
-        elif e.kind == "vm.power_on.failed":
-            seen.add((str(f["vm"]), "power-on"))
-            out.append(Violation(
-                "encrypted-vm-availability", e.time, str(f["vm"]),
-                f"encrypted VM {f['vm']} was refused power-on on {f.get('host')} "
-                f"({f.get('reason')}): its host could not get the key from the trusted key "
-                "provider"))
-        elif e.kind == "vm.migrate.failed":
-            seen.add((str(f["vm"]), "migration"))
-            out.append(Violation(
-                "encrypted-vm-availability", e.time, str(f["vm"]),
-                f"vMotion of encrypted VM {f['vm']} to {f.get('host')} was refused "
-                f"({f.get('reason')}): the destination could not get the key"))
-        elif e.kind == "step.start":
-            seen.clear()
-            args = dict(f.get("args") or {})
-            open_steps[int(f["index"])] = (_canonical_verb(f.get("verb")), args)
-        else:  # step.end: a refusal that left no VM event (host down, no destination ...)
-            verb, args = open_steps.pop(int(f["index"]), (_canonical_verb(f.get("verb")), {}))
-            what = VM_STEPS.get(verb)
-            vm = str(args.get("vm"))
-            if (what is None or f.get("ok") or f.get("error") == "invalid_request"
-                    or not vms.encrypted.get(vm, False) or (vm, what) in seen):
-                continue
-            where = f" to {args.get('destination')}" if what == "migration" else ""
-            out.append(Violation(
-                "encrypted-vm-availability", e.time, vm,
-                f"{verb} of encrypted VM {vm}{where} was refused ({f.get('error')})"))
+        for e in (yield out):
+            f = e.fields
+            if e.kind in VM_KINDS:
+                vms.apply(e)
+            elif e.kind == "vm.power_on.failed":
+                seen.add((str(f["vm"]), "power-on"))
+                out.append(Violation(
+                    "encrypted-vm-availability", e.time, str(f["vm"]),
+                    f"encrypted VM {f['vm']} was refused power-on on {f.get('host')} "
+                    f"({f.get('reason')}): its host could not get the key from the trusted key "
+                    "provider"))
+            elif e.kind == "vm.migrate.failed":
+                seen.add((str(f["vm"]), "migration"))
+                out.append(Violation(
+                    "encrypted-vm-availability", e.time, str(f["vm"]),
+                    f"vMotion of encrypted VM {f['vm']} to {f.get('host')} was refused "
+                    f"({f.get('reason')}): the destination could not get the key"))
+            elif e.kind == "step.start":
+                seen.clear()
+                args = dict(f.get("args") or {})
+                open_steps[int(f["index"])] = (_canonical_verb(f.get("verb")), args)
+            else:  # step.end: a refusal that left no VM event (host down, no destination ...)
+                verb, args = open_steps.pop(int(f["index"]), (_canonical_verb(f.get("verb")), {}))
+                what = VM_STEPS.get(verb)
+                vm = str(args.get("vm"))
+                if (what is None or f.get("ok") or f.get("error") == "invalid_request"
+                        or not vms.encrypted.get(vm, False) or (vm, what) in seen):
+                    continue
+                where = f" to {args.get('destination')}" if what == "migration" else ""
+                out.append(Violation(
+                    "encrypted-vm-availability", e.time, vm,
+                    f"{verb} of encrypted VM {vm}{where} was refused ({f.get('error')})"))
 
 
 @folded(*VM_KINDS)
-def _encrypted_vm_moves(world: World) -> Generator[int, TraceEvent, None]:
+def _encrypted_vm_moves(world: World) -> Generator[int, list[TraceEvent], None]:
     vms = _Vms(world)
     n = 0
     while True:
-        e = yield n
-        vm: str = e.fields.get("vm", "")  # "" (no such VM) is neither on nor encrypted
-        running = vms.on.get(vm, False) and vms.encrypted.get(vm, False)
-        if running and (e.kind == "vm.migrated" or
-                        (e.kind == "vm.power" and e.fields.get("state") == "poweredOff")):
-            n += 1
-        vms.apply(e)
+        for e in (yield n):
+            vm: str = e.fields.get("vm", "")  # "" (no such VM) is neither on nor encrypted
+            running = vms.on.get(vm, False) and vms.encrypted.get(vm, False)
+            if running and (e.kind == "vm.migrated" or
+                            (e.kind == "vm.power" and e.fields.get("state") == "poweredOff")):
+                n += 1
+            vms.apply(e)
 
 
 @invariant(
@@ -403,29 +402,29 @@ def _encrypted_vm_moves(world: World) -> Generator[int, TraceEvent, None]:
     source=f"{DOMAIN} §6 (running VMs keep their keys in memory); {SEED}",
     kind="safety", at_risk=_encrypted_vm_moves)
 @folded("vm.power")
-def _running_encrypted_vm_keeps_running(world: World) -> Generator[list[Violation], TraceEvent,
-                                                                   None]:
+def _running_encrypted_vm_keeps_running(
+        world: World) -> Generator[list[Violation], list[TraceEvent], None]:
     out: list[Violation] = []
     while True:
-        e = yield out
-        f = e.fields
-        if f.get("state") == "poweredOff" and f.get("encrypted") and \
-                f.get("cause", "operator") != "operator":
-            out.append(Violation(
-                "running-encrypted-vm-keeps-running", e.time, str(f["vm"]),
-                f"running encrypted VM {f['vm']} stopped on {f.get('host')} because of "
-                f"{f.get('cause')}; it must be moved away (maintenance mode) first, and may "
-                "not power on again if its host cannot get the key"))
+        for e in (yield out):
+            f = e.fields
+            if f.get("state") == "poweredOff" and f.get("encrypted") and \
+                    f.get("cause", "operator") != "operator":
+                out.append(Violation(
+                    "running-encrypted-vm-keeps-running", e.time, str(f["vm"]),
+                    f"running encrypted VM {f['vm']} stopped on {f.get('host')} because of "
+                    f"{f.get('cause')}; it must be moved away (maintenance mode) first, and may "
+                    "not power on again if its host cannot get the key"))
 
 
 # -- safety: base images -----------------------------------------------------------------
 
 @folded("ta.object")
-def _removals(world: World) -> Generator[int, TraceEvent, None]:
+def _removals(world: World) -> Generator[int, list[TraceEvent], None]:
     n = 0
     while True:
-        e = yield n
-        n += e.fields.get("base_image") is not None and e.fields.get("change") == "remove"
+        for e in (yield n):
+            n += e.fields.get("base_image") is not None and e.fields.get("change") == "remove"
 
 
 @invariant(
@@ -435,32 +434,32 @@ def _removals(world: World) -> Generator[int, TraceEvent, None]:
     source=f"{SEED}, 'Upgrading vTA with Quick Booted ESXi trusted hosts', point 1",
     kind="safety", at_risk=_removals)
 @folded("ta.base_image.removed", "ta.object", "host.initial", "host.boot.complete")
-def _no_base_image_removed_while_reported(world: World) -> Generator[list[Violation], TraceEvent,
-                                                                     None]:
+def _no_base_image_removed_while_reported(
+        world: World) -> Generator[list[Violation], list[TraceEvent], None]:
     out: list[Violation] = []
     pending: dict[str, list[str]] = {}
     quick: dict[str, int] = {}  # host -> Quick Boots since its last full boot, so far
     while True:
-        e = yield out
-        f = e.fields
-        if e.kind == "host.initial":
-            quick[str(f["host"])] = int(f.get("quick_boots_since_full") or 0)
-            continue
-        if e.kind == "host.boot.complete":
-            host = str(f["host"])
-            quick[host] = quick.get(host, 0) + 1 if f.get("mode") == "quick" else 0
-            continue
-        if e.kind == "ta.base_image.removed":
-            pending[str(f["version"])] = list(f.get("measured_by") or ())
-            continue
-        if f.get("change") != "remove" or f.get("base_image") is None:
-            continue
-        version = str(f["base_image"])
-        hosts = pending.pop(version, [])
-        if hosts:  # the removal was applied (a refused one records no ta.object)
-            out.append(Violation(
-                "no-base-image-removed-while-reported", e.time, version,
-                _removed_while_reported(version, hosts, quick)))
+        for e in (yield out):
+            f = e.fields
+            if e.kind == "host.initial":
+                quick[str(f["host"])] = int(f.get("quick_boots_since_full") or 0)
+                continue
+            if e.kind == "host.boot.complete":
+                host = str(f["host"])
+                quick[host] = quick.get(host, 0) + 1 if f.get("mode") == "quick" else 0
+                continue
+            if e.kind == "ta.base_image.removed":
+                pending[str(f["version"])] = list(f.get("measured_by") or ())
+                continue
+            if f.get("change") != "remove" or f.get("base_image") is None:
+                continue
+            version = str(f["base_image"])
+            hosts = pending.pop(version, [])
+            if hosts:  # the removal was applied (a refused one records no ta.object)
+                out.append(Violation(
+                    "no-base-image-removed-while-reported", e.time, version,
+                    _removed_while_reported(version, hosts, quick)))
 
 
 def _removed_while_reported(version: str, hosts: list[str], quick: dict[str, int]) -> str:

@@ -274,7 +274,7 @@ def _semantic_problems(scenario: Scenario, located: Located) -> list[ScenarioErr
                                           what="verbs", value=step.do, choices=exc.choices))
             continue
         try:
-            args = verb.args.model_validate(step.with_)
+            args = verb.validated(step.with_)
         except ValidationError as exc:
             problems.append(_from_validation(located, exc, (*here, "with"), verb.args))
             continue

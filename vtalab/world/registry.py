@@ -158,14 +158,8 @@ class Verb:
 
     def parse(self, raw: dict[str, Any] | None) -> Args:
         """Validate raw arguments; raise ``InputError`` naming the bad field."""
-        raw = raw or {}
-        key = _scalar_key(self.args, raw)
-        if key is not None:
-            parsed = _PARSED.memo.get(key)
-            if parsed is not None:
-                return parsed
         try:
-            parsed = self.args.model_validate(raw)
+            return self.validated(raw or {})
         except ValidationError as exc:
             err = exc.errors()[0]
             loc = ".".join(str(p) for p in err["loc"])
@@ -174,6 +168,17 @@ class Verb:
                                  value=loc, choices=list(self.args.model_fields)) from None
             raise InputError(f"{self.name}: argument {loc!r}: {err['msg']}",
                              what="argument", value=err.get("input")) from None
+
+    def validated(self, raw: dict[str, Any]) -> Args:
+        """``self.args.model_validate(raw)``, remembered for scalar values (as
+        :meth:`parse`, which the scenario checks share: they validate every step of every
+        run the checker makes); pydantic's ``ValidationError`` if ``raw`` is invalid."""
+        key = _scalar_key(self.args, raw)
+        if key is not None:
+            parsed = _PARSED.memo.get(key)
+            if parsed is not None:
+                return parsed
+        parsed = self.args.model_validate(raw)
         if key is not None:
             _PARSED.keep(key, parsed)
         return parsed

@@ -46,7 +46,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,7 @@ from vtalab.core.files import safe_name, write_atomic
 from vtalab.core.kernel import gc_nursery
 from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError
+from vtalab.invariants.replay import folded
 from vtalab.scenario.model import Scenario, run_scenario
 from vtalab.world import registry
 
@@ -149,9 +150,17 @@ def judge(result: Any) -> RunSummary:
             advice += found
         elif found:
             violations[item.name] = found
-    verbs = tuple(str(e.fields.get("verb"))
-                  for e in world.kernel.trace.select("step.start", prefix=False))
-    return RunSummary(violations, advice, at_risk, verbs, refused)
+    return RunSummary(violations, advice, at_risk, tuple(_step_verbs(world)), refused)
+
+
+@folded("step.start")
+def _step_verbs(world: Any) -> Generator[list[str], list[Any], None]:
+    """The verbs of the steps that started, in order: a fold read with the invariants'
+    (their one pass over the trace), not a scan of the whole trace of its own."""
+    verbs: list[str] = []
+    while True:
+        for e in (yield verbs):
+            verbs.append(str(e.fields.get("verb")))
 
 
 def run_plain(item: tuple[dict[str, Any], str]) -> dict[str, Any]:
