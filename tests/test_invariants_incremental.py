@@ -157,3 +157,19 @@ def test_the_folds_verify_tokens_in_the_worlds_crypto_whatever_the_callers(mode:
     assert at_risk["no-key-without-token"] == first[1]["no-key-without-token"] + 1
     assert not [v for v in violations if v.invariant in ("no-key-without-token",
                                                          "key-only-after-attestation")]
+
+
+def test_a_judged_world_is_freed_with_its_folds() -> None:
+    """The folds of a trace are found by the trace (a weak key) and see the world through
+    a weak proxy: once judged, a world is freed like any other when it is dropped (every
+    world a checker judged used to stay in memory until the process ended)."""
+    import gc
+    import weakref
+
+    world = run_scenario(load_scenario(str(ROOT / "scenarios" / "quick-boot-upgrade.yaml"))).world
+    want = _judge(world)
+    assert want[1]["no-key-without-token"] > 0  # the folds ran and read the trace
+    gone = weakref.ref(world), weakref.ref(world.kernel.trace)
+    del world
+    gc.collect()
+    assert [ref() for ref in gone] == [None, None]

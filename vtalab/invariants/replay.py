@@ -99,27 +99,39 @@ class _Folds:
     event of another kind is not even made for them; an event reaches only the folds
     that read its kind, as a pending event each reads when its result is asked for)."""
 
-    def __init__(self, trace: Any, world: World, crypto_mode: Callable[[], Any]) -> None:
+    def __init__(self, trace: Any, world: World) -> None:
+        # _FOLDS holds this object strongly under a weak key, the trace: nothing here may
+        # hold the world (which holds the trace) strongly, or no judged world would ever
+        # be freed (every world a checker or campaign judged stayed in memory). The folds
+        # see the world through a weak proxy; the world holds the trace, the trace its
+        # listener (this object's feed): when the world goes, all of it goes together.
+        self._world = weakref.ref(world)
+        #: the world as the folds see it
+        self.world: World = weakref.proxy(world)
         self.folds: dict[Any, _Fold] = {}  #: every fold of the trace, by key
         self.shared: list[_Fold] = []  #: those fed through the shared subscription
         #: kind -> the pending lists' appends of the shared folds reading it
         self.by_kind: dict[str, list[Callable[[TraceEvent], None]]] = {}
         self.waiting = 0  #: events handed to the shared folds since they last all read
-        #: the world's crypto (a fold may verify a token): entered whatever reads the trace
-        self.crypto_mode = crypto_mode
         # Every fold made with @folded (and each that _starting makes for this world)
         # starts now, so that the trace so far is read once for all of them (an invariant
         # is rarely asked alone: a check asks them all).
-        with crypto_mode():
+        with self.crypto_mode():
             self.simulated = is_simulated()  #: whether the world's crypto is simulated
             made = [(key, kinds_, make) for key, (kinds_, make) in _REGISTERED.items()]
-            made += [start(world) for start in _STARTING]
+            made += [start(self.world) for start in _STARTING]
             #: each shared fold's kinds, in order (the key of :func:`_readers`)
             self.kinds = tuple(fold_kinds for _key, fold_kinds, _make in made)
             for key, fold_kinds, make in made:
-                self.folds[key] = fold = _Fold(make(world), fold_kinds)
+                self.folds[key] = fold = _Fold(make(self.world), fold_kinds)
                 self.shared.append(fold)
         trace.subscribe(self.feed, _all_kinds(self.kinds))
+
+    def crypto_mode(self) -> Any:
+        """The world's crypto (a fold may verify a token): entered whatever reads the
+        trace (real crypto for a world without a crypto mode of its own)."""
+        mode = getattr(self._world(), "crypto_mode", None)
+        return simulated(False) if mode is None else mode()
 
     def feed(self, e: TraceEvent) -> None:
         appends = self.by_kind.get(e.kind)
@@ -131,7 +143,12 @@ class _Folds:
             append(e)
         self.waiting += 1
         if self.waiting >= PENDING_LIMIT:
-            self.catch_up(self.shared)
+            if self._world() is None:  # a trace that outlived its world: nobody can ask
+                for fold in self.shared:
+                    fold.pending.clear()
+                self.waiting = 0
+            else:
+                self.catch_up(self.shared)
 
     def catch_up(self, folds: Iterable[_Fold]) -> None:
         """``folds`` read their pending events, in the world's crypto mode."""
@@ -153,7 +170,10 @@ class _Folds:
         def feed(e: TraceEvent) -> None:
             pending.append(e)
             if len(pending) >= PENDING_LIMIT:
-                self.catch_up((fold,))
+                if self._world() is None:  # (as in :meth:`feed`)
+                    pending.clear()
+                else:
+                    self.catch_up((fold,))
 
         self.folds[key] = fold
         trace.subscribe(feed, kinds)
@@ -180,20 +200,15 @@ def _fold(world: World, key: Any, kinds: tuple[str, ...], make: _Make) -> Any:
     trace = world.kernel.trace
     folds = _FOLDS.get(trace)
     if folds is None:
-        folds = _FOLDS[trace] = _Folds(trace, world, getattr(world, "crypto_mode", _real))
+        folds = _FOLDS[trace] = _Folds(trace, world)
     trace.deliver()
     fold = folds.folds.get(key)
     if fold is None:  # new: catch up on the events so far, then hear of the next ones
         with folds.crypto_mode():
-            fold = _Fold(make(world), kinds)
+            fold = _Fold(make(folds.world), kinds)
         folds.add(trace, key, fold, kinds)
     folds.catch_up((fold,))
     return fold.value
-
-
-def _real() -> Any:
-    """Real crypto (a world without a crypto mode of its own)."""
-    return simulated(False)
 
 
 def folded(*kinds: str) -> Callable[[_Make], Callable[[World], Any]]:
