@@ -92,3 +92,36 @@ def test_the_threshold_comes_back_when_a_check_fails(default_threshold: None,
     with pytest.raises(RuntimeError, match="boom"):
         checker.run()
     assert gc.get_threshold()[0] == 700
+
+
+def test_each_world_is_freed_after_its_run_is_judged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A world is a web of cycles: the checker frees each one when its run is judged
+    (``branching.free_world``: a young collection while it is still in cache), so while
+    a run is judged the worlds of the runs before it are gone, not waiting for the
+    collector to find them cold many runs later (nor kept)."""
+    from vtalab.world.assembly import World
+
+    def worlds() -> int:
+        return sum(isinstance(o, World) for o in gc.get_objects())
+
+    gc.collect()
+    before = worlds()
+    checker = Checker(load_scenario(str(PLAN)), examples=4, faults="light", seed=0)
+    alive: list[int] = []
+    real_judge = checker._judge
+
+    def judge(result: Any) -> Any:
+        alive.append(worlds() - before)
+        return real_judge(result)
+
+    monkeypatch.setattr(checker, "_judge", judge)
+    checker.run()
+    assert len(alive) >= 4 and set(alive) == {1}  # the world being judged, only
+
+
+def test_a_worker_batch_frees_each_world(monkeypatch: pytest.MonkeyPatch) -> None:
+    freed: list[int] = []
+    monkeypatch.setattr(search, "run_plain", lambda item: {})
+    monkeypatch.setattr(search, "free_world", lambda: freed.append(1))
+    assert search.run_batch([({}, "simulated")] * 3) == [{}] * 3
+    assert freed == [1, 1, 1]

@@ -41,7 +41,7 @@ from vtalab.core import crypto as _crypto
 from vtalab.scenario.model import Scenario
 from vtalab.scenario.run import RunResult, start_run
 
-__all__ = ["can_fork", "plan_branches", "run_all", "run_one"]
+__all__ = ["can_fork", "free_world", "plan_branches", "run_all", "run_one"]
 
 T = TypeVar("T")
 
@@ -71,9 +71,24 @@ def can_fork() -> bool:
 
 
 def run_one(scenario: Scenario, crypto: str, evaluate: Callable[[RunResult], T]) -> T:
-    """One plain run of ``scenario``, evaluated."""
+    """One plain run of ``scenario``, evaluated; its world is freed before it returns."""
     with _crypto.simulated(crypto == "simulated"):  # evaluations verify tokens too
-        return evaluate(start_run(scenario, crypto=crypto).finish(None))
+        out = evaluate(start_run(scenario, crypto=crypto).finish(None))
+    free_world()
+    return out
+
+
+def free_world() -> None:
+    """Free the world of the run just evaluated (dropped: its result is plain data).
+
+    A world is a web of reference cycles (components, SimPy processes, the trace and the
+    invariants' folds), so it is freed by the cyclic collector, not by reference counts.
+    Under the checker's young generation (:func:`~vtalab.core.kernel.gc_nursery`, 100,000
+    objects) a collection comes every ~30 runs and frees ~30 worlds whose memory has gone
+    cold: measured on the bench plan, 60 examples, 0.11-0.12 CPU s in 2 collections
+    against 0.04-0.05 s in 60 collections of the one world just dropped, still in cache
+    (young generation only: everything older is not walked)."""
+    gc.collect(0)
 
 
 def _world_key(s: Scenario) -> str:

@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import vtalab.invariants as inv
-from vtalab.analysis.branching import run_all
+from vtalab.analysis.branching import free_world, run_all
 from vtalab.analysis.checker.cases import (
     Case,
     _parameters,
@@ -183,7 +183,11 @@ def run_batch(items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
     """:func:`run_plain` of several runs in one task (one task's overhead for all), with
     the worlds' young generation throughout (as :meth:`Checker.run`)."""
     with gc_nursery():
-        return [run_plain(item) for item in items]
+        out = []
+        for item in items:
+            out.append(run_plain(item))
+            free_world()  # (as run_one does in this process)
+        return out
 
 
 def batch_sizes(runs: int, workers: int) -> list[int]:
