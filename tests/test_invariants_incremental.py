@@ -173,3 +173,28 @@ def test_a_judged_world_is_freed_with_its_folds() -> None:
     del world
     gc.collect()
     assert [ref() for ref in gone] == [None, None]
+
+
+def test_many_pending_events_are_read_before_the_result_is_asked_for(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events wait for a fold until its result is asked for, but at most PENDING_LIMIT
+    of them (a long streamed run checked rarely): past that every fold reads them, and
+    the results are those of one check at the end."""
+    from vtalab.invariants import replay
+
+    scenario = load_scenario(str(ROOT / "scenarios" / "quick-boot-upgrade.yaml"))
+    want = _judge(run_scenario(scenario).world)
+    read: list[int] = []
+    catch_up = replay._Folds.catch_up
+
+    def counted(self: Any, folds: Any) -> None:
+        read.append(len(list(folds)))
+        catch_up(self, folds)
+
+    monkeypatch.setattr(replay, "PENDING_LIMIT", 5)
+    monkeypatch.setattr(replay._Folds, "catch_up", counted)
+    seen: list[Any] = []
+    often = run_scenario(scenario, world_factory=_checking_every(3600.0, seen))
+    assert len(seen) >= 1
+    assert read.count(len(replay._REGISTERED) + len(replay._STARTING)) > 10  # all at once
+    assert _judge(often.world) == want
