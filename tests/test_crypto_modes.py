@@ -209,7 +209,7 @@ def test_real_crypto_never_takes_an_answer_simulated_crypto_knew(
     assert checks == [(crypto.cert_der(good), crypto.cert_der(ca))]
 
 
-def test_a_certificate_signed_here_is_known_only_for_its_signers_key(
+def test_a_certificate_signed_here_is_known_only_for_its_issuer_and_key(
         monkeypatch: pytest.MonkeyPatch) -> None:
     ca, good, forged = _pki("known")
     monkeypatch.setattr(crypto, "_SIGNED_HERE", {})
@@ -220,3 +220,43 @@ def test_a_certificate_signed_here_is_known_only_for_its_signers_key(
     assert not crypto._known_signed(crypto.cert_der(forged), ca_der)  # noqa: SLF001
     assert not crypto._known_signed(crypto.cert_der(_tampered(good)), ca_der)  # noqa: SLF001
     assert not crypto._known_signed(good_der, crypto.cert_der(good))  # noqa: SLF001
+    # named by the CA's very certificate but signed with another key: not known, refused
+    ca_key = crypto.derive_private_key(7, "test/x509/known/ca")
+    subject = crypto.derive_private_key(7, "test/x509/known/ek")
+    rogue = crypto.issue_certificate("rogue", subject, ca,
+                                     crypto.derive_private_key(7, "test/x509/known/impostor"),
+                                     _T0, _T1)
+    assert not crypto._known_signed(crypto.cert_der(rogue), ca_der)  # noqa: SLF001
+    with crypto.simulated():
+        assert crypto.chain_problem(rogue, [ca], _T0) == "untrusted_issuer"
+    # the CA's key under another name, and the CA re-issued (same name and key, another
+    # validity): known only for the certificate it was issued under; the names decide
+    # the first, the signature the second, as real crypto does
+    renamed = crypto.make_ca("Another CA", ca_key, _T0, _T1)
+    reissued = crypto.make_ca("TPM CA known", ca_key, _T0, _T1 + (_T1 - _T0))
+    for other_ca, problem in ((renamed, "untrusted_issuer"), (reissued, None)):
+        assert not crypto._known_signed(good_der, crypto.cert_der(other_ca))  # noqa: SLF001
+        for mode in (False, True):
+            with crypto.simulated(mode):
+                assert crypto.chain_problem(good, [other_ca], _T0) == problem
+
+
+def test_a_parsed_certificates_der_and_key_are_what_encoding_them_gives() -> None:
+    """cert_der of a parsed certificate is the bytes it was parsed from (remembered at
+    the parse), cert_key_der of one issued here the key it was issued for (remembered
+    at the issue): what encoding them again gives."""
+    ca, good, forged = _pki("der")
+    key = crypto.derive_private_key(7, "test/x509/der/server")
+    server = crypto.make_server_certificate("lab", key, dns_names=("lab",), ip_addresses=(),
+                                            not_before=_T0, not_after=_T1)
+    for cert in (ca, good, forged, _tampered(good), server):
+        der = cert.public_bytes(crypto.serialization.Encoding.DER)
+        parsed = crypto.cert_from_der(bytes(bytearray(der)))
+        assert crypto.cert_der(parsed) == der
+        assert crypto.cert_der(parsed) == parsed.public_bytes(crypto.serialization.Encoding.DER)
+        # the certified key's encoding: known for a certificate issued here, the same
+        assert crypto.cert_key_der(parsed) == crypto.cert_key_der(cert) == \
+            cert.public_key().public_bytes(crypto.serialization.Encoding.DER,
+                                           crypto.serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert crypto.cert_der(good) in crypto._ISSUED_FOR  # noqa: SLF001
+

@@ -47,6 +47,7 @@ __all__ = [
     "b64url_decode",
     "cert_der",
     "cert_from_der",
+    "cert_key_der",
     "cert_pem",
     "certs_from_pem",
     "cert_public_key",
@@ -470,7 +471,7 @@ def make_ca(common_name: str, key: PrivateKey, not_before: datetime, not_after: 
     issuer_der = cert_der(issuer[0]) if issuer else None
     der = _make_ca_der(common_name, key, not_before, not_after, org, issuer_der,
                        issuer[1] if issuer else None)
-    _signed_here(der, issuer[1] if issuer else key)
+    _signed_here(der, issuer[1] if issuer else key, issuer_der or der)
     return cert_from_der(der)
 
 
@@ -513,9 +514,12 @@ def issue_certificate(common_name: str, subject_key: PublicKey | PrivateKey,
                       not_before: datetime, not_after: datetime, *,
                       org: str | None = None, key_agreement: bool = False) -> Certificate:
     """An end-entity certificate for ``subject_key`` issued by ``issuer_cert``."""
-    der = _issue_der(common_name, public_der(subject_key), cert_der(issuer_cert), issuer_key,
-                     not_before, not_after, org, key_agreement)
-    _signed_here(der, issuer_key)
+    subject = public_der(subject_key)
+    der = _issue_der(common_name, subject, cert_der(issuer_cert), issuer_key, not_before,
+                     not_after, org, key_agreement)
+    _signed_here(der, issuer_key, cert_der(issuer_cert))
+    if _ISSUED_FOR.get(der) != subject:
+        _remember(_ISSUED_FOR, der, subject)
     return cert_from_der(der)
 
 
@@ -574,7 +578,28 @@ def cert_from_der(data: bytes) -> Certificate:
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def _cert_from_der(data: bytes) -> Certificate:
-    return x509.load_der_x509_certificate(data)
+    cert = x509.load_der_x509_certificate(data)
+    # its DER is these bytes (cryptography parses DER strictly and hands back what it
+    # parsed): cert_der need not encode it again (~35 us a certificate, at its first use)
+    _remember(_CERT_DER_BY_ID, id(cert), (cert, data))
+    return cert
+
+
+def cert_key_der(cert: Certificate) -> bytes:
+    """The SPKI DER of the key ``cert`` certifies: ``public_der(cert_public_key(cert))``
+    (``ValueError`` as there). For a certificate :func:`issue_certificate` made, that is
+    the subject key's encoding it was given (the certificate holds that key, and both are
+    its canonical encoding), known without loading the key (~30 us at a certificate's
+    first use: every host's EK certificate at its first attestation)."""
+    der = cert_der(cert)
+    subject = _ISSUED_FOR.get(der)
+    if subject is not None:
+        return subject
+    return public_der(cert_public_key(cert))
+
+
+#: certificate DER -> the SPKI DER of the key it was issued for (see cert_key_der)
+_ISSUED_FOR: dict[bytes, bytes] = {}
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
@@ -598,42 +623,48 @@ def _signed_by(cert: Certificate, issuer: Certificate) -> bool:
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def _signed_by_der(cert: bytes, issuer: bytes, simulated: bool) -> bool:
     """Whether ``issuer`` is named as and signed ``cert`` (pure in the DER bytes; the
-    crypto mode is in the key because simulated crypto may know the answer without the
-    signature check, :func:`_known_signed`, and real crypto never takes that answer)."""
-    if cert_from_der(cert).issuer != cert_from_der(issuer).subject:
-        return False
+    crypto mode is in the key because simulated crypto may know the answer without
+    reading the names or checking the signature, :func:`_known_signed`, and real crypto
+    never takes that answer)."""
     if simulated and _known_signed(cert, issuer):
         return True
+    if cert_from_der(cert).issuer != cert_from_der(issuer).subject:
+        return False
     return _issued_by_der(cert, issuer)
 
 
 # -- certificates signed here (simulated crypto) -------------------------------------------
 # Under simulated crypto X.509 certificates stay real (real ECDSA signatures, made once per
-# seed), but checking one's signature need not be: a certificate this process signed
-# itself -- these very DER bytes, with the private key of the public key the issuer's
-# certificate holds -- verifies against that issuer, by ECDSA's correctness, so the
-# answer is known without the check (~180 us a certificate: one EK certificate per host,
-# every host's first attestation). Any other certificate -- issued elsewhere, by another
-# key, or one byte changed -- is checked for real as before, so a certificate the CA did
-# not issue is refused exactly as real crypto refuses it. Real crypto always checks (the
-# mode is in the key of every remembered answer built on this).
-_SIGNED_HERE: dict[bytes, bytes] = {}
+# seed), but checking one's signature need not be: a certificate this process issued
+# itself -- these very DER bytes, naming this very issuer certificate's subject as its
+# issuer and signed with the private key of the public key that certificate holds --
+# is named by and verifies against that issuer, by construction and ECDSA's correctness,
+# so the answer is known without reading the names or checking the signature (~200 us a
+# certificate: one EK certificate per host, every host's first attestation). Any other
+# certificate -- issued elsewhere, by another key, under another issuer certificate, or
+# one byte changed -- is checked for real as before, so a certificate the CA did not
+# issue is refused exactly as real crypto refuses it. Real crypto always checks (the mode
+# is in the key of every remembered answer built on this).
+_SIGNED_HERE: dict[bytes, tuple[bytes, bytes]] = {}
 
 
-def _signed_here(der: bytes, signer: PrivateKey) -> None:
-    """Note that ``der`` is a certificate signed just now with ``signer``."""
-    if _SIGNED_HERE.get(der) != (spki := public_der(signer)):
-        _remember(_SIGNED_HERE, der, spki)
+def _signed_here(der: bytes, signer: PrivateKey, issuer: bytes) -> None:
+    """Note that ``der`` is a certificate issued just now under the issuer certificate
+    ``issuer`` (its subject named as ``der``'s issuer) and signed with ``signer``."""
+    noted = (issuer, public_der(signer))
+    if _SIGNED_HERE.get(der) != noted:
+        _remember(_SIGNED_HERE, der, noted)
 
 
 def _known_signed(cert: bytes, issuer: bytes) -> bool:
-    """Whether this process signed ``cert`` with the key ``issuer`` certifies (then
-    ``issuer``'s signature on it verifies: :func:`_issued_by_der` says True)."""
-    signer = _SIGNED_HERE.get(cert)
-    if signer is None:
+    """Whether this process issued ``cert`` under ``issuer`` with the key ``issuer``
+    certifies (then ``issuer`` is named as and signed ``cert``: :func:`_signed_by_der`
+    with real crypto says True)."""
+    noted = _SIGNED_HERE.get(cert)
+    if noted is None or noted[0] != issuer:
         return False
     try:
-        return signer == public_der(cert_public_key(cert_from_der(issuer)))
+        return noted[1] == public_der(cert_public_key(cert_from_der(issuer)))
     except ValueError:  # an issuer key nobody can load: it signed nothing here
         return False
 

@@ -720,7 +720,7 @@ def _ek_certificate(ek_der: bytes, anchors_der: tuple[bytes, ...], simulated: bo
         return _EkCertificate("no TPM CA certificate imported")
     steps, final = crypto.chain_path(cert, anchors)
     try:
-        certified: bytes | None = crypto.public_der(crypto.cert_public_key(cert))
+        certified: bytes | None = crypto.cert_key_der(cert)
     except ValueError:
         certified = None
     return _EkCertificate(None, steps, final, certified)
