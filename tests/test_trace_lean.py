@@ -10,6 +10,7 @@ keeps no events in memory, has the same bytes, and replays.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 import json
@@ -24,8 +25,9 @@ from hypothesis import strategies as st
 from vtalab.analysis.pytest_plugin import Lab
 from vtalab.analysis.strategies import fault_schedules, plans, topologies
 from vtalab.cli.app import main
+from vtalab.core import trace as trace_module
 from vtalab.core.kernel import Kernel
-from vtalab.core.trace import Trace
+from vtalab.core.trace import Trace, TraceEvent
 from vtalab.scenario.model import load_scenario, run_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,3 +283,22 @@ def test_select_on_raw_records_is_the_plain_filter(made: bool) -> None:
         assert got == want, (kind, source, prefix, fields)
     assert any(trace.select("log", prefix=False, host=hosts[0]))
     assert (trace._events == []) is not made  # selecting keeps no event
+
+
+@given(st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False)),
+       st.integers(0, 10**9), st.text(max_size=8), st.text(max_size=8),
+       st.dictionaries(st.text(max_size=4), st.integers(), max_size=3))
+def test_the_trace_makes_its_events_as_the_dataclass_does(time: Any, seq: int, source: str,
+                                                          kind: str, fields: dict[str, Any]
+                                                          ) -> None:
+    """The trace's own loops make events by setting the slots (``trace._event``): the very
+    object ``TraceEvent(...)`` makes -- equal, same repr and JSON, frozen, no other state."""
+    made = trace_module._event(time, seq, source, kind, fields)
+    plain = TraceEvent(time, seq, source, kind, fields)
+    assert type(made) is TraceEvent
+    assert made == plain and repr(made) == repr(plain)
+    assert made.to_json() == plain.to_json()
+    assert made.fields is fields
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        made.seq = seq + 1  # type: ignore[misc]
+    assert not hasattr(made, "__dict__")
