@@ -120,8 +120,35 @@ def test_each_world_is_freed_after_its_run_is_judged(monkeypatch: pytest.MonkeyP
 
 
 def test_a_worker_batch_frees_each_world(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's runs (``run_plain``, as ``run_one`` in the checker's process) free each
+    world when it is judged: while a run is judged, the worlds before it are gone."""
+    from vtalab.analysis import branching
+    from vtalab.analysis.checker.cases import scenario_data
+    from vtalab.world.assembly import World
+
+    def worlds() -> int:
+        return sum(isinstance(o, World) for o in gc.get_objects())
+
     freed: list[int] = []
-    monkeypatch.setattr(search, "run_plain", lambda item: {})
-    monkeypatch.setattr(search, "free_world", lambda: freed.append(1))
-    assert search.run_batch([({}, "simulated")] * 3) == [{}] * 3
+    free = branching.free_world
+
+    def counted() -> None:
+        freed.append(1)
+        free()
+
+    alive: list[int] = []
+    real_judge = search.judge
+
+    def judge(result: Any) -> Any:
+        alive.append(worlds() - before)
+        return real_judge(result)
+
+    monkeypatch.setattr(branching, "free_world", counted)
+    monkeypatch.setattr(search, "judge", judge)
+    data = scenario_data(load_scenario(str(PLAN)))
+    gc.collect()
+    before = worlds()
+    out = search.run_batch([(data, "simulated")] * 3)
+    assert len(out) == 3 and out[0] == out[1] == out[2]
     assert freed == [1, 1, 1]
+    assert alive == [1, 1, 1]  # the world being judged, only

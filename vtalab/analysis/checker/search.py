@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import vtalab.invariants as inv
-from vtalab.analysis.branching import free_world, run_all
+from vtalab.analysis.branching import run_all, run_one
 from vtalab.analysis.checker.cases import (
     Case,
     _parameters,
@@ -165,11 +165,10 @@ def _step_verbs(world: Any) -> Generator[list[str], list[Any], None]:
 
 def run_plain(item: tuple[dict[str, Any], str]) -> dict[str, Any]:
     """One run on a worker: (scenario as plain data, crypto mode) -> plain summary. The
-    world is built, run and judged here and never leaves the process."""
+    world is built, run, judged and freed here (:func:`run_one`) and never leaves the
+    process."""
     data, crypto = item
-    scenario = Scenario.model_validate(data)
-    with _crypto.simulated(crypto == "simulated"):  # the checks verify tokens too
-        return judge(run_scenario(scenario, crypto=crypto)).data()
+    return run_one(Scenario.model_validate(data), crypto, lambda run: judge(run).data())
 
 
 def _liveness_bound(plan: Scenario, boot_factor: float) -> float:
@@ -183,11 +182,7 @@ def run_batch(items: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
     """:func:`run_plain` of several runs in one task (one task's overhead for all), with
     the worlds' young generation throughout (as :meth:`Checker.run`)."""
     with gc_nursery():
-        out = []
-        for item in items:
-            out.append(run_plain(item))
-            free_world()  # (as run_one does in this process)
-        return out
+        return [run_plain(item) for item in items]
 
 
 def batch_sizes(runs: int, workers: int) -> list[int]:
