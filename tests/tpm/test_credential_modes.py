@@ -1,7 +1,8 @@
 """The credential round trip answers alike under real and simulated crypto.
 
 Simulated crypto replaces the ephemeral key pair and ECDH of MakeCredential by hashes
-(``credential._sim_point``, ``_sim_z``); everything else is the TPM algorithm. Whatever
+(``credential._sim_point``, ``_sim_z``), and the blob's AES-CFB and integrity HMAC by
+keyed-hash stand-ins of the KDFe seed (``_sim_cipher``, ``_sim_integrity``). Whatever
 the mode, a blob opens only with the TPM holding the EK it was made for, only for the
 Name it was made for, and not once a byte of it or of its seed is changed: every case
 here is answered in both modes and the answers (the secret, or None) must be equal.
@@ -89,19 +90,22 @@ def test_the_simulated_seed_has_the_shape_of_a_real_one() -> None:
 
 
 def test_simulated_activation_derives_no_key() -> None:
-    """The point of the stand-in: no P-256 key is derived, encoded or validated."""
+    """The point of the stand-in: no P-256 key is derived, encoded or validated, and no
+    AES key is scheduled."""
     tpm = TPMS[1]
     calls: list[str] = []
-    saved = (crypto.derive_private_key, crypto.public_from_point, crypto.ecdh)
+    saved = (crypto.derive_private_key, crypto.public_from_point, crypto.ecdh,
+             crypto.aes_cfb)
 
     def spy(name: str, f: object) -> object:
-        def inner(*a: object) -> object:
+        def inner(*a: object, **kw: object) -> object:
             calls.append(name)
-            return f(*a)  # type: ignore[operator]
+            return f(*a, **kw)  # type: ignore[operator]
         return inner
 
-    crypto.derive_private_key, crypto.public_from_point, crypto.ecdh = (  # type: ignore[assignment]
-        spy("derive", saved[0]), spy("from_point", saved[1]), spy("ecdh", saved[2]))
+    crypto.derive_private_key, crypto.public_from_point, crypto.ecdh, crypto.aes_cfb = (  # type: ignore[assignment]
+        spy("derive", saved[0]), spy("from_point", saved[1]), spy("ecdh", saved[2]),
+        spy("aes", saved[3]))
     try:
         with crypto.simulated(True):
             blob, seed = credential._make_credential(  # noqa: SLF001
@@ -114,6 +118,46 @@ def test_simulated_activation_derives_no_key() -> None:
                 tpm.ek.public_key(), tpm.ak_name, SECRET, b"fresh")
             assert credential._activate_credential(  # noqa: SLF001
                 tpm.ek, tpm.ak_name, blob, seed) == SECRET
-        assert calls == ["derive", "ecdh", "from_point", "ecdh"]
+        assert calls == ["derive", "ecdh", "aes", "from_point", "ecdh", "aes"]
     finally:
-        crypto.derive_private_key, crypto.public_from_point, crypto.ecdh = saved  # type: ignore[assignment]
+        (crypto.derive_private_key, crypto.public_from_point, crypto.ecdh,  # type: ignore[assignment]
+         crypto.aes_cfb) = saved
+
+
+@pytest.mark.parametrize("maker,named,opener", [(0, 0, 0), (0, 0, 1), (0, 1, 0), (1, 0, 0),
+                                                (1, 1, 1), (1, 1, 0)])
+def test_a_blob_made_here_is_opened_from_the_registry_as_the_algorithm_opens_it(
+        maker: int, named: int, opener: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Simulated crypto answers the activation of a blob make_credential made in this
+    process from what it was made for (credential._MADE_FOR): the same answer as the
+    algorithm for the right TPM, another TPM and another Name, without running it; a
+    changed or cut blob or seed still runs it and is refused."""
+    ek_of, name_of, tpm = TPMS[maker], TPMS[named], TPMS[opener]
+    credential._MADE_FOR.clear()  # noqa: SLF001
+    credential._ACTIVATED.clear()  # noqa: SLF001
+    with crypto.simulated(True):
+        secret = bytes([maker, named, opener]) * 8
+        blob, seed = make_credential(ek_of.ek.public_key(), name_of.ak_name, secret,
+                                     b"registry")
+        want = credential._activate_credential(  # noqa: SLF001
+            tpm.ek, tpm.ak_name, blob, seed)
+        assert (want == secret) is (maker == named == opener)
+        assert want is None or want == secret
+        ran: list[bytes] = []
+        algorithm = credential._activate_credential  # noqa: SLF001
+
+        def counted(ek: crypto.PrivateKey, name: bytes, b: bytes, s: bytes) -> bytes | None:
+            ran.append(b)
+            return algorithm(ek, name, b, s)
+
+        monkeypatch.setattr(credential, "_activate_credential", counted)
+        assert tpm.activate_credential(blob, seed) == want
+        assert ran == []  # answered from the registry
+        changed = [(blob[:-1] + bytes([blob[-1] ^ 1]), seed), (blob[:20], seed),
+                   (blob, seed[:-1] + bytes([seed[-1] ^ 1])), (blob, seed[:30])]
+        for b, s in changed:
+            assert tpm.activate_credential(b, s) is None
+        assert len(ran) == len(changed)  # each ran the algorithm
+    with crypto.simulated(False):  # real crypto never reads the registry
+        assert tpm.activate_credential(blob, seed) is None
+    assert len(ran) == len(changed) + 1
