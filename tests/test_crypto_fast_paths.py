@@ -14,10 +14,12 @@ import base64
 import binascii
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from cryptography import x509
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -346,3 +348,55 @@ def test_a_token_nested_past_the_parsers_depth_is_malformed_not_a_crash() -> Non
     assert crypto.jwt_decode(token) is None
     assert crypto.jwt_wellformed(token) is False
     assert crypto.jwt_verify(token, key) is None
+
+
+def _issuer_reference(der: bytes) -> str | None:
+    try:
+        return str(x509.load_der_x509_certificate(der).issuer.rfc4514_string())
+    except ValueError:
+        return None
+
+
+def _issuer_fast(der: bytes) -> str | None:
+    try:
+        return crypto.cert_issuer(der)
+    except ValueError:
+        return None
+
+
+_START = datetime(2026, 1, 1, tzinfo=UTC)
+_ROOT = crypto.make_ca("Vendor TPM Root CA", KEY, _START, _START + timedelta(days=9), org="V")
+_LONG = crypto.make_ca("A" * 50 + " Intermediate", OTHER, _START, _START + timedelta(days=9),
+                       org="B" * 64, issuer=(_ROOT, KEY))
+_CERTS = [crypto.cert_der(c) for c in (
+    _ROOT, _LONG,
+    crypto.issue_certificate("esx-01 EK", OTHER, _ROOT, KEY, _START,
+                             _START + timedelta(days=9), org="V", key_agreement=True),
+    crypto.issue_certificate("é" * 30, KEY, _LONG, OTHER, _START, _START + timedelta(days=9)))]
+
+
+def test_cert_issuer_is_the_parsed_issuer_name() -> None:
+    """The issuer read from the DER (remembered by the issuer Name's bytes) is the one
+    ``cryptography`` parses, for short and long (multi-byte length) names alike."""
+    crypto._ISSUER_NAMES.clear()  # noqa: SLF001
+    for _ in range(2):  # the second time remembered
+        for der in _CERTS:
+            assert crypto.cert_issuer(der) == _issuer_reference(der)
+    assert crypto.cert_issuer(_CERTS[2]) == "O=V,CN=Vendor TPM Root CA"
+    assert crypto._issuer_der(_CERTS[3]) != crypto._issuer_der(_CERTS[2])  # noqa: SLF001
+    assert len(crypto._ISSUER_NAMES) == 2  # noqa: SLF001
+
+
+@SETTINGS
+@given(which=st.integers(0, len(_CERTS) - 1), at=st.integers(0, 2000),
+       xor=st.integers(1, 255), cut=st.booleans())
+def test_cert_issuer_of_damaged_bytes_is_the_reference(which: int, at: int, xor: int,
+                                                       cut: bool) -> None:
+    """A changed or cut certificate: ValueError exactly where ``cryptography`` refuses it,
+    otherwise the issuer it parses (a changed issuer Name is another entry)."""
+    der = bytearray(_CERTS[which])
+    if cut:
+        der = der[:at % len(der)]
+    else:
+        der[at % len(der)] ^= xor
+    assert _issuer_fast(bytes(der)) == _issuer_reference(bytes(der))

@@ -20,7 +20,6 @@ revert swaps back (one level of rollback) and fully boots.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -63,12 +62,11 @@ class BootRecord:
     measured_version: str  #: image the TPM measurements describe
 
 
-@functools.lru_cache(maxsize=4096)
 def _issuer(der: bytes) -> str | None:
-    """An EK certificate's issuer (RFC 4514), None if it does not parse. Remembered: a
-    pure function of the bytes, and every world of a seed issues the same certificates."""
+    """An EK certificate's issuer (RFC 4514), None if it does not parse (remembered by
+    crypto per issuer: every certificate of a vendor names the same one)."""
     try:
-        return str(crypto.cert_from_der(der).issuer.rfc4514_string())
+        return crypto.cert_issuer(der)
     except ValueError:
         return None
 
@@ -377,7 +375,7 @@ class EsxiHost:
     def _tpm_identity_of(ek: crypto.PrivateKey, der: bytes | None) -> dict[str, str | None]:
         return {"ek": crypto.sha256(crypto.public_der(ek)).hex(),
                 "ek_issuer": None if der is None
-                else _issuer(der) if type(der) is bytes else _issuer.__wrapped__(der)}
+                else _issuer(der)}
 
     def _ms(self) -> int:
         return int(round(self.kernel.now * 1000))
