@@ -112,7 +112,8 @@ def forget_crypto() -> None:
                 clear()
     for table in ("_VERIFIED", "_AGREED", "_SIM_SIGNED", "_SIM_BY_ID", "_SIM_PREFIXES",
                   "_DER_BY_ID", "_POINT_BY_ID", "_KEY_IDS", "_CERT_DER_BY_ID", "_SIGNED_HERE",
-                  "_ISSUED_FOR", "_ISSUER_NAMES"):
+                  "_ISSUED_FOR", "_ISSUER_NAMES", "_KEY_BY_DER", "_KEY_BY_POINT",
+                  "_PUBLIC_OF"):
         memo = getattr(crypto, table, None)
         if isinstance(memo, dict):
             memo.clear()

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -400,3 +401,33 @@ def test_cert_issuer_of_damaged_bytes_is_the_reference(which: int, at: int, xor:
     else:
         der[at % len(der)] ^= xor
     assert _issuer_fast(bytes(der)) == _issuer_reference(bytes(der))
+
+
+def test_keys_read_back_from_their_own_encoding_are_the_keys(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """public_from_der / public_from_point of bytes or a point this process got from a key
+    hand back that key's public key (one object per private key: crypto._pub), equal to
+    what decoding gives; anything else is decoded and validated as before."""
+    for table in ("_KEY_BY_DER", "_KEY_BY_POINT", "_PUBLIC_OF", "_DER_BY_ID",
+                  "_POINT_BY_ID"):
+        monkeypatch.setattr(crypto, table, {})
+    crypto.public_from_der.cache_clear()
+    crypto.public_from_point.cache_clear()
+    key = crypto.derive_private_key(5, "test/fast-paths/registry")
+    der, point = crypto.public_der(key), crypto.public_point(key)
+    pub = crypto._pub(key)  # noqa: SLF001
+    assert crypto._pub(key) is pub and crypto._pub(pub) is pub  # noqa: SLF001
+    loaded = serialization.load_der_public_key(der)
+    assert crypto.public_from_der(der) is pub and crypto.public_from_point(*point) is pub
+    assert pub.public_numbers() == loaded.public_numbers()
+    assert crypto.public_der(pub) == der and crypto.public_point(pub) == point
+    # not this process's encoding of a key: decoded (and an off-curve point refused)
+    other = OTHER.public_key().public_bytes(serialization.Encoding.DER,
+                                            serialization.PublicFormat.SubjectPublicKeyInfo)
+    read = crypto.public_from_der(other)
+    assert read is not crypto._pub(OTHER)  # noqa: SLF001
+    assert read.public_numbers() == OTHER.public_key().public_numbers()
+    with pytest.raises(ValueError):
+        crypto.public_from_point(point[0], point[1] + 1)
+    with pytest.raises(ValueError):
+        crypto.public_from_der(der[:-1])

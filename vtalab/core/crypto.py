@@ -137,7 +137,17 @@ def derive_private_key(seed: int, label: str) -> PrivateKey:
 
 
 def _pub(key: PrivateKey | PublicKey) -> PublicKey:
-    return key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
+    """The public key of ``key``: for a private key, one object each time (remembered by
+    identity, held), so that what the memos below learn of it by identity serves every
+    later use; the keys come from :func:`derive_private_key` and live as long anyway."""
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        return key
+    held = _PUBLIC_OF.get(id(key))
+    if held is not None and held[0] is key:
+        return held[1]
+    pub = key.public_key()
+    _remember(_PUBLIC_OF, id(key), (key, pub), limit=_DER_LIMIT)
+    return pub
 
 
 def public_pem(key: PrivateKey | PublicKey) -> bytes:
@@ -152,14 +162,30 @@ def public_der(key: PrivateKey | PublicKey) -> bytes:
     held = _DER_BY_ID.get(id(key))
     if held is not None and held[0] is key:
         return held[1]
-    der = _pub(key).public_bytes(
+    pub = _pub(key)
+    der = pub.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     _remember(_DER_BY_ID, id(key), (key, der), limit=_DER_LIMIT)
+    if pub is not key:
+        _remember(_DER_BY_ID, id(pub), (pub, der), limit=_DER_LIMIT)
+    _remember(_KEY_BY_DER, der, pub, limit=_DER_LIMIT)
     return der
 
 
 _DER_BY_ID: dict[int, tuple[Any, bytes]] = {}
+#: Keys this process encoded, by their encoding: what :func:`public_from_der` and
+#: :func:`public_from_point` would load from those bytes is that very key (the same
+#: point on the curve, valid since it is a key's), so they hand it back instead of
+#: decoding and validating the point again, and whatever is remembered of it by identity
+#: (its encoding, its point) serves the verifier too. A host's EK and AK are encoded by
+#: the host (its TPM's public areas, the EK certificate) and read back from those bytes
+#: by the verifier at their first attestation: three P-256 point conversions a host.
+#: Any other bytes are decoded as before. (A pure function's answer, known: both modes.)
+_KEY_BY_DER: dict[bytes, Any] = {}
+_KEY_BY_POINT: dict[tuple[int, int], Any] = {}
+#: private key's id -> (the key, its public key): see _pub
+_PUBLIC_OF: dict[int, tuple[Any, Any]] = {}
 #: A world holds about 12 keys per trusted host whose encoding is asked at every
 #: attestation (EK, AK, certificates' keys ...; counted: 11,909 at 1,000 hosts after 3
 #: simulated hours). At the shared limit (65,536) a 10,000-host world emptied this memo
@@ -184,6 +210,9 @@ def public_from_pem(data: bytes) -> PublicKey:
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def public_from_der(data: bytes) -> PublicKey:
     """An EC public key from DER (SubjectPublicKeyInfo); errors as :func:`public_from_pem`."""
+    known = _KEY_BY_DER.get(data)
+    if known is not None:  # a key this process encoded as these bytes (_KEY_BY_DER)
+        return known
     try:
         key = serialization.load_der_public_key(data)
     except UnsupportedAlgorithm as e:
@@ -199,9 +228,13 @@ def public_point(key: PrivateKey | PublicKey) -> tuple[int, int]:
     held = _POINT_BY_ID.get(id(key))
     if held is not None and held[0] is key:
         return held[1]
-    nums = _pub(key).public_numbers()
+    pub = _pub(key)
+    nums = pub.public_numbers()
     point = (nums.x, nums.y)
     _remember(_POINT_BY_ID, id(key), (key, point), limit=_DER_LIMIT)
+    if pub is not key:
+        _remember(_POINT_BY_ID, id(pub), (pub, point), limit=_DER_LIMIT)
+    _remember(_KEY_BY_POINT, point, pub, limit=_DER_LIMIT)
     return point
 
 
@@ -213,6 +246,10 @@ def public_from_point(x: int, y: int) -> PublicKey:
     """The P-256 public key at ``(x, y)``; ``ValueError`` off the curve. Remembered (a key
     is immutable): the same point gives the same key object, so the memos by identity
     (encoding, point, agreement) serve it the next time too."""
+    if type(x) is int and type(y) is int:
+        known = _KEY_BY_POINT.get((x, y))
+        if known is not None:  # a key this process read this point of (_KEY_BY_DER)
+            return known
     return ec.EllipticCurvePublicNumbers(x, y, _CURVE).public_key()
 
 
