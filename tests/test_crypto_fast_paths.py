@@ -354,7 +354,7 @@ def test_a_token_nested_past_the_parsers_depth_is_malformed_not_a_crash() -> Non
 def _issuer_reference(der: bytes) -> str | None:
     try:
         return str(x509.load_der_x509_certificate(der).issuer.rfc4514_string())
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         return None
 
 
@@ -431,3 +431,16 @@ def test_keys_read_back_from_their_own_encoding_are_the_keys(
         crypto.public_from_point(point[0], point[1] + 1)
     with pytest.raises(ValueError):
         crypto.public_from_der(der[:-1])
+
+
+def test_a_certificate_with_a_bad_version_is_a_value_error() -> None:
+    """cryptography refuses a changed version number with InvalidVersion, not a
+    ValueError: cert_from_der makes it one, as for any other unreadable certificate (the
+    verifier then reports the EK certificate as unparseable instead of crashing)."""
+    der = bytearray(_CERTS[0])
+    der[12] ^= 1  # the [0] version INTEGER: 2 (v3) -> 3
+    with pytest.raises(x509.InvalidVersion):
+        x509.load_der_x509_certificate(bytes(der))
+    with pytest.raises(ValueError, match="version"):
+        crypto.cert_from_der(bytes(der))
+    assert _issuer_fast(bytes(der)) is None

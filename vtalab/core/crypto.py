@@ -611,12 +611,22 @@ def cert_from_der(data: bytes) -> Certificate:
     # every attestation parses the same EK, TPM CA and STS certificates again.
     if type(data) is bytes:
         return _cert_from_der(data)
-    return x509.load_der_x509_certificate(data)
+    return _load_der_certificate(data)
+
+
+def _load_der_certificate(data: bytes) -> Certificate:
+    """``x509.load_der_x509_certificate``, with a bad version number a ``ValueError`` too
+    (cryptography raises ``InvalidVersion``, which is not one: a certificate with its
+    version byte changed crashed every caller that refuses unreadable certificates)."""
+    try:
+        return x509.load_der_x509_certificate(data)
+    except x509.InvalidVersion as e:
+        raise ValueError(f"invalid X.509 version: {e}") from None
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def _cert_from_der(data: bytes) -> Certificate:
-    cert = x509.load_der_x509_certificate(data)
+    cert = _load_der_certificate(data)
     # its DER is these bytes (cryptography parses DER strictly and hands back what it
     # parsed): cert_der need not encode it again (~35 us a certificate, at its first use)
     _remember(_CERT_DER_BY_ID, id(cert), (cert, data))
