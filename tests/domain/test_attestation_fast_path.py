@@ -563,11 +563,10 @@ def test_the_token_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("simulated", [False, True])
-def test_the_reporting_token_is_signed_when_read_in_the_mode_of_the_issue(
-        simulated: bool) -> None:
-    """attestd hands out AttestationTokens: the KMS token signed, the reporting token
-    signed when first read -- in the crypto mode of the issue, whatever the mode when it
-    is read -- and both the tokens issue_tokens makes."""
+def test_each_token_is_signed_when_read_in_the_mode_of_the_issue(simulated: bool) -> None:
+    """attestd hands out AttestationTokens: each token signed when first read -- in the
+    crypto mode of the issue, whatever the mode when it is read -- reading one does not
+    sign the other, and both are the tokens issue_tokens makes."""
     key = crypto.derive_private_key(7, "attestd")
     verdict = Verdict(attested=True, measured_version="8.0.2-22380479")
     args: dict[str, Any] = {"host": "esx-01", "service_name": "ta-01/attestd",
@@ -575,16 +574,18 @@ def test_the_reporting_token_is_signed_when_read_in_the_mode_of_the_issue(
     with crypto.simulated(simulated):
         want = attestation.issue_tokens(verdict, key=key, kid="k", **args)
         kms, reporting = attestation.token_claims(verdict, **args)
-        tokens = attestation.AttestationTokens(crypto.jwt_encode_json(kms, key, "k"),
-                                               reporting, key, "k", crypto.is_simulated())
-    assert tokens._reporting is None  # not signed yet
+        tokens = attestation.AttestationTokens(kms, reporting, key, "k",
+                                               crypto.is_simulated())
+    assert tokens._kms is None and tokens._reporting is None  # nothing signed yet
     with crypto.simulated(not simulated):
         assert tokens[0] == tokens[-2] == tokens.kms == want[0]
         assert tokens._reporting is None  # reading the KMS token does not sign it
         assert tokens.reporting == tokens[1] == tokens[-1] == want[1]
+    later = attestation.AttestationTokens(kms, reporting, key, "k", simulated)
+    assert later.reporting == want[1] and later._kms is None  # nor the other way round
     assert tokens == want and tuple(tokens) == want and len(tokens) == 2
     assert tokens != (want[0], want[0]) and tokens != list(want)
-    assert tokens == attestation.AttestationTokens(want[0], reporting, key, "k", simulated)
+    assert tokens == later
     with pytest.raises(IndexError):
         tokens[2]
     with pytest.raises(TypeError):

@@ -278,8 +278,8 @@ class AttestationService:
             kms, reporting = token_claims(verdict, host=host, service_name=self.name,
                                           group=self.group, iat=kernel.epoch_seconds(),
                                           lifetime=int(self.params.token_lifetime_seconds))
-            tokens = AttestationTokens(crypto.jwt_encode_json(kms, self.key, self.kid),
-                                       reporting, self.key, self.kid, crypto.is_simulated())
+            tokens = AttestationTokens(kms, reporting, self.key, self.kid,
+                                       crypto.is_simulated())
             log(name, "attestd.log",
                 f"Attestation of {evidence.host} succeeded: trusted base image "
                 f"{verdict.matched_base_image}; KMS_AUTH_JWT issued")

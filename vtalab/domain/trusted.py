@@ -15,11 +15,11 @@ and reports ``unknown`` with the reason ``attestation_unreachable``, never ``not
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vtalab.core import crypto
-from vtalab.domain.attestation import Evidence
+from vtalab.domain.attestation import AttestationTokens, Evidence
 from vtalab.domain.reasons import Reason
 from vtalab.domain.ta_cluster import QUOTE_PCRS
 from vtalab.tpm.marshal import marshal_public
@@ -53,18 +53,61 @@ class ServiceInfo:
     certificate_sha256: str = ""
 
 
-@dataclass
 class HostAttestation:
-    """kmxa's latest result with one attestation service (what vCenter shows)."""
+    """kmxa's latest result with one attestation service (what vCenter shows).
 
-    status: str = "unknown"  #: attested | notAttested | unknown
-    reason: str | None = None
-    messages: list[str] = field(default_factory=list)
-    attested_at: float | None = None
-    attested_until: float | None = None
-    token: str | None = None
-    token_exp: int | None = None
-    measured_version: str | None = None
+    ``token`` is the ``KMS_AUTH_JWT`` the service issued. It may be handed in as the
+    service's :class:`~vtalab.domain.attestation.AttestationTokens`, which sign it when it
+    is first read: a host renews its token every hour and asks for a key far more rarely,
+    so most tokens are replaced unread. Read, it is the same text either way."""
+
+    __slots__ = ("_token", "attested_at", "attested_until", "measured_version", "messages",
+                 "reason", "status", "token_exp")
+
+    def __init__(self, status: str = "unknown", reason: str | None = None,
+                 messages: list[str] | None = None, attested_at: float | None = None,
+                 attested_until: float | None = None,
+                 token: str | AttestationTokens | None = None, token_exp: int | None = None,
+                 measured_version: str | None = None) -> None:
+        self.status = status  #: attested | notAttested | unknown
+        self.reason = reason
+        self.messages: list[str] = [] if messages is None else messages
+        self.attested_at = attested_at
+        self.attested_until = attested_until
+        self._token = token
+        self.token_exp = token_exp
+        self.measured_version = measured_version
+
+    @property
+    def token(self) -> str | None:
+        held = self._token
+        if held is None or isinstance(held, str):
+            return held
+        text = held.kms  # signed now, once
+        self._token = text
+        return text
+
+    @property
+    def holds_token(self) -> bool:
+        """Whether a token was issued (``token is not None``, without signing it)."""
+        return self._token is not None
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.status, self.reason, self.messages, self.attested_at,
+                self.attested_until, self.token, self.token_exp, self.measured_version)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not HostAttestation:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
+
+    def __repr__(self) -> str:
+        names = ("status", "reason", "messages", "attested_at", "attested_until", "token",
+                 "token_exp", "measured_version")
+        return "HostAttestation(" + ", ".join(
+            f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
 
 
 class Kmxa:
@@ -114,7 +157,7 @@ class Kmxa:
     def on_down(self, host: EsxiHost, reason: str) -> None:
         self.key_cache = {}
         for service, result in self.results.items():
-            if result.status != "unknown" or result.token is not None:
+            if result.status != "unknown" or result.holds_token:
                 self.results[service] = HostAttestation(
                     reason=None, messages=[f"host is down ({reason})"])
         self.th.cluster.publish(self.th)
@@ -178,7 +221,7 @@ class Kmxa:
         problem = world.reachability(host, ta, "attestd")
         if problem is not None:
             previous = self.results.get(info.name) or HostAttestation()
-            keep_token = (previous.token is not None
+            keep_token = (previous.holds_token
                           and (previous.token_exp or 0) > self.local_epoch())
             result = HostAttestation(
                 status="attested" if keep_token else "unknown",
@@ -187,7 +230,7 @@ class Kmxa:
                           "retrying (this is not an attestation failure)"],
                 attested_at=previous.attested_at if keep_token else None,
                 attested_until=previous.attested_until if keep_token else None,
-                token=previous.token if keep_token else None,
+                token=previous._token if keep_token else None,
                 token_exp=previous.token_exp if keep_token else None,
                 measured_version=previous.measured_version)
             self.log(result.messages[0], level="warning")
@@ -223,7 +266,7 @@ class Kmxa:
             valid_until = now + lifetime
             result = HostAttestation(
                 status="attested", attested_at=now, attested_until=valid_until,
-                token=tokens[0],
+                token=tokens,
                 token_exp=kernel.epoch_seconds() + int(lifetime),
                 measured_version=verdict.measured_version)
             if verdict.matched_base_image:
@@ -277,7 +320,8 @@ class Kmxa:
         """A token this host believes valid (by its own, possibly skewed, clock)."""
         best = None
         for result in self.results.values():
-            valid = result.token and (result.token_exp or 0) > self.local_epoch()
+            # (holds_token: only the token handed out is signed, see HostAttestation)
+            valid = result.holds_token and (result.token_exp or 0) > self.local_epoch()
             if valid and (best is None or (result.token_exp or 0) > (best.token_exp or 0)):
                 best = result
         return best.token if best else None
