@@ -173,6 +173,35 @@ def test_jwt_encode_is_the_straightforward_token(claims: dict[str, Any], kid: st
     assert token.isascii()
 
 
+_FLAT = st.none() | st.booleans() | st.integers() | st.integers(-2**300, 2**300) | _TEXT
+
+
+@SETTINGS
+@given(claims=st.dictionaries(_TEXT, _FLAT, max_size=8), kid=_TEXT, simulated=st.booleans())
+@example(claims={"sub": "esx-01", "iat": 1, "exp": 2, "ok": True, "none": None, "z": "\ud800"},
+         kid="\u2028", simulated=False)
+def test_a_token_remembered_as_encoded_is_the_token_parsed(claims: dict[str, Any], kid: str,
+                                                          simulated: bool) -> None:
+    """jwt_encode remembers what parsing its token gives, for flat claims: the very
+    header, claims (order and types: True is not 1), signing input, signature and (r, s)
+    a parse of the text gives."""
+    crypto._JWT_PARSED.cache_clear()  # noqa: SLF001
+    with crypto.simulated(simulated):
+        token = crypto.jwt_encode(claims, KEY, kid)
+    remembered = crypto._JWT_PARSED[token]  # noqa: SLF001 - made without a parse
+    assert repr(remembered) == repr(crypto._jwt_parse_facts(token))  # noqa: SLF001
+    with crypto.simulated(simulated):
+        assert crypto.jwt_verify(token, KEY.public_key()) == claims
+
+
+@pytest.mark.parametrize("claims", [{"n": {"nested": 1}}, {"f": 1.0}, {"l": [1]}, {1: "x"}])
+def test_only_flat_claims_are_remembered_as_encoded(claims: dict[Any, Any]) -> None:
+    crypto._JWT_PARSED.cache_clear()  # noqa: SLF001
+    token = crypto.jwt_encode(claims, KEY, "kid")
+    assert token not in crypto._JWT_PARSED  # noqa: SLF001
+    assert crypto.jwt_encode({"sub": "x"}, KEY, 7) not in crypto._JWT_PARSED  # type: ignore[arg-type]  # noqa: SLF001,E501
+
+
 @pytest.mark.parametrize("claims", [{"a": object()}, {1: "x", "b": "y"}, {"a": {2: 1, "b": 0}}])
 def test_jwt_encode_refuses_what_json_dumps_refuses(claims: dict[str, Any]) -> None:
     want = _outcome(_ref_canonical, claims)
@@ -207,7 +236,7 @@ _TOKENS = st.tuples(_CLAIMS, st.booleans()).map(
 @SETTINGS
 @given(_TOKENS)
 def test_jwt_parse_is_the_straightforward_parse(token: str) -> None:
-    crypto._jwt_parse_cached.cache_clear()  # noqa: SLF001 - parse afresh, then from memory
+    crypto._JWT_PARSED.cache_clear()  # noqa: SLF001 - parse afresh, then from memory
     want = repr(_ref_parse(token))
     assert repr(crypto._jwt_parse(token)) == want  # noqa: SLF001
     for _ in range(2):

@@ -897,8 +897,35 @@ def b64url_decode(text: str) -> bytes:
 
 
 def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
-    """A compact JWS (RFC 7515) with ``alg: ES256`` over canonical JSON claims."""
-    return jwt_encode_json(jwt_claims_json(claims), key, kid)
+    """A compact JWS (RFC 7515) with ``alg: ES256`` over canonical JSON claims.
+
+    A token whose claims are flat (string keys; string, integer, boolean or null values)
+    is read back by whoever it is handed to -- vCenter's principal token by attestd, in the
+    same simulated second -- so what parsing it gives is remembered now, from what was
+    just encoded (see :func:`_parsed_as_encoded`), instead of decoded again there."""
+    token = jwt_encode_json(jwt_claims_json(claims), key, kid)
+    if type(kid) is str and all(type(k) is str and type(v) in _FLAT_JSON
+                                for k, v in claims.items()):
+        _JWT_PARSED.keep(token, _parsed_as_encoded(token, claims, kid))
+    return token
+
+
+#: The value types whose JSON text decodes to an equal value of the same type.
+_FLAT_JSON = frozenset({str, int, bool, type(None)})
+
+
+def _parsed_as_encoded(token: str, claims: dict[str, Any], kid: str
+                       ) -> tuple[DecodedJwt, bool, tuple[int, int] | None]:
+    """What :func:`_jwt_parse_facts` gives for ``token``, which :func:`jwt_encode` just
+    made of flat ``claims`` and ``kid``: decoding canonical JSON gives the keys in sorted
+    order and equal values of the same types, and the header is ``_jwt_head``'s
+    (tests/test_crypto_fast_paths.py compares the two on arbitrary claims)."""
+    head, _, sig = token.rpartition(".")
+    signature = b64url_decode(sig)
+    parsed = DecodedJwt({"alg": "ES256", "kid": kid, "typ": "JWT"},
+                        dict(sorted(claims.items())), head.encode("ascii"), signature)
+    return parsed, True, (int.from_bytes(signature[:32], "big"),
+                          int.from_bytes(signature[32:], "big"))
 
 
 def jwt_claims_json(claims: dict[str, Any]) -> str:
@@ -992,12 +1019,24 @@ def _json_loads(raw: bytes) -> Any:
 _SCALAR_JSON = (str, int, float, bool, type(None))
 
 
-@functools.lru_cache(maxsize=4096)
 def _jwt_parse_cached(token: str) -> tuple[DecodedJwt | None, bool, tuple[int, int] | None]:
-    """``_jwt_parse``, remembered (a pure function of the token text); whether its header
-    and claims are flat (only flat ones may be handed out as shallow copies); and the
-    ``(r, s)`` of its signature if it claims ES256 with a 64-byte signature (``None``: no
-    key can verify it)."""
+    """:func:`_jwt_parse_facts`, remembered: a pure function of the token text (a token
+    :func:`jwt_encode` made is remembered as it is made)."""
+    held = _JWT_PARSED.get(token)
+    if held is None:
+        held = _jwt_parse_facts(token)
+        _JWT_PARSED.keep(token, held)
+    return held
+
+
+#: token text -> :func:`_jwt_parse_facts` of it (read-only: copies are handed out)
+_JWT_PARSED = Memo(4096)
+
+
+def _jwt_parse_facts(token: str) -> tuple[DecodedJwt | None, bool, tuple[int, int] | None]:
+    """``_jwt_parse``; whether its header and claims are flat (only flat ones may be
+    handed out as shallow copies); and the ``(r, s)`` of its signature if it claims ES256
+    with a 64-byte signature (``None``: no key can verify it)."""
     parsed = _jwt_parse(token)
     if parsed is None:
         return None, False, None
