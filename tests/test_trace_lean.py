@@ -61,22 +61,25 @@ def _ref_value(value: Any) -> Any:
 
 @pytest.fixture
 def reference(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every kernel's events, also encoded eagerly as recorded (``kernel.reference_lines``)."""
-    record = Kernel.record
+    """Every trace's events, also encoded eagerly as they come in (``reference_lines`` of
+    the trace), from the very values handed over: every way in (``Kernel.record``,
+    ``Kernel.log``, ``Trace.append``) passes ``Trace._add``, before it converts anything."""
+    add = Trace._add
 
-    def eager(self: Kernel, source: str, kind: str, **fields: Any) -> None:
+    def eager(self: Trace, time: Any, source: str, kind: str, fields: dict[str, Any]) -> None:
         mine = self.__dict__.setdefault("reference_lines", [])
         mine.append(json.dumps(
-            {"t": _ref_value(float(self.now)), "seq": len(mine), "src": source, "kind": kind,
+            {"t": _ref_value(float(time)), "seq": len(mine), "src": source, "kind": kind,
              "f": _ref_value(fields)},
             sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n")
-        record(self, source, kind, **fields)
+        add(self, time, source, kind, fields)
 
-    monkeypatch.setattr(Kernel, "record", eager)
+    monkeypatch.setattr(Trace, "_add", eager)
 
 
 def _assert_same(kernel: Kernel) -> None:
-    trace, lines = kernel.trace, kernel.__dict__["reference_lines"]
+    trace = kernel.trace
+    lines = trace.__dict__["reference_lines"]
     want = "".join(lines)
     assert len(trace) == len(lines)
     assert trace.digest() == hashlib.sha256(want.encode("ascii")).hexdigest()

@@ -284,8 +284,9 @@ class Kernel:
     def log(self, host: str, log: str, message: str, level: str = "info",
             source: str | None = None) -> None:
         """Append a line to a simulated log file (``attestd.log`` ...) on ``host``."""
-        self.record(source or f"{host}/{log}", "log", host=host, log=log, level=level,
-                           message=message)
+        # record(source, "log", host=..., ...) without its frame: two of these per attestation
+        self.trace._add(self.env.now, source or f"{host}/{log}", "log",
+                        {"host": host, "log": log, "level": level, "message": message})
 
     def log_lines(self, host: str, log: str, until: float | None = None) -> list[str]:
         """A simulated log as text lines, in the ESXi log style ``<ISO time> <level> msg``."""
