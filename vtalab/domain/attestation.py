@@ -57,6 +57,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal, TypeGuard
 
 from vtalab.core import crypto
+from vtalab.core.frozen import maker
 from vtalab.core.kernel import format_time
 from vtalab.domain.base_image import BaseImage
 from vtalab.domain.reasons import Reason, render
@@ -171,6 +172,10 @@ class IssuedNonce:
     expires_at: float
 
 
+#: ``IssuedNonce(...)`` at every attestation, without the frozen dataclass's ``__init__``
+_issued_nonce = maker(IssuedNonce)
+
+
 class NonceBook:
     """The nonces one Attestation Service issued: bound to a host, single use, expiring.
 
@@ -209,7 +214,7 @@ class NonceBook:
             self._forget(now)
         if nonce in self._issued:
             raise ValueError(f"nonce {nonce.hex()} issued twice by {self.service}")
-        record = IssuedNonce(nonce, host, self.service, now, now + self.lifetime)
+        record = _issued_nonce(nonce, host, self.service, now, now + self.lifetime)
         if not self._issued:
             self._oldest = record.expires_at
         self._issued[nonce] = record

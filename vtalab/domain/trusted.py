@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vtalab.core import crypto
+from vtalab.core.frozen import maker
 from vtalab.domain.attestation import AttestationTokens, Evidence
 from vtalab.domain.reasons import Reason
 from vtalab.domain.ta_cluster import QUOTE_PCRS
@@ -40,6 +41,9 @@ MIN_ATTEST_DELAY_SECONDS = 1.0
 #: The PCRs kmxa asks its TPM to quote: one tuple for every quote, so the TPM knows it is
 #: asked for the same PCRs as last time by the tuple's identity (``Tpm.quote``)
 _QUOTE_PCRS = tuple(QUOTE_PCRS)
+
+#: ``Evidence(...)`` at every attestation, without the frozen dataclass's ``__init__``
+_evidence = maker(Evidence)
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,7 @@ class Kmxa:
         nonce = ta.attestd.issue_nonce(host.name).nonce
         quote = tpm.quote(nonce, _QUOTE_PCRS, now_ms=int(round(now * 1000)))
         ek_public_der, ak_public = self._tpm_identity(tpm)
-        evidence = Evidence(
+        evidence = _evidence(
             host=host.name,
             principal_token=world.workload_vcenter.host_assertion(host.name),
             ek_certificate_der=tpm.ek_certificate_der,

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vtalab.core import crypto
+from vtalab.core.frozen import maker
 from vtalab.errors import OperationError
 from vtalab.tpm import credential, marshal
 from vtalab.tpm.eventlog import EV_NO_ACTION, NUM_PCRS, Event, EventLog, Measurements
@@ -92,6 +93,10 @@ class Quote:
     def pcr_values_bin(self) -> bytes:
         """Concatenated 32-byte values (the ``-f pcrs.bin`` of ``tpm2_checkquote``)."""
         return b"".join(self.pcr_values)
+
+
+#: ``Quote(...)`` at every attestation, without the frozen dataclass's ``__init__``
+_quote = maker(Quote)
 
 
 class Tpm:
@@ -280,7 +285,7 @@ class Tpm:
             nonce, self.clock, self.reset_count, self.restart_count, self.safe,
             self.firmware_version), held[3]))
         r, s = crypto.ecdsa_sign(self.ak, attest)
-        return Quote(attest, marshal.marshal_signature(r, s), selected, values)
+        return _quote(attest, marshal.marshal_signature(r, s), selected, values)
 
     def activate_credential(self, credential_blob: bytes, encrypted_seed: bytes
                             ) -> bytes | None:
