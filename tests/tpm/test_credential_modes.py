@@ -161,3 +161,21 @@ def test_a_blob_made_here_is_opened_from_the_registry_as_the_algorithm_opens_it(
     with crypto.simulated(False):  # real crypto never reads the registry
         assert tpm.activate_credential(blob, seed) is None
     assert len(ran) == len(changed) + 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(secret=st.binary(max_size=32), ephemeral=st.binary(max_size=40),
+       name=st.sampled_from([TPMS[0].ak_name, TPMS[1].ak_name, b"", b"\x00\x0b" + bytes(32)]),
+       which=st.integers(0, 1))
+def test_the_simulated_make_in_bytes_is_the_reference(secret: bytes, ephemeral: bytes,
+                                                     name: bytes, which: int) -> None:
+    """credential._sim_make (what make_credential runs under simulated crypto) gives the
+    very blob and seed of _make_credential, for any secret, ephemeral bytes and Name."""
+    ek = TPMS[which].ek.public_key()
+    with crypto.simulated(True):
+        want = credential._make_credential(ek, name, secret, ephemeral)  # noqa: SLF001
+        got = credential._sim_make(ek, crypto.public_der(ek), name, secret,  # noqa: SLF001
+                                   ephemeral)
+        assert got == want
+        assert credential._activate_credential(  # noqa: SLF001
+            TPMS[which].ek, name, *got) == secret
