@@ -356,3 +356,20 @@ def test_a_vendors_secure_boot_databases_are_worked_out_once() -> None:
             assert (fw.pk, fw.kek, fw.db, fw.dbx) == expected
         assert a.db is b.db and a.esp_guid != b.esp_guid
     assert FirmwareProfile.for_vendor("HPE").pk != FirmwareProfile.for_vendor("Dell Inc.").pk
+
+
+@pytest.mark.parametrize("disk", ["esx-01", "esx-02", ""])
+def test_image_records_are_the_straightforward_ones(disk: str) -> None:
+    """The boot-chain image records, built from the remembered ESP nodes and File nodes
+    (measure._esp_nodes, measure._image_parts), are the records written out in full."""
+    from vtalab.tpm import eventlog as el
+
+    fw = measure.FirmwareProfile.for_vendor("Dell", disk_id=disk)
+    for _ in range(2):  # the second time remembered
+        want = [(image.pcr, image.event_type,
+                 el.image_load_data(image.load_address, image.size, el.device_path(
+                     el.dp_pci_root(0), el.dp_pci(0x17, 0), el.dp_sata(0),
+                     el.dp_hard_drive(1, 0x40, 0x32000, fw.esp_guid), el.dp_file(image.path))),
+                 crypto.sha256(f"vtalab-esx-boot|{image.file_name}".encode()))
+                for image in measure.BOOT_CHAIN]
+        assert measure.firmware_image_records(fw) == want

@@ -203,12 +203,19 @@ class FirmwareProfile:
 
     def esp_device_path(self, *file: bytes) -> bytes:
         """The device path of the boot disk's EFI system partition, then ``file``."""
-        return device_path(dp_pci_root(0), dp_pci(0x17, 0), dp_sata(0),
-                           dp_hard_drive(1, _ESP_START, _ESP_SIZE, self.esp_guid), *file)
+        return device_path(_esp_nodes(self.esp_guid), *file)
 
     @property
     def firmware_volume_digest(self) -> bytes:
         return crypto.sha256(f"vtalab-fv|{self.vendor}|{self.bios_version}".encode())
+
+
+@functools.lru_cache(maxsize=1024)
+def _esp_nodes(esp_guid: str) -> bytes:
+    """The device path nodes down to the EFI system partition with ``esp_guid``: each of a
+    server's three boot-chain images is loaded from it (built once, not per image)."""
+    return (dp_pci_root(0) + dp_pci(0x17, 0) + dp_sata(0)
+            + dp_hard_drive(1, _ESP_START, _ESP_SIZE, esp_guid))
 
 
 @functools.lru_cache(maxsize=256)
@@ -291,10 +298,16 @@ _PREPARED_LIMIT = 1024
 
 
 def _image_record(fw: FirmwareProfile, image: EfiBinary) -> Record:
+    file, digest = _image_parts(image)
     return (image.pcr, image.event_type,
-            image_load_data(image.load_address, image.size,
-                            fw.esp_device_path(dp_file(image.path))),
-            image.digest)
+            image_load_data(image.load_address, image.size, fw.esp_device_path(file)),
+            digest)
+
+
+@functools.lru_cache(maxsize=64)
+def _image_parts(image: EfiBinary) -> tuple[bytes, bytes]:
+    """An EFI binary's File Path node and digest: the same for every server loading it."""
+    return dp_file(image.path), image.digest
 
 
 def firmware_records(fw: FirmwareProfile) -> list[Record]:
