@@ -473,3 +473,22 @@ def test_a_certificate_with_a_bad_version_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="version"):
         crypto.cert_from_der(bytes(der))
     assert _issuer_fast(bytes(der)) is None
+
+
+def test_a_point_read_from_a_known_encoding_is_the_keys_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """public_point of a key whose SPKI DER crypto encoded reads the point from those
+    bytes: the point OpenSSL gives, for private and public keys; any other encoding (not
+    P-256 uncompressed) is not read so."""
+    for table in ("_DER_BY_ID", "_POINT_BY_ID", "_PUBLIC_OF", "_KEY_BY_DER", "_KEY_BY_POINT"):
+        monkeypatch.setattr(crypto, table, {})
+    keys = [crypto.derive_private_key(6, f"test/fast-paths/point/{i}") for i in range(40)]
+    for i, key in enumerate(keys):
+        k: Any = key if i % 2 else key.public_key()
+        crypto.public_der(k)  # the encoding first, then the point
+        nums = k.public_numbers() if i % 2 == 0 else k.public_key().public_numbers()
+        assert crypto.public_point(k) == (nums.x, nums.y)
+    odd = KEY.public_key()
+    crypto._DER_BY_ID[id(odd)] = (odd, b"\x30" + bytes(90))  # noqa: SLF001
+    nums = odd.public_numbers()
+    assert crypto.public_point(odd) == (nums.x, nums.y)  # not read from those bytes

@@ -229,8 +229,16 @@ def public_point(key: PrivateKey | PublicKey) -> tuple[int, int]:
     if held is not None and held[0] is key:
         return held[1]
     pub = _pub(key)
-    nums = pub.public_numbers()
-    point = (nums.x, nums.y)
+    encoded = _DER_BY_ID.get(id(key))
+    if encoded is not None and encoded[0] is key and len(encoded[1]) == _P256_SPKI_SIZE \
+            and encoded[1].startswith(_P256_SPKI_PREFIX):
+        # its SPKI DER is known (a host's EK: encoded for its certificate): the point is
+        # the uncompressed point those bytes end with, read without asking OpenSSL
+        der = encoded[1]
+        point = (int.from_bytes(der[-64:-32], "big"), int.from_bytes(der[-32:], "big"))
+    else:
+        nums = pub.public_numbers()
+        point = (nums.x, nums.y)
     _remember(_POINT_BY_ID, id(key), (key, point), limit=_DER_LIMIT)
     if pub is not key:
         _remember(_POINT_BY_ID, id(pub), (pub, point), limit=_DER_LIMIT)
@@ -239,6 +247,10 @@ def public_point(key: PrivateKey | PublicKey) -> tuple[int, int]:
 
 
 _POINT_BY_ID: dict[int, tuple[Any, tuple[int, int]]] = {}
+#: A P-256 SubjectPublicKeyInfo in DER with an uncompressed point, up to the point's
+#: coordinates: SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING 04 || x || y }
+_P256_SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a8648ce3d03010703420004")
+_P256_SPKI_SIZE = len(_P256_SPKI_PREFIX) + 64
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE, typed=True)
