@@ -351,6 +351,10 @@ class _Stop(Exception):
 class _Evaluation:
     """The state of one evaluation (what is known so far goes into the verdict)."""
 
+    # one is made per request: no instance dict to allocate and look attributes up in
+    __slots__ = ("config", "ev", "known", "now", "now_epoch", "policy", "unsafe_clock",
+                 "warnings")
+
     def __init__(self, evidence: Evidence, config: TrustConfig, now: datetime,
                  unsafe_clock: str = "report") -> None:
         self.ev = evidence
