@@ -1094,8 +1094,11 @@ def certs_from_pem(text: str) -> list[Certificate]:
               "-----BEGIN CERTIFICATE-----" in b]
     if not blocks:
         raise ValueError("no PEM certificate (-----BEGIN CERTIFICATE-----)")
-    return [x509.load_pem_x509_certificate((b.strip() + "\n-----END CERTIFICATE-----\n")
-                                           .encode("ascii", "replace")) for b in blocks]
+    try:
+        return [x509.load_pem_x509_certificate((b.strip() + "\n-----END CERTIFICATE-----\n")
+                                               .encode("ascii", "replace")) for b in blocks]
+    except x509.InvalidVersion as e:  # not a ValueError (see _load_der_certificate)
+        raise ValueError(f"invalid X.509 version: {e}") from None
 
 
 def make_server_certificate(common_name: str, key: PrivateKey, *, dns_names: tuple[str, ...],
@@ -1153,15 +1156,35 @@ def csr_from_pem(text: str) -> bytes:
     """The DER of a PEM CSR; ``ValueError`` when it is not one or its signature is bad."""
     try:
         csr = x509.load_pem_x509_csr(text.encode("ascii", "replace"))
-    except ValueError as exc:
+    except _UNREADABLE as exc:
         raise ValueError(f"not a PEM certificate signing request ({exc})") from None
-    if not csr.is_signature_valid:
-        raise ValueError("the certificate signing request's signature does not verify")
+    _csr_signature_valid(csr)
     return csr.public_bytes(serialization.Encoding.DER)
 
 
+#: What cryptography raises for bytes it cannot read: besides ``ValueError``, an unknown
+#: version (``InvalidVersion``) and an unknown algorithm or curve (``UnsupportedAlgorithm``),
+#: which are not ``ValueError`` -- a damaged CSR crashed its caller instead of being refused.
+_UNREADABLE = (ValueError, x509.InvalidVersion, UnsupportedAlgorithm)
+
+
+def _csr_signature_valid(csr: x509.CertificateSigningRequest) -> None:
+    """``ValueError`` unless the request's own signature verifies (an algorithm
+    cryptography does not know is one that does not)."""
+    try:
+        valid = csr.is_signature_valid
+    except _UNREADABLE as exc:
+        raise ValueError(f"the certificate signing request's signature cannot be checked "
+                         f"({exc})") from None
+    if not valid:
+        raise ValueError("the certificate signing request's signature does not verify")
+
+
 def csr_public_key(csr_der: bytes) -> PublicKey:
-    key = x509.load_der_x509_csr(csr_der).public_key()
+    try:
+        key = x509.load_der_x509_csr(csr_der).public_key()
+    except _UNREADABLE as exc:
+        raise ValueError(f"the CSR's key cannot be read ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise ValueError("the CSR's key is not an EC key")
     return key
@@ -1172,9 +1195,11 @@ def sign_csr(csr_der: bytes, issuer_cert: Certificate, issuer_key: PrivateKey,
              ) -> Certificate:
     """Issue the certificate a CSR asks for (its subject's common name and key), after
     checking the request's own signature (``ValueError`` when it does not verify)."""
-    csr = x509.load_der_x509_csr(csr_der)
-    if not csr.is_signature_valid:
-        raise ValueError("the certificate signing request's signature does not verify")
+    try:
+        csr = x509.load_der_x509_csr(csr_der)
+    except _UNREADABLE as exc:
+        raise ValueError(f"not a certificate signing request ({exc})") from None
+    _csr_signature_valid(csr)
     names = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     common_name = str(names[0].value) if names else "unnamed"
     return issue_certificate(common_name, csr_public_key(csr_der), issuer_cert, issuer_key,
@@ -1185,7 +1210,7 @@ def private_from_pem(text: str) -> PrivateKey:
     """An EC private key from PKCS#8/SEC1 PEM text; ``ValueError`` when it is not one."""
     try:
         key = serialization.load_pem_private_key(text.encode("ascii", "replace"), None)
-    except (ValueError, TypeError) as exc:
+    except (*_UNREADABLE, TypeError) as exc:
         raise ValueError(f"not an unencrypted PEM private key ({exc})") from None
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise ValueError("the private key is not an EC key")
