@@ -206,6 +206,7 @@ class AttestationService:
         self.group = group
         self.name = f"{host.name}/attestd"
         self._source = f"trust-authority/{self.name}"  # of its trace records
+        self._log_source = f"{host.name}/attestd.log"  # of its log lines (made once)
         self.key = attestd_signing_key(kernel.seed, host.name)
         self.kid = crypto.key_id(self.key)
         #: (EK, AK) pairs that passed a credential challenge here (registrar-like)
@@ -273,7 +274,7 @@ class AttestationService:
         for warning in verdict.warnings:
             log(name, "attestd.log",
                 f"Attestation of {evidence.host}: warning: {warning.reason.value}: "
-                f"{warning.message}", level="warning")
+                f"{warning.message}", level="warning", source=self._log_source)
         if verdict.attested:
             kms, reporting = token_claims(verdict, host=host, service_name=self.name,
                                           group=self.group, iat=kernel.epoch_seconds(),
@@ -282,12 +283,12 @@ class AttestationService:
                                        crypto.is_simulated())
             log(name, "attestd.log",
                 f"Attestation of {evidence.host} succeeded: trusted base image "
-                f"{verdict.matched_base_image}; KMS_AUTH_JWT issued")
+                f"{verdict.matched_base_image}; KMS_AUTH_JWT issued", source=self._log_source)
             return verdict, tokens
         for finding in findings:
             log(name, "attestd.log",
                 f"Attestation of {evidence.host} failed: {finding.reason.value}: "
-                f"{finding.message}", level="error")
+                f"{finding.message}", level="error", source=self._log_source)
         return verdict, None
 
 

@@ -130,6 +130,12 @@ class Kmxa:
         self._identity: tuple[Tpm, Any, Any, bytes, bytes] | None = None
         #: (simulated s, its ISO text): see _iso_utc
         self._utc_held: tuple[float, str] | None = None
+        # This host's trace sources, made once (a host's name and role never change): the
+        # same str objects in every record, hashed once and found by identity when the
+        # trace is encoded, instead of two new strings per attestation.
+        host = trusted.host
+        self._source = host.source
+        self._log_source = f"{host.name}/kmxa.log"
 
     @property
     def host(self) -> EsxiHost:
@@ -140,7 +146,8 @@ class Kmxa:
         return self.host.is_up and self.host.services.get("kmxa", False)
 
     def log(self, message: str, level: str = "info") -> None:
-        self.world.kernel.log(self.host.name, "kmxa.log", message, level=level)
+        self.world.kernel.log(self.host.name, "kmxa.log", message, level=level,
+                              source=self._log_source)
 
     # -- life-cycle ----------------------------------------------------------------------
     def start(self) -> None:
@@ -238,7 +245,7 @@ class Kmxa:
                 token_exp=previous.token_exp if keep_token else None,
                 measured_version=previous.measured_version)
             self.log(result.messages[0], level="warning")
-            kernel.record(host.source, "attest.unreachable", host=host.name,
+            kernel.record(self._source, "attest.unreachable", host=host.name,
                           service=info.name, problem=problem,
                           message=f"{host.name}: attestation service {info.name} "
                                   f"unreachable ({problem}); will retry")
@@ -287,7 +294,7 @@ class Kmxa:
                 measured_version=verdict.measured_version)
             self.log(f"Attestation by {info.name} failed: {result.messages[0]}", level="error")
             message = f"{host.name}: attestation by {info.name}: FAILED ({result.reason})"
-        kernel.record(host.source, "attest.result", host=host.name,
+        kernel.record(self._source, "attest.result", host=host.name,
                       service=info.name, status=result.status, reason=result.reason,
                       measured_version=verdict.measured_version,
                       running_version=host.version,
