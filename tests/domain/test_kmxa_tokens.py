@@ -46,10 +46,12 @@ def test_a_result_signs_its_token_when_read_and_equals_one_given_as_text(
     assert lazy == text  # (reading it for the comparison signs it)
     assert lazy.token == want[0] and lazy._token == want[0]
     assert repr(lazy) == repr(text) == (
-        f"HostAttestation(status='attested', reason=None, messages=[], attested_at=None, "
+        f"HostAttestation(status='attested', reason=None, messages=(), attested_at=None, "
         f"attested_until=None, token={want[0]!r}, token_exp=5, measured_version=None)")
     assert not HostAttestation().holds_token and HostAttestation().token is None
     assert HostAttestation(status="attested") != HostAttestation()
+    assert HostAttestation(messages=["x"]) == HostAttestation(messages=("x",))
+    assert HostAttestation(messages=["x"]) != HostAttestation(messages=["y"])
     with pytest.raises(TypeError):
         hash(lazy)
 

@@ -14,7 +14,7 @@ and reports ``unknown`` with the reason ``attestation_unreachable``, never ``not
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,13 +69,15 @@ class HostAttestation:
                  "reason", "status", "token_exp")
 
     def __init__(self, status: str = "unknown", reason: str | None = None,
-                 messages: list[str] | None = None, attested_at: float | None = None,
+                 messages: Sequence[str] = (), attested_at: float | None = None,
                  attested_until: float | None = None,
                  token: str | AttestationTokens | None = None, token_exp: int | None = None,
                  measured_version: str | None = None) -> None:
         self.status = status  #: attested | notAttested | unknown
         self.reason = reason
-        self.messages: list[str] = [] if messages is None else messages
+        #: read-only (a tuple unless given otherwise): an attested host has none, and an
+        #: empty tuple is shared rather than a new list per attestation kept for an hour
+        self.messages = messages
         self.attested_at = attested_at
         self.attested_until = attested_until
         self._token = token
@@ -103,7 +105,10 @@ class HostAttestation:
     def __eq__(self, other: object) -> bool:
         if type(other) is not HostAttestation:
             return NotImplemented
-        return self._fields() == other._fields()
+        mine, theirs = self._fields(), other._fields()
+        # the same messages compare equal whether given as a list or a tuple
+        return (mine[:2] == theirs[:2] and tuple(mine[2]) == tuple(theirs[2])
+                and mine[3:] == theirs[3:])
 
     __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
