@@ -119,6 +119,8 @@ def test_appends_are_copied_when_mutable_and_encoded_later() -> None:
 
 
 def test_a_streamed_trace_keeps_no_events_and_has_the_same_bytes(tmp_path: Path) -> None:
+    saved = Trace.BATCH
+
     def run(stream: bool) -> tuple[Kernel, str]:
         k = Kernel(3)
         Trace.BATCH = 7  # small batches: many partial writes
@@ -143,7 +145,7 @@ def test_a_streamed_trace_keeps_no_events_and_has_the_same_bytes(tmp_path: Path)
         kept, d1 = run(False)
         streamed, d2 = run(True)
     finally:
-        Trace.BATCH = 4096
+        Trace.BATCH = saved
     assert d1 == d2
     assert (tmp_path / "t.jsonl").read_text() == kept.trace.to_jsonl()
     assert streamed.trace.streamed and streamed.trace._events == [] and not streamed.trace._raw
