@@ -16,6 +16,7 @@ import hashlib
 import hmac as _hmac
 import ipaddress
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import c_make_encoder  # type: ignore[attr-defined]
@@ -623,22 +624,25 @@ def cert_from_der(data: bytes) -> Certificate:
     # every attestation parses the same EK, TPM CA and STS certificates again.
     if type(data) is bytes:
         return _cert_from_der(data)
-    return _load_der_certificate(data)
+    return _load_certificate(data)
 
 
-def _load_der_certificate(data: bytes) -> Certificate:
-    """``x509.load_der_x509_certificate``, with a bad version number a ``ValueError`` too
-    (cryptography raises ``InvalidVersion``, which is not one: a certificate with its
-    version byte changed crashed every caller that refuses unreadable certificates)."""
+def _load_certificate(data: bytes,
+                          load: Callable[[bytes], Certificate] = x509.load_der_x509_certificate
+                          ) -> Certificate:
+    """``x509.load_der_x509_certificate`` (or ``load``: the PEM loader), with a bad version
+    number a ``ValueError`` too (cryptography raises ``InvalidVersion``, which is not one:
+    a certificate with its version byte changed crashed every caller that refuses
+    unreadable certificates)."""
     try:
-        return x509.load_der_x509_certificate(data)
+        return load(data)
     except x509.InvalidVersion as e:
         raise ValueError(f"invalid X.509 version: {e}") from None
 
 
 @functools.lru_cache(maxsize=MEMO_SIZE)
 def _cert_from_der(data: bytes) -> Certificate:
-    cert = _load_der_certificate(data)
+    cert = _load_certificate(data)
     # its DER is these bytes (cryptography parses DER strictly and hands back what it
     # parsed): cert_der need not encode it again (~35 us a certificate, at its first use)
     _remember(_CERT_DER_BY_ID, id(cert), (cert, data))
@@ -1094,11 +1098,9 @@ def certs_from_pem(text: str) -> list[Certificate]:
               "-----BEGIN CERTIFICATE-----" in b]
     if not blocks:
         raise ValueError("no PEM certificate (-----BEGIN CERTIFICATE-----)")
-    try:
-        return [x509.load_pem_x509_certificate((b.strip() + "\n-----END CERTIFICATE-----\n")
-                                               .encode("ascii", "replace")) for b in blocks]
-    except x509.InvalidVersion as e:  # not a ValueError (see _load_der_certificate)
-        raise ValueError(f"invalid X.509 version: {e}") from None
+    return [_load_certificate((b.strip() + "\n-----END CERTIFICATE-----\n")
+                                  .encode("ascii", "replace"), x509.load_pem_x509_certificate)
+            for b in blocks]
 
 
 def make_server_certificate(common_name: str, key: PrivateKey, *, dns_names: tuple[str, ...],
