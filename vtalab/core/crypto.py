@@ -919,10 +919,11 @@ def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
     is read back by whoever it is handed to -- vCenter's principal token by attestd, in the
     same simulated second -- so what parsing it gives is remembered now, from what was
     just encoded (see :func:`_parsed_as_encoded`), instead of decoded again there."""
-    token = jwt_encode_json(jwt_claims_json(claims), key, kid)
+    signing_input, r, s = _jwt_sign(jwt_claims_json(claims), key, kid)
+    token = _jwt_token(signing_input, r, s)
     if type(kid) is str and all(type(k) is str and type(v) in _FLAT_JSON
                                 for k, v in claims.items()):
-        _JWT_PARSED.keep(token, _parsed_as_encoded(token, claims, kid))
+        _JWT_PARSED.keep(token, _parsed_as_encoded(signing_input, r, s, claims, kid))
     return token
 
 
@@ -930,18 +931,17 @@ def jwt_encode(claims: dict[str, Any], key: PrivateKey, kid: str) -> str:
 _FLAT_JSON = frozenset({str, int, bool, type(None)})
 
 
-def _parsed_as_encoded(token: str, claims: dict[str, Any], kid: str
-                       ) -> tuple[DecodedJwt, bool, tuple[int, int] | None]:
-    """What :func:`_jwt_parse_facts` gives for ``token``, which :func:`jwt_encode` just
-    made of flat ``claims`` and ``kid``: decoding canonical JSON gives the keys in sorted
-    order and equal values of the same types, and the header is ``_jwt_head``'s
-    (tests/test_crypto_fast_paths.py compares the two on arbitrary claims)."""
-    head, _, sig = token.rpartition(".")
-    signature = b64url_decode(sig)
+def _parsed_as_encoded(signing_input: bytes, r: int, s: int, claims: dict[str, Any],
+                       kid: str) -> tuple[DecodedJwt, bool, tuple[int, int] | None]:
+    """What :func:`_jwt_parse_facts` gives for the token :func:`jwt_encode` just made of
+    flat ``claims`` and ``kid`` (its signing input and signature ``r``, ``s``): decoding
+    canonical JSON gives the keys in sorted order and equal values of the same types, and
+    the header is ``_jwt_head``'s (tests/test_crypto_fast_paths.py compares the two on
+    arbitrary claims)."""
     parsed = DecodedJwt({"alg": "ES256", "kid": kid, "typ": "JWT"},
-                        dict(sorted(claims.items())), head.encode("ascii"), signature)
-    return parsed, True, (int.from_bytes(signature[:32], "big"),
-                          int.from_bytes(signature[32:], "big"))
+                        dict(sorted(claims.items())), signing_input,
+                        r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+    return parsed, True, (r, s)
 
 
 def jwt_claims_json(claims: dict[str, Any]) -> str:
@@ -953,11 +953,21 @@ def jwt_encode_json(claims_json: str, key: PrivateKey, kid: str) -> str:
     """:func:`jwt_encode` of claims already made :func:`jwt_claims_json` text: a service
     issuing tokens that share most claims encodes the shared ones once.
 
-    Two or three of these run per attestation: :func:`b64url` and :func:`ecdsa_sign` are
-    written out here (the same calls)."""
+    :func:`b64url` and :func:`ecdsa_sign` are written out in the two steps below (the
+    same calls)."""
+    return _jwt_token(*_jwt_sign(claims_json, key, kid))
+
+
+def _jwt_sign(claims_json: str, key: PrivateKey, kid: str) -> tuple[bytes, int, int]:
+    """The signing input of a token of ``claims_json`` and its ES256 signature ``(r, s)``."""
     signing_input = _jwt_head(kid) + binascii.b2a_base64(
         claims_json.encode(), newline=False).translate(_URLSAFE).rstrip(b"=")
     r, s = _sim_rs_of(key, signing_input) if _SIMULATED else _ecdsa_sign(key, signing_input)
+    return signing_input, r, s
+
+
+def _jwt_token(signing_input: bytes, r: int, s: int) -> str:
+    """The compact JWS of ``signing_input`` signed ``(r, s)``."""
     return (signing_input + b"." + binascii.b2a_base64(
         r.to_bytes(32, "big") + s.to_bytes(32, "big"), newline=False
     ).translate(_URLSAFE).rstrip(b"=")).decode("ascii")
