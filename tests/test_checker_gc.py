@@ -18,6 +18,13 @@ from vtalab.analysis.checker.search import Checker
 from vtalab.core.kernel import GC_YOUNG_THRESHOLD
 from vtalab.scenario import run as scenario_run
 from vtalab.scenario.model import load_scenario, run_scenario
+from vtalab.world.assembly import World
+
+
+def _worlds() -> int:
+    """Worlds alive in this process (the checker must free each once it is judged)."""
+    return sum(isinstance(o, World) for o in gc.get_objects())
+
 
 PLAN = Path(__file__).resolve().parent.parent / "scenarios" / "plans" / \
     "safe-rolling-upgrade.yaml"
@@ -99,19 +106,14 @@ def test_each_world_is_freed_after_its_run_is_judged(monkeypatch: pytest.MonkeyP
     (``branching.free_world``: a young collection while it is still in cache), so while
     a run is judged the worlds of the runs before it are gone, not waiting for the
     collector to find them cold many runs later (nor kept)."""
-    from vtalab.world.assembly import World
-
-    def worlds() -> int:
-        return sum(isinstance(o, World) for o in gc.get_objects())
-
     gc.collect()
-    before = worlds()
+    before = _worlds()
     checker = Checker(load_scenario(str(PLAN)), examples=4, faults="light", seed=0)
     alive: list[int] = []
     real_judge = checker._judge
 
     def judge(result: Any) -> Any:
-        alive.append(worlds() - before)
+        alive.append(_worlds() - before)
         return real_judge(result)
 
     monkeypatch.setattr(checker, "_judge", judge)
@@ -124,10 +126,6 @@ def test_a_worker_batch_frees_each_world(monkeypatch: pytest.MonkeyPatch) -> Non
     world when it is judged: while a run is judged, the worlds before it are gone."""
     from vtalab.analysis import branching
     from vtalab.analysis.checker.cases import scenario_data
-    from vtalab.world.assembly import World
-
-    def worlds() -> int:
-        return sum(isinstance(o, World) for o in gc.get_objects())
 
     freed: list[int] = []
     free = branching.free_world
@@ -140,14 +138,14 @@ def test_a_worker_batch_frees_each_world(monkeypatch: pytest.MonkeyPatch) -> Non
     real_judge = search.judge
 
     def judge(result: Any) -> Any:
-        alive.append(worlds() - before)
+        alive.append(_worlds() - before)
         return real_judge(result)
 
     monkeypatch.setattr(branching, "free_world", counted)
     monkeypatch.setattr(search, "judge", judge)
     data = scenario_data(load_scenario(str(PLAN)))
     gc.collect()
-    before = worlds()
+    before = _worlds()
     out = search.run_batch([(data, "simulated")] * 3)
     assert len(out) == 3 and out[0] == out[1] == out[2]
     assert freed == [1, 1, 1]
