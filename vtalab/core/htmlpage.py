@@ -189,23 +189,32 @@ def line_chart_svg(x_labels: Sequence[str], series: Mapping[str, Sequence[float 
                f'text-anchor="middle">{escape(x_title)}</text>')
     out.append(f'<text x="14" y="{top + height / 2:.1f}" text-anchor="middle" '
                f'transform="rotate(-90 14 {top + height / 2:.1f})">{escape(y_title)}</text>')
-    for k, (name, ys) in enumerate(series.items()):
+    # Series that coincide (a grid's "never failed" row, equal counts) would hide one
+    # another: a segment or point shared with series drawn after it is drawn wider
+    # beneath them (a stripe of each colour), and a point's tooltip names every series
+    # there.
+    names, rows = list(series), [list(ys) for ys in series.values()]
+    for k, (name, ys) in enumerate(zip(names, rows, strict=True)):
         colour = SERIES_COLOURS[k % len(SERIES_COLOURS)]
-        points = [(x(i), y(v), v) for i, v in enumerate(ys) if v is not None]
-        runs: list[list[tuple[float, float, float]]] = [[]]
-        for i, value in enumerate(ys):  # a None breaks the line
+        later = rows[k + 1:]
+        for i in range(len(ys) - 1):  # a None on either side breaks the line
+            a, b = ys[i], ys[i + 1]
+            if a is None or b is None:
+                continue
+            above = sum(1 for r in later if len(r) > i + 1 and r[i] == a and r[i + 1] == b)
+            out.append(f'<line x1="{x(i):.1f}" y1="{y(a):.1f}" x2="{x(i + 1):.1f}" '
+                       f'y2="{y(b):.1f}" stroke="{colour}" stroke-width="{2 + 2 * above}" '
+                       'stroke-linecap="round"/>')
+        for i, value in enumerate(ys):
             if value is None:
-                runs.append([])
-            else:
-                runs[-1].append((x(i), y(value), value))
-        for run in runs:
-            if len(run) > 1:
-                d = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in run)
-                out.append(f'<polyline points="{d}" fill="none" stroke="{colour}" '
-                           'stroke-width="2"/>')
-        for px, py, v in points:
-            out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{colour}">'
-                       f'<title>{escape(name)}: {_tick(v)}</title></circle>')
+                continue
+            above = sum(1 for r in later if len(r) > i and r[i] == value)
+            here = [n for n, r in zip(names, rows, strict=True)
+                    if len(r) > i and r[i] == value]
+            label = (f"{escape(name)}: {_tick(value)}" if len(here) == 1 else
+                     f"{_tick(value)}: {escape(', '.join(here))}")
+            out.append(f'<circle cx="{x(i):.1f}" cy="{y(value):.1f}" r="{3.5 + 2 * above}" '
+                       f'fill="{colour}"><title>{label}</title></circle>')
         ly = top + 8 + 18 * k
         out.append(f'<rect x="{left + width + 16:.1f}" y="{ly - 9:.1f}" width="12" '
                    f'height="12" fill="{colour}"/><text x="{left + width + 32:.1f}" '
