@@ -110,8 +110,15 @@ def test_without_dask_the_options_say_how_to_install(monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize("argv, message", [
     (["--workers", "0"], "--workers must be between 1 and"),
     (["--workers", "1000"], "--workers must be between 1 and"),
-    (["--scheduler", "localhost:8786"], "tcp://HOST:PORT"),
-    (["--scheduler", "tcp://127.0.0.1:9"], "cannot connect"),
+    (["--scheduler", "localhost:8786"], "give an address like tcp://localhost:8786"),
+    (["--scheduler", "tcp://127.0.0.1"], "no port; give an address like tcp://127.0.0.1:8786"),
+    (["--scheduler", "tcp://127.0.0.1:x"], "bad port"),
+    (["--scheduler", "tcp://127.0.0.1:70000"], "bad port"),
+    (["--scheduler", "tcp://:8786"], "no host"),
+    (["--scheduler", "tcp://127.0.0.1:8786/status"], "like tcp://127.0.0.1:8786"),
+    # refused at once by the probe (Dask's own connect says "Timed out" after retrying)
+    (["--scheduler", "tcp://127.0.0.1:9"], "Connection refused"),
+    (["--scheduler", "tcp://no-such-host.invalid:8786"], "cannot connect"),
 ])
 def test_bad_pool_options_exit_2(argv: list[str], message: str, tmp_path: Path,
                                  monkeypatch: pytest.MonkeyPatch,

@@ -18,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from vtalab.core.kernel import gc_nursery
 from vtalab.errors import InputError
@@ -123,6 +125,39 @@ def _nursery_for_life() -> None:
         _life.__enter__()
 
 
+def _probe(scheduler: str) -> None:
+    """Open and close a TCP connection to ``scheduler``'s host and port (checked by
+    :func:`scheduler_address`): an address that refuses it, or a host name that does not
+    resolve, raises ``OSError`` at once. Dask itself retries a refused connection until
+    ``CONNECT_TIMEOUT``, so a mistyped port cost 30 s before its error."""
+    host, port = scheduler_address(scheduler)
+    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT):
+        pass
+
+
+def scheduler_address(scheduler: str) -> tuple[str, int]:
+    """The host and port of a ``--scheduler`` address (``tcp://HOST:PORT`` or
+    ``tls://HOST:PORT``), or an :class:`InputError` naming what is wrong with it."""
+    def bad(why: str, instead: str = "tcp://HOST:PORT") -> InputError:
+        return InputError(f"--scheduler {scheduler!r}: {why}; give an address like "
+                          f"{instead}", what="scheduler", value=scheduler)
+
+    if not scheduler.startswith(("tcp://", "tls://")):
+        raise bad("not a Dask scheduler address", f"tcp://{scheduler.split('://', 1)[-1]}")
+    parts = urlsplit(scheduler)
+    try:
+        port = parts.port
+    except ValueError as exc:  # not a number, or out of range
+        raise bad(f"bad port ({exc})") from None
+    if not parts.hostname:
+        raise bad("no host")
+    if port is None:  # a Dask scheduler listens on 8786 unless told otherwise
+        raise bad("no port", f"{scheduler.rstrip('/')}:8786")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise bad("a scheduler address has no path", f"{parts.scheme}://{parts.netloc}")
+    return parts.hostname, port
+
+
 class DaskPool:
     """Runs on a Dask cluster: a :class:`distributed.LocalCluster` of ``workers``
     processes started here (and closed by :meth:`close`), or an existing cluster's
@@ -141,6 +176,7 @@ class DaskPool:
         self.client: Any = None
         try:
             if scheduler is not None:
+                _probe(scheduler)
                 self.client = distributed.Client(scheduler, timeout=CONNECT_TIMEOUT,
                                                  set_as_default=False)
                 self.where = f"Dask scheduler {scheduler}"
@@ -219,9 +255,8 @@ def open_pool(workers: int | None = None, scheduler: str | None = None
     if workers is not None and not 1 <= workers <= MAX_WORKERS:
         raise InputError(f"--workers must be between 1 and {MAX_WORKERS}; got {workers}",
                          what="workers", value=workers)
-    if scheduler is not None and not scheduler.startswith(("tcp://", "tls://")):
-        raise InputError(f"--scheduler must be an address like tcp://HOST:PORT; "
-                         f"got {scheduler!r}", what="scheduler", value=scheduler)
+    if scheduler is not None:
+        scheduler_address(scheduler)
     if workers is None and scheduler is None:
         return InProcess()
     return DaskPool(workers=workers, scheduler=scheduler)
