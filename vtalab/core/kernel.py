@@ -282,7 +282,6 @@ class Kernel:
             return _SIM_EPOCH_SECONDS + int(t)
         return int(self.utc(at).timestamp())
 
-
     @contextlib.contextmanager
     def bounded(self, events: int = MAX_EVENTS_PER_RUN) -> Iterator[None]:
         """At most ``events`` events are processed inside (one scenario run, one command of
