@@ -22,6 +22,7 @@ own world and returns a plain row, so the table is the same wherever the runs ha
 from __future__ import annotations
 
 import itertools
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -215,15 +216,21 @@ def _value(axis: Axis, value: float | str) -> float | str:
 def plan_runs(spec: Spec, located: Located) -> list[dict[str, Any]]:
     """Every run of the campaign as plain data, checked; see the module docstring."""
     _check_names(spec, located)
+    # Counted from the lengths, before any point is made: six axes of 1,000 values are
+    # 10^18 points, which a list of the product would try to hold (it took 15 GB).
+    total = (len(spec.scenarios) * math.prod(len(a.values) for a in spec.grid)
+             * (len(spec.seeds) if spec.seeds else 1))
+    if total > MAX_CAMPAIGN_RUNS:
+        sizes = " x ".join(str(n) for n in (len(spec.scenarios),
+                                             *(len(a.values) for a in spec.grid),
+                                             len(spec.seeds) if spec.seeds else 1))
+        raise located.error(("grid",) if spec.grid else ("seeds",),
+                            f"the campaign asks for {total:,} runs (scenarios x values of "
+                            f"each axis x seeds: {sizes}); at most {MAX_CAMPAIGN_RUNS:,} "
+                            "(MAX_CAMPAIGN_RUNS): fewer values or seeds")
     scenarios = [(name, _scenario(located.file, name, located, i))
                  for i, name in enumerate(spec.scenarios)]
     points = list(itertools.product(*[range(len(a.values)) for a in spec.grid]))
-    total = len(scenarios) * len(points) * (len(spec.seeds) if spec.seeds else 1)
-    if total > MAX_CAMPAIGN_RUNS:
-        raise located.error(("grid",) if spec.grid else ("seeds",),
-                            f"the campaign asks for {total:,} runs; at most "
-                            f"{MAX_CAMPAIGN_RUNS:,} (MAX_CAMPAIGN_RUNS): fewer values or "
-                            "seeds")
     for s_index, (_name, scenario) in enumerate(scenarios):
         ids = [step.id for step in scenario.steps if step.id]
         for i, axis in enumerate(spec.grid):
