@@ -16,10 +16,15 @@ from typing import Any
 import pytest
 
 import vtalab.analysis.campaign as campaign_mod
+import vtalab.analysis.checker.cases as cases_mod
+import vtalab.analysis.checker.search as search_mod
+from vtalab.analysis.checker.search import Checker
 from vtalab.cli import main
 from vtalab.core import limits
 from vtalab.core.limits import MAX_CAMPAIGN_RUNS
 from vtalab.core.resources import bundled
+from vtalab.errors import InputError
+from vtalab.scenario.model import load_scenario
 
 PLANS = Path(__file__).resolve().parent.parent / "vtalab" / "data" / "scenarios" / "plans"
 SCENARIOS = PLANS.parent
@@ -70,3 +75,79 @@ def test_campaign_grid_of_10_to_18_points_is_refused_before_any_point_is_made(
     assert f"{spec}:4:3: grid: the campaign asks for 1,000,000,000,000,000,000 runs" in err
     assert "1 x 1000 x 1000 x 1000 x 1000 x 1000 x 1000 x 1" in err
     assert "MAX_CAMPAIGN_RUNS" in err and "Traceback" not in err
+
+
+# -- vtalab check --examples ----------------------------------------------------------
+
+@pytest.mark.parametrize("examples", [str(MAX_CHECK_EXAMPLES + 1), "1000000000",
+                                      "99999999999999999999999999"])
+def test_check_refuses_an_absurd_number_of_examples_before_drawing_them(
+        examples: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--examples 10**9 used to draw the whole search list first (minutes, gigabytes)."""
+    def draw(plan: Any, intensity: str, seed: int, count: int) -> Any:
+        raise AssertionError(f"drew a search list of {count:,} cases")
+
+    monkeypatch.setattr(search_mod, "draw_cases", draw)
+    code, _out, err = run(capsys, "check", str(PLANS / "safe-rolling-upgrade.yaml"),
+                          "--examples", examples, "--out", str(tmp_path / "ce"))
+    assert code == 2, err
+    assert f"--examples must be between 1 and {MAX_CHECK_EXAMPLES:,}" in err
+    assert "MAX_CHECK_EXAMPLES" in err and f"got {int(examples):,}" in err
+    assert not (tmp_path / "ce").exists()
+
+
+def test_checker_library_refuses_too_many_examples() -> None:
+    plan = load_scenario(str(PLANS / "unsafe-vcenter-to-9-0.yaml"))
+    with pytest.raises(InputError, match="MAX_CHECK_EXAMPLES"):
+        Checker(plan, examples=MAX_CHECK_EXAMPLES + 1)
+    Checker(plan, examples=MAX_CHECK_EXAMPLES)  # the limit itself is allowed
+
+
+def test_drawing_stops_when_a_small_case_space_is_spent(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """--faults none has a few hundred distinct cases: drawing MAX_CHECK_EXAMPLES of them
+    used to go on for 50 x count draws (17 s of CPU for nothing) after the space was
+    spent; now it stops STALE_DRAWS draws after the last new case."""
+    calls = [0]
+    real = cases_mod.Random
+
+    class Counting(real):  # type: ignore[misc, valid-type]
+        def random(self) -> float:
+            calls[0] += 1
+            assert calls[0] < 1_000_000, "still drawing long after the space was spent"
+            return super().random()
+
+    monkeypatch.setattr(cases_mod, "Random", Counting)
+    plan = load_scenario(str(PLANS / "unsafe-vcenter-to-9-0.yaml"))
+    drawn = cases_mod.draw_cases(plan, "none", 0, MAX_CHECK_EXAMPLES)
+    assert 50 < len(drawn) < MAX_CHECK_EXAMPLES
+    assert len(set(drawn)) == len(drawn)
+    # below 200 examples the list is what it always was (the bound is never reached)
+    monkeypatch.setattr(cases_mod, "STALE_DRAWS", 10 ** 9)
+    calls[0] = -(10 ** 9)
+    assert cases_mod.draw_cases(plan, "light", 3, 150) == cases_mod.draw_cases(
+        plan, "light", 3, 150)
+
+
+def test_progress_and_report_count_the_cases_that_exist(capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    """A plan with fewer distinct cases than --examples: the bar used to count to the
+    number asked for (it stopped at 97 of 500, then jumped to done) and the report said
+    500 examples without saying only 97 exist; and it said 'light faults never take a TA
+    host down' for --faults none."""
+    plan = load_scenario(str(PLANS / "unsafe-vcenter-to-9-0.yaml"))
+    seen: list[tuple[int, int]] = []
+    checker = Checker(plan, examples=500, faults="none", out=None,
+                      progress=lambda done, total, what: seen.append((done, total)))
+    report = checker.run()
+    drawn = len(cases_mod.draw_cases(plan, "none", 0, 500))
+    assert drawn < 500 and report.drawn == drawn
+    assert {total for _done, total in seen} == {drawn}
+    assert all(done <= total for done, total in seen)
+    from vtalab.analysis.checker.report import render_report
+    text = render_report(report)
+    assert f"the plan has only {drawn} distinct cases under faults none (of the 500" in text
+    if "ta-objects-consistent-at-end" in text.split("never at risk", 1)[-1]:
+        assert "(none faults never take a TA host down" in text
+    assert "light faults" not in text

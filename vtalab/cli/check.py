@@ -34,6 +34,7 @@ from vtalab.analysis.checker.search import Checker
 from vtalab.analysis.htmlreport import check_html
 from vtalab.analysis.pool import open_pool
 from vtalab.cli.common import add_pool_options, examples
+from vtalab.core.limits import MAX_CHECK_EXAMPLES
 from vtalab.errors import InputError
 from vtalab.scenario.model import load_scenario, run_scenario
 from vtalab.scenario.tracefile import check_writable, write_text
@@ -106,13 +107,13 @@ def _hypothesis_storage() -> Iterator[None]:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
 
-    if args.examples < 1:
-        raise InputError(f"--examples must be at least 1; got {args.examples}",
-                         what="examples", value=args.examples)
+    if not 1 <= args.examples <= MAX_CHECK_EXAMPLES:
+        raise InputError(f"--examples must be between 1 and {MAX_CHECK_EXAMPLES:,} "
+                         f"(MAX_CHECK_EXAMPLES); got {args.examples:,}", what="examples",
+                         value=args.examples)
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise InputError(f"--out {args.out}: exists and is not a directory")
-    if args.html:
-
+    if args.html is not None:
         check_writable(args.html)
     plan = load_scenario(args.plan)
     factory = getattr(args, "progress", None)  # set by vtalab.cli.app: a bar on stderr

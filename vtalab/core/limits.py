@@ -17,7 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["LIMITS", "MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_MEMBERS", "MAX_CAMPAIGN_RUNS",
-           "MAX_CLUSTERS", "MAX_EVENTS_PER_RUN", "MAX_HOSTS", "MAX_INPUT_BYTES", "MAX_NAME_CHARS",
+           "MAX_CHECK_EXAMPLES", "MAX_CLUSTERS", "MAX_EVENTS_PER_RUN", "MAX_HOSTS",
+           "MAX_INPUT_BYTES", "MAX_NAME_CHARS",
            "MAX_NESTING", "MAX_NODES", "MAX_VMS", "Limit", "limits_markdown"]
 
 #: The largest file vtalab reads: a scenario, plan, trace, saved session, transcript,
@@ -64,6 +65,12 @@ MAX_NAME_CHARS = 120
 #: of a bundled scenario take minutes on one core, and their table a few MB.
 MAX_CAMPAIGN_RUNS = 10_000
 
+#: The most cases ``vtalab check --examples N`` may ask for. The search list is drawn
+#: whole before the first run (100,000 cases: 3 s of CPU time and about 100 MB; 10^9
+#: would never finish drawing), and 100,000 examples take about a quarter of an hour at
+#: the checker's benchmark floor of 100 examples/s: far past the default 50.
+MAX_CHECK_EXAMPLES = 100_000
+
 
 #: The most ESXi hosts (trusted and Trust Authority hosts together) one topology may have.
 #: Each host is a TPM with its own keys and certificates and a boot to measure: a world of
@@ -106,6 +113,8 @@ LIMITS = (
           "most simulation events one run (or one training-shell command) processes"),
     Limit("MAX_CAMPAIGN_RUNS", MAX_CAMPAIGN_RUNS, "runs",
           "most runs one campaign asks for (scenarios x grid points x seeds)"),
+    Limit("MAX_CHECK_EXAMPLES", MAX_CHECK_EXAMPLES, "cases",
+          "most cases one `vtalab check --examples N` may ask for"),
     Limit("MAX_HOSTS", MAX_HOSTS, "hosts",
           "most ESXi hosts (trusted and TA) in one topology (scenario, plan, exercise, "
           "bundle, trace, estate import)"),

@@ -269,6 +269,10 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
     out.append("")
     out.append(f"exercised: {ex.runs} distinct runs (the plan as written, generated cases, "
                "shrinking and minimising)")
+    if report.drawn is not None and report.drawn < report.examples:
+        out.append(f"  the plan has only {report.drawn} distinct cases under faults "
+                   f"{report.intensity} (of the {report.examples} examples asked for): "
+                   "the search list holds them all")
     faults = ", ".join(f"{k} x{v}" for k, v in sorted(ex.faults.items())) or "none"
     out.append(f"  faults injected: {faults}")
     positions = sorted({p for _, p in ex.interleavings})
@@ -292,7 +296,8 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
     untested = [n for n, inv in INVARIANTS.items() if inv.kind != "advice" and not ex.at_risk[n]]
     if untested:
         out.append("  never at risk in these runs, so not tested: " + ", ".join(untested)
-                   + (" (light faults never take a TA host down: see --faults heavy)"
+                   + (f" ({report.intensity} faults never take a TA host down: see "
+                      "--faults heavy)"
                       if "ta-objects-consistent-at-end" in untested
                       and report.intensity != "heavy" else ""))
     if report.advice:

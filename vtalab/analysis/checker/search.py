@@ -66,6 +66,7 @@ from vtalab.analysis.pool import InProcess, Pool
 from vtalab.core import crypto as _crypto
 from vtalab.core.files import safe_name, write_atomic
 from vtalab.core.kernel import gc_nursery
+from vtalab.core.limits import MAX_CHECK_EXAMPLES
 from vtalab.core.parameters import Parameters
 from vtalab.errors import InputError
 from vtalab.invariants.replay import folded
@@ -277,6 +278,8 @@ class CheckReport:
     counterexamples: list[Counterexample]
     advice: list[Any]
     interrupted: bool = False
+    #: distinct cases the search list holds (fewer than ``examples`` when that is all)
+    drawn: int | None = None
 
     @property
     def exit_code(self) -> int:
@@ -293,9 +296,10 @@ class Checker:
                  progress: Callable[[int, int, str], None] | None = None,
                  crypto: str = "simulated", pool: Pool | None = None,
                  fork: bool | None = None) -> None:
-        if examples < 1:
-            raise InputError(f"--examples must be at least 1; got {examples}",
-                             what="examples", value=examples)
+        if not 1 <= examples <= MAX_CHECK_EXAMPLES:
+            raise InputError(f"--examples must be between 1 and {MAX_CHECK_EXAMPLES:,} "
+                             f"(MAX_CHECK_EXAMPLES); got {examples:,}", what="examples",
+                             value=examples)
         if faults not in ("none", "light", "heavy"):
             raise InputError(f"unknown fault intensity {faults!r}", what="fault intensities",
                              value=faults, choices=["none", "light", "heavy"])
@@ -307,6 +311,8 @@ class Checker:
         #: the crypto of the search; counterexamples are always confirmed with real crypto
         self.crypto = crypto
         self.examples = int(examples)
+        #: cases in the search list: ``examples``, or fewer when the plan has fewer
+        self.total = self.examples
         self.intensity = faults
         self.seed = int(seed)
         self.out = out
@@ -532,14 +538,16 @@ class Checker:
                              self.counterexamples, [])
         pending: list[Any] = []  # (name, best case so far, shrunk case) while minimising
         todo = draw_cases(self.plan, self.intensity, self.seed, self.examples)
+        # a small case space holds fewer than asked: the bar counts what exists
+        self.total = report.drawn = len(todo)
         try:
-            self.progress(0, self.examples, "plan as written")
+            self.progress(0, self.total, "plan as written")
             if not isinstance(self.pool, InProcess):
                 # On workers the whole search list goes at once, the plan as written (its
                 # first case) with it: no worker waits while one runs it alone.
                 def ahead(k: int) -> None:
-                    self.tried = min(self.tried + k, self.examples)
-                    self.progress(self.tried, self.examples, "searching")
+                    self.tried = min(self.tried + k, self.total)
+                    self.progress(self.tried, self.total, "searching")
 
                 self._prefetch(todo, ahead)
                 self.tried = 0
@@ -551,10 +559,10 @@ class Checker:
                 def keep(best: Case) -> None:
                     pending[1] = best
 
-                self.progress(self.examples, self.examples, f"shrinking {name}")
+                self.progress(self.total, self.total, f"shrinking {name}")
                 shrunk = shrink(self, found, name, on_progress=keep)
                 pending[2] = shrunk
-                self.progress(self.examples, self.examples, f"minimising {name}")
+                self.progress(self.total, self.total, f"minimising {name}")
                 minimal = minimise(self, shrunk, name, on_progress=keep)
                 why = culprit(self, shrunk, name)
                 self._finish(name, minimal, shrunk, found == written, why)
@@ -564,7 +572,7 @@ class Checker:
             if pending:
                 name, best, shrunk = pending
                 self._finish(name, best, shrunk, shrunk == written, None, complete=False)
-        self.progress(self.examples, self.examples, "done")
+        self.progress(self.total, self.total, "done")
         return report
 
     def _search(self, todo: list[Case], targets: set[str]) -> list[tuple[str, Case]]:
@@ -579,8 +587,8 @@ class Checker:
             base = start
 
             def done(k: int, base: int = base) -> None:
-                self.tried = min(self.tried + k, self.examples)
-                self.progress(self.tried, self.examples, "searching")
+                self.tried = min(self.tried + k, self.total)
+                self.progress(self.tried, self.total, "searching")
 
             blamed = self.blamed_many(chunk, done=done)
             self.tried = base + len(chunk)
