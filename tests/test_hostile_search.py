@@ -10,6 +10,8 @@ search list) fails the test at once if it is reached with the absurd size.
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +153,75 @@ def test_progress_and_report_count_the_cases_that_exist(capsys: pytest.CaptureFi
     if "ta-objects-consistent-at-end" in text.split("never at risk", 1)[-1]:
         assert "(none faults never take a TA host down" in text
     assert "light faults" not in text
+
+
+# -- outputs that are not files: run --trace, check --html ---------------------------
+
+def _fifo(tmp_path: Path) -> Path:
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    return path
+
+
+def test_run_trace_into_a_fifo_is_refused_and_leaves_it_a_fifo(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--trace /dev/full (run as root) replaced the device node with a regular file: the
+    atomic write renamed its temporary file over whatever was there. A FIFO shows it
+    without root."""
+    pipe = _fifo(tmp_path)
+    code, _out, err = run(capsys, "run", str(SCENARIOS / "quick-boot-upgrade.yaml"),
+                          "--trace", str(pipe))
+    assert code == 2, err
+    assert f"cannot write {pipe}: it is a FIFO (named pipe), not a file" in err
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_check_html_into_a_fifo_is_refused_before_any_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pipe = _fifo(tmp_path)
+    code, _out, err = run(capsys, "check", str(PLANS / "unsafe-vcenter-to-9-0.yaml"),
+                          "--examples", "2", "--html", str(pipe),
+                          "--out", str(tmp_path / "ce"))
+    assert code == 2, err
+    assert "it is a FIFO (named pipe), not a file" in err
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+def test_write_atomic_never_replaces_a_device_or_fifo(tmp_path: Path) -> None:
+    from vtalab.core.files import write_atomic
+    pipe = _fifo(tmp_path)
+    with pytest.raises(InputError, match="FIFO"):
+        write_atomic(str(pipe), "x")
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+    link = tmp_path / "link"
+    link.symlink_to(pipe)  # a symlink is replaced, never written through: still fine
+    write_atomic(str(link), "x")
+    assert link.read_text(encoding="utf-8") == "x" and not link.is_symlink()
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+@pytest.mark.parametrize("name", ["-", ""])
+def test_run_trace_dash_or_empty_is_refused(name: str, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """--trace - wrote a file named '-' in the current folder; --trace '' silently wrote
+    no trace at all (exit 0)."""
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "run", str(SCENARIOS / "quick-boot-upgrade.yaml"),
+                          "--trace", name)
+    assert code == 2, err
+    assert f"cannot write {name!r}: give a file name" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_html_empty_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, "check", str(PLANS / "unsafe-vcenter-to-9-0.yaml"),
+                          "--examples", "1", "--html", "")
+    assert code == 2, err
+    assert "give a file name" in err
+    assert list(tmp_path.iterdir()) == []

@@ -324,13 +324,13 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.fix:
         raise InputError("--fix applies to a bug bundle (vtalab run BUG.tgz --fix KEY); "
                          "to fix a scenario, add the fix's steps to it")
-    if args.html:
+    if args.html is not None:  # "" too: an output asked for is never silently dropped
         check_writable(args.html)
-    if args.trace and len(args.files) != 1:
+    if args.trace is not None and len(args.files) != 1:
         raise InputError("--trace records one scenario: give exactly one FILE "
                          f"(got {len(args.files)})")
     loaded = [(path, *load_file(path)) for path in args.files]  # all valid before any runs
-    if args.trace:
+    if args.trace is not None:
         check_writable(args.trace)
     results = []
     if args.trace:  # streamed to the file as the run goes: memory stays bounded

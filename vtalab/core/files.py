@@ -50,8 +50,9 @@ from vtalab.core.limits import (
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
 
-__all__ = ["atomic_file", "check_text", "check_value", "decode_text", "load_json", "peek",
-           "position", "read_bytes", "read_text", "read_tgz", "safe_name", "write_atomic"]
+__all__ = ["atomic_file", "check_target", "check_text", "check_value", "decode_text",
+           "load_json", "peek", "position", "read_bytes", "read_text", "read_tgz", "safe_name",
+           "write_atomic"]
 
 _KIND = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket",
@@ -302,14 +303,31 @@ def _umask() -> int:
     return mask
 
 
-def _temporary(path: str) -> tuple[int, str]:
-    """A new, empty temporary file next to ``path`` (``mkstemp``: ``O_EXCL``, so never
-    someone's planted file or symlink), with the permissions ``open`` would give."""
+def check_target(path: str) -> None:
+    """Refuse, as an :class:`InputError`, an output ``path`` that cannot become a regular
+    file: a folder, a missing folder, or an existing device, FIFO or socket (the rename of
+    :func:`atomic_file` would *replace* ``/dev/full`` or a named pipe with a file). A
+    symlink at ``path`` is fine: the rename replaces the link, never writes through it."""
     folder = os.path.dirname(os.path.abspath(path))
     if os.path.isdir(path):
         raise InputError(f"cannot write {path}: it is a directory")
     if not os.path.isdir(folder):
         raise InputError(f"cannot write {path}: directory {folder} does not exist")
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        kind = next((k for test, k in _KIND.items() if test(mode)), "not a regular file")
+        raise InputError(f"cannot write {path}: it is {kind}, not a file: vtalab writes "
+                         "only regular files (give a file name)")
+
+
+def _temporary(path: str) -> tuple[int, str]:
+    """A new, empty temporary file next to ``path`` (``mkstemp``: ``O_EXCL``, so never
+    someone's planted file or symlink), with the permissions ``open`` would give."""
+    check_target(path)
+    folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".vtalab-", suffix=".tmp")
     except OSError as exc:

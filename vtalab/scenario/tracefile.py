@@ -8,11 +8,10 @@ trace written by one is read by the others.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import vtalab
-from vtalab.core.files import atomic_file, load_json, read_text, write_atomic
+from vtalab.core.files import atomic_file, check_target, load_json, read_text, write_atomic
 from vtalab.core.simtime import parse_time
 from vtalab.core.trace import TraceEvent, canonical
 from vtalab.errors import InputError, ScenarioError
@@ -46,12 +45,12 @@ def json_run(path: str, r: Any) -> dict[str, Any]:
 
 
 def check_writable(path: str) -> None:
-    """Refuse, before any work, an output path whose folder is missing or that is a folder."""
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        raise InputError(f"cannot write {path}: directory {parent} does not exist")
-    if os.path.isdir(path):
-        raise InputError(f"cannot write {path}: it is a directory")
+    """Refuse, before any work, an output path whose folder is missing, that is a folder,
+    a device, a FIFO or ``-`` (:func:`vtalab.core.files.check_target`)."""
+    if path in ("", "-"):
+        raise InputError(f"cannot write {path!r}: give a file name (the output is a "
+                         "file; standard output is not supported)", value=path)
+    check_target(path)
 
 
 def trace_header(file: str, text: str, seed: int, until: float | None) -> str:
