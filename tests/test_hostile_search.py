@@ -225,3 +225,184 @@ def test_check_html_empty_is_refused(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert code == 2, err
     assert "give a file name" in err
     assert list(tmp_path.iterdir()) == []
+
+
+# -- --out folders checked before the work -------------------------------------------
+
+GOOD_SPEC = """name: small
+scenarios: [base.yaml]
+grid:
+  - parameter: token_lifetime_seconds
+    values: [1h]
+measure:
+  - name: failed
+    failed_task: Power On virtual machine
+"""
+
+
+def _spec(tmp_path: Path, text: str = GOOD_SPEC) -> Path:
+    (tmp_path / "base.yaml").write_text(BASE.read_text(encoding="utf-8"), encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    return spec
+
+
+def test_campaign_out_under_a_file_is_refused_before_any_run(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--out notes.txt/results used to be found out only after every run of the campaign
+    (minutes of work for a typo)."""
+    def no_runs(*a: Any, **k: Any) -> Any:
+        raise AssertionError("the campaign ran before its --out was checked")
+
+    monkeypatch.setattr("vtalab.cli.campaign.run_campaign", no_runs)
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    out = tmp_path / "notes.txt" / "results"
+    code, _out, err = run(capsys, "campaign", str(_spec(tmp_path)), "--out", str(out))
+    assert code == 2, err
+    assert f"--out {out}: cannot create the folder: {tmp_path / 'notes.txt'} is a file" in err
+
+
+def test_check_out_under_a_file_is_refused_before_the_search(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checker found out at its first counterexample, after the whole search."""
+    def draw(*a: Any, **k: Any) -> Any:
+        raise AssertionError("searched before --out was checked")
+
+    monkeypatch.setattr(search_mod, "draw_cases", draw)
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    code, _out, err = run(capsys, "check", str(PLANS / "unsafe-upgrade-before-import.yaml"),
+                          "--out", str(tmp_path / "notes.txt" / "ce"))
+    assert code == 2, err
+    assert "cannot create the folder" in err and "is a file, not a directory" in err
+
+
+@pytest.mark.parametrize("command", ["check", "campaign"])
+def test_out_empty_or_a_dangling_link_is_named(command: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """--out '' said 'cannot create the folder: No such file or directory' (after the
+    search); a symbolic link to nothing said 'File exists'."""
+    target = str(PLANS / "unsafe-upgrade-before-import.yaml") if command == "check" \
+        else str(_spec(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    code, _out, err = run(capsys, command, target, "--out", "")
+    assert code == 2 and "--out '': give a folder name" in err
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    code, _out, err = run(capsys, command, target, "--out", "dangling")
+    assert code == 2, err
+    assert f"--out dangling: is a symbolic link to {tmp_path / 'nowhere'}, which does " \
+           "not exist" in err
+    assert not (tmp_path / "nowhere").exists()
+
+
+# -- campaign spec values ------------------------------------------------------------
+
+def test_campaign_negative_seed_is_located_at_the_seed(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """seeds: [3, -1] was reported at 1:1 '(top level): the run with no grid is not a
+    valid scenario: Input should be greater than or equal to 0'."""
+    spec = _spec(tmp_path, GOOD_SPEC + "seeds: [3, -1]\n")
+    code, _out, err = run(capsys, "campaign", str(spec), "--check")
+    assert code == 2, err
+    assert f"{spec}:9:12: seeds.1: input should be greater than or equal to 0; got -1" in err
+
+
+@pytest.mark.parametrize("seeds", ["[true]", "['3']"])
+def test_campaign_seeds_are_whole_numbers(seeds: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    spec = _spec(tmp_path, GOOD_SPEC + f"seeds: {seeds}\n")
+    code, _out, err = run(capsys, "campaign", str(spec), "--check")
+    assert code == 2, err
+    assert f"{spec}:9:" in err and "seeds.0: input should be a valid integer" in err
+
+
+def test_campaign_boolean_axis_value_is_refused(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """values: [1h, true] made a run with token_lifetime_seconds=1.0 (YAML's true taken as
+    the number 1), reported as a renew_before_expiry problem."""
+    spec = _spec(tmp_path, GOOD_SPEC.replace("values: [1h]", "values: [1h, true]"))
+    code, _out, err = run(capsys, "campaign", str(spec), "--check")
+    assert code == 2, err
+    assert f"{spec}:5:" in err and "true is not a value of an axis" in err
+
+
+def test_campaign_unknown_step_argument_is_located_at_arg(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """arg: duratoin was reported at the first value, as 'the run with
+    attestd-down-01.duratoin=1h is not a valid scenario: <scenario>: steps.0.with...'."""
+    spec = _spec(tmp_path, GOOD_SPEC.replace(
+        "  - parameter: token_lifetime_seconds\n    values: [1h]\n",
+        "  - steps: [attestd-down-01]\n    arg: duratoin\n    values: [1h]\n"))
+    code, _out, err = run(capsys, "campaign", str(spec), "--check")
+    assert code == 2, err
+    assert (f"{spec}:5:10: grid.0.arg: step 'attestd-down-01' (service-crash) has no "
+            "argument 'duratoin'; did you mean 'duration'?") in err
+    assert "<scenario>" not in err
+
+
+@pytest.mark.parametrize("name", ["''", "'.'", "sub"])
+def test_campaign_scenario_that_is_not_a_file_is_located_in_the_spec(
+        name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """scenarios: [''] or [.] said '/tmp/x/: is a directory, not a file' without the spec's
+    file and line."""
+    (tmp_path / "sub").mkdir()
+    spec = _spec(tmp_path, GOOD_SPEC.replace("[base.yaml]", f"[base.yaml, {name}]"))
+    code, _out, err = run(capsys, "campaign", str(spec), "--check")
+    assert code == 2, err
+    assert f"{spec}:2:" in err and "scenarios.1: " in err
+
+
+def test_campaign_warns_of_a_task_measure_no_run_made(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    """failed_task: 'Power On virtual machin' (a typo) gave a column of zeros that looks
+    like an answer."""
+    spec = _spec(tmp_path, GOOD_SPEC.replace("failed_task: Power On virtual machine",
+                                             "failed_task: Power On virtual machin"))
+    code, out, err = run(capsys, "campaign", str(spec), "--out", str(tmp_path / "o"))
+    assert code == 0, err
+    assert ("WARNING measure 'failed': no run made a Recent Task named 'Power On virtual "
+            "machin', so its column measures nothing; did you mean 'Power On virtual "
+            "machine'?") in out
+    assert "_tasks" not in (tmp_path / "o" / "small.csv").read_text(encoding="utf-8")
+    code, out, _err = run(capsys, "campaign", str(_spec(tmp_path)), "--out",
+                          str(tmp_path / "o"))
+    assert code == 0 and "WARNING" not in out
+
+
+# -- vtalab run --seed ---------------------------------------------------------------
+
+def test_run_negative_seed_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]
+                                      ) -> None:
+    """vtalab run --seed -1 --trace t.jsonl wrote a trace that vtalab replay refuses
+    ('seed an integer >= 0'); scenarios' own seeds must be >= 0 too."""
+    trace = tmp_path / "t.jsonl"
+    code, _out, err = run(capsys, "run", str(SCENARIOS / "quick-boot-upgrade.yaml"),
+                          "--seed", "-1", "--trace", str(trace))
+    assert code == 2, err
+    assert "--seed must be 0 or more" in err and "got -1" in err
+    assert not trace.exists()
+
+
+# -- vtalab check of a plan without steps ---------------------------------------------
+
+@pytest.mark.parametrize("steps", ["steps: []\n", ""])
+def test_check_plan_without_steps_is_refused(steps: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A plan with no steps always 'passed' (no invariant violated under what was tried):
+    a violation counts against the plan only when the same faults without its steps do
+    not make it, so there was nothing to check."""
+    text = (PLANS / "unsafe-vcenter-to-9-0.yaml").read_text(encoding="utf-8")
+    plan = tmp_path / "empty.yaml"
+    plan.write_text(text[:text.index("steps:")] + steps, encoding="utf-8")
+    code, out, err = run(capsys, "check", str(plan), "--examples", "3",
+                         "--out", str(tmp_path / "ce"))
+    assert code == 2, (out, err)
+    assert f"{plan}:" in err and "the plan has no steps" in err
+    assert "result:" not in out
+    with pytest.raises(InputError, match="the plan has no steps"):
+        Checker(load_scenario(str(plan)))

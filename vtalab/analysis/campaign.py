@@ -26,9 +26,16 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 import vtalab.invariants as inv
 from vtalab.analysis.checker.cases import scenario_data
@@ -41,13 +48,14 @@ from vtalab.core.resources import bundled_scenario
 from vtalab.core.simtime import parse_time
 from vtalab.domain.reasons import REASONS
 from vtalab.domain.vcenter import EVENT_TEXT
-from vtalab.errors import InputError, ScenarioError
+from vtalab.errors import InputError, ScenarioError, nearest
 from vtalab.scenario.checks import semantic_problems, validation_error
 from vtalab.scenario.model import Scenario, load_scenario, run_scenario
 from vtalab.scenario.yamlloc import Located, load_yaml, read_text
+from vtalab.world import registry
 
 __all__ = ["MEASURE_KINDS", "Axis", "Campaign", "Measure", "Spec", "load_campaign",
-           "plan_runs", "run_campaign", "run_point"]
+           "plan_runs", "run_campaign", "run_point", "unseen_tasks"]
 
 #: The measures a spec may ask for: kind -> what the column holds.
 MEASURE_KINDS = {
@@ -57,6 +65,8 @@ MEASURE_KINDS = {
     "event": "vCenter events of this ID (count)",
     "refused": "steps the world refused with this reason code (count)",
 }
+#: A row's key (taken off before the table) with the Recent Task names its run made.
+TASKS_KEY = "_tasks"
 #: Columns every run has, after the grid's.
 BUILTIN_COLUMNS = ("passed", "steps_refused", "invariants_violated")
 
@@ -71,6 +81,18 @@ class Axis(BaseModel):
     arg: str | None = Field(None, description="The steps' argument (`with:` key).")
     values: list[float | str] = Field(min_length=1, max_length=1000, description=(
         "The values, in order (durations may be written 10m, 2h)."))
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _no_booleans(cls, values: Any) -> Any:
+        # YAML's true/yes would be taken as the number 1.0 (a 1-second token lifetime)
+        if isinstance(values, list):
+            for v in values:
+                if isinstance(v, bool):
+                    raise ValueError(f"{str(v).lower()} is not a value of an axis: give a "
+                                     "number, or a duration such as 10m or 2h (quote it "
+                                     "to mean the word)")
+        return values
     label: str | None = Field(None, description="Column name (default: the parameter or "
                                                 "`STEP.ARG`).")
 
@@ -129,8 +151,9 @@ class Spec(BaseModel):
     question: str | None = Field(None, description="The question the campaign answers.")
     scenarios: list[str] = Field(min_length=1, max_length=100, description=(
         "Scenario or plan files (relative to the spec), or bundled scenario names."))
-    seeds: list[int] | None = Field(None, min_length=1, max_length=1000, description=(
-        "World seeds (default: each scenario's own)."))
+    seeds: list[Annotated[int, Field(strict=True, ge=0)]] | None = Field(
+        None, min_length=1, max_length=1000, description=(
+            "World seeds, whole numbers >= 0 (default: each scenario's own)."))
     grid: list[Axis] = Field(default_factory=list, max_length=6)
     measure: list[Measure] = Field(default_factory=list, max_length=50)
 
@@ -191,12 +214,19 @@ def _check_names(spec: Spec, located: Located) -> None:
 def _scenario(spec_file: str, name: str, located: Located, i: int) -> Scenario:
     folder = os.path.dirname(os.path.abspath(spec_file)) if spec_file[:1] != "<" else "."
     path = os.path.join(folder, name)
+    if not name.strip():
+        raise located.error(("scenarios", i), "an empty scenario name: give a scenario or "
+                                              "plan file, or a bundled scenario's name")
     if not os.path.exists(path):
         found = bundled_scenario(name)
         if found is None:
             raise located.error(("scenarios", i), f"no scenario file {name!r} (looked in "
                                                   f"{folder} and the bundled scenarios)")
         path = str(found)
+    elif not os.path.isfile(path):
+        raise located.error(("scenarios", i), f"{name!r} is not a file ({path} is a "
+                                              "directory or a device): give a scenario or "
+                                              "plan file")
     return load_scenario(path)
 
 
@@ -211,6 +241,17 @@ def _value(axis: Axis, value: float | str) -> float | str:
             raise ValueError(str(exc)) from None
         return int(seconds) if seconds.is_integer() else seconds
     return value
+
+
+def _arguments(verb: str) -> list[str] | None:
+    """The ``with:`` keys a step of ``verb`` takes (None: a verb this check does not know,
+    left to the scenario's own validation)."""
+    try:
+        found = registry.lookup(verb)
+    except InputError:
+        return None
+    names = [info.alias or name for name, info in found.args.model_fields.items()]
+    return names + [n for n in found.args.model_fields if n not in names]
 
 
 def plan_runs(spec: Spec, located: Located) -> list[dict[str, Any]]:
@@ -240,6 +281,12 @@ def plan_runs(spec: Spec, located: Located) -> list[dict[str, Any]]:
                                         f"scenario {spec.scenarios[s_index]!r} has no step "
                                         f"with id {sid!r}", what="step ids", value=sid,
                                         choices=ids)
+                step = next(st for st in scenario.steps if st.id == sid)
+                valid = _arguments(step.do)
+                if valid is not None and axis.arg not in valid:
+                    raise located.error(("grid", i, "arg"), f"step {sid!r} ({step.do}) has "
+                                        f"no argument {axis.arg!r}", what="arguments",
+                                        value=axis.arg, choices=valid)
     measures = [m.model_dump(exclude_none=True) for m in spec.measure]
     runs: list[dict[str, Any]] = []
     for (name, base), point in itertools.product(scenarios, points):
@@ -300,6 +347,8 @@ def run_point(item: dict[str, Any]) -> dict[str, Any]:
                            **item["grid"], "passed": all(v.ok for v in result.verdicts),
                            "steps_refused": len(refused),
                            "invariants_violated": ";".join(violated)}
+    if any("failed_task" in m or "first_failed_task" in m for m in item["measures"]):
+        row[TASKS_KEY] = sorted({t.name for t in tasks})  # taken off by run_campaign
     for m in item["measures"]:
         kind = next(k for k in MEASURE_KINDS if k in m)
         target = m[kind]
@@ -318,10 +367,12 @@ def run_point(item: dict[str, Any]) -> dict[str, Any]:
 
 def run_campaign(campaign: Campaign, *, pool: Pool | None = None,
                  progress: Callable[[int, int, str], None] | None = None,
-                 crypto: str = "simulated") -> list[dict[str, Any]]:
+                 crypto: str = "simulated",
+                 tasks_seen: set[str] | None = None) -> list[dict[str, Any]]:
     """Every run's row, in the campaign's order (the same in-process and on Dask).
     ``crypto``: simulated by default, as for ``vtalab check`` (same events and verdicts
-    as real, faster); ``real`` for runs whose every signature is ECDSA."""
+    as real, faster); ``real`` for runs whose every signature is ECDSA. ``tasks_seen``
+    gets the name of every Recent Task any run made (:func:`unseen_tasks`)."""
     if crypto not in ("real", "simulated"):
         raise InputError(f"unknown crypto mode {crypto!r}", what="crypto modes",
                          value=crypto, choices=["simulated", "real"])
@@ -336,5 +387,23 @@ def run_campaign(campaign: Campaign, *, pool: Pool | None = None,
 
     if progress is not None:
         progress(0, total, "running")
-    return pool.map(run_point, [{**run, "crypto": crypto} for run in campaign.runs],
+    rows = pool.map(run_point, [{**run, "crypto": crypto} for run in campaign.runs],
                     done=tick)
+    for row in rows:
+        names = row.pop(TASKS_KEY, ())
+        if tasks_seen is not None:
+            tasks_seen.update(names)
+    return rows
+
+
+def unseen_tasks(campaign: Campaign, tasks_seen: set[str]) -> list[str]:
+    """A warning per task measure whose task no run made (a misspelt name measures
+    nothing: its column is all 0 or empty), with the nearest task name that ran."""
+    out = []
+    for m in campaign.spec.measure:
+        if m.kind in ("failed_task", "first_failed_task") and m.target not in tasks_seen:
+            close = nearest(m.target, sorted(tasks_seen))
+            out.append(f"measure {m.name!r}: no run made a Recent Task named "
+                       f"{m.target!r}, so its column measures nothing"
+                       + (f"; did you mean {close[0]!r}?" if close else ""))
+    return out

@@ -324,6 +324,9 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.fix:
         raise InputError("--fix applies to a bug bundle (vtalab run BUG.tgz --fix KEY); "
                          "to fix a scenario, add the fix's steps to it")
+    if args.seed is not None and args.seed < 0:  # a trace with it would not replay
+        raise InputError(f"--seed must be 0 or more (a world seed, as a scenario's "
+                         f"seed:); got {args.seed}", what="seed", value=args.seed)
     if args.html is not None:  # "" too: an output asked for is never silently dropped
         check_writable(args.html)
     if args.trace is not None and len(args.files) != 1:

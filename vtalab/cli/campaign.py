@@ -17,13 +17,14 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any, TextIO
 
-from vtalab.analysis.campaign import load_campaign, run_campaign
+from vtalab.analysis.campaign import load_campaign, run_campaign, unseen_tasks
 from vtalab.analysis.campaign_report import campaign_csv, campaign_html, campaign_json
 from vtalab.analysis.pool import open_pool
 from vtalab.cli.common import add_pool_options, examples
 from vtalab.core.files import safe_name, write_atomic
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError
+from vtalab.scenario.tracefile import check_folder
 
 __all__ = ["register"]
 
@@ -74,8 +75,7 @@ def _quiet(done: int, total: int, what: str) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise InputError(f"--out {args.out}: exists and is not a directory")
+    check_folder(args.out)  # before the runs, not after them
     campaign = load_campaign(_spec_path(args.spec))
     spec = campaign.spec
     if args.check:
@@ -88,7 +88,9 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
     with open_pool(workers, scheduler) as pool, \
             factory("campaign") if factory else nullcontext(_quiet) as bar:
-        rows = run_campaign(campaign, pool=pool, progress=bar, crypto=args.crypto)
+        seen: set[str] = set()
+        rows = run_campaign(campaign, pool=pool, progress=bar, crypto=args.crypto,
+                            tasks_seen=seen)
     try:
         os.makedirs(args.out, exist_ok=True)
     except OSError as exc:
@@ -102,6 +104,8 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         write_atomic(f"{base}.{ext}", text)
         written.append(f"{base}.{ext}")
     out.write(_summary(campaign, rows))
+    for warning in unseen_tasks(campaign, seen):
+        out.write(f"WARNING {warning}\n")
     out.write("written: " + ", ".join(written) + "\n")
     return 0
 

@@ -30,14 +30,15 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 from vtalab.analysis.checker.cases import Case
 from vtalab.analysis.checker.report import render_report
-from vtalab.analysis.checker.search import Checker
+from vtalab.analysis.checker.search import NO_STEPS, Checker
 from vtalab.analysis.htmlreport import check_html
 from vtalab.analysis.pool import open_pool
 from vtalab.cli.common import add_pool_options, examples
 from vtalab.core.limits import MAX_CHECK_EXAMPLES
 from vtalab.errors import InputError
 from vtalab.scenario.model import load_scenario, run_scenario
-from vtalab.scenario.tracefile import check_writable, write_text
+from vtalab.scenario.tracefile import check_folder, check_writable, write_text
+from vtalab.scenario.yamlloc import load_yaml_file
 
 __all__ = ["register"]
 
@@ -111,11 +112,12 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         raise InputError(f"--examples must be between 1 and {MAX_CHECK_EXAMPLES:,} "
                          f"(MAX_CHECK_EXAMPLES); got {args.examples:,}", what="examples",
                          value=args.examples)
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise InputError(f"--out {args.out}: exists and is not a directory")
+    check_folder(args.out)
     if args.html is not None:
         check_writable(args.html)
     plan = load_scenario(args.plan)
+    if not plan.steps:  # nothing of the plan's to blame: it would always pass
+        raise load_yaml_file(args.plan).error(("steps",), NO_STEPS, key=True)
     factory = getattr(args, "progress", None)  # set by vtalab.cli.app: a bar on stderr
     workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
     with open_pool(workers, scheduler) as pool, \

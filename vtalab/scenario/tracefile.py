@@ -8,6 +8,7 @@ trace written by one is read by the others.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import vtalab
@@ -17,9 +18,9 @@ from vtalab.core.trace import TraceEvent, canonical
 from vtalab.errors import InputError, ScenarioError
 from vtalab.scenario.model import load_scenario_text, run_scenario
 
-__all__ = ["check_writable", "first_divergence", "json_run", "load_file", "parse_trace",
-           "read_trace", "run_streamed", "trace_footer", "trace_header", "trace_text",
-           "write_text", "write_trace"]
+__all__ = ["check_folder", "check_writable", "first_divergence", "json_run", "load_file",
+           "parse_trace", "read_trace", "run_streamed", "trace_footer", "trace_header",
+           "trace_text", "write_text", "write_trace"]
 
 
 def load_file(path: str) -> tuple[str, Any]:
@@ -51,6 +52,33 @@ def check_writable(path: str) -> None:
         raise InputError(f"cannot write {path!r}: give a file name (the output is a "
                          "file; standard output is not supported)", value=path)
     check_target(path)
+
+
+def check_folder(path: str, option: str = "--out") -> None:
+    """Refuse, before any work, an output folder that cannot be made or written: an empty
+    name, an existing file, a symbolic link to nothing, or a path whose nearest existing
+    part is a file (``--out notes.txt/ce``). A campaign used to find out only after all its
+    runs; the checker only at its first counterexample."""
+    if not path:
+        raise InputError(f"{option} '': give a folder name", what="folder", value=path)
+    if os.path.islink(path) and not os.path.exists(path):
+        raise InputError(f"{option} {path}: is a symbolic link to {os.readlink(path)}, "
+                         "which does not exist", what="folder", value=path)
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise InputError(f"{option} {path}: exists and is not a directory",
+                             what="folder", value=path)
+        existing = path
+    else:
+        existing = os.path.dirname(os.path.abspath(path))
+        while not os.path.exists(existing):  # ends at the root, which exists
+            existing = os.path.dirname(existing)
+        if not os.path.isdir(existing):
+            raise InputError(f"{option} {path}: cannot create the folder: {existing} is a "
+                             "file, not a directory", what="folder", value=path)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"{option} {path}: cannot write in {existing}: permission denied",
+                         what="folder", value=path)
 
 
 def trace_header(file: str, text: str, seed: int, until: float | None) -> str:

@@ -73,10 +73,14 @@ from vtalab.invariants.replay import folded
 from vtalab.scenario.model import Scenario, run_scenario
 from vtalab.world import registry
 
-__all__ = ["SEARCH_CHUNK", "SHRINK_WINDOW", "CheckReport", "Checker", "Counterexample",
+__all__ = ["NO_STEPS", "SEARCH_CHUNK", "SHRINK_WINDOW", "CheckReport", "Checker", "Counterexample",
            "Exercised", "RunSummary", "batch_sizes", "judge", "run_batch", "run_cost",
            "run_plain"]
 
+#: Why a plan without steps cannot be checked: a violation is blamed on the plan only
+#: when the same faults without its steps do not violate it, so it would always pass.
+NO_STEPS = ("the plan has no steps: vtalab check tries a plan's steps under faults and "
+            "blames a violation on them; list the upgrade's steps under steps:")
 #: Search cases run per chunk; the search stops after the chunk in which every invariant
 #: has a violating case (fixed: the same cases are tried with any number of workers).
 SEARCH_CHUNK = 16
@@ -300,6 +304,8 @@ class Checker:
             raise InputError(f"--examples must be between 1 and {MAX_CHECK_EXAMPLES:,} "
                              f"(MAX_CHECK_EXAMPLES); got {examples:,}", what="examples",
                              value=examples)
+        if not plan.steps:
+            raise InputError(f"plan {plan.name!r}: {NO_STEPS}", what="steps")
         if faults not in ("none", "light", "heavy"):
             raise InputError(f"unknown fault intensity {faults!r}", what="fault intensities",
                              value=faults, choices=["none", "light", "heavy"])
