@@ -406,3 +406,41 @@ def test_check_plan_without_steps_is_refused(steps: str, tmp_path: Path,
     assert "result:" not in out
     with pytest.raises(InputError, match="the plan has no steps"):
         Checker(load_scenario(str(plan)))
+
+
+# -- an output that is an input ------------------------------------------------------
+
+def test_run_trace_onto_the_scenario_itself_is_refused(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]
+                                                       ) -> None:
+    """vtalab run plan.yaml --trace plan.yaml replaced the plan with its trace (exit 0)."""
+    plan = tmp_path / "plan.yaml"
+    text = (SCENARIOS / "quick-boot-upgrade.yaml").read_text(encoding="utf-8")
+    plan.write_text(text, encoding="utf-8")
+    for argv in (["--trace", str(plan)], ["--html", str(plan)],
+                 ["--trace", str(tmp_path / "." / "plan.yaml")]):
+        code, _out, err = run(capsys, "run", str(plan), *argv)
+        assert code == 2, err
+        assert "it is the scenario file" in err and "give the output another name" in err
+        assert plan.read_text(encoding="utf-8") == text
+    code, _out, err = run(capsys, "run", str(plan), "--trace", str(tmp_path / "t.jsonl"),
+                          "--html", str(tmp_path / "t.jsonl"))
+    assert code == 2 and "it is the --trace file" in err
+    # a symlink to the plan is replaced, never written through: allowed, plan intact
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(plan)
+    code, _out, err = run(capsys, "run", str(plan), "--trace", str(link))
+    assert code == 0, err
+    assert plan.read_text(encoding="utf-8") == text and not link.is_symlink()
+
+
+def test_check_html_onto_the_plan_is_refused(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    plan = tmp_path / "plan.yaml"
+    text = (PLANS / "unsafe-vcenter-to-9-0.yaml").read_text(encoding="utf-8")
+    plan.write_text(text, encoding="utf-8")
+    code, _out, err = run(capsys, "check", str(plan), "--examples", "1", "--html", str(plan),
+                          "--out", str(tmp_path / "ce"))
+    assert code == 2, err
+    assert "it is the plan" in err
+    assert plan.read_text(encoding="utf-8") == text

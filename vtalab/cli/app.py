@@ -327,14 +327,15 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.seed is not None and args.seed < 0:  # a trace with it would not replay
         raise InputError(f"--seed must be 0 or more (a world seed, as a scenario's "
                          f"seed:); got {args.seed}", what="seed", value=args.seed)
+    inputs = [("the scenario file", path) for path in args.files]
     if args.html is not None:  # "" too: an output asked for is never silently dropped
-        check_writable(args.html)
+        check_writable(args.html, [*inputs, ("the --trace file", args.trace)])
     if args.trace is not None and len(args.files) != 1:
         raise InputError("--trace records one scenario: give exactly one FILE "
                          f"(got {len(args.files)})")
     loaded = [(path, *load_file(path)) for path in args.files]  # all valid before any runs
     if args.trace is not None:
-        check_writable(args.trace)
+        check_writable(args.trace, inputs)
     results = []
     if args.trace:  # streamed to the file as the run goes: memory stays bounded
         path, text, scenario = loaded[0]

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                          value=args.examples)
     check_folder(args.out)
     if args.html is not None:
-        check_writable(args.html)
+        check_writable(args.html, [("the plan", args.plan)])
     plan = load_scenario(args.plan)
     if not plan.steps:  # nothing of the plan's to blame: it would always pass
         raise load_yaml_file(args.plan).error(("steps",), NO_STEPS, key=True)

@@ -9,6 +9,7 @@ trace written by one is read by the others.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import vtalab
@@ -45,13 +46,26 @@ def json_run(path: str, r: Any) -> dict[str, Any]:
     }
 
 
-def check_writable(path: str) -> None:
+def check_writable(path: str, keep: Sequence[tuple[str, str | None]] = ()) -> None:
     """Refuse, before any work, an output path whose folder is missing, that is a folder,
-    a device, a FIFO or ``-`` (:func:`vtalab.core.files.check_target`)."""
+    a device, a FIFO or ``-`` (:func:`vtalab.core.files.check_target`), or that is one of
+    the files of ``keep`` (``(what, path)``: the scenario being run, another output):
+    ``vtalab run plan.yaml --trace plan.yaml`` replaced the plan with its trace. A symlink
+    at ``path`` is replaced, not written through, so only the path itself counts."""
     if path in ("", "-"):
         raise InputError(f"cannot write {path!r}: give a file name (the output is a "
                          "file; standard output is not supported)", value=path)
     check_target(path)
+    for what, other in keep:
+        if not other or os.path.islink(path):
+            continue
+        try:
+            same = os.path.samefile(path, other)
+        except (OSError, ValueError):  # either does not exist (yet)
+            same = os.path.abspath(path) == os.path.abspath(other)
+        if same:
+            raise InputError(f"cannot write {path}: it is {what} ({other}); give the "
+                             "output another name", value=path)
 
 
 def check_folder(path: str, option: str = "--out") -> None:
