@@ -46,11 +46,11 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def _grid_bomb(tmp_path: Path) -> Path:
     (tmp_path / "base.yaml").write_text(BASE.read_text(encoding="utf-8"), encoding="utf-8")
     values = "[" + ", ".join(str(60 * (k + 1)) for k in range(1000)) + "]"
-    text = ("name: bomb\nscenarios: [base.yaml]\ngrid:\n"
-            f"  - parameter: token_lifetime_seconds\n    values: {values}\n")
-    for k in range(5):
-        text += (f"  - steps: [attestd-down-01]\n    arg: duration\n    label: axis {k}\n"
-                 f"    values: {values}\n")
+    text = "name: bomb\nscenarios: [base.yaml]\ngrid:\n"
+    for parameter in ("token_lifetime_seconds", "reattest_period_seconds",
+                      "full_boot_seconds", "quick_boot_seconds", "nonce_lifetime_seconds",
+                      "maintenance_mode_seconds"):
+        text += f"  - parameter: {parameter}\n    values: {values}\n"
     spec = tmp_path / "bomb.yaml"
     spec.write_text(text, encoding="utf-8")
     return spec
@@ -444,3 +444,26 @@ def test_check_html_onto_the_plan_is_refused(tmp_path: Path,
     assert code == 2, err
     assert "it is the plan" in err
     assert plan.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("second, line, what", [
+    ("  - parameter: token_lifetime_seconds\n    label: again\n    values: [2h, 4h]\n", 6,
+     "parameter 'token_lifetime_seconds', which axis 1 (line 4) sets already"),
+    ("  - steps: [attestd-down-02]\n    arg: duration\n    values: [6h]\n", 7,
+     "argument 'duration' of step 'attestd-down-02', which axis 1 (line 4) sets already"),
+])
+def test_campaign_two_axes_setting_one_thing_are_refused(second: str, line: int, what: str,
+                                                         tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture[str]
+                                                         ) -> None:
+    """Two axes on the same parameter (or step argument) ran with the second's value only,
+    while the first's column still claimed its own: a table that lies."""
+    first = {"parameter": "  - parameter: token_lifetime_seconds\n    values: [1h, 8h]\n",
+             "argument": "  - steps: [attestd-down-01, attestd-down-02]\n    arg: duration\n"
+                         "    values: [30m, 1h]\n"}["parameter" if "parameter" in what
+                                                     else "argument"]
+    spec = _spec(tmp_path, GOOD_SPEC.replace(
+        "  - parameter: token_lifetime_seconds\n    values: [1h]\n", first + second))
+    code, _out, err = run(capsys, "campaign", str(spec), "--check")
+    assert code == 2, err
+    assert f"{spec}:{line}:5: grid.1: this axis sets the {what}" in err

@@ -193,6 +193,21 @@ def _check_names(spec: Spec, located: Located) -> None:
             raise located.error(("grid", i, "parameter"), f"unknown parameter "
                                 f"{axis.parameter!r}", what="parameters",
                                 value=axis.parameter, choices=params)
+    varied: dict[tuple[str, str], int] = {}  # (step id or "", parameter or arg) -> axis
+    for i, axis in enumerate(spec.grid):
+        targets = ([("", str(axis.parameter))] if axis.parameter is not None
+                   else [(sid, str(axis.arg)) for sid in axis.steps or []])
+        for target in targets:
+            first = varied.setdefault(target, i)
+            if first != i:
+                sid, arg = target
+                what = (f"argument {arg!r} of step {sid!r}" if sid
+                        else f"parameter {arg!r}")
+                line = located.mark(("grid", first)).line
+                raise located.error(("grid", i), f"this axis sets the {what}, which axis "
+                                    f"{first + 1} (line {line}) sets already: a run has one "
+                                    "value of it, so one of the two columns would not be "
+                                    "what ran; put all the values in one axis")
     columns = [a.column for a in spec.grid] + [m.name for m in spec.measure]
     for k, name in enumerate(columns):
         if name in ("scenario", "seed", *BUILTIN_COLUMNS) or name in columns[:k]:
