@@ -58,6 +58,10 @@ __all__ = [
 ]
 
 _SEPARATORS = set(" \t|(){},;")
+#: How deep ``(...)``, ``$(...)`` and ``{...}`` may nest in one line. No runbook comes
+#: near it; it keeps a hostile line (``((((...``) a located syntax error instead of a
+#: ``RecursionError`` in the parser or the executor, whose frames per level it bounds.
+MAX_NESTING = 32
 _IDENT = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_")
 
 
@@ -309,6 +313,15 @@ class _Parser:
         self.line = line
         self.toks = tokenize(line)
         self.i = 0
+        self.depth = 0
+
+    def enter(self, tok: Token) -> None:
+        """One more level of ``(`` or ``{`` (at ``tok``); refuse beyond MAX_NESTING."""
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _err(f"{tok.text!r} nests deeper than {MAX_NESTING} levels of (...) and "
+                       "{...}; assign an inner pipeline to a variable first", tok.col,
+                       self.line)
 
     @property
     def tok(self) -> Token:
@@ -406,10 +419,12 @@ class _Parser:
             self.i += 1
             return VarRef(t.text, t.path)
         if self.at_op("("):
+            self.enter(t)
             self.i += 1
             inner = self.pipeline(")")
             close = self.tok
             self.expect(")")
+            self.depth -= 1
             return SubExpr(inner, close.path)
         shown = t.text or "the end of the line"
         raise _err(f"expected a value, found {shown!r}", t.col, self.line)
@@ -434,10 +449,12 @@ class _Parser:
                          None, self.line[start - 1:end - 1].strip())
 
     def block(self, statements: bool = False) -> ScriptBlock:
+        self.enter(self.tok)
         self.expect("{")
         if statements or self.tok.kind == "word" or self.at_op("}"):
             body = self.statements(until="}")
             self.expect("}")
+            self.depth -= 1
             return ScriptBlock(None, tuple(body))
         first = self.comparison()
         rest = []
@@ -445,6 +462,7 @@ class _Parser:
             joiner = self.take().text.lower()
             rest.append((joiner, self.comparison()))
         self.expect("}")
+        self.depth -= 1
         return ScriptBlock(Condition(first, tuple(rest)))
 
     def comparison(self) -> Comparison:
