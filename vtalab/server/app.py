@@ -48,6 +48,11 @@ SESSION_HEADER = "vmware-api-session-id"
 NOTICE_HEADER = "X-Vtalab-Quick-Boot-Notice"
 _TAGS = {"BINARY", "SECRET", "ERROR", "STRUCTURE", "OPTIONAL"}
 _MAX_DEPTH = 64
+#: A ``\\uD800``-``\\uDFFF`` escape not part of a surrogate pair (a candidate: an escaped
+#: backslash before ``u`` also matches, so a match is confirmed by encoding the value).
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 class _TooLarge(Exception):
@@ -104,6 +109,25 @@ def _wellformed(value: Any, path: str, depth: int = 0) -> str | None:
     return None
 
 
+def _loads(body: bytes) -> Any:
+    """The JSON document of a request body; ``ValueError`` if it is not JSON text.
+
+    Python's reader accepts a lone UTF-16 surrogate escape (``"\\ud800"``), which is not
+    a Unicode character: no reply echoing it could be encoded (it was an internal error).
+    RFC 8259 leaves such text's behaviour unpredictable; it is refused here as not JSON."""
+    doc = json.loads(body)
+    for m in _LONE_SURROGATE.finditer(body):
+        try:
+            json.dumps(doc, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{m.group().decode('ascii')} at char {m.start()} is a lone "
+                             "UTF-16 surrogate, not a Unicode character") from None
+        except RecursionError:
+            pass  # deeper than the encoder goes: the nesting check refuses it later
+        break
+    return doc
+
+
 # -- JSON-RPC ---------------------------------------------------------------------------------
 def _rpc_error(rid: Any, code: int, text: str, data: Any = None) -> JSONResponse:
     err: dict[str, Any] = {"code": code, "message": text}
@@ -148,7 +172,7 @@ def _rpc_handler(lab: ServedLab, side: str) -> Any:
         except _TooLarge:
             return _too_large(lab, side, "rpc")
         try:
-            doc = json.loads(body)
+            doc = _loads(body)
         except (ValueError, RecursionError) as exc:
             return _rpc_reject(lab, side, None, "parse", f"the body is not JSON: {exc}"[:300])
         rid = doc.get("id") if isinstance(doc, dict) else None
@@ -310,7 +334,7 @@ def _rest_input(op: Operation, params: dict[str, str], request: Request, body: b
 
 def _json(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return _loads(body)
     except (ValueError, RecursionError) as exc:
         raise VapiError("invalid_request", f"the body is not JSON: {exc}"[:300]) from None
 
