@@ -65,3 +65,65 @@ def test_a_transcript_with_a_deep_line_is_exit_2_naming_the_line(
     assert main(["train", EXERCISE, "--commands", str(script)]) == 2
     err = capsys.readouterr().err
     assert f"{script}:2:" in err and "Traceback" not in err
+
+
+def _names(reply_text: str) -> list[str]:
+    return [line.strip() for line in reply_text.splitlines()[2:] if line.strip()]
+
+
+@pytest.mark.parametrize(("line", "names"), [
+    ("Get-VMHost * | ft Name", ["ta-esx-01", "esx-01", "esx-02"]),
+    ("Get-VMHost -Name esx* | ft Name", ["esx-01", "esx-02"]),
+    ("Get-VMHost esx-0? | ft Name", ["esx-01", "esx-02"]),
+    ("Get-VMHost esx-0[2-9] | ft Name", ["esx-02"]),
+    ("Get-VMHost ESX-01 | ft Name", ["esx-01"]),
+    ("Get-TrustedCluster -Name trusted* | ft Name", ["Trusted Cluster"]),
+    ("Get-TrustAuthorityCluster -Name * | ft Name", ["vTA Cluster"]),
+    ("Get-VMHost | where {$_.Name -like '[!e]*'} | ft Name", ["esx-01", "esx-02"]),
+])
+def test_wildcards_and_case_in_names_match_as_powercli_does(session: Session, line: str,
+                                                            names: list[str]) -> None:
+    """Was: "no host '*'" (the lab compared names exactly). PowerCLI's -Name filters and
+    object-by-name parameters take PowerShell wildcards and any case; in a wildcard
+    ``[!e]`` is the set of '!' and 'e' (no negation, unlike fnmatch)."""
+    reply = session.run(line)
+    assert reply.ok, reply.text
+    assert _names(reply.text) == names
+
+
+def test_a_filter_wildcard_that_matches_nothing_is_no_output(session: Session) -> None:
+    reply = session.run("Get-VMHost nope*")
+    assert reply.ok and reply.text == ""
+    reply = session.run("Get-VMHost nope")  # a plain name still names the nearest host
+    assert not reply.ok and "no host 'nope'" in reply.text
+
+
+def test_a_wildcard_target_is_every_matching_object(session: Session) -> None:
+    """Was: What if ... on target "*" (the pattern was passed through as a host name)."""
+    reply = session.run("Restart-VMHost -VMHost esx* -WhatIf")
+    assert reply.ok
+    assert reply.text.splitlines() == [
+        f'What if: Performing the operation "Restart-VMHost" on target "{h}".'
+        for h in ("esx-01", "esx-02")]
+    reply = session.run("Restart-VMHost -VMHost nope* -Confirm:$false")
+    assert not reply.ok and "nope*" in reply.text and "esx-01" in reply.text
+
+
+@pytest.mark.parametrize("pattern", ["esx-0[1", "esx-0[2-1]"])
+def test_an_invalid_wildcard_is_powershells_error(session: Session, pattern: str) -> None:
+    """Was: fnmatch read a lone '[' literally (no error, no match)."""
+    for line in (f"Get-VMHost '{pattern}'", f"Get-VMHost | where {{$_.Name -like '{pattern}'}}"):
+        reply = session.run(line)
+        assert not reply.ok
+        assert reply.text == f"The specified wildcard character pattern is not valid: {pattern}"
+
+
+def test_a_hostile_wildcard_is_fast() -> None:
+    """Runs of '*' collapse: a 100 kB pattern of '*a' against a host name is one scan, not
+    exponential backtracking (a bound on work, not a timed assertion)."""
+    from vtalab.training.pwsh.filters import wildcard
+
+    pattern = wildcard("*a" * 50000 + "*")
+    assert pattern.pattern.count(".*") == 50001
+    assert wildcard("***esx***").pattern == ".*esx.*"
+    assert pattern.fullmatch("esx-01") is None

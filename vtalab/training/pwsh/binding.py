@@ -31,13 +31,14 @@ from __future__ import annotations
 import functools
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from vtalab.errors import InputError
 from vtalab.scenario.expect import parse_time
 from vtalab.training.pwsh import format as fmt
-from vtalab.training.pwsh.filters import resolve_param_name
+from vtalab.training.pwsh.filters import WILDCARD_CHARS, resolve_param_name, wildcard
 from vtalab.training.pwsh.parser import Command, Param, PSObject, VarRef
 from vtalab.world.objects import X509Certificate
 from vtalab.world.registry import PS, Verb
@@ -420,9 +421,69 @@ def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any],
                      hint=f"usage: {usage(entry)}")
 
 
+#: The inventory objects PowerCLI names by name (its ObjectByName parameters, and a Get-
+#: cmdlet's ``-Name`` filter of that type): where a name, a wildcard or a name in another
+#: case is looked up.
+_INVENTORY: dict[str, Callable[[Any], list[str]]] = {
+    "VMHost": lambda world: list(world.hosts),
+    "VirtualMachine": lambda world: list(world.vms),
+    "TrustedCluster": lambda world: list(world.trusted_clusters)}
+_INVENTORY_FIELDS = {"vmhost": "VMHost", "vm": "VirtualMachine"}
+
+
+def _inventory_type(entry: Verb, spec: ParamSpec) -> tuple[str | None, bool]:
+    """The inventory type ``spec`` names objects of, and whether it is a Get- cmdlet's
+    filter (no match is no output) rather than an object it acts on (no match is an
+    error)."""
+    base = spec.type_name.removesuffix("[]")
+    if base in _INVENTORY:
+        return base, False
+    if base == "String" and spec.field in _INVENTORY_FIELDS:
+        return _INVENTORY_FIELDS[spec.field], False
+    if (spec.name == "Name" and entry.name.startswith("Get-") and entry.output in _INVENTORY
+            and base == "String"):
+        return entry.output, True
+    return None, False
+
+
+def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | None:
+    """``call`` with inventory names resolved as PowerCLI does: a wildcard
+    (``Get-VMHost esx*``, ``Restart-VMHost -VMHost *``) is every matching object, a name
+    matches in any case. ``None``: a filter's patterns matched nothing (no output, no
+    error). A plain name that matches nothing is left for the verb to refuse with the
+    nearest valid name."""
+    out = dict(call)
+    for spec in params_of(entry):
+        if spec.field not in call:
+            continue
+        kind, is_filter = _inventory_type(entry, spec)
+        if kind is None:
+            continue
+        names = _INVENTORY[kind](run.world)
+        values: list[Any] = []
+        for value in as_values(call[spec.field]):
+            if not isinstance(value, str):
+                values.append(value)  # an object: bound by property later
+            elif any(c in value for c in WILDCARD_CHARS):
+                pattern = wildcard(value)
+                hits = [n for n in names if pattern.fullmatch(n)]
+                values += hits if hits or is_filter else [value]
+            else:
+                same = [n for n in names if n.lower() == value.lower()]
+                values.append(value if value in names or len(same) != 1 else same[0])
+        if not values:
+            return None
+        out[spec.field] = values if len(values) != 1 else values[0]
+    return out
+
+
 def _expand(run: Run, entry: Verb, call: dict[str, Any],
             sets: list[ParamSet]) -> list[dict[str, Any]]:
     specs = {s.field: s for s in params_of(entry) if s.field}
+    resolved = _by_name(run, entry, call)
+    if resolved is None:
+        return []
+    call = resolved
     multi = [f for f, v in call.items() if isinstance(v, list) and len(v) != 1
              and specs[f].kind != "list"]
     for f in multi:
@@ -576,9 +637,15 @@ def _check_ta_cluster(run: Run, entry: Verb, value: Any) -> None:
 def ta_cluster_name(world: Any, text: str) -> str:
     """The TA cluster ``text`` names: its exact name, the name in any case, or a unique
     case-insensitive prefix of it (``vTA`` and ``vta`` for ``vTA Cluster``), as operators
-    type it; otherwise ``InputError`` with the nearest name."""
+    type it, or a wildcard that matches it (``vTA*``, ``*``); otherwise ``InputError``
+    with the nearest name."""
     names = [world.ta_cluster.name]
     low = text.strip().lower()
+    if any(c in text for c in WILDCARD_CHARS):  # PowerCLI's names take wildcards
+        pattern = wildcard(text)
+        hits = [n for n in names if pattern.fullmatch(n)]
+        if hits:
+            return hits[0]
     for found in ([n for n in names if n == text], [n for n in names if n.lower() == low],
                   [n for n in names if low and n.lower().startswith(low)]):
         if len(found) == 1:

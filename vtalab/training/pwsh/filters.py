@@ -19,7 +19,7 @@ these cmdlets and the lab commands share: case-insensitive names, unambiguous pr
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import json
 import re
 from collections.abc import Callable, Sequence
@@ -44,7 +44,8 @@ from vtalab.training.pwsh.parser import (
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["FILTERS", "Filter", "bind_simple", "compare", "resolve_param_name"]
+__all__ = ["FILTERS", "WILDCARD_CHARS", "Filter", "bind_simple", "compare",
+           "resolve_param_name", "wildcard"]
 
 
 def resolve_param_name(command: str, given: str, names: Sequence[str]) -> str:
@@ -111,6 +112,51 @@ def _number(value: Any) -> float | None:
         return None
 
 
+
+WILDCARD_CHARS = "*?["
+
+
+@functools.lru_cache(maxsize=256)
+def wildcard(pattern: str) -> re.Pattern[str]:
+    """PowerShell's ``WildcardPattern`` (``-like``, a cmdlet's ``-Name`` filter, an object
+    given by name): ``*`` any run, ``?`` one character, ``[abc]``/``[a-c]`` one of a set
+    (``!`` is no negation), a backtick escapes; case-insensitive. A ``[`` without its
+    ``]`` is refused in PowerShell's words; runs of ``*`` count as one (no exponential
+    backtracking on a hostile pattern)."""
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "`" and i + 1 < n:
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        if c == "*":
+            if not out or out[-1] != ".*":
+                out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            end = pattern.find("]", i + 2)
+            if end < 0:
+                raise InputError("The specified wildcard character pattern is not valid: "
+                                 f"{pattern}", what="wildcard pattern", value=pattern)
+            body = pattern[i + 1:end]
+            cls = "".join("-" if ch == "-" and 0 < k < len(body) - 1 else re.escape(ch)
+                          for k, ch in enumerate(body))
+            out.append(f"[{cls}]")
+            i = end + 1
+            continue
+        else:
+            out.append(re.escape(c))
+        i += 1
+    try:
+        return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
+    except re.error:  # a reversed range: [z-a]
+        raise InputError("The specified wildcard character pattern is not valid: "
+                         f"{pattern}", what="wildcard pattern", value=pattern) from None
+
+
 def compare(left: Any, op: str, right: Any) -> bool:
     """PowerShell's comparison ``left -op right`` (case-insensitive)."""
     if isinstance(left, list) and op not in ("contains", "notcontains"):
@@ -121,7 +167,7 @@ def compare(left: Any, op: str, right: Any) -> bool:
         return found if op == "contains" else not found
     a, b = fmt.cell(left).lower(), fmt.cell(right).lower()
     if op in ("like", "notlike"):
-        hit = fnmatch.fnmatchcase(a, b)
+        hit = wildcard(b).fullmatch(a) is not None
         return hit if op == "like" else not hit
     if op in ("match", "notmatch"):
         try:
