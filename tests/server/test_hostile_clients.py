@@ -66,3 +66,19 @@ def test_lone_surrogates_are_a_parse_error_not_an_internal_error(
     assert main(["replay", str(trace)]) == 0
     assert capsys.readouterr().out.startswith("replay identical")
     assert api.get(f"{TI}/trust-authority-clusters").status_code == 200
+
+
+@pytest.mark.parametrize("argv", [
+    ["serve", str(SCENARIO), "--http", "--seed", "-1"],
+    ["serve", "--exercise", "restart-kmxa", "--http", "--seed", "-1"],
+    ["run", str(SCENARIO), "--seed", "-1"],
+])
+def test_a_negative_seed_is_refused_before_anything_runs(
+        argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: served (and recorded) with seed -1, and the trace then did not replay
+    ('the trace header's ... seed an integer >= 0'); a scenario's seed is >= 0 too."""
+    trace = tmp_path / "t.trace"
+    assert main([*argv, "--trace", str(trace)]) == 2
+    err = capsys.readouterr().err
+    assert "--seed" in err and "got -1" in err and "Traceback" not in err
+    assert not trace.exists()
