@@ -127,3 +127,26 @@ def test_a_hostile_wildcard_is_fast() -> None:
     assert pattern.pattern.count(".*") == 50001
     assert wildcard("***esx***").pattern == ".*esx.*"
     assert pattern.fullmatch("esx-01") is None
+
+
+@pytest.mark.parametrize(("line", "param", "what"), [
+    ("Restart-VMHost -VMHost $null -Confirm:$false", "VMHost", "null"),
+    ("$h = $null; Restart-VMHost $h -Confirm:$false", "VMHost", "null"),
+    ("Restart-VMHost -VMHost '' -Confirm:$false", "VMHost", "an empty string"),
+    ("Set-VMHost -VMHost esx-01 -State $null", "State", "null"),
+    ("Export-VMHostImageDb -VMHost esx-01 -FilePath $null", "FilePath", "null"),
+])
+def test_null_to_a_mandatory_parameter_is_powershells_binding_error(
+        session: Session, line: str, param: str, what: str) -> None:
+    """Was pydantic's words ("argument 'vmhost': Input should be a valid string")."""
+    reply = session.run(line)
+    assert not reply.ok
+    name = line.split("; ")[-1].split()[0]
+    assert reply.text.startswith(f"{name}: Cannot bind argument to parameter '{param}' "
+                                 f"because it is {what}.")
+    assert "Input should be" not in reply.text
+
+
+def test_null_to_an_optional_filter_is_no_filter(session: Session) -> None:
+    reply = session.run("Get-VMHost -Name $null | ft Name")
+    assert reply.ok and _names(reply.text) == ["ta-esx-01", "esx-01", "esx-02"]

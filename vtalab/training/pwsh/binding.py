@@ -506,6 +506,12 @@ def _expand(run: Run, entry: Verb, call: dict[str, Any],
                 args[f] = value
             else:
                 args[f] = _convert(run, entry, spec, value)
+                if spec.required and not spec.switch and args[f] in (None, ""):
+                    # PowerShell's words for $null or '' given to a mandatory parameter
+                    what = "null" if args[f] is None else "an empty string"
+                    raise InputError(f"{entry.name}: Cannot bind argument to parameter "
+                                     f"'{spec.name}' because it is {what}.",
+                                     hint=f"usage: {usage(entry)}")
         chosen = next((st for st in sets if st.mandatory <= set(variant)), None)
         missing = [] if chosen is not None else [
             specs[f].name for f in specs if f in sets[0].mandatory and f not in variant]
