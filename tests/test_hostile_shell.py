@@ -150,3 +150,24 @@ def test_null_to_a_mandatory_parameter_is_powershells_binding_error(
 def test_null_to_an_optional_filter_is_no_filter(session: Session) -> None:
     reply = session.run("Get-VMHost -Name $null | ft Name")
     assert reply.ok and _names(reply.text) == ["ta-esx-01", "esx-01", "esx-02"]
+
+
+def test_save_and_debrief_never_replace_someone_elses_file(tmp_path: Path) -> None:
+    """Was: 'save FILE' replaced whatever FILE was (a slip such as 'save fix.ps1', the
+    transcript being typed from, or a system file for a trainee running as root)."""
+    s = Session.start(EXERCISE)
+    s.run("Get-VMHost")
+    precious = tmp_path / "fix.ps1"
+    precious.write_text("Get-VMHost\n", encoding="utf-8")
+    for line in (f"save {precious}", f"debrief --html {precious}"):
+        reply = s.run(line)
+        assert not reply.ok
+        assert f"{precious} exists and is not a" in reply.text and "not replaced" in reply.text
+    assert precious.read_text(encoding="utf-8") == "Get-VMHost\n"
+    # The shell's own earlier files, and empty ones, are replaced as before.
+    saved, page, empty = tmp_path / "s.json", tmp_path / "d.html", tmp_path / "empty"
+    empty.write_bytes(b"")
+    for line in (f"save {saved}", f"save {saved}", f"debrief --html {page}",
+                 f"debrief --html {page}", f"save {empty}"):
+        assert s.run(line).ok, line
+    assert '"commands"' in empty.read_text(encoding="utf-8")

@@ -29,6 +29,7 @@ Hints are logged too (they count on the scorecard). ``check`` and ``debrief`` on
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from collections.abc import Callable
@@ -283,7 +284,7 @@ class Session:
         if not args:
             return Reply(debrief_text(self))
         if len(args) == 2 and args[0] == "--html":
-            write_file(args[1], debrief_html(self))
+            write_file(args[1], debrief_html(self), "a debrief page")
             return Reply(f"debrief written to {args[1]}")
         raise InputError("usage: debrief [--html FILE]", what="argument",
                          value=" ".join(args), choices=["--html"])
@@ -367,7 +368,7 @@ class Session:
         path = (words(rest) or [""])[0]
         if not path:
             raise InputError("usage: save FILE")
-        write_file(path, self.to_json())
+        write_file(path, self.to_json(), "a saved session")
         return Reply(f"session saved to {path} ({len(self.entries)} entries at "
                      f"{format_time(self.now)})")
 
@@ -479,6 +480,24 @@ def _is_time(value: Any) -> bool:
     return True
 
 
-def write_file(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` whole or not at all (:func:`vtalab.core.files.write_atomic`)."""
+#: What the start of a file the shell may replace looks like (the shell's own earlier
+#: output), per kind: a saved session (``json.dumps(..., sort_keys=True)``: "commands"
+#: first) and a debrief page.
+_REPLACEABLE: dict[str, Callable[[bytes], bool]] = {
+    "a saved session": lambda head: head.lstrip().startswith(b"{")
+    and b'"commands"' in head[:64],
+    "a debrief page": lambda head: head.lstrip()[:15].lower() == b"<!doctype html>",
+}
+
+
+def write_file(path: str, text: str, kind: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (:func:`vtalab.core.files.write_atomic`).
+
+    An existing file is replaced only if it is empty or the shell's own ``kind`` of file
+    (an earlier save, an earlier debrief): a slip of the keyboard (``save /etc/hosts``, a
+    transcript's name) must not destroy someone's file."""
+    if os.path.isfile(path) and os.path.getsize(path) > 0 \
+            and not _REPLACEABLE[kind](files.peek(path, 64)):
+        raise InputError(f"{path} exists and is not {kind}: not replaced (give a new file "
+                         "name, or remove that file first)", what="file", value=path)
     files.write_atomic(path, text)
