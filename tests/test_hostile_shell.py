@@ -171,3 +171,30 @@ def test_save_and_debrief_never_replace_someone_elses_file(tmp_path: Path) -> No
                  f"debrief --html {page}", f"save {empty}"):
         assert s.run(line).ok, line
     assert '"commands"' in empty.read_text(encoding="utf-8")
+
+
+def test_a_100kb_name_does_not_cost_minutes_of_fuzzy_matching(
+        session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: 'Get-' + 100 kB (an unknown command) compared the blob with every cmdlet's
+    name by difflib (quadratic: 30 s of CPU for 20 kB, the lab's lock held when served).
+    A value over 4 times a name's length cannot reach the 0.4 'did you mean' threshold;
+    counted, not timed."""
+    import difflib
+
+    import vtalab.errors
+
+    sizes: list[int] = []
+
+    class Counting(difflib.SequenceMatcher):  # type: ignore[type-arg]
+        def ratio(self) -> float:
+            sizes.append(len(self.a))
+            return super().ratio()
+
+    monkeypatch.setattr(vtalab.errors.difflib, "SequenceMatcher", Counting)
+    for line in ("Get-" + "a" * 100_000, "Get-VMHost " + "a" * 100_000,
+                 "Restart-VMHost -" + "V" * 100_000):
+        reply = session.run(line)
+        assert not reply.ok and "did you mean" not in reply.text
+    assert all(n < 1000 for n in sizes)  # only names of comparable length were compared
+    reply = session.run("Get-VMHst")  # ... and a typo still gets its suggestion
+    assert "did you mean 'Get-VMHost'?" in reply.text and sizes

@@ -37,12 +37,22 @@ def _short(name: str) -> str:
     return name.split(".", 1)[0]
 
 
+def _ratio(low: str, form: str) -> float:
+    """SequenceMatcher's ratio, skipped where it cannot reach 0.4 (the threshold of
+    :func:`nearest`): a value over 4 times the choice's length scores at most
+    2*len(form)/(len(low)+len(form)) < 0.4 -- and a 100 kB value (a pasted blob where a
+    name goes) would otherwise cost seconds to minutes per choice."""
+    if len(low) > 4 * len(form):
+        return 0.0
+    return difflib.SequenceMatcher(None, low, form).ratio()
+
+
 def _similarity(value: str, choice: str) -> float:
     """How alike ``value`` is to ``choice`` (0..2): the better of the whole name and its
     short form, plus one when ``value`` begins either (so ``esx-a`` ranks
     ``esx-a.corp.local`` above ``ta-esx-01``)."""
     low, c = value.lower(), choice.lower()
-    ratio = max(difflib.SequenceMatcher(None, low, form).ratio() for form in (c, _short(c)))
+    ratio = max(_ratio(low, form) for form in (c, _short(c)))
     return ratio + (1.0 if low and (c.startswith(low) or _short(c).startswith(low)) else 0.0)
 
 
