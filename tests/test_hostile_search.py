@@ -467,3 +467,47 @@ def test_campaign_two_axes_setting_one_thing_are_refused(second: str, line: int,
     code, _out, err = run(capsys, "campaign", str(spec), "--check")
     assert code == 2, err
     assert f"{spec}:{line}:5: grid.1: this axis sets the {what}" in err
+
+
+# -- names too long, found before the work --------------------------------------------
+
+def test_output_names_too_long_are_refused_before_the_work(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 300-character --trace or --html name failed at the final rename, after the run
+    or the whole search (whose report was printed, then exit 2); --out of such a name
+    only at the first counterexample."""
+    def draw(*a: Any, **k: Any) -> Any:
+        raise AssertionError("searched before the output name was checked")
+
+    monkeypatch.setattr(search_mod, "draw_cases", draw)
+    monkeypatch.setattr("vtalab.cli.app.run_streamed", draw)
+    long = "a" * 300
+    plan = str(PLANS / "unsafe-upgrade-before-import.yaml")
+    for argv in (["run", str(SCENARIOS / "quick-boot-upgrade.yaml"), "--trace",
+                  str(tmp_path / f"{long}.jsonl")],
+                 ["check", plan, "--html", str(tmp_path / f"{long}.html"),
+                  "--out", str(tmp_path / "ce")],
+                 ["check", plan, "--out", str(tmp_path / long / "ce")]):
+        code, out, err = run(capsys, *argv)
+        assert code == 2, err
+        assert "is 3" in err and "bytes long; the file system allows" in err, err
+        assert "result:" not in out
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- argparse's invalid choices get the nearest one ------------------------------------
+
+@pytest.mark.parametrize("argv, nearest", [
+    (["check", "PLAN", "--faults", "lite"], "light"),
+    (["check", "PLAN", "--crypto", "rael"], "real"),
+    (["campaign", "x.yaml", "--crypto", "simulate"], "simulated"),
+    (["chek", "PLAN"], "check"),
+])
+def test_invalid_choice_names_the_nearest(argv: list[str], nearest: str,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(capsys, *[str(PLANS / "safe-rolling-upgrade.yaml") if a == "PLAN"
+                                    else a for a in argv])
+    assert code == 2, err
+    assert f"invalid choice: '{argv[-1] if argv[0] != 'chek' else 'chek'}'" in err
+    assert f"did you mean {nearest!r}?" in err

@@ -14,6 +14,7 @@ import importlib
 import io
 import json
 import os
+import re
 import shlex
 import signal
 import sys
@@ -26,7 +27,7 @@ from vtalab.cli import bundle, term
 from vtalab.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, examples, time_arg
 from vtalab.cli.term import COLOR_CHOICES
 from vtalab.core.files import safe_name, write_atomic
-from vtalab.errors import InputError, VtalabError
+from vtalab.errors import InputError, VtalabError, nearest
 from vtalab.forensics.bundle import is_bundle
 from vtalab.scenario.expect import LOG_NAMES
 from vtalab.scenario.model import check_name, load_scenario_text, run_scenario, scenario_json_schema
@@ -59,6 +60,12 @@ class _UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:
+        # argparse names the choices but not the nearest one: add it (--faults lite)
+        bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if bad:
+            close = nearest(bad.group(1), re.findall(r"'([^']*)'", bad.group(2)))
+            if close:
+                message += f"; did you mean {close[0]!r}?"
         raise _UsageError(f"{self.prog}: {message}\n{self.format_usage().rstrip()}")
 
     def exit(self, status: int = 0, message: str | None = None) -> Any:

@@ -50,9 +50,9 @@ from vtalab.core.limits import (
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
 
-__all__ = ["atomic_file", "check_target", "check_text", "check_value", "decode_text",
-           "load_json", "peek", "position", "read_bytes", "read_text", "read_tgz", "safe_name",
-           "write_atomic"]
+__all__ = ["atomic_file", "check_name_length", "check_target", "check_text", "check_value",
+           "decode_text", "load_json", "peek", "position", "read_bytes", "read_text",
+           "read_tgz", "safe_name", "write_atomic"]
 
 _KIND = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket",
@@ -303,6 +303,20 @@ def _umask() -> int:
     return mask
 
 
+def check_name_length(path: str, folder: str) -> None:
+    """Refuse a ``path`` whose last part is longer than the file system in ``folder`` (an
+    existing folder) allows, before any work rather than at the final rename."""
+    name = os.path.basename(os.path.abspath(path))
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # not POSIX, or no such limit
+        limit = 255
+    size = len(os.fsencode(name))
+    if limit > 0 and size > limit:
+        raise InputError(f"cannot write {path}: the name {name[:20]}... is {size} bytes "
+                         f"long; the file system allows {limit}", value=path)
+
+
 def check_target(path: str) -> None:
     """Refuse, as an :class:`InputError`, an output ``path`` that cannot become a regular
     file: a folder, a missing folder, or an existing device, FIFO or socket (the rename of
@@ -313,6 +327,7 @@ def check_target(path: str) -> None:
         raise InputError(f"cannot write {path}: it is a directory")
     if not os.path.isdir(folder):
         raise InputError(f"cannot write {path}: directory {folder} does not exist")
+    check_name_length(path, folder)
     try:
         mode = os.lstat(path).st_mode
     except (OSError, ValueError):

@@ -13,7 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import vtalab
-from vtalab.core.files import atomic_file, check_target, load_json, read_text, write_atomic
+from vtalab.core.files import (
+    atomic_file,
+    check_name_length,
+    check_target,
+    load_json,
+    read_text,
+    write_atomic,
+)
 from vtalab.core.simtime import parse_time
 from vtalab.core.trace import TraceEvent, canonical
 from vtalab.errors import InputError, ScenarioError
@@ -84,12 +91,21 @@ def check_folder(path: str, option: str = "--out") -> None:
                              what="folder", value=path)
         existing = path
     else:
-        existing = os.path.dirname(os.path.abspath(path))
+        missing = [os.path.abspath(path)]
+        existing = os.path.dirname(missing[0])
         while not os.path.exists(existing):  # ends at the root, which exists
+            missing.append(existing)
             existing = os.path.dirname(existing)
         if not os.path.isdir(existing):
             raise InputError(f"{option} {path}: cannot create the folder: {existing} is a "
                              "file, not a directory", what="folder", value=path)
+        for part in missing:
+            try:
+                check_name_length(part, existing)
+            except InputError as exc:
+                raise InputError(f"{option} {path}: cannot create the folder: "
+                                 f"{exc.reason.split(': ', 1)[-1]}", what="folder",
+                                 value=path) from None
     if not os.access(existing, os.W_OK | os.X_OK):
         raise InputError(f"{option} {path}: cannot write in {existing}: permission denied",
                          what="folder", value=path)
