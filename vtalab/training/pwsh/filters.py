@@ -339,7 +339,20 @@ def _foreach(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
     """``ForEach-Object {...}`` / ``% {...}`` / ``foreach ($x in ...) {...}``: the block's
     statements once per item, with ``$_`` (or the loop variable) set to it."""
     els = cmd.elements
-    if len(els) != 1 or not isinstance(els[0], ScriptBlock) or els[0].condition is not None:
+    if len(els) == 1 and isinstance(els[0], ScriptBlock) and els[0].condition is not None:
+        # An expression block, { $_.Name } or { $_.Health -eq 'Ok' }: its value per item
+        # (an array's members, nothing for $null), as PowerShell outputs it.
+        cond = els[0].condition
+        values: list[Any] = []
+        for item in items:
+            if cond.first.op is None and not cond.rest:
+                value = run.eval(cond.first.left, item=item)
+                values += [] if value is None else value if isinstance(value, list) \
+                    else [value]
+            else:
+                values.append(_test(run, cond, item))
+        return values
+    if len(els) != 1 or not isinstance(els[0], ScriptBlock):
         if len(els) == 1 and isinstance(els[0], Value):  # % Name: the member, as PowerShell
             return [property_of(i, els[0].text) for i in items]
         raise InputError("ForEach-Object: give a script block, e.g. % { $_.Name }")
