@@ -198,3 +198,35 @@ def test_a_100kb_name_does_not_cost_minutes_of_fuzzy_matching(
     assert all(n < 1000 for n in sizes)  # only names of comparable length were compared
     reply = session.run("Get-VMHst")  # ... and a typo still gets its suggestion
     assert "did you mean 'Get-VMHost'?" in reply.text and sizes
+
+
+@pytest.mark.parametrize(("line", "out"), [
+    ("Get-VMHost | % { $_.Name }", ["ta-esx-01", "esx-01", "esx-02"]),
+    ("Get-VMHost | % {$_.Name} | % {$_.Length}", ["9", "6", "6"]),
+    ("Get-VMHost | ForEach-Object { $_.Name -like 'esx*' }", ["False", "True", "True"]),
+    ("Get-VMHost | % { $_.NoSuchProperty }", []),
+])
+def test_foreach_with_an_expression_block_outputs_its_value(session: Session, line: str,
+                                                            out: list[str]) -> None:
+    """Was: 'ForEach-Object: give a script block, e.g. % { $_.Name }' -- for exactly the
+    block the message suggests (a block starting with $_ parsed as a condition)."""
+    reply = session.run(line)
+    assert reply.ok, reply.text
+    assert (reply.text.splitlines() if reply.text else []) == out
+
+
+def test_several_values_for_a_one_value_parameter_are_refused(session: Session) -> None:
+    """Was: Set-VMHost -State Maintenance,Connected ran the cmdlet once per state (the
+    host went into maintenance mode and straight out again); PowerShell refuses to bind
+    an array to a ValidateSet string or an enum parameter."""
+    reply = session.run("Set-VMHost -VMHost esx-01 -State Maintenance,Connected -WhatIf")
+    assert not reply.ok and "What if" not in reply.text
+    assert reply.text.startswith(
+        "Set-VMHost: Cannot validate argument on parameter 'State'. The argument "
+        "\"Maintenance Connected\" does not belong to the set \"Maintenance,Connected\"")
+    reply = session.run("Get-TrustAuthorityCluster -State Enabled,Disabled")
+    assert not reply.ok and "Cannot bind parameter 'State'" in reply.text
+    assert "to type \"TrustAuthorityState\"" in reply.text
+    # Array parameters still run once per value.
+    reply = session.run("Restart-VMHost -VMHost esx-01,esx-02 -WhatIf")
+    assert reply.ok and len(reply.text.splitlines()) == 2

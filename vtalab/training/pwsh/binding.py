@@ -490,6 +490,21 @@ def _expand(run: Run, entry: Verb, call: dict[str, Any],
         if not call[f]:
             raise InputError(f"{entry.name}: Cannot bind argument to parameter "
                              f"'{specs[f].name}' because it is an empty array.")
+    for f in multi:
+        spec = specs[f]
+        if spec.choices and not spec.type_name.endswith("[]"):
+            # One value of a set (-State): PowerShell does not run the cmdlet per value.
+            joined = " ".join(fmt.cell(v) for v in call[f])
+            if spec.type_name == "String":  # a [ValidateSet()] string: the array is joined
+                raise InputError(
+                    f"{entry.name}: Cannot validate argument on parameter '{spec.name}'. "
+                    f"The argument \"{joined}\" does not belong to the set "
+                    f"\"{','.join(spec.choices)}\" specified by the ValidateSet attribute. "
+                    "Supply an argument that is in the set and then try the command again.")
+            raise InputError(
+                f"{entry.name}: Cannot bind parameter '{spec.name}'. Cannot convert the "
+                f"\"System.Object[]\" value of type \"System.Object[]\" to type "
+                f"\"{spec.type_name}\".", hint=f"give one of {', '.join(spec.choices)}")
     if len(multi) > 1:
         raise InputError(f"{entry.name}: only one parameter may take several values, not "
                          + " and ".join(f"-{specs[f].name}" for f in multi))
