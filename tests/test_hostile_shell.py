@@ -230,3 +230,19 @@ def test_several_values_for_a_one_value_parameter_are_refused(session: Session) 
     # Array parameters still run once per value.
     reply = session.run("Restart-VMHost -VMHost esx-01,esx-02 -WhatIf")
     assert reply.ok and len(reply.text.splitlines()) == 2
+
+
+@pytest.mark.parametrize(("line", "out"), [
+    ("Get-VMHost -Name @('esx-01','esx-02') | ft Name", "Name\n----\nesx-01\nesx-02"),
+    ("$one = @('esx-01'); $one.Count", "1"),
+    ("$none = @(); $none.Count", "0"),
+    ("@(Get-VMHost)[1].Name", "esx-01"),
+    ("$zz = @(Get-VMHost | where {$_.Name -like 'zz*'}); $zz.Count", "0"),
+    ("@(@(@('x')))", "x"),
+])
+def test_the_array_subexpression(session: Session, line: str, out: str) -> None:
+    """Was: '@' read as a command name ("the term '@' is not recognized"), or -Name
+    @('a','b') as a positional argument. @(...) is always an array; @() is empty."""
+    reply = session.run(line)
+    assert reply.ok, reply.text
+    assert reply.text == out

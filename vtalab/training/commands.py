@@ -270,7 +270,8 @@ class Run:
                 value = self.variable(expr.name)
             return _member(value, expr.path)
         if isinstance(expr, SubExpr):
-            return _member(unwrap(self.pipeline(expr.pipeline)), expr.path)
+            items = self.pipeline(expr.pipeline)
+            return _member(items if expr.array else unwrap(items), expr.path)
         if isinstance(expr, ArrayExpr):
             return [self.eval(e, item) for e in expr.items]
         if isinstance(expr, ScriptBlock):

@@ -12,6 +12,7 @@ PowerShell understands it::
 A line is statements separated by ``;``; a statement is an optional ``$var =`` and a
 pipeline; a pipeline is stages separated by ``|``; the first stage may be an expression
 (``$bm``, ``$bm.Version``, ``$bm[0]``, ``(subpipeline)``, ``(subpipeline).Name``,
+``@(subpipeline)`` -- always an array, ``@()`` the empty one --,
 ``'text'``), every stage a
 command: a name, then ``-Param``, ``-Param:value`` and positional values. Values are
 barewords (``c:\\img.tgz``: the backslash is no escape in PowerShell), single- or
@@ -119,6 +120,9 @@ def tokenize(line: str) -> list[Token]:
             # member access on a parenthesised pipeline: (Get-VMHost esx-01).Name
             path, i = _accessors(line, i + 1)
             out.append(Token("op", c, col, path=path))
+        elif c == "@" and i + 1 < n and line[i + 1] == "(":  # @(...): always an array
+            out.append(Token("op", "@(", col))
+            i += 2
         elif c in "|(){},;":
             out.append(Token("op", c, col))
             i += 1
@@ -244,6 +248,8 @@ class SubExpr:
     pipeline: Pipeline
     #: member access on the result: ``(Get-VMHost).Name`` (property names, int indexes)
     path: tuple[str | int, ...] = ()
+    #: ``@(...)``: the result is an array even of one item or none (``@()`` is empty)
+    array: bool = False
 
 
 @dataclass(frozen=True)
@@ -377,7 +383,7 @@ class _Parser:
         t = self.tok
         if t.kind == "word":
             return self.command()
-        if first and (t.kind in ("var", "string") or self.at_op("(")):
+        if first and (t.kind in ("var", "string") or self.at_op("(", "@(")):
             return self.value()
         shown = t.text or "the end of the line"
         what = "a command or a value" if first else "a command after '|'"
@@ -418,14 +424,15 @@ class _Parser:
         if t.kind == "var":
             self.i += 1
             return VarRef(t.text, t.path)
-        if self.at_op("("):
+        if self.at_op("(", "@("):
             self.enter(t)
             self.i += 1
-            inner = self.pipeline(")")
+            array = t.text == "@("
+            inner = Pipeline(()) if array and self.at_op(")") else self.pipeline(")")
             close = self.tok
             self.expect(")")
             self.depth -= 1
-            return SubExpr(inner, close.path)
+            return SubExpr(inner, close.path, array)
         shown = t.text or "the end of the line"
         raise _err(f"expected a value, found {shown!r}", t.col, self.line)
 
