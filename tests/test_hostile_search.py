@@ -511,3 +511,18 @@ def test_invalid_choice_names_the_nearest(argv: list[str], nearest: str,
     assert code == 2, err
     assert f"invalid choice: '{argv[-1] if argv[0] != 'chek' else 'chek'}'" in err
     assert f"did you mean {nearest!r}?" in err
+
+
+@pytest.mark.parametrize("pool", [["--workers", "2"], ["--scheduler", "tcp://127.0.0.1:1"]])
+def test_check_fork_with_dask_is_refused(pool: list[str], tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """--fork --workers 2 silently dropped --fork (it forks in-process only)."""
+    def no_pool(*a: Any, **k: Any) -> Any:
+        raise AssertionError("a pool was opened")
+
+    monkeypatch.setattr("vtalab.cli.check.open_pool", no_pool)
+    code, _out, err = run(capsys, "check", str(PLANS / "unsafe-vcenter-to-9-0.yaml"),
+                          "--fork", *pool, "--out", str(tmp_path / "ce"))
+    assert code == 2, err
+    assert "--fork" in err and "does not go with --workers or --scheduler" in err

@@ -113,6 +113,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                          f"(MAX_CHECK_EXAMPLES); got {args.examples:,}", what="examples",
                          value=args.examples)
     check_folder(args.out)
+    if getattr(args, "fork", False) and (getattr(args, "workers", None) is not None
+                                         or getattr(args, "scheduler", None)):
+        raise InputError("--fork shares the beginnings of runs in this process; it does "
+                         "not go with --workers or --scheduler (their runs are on Dask "
+                         "workers): give one or the other", what="options")
     if args.html is not None:
         check_writable(args.html, [("the plan", args.plan)])
     plan = load_scenario(args.plan)
