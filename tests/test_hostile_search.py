@@ -526,3 +526,14 @@ def test_check_fork_with_dask_is_refused(pool: list[str], tmp_path: Path,
                           "--fork", *pool, "--out", str(tmp_path / "ce"))
     assert code == 2, err
     assert "--fork" in err and "does not go with --workers or --scheduler" in err
+
+
+def test_checker_cache_keeps_digests_not_scenario_texts() -> None:
+    """The run cache was keyed by each case's whole scenario as JSON (2.4 kB for
+    safe-rolling-upgrade), kept after the prepared cases are forgotten: 240 MB more at
+    MAX_CHECK_EXAMPLES. It keeps a SHA-256 now; the same cases run, the same report."""
+    plan = load_scenario(str(PLANS / "unsafe-vcenter-to-9-0.yaml"))
+    checker = Checker(plan, examples=12, faults="light", out=None)
+    report = checker.run()
+    assert checker._cache and all(len(key) == 64 for key in checker._cache)
+    assert report.exercised.runs == len(checker._cache)
