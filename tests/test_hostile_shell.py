@@ -3,6 +3,7 @@ or a located error, never a traceback, a hang or a file written where nobody ask
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -246,3 +247,44 @@ def test_the_array_subexpression(session: Session, line: str, out: str) -> None:
     reply = session.run(line)
     assert reply.ok, reply.text
     assert reply.text == out
+
+
+@pytest.fixture
+def esxi() -> Session:
+    s = Session.start(EXERCISE)
+    assert s.run("ssh root@esx-01").ok
+    return s
+
+
+def test_esxi_shell_pipes_into_grep_and_tail(esxi: Session) -> None:
+    """Was: 'cat /var/log/kmxa.log | grep -i error' answered 'usage: cat FILE' (the
+    '|' and what followed were read as more file names)."""
+    whole = esxi.run("cat /var/log/kmxa.log").text.splitlines()
+    assert len(whole) > 3
+    assert esxi.run("cat /var/log/kmxa.log | tail -n 3").text.splitlines() == whole[-3:]
+    attested = [x for x in whole if "attest" in x.lower()]
+    assert esxi.run("cat /var/log/kmxa.log | grep -i ATTEST").text.splitlines() == attested
+    assert esxi.run("grep -v -i attest /var/log/kmxa.log").text.splitlines() == [
+        x for x in whole if "attest" not in x.lower()]
+    assert esxi.run("esxcli system version get | grep Build").text.strip().startswith(
+        "Build: Releasebuild-")
+    assert esxi.run("cat 'a|b'").text.startswith("a|b: No such file")  # quoted: no pipe
+
+
+@pytest.mark.parametrize(("line", "error", "static"), [
+    ("cat /var/log/kmxa.log |", '-sh: syntax error: unexpected "|"', True),
+    ("cat /var/log/kmxa.log || grep x", '-sh: syntax error: unexpected "|"', True),
+    ("cat /var/log/kmxa.log | less", "-sh: less: not found", True),
+    ("cat /var/log/kmxa.log | ls", "-sh: ls does not read a pipe in the lab", True),
+    ("grep -c x /var/log/kmxa.log", "grep: invalid option -- 'c'", False),
+])
+def test_esxi_shell_bad_pipes_are_refused(esxi: Session, line: str, error: str,
+                                          static: bool) -> None:
+    """A transcript's bad pipe is refused before anything runs (``static``)."""
+    if static:
+        with pytest.raises(Exception, match=r"^" + re.escape(error)):
+            validate_line(line, esxi=True)
+    else:
+        validate_line(line, esxi=True)
+    reply = esxi.run(line)
+    assert not reply.ok and reply.text.startswith(error)

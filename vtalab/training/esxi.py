@@ -13,9 +13,12 @@ Commands (everything else answers ``-sh: CMD: not found``, as the ESXi busybox s
 * ``/etc/init.d/SERVICE status|start|stop|restart`` -- the host's vTA daemons (kmxa on
   trusted hosts; attestd and kmxd on TA hosts); changes go through the registry's
   ``host-service`` verb, so they are logged, judged and replayed like any command;
-* ``cat FILE``, ``tail [-n N] FILE``, ``grep PATTERN FILE`` for ``/var/log/*.log``;
-  ``ls /var/log``;
-* ``esxcli system version get``; ``hostname``; ``exit`` / ``logout``.
+* ``cat FILE``, ``tail [-n N] FILE``, ``grep [-i] [-v] PATTERN FILE`` for
+  ``/var/log/*.log``; ``ls /var/log``;
+* ``esxcli system version get``; ``hostname``; ``exit`` / ``logout``;
+* pipes into ``grep``, ``tail`` and ``cat`` (``cat /var/log/kmxa.log | grep -i error |
+  tail -n 5``): a ``|`` outside quotes ends a stage. grep matches a fixed string (as
+  ``grep -F``): a log line is matched in linear time whatever the pattern.
 """
 
 from __future__ import annotations
@@ -58,9 +61,84 @@ def _words(line: str) -> list[str]:
         raise InputError(f"-sh: syntax error: {exc}") from None
 
 
+def _stages(line: str) -> list[list[str]]:
+    """The words of each stage of ``line`` (split at every ``|`` outside quotes)."""
+    parts: list[str] = []
+    start, quote = 0, ""
+    for i, c in enumerate(line):
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "|":
+            parts.append(line[start:i])
+            start = i + 1
+    parts.append(line[start:])
+    stages = [_words(part) for part in parts]
+    if len(stages) > 1 and not all(stages):
+        raise InputError('-sh: syntax error: unexpected "|"')
+    return stages
+
+
+#: the commands that read a pipe (``... | grep X | tail -n 5``)
+_FILTERS = ("grep", "tail", "cat")
+
+
+def _grep_args(args: list[str]) -> tuple[str, set[str], list[str]]:
+    """``grep [-i] [-v] PATTERN [FILE]``: the pattern, the flags and the rest."""
+    flags: set[str] = set()
+    rest = list(args)
+    while rest and rest[0].startswith("-") and len(rest[0]) > 1:
+        opt = rest.pop(0)
+        if opt == "--":
+            break
+        for f in opt[1:]:
+            if f not in "iv":
+                raise InputError(f"grep: invalid option -- '{f}'",
+                                 hint="usage: grep [-i] [-v] PATTERN [FILE]")
+            flags.add(f)
+    if not rest:
+        raise InputError("usage: grep [-i] [-v] PATTERN [FILE]")
+    return rest[0], flags, rest[1:]
+
+
+def _grep(lines: list[Any], pattern: str, flags: set[str]) -> list[Any]:
+    fold = "i" in flags
+    needle = pattern.lower() if fold else pattern
+    keep = "v" not in flags
+    return [x for x in lines if (needle in (str(x).lower() if fold else str(x))) == keep]
+
+
+def _tail_args(args: list[str]) -> tuple[int, list[str]]:
+    n = 10
+    rest = list(args)
+    if rest and rest[0] == "-n" and len(rest) >= 2:
+        n, rest = _count(rest[1]), rest[2:]
+    elif rest and rest[0].startswith("-") and rest[0][1:].isdigit():
+        n, rest = int(rest[0][1:]), rest[1:]
+    return n, rest
+
+
+def _tail(lines: list[Any], n: int) -> list[Any]:
+    return lines[len(lines) - n:] if n else []
+
+
+def _lines(out: list[Any]) -> list[Any]:
+    """A stage's output as the lines the next stage reads."""
+    return [line for item in out for line in str(item).split("\n")]
+
+
 def check_line(line: str) -> None:
     """Raise ``InputError`` if ``line`` cannot be run on an ESXi shell at all."""
-    words = _words(line)
+    stages = _stages(line)
+    for words in stages[1:]:
+        if words[0] not in _FILTERS:
+            if words[0] in _COMMANDS:
+                raise InputError(f"-sh: {words[0]} does not read a pipe in the lab",
+                                 what="command", value=words[0], choices=_FILTERS)
+            raise InputError(f"-sh: {words[0]}: not found", what="command",
+                             value=words[0], choices=_FILTERS)
+    words = stages[0]
     if not words:
         return
     cmd = words[0]
@@ -84,7 +162,29 @@ def _log_name(run: Run, host: str, path: str) -> str:
 def run_line(run: Run, host: str, line: str) -> list[Any]:
     """Run one ESXi shell line on ``host``; its output lines (``InputError`` for errors)."""
     check_line(line)
-    words = _words(line)
+    stages = _stages(line)
+    out = _run_words(run, host, stages[0])
+    for words in stages[1:]:
+        lines = _lines(out)
+        cmd, args = words[0], words[1:]
+        if cmd == "grep":
+            pattern, flags, files = _grep_args(args)
+            if files:  # grep reads its FILE, not the pipe
+                out = _run_words(run, host, words)
+                continue
+            out = _grep(lines, pattern, flags)
+        elif cmd == "tail":
+            n, files = _tail_args(args)
+            if len(files) > 1:
+                raise InputError("usage: tail [-n N] [FILE]")
+            out = _run_words(run, host, words) if files else _tail(lines, n)
+        else:  # cat
+            out = _run_words(run, host, words) if args else lines
+    return out
+
+
+def _run_words(run: Run, host: str, words: list[str]) -> list[Any]:
+    """Run one command (a pipeline's stage, or the whole line) on ``host``."""
     if not words:
         return []
     world = run.world
@@ -123,21 +223,15 @@ def run_line(run: Run, host: str, line: str) -> list[Any]:
             raise InputError("usage: cat FILE")
         return world.log_lines(host, _log_name(run, host, args[0]))
     if cmd == "grep":
-        if len(args) != 2:
-            raise InputError("usage: grep PATTERN FILE")
-        lines = world.log_lines(host, _log_name(run, host, args[1]))
-        return [x for x in lines if args[0] in x]
+        pattern, flags, files = _grep_args(args)
+        if len(files) != 1:
+            raise InputError("usage: grep [-i] [-v] PATTERN FILE")
+        return _grep(world.log_lines(host, _log_name(run, host, files[0])), pattern, flags)
     if cmd == "tail":
-        n = 10
-        rest = list(args)
-        if rest and rest[0] == "-n" and len(rest) >= 2:
-            n, rest = _count(rest[1]), rest[2:]
-        elif rest and rest[0].startswith("-") and rest[0][1:].isdigit():
-            n, rest = int(rest[0][1:]), rest[1:]
+        n, rest = _tail_args(args)
         if len(rest) != 1:
             raise InputError("usage: tail [-n N] FILE")
-        lines = world.log_lines(host, _log_name(run, host, rest[0]))
-        return lines[len(lines) - n:] if n else []
+        return _tail(world.log_lines(host, _log_name(run, host, rest[0])), n)
     return _init_d(run, host, cmd[len("/etc/init.d/"):], args[0])
 
 
