@@ -420,6 +420,9 @@ def test_cert_issuer_is_the_parsed_issuer_name() -> None:
 @SETTINGS
 @given(which=st.integers(0, len(_CERTS) - 1), at=st.integers(0, 2000),
        xor=st.integers(1, 255), cut=st.booleans())
+# the serial's sign bit: a negative serial, which cryptography parses with a deprecation
+# warning (pyproject's filterwarnings lets that one through, as the lab does)
+@example(which=0, at=15, xor=0x80, cut=False)
 def test_cert_issuer_of_damaged_bytes_is_the_reference(which: int, at: int, xor: int,
                                                        cut: bool) -> None:
     """A changed or cut certificate: ValueError exactly where ``cryptography`` refuses it,
