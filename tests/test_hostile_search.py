@@ -537,3 +537,19 @@ def test_checker_cache_keeps_digests_not_scenario_texts() -> None:
     report = checker.run()
     assert checker._cache and all(len(key) == 64 for key in checker._cache)
     assert report.exercised.runs == len(checker._cache)
+
+
+def test_run_bundle_trace_onto_the_bundle_itself_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """vtalab run BUG.tgz --trace BUG.tgz exited 0 and left a trace where the bundle was;
+    --trace '' with a bundle was silently ignored."""
+    bug = tmp_path / "BUG.tgz"
+    code, _out, err = run(capsys, "bundle", str(SCENARIOS / "bugs" / "intermediate-images.yaml"),
+                          "--host", "esx-01", "--at", "2h", "--out", str(bug))
+    assert code == 0, err
+    data = bug.read_bytes()
+    code, _out, err = run(capsys, "run", str(bug), "--trace", str(bug))
+    assert code == 2, err
+    assert "it is the bug bundle" in err and bug.read_bytes() == data
+    code, _out, err = run(capsys, "run", str(bug), "--trace", "")
+    assert code == 2 and "give a file name" in err

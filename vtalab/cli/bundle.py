@@ -72,8 +72,8 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
     if header["seed"] != m["seed"] or digest != m["trace_digest"]:
         raise InputError(f"{path}: {TRACE} and {MANIFEST} disagree on the seed or the "
                          "digest; the bundle was edited")
-    if args.trace:
-        check_writable(args.trace)
+    if args.trace is not None:  # "" too; and never the bundle itself
+        check_writable(args.trace, [("the bug bundle", path)])
     scenario = load_scenario_text(bundle.scenario_text, file=f"{path}:{SCENARIO}")
     result = run_scenario(scenario, seed=m["seed"], until=header.get("until"))
     divergence = first_divergence([e.to_json() for e in recorded],
