@@ -296,8 +296,9 @@ def render_report(report: CheckReport, *, timelines: bool = True) -> str:
     untested = [n for n, inv in INVARIANTS.items() if inv.kind != "advice" and not ex.at_risk[n]]
     if untested:
         out.append("  never at risk in these runs, so not tested: " + ", ".join(untested)
-                   + (f" ({report.intensity} faults never take a TA host down: see "
-                      "--faults heavy)"
+                   + (" (" + ("no faults were injected" if report.intensity == "none"
+                             else "light faults never take a TA host down")
+                      + ": see --faults heavy)"
                       if "ta-objects-consistent-at-end" in untested
                       and report.intensity != "heavy" else ""))
     if report.advice:
