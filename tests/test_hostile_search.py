@@ -553,3 +553,20 @@ def test_run_bundle_trace_onto_the_bundle_itself_is_refused(
     assert "it is the bug bundle" in err and bug.read_bytes() == data
     code, _out, err = run(capsys, "run", str(bug), "--trace", "")
     assert code == 2 and "give a file name" in err
+
+
+def test_campaign_output_blocked_by_a_folder_is_found_before_the_runs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder named NAME.json in --out made the campaign fail after all its runs (and
+    after NAME.csv was written)."""
+    def no_runs(*a: Any, **k: Any) -> Any:
+        raise AssertionError("the campaign ran before its outputs were checked")
+
+    monkeypatch.setattr("vtalab.cli.campaign.run_campaign", no_runs)
+    out = tmp_path / "out"
+    (out / "small.json").mkdir(parents=True)
+    code, _out, err = run(capsys, "campaign", str(_spec(tmp_path)), "--out", str(out))
+    assert code == 2, err
+    assert f"cannot write {out / 'small.json'}: it is a directory" in err
+    assert sorted(p.name for p in out.iterdir()) == ["small.json"]

@@ -24,7 +24,7 @@ from vtalab.cli.common import add_pool_options, examples
 from vtalab.core.files import safe_name, write_atomic
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError
-from vtalab.scenario.tracefile import check_folder
+from vtalab.scenario.tracefile import check_folder, check_writable
 
 __all__ = ["register"]
 
@@ -70,6 +70,10 @@ def _spec_path(name: str) -> str:
     return name  # read_text says it does not exist
 
 
+#: The files a campaign writes in --out: NAME.csv, NAME.json, NAME.html.
+OUTPUTS = ("csv", "json", "html")
+
+
 def _quiet(done: int, total: int, what: str) -> None:
     """No progress bar."""
 
@@ -78,6 +82,10 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     check_folder(args.out)  # before the runs, not after them
     campaign = load_campaign(_spec_path(args.spec))
     spec = campaign.spec
+    base = os.path.join(args.out, safe_name(spec.name))
+    if os.path.isdir(args.out):  # a folder in the way of NAME.csv is found now, too
+        for ext in OUTPUTS:
+            check_writable(f"{base}.{ext}", [("the campaign spec", campaign.file)])
     if args.check:
         out.write(f"campaign {spec.name}: {len(campaign.runs)} runs "
                   f"({len(spec.scenarios)} scenario(s) x "
@@ -96,7 +104,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as exc:
         raise InputError(f"--out {args.out}: cannot create the folder: "
                          f"{exc.strerror or exc}") from None
-    base = os.path.join(args.out, safe_name(spec.name))
     written = []
     for ext, text in (("csv", campaign_csv(campaign, rows)),
                       ("json", campaign_json(campaign, rows)),
