@@ -349,7 +349,10 @@ class Run:
         outcome = proc.value
         if not isinstance(outcome, registry.Outcome):  # as the scenario runner: a bare
             outcome = registry.Outcome(ok=True, output=outcome)  # value is a success
-        return self._show(entry, outcome)
+        shown = self._show(entry, outcome)
+        if server is not None and entry.kind == "powercli" and entry.name.startswith("Get-"):
+            shown = on_servers(shown, server_names(server))
+        return shown
 
     def _async_task(self, entry: Verb, proc: simpy.Process,
                     started: dict[str, int]) -> PSObject:
@@ -413,8 +416,7 @@ class Run:
                              "Please connect first using a Connect cmdlet.",
                              hint="Connect-VIServer -Server " + self.world.ta_vcenter.name)
         if server is not None:
-            for value in server if isinstance(server, list) else [server]:
-                text = fmt.cell(value.get("Name") if isinstance(value, PSObject) else value)
+            for text in server_names(server):
                 if text not in names:
                     raise InputError(f"{entry.name}: Could not find VIServer with name "
                                      f"'{text}'.", what="server", value=text, choices=names)
@@ -482,6 +484,31 @@ class Run:
         if outcome.message:  # a console line (Write-Host), not a pipeline object
             self.console.append(outcome.message)
         return []
+
+
+def server_names(server: Any) -> list[str]:
+    """The vCenter names a ``-Server`` argument gives: names, or VIServer objects
+    (``$global:DefaultVIServers``, ``Connect-VIServer``'s output), one or several."""
+    return [fmt.cell(v.get("Name") if isinstance(v, PSObject) else v)
+            for v in (server if isinstance(server, list) else [server])]
+
+
+#: The vCenter in a PowerCLI object's Uid (``/VIServer=user@domain@VCENTER:443/...``).
+_UID_SERVER = re.compile(r"/VIServer=[^/]*@([^@/:]+)(?::\d+)?/")
+
+
+def on_servers(objects: list[Any], names: list[str]) -> list[Any]:
+    """What a Get- cmdlet given ``-Server`` outputs: only the objects of those vCenters
+    (by the vCenter in their Uid; an object without one is kept). PowerCLI asks each
+    server named, so ``Get-VMHost -Server`` the TA vCenter lists the TA hosts only."""
+    wanted = {n.lower() for n in names}
+    out = []
+    for obj in objects:
+        uid = obj.get("Uid") if isinstance(obj, PSObject) else None
+        found = _UID_SERVER.match(uid) if isinstance(uid, str) else None
+        if found is None or found.group(1).lower() in wanted:
+            out.append(obj)
+    return out
 
 
 def client_task(world: World, record: AsyncTask) -> dict[str, Any]:

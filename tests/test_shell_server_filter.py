@@ -1,0 +1,50 @@
+"""``-Server`` on a Get- cmdlet selects whose objects come back, as in PowerCLI: each
+vCenter answers for its own inventory (the TA hosts are the TA vCenter's, the trusted
+hosts the workload vCenter's). It was checked and then ignored: ``Get-VMHost -Server``
+the TA vCenter listed the workload hosts too."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from vtalab.training.session import Session
+
+EXERCISE = "failed-ta-host-upgrade"  # connected to both vCenters from the start
+
+
+@pytest.fixture(scope="module")
+def session() -> Session:
+    return Session.start(EXERCISE)
+
+
+def _names(session: Session, line: str) -> list[str]:
+    reply = session.run(line + " | Select-Object -ExpandProperty Name")
+    assert reply.ok, reply.text
+    return [w for w in reply.text.split() if w]
+
+
+def test_each_vcenter_answers_for_its_own_hosts(session: Session) -> None:
+    everything = _names(session, "Get-VMHost")
+    ta = _names(session, "Get-VMHost -Server vcsa-ta.lab.local")
+    wld = _names(session, "Get-VMHost -Server vcsa-wld.lab.local")
+    assert ta == ["ta-esx-01", "ta-esx-02"] and wld == ["esx-01", "esx-02"]
+    assert sorted(ta + wld) == sorted(everything)
+    # both by name, or the connected VIServer objects: everything, in the usual order
+    assert _names(session, "Get-VMHost -Server vcsa-ta.lab.local,vcsa-wld.lab.local") \
+        == everything
+    assert _names(session, "Get-VMHost -Server $global:DefaultVIServers") == everything
+
+
+def test_objects_follow_their_uid(session: Session) -> None:
+    reply = session.run("Get-Task -Server vcsa-ta.lab.local | Select-Object -ExpandProperty Uid")
+    uids = reply.text.split()
+    assert reply.ok and uids
+    assert all(re.match(r"/VIServer=[^/]*@vcsa-ta\.lab\.local:443/", u) for u in uids), uids
+
+
+def test_a_server_not_connected_is_still_refused(session: Session) -> None:
+    reply = session.run("Get-VMHost -Server vcsa-other.lab.local")
+    assert not reply.ok and "Could not find VIServer with name 'vcsa-other.lab.local'" \
+        in reply.text
