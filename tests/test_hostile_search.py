@@ -570,3 +570,18 @@ def test_campaign_output_blocked_by_a_folder_is_found_before_the_runs(
     assert code == 2, err
     assert f"cannot write {out / 'small.json'}: it is a directory" in err
     assert sorted(p.name for p in out.iterdir()) == ["small.json"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--workers", "0"], "--workers must be between 1 and"),
+    (["--scheduler", "tcp://127.0.0.1"], "no port"),
+])
+def test_campaign_check_refuses_pool_options_it_would_not_run_with(
+        argv: list[str], message: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--check`` opens no pool, so bad --workers/--scheduler values passed (exit 0) and
+    failed only on the real run."""
+    code, out, err = run(capsys, "campaign", "token-lifetime-vs-outage", "--check",
+                         "--out", str(tmp_path / "o"), *argv)
+    assert code == 2 and message in err and "Traceback" not in err, (out, err)
+    assert not (tmp_path / "o").exists()

@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 from vtalab.core.kernel import gc_nursery
 from vtalab.errors import InputError
 
-__all__ = ["MAX_WORKERS", "DaskPool", "InProcess", "Pool", "open_pool"]
+__all__ = ["MAX_WORKERS", "DaskPool", "InProcess", "Pool", "check_pool_options", "open_pool",
+           "scheduler_address"]
 
 #: The most local worker processes ``--workers`` starts (each holds its own worlds).
 MAX_WORKERS = 64
@@ -247,9 +248,10 @@ class DaskPool:
         self.close()
 
 
-def open_pool(workers: int | None = None, scheduler: str | None = None
-              ) -> InProcess | DaskPool:
-    """The pool the options ask for: in-process when neither is given."""
+def check_pool_options(workers: int | None = None, scheduler: str | None = None) -> None:
+    """Refuse ``--workers``/``--scheduler`` values no pool could run with (what
+    :func:`open_pool` checks first; a command that may stop before opening one, such as
+    ``campaign --check``, checks them itself)."""
     if workers is not None and scheduler is not None:
         raise InputError("give --workers or --scheduler, not both", what="options")
     if workers is not None and not 1 <= workers <= MAX_WORKERS:
@@ -257,6 +259,12 @@ def open_pool(workers: int | None = None, scheduler: str | None = None
                          what="workers", value=workers)
     if scheduler is not None:
         scheduler_address(scheduler)
+
+
+def open_pool(workers: int | None = None, scheduler: str | None = None
+              ) -> InProcess | DaskPool:
+    """The pool the options ask for: in-process when neither is given."""
+    check_pool_options(workers, scheduler)
     if workers is None and scheduler is None:
         return InProcess()
     return DaskPool(workers=workers, scheduler=scheduler)

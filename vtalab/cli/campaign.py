@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from vtalab.analysis.campaign import load_campaign, run_campaign, unseen_tasks
 from vtalab.analysis.campaign_report import campaign_csv, campaign_html, campaign_json
-from vtalab.analysis.pool import open_pool
+from vtalab.analysis.pool import check_pool_options, open_pool
 from vtalab.cli.common import add_pool_options, examples
 from vtalab.core.files import safe_name, write_atomic
 from vtalab.core.resources import bundled
@@ -79,6 +79,8 @@ def _quiet(done: int, total: int, what: str) -> None:
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
+    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
+    check_pool_options(workers, scheduler)  # --check opens no pool, but checks them too
     check_folder(args.out)  # before the runs, not after them
     campaign = load_campaign(_spec_path(args.spec))
     spec = campaign.spec
@@ -93,7 +95,6 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                   f"seeds); columns: {', '.join(campaign.columns)}\n")
         return 0
     factory = getattr(args, "progress", None)
-    workers, scheduler = getattr(args, "workers", None), getattr(args, "scheduler", None)
     with open_pool(workers, scheduler) as pool, \
             factory("campaign") if factory else nullcontext(_quiet) as bar:
         seen: set[str] = set()
