@@ -48,3 +48,16 @@ def test_a_server_not_connected_is_still_refused(session: Session) -> None:
     reply = session.run("Get-VMHost -Server vcsa-other.lab.local")
     assert not reply.ok and "Could not find VIServer with name 'vcsa-other.lab.local'" \
         in reply.text
+
+
+def test_get_vm_takes_server_and_powershell_wildcards(session: Session) -> None:
+    """Get-VM (the lab's ``vms``) refused -Server ("vms: A parameter cannot be found ...")
+    and matched names with fnmatch, where PowerShell reads ``[!x]`` as '!' or 'x'."""
+    assert _names(session, "Get-VM -Server vcsa-wld.lab.local") == ["db01"]
+    assert _names(session, "Get-VM -Server vcsa-ta.lab.local") == []
+    assert _names(session, "Get-VM DB0?") == ["db01"]
+    assert _names(session, "Get-VM '[!x]b01'") == []  # '!' is no negation in PowerShell
+    reply = session.run("Get-VM -Server vcsa-other.lab.local")
+    assert not reply.ok and "Get-VM: Could not find VIServer with name" in reply.text
+    reply = session.run("Get-VM db0[1")
+    assert not reply.ok and "wildcard character pattern is not valid" in reply.text

@@ -49,7 +49,7 @@ from vtalab.training.pwsh.parser import (
     property_of,
 )
 from vtalab.training.risks import assess, forbidden_effects
-from vtalab.training.servers import NON_INTERACTIVE, connected
+from vtalab.training.servers import NON_INTERACTIVE, connected, on_servers, server_names
 from vtalab.world import registry
 from vtalab.world.objects import make, object_type
 from vtalab.world.verbs.tasks import task_id as task_id_of
@@ -484,31 +484,6 @@ class Run:
         if outcome.message:  # a console line (Write-Host), not a pipeline object
             self.console.append(outcome.message)
         return []
-
-
-def server_names(server: Any) -> list[str]:
-    """The vCenter names a ``-Server`` argument gives: names, or VIServer objects
-    (``$global:DefaultVIServers``, ``Connect-VIServer``'s output), one or several."""
-    return [fmt.cell(v.get("Name") if isinstance(v, PSObject) else v)
-            for v in (server if isinstance(server, list) else [server])]
-
-
-#: The vCenter in a PowerCLI object's Uid (``/VIServer=user@domain@VCENTER:443/...``).
-_UID_SERVER = re.compile(r"/VIServer=[^/]*@([^@/:]+)(?::\d+)?/")
-
-
-def on_servers(objects: list[Any], names: list[str]) -> list[Any]:
-    """What a Get- cmdlet given ``-Server`` outputs: only the objects of those vCenters
-    (by the vCenter in their Uid; an object without one is kept). PowerCLI asks each
-    server named, so ``Get-VMHost -Server`` the TA vCenter lists the TA hosts only."""
-    wanted = {n.lower() for n in names}
-    out = []
-    for obj in objects:
-        uid = obj.get("Uid") if isinstance(obj, PSObject) else None
-        found = _UID_SERVER.match(uid) if isinstance(uid, str) else None
-        if found is None or found.group(1).lower() in wanted:
-            out.append(obj)
-    return out
 
 
 def client_task(world: World, record: AsyncTask) -> dict[str, Any]:

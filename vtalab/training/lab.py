@@ -17,7 +17,6 @@ faults are not here: they run through the registry like the PowerCLI cmdlets.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,9 +27,9 @@ from vtalab.scenario.expect import LOG_NAMES, parse_time
 from vtalab.scenario.timeline import render_timeline
 from vtalab.training.esxi import banner as esxi_banner
 from vtalab.training.pwsh import format as fmt
-from vtalab.training.pwsh.filters import bind_simple
+from vtalab.training.pwsh.filters import WILDCARD_CHARS, bind_simple, wildcard
 from vtalab.training.pwsh.parser import Command, PSObject
-from vtalab.training.servers import NON_INTERACTIVE, connected
+from vtalab.training.servers import NON_INTERACTIVE, connected, on_servers, server_names
 from vtalab.world.objects import object_type
 from vtalab.world.verbs.inventory import vm_object
 
@@ -123,11 +122,11 @@ def _operator_message(message: str) -> str:
 def _hosts(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     spec = SHELL["hosts"]
     named, values = _args(run, cmd, spec, 1)
-    pattern = named.get("Name", values[0] if values else "*")
-    names = [n for n in run.world.hosts if fnmatch.fnmatchcase(n.lower(),
-                                                                fmt.cell(pattern).lower())]
-    if not names and "*" not in fmt.cell(pattern):
-        run.world.host(fmt.cell(pattern))  # raises with the nearest host name
+    pattern = fmt.cell(named.get("Name", values[0] if values else "*"))
+    match = wildcard(pattern).fullmatch  # PowerShell's wildcards, any case
+    names = [n for n in run.world.hosts if match(n)]
+    if not names and not any(c in pattern for c in WILDCARD_CHARS):
+        run.world.host(pattern)  # raises with the nearest host name
     return [host_object(run.world, n) for n in names]
 
 
@@ -140,10 +139,19 @@ def _vms(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     spec = SHELL["vms"]
     named, values = _args(run, cmd, spec, 1)
     pattern = fmt.cell(named.get("Name", values[0] if values else "*"))
-    names = [n for n in run.world.vms if fnmatch.fnmatchcase(n.lower(), pattern.lower())]
-    if not names and "*" not in pattern:
+    match = wildcard(pattern).fullmatch  # PowerShell's wildcards, any case (Get-VMHost's)
+    names = [n for n in run.world.vms if match(n)]
+    if not names and not any(c in pattern for c in WILDCARD_CHARS):
         run.world.vm(pattern)
-    return [_vm_object(run.world, n) for n in names]
+    found = [_vm_object(run.world, n) for n in names]
+    if named.get("Server") is None:
+        return found
+    servers, known = server_names(named["Server"]), connected(run.world, run.state)
+    for text in servers:  # as the cmdlets' -Server (commands.Run._check_server)
+        if text not in known:
+            raise InputError(f"Get-VM: Could not find VIServer with name '{text}'.",
+                             what="server", value=text, choices=known)
+    return on_servers(found, servers)
 
 
 def _tasks(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
@@ -489,7 +497,8 @@ SHELL: dict[str, LabCommand] = {c.name: c for c in (
                "connection state, ESXi version, attestation status and its message "
                "(Monitor > Security).", "hosts [NAME]", ("Name",), (), _hosts, ("host",)),
     LabCommand("vms", ("Get-VM",), "VMs (PowerCLI VirtualMachine objects): power state, "
-               "host.", "vms [NAME]", ("Name",), (), _vms, ("vm",)),
+               "host.", "vms [NAME] [-Server VCENTER]", ("Name", "Server"), (), _vms,
+               ("vm",)),
     LabCommand("tasks", (), "Recent Tasks of both vCenters (default: the last 15).",
                "tasks [-Tail N] [-All]", ("Tail",), ("All",), _tasks),
     LabCommand("events", (), "vCenter events (default: the last 15).",

@@ -3,13 +3,17 @@ prompt when nobody can answer: shared by the commands and the lab's shell comman
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
+
+from vtalab.training.pwsh import format as fmt
+from vtalab.world.psformat import PSObject
 
 if TYPE_CHECKING:
     from vtalab.training.commands import ShellState
     from vtalab.world.assembly import World
 
-__all__ = ["NON_INTERACTIVE", "connected"]
+__all__ = ["NON_INTERACTIVE", "connected", "on_servers", "server_names"]
 
 #: PowerShell's words when a cmdlet must ask but nobody can answer (pwsh -NonInteractive)
 NON_INTERACTIVE = ("PowerShell is in NonInteractive mode. Read and Prompt functionality is "
@@ -21,3 +25,28 @@ def connected(world: World, state: ShellState) -> list[str]:
     if state.servers is None:
         return [world.ta_vcenter.name, world.workload_vcenter.name]
     return list(state.servers)
+
+
+def server_names(server: Any) -> list[str]:
+    """The vCenter names a ``-Server`` argument gives: names, or VIServer objects
+    (``$global:DefaultVIServers``, ``Connect-VIServer``'s output), one or several."""
+    return [fmt.cell(v.get("Name") if isinstance(v, PSObject) else v)
+            for v in (server if isinstance(server, list) else [server])]
+
+
+#: The vCenter in a PowerCLI object's Uid (``/VIServer=user@domain@VCENTER:443/...``).
+_UID_SERVER = re.compile(r"/VIServer=[^/]*@([^@/:]+)(?::\d+)?/")
+
+
+def on_servers(objects: list[Any], names: list[str]) -> list[Any]:
+    """What a Get- cmdlet given ``-Server`` outputs: only the objects of those vCenters
+    (by the vCenter in their Uid; an object without one is kept). PowerCLI asks each
+    server named, so ``Get-VMHost -Server`` the TA vCenter lists the TA hosts only."""
+    wanted = {n.lower() for n in names}
+    out = []
+    for obj in objects:
+        uid = obj.get("Uid") if isinstance(obj, PSObject) else None
+        found = _UID_SERVER.match(uid) if isinstance(uid, str) else None
+        if found is None or found.group(1).lower() in wanted:
+            out.append(obj)
+    return out
