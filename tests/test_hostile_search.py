@@ -44,16 +44,13 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 # -- vtalab campaign -------------------------------------------------------------------
 
 def _grid_bomb(tmp_path: Path) -> Path:
-    (tmp_path / "base.yaml").write_text(BASE.read_text(encoding="utf-8"), encoding="utf-8")
     values = "[" + ", ".join(str(60 * (k + 1)) for k in range(1000)) + "]"
     text = "name: bomb\nscenarios: [base.yaml]\ngrid:\n"
     for parameter in ("token_lifetime_seconds", "reattest_period_seconds",
                       "full_boot_seconds", "quick_boot_seconds", "nonce_lifetime_seconds",
                       "maintenance_mode_seconds"):
         text += f"  - parameter: {parameter}\n    values: {values}\n"
-    spec = tmp_path / "bomb.yaml"
-    spec.write_text(text, encoding="utf-8")
-    return spec
+    return _spec(tmp_path, text)
 
 
 def test_campaign_grid_of_10_to_18_points_is_refused_before_any_point_is_made(
