@@ -138,14 +138,10 @@ def _banner(served: Any, lab: Any, args: argparse.Namespace, out: TextIO) -> Non
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
-    # uvicorn and starlette are heavy to import: only `vtalab serve` pays for them.
-
-
     if args.seed is not None and args.seed < 0:  # a trace with it would not replay
         raise InputError(f"--seed: expected a number >= 0, got {args.seed}", what="seed",
                          value=args.seed)
     if args.exercise is not None:  # the console's exercise and classroom modes
-
         return run_exercise(args, out)
     if args.classroom is not None:
         raise InputError("--classroom needs --exercise NAME (vtalab train lists them)",

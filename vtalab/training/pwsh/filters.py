@@ -112,7 +112,7 @@ def _number(value: Any) -> float | None:
         return None
 
 
-
+#: The characters that make a name a PowerShell wildcard pattern.
 WILDCARD_CHARS = "*?["
 
 
