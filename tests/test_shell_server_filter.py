@@ -1,7 +1,8 @@
-"""``-Server`` on a Get- cmdlet selects whose objects come back, as in PowerCLI: each
-vCenter answers for its own inventory (the TA hosts are the TA vCenter's, the trusted
-hosts the workload vCenter's). It was checked and then ignored: ``Get-VMHost -Server``
-the TA vCenter listed the workload hosts too."""
+"""What a Get- cmdlet selects, as in PowerCLI. ``-Server``: each vCenter answers for its
+own inventory (the TA hosts are the TA vCenter's, the trusted hosts the workload
+vCenter's); it was checked and then ignored, so ``Get-VMHost -Server`` the TA vCenter
+listed the workload hosts too. ``-Name``: PowerShell's wildcards, a pattern that matches
+nothing being no output (Get-VM and Get-TrustAuthorityCluster did otherwise)."""
 
 from __future__ import annotations
 
@@ -61,3 +62,14 @@ def test_get_vm_takes_server_and_powershell_wildcards(session: Session) -> None:
     assert not reply.ok and "Get-VM: Could not find VIServer with name" in reply.text
     reply = session.run("Get-VM db0[1")
     assert not reply.ok and "wildcard character pattern is not valid" in reply.text
+
+
+def test_get_trust_authority_cluster_name_is_a_filter(session: Session) -> None:
+    """-Name takes wildcards as a filter: a pattern that matches nothing is no output, as
+    for Get-VMHost (it was "unknown Trust Authority cluster 'x*'"); a plain name that
+    matches nothing is still refused with the nearest one."""
+    assert _names(session, "Get-TrustAuthorityCluster -Name x*") == []
+    assert _names(session, "Get-TrustAuthorityCluster -Name vta*") == ["vTA", "Cluster"]
+    assert _names(session, "Get-TrustAuthorityCluster -Name vTA") == ["vTA", "Cluster"]
+    reply = session.run("Get-TrustAuthorityCluster -Name nothere")
+    assert not reply.ok and "vTA Cluster" in reply.text

@@ -427,7 +427,8 @@ def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any],
 _INVENTORY: dict[str, Callable[[Any], list[str]]] = {
     "VMHost": lambda world: list(world.hosts),
     "VirtualMachine": lambda world: list(world.vms),
-    "TrustedCluster": lambda world: list(world.trusted_clusters)}
+    "TrustedCluster": lambda world: list(world.trusted_clusters),
+    "TrustAuthorityCluster": lambda world: [world.ta_cluster.name]}
 _INVENTORY_FIELDS = {"vmhost": "VMHost", "vm": "VirtualMachine"}
 
 
