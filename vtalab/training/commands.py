@@ -49,7 +49,13 @@ from vtalab.training.pwsh.parser import (
     property_of,
 )
 from vtalab.training.risks import assess, forbidden_effects
-from vtalab.training.servers import NON_INTERACTIVE, connected, on_servers, server_names
+from vtalab.training.servers import (
+    NON_INTERACTIVE,
+    check_servers,
+    connected,
+    on_servers,
+    server_names,
+)
 from vtalab.world import registry
 from vtalab.world.objects import make, object_type
 from vtalab.world.verbs.tasks import task_id as task_id_of
@@ -416,10 +422,7 @@ class Run:
                              "Please connect first using a Connect cmdlet.",
                              hint="Connect-VIServer -Server " + self.world.ta_vcenter.name)
         if server is not None:
-            for text in server_names(server):
-                if text not in names:
-                    raise InputError(f"{entry.name}: Could not find VIServer with name "
-                                     f"'{text}'.", what="server", value=text, choices=names)
+            check_servers(entry.name, server, names)
             return
         need = {"ta": self.world.ta_vcenter.name,
                 "workload": self.world.workload_vcenter.name}.get(entry.side)

@@ -27,9 +27,9 @@ from vtalab.scenario.expect import LOG_NAMES, parse_time
 from vtalab.scenario.timeline import render_timeline
 from vtalab.training.esxi import banner as esxi_banner
 from vtalab.training.pwsh import format as fmt
-from vtalab.training.pwsh.filters import WILDCARD_CHARS, bind_simple, wildcard
+from vtalab.training.pwsh.filters import bind_simple, is_wildcard, matching
 from vtalab.training.pwsh.parser import Command, PSObject
-from vtalab.training.servers import NON_INTERACTIVE, connected, on_servers, server_names
+from vtalab.training.servers import NON_INTERACTIVE, check_servers, connected, on_servers
 from vtalab.world.objects import object_type
 from vtalab.world.verbs.inventory import vm_object
 
@@ -123,9 +123,8 @@ def _hosts(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     spec = SHELL["hosts"]
     named, values = _args(run, cmd, spec, 1)
     pattern = fmt.cell(named.get("Name", values[0] if values else "*"))
-    match = wildcard(pattern).fullmatch  # PowerShell's wildcards, any case
-    names = [n for n in run.world.hosts if match(n)]
-    if not names and not any(c in pattern for c in WILDCARD_CHARS):
+    names = matching(pattern, list(run.world.hosts))  # PowerShell's wildcards, any case
+    if not names and not is_wildcard(pattern):
         run.world.host(pattern)  # raises with the nearest host name
     return [host_object(run.world, n) for n in names]
 
@@ -139,18 +138,13 @@ def _vms(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     spec = SHELL["vms"]
     named, values = _args(run, cmd, spec, 1)
     pattern = fmt.cell(named.get("Name", values[0] if values else "*"))
-    match = wildcard(pattern).fullmatch  # PowerShell's wildcards, any case (Get-VMHost's)
-    names = [n for n in run.world.vms if match(n)]
-    if not names and not any(c in pattern for c in WILDCARD_CHARS):
+    names = matching(pattern, list(run.world.vms))  # PowerShell's wildcards, any case
+    if not names and not is_wildcard(pattern):
         run.world.vm(pattern)
     found = [_vm_object(run.world, n) for n in names]
     if named.get("Server") is None:
         return found
-    servers, known = server_names(named["Server"]), connected(run.world, run.state)
-    for text in servers:  # as the cmdlets' -Server (commands.Run._check_server)
-        if text not in known:
-            raise InputError(f"Get-VM: Could not find VIServer with name '{text}'.",
-                             what="server", value=text, choices=known)
+    servers = check_servers("Get-VM", named["Server"], connected(run.world, run.state))
     return on_servers(found, servers)
 
 

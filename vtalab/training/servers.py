@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from vtalab.errors import InputError
 from vtalab.training.pwsh import format as fmt
 from vtalab.world.psformat import PSObject
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from vtalab.training.commands import ShellState
     from vtalab.world.assembly import World
 
-__all__ = ["NON_INTERACTIVE", "connected", "on_servers", "server_names"]
+__all__ = ["NON_INTERACTIVE", "check_servers", "connected", "on_servers", "server_names"]
 
 #: PowerShell's words when a cmdlet must ask but nobody can answer (pwsh -NonInteractive)
 NON_INTERACTIVE = ("PowerShell is in NonInteractive mode. Read and Prompt functionality is "
@@ -32,6 +33,17 @@ def server_names(server: Any) -> list[str]:
     (``$global:DefaultVIServers``, ``Connect-VIServer``'s output), one or several."""
     return [fmt.cell(v.get("Name") if isinstance(v, PSObject) else v)
             for v in (server if isinstance(server, list) else [server])]
+
+
+def check_servers(command: str, server: Any, known: list[str]) -> list[str]:
+    """The vCenter names ``-Server`` gives (:func:`server_names`), each one of the
+    connected ``known``; else PowerCLI's error for the first that is not."""
+    names = server_names(server)
+    for text in names:
+        if text not in known:
+            raise InputError(f"{command}: Could not find VIServer with name '{text}'.",
+                             what="server", value=text, choices=known)
+    return names
 
 
 #: The vCenter in a PowerCLI object's Uid (``/VIServer=user@domain@VCENTER:443/...``).

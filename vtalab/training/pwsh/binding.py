@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from vtalab.errors import InputError
 from vtalab.scenario.expect import parse_time
 from vtalab.training.pwsh import format as fmt
-from vtalab.training.pwsh.filters import WILDCARD_CHARS, resolve_param_name, wildcard
+from vtalab.training.pwsh.filters import is_wildcard, matching, resolve_param_name
 from vtalab.training.pwsh.parser import Command, Param, PSObject, VarRef
 from vtalab.world.objects import X509Certificate
 from vtalab.world.registry import PS, Verb
@@ -465,9 +465,8 @@ def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | No
         for value in as_values(call[spec.field]):
             if not isinstance(value, str):
                 values.append(value)  # an object: bound by property later
-            elif any(c in value for c in WILDCARD_CHARS):
-                pattern = wildcard(value)
-                hits = [n for n in names if pattern.fullmatch(n)]
+            elif is_wildcard(value):
+                hits = matching(value, names)
                 values += hits if hits or is_filter else [value]
             else:
                 same = [n for n in names if n.lower() == value.lower()]
@@ -663,11 +662,9 @@ def ta_cluster_name(world: Any, text: str) -> str:
     with the nearest name."""
     names = [world.ta_cluster.name]
     low = text.strip().lower()
-    if any(c in text for c in WILDCARD_CHARS):  # PowerCLI's names take wildcards
-        pattern = wildcard(text)
-        hits = [n for n in names if pattern.fullmatch(n)]
-        if hits:
-            return hits[0]
+    hits = matching(text, names) if is_wildcard(text) else []  # PowerCLI's names take them
+    if hits:
+        return hits[0]
     for found in ([n for n in names if n == text], [n for n in names if n.lower() == low],
                   [n for n in names if low and n.lower().startswith(low)]):
         if len(found) == 1:

@@ -44,7 +44,8 @@ from vtalab.training.pwsh.parser import (
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["FILTERS", "WILDCARD_CHARS", "Filter", "bind_simple", "compare",
+__all__ = ["FILTERS", "WILDCARD_CHARS", "Filter", "bind_simple", "compare", "is_wildcard",
+           "matching",
            "resolve_param_name", "wildcard"]
 
 
@@ -114,6 +115,17 @@ def _number(value: Any) -> float | None:
 
 #: The characters that make a name a PowerShell wildcard pattern.
 WILDCARD_CHARS = "*?["
+
+
+def is_wildcard(text: str) -> bool:
+    """Whether ``text`` is a wildcard pattern rather than a plain name."""
+    return any(c in text for c in WILDCARD_CHARS)
+
+
+def matching(pattern: str, names: Sequence[str]) -> list[str]:
+    """The ``names`` the PowerShell wildcard ``pattern`` matches (any case), in order."""
+    match = wildcard(pattern).fullmatch
+    return [n for n in names if match(n)]
 
 
 @functools.lru_cache(maxsize=256)
