@@ -49,13 +49,7 @@ from vtalab.training.pwsh.parser import (
     property_of,
 )
 from vtalab.training.risks import assess, forbidden_effects
-from vtalab.training.servers import (
-    NON_INTERACTIVE,
-    check_servers,
-    connected,
-    on_servers,
-    server_names,
-)
+from vtalab.training.servers import NON_INTERACTIVE, check_servers, connected, on_servers
 from vtalab.world import registry
 from vtalab.world.objects import make, object_type
 from vtalab.world.verbs.tasks import task_id as task_id_of
@@ -313,8 +307,7 @@ class Run:
         whatif = args.pop("@whatif", None)
         server = args.pop("@server", None)
         run_async = bool(args.pop("@runasync", False))
-        if entry.kind == "powercli":
-            self._check_server(entry, server)
+        named_servers = self._check_server(entry, server) if entry.kind == "powercli" else None
         if whatif is None and entry.kind == "powercli" and changes(entry):
             whatif = self._preference("WhatIfPreference", "False") == "True"
         if whatif:
@@ -356,8 +349,8 @@ class Run:
         if not isinstance(outcome, registry.Outcome):  # as the scenario runner: a bare
             outcome = registry.Outcome(ok=True, output=outcome)  # value is a success
         shown = self._show(entry, outcome)
-        if server is not None and entry.kind == "powercli" and entry.name.startswith("Get-"):
-            shown = on_servers(shown, server_names(server))
+        if named_servers is not None and entry.name.startswith("Get-"):
+            shown = on_servers(shown, named_servers)
         return shown
 
     def _async_task(self, entry: Verb, proc: simpy.Process,
@@ -413,22 +406,22 @@ class Run:
             outcome = registry.Outcome(ok=True, output=outcome)
         return self._show(record.entry, outcome)
 
-    def _check_server(self, entry: Verb, server: Any) -> None:
-        """The cmdlet runs on a connected vCenter: the one ``-Server`` names, else the one
-        that owns what it manages (the TA vCenter for TA objects ...)."""
+    def _check_server(self, entry: Verb, server: Any) -> list[str] | None:
+        """The cmdlet runs on a connected vCenter: the ones ``-Server`` names (returned),
+        else the one that owns what it manages (the TA vCenter for TA objects ...)."""
         names = connected(self.world, self.state)
         if not names:
             raise InputError(f"{entry.name}: You are not currently connected to any servers. "
                              "Please connect first using a Connect cmdlet.",
                              hint="Connect-VIServer -Server " + self.world.ta_vcenter.name)
         if server is not None:
-            check_servers(entry.name, server, names)
-            return
+            return check_servers(entry.name, server, names)
         need = {"ta": self.world.ta_vcenter.name,
                 "workload": self.world.workload_vcenter.name}.get(entry.side)
         if need is not None and need not in names:
             raise InputError(f"{entry.name}: not connected to {need}, the vCenter Server "
                              "this cmdlet runs on", hint=f"Connect-VIServer -Server {need}")
+        return None
 
     def _preference(self, name: str, default: str) -> str:
         """A preference variable (``$ConfirmPreference``, ``$WhatIfPreference``) as set in
