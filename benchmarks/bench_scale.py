@@ -361,6 +361,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--growth-seconds", type=float, default=DAY,
                     help="simulated seconds of each growth world (default one day; a "
                          "shorter run fits a loaded machine, the growth ratio stays)")
+    ap.add_argument("--growth-repeats", type=int, default=GROWTH_REPEATS,
+                    help=f"runs of each growth world up to {GROWTH_REPEAT_UP_TO:,} hosts, the "
+                         f"fastest counting (default {GROWTH_REPEATS})")
     ap.add_argument("--crypto", choices=CRYPTO_MODES, default="real",
                     help="crypto of the growth worlds (section 3; default real)")
     ap.add_argument("--day-crypto", default="simulated",
@@ -392,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     if "2" in sections:
         day_section()
     if "3" in sections:
-        growth_section(args.max_hosts, args.growth_seconds, args.crypto)
+        growth_section(args.max_hosts, args.growth_seconds, args.crypto, args.growth_repeats)
     rc = checker_section(args.examples, args.checker_rounds) if "4" in sections else 0
     if "5" in sections:
         big_day_section(day_modes, args.day_hosts)
@@ -490,25 +493,40 @@ def _day_split(day: dict[str, Any]) -> None:
 
 
 
-def growth_section(max_hosts: int, seconds: float, crypto_mode: str = "real") -> None:
-    """3. growth to ``max_hosts``, each world run ``seconds``."""
+#: Worlds up to this many trusted hosts are run :data:`GROWTH_REPEATS` times in the growth
+#: table and the fastest run counts (a shared machine only ever slows a run down; the
+#: 10,000-host day, minutes long, runs once). One run each made the 100 -> 1,000 step
+#: 9.0x in one run and 11.2x in the next, with the same instructions.
+GROWTH_REPEAT_UP_TO = 1000
+GROWTH_REPEATS = 2
+
+
+def growth_section(max_hosts: int, seconds: float, crypto_mode: str = "real",
+                   repeats: int = GROWTH_REPEATS) -> None:
+    """3. growth to ``max_hosts``, each world run ``seconds`` (worlds up to
+    :data:`GROWTH_REPEAT_UP_TO` hosts ``repeats`` times, the fastest counting)."""
     span = "one simulated day" if seconds == DAY else f"{seconds / 3600:g} simulated hours"
     print(f"\n3. Growth: N trusted + 3 TA hosts, {span}, --trace streamed to a file "
-          f"(one process each), crypto: {crypto_mode}")
+          f"(one process each), crypto: {crypto_mode}; up to {GROWTH_REPEAT_UP_TO:,} "
+          f"hosts the best of {repeats} runs")
     print(f"   {'hosts':>6} {'build s':>8} {'run s':>8} {'hour 1':>7} {'later/h':>8} "
           f"{'CPU s':>8} {'events':>10} {'peak MB':>8} {'× real':>8} {'growth':>7} "
           f"{'CPU growth':>10}")
     prev: dict[str, Any] | None = None
     size = 10
     while size <= max_hosts:
-        r = in_child(size, 0, seconds, crypto_mode)
+        runs = [in_child(size, 0, seconds, crypto_mode)
+                for _ in range(max(1, repeats) if size <= GROWTH_REPEAT_UP_TO else 1)]
+        r = min(runs, key=lambda x: x["build"] + x["run"])
         total = r["build"] + r["run"]
+        each = ("" if len(runs) == 1 else "   (runs: " + ", ".join(
+            f"{x['build'] + x['run']:.2f}" for x in runs) + " s)")
         growth = f"{total / (prev['build'] + prev['run']):6.1f}×" if prev else "      -"
         cpu_growth = f"{r['cpu'] / prev['cpu']:9.1f}×" if prev else "         -"
         print(f"   {size:>6} {r['build']:8.2f} {r['run']:8.2f} {r['first_hour']:7.2f} "
               f"{_per_later_hour(r, seconds)} {r['cpu']:8.2f} "
               f"{r['events']:>10,} {r['peak_mb']:8.0f} {seconds / total:8.0f} {growth} "
-              f"{cpu_growth}", flush=True)
+              f"{cpu_growth}{each}", flush=True)
         prev = r
         size *= 10
     print("   target: growth ≤ 11× per 10× hosts; 10,000 hosts ≤ 60 s and ≤ 1 GB")

@@ -44,3 +44,27 @@ def test_growth_table_has_the_first_hour_and_the_later_hours(
     row = next(x for x in lines if re.match(r"\s+10\s", x)).split()
     build, run, hour1, later = map(float, row[1:5])
     assert hour1 <= run and later <= run
+
+
+def test_growth_takes_the_fastest_of_the_repeated_small_worlds(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Worlds up to GROWTH_REPEAT_UP_TO hosts run ``repeats`` times and the fastest run is
+    the row (and the growth's denominator); larger worlds run once."""
+    totals = iter([3.0, 2.0, 30.0, 21.0, 400.0])  # 10 hosts twice, 100 twice, 1,000 ...
+    calls: list[int] = []
+
+    def fake(size: int, vms: int, seconds: float, mode: str) -> dict[str, float]:
+        calls.append(size)
+        total = next(totals)
+        return {"build": 0.0, "run": total, "first_hour": total, "later": 0.0,
+                "cpu": total, "events": size, "peak_mb": 1.0}
+
+    monkeypatch.setattr(bench_scale, "in_child", fake)
+    monkeypatch.setattr(bench_scale, "GROWTH_REPEAT_UP_TO", 100)
+    bench_scale.growth_section(1000, bench_scale.HOUR, "simulated", repeats=2)
+    assert calls == [10, 10, 100, 100, 1000]
+    rows = {int(x.split()[0]): x for x in capsys.readouterr().out.splitlines()
+            if re.match(r"\s+\d+\s", x)}
+    assert float(rows[10].split()[2]) == 2.0 and "(runs: 3.00, 2.00 s)" in rows[10]
+    assert float(rows[100].split()[2]) == 21.0 and "10.5×" in rows[100]
+    assert "runs:" not in rows[1000] and "19.0×" in rows[1000]
