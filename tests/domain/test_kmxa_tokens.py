@@ -80,3 +80,43 @@ def test_renewed_tokens_stay_unsigned_and_the_one_handed_out_is_accepted(mode: s
             assert len(signed) == 1 and signed[0].token == token  # only the one handed out
             assert verify_kms_token(token, trusted_keys=keys, host=name, group=group,
                                     now_epoch=world.kernel.epoch_seconds()) is None
+
+
+def _attested_world() -> World:
+    world = World(bench_scale.topology(2), seed=7, crypto="simulated")
+    world.run(3600.0)
+    return world
+
+
+def test_a_token_is_not_valid_at_its_exp_second_by_the_host_clock() -> None:
+    """RFC 7519 ``exp``: the time *on or after which* the token must not be accepted. The
+    host's own clock decides (kmxa asks kmxd only with a token it believes valid)."""
+    world = _attested_world()
+    kmxa = world.trusted_host("esx-00001").agent
+    exp = max(r.token_exp or 0 for r in kmxa.results.values() if r.holds_token)
+    host = kmxa.host
+    with world.crypto_mode():
+        host.clock_skew = exp - world.kernel.epoch_seconds() - 1  # one second before exp
+        assert kmxa.token() is not None
+        host.clock_skew += 1  # exactly at exp
+        assert kmxa.token() is None
+
+
+def test_a_host_clock_past_its_tokens_renews_no_faster_than_the_retry_delay() -> None:
+    """A clock so far ahead that every fresh token looks due for renewal: kmxa renews, but
+    at ``retry_initial_seconds``, never at the loop's 1-second floor (a hot loop)."""
+    world = _attested_world()
+    p = world.params
+    host = world.trusted_host("esx-00001").agent.host
+    host.clock_skew = int(p.token_lifetime_seconds)  # every new token ends "now"
+    world.trusted_host("esx-00001").agent.wake()
+    start = world.kernel.now
+    world.run(start + 10 * p.retry_initial_seconds)
+    times: dict[str, list[float]] = {}
+    for e in world.kernel.trace:
+        if e.kind == "attest.result" and e.time >= start and e.fields["host"] == host.name:
+            times.setdefault(str(e.fields["service"]), []).append(e.time)
+    assert len(times) == 3
+    for got in times.values():
+        gaps = [b - a for a, b in zip(got, got[1:], strict=False)]
+        assert gaps and min(gaps) == p.retry_initial_seconds, gaps
