@@ -261,6 +261,35 @@ steps:
     assert INVARIANTS["no-base-image-removed-while-reported"].check(clean_run().world) == []
 
 
+def test_trap_sentence_forgets_a_quick_boot_once_a_full_boot_followed() -> None:
+    """A host Quick Booted into 8.0 U2 and then rebooted fully measures 8.0 U2 because of
+    that full boot: removing 8.0 U2 then says so, not that a Quick Boot did not
+    re-measure (the count of Quick Boots since the last full boot starts again at 0)."""
+    text = """
+name: quick-then-full-then-remove
+seed: 1
+topology:
+  trusted_clusters:
+    - quick_boot: true
+      hosts: [{name: esx-01, release: "8.0 U1"}]
+steps:
+  - {id: upgrade, at: 10m, do: upgrade-host, with: {vmhost: esx-01, release: "8.0 U2"}}
+  - {do: Export-VMHostImageDb, with: {vmhost: esx-01, file: esx-01-imgdb.tgz}}
+  - {do: New-TrustAuthorityVMHostBaseImage, with: {file: esx-01-imgdb.tgz}}
+  - {do: set-quick-boot, with: {enabled: false}}
+  - {do: Restart-VMHost, with: {vmhost: esx-01, force: true}}
+  - {after: 1m, do: Remove-TrustAuthorityVMHostBaseImage, with: {version: "8.0 U2"}}
+"""
+    world = run_scenario(load_scenario_text(text)).world
+    modes = [e.fields["mode"] for e in world.kernel.trace if e.kind == "host.boot.complete"]
+    assert modes == ["quick", "full"]
+    found = INVARIANTS["no-base-image-removed-while-reported"].check(world)
+    assert len(found) == 1
+    detail = found[0].detail
+    assert "esx-01 still reports it: its last boot was a full boot of 8.0.2" in detail
+    assert "Quick Boot" not in detail
+
+
 def test_refused_removal_is_not_a_removal():
     # Both TA hosts down: the removal is refused (ta_unreachable) and nothing was removed.
     result = run_text(TWO_HOSTS + """
