@@ -160,3 +160,20 @@ def test_patch_upgrades_along_8_0_u3_and_esxi_9_0_host_is_flagged() -> None:
     hosts = [v for v in found if v.subject == "esx-02"]
     assert hosts and "9.0.0-24755229" in hosts[0].detail
     assert "developer.broadcom.com" in hosts[0].detail
+
+
+@pytest.mark.parametrize("verb,args", [
+    ("Stop-VMHost", {}), ("reboot-host", {}), ("reboot-host", {"mode": "quick"}),
+    ("revert-host", {})])
+def test_a_host_running_vms_outside_maintenance_is_not_taken_down_without_force(
+        verb: str, args: dict[str, Any]) -> None:
+    world = _world()
+    if world.vms["db"].power_state != "poweredOn":
+        assert _do(world, "Start-VM", vm="db").ok
+    with pytest.raises(OperationError, match="VMs are running on it .db.; enter "
+                                             "maintenance mode or use force"):
+        _do(world, verb, vmhost="esx-01", **args)
+    assert world.vms["db"].power_state == "poweredOn" and world.hosts["esx-01"].is_up
+    if verb != "revert-host":  # (revert has no force: maintenance mode is the way)
+        assert _do(world, verb, vmhost="esx-01", force=True, **args).ok
+        assert world.vms["db"].power_state == "poweredOff"
