@@ -177,3 +177,12 @@ def test_a_host_running_vms_outside_maintenance_is_not_taken_down_without_force(
     if verb != "revert-host":  # (revert has no force: maintenance mode is the way)
         assert _do(world, verb, vmhost="esx-01", force=True, **args).ok
         assert world.vms["db"].power_state == "poweredOff"
+
+
+def test_upgrading_a_host_to_the_release_it_runs_is_refused_and_changes_nothing() -> None:
+    world = _world()
+    boots = len(world.hosts["esx-01"].boots)
+    with pytest.raises(OperationError, match="'esx-01' already runs 8.0.2"):
+        _do(world, "upgrade-host", vmhost="esx-01", release="8.0 U2")
+    assert len(world.hosts["esx-01"].boots) == boots
+    assert not list(world.kernel.trace.select("host.upgrade.staging"))
