@@ -186,3 +186,13 @@ def test_upgrading_a_host_to_the_release_it_runs_is_refused_and_changes_nothing(
         _do(world, "upgrade-host", vmhost="esx-01", release="8.0 U2")
     assert len(world.hosts["esx-01"].boots) == boots
     assert not list(world.kernel.trace.select("host.upgrade.staging"))
+
+
+def test_starting_a_running_vm_is_refused_and_asks_no_key() -> None:
+    world = _world()
+    if world.vms["db"].power_state != "poweredOn":
+        assert _do(world, "Start-VM", vm="db").ok
+    releases = len(list(world.kernel.trace.select("key.release")))
+    with pytest.raises(OperationError, match="VM 'db' is already powered on"):
+        _do(world, "Start-VM", vm="db")
+    assert len(list(world.kernel.trace.select("key.release"))) == releases
