@@ -23,7 +23,8 @@ from typing import Any
 
 from vtalab.core.kernel import format_time
 
-__all__ = ["CSS", "SERIES_COLOURS", "escape", "lanes_svg", "line_chart_svg", "page"]
+__all__ = ["CSS", "SERIES_COLOURS", "escape", "generator_meta", "lanes_svg", "line_chart_svg",
+           "page"]
 
 escape = html.escape
 
@@ -68,9 +69,17 @@ SERIES_COLOURS = ("#1565c0", "#c62828", "#2e7d32", "#f9a825", "#6a1b9a", "#00838
                   "#ef6c00", "#455a64")
 
 
-def page(title: str, body: Sequence[str]) -> str:
-    """A whole page: doctype, head (title, viewport, the stylesheet) and ``body``."""
-    return "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+def generator_meta(generator: str) -> str:
+    """The ``<meta name="generator">`` line :func:`page` writes for ``generator``: how a
+    tool recognises its own earlier page before replacing it."""
+    return f'<meta name="generator" content="{escape(generator)}">'
+
+
+def page(title: str, body: Sequence[str], *, generator: str | None = None) -> str:
+    """A whole page: doctype, head (title, the generator when given, viewport, the
+    stylesheet) and ``body``."""
+    head = ([generator_meta(generator)] if generator is not None else [])
+    return "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', *head,
                       '<meta name="viewport" content="width=device-width, initial-scale=1">',
                       f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
                       *body, "</body></html>"]) + "\n"

@@ -31,7 +31,8 @@ from vtalab.scenario.timeline import timeline_line
 if TYPE_CHECKING:
     from vtalab.training.session import Session
 
-__all__ = ["CSS", "STATUS_COLOURS", "TABLE_HEAD", "Row", "Segment", "attestation_lanes",
+__all__ = ["CSS", "GENERATOR", "STATUS_COLOURS", "TABLE_HEAD", "Row", "Segment",
+           "attestation_lanes",
            "debrief_html", "debrief_text", "history_rows", "rewind_rows", "table_rows",
            "timeline_rows"]
 
@@ -255,6 +256,11 @@ def _lanes_svg(session: Session) -> str:
                               lane_class="lane", overlay=overlay, legend_spacing=(30, 7))
 
 
+#: The generator a debrief page names in its head: ``debrief --html`` replaces only a page
+#: that carries it (its own earlier output), never any other HTML file.
+GENERATOR = "vtalab debrief"
+
+
 def debrief_html(session: Session) -> str:
     """The debrief as one self-contained HTML page."""
     ex = session.exercise
@@ -277,7 +283,7 @@ def debrief_html(session: Session) -> str:
         f"events and log lines, T+00:00:00 to {format_time(session.start_time)})</summary>",
         TABLE_HEAD, *table_rows(history), "</table></details>",
         TABLE_HEAD, *rows, "</table>"]
-    return htmlpage.page(f"Debrief: {ex.id}", parts)
+    return htmlpage.page(f"Debrief: {ex.id}", parts, generator=GENERATOR)
 
 
 #: The head of a timeline table (fixed columns: time, who, what).

@@ -36,14 +36,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vtalab.core import files
+from vtalab.core import files, htmlpage
 from vtalab.core.kernel import EventLimitExceeded, format_time
 from vtalab.core.simtime import HORIZON_SECONDS
 from vtalab.errors import InputError, ReplayError
 from vtalab.scenario.expect import parse_time
 from vtalab.scenario.model import RunResult, run_scenario
 from vtalab.training import ShellState, execute, help_text
-from vtalab.training.debrief import debrief_html, debrief_text
+from vtalab.training.debrief import GENERATOR, debrief_html, debrief_text
 from vtalab.training.esxi import prompt as esxi_prompt
 from vtalab.training.exercises import Exercise, exercise
 from vtalab.training.grading import Grade, grade, trust_snapshot
@@ -480,13 +480,17 @@ def _is_time(value: Any) -> bool:
     return True
 
 
+#: The head of a debrief page (:func:`vtalab.core.htmlpage.page` with the debrief's
+#: generator): the doctype, the charset, then ``<meta name="generator" ...>``.
+_DEBRIEF_HEAD = htmlpage.page("", [], generator=GENERATOR).split("<meta name=\"viewport\"")[0]
 #: What the start of a file the shell may replace looks like (the shell's own earlier
 #: output), per kind: a saved session (``json.dumps(..., sort_keys=True)``: "commands"
-#: first) and a debrief page.
+#: first) and a debrief page (its exact head, generator included: any other HTML page,
+#: a report of ``vtalab check`` or someone's own, is not the shell's to replace).
 _REPLACEABLE: dict[str, Callable[[bytes], bool]] = {
     "a saved session": lambda head: head.lstrip().startswith(b"{")
     and b'"commands"' in head[:64],
-    "a debrief page": lambda head: head.lstrip()[:15].lower() == b"<!doctype html>",
+    "a debrief page": lambda head: head.startswith(_DEBRIEF_HEAD.encode("utf-8")),
 }
 
 
@@ -497,7 +501,7 @@ def write_file(path: str, text: str, kind: str) -> None:
     (an earlier save, an earlier debrief): a slip of the keyboard (``save /etc/hosts``, a
     transcript's name) must not destroy someone's file."""
     if os.path.isfile(path) and os.path.getsize(path) > 0 \
-            and not _REPLACEABLE[kind](files.peek(path, 64)):
+            and not _REPLACEABLE[kind](files.peek(path, 256)):
         raise InputError(f"{path} exists and is not {kind}: not replaced (give a new file "
                          "name, or remove that file first)", what="file", value=path)
     files.write_atomic(path, text)
