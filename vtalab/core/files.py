@@ -10,6 +10,9 @@ One place for every file vtalab reads from a person or writes for one:
   (Windows PowerShell 5.1 writes it with ``>``).
 - :func:`load_json` parses JSON with the nesting bounded (:data:`MAX_NESTING`), lone
   surrogates (``"\\ud800"``) refused, and every error located.
+- :func:`loads` is ``json.loads`` for any JSON from outside (files, request bodies): an
+  integer longer than :data:`MAX_JSON_INT_DIGITS` digits is a :class:`JSONNumberError`
+  naming its field and place, not Python's ``sys.set_int_max_str_digits`` hint.
 - :func:`check_text` refuses lone surrogates in any text taken from an input.
 - :func:`write_atomic` writes a file whole or not at all: a fresh temporary file created
   with ``O_EXCL`` in the target folder (``mkstemp``: a planted ``OUT.tmp`` symlink is never
@@ -50,8 +53,9 @@ from vtalab.core.limits import (
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
 
-__all__ = ["atomic_file", "check_name_length", "check_target", "check_text", "check_value",
-           "decode_text", "load_json", "peek", "position", "read_bytes", "read_text",
+__all__ = ["MAX_JSON_INT_DIGITS", "JSONNumberError", "atomic_file", "check_name_length",
+           "check_target", "check_text", "check_value", "decode_text", "load_json", "loads",
+           "peek", "position", "read_bytes", "read_text",
            "read_tgz", "safe_name", "write_atomic"]
 
 _KIND = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
@@ -251,6 +255,105 @@ def check_value(value: Any, file: str, *, line: int | None = None,
                             "(MAX_NESTING)", file=file, line=line)
 
 
+#: The most digits an integer in JSON input may have: CPython's default limit of int/str
+#: conversion (``sys.get_int_max_str_digits()``), fixed here so that every process reads
+#: the same inputs the same way whatever the interpreter was told. No vtalab field needs
+#: a fraction of it; a longer one is refused by :func:`loads` with its field and place.
+MAX_JSON_INT_DIGITS = 4300
+
+#: A string or a number token of JSON text (to find the n-th long integer's offset).
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
+
+
+class JSONNumberError(ValueError):
+    """An integer of JSON input longer than :data:`MAX_JSON_INT_DIGITS` digits."""
+
+    def __init__(self, offset: int, field: str, digits: int) -> None:
+        self.offset = offset  #: character offset of the number in the (decoded) text
+        self.field = field  #: where in the document (``params.input[2]``), "" if unknown
+        self.digits = digits
+        self.limit = MAX_JSON_INT_DIGITS
+        where = f"field {field}" if field else "a value"
+        super().__init__(f"{where} (char {offset}) is an integer of {digits:,} digits; at "
+                         f"most {MAX_JSON_INT_DIGITS:,} digits are read "
+                         "(MAX_JSON_INT_DIGITS)")
+
+    @property
+    def reason(self) -> str:
+        """The message without the offset (for errors that give line and column)."""
+        where = f"field {self.field}" if self.field else "a value"
+        return (f"{where} is an integer of {self.digits:,} digits; at most "
+                f"{self.limit:,} digits are read (MAX_JSON_INT_DIGITS)")
+
+
+class _LongInt:
+    """Stands for an integer too long to convert, while :func:`loads` parses."""
+
+    __slots__ = ("digits", "ordinal")
+
+    def __init__(self, ordinal: int, digits: int) -> None:
+        self.ordinal = ordinal
+        self.digits = digits
+
+
+def loads(text: str | bytes) -> Any:
+    """``json.loads(text)``, except that an integer of more than
+    :data:`MAX_JSON_INT_DIGITS` digits is a :class:`JSONNumberError` naming the field
+    it is in (``a.b[3]``) and its character offset, never converted (converting is
+    quadratic in its length). Other errors are ``json.loads``'s."""
+    if 0 < sys.get_int_max_str_digits() <= MAX_JSON_INT_DIGITS:
+        # The interpreter refuses longer integers itself: parse at C speed, and only on
+        # its refusal parse again to find the field (the integer is never converted).
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:
+            pass
+    longs: list[_LongInt] = []
+
+    def parse_int(digits: str) -> Any:
+        n = len(digits) - digits.startswith("-")
+        if n <= MAX_JSON_INT_DIGITS:
+            return int(digits)
+        longs.append(_LongInt(len(longs), n))
+        return longs[-1]
+
+    value = json.loads(text, parse_int=parse_int)
+    if not longs:
+        return value
+    field, first = _long_field(value)
+    found = first or longs[0]
+    decoded = text if isinstance(text, str) else text.decode(json.detect_encoding(text),
+                                                              "surrogatepass")
+    seen, offset = 0, 0
+    for m in _JSON_TOKEN.finditer(decoded):
+        token = m.group()
+        if token[0] != '"' and token.lstrip("-").isdigit() \
+                and len(token.lstrip("-")) > MAX_JSON_INT_DIGITS:
+            if seen == found.ordinal:
+                offset = m.start()
+                break
+            seen += 1
+    raise JSONNumberError(offset, field, found.digits)
+
+
+def _long_field(value: Any) -> tuple[str, _LongInt | None]:
+    """The path (``a.b[3]``) of the first too-long integer in ``value``, in document
+    order (iterative: as deep as the parser went)."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, _LongInt):
+            return path, v
+        if isinstance(v, dict):
+            stack.extend((item, f"{path}.{k}" if path else str(k))
+                         for k, item in reversed(v.items()))
+        elif isinstance(v, list):
+            stack.extend((item, f"{path}[{i}]") for i, item in reversed(list(enumerate(v))))
+    return "", None
+
+
 def load_json(text: str, file: str, *, line: int | None = None,
               what: str = "JSON") -> Any:
     """Parse ``text`` (one JSON document; ``line``: where it starts in ``file``)."""
@@ -261,15 +364,17 @@ def load_json(text: str, file: str, *, line: int | None = None,
         return first + ln - 1, col
 
     try:
-        value = json.loads(text)
+        value = loads(text)
     except json.JSONDecodeError as exc:
         ln, col = at(exc.pos)
         raise ScenarioError(f"not valid {what}: {exc.msg}", file=file, line=ln,
                             column=col) from None
     except RecursionError:
         value = None  # located below
-    except ValueError as exc:  # an integer of more than 4300 digits
-        raise ScenarioError(f"not valid {what}: {exc}", file=file, line=first) from None
+    except JSONNumberError as exc:
+        ln, col = at(exc.offset)
+        raise ScenarioError(f"not valid {what}: {exc.reason}", file=file, line=ln,
+                            column=col) from None
     where = _too_deep_at(text, MAX_NESTING) if value is None or isinstance(
         value, dict | list) else None
     if where is not None:

@@ -35,6 +35,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
+from vtalab.core import files
 from vtalab.server import lab_api  # noqa: F401 - the console's lab reads join the table
 from vtalab.server.lab import Call, Reply, ServedLab, invalid_argument
 from vtalab.server.services import TABLE, Operation
@@ -115,7 +116,7 @@ def _loads(body: bytes) -> Any:
     Python's reader accepts a lone UTF-16 surrogate escape (``"\\ud800"``), which is not
     a Unicode character: no reply echoing it could be encoded (it was an internal error).
     RFC 8259 leaves such text's behaviour unpredictable; it is refused here as not JSON."""
-    doc = json.loads(body)
+    doc = files.loads(body)  # a too-long integer: JSONNumberError (field, offset, limit)
     for m in _LONE_SURROGATE.finditer(body):
         try:
             json.dumps(doc, ensure_ascii=False).encode("utf-8")
@@ -173,6 +174,8 @@ def _rpc_handler(lab: ServedLab, side: str) -> Any:
             return _too_large(lab, side, "rpc")
         try:
             doc = _loads(body)
+        except files.JSONNumberError as exc:  # JSON, but not a value the server reads
+            return _rpc_reject(lab, side, None, "parse", f"the body: {exc}"[:300])
         except (ValueError, RecursionError) as exc:
             return _rpc_reject(lab, side, None, "parse", f"the body is not JSON: {exc}"[:300])
         rid = doc.get("id") if isinstance(doc, dict) else None
@@ -335,6 +338,8 @@ def _rest_input(op: Operation, params: dict[str, str], request: Request, body: b
 def _json(body: bytes) -> Any:
     try:
         return _loads(body)
+    except files.JSONNumberError as exc:  # JSON, but not a value the server reads
+        raise VapiError("invalid_argument", f"the body: {exc}"[:300]) from None
     except (ValueError, RecursionError) as exc:
         raise VapiError("invalid_request", f"the body is not JSON: {exc}"[:300]) from None
 

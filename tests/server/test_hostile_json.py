@@ -1,0 +1,52 @@
+"""JSON integers too long to convert (Python refuses more than 4300 digits): the vAPI
+answer names the field, the place and the limit, never Python's
+``sys.set_int_max_str_digits`` hint, and nothing is an internal error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from servekit import Rest
+
+from vtalab.core.files import MAX_JSON_INT_DIGITS
+from vtalab.server import Served
+
+TAC = "com.vmware.vcenter.trusted_infrastructure.trust_authority_clusters"
+HUGE = "7" * (MAX_JSON_INT_DIGITS + 1)
+
+
+@pytest.fixture
+def api(served: Served, rest: Callable[[str], Rest]) -> Iterator[Rest]:
+    yield rest("ta")
+
+
+def test_a_huge_integer_in_a_json_rpc_body(api: Rest, served: Served) -> None:
+    body = ('{"jsonrpc":"2.0","method":"invoke","id":"1","params":{"serviceId":"'
+            + TAC + '","operationId":"list","input":{"STRUCTURE":{"operation-input":'
+            '{"n":' + HUGE + '}}}}}').encode()
+    r = api.client.post("/api", content=body)
+    assert r.status_code == 200
+    err = r.json()["error"]
+    assert err["code"] == -32700, r.text
+    data = err["data"]
+    assert "set_int_max_str_digits" not in data
+    at = body.index(HUGE.encode())
+    assert f"field params.input.STRUCTURE.operation-input.n (char {at})" in data, data
+    assert f"{MAX_JSON_INT_DIGITS + 1:,} digits" in data
+    assert f"at most {MAX_JSON_INT_DIGITS:,} digits" in data
+    assert served.lab.errors_logged == 0
+
+
+def test_a_huge_integer_in_a_rest_body(api: Rest, served: Served) -> None:
+    content = '{"verb":"Get-VMHost","arguments":{"name":[1, ' + HUGE + "]}}"
+    r = api.request("POST", "/api/vtalab/verbs", content=content.encode(),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["error_type"] == "INVALID_ARGUMENT"
+    text = body["messages"][0]["default_message"]
+    assert "set_int_max_str_digits" not in text
+    assert f"field arguments.name[1] (char {content.index(HUGE)})" in text, text
+    assert f"at most {MAX_JSON_INT_DIGITS:,} digits" in text
+    assert served.lab.errors_logged == 0
