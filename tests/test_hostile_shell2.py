@@ -5,13 +5,16 @@ JSON numbers too long to convert refused with their place."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from vtalab.core.files import MAX_JSON_INT_DIGITS, JSONNumberError, loads
-from vtalab.errors import ScenarioError
+from vtalab.errors import InputError, ScenarioError
+from vtalab.training.pwsh.filters import wildcard
 from vtalab.training.session import Session
 
 EXERCISE = "quick-boot-old-image-removed"
@@ -77,3 +80,72 @@ def test_loads_refuses_the_same_whatever_the_interpreter_allows(
         assert loads('{"n": 1.' + HUGE + "}")["n"] == 2.0  # a float: no limit
     finally:
         sys.set_int_max_str_digits(before)
+
+
+# -- a user's regular expression or wildcard runs in bounded time ----------------------------
+#: A guard against a hang, not a timing assertion: the old code (Python's re on the user's
+#: pattern) never returned on these lines, and the test must fail rather than hang.
+HANG_GUARD_SECONDS = 300
+_RUN_LINES = """
+import json, sys
+from vtalab.training.pwsh.filters import wildcard
+from vtalab.training.session import Session
+s = Session.start(sys.argv[1])
+print(json.dumps([[r.ok, r.text] for r in (s.run(line) for line in json.loads(sys.argv[2]))]))
+"""
+
+
+def _run_isolated(lines: list[str]) -> list[tuple[bool, str]]:
+    """Run ``lines`` in a fresh session in a child process; a hang fails the test."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _RUN_LINES, EXERCISE, json.dumps(lines)],
+                              capture_output=True, text=True, timeout=HANG_GUARD_SECONDS,
+                              check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the shell did not answer within {HANG_GUARD_SECONDS} s: {lines}")
+    assert done.returncode == 0, done.stderr
+    return [(ok, text) for ok, text in json.loads(done.stdout)]
+
+
+def test_a_catastrophic_regex_is_an_error_not_a_hang() -> None:
+    """Was: Python's re on the user's pattern; '(a+)+$' on 36 a's and a '!' never
+    returned (a served lab's lock held for ever). Now the regex engine: that pattern is
+    answered, and one it cannot answer in MATCH_TIMEOUT_SECONDS is .NET's timeout error."""
+    (ok1, text1), (ok2, text2), (ok3, text3) = _run_isolated([
+        "Get-VMHost | where {'" + "a" * 36 + "!' -match '(a+)+$'} | select Name",
+        "Get-VMHost | where {'" + "a" * 60 + "!' -match '(a|aa)+$'} | select Name",
+        "Get-VMHost | where {$_.Name -notmatch '^ta-'} | select Name"])
+    assert ok1 and text1 == "", text1
+    assert not ok2, text2
+    assert text2.startswith("-match: The RegEx engine has timed out while trying to match a "
+                            "pattern to an input string."), text2
+    assert "Traceback" not in text2
+    assert ok3 and "esx-01" in text3 and "ta-esx-01" not in text3
+
+
+def test_a_hostile_wildcard_against_a_hostile_name_is_answered() -> None:
+    """Was: the wildcard became a regex ('.*a.*a...b'); against 200 a's its fullmatch
+    backtracked for ever (50 a's: 26 s of CPU). Now a glob matcher without backtracking
+    beyond the last '*'."""
+    pattern = "*a" * 8 + "*b"
+    [(ok, text), (ok2, text2)] = _run_isolated([
+        "Get-VMHost | where {'" + "a" * 200 + "' -like '" + pattern + "'} | select Name",
+        "Get-VMHost | where {'" + "a" * 200 + "b' -like '" + pattern + "'} | select Name"])
+    assert ok and text == "", text
+    assert ok2 and "esx-01" in text2
+
+
+@pytest.mark.parametrize(("pattern", "name", "hit"), [
+    ("esx-0[1-2]", "ESX-02", True), ("esx-0[!1]", "esx-01", True), ("esx-0[!1]", "esx-02", False),
+    ("*`*", "a*", True), ("*`*", "ab", False), ("e?x*", "esx", True), ("e?x*", "ex", False),
+    ("[a-c]*", "B", True), ("*", "", True), ("?", "", False), ("a**b", "ab", True),
+    ("ta-*-01", "ta-esx-01", True), ("ta-*-01", "ta-esx-011", False)])
+def test_wildcards_match_as_powershell_does(pattern: str, name: str, hit: bool) -> None:
+    assert wildcard(pattern).matches(name) is hit
+
+
+@pytest.mark.parametrize("pattern", ["esx[", "[z-a]*"])
+def test_a_bad_wildcard_is_powershells_error(pattern: str) -> None:
+    with pytest.raises(InputError, match="The specified wildcard character pattern is not "
+                       "valid"):
+        wildcard(pattern)

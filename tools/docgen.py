@@ -188,6 +188,16 @@ def powercli_markdown() -> str:
         "lets time pass until the task ends and returns the cmdlet's result. An export "
         "whose page publishes `-Force` refuses to overwrite an existing file without it.",
         "",
+        "In the pipeline, `-like` and a cmdlet's name filter take PowerShell's wildcards "
+        "(`*`, `?`, `[a-c]`, a backtick escapes; any case), matched without a regular "
+        "expression in at most pattern-length x name-length steps. `-match`/`-notmatch` "
+        "take a regular expression (any case) that may run at most "
+        "`MATCH_TIMEOUT_SECONDS` (1 s, **assumed**: PowerShell's own timeout is "
+        "infinite); a pattern that backtracks longer, such as `(a|aa)+$`, ends the line "
+        "with .NET's RegexMatchTimeoutException text (`The RegEx engine has timed out "
+        "while trying to match a pattern to an input string. ...`) instead of holding "
+        "the lab.",
+        "",
         "A cmdlet with several published parameter sets shows one syntax line per set "
         "(the default set first) and a `Parameter set` column; parameters of two sets do "
         "not mix (`Parameter set cannot be resolved using the specified named "

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import regex
 
 from vtalab.errors import InputError, nearest
 from vtalab.training.pwsh import format as fmt
@@ -44,8 +45,8 @@ from vtalab.training.pwsh.parser import (
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["FILTERS", "WILDCARD_CHARS", "Filter", "bind_simple", "compare", "is_wildcard",
-           "matching",
+__all__ = ["FILTERS", "MATCH_TIMEOUT_SECONDS", "WILDCARD_CHARS", "Filter", "Wildcard",
+           "bind_simple", "compare", "is_wildcard", "matching", "regex_search",
            "resolve_param_name", "wildcard"]
 
 
@@ -124,49 +125,138 @@ def is_wildcard(text: str) -> bool:
 
 def matching(pattern: str, names: Sequence[str]) -> list[str]:
     """The ``names`` the PowerShell wildcard ``pattern`` matches (any case), in order."""
-    match = wildcard(pattern).fullmatch
+    match = wildcard(pattern).matches
     return [n for n in names if match(n)]
 
 
+_STAR = ("*",)
+_ONE = ("?",)
+
+
+@dataclass(frozen=True)
+class Wildcard:
+    """A compiled PowerShell ``WildcardPattern``: its tokens, each ``*``, ``?``, a
+    literal character (``("=", c)``) or a set of ranges (``("[", ((lo, hi), ...))``)."""
+
+    pattern: str
+    tokens: tuple[tuple[Any, ...], ...]
+
+    def matches(self, text: str) -> bool:
+        """Whether the whole of ``text`` matches (any case). No regular expression: the
+        classic two-pointer glob match, which goes back only to the last ``*`` seen, so
+        at most ``len(text) * len(pattern)`` steps whatever the pattern (a regex of
+        ``*a*a*a*a*b`` backtracks polynomially, hostile text against hostile pattern)."""
+        tokens, n = self.tokens, len(self.tokens)
+        t = p = 0
+        star, mark = -1, 0
+        while t < len(text):
+            if p < n and tokens[p] is _STAR:
+                star, mark = p, t
+                p += 1
+            elif p < n and _one_char(tokens[p], text[t]):
+                p += 1
+                t += 1
+            elif star >= 0:
+                mark += 1
+                p, t = star + 1, mark
+            else:
+                return False
+        while p < n and tokens[p] is _STAR:
+            p += 1
+        return p == n
+
+
+def _one_char(token: tuple[Any, ...], c: str) -> bool:
+    if token is _ONE:
+        return True
+    if token[0] == "=":
+        return bool(c == token[1] or c.lower() == token[1].lower())
+    return any(lo <= x <= hi for x in {c, c.lower(), c.upper()} for lo, hi in token[1])
+
+
+def _bad_wildcard(pattern: str) -> InputError:
+    return InputError("The specified wildcard character pattern is not valid: "
+                      f"{pattern}", what="wildcard pattern", value=pattern)
+
+
 @functools.lru_cache(maxsize=256)
-def wildcard(pattern: str) -> re.Pattern[str]:
+def wildcard(pattern: str) -> Wildcard:
     """PowerShell's ``WildcardPattern`` (``-like``, a cmdlet's ``-Name`` filter, an object
     given by name): ``*`` any run, ``?`` one character, ``[abc]``/``[a-c]`` one of a set
     (``!`` is no negation), a backtick escapes; case-insensitive. A ``[`` without its
-    ``]`` is refused in PowerShell's words; runs of ``*`` count as one (no exponential
-    backtracking on a hostile pattern)."""
-    out: list[str] = []
+    ``]``, or a reversed range (``[z-a]``), is refused in PowerShell's words. Matching is
+    linear in the pattern times the text (:meth:`Wildcard.matches`), never a regex."""
+    out: list[tuple[Any, ...]] = []
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
         if c == "`" and i + 1 < n:
-            out.append(re.escape(pattern[i + 1]))
+            out.append(("=", pattern[i + 1]))
             i += 2
             continue
         if c == "*":
-            if not out or out[-1] != ".*":
-                out.append(".*")
+            if not out or out[-1] is not _STAR:
+                out.append(_STAR)
         elif c == "?":
-            out.append(".")
+            out.append(_ONE)
         elif c == "[":
             end = pattern.find("]", i + 2)
             if end < 0:
-                raise InputError("The specified wildcard character pattern is not valid: "
-                                 f"{pattern}", what="wildcard pattern", value=pattern)
+                raise _bad_wildcard(pattern)
             body = pattern[i + 1:end]
-            cls = "".join("-" if ch == "-" and 0 < k < len(body) - 1 else re.escape(ch)
-                          for k, ch in enumerate(body))
-            out.append(f"[{cls}]")
+            ranges: list[tuple[str, str]] = []
+            k = 0
+            while k < len(body):
+                if k + 2 < len(body) and body[k + 1] == "-":
+                    if body[k] > body[k + 2]:
+                        raise _bad_wildcard(pattern)
+                    ranges.append((body[k], body[k + 2]))
+                    k += 3
+                else:
+                    ranges.append((body[k], body[k]))
+                    k += 1
+            out.append(("[", tuple(ranges)))
             i = end + 1
             continue
         else:
-            out.append(re.escape(c))
+            out.append(("=", c))
         i += 1
+    return Wildcard(pattern, tuple(out))
+
+
+#: The most wall-clock seconds one ``-match``/``-notmatch`` may take: .NET's
+#: ``Regex.MatchTimeout`` is infinite by default, which a served lab cannot afford (a
+#: hostile pattern such as ``(a|aa)+$`` would hold the lab's lock for ever). Assumed; a
+#: parameter here, well above what any sane pattern on a short property value needs.
+MATCH_TIMEOUT_SECONDS = 1.0
+#: .NET's RegexMatchTimeoutException message (what PowerShell prints for a timed-out match)
+MATCH_TIMED_OUT = ("The RegEx engine has timed out while trying to match a pattern to an "
+                   "input string. This can occur for many reasons, including very large "
+                   "inputs or excessive backtracking caused by nested quantifiers, "
+                   "back-references and other factors.")
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> Any:
+    return regex.compile(pattern, regex.IGNORECASE)
+
+
+def regex_search(op: str, pattern: str, text: str) -> bool:
+    """Whether the regular expression ``pattern`` is found in ``text`` (any case), for
+    the operator ``-op``. The ``regex`` engine stops after :data:`MATCH_TIMEOUT_SECONDS`
+    (Python's ``re`` cannot be stopped): then an ``InputError`` with .NET's words, as
+    PowerShell's RegexMatchTimeoutException; a bad pattern is one too."""
     try:
-        return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
-    except re.error:  # a reversed range: [z-a]
-        raise InputError("The specified wildcard character pattern is not valid: "
-                         f"{pattern}", what="wildcard pattern", value=pattern) from None
+        compiled = _regex(pattern)
+    except (regex.error, ValueError, OverflowError) as exc:
+        raise InputError(f"-{op}: invalid regular expression {pattern!r}: {exc}") from None
+    try:
+        return compiled.search(text, timeout=MATCH_TIMEOUT_SECONDS) is not None  # wall-clock ok
+    except TimeoutError:
+        raise InputError(f"-{op}: {MATCH_TIMED_OUT}", what="regular expression",
+                         value=pattern, hint=f"the match took over {MATCH_TIMEOUT_SECONDS:g} s "
+                         "(MATCH_TIMEOUT_SECONDS): simplify the pattern (no nested "
+                         "quantifiers such as (a|aa)+)") from None
 
 
 def compare(left: Any, op: str, right: Any) -> bool:
@@ -179,14 +269,10 @@ def compare(left: Any, op: str, right: Any) -> bool:
         return found if op == "contains" else not found
     a, b = fmt.cell(left).lower(), fmt.cell(right).lower()
     if op in ("like", "notlike"):
-        hit = wildcard(b).fullmatch(a) is not None
+        hit = wildcard(b).matches(a)
         return hit if op == "like" else not hit
     if op in ("match", "notmatch"):
-        try:
-            hit = re.search(fmt.cell(right), fmt.cell(left), re.IGNORECASE) is not None
-        except re.error as exc:
-            raise InputError(f"-{op}: invalid regular expression {fmt.cell(right)!r}: "
-                             f"{exc}") from None
+        hit = regex_search(op, fmt.cell(right), fmt.cell(left))
         return hit if op == "match" else not hit
     na, nb = _number(left), _number(right)
     x: Any = na if na is not None and nb is not None else a
