@@ -149,3 +149,75 @@ def test_a_bad_wildcard_is_powershells_error(pattern: str) -> None:
     with pytest.raises(InputError, match="The specified wildcard character pattern is not "
                        "valid"):
         wildcard(pattern)
+
+
+# -- -Server: names are looked up on the vCenters named (PowerCLI's Object-by-Name) ----------
+TA, WLD = "vcsa-ta.lab.local", "vcsa-wld.lab.local"
+
+
+def _state(s: Session, host: str) -> str:
+    reply = s.run(f"Get-VMHost -Name {host} | select -ExpandProperty State")
+    assert reply.ok, reply.text
+    return reply.text.strip()
+
+
+def test_a_name_on_another_vcenter_is_an_obn_failure() -> None:
+    """Was: 'Set-VMHost -VMHost esx-01 -Server <TA vCenter>' put the workload host in
+    maintenance through the TA vCenter, which does not manage it."""
+    s = Session.start(EXERCISE)
+    reply = s.run(f"Set-VMHost -VMHost esx-01 -Server {TA} -State Maintenance "
+                  "-Confirm:$false")
+    assert not reply.ok
+    assert reply.text.startswith("Set-VMHost: Could not find VMHost with name 'esx-01'."), \
+        reply.text
+    assert f"VMHost on {TA}: ta-esx-01" in reply.text
+    assert _state(s, "esx-01") == "Connected"
+    # Non-terminating: the names that are on the server still run.
+    reply = s.run(f"Set-VMHost -VMHost esx-01,ta-esx-01 -Server {TA} -State Maintenance "
+                  "-Confirm:$false | select Name")
+    assert not reply.ok and "Could not find VMHost with name 'esx-01'." in reply.text
+    assert "ta-esx-01" in reply.text.splitlines()[2]
+    assert _state(s, "ta-esx-01") == "Maintenance" and _state(s, "esx-01") == "Connected"
+    # On its own vCenter the same line acts.
+    assert s.run(f"Set-VMHost -VMHost esx-01 -Server {WLD} -State Maintenance "
+                 "-Confirm:$false").ok
+    assert _state(s, "esx-01") == "Maintenance"
+
+
+def test_an_object_from_another_vcenter_keeps_its_own_server() -> None:
+    s = Session.start(EXERCISE)
+    reply = s.run(f"Get-VMHost -Name esx-02 -Server {WLD} | Set-VMHost -Server {TA} "
+                  "-State Maintenance -Confirm:$false | select Name,State")
+    assert reply.ok, reply.text
+    assert _state(s, "esx-02") == "Maintenance"
+
+
+@pytest.mark.parametrize(("line", "error"), [
+    (f"Start-VM -VM db01 -Server {TA} -Confirm:$false",
+     "Start-VM: Could not find VirtualMachine with name 'db01'."),
+    (f"Set-VMHost -VMHost 'esx-*' -Server {TA} -State Maintenance -Confirm:$false",
+     "Set-VMHost: Could not find VMHost with name 'esx-*'."),
+    (f"Get-TrustAuthorityKeyProvider -TrustAuthorityCluster 'vTA Cluster' -Server {WLD}",
+     "Get-TrustAuthorityKeyProvider: Could not find TrustAuthorityCluster with name "
+     "'vTA Cluster'."),
+    (f"Get-VMHost -Name esx-01 -Server {TA}",
+     "Get-VMHost: VMHost with name 'esx-01' was not found using the specified filter(s)."),
+    (f"Get-TrustedCluster -Name 'Trusted Cluster' -Server {TA}",
+     "Get-TrustedCluster: TrustedCluster with name 'Trusted Cluster' was not found using "
+     "the specified filter(s)."),
+])
+def test_every_cmdlet_resolves_names_on_the_server_given(line: str, error: str) -> None:
+    s = Session.start(EXERCISE)
+    before = len(s.world.kernel.trace)
+    reply = s.run(line)
+    assert not reply.ok and reply.text.startswith(error), reply.text
+    assert len(s.world.kernel.trace) == before  # nothing ran
+
+
+def test_names_on_the_server_given_still_resolve_in_any_case_and_by_wildcard(
+        session: Session) -> None:
+    reply = session.run(f"Get-VMHost -Name 'ESX-0*' -Server {WLD} | select Name")
+    assert reply.ok and reply.text.split()[2:] == ["esx-01", "esx-02"], reply.text
+    reply = session.run(f"Get-TrustAuthorityKeyProvider -TrustAuthorityCluster vta -Server {TA}"
+                        " | select Name")
+    assert reply.ok, reply.text

@@ -188,6 +188,19 @@ def powercli_markdown() -> str:
         "lets time pass until the task ends and returns the cmdlet's result. An export "
         "whose page publishes `-Force` refuses to overwrite an existing file without it.",
         "",
+        "`-Server` works as PowerCLI's Object-by-Name selection (VMware: \"Selecting "
+        "Objects in PowerCLI\", docs.vmware.com/en/VMware-PowerCLI/latest/powercli/"
+        "GUID-C876DC32-129C-4932-86C5-7B952A6FA881.html): a name or wildcard given to an "
+        "object parameter or a Get- cmdlet's `-Name` is looked up on the vCenters "
+        "`-Server` names only (the TA cluster and its hosts are on the TA vCenter; "
+        "workload hosts, VMs and Trusted Clusters on the workload vCenter). A name that "
+        "is not there is a non-terminating error and the cmdlet runs for the other names, "
+        "as that page documents; the wording is **assumed** (PowerCLI's usual texts, not "
+        "found on a public page): `Could not find VMHost with name 'esx-01'.`, and for a "
+        "Get- filter `VMHost with name 'esx-01' was not found using the specified "
+        "filter(s).`. An object given as an object (piped, a variable) keeps its own "
+        "vCenter.",
+        "",
         "In the pipeline, `-like` and a cmdlet's name filter take PowerShell's wildcards "
         "(`*`, `?`, `[a-c]`, a backtick escapes; any case), matched without a regular "
         "expression in at most pattern-length x name-length steps. `-match`/`-notmatch` "

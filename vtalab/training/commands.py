@@ -48,8 +48,8 @@ from vtalab.training.pwsh.parser import (
     parse,
     property_of,
 )
+from vtalab.training.pwsh.servers import NON_INTERACTIVE, check_servers, connected, on_servers
 from vtalab.training.risks import assess, forbidden_effects
-from vtalab.training.servers import NON_INTERACTIVE, check_servers, connected, on_servers
 from vtalab.world import registry
 from vtalab.world.objects import make, object_type
 from vtalab.world.verbs.tasks import task_id as task_id_of

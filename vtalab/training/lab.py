@@ -29,7 +29,7 @@ from vtalab.training.esxi import banner as esxi_banner
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import bind_simple, is_wildcard, matching
 from vtalab.training.pwsh.parser import Command, PSObject
-from vtalab.training.servers import NON_INTERACTIVE, check_servers, connected, on_servers
+from vtalab.training.pwsh.servers import NON_INTERACTIVE, check_servers, connected, on_servers
 from vtalab.world.objects import object_type
 from vtalab.world.verbs.inventory import vm_object
 

@@ -40,6 +40,7 @@ from vtalab.scenario.expect import parse_time
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import is_wildcard, matching, resolve_param_name
 from vtalab.training.pwsh.parser import Command, Param, PSObject, VarRef
+from vtalab.training.pwsh.servers import check_servers, connected, owner
 from vtalab.world.objects import X509Certificate
 from vtalab.world.registry import PS, Verb
 
@@ -341,7 +342,7 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
         raise InputError(f"{entry.name}: {_SET_ERROR}", hint=f"usage: {usage(entry)}")
     sets = _bind_positional(entry, specs, sets, named, positional)
     if "" in named:
-        _check_ta_cluster(run, entry, named.pop(""))
+        _check_ta_cluster(run, entry, named.pop(""), _servers_given(run, entry, named))
     calls = [named]
     if piped is not None:
         target = _pipe_target(entry, named, piped, sets)
@@ -448,33 +449,87 @@ def _inventory_type(entry: Verb, spec: ParamSpec) -> tuple[str | None, bool]:
 
 
 def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | None:
-    """``call`` with inventory names resolved as PowerCLI does: a wildcard
-    (``Get-VMHost esx*``, ``Restart-VMHost -VMHost *``) is every matching object, a name
-    matches in any case. ``None``: a filter's patterns matched nothing (no output, no
-    error). A plain name that matches nothing is left for the verb to refuse with the
-    nearest valid name."""
+    """``call`` with inventory names resolved as PowerCLI does (Object-by-Name): a
+    wildcard (``Get-VMHost esx*``, ``Restart-VMHost -VMHost *``) is every matching
+    object, a name matches in any case. ``None``: nothing is left to run (a filter's
+    patterns matched nothing: no output, no error). A plain name that matches nothing is
+    left for the verb to refuse with the nearest valid name.
+
+    Given ``-Server``, names are looked up on those vCenters only (PowerCLI asks the
+    servers named): an object that is on another vCenter is an OBN failure, PowerCLI's
+    non-terminating error (``Could not find VMHost with name 'esx-01'.``; a Get- filter:
+    ``VMHost with name 'esx-01' was not found using the specified filter(s).``) and the
+    cmdlet runs for the other names. An object given as an object (piped, a variable)
+    keeps working: PowerCLI uses the object's own server."""
     out = dict(call)
+    servers = _servers_given(run, entry, call)
     for spec in params_of(entry):
         if spec.field not in call:
             continue
         kind, is_filter = _inventory_type(entry, spec)
         if kind is None:
             continue
-        names = _INVENTORY[kind](run.world)
+        every = _INVENTORY[kind](run.world)
+        names = every if servers is None else _on(run, kind, every, servers)
         values: list[Any] = []
         for value in as_values(call[spec.field]):
             if not isinstance(value, str):
                 values.append(value)  # an object: bound by property later
             elif is_wildcard(value):
                 hits = matching(value, names)
-                values += hits if hits or is_filter else [value]
+                if hits or is_filter:
+                    values += hits
+                elif servers is not None and matching(value, every):
+                    _obn_failure(run, entry, kind, value, is_filter, names, servers)
+                else:
+                    values.append(value)
             else:
-                same = [n for n in names if n.lower() == value.lower()]
-                values.append(value if value in names or len(same) != 1 else same[0])
+                same = [n for n in every if n.lower() == value.lower()]
+                found = value if value in every or len(same) != 1 else same[0]
+                canonical = _canonical(run, kind, found)
+                if servers is not None and canonical is not None and canonical not in names:
+                    _obn_failure(run, entry, kind, value, is_filter, names, servers)
+                else:
+                    values.append(found)
         if not values:
             return None
         out[spec.field] = values if len(values) != 1 else values[0]
     return out
+
+
+def _servers_given(run: Run, entry: Verb, call: dict[str, Any]) -> list[str] | None:
+    """The vCenters ``-Server`` names (each one connected, else PowerCLI's error), or
+    ``None`` when it is not given."""
+    server = call.get(SERVER)
+    if server is None or entry.kind != "powercli":
+        return None
+    return check_servers(entry.name, server, connected(run.world, run.state))
+
+
+def _on(run: Run, kind: str, names: list[str], servers: list[str]) -> list[str]:
+    """The ``names`` of ``kind`` that are on one of ``servers``."""
+    wanted = {s.lower() for s in servers}
+    return [n for n in names if (owner(run.world, kind, n) or "").lower() in wanted]
+
+
+def _canonical(run: Run, kind: str, name: str) -> str | None:
+    """The name of the object of ``kind`` that ``name`` names, ``None`` if none does."""
+    if kind == "TrustAuthorityCluster":  # named as operators type it (a unique prefix)
+        try:
+            return ta_cluster_name(run.world, name)
+        except InputError:
+            return None
+    return name if owner(run.world, kind, name) is not None else None
+
+
+def _obn_failure(run: Run, entry: Verb, kind: str, value: str, is_filter: bool,
+                 names: list[str], servers: list[str]) -> None:
+    """PowerCLI's non-terminating error for a name not found on the ``-Server`` given:
+    the line goes on (the other names run) and ends not ok."""
+    text = (f"{kind} with name '{value}' was not found using the specified filter(s)."
+            if is_filter else f"Could not find {kind} with name '{value}'.")
+    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") or "none"
+    run.errors.append(f"{entry.name}: {text} ({kind} on {', '.join(servers)}: {shown})")
 
 
 def _expand(run: Run, entry: Verb, call: dict[str, Any],
@@ -645,14 +700,23 @@ def as_values(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _check_ta_cluster(run: Run, entry: Verb, value: Any) -> None:
+def _check_ta_cluster(run: Run, entry: Verb, value: Any, servers: list[str] | None) -> None:
+    """The TA cluster a TA-side cmdlet's ``-TrustAuthorityCluster`` names exists (and,
+    given ``-Server``, is on one of those vCenters: the TA vCenter)."""
     value = value[0] if isinstance(value, list) and len(value) == 1 else value
+    named = isinstance(value, str)
     if isinstance(value, PSObject):
         value = value.get("Name")
     try:
         ta_cluster_name(run.world, fmt.cell(value))
     except InputError as exc:
         raise InputError(f"{entry.name}: {exc}") from None
+    kind = "TrustAuthorityCluster"
+    if named and servers is not None and not _on(run, kind, _INVENTORY[kind](run.world),
+                                                 servers):
+        raise InputError(f"{entry.name}: Could not find {kind} with name '{value}'.",
+                         hint=f"it is on {run.world.ta_vcenter.name}, not on "
+                              f"{', '.join(servers)} (-Server)")
 
 
 def ta_cluster_name(world: Any, text: str) -> str:

@@ -1,5 +1,7 @@
-"""The session's vCenter connections (``Connect-VIServer``) and PowerShell's refusal to
-prompt when nobody can answer: shared by the commands and the lab's shell commands."""
+"""The session's vCenter connections (``Connect-VIServer``), which vCenter an object is
+on, and PowerShell's refusal to prompt when nobody can answer: shared by the binder
+(``-Server`` resolves names on those vCenters), the commands and the lab's shell
+commands. (It lives in ``pwsh`` so that the binder may use it without an import cycle.)"""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ if TYPE_CHECKING:
     from vtalab.training.commands import ShellState
     from vtalab.world.assembly import World
 
-__all__ = ["NON_INTERACTIVE", "check_servers", "connected", "on_servers", "server_names"]
+__all__ = ["NON_INTERACTIVE", "check_servers", "connected", "on_servers", "owner",
+           "server_names"]
 
 #: PowerShell's words when a cmdlet must ask but nobody can answer (pwsh -NonInteractive)
 NON_INTERACTIVE = ("PowerShell is in NonInteractive mode. Read and Prompt functionality is "
@@ -62,3 +65,23 @@ def on_servers(objects: list[Any], names: list[str]) -> list[Any]:
         if found is None or found.group(1).lower() in wanted:
             out.append(obj)
     return out
+
+
+def owner(world: World, kind: str, name: str) -> str | None:
+    """The vCenter an inventory object of ``kind`` (``VMHost``, ``VirtualMachine``,
+    ``TrustedCluster``, ``TrustAuthorityCluster``) named ``name`` is on, as its Uid says:
+    the TA cluster and its hosts on the TA vCenter, the rest on the workload vCenter;
+    ``None`` if there is no such object."""
+    ta, workload = world.ta_vcenter.name, world.workload_vcenter.name
+    if kind == "VMHost":
+        host = world.hosts.get(name)
+        if host is None:
+            return None
+        return ta if host.role == "trust-authority" else workload
+    if kind == "VirtualMachine":
+        return workload if name in world.vms else None
+    if kind == "TrustedCluster":
+        return workload if name in world.trusted_clusters else None
+    if kind == "TrustAuthorityCluster":
+        return ta if name == world.ta_cluster.name else None
+    return None
