@@ -5,17 +5,22 @@ JSON numbers too long to convert refused with their place."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from vtalab.cli import main, term
 from vtalab.core.files import MAX_JSON_INT_DIGITS, JSONNumberError, loads
+from vtalab.core.text import visible
 from vtalab.errors import InputError, ScenarioError
 from vtalab.training.pwsh.filters import wildcard
 from vtalab.training.session import Session
+from vtalab.training.shell import run_interactive
 
 EXERCISE = "quick-boot-old-image-removed"
 
@@ -221,3 +226,66 @@ def test_names_on_the_server_given_still_resolve_in_any_case_and_by_wildcard(
     reply = session.run(f"Get-TrustAuthorityKeyProvider -TrustAuthorityCluster vta -Server {TA}"
                         " | select Name")
     assert reply.ok, reply.text
+
+
+# -- control characters are shown, not obeyed, on a terminal --------------------------------
+class _Terminal(io.StringIO):
+    """A stand-in for a terminal: a text stream that says it is a tty."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+ESC_NAME = "x\x1b[2J\x1b]0;pwned\x07\r\u202e"
+
+
+def test_visible_escapes_controls_and_keeps_layout() -> None:
+    assert visible(ESC_NAME) == "x\\x1b[2J\\x1b]0;pwned\\x07\\r\\u202e"
+    assert visible("a\tb\nc ü €") == "a\tb\nc ü €"
+
+
+@pytest.mark.parametrize("color", ["never", "always"])
+def test_a_terminal_never_gets_a_control_character(color: str) -> None:
+    tty = _Terminal()
+    out = term.output(tty, color)
+    out.write(f"Get-VMHost: no host '{ESC_NAME}'\n")
+    out.flush()
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", tty.getvalue())  # rich's own colours
+    assert "\\x1b[2J" in shown and "\\r" in shown
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f]", shown), repr(shown)
+
+
+def test_the_shell_on_a_terminal_shows_a_typed_escape(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Was: an ESC[2J in a name reached the terminal raw (it cleared the screen); a pipe
+    still gets the text as it is."""
+    transcript = tmp_path / "t.ps1"
+    # ESC c resets the terminal ('[' would make the name a wildcard pattern)
+    transcript.write_text("Get-VMHost -Name 'x\x1bc\x07'\n", encoding="utf-8")
+    monkeypatch.setenv("NO_COLOR", "1")
+    for stream, raw in ((_Terminal(), False), (io.StringIO(), True)):
+        monkeypatch.setattr(sys, "stdout", stream)
+        main(["train", EXERCISE, "--commands", str(transcript)])
+        text = stream.getvalue()
+        assert "no host 'x" in text, text
+        # the echoed line (the error quotes the name with repr: escaped either way)
+        assert ("Get-VMHost -Name 'x\x1bc\x07'" in text) is raw, repr(text[-400:])
+        assert ("Get-VMHost -Name 'x\\x1bc\\x07'" in text) is not raw
+    # An error on stderr (a terminal) too.
+    monkeypatch.setattr(sys, "stderr", _Terminal())
+    assert main(["train", "x\x1b[2J"]) == 2
+    assert "'x\\x1b[2J'" in sys.stderr.getvalue()  # type: ignore[attr-defined]
+
+
+def test_the_interactive_prompt_shows_escapes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """input() writes the prompt itself (it does not go through the styled stream)."""
+    s = Session.start(EXERCISE)
+    monkeypatch.setattr(s, "prompt", lambda: f"[root@{ESC_NAME}:~] ")
+    asked: list[str] = []
+
+    def read(prompt: str) -> str:
+        asked.append(prompt)
+        raise EOFError
+
+    run_interactive(s, io.StringIO(), read=read)
+    assert asked == ["[root@x\\x1b[2J\\x1b]0;pwned\\x07\\r\\u202e:~] "]

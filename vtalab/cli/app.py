@@ -316,9 +316,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # the top-level guard: a bug of vtalab, said out loud
         if debug:
             raise
-        sys.stderr.write(f"internal error: {type(exc).__name__}: {exc}\n"
-                         "(this is a bug in vtalab; run again with --debug for the "
-                         "traceback)\n")
+        err.write(f"internal error: {type(exc).__name__}: {exc}\n"
+                  "(this is a bug in vtalab; run again with --debug for the traceback)\n")
+        err.flush()
         return EXIT_INTERNAL
 
 

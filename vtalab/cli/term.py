@@ -18,7 +18,10 @@ dressed on its way out, line by line:
 ``--color auto`` (the default) colours a terminal unless ``NO_COLOR`` is set (to anything
 but the empty string) or ``TERM`` is ``dumb``; ``--color always`` colours even a pipe
 (and overrides ``NO_COLOR``, as its convention allows a command-line flag to), but a pipe
-is never wrapped; ``--color never`` never colours. Progress bars (:func:`progress`) go to
+is never wrapped; ``--color never`` never colours. Control characters in the text (a
+host name from a scenario file with ``ESC[2J`` in it) are shown as escapes
+(:func:`vtalab.core.text.visible`) on the way to a terminal, never obeyed; a pipe gets
+the text as it is. Progress bars (:func:`progress`) go to
 stderr, only when stderr is a terminal, with elapsed time and an estimate of the time left.
 """
 
@@ -42,8 +45,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-__all__ = ["COLOR_CHOICES", "MIN_TEXT", "NARROW_INDENT", "Styled", "colour_on", "hang",
-           "output", "progress", "style_line", "wrap_line", "wrap_text"]
+from vtalab.core.text import visible
+
+__all__ = ["COLOR_CHOICES", "MIN_TEXT", "NARROW_INDENT", "Styled", "Visible", "colour_on",
+           "hang", "output", "progress", "style_line", "wrap_line", "wrap_text"]
 
 COLOR_CHOICES = ("auto", "always", "never")
 
@@ -180,7 +185,7 @@ class Styled:
             highlight=False, markup=False, emoji=False, soft_wrap=True, legacy_windows=False)
 
     def write(self, text: str) -> int:
-        self._buffer += text
+        self._buffer += visible(text)  # a name's ESC[2J is shown, not obeyed
         *done, self._buffer = self._buffer.split("\n")
         for line in done:
             self._emit(line)
@@ -216,12 +221,40 @@ class Styled:
         return getattr(self.stream, "encoding", "utf-8") or "utf-8"
 
 
-def output(stream: TextIO, choice: str = "auto", *, plain: bool = False) -> TextIO | Styled:
-    """``stream`` as a command should write to it: itself, untouched, when the output is
-    plain (``plain=True`` for ``--json`` and generated references, a pipe without
-    ``--color always``, ``--color never`` on a pipe); else a :class:`Styled` stream."""
+class Visible:
+    """A text stream to a terminal that shows control characters instead of sending them
+    (:func:`vtalab.core.text.visible`): plain output (the training shell, ``--json``)
+    written to a terminal, not dressed otherwise."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        self.stream.write(visible(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return _is_tty(self.stream)
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", "utf-8") or "utf-8"
+
+
+def output(stream: TextIO, choice: str = "auto", *,
+           plain: bool = False) -> TextIO | Styled | Visible:
+    """``stream`` as a command should write to it: itself, untouched, on a pipe without
+    ``--color always`` or with ``--color never``; plain output (``plain=True`` for
+    ``--json``, generated references, the training shell) to a terminal only with its
+    control characters shown (:class:`Visible`); else a :class:`Styled` stream."""
     if plain:
-        return stream
+        return Visible(stream) if _is_tty(stream) else stream
     tty = _is_tty(stream)
     color = colour_on(stream, choice)
     width = shutil.get_terminal_size((80, 24)).columns if tty else None

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 from vtalab.core.files import read_text
+from vtalab.core.text import visible
 from vtalab.errors import InputError
 from vtalab.training.assist import complete
 from vtalab.training.commands import resolve
@@ -233,14 +234,14 @@ def run_interactive(session: Session, out: TextIO,
             out.write(head + "\n")
             out.flush()
         try:
-            return read(last)
+            return read(visible(last))  # input() writes the prompt itself
         except EOFError:
             return "N"
 
     session.ask = ask
     while True:
         try:
-            line = read(holder["session"].prompt())
+            line = read(visible(holder["session"].prompt()))  # a host's name in it
         except EOFError:
             out.write("\n")
             break
