@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from vtalab.cli import main, term
-from vtalab.core.files import MAX_JSON_INT_DIGITS, JSONNumberError, loads
+from vtalab.core.files import MAX_INT_DIGITS, JSONNumberError, loads
 from vtalab.core.text import visible
 from vtalab.errors import InputError, ScenarioError
 from vtalab.training.pwsh.filters import wildcard
@@ -51,7 +51,7 @@ def test_debrief_replaces_only_its_own_page(tmp_path: Path) -> None:
 
 
 # -- JSON integers too long to convert ------------------------------------------------------
-HUGE = "9" * (MAX_JSON_INT_DIGITS + 1)
+HUGE = "9" * (MAX_INT_DIGITS + 1)
 
 
 def test_a_huge_integer_in_a_saved_session_is_located(tmp_path: Path) -> None:
@@ -64,15 +64,15 @@ def test_a_huge_integer_in_a_saved_session_is_located(tmp_path: Path) -> None:
         Session.load(str(saved))
     text = str(caught.value)
     assert text.startswith(f"{saved}:2:10: not valid JSON: field seed is an integer of "
-                           f"{MAX_JSON_INT_DIGITS + 1:,} digits; at most "
-                           f"{MAX_JSON_INT_DIGITS:,}"), text
+                           f"{MAX_INT_DIGITS + 1:,} digits; at most "
+                           f"{MAX_INT_DIGITS:,}"), text
     assert "set_int_max_str_digits" not in text
 
 
 @pytest.mark.parametrize("interpreter_limit", [0, 4300, 100_000])
 def test_loads_refuses_the_same_whatever_the_interpreter_allows(
         interpreter_limit: int) -> None:
-    """The limit is vtalab's (MAX_JSON_INT_DIGITS), not what the process was told."""
+    """The limit is vtalab's (MAX_INT_DIGITS), not what the process was told."""
     before = sys.get_int_max_str_digits()
     sys.set_int_max_str_digits(interpreter_limit)
     try:
@@ -289,3 +289,20 @@ def test_the_interactive_prompt_shows_escapes(monkeypatch: pytest.MonkeyPatch) -
 
     run_interactive(s, io.StringIO(), read=read)
     assert asked == ["[root@x\\x1b[2J\\x1b]0;pwned\\x07\\r\\u202e:~] "]
+
+
+def test_a_huge_integer_in_a_scenario_or_plan_is_located(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """YAML too: PyYAML's int() quoted the same sys.set_int_max_str_digits hint."""
+    source = Path(__file__).parent.parent / "scenarios" / "quick-boot-upgrade.yaml"
+    text = source.read_text(encoding="utf-8")
+    assert "\nseed: 7\n" in text
+    plan = tmp_path / "huge.yaml"
+    plan.write_text(text.replace("\nseed: 7\n", "\nseed: " + HUGE + "\n"), encoding="utf-8")
+    line = text[:text.index("\nseed: 7\n")].count("\n") + 2
+    for command in ("run", "check"):
+        assert main([command, str(plan)]) == 2
+        err = capsys.readouterr().err
+        assert f"{plan}:{line}:7: an integer of {MAX_INT_DIGITS + 1:,} digits; at most " \
+               f"{MAX_INT_DIGITS:,} digits are read (MAX_INT_DIGITS)" in err, err
+        assert "set_int_max_str_digits" not in err

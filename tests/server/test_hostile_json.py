@@ -9,11 +9,11 @@ from collections.abc import Callable, Iterator
 import pytest
 from servekit import Rest
 
-from vtalab.core.files import MAX_JSON_INT_DIGITS
+from vtalab.core.files import MAX_INT_DIGITS
 from vtalab.server import Served
 
 TAC = "com.vmware.vcenter.trusted_infrastructure.trust_authority_clusters"
-HUGE = "7" * (MAX_JSON_INT_DIGITS + 1)
+HUGE = "7" * (MAX_INT_DIGITS + 1)
 
 
 @pytest.fixture
@@ -33,8 +33,8 @@ def test_a_huge_integer_in_a_json_rpc_body(api: Rest, served: Served) -> None:
     assert "set_int_max_str_digits" not in data
     at = body.index(HUGE.encode())
     assert f"field params.input.STRUCTURE.operation-input.n (char {at})" in data, data
-    assert f"{MAX_JSON_INT_DIGITS + 1:,} digits" in data
-    assert f"at most {MAX_JSON_INT_DIGITS:,} digits" in data
+    assert f"{MAX_INT_DIGITS + 1:,} digits" in data
+    assert f"at most {MAX_INT_DIGITS:,} digits" in data
     assert served.lab.errors_logged == 0
 
 
@@ -48,5 +48,5 @@ def test_a_huge_integer_in_a_rest_body(api: Rest, served: Served) -> None:
     text = body["messages"][0]["default_message"]
     assert "set_int_max_str_digits" not in text
     assert f"field arguments.name[1] (char {content.index(HUGE)})" in text, text
-    assert f"at most {MAX_JSON_INT_DIGITS:,} digits" in text
+    assert f"at most {MAX_INT_DIGITS:,} digits" in text
     assert served.lab.errors_logged == 0

@@ -11,7 +11,7 @@ One place for every file vtalab reads from a person or writes for one:
 - :func:`load_json` parses JSON with the nesting bounded (:data:`MAX_NESTING`), lone
   surrogates (``"\\ud800"``) refused, and every error located.
 - :func:`loads` is ``json.loads`` for any JSON from outside (files, request bodies): an
-  integer longer than :data:`MAX_JSON_INT_DIGITS` digits is a :class:`JSONNumberError`
+  integer longer than :data:`MAX_INT_DIGITS` digits is a :class:`JSONNumberError`
   naming its field and place, not Python's ``sys.set_int_max_str_digits`` hint.
 - :func:`check_text` refuses lone surrogates in any text taken from an input.
 - :func:`write_atomic` writes a file whole or not at all: a fresh temporary file created
@@ -53,7 +53,7 @@ from vtalab.core.limits import (
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
 
-__all__ = ["MAX_JSON_INT_DIGITS", "JSONNumberError", "atomic_file", "check_name_length",
+__all__ = ["MAX_INT_DIGITS", "JSONNumberError", "atomic_file", "check_name_length",
            "check_target", "check_text", "check_value", "decode_text", "load_json", "loads",
            "peek", "position", "read_bytes", "read_text",
            "read_tgz", "safe_name", "write_atomic"]
@@ -255,35 +255,35 @@ def check_value(value: Any, file: str, *, line: int | None = None,
                             "(MAX_NESTING)", file=file, line=line)
 
 
-#: The most digits an integer in JSON input may have: CPython's default limit of int/str
+#: The most digits an integer in JSON or YAML input may have: CPython's default limit of int/str
 #: conversion (``sys.get_int_max_str_digits()``), fixed here so that every process reads
 #: the same inputs the same way whatever the interpreter was told. No vtalab field needs
 #: a fraction of it; a longer one is refused by :func:`loads` with its field and place.
-MAX_JSON_INT_DIGITS = 4300
+MAX_INT_DIGITS = 4300
 
 #: A string or a number token of JSON text (to find the n-th long integer's offset).
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
 
 
 class JSONNumberError(ValueError):
-    """An integer of JSON input longer than :data:`MAX_JSON_INT_DIGITS` digits."""
+    """An integer of JSON input longer than :data:`MAX_INT_DIGITS` digits."""
 
     def __init__(self, offset: int, field: str, digits: int) -> None:
         self.offset = offset  #: character offset of the number in the (decoded) text
         self.field = field  #: where in the document (``params.input[2]``), "" if unknown
         self.digits = digits
-        self.limit = MAX_JSON_INT_DIGITS
+        self.limit = MAX_INT_DIGITS
         where = f"field {field}" if field else "a value"
         super().__init__(f"{where} (char {offset}) is an integer of {digits:,} digits; at "
-                         f"most {MAX_JSON_INT_DIGITS:,} digits are read "
-                         "(MAX_JSON_INT_DIGITS)")
+                         f"most {MAX_INT_DIGITS:,} digits are read "
+                         "(MAX_INT_DIGITS)")
 
     @property
     def reason(self) -> str:
         """The message without the offset (for errors that give line and column)."""
         where = f"field {self.field}" if self.field else "a value"
         return (f"{where} is an integer of {self.digits:,} digits; at most "
-                f"{self.limit:,} digits are read (MAX_JSON_INT_DIGITS)")
+                f"{self.limit:,} digits are read (MAX_INT_DIGITS)")
 
 
 class _LongInt:
@@ -298,10 +298,10 @@ class _LongInt:
 
 def loads(text: str | bytes) -> Any:
     """``json.loads(text)``, except that an integer of more than
-    :data:`MAX_JSON_INT_DIGITS` digits is a :class:`JSONNumberError` naming the field
+    :data:`MAX_INT_DIGITS` digits is a :class:`JSONNumberError` naming the field
     it is in (``a.b[3]``) and its character offset, never converted (converting is
     quadratic in its length). Other errors are ``json.loads``'s."""
-    if 0 < sys.get_int_max_str_digits() <= MAX_JSON_INT_DIGITS:
+    if 0 < sys.get_int_max_str_digits() <= MAX_INT_DIGITS:
         # The interpreter refuses longer integers itself: parse at C speed, and only on
         # its refusal parse again to find the field (the integer is never converted).
         try:
@@ -314,7 +314,7 @@ def loads(text: str | bytes) -> Any:
 
     def parse_int(digits: str) -> Any:
         n = len(digits) - digits.startswith("-")
-        if n <= MAX_JSON_INT_DIGITS:
+        if n <= MAX_INT_DIGITS:
             return int(digits)
         longs.append(_LongInt(len(longs), n))
         return longs[-1]
@@ -330,7 +330,7 @@ def loads(text: str | bytes) -> Any:
     for m in _JSON_TOKEN.finditer(decoded):
         token = m.group()
         if token[0] != '"' and token.lstrip("-").isdigit() \
-                and len(token.lstrip("-")) > MAX_JSON_INT_DIGITS:
+                and len(token.lstrip("-")) > MAX_INT_DIGITS:
             if seen == found.ordinal:
                 offset = m.start()
                 break

@@ -192,6 +192,9 @@ class _Loader(yaml.SafeLoader):
             self.depth -= 1
 
 
+_INT_TAG = "tag:yaml.org,2002:int"
+
+
 class _Builder:
     """Turns a composed node tree into plain values, recording marks on the way."""
 
@@ -208,6 +211,12 @@ class _Builder:
     def _scalar(self, node: ScalarNode) -> Any:
         m = _mark(node)
         files.check_text(node.value, self.located.file, line=m.line, column=m.column)
+        if node.tag == _INT_TAG:  # refused before Python's int() quotes its own limit
+            digits = sum(c.isdigit() for c in node.value)
+            if digits > files.MAX_INT_DIGITS:
+                raise self.fail(node, f"an integer of {digits:,} digits; at most "
+                                      f"{files.MAX_INT_DIGITS:,} digits are read "
+                                      "(MAX_INT_DIGITS)")
         try:
             return self.loader.construct_object(node, deep=True)
         except yaml.YAMLError:
