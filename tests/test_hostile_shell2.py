@@ -306,3 +306,13 @@ def test_a_huge_integer_in_a_scenario_or_plan_is_located(
         assert f"{plan}:{line}:7: an integer of {MAX_INT_DIGITS + 1:,} digits; at most " \
                f"{MAX_INT_DIGITS:,} digits are read (MAX_INT_DIGITS)" in err, err
         assert "set_int_max_str_digits" not in err
+
+
+def test_server_with_no_connection_is_the_not_connected_error() -> None:
+    s = Session.start(EXERCISE)
+    assert s.run("Disconnect-VIServer -Server * -Confirm:$false").ok
+    reply = s.run(f"Set-VMHost -VMHost esx-01 -Server {TA} -State Maintenance "
+                  "-Confirm:$false")
+    assert not reply.ok
+    assert reply.text.startswith("Set-VMHost: You are not currently connected to any "
+                                 "servers."), reply.text

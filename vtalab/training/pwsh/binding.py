@@ -501,9 +501,10 @@ def _servers_given(run: Run, entry: Verb, call: dict[str, Any]) -> list[str] | N
     """The vCenters ``-Server`` names (each one connected, else PowerCLI's error), or
     ``None`` when it is not given."""
     server = call.get(SERVER)
-    if server is None or entry.kind != "powercli":
-        return None
-    return check_servers(entry.name, server, connected(run.world, run.state))
+    known = connected(run.world, run.state)
+    if server is None or entry.kind != "powercli" or not known:
+        return None  # not connected at all: the cmdlet says so when it runs
+    return check_servers(entry.name, server, known)
 
 
 def _on(run: Run, kind: str, names: list[str], servers: list[str]) -> list[str]:
