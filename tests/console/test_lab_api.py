@@ -211,6 +211,30 @@ def test_classroom_sessions_are_recorded_and_replay(tmp_path: Any,
     assert "diverges" in capsys.readouterr().out
 
 
+def test_the_trainer_pages_need_the_token_and_a_trainee_sees_only_their_lab() -> None:
+    """The trainer's debrief and trace of a trainee answer only with the printed token;
+    a trainee's cookie opens their own lab, not another's (with the token, any)."""
+    room = Classroom("restart-kmxa", 2, exercise_labs(speed=60.0, paused=True))
+    with start_classroom(room) as served:
+        ann = httpx.Client(base_url=served.url, trust_env=False, timeout=30)
+        ben = httpx.Client(base_url=served.url, trust_env=False, timeout=30)
+        assert ann.post("/ui/", data={"name": "Ann"}).status_code == 303
+        assert ben.post("/ui/", data={"name": "Ben"}).status_code == 303
+        for page in ("/ui/trainer/debrief/t1", "/ui/trainer/trace/t1"):
+            assert ann.get(page).status_code == 403
+            assert ann.get(page, params={"token": "wrong"}).status_code == 403
+            assert ann.get(page, params={"token": room.token}).status_code == 200
+        debrief = ann.get("/ui/trainer/debrief/t1", params={"token": room.token})
+        assert "<html" in debrief.text.lower() and room.exercise.title in debrief.text
+        assert ann.get("/ui/trainer/debrief/t9",
+                       params={"token": room.token}).status_code == 404
+        assert ann.get("/class/t2/ui/").status_code == 403
+        assert ben.get("/class/t1/ui/").status_code == 403
+        assert ben.get("/class/t2/ui/").status_code == 200
+        ann.close()
+        ben.close()
+
+
 def test_serve_exercise_trace_in_a_classroom_needs_a_folder(
         tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["serve", "--exercise", "restart-kmxa", "--classroom", "2", "--trace",
