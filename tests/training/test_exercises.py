@@ -158,6 +158,10 @@ def test_doing_nothing_fails_with_exit_1(tmp_path: Path,
      ["Set-TrustedCluster -TrustedCluster 'Trusted Cluster' -State Disabled -Confirm:$false",
       "Start-VM -VM db01"],
      "FAIL  trust-not-weakened: Trusted cluster Trusted Cluster was disabled"),
+    ("upgrade-before-import",  # switch vTA off instead of importing the new image
+     ["Set-TrustAuthorityCluster -TrustAuthorityCluster vTA -State Disabled -Confirm:$false",
+      "Start-VM -VM db01"],
+     "FAIL  trust-not-weakened: the Trust Authority cluster was disabled"),
     ("sts-rotation",  # remove the principal check
      ["Get-TrustAuthorityPrincipal -TrustAuthorityCluster vTA "
       "| Remove-TrustAuthorityPrincipal -Confirm:$false",
