@@ -75,6 +75,7 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
     if args.trace is not None:  # "" too; and never the bundle itself
         check_writable(args.trace, [("the bug bundle", path)])
     scenario = load_scenario_text(bundle.scenario_text, file=f"{path}:{SCENARIO}")
+    _check_hosts(path, m, scenario)
     result = run_scenario(scenario, seed=m["seed"], until=header.get("until"))
     divergence = first_divergence([e.to_json() for e in recorded],
                                   [e.to_json() for e in result.world.kernel.trace])
@@ -118,7 +119,7 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
     else:
         out.write(f"bundle {path}: {m.get('scenario')}, seed {m['seed']}, "
                   f"host{'s' if len(bundle.hosts) > 1 else ''} {', '.join(bundle.hosts)} at "
-                  f"{format_time(float(m.get('evidence_time', 0.0)))}, "
+                  f"{format_time(float(m.get('evidence_time') or 0.0))}, "
                   f"vtalab {bundle.version}\n{note}\n")
         if fixed is None:
             out.write(render_run(result, logs=args.logs, file=f"{path}:{SCENARIO}",
@@ -143,6 +144,19 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
     if not reproduced:
         return EXIT_FAIL
     return EXIT_OK if judged.ok else EXIT_FAIL
+
+
+def _check_hosts(path: str, manifest: dict[str, Any], scenario: Any) -> None:
+    """The manifest's hosts (and those its expectation judges) are trusted hosts of the
+    bundled scenario: an edited name is the bundle's fault, said before anything runs."""
+    trusted = [h.name for c in scenario.topology.trusted_clusters for h in c.hosts]
+    named = [("hosts", h) for h in manifest.get("hosts") or [manifest.get("host")]]
+    named += [("expect.attested", h) for h in (manifest.get("expect") or {}).get("attested", [])]
+    for key, host in named:
+        if host not in trusted:
+            raise InputError(f"{path}: {MANIFEST} {key} names {host!r}, which is not a trusted "
+                             f"host of the bundled {SCENARIO}; the bundle is damaged or was "
+                             "edited", what="trusted hosts", value=host, choices=trusted)
 
 
 def _apply_fix(text: str, bundle: Bundle, scenario: Any, at: float | None

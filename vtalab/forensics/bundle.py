@@ -331,7 +331,7 @@ def _manifest(path: str, raw: bytes) -> dict[str, Any]:
         raise InputError(f"{path} is not a vtalab bug bundle: its {MANIFEST} does not say "
                          f"format {FORMAT!r}")
     version = manifest.get("format_version")
-    if version not in _READS:
+    if isinstance(version, bool) or version not in _READS:  # true == 1: not a version
         raise InputError(f"{path}: bundle format version {version!r} is not one this vtalab "
                          f"{vtalab.__version__} reads ({', '.join(map(str, _READS))})")
     fields = {"vtalab_version": str, "seed": int, "trace_digest": str, "members": dict,
@@ -342,16 +342,20 @@ def _manifest(path: str, raw: bytes) -> dict[str, Any]:
     if version != 1 and (not manifest["hosts"]
                          or not all(isinstance(h, str) for h in manifest["hosts"])):
         raise bad("has no valid 'hosts'")
-    if manifest.get("at") is not None:
-        try:
-            manifest["at"] = parse_time(manifest["at"])
-        except ValueError as exc:
-            raise bad(f"has no valid 'at' ({exc})") from None
+    for key in ("at", "evidence_time"):  # times a person could have edited
+        if manifest.get(key) is not None:
+            try:
+                manifest[key] = parse_time(manifest[key])
+            except ValueError as exc:
+                raise bad(f"has no valid {key!r} ({exc})") from None
+    if not isinstance(manifest.get("scenario", ""), str):
+        raise bad("has no valid 'scenario' (the scenario's name)")
     expect = manifest.get("expect")
     if expect is not None and not (
             isinstance(expect, dict) and isinstance(expect.get("attested"), list)
             and all(isinstance(h, str) for h in expect["attested"])
-            and isinstance(expect.get("recorded", {}), dict)):
+            and isinstance(expect.get("recorded", {}), dict)
+            and all(isinstance(v, str) for v in expect.get("recorded", {}).values())):
         raise bad("has no valid 'expect'")
     members = manifest["members"]
     required = [SCENARIO, TRACE, EXPLAIN_TXT, EXPLAIN_JSON,
