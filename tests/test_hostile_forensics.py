@@ -73,3 +73,65 @@ def test_a_manifest_that_lies_is_a_located_error(
     code, out, err = cli(capsys, "run", str(path))
     assert code == 2 and out == "", err
     assert err.startswith(f"error: {path}") and message in err, err
+
+
+# -- vtalab golden: broken or extra files in the golden folder -------------------------------
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    """A scenarios folder with one small scenario and its current transcript."""
+    lib = tmp_path / "lib"
+    (lib / "golden").mkdir(parents=True)
+    source = ROOT / "scenarios" / "restart-vta-services.yaml"
+    (lib / source.name).write_bytes(source.read_bytes())
+    assert main(["golden", "--dir", str(lib), "--update"]) == 0
+    return lib
+
+
+def test_a_transcript_that_is_not_utf8_is_a_located_error(
+        library: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    transcript = library / "golden" / "restart-vta-services.txt"
+    transcript.write_bytes(b"== ok\n\xff\xfe not text\n")
+    code, out, err = cli(capsys, "golden", "--dir", str(library))
+    assert code == 2 and f"{transcript}:2:1: the golden transcript is not UTF-8" in err, err
+
+
+def test_a_golden_folder_that_is_a_file_is_refused_before_anything_runs(
+        library: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    folder = library / "golden"
+    (folder / "restart-vta-services.txt").unlink()
+    folder.rmdir()
+    folder.write_text("not a folder\n", encoding="utf-8")
+    code, out, err = cli(capsys, "golden", "--dir", str(library), "--update")
+    assert code == 2 and f"{folder} is a file, not the folder" in err, err
+    assert folder.read_text(encoding="utf-8") == "not a folder\n"
+
+
+def test_a_folder_in_place_of_a_transcript_is_not_called_missing(
+        library: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    transcript = library / "golden" / "restart-vta-services.txt"
+    transcript.unlink()
+    transcript.mkdir()
+    code, out, err = cli(capsys, "golden", "--dir", str(library))
+    assert code == 2 and "is a directory, not a golden transcript" in err, err
+
+
+def test_an_orphaned_transcript_is_reported_and_kept(
+        library: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    orphan = library / "golden" / "renamed-away.txt"
+    orphan.write_text("old\n", encoding="utf-8")
+    code, out, _ = cli(capsys, "golden", "--dir", str(library))
+    assert code == 1 and f"ORPHAN {orphan}: no scenario renamed-away.yaml" in out, out
+    assert "1 identical, 0 different, 1 orphaned" in out
+    code, out, _ = cli(capsys, "golden", "--dir", str(library), "--update")
+    assert code == 0 and f"left alone {orphan}" in out and orphan.is_file()
+
+
+def test_a_folder_without_scenarios_is_not_a_pass(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "golden", "--dir", str(tmp_path))
+    assert code == 2 and out == "" and "no scenario files (*.yaml)" in err, err

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from vtalab.core.files import write_atomic
+from vtalab.core.files import check_target, decode_text, read_bytes, write_atomic
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
 from vtalab.scenario.expect import expectations_markdown
@@ -36,7 +36,8 @@ from vtalab.scenario.timeline import render_run
 from vtalab.scenario.yamlloc import read_text
 
 __all__ = ["GOLDEN_DIR", "LIBRARY", "Comparison", "compare", "golden_path",
-           "library_markdown", "register", "render", "scenario_files", "update"]
+           "library_markdown", "orphans", "register", "render", "saved", "scenario_files",
+           "update"]
 
 #: Where transcripts live, relative to the scenarios directory.
 GOLDEN_DIR = "golden"
@@ -47,7 +48,21 @@ def scenario_files(scenarios: Path) -> list[Path]:
     if not scenarios.is_dir():
         raise InputError(f"no scenarios directory {str(scenarios)!r}",
                          what="directory", value=str(scenarios))
-    return sorted(scenarios.glob("*.yaml"))
+    found = sorted(scenarios.glob("*.yaml"))
+    if not found:  # "0 identical, 0 different" would pass a typo of --dir
+        raise InputError(f"{scenarios}: no scenario files (*.yaml) in this directory; give "
+                         "the folder that holds them (its transcripts are in golden/)",
+                         what="directory", value=str(scenarios))
+    return found
+
+
+def orphans(scenarios: Path) -> list[Path]:
+    """Transcripts in ``scenarios/golden/`` without a scenario: a renamed or removed
+    scenario's leftover, which nothing compares any more."""
+    folder = scenarios / GOLDEN_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.txt") if not (scenarios / f"{p.stem}.yaml").is_file())
 
 
 def golden_path(scenario: Path) -> Path:
@@ -97,11 +112,32 @@ def _diff(want: str | None, got: str, golden: Path) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
+def saved(golden: Path) -> str | None:
+    """The saved transcript ``golden``, or None if there is none. Bounded, a regular file
+    only (a folder or a FIFO in its place is an error, not \"missing\"), UTF-8 text (a
+    located error otherwise)."""
+    if not golden.exists() and not golden.is_symlink():
+        return None
+    path = str(golden)
+    return decode_text(read_bytes(path, what="golden transcript"), path,
+                       what="golden transcript")
+
+
 def compare(scenario: Path) -> Comparison:
     """Render ``scenario`` and compare it with its saved transcript (never writes)."""
     golden = golden_path(scenario)
-    want = golden.read_text(encoding="utf-8") if golden.is_file() else None
-    return Comparison(scenario, golden, _diff(want, render(scenario), golden))
+    return Comparison(scenario, golden, _diff(saved(golden), render(scenario), golden))
+
+
+def _check_writable(golden: Path) -> None:
+    """Refuse, before any scenario runs, a transcript that cannot be written: its folder
+    is a file, or it is a folder, device or FIFO itself."""
+    folder = golden.parent
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"cannot write {golden}: {folder} is a file, not the folder of the "
+                         "golden transcripts", value=str(golden))
+    if folder.is_dir():
+        check_target(str(golden))
 
 
 def update(scenarios: Sequence[Path],
@@ -112,6 +148,8 @@ def update(scenarios: Sequence[Path],
     loaded leaves every transcript as it was. ``progress(done, total, name)`` is told
     before each scenario runs.
     """
+    for s in scenarios:
+        _check_writable(golden_path(s))
     rendered = []
     for n, s in enumerate(scenarios):
         if progress is not None:
@@ -119,9 +157,13 @@ def update(scenarios: Sequence[Path],
         rendered.append((golden_path(s), render(s)))
     written = []
     for golden, text in rendered:
-        if golden.is_file() and golden.read_text(encoding="utf-8") == text:
+        if golden.is_file() and saved(golden) == text:
             continue
-        golden.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            golden.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"cannot write {golden}: cannot create {golden.parent}: "
+                             f"{exc.strerror or exc}", value=str(golden)) from None
         write_atomic(str(golden), text)
         written.append(golden)
     return written
@@ -189,12 +231,17 @@ def _selected(args: argparse.Namespace) -> list[Path]:
 
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     selected = _selected(args)
+    # The whole library: a transcript left without its scenario is reported (never deleted).
+    left = [] if args.files else orphans(Path(args.dir) if args.dir else LIBRARY)
     factory = getattr(args, "progress", None)  # a bar on stderr, set by vtalab.cli.app
     if args.update:
         with factory("golden --update") if factory else nullcontext(None) as bar:
             written = update(selected, bar)
         for path in written:
             out.write(f"wrote {path}\n")
+        for path in left:
+            out.write(f"left alone {path}: no scenario {path.stem}.yaml (delete it if the "
+                      "scenario was removed or renamed)\n")
         out.write(f"{len(selected)} transcripts, {len(written)} rewritten\n")
         return 0
     failed = 0
@@ -210,11 +257,15 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         else:
             failed += 1
             out.write(f"DIFF  {result.golden}\n{result.diff}")
-    out.write(f"{len(selected) - failed} identical, {failed} different\n")
+    for path in left:
+        out.write(f"ORPHAN {path}: no scenario {path.stem}.yaml compares it (delete it if the "
+                  "scenario was removed or renamed)\n")
+    out.write(f"{len(selected) - failed} identical, {failed} different"
+              + (f", {len(left)} orphaned" if left else "") + "\n")
     if failed:
         out.write("if the new output is right, run `vtalab golden --update` and review the "
                   "diff\n")
-    return 1 if failed else 0
+    return 1 if failed or left else 0
 
 
 def _add_arguments(p: argparse.ArgumentParser) -> None:
