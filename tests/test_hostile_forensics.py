@@ -135,3 +135,88 @@ def test_a_folder_without_scenarios_is_not_a_pass(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, "golden", "--dir", str(tmp_path))
     assert code == 2 and out == "" and "no scenario files (*.yaml)" in err, err
+
+
+# -- vtalab import: PowerCLI exports that do not describe one estate -------------------------
+
+POWERCLI = ROOT / "tests" / "data" / "powercli"
+HOSTS = json.loads((POWERCLI / "hosts.json").read_text(encoding="utf-8"))
+QUICKBOOT = "esx-01.lab.local 1\nesx-02.lab.local 0\n"
+
+
+def _import(tmp_path: Path, capsys: pytest.CaptureFixture[str], *, hosts: Any = None,
+            images: str | None = None, quickboot: str = QUICKBOOT,
+            extra: tuple[str, ...] = (), out: Path | None = None) -> tuple[int, str, str]:
+    files = {"hosts.json": json.dumps(HOSTS if hosts is None else hosts, indent=4),
+             "images.json": images or (POWERCLI / "images.json").read_text(encoding="utf-8"),
+             "quickboot.txt": quickboot}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return cli(capsys, "import", "--hosts", str(tmp_path / "hosts.json"),
+               "--base-images", str(tmp_path / "images.json"),
+               "--base-images-api", str(POWERCLI / "base-images-api.json"),
+               "--quickboot", str(tmp_path / "quickboot.txt"),
+               "--out", str(out or tmp_path / "estate.yaml"), *extra)
+
+
+@pytest.mark.parametrize(("hosts", "quickboot", "message"), [
+    ([*HOSTS, HOSTS[0]], QUICKBOOT, "hosts.json:16: host esx-01.lab.local is given twice "
+                                    "(also on line 2)"),
+    ([dict(HOSTS[1], Name="ESX-01.lab.local"), HOSTS[0]], QUICKBOOT,
+     "hosts.json:8: host esx-01.lab.local is given twice (also on line 2)"),
+    ([dict(HOSTS[1], Name="")], "", "hosts.json:2: field 'Name': \"\" is not a host name"),
+    ([dict(HOSTS[1], Name="esx 03")], "", "field 'Name': \"esx 03\" is not a host name"),
+    ([dict(HOSTS[1], Name="=cmd|' /C calc'!A0")], "", "is not a host name"),
+    ([dict(HOSTS[1], Name="x" * 300)], "", "is not a host name"),
+    ([dict(HOSTS[1], Parent="")], "", "field 'Parent': \"\" is not a cluster name"),
+    ([dict(HOSTS[1], Parent="a\nb")], "", "is not a cluster name"),
+    ([], "", "hosts.json: no hosts"),
+    (HOSTS, "esx-01.lab.local 1\nesx-02.lab.local 0\nesx-01.lab.local 0\n",
+     "quickboot.txt:3: host esx-01.lab.local is given twice (also on line 1)"),
+    (HOSTS, "esx-01.lab.local 1\n", "quickboot.txt: no line for esx-02.lab.local"),
+], ids=["duplicate-host", "duplicate-in-another-case", "empty-name", "space-in-name",
+        "formula-cell", "long-name", "empty-parent", "control-in-parent", "no-hosts",
+        "duplicate-quickboot-line", "host-without-quickboot-line"])
+def test_exports_that_do_not_describe_one_estate_are_located_errors(
+        hosts: Any, quickboot: str, message: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _import(tmp_path, capsys, hosts=hosts, quickboot=quickboot)
+    assert code == 2 and out == "" and message in err, err
+    assert not (tmp_path / "estate.yaml").exists()
+
+
+def test_a_base_image_listed_twice_names_both_lines(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images = json.loads((POWERCLI / "images.json").read_text(encoding="utf-8"))
+    code, _, err = _import(tmp_path, capsys, images=json.dumps([*images, images[0]], indent=4))
+    assert code == 2 and "base image 8.0.2-22380479 is given twice (also on line 2)" in err
+
+
+def test_a_host_named_like_the_generated_ta_host_gets_another_ta_host(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _import(tmp_path, capsys, hosts=[*HOSTS, dict(HOSTS[1], Name="ta-esx-01")],
+                           quickboot=QUICKBOOT + "ta-esx-01 0\n")
+    assert code == 0, err
+    topology = yaml.safe_load((tmp_path / "estate.yaml").read_text(encoding="utf-8"))["topology"]
+    assert [h["name"] for h in topology["ta_cluster"]["hosts"]] == ["ta-esx-02"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (("--seed", "-1"), "--seed must be 0 or more"),
+    (("--name", ""), "--name '': a scenario name is 1 to 200 characters"),
+    (("--name", "a\nb"), "without control characters"),
+    (("--last-full-boot", "esx-01.lab.local=8.0.1", "--last-full-boot",
+      "esx-01.lab.local=8.0.2"), "esx-01.lab.local is given twice"),
+], ids=["negative-seed", "empty-name", "newline-in-name", "override-twice"])
+def test_bad_import_options_name_the_option(
+        extra: tuple[str, ...], message: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _import(tmp_path, capsys, extra=extra)
+    assert code == 2 and message in err and "<imported>" not in err, err
+
+
+def test_import_never_writes_over_one_of_its_inputs(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _import(tmp_path, capsys, out=tmp_path / "hosts.json")
+    assert code == 2 and "it is the --hosts file" in err, err
+    assert json.loads((tmp_path / "hosts.json").read_text(encoding="utf-8")) == HOSTS

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -28,10 +29,12 @@ from vtalab.errors import InputError
 from vtalab.forensics.estate import import_estate
 from vtalab.forensics.explain import DEFAULT_BOUND_SECONDS, explain
 from vtalab.scenario.model import load_scenario
+from vtalab.scenario.tracefile import check_writable
 
 __all__ = ["GOLDENS", "golden_text", "register", "update_goldens"]
 
 BUGS = bundled("scenarios", "bugs")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 #: scenario file stem → (host, --at in seconds or None for the end of the run)
 GOLDENS: dict[str, tuple[str, float | None]] = {
@@ -72,12 +75,27 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
 
 def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
 
+    inputs = [("the --hosts file", args.hosts), ("the --base-images file", args.base_images),
+              ("the --base-images-api file", args.base_images_api),
+              ("the --quickboot file", args.quickboot),
+              ("the --tpm2-settings file", args.tpm2_settings)]
+    check_writable(args.out, inputs)  # before any work; never over an input
+    if args.seed < 0:
+        raise InputError(f"--seed must be 0 or more (a world seed); got {args.seed}",
+                         what="seed", value=args.seed)
+    if not args.name.strip() or len(args.name) > 200 or _CONTROL.search(args.name):
+        raise InputError(f"--name {args.name[:60]!r}: a scenario name is 1 to 200 "
+                         "characters without control characters", what="name",
+                         value=args.name)
     overrides: dict[str, str] = {}
     for item in args.last_full_boot or []:
         host, sep, release = item.partition("=")
         if not sep or not host or not release:
             raise InputError(f"--last-full-boot {item!r}: expected HOST=RELEASE "
                              "(for example esx-01=8.0.1-21495797)")
+        if host in overrides:
+            raise InputError(f"--last-full-boot {item!r}: {host} is given twice (also "
+                             f"{host}={overrides[host]}); give each host once", value=host)
         overrides[host] = release
     text, notes = import_estate(args.hosts, args.base_images, args.quickboot,
                                 last_full_boot=overrides, name=args.name, seed=args.seed,

@@ -49,7 +49,12 @@ attesting it); several Quick Boots in a row are counted as one; with no candidat
 import stops and asks for ``--last-full-boot HOST=RELEASE``, which always wins.
 
 Malformed input is an :class:`~vtalab.errors.InputError` naming the file, the line (from
-the JSON decoder's position) and the field; nothing is written.
+the JSON decoder's position) and the field; nothing is written. So are exports that do not
+describe one estate: a host or base image given twice, a host ``Name`` that is not a DNS
+name or address (an empty cell, a spreadsheet formula), an empty ``Parent``, no hosts, or a
+host without its ``quickboot.txt`` line (a missing line is not "not Quick-Booted"). The
+generated Trust Authority host is ``ta-esx-01``, or the next free number if an exported
+host has that name.
 """
 
 from __future__ import annotations
@@ -419,10 +424,50 @@ def _quickboot(path: str, where: dict[str, int] | None = None) -> dict[str, bool
         if len(parts) != 2 or parts[1] not in ("0", "1"):
             raise InputError(f"{path}:{n}: expected 'HOST 0' or 'HOST 1' (the host and what "
                              f"vsish -e get /system/loadESX/isBootLoadESX prints); got {raw!r}")
+        if parts[0] in out:
+            first = f" (also on line {where[parts[0]]})" if where and parts[0] in where else ""
+            raise InputError(f"{path}:{n}: host {parts[0]} is given twice{first}; give each "
+                             "host's isBootLoadESX once", what="hosts", value=parts[0])
         out[parts[0]] = parts[1] == "1"
         if where is not None:
             where[parts[0]] = n
     return out
+
+
+#: A host name as vCenter shows an ESXi host: a DNS name (RFC 1123 labels) or an IP address.
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*")
+#: vCenter's limit on an inventory object's name (a cluster): 80 characters.
+_MAX_CLUSTER_NAME = 80
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _host_name(path: str, line: int, name: str) -> str:
+    """A host's ``Name``: the DNS name or address vCenter knows it by (at most 253
+    characters); anything else (empty, spaces, a spreadsheet formula) is refused."""
+    if len(name) > 253 or not _HOST_NAME.fullmatch(name):
+        shown = json.dumps(name[:60] + ("..." if len(name) > 60 else ""))
+        raise InputError(f"{path}:{line}: field 'Name': {shown} is not a host name (a DNS "
+                         "name such as esx-01.corp.local, or an IP address, as vCenter shows "
+                         "it)", what="Name", value=name)
+    return name
+
+
+def _cluster_name(path: str, line: int, name: str) -> str:
+    """A host's ``Parent``: a cluster name as vCenter allows it (1 to 80 characters, no
+    control characters)."""
+    if not name.strip() or len(name) > _MAX_CLUSTER_NAME or _CONTROL.search(name):
+        raise InputError(f"{path}:{line}: field 'Parent': {json.dumps(name[:90])} is not a "
+                         f"cluster name (1 to {_MAX_CLUSTER_NAME} characters, no control "
+                         "characters)", what="Parent", value=name)
+    return name
+
+
+def _ta_host_name(taken: list[str]) -> str:
+    """The generated Trust Authority host: ``ta-esx-01``, or the first free number."""
+    used = {n.lower() for n in taken}
+    return next(f"ta-esx-{n:02d}" for n in range(1, len(taken) + 2)
+                if f"ta-esx-{n:02d}" not in used)
 
 
 def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
@@ -432,20 +477,30 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
     """The scenario YAML text and the notes (inferences) for the operator."""
     overrides = dict(last_full_boot or {})
     hosts = []
+    host_line: dict[str, int] = {}  # lower-case name -> its line (DNS names ignore case)
     for line, obj in read_objects(hosts_path):
         _check_type(hosts_path, line, obj, "VMHost")
-        hname = _field(hosts_path, line, obj, ("Name",), (str,))
+        hname = _host_name(hosts_path, line, _field(hosts_path, line, obj, ("Name",), (str,)))
         version = _field(hosts_path, line, obj, ("Version",), (str,))
         build = _field(hosts_path, line, obj, ("Build",), (str, int))
         parent = _field(hosts_path, line, obj, ("Parent",), (str, dict))
         if isinstance(parent, dict):
             parent = _field(hosts_path, line, parent, ("Name",), (str,))
+        parent = _cluster_name(hosts_path, line, parent)
         rel = _release(hosts_path, line, "Build", f"{version}-{build}")
+        if hname.lower() in host_line:
+            raise InputError(f"{hosts_path}:{line}: host {hname} is given twice (also on line "
+                             f"{host_line[hname.lower()]}); export each host once (one "
+                             "vCenter's Get-VMHost)", what="hosts", value=hname)
+        host_line[hname.lower()] = line
         hosts.append((hname, rel, parent))
+    if not hosts:
+        raise InputError(f"{hosts_path}: no hosts (expected the output of Get-VMHost | Select "
+                         "Name,Version,Build,Parent | ConvertTo-Json)")
     times = (read_base_image_times(base_images_api_path)
              if base_images_api_path is not None else {})
     images: list[tuple[Release, datetime | None]] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # version -> its line
     for line, obj in read_objects(images_path):
         for stale in ("LastAttestedTime", "last_attested_time"):
             if stale in obj:
@@ -461,7 +516,12 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
         _check_type(images_path, line, obj, "TrustAuthorityVMHostBaseImage")
         v = _field(images_path, line, obj, ("VMHostVersion", "version"), (str,))
         rel = _release(images_path, line, "VMHostVersion", v)
-        seen.add(rel.key)
+        if rel.key in seen:
+            raise InputError(f"{images_path}:{line}: base image {rel.key} is given twice (also "
+                             f"on line {seen[rel.key]}): several TA clusters? Export the one "
+                             "of your TA cluster (-TrustAuthorityCluster $vTA)",
+                             what="base images", value=rel.key)
+        seen[rel.key] = line
         images.append((rel, times.get(rel.key, (0, None))[1]))
     for key, (line, _when) in times.items():
         if key not in seen:
@@ -478,6 +538,12 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
                   else f"--last-full-boot {hname}: ")
             raise InputError(f"{at}unknown host {hname!r} (not in {hosts_path})",
                              what="hosts", value=hname, choices=names)
+    for hname in names:  # a host left out is not "not Quick-Booted": nothing says so
+        if hname not in quick:
+            raise InputError(f"{quickboot_path}: no line for {hname} (from {hosts_path}:"
+                             f"{host_line[hname.lower()]}); add '{hname} 0' or '{hname} 1' "
+                             "(what vsish -e get /system/loadESX/isBootLoadESX prints on it)",
+                             what="hosts", value=hname)
     notes: list[str] = []  # about hosts (the description's "no Quick-Booted host" if none)
     clusters: dict[str, dict[str, Any]] = {}
     for hname, rel, parent in hosts:
@@ -517,7 +583,7 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
                                 else _ago(round((anchor - attested).total_seconds()))})
     history = [] if anchor is None else [
         f"last-attested times placed before T=0, the newest one ({_iso(anchor)}) at T=0"]
-    ta: dict[str, Any] = {"hosts": [{"name": "ta-esx-01",
+    ta: dict[str, Any] = {"hosts": [{"name": _ta_host_name(names),
                                      "release": newest.key if newest else "8.0 U2"}],
                           "base_images": base_images}
     if settings is not None:
