@@ -311,7 +311,7 @@ def test_forced_version_reports_divergence(tmp_path: Path, remove_bundle: bytes,
     assert cli(capsys, "run", str(path))[0] == 2
     rc, out, _ = cli(capsys, "run", str(path), "--force-version")
     assert rc == 1
-    assert "NOT reproduced: replay diverges at event 4:" in out
+    assert f"NOT reproduced: replay diverges at event 4 ({path}:trace.jsonl:6):" in out
     assert "reproduced: trace digest" not in out.replace("NOT reproduced", "")
 
 

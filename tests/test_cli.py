@@ -167,8 +167,8 @@ def test_replay_bad_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     p.write_text("not json\n", encoding="ascii")
     code, _, err = run(capsys, "replay", str(p))
     assert code == 2 and f"{p}:1:1" in err
-    p.write_text('{"kind":"vtalab.trace","seed":0,"scenario_text":"name: [x"}\n',
-                 encoding="ascii")
+    p.write_text('{"kind":"vtalab.trace","seed":0,"scenario_text":"name: [x"}\n'
+                 '{"kind":"vtalab.digest","sha256":"' + "0" * 64 + '"}\n', encoding="ascii")
     code, _, err = run(capsys, "replay", str(p))
     assert code == 2 and "invalid YAML" in err
 

@@ -220,3 +220,79 @@ def test_import_never_writes_over_one_of_its_inputs(
     code, out, err = _import(tmp_path, capsys, out=tmp_path / "hosts.json")
     assert code == 2 and "it is the --hosts file" in err, err
     assert json.loads((tmp_path / "hosts.json").read_text(encoding="utf-8")) == HOSTS
+
+
+# -- vtalab replay: a recorded trace that was truncated or edited ----------------------------
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """The lines of a `vtalab run --trace` of a small scenario (written once)."""
+    path = tmp_path_factory.mktemp("trace") / "run.jsonl"
+    assert main(["run", str(ROOT / "scenarios" / "restart-vta-services.yaml"),
+                 "--trace", str(path)]) == 0
+    return path.read_text(encoding="ascii").splitlines()
+
+
+def _event(lines: list[str], n: int, **change: Any) -> list[str]:
+    event = json.loads(lines[n])
+    for key, value in change.items():
+        if value is None:
+            event.pop(key)
+        else:
+            event[key] = value
+    return [*lines[:n], json.dumps(event), *lines[n + 1:]]
+
+
+@pytest.mark.parametrize(("edit", "where", "message"), [
+    (lambda ls: ls[:100], 101, "the trace ends after 100 lines without its digest line"),
+    (lambda ls: ls[:-1], -1, "without its digest line"),
+    (lambda ls: [*ls[:-1], '{"kind":"vtalab.digest","sha256":"00"}'], -2,
+     "the digest line's sha256 must be 64 lower-case hex digits"),
+    (lambda ls: [*ls[:-1], '{"kind":"vtalab.digest"}'], -2, "got null"),
+    (lambda ls: _event(ls, 5, extra=1), 6, "unknown key 'extra' in a trace event"),
+    (lambda ls: _event(ls, 5, f=None), 6, "this one has no 'f'"),
+    (lambda ls: _event(ls, 5, t="abc"), 6, "'t' (the simulated time) must be a number"),
+    (lambda ls: _event(ls, 5, t=-1), 6, "'t' (the simulated time) must be a number"),
+    (lambda ls: _event(ls, 5, seq=True), 6, "'seq' must be an integer >= 0; got true"),
+    (lambda ls: _event(ls, 5, kind=None), 6, "this one has no 'kind'"),
+    (lambda ls: _event(ls, 5, src=""), 6, "'src' must be a non-empty text"),
+    (lambda ls: _event(ls, 5, f=[1]), 6, "'f' (the event's fields) must be a JSON object"),
+    (lambda ls: [*ls[:5], "[1, 2]", *ls[6:]], 6, "a trace event is a JSON object"),
+], ids=["truncated", "no-digest", "short-digest", "null-digest", "unknown-key", "no-fields",
+        "time-text", "time-negative", "seq-bool", "no-kind", "empty-source", "fields-list",
+        "not-an-object"])
+def test_a_truncated_or_edited_trace_is_a_located_error(
+        edit: Callable[[list[str]], list[str]], where: int, message: str,
+        recorded: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = edit(list(recorded))
+    path = tmp_path / "edited.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    line = where if where > 0 else len(lines) + 2 + where
+    code, out, err = cli(capsys, "replay", str(path))
+    assert code == 2 and out == "", out
+    assert err.startswith(f"error: {path}:{line}:1: ") and message in err, err
+
+
+def test_a_divergence_names_the_line_of_the_recorded_event(
+        recorded: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    event = json.loads(recorded[5])
+    path = tmp_path / "moved.jsonl"
+    path.write_text("\n".join(_event(recorded, 5, t=event["t"] + 1)) + "\n", encoding="utf-8")
+    code, out, _ = cli(capsys, "replay", str(path))
+    assert code == 1 and out.startswith(f"replay diverges at event 4 ({path}:6):"), out
+
+
+@pytest.mark.parametrize(("serve", "message"), [
+    ({"topology_only": "no"}, "serve.topology_only must be true or false; got \"no\""),
+    ({"user": ["x"]}, "serve.user must be text"),
+    ({"topology_only": True, "usr": "x"}, "unknown option 'usr'; did you mean 'user'?"),
+], ids=["flag-as-text", "user-as-list", "misspelt-option"])
+def test_a_served_header_that_lies_about_its_options_is_a_located_error(
+        serve: dict[str, Any], message: str, recorded: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    header = json.loads(recorded[0])
+    header["serve"] = serve
+    path = tmp_path / "served.jsonl"
+    path.write_text("\n".join([json.dumps(header), *recorded[1:]]) + "\n", encoding="utf-8")
+    code, _, err = cli(capsys, "replay", str(path))
+    assert code == 2 and err.startswith(f"error: {path}:1:1: ") and message in err, err

@@ -392,7 +392,7 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
     if header.get("version") != vtalab.__version__:
         version_note = (f" (the trace was recorded by vtalab {header.get('version')}, "
                         f"this is {vtalab.__version__})")
-    divergence = first_divergence(want, got, version_note)
+    divergence = first_divergence(want, got, version_note, file=path)
     if divergence is not None:
         out.write(divergence)
         return EXIT_FAIL

@@ -78,7 +78,7 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
     _check_hosts(path, m, scenario)
     result = run_scenario(scenario, seed=m["seed"], until=header.get("until"))
     divergence = first_divergence([e.to_json() for e in recorded],
-                                  [e.to_json() for e in result.world.kernel.trace])
+                                  [e.to_json() for e in result.world.kernel.trace], file=label)
     if divergence is None and digest != result.digest:
         divergence = (f"every event matches, but the recorded digest ({digest}) differs "
                       f"from the re-run's ({result.digest})\n")

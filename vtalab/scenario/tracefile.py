@@ -8,7 +8,10 @@ trace written by one is read by the others.
 
 from __future__ import annotations
 
+import json
+import math
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,7 +26,7 @@ from vtalab.core.files import (
 )
 from vtalab.core.simtime import parse_time
 from vtalab.core.trace import TraceEvent, canonical
-from vtalab.errors import InputError, ScenarioError
+from vtalab.errors import InputError, ScenarioError, nearest
 from vtalab.scenario.model import load_scenario_text, run_scenario
 
 __all__ = ["check_folder", "check_writable", "first_divergence", "json_run", "load_file",
@@ -148,18 +151,56 @@ def write_trace(path: str, file: str, text: str, result: Any) -> None:
     write_atomic(path, trace_text(file, text, result).encode("ascii"))
 
 
-def first_divergence(want: list[Any], got: list[Any], version_note: str = "") -> str | None:
-    """The report of the first event where a re-run differs from the recording, or None."""
+def first_divergence(want: list[Any], got: list[Any], version_note: str = "",
+                     file: str | None = None) -> str | None:
+    """The report of the first event where a re-run differs from the recording, or None.
+
+    ``file``: the trace file the recording was read from; the report names the line of the
+    event there (event ``i`` is on line ``i + 2``, after the header)."""
+    def where(i: int) -> str:
+        return f" ({file}:{i + 2})" if file else ""
+
     for i, (w, g) in enumerate(zip(want, got, strict=False)):
         if w != g:
-            return (f"replay diverges at event {i}{version_note}:\n"
+            return (f"replay diverges at event {i}{where(i)}{version_note}:\n"
                     f"  expected: {w}\n  got:      {g}\n")
     if len(want) != len(got):
         i = min(len(want), len(got))
         extra = (f"  expected: {want[i]}\n  got:      (nothing)\n" if len(want) > len(got)
                  else f"  expected: (nothing)\n  got:      {got[i]}\n")
-        return (f"replay diverges at event {i}: recorded {len(want)} events, replay made "
-                f"{len(got)}{version_note}\n{extra}")
+        return (f"replay diverges at event {i}{where(i)}: recorded {len(want)} events, replay "
+                f"made {len(got)}{version_note}\n{extra}")
+    return None
+
+
+#: The fields of a trace event's line, and what each holds.
+_EVENT_KEYS = ("t", "seq", "src", "kind", "f")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def _event_problem(d: Any) -> str | None:
+    """What is wrong with a parsed event line ``d`` (None: it is a trace event)."""
+    if not isinstance(d, dict):
+        return f"a trace event is a JSON object with {', '.join(_EVENT_KEYS)}"
+    for key in d:
+        if key not in _EVENT_KEYS:
+            close = nearest(key, _EVENT_KEYS)
+            return (f"unknown key {key!r} in a trace event"
+                    + (f"; did you mean {close[0]!r}?" if close else "")
+                    + f"; valid keys: {', '.join(_EVENT_KEYS)}")
+    missing = [k for k in _EVENT_KEYS if k not in d]
+    if missing:
+        return f"a trace event needs {', '.join(_EVENT_KEYS)}; this one has no {missing[0]!r}"
+    t, seq = d["t"], d["seq"]
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
+        return f"'t' (the simulated time) must be a number of seconds >= 0; got {json.dumps(t)}"
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        return f"'seq' must be an integer >= 0; got {json.dumps(seq)}"
+    for key in ("src", "kind"):
+        if not isinstance(d[key], str) or not d[key]:
+            return f"{key!r} must be a non-empty text; got {json.dumps(d[key])}"
+    if not isinstance(d["f"], dict):
+        return f"'f' (the event's fields) must be a JSON object; got {json.dumps(d['f'])[:40]}"
     return None
 
 
@@ -209,7 +250,11 @@ def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent],
         if isinstance(d, dict) and d.get("kind") == "vtalab.digest" and "t" not in d:
             if n != len(lines):
                 raise bad(n, "the digest line must be the last line")
-            digest = str(d.get("sha256"))
+            if not isinstance(d.get("sha256"), str) or not _DIGEST.fullmatch(d["sha256"]):
+                raise bad(n, "the digest line's sha256 must be 64 lower-case hex digits (the "
+                             "SHA-256 of the events); got "
+                             f"{json.dumps(d.get('sha256'))[:80]}")
+            digest = d["sha256"]
             if header.get("until") is None and d.get("until") is not None:
                 # a streamed trace (vtalab serve) learns its end only when it ends
                 try:
@@ -218,10 +263,15 @@ def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent],
                     raise bad(n, f"the digest line's until: {exc}", what="until",
                               value=d["until"]) from None
             continue
-        try:
-            events.append(TraceEvent.from_json(line))
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise bad(n, f"not a trace event ({type(exc).__name__}: {exc})") from None
+        problem = _event_problem(d)
+        if problem is not None:
+            raise bad(n, f"not a trace event: {problem}")
+        events.append(TraceEvent(time=d["t"], seq=d["seq"], source=d["src"], kind=d["kind"],
+                                 fields=d["f"]))
+    if digest is None:  # every trace vtalab writes ends with it
+        raise bad(len(lines) + 1, f"the trace ends after {len(lines)} lines without its "
+                                  'digest line ({"kind":"vtalab.digest","sha256":...}): it '
+                                  "is truncated, or the run that wrote it was interrupted")
     return header, events, digest
 
 

@@ -10,6 +10,7 @@ table), runs the world to the recorded end, and returns the new trace, which
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -32,9 +33,31 @@ def is_served(header: dict[str, Any]) -> bool:
     return isinstance(header.get("serve"), dict)
 
 
+#: The options a served session's header records (``ServedLab.trace_header``,
+#: ``ExerciseLab.trace_header``), and the type of each.
+SERVE_OPTIONS: dict[str, type] = {"topology_only": bool, "user": str, "exercise": str,
+                                  "actor": str, "classroom": bool}
+
+
+def _check_options(opts: dict[str, Any], file: str) -> None:
+    """The header's ``serve`` options as ``vtalab serve`` writes them (a hand-edited
+    ``"topology_only": "no"`` would otherwise count as true)."""
+    for key, value in opts.items():
+        kind = SERVE_OPTIONS.get(key)
+        if kind is None:
+            raise ScenarioError(f"the trace header's serve: unknown option {key!r}",
+                                file=file, line=1, column=1, what="serve options", value=key,
+                                choices=list(SERVE_OPTIONS))
+        if not isinstance(value, kind) and not (key == "exercise" and value is None):
+            raise ScenarioError(f"the trace header's serve.{key} must be "
+                                f"{'true or false' if kind is bool else 'text'}; got "
+                                f"{json.dumps(value)[:60]}", file=file, line=1, column=1)
+
+
 def replay_served(header: dict[str, Any], recorded: list[TraceEvent], *, file: str) -> Any:
     """Replay; returns the ``ServedLab`` whose world's trace is the re-run."""
     opts = header["serve"]
+    _check_options(opts, file)
     lab: ServedLab
     if opts.get("exercise"):  # an exercise session (vtalab serve --exercise, a classroom)
         ex = load_exercise_text(header["scenario_text"], file=f"{file}:scenario_text")
