@@ -296,3 +296,19 @@ def test_a_served_header_that_lies_about_its_options_is_a_located_error(
     path.write_text("\n".join([json.dumps(header), *recorded[1:]]) + "\n", encoding="utf-8")
     code, _, err = cli(capsys, "replay", str(path))
     assert code == 2 and err.startswith(f"error: {path}:1:1: ") and message in err, err
+
+
+# -- evidence, logs, explain: times, hosts and output folders --------------------------------
+
+SMALL = str(ROOT / "scenarios" / "restart-vta-services.yaml")
+
+
+def test_explain_before_the_host_booted_says_so_instead_of_none(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "explain", SMALL, "--host", "esx-01", "--at", "0")
+    assert code == 0 and "None" not in out, out
+    assert "full boot   none by T+00:00:00 (the host has not booted yet)" in out
+    assert "No attestation of esx-01 is recorded yet: it is poweredOff" in out
+    assert "Attestation fails" not in out and "differs from the running" not in out
+    code, out, _ = cli(capsys, "explain", SMALL, "--host", "esx-01", "--at", "0", "--json")
+    assert json.loads(out)["versions"]["differ"] is False

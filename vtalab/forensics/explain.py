@@ -193,7 +193,9 @@ def build_chain(scenario: Scenario, world: Any, host: str, events: list[Any],
     chain: dict[str, Any] = {
         "status": _status(events, host, status),
         "versions": {"running": h.version, "measured": h.measured_version,
-                     "differ": h.version != h.measured_version,
+                     # nothing measured yet (not booted) is not a difference
+                     "differ": h.measured_version is not None
+                     and h.version != h.measured_version,
                      "power_state": h.power_state.value},
         "boot": _boot(world, events, refs, host),
         "base_images": _base_images(world, events, refs),
@@ -385,6 +387,12 @@ def _conclusion(host: str, chain: dict[str, Any]) -> str:
     images = {b["version"]: b for b in chain["base_images"]}
     measured, running = v["measured"], v["running"]
     full = boot["last_full_boot"]
+    if st["time"] is None and st["reason"] is None:  # nothing to explain yet: say so
+        return (f"No attestation of {host} is recorded yet: it is {v['power_state']}"
+                + (" and has not booted, so its TPM has measured nothing"
+                   if measured is None else f" and its TPM describes "
+                                             f"{release_name(measured)}")
+                + ". Ask about a later moment (--at).")
     if full["quick_boot_refused"]:
         how = (f"its last boot at {format_time(full['time'])} was a FULL boot because Quick "
                f"Boot was refused ({full['quick_boot_refused']}), so the measurements changed")
@@ -461,11 +469,17 @@ def render(x: Explanation) -> str:
     if st["reason"] in REASONS and advise(st["reason"]):  # what no operator's tool says
         out.append(f"advice      {advise(st['reason'])}")
     out.append(f"runs        ESXi {release_name(v['running'])}  [{v['power_state']}]")
-    out.append(f"measured    ESXi {release_name(v['measured'])}"
-               + ("   <- differs from the running version" if v["differ"] else ""))
-    label = full["by"]["label"] if full["by"] else "unknown"
-    out.append(f"full boot   {_when(full['time'])}: {full['cause']}, by {label}; "
-               f"TPM resetCount {full['reset_count']}")
+    if v["measured"] is None:
+        out.append("measured    nothing yet (no measured boot: the TPM has no version record)")
+    else:
+        out.append(f"measured    ESXi {release_name(v['measured'])}"
+                   + ("   <- differs from the running version" if v["differ"] else ""))
+    if full["time"] is None:
+        out.append(f"full boot   none by {format_time(x.at)} (the host has not booted yet)")
+    else:
+        label = full["by"]["label"] if full["by"] else "unknown"
+        out.append(f"full boot   {_when(full['time'])}: {full['cause']}, by {label}; "
+                   f"TPM resetCount {full['reset_count']}")
     if full["quick_boot_refused"]:
         out.append(f"            the boot was FULL because Quick Boot was refused: "
                    f"{full['quick_boot_refused']}")
