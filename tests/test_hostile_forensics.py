@@ -303,6 +303,43 @@ def test_a_served_header_that_lies_about_its_options_is_a_located_error(
 SMALL = str(ROOT / "scenarios" / "restart-vta-services.yaml")
 
 
+@pytest.mark.parametrize(("host", "log", "message"), [
+    ("esx-01", "vpxd.log", "--log vpxd.log: esx-01 is an ESXi host; vpxd.log is written by "
+                           "vCenter: --host vcsa-wld.lab.local (which manages esx-01)"),
+    ("ta-esx-01", "vpxd.log", "--host vcsa-ta.lab.local (which manages ta-esx-01)"),
+    ("vcsa-wld", "attestd.log", "--log attestd.log: vcsa-wld.lab.local is a vCenter; "
+                                "attestd.log is an ESXi host's log"),
+], ids=["vpxd-on-a-trusted-host", "vpxd-on-a-ta-host", "host-log-on-a-vcenter"])
+def test_a_log_asked_of_the_wrong_machine_is_an_error_not_an_empty_log(
+        host: str, log: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "logs", SMALL, "--host", host, "--log", log)
+    assert code == 2 and out == "" and message in err, err
+
+
+@pytest.mark.parametrize("out_dir", ["", "afile", "dangling", "afile/sub"],
+                         ids=["empty", "a-file", "dangling-link", "under-a-file"])
+def test_an_evidence_folder_that_cannot_be_made_is_refused_before_the_run(
+        out_dir: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "afile").write_text("mine\n", encoding="utf-8")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    monkeypatch.chdir(tmp_path)
+    import vtalab.cli.app as app
+    monkeypatch.setattr(app, "_run_to", lambda *a: pytest.fail("ran before checking --out"))
+    code, _, err = cli(capsys, "evidence", SMALL, "--host", "esx-01", "--out", out_dir)
+    assert code == 2 and err.startswith(f"error: --out {out_dir or repr('')}"), err
+    assert (tmp_path / "afile").read_text(encoding="utf-8") == "mine\n"
+
+
+def test_evidence_before_the_host_booted_names_the_options(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "evidence", SMALL, "--host", "esx-01", "--at", "0",
+                       "--out", str(tmp_path / "ev"))
+    assert code == 2 and err.startswith("error: --host esx-01 --at 00:00:00: host 'esx-01' "
+                                        "has no running TPM to quote then, nor has any "
+                                        "host: give a later --at"), err
+
+
 def test_explain_before_the_host_booted_says_so_instead_of_none(
         capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, "explain", SMALL, "--host", "esx-01", "--at", "0")

@@ -27,12 +27,14 @@ from vtalab.cli import bundle, term
 from vtalab.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, examples, time_arg
 from vtalab.cli.term import COLOR_CHOICES
 from vtalab.core.files import safe_name, write_atomic
-from vtalab.errors import InputError, VtalabError, nearest
+from vtalab.core.kernel import format_time
+from vtalab.errors import InputError, OperationError, VtalabError, nearest
 from vtalab.forensics.bundle import is_bundle
 from vtalab.scenario.expect import LOG_NAMES
 from vtalab.scenario.model import check_name, load_scenario_text, run_scenario, scenario_json_schema
 from vtalab.scenario.timeline import render_run
 from vtalab.scenario.tracefile import (
+    check_folder,
     check_writable,
     first_divergence,
     json_run,
@@ -416,13 +418,22 @@ def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
 
     _, scenario = load_file(args.file)
     args.host = check_name(scenario.topology, args.host, "host", option="--host")
-    if os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise InputError(f"--out {args.out}: exists and is not a directory")
+    check_folder(args.out)  # a file, a dangling link, '' ... refused before the run
     _, result = _run_to(args.file, args.at)
-    evidence = result.world.evidence(args.host)
+    try:
+        evidence = result.world.evidence(args.host)
+    except OperationError as exc:  # not up at that moment (or a TA host: no evidence)
+        when = format_time(result.end)
+        at = (f"--at {when.removeprefix('T+')}" if args.at is not None
+              else f"at the end of the run ({when})")
+        raise InputError(f"--host {args.host} {at}: {exc.reason}"
+                         + (" then" if exc.choices else " then, nor has any host: give a "
+                            "later --at (the hosts boot at the start of the run)"),
+                         what=f"hosts with TPM evidence at {when}", value=args.host,
+                         choices=exc.choices) from None
     try:
         os.makedirs(args.out, exist_ok=True)
-    except OSError as exc:
+    except OSError as exc:  # made between the check and now, or a read-only file system
         raise InputError(f"--out {args.out}: cannot create the folder: "
                          f"{exc.strerror or exc}") from None
     for name in sorted(evidence):
@@ -433,6 +444,28 @@ def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
+#: The log of a vCenter (vpxd); every other log of LOG_NAMES is an ESXi host's.
+_VCENTER_LOGS = ("vpxd.log",)
+
+
+def _check_log_place(topology: Any, host: str, log: str) -> None:
+    """``--log`` where that log is written: vpxd.log on a vCenter, the others on an ESXi
+    host (an empty output would say the log is empty, not that it is elsewhere)."""
+    ta = [h.name for h in topology.ta_cluster.hosts]
+    vcenters = {topology.ta_vcenter: ta, topology.workload_vcenter: []}
+    if host in vcenters and log not in _VCENTER_LOGS:
+        raise InputError(f"--log {log}: {host} is a vCenter; {log} is an ESXi host's log "
+                         f"(give --host with a host name); a vCenter's log is "
+                         f"{', '.join(_VCENTER_LOGS)}", what="logs of a vCenter", value=log,
+                         choices=_VCENTER_LOGS)
+    if host not in vcenters and log in _VCENTER_LOGS:
+        manager = topology.ta_vcenter if host in ta else topology.workload_vcenter
+        raise InputError(f"--log {log}: {host} is an ESXi host; {log} is written by vCenter: "
+                         f"--host {manager} (which manages {host})",
+                         what="logs of an ESXi host", value=None,
+                         choices=[n for n in LOG_NAMES if n not in _VCENTER_LOGS])
+
+
 def _cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
 
     if args.log not in LOG_NAMES:
@@ -440,6 +473,7 @@ def _cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
                          choices=LOG_NAMES)
     _, scenario = load_file(args.file)
     args.host = check_name(scenario.topology, args.host, "host_or_vcenter", option="--host")
+    _check_log_place(scenario.topology, args.host, args.log)
     _, result = _run_to(args.file, args.at)
     for line in result.world.kernel.log_lines(args.host, args.log):
         out.write(line + "\n")
