@@ -24,14 +24,23 @@ from typing import Any, TextIO
 import vtalab
 from vtalab.analysis.htmlreport import run_html
 from vtalab.cli import bundle, term
-from vtalab.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, examples, time_arg
+from vtalab.cli.common import (
+    EXIT_FAIL,
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    examples,
+    time_arg,
+    until_option,
+)
 from vtalab.cli.term import COLOR_CHOICES
 from vtalab.core.files import safe_name, write_atomic
 from vtalab.core.kernel import format_time
-from vtalab.errors import InputError, OperationError, VtalabError, nearest
+from vtalab.errors import InputError, OperationError, ScenarioError, VtalabError, nearest
 from vtalab.forensics.bundle import is_bundle
 from vtalab.scenario.expect import LOG_NAMES
 from vtalab.scenario.model import check_name, load_scenario_text, run_scenario, scenario_json_schema
+from vtalab.scenario.run import UntilTooFar
 from vtalab.scenario.timeline import render_run
 from vtalab.scenario.tracefile import (
     check_folder,
@@ -346,14 +355,15 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
     if args.trace is not None:
         check_writable(args.trace, inputs)
     results = []
-    if args.trace:  # streamed to the file as the run goes: memory stays bounded
-        path, text, scenario = loaded[0]
-        result = run_streamed(args.trace, path, text, scenario, args.seed, args.until)
-        results.append((path, text, result))
-    else:
-        for path, text, scenario in loaded:
-            result = run_scenario(scenario, seed=args.seed, until=args.until)
+    with until_option("--until", args.until):
+        if args.trace:  # streamed to the file as the run goes: memory stays bounded
+            path, text, scenario = loaded[0]
+            result = run_streamed(args.trace, path, text, scenario, args.seed, args.until)
             results.append((path, text, result))
+        else:
+            for path, text, scenario in loaded:
+                result = run_scenario(scenario, seed=args.seed, until=args.until)
+                results.append((path, text, result))
     if args.html:
 
         write_text(args.html, run_html([(path, r) for path, _, r in results]))
@@ -383,11 +393,18 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 
     path = args.trace
     header, recorded, digest = read_trace(path)
-    if isinstance(header.get("serve"), dict):  # a `vtalab serve --trace` session
-        result: Any = _Replayed(replay_served(header, recorded, file=path).world)
-    else:
-        scenario = load_scenario_text(header["scenario_text"], file=f"{path}:scenario_text")
-        result = run_scenario(scenario, seed=int(header["seed"]), until=header.get("until"))
+    try:
+        if isinstance(header.get("serve"), dict):  # a `vtalab serve --trace` session
+            result: Any = _Replayed(replay_served(header, recorded, file=path).world)
+        else:
+            scenario = load_scenario_text(header["scenario_text"],
+                                          file=f"{path}:scenario_text")
+            result = run_scenario(scenario, seed=int(header["seed"]),
+                                  until=header.get("until"))
+    except UntilTooFar as exc:  # an edited until: no run of vtalab's could have recorded it
+        until = format_time(exc.until)
+        raise ScenarioError(exc.for_option(f"the trace header's until ({until})").reason,
+                            file=path, line=1, column=1) from None
     got = [e.to_json() for e in result.world.kernel.trace]
     want = [e.to_json() for e in recorded]
     version_note = ""
@@ -411,7 +428,8 @@ def _cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
 def _run_to(file: str, at: float | None) -> Any:
 
     _, scenario = load_file(file)
-    return scenario, run_scenario(scenario, until=at)
+    with until_option("--at", at):
+        return scenario, run_scenario(scenario, until=at)
 
 
 def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 import vtalab
-from vtalab.cli.common import EXIT_FAIL, EXIT_OK, examples, time_arg
+from vtalab.cli.common import EXIT_FAIL, EXIT_OK, examples, time_arg, until_option
 from vtalab.core.files import decode_text, write_atomic
 from vtalab.core.kernel import format_time
 from vtalab.errors import InputError, OperationError
@@ -188,7 +188,8 @@ def _cmd_bundle(args: argparse.Namespace, out: TextIO) -> int:
         raise InputError(f"--out {args.out}: a bug bundle is a .tgz file (for example "
                          "BUG.tgz), so that `vtalab run` recognises it")
     check_writable(args.out)
-    data, notes = build_bundle(args.file, args.host, args.at)
+    with until_option("--at", args.at):
+        data, notes = build_bundle(args.file, args.host, args.at)
     write_atomic(args.out, data)  # whole or not at all; never through a planted symlink
     bundle = open_bundle(args.out)
     out.write(f"wrote {args.out}: {len(bundle.members) + 1} members, sha256:"

@@ -7,11 +7,15 @@ line and nearest valid choice), 3 an internal error (a bug in vtalab; never bad 
 from __future__ import annotations
 
 import argparse
+import contextlib
+from collections.abc import Iterator
 
+from vtalab.core.kernel import format_time
 from vtalab.core.simtime import parse_time
+from vtalab.scenario.run import UntilTooFar
 
 __all__ = ["EXIT_FAIL", "EXIT_INPUT", "EXIT_INTERNAL", "EXIT_OK", "add_pool_options",
-           "examples", "time_arg"]
+           "examples", "time_arg", "until_option"]
 
 EXIT_OK, EXIT_FAIL, EXIT_INPUT, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -22,6 +26,17 @@ def time_arg(text: str) -> float:
         return parse_time(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def until_option(option: str, value: float | None) -> Iterator[None]:
+    """A run to ``value`` that the event limit stops after the scenario ended is this
+    option's fault: say so, with the time that fits (``--at 20d is more than ...``)."""
+    try:
+        yield
+    except UntilTooFar as exc:
+        shown = format_time(value if value is not None else exc.until).removeprefix("T+")
+        raise exc.for_option(f"{option} {shown}") from None
 
 
 def examples(*lines: str) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from vtalab.cli.bundle import register as register_bundle
-from vtalab.cli.common import examples, time_arg
+from vtalab.cli.common import examples, time_arg, until_option
 from vtalab.core.files import write_atomic
 from vtalab.core.resources import bundled, bundled_scenario
 from vtalab.errors import InputError
@@ -67,7 +67,9 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     if not os.path.exists(path) and (found := bundled_scenario(path)) is not None:
         path = str(found)  # a bundled bug story or scenario, named without its folder
     scenario = load_scenario(path)
-    result = explain(scenario, args.host, args.at, fixes=not args.no_fixes, bound=args.bound)
+    with until_option("--at", args.at):  # --bound's runs say so themselves (fixes.py)
+        result = explain(scenario, args.host, args.at, fixes=not args.no_fixes,
+                         bound=args.bound)
     text = result.to_json() if args.json else result.text()
     out.write(text if text.endswith("\n") else text + "\n")
     return 0

@@ -36,6 +36,7 @@ from typing import Any
 from vtalab.core.kernel import format_time
 from vtalab.domain.base_image import BaseImageError, parse_imagedb
 from vtalab.scenario.model import Scenario, Step, run_scenario, step_text
+from vtalab.scenario.run import UntilTooFar
 
 __all__ = ["fix_scenario", "verified_fixes"]
 
@@ -184,7 +185,13 @@ def verified_fixes(scenario: Scenario, world: Any, host: str, at: float, started
 def _verify(scenario: Scenario, before: Any, host: str, at: float, started: int,
             cand: dict[str, Any], bound: float) -> dict[str, Any]:
     fixed = fix_scenario(scenario, at, started, cand["steps"])
-    result = run_scenario(fixed, until=at + bound)
+    try:
+        result = run_scenario(fixed, until=at + bound)
+    except UntilTooFar as exc:  # the bound asked for more than one run can simulate
+        fits = format_time(max(exc.reached - at, 0.0)).removeprefix("T+")
+        raise exc.for_option(f"--bound {format_time(bound).removeprefix('T+')} (each fix "
+                             f"runs from {format_time(at)} to {format_time(at + bound)})",
+                             fits=f"a bound of at most {fits} fits") from None
     w = result.world
     events = [e for e in w.kernel.trace if e.time >= at]
     fix_results = result.steps[started:]

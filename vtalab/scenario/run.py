@@ -45,8 +45,8 @@ from vtalab.world.registry import Outcome
 if TYPE_CHECKING:
     from vtalab.scenario.model import Scenario, Step
 
-__all__ = ["ANY_ERROR", "RunResult", "ScenarioRun", "check_count", "remember_source",
-           "run_scenario", "start_run", "step_text"]
+__all__ = ["ANY_ERROR", "RunResult", "ScenarioRun", "UntilTooFar", "check_count",
+           "remember_source", "run_scenario", "start_run", "step_text"]
 
 #: ``expect_error: any``: the step must be refused, whatever the reason code.
 ANY_ERROR = "any"
@@ -67,6 +67,31 @@ def _source(scenario: Any) -> Located:
     if ref is not None and ref() is scenario and located is not None:
         return located
     return Located(scenario.model_dump(by_alias=True, mode="json"), "<scenario>", "")
+
+
+class UntilTooFar(InputError):
+    """A run asked to go on to ``until`` (``--until``, ``--at``, explain's ``--bound``)
+    reached vtalab's event limit first, after the scenario itself had ended: the time asked
+    for is the cause, not the scenario. ``reached`` is where the run stopped; a command
+    names its own option with :meth:`for_option`."""
+
+    def __init__(self, until: float, reached: float, limit: int) -> None:
+        self.until = until
+        self.reached = reached
+        self.limit = limit
+        super().__init__(self._text(f"running to {format_time(until)}"), what="until",
+                         value=until)
+
+    def _text(self, subject: str, fits: str | None = None) -> str:
+        return (f"{subject} is more than this lab can simulate: the world stopped at "
+                f"{format_time(self.reached)} after {self.limit:,} simulation events, "
+                "vtalab's limit for one run (MAX_EVENTS_PER_RUN); "
+                + (fits or f"a time of at most {format_time(self.reached)} fits"))
+
+    def for_option(self, subject: str, fits: str | None = None) -> InputError:
+        """The same error led by ``subject`` (``--at 20d``), with ``fits`` saying what
+        value would do (default: a time of at most where the world stopped)."""
+        return InputError(self._text(subject, fits), what="until", value=self.until)
 
 
 def _too_long(scenario: Any, exc: EventLimitExceeded, results: list[StepResult],
@@ -383,6 +408,8 @@ def _finish(current: Callable[[], tuple[Scenario, list[StepResult]]], world: Any
             else:
                 kernel.run(min(until, HORIZON_SECONDS))
     except EventLimitExceeded as exc:
+        if until is not None and main.triggered:  # the scenario was done: `until` is why
+            raise UntilTooFar(until, exc.now, exc.limit) from None
         scenario, results = current()
         raise _too_long(scenario, exc, results,
                         settle_from[0] if settle_from else None) from None
