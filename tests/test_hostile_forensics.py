@@ -394,3 +394,39 @@ def test_explain_before_the_host_booted_says_so_instead_of_none(
     assert "Attestation fails" not in out and "differs from the running" not in out
     code, out, _ = cli(capsys, "explain", SMALL, "--host", "esx-01", "--at", "0", "--json")
     assert json.loads(out)["versions"]["differ"] is False
+
+
+# -- the command line itself: negative times, misspelt options -------------------------------
+
+@pytest.mark.parametrize("argv", [
+    ["logs", SMALL, "--host", "esx-01", "--log", "kmxa.log", "--at", "-5h"],
+    ["evidence", SMALL, "--host", "esx-01", "--out", "ev", "--at", "-5h"],
+    ["explain", SMALL, "--host", "esx-01", "--at", "-1"],
+], ids=["logs", "evidence", "explain"])
+def test_a_negative_time_is_called_negative(argv: list[str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == "", out
+    assert "argument --at: '-" in err and "a simulated time is not negative" in err, err
+    assert "expected one argument" not in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["explain", SMALL, "--host", "esx-01", "--att", "5m"],
+     "vtalab explain: unrecognized arguments: --att 5m; did you mean '--at'?"),
+    (["verbs", "--markdwn"], "vtalab verbs: unrecognized arguments: --markdwn; did you mean "
+                             "'--markdown'?"),
+    (["replay", "a.jsonl", "b.jsonl"], "vtalab replay: unrecognized arguments: b.jsonl\n"
+                                       "usage: vtalab replay"),
+], ids=["explain-att", "verbs-markdwn", "replay-two-traces"])
+def test_a_misspelt_option_is_named_by_its_command_with_the_nearest(
+        argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, *argv)
+    assert code == 2 and out == "" and message in err, err
+
+
+@pytest.mark.parametrize("command", ["verbs", "schema"])
+def test_color_is_taken_by_every_command(command: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, command, "--color", "always")
+    assert code == 0 and err == "" and "\x1b[" not in out

@@ -70,6 +70,12 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # '-5h' after --at is a (negative) value to complain about, not an unknown option
+        # ("--at: expected one argument"): no option of vtalab's starts with a dash-digit.
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
+
     def error(self, message: str) -> Any:
         # argparse names the choices but not the nearest one: add it (--faults lite)
         bad = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
@@ -213,6 +219,10 @@ def _parser() -> argparse.ArgumentParser:
         if name not in _PLAIN:  # `vtalab run X --color never` works too
             parser.add_argument("--color", choices=COLOR_CHOICES, default=argparse.SUPPRESS,
                                 metavar="WHEN", help="colour: auto (default), always, never")
+        elif name in ("verbs", "schema"):  # taken as by every command; a format stays plain
+            parser.add_argument("--color", choices=COLOR_CHOICES, default=argparse.SUPPRESS,
+                                metavar="WHEN", help="accepted as by every command; this "
+                                                     "output is always plain text")
     return p
 
 
@@ -268,6 +278,21 @@ def _color_choice(args: list[str]) -> str:
     return choice if choice in COLOR_CHOICES else "auto"
 
 
+def _unrecognized(parser: argparse.ArgumentParser, command: str, extra: list[str]) -> None:
+    """What argparse says of arguments no option takes, said by the command they were
+    given to, with the nearest of its options (``--att`` -> ``--at``) and its usage."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command_parser = sub.choices[command]
+    message = f"{command_parser.prog}: unrecognized arguments: {' '.join(extra)}"
+    options = [o for o in command_parser._option_string_actions
+               if o.startswith("--") and o != "--help"]
+    first = next((e.split("=", 1)[0] for e in extra if e.startswith("-")), None)
+    close = nearest(first, options) if first else []
+    if close:
+        message += f"; did you mean {close[0]!r}?"
+    raise _UsageError(f"{message}\n{command_parser.format_usage().rstrip()}")
+
+
 def run() -> int:
     """What the ``vtalab`` command and ``python -m vtalab`` run once vtalab is imported.
 
@@ -298,7 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         parser = _parser()
         _complete(parser)
-        args = parser.parse_args(args_list)
+        args, extra = parser.parse_known_args(args_list)
+        if extra:
+            _unrecognized(parser, args.command, extra)
         out = term.output(sys.stdout, args.color, plain=_plain(args))
         # Long commands (check, golden, campaign) draw progress with this, on stderr.
         args.progress = functools.partial(term.progress, sys.stderr, choice=args.color)

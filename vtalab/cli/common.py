@@ -25,6 +25,10 @@ def time_arg(text: str) -> float:
     try:
         return parse_time(text)
     except ValueError as exc:
+        if text.strip().startswith("-"):
+            raise argparse.ArgumentTypeError(f"{text!r}: a simulated time is not negative "
+                                             "(T+0 is the start of the run); "
+                                             f"{exc}") from None
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
