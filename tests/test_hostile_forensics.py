@@ -430,3 +430,51 @@ def test_color_is_taken_by_every_command(command: str,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(capsys, command, "--color", "always")
     assert code == 0 and err == "" and "\x1b[" not in out
+
+
+# -- vtalab import: Export-Csv, Select-Object's types, exports of a million objects -----------
+
+HOSTS_CSV = ('#TYPE Selected.VMware.VimAutomation.ViCore.Impl.V1.Inventory.VMHostImpl\n'
+             '"Name","Version","Build","Parent"\n'
+             '"esx-01.lab.local","8.0.2","22380479","Trusted Cluster"\n'
+             '"esx-02.lab.local","8.0.1","21495797","Trusted Cluster"\n')
+IMAGES_CSV = ('#TYPE VMware.VimAutomation.Security.Types.V1.TrustedInfrastructure.'
+              'TrustAuthorityVMHostBaseImage\n'
+              '"VMHostVersion","Name","Health","Id"\n'
+              '"8.0.2-22380479","ESXi 8.0.2-22380479","Ok","x"\n'
+              '"8.0.1-21495797","ESXi 8.0.1-21495797","Ok","y"\n')
+TPM2_CSV = ('#TYPE VMware.VimAutomation.Security.Types.V1.TrustedInfrastructure.'
+            'TrustAuthorityTpm2AttestationSettings\n'
+            '"RequireCertificateValidation","RequireEndorsementKey","Health"\n'
+            '"False","True","Ok"\n')
+
+
+def _import_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], hosts: str,
+                  images: str = IMAGES_CSV, hosts_name: str = "hosts.csv",
+                  extra: tuple[str, ...] = ()) -> tuple[int, str, str]:
+    (tmp_path / hosts_name).write_text(hosts, encoding="utf-8")
+    (tmp_path / "images.csv").write_text(images, encoding="utf-8")
+    (tmp_path / "quickboot.txt").write_text(QUICKBOOT, encoding="utf-8")
+    return cli(capsys, "import", "--hosts", str(tmp_path / hosts_name),
+               "--base-images", str(tmp_path / "images.csv"),
+               "--base-images-api", str(POWERCLI / "base-images-api.json"),
+               "--quickboot", str(tmp_path / "quickboot.txt"),
+               "--out", str(tmp_path / "estate.yaml"), *extra)
+
+
+def test_a_selected_vmhost_export_clixml_is_a_vmhost_export(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`Get-VMHost | Select Name,Version,Build,Parent | Export-Clixml` writes objects of type
+    Selected.VMware.VimAutomation.ViCore.Impl.V1.Inventory.VMHostImpl; they were refused as
+    'expected VMHost'."""
+    def obj(name: str, version: str, build: str) -> str:
+        return ('<Obj><TN RefId="0"><T>Selected.VMware.VimAutomation.ViCore.Impl.V1.Inventory.'
+                'VMHostImpl</T><T>System.Management.Automation.PSCustomObject</T></TN><MS>'
+                f'<S N="Name">{name}</S><S N="Version">{version}</S><S N="Build">{build}</S>'
+                '<Obj N="Parent"><ToString>Trusted Cluster</ToString></Obj></MS></Obj>\n')
+    clixml = ('<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/'
+              '04">\n' + obj("esx-01.lab.local", "8.0.2", "22380479")
+              + obj("esx-02.lab.local", "8.0.1", "21495797") + "</Objs>\n")
+    code, _, err = _import_files(tmp_path, capsys, clixml, hosts_name="hosts.xml",
+                                 images=(POWERCLI / "images.json").read_text("utf-8"))
+    assert code == 0, err

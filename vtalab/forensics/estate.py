@@ -359,7 +359,9 @@ def read_tpm2_settings(path: str) -> dict[str, bool]:
 def _check_type(path: str, line: int, obj: dict[str, Any], want: str) -> None:
     """An ``Export-Clixml`` object says its type: it must be the one this file holds."""
     got = obj.pop("_type", None)
-    if got is not None and not str(got).split(".")[-1].endswith(want):
+    # PowerCLI's objects are ...Impl classes (VMHostImpl), and Select-Object makes them
+    # Selected.<type>: `Get-VMHost | Select ... | Export-Clixml` is a VMHost export too.
+    if got is not None and not str(got).split(".")[-1].removesuffix("Impl").endswith(want):
         raise InputError(f"{path}:{line}: a {got} object; expected {want} (the output of "
                          "the cmdlet docs/quick-boot.md gives for this file)",
                          what="type", value=got, choices=[want])
