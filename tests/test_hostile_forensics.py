@@ -462,6 +462,27 @@ def _import_files(tmp_path: Path, capsys: pytest.CaptureFixture[str], hosts: str
                "--out", str(tmp_path / "estate.yaml"), *extra)
 
 
+@pytest.mark.parametrize("hosts", [
+    HOSTS_CSV, HOSTS_CSV.split("\n", 1)[1],  # PowerShell 7 writes no #TYPE line
+    HOSTS_CSV.split("\n", 1)[1].replace(",", ";").replace("\n", "\r\n"),  # -UseCulture
+], ids=["powershell-5.1", "powershell-7", "semicolons-crlf"])
+def test_export_csv_is_read_like_convertto_json(
+        hosts: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "tpm2.csv").write_text(TPM2_CSV, encoding="utf-8")
+    code, _, err = _import_files(tmp_path, capsys, hosts,
+                                 extra=("--tpm2-settings", str(tmp_path / "tpm2.csv")))
+    assert code == 0, err
+    csv_estate = yaml.safe_load((tmp_path / "estate.yaml").read_text(encoding="utf-8"))
+    (tmp_path / "json").mkdir()
+    code, _, err = _import(tmp_path / "json", capsys)  # the same estate, as ConvertTo-Json
+    assert code == 0, err
+    json_estate = yaml.safe_load((tmp_path / "json" / "estate.yaml").read_text("utf-8"))
+    settings = csv_estate["topology"]["ta_cluster"].pop("tpm2_settings")
+    assert settings == {"require_certificate_validation": False,
+                        "require_endorsement_keys": True}
+    assert csv_estate["topology"] == json_estate["topology"]
+
+
 def test_a_selected_vmhost_export_clixml_is_a_vmhost_export(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`Get-VMHost | Select Name,Version,Build,Parent | Export-Clixml` writes objects of type
@@ -478,3 +499,32 @@ def test_a_selected_vmhost_export_clixml_is_a_vmhost_export(
     code, _, err = _import_files(tmp_path, capsys, clixml, hosts_name="hosts.xml",
                                  images=(POWERCLI / "images.json").read_text("utf-8"))
     assert code == 0, err
+
+
+@pytest.mark.parametrize(("hosts", "message"), [
+    ('"Name","Version","Build","Parent"\n"esx-01.lab.local","8.0.2","22380479"\n',
+     "hosts.csv:2: 3 values for 4 columns (Name, Version, Build, Parent)"),
+    ('"Name","Name","Build","Parent"\n', "hosts.csv:1: column 2 of the header is 'Name' again"),
+    ('"Name","Version","Build","Parent"\n"esx-01.lab.local,"8.0.2","1","C"\n',
+     "hosts.csv:2: not valid CSV"),
+    ('"Name","Version","Build","Parent"\n"=HYPERLINK(""x"")","8.0.2","22380479","C"\n',
+     "hosts.csv:2: field 'Name': \"=HYPERLINK(\\\"x\\\")\" is not a host name"),
+    ("\n\n", "hosts.csv: the PowerCLI export is empty"),
+], ids=["ragged-row", "duplicate-column", "bad-quote", "formula-cell", "empty"])
+def test_a_broken_csv_export_is_a_located_error(
+        hosts: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _import_files(tmp_path, capsys, hosts)
+    assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize(("name", "text", "line"), [
+    ("hosts.json", "[" + ",".join(["{}"] * 20_001) + "]", 1),
+    ("hosts.csv", "N,V,B,P\n" + "a,8,1,C\n" * 20_001, 20_002),
+    ("hosts.xml", '<Objs xmlns="http://schemas.microsoft.com/powershell/2004/04">\n'
+     + "<Obj/>\n" * 20_001 + "</Objs>\n", 20_002),
+], ids=["json", "csv", "clixml"])
+def test_an_export_of_more_objects_than_a_lab_holds_is_refused_as_it_is_read(
+        name: str, text: str, line: int, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _import_files(tmp_path, capsys, text, hosts_name=name)
+    assert code == 2 and f"{name}:{line}: more than 20,000 objects (MAX_HOSTS" in err, err

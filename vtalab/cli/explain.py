@@ -147,10 +147,10 @@ def register(sub: argparse._SubParsersAction
                         "vtalab explain estate.yaml --host esx-01"))
     i.add_argument("--hosts", required=True, metavar="FILE",
                    help="Get-VMHost | Select Name,Version,Build,Parent | ConvertTo-Json "
-                        "(or Export-Clixml)")
+                        "(or Export-Clixml, Export-Csv)")
     i.add_argument("--base-images", required=True, metavar="FILE",
                    help="Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster $vTA | "
-                        "ConvertTo-Json (or Export-Clixml)")
+                        "ConvertTo-Json (or Export-Clixml, Export-Csv)")
     i.add_argument("--base-images-api", metavar="JSON",
                    help="the last-attested times: the REST base-images Info (GET "
                         ".../base-images/{version}) of each version, one JSON object keyed "

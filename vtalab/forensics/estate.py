@@ -1,8 +1,9 @@
 """``vtalab import``: an estate scenario from what an operator can export with PowerCLI.
 
 Three inputs and two optional ones (the exact commands are in ``docs/quick-boot.md``).
-Every PowerCLI export may be ``ConvertTo-Json`` (PowerShell 5.1 or 7) or ``Export-Clixml``
-(PowerShell's CLIXML, read without entities or DTDs):
+Every PowerCLI export may be ``ConvertTo-Json`` (PowerShell 5.1 or 7), ``Export-Clixml``
+(PowerShell's CLIXML, read without entities or DTDs) or ``Export-Csv`` (with or without
+the ``#TYPE`` line; ``,`` or, from ``-UseCulture``, ``;``), at most ``MAX_HOSTS`` objects:
 
 ``hosts.json``
     ``Get-VMHost | Select Name,Version,Build,Parent | ConvertTo-Json`` — a list (or one
@@ -59,6 +60,8 @@ host has that name.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import xml.parsers.expat
@@ -68,12 +71,13 @@ from typing import Any
 import yaml
 
 from vtalab.core import files
+from vtalab.core.limits import MAX_HOSTS
 from vtalab.errors import InputError
 from vtalab.esxi.releases import Release, lookup, sort_key
 from vtalab.scenario.model import load_scenario_text
 
-__all__ = ["import_estate", "read_base_image_times", "read_json_objects", "read_objects",
-           "read_tpm2_settings"]
+__all__ = ["import_estate", "read_base_image_times", "read_csv", "read_json_objects",
+           "read_objects", "read_tpm2_settings"]
 
 
 def _skip(text: str, i: int, chars: str) -> int:
@@ -87,6 +91,29 @@ def _line(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
 
+class _Lines:
+    """Line numbers of increasing offsets in ``text``, counted incrementally: ``_line`` for
+    each of a million objects would scan the text a million times (minutes for 15 MB)."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.pos, self.line = text, 0, 1
+
+    def at(self, pos: int) -> int:
+        if pos < self.pos:  # not expected; still right
+            return _line(self.text, pos)
+        self.line += self.text.count("\n", self.pos, pos)
+        self.pos = pos
+        return self.line
+
+
+def _too_many(path: str, line: int) -> InputError:
+    """An export with more objects than any lab holds: refused as it is read (a 15 MB file
+    of tiny objects would otherwise take a gigabyte)."""
+    return InputError(f"{path}:{line}: more than {MAX_HOSTS:,} objects (MAX_HOSTS: no export "
+                      "of an estate a lab can hold has more); export one vCenter's or one "
+                      "cluster's objects")
+
+
 def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
     """The objects of a ConvertTo-Json file, each with the line it starts on."""
     # Bounded, regular files only; Windows PowerShell 5.1 writes UTF-8 with a BOM
@@ -94,6 +121,7 @@ def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
     text = files.read_text(path, what="PowerCLI export", utf16=True)
     dec = json.JSONDecoder()
     i = len(text) - len(text.lstrip())
+    lines = _Lines(text)
     try:
         if text[i:i + 1] == "[":
             out: list[tuple[int, dict[str, Any]]] = []
@@ -104,7 +132,9 @@ def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
                     break
                 start = i
                 value, i = dec.raw_decode(text, i)
-                out.append((_line(text, start), value))
+                out.append((lines.at(start), value))
+                if len(out) > MAX_HOSTS:
+                    raise _too_many(path, out[-1][0])
         else:
             value, end = dec.raw_decode(text, i)
             if text[end:].strip():
@@ -174,6 +204,8 @@ def read_clixml(path: str, text: str) -> list[tuple[int, dict[str, Any]]]:
         if depth == 1 and tag == "Obj":
             current = {"_type": None}
             out.append((parser.CurrentLineNumber, current))
+            if len(out) > MAX_HOSTS:
+                raise _too_many(path, parser.CurrentLineNumber)
         elif depth == 2 and tag == "TNRef" and current is not None:
             current["_type"] = types.get(attrs.get("RefId", ""))
         elif tag == "Obj" and current is not None and depth >= 3 and "N" in attrs \
@@ -226,13 +258,67 @@ def read_clixml(path: str, text: str) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
+def read_csv(path: str, text: str) -> list[tuple[int, dict[str, Any]]]:
+    """The objects of an ``Export-Csv`` file, each with its line: a header row of property
+    names, then one row per object. Windows PowerShell 5.1 writes ``#TYPE <type name>``
+    first (PowerShell 7 with ``-IncludeTypeInformation``); ``-UseCulture`` may separate with
+    ``;``. Values are text, except PowerShell's ``True``/``False``; an empty cell is null.
+    """
+    body = text
+    type_name = None
+    first_line = 1
+    if text.startswith("#TYPE"):
+        head, _, body = text.partition("\n")
+        type_name = head[len("#TYPE"):].strip() or None
+        first_line = 2
+    header_line = body.split("\n", 1)[0]
+    delimiter = ";" if ";" in header_line and "," not in header_line else ","
+    reader = csv.reader(io.StringIO(body), delimiter=delimiter, strict=True)
+    out: list[tuple[int, dict[str, Any]]] = []
+    line = first_line  # where the row being read starts
+    try:
+        header = next(reader, None)
+        if not header or not any(h.strip() for h in header):
+            raise InputError(f"{path}:{first_line}: expected a header row of property names "
+                             "(Export-Csv writes one: \"Name\",\"Version\",...)")
+        names = [h.strip() for h in header]
+        for i, name in enumerate(names):
+            if not name or name in names[:i]:
+                raise InputError(f"{path}:{first_line}: column {i + 1} of the header is "
+                                 + ("empty" if not name else f"{name!r} again")
+                                 + "; each column names one property")
+        line = first_line + reader.line_num
+        for row in reader:
+            if row and len(row) != len(names):
+                raise InputError(f"{path}:{line}: {len(row)} values for {len(names)} columns "
+                                 f"({', '.join(names)})")
+            if len(out) >= MAX_HOSTS:
+                raise _too_many(path, line)
+            if row:
+                obj: dict[str, Any] = {"_type": type_name}
+                for name, value in zip(names, row, strict=True):
+                    obj[name] = ({"True": True, "False": False}.get(value, value)
+                                 if value != "" else None)
+                out.append((line, obj))
+            line = first_line + reader.line_num
+    except csv.Error as exc:
+        raise InputError(f"{path}:{line}: not valid CSV: {exc}") from None
+    return out
+
+
 def read_objects(path: str, *, what: str = "PowerCLI export"
                  ) -> list[tuple[int, dict[str, Any]]]:
-    """The objects of a PowerCLI export, ``ConvertTo-Json`` or ``Export-Clixml``."""
+    """The objects of a PowerCLI export: ``ConvertTo-Json``, ``Export-Clixml`` or
+    ``Export-Csv`` (told apart by their first character: ``[``/``{``, ``<``, else CSV)."""
     text = files.read_text(path, what=what, utf16=True)
-    if text.lstrip().startswith("<"):
+    start = text.lstrip()[:1]
+    if not start:
+        raise InputError(f"{path}: the {what} is empty")
+    if start == "<":
         return read_clixml(path, text)
-    return read_json_objects(path)
+    if start in "[{":
+        return read_json_objects(path)
+    return read_csv(path, text.lstrip())
 
 
 def read_json_mapping(path: str, *, what: str) -> list[tuple[int, str, Any]]:
@@ -241,6 +327,7 @@ def read_json_mapping(path: str, *, what: str) -> list[tuple[int, str, Any]]:
     dec = json.JSONDecoder()
     i = len(text) - len(text.lstrip())
     out: list[tuple[int, str, Any]] = []
+    lines = _Lines(text)
     try:
         if text[i:i + 1] != "{":
             line, column = files.position(text, i)
@@ -262,7 +349,9 @@ def read_json_mapping(path: str, *, what: str) -> list[tuple[int, str, Any]]:
             i = _skip(text, i, " \t\r\n")
             at = i
             value, i = dec.raw_decode(text, i)
-            out.append((_line(text, at), key, value))
+            out.append((lines.at(at), key, value))
+            if len(out) > MAX_HOSTS:
+                raise _too_many(path, out[-1][0])
         if text[i + 1:].strip():
             line, column = files.position(text, i + 1 + len(text[i + 1:]) - len(
                 text[i + 1:].lstrip()))
@@ -499,6 +588,10 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
     if not hosts:
         raise InputError(f"{hosts_path}: no hosts (expected the output of Get-VMHost | Select "
                          "Name,Version,Build,Parent | ConvertTo-Json)")
+    if len(hosts) >= MAX_HOSTS:  # with the generated TA host, more than a topology holds
+        raise InputError(f"{hosts_path}: {len(hosts):,} hosts; a lab holds at most "
+                         f"{MAX_HOSTS:,} (MAX_HOSTS, with its TA host): export one vCenter's "
+                         "or one cluster's hosts (Get-Cluster NAME | Get-VMHost)")
     times = (read_base_image_times(base_images_api_path)
              if base_images_api_path is not None else {})
     images: list[tuple[Release, datetime | None]] = []
