@@ -528,3 +528,24 @@ def test_an_export_of_more_objects_than_a_lab_holds_is_refused_as_it_is_read(
         capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _import_files(tmp_path, capsys, text, hosts_name=name)
     assert code == 2 and f"{name}:{line}: more than 20,000 objects (MAX_HOSTS" in err, err
+
+
+# -- options asked for are never silently dropped; a misspelt bundled name is suggested --------
+
+def test_an_empty_fix_is_an_unknown_fix_not_no_fix(
+        bare_bundle: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "BARE.tgz"
+    path.write_bytes(bare_bundle)
+    code, out, err = cli(capsys, "run", str(path), "--fix", "")
+    assert code == 2 and out == "" and "--fix: '' is not a fix for esx-01" in err, err
+
+
+def test_force_version_on_a_scenario_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, "run", SMALL, "--force-version")
+    assert code == 2 and out == "" and "--force-version applies to a bug bundle" in err, err
+
+
+def test_a_misspelt_bundled_bug_story_is_suggested(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "explain", "intermediate-image", "--host", "esx-01")
+    assert code == 2 and "did you mean 'intermediate-images'?" in err, err

@@ -366,9 +366,12 @@ def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
 
     if any(is_bundle(path) for path in args.files):  # vtalab run BUG.tgz
         return bundle.run_bundle(args, out)
-    if args.fix:
+    if args.fix is not None:  # '' too: an option asked for is never silently dropped
         raise InputError("--fix applies to a bug bundle (vtalab run BUG.tgz --fix KEY); "
                          "to fix a scenario, add the fix's steps to it")
+    if args.force_version:
+        raise InputError("--force-version applies to a bug bundle (vtalab run BUG.tgz): a "
+                         "scenario file has no recorded version to check")
     if args.seed is not None and args.seed < 0:  # a trace with it would not replay
         raise InputError(f"--seed must be 0 or more (a world seed, as a scenario's "
                          f"seed:); got {args.seed}", what="seed", value=args.seed)

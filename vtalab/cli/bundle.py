@@ -102,7 +102,7 @@ def run_bundle(args: argparse.Namespace, out: TextIO) -> int:
     result = dataclasses.replace(result, verdicts=[
         *result.verdicts, *expect_verdicts(m, moment.world, moment.end)])
     fixed = None
-    if getattr(args, "fix", None):
+    if getattr(args, "fix", None) is not None:  # --fix '' is an unknown fix, not no fix
         fixed, fix = _apply_fix(args.fix, bundle, scenario, at)
     judged = fixed if fixed is not None else result
     if args.json:

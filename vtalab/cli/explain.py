@@ -34,6 +34,7 @@ from vtalab.scenario.tracefile import check_writable
 __all__ = ["GOLDENS", "golden_text", "register", "update_goldens"]
 
 BUGS = bundled("scenarios", "bugs")
+LIBRARY = bundled("scenarios")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 #: scenario file stem → (host, --at in seconds or None for the end of the run)
@@ -66,6 +67,10 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
     path = args.file
     if not os.path.exists(path) and (found := bundled_scenario(path)) is not None:
         path = str(found)  # a bundled bug story or scenario, named without its folder
+    elif not os.path.lexists(path) and "/" not in path and not path.endswith(".yaml"):
+        names = sorted({p.stem for p in (*BUGS.glob("*.yaml"), *LIBRARY.glob("*.yaml"))})
+        raise InputError(f"{path}: no such file, nor a bundled bug story or scenario of that "
+                         "name", what="bundled names", value=path, choices=names)
     scenario = load_scenario(path)
     with until_option("--at", args.at):  # --bound's runs say so themselves (fixes.py)
         result = explain(scenario, args.host, args.at, fixes=not args.no_fixes,
