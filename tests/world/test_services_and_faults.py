@@ -81,6 +81,30 @@ def test_crashed_kmxa_cannot_fetch_keys(make_world, do):
     assert do(world, "Start-VM", vm="db").ok
 
 
+def test_a_kmxa_crash_that_heals_re_attests_at_once(make_world, do):
+    """kmxa coming back after a crash attests at once (as after a restart), not at the
+    next re-attestation an hour later."""
+    world = make_world()
+    assert do(world, "service-crash", vmhost="esx-01", service="kmxa", duration=60).ok
+    healed = world.kernel.now + 60
+    world.run(healed + 1)
+    after = [e.time for e in world.kernel.trace.select("attest.result", host="esx-01")
+             if e.time >= healed]
+    assert after and after[0] == healed
+
+
+def test_power_loss_powers_the_hosts_vms_off_at_once(make_world, do):
+    world = make_world(vms=(VmSpec(name="db", host="esx-01", encrypted=True),))
+    if world.vms["db"].power_state != "poweredOn":
+        assert do(world, "Start-VM", vm="db").ok
+    at = world.kernel.now
+    assert do(world, "power-loss", vmhost="esx-01").ok
+    assert world.vms["db"].power_state == "poweredOff"
+    [off] = [e for e in world.kernel.trace.events if e.kind.startswith("vm.power")
+             and e.time == at and e.fields.get("vm") == "db"]
+    assert "host power loss" in str(off.fields)
+
+
 def test_attestd_stopped_everywhere_makes_hosts_unknown(make_world, do, status):
     world = make_world(ta_hosts=TA2, vms=ENC_OFF)
     for ta in TA2:
