@@ -64,10 +64,12 @@ def test_kmxa_cannot_be_restarted_from_vcenter(make_world, do, failed_tasks, set
     assert results[-1].time == back
 
 
-def test_unknown_service_is_an_input_error(make_world):
+@pytest.mark.parametrize("verb", ["host-service", "service-crash"])
+def test_unknown_service_is_an_input_error(make_world, verb):
     world = make_world()
     with pytest.raises(InputError, match="does not run on 'ta-01'"):
-        world.perform("host-service", {"vmhost": "ta-01", "service": "kmxa"})
+        world.perform(verb, {"vmhost": "ta-01", "service": "kmxa"})
+    assert "kmxa" not in world.hosts["ta-01"].services
 
 
 def test_crashed_kmxa_cannot_fetch_keys(make_world, do):
