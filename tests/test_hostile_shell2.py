@@ -195,6 +195,13 @@ def test_an_object_from_another_vcenter_keeps_its_own_server() -> None:
                   "-State Maintenance -Confirm:$false | select Name,State")
     assert reply.ok, reply.text
     assert _state(s, "esx-02") == "Maintenance"
+    reply = s.run(f"Get-TrustAuthorityKeyProvider -TrustAuthorityCluster vTA -Server {TA} | "
+                  f"Set-TrustAuthorityKeyProvider -Description piped -Server {WLD} "
+                  "-Confirm:$false")
+    assert reply.ok, reply.text
+    reply = s.run("Get-TrustAuthorityKeyProvider -TrustAuthorityCluster vTA | "
+                  "select -ExpandProperty Description")
+    assert reply.text.strip() == "piped", reply.text
 
 
 @pytest.mark.parametrize(("line", "error"), [
@@ -210,6 +217,16 @@ def test_an_object_from_another_vcenter_keeps_its_own_server() -> None:
     (f"Get-TrustedCluster -Name 'Trusted Cluster' -Server {TA}",
      "Get-TrustedCluster: TrustedCluster with name 'Trusted Cluster' was not found using "
      "the specified filter(s)."),
+    (f"Test-LcmClusterCompliance -Cluster 'Trusted Cluster' -Server {TA}",
+     "Test-LcmClusterCompliance: Could not find Cluster with name 'Trusted Cluster'."),
+    (f"Remove-TrustAuthorityVMHostBaseImage -VMHostBaseImage 8.0.2 -Server {WLD} "
+     "-Confirm:$false",
+     "Remove-TrustAuthorityVMHostBaseImage: Could not find TrustAuthorityVMHostBaseImage "
+     "with name '8.0.2'."),
+    (f"Set-TrustAuthorityKeyProvider -KeyProvider vTA-KeyProvider -Description x "
+     f"-Server {WLD} -Confirm:$false",
+     "Set-TrustAuthorityKeyProvider: Could not find TrustAuthorityKeyProvider with name "
+     "'vTA-KeyProvider'."),
 ])
 def test_every_cmdlet_resolves_names_on_the_server_given(line: str, error: str) -> None:
     s = Session.start(EXERCISE)

@@ -40,7 +40,13 @@ from vtalab.scenario.expect import parse_time
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import is_wildcard, matching, resolve_param_name
 from vtalab.training.pwsh.parser import Command, Param, PSObject, VarRef
-from vtalab.training.pwsh.servers import check_servers, connected, owner
+from vtalab.training.pwsh.servers import (
+    check_servers,
+    connected,
+    owner,
+    side_owns,
+    side_vcenter,
+)
 from vtalab.world.objects import X509Certificate
 from vtalab.world.registry import PS, Verb
 
@@ -429,8 +435,10 @@ _INVENTORY: dict[str, Callable[[Any], list[str]]] = {
     "VMHost": lambda world: list(world.hosts),
     "VirtualMachine": lambda world: list(world.vms),
     "TrustedCluster": lambda world: list(world.trusted_clusters),
-    "TrustAuthorityCluster": lambda world: [world.ta_cluster.name]}
-_INVENTORY_FIELDS = {"vmhost": "VMHost", "vm": "VirtualMachine"}
+    "TrustAuthorityCluster": lambda world: [world.ta_cluster.name],
+    "Cluster": lambda world: [world.ta_cluster.name, *world.trusted_clusters]}
+#: string parameters that name inventory objects (by the argument's name)
+_INVENTORY_FIELDS = {"vmhost": "VMHost", "vm": "VirtualMachine", "cluster": "Cluster"}
 
 
 def _inventory_type(entry: Verb, spec: ParamSpec) -> tuple[str | None, bool]:
@@ -440,11 +448,11 @@ def _inventory_type(entry: Verb, spec: ParamSpec) -> tuple[str | None, bool]:
     base = spec.type_name.removesuffix("[]")
     if base in _INVENTORY:
         return base, False
-    if base == "String" and spec.field in _INVENTORY_FIELDS:
-        return _INVENTORY_FIELDS[spec.field], False
     if (spec.name == "Name" and entry.name.startswith("Get-") and entry.output in _INVENTORY
             and base == "String"):
         return entry.output, True
+    if base == "String" and spec.field in _INVENTORY_FIELDS:
+        return _INVENTORY_FIELDS[spec.field], False
     return None, False
 
 
@@ -468,6 +476,12 @@ def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | No
             continue
         kind, is_filter = _inventory_type(entry, spec)
         if kind is None:
+            kept = None if servers is None else _side_objects(run, entry, spec,
+                                                              call[spec.field], servers)
+            if kept is not None and not kept:
+                return None  # every name failed: nothing runs
+            if kept is not None:
+                out[spec.field] = kept if len(kept) != 1 else kept[0]
             continue
         every = _INVENTORY[kind](run.world)
         names = every if servers is None else _on(run, kind, every, servers)
@@ -495,6 +509,26 @@ def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | No
             return None
         out[spec.field] = values if len(values) != 1 else values[0]
     return out
+
+
+def _side_objects(run: Run, entry: Verb, spec: ParamSpec, given: Any,
+                  servers: list[str]) -> list[Any] | None:
+    """A TA-side cmdlet's TrustAuthority* object given by name (a base image, a key
+    provider ...; a workload-side cmdlet's service info), with ``-Server`` naming only
+    vCenters such objects are not on: each name is an OBN failure. The values kept
+    (objects keep their own vCenter); ``None`` when the rule does not apply."""
+    base = spec.type_name.removesuffix("[]")
+    home = side_vcenter(run.world, entry.side)
+    if home is None or not side_owns(entry.side, base) or home.lower() in {
+            s.lower() for s in servers}:
+        return None
+    kept = []
+    for value in as_values(given):
+        if isinstance(value, str):
+            _obn_failure(run, entry, base, value, False, [], servers)
+        else:
+            kept.append(value)
+    return kept
 
 
 def _servers_given(run: Run, entry: Verb, call: dict[str, Any]) -> list[str] | None:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from vtalab.training.commands import ShellState
     from vtalab.world.assembly import World
 
-__all__ = ["NON_INTERACTIVE", "check_servers", "connected", "on_servers", "owner",
-           "server_names"]
+__all__ = ["NON_INTERACTIVE", "SIDE_TYPES", "check_servers", "connected", "on_servers",
+           "owner", "server_names", "side_owns", "side_vcenter"]
 
 #: PowerShell's words when a cmdlet must ask but nobody can answer (pwsh -NonInteractive)
 NON_INTERACTIVE = ("PowerShell is in NonInteractive mode. Read and Prompt functionality is "
@@ -84,4 +84,27 @@ def owner(world: World, kind: str, name: str) -> str | None:
         return workload if name in world.trusted_clusters else None
     if kind == "TrustAuthorityCluster":
         return ta if name == world.ta_cluster.name else None
+    if kind == "Cluster":  # Set-Cluster -Cluster: the TA cluster or a Trusted Cluster
+        if name == world.ta_cluster.name:
+            return ta
+        return workload if name in world.trusted_clusters else None
     return None
+
+
+def side_vcenter(world: World, side: str) -> str | None:
+    """The vCenter a TA-side or workload-side cmdlet runs through (``None``: a host's)."""
+    return {"ta": world.ta_vcenter.name, "workload": world.workload_vcenter.name}.get(side)
+
+
+#: The object types (their .NET names) that live on the vCenter of one side: a TA-side
+#: cmdlet's TrustAuthority* objects on the TA vCenter, a workload-side cmdlet's service
+#: infos and principals on the workload vCenter.
+SIDE_TYPES = {"workload": ("AttestationServiceInfo", "KeyProviderServiceInfo",
+                           "TrustedPrincipal")}
+
+
+def side_owns(side: str, type_name: str) -> bool:
+    """Whether objects of ``type_name`` live on the vCenter of a ``side`` cmdlet."""
+    if side == "ta":
+        return type_name.startswith("TrustAuthority")
+    return type_name in SIDE_TYPES.get(side, ())
