@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from servekit import Rest
+from servekit import TI, Rest
 
 from vtalab.core.files import MAX_INT_DIGITS
 from vtalab.server import Served
@@ -49,4 +49,21 @@ def test_a_huge_integer_in_a_rest_body(api: Rest, served: Served) -> None:
     assert "set_int_max_str_digits" not in text
     assert f"field arguments.name[1] (char {content.index(HUGE)})" in text, text
     assert f"at most {MAX_INT_DIGITS:,} digits" in text
+    assert served.lab.errors_logged == 0
+
+
+@pytest.mark.parametrize(("port", "error"), [
+    (HUGE, f"query parameter address.port: an integer of {MAX_INT_DIGITS + 1:,} digits; at "
+           f"most {MAX_INT_DIGITS:,} digits are read (MAX_INT_DIGITS)"),
+    ("²", "invalid argument address.port: expected an integer, got a string")])
+def test_a_query_integer_python_cannot_convert(served: Served,
+                                               rest: Callable[[str], Rest], port: str,
+                                               error: str) -> None:
+    """Was an internal error (500) each: int() of 4301 digits, and of '²' (a digit to
+    str.isdigit, not a number)."""
+    api = rest("workload")
+    r = api.get(f"{TI}/trusted-clusters/domain-c10/attestation/services-applied-config"
+                f"?address.hostname=ta-esx-01&address.port={port}")
+    assert r.status_code == 400, r.text
+    assert r.json()["messages"][0]["default_message"] == error
     assert served.lab.errors_logged == 0

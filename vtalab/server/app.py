@@ -62,7 +62,8 @@ class _TooLarge(Exception):
 
 async def _body(request: Request, limit: int) -> bytes:
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
+    if length is not None and length.isascii() and length.isdecimal() and (
+            len(length) > 18 or int(length) > limit):  # 19 digits exceed any limit
         raise _TooLarge
     chunks = []
     size = 0
@@ -316,7 +317,14 @@ def _rest_input(op: Operation, params: dict[str, str], request: Request, body: b
             v = values[0]
             if inner is Bool and v.lower() in ("true", "false"):
                 target[name] = v.lower() == "true"
-            elif inner is Int and v.lstrip("-").isdigit():
+            elif inner is Int and v.lstrip("-").isascii() and v.lstrip("-").isdecimal():
+                # ('²'.isdigit() but not a number: left a string, the type check names it)
+                digits = len(v.lstrip("-"))
+                if digits > files.MAX_INT_DIGITS:
+                    raise VapiError("invalid_argument", f"query parameter {key[:100]}: an "
+                                    f"integer of {digits:,} digits; at most "
+                                    f"{files.MAX_INT_DIGITS:,} digits are read "
+                                    "(MAX_INT_DIGITS)")
                 target[name] = int(v)
             elif inner is Double:
                 try:
