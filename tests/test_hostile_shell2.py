@@ -212,6 +212,8 @@ def test_an_object_from_another_vcenter_keeps_its_own_server() -> None:
     (f"Get-TrustAuthorityKeyProvider -TrustAuthorityCluster 'vTA Cluster' -Server {WLD}",
      "Get-TrustAuthorityKeyProvider: Could not find TrustAuthorityCluster with name "
      "'vTA Cluster'."),
+    (f"Get-VM -Name db01 -Server {TA}",
+     "Get-VM: VM with name 'db01' was not found using the specified filter(s)."),
     (f"Get-VMHost -Name esx-01 -Server {TA}",
      "Get-VMHost: VMHost with name 'esx-01' was not found using the specified filter(s)."),
     (f"Get-TrustedCluster -Name 'Trusted Cluster' -Server {TA}",

@@ -145,7 +145,12 @@ def _vms(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     if named.get("Server") is None:
         return found
     servers = check_servers("Get-VM", named["Server"], connected(run.world, run.state))
-    return on_servers(found, servers)
+    shown = on_servers(found, servers)
+    if found and not shown and not is_wildcard(pattern):  # as the binder's Get- filters
+        raise InputError(f"Get-VM: VM with name '{pattern}' was not found using the "
+                         "specified filter(s).", hint=f"VMs are on "
+                         f"{run.world.workload_vcenter.name}, not on {', '.join(servers)}")
+    return shown
 
 
 def _tasks(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:

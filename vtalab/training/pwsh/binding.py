@@ -557,12 +557,17 @@ def _canonical(run: Run, kind: str, name: str) -> str | None:
     return name if owner(run.world, kind, name) is not None else None
 
 
+#: The noun a Get- cmdlet's filter error uses where it is not the type's name (Get-VM)
+_FILTER_NOUN = {"VirtualMachine": "VM"}
+
+
 def _obn_failure(run: Run, entry: Verb, kind: str, value: str, is_filter: bool,
                  names: list[str], servers: list[str]) -> None:
     """PowerCLI's non-terminating error for a name not found on the ``-Server`` given:
     the line goes on (the other names run) and ends not ok."""
-    text = (f"{kind} with name '{value}' was not found using the specified filter(s)."
-            if is_filter else f"Could not find {kind} with name '{value}'.")
+    text = (f"{_FILTER_NOUN.get(kind, kind)} with name '{value}' was not found using the "
+            "specified filter(s)." if is_filter else f"Could not find {kind} with name "
+            f"'{value}'.")
     shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") or "none"
     run.errors.append(f"{entry.name}: {text} ({kind} on {', '.join(servers)}: {shown})")
 
