@@ -107,6 +107,32 @@ def test_power_loss_powers_the_hosts_vms_off_at_once(make_world, do):
     assert "host power loss" in str(off.fields)
 
 
+def test_a_host_lost_while_a_vm_powers_on_fails_the_power_on(make_world):
+    """The host loses power after the key arrived, before the VM is up: the power-on task
+    fails (host_down) and the VM stays off."""
+    world = make_world(vms=ENC_OFF)
+    starting = world.perform("Start-VM", {"vm": "db"})
+    world.run(world.kernel.now + world.params.vm_power_on_seconds / 2)
+    assert not starting.triggered
+    world.perform("power-loss", {"vmhost": "esx-01"})
+    outcome = world.kernel.env.run(until=starting)
+    assert (outcome.ok, outcome.error) == (False, "host_down")
+    assert world.vms["db"].power_state == "poweredOff"
+    [task] = [t for t in world.tasks() if t["task"] == "Power On virtual machine"]
+    assert (task["status"], task["reason"]) == ("error", "host_down")
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_only_a_powered_off_vm_is_encrypted(make_world, do, encrypted):
+    world = make_world(vms=(VmSpec(name="db", host="esx-01", encrypted=encrypted),))
+    assert world.vms["db"].power_state == "poweredOn"
+    out = do(world, "encrypt-vm", vm="db")
+    assert (out.ok, out.error) == (False, "invalid_state")
+    [task] = [t for t in world.tasks() if t["task"].startswith("Reconfigure virtual machine")]
+    assert task["reason"] == "invalid_state"
+    assert world.vms["db"].encrypted is encrypted
+
+
 def test_attestd_stopped_everywhere_makes_hosts_unknown(make_world, do, status):
     world = make_world(ta_hosts=TA2, vms=ENC_OFF)
     for ta in TA2:
