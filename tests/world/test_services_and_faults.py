@@ -133,6 +133,15 @@ def test_only_a_powered_off_vm_is_encrypted(make_world, do, encrypted):
     assert world.vms["db"].encrypted is encrypted
 
 
+def test_an_encryption_that_gets_no_key_leaves_the_vm_as_it_was(make_world, do):
+    world = make_world(vms=(VmSpec(name="db", host="esx-01", powered_on=False),))
+    assert do(world, "service-crash", vmhost="esx-01", service="kmxa").ok
+    out = do(world, "encrypt-vm", vm="db")
+    assert (out.ok, out.error) == (False, "service_stopped")
+    vm = world.vms["db"]
+    assert (vm.encrypted, vm.key_id, vm.last_error) == (False, None, "service_stopped")
+
+
 def test_attestd_stopped_everywhere_makes_hosts_unknown(make_world, do, status):
     world = make_world(ta_hosts=TA2, vms=ENC_OFF)
     for ta in TA2:
