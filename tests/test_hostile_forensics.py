@@ -549,3 +549,29 @@ def test_a_misspelt_bundled_bug_story_is_suggested(
         capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = cli(capsys, "explain", "intermediate-image", "--host", "esx-01")
     assert code == 2 and "did you mean 'intermediate-images'?" in err, err
+
+
+# -- one kind of vtalab file given where another goes ------------------------------------------
+
+@pytest.mark.parametrize(("command", "given", "message"), [
+    ("run", "trace", "this is a trace (vtalab run --trace): re-run it with `vtalab replay "),
+    ("explain", "trace", "this is a trace"),
+    ("replay", "scenario", "this is a scenario: run it with `vtalab run "),
+    ("replay", "bundle", "this is a bug bundle: run it with `vtalab run "),
+    ("evidence", "bundle", "this is a bug bundle"),
+], ids=["run-a-trace", "explain-a-trace", "replay-a-scenario", "replay-a-bundle",
+        "evidence-of-a-bundle"])
+def test_a_vtalab_file_of_another_kind_is_named_with_its_command(
+        command: str, given: str, message: str, recorded: list[str], bare_bundle: bytes,
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / {"trace": "run.jsonl", "scenario": "s.yaml", "bundle": "BUG.tgz"}[given]
+    if given == "trace":
+        path.write_text("\n".join(recorded) + "\n", encoding="utf-8")
+    elif given == "scenario":
+        path.write_bytes(Path(SMALL).read_bytes())
+    else:
+        path.write_bytes(bare_bundle)
+    extra = {"run": [], "replay": [], "explain": ["--host", "esx-01"],
+             "evidence": ["--host", "esx-01", "--out", str(tmp_path / "ev")]}[command]
+    code, out, err = cli(capsys, command, str(path), *extra)
+    assert code == 2 and out == "" and err.startswith(f"error: {path}: {message}"), err

@@ -29,7 +29,7 @@ from vtalab.errors import InputError
 from vtalab.forensics.estate import import_estate
 from vtalab.forensics.explain import DEFAULT_BOUND_SECONDS, explain
 from vtalab.scenario.model import load_scenario
-from vtalab.scenario.tracefile import check_writable
+from vtalab.scenario.tracefile import check_writable, load_file
 
 __all__ = ["GOLDENS", "golden_text", "register", "update_goldens"]
 
@@ -71,7 +71,7 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
         names = sorted({p.stem for p in (*BUGS.glob("*.yaml"), *LIBRARY.glob("*.yaml"))})
         raise InputError(f"{path}: no such file, nor a bundled bug story or scenario of that "
                          "name", what="bundled names", value=path, choices=names)
-    scenario = load_scenario(path)
+    _, scenario = load_file(path)  # a trace or a bundle given here is said to be one
     with until_option("--at", args.at):  # --bound's runs say so themselves (fixes.py)
         result = explain(scenario, args.host, args.at, fixes=not args.no_fixes,
                          bound=args.bound)

@@ -20,8 +20,10 @@ from vtalab.core.files import (
     atomic_file,
     check_name_length,
     check_target,
+    decode_text,
     load_json,
-    read_text,
+    peek,
+    read_bytes,
     write_atomic,
 )
 from vtalab.core.simtime import parse_time
@@ -34,10 +36,44 @@ __all__ = ["check_folder", "check_writable", "first_divergence", "json_run", "lo
            "trace_text", "write_text", "write_trace"]
 
 
+def _what_it_is(path: str) -> str | None:
+    """``"bundle"``, ``"trace"`` or ``"scenario"`` when the start of ``path`` says so
+    (a gzip stream, a trace header, a YAML mapping with ``name:``), else None."""
+    head = peek(path, 4096)
+    if head.startswith(b"\x1f\x8b"):
+        return "bundle"
+    first = head.split(b"\n", 1)[0].strip()
+    if first.startswith(b"{") and b'"kind":"vtalab.trace"' in first.replace(b" ", b""):
+        return "trace"
+    if re.search(rb"(?m)^(name|topology|steps):", head):
+        return "scenario"
+    return None
+
+
+_USE = {"bundle": "a bug bundle: run it with `vtalab run {path}` (it replays the bundled "
+                  "trace and compares the evidence)",
+        "trace": "a trace (vtalab run --trace): re-run it with `vtalab replay {path}`",
+        "scenario": "a scenario: run it with `vtalab run {path}` (vtalab run --trace FILE "
+                    "records a trace to replay)"}
+
+
+def _wrong_kind(path: str, want: str, exc: ScenarioError) -> ScenarioError:
+    """``exc``, or when ``path`` is another kind of vtalab file than ``want``, an error
+    that says which and the command that takes it."""
+    kind = _what_it_is(path)
+    if kind is None or kind == want:
+        return exc
+    return ScenarioError(f"this is {_USE[kind].format(path=path)}, not a {want}", file=path)
+
+
 def load_file(path: str) -> tuple[str, Any]:
     """The text of the scenario file ``path`` and the scenario it holds (validated)."""
-    text = read_text(path)
-    return text, load_scenario_text(text, file=path)
+    raw = read_bytes(path)  # a missing, special or too large file: said as it is
+    try:
+        text = decode_text(raw, path)
+        return text, load_scenario_text(text, file=path)
+    except ScenarioError as exc:
+        raise _wrong_kind(path, "scenario", exc) from None
 
 
 def json_run(path: str, r: Any) -> dict[str, Any]:
@@ -207,7 +243,11 @@ def _event_problem(d: Any) -> str | None:
 def read_trace(path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
     """Header, events and digest of the trace file ``path`` (bounded: a regular file of at
     most ``MAX_INPUT_BYTES``)."""
-    return parse_trace(read_text(path, what="trace"), path)
+    raw = read_bytes(path, what="trace")  # a missing, special or too large file: as it is
+    try:
+        return parse_trace(decode_text(raw, path, what="trace"), path)
+    except ScenarioError as exc:
+        raise _wrong_kind(path, "trace", exc) from None
 
 
 def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent], str | None]:
