@@ -575,3 +575,20 @@ def test_a_vtalab_file_of_another_kind_is_named_with_its_command(
              "evidence": ["--host", "esx-01", "--out", str(tmp_path / "ev")]}[command]
     code, out, err = cli(capsys, command, str(path), *extra)
     assert code == 2 and out == "" and err.startswith(f"error: {path}: {message}"), err
+
+
+def test_golden_never_rewrites_a_bug_storys_explain_transcript(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """scenarios/bugs/golden/ holds explain transcripts: `vtalab golden
+    scenarios/bugs/X.yaml --update` replaced one with a run transcript."""
+    bugs = tmp_path / "bugs"
+    (bugs / "golden").mkdir(parents=True)
+    story = ROOT / "scenarios" / "bugs" / "intermediate-images.yaml"
+    (bugs / story.name).write_bytes(story.read_bytes())
+    golden = bugs / "golden" / "intermediate-images.txt"
+    before = (story.parent / "golden" / golden.name).read_text(encoding="utf-8")
+    golden.write_text(before, encoding="utf-8")
+    for extra in ((), ("--update",)):
+        code, out, err = cli(capsys, "golden", str(bugs / story.name), *extra)
+        assert code == 2 and f"{golden} is an explain transcript" in err, err
+    assert golden.read_text(encoding="utf-8") == before

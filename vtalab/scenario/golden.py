@@ -123,10 +123,27 @@ def saved(golden: Path) -> str | None:
                        what="golden transcript")
 
 
+#: How an ``explain`` transcript begins: the goldens of the bug stories (scenarios/bugs/),
+#: rewritten by ``python -m vtalab.cli.explain --update-goldens``, never by this module.
+_EXPLAIN_HEAD = "== explain "
+
+
+def _not_explain(golden: Path, text: str | None) -> str | None:
+    """``text`` (the saved transcript), refused if it is an explain transcript: `vtalab
+    golden scenarios/bugs/X.yaml --update` replaced the bug story's explain golden."""
+    if text is not None and text.startswith(_EXPLAIN_HEAD):
+        raise InputError(f"{golden} is an explain transcript (a bug story's golden, "
+                         "rewritten with `python -m vtalab.cli.explain --update-goldens`), "
+                         "not a run transcript: vtalab golden neither compares nor rewrites "
+                         "it", value=str(golden))
+    return text
+
+
 def compare(scenario: Path) -> Comparison:
     """Render ``scenario`` and compare it with its saved transcript (never writes)."""
     golden = golden_path(scenario)
-    return Comparison(scenario, golden, _diff(saved(golden), render(scenario), golden))
+    want = _not_explain(golden, saved(golden))
+    return Comparison(scenario, golden, _diff(want, render(scenario), golden))
 
 
 def _check_writable(golden: Path) -> None:
@@ -150,6 +167,7 @@ def update(scenarios: Sequence[Path],
     """
     for s in scenarios:
         _check_writable(golden_path(s))
+        _not_explain(golden_path(s), saved(golden_path(s)))
     rendered = []
     for n, s in enumerate(scenarios):
         if progress is not None:
