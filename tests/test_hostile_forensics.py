@@ -592,3 +592,16 @@ def test_golden_never_rewrites_a_bug_storys_explain_transcript(
         code, out, err = cli(capsys, "golden", str(bugs / story.name), *extra)
         assert code == 2 and f"{golden} is an explain transcript" in err, err
     assert golden.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize(("command", "name"), [("evidence", "quote.msg"),
+                                               ("bundle", "plan.tgz")])
+def test_evidence_and_bundle_never_write_over_their_scenario(
+        command: str, name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path(name).write_bytes(Path(SMALL).read_bytes())
+    extra = ["--out", "."] if command == "evidence" else ["--out", name]
+    code, _, err = cli(capsys, command, name, "--host", "esx-01", *extra)
+    assert code == 2 and "it is the scenario file" in err, err
+    assert Path(name).read_bytes() == Path(SMALL).read_bytes()

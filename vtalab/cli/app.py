@@ -484,8 +484,11 @@ def _cmd_evidence(args: argparse.Namespace, out: TextIO) -> int:
     except OSError as exc:  # made between the check and now, or a read-only file system
         raise InputError(f"--out {args.out}: cannot create the folder: "
                          f"{exc.strerror or exc}") from None
-    for name in sorted(evidence):
-        write_atomic(os.path.join(args.out, safe_name(name)), evidence[name])
+    targets = {name: os.path.join(args.out, safe_name(name)) for name in sorted(evidence)}
+    for target in targets.values():  # --out . next to a scenario called quote.msg
+        check_writable(target, [("the scenario file", args.file)])
+    for name, target in targets.items():
+        write_atomic(target, evidence[name])
     out.write(f"wrote {len(evidence)} files to {args.out}: {', '.join(sorted(evidence))}\n")
     out.write(f"evidence of {args.host} at T={result.end:g}s; check it with tpm2-tools:\n")
     out.write(f"  cd {shlex.quote(args.out)} && {checkquote_command(args.out)}\n")

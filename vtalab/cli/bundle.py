@@ -187,7 +187,7 @@ def _cmd_bundle(args: argparse.Namespace, out: TextIO) -> int:
     if not args.out.endswith((".tgz", ".tar.gz")):
         raise InputError(f"--out {args.out}: a bug bundle is a .tgz file (for example "
                          "BUG.tgz), so that `vtalab run` recognises it")
-    check_writable(args.out)
+    check_writable(args.out, [("the scenario file", args.file)])  # never over the input
     with until_option("--at", args.at):
         data, notes = build_bundle(args.file, args.host, args.at)
     write_atomic(args.out, data)  # whole or not at all; never through a planted symlink
