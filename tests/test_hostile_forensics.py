@@ -554,11 +554,13 @@ def test_a_misspelt_bundled_bug_story_is_suggested(
 # -- one kind of vtalab file given where another goes ------------------------------------------
 
 @pytest.mark.parametrize(("command", "given", "message"), [
-    ("run", "trace", "this is a trace (vtalab run --trace): re-run it with `vtalab replay "),
-    ("explain", "trace", "this is a trace"),
-    ("replay", "scenario", "this is a scenario: run it with `vtalab run "),
-    ("replay", "bundle", "this is a bug bundle: run it with `vtalab run "),
-    ("evidence", "bundle", "this is a bug bundle"),
+    ("run", "trace", "not a scenario: this is a trace (vtalab run --trace): re-run it with "
+                     "`vtalab replay "),
+    ("explain", "trace", "not a scenario: this is a trace"),
+    ("replay", "scenario", "not a trace: this is a scenario: run it with `vtalab run "),
+    ("replay", "bundle", "not a trace: this is gzip-compressed: a bug bundle runs with "
+                         "`vtalab run "),
+    ("evidence", "bundle", "not a scenario: this is gzip-compressed"),
 ], ids=["run-a-trace", "explain-a-trace", "replay-a-scenario", "replay-a-bundle",
         "evidence-of-a-bundle"])
 def test_a_vtalab_file_of_another_kind_is_named_with_its_command(

@@ -50,8 +50,9 @@ def _what_it_is(path: str) -> str | None:
     return None
 
 
-_USE = {"bundle": "a bug bundle: run it with `vtalab run {path}` (it replays the bundled "
-                  "trace and compares the evidence)",
+_USE = {"bundle": "gzip-compressed: a bug bundle runs with `vtalab run {path}` (it replays "
+                  "the bundled trace and compares the evidence); a compressed trace or "
+                  "scenario needs gunzip first",
         "trace": "a trace (vtalab run --trace): re-run it with `vtalab replay {path}`",
         "scenario": "a scenario: run it with `vtalab run {path}` (vtalab run --trace FILE "
                     "records a trace to replay)"}
@@ -63,7 +64,7 @@ def _wrong_kind(path: str, want: str, exc: ScenarioError) -> ScenarioError:
     kind = _what_it_is(path)
     if kind is None or kind == want:
         return exc
-    return ScenarioError(f"this is {_USE[kind].format(path=path)}, not a {want}", file=path)
+    return ScenarioError(f"not a {want}: this is {_USE[kind].format(path=path)}", file=path)
 
 
 def load_file(path: str) -> tuple[str, Any]:
