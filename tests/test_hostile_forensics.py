@@ -607,3 +607,23 @@ def test_evidence_and_bundle_never_write_over_their_scenario(
     code, _, err = cli(capsys, command, name, "--host", "esx-01", *extra)
     assert code == 2 and "it is the scenario file" in err, err
     assert Path(name).read_bytes() == Path(SMALL).read_bytes()
+
+
+def test_standard_output_on_a_full_device_is_an_error_not_an_internal_one(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`vtalab schema > /dev/full` ended in 'internal error: OSError ... (this is a bug in
+    vtalab)'."""
+    import errno
+    import sys
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self) -> None:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    code = main(["schema"])
+    err = capsys.readouterr().err
+    assert code == 2 and err == "error: cannot write the output: No space left on device\n"

@@ -9,6 +9,7 @@ stderr, nothing written), **3** an internal error of vtalab (a bug: reported as
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import importlib
 import io
@@ -351,13 +352,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-    except Exception as exc:  # the top-level guard: a bug of vtalab, said out loud
-        if debug:
-            raise
-        err.write(f"internal error: {type(exc).__name__}: {exc}\n"
-                  "(this is a bug in vtalab; run again with --debug for the traceback)\n")
+    except OSError as exc:
+        if exc.errno not in _NO_ROOM:
+            return _internal(exc, err, debug)
+        # Output files are written by core.files (an InputError there); what is left is
+        # standard output on a full disk or device (vtalab schema > /dev/full).
+        _quiet_stdout()
+        err.write(f"error: cannot write the output: {exc.strerror or exc}\n")
         err.flush()
-        return EXIT_INTERNAL
+        return EXIT_INPUT
+    except Exception as exc:  # the top-level guard: a bug of vtalab, said out loud
+        return _internal(exc, err, debug)
+
+
+#: Write errors of a full or failing output (standard output to a full disk or device).
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}
+
+
+def _quiet_stdout() -> None:
+    """Point standard output at the null device: the buffered rest would fail again when
+    Python flushes at exit ("Exception ignored ... OSError"), and end with status 120."""
+    try:
+        fd = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(fd, sys.stdout.fileno())
+        os.close(fd)
+    except (OSError, ValueError, AttributeError):  # not a real file (a test's capture)
+        pass
+
+
+def _internal(exc: BaseException, err: Any, debug: bool) -> int:
+    """The top-level guard: a bug of vtalab, said out loud (``--debug``: the traceback)."""
+    if debug:
+        raise exc
+    err.write(f"internal error: {type(exc).__name__}: {exc}\n"
+              "(this is a bug in vtalab; run again with --debug for the traceback)\n")
+    err.flush()
+    return EXIT_INTERNAL
 
 
 # -- run -------------------------------------------------------------------------------
