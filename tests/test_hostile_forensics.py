@@ -207,7 +207,10 @@ def test_a_host_named_like_the_generated_ta_host_gets_another_ta_host(
     (("--name", "a\nb"), "without control characters"),
     (("--last-full-boot", "esx-01.lab.local=8.0.1", "--last-full-boot",
       "esx-01.lab.local=8.0.2"), "esx-01.lab.local is given twice"),
-], ids=["negative-seed", "empty-name", "newline-in-name", "override-twice"])
+    (("--last-full-boot", "esx-01.lab.local=9.9"),
+     "--last-full-boot esx-01.lab.local=9.9: unknown ESXi release '9.9'"),
+], ids=["negative-seed", "empty-name", "newline-in-name", "override-twice",
+        "override-unknown-release"])
 def test_bad_import_options_name_the_option(
         extra: tuple[str, ...], message: str, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:

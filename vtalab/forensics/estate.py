@@ -644,7 +644,12 @@ def import_estate(hosts_path: str, images_path: str, quickboot_path: str, *,
     for hname, rel, parent in hosts:
         spec: dict[str, Any] = {"name": hname, "release": rel.key}
         if hname in overrides:
-            full = _release("--last-full-boot", 1, hname, overrides[hname])
+            try:
+                full = lookup(overrides[hname])
+            except InputError as exc:
+                raise InputError(f"--last-full-boot {hname}={overrides[hname]}: {exc.reason}",
+                                 what="ESXi releases", value=overrides[hname],
+                                 choices=exc.choices) from None
             notes.append(f"{hname}: last full boot {full.key} (given)")
         elif quick.get(hname):
             older = [(last, r) for r, last in images
