@@ -630,3 +630,12 @@ def test_standard_output_on_a_full_device_is_an_error_not_an_internal_one(
     code = main(["schema"])
     err = capsys.readouterr().err
     assert code == 2 and err == "error: cannot write the output: No space left on device\n"
+
+
+def test_a_zero_bound_is_refused_and_a_short_one_is_a_duration(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "explain", str(REMOVE), "--host", "esx-01", "--bound", "0")
+    assert code == 2 and "--bound 0: a fix needs time to take effect" in err, err
+    code, out, _ = cli(capsys, "explain", str(REMOVE), "--host", "esx-01", "--bound", "1s")
+    assert code == 0 and "the fix had not finished after 00:00:01" in out, out
+    assert "after T+" not in out

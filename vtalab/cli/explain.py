@@ -71,6 +71,9 @@ def _cmd_explain(args: argparse.Namespace, out: TextIO) -> int:
         names = sorted({p.stem for p in (*BUGS.glob("*.yaml"), *LIBRARY.glob("*.yaml"))})
         raise InputError(f"{path}: no such file, nor a bundled bug story or scenario of that "
                          "name", what="bundled names", value=path, choices=names)
+    if args.bound <= 0 and not args.no_fixes:  # every fix would "fail" in no time at all
+        raise InputError("--bound 0: a fix needs time to take effect; give how long it may "
+                         "take, such as 2h (the default) or 30m", what="bound", value="0")
     _, scenario = load_file(path)  # a trace or a bundle given here is said to be one
     with until_option("--at", args.at):  # --bound's runs say so themselves (fixes.py)
         result = explain(scenario, args.host, args.at, fixes=not args.no_fixes,

@@ -216,7 +216,8 @@ def _verify(scenario: Scenario, before: Any, host: str, at: float, started: int,
                    f"({step_text(fixed.steps[r.index])}) "
                    f"was refused ({r.error})")
     elif unfinished:
-        outcome = f"does not work: the fix had not finished after {format_time(bound)}"
+        outcome = ("does not work: the fix had not finished after "
+                   f"{format_time(bound).removeprefix('T+')}")
     else:
         outcome = (f"does not work: {format_time(bound).removeprefix('T+')} later {host} is "
                    f"{final['status']} ({final['reason']}), its TPM describing "
