@@ -469,6 +469,17 @@ def test_whatif_and_confirm_preferences() -> None:
     assert r.actions[-1] == "Remove-TrustAuthorityVMHostBaseImage" and not world.base_images()
 
 
+def test_confirm_switch_asks_whatever_the_preference() -> None:
+    """-Confirm asks even for a Medium cmdlet under the default ConfirmPreference (High):
+    scripted (no one to answer) it is refused and nothing runs; without it, it runs."""
+    world, state, run = _shell()
+    r = run("Set-VMHost esx-02 -State Maintenance -Confirm")
+    assert not r.ok and "NonInteractive" in (r.error or "") and r.actions == ()
+    assert not world.hosts["esx-02"].in_maintenance
+    assert run("Set-VMHost esx-02 -State Maintenance").actions == ("Set-VMHost",)
+    assert world.hosts["esx-02"].in_maintenance
+
+
 def test_second_parameter_sets_work_and_sets_do_not_mix() -> None:
     world, state, run = _shell()
     run("$vTA = Get-TrustAuthorityCluster; $tp = Get-TrustedPrincipal")
