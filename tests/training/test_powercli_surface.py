@@ -480,6 +480,26 @@ def test_confirm_switch_asks_whatever_the_preference() -> None:
     assert world.hosts["esx-02"].in_maintenance
 
 
+def test_whatif_still_binds_and_validates_the_parameters() -> None:
+    """-WhatIf runs nothing, but a wrong value is the same error as without it."""
+    world, state, run = _shell()
+    r = run("Set-VMHost esx-02 -State Maintenence -WhatIf")
+    assert not r.ok and "Maintenence" in (r.error or "") and "What if" not in r.text
+    r = run("Set-VMHost esx-02 -State Maintenance -WhatIf")
+    assert r.ok and r.text.startswith("What if:") and not world.hosts["esx-02"].in_maintenance
+
+
+def test_disconnect_viserver_asks_first() -> None:
+    """Disconnect-VIServer is ConfirmImpact High: scripted, without -Confirm:$false, it is
+    refused and the session stays connected."""
+    world, state, run = _shell()
+    r = run("Disconnect-VIServer -Server vcsa-ta.lab.local")
+    assert not r.ok and "NonInteractive" in (r.error or "")
+    assert run("Get-TrustAuthorityCluster").ok
+    assert run("Disconnect-VIServer -Server vcsa-ta.lab.local -Confirm:$false").ok
+    assert not run("Get-TrustAuthorityCluster").ok
+
+
 def test_second_parameter_sets_work_and_sets_do_not_mix() -> None:
     world, state, run = _shell()
     run("$vTA = Get-TrustAuthorityCluster; $tp = Get-TrustedPrincipal")
