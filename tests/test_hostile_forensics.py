@@ -639,3 +639,20 @@ def test_a_zero_bound_is_refused_and_a_short_one_is_a_duration(
     code, out, _ = cli(capsys, "explain", str(REMOVE), "--host", "esx-01", "--bound", "1s")
     assert code == 0 and "the fix had not finished after 00:00:01" in out, out
     assert "after T+" not in out
+
+
+@pytest.mark.parametrize(("where", "key", "message"), [
+    ("header", "untl", "unknown key 'untl' in the trace header; did you mean 'until'?"),
+    ("digest", "sha", "unknown key 'sha' in the digest line; valid keys: kind, sha256, until"),
+], ids=["header", "digest-line"])
+def test_an_unknown_key_in_the_header_or_digest_line_is_located(
+        where: str, key: str, message: str, recorded: list[str], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A misspelt header key was ignored: the replay ran to another end than recorded."""
+    n = 0 if where == "header" else len(recorded) - 1
+    line = json.loads(recorded[n]) | {key: 60}
+    lines = [*recorded[:n], json.dumps(line), *recorded[n + 1:]]
+    path = tmp_path / "keys.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = cli(capsys, "replay", str(path))
+    assert code == 2 and err.startswith(f"error: {path}:{n + 1}:1: ") and message in err, err

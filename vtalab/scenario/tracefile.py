@@ -210,6 +210,9 @@ def first_divergence(want: list[Any], got: list[Any], version_note: str = "",
     return None
 
 
+#: The keys of a trace header (trace_header; a served session's adds ``serve``).
+_HEADER_KEYS = ("kind", "version", "file", "scenario_text", "seed", "until", "serve")
+
 #: The fields of a trace event's line, and what each holds.
 _EVENT_KEYS = ("t", "seq", "src", "kind", "f")
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -271,6 +274,12 @@ def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent],
     if not isinstance(header, dict) or header.get("kind") != "vtalab.trace":
         raise bad(1, "not a vtalab trace: the first line must be the "
                      '{"kind":"vtalab.trace",...} header')
+    for key in header:  # a misspelt "untl" would be ignored, and the replay run elsewhere
+        if key not in _HEADER_KEYS:
+            close = nearest(key, _HEADER_KEYS)
+            raise bad(1, f"unknown key {key!r} in the trace header"
+                         + (f"; did you mean {close[0]!r}?" if close else "")
+                         + f"; valid keys: {', '.join(_HEADER_KEYS)}")
     for key in ("scenario_text", "seed"):
         if key not in header:
             raise bad(1, f"the trace header has no {key!r}")
@@ -291,6 +300,10 @@ def parse_trace(text: str, path: str) -> tuple[dict[str, Any], list[TraceEvent],
         if isinstance(d, dict) and d.get("kind") == "vtalab.digest" and "t" not in d:
             if n != len(lines):
                 raise bad(n, "the digest line must be the last line")
+            extra = [k for k in d if k not in ("kind", "sha256", "until")]
+            if extra:
+                raise bad(n, f"unknown key {extra[0]!r} in the digest line; valid keys: kind, "
+                             "sha256, until")
             if not isinstance(d.get("sha256"), str) or not _DIGEST.fullmatch(d["sha256"]):
                 raise bad(n, "the digest line's sha256 must be 64 lower-case hex digits (the "
                              "SHA-256 of the events); got "
