@@ -656,3 +656,15 @@ def test_an_unknown_key_in_the_header_or_digest_line_is_located(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     code, _, err = cli(capsys, "replay", str(path))
     assert code == 2 and err.startswith(f"error: {path}:{n + 1}:1: ") and message in err, err
+
+
+def test_a_host_known_by_an_ipv6_address_has_its_quick_boot_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """'HOST: 1' lines were split at every colon: an IPv6 host could not be listed."""
+    hosts = [HOSTS[0], dict(HOSTS[1], Name="fd00::12")]
+    code, _, err = _import(tmp_path, capsys, hosts=hosts,
+                           quickboot="esx-01.lab.local: 1\nfd00::12 0\n")
+    assert code == 0, err
+    topology = yaml.safe_load((tmp_path / "estate.yaml").read_text(encoding="utf-8"))["topology"]
+    names = [h["name"] for c in topology["trusted_clusters"] for h in c["hosts"]]
+    assert names == ["esx-01.lab.local", "fd00::12"]

@@ -503,6 +503,9 @@ def _release(path: str, line: int, field: str, text: str) -> Release:
                          value=text, choices=exc.choices) from None
 
 
+_QUICKBOOT_LINE = re.compile(r"(\S+?):?\s+(\S+)|(\S+):([01])")
+
+
 def _quickboot(path: str, where: dict[str, int] | None = None) -> dict[str, bool]:
     """Host -> isBootLoadESX; ``where`` gets the line each host is on."""
     lines = files.read_text(path, what="isBootLoadESX listing", utf16=True).splitlines()
@@ -511,7 +514,9 @@ def _quickboot(path: str, where: dict[str, int] | None = None) -> dict[str, bool
         text = raw.split("#", 1)[0].strip()
         if not text:
             continue
-        parts = text.replace(":", " ").split()
+        # 'HOST 1', 'HOST: 1' or 'HOST:1'; an IPv6 address keeps its colons
+        m = _QUICKBOOT_LINE.fullmatch(text)
+        parts = [m.group(1) or m.group(3), m.group(2) or m.group(4)] if m else []
         if len(parts) != 2 or parts[1] not in ("0", "1"):
             raise InputError(f"{path}:{n}: expected 'HOST 0' or 'HOST 1' (the host and what "
                              f"vsish -e get /system/loadESX/isBootLoadESX prints); got {raw!r}")
