@@ -668,3 +668,10 @@ def test_a_host_known_by_an_ipv6_address_has_its_quick_boot_line(
     topology = yaml.safe_load((tmp_path / "estate.yaml").read_text(encoding="utf-8"))["topology"]
     names = [h["name"] for c in topology["trusted_clusters"] for h in c["hosts"]]
     assert names == ["esx-01.lab.local", "fd00::12"]
+
+
+def test_an_empty_log_is_said_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
+    """A log with no lines printed nothing at all: empty, or the wrong name, or no run?"""
+    code, out, err = cli(capsys, "logs", SMALL, "--host", "esx-01", "--log", "esxupdate.log")
+    assert code == 0 and out == "", out
+    assert err.startswith("(esxupdate.log of esx-01 has no lines by T+"), err

@@ -556,8 +556,12 @@ def _cmd_logs(args: argparse.Namespace, out: TextIO) -> int:
     args.host = check_name(scenario.topology, args.host, "host_or_vcenter", option="--host")
     _check_log_place(scenario.topology, args.host, args.log)
     _, result = _run_to(args.file, args.at)
-    for line in result.world.kernel.log_lines(args.host, args.log):
+    lines = result.world.kernel.log_lines(args.host, args.log)
+    for line in lines:
         out.write(line + "\n")
+    if not lines:  # said on stderr: standard output stays the log itself (empty)
+        sys.stderr.write(f"({args.log} of {args.host} has no lines by "
+                         f"{format_time(result.end)})\n")
     return EXIT_OK
 
 
