@@ -189,8 +189,8 @@ def _parser() -> argparse.ArgumentParser:
         "logs", help="print a simulated log file",
         description="Print a host's (or vCenter's) simulated log file as it reads at a "
                     "simulated time.",
-        epilog=examples("vtalab logs scenarios/upgrade-before-import.yaml --host esx-01 "
-                        "--log attestd.log",
+        epilog=examples("vtalab logs scenarios/upgrade-before-import.yaml --host ta-esx-01 "
+                        "--log attestd.log   # attestd runs on the TA hosts",
                         "vtalab logs scenarios/upgrade-before-import.yaml --host vcsa-wld "
                         "--log vpxd.log --at 30m"))
     lg.add_argument("file", metavar="FILE", help="the scenario YAML file to run")
