@@ -358,8 +358,6 @@ def _check_base_image(world: World, c: BaseImageCheck, ctx: CheckContext) -> Ver
 
 
 def _check_host(world: World, c: HostCheck, ctx: CheckContext) -> Verdict:
-
-
     h = world.host(c.host)
 
     def key(want: str | None, have: str | None) -> str | None:

@@ -204,7 +204,6 @@ class Classroom:
             text = t.exercise.debrief_html()
         return HTMLResponse(text, headers={"Cache-Control": "no-store"})
 
-
     async def _trainer_trace(self, request: Request) -> Response:
         """A trainee's session as a trace file (``vtalab replay`` re-runs it)."""
         if not self._authorised(request):
