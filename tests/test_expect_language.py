@@ -163,3 +163,33 @@ def test_output_checks_are_validated_where_written(expect: str, needle: str) -> 
     with pytest.raises(ScenarioError) as err:
         load_scenario_text(HEAD_GETS + "expect:\n  " + expect + "\n", file="lang.yaml")
     assert needle in str(err.value)
+
+
+def test_each_field_of_a_check_is_compared() -> None:
+    """A check with a field given fails when that field differs, whatever the others: the
+    attestation's reason, a VM's encryption, a base image's last attestation time."""
+    text = textwrap.dedent("""\
+        name: fields
+        seed: 2
+        topology:
+          trusted_clusters:
+            - hosts: [{name: esx-01, release: "8.0 U3"}]
+              vms: [{name: db, host: esx-01, encrypted: true}]
+        steps:
+          - {at: 10m, do: Remove-TrustAuthorityVMHostBaseImage, with: {version: "8.0 U3"}}
+        expect:
+          - {at: 5m, base_image: {version: 8.0.3-24022510, last_attested: 0s}}
+          - {at: 5m, base_image: {version: 8.0.3-24022510, last_attested: 1m}}
+          - {at: 5m, vm: {vm: db, encrypted: true}}
+          - {at: 5m, vm: {vm: db, encrypted: false}}
+          - {at: 2h, attestation: {host: esx-01, status: notAttested,
+                                   reason: untrusted_base_image}}
+          - {at: 2h, attestation: {host: esx-01, status: notAttested,
+                                   reason: tpm_quote_invalid}}
+        """)
+    result = run_scenario(load_scenario_text(text, file="fields.yaml"))
+    got = [(v.ok, v.detail) for v in result.verdicts]
+    assert [ok for ok, _ in got] == [True, False, True, False, True, False], got
+    assert "expected an attestation at or after T+00:01:00" in got[1][1]
+    assert "encrypted True (expected False)" in got[3][1]
+    assert "got notAttested (reason untrusted_base_image)" in got[5][1]
