@@ -193,3 +193,15 @@ def test_each_field_of_a_check_is_compared() -> None:
     assert "expected an attestation at or after T+00:01:00" in got[1][1]
     assert "encrypted True (expected False)" in got[3][1]
     assert "got notAttested (reason untrusted_base_image)" in got[5][1]
+
+
+def test_base_image_checks_take_a_release_name_as_the_steps_do() -> None:
+    got = _verdicts("""\
+        - {at: 5m, base_image: {version: "8.0 U3", last_attested: set}}
+        - {at: 5m, base_images: {present: ["8.0 U3"], absent: ["8.0 U2"]}}
+        - {base_images: {absent: ["8.0 U3"]}}
+        - {base_image: {version: "8.0 U3"}}
+        - {at: 5m, base_image: {version: "8.0 U9"}}
+        """)
+    assert [ok for ok, _ in got] == [True, True, True, False, False], got
+    assert got[3][1].startswith("no trusted base image 8.0 U3")

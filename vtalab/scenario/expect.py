@@ -318,10 +318,19 @@ def _check_vm(world: World, c: VmCheck, ctx: CheckContext) -> Verdict:
     return Verdict(True, f"VM {c.vm}: {shown}")
 
 
+def _image_key(version: str, have: Any) -> str:
+    """``version`` as the base images are keyed (version-build): a release name such as
+    ``8.0 U3``, as the steps that import and remove base images take it, is converted."""
+    if version not in have:
+        with suppress(InputError):
+            return image_for(version).key
+    return version
+
+
 def _check_base_images(world: World, c: BaseImagesCheck, ctx: CheckContext) -> Verdict:
     have = [str(i.get("version")) for i in world.base_images()]
-    missing = [v for v in c.present if v not in have]
-    extra = [v for v in c.absent if v in have]
+    missing = [v for v in c.present if _image_key(v, have) not in have]
+    extra = [v for v in c.absent if _image_key(v, have) in have]
     trusted = ", ".join(have) or "none"
     if missing or extra:
         parts = []
@@ -335,7 +344,7 @@ def _check_base_images(world: World, c: BaseImagesCheck, ctx: CheckContext) -> V
 
 def _check_base_image(world: World, c: BaseImageCheck, ctx: CheckContext) -> Verdict:
     images = {str(i.get("version")): i for i in world.base_images()}
-    img = images.get(c.version)
+    img = images.get(_image_key(c.version, images))
     if img is None:
         hint = nearest(c.version, images)
         return Verdict(False, f"no trusted base image {c.version}"
@@ -636,10 +645,12 @@ EXPECTATIONS: dict[str, ExpectKind] = {k.name: k for k in [
     _kind("vm", VmCheck, _check_vm, "A VM's power state, host, encryption or last error.",
           {"vm": "vm", "host": "trusted_host"}, lambda c: f"vm {c.vm}"),
     _kind("base_images", BaseImagesCheck, _check_base_images,
-          "Which ESXi versions are trusted base images (present / absent).", {},
+          "Which ESXi versions are trusted base images (present / absent; version-build "
+          "or release name).", {},
           lambda c: "base images"),
     _kind("base_image", BaseImageCheck, _check_base_image,
-          "One base image's last_attested_time ('set', 'unset' or at/after a time).", {},
+          "One base image's last_attested_time ('set', 'unset' or at/after a time); "
+          "version-build or release name.", {},
           lambda c: f"base image {c.version}"),
     _kind("host", HostCheck, _check_host,
           "A host's running version, power state or TA cluster membership.",
