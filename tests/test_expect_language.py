@@ -205,3 +205,30 @@ def test_base_image_checks_take_a_release_name_as_the_steps_do() -> None:
         """)
     assert [ok for ok, _ in got] == [True, True, True, False, False], got
     assert got[3][1].startswith("no trusted base image 8.0 U3")
+
+
+def test_host_health_and_base_image_health_fields_are_compared() -> None:
+    text = textwrap.dedent("""\
+        name: more-fields
+        seed: 2
+        topology:
+          ta_cluster:
+            hosts: [{name: ta-esx-01}]
+          trusted_clusters:
+            - hosts: [{name: esx-01, release: "8.0 U3"}]
+        expect:
+          - {at: 5m, base_image: {version: "8.0 U3", health: OK}}
+          - {at: 5m, base_image: {version: "8.0 U3", health: ERROR}}
+          - {at: 5m, host: {host: esx-01, measured_version: "8.0 U3"}}
+          - {at: 5m, host: {host: esx-01, measured_version: "8.0 U2"}}
+          - {at: 5m, host: {host: ta-esx-01, ta_member: true}}
+          - {at: 5m, host: {host: ta-esx-01, ta_member: false}}
+          - {at: 5m, health: {object: ta_cluster/state, value: OK}}
+          - {at: 5m, health: {object: ta_cluster/state, value: ERROR}}
+        """)
+    result = run_scenario(load_scenario_text(text, file="more-fields.yaml"))
+    got = [(v.ok, v.detail) for v in result.verdicts]
+    assert [ok for ok, _ in got] == [True, False] * 4, got
+    assert "measured_version '8.0.3-24022510' (expected '8.0.2-22380479')" in got[3][1]
+    assert "ta_member True (expected False)" in got[5][1]
+    assert got[7][1] == "ta_cluster/state health is OK, expected ERROR"
