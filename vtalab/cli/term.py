@@ -170,12 +170,29 @@ def _is_tty(stream: Any) -> bool:
         return False
 
 
-class Styled:
+class _Wrapper:
+    """What a stream wrapping another answers from it: whether it is a terminal, its file
+    descriptor and its encoding."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def isatty(self) -> bool:
+        return _is_tty(self.stream)
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", "utf-8") or "utf-8"
+
+
+class Styled(_Wrapper):
     """A text stream that wraps and colours complete lines on their way to ``stream``."""
 
     def __init__(self, stream: TextIO, *, color: bool, width: int | None) -> None:
-
-        self.stream = stream
+        super().__init__(stream)
         self.color = color
         self.width = width
         self._buffer = ""
@@ -210,24 +227,11 @@ class Styled:
                 self.stream.write(text)
         self.stream.flush()
 
-    def isatty(self) -> bool:
-        return _is_tty(self.stream)
 
-    def fileno(self) -> int:
-        return self.stream.fileno()
-
-    @property
-    def encoding(self) -> str:
-        return getattr(self.stream, "encoding", "utf-8") or "utf-8"
-
-
-class Visible:
+class Visible(_Wrapper):
     """A text stream to a terminal that shows control characters instead of sending them
     (:func:`vtalab.core.text.visible`): plain output (the training shell, ``--json``)
     written to a terminal, not dressed otherwise."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
 
     def write(self, text: str) -> int:
         self.stream.write(visible(text))
@@ -235,16 +239,6 @@ class Visible:
 
     def flush(self) -> None:
         self.stream.flush()
-
-    def isatty(self) -> bool:
-        return _is_tty(self.stream)
-
-    def fileno(self) -> int:
-        return self.stream.fileno()
-
-    @property
-    def encoding(self) -> str:
-        return getattr(self.stream, "encoding", "utf-8") or "utf-8"
 
 
 def output(stream: TextIO, choice: str = "auto", *,
