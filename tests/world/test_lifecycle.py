@@ -196,3 +196,12 @@ def test_starting_a_running_vm_is_refused_and_asks_no_key() -> None:
     with pytest.raises(OperationError, match="VM 'db' is already powered on"):
         _do(world, "Start-VM", vm="db")
     assert len(list(world.kernel.trace.select("key.release"))) == releases
+
+
+def test_the_ta_vcenter_upgraded_after_the_trusted_vcenter_breaks_the_order() -> None:
+    world = _world()
+    assert _do(world, "upgrade-vcenter", vcenter="workload", release="8.0 U3").ok
+    assert _do(world, "upgrade-vcenter", vcenter="ta", release="8.0 U3").ok
+    found = [v.detail for v in INVARIANTS["documented-upgrade-order"].check(world)]
+    assert len(found) == 1 and found[0].startswith(
+        "TA vCenter vcsa-ta.lab.local upgraded after the trusted vCenter (at T+"), found
