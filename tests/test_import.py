@@ -4,6 +4,7 @@ tests/data/powercli/, end to end, and the snapshot fields of the topology."""
 from __future__ import annotations
 
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from vtalab.cli import main
+from vtalab.core.files import MAX_INT_DIGITS
 from vtalab.core.kernel import SIM_EPOCH
 from vtalab.errors import ScenarioError
 from vtalab.forensics.explain import explain
@@ -320,3 +322,38 @@ def test_plain_releases_keep_the_old_setup() -> None:
     text = SNAPSHOT.format(last="null", extra="")
     trace = run_scenario(load_scenario_text(text)).world.kernel.trace
     assert not trace.select("ta.base_image.last_attested")
+
+
+@pytest.mark.parametrize("interpreter_limit", [0, 4300])
+@pytest.mark.parametrize("flag", ["--hosts", "--base-images-api"])
+def test_a_huge_integer_in_an_export_is_refused_with_vtalabs_limit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], interpreter_limit: int,
+        flag: str) -> None:
+    """An integer of more than MAX_INT_DIGITS digits in a ConvertTo-Json export is refused
+    as every JSON input refuses it (core.files), at its object's line, whatever the
+    interpreter allows; it was Python's 'use sys.set_int_max_str_digits()' hint."""
+    huge = "9" * (MAX_INT_DIGITS + 1)
+    if flag == "--hosts":
+        bad = tmp_path / "hosts.json"
+        bad.write_text('[\n {"Name": "esx-01", "Version": "8.0.2", "Build": ' + huge
+                       + ', "Parent": "C"}\n]\n', encoding="utf-8")
+        args = ["--hosts", str(bad), "--base-images-api", str(DATA / _API["images.json"])]
+    else:
+        bad = tmp_path / "api.json"
+        bad.write_text('{\n "8.0.2-22380479": {"last_attested_time": ' + huge + "}\n}\n",
+                       encoding="utf-8")
+        args = ["--hosts", str(DATA / "hosts.json"), "--base-images-api", str(bad)]
+    before = sys.get_int_max_str_digits()
+    sys.set_int_max_str_digits(interpreter_limit)
+    try:
+        code = main(["import", *args, "--base-images", str(DATA / "images.json"),
+                     "--quickboot", str(DATA / "quickboot.txt"),
+                     "--out", str(tmp_path / "estate.yaml")])
+    finally:
+        sys.set_int_max_str_digits(before)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{bad}:2: not valid JSON: a value is an integer of {MAX_INT_DIGITS + 1:,} " \
+           f"digits; at most {MAX_INT_DIGITS:,} digits are read" in err, err
+    assert "set_int_max_str_digits" not in err
+    assert not (tmp_path / "estate.yaml").exists()

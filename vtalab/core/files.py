@@ -53,10 +53,10 @@ from vtalab.core.limits import (
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
 
-__all__ = ["MAX_INT_DIGITS", "JSONNumberError", "atomic_file", "check_name_length",
-           "check_target", "check_text", "check_value", "decode_text", "load_json", "loads",
-           "peek", "position", "read_bytes", "read_text",
-           "read_tgz", "safe_name", "write_atomic"]
+__all__ = ["MAX_INT_DIGITS", "JSONNumberError", "atomic_file", "bounded_int",
+           "check_name_length", "check_target", "check_text", "check_value", "decode_text",
+           "load_json", "loads", "peek", "position", "read_bytes", "read_text", "read_tgz",
+           "safe_name", "write_atomic"]
 
 _KIND = {stat.S_ISFIFO: "a FIFO (named pipe)", stat.S_ISCHR: "a character device",
          stat.S_ISBLK: "a block device", stat.S_ISSOCK: "a socket",
@@ -284,6 +284,17 @@ class JSONNumberError(ValueError):
         where = f"field {self.field}" if self.field else "a value"
         return (f"{where} is an integer of {self.digits:,} digits; at most "
                 f"{self.limit:,} digits are read (MAX_INT_DIGITS)")
+
+
+def bounded_int(digits: str) -> int:
+    """A JSON decoder's ``parse_int`` for input read with ``json.JSONDecoder.raw_decode``
+    (which :func:`loads` cannot serve): an integer of more than :data:`MAX_INT_DIGITS`
+    digits is a :class:`JSONNumberError` (without its place: the caller knows the value's
+    line), never converted."""
+    n = len(digits) - digits.startswith("-")
+    if n > MAX_INT_DIGITS:
+        raise JSONNumberError(0, "", n)
+    return int(digits)
 
 
 class _LongInt:

@@ -119,7 +119,7 @@ def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
     # Bounded, regular files only; Windows PowerShell 5.1 writes UTF-8 with a BOM
     # (Out-File -Encoding utf8) or UTF-16 with a BOM (the '>' redirection): both read.
     text = files.read_text(path, what="PowerCLI export", utf16=True)
-    dec = json.JSONDecoder()
+    dec = json.JSONDecoder(parse_int=files.bounded_int)  # no 5,000-digit int()
     i = len(text) - len(text.lstrip())
     lines = _Lines(text)
     try:
@@ -148,8 +148,8 @@ def read_json_objects(path: str) -> list[tuple[int, dict[str, Any]]]:
     except RecursionError:
         files.load_json(text, path)  # locates the nesting (raises)
         raise InputError(f"{path}: not valid JSON: nested too deeply") from None
-    except ValueError as exc:  # an integer of more than 4300 digits
-        raise InputError(f"{path}:{_line(text, i)}: not valid JSON: {exc}") from None
+    except files.JSONNumberError as exc:
+        raise InputError(f"{path}:{_line(text, i)}: not valid JSON: {exc.reason}") from None
     for line, obj in out:
         files.check_value(obj, path, line=line)  # nesting and lone surrogates
     for line, obj in out:
@@ -324,7 +324,7 @@ def read_objects(path: str, *, what: str = "PowerCLI export"
 def read_json_mapping(path: str, *, what: str) -> list[tuple[int, str, Any]]:
     """A JSON object's members, each with the line its value starts on."""
     text = files.read_text(path, what=what, utf16=True)
-    dec = json.JSONDecoder()
+    dec = json.JSONDecoder(parse_int=files.bounded_int)  # no 5,000-digit int()
     i = len(text) - len(text.lstrip())
     out: list[tuple[int, str, Any]] = []
     lines = _Lines(text)
@@ -362,8 +362,8 @@ def read_json_mapping(path: str, *, what: str) -> list[tuple[int, str, Any]]:
     except RecursionError:
         files.load_json(text, path)  # locates the nesting (raises)
         raise InputError(f"{path}: not valid JSON: nested too deeply") from None
-    except ValueError as exc:
-        raise InputError(f"{path}:{_line(text, i)}: not valid JSON: {exc}") from None
+    except files.JSONNumberError as exc:
+        raise InputError(f"{path}:{_line(text, i)}: not valid JSON: {exc.reason}") from None
     for line, _key, value in out:
         files.check_value(value, path, line=line)
     return out
