@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from vtalab.cli.bundle import register as register_bundle
 from vtalab.cli.common import examples, time_arg, until_option
 from vtalab.core.files import write_atomic
 from vtalab.core.resources import bundled, bundled_scenario
+from vtalab.core.text import has_control
 from vtalab.errors import InputError
 from vtalab.forensics.estate import import_estate
 from vtalab.forensics.explain import DEFAULT_BOUND_SECONDS, explain
@@ -35,7 +35,6 @@ __all__ = ["GOLDENS", "golden_text", "register", "update_goldens"]
 
 BUGS = bundled("scenarios", "bugs")
 LIBRARY = bundled("scenarios")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 #: scenario file stem → (host, --at in seconds or None for the end of the run)
 GOLDENS: dict[str, tuple[str, float | None]] = {
@@ -93,7 +92,7 @@ def _cmd_import(args: argparse.Namespace, out: TextIO) -> int:
     if args.seed < 0:
         raise InputError(f"--seed must be 0 or more (a world seed); got {args.seed}",
                          what="seed", value=args.seed)
-    if not args.name.strip() or len(args.name) > 200 or _CONTROL.search(args.name):
+    if not args.name.strip() or len(args.name) > 200 or has_control(args.name):
         raise InputError(f"--name {args.name[:60]!r}: a scenario name is 1 to 200 "
                          "characters without control characters", what="name",
                          value=args.name)

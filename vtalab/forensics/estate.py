@@ -72,6 +72,7 @@ import yaml
 
 from vtalab.core import files
 from vtalab.core.limits import MAX_HOSTS
+from vtalab.core.text import has_control
 from vtalab.errors import InputError
 from vtalab.esxi.releases import Release, lookup, sort_key
 from vtalab.scenario.model import load_scenario_text
@@ -535,7 +536,6 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST_NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\.?|[0-9A-Fa-f.]*:[0-9A-Fa-f:.]*")
 #: vCenter's limit on an inventory object's name (a cluster): 80 characters.
 _MAX_CLUSTER_NAME = 80
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _host_name(path: str, line: int, name: str) -> str:
@@ -552,7 +552,7 @@ def _host_name(path: str, line: int, name: str) -> str:
 def _cluster_name(path: str, line: int, name: str) -> str:
     """A host's ``Parent``: a cluster name as vCenter allows it (1 to 80 characters, no
     control characters)."""
-    if not name.strip() or len(name) > _MAX_CLUSTER_NAME or _CONTROL.search(name):
+    if not name.strip() or len(name) > _MAX_CLUSTER_NAME or has_control(name):
         raise InputError(f"{path}:{line}: field 'Parent': {json.dumps(name[:90])} is not a "
                          f"cluster name (1 to {_MAX_CLUSTER_NAME} characters, no control "
                          "characters)", what="Parent", value=name)
