@@ -85,9 +85,8 @@ def owner(world: World, kind: str, name: str) -> str | None:
     if kind == "TrustAuthorityCluster":
         return ta if name == world.ta_cluster.name else None
     if kind == "Cluster":  # Set-Cluster -Cluster: the TA cluster or a Trusted Cluster
-        if name == world.ta_cluster.name:
-            return ta
-        return workload if name in world.trusted_clusters else None
+        return (owner(world, "TrustAuthorityCluster", name)
+                or owner(world, "TrustedCluster", name))
     return None
 
 
