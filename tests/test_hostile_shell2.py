@@ -286,7 +286,7 @@ def test_the_shell_on_a_terminal_shows_a_typed_escape(
         monkeypatch.setattr(sys, "stdout", stream)
         main(["train", EXERCISE, "--commands", str(transcript)])
         text = stream.getvalue()
-        assert "no host 'x" in text, text
+        assert "VMHost with name 'x" in text, text
         # the echoed line (the error quotes the name with repr: escaped either way)
         assert ("Get-VMHost -Name 'x\x1bc\x07'" in text) is raw, repr(text[-400:])
         assert ("Get-VMHost -Name 'x\\x1bc\\x07'" in text) is not raw

@@ -200,8 +200,10 @@ def powercli_markdown() -> str:
         "as that page documents; the wording is **assumed** (PowerCLI's usual texts, not "
         "found on a public page): `Could not find VMHost with name 'esx-01'.`, and for a "
         "Get- filter `VMHost with name 'esx-01' was not found using the specified "
-        "filter(s).`. An object given as an object (piped, a variable) keeps its own "
-        "vCenter.",
+        "filter(s).`. A name that no vCenter has is the same OBN failure (with or without "
+        "`-Server`: `Get-VMHost nosuch, esx-01` lists esx-01 and ends with the error; the "
+        "lab adds the nearest name and the names there are in parentheses). An object "
+        "given as an object (piped, a variable) keeps its own vCenter.",
         "",
         "In the pipeline, `-like` and a cmdlet's name filter take PowerShell's wildcards "
         "(`*`, `?`, `[a-c]`, a backtick escapes; any case), matched without a regular "

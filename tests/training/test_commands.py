@@ -166,7 +166,7 @@ def test_parameters_case_prefixes_and_switches(shell) -> None:  # type: ignore[n
                                "-TrustAuthorityCluster vTA -Require $true")
                            .error or "")
     r = run("New-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster other -FilePath x")
-    assert "unknown Trust Authority cluster 'other'" in (r.error or "")
+    assert "Could not find TrustAuthorityCluster with name 'other'." in (r.error or "")
 
 
 def test_faults_and_lab_verbs(shell) -> None:  # type: ignore[no-untyped-def]
@@ -274,7 +274,7 @@ def test_the_ta_cluster_by_the_name_operators_type(shell, name: str) -> None:  #
 def test_an_unknown_ta_cluster_suggests_the_nearest(shell, line: str) -> None:  # type: ignore[no-untyped-def]
     world, state, run = shell()
     r = run(line)
-    assert not r.ok and "unknown Trust Authority cluster 'vTA Clustr'" in (r.error or "")
+    assert not r.ok and "with name 'vTA Clustr'" in (r.error or "")
     assert "did you mean 'vTA Cluster'?" in (r.error or "")
     assert not run("Get-TrustAuthorityCluster -Name Cluster").ok  # not a prefix
 

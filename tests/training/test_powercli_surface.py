@@ -303,7 +303,8 @@ def test_a_missing_mandatory_parameter_is_asked_for_or_refused() -> None:
     # a wrong answer is checked like a typed value
     answers = iter(["nosuch", ""])
     r = run("Get-TrustAuthorityTpm2AttestationSettings")
-    assert not r.ok and "unknown Trust Authority cluster 'nosuch'" in (r.error or "")
+    assert not r.ok and "Could not find TrustAuthorityCluster with name 'nosuch'." in (
+        r.error or "")
 
 
 def test_the_seeds_own_lines_run_unchanged() -> None:

@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vtalab.core.kernel import format_time
-from vtalab.errors import InputError
+from vtalab.errors import InputError, nearest
 from vtalab.scenario.expect import LOG_NAMES, parse_time
 from vtalab.scenario.timeline import render_timeline
 from vtalab.training.esxi import banner as esxi_banner
 from vtalab.training.pwsh import format as fmt
+from vtalab.training.pwsh.binding import NO_PIPE, as_values
 from vtalab.training.pwsh.filters import bind_simple, is_wildcard, matching
 from vtalab.training.pwsh.parser import Command, PSObject
 from vtalab.training.pwsh.servers import NON_INTERACTIVE, check_servers, connected, on_servers
@@ -135,22 +136,79 @@ def _vm_object(world: World, name: str) -> PSObject:
 
 
 def _vms(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    """``Get-VM`` as PowerCLI's default parameter set has it: ``[-Name] String[]``
+    (wildcards), ``-Location VIContainer[]`` (hosts and clusters, by name or as objects;
+    what ``Get-VMHost esx-03 | Get-VM`` binds the piped hosts to), ``-Server``. A name
+    that matches no VM is PowerCLI's non-terminating error and the other names still
+    list; a location that names nothing is its Object-by-Name error."""
     spec = SHELL["vms"]
-    named, values = _args(run, cmd, spec, 1)
-    pattern = fmt.cell(named.get("Name", values[0] if values else "*"))
-    names = matching(pattern, list(run.world.vms))  # PowerShell's wildcards, any case
-    if not names and not is_wildcard(pattern):
-        run.world.vm(pattern)
+    named, pos = bind_simple(run, cmd, spec.params, spec.switches, display="Get-VM")
+    if len(pos) > 1 or (pos and "Name" in named):
+        extra = fmt.cell(run.eval(pos[-1]))
+        raise InputError(f"Get-VM: A positional parameter cannot be found that accepts "
+                         f"argument '{extra}'.", hint=f"usage: {spec.usage}")
+    given = named["Name"] if "Name" in named else (run.eval(pos[0]) if pos else None)
+    patterns = ["*"] if given is None else [fmt.cell(v) for v in as_values(given)]
+    every = list(run.world.vms)
+    names: list[str] = []
+    for pattern in patterns:
+        hits = matching(pattern, every)
+        if not hits and not is_wildcard(pattern):
+            close = nearest(pattern, every)
+            near = f"did you mean '{close[0]}'? " if close else ""
+            run.errors.append(f"Get-VM: VM with name '{pattern}' was not found using the "
+                              f"specified filter(s). ({near}VirtualMachine: "
+                              f"{', '.join(every) or 'none'})")
+        names += [n for n in hits if n not in names]
+    places = _locations(run, named.get("Location"), piped)
+    if places is not None:
+        names = [n for n in names if run.world.vms[n].host in places]
     found = [_vm_object(run.world, n) for n in names]
     if named.get("Server") is None:
         return found
     servers = check_servers("Get-VM", named["Server"], connected(run.world, run.state))
     shown = on_servers(found, servers)
-    if found and not shown and not is_wildcard(pattern):  # as the binder's Get- filters
-        raise InputError(f"Get-VM: VM with name '{pattern}' was not found using the "
-                         "specified filter(s).", hint=f"VMs are on "
+    if found and not shown and given is not None and not any(map(is_wildcard, patterns)):
+        raise InputError(f"Get-VM: VM with name '{', '.join(patterns)}' was not found "
+                         "using the specified filter(s).", hint=f"VMs are on "
                          f"{run.world.workload_vcenter.name}, not on {', '.join(servers)}")
     return shown
+
+
+def _locations(run: Run, given: Any, piped: list[Any] | None) -> set[str] | None:
+    """The hosts ``Get-VM -Location`` (or hosts and clusters piped to it) stands for:
+    a host is itself, a cluster its hosts; ``None`` when no location is given."""
+    if given is None and not piped:
+        return None
+    if given is not None and piped:
+        raise InputError(f"Get-VM: {NO_PIPE}",
+                         hint="-Location is given: pipe the hosts or name them, not both")
+    world = run.world
+    clusters = {world.ta_cluster.name: [h for h, x in world.hosts.items()
+                                        if x.role == "trust-authority"]}
+    clusters.update({name: list(c.hosts) for name, c in world.trusted_clusters.items()})
+    containers = [*world.hosts, *clusters]
+    hosts: set[str] = set()
+    for item in as_values(given if given is not None else piped):
+        if given is None and not isinstance(item, PSObject):  # PowerCLI: no string input
+            raise InputError(f"Get-VM: {NO_PIPE}",
+                             hint="pipe hosts (Get-VMHost), or name them: -Location NAME")
+        if isinstance(item, PSObject):
+            if item.type_name not in ("VMHost", "VMHostSummary", "Cluster"):
+                raise InputError(f"Get-VM: Cannot bind parameter 'Location'. Cannot convert "
+                                 f"the \"{item.type_name}\" value to type \"VIContainer\".",
+                                 hint="a host (Get-VMHost) or a cluster's name")
+            item = fmt.cell(item.get("Name"))
+        text = fmt.cell(item)
+        hits = matching(text, containers)
+        if not hits and not is_wildcard(text):
+            close = nearest(text, containers)
+            near = f"did you mean '{close[0]}'? " if close else ""
+            run.errors.append(f"Get-VM: Could not find VIContainer with name '{text}'. "
+                              f"({near}hosts and clusters: {', '.join(containers)})")
+        for hit in hits:
+            hosts.update(clusters.get(hit, [hit]))
+    return hosts
 
 
 def _tasks(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
@@ -496,8 +554,10 @@ SHELL: dict[str, LabCommand] = {c.name: c for c in (
                "connection state, ESXi version, attestation status and its message "
                "(Monitor > Security).", "hosts [NAME]", ("Name",), (), _hosts, ("host",)),
     LabCommand("vms", ("Get-VM",), "VMs (PowerCLI VirtualMachine objects): power state, "
-               "host.", "vms [NAME] [-Server VCENTER]", ("Name", "Server"), (), _vms,
-               ("vm",)),
+               "host; PowerCLI's Get-VM (names with wildcards, -Location hosts or "
+               "clusters, or hosts piped: Get-VMHost esx-03 | Get-VM).",
+               "Get-VM [[-Name] NAME[]] [-Location HOST|CLUSTER[]] [-Server VCENTER]",
+               ("Name", "Location", "Server"), (), _vms, ("vm",)),
     LabCommand("tasks", (), "Recent Tasks of both vCenters (default: the last 15).",
                "tasks [-Tail N] [-All]", ("Tail",), ("All",), _tasks),
     LabCommand("events", (), "vCenter events (default: the last 15).",

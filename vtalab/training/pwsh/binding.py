@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from vtalab.errors import InputError
+from vtalab.errors import InputError, nearest
 from vtalab.scenario.expect import parse_time
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.filters import is_wildcard, matching, resolve_param_name
@@ -53,8 +53,9 @@ from vtalab.world.registry import PS, Verb
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["ALIASES", "ALL_SETS", "ParamSet", "ParamSpec", "bind", "changes", "param_sets",
-           "params_of", "pascal", "ta_cluster_name", "usage", "value_hint"]
+__all__ = ["ALIASES", "ALL_SETS", "NO_PIPE", "ParamSet", "ParamSpec", "as_values", "bind",
+           "changes", "param_sets", "params_of", "pascal", "ta_cluster_name", "usage",
+           "value_hint"]
 
 _WORDS = {"vmhost": "VMHost", "vm": "VM", "id": "Id"}
 
@@ -383,7 +384,7 @@ def _bind_positional(entry: Verb, specs: tuple[ParamSpec, ...], sets: list[Param
     return [st for st in sets if set(bound) <= st.fields]
 
 
-_NO_PIPE = ("The input object cannot be bound to any parameters for the command either "
+NO_PIPE = ("The input object cannot be bound to any parameters for the command either "
             "because the command does not take pipeline input or the input and its "
             "properties do not match any of the parameters that take pipeline input.")
 
@@ -406,7 +407,7 @@ def _pipe_target(entry: Verb, named: dict[str, Any], piped: list[Any],
                     return s
         elif free:
             return free[0]
-        raise InputError(f"{entry.name}: {_NO_PIPE}", hint=f"usage: {usage(entry)}")
+        raise InputError(f"{entry.name}: {NO_PIPE}", hint=f"usage: {usage(entry)}")
     free = [s for s in params_of(entry) if s.field and s.field not in named and not s.switch
             and not s.field.startswith("@")]
     if sample is not None:
@@ -461,7 +462,7 @@ def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | No
     wildcard (``Get-VMHost esx*``, ``Restart-VMHost -VMHost *``) is every matching
     object, a name matches in any case. ``None``: nothing is left to run (a filter's
     patterns matched nothing: no output, no error). A plain name that matches nothing is
-    left for the verb to refuse with the nearest valid name.
+    PowerCLI's non-terminating error (:func:`_not_found`) and the other names run.
 
     Given ``-Server``, names are looked up on those vCenters only (PowerCLI asks the
     servers named): an object that is on another vCenter is an OBN failure, PowerCLI's
@@ -501,7 +502,9 @@ def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | No
                 same = [n for n in every if n.lower() == value.lower()]
                 found = value if value in every or len(same) != 1 else same[0]
                 canonical = _canonical(run, kind, found)
-                if servers is not None and canonical is not None and canonical not in names:
+                if canonical is None and value:  # '': PowerShell's empty-string error
+                    _not_found(run, entry, kind, value, is_filter, every)
+                elif servers is not None and canonical not in names:
                     _obn_failure(run, entry, kind, value, is_filter, names, servers)
                 else:
                     values.append(found)
@@ -561,15 +564,37 @@ def _canonical(run: Run, kind: str, name: str) -> str | None:
 _FILTER_NOUN = {"VirtualMachine": "VM"}
 
 
+def _obn_text(kind: str, value: str, is_filter: bool) -> str:
+    """PowerCLI's words for a name that names no object: a Get- cmdlet's filter
+    (``VMHost with name 'x' was not found using the specified filter(s).``) or an object
+    given by name (Object-by-Name: ``Could not find VMHost with name 'x'.``)."""
+    if is_filter:
+        return (f"{_FILTER_NOUN.get(kind, kind)} with name '{value}' was not found using the "
+                "specified filter(s).")
+    return f"Could not find {kind} with name '{value}'."
+
+
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") or "none"
+
+
 def _obn_failure(run: Run, entry: Verb, kind: str, value: str, is_filter: bool,
                  names: list[str], servers: list[str]) -> None:
     """PowerCLI's non-terminating error for a name not found on the ``-Server`` given:
     the line goes on (the other names run) and ends not ok."""
-    text = (f"{_FILTER_NOUN.get(kind, kind)} with name '{value}' was not found using the "
-            "specified filter(s)." if is_filter else f"Could not find {kind} with name "
-            f"'{value}'.")
-    shown = ", ".join(names[:12]) + (", ..." if len(names) > 12 else "") or "none"
-    run.errors.append(f"{entry.name}: {text} ({kind} on {', '.join(servers)}: {shown})")
+    run.errors.append(f"{entry.name}: {_obn_text(kind, value, is_filter)} "
+                      f"({kind} on {', '.join(servers)}: {_shown(names)})")
+
+
+def _not_found(run: Run, entry: Verb, kind: str, value: str, is_filter: bool,
+               every: list[str]) -> None:
+    """PowerCLI's non-terminating error for a name that names no object on any vCenter
+    (``Get-VMHost nosuch, esx-01`` still lists esx-01), with the lab's nearest name and
+    the names there are in parentheses, as a person at a lab wants them."""
+    close = nearest(value, every)
+    near = f"did you mean '{close[0]}'? " if close else ""
+    run.errors.append(f"{entry.name}: {_obn_text(kind, value, is_filter)} "
+                      f"({near}{kind}: {_shown(every)})")
 
 
 def _expand(run: Run, entry: Verb, call: dict[str, Any],
