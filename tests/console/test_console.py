@@ -83,6 +83,10 @@ def test_quick_boot_repair_through_the_ui(serve: Any, page: Any, watch: Any,
     failed = task_row(page, "Power On virtual machine", "db01")
     expect(failed).to_have_attribute("data-status", "error")
     expect(failed.locator("td.details")).to_contain_text("Cannot power on db01")
+    # The event's Type is the lab API's severity (vtalab.domain.vcenter.EVENT_SEVERITY).
+    open_object(page, "esx-03", "Monitor", "Events")
+    fail = page.locator("tr[data-event='com.vmware.vc.TaHostAttestFailEvent']").first
+    expect(fail.locator("td").nth(1)).to_have_text("Error")
 
     page.get_by_role("button", name="Actions").click()
     with page.expect_download() as info:

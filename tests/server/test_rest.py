@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from servekit import TI, Rest
 
+from vtalab.domain.vcenter import EVENT_SEVERITY
 from vtalab.server import Served
 
 OLD, NEW = "8.0.1-21495797", "8.0.2-22380479"
@@ -115,3 +116,13 @@ def test_clock(served: Served, rest: Callable[[str], Rest]) -> None:
     assert c["running"] is False and c["seconds"] >= 90.0
     # The workload vCenter shares the one clock.
     assert rest("workload").get("/api/vtalab/clock").json()["seconds"] == c["seconds"]
+
+
+def test_lab_events_carry_the_one_severity_table(served: Served,
+                                                 rest: Callable[[str], Rest]) -> None:
+    """The console's Events view shows each event's severity from here (it used to guess
+    it from the event id with a regular expression of its own)."""
+    events = rest("workload").get("/api/vtalab/events").json()
+    assert events, "the served lab has posted no event"
+    for e in events:
+        assert e["severity"] == EVENT_SEVERITY[e["event_type_id"]], e

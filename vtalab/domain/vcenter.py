@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from vtalab.core.kernel import Kernel
     from vtalab.core.parameters import Parameters
 
-__all__ = ["EVENT_TEXT", "UNAVAILABLE_ERROR", "Task", "VCenter", "VcEvent"]
+__all__ = ["EVENT_SEVERITY", "EVENT_TEXT", "UNAVAILABLE_ERROR", "Task", "VCenter", "VcEvent"]
 
 #: What PowerCLI shows when a vCenter's services are down (the vSphere Web Services
 #: endpoint answers HTTP 503 while vpxd restarts) [assumed wording around the status].
@@ -63,6 +63,30 @@ EVENT_TEXT: dict[str, str] = {
     "com.vmware.vc.vm.Crypto.VMUnlocked": "The virtual machine is unlocked.",
 }
 
+#: Each event's severity (an ``EventEx``'s ``severity``: ``info``, ``warning`` or
+#: ``error``; the vSphere Client's Events view shows it as Information, Warning, Error and
+#: PowerCLI's ``Get-VIEvent -Types`` filters by it) [assumed: the event catalogue lists the
+#: type ids and texts, not their severities; a failure or a lock is an error, a change that
+#: needs the operator a warning, a success information]. One table for the training
+#: shell's Get-VIEvent, the lab API's events and the console's Events view.
+EVENT_SEVERITY: dict[str, str] = {
+    "com.vmware.vc.TaHostAttestPassEvent": "info",
+    "com.vmware.vc.TaHostAttestFailEvent": "error",
+    "com.vmware.vc.TaHostAttestUnsetEvent": "warning",
+    "com.vmware.vc.TrustAuthority.StsCertificatesChange": "warning",
+    "com.vmware.vc.TrustAuthority.HostNotConfigured": "warning",
+    "com.vmware.vc.TrustAuthority.KMSClientCertExpirationEvent": "warning",
+    "com.vmware.vc.TrustAuthority.KMSServerCertExpirationEvent": "warning",
+    "com.vmware.vc.TrustAuthority.DecommissionHost": "warning",
+    "com.vmware.vc.host.TpmEndorsementKeyMismatch": "error",
+    "com.vmware.vc.kms.crypto.TrustAuthority.ClusterNotAvailable": "error",
+    "com.vmware.vc.kms.crypto.TrustAuthority.ClusterUnhealthy": "warning",
+    "com.vmware.vc.kms.crypto.TrustAuthority.KmsUnhealthy": "warning",
+    "com.vmware.vc.vm.Crypto.VMLocked.TAKMSClusterUnavaliable": "error",
+    "com.vmware.vc.vm.Crypto.VMLocked.TAKeyMissingOnHost": "error",
+    "com.vmware.vc.vm.Crypto.VMUnlocked": "info",
+}
+
 
 @dataclass(frozen=True)
 class VcEvent:
@@ -71,6 +95,11 @@ class VcEvent:
     event_id: str
     message: str
     target: str
+
+    @property
+    def severity(self) -> str:
+        """``info``, ``warning`` or ``error`` (:data:`EVENT_SEVERITY`; ``info`` if unlisted)."""
+        return EVENT_SEVERITY.get(self.event_id, "info")
 
 
 @dataclass

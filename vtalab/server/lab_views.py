@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from vtalab.world.assembly import World
 
 __all__ = [
-    "SERVICE_LABELS", "Side", "event_rows", "host_view", "inventory", "lab_view",
+    "SERVICE_LABELS", "Side", "host_view", "inventory", "lab_view",
     "release_rows", "task_rows", "vm_view",
 ]
 
@@ -155,14 +155,6 @@ def vm_view(world: World, name: str) -> dict[str, Any]:
     return {"name": name, "host": v.host, "power_state": _vm_power(v), "encrypted": v.encrypted,
             "lab": {"Last power-on refusal (reason code)": v.last_error,
                     "Locked (key missing)": v.locked, "Key id": v.key_id}}
-
-
-def event_rows(world: World, side: Side, target: str | None = None) -> list[dict[str, Any]]:
-    """Monitor > Events of one vCenter (``target``: one object's events)."""
-    vc = _vcenter(world, side)
-    return [{"event_type_id": e.event_id, "message": e.message, "target": e.target,
-             "created_time": _iso(world, e.time), "vcenter": vc.name}
-            for e in vc.events if target is None or e.target == target]
 
 
 def task_rows(world: World, side: Side) -> list[dict[str, Any]]:

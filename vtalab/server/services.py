@@ -1678,16 +1678,17 @@ def recent_tasks(lab: ServedLab, call: Call, user: str) -> list[dict[str, Any]]:
 
 
 VcEvent = Struct("vtalab.events.summary", {
-    "time": DateTime, "event_type_id": Str, "target": Str, "message": Str})
+    "time": DateTime, "event_type_id": Str, "target": Str, "message": Str, "severity": Str})
 
 
 @_op("vtalab.events", "list", {}, List(VcEvent), side=None, rest=Rest("GET", "/vtalab/events"),
-     summary="[lab] This vCenter's events (event type ids from the vCenter catalogue).")
+     summary="[lab] This vCenter's events (event type ids from the vCenter catalogue; "
+     "severity info, warning or error).")
 def events(lab: ServedLab, call: Call, user: str) -> list[dict[str, Any]]:
     vc = lab.world.ta_vcenter if call.vcenter == "ta" else lab.world.workload_vcenter
     k = lab.kernel
     return [{"time": k.utc(e.time), "event_type_id": e.event_id, "target": e.target,
-             "message": e.message} for e in vc.events]
+             "message": e.message, "severity": e.severity} for e in vc.events]
 
 
 LabInfo = Struct("vtalab.lab.info", {

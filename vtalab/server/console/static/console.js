@@ -504,21 +504,16 @@ function labView(rows) {
 function kv(pairs) {
   return h("dl", { class: "kv" }, pairs.flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, v === null || v === undefined ? "\u2014" : v)]));
 }
-// Event severity as the vSphere Client's Events view shows it (by event type id).
-function severity(id) {
-  if (/Fail|Locked|NotAvailable|Mismatch|nosha256|notis|ownership|connection/.test(id)) return "err";
-  if (/Unhealthy|Unset|Change|Decommission|Expir/.test(id)) return "warn";
-  return "";
-}
 async function eventsPane(ep, targets) {
   const all = await api.get(ep, "/api/vtalab/events");
   const evs = targets ? all.filter((e) => targets.includes(e.target)) : all;
   return [h("h2", {}, "Events"), grid(["Description", "Type", "Date Time", "Target", "Event Type ID"],
     evs.slice().reverse().map((e) => {
-      const sv = severity(e.event_type_id);
+      // the event's severity comes from the lab API (vtalab.domain.vcenter.EVENT_SEVERITY)
+      const sv = e.severity;
       return h("tr", { "data-event": e.event_type_id }, h("td", {}, e.message),
-        h("td", {}, sv === "err" ? h("span", { class: "st err" }, "Error") :
-          sv === "warn" ? h("span", { class: "st warn" }, "Warning") : "Information"),
+        h("td", {}, sv === "error" ? h("span", { class: "st err" }, "Error") :
+          sv === "warning" ? h("span", { class: "st warn" }, "Warning") : "Information"),
         h("td", {}, fmtTime(e.time)), h("td", {}, e.target), h("td", {}, e.event_type_id));
     }), { label: "Events", empty: "No events" })];
 }
