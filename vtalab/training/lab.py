@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from vtalab.core.kernel import format_time
+from vtalab.core.kernel import SIM_EPOCH, format_time
 from vtalab.errors import InputError, nearest
 from vtalab.scenario.expect import LOG_NAMES, parse_time
 from vtalab.scenario.timeline import render_timeline
@@ -32,6 +33,7 @@ from vtalab.training.pwsh.filters import bind_simple, is_wildcard, matching
 from vtalab.training.pwsh.parser import Command, PSObject
 from vtalab.training.pwsh.servers import NON_INTERACTIVE, check_servers, connected, on_servers
 from vtalab.world.objects import object_type
+from vtalab.world.verbs.common import host_id
 from vtalab.world.verbs.inventory import vm_object
 
 if TYPE_CHECKING:
@@ -209,6 +211,180 @@ def _locations(run: Run, given: Any, piped: list[Any] | None) -> set[str] | None
         for hit in hits:
             hosts.update(clusters.get(hit, [hit]))
     return hosts
+
+
+#: PowerCLI's EventCategory (Get-VIEvent -Types) and the event severities it stands for
+_CATEGORIES = {"error": "error", "info": "info", "warning": "warning"}
+#: DateTime texts -Start/-Finish take (the invariant culture's, ISO 8601, and Get-Date's
+#: own output); a time without a zone is UTC, the lab's only zone
+_DATE_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+                 "%Y-%m-%d", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y",
+                 "%A, %B %d, %Y %I:%M:%S %p")
+#: Get-VIEvent's -MaxSamples when no time range is given (the PowerCLI reference)
+DEFAULT_MAX_SAMPLES = 100
+
+
+def _vi_events(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
+    """PowerCLI's ``Get-VIEvent`` (VMware.VimAutomation.Core): the connected vCenters'
+    events, newest first, as ``VMware.Vim.EventEx`` objects, filtered by ``-Entity`` (hosts,
+    VMs and clusters, by name with wildcards or as objects; piped objects bind to it),
+    ``-Start``/``-Finish``, ``-Types`` (Error, Info, Warning), ``-Username`` and
+    ``-Server``; at most ``-MaxSamples`` (default 100; ignored when both -Start and
+    -Finish are given, as the reference says)."""
+    spec = SHELL["Get-VIEvent"]
+    named, pos = bind_simple(run, cmd, spec.params, spec.switches, display="Get-VIEvent")
+    if pos:
+        raise InputError("Get-VIEvent: A positional parameter cannot be found that accepts "
+                         f"argument '{fmt.cell(run.eval(pos[0]))}'.",
+                         hint=f"usage: {spec.usage}")
+    world = run.world
+    servers = (check_servers("Get-VIEvent", named["Server"], connected(world, run.state))
+               if named.get("Server") is not None else connected(world, run.state))
+    start = _date(named, "Start")
+    finish = _date(named, "Finish")
+    types = None if named.get("Types") is None else {
+        _category(v) for v in as_values(named["Types"])}
+    user = None if named.get("Username") is None else fmt.cell(named["Username"])
+    most: int | None = _max_samples(named.get("MaxSamples"))
+    if start is not None and finish is not None:
+        most = None
+    targets = _entities(run, named.get("Entity"), piped)
+    wanted = {n.lower() for n in servers}
+    rows = [(vc, i, e) for vc in (world.ta_vcenter, world.workload_vcenter)
+            if vc.name.lower() in wanted for i, e in enumerate(vc.events)]
+    rows.sort(key=lambda r: (r[2].time, r[0].name, r[1]), reverse=True)
+    out = []
+    for _vc, i, e in rows:
+        if most is not None and len(out) >= most:
+            break
+        if targets is not None and e.target not in targets:
+            continue
+        if (start is not None and e.time < start) or (finish is not None and e.time > finish):
+            continue
+        if types is not None and e.severity not in types:
+            continue
+        if user is not None and not matching(user, [""]):  # system events: no user name
+            continue
+        out.append(_event_object(world, i, e))
+    return out
+
+
+def _event_object(world: World, index: int, e: Any) -> PSObject:
+    """One event as PowerCLI shows a ``VMware.Vim.EventEx``: its own properties, then
+    ``Event``'s, in the vSphere API's order (the object has no format view, so the
+    console lists every property). ``Key``/``ChainId`` count the vCenter's events from 1
+    and ``Datacenter`` is left empty [assumed: the lab has no datacenter object]."""
+    host_name = e.target if e.target in world.hosts else (
+        world.vms[e.target].host if e.target in world.vms else None)
+    host = None if host_name is None else PSObject("VMware.Vim.HostEventArgument", {
+        "Host": host_id(world, host_name).removeprefix("HostSystem-"), "Name": host_name})
+    vm = None if e.target not in world.vms else PSObject("VMware.Vim.VmEventArgument", {
+        "Vm": vm_object(world, e.target)["Id"].removeprefix("VirtualMachine-"),
+        "Name": e.target})
+    cluster = None if host_name is None else world.hosts[host_name].cluster
+    compute = None if not cluster else PSObject("VMware.Vim.ComputeResourceEventArgument",
+                                                {"ComputeResource": None, "Name": cluster})
+    kind, ident = (("VirtualMachine", vm.get("Vm")) if vm is not None else
+                   ("HostSystem", host.get("Host")) if host is not None else (None, None))
+    return PSObject("VMware.Vim.EventEx", {
+        "EventTypeId": e.event_id, "Severity": e.severity, "Message": None, "Arguments": None,
+        "ObjectId": ident, "ObjectType": kind, "ObjectName": e.target, "Fault": None,
+        "Key": index + 1, "ChainId": index + 1,
+        "CreatedTime": world.kernel.utc(e.time).isoformat(), "UserName": None,
+        "Datacenter": None, "ComputeResource": compute, "Host": host, "Vm": vm, "Ds": None,
+        "Net": None, "Dvs": None, "FullFormattedMessage": e.message, "ChangeTag": None},
+        view="list")
+
+
+def _entities(run: Run, given: Any, piped: list[Any] | None) -> set[str] | None:
+    """The event targets ``-Entity`` (or objects piped to it) stands for: a host or VM is
+    itself, a cluster itself, its hosts and their VMs (PowerCLI collects the children's
+    events too); ``None`` when none is given."""
+    if given is None and not piped:
+        return None
+    if given is not None and piped:
+        raise InputError(f"Get-VIEvent: {NO_PIPE}",
+                         hint="-Entity is given: pipe the objects or name them, not both")
+    world = run.world
+    clusters = {world.ta_cluster.name: [h for h, x in world.hosts.items()
+                                        if x.role == "trust-authority"]}
+    clusters.update({name: list(c.hosts) for name, c in world.trusted_clusters.items()})
+    every = [*world.hosts, *world.vms, *clusters]
+    targets: set[str] = set()
+    for item in as_values(given if given is not None else piped):
+        if given is None and not isinstance(item, PSObject):
+            raise InputError(f"Get-VIEvent: {NO_PIPE}",
+                             hint="pipe hosts or VMs (Get-VMHost, Get-VM), or name them: "
+                                  "-Entity NAME")
+        if isinstance(item, PSObject):
+            if item.type_name not in ("VMHost", "VMHostSummary", "VirtualMachine"):
+                raise InputError(f"Get-VIEvent: Cannot bind parameter 'Entity'. Cannot "
+                                 f"convert the \"{item.type_name}\" value to type "
+                                 f"\"VIObject\".", hint="a host or VM object, or a "
+                                 "cluster's name")
+            item = item.get("Name")
+        text = fmt.cell(item)
+        hits = matching(text, every)
+        if not hits and not is_wildcard(text):
+            close = nearest(text, every)
+            near = f"did you mean '{close[0]}'? " if close else ""
+            run.errors.append(f"Get-VIEvent: Could not find VIObject with name '{text}'. "
+                              f"({near}hosts, VMs and clusters: {', '.join(every)})")
+        for hit in hits:
+            hosts = clusters.get(hit, [hit] if hit in world.hosts else [])
+            targets.update([hit, *hosts])
+            targets.update(v for v, x in world.vms.items() if x.host in hosts)
+    return targets
+
+
+def _date(named: dict[str, Any], param: str) -> float | None:
+    """A -Start/-Finish DateTime as a simulated second (``None`` if not given)."""
+    if named.get(param) is None:
+        return None
+    text = fmt.cell(as_values(named[param])[0]).strip()
+    for pattern in _DATE_FORMATS:
+        try:
+            when = datetime.strptime(text.removesuffix("Z").split("+")[0], pattern)
+        except ValueError:
+            continue
+        return (when.replace(tzinfo=UTC) - SIM_EPOCH).total_seconds()
+    raise InputError(f"Get-VIEvent: Cannot bind parameter '{param}'. Cannot convert value "
+                     f"\"{text}\" to type \"System.DateTime\". Error: \"String '{text}' was "
+                     "not recognized as a valid DateTime.\"",
+                     hint="e.g. '2026-01-05 08:30' (UTC, the lab's time zone), or Get-Date")
+
+
+def _category(value: Any) -> str:
+    text = fmt.cell(value)
+    found = _CATEGORIES.get(text.lower())
+    if found is None:
+        raise InputError("Get-VIEvent: Cannot bind parameter 'Types'. Cannot convert value "
+                         f"\"{text}\" to type \"VMware.VimAutomation.ViCore.Types.V1."
+                         "EventCategory\". Error: \"Unable to match the identifier name "
+                         f"{text} to a valid enumerator name. Specify one of the following "
+                         "enumerator names and try again: Error, Info, Warning\"")
+    return found
+
+
+def _max_samples(value: Any) -> int:
+    if value is None:
+        return DEFAULT_MAX_SAMPLES
+    text = fmt.cell(value)
+    try:
+        n = int(text)
+    except ValueError:
+        n = None
+    if n is None or not -2**31 <= n < 2**31:
+        raise InputError("Get-VIEvent: Cannot bind parameter 'MaxSamples'. Cannot convert "
+                         f"value \"{text}\" to type \"System.Int32\". Error: \"Input "
+                         "string was not in a correct format.\"",
+                         hint="a whole number of events, 0 or more")
+    if n < 0:  # [assumed] PowerShell's ValidateRange wording; the page gives no range
+        raise InputError(f"Get-VIEvent: Cannot validate argument on parameter 'MaxSamples'. "
+                         f"The {n} argument is less than the minimum allowed range of 0. "
+                         "Supply an argument that is greater than or equal to 0 and then "
+                         "try the command again.")
+    return n
 
 
 def _tasks(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
@@ -569,6 +745,16 @@ SHELL: dict[str, LabCommand] = {c.name: c for c in (
     LabCommand("status", (), "One host (or VM) as vCenter shows it: power, version, "
                "services, attestation details (attestedAt, attestedUntil, messages).",
                "status HOST|VM", (), (), _status, ("host",)),
+    LabCommand("Get-VIEvent", (), "The connected vCenters' events, newest first, as "
+               "PowerCLI's Get-VIEvent returns them (VMware.Vim.EventEx: EventTypeId, "
+               "Severity, CreatedTime, FullFormattedMessage ...; https://developer."
+               "broadcom.com/powercli/latest/vmware.vimautomation.core/commands/"
+               "get-vievent).",
+               "Get-VIEvent [-Entity HOST|VM|CLUSTER[]] [-Start DATE] [-Finish DATE] "
+               "[-Types Error|Info|Warning[]] [-Username USER] [-MaxSamples N] "
+               "[-Server VCENTER] (or piped: Get-VMHost esx-03 | Get-VIEvent)",
+               ("Entity", "Start", "Finish", "Types", "Username", "MaxSamples", "Server"),
+               (), _vi_events),
     LabCommand("Wait-Task", (), "Wait for tasks started with -RunAsync (or any vCenter "
                "task, Get-Task) to end; simulated time moves on; returns their results "
                "(PowerCLI's Wait-Task, https://developer.broadcom.com/powercli/latest/"

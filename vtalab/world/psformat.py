@@ -85,6 +85,8 @@ def cell(value: Any) -> str:
     if isinstance(value, dict):  # a nested object (ServiceStatus): PowerShell's @{...}
         return "@{" + "; ".join(f"{k}={cell(v)}" for k, v in value.items()) + "}"
     if isinstance(value, PSObject):
+        if value.type_name.startswith("VMware.Vim."):  # a vSphere API data object: its
+            return value.type_name  # .NET type name, as PowerShell prints one in a cell
         name = value.get("Name") or value.get("Version")
         return cell(name) if name is not None else value.type_name
     return str(value)
