@@ -253,7 +253,7 @@ def _vi_events(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     rows = [(vc, i, e) for vc in (world.ta_vcenter, world.workload_vcenter)
             if vc.name.lower() in wanted for i, e in enumerate(vc.events)]
     rows.sort(key=lambda r: (r[2].time, r[0].name, r[1]), reverse=True)
-    out = []
+    out: list[PSObject] = []
     for _vc, i, e in rows:
         if most is not None and len(out) >= most:
             break
