@@ -16,6 +16,7 @@ import pytest
 import vtalab.analysis.campaign as campaign_mod
 from vtalab.analysis.campaign import load_campaign, run_campaign, unseen_tasks
 from vtalab.analysis.campaign_report import campaign_csv, campaign_html, campaign_json
+from vtalab.analysis.pool import InProcess, open_pool
 from vtalab.cli import main
 from vtalab.core.resources import bundled
 from vtalab.errors import InputError, ScenarioError
@@ -218,3 +219,35 @@ def test_the_page_says_what_varied_and_means_each_point(tmp_path: Path) -> None:
     one_seed = load_campaign(str(_spec(tmp_path, HEAD + GRID + MEASURE)))
     page = campaign_html(one_seed, [r for r in rows if r["seed"] == 1])
     assert "runs per point" not in page
+
+
+# -- the pool options (analysis/pool.py) ----------------------------------------------------
+
+@pytest.mark.parametrize("argv, code, message", [
+    (["--workers", "64"], 0, "20 runs"),
+    (["--workers", "65"], 2, "--workers must be between 1 and 64; got 65"),
+    (["--scheduler", "tls://127.0.0.1:8786"], 0, "20 runs"),
+    (["--scheduler", "tcp://127.0.0.1:8786/status"], 2,
+     "a scheduler address has no path; give an address like tcp://127.0.0.1:8786"),
+    (["--scheduler", "tcp://:8786"], 2, "no host"),
+])
+def test_campaign_check_takes_the_pool_options_a_pool_runs_with(
+        argv: list[str], code: int, message: str, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    got = main(["campaign", "token-lifetime-vs-outage", "--check", *argv])
+    out, err = capsys.readouterr()
+    assert got == code and message in (out + err) and "Traceback" not in err, (out, err)
+
+
+def test_in_process_progress_counts_by_weight() -> None:
+    """The checker weighs a batch by its runs: progress moves by the weight."""
+    ticks: list[int] = []
+    assert InProcess().map(str.upper, ["a", "bb", "ccc"], done=ticks.append,
+                           weight=len) == ["A", "BB", "CCC"]
+    assert ticks == [1, 2, 3]
+
+
+def test_workers_and_a_scheduler_together_are_refused() -> None:
+    """(The command line's argparse refuses them too; open_pool is for any caller.)"""
+    with pytest.raises(InputError, match="give --workers or --scheduler, not both"):
+        open_pool(2, "tcp://127.0.0.1:8786")
