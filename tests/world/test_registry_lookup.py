@@ -118,3 +118,13 @@ def test_the_vcenter_of_every_verb_is_read_from_its_fields(
                 (entry.name, name)
             tried += bool(values)
     assert tried > 100
+
+
+def test_of_two_entries_that_differ_in_case_only_the_first_is_found(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A third spelling of two names that differ only in case finds the first entry in
+    the table's order, as the scan did (not the last one indexed)."""
+    first, second = _extra("Zz-CaseTwin"), _extra("ZZ-CASETWIN")
+    monkeypatch.setitem(VERBS, first.name, first)
+    monkeypatch.setitem(VERBS, second.name, second)
+    assert lookup("zz-casetwin") is first is scan("zz-casetwin")
