@@ -169,3 +169,30 @@ def test_ta_host_down_names_a_trust_authority_host() -> None:
         world.perform("ta-host-down", {"vmhost": "esx-01"})
     assert world.host("esx-01").is_up
 
+
+def _two_kms_world() -> World:
+    topology = Topology(
+        ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-01")]),
+        trusted_clusters=[TrustedClusterSpec(
+            hosts=[TrustedHostSpec(name="esx-01")],
+            vms=[VmSpec(name="db01", host="esx-01", encrypted=True, powered_on=False)])],
+        kms={"servers": ["kms-01.lab.local", "kms-02.lab.local"]})
+    world = World(topology, seed=1)
+    world.run(600)
+    return world
+
+
+@pytest.mark.parametrize("fault, reason", [("kms-wrong-credentials", "kms_auth_failed"),
+                                           ("kms-certificate-expired",
+                                            "kms_certificate_expired")])
+def test_a_kms_fault_hits_the_server_named_or_every_server(fault: str, reason: str) -> None:
+    """With ``server``, the other KMIP server still serves the key; without, none does.
+    (kms-certificate-expired used to raise AttributeError: the certificate was issued
+    for ``server.server_key``, which a KMS server does not have.)"""
+    world = _two_kms_world()
+    assert _do(world, fault, server="kms-01.lab.local").ok
+    assert _do(world, "Start-VM", vm="db01").ok
+    world = _two_kms_world()
+    assert _do(world, fault).ok
+    out = _do(world, "Start-VM", vm="db01")
+    assert (out.ok, out.error) == (False, reason), out

@@ -103,7 +103,9 @@ def kms_cert_expired(world: World, a: KmsArgs) -> Outcome:
     now = world.kernel.utc()
     for s in _kms_servers(world, a.server):
         ca_key = crypto.derive_private_key(world.seed, f"kms/{world.kms.name}/ca")
-        cert = crypto.issue_certificate(s.address, s.server_key, s.ca_cert, ca_key,
+        # the server's own key (its certificate's): only the validity dates change
+        cert = crypto.issue_certificate(s.address, crypto.cert_public_key(s.server_cert),
+                                        s.ca_cert, ca_key,
                                         now - timedelta(days=400), now - timedelta(seconds=1),
                                         org="vtalab KMS")
         s.set_server_certificate(cert)
