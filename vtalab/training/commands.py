@@ -47,6 +47,7 @@ from vtalab.training.pwsh.parser import (
     VarRef,
     parse,
     property_of,
+    subexpression_end,
 )
 from vtalab.training.pwsh.servers import NON_INTERACTIVE, check_servers, connected, on_servers
 from vtalab.training.risks import assess, forbidden_effects
@@ -255,10 +256,7 @@ class Run:
 
     def eval(self, expr: Expr, item: Any = _NO_ITEM) -> Any:
         if isinstance(expr, Value):
-            if expr.expand:
-                return _EXPAND.sub(lambda m: fmt.cell(self.eval(VarRef(m.group(1)), item)),
-                                   expr.text)
-            return expr.text
+            return self.expand(expr.text, item) if expr.expand else expr.text
         if isinstance(expr, VarRef):
             if expr.name == "_":
                 if item is _NO_ITEM and self.items:
@@ -277,6 +275,39 @@ class Run:
         if isinstance(expr, ScriptBlock):
             raise InputError("a script block { ... } is only understood by Where-Object")
         raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - parser bug
+
+    def expand(self, text: str, item: Any = _NO_ITEM) -> str:
+        """A double-quoted string's text with ``$var`` and ``$( ... )`` expanded, as
+        PowerShell expands them: a variable's value (``"$h.Name"`` is the host and then
+        ``.Name``: member access needs a subexpression), a subexpression's output (its
+        statements run; several values joined by a space)."""
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            if text.startswith("$(", i):
+                end = subexpression_end(text, i + 1)
+                statements = parse(text[i + 2:end - 1])
+                if item is not _NO_ITEM:  # in a script block: $_ is the item
+                    values = self.block(tuple(statements), item)
+                else:
+                    values = []
+                    for statement in statements:
+                        got = self.pipeline(statement.pipeline)
+                        if statement.assign is not None:
+                            _assign(self.state, statement.assign, unwrap(got))
+                        else:
+                            values += got
+                out.append(" ".join(fmt.cell(v) for v in values))
+                i = end
+                continue
+            found = _EXPAND.match(text, i)
+            if found is not None:
+                out.append(fmt.cell(self.eval(VarRef(found.group(1)), item)))
+                i = found.end()
+                continue
+            out.append(text[i])
+            i += 1
+        return "".join(out)
 
     # -- pipelines -----------------------------------------------------------------------------
     def pipeline(self, pipe: Pipeline) -> list[Any]:

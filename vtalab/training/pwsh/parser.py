@@ -32,6 +32,7 @@ enumeration over arrays.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +56,7 @@ __all__ = [
     "VarRef",
     "parse",
     "property_of",
+    "subexpression_end",
     "tokenize",
 ]
 
@@ -97,6 +99,10 @@ class Token:
     path: tuple[str | int, ...] = ()
     attached: str | None = None
     expand: bool = False  #: a double-quoted string ($var expands)
+
+
+#: A number literal (a value where a pipeline starts: ``$n = 5``, ``"$(3)"``)
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
 def _err(message: str, col: int, line: str) -> InputError:
@@ -200,12 +206,20 @@ def _accessors(line: str, j: int) -> tuple[tuple[str | int, ...], int]:
     return tuple(path), j
 
 
-def _string(line: str, i: int) -> tuple[str, int]:
+def _string(line: str, i: int, depth: int = 0) -> tuple[str, int]:
+    """The string starting at ``line[i]`` (a quote) and where it ends. In a double-quoted
+    string a subexpression ``$( ... )`` is kept as written (it may hold quotes, strings
+    and parentheses of its own) and runs when the string is expanded."""
     quote = line[i]
     buf: list[str] = []
     j = i + 1
     while j < len(line):
         c = line[j]
+        if c == "$" and quote == '"' and line.startswith("(", j + 1):
+            end = _subexpression_end(line, j + 1, depth + 1)
+            buf.append(line[j:end])
+            j = end
+            continue
         if c == quote:
             if j + 1 < len(line) and line[j + 1] == quote:  # '' or "" is a literal quote
                 buf.append(quote)
@@ -220,6 +234,34 @@ def _string(line: str, i: int) -> tuple[str, int]:
         buf.append(c)
         j += 1
     raise _err(f"the string starting here has no closing {quote}", i + 1, line)
+
+
+def subexpression_end(text: str, k: int) -> int:
+    """Where the subexpression ``$( ... )`` whose ``(`` is at ``text[k]`` ends (after its
+    ``)``) in a double-quoted string's text."""
+    return _subexpression_end(text, k, 1)
+
+
+def _subexpression_end(line: str, k: int, depth: int) -> int:
+    """Where the subexpression whose ``(`` is at ``line[k]`` ends (after its ``)``),
+    skipping the strings inside it; at most :data:`MAX_NESTING` deep."""
+    if depth > MAX_NESTING:
+        raise _err(f"subexpressions nest deeper than {MAX_NESTING} levels", k, line)
+    level = 0
+    j = k
+    while j < len(line):
+        c = line[j]
+        if c in "'\"":
+            _, j = _string(line, j, depth)
+            continue
+        if c == "(":
+            level += 1
+        elif c == ")":
+            level -= 1
+            if level == 0:
+                return j + 1
+        j += 1
+    raise _err("the subexpression $( starting here has no closing )", k, line)
 
 
 # -- syntax tree ---------------------------------------------------------------------------
@@ -381,6 +423,9 @@ class _Parser:
 
     def stage(self, first: bool) -> Command | Expr:
         t = self.tok
+        if first and t.kind == "word" and _NUMBER.fullmatch(t.text):
+            self.i += 1  # a number is a value, not a command: $n = 5
+            return Value(t.text)
         if t.kind == "word":
             return self.command()
         if first and (t.kind in ("var", "string") or self.at_op("(", "@(")):
