@@ -39,6 +39,7 @@ from vtalab.training.pwsh.parser import (
     ArrayExpr,
     Command,
     Expr,
+    HashLiteral,
     Pipeline,
     PSObject,
     ScriptBlock,
@@ -272,6 +273,10 @@ class Run:
             return _member(items if expr.array else unwrap(items), expr.path)
         if isinstance(expr, ArrayExpr):
             return [self.eval(e, item) for e in expr.items]
+        if isinstance(expr, HashLiteral):  # a script block value stays a block (a
+            return {key: value if isinstance(value, ScriptBlock)  # calculated property's
+                    else self.eval(value, item)  # Expression runs per object)
+                    for key, value, _text in expr.entries}
         if isinstance(expr, ScriptBlock):
             raise InputError("a script block { ... } is only understood by Where-Object")
         raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - parser bug

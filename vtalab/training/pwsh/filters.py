@@ -30,6 +30,7 @@ import regex
 from vtalab.errors import InputError, nearest
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.parser import (
+    ArrayExpr,
     Command,
     Comparison,
     Condition,
@@ -45,9 +46,9 @@ from vtalab.training.pwsh.parser import (
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["FILTERS", "MATCH_TIMEOUT_SECONDS", "WILDCARD_CHARS", "Filter", "Wildcard",
-           "bind_simple", "compare", "is_wildcard", "matching", "regex_search",
-           "resolve_param_name", "wildcard"]
+__all__ = ["FILTERS", "MATCH_TIMEOUT_SECONDS", "WILDCARD_CHARS", "Calculated", "Filter",
+           "Wildcard", "bind_simple", "block_value", "compare", "is_wildcard", "matching",
+           "regex_search", "resolve_param_name", "wildcard"]
 
 
 def resolve_param_name(command: str, given: str, names: Sequence[str]) -> str:
@@ -96,11 +97,6 @@ def bind_simple(run: Run, cmd: Command, params: Sequence[str], switches: Sequenc
         else:
             raise InputError(f"{name}: missing a value for -{key}")
     return named, positional
-
-
-def _names(value: Any) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    return [fmt.cell(v) for v in items]
 
 
 def _number(value: Any) -> float | None:
@@ -326,9 +322,7 @@ def _select(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
     named, pos = bind_simple(run, cmd, ["Property", "First", "Last", "Skip",
                                         "ExpandProperty"], ["Unique"],
                              display="Select-Object")
-    props = _names(named["Property"]) if "Property" in named else []
-    for expr in pos:
-        props += _names(run.eval(expr))
+    props = _properties(run, "Select-Object", named, pos)
     out = list(items)
     if "Skip" in named:
         out = out[int(_count(named["Skip"], "Skip")):]
@@ -349,7 +343,7 @@ def _select(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
             expanded += value if isinstance(value, list) else [value]
         out = expanded
     elif props:
-        out = [_selected(item, props) for item in out]
+        out = [_selected(run, item, props) for item in out]
     if named.get("Unique"):
         unique: list[Any] = []
         for item in out:
@@ -366,12 +360,101 @@ def _count(value: Any, name: str) -> float:
     return n
 
 
-def _selected(item: Any, props: list[str]) -> Any:
+@dataclass(frozen=True)
+class Calculated:
+    """A calculated property (``@{N='Host'; E={$_.VMHost}}``, or a bare script block):
+    its name and how each object's value is had (a script block, or a property name)."""
+
+    name: str
+    expression: ScriptBlock | str
+
+
+#: The keys of a calculated property's hash table (any case, a unique prefix), and the
+#: Format-* ones that only shape a column (accepted there, not by Select-Object)
+_NAME_KEYS = ("Name", "Label")
+_EXPRESSION_KEY = "Expression"
+_FORMAT_KEYS = ("Width", "Alignment", "FormatString")
+
+
+def _properties(run: Run, command: str, named: dict[str, Any],
+                pos: Sequence[Expr]) -> list[str | Calculated]:
+    """The -Property values of Select-Object, Sort-Object and Format-*: names, and
+    calculated properties (hash tables, script blocks)."""
+    given: list[Any] = []
+    if "Property" in named:
+        given += named["Property"] if isinstance(named["Property"], list) \
+            else [named["Property"]]
+    for expr in pos:
+        for one in expr.items if isinstance(expr, ArrayExpr) else (expr,):
+            if isinstance(one, ScriptBlock):  # a block is a calculated property itself
+                given.append(one)
+                continue
+            value = run.eval(one)
+            given += value if isinstance(value, list) else [value]
+    out: list[str | Calculated] = []
+    for value in given:
+        if isinstance(value, ScriptBlock):
+            out.append(Calculated(value.text.strip("{} ") or "", value))
+        elif isinstance(value, dict):
+            out.append(_calculated(command, value))
+        else:
+            out.append(fmt.cell(value))
+    return out
+
+
+def _calculated(command: str, table: dict[str, Any]) -> Calculated:
+    keys = [*_NAME_KEYS, _EXPRESSION_KEY] + (list(_FORMAT_KEYS) if command.startswith(
+        "Format-") else [])
+    name: str | None = None
+    expression: ScriptBlock | str | None = None
+    for key, value in table.items():
+        hits = [k for k in keys if k.lower().startswith(str(key).lower())] if key else []
+        if len(hits) != 1:
+            raise InputError(f'{command}: The "{key}" key is not valid.',
+                             what="key", value=key, choices=keys)
+        if hits[0] in _NAME_KEYS:
+            name = fmt.cell(value)
+        elif hits[0] == _EXPRESSION_KEY:
+            expression = value if isinstance(value, ScriptBlock) else fmt.cell(value)
+    if expression is None:
+        raise InputError(f"{command}: a calculated property needs an Expression key",
+                         hint="e.g. @{Name='Host'; Expression={$_.VMHost}}")
+    if name is None:  # PowerShell names it by the expression as written
+        name = expression if isinstance(expression, str) else expression.text.strip("{} ")
+    return Calculated(name, expression)
+
+
+def block_value(run: Run, block: ScriptBlock, item: Any) -> Any:
+    """A script block's value for ``item`` (``$_``): an expression's value, a condition's
+    truth, a statement block's output ($null, one value, or an array)."""
+    if block.condition is not None:
+        cond = block.condition
+        if cond.first.op is None and not cond.rest:
+            return run.eval(cond.first.left, item=item)
+        return _test(run, cond, item)
+    out = run.block(block.body, item)
+    return None if not out else out[0] if len(out) == 1 else out
+
+
+def _value(run: Run, item: Any, prop: str | Calculated) -> Any:
+    if isinstance(prop, str):
+        return property_of(item, prop)
+    if isinstance(prop.expression, str):
+        return property_of(item, prop.expression)
+    return block_value(run, prop.expression, item)
+
+
+def _selected(run: Run, item: Any, props: list[str | Calculated]) -> Any:
     if not isinstance(item, PSObject):
-        return PSObject("Selected", {p: None for p in props if p != "*"}, view="auto")
+        return PSObject("Selected", {
+            (p.name if isinstance(p, Calculated) else p):
+                (_value(run, item, p) if isinstance(p, Calculated) else None)
+            for p in props if p != "*"}, view="auto")
     chosen: dict[str, Any] = {}
     for p in props:
-        if p == "*":
+        if isinstance(p, Calculated):
+            chosen[p.name] = _value(run, item, p)
+        elif p == "*":
             chosen.update({k: v for k, v in item.props.items() if k not in chosen})
         else:
             chosen[item.key(p) or p] = item.get(p)
@@ -381,12 +464,10 @@ def _selected(item: Any, props: list[str]) -> Any:
 def _sort(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
     named, pos = bind_simple(run, cmd, ["Property"], ["Descending", "Unique"],
                              display="Sort-Object")
-    props = _names(named["Property"]) if "Property" in named else []
-    for expr in pos:
-        props += _names(run.eval(expr))
+    props = _properties(run, "Sort-Object", named, pos)
 
     def key(item: Any) -> tuple[Any, ...]:
-        values = [property_of(item, p) for p in props] if props else [item]
+        values = [_value(run, item, p) for p in props] if props else [item]
         nums = [_number(v) for v in values]
         return tuple((0, n, "") if n is not None else (1, 0.0, fmt.cell(v).lower())
                      for v, n in zip(values, nums, strict=True))
@@ -406,10 +487,11 @@ def _format(run: Run, cmd: Command, items: list[Any], *, wide: bool) -> list[Any
     display = "Format-List" if wide else "Format-Table"
     named, pos = bind_simple(run, cmd, ["Property"], ["AutoSize", "Wrap", "HideTableHeaders"],
                              display=display)
-    props = _names(named["Property"]) if "Property" in named else []
-    for expr in pos:
-        props += _names(run.eval(expr))
+    specs = _properties(run, display, named, pos)
     objects = [i for i in items if isinstance(i, PSObject)]
+    if any(isinstance(p, Calculated) for p in specs):  # the columns, computed per object
+        objects = [_selected(run, o, specs) for o in objects]
+    props = [p.name if isinstance(p, Calculated) else p for p in specs]
     others = [i for i in items if not isinstance(i, PSObject)]
     parts = []
     if objects:
@@ -499,20 +581,23 @@ class Filter:
 
 
 FILTERS: dict[str, Filter] = {f.name: f for f in (
-    Filter("Select-Object", ("select",), "Pick properties (* for all) or the first/last "
-           "objects; -ExpandProperty gives the bare values.",
+    Filter("Select-Object", ("select",), "Pick properties (* for all; a calculated "
+           "property is @{Name=...; Expression={...}}) or the first/last objects; "
+           "-ExpandProperty gives the bare values.",
            "... | select *   |   select Name,Version   |   select -First 1   |   "
-           "select -ExpandProperty Version",
+           "select Name, @{N='Host';E={$_.VMHost}}   |   select -ExpandProperty Version",
            ("Property", "First", "Last", "Skip", "ExpandProperty", "Unique"), _select),
     Filter("Where-Object", ("where", "?"), "Keep the objects that match a condition.",
            "... | where Status -eq OK   |   Where-Object {$_.Health -ne 'OK' -and "
            "$_.Version -like '8.0.2*'}", tuple(_OPS), _where),
-    Filter("Sort-Object", ("sort",), "Sort objects by properties.",
-           "... | sort Version -Descending", ("Property", "Descending", "Unique"), _sort),
+    Filter("Sort-Object", ("sort",), "Sort objects by properties (or script blocks).",
+           "... | sort Version -Descending   |   sort {$_.Name}",
+           ("Property", "Descending", "Unique"), _sort),
     Filter("Measure-Object", ("measure",), "Count the objects.", "... | measure", (),
            _measure),
     Filter("Format-Table", ("ft",), "Show objects as a table (optionally only some "
-           "properties).", "... | ft   |   ft Version,Health",
+           "properties, calculated ones too).", "... | ft   |   ft Version,Health   |   "
+           "ft Name, @{N='Ver';E={$_.Version}}",
            ("Property", "AutoSize", "Wrap", "HideTableHeaders"),
            lambda r, c, i: _format(r, c, i, wide=False)),
     Filter("Format-List", ("fl",), "Show each object as a list of properties.",

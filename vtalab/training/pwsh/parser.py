@@ -45,6 +45,7 @@ __all__ = [
     "Comparison",
     "Condition",
     "Expr",
+    "HashLiteral",
     "Param",
     "PSObject",
     "Pipeline",
@@ -114,9 +115,11 @@ def tokenize(line: str) -> list[Token]:
     """Split one line into tokens (comments dropped); raise ``InputError`` on bad syntax."""
     out: list[Token] = []
     i, n = 0, len(line)
+    opened: list[str] = []  # the open brackets: inside "@{" '=' and ';' separate entries
     while i < n:
         c = line[i]
         col = i + 1
+        in_hash = bool(opened) and opened[-1] == "@{"
         if c in " \t\r\n":
             i += 1
         elif c == "#":
@@ -126,13 +129,20 @@ def tokenize(line: str) -> list[Token]:
             # member access on a parenthesised pipeline: (Get-VMHost esx-01).Name
             path, i = _accessors(line, i + 1)
             out.append(Token("op", c, col, path=path))
-        elif c == "@" and i + 1 < n and line[i + 1] == "(":  # @(...): always an array
-            out.append(Token("op", "@(", col))
+            if opened:
+                opened.pop()
+        elif c == "@" and i + 1 < n and line[i + 1] in "({":  # @(...) an array, @{...} a
+            out.append(Token("op", "@" + line[i + 1], col))  # hash table
+            opened.append("@" + line[i + 1])
             i += 2
         elif c in "|(){},;":
             out.append(Token("op", c, col))
+            if c in "({":
+                opened.append(c)
+            elif c == "}" and opened:
+                opened.pop()
             i += 1
-        elif c == "=" and out and out[-1].kind == "var":
+        elif c == "=" and (in_hash or (out and out[-1].kind == "var")):
             out.append(Token("op", "=", col))
             i += 1
         elif c in "'\"":
@@ -172,7 +182,7 @@ def tokenize(line: str) -> list[Token]:
             i = j
         else:
             j = i
-            while j < n and line[j] not in _SEPARATORS:
+            while j < n and line[j] not in _SEPARATORS and not (in_hash and line[j] == "="):
                 j += 1
             out.append(Token("word", line[i:j], col))
             i = j
@@ -321,9 +331,19 @@ class ScriptBlock:
     body: tuple[Statement, ...] = ()
     #: ``foreach ($name in ...) {...}``: the loop variable
     var: str | None = None
+    #: the block as written, braces included (a calculated property's default name)
+    text: str = field(default="", compare=False)
 
 
-Expr = Value | VarRef | SubExpr | ArrayExpr | ScriptBlock
+@dataclass(frozen=True)
+class HashLiteral:
+    """``@{ Name = 'Host'; Expression = { $_.Name } }``: keys and values in order, each
+    with its source text (a calculated property without a name is named by it)."""
+
+    entries: tuple[tuple[str, Expr, str], ...]
+
+
+Expr = Value | VarRef | SubExpr | ArrayExpr | ScriptBlock | HashLiteral
 
 
 @dataclass(frozen=True)
@@ -428,7 +448,7 @@ class _Parser:
             return Value(t.text)
         if t.kind == "word":
             return self.command()
-        if first and (t.kind in ("var", "string") or self.at_op("(", "@(")):
+        if first and (t.kind in ("var", "string") or self.at_op("(", "@(", "@{")):
             return self.value()
         shown = t.text or "the end of the line"
         what = "a command or a value" if first else "a command after '|'"
@@ -445,9 +465,7 @@ class _Parser:
                 if t.attached is not None:
                     attached = _attached(t.attached)
                 elements.append(Param(t.text, attached, t.col))
-            elif self.at_op("{"):
-                elements.append(self.block())
-            else:
+            else:  # a value, a script block, or a list of them ({$_.Version}, Name)
                 elements.append(self.value())
         return Command(head.text, tuple(elements), head.col)
 
@@ -469,6 +487,10 @@ class _Parser:
         if t.kind == "var":
             self.i += 1
             return VarRef(t.text, t.path)
+        if self.at_op("@{"):
+            return self.hash_literal()
+        if self.at_op("{"):
+            return self.block()
         if self.at_op("(", "@("):
             self.enter(t)
             self.i += 1
@@ -480,6 +502,33 @@ class _Parser:
             return SubExpr(inner, close.path, array)
         shown = t.text or "the end of the line"
         raise _err(f"expected a value, found {shown!r}", t.col, self.line)
+
+    def hash_literal(self) -> HashLiteral:
+        """``@{ key = value; key = { block } }`` (``;`` or a new line between entries)."""
+        self.enter(self.tok)
+        self.i += 1
+        entries: list[tuple[str, Expr, str]] = []
+        while not self.at_op("}"):
+            if self.at_op(";"):
+                self.i += 1
+                continue
+            key = self.tok
+            if key.kind not in ("word", "string"):
+                shown = key.text or "the end of the line"
+                raise _err(f"expected a key of the hash table, found {shown!r}", key.col,
+                           self.line)
+            self.i += 1
+            self.expect("=")
+            start = self.tok.col
+            value: Expr = self.block() if self.at_op("{") else self.value()
+            entries.append((key.text, value, self.line[start - 1:self.tok.col - 1].strip()))
+            if not self.at_op(";", "}"):
+                shown = self.tok.text or "the end of the line"
+                raise _err(f"expected ';' or '}}' in the hash table, found {shown!r}",
+                           self.tok.col, self.line)
+        self.expect("}")
+        self.depth -= 1
+        return HashLiteral(tuple(entries))
 
     def foreach_statement(self) -> Statement:
         """``foreach ($x in <value>) { ... }`` as ``<value> | ForEach-Object`` with ``$x``."""
@@ -502,12 +551,13 @@ class _Parser:
 
     def block(self, statements: bool = False) -> ScriptBlock:
         self.enter(self.tok)
+        start = self.tok.col
         self.expect("{")
         if statements or self.tok.kind == "word" or self.at_op("}"):
             body = self.statements(until="}")
             self.expect("}")
             self.depth -= 1
-            return ScriptBlock(None, tuple(body))
+            return ScriptBlock(None, tuple(body), text=self._since(start))
         first = self.comparison()
         rest = []
         while self.tok.kind == "param" and self.tok.text.lower() in ("and", "or"):
@@ -515,7 +565,11 @@ class _Parser:
             rest.append((joiner, self.comparison()))
         self.expect("}")
         self.depth -= 1
-        return ScriptBlock(Condition(first, tuple(rest)))
+        return ScriptBlock(Condition(first, tuple(rest)), text=self._since(start))
+
+    def _since(self, col: int) -> str:
+        """The line's text from column ``col`` up to the current token."""
+        return self.line[col - 1:self.toks[self.i - 1].col].strip()
 
     def comparison(self) -> Comparison:
         left = self.atom()
