@@ -78,3 +78,27 @@ def test_bad_calculated_properties_are_located_errors(session: Session, line: st
                                                       needle: str) -> None:
     reply = session.run(line)
     assert not reply.ok and needle in reply.text, reply.text
+
+
+@pytest.mark.parametrize("line,rows", [
+    # which ESXi versions are in use, and on how many hosts (the Quick Boot clean-up's
+    # first question): groups sorted by value, as PowerShell 7 sorts them
+    ("Get-VMHost | Group-Object Version", [["3", "8.0.2", "{ta-esx-01,", "esx-01,",
+                                            "esx-02}"], ["1", "8.0.3", "{esx-03}"]]),
+    ("Get-VMHost | group Version -NoElement", [["3", "8.0.2"], ["1", "8.0.3"]]),
+    ("Get-VMHost | group Parent, Version -NoElement", [
+        ["2", "Trusted", "Cluster,", "8.0.2"], ["1", "Trusted", "Cluster,", "8.0.3"],
+        ["1", "vTA", "Cluster,", "8.0.2"]]),
+    ("Get-VM | Group-Object {$_.PowerState} -NoElement", [["1", "PoweredOff"],
+                                                          ["1", "PoweredOn"]]),
+])
+def test_group_object(session: Session, line: str, rows: list[list[str]]) -> None:
+    reply = session.run(line)
+    assert reply.ok, reply.text
+    assert _rows(reply.text) == rows
+
+
+def test_a_groups_members_are_the_objects(session: Session) -> None:
+    reply = session.run("(Get-VMHost | Group-Object Version | Where-Object Name -eq "
+                        "'8.0.3').Group | Select-Object -ExpandProperty Name")
+    assert reply.ok and reply.text == "esx-03"

@@ -467,10 +467,7 @@ def _sort(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
     props = _properties(run, "Sort-Object", named, pos)
 
     def key(item: Any) -> tuple[Any, ...]:
-        values = [_value(run, item, p) for p in props] if props else [item]
-        nums = [_number(v) for v in values]
-        return tuple((0, n, "") if n is not None else (1, 0.0, fmt.cell(v).lower())
-                     for v, n in zip(values, nums, strict=True))
+        return _sort_key([_value(run, item, p) for p in props] if props else [item])
 
     out = sorted(items, key=key, reverse=bool(named.get("Descending")))
     if named.get("Unique"):
@@ -478,9 +475,42 @@ def _sort(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
     return out
 
 
+def _sort_key(values: list[Any]) -> tuple[Any, ...]:
+    """How Sort-Object (and Group-Object's groups) order values: numbers by value before
+    text, text in any case."""
+    nums = [_number(v) for v in values]
+    return tuple((0, n, "") if n is not None else (1, 0.0, fmt.cell(v).lower())
+                 for v, n in zip(values, nums, strict=True))
+
+
 def _measure(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
     bind_simple(run, cmd, [], display="Measure-Object")
     return [PSObject("GenericMeasureInfo", {"Count": len(items)})]
+
+
+def _group(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
+    """``Group-Object``: PowerShell's GroupInfo objects (Count, Name, Group), one per
+    distinct value of the properties given (compared in any case unless
+    ``-CaseSensitive``; several properties give ``"a, b"`` names), sorted by those values
+    as PowerShell 7 sorts them (Windows PowerShell 5.1 kept the order first seen; the
+    shell is PowerShell 7 throughout); ``-NoElement`` leaves Group out."""
+    named, pos = bind_simple(run, cmd, ["Property"], ["NoElement", "CaseSensitive"],
+                             display="Group-Object")
+    props = _properties(run, "Group-Object", named, pos)
+    groups: dict[tuple[str, ...], tuple[list[Any], list[Any]]] = {}
+    for item in items:
+        values = [_value(run, item, p) for p in props] if props else [item]
+        key = tuple(fmt.cell(v) if named.get("CaseSensitive") else fmt.cell(v).lower()
+                    for v in values)
+        groups.setdefault(key, (values, []))[1].append(item)
+    out = []
+    for values, members in sorted(groups.values(), key=lambda g: _sort_key(g[0])):
+        row: dict[str, Any] = {"Count": len(members),
+                               "Name": ", ".join(fmt.cell(v) for v in values)}
+        if not named.get("NoElement"):
+            row["Group"] = members
+        out.append(PSObject("GroupInfo", row))
+    return out
 
 
 def _format(run: Run, cmd: Command, items: list[Any], *, wide: bool) -> list[Any]:
@@ -595,6 +625,9 @@ FILTERS: dict[str, Filter] = {f.name: f for f in (
            ("Property", "Descending", "Unique"), _sort),
     Filter("Measure-Object", ("measure",), "Count the objects.", "... | measure", (),
            _measure),
+    Filter("Group-Object", ("group",), "Group objects by the values of properties "
+           "(Count, Name, Group).", "... | group Version   |   group Version -NoElement",
+           ("Property", "NoElement", "CaseSensitive"), _group),
     Filter("Format-Table", ("ft",), "Show objects as a table (optionally only some "
            "properties, calculated ones too).", "... | ft   |   ft Version,Health   |   "
            "ft Name, @{N='Ver';E={$_.Version}}",
