@@ -38,6 +38,7 @@ documentation cannot drift from the code.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -52,6 +53,7 @@ __all__ = [
     "Severity",
     "advise",
     "info",
+    "operator_text",
     "reasons_markdown",
     "render",
 ]
@@ -311,6 +313,20 @@ def render(reason: Reason | str, detail: Mapping[str, Any] | None = None) -> str
     """The operator message of ``reason`` with ``detail`` filled in (unknown fields kept):
     what was found, no advice."""
     return info(reason).message.format_map(_Keep({k: _text(v) for k, v in (detail or {}).items()}))
+
+
+#: ``<reason code>: `` as the lab writes it before a message (an attestation report's
+#: messages, kmxa's refusals); the longest code first
+_CODE_PREFIX = re.compile(
+    r"\b(?:" + "|".join(sorted((re.escape(r.value) for r in Reason), key=len, reverse=True))
+    + r"): ")
+
+
+def operator_text(text: str) -> str:
+    """``text`` as vCenter shows it: without the lab's reason codes (``untrusted_base_image:
+    Host esx-03 booted ...`` is ``Host esx-03 booted ...``). The codes are the lab's (its
+    traces, scenario files, ``explain``); an operator's tools show the message only."""
+    return _CODE_PREFIX.sub("", text)
 
 
 def advise(reason: Reason | str) -> str:

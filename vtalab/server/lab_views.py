@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from vtalab.domain.reasons import operator_text
 from vtalab.errors import InputError
 from vtalab.esxi.releases import RELEASES
 
@@ -136,7 +137,7 @@ def host_view(world: World, side: Side, name: str) -> dict[str, Any]:
         rows = []
         for service, r in sorted(th.agent.results.items()):
             rows.append({"service": service, "status": ATTESTATION.get(r.status, "UNKNOWN"),
-                         "messages": list(r.messages),
+                         "messages": [operator_text(m) for m in r.messages],
                          "attested_at": _iso(world, r.attested_at),
                          "attested_until": _iso(world, r.attested_until)})
         out["attestation"] = rows

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from vtalab.core.kernel import SIM_EPOCH, format_time
+from vtalab.domain.reasons import operator_text
 from vtalab.errors import InputError, nearest
 from vtalab.scenario.expect import LOG_NAMES, parse_time
 from vtalab.scenario.timeline import render_timeline
@@ -107,19 +108,13 @@ def host_object(world: World, name: str) -> PSObject:
     if h.role == "trusted":
         s = world.attestation_status(name)
         attestation = s["status"]
-        message = "; ".join(_operator_message(m) for m in s["messages"]) or None
+        message = "; ".join(operator_text(m) for m in s["messages"]) or None
     state = "Maintenance" if h.in_maintenance else (
         "Connected" if h.is_up else "NotResponding")
     return PSObject("VMHostSummary", {
         "Name": name, "Parent": h.cluster, "PowerState": h.power_state.value,
         "ConnectionState": state, "Version": h.version, "Attestation": attestation,
         "Message": message})
-
-
-def _operator_message(message: str) -> str:
-    """An attestation message as vCenter shows it: without the lab's reason code."""
-    code, sep, rest = message.partition(": ")
-    return rest if sep and code.replace("_", "").isalpha() and code.islower() else message
 
 
 def _hosts(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:

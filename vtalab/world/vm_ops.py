@@ -13,6 +13,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from vtalab.domain.outcome import Outcome
+from vtalab.domain.reasons import operator_text
 from vtalab.domain.vm import LOCKED_KEY, LOCKED_PROVIDER, Vm
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def power_on(world: World, vm: Vm) -> Generator[Any, Any, Outcome]:
         ok, reason, message = _get_key(world, vm, vm.host)
         if not ok:
             error = (f"Cannot power on {vm.name} on {vm.host}: the encryption key is not "
-                     f"available from the trusted key provider ({reason}: {message})")
+                     f"available from the trusted key provider ({operator_text(message)})")
             vm.last_error = reason
             _locked(world, vm, reason, message)
             vc.finish_task(task, error=error, reason=reason)
@@ -102,7 +103,8 @@ def encrypt(world: World, vm: Vm) -> Generator[Any, Any, Outcome]:
     ok, reason, message = _get_key(world, vm, vm.host)
     if not ok:
         vm.key_id = None
-        error = f"Cannot encrypt {vm.name}: key not available on {vm.host} ({reason})"
+        error = (f"Cannot encrypt {vm.name}: key not available on {vm.host} "
+                 f"({operator_text(message)})")
         vm.last_error = reason
         vc.finish_task(task, error=error, reason=reason)
         return Outcome(False, reason, error)
@@ -127,7 +129,7 @@ def migrate(world: World, vm: Vm, dest: str) -> Generator[Any, Any, Outcome]:
         ok, reason, message = _get_key(world, vm, dest)
         if not ok:
             error = (f"Cannot migrate {vm.name} to {dest}: the destination cannot get the "
-                     f"encryption key ({reason})")
+                     f"encryption key ({operator_text(message)})")
             vm.last_error = reason
             vc.finish_task(task, error=error, reason=reason)
             world.kernel.record("vm/" + vm.name, "vm.migrate.failed", vm=vm.name, host=dest,

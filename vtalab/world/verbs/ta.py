@@ -299,7 +299,7 @@ def new_base_image(world: World, a: NewBaseImageArgs) -> Outcome:
     if not changed and world.ta_cluster.reachable_members():
         vc = world.ta_vcenter
         task = vc.start_task("Add trusted ESXi base image", image.version)
-        vc.finish_task(task, error=f"already_exists: base image {image.version}",
+        vc.finish_task(task, error=f"base image {image.version} already exists",
                        reason="already_exists")
         return Outcome(False, "already_exists", f"base image {image.version} already exists")
     return _ta_task(world, "Add trusted ESXi base image", image.version, changed,
