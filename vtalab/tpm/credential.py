@@ -238,7 +238,11 @@ def _activate_credential(ek: crypto.PrivateKey, ak_name: bytes, credential_blob:
         r = Reader(encrypted_seed)
         point = Reader(r.tpm2b())
         r.end()
-        x = int.from_bytes(point.tpm2b(32), "big")
+        # partyUInfo is the ephemeral x as sent, not re-padded: the TPM reference code
+        # hashes the TPM2B it received, and OpenSSL-based makers (tpm2_makecredential)
+        # send x without its leading zero bytes (1 blob in 256).
+        x_bytes = point.tpm2b(32)
+        x = int.from_bytes(x_bytes, "big")
         y = int.from_bytes(point.tpm2b(32), "big")
         point.end()
         peer = None if crypto.is_simulated() else crypto.public_from_point(x, y)
@@ -251,7 +255,7 @@ def _activate_credential(ek: crypto.PrivateKey, ak_name: bytes, credential_blob:
         return None
     kx, _ = crypto.public_point(ek)
     z = _sim_z(ek, x, y) if peer is None else crypto.ecdh(ek, peer)
-    seed = kdfe(z, b"IDENTITY", x.to_bytes(32, "big"), kx.to_bytes(32, "big"), _DIGEST_BITS)
+    seed = kdfe(z, b"IDENTITY", x_bytes, kx.to_bytes(32, "big"), _DIGEST_BITS)
     if peer is None:  # simulated crypto: the stand-ins of _make_credential
         if _sim_integrity(seed, enc_identity, ak_name) != integrity:
             return None
