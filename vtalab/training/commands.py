@@ -35,11 +35,14 @@ from vtalab.training.esxi import run_line as esxi_line
 from vtalab.training.pwsh import format as fmt
 from vtalab.training.pwsh.binding import bind, changes, params_of
 from vtalab.training.pwsh.filters import FILTERS
+from vtalab.training.pwsh.operators import apply, number
 from vtalab.training.pwsh.parser import (
     ArrayExpr,
+    BinaryExpr,
     Command,
     Expr,
     HashLiteral,
+    Number,
     Pipeline,
     PSObject,
     ScriptBlock,
@@ -273,6 +276,10 @@ class Run:
             return _member(items if expr.array else unwrap(items), expr.path)
         if isinstance(expr, ArrayExpr):
             return [self.eval(e, item) for e in expr.items]
+        if isinstance(expr, Number):
+            return number(expr.text)
+        if isinstance(expr, BinaryExpr):
+            return apply(expr.op, self.eval(expr.left, item), self.eval(expr.right, item))
         if isinstance(expr, HashLiteral):  # a script block value stays a block (a
             return {key: value if isinstance(value, ScriptBlock)  # calculated property's
                     else self.eval(value, item)  # Expression runs per object)

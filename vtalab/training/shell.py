@@ -30,7 +30,7 @@ from vtalab.errors import InputError
 from vtalab.training.assist import complete
 from vtalab.training.commands import resolve
 from vtalab.training.esxi import check_line
-from vtalab.training.pwsh.parser import Command, SubExpr, parse
+from vtalab.training.pwsh.parser import ArrayExpr, BinaryExpr, Command, SubExpr, parse
 from vtalab.training.session import (
     _ALIASES,
     META_COMMANDS,
@@ -85,10 +85,20 @@ def validate_line(line: str, esxi: bool = False) -> None:
             if isinstance(stage, Command):
                 resolve(stage.name)
                 for el in stage.elements:
-                    if isinstance(el, SubExpr):
-                        walk(el.pipeline.stages)
-            elif isinstance(stage, SubExpr):
-                walk(stage.pipeline.stages)
+                    walk(_subpipelines(el))
+            else:
+                walk(_subpipelines(stage))
+
+    def _subpipelines(expr: Any) -> list[Any]:
+        """The stages of the (sub)pipelines inside an expression: ``(...)`` and the
+        operands of operators and lists."""
+        if isinstance(expr, SubExpr):
+            return list(expr.pipeline.stages)
+        if isinstance(expr, BinaryExpr):
+            return [*_subpipelines(expr.left), *_subpipelines(expr.right)]
+        if isinstance(expr, ArrayExpr):
+            return [s for item in expr.items for s in _subpipelines(item)]
+        return []
 
     for statement in parse(text):
         walk(statement.pipeline.stages)

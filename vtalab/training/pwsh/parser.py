@@ -37,15 +37,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vtalab.errors import InputError
+from vtalab.training.pwsh.operators import BINARY
 from vtalab.world.psformat import PSObject
 
 __all__ = [
     "ArrayExpr",
+    "BinaryExpr",
     "Command",
     "Comparison",
     "Condition",
     "Expr",
     "HashLiteral",
+    "Number",
     "Param",
     "PSObject",
     "Pipeline",
@@ -343,7 +346,23 @@ class HashLiteral:
     entries: tuple[tuple[str, Expr, str], ...]
 
 
-Expr = Value | VarRef | SubExpr | ArrayExpr | ScriptBlock | HashLiteral
+@dataclass(frozen=True)
+class Number:
+    """A number literal where an expression is expected (``$n = 5``, ``$n + 1``)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class BinaryExpr:
+    """``left op right``: ``+ - * / %``, ``-f``, ``-join`` (see :mod:`.operators`)."""
+
+    op: str
+    left: Expr
+    right: Expr
+
+
+Expr = Value | VarRef | SubExpr | ArrayExpr | ScriptBlock | HashLiteral | Number | BinaryExpr
 
 
 @dataclass(frozen=True)
@@ -444,12 +463,11 @@ class _Parser:
     def stage(self, first: bool) -> Command | Expr:
         t = self.tok
         if first and t.kind == "word" and _NUMBER.fullmatch(t.text):
-            self.i += 1  # a number is a value, not a command: $n = 5
-            return Value(t.text)
+            return self.expression()  # a number is a value, not a command: $n = 5
         if t.kind == "word":
             return self.command()
         if first and (t.kind in ("var", "string") or self.at_op("(", "@(", "@{")):
-            return self.value()
+            return self.expression()
         shown = t.text or "the end of the line"
         what = "a command or a value" if first else "a command after '|'"
         raise _err(f"expected {what}, found {shown!r}", t.col, self.line)
@@ -468,6 +486,30 @@ class _Parser:
             else:  # a value, a script block, or a list of them ({$_.Version}, Name)
                 elements.append(self.value())
         return Command(head.text, tuple(elements), head.col)
+
+    def expression(self, level: int = len(BINARY) - 1) -> Expr:
+        """A value with PowerShell's binary operators, by precedence (``BINARY``, the
+        tightest first); the operators are words of their own (``$a + 1``)."""
+        if level < 0:
+            if self.tok.kind == "word" and _NUMBER.fullmatch(self.tok.text):
+                return Number(self.take().text)
+            return self.value()
+        left = self.expression(level - 1)
+        while (op := self._operator()) in BINARY[level]:
+            op_tok = self.take()
+            if self.tok.kind == "end" or self.at_op("|", ";", ")", "}"):
+                raise _err(f"you must provide a value expression following the '{op}' "
+                           "operator", op_tok.col, self.line)
+            left = BinaryExpr(op, left, self.expression(level - 1))
+        return left
+
+    def _operator(self) -> str | None:
+        t = self.tok
+        if t.kind == "word" and t.text in ("+", "-", "*", "/", "%"):
+            return t.text
+        if t.kind == "param" and t.attached is None and t.text.lower() in ("f", "join"):
+            return "-" + t.text.lower()
+        return None
 
     def value(self) -> Expr:
         items = [self.atom()]
