@@ -82,6 +82,7 @@ class World:
         self.key_provider_name = topology.kms.provider
         self.kms_primary_key: str | None = None
         self._vendor_cas = {}
+        self._ordinals: dict[str, dict[str, int]] = {}
         with self.crypto_mode(), gc_nursery():  # see gc_nursery: it grows with the hosts
             self._build()
         self.kernel.process(self._bootstrap())
@@ -193,6 +194,16 @@ class World:
                     self.kernel.process(vm_ops.power_on(self, vm))
 
     # -- lookups (bad names are InputErrors naming the valid ones) -----------------------
+    def ordinal(self, kind: str, name: str) -> int:
+        """The 0-based place of host or VM ``name`` in the inventory's order (``kind``:
+        ``"host"`` or ``"vm"``), which PowerCLI-style ids count from; one dictionary
+        lookup (``list(...).index`` made listing every host quadratic)."""
+        table = self.hosts if kind == "host" else self.vms
+        places = self._ordinals.get(kind)
+        if places is None or len(places) != len(table):  # made once the world is built
+            places = self._ordinals[kind] = {n: i for i, n in enumerate(table)}
+        return places[name]
+
     def host(self, name: str) -> EsxiHost:
         if name not in self.hosts:
             raise InputError(f"unknown host {name!r}", what="host", value=name,

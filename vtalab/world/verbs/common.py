@@ -145,7 +145,7 @@ def trusted_cluster_id(world: World, name: str) -> str:
 
 
 def host_id(world: World, name: str) -> str:
-    return f"HostSystem-host-{1001 + list(world.hosts).index(name)}"
+    return f"HostSystem-host-{1001 + world.ordinal('host', name)}"
 
 
 def host_by_id(world: World, text: str) -> str:

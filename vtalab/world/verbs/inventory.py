@@ -486,8 +486,8 @@ def vm_object(world: World, name: str) -> dict[str, Any]:
     """A VM as PowerCLI's ``VirtualMachine`` shows it (what Get-VM, Start-VM, Stop-VM and
     Move-VM return): no lock reason, no last error."""
     v = world.vm_state(name)
-    index = list(world.vms).index(name)
-    host_index = list(world.hosts).index(v["host"]) if v["host"] in world.hosts else 0
+    index = world.ordinal("vm", name)
+    host_index = world.ordinal("host", v["host"]) if v["host"] in world.hosts else 0
     return make("VirtualMachine", Id=f"VirtualMachine-vm-{2001 + index}", MemoryGB=16,
                 Name=name, NumCpu=4,
                 PowerState={"poweredOn": "PoweredOn"}.get(v["power_state"], "PoweredOff"),
@@ -496,11 +496,18 @@ def vm_object(world: World, name: str) -> dict[str, Any]:
                 VMHost=v["host"], VMHostId=f"HostSystem-host-{1001 + host_index}")
 
 
+#: Hosts show load figures that cycle every this many hosts (vmhost_object)
+USAGE_CYCLE = 50
+
+
 def vmhost_object(world: World, name: str) -> dict[str, Any]:
     """A host as PowerCLI's ``VMHost`` shows it: no measured version, no Quick Boot flag
     (an operator learns those on the host itself, see ``ssh`` in the training shell)."""
     h = world.host(name)
-    index = list(world.hosts).index(name)
+    # [assumed] load figures: the lab runs no workload, so each host shows a steady
+    # figure of its own, staggered by its place and cycling every USAGE_CYCLE hosts (a
+    # large estate never shows a host using more than it has)
+    step = world.ordinal("host", name) % USAGE_CYCLE
     vc = world.ta_vcenter if h.role == "trust-authority" else world.workload_vcenter
     state = ("Maintenance" if h.in_maintenance else
              "Connected" if h.is_up else "NotResponding")
@@ -510,10 +517,10 @@ def vmhost_object(world: World, name: str) -> dict[str, Any]:
     up = h.is_up
     return make("VMHost", Build=str(h.running_image.build), ConnectionState=state,
                 CpuTotalMhz=HARDWARE["CpuTotalMhz"],
-                CpuUsageMhz=(1200 + 37 * index) if up else 0, Id=ident,
+                CpuUsageMhz=(1200 + 37 * step) if up else 0, Id=ident,
                 IsStandalone=False, Manufacturer=HARDWARE["Manufacturer"],
                 MemoryTotalGB=HARDWARE["MemoryTotalGB"],
-                MemoryUsageGB=(24.5 + index) if up else 0.0, Model=HARDWARE["Model"],
+                MemoryUsageGB=(24.5 + step) if up else 0.0, Model=HARDWARE["Model"],
                 Name=name, NumCpu=HARDWARE["NumCpu"], Parent=h.cluster,
                 ParentId=f"ClusterComputeResource-{h.cluster}", PowerState=power,
                 ProcessorType=HARDWARE["ProcessorType"], State=state,
