@@ -108,3 +108,19 @@ def test_get_vm_refuses_what_powercli_refuses(session: Session, line: str,
                                               needle: str) -> None:
     reply = session.run(line)
     assert not reply.ok and needle in reply.text, reply.text
+
+
+@pytest.mark.parametrize("line", [
+    "Get-VMHost nosuch | Get-VM",
+    "@() | Get-VM",
+    "Get-VMHost esx-0* | Where-Object {$_.Name -eq 'x'} | Get-VM",
+    "Get-VMHost nosuch | Get-VIEvent",
+])
+def test_after_a_stage_that_output_nothing_a_cmdlet_outputs_nothing(session: Session,
+                                                                     line: str) -> None:
+    """Was: every VM (and every event), as if nothing had been piped: a typo upstream of
+    ``| Get-VM | Stop-VM`` would have stopped every VM. PowerShell calls a cmdlet's
+    ProcessRecord once per input object, so after an empty stage it outputs nothing."""
+    reply = session.run(line)
+    assert "db01" not in reply.text and "EventTypeId" not in reply.text, reply.text
+    assert not _names(reply.text)

@@ -336,6 +336,10 @@ class Run:
         if kind == "filter":
             return list(definition.run(self, cmd, piped or []))
         if kind == "shell":
+            if piped is not None and not piped:
+                # after a stage that output nothing, a cmdlet never processes a record
+                # (Get-VMHost typo | Get-VM lists no VM, not every VM)
+                return []
             return list(definition.run(self, cmd, piped))
         out: list[Any] = []
         for args in bind(self, definition, cmd, piped):
