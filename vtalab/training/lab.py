@@ -172,40 +172,58 @@ def _vms(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     return shown
 
 
-def _locations(run: Run, given: Any, piped: list[Any] | None) -> set[str] | None:
-    """The hosts ``Get-VM -Location`` (or hosts and clusters piped to it) stands for:
-    a host is itself, a cluster its hosts; ``None`` when no location is given."""
-    if given is None and not piped:
-        return None
+def _clusters(world: World) -> dict[str, list[str]]:
+    """Each cluster's hosts (the TA cluster's and each Trusted cluster's), by name."""
+    out = {world.ta_cluster.name: [h for h, x in world.hosts.items()
+                                   if x.role == "trust-authority"]}
+    out.update({name: list(c.hosts) for name, c in world.trusted_clusters.items()})
+    return out
+
+
+def _inventory_names(run: Run, command: str, kind: str, given: Any,
+                     piped: list[Any] | None, objects: tuple[str, ...],
+                     choices: list[str]) -> list[str]:
+    """The names a ``-Location``/``-Entity`` parameter (or the objects piped to it)
+    matches among ``choices``: names and wildcards, or objects of the ``objects`` types
+    (read by Name). A name that matches nothing is PowerCLI's Object-by-Name failure
+    (non-terminating, the nearest name added); a string piped in, or an object of another
+    type, is PowerShell's binding error."""
+    param = "Location" if kind == "VIContainer" else "Entity"
     if given is not None and piped:
-        raise InputError(f"Get-VM: {NO_PIPE}",
-                         hint="-Location is given: pipe the hosts or name them, not both")
-    world = run.world
-    clusters = {world.ta_cluster.name: [h for h, x in world.hosts.items()
-                                        if x.role == "trust-authority"]}
-    clusters.update({name: list(c.hosts) for name, c in world.trusted_clusters.items()})
-    containers = [*world.hosts, *clusters]
-    hosts: set[str] = set()
+        raise InputError(f"{command}: {NO_PIPE}",
+                         hint=f"-{param} is given: pipe the objects or name them, not both")
+    hits: list[str] = []
     for item in as_values(given if given is not None else piped):
         if given is None and not isinstance(item, PSObject):  # PowerCLI: no string input
-            raise InputError(f"Get-VM: {NO_PIPE}",
-                             hint="pipe hosts (Get-VMHost), or name them: -Location NAME")
+            raise InputError(f"{command}: {NO_PIPE}",
+                             hint=f"pipe objects, or name them: -{param} NAME")
         if isinstance(item, PSObject):
-            if item.type_name not in ("VMHost", "VMHostSummary", "Cluster"):
-                raise InputError(f"Get-VM: Cannot bind parameter 'Location'. Cannot convert "
-                                 f"the \"{item.type_name}\" value to type \"VIContainer\".",
-                                 hint="a host (Get-VMHost) or a cluster's name")
-            item = fmt.cell(item.get("Name"))
+            if item.type_name not in objects:
+                raise InputError(f"{command}: Cannot bind parameter '{param}'. Cannot "
+                                 f"convert the \"{item.type_name}\" value to type "
+                                 f"\"{kind}\".", hint=f"one of: {', '.join(objects)}, or "
+                                 "a cluster's name")
+            item = item.get("Name")
         text = fmt.cell(item)
-        hits = matching(text, containers)
-        if not hits and not is_wildcard(text):
-            close = nearest(text, containers)
+        found = matching(text, choices)
+        if not found and not is_wildcard(text):
+            close = nearest(text, choices)
             near = f"did you mean '{close[0]}'? " if close else ""
-            run.errors.append(f"Get-VM: Could not find VIContainer with name '{text}'. "
-                              f"({near}hosts and clusters: {', '.join(containers)})")
-        for hit in hits:
-            hosts.update(clusters.get(hit, [hit]))
-    return hosts
+            run.errors.append(f"{command}: Could not find {kind} with name '{text}'. "
+                              f"({near}{', '.join(choices)})")
+        hits += found
+    return hits
+
+
+def _locations(run: Run, given: Any, piped: list[Any] | None) -> set[str] | None:
+    """The hosts ``Get-VM -Location`` (or hosts piped to it) stands for: a host is
+    itself, a cluster its hosts; ``None`` when no location is given."""
+    if given is None and not piped:
+        return None
+    clusters = _clusters(run.world)
+    hits = _inventory_names(run, "Get-VM", "VIContainer", given, piped,
+                            ("VMHost", "VMHostSummary"), [*run.world.hosts, *clusters])
+    return {h for hit in hits for h in clusters.get(hit, [hit])}
 
 
 #: PowerCLI's EventCategory (Get-VIEvent -Types) and the event severities it stands for
@@ -297,38 +315,16 @@ def _entities(run: Run, given: Any, piped: list[Any] | None) -> set[str] | None:
     events too); ``None`` when none is given."""
     if given is None and not piped:
         return None
-    if given is not None and piped:
-        raise InputError(f"Get-VIEvent: {NO_PIPE}",
-                         hint="-Entity is given: pipe the objects or name them, not both")
     world = run.world
-    clusters = {world.ta_cluster.name: [h for h, x in world.hosts.items()
-                                        if x.role == "trust-authority"]}
-    clusters.update({name: list(c.hosts) for name, c in world.trusted_clusters.items()})
-    every = [*world.hosts, *world.vms, *clusters]
+    clusters = _clusters(world)
+    hits = _inventory_names(run, "Get-VIEvent", "VIObject", given, piped,
+                            ("VMHost", "VMHostSummary", "VirtualMachine"),
+                            [*world.hosts, *world.vms, *clusters])
     targets: set[str] = set()
-    for item in as_values(given if given is not None else piped):
-        if given is None and not isinstance(item, PSObject):
-            raise InputError(f"Get-VIEvent: {NO_PIPE}",
-                             hint="pipe hosts or VMs (Get-VMHost, Get-VM), or name them: "
-                                  "-Entity NAME")
-        if isinstance(item, PSObject):
-            if item.type_name not in ("VMHost", "VMHostSummary", "VirtualMachine"):
-                raise InputError(f"Get-VIEvent: Cannot bind parameter 'Entity'. Cannot "
-                                 f"convert the \"{item.type_name}\" value to type "
-                                 f"\"VIObject\".", hint="a host or VM object, or a "
-                                 "cluster's name")
-            item = item.get("Name")
-        text = fmt.cell(item)
-        hits = matching(text, every)
-        if not hits and not is_wildcard(text):
-            close = nearest(text, every)
-            near = f"did you mean '{close[0]}'? " if close else ""
-            run.errors.append(f"Get-VIEvent: Could not find VIObject with name '{text}'. "
-                              f"({near}hosts, VMs and clusters: {', '.join(every)})")
-        for hit in hits:
-            hosts = clusters.get(hit, [hit] if hit in world.hosts else [])
-            targets.update([hit, *hosts])
-            targets.update(v for v, x in world.vms.items() if x.host in hosts)
+    for hit in hits:
+        hosts = clusters.get(hit, [hit] if hit in world.hosts else [])
+        targets.update([hit, *hosts])
+        targets.update(v for v, x in world.vms.items() if x.host in hosts)
     return targets
 
 
