@@ -12,10 +12,11 @@ import pytest
 
 from vtalab.core import crypto
 from vtalab.tpm import Tpm
-from vtalab.tpm.marshal import Reader, marshal_public
+from vtalab.tpm.marshal import marshal_public
 
 from .conftest import make_tpm
 from .tools import (
+    credential_parts,
     eventlog_pcrs,
     run_tool,
     tpm2_checkquote,
@@ -154,15 +155,6 @@ def test_activate_credential_opens_tpm2_makecredential_blob(tmp_path: Path) -> N
                    "-s", tmp_path / "secret.bin", "-n", tpm.ak_name.hex(),
                    "-o", tmp_path / "cred.out")
     assert out.returncode == 0, out.stderr
-    raw = (tmp_path / "cred.out").read_bytes()
-    r = Reader(raw)
-    assert r.take(8) == bytes.fromhex("badcc0de00000001")  # tpm2-tools file header
-    start = r.pos
-    r.tpm2b()
-    blob = raw[start:r.pos]
-    start = r.pos
-    r.tpm2b()
-    seed = raw[start:r.pos]
-    r.end()
+    blob, seed = credential_parts((tmp_path / "cred.out").read_bytes())
     assert tpm.activate_credential(blob, seed) == secret
     assert make_tpm(seed=99).activate_credential(blob, seed) is None

@@ -13,9 +13,9 @@ from __future__ import annotations
 import pytest
 
 from vtalab.core import crypto
-from vtalab.tpm.marshal import Reader
 
 from .conftest import make_tpm
+from .tools import credential_parts
 
 #: tpm2_makecredential -T none -u ek.pub -s secret.bin -n <ak name> -o cred.out, for
 #: make_tpm() (seed 7); its seed's x is 31 bytes (0x001f)
@@ -28,15 +28,7 @@ SECRET = b"0123456789abcdef0123456789abcdef"
 
 
 def _parts() -> tuple[bytes, bytes]:
-    r = Reader(CRED_OUT)
-    assert r.take(8) == bytes.fromhex("badcc0de00000001")
-    start = r.pos
-    r.tpm2b()
-    blob = CRED_OUT[start:r.pos]
-    start = r.pos
-    r.tpm2b()
-    seed = CRED_OUT[start:r.pos]
-    r.end()
+    blob, seed = credential_parts(CRED_OUT)
     assert seed[2:4] == b"\x00\x1f"  # x: 31 bytes, its leading zero left out
     return blob, seed
 

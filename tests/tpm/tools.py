@@ -17,9 +17,11 @@ import pytest
 from vtalab.core import crypto
 from vtalab.tpm import Quote, Tpm, marshal_public
 from vtalab.tpm.files import tss_pcrs_file
+from vtalab.tpm.marshal import Reader
 
 __all__ = [
     "QuoteFiles",
+    "credential_parts",
     "eventlog_pcrs",
     "require_tool",
     "run_tool",
@@ -121,3 +123,18 @@ def eventlog_pcrs(stdout: str) -> dict[int, bytes]:
         if m and bank == "sha256":
             out[int(m.group(1))] = bytes.fromhex(m.group(2))
     return out
+
+
+def credential_parts(raw: bytes) -> tuple[bytes, bytes]:
+    """``(credential_blob, encrypted_seed)`` of a tpm2_makecredential output file (its
+    tpm2-tools header, then the two TPM2B structures, each with its size)."""
+    r = Reader(raw)
+    assert r.take(8) == bytes.fromhex("badcc0de00000001")  # tpm2-tools file header
+    start = r.pos
+    r.tpm2b()
+    blob = raw[start:r.pos]
+    start = r.pos
+    r.tpm2b()
+    seed = raw[start:r.pos]
+    r.end()
+    return blob, seed

@@ -14,14 +14,10 @@ from vtalab.errors import InputError
 from vtalab.training.pwsh.operators import MAX_LENGTH, apply, format_string
 from vtalab.training.session import Session
 
-EXERCISE = "upgrade-before-import"
-
 
 @pytest.fixture(scope="module")
-def session() -> Session:
-    s = Session.start(EXERCISE)
-    assert s.run("$h = Get-VMHost esx-03").ok
-    return s
+def session(pwsh_session: Session) -> Session:
+    return pwsh_session
 
 
 @pytest.mark.parametrize("line,text", [

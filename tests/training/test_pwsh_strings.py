@@ -12,14 +12,10 @@ import pytest
 from vtalab.training.pwsh.parser import MAX_NESTING, parse
 from vtalab.training.session import Session
 
-EXERCISE = "upgrade-before-import"
-
 
 @pytest.fixture(scope="module")
-def session() -> Session:
-    s = Session.start(EXERCISE)
-    assert s.run("$h = Get-VMHost esx-03").ok
-    return s
+def session(pwsh_session: Session) -> Session:
+    return pwsh_session
 
 
 @pytest.mark.parametrize("line,text", [

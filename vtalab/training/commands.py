@@ -24,7 +24,7 @@ valid spelling, and changes nothing. :func:`execute` never raises for bad input.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -229,16 +229,21 @@ class Run:
     def block(self, body: tuple[Any, ...], item: Any) -> list[Any]:
         """A script block's statements with ``$_`` = ``item``; their output."""
         self.items.append(item)
-        out: list[Any] = []
         try:
-            for statement in body:
-                items = self.pipeline(statement.pipeline)
-                if statement.assign is not None:
-                    _assign(self.state, statement.assign, unwrap(items))
-                else:
-                    out += items
+            return self.statements(body)
         finally:
             self.items.pop()
+
+    def statements(self, body: Sequence[Any]) -> list[Any]:
+        """Statements run in order: an assignment stores its value, the others' output is
+        the result."""
+        out: list[Any] = []
+        for statement in body:
+            items = self.pipeline(statement.pipeline)
+            if statement.assign is not None:
+                _assign(self.state, statement.assign, unwrap(items))
+            else:
+                out += items
         return out
 
     # -- values ------------------------------------------------------------------------------
@@ -299,16 +304,8 @@ class Run:
             if text.startswith("$(", i):
                 end = subexpression_end(text, i + 1)
                 statements = parse(text[i + 2:end - 1])
-                if item is not _NO_ITEM:  # in a script block: $_ is the item
-                    values = self.block(tuple(statements), item)
-                else:
-                    values = []
-                    for statement in statements:
-                        got = self.pipeline(statement.pipeline)
-                        if statement.assign is not None:
-                            _assign(self.state, statement.assign, unwrap(got))
-                        else:
-                            values += got
+                values = (self.statements(statements) if item is _NO_ITEM  # else $_ is item
+                          else self.block(tuple(statements), item))
                 out.append(" ".join(fmt.cell(v) for v in values))
                 i = end
                 continue
