@@ -393,7 +393,9 @@ def test_explain_before_the_host_booted_says_so_instead_of_none(
     code, out, _ = cli(capsys, "explain", SMALL, "--host", "esx-01", "--at", "0")
     assert code == 0 and "None" not in out, out
     assert "full boot   none by T+00:00:00 (the host has not booted yet)" in out
-    assert "No attestation of esx-01 is recorded yet: it is poweredOff" in out
+    # --at 0 stops before the lab's setup at T=0: said so, not "power it on"
+    assert "No attestation of esx-01 is recorded yet. The lab is not set up yet" in out
+    assert "power it on" not in out
     assert "Attestation fails" not in out and "differs from the running" not in out
     code, out, _ = cli(capsys, "explain", SMALL, "--host", "esx-01", "--at", "0", "--json")
     assert json.loads(out)["versions"]["differ"] is False

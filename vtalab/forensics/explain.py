@@ -21,6 +21,11 @@ now):
    verb), or by the setup at T=0;
 6. **conclusion** — the sentence that ties the links together.
 
+Before there is anything to attest — ``at`` 0 stops *before* the lab's setup at T=0, and
+an unconfigured topology has no vTA until its steps set it up — the chain's ``setup``
+says so and names what is missing; the conclusion and the fixes say that instead of
+advice about the (not yet started) host.
+
 Then the **fixes** (:mod:`vtalab.forensics.fixes`): candidate repairs generated from the
 situation, each one *verified* by re-running the same scenario and seed to ``at``,
 applying it as scenario steps and running on until the host recovers or a bound passes.
@@ -202,6 +207,9 @@ def build_chain(scenario: Scenario, world: Any, host: str, events: list[Any],
         # The lab starts from a snapshot of an estate (vtalab import): what happened to
         # its base images before T=0 is unknown.
         "snapshot": _is_snapshot(scenario),
+        # Whether there is anything to attest yet: the lab's setup at T=0 has run and vTA
+        # is set up for the host's cluster (otherwise neither status nor fixes can say more)
+        "setup": _setup(scenario, world, host, events, at),
     }
     chain["eventlog"], chain["quote"] = _tpm(world, host)
     # releases on a token the host kept after it was judged notAttested (vTA allows them
@@ -211,6 +219,43 @@ def build_chain(scenario: Scenario, world: Any, host: str, events: list[Any],
                          if item["time"] <= at]
     chain["conclusion"] = _conclusion(host, chain)
     return chain
+
+
+def _setup(scenario: Scenario, world: Any, host: str, events: list[Any],
+           at: float) -> dict[str, Any]:
+    """Whether ``host`` can be attested at ``at`` at all, and if not, what is true then.
+
+    ``done`` is false before the lab's setup at T=0 has run (a run stopped at T=0 stops
+    *before* it: the hosts are not started, nothing is configured) and while vTA is not
+    set up for the host's Trusted cluster (not enabled, or no Attestation Service
+    configured for it: kmxa does not attest then, so no fix could make it attested).
+    """
+    spec = next(h for c in scenario.topology.trusted_clusters for h in c.hosts
+                if h.name == host)
+    if not events:  # nothing has happened: the run stopped before the setup at T=0
+        what = ("the hosts start, the documented setup verbs configure vTA and the VMs "
+                "power on" if scenario.topology.configured else
+                "the hosts start; the topology is not configured, so only the scenario's "
+                "steps set vTA up")
+        later = ("" if spec.powered_on else
+                 f"; {host} stays powered off then (the topology says powered_on: false)")
+        return {"done": False, "started": False,
+                "why": f"the lab is not set up yet at {format_time(at)}: --at stops before "
+                       f"the events of that moment, and the setup runs at T=0 ({what}); "
+                       f"ask about --at 1s or later{later}"}
+    th = world.trusted_host(host)
+    missing = []
+    if not th.cluster.enabled:
+        missing.append(f"Trusted cluster {th.cluster.name} is not enabled "
+                       "(Set-TrustedCluster -State Enabled)")
+    if not any(s.kind == "attestation" for s in th.cluster.desired):
+        missing.append(f"no Attestation Service is configured for {th.cluster.name} "
+                       "(Add-TrustedClusterAttestationServiceInfo)")
+    if not missing:
+        return {"done": True, "started": True, "why": None}
+    return {"done": False, "started": True,
+            "why": f"at {format_time(at)} vTA is not set up for {host}: "
+                   + " and ".join(missing) + ", so kmxa does not attest it"}
 
 
 def _status(events: list[Any], host: str, status: dict[str, Any]) -> dict[str, Any]:
@@ -387,6 +432,10 @@ def _conclusion(host: str, chain: dict[str, Any]) -> str:
     images = {b["version"]: b for b in chain["base_images"]}
     measured, running = v["measured"], v["running"]
     full = boot["last_full_boot"]
+    setup = chain["setup"]
+    if st["time"] is None and st["reason"] is None and not setup["done"]:
+        why = setup["why"]
+        return f"No attestation of {host} is recorded yet. {why[:1].upper()}{why[1:]}."
     if st["time"] is None and st["reason"] is None:  # nothing to explain yet: say so
         return (f"No attestation of {host} is recorded yet: it is {v['power_state']}"
                 + (" and has not booted, so its TPM has measured nothing"
@@ -514,7 +563,8 @@ def render(x: Explanation) -> str:
                    f"{qu['restart_count']}, safe {'yes' if qu['safe'] else 'no'}")
         for i, val in sorted(qu["pcrs"].items(), key=lambda kv: int(kv[0])):
             out.append(f"            PCR {int(i):>2} sha256:{val}")
-    out.append(f"base images at {format_time(x.at)}:")
+    out.append(f"base images at {format_time(x.at)}:"
+               + ("" if c["base_images"] else " none"))
     for b in c["base_images"]:
         state = "trusted" if b["trusted"] else "NOT trusted"
         measured_by = ", ".join(b["measured_by"]) or "no host"

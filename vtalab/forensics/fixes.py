@@ -113,6 +113,8 @@ def candidates(world: Any, host: str, chain: dict[str, Any]
     cluster = world.trusted_host(host).cluster
     out: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
+    if not chain["setup"]["done"]:  # nothing a fix could repair yet: say what is true
+        return out, [{"key": "any", "why": chain["setup"]["why"]}]
     if not h.is_up:
         return out, [{"key": "any", "why": f"{host} is {h.power_state.value}; power it on "
                                           "first (Start-VMHost)"}]
