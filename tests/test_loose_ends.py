@@ -77,3 +77,4 @@ def test_explain_of_a_host_left_off_still_says_power_it_on() -> None:
     assert later.chain["setup"]["done"] is True
     assert later.not_tried == [{"key": "any", "why": "esx-01 is poweredOff; power it on "
                                                      "first (Start-VMHost)"}]
+

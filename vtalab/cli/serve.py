@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import logging
 import math
 import os
 import tempfile
@@ -18,6 +17,7 @@ from typing import Any, TextIO
 
 from vtalab.cli.common import examples
 from vtalab.cli.serve_exercise import run as run_exercise
+from vtalab.cli.serve_log import configure_logging
 from vtalab.core.files import atomic_file
 from vtalab.errors import InputError
 from vtalab.scenario.tracefile import check_writable, load_file
@@ -155,8 +155,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     if args.ta_port and args.ta_port == args.workload_port:
         raise InputError(f"--ta-port and --workload-port are both {args.ta_port}: the two "
                          "vCenters need two ports")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
-                        "%(message)s")  # wall-clock ok: the server log's own timestamps
+    configure_logging()  # every line escaped: a log line can carry what a client sent
     lab = ServedLab(scenario, seed=args.seed, topology_only=args.topology_only,
                     speed=args.speed, paused=args.paused)
     name = os.path.basename(args.scenario)

@@ -19,6 +19,7 @@ import argparse
 import os
 from typing import Any, TextIO
 
+from vtalab.cli.serve_log import configure_logging
 from vtalab.core.files import write_atomic
 from vtalab.errors import InputError
 from vtalab.scenario.tracefile import check_writable
@@ -56,6 +57,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
                 "Ctrl-C stops.", ""]))
             out.flush()
 
+        configure_logging()  # every line escaped: a log line can carry what a client sent
         try:
             serve_classroom(room, port=args.workload_port, on_ready=ready)
         except OSError as exc:
@@ -83,6 +85,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n".join([*lines, "Ctrl-C stops.", ""]))
         out.flush()
 
+    configure_logging()
     try:
         serve_forever(lab, ta_port=args.ta_port, workload_port=args.workload_port,
                       http=args.http, ui=not args.no_ui, on_ready=banner)
