@@ -78,3 +78,36 @@ def test_explain_of_a_host_left_off_still_says_power_it_on() -> None:
     assert later.not_tried == [{"key": "any", "why": "esx-01 is poweredOff; power it on "
                                                      "first (Start-VMHost)"}]
 
+
+
+# -- 3. -Server is checked once per cmdlet ---------------------------------------------------
+
+_CHECKED = ["Get-TrustAuthorityVMHostBaseImage -TrustAuthorityCluster 'vTA Cluster' "
+            "-Server vcsa-ta.lab.local",
+            "Get-VMHost -Server vcsa-ta.lab.local",
+            "Get-VMHost -Server vcsa-ta.lab.local,vcsa-wld.lab.local",  # one run per server
+            "Get-VMHost esx-01,esx-02 -Server vcsa-wld.lab.local",
+            "Get-VMHost -Server vcsa-wld.lab.local | Get-VMHostService -Server vcsa-wld.lab.local"]
+
+
+@pytest.mark.parametrize("line", _CHECKED)
+def test_server_is_checked_once_per_cmdlet(line: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The binder checked ``-Server`` for the TA cluster, again for the names, and the
+    shell a third time before running; now once per cmdlet invocation (a pipeline of two
+    cmdlets: twice). That the output and errors stay the same is the training shell's
+    tests' and goldens' job."""
+    from vtalab.training import commands, lab
+    from vtalab.training.pwsh import binding, servers
+    from vtalab.training.session import Session
+
+    calls: list[object] = []
+
+    def counted(command: str, server: object, known: list[str]) -> list[str]:
+        calls.append(server)
+        return servers.check_servers(command, server, known)
+
+    for module in (binding, commands, lab):  # every module that calls it, by its name
+        monkeypatch.setattr(module, "check_servers", counted, raising=False)
+    reply = Session.start("failed-ta-host-upgrade").run(line)
+    assert reply.ok, reply.text
+    assert len(calls) == line.count("-Server"), calls

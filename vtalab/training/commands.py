@@ -53,7 +53,7 @@ from vtalab.training.pwsh.parser import (
     property_of,
     subexpression_end,
 )
-from vtalab.training.pwsh.servers import NON_INTERACTIVE, check_servers, connected, on_servers
+from vtalab.training.pwsh.servers import NON_INTERACTIVE, connected, on_servers
 from vtalab.training.risks import assess, forbidden_effects
 from vtalab.world import registry
 from vtalab.world.objects import make, object_type
@@ -450,16 +450,17 @@ class Run:
             outcome = registry.Outcome(ok=True, output=outcome)
         return self._show(record.entry, outcome)
 
-    def _check_server(self, entry: Verb, server: Any) -> list[str] | None:
-        """The cmdlet runs on a connected vCenter: the ones ``-Server`` names (returned),
-        else the one that owns what it manages (the TA vCenter for TA objects ...)."""
+    def _check_server(self, entry: Verb, server: list[str] | None) -> list[str] | None:
+        """The cmdlet runs on a connected vCenter: the ones ``-Server`` names (returned;
+        the binder checked them), else the one that owns what it manages (the TA vCenter
+        for TA objects ...)."""
         names = connected(self.world, self.state)
         if not names:
             raise InputError(f"{entry.name}: You are not currently connected to any servers. "
                              "Please connect first using a Connect cmdlet.",
                              hint="Connect-VIServer -Server " + self.world.ta_vcenter.name)
-        if server is not None:
-            return check_servers(entry.name, server, names)
+        if server is not None:  # checked by the binder, once for the cmdlet (check_servers)
+            return list(server)
         need = {"ta": self.world.ta_vcenter.name,
                 "workload": self.world.workload_vcenter.name}.get(entry.side)
         if need is not None and need not in names:

@@ -44,6 +44,7 @@ from vtalab.training.pwsh.servers import (
     check_servers,
     connected,
     owner,
+    server_names,
     side_owns,
     side_vcenter,
 )
@@ -300,7 +301,10 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
 
     ``-Confirm`` is returned as the key ``@confirm`` (``True``/``False``) when given,
     ``-WhatIf`` as ``@whatif``, ``-RunAsync`` as ``@runasync`` and ``-Server`` as
-    ``@server``; the caller takes them out before running the verb.
+    ``@server``; the caller takes them out before running the verb. A PowerCLI cmdlet's
+    ``-Server`` is checked here, once for the invocation (:class:`_Servers`), and
+    ``@server`` holds the vCenter names it gave (``check_servers``'s result), which the
+    caller uses as they are.
     """
     specs = params_of(entry)
     named: dict[str, Any] = {}
@@ -348,8 +352,9 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
     if not sets:
         raise InputError(f"{entry.name}: {_SET_ERROR}", hint=f"usage: {usage(entry)}")
     sets = _bind_positional(entry, specs, sets, named, positional)
+    servers = _Servers(run, entry, named.get(SERVER))
     if "" in named:
-        _check_ta_cluster(run, entry, named.pop(""), _servers_given(run, entry, named))
+        _check_ta_cluster(run, entry, named.pop(""), servers.names())
     calls = [named]
     if piped is not None:
         target = _pipe_target(entry, named, piped, sets)
@@ -357,7 +362,7 @@ def bind(run: Run, entry: Verb, cmd: Command, piped: list[Any] | None) -> list[d
         calls = [{**named, target.field: item} for item in piped]
     out = []
     for call in calls:
-        out += _expand(run, entry, call, sets)
+        out += _expand(run, entry, call, sets, servers)
     return [{**c, **common} for c in out]
 
 
@@ -457,7 +462,8 @@ def _inventory_type(entry: Verb, spec: ParamSpec) -> tuple[str | None, bool]:
     return None, False
 
 
-def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | None:
+def _by_name(run: Run, entry: Verb, call: dict[str, Any],
+             servers: list[str] | None) -> dict[str, Any] | None:
     """``call`` with inventory names resolved as PowerCLI does (Object-by-Name): a
     wildcard (``Get-VMHost esx*``, ``Restart-VMHost -VMHost *``) is every matching
     object, a name matches in any case. ``None``: nothing is left to run (a filter's
@@ -469,9 +475,9 @@ def _by_name(run: Run, entry: Verb, call: dict[str, Any]) -> dict[str, Any] | No
     non-terminating error (``Could not find VMHost with name 'esx-01'.``; a Get- filter:
     ``VMHost with name 'esx-01' was not found using the specified filter(s).``) and the
     cmdlet runs for the other names. An object given as an object (piped, a variable)
-    keeps working: PowerCLI uses the object's own server."""
+    keeps working: PowerCLI uses the object's own server. ``servers``: the vCenters
+    ``-Server`` names (:meth:`_Servers.names`), ``None`` when it is not given."""
     out = dict(call)
-    servers = _servers_given(run, entry, call)
     for spec in params_of(entry):
         if spec.field not in call:
             continue
@@ -534,14 +540,33 @@ def _side_objects(run: Run, entry: Verb, spec: ParamSpec, given: Any,
     return kept
 
 
-def _servers_given(run: Run, entry: Verb, call: dict[str, Any]) -> list[str] | None:
-    """The vCenters ``-Server`` names (each one connected, else PowerCLI's error), or
-    ``None`` when it is not given."""
-    server = call.get(SERVER)
-    known = connected(run.world, run.state)
-    if server is None or entry.kind != "powercli" or not known:
-        return None  # not connected at all: the cmdlet says so when it runs
-    return check_servers(entry.name, server, known)
+class _Servers:
+    """A cmdlet invocation's ``-Server``, checked once (``check_servers``) when first
+    needed: by the TA cluster check, the names resolved on those vCenters, or the
+    arguments handed to the caller, whichever comes first (the order errors show in)."""
+
+    def __init__(self, run: Run, entry: Verb, server: Any) -> None:
+        self.run, self.entry, self.server = run, entry, server
+        self._names: list[str] | None = None
+        self._checked = False
+
+    def names(self) -> list[str] | None:
+        """The vCenters ``-Server`` names (each one connected, else PowerCLI's error), or
+        ``None`` when it is not given."""
+        if not self._checked:
+            known = connected(self.run.world, self.run.state)
+            if self.server is not None and self.entry.kind == "powercli" and known:
+                self._names = check_servers(self.entry.name, self.server, known)
+            # else None (not given, or not connected at all: the cmdlet says so when run)
+            self._checked = True
+        return self._names
+
+    def argument(self, value: Any) -> Any:
+        """What ``@server`` holds for one invocation's ``value`` (one of several servers
+        runs the cmdlet once per server): the names it gives, checked with the rest, or
+        the value as given when there is nothing to check it against (not connected: the
+        cmdlet refuses to run; a lab verb: not used)."""
+        return value if self.names() is None else server_names(value)
 
 
 def _on(run: Run, kind: str, names: list[str], servers: list[str]) -> list[str]:
@@ -597,10 +622,10 @@ def _not_found(run: Run, entry: Verb, kind: str, value: str, is_filter: bool,
                       f"({near}{kind}: {_shown(every)})")
 
 
-def _expand(run: Run, entry: Verb, call: dict[str, Any],
-            sets: list[ParamSet]) -> list[dict[str, Any]]:
+def _expand(run: Run, entry: Verb, call: dict[str, Any], sets: list[ParamSet],
+            servers: _Servers) -> list[dict[str, Any]]:
     specs = {s.field: s for s in params_of(entry) if s.field}
-    resolved = _by_name(run, entry, call)
+    resolved = _by_name(run, entry, call, servers.names())
     if resolved is None:
         return []
     call = resolved
@@ -638,7 +663,7 @@ def _expand(run: Run, entry: Verb, call: dict[str, Any],
             if spec.composite:
                 args.update(_composite(entry, spec, value))
             elif f == SERVER:
-                args[f] = value
+                args[f] = servers.argument(value)
             else:
                 args[f] = _convert(run, entry, spec, value)
                 if spec.required and not spec.switch and args[f] in (None, ""):
@@ -657,7 +682,7 @@ def _expand(run: Run, entry: Verb, call: dict[str, Any],
             # (the default set), then binds the answers as typed values.
             answered = _supply(run, entry, [specs[f] for f in specs
                                             if f in sets[0].mandatory and f not in variant])
-            out += _expand(run, entry, {**variant, **answered}, sets[:1])
+            out += _expand(run, entry, {**variant, **answered}, sets[:1], servers)
             continue
         if missing:
             raise InputError(f"{entry.name}: Cannot process command because of one or more "
