@@ -9,6 +9,16 @@ from vtalab.cli import main
 from vtalab.cli.explain import BUGS
 from vtalab.forensics.explain import explain
 from vtalab.scenario.model import load_scenario, load_scenario_text
+from vtalab.world.assembly import World
+from vtalab.world.registry import Outcome
+from vtalab.world.topology import (
+    TaClusterSpec,
+    TaHostSpec,
+    Topology,
+    TrustedClusterSpec,
+    TrustedHostSpec,
+    VmSpec,
+)
 
 SCENARIOS = BUGS.parent
 
@@ -111,3 +121,84 @@ def test_server_is_checked_once_per_cmdlet(line: str, monkeypatch: pytest.Monkey
     reply = Session.start("failed-ta-host-upgrade").run(line)
     assert reply.ok, reply.text
     assert len(calls) == line.count("-Server"), calls
+
+
+# -- 4. Restart-VMHost: what vSphere does, and no check that can never refuse ------------------
+
+
+def _hosts_world() -> World:
+    topology = Topology(
+        ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-1", release="8.0 U2")]),
+        trusted_clusters=[TrustedClusterSpec(name="TC", hosts=[
+            TrustedHostSpec(name="esx-01", release="8.0 U2"),
+            TrustedHostSpec(name="esx-02", release="8.0 U2")],
+            vms=[VmSpec(name="db", host="esx-01"),
+                 VmSpec(name="web", host="esx-01", powered_on=False)])])
+    world = World(topology, seed=4)
+    world.run(60)
+    return world
+
+
+def _do(world: World, verb: str, **args: object) -> Outcome:
+    outcome = world.kernel.env.run(until=world.perform(verb, args))
+    assert isinstance(outcome, Outcome)
+    return outcome
+
+
+def _failed_tasks(world: World) -> list[tuple[str, str | None]]:
+    return [(t.name, t.reason) for t in world.workload_vcenter.tasks if t.error]
+
+
+def test_restart_outside_maintenance_needs_force_and_keeps_the_vms() -> None:
+    world = _hosts_world()
+    refused = _do(world, "Restart-VMHost", vmhost="esx-01")
+    assert (refused.ok, refused.error) == (False, "not_in_maintenance")
+    assert world.vms["db"].power_state == "poweredOn" and world.hosts["esx-01"].is_up
+    assert ("Reboot host", "not_in_maintenance") in _failed_tasks(world)
+
+
+def test_restart_force_with_vms_running_stops_them_with_the_host() -> None:
+    """RebootHost_Task(force=true): "rebooted, even if there are virtual machines running"."""
+    world = _hosts_world()
+    boots = len(world.hosts["esx-01"].boots)
+    assert _do(world, "Restart-VMHost", vmhost="esx-01", force=True).ok
+    assert world.vms["db"].power_state == "poweredOff"
+    assert len(world.hosts["esx-01"].boots) == boots + 1
+    off = [e for e in world.kernel.trace if e.kind == "vm.power" and e.fields.get("vm") == "db"
+           and e.fields.get("state") == "poweredOff"]
+    assert off and "host reboot" in str(off[-1].fields)
+
+
+def test_a_host_in_maintenance_mode_runs_no_vm_so_restart_needs_no_force() -> None:
+    """vSphere: a host in maintenance mode does not allow a VM to power on, so a host in
+    maintenance mode with VMs still powered on cannot exist: entering it moved db away,
+    Start-VM of web there is refused (a failed Recent Task), and Restart-VMHost reboots
+    it without -Force. (Before, Start-VM powered web on and the restart's check of running
+    VMs could never refuse: it sat behind the maintenance-mode test.)"""
+    world = _hosts_world()
+    assert _do(world, "Set-VMHost", vmhost="esx-01", state="Maintenance").ok
+    assert world.vms["db"].host == "esx-02" and world.vms["db"].power_state == "poweredOn"
+    refused = _do(world, "Start-VM", vm="web")
+    assert (refused.ok, refused.error) == (False, "host_in_maintenance")
+    assert "not allowed in the current state of the host" in refused.message
+    assert world.vms["web"].power_state == "poweredOff"
+    assert ("Power On virtual machine", "host_in_maintenance") in _failed_tasks(world)
+    assert _do(world, "Restart-VMHost", vmhost="esx-01").ok
+    assert world.vms["db"].power_state == "poweredOn"  # on esx-02, untouched
+    assert _do(world, "Set-VMHost", vmhost="esx-01", state="Connected").ok
+    assert _do(world, "Start-VM", vm="web").ok  # out of maintenance mode it powers on
+
+
+@pytest.mark.parametrize("verb", ["reboot-host", "Stop-VMHost", "revert-host"])
+def test_lab_verbs_in_maintenance_mode_are_not_refused_for_vms(verb: str) -> None:
+    """The other callers of the running-VM check: in maintenance mode nothing runs, so
+    they go ahead without force (revert has none)."""
+    world = _hosts_world()
+    if verb == "revert-host":
+        assert _do(world, "upgrade-host", vmhost="esx-02", release="8.0 U3",
+                   reboot="full").ok
+        host = "esx-02"
+    else:
+        host = "esx-01"
+    assert _do(world, "Set-VMHost", vmhost=host, state="Maintenance").ok
+    assert _do(world, verb, vmhost=host).ok

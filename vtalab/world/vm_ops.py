@@ -51,6 +51,13 @@ def power_on(world: World, vm: Vm) -> Generator[Any, Any, Outcome]:
         vc.finish_task(task, error=error, reason="host_down")
         vm.last_error = "host_down"
         return Outcome(False, "host_down", error)
+    if host.in_maintenance:
+        # vSphere: "While in maintenance mode, the host does not allow you to deploy or
+        # power on a virtual machine" (so a host in maintenance mode runs no VM).
+        error = (f"Cannot power on {vm.name} on {vm.host}: The operation is not allowed in "
+                 "the current state of the host. (the host is in maintenance mode)")
+        vc.finish_task(task, error=error, reason="host_in_maintenance")
+        return Outcome(False, "host_in_maintenance", error)
     if vm.encrypted:
         ok, reason, message = _get_key(world, vm, vm.host)
         if not ok:

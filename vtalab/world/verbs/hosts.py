@@ -33,10 +33,13 @@ def _stop_vms_on(world: World, host: str, cause: str) -> None:
 
 
 def _require_quiet(world: World, host: str, force: bool, action: str) -> None:
-    h = world.host(host)
+    """A lab verb's refusal to take a host down under running VMs (``force`` stops them).
+    A host in maintenance mode runs none: entering it evacuates them, and no VM powers on
+    there (:func:`vtalab.world.vm_ops.power_on`)."""
+    world.host(host)  # an unknown host: InputError naming the nearest
     running = [v.name for v in world.vms.values()
                if v.host == host and v.power_state == "poweredOn"]
-    if running and not force and not h.in_maintenance:
+    if running and not force:
         raise OperationError(f"cannot {action} {host!r}: VMs are running on it "
                              f"({', '.join(running)}); enter maintenance mode or use force",
                              what="host", value=host)
@@ -59,7 +62,9 @@ def restart_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
                  "is not in maintenance mode: enter it, or use -Force)")
         vc.finish_task(task, error=error, reason="not_in_maintenance")
         return Outcome(False, "not_in_maintenance", error)
-    _require_quiet(world, a.vmhost, a.force, "restart")
+    # In maintenance mode no VM runs (entering it evacuates them, none powers on there);
+    # -Force reboots "even if there are virtual machines running" (HostSystem.
+    # RebootHost_Task): they stop with the host. Nothing else can refuse here.
     proc = world.host(a.vmhost).reboot("full", reason="Restart-VMHost")
     _stop_vms_on(world, a.vmhost, "host reboot")
     vc, task = _host_task(world, a.vmhost, "Reboot host")
