@@ -3,10 +3,19 @@ before its fix."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from vtalab.cli import main
 from vtalab.cli.explain import BUGS
+from vtalab.forensics.bundle import MANIFEST, _pack
 from vtalab.forensics.explain import explain
 from vtalab.scenario.model import load_scenario, load_scenario_text
 from vtalab.world.assembly import World
@@ -202,3 +211,100 @@ def test_lab_verbs_in_maintenance_mode_are_not_refused_for_vms(verb: str) -> Non
         host = "esx-01"
     assert _do(world, "Set-VMHost", vmhost=host, state="Maintenance").ok
     assert _do(world, verb, vmhost=host).ok
+
+
+# -- 5. bundle manifests: unknown keys and members are refused, not dropped or carried ------
+
+
+@pytest.fixture(scope="module")
+def bug_bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    out = tmp_path_factory.mktemp("bundle") / "BUG.tgz"
+    assert main(["bundle", str(BUGS / "remove-original-before-full-reboot.yaml"), "--host",
+                 "esx-01", "--at", "90m", "--out", str(out)]) == 0
+    return out.read_bytes()
+
+
+def _members(data: bytes) -> dict[str, bytes]:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return {i.name: tar.extractfile(i).read()  # type: ignore[union-attr]
+                for i in tar}
+
+
+def _edited(data: bytes, edit: Callable[[dict[str, Any], dict[str, bytes]], None]) -> bytes:
+    """``data`` with its manifest and members edited, the hashes made consistent again (an
+    edit the hashes alone cannot catch)."""
+    members = _members(data)
+    manifest = json.loads(members.pop(MANIFEST))
+    edit(manifest, members)
+    manifest["members"] = {n: hashlib.sha256(d).hexdigest() for n, d in sorted(members.items())}
+    members[MANIFEST] = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    return _pack(members)
+
+
+def _inner_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("../../etc/cron.d/x")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"hi\n"))
+    return buf.getvalue()
+
+
+def _typo(m: dict[str, Any], _: dict[str, bytes]) -> None:
+    m["sceanrio"] = m.pop("scenario")
+
+
+def _expect_typo(m: dict[str, Any], _: dict[str, bytes]) -> None:
+    m["expect"] = {"attested": ["esx-01"], "recoded": {"esx-01": "attested"}}
+
+
+def _inner(m: dict[str, Any], members: dict[str, bytes]) -> None:
+    members["evidence/esx-01/more.tar"] = _inner_tar()
+
+
+def _other_host(m: dict[str, Any], members: dict[str, bytes]) -> None:
+    members["evidence/esx-02/quote.msg"] = members["evidence/esx-01/quote.msg"]
+
+
+def _v2_with_expect(m: dict[str, Any], _: dict[str, bytes]) -> None:
+    m["format_version"] = 2
+    m["expect"] = {"attested": ["esx-01"]}
+
+
+def _file_list(m: dict[str, Any], _: dict[str, bytes]) -> None:
+    m["file"] = ["x.yaml"]
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_typo, "manifest.json has an unknown key 'sceanrio'; the bundle is damaged or was "
+            "edited; did you mean 'scenario'?"),
+    (_expect_typo, "manifest.json has an unknown key 'expect.recoded'; the bundle is damaged "
+                   "or was edited; did you mean 'recorded'?"),
+    (_inner, "manifest.json lists member 'evidence/esx-01/more.tar', which is not part of a "
+             "bundle of esx-01; the bundle was edited; did you mean "
+             "'evidence/esx-01/"),
+    (_other_host, "manifest.json lists member 'evidence/esx-02/quote.msg', which is not part"
+                  " of a bundle of esx-01; the bundle was edited; did you mean "
+                  "'evidence/esx-01/quote.msg'?"),
+    (_v2_with_expect, "manifest.json has the key 'expect' of format 3 but says "
+                      "format_version 2; the bundle is damaged or was edited\n"),
+    (_file_list, "manifest.json has no valid 'file'"),
+], ids=["typo", "expect-typo", "inner-tar", "other-host", "v2-expect", "file-list"])
+def test_a_bundle_manifest_with_unknown_keys_or_members_is_refused(
+        edit: Callable[[dict[str, Any], dict[str, bytes]], None], message: str,
+        bug_bundle: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "EDITED.tgz"
+    path.write_bytes(_edited(bug_bundle, edit))
+    capsys.readouterr()
+    code = main(["run", str(path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "", err
+    assert err.startswith(f"error: {path}: {message}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["EDITED.tgz"]  # nothing extracted
+
+
+def test_an_unedited_bundle_still_runs(bug_bundle: bytes, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "BUG.tgz"
+    path.write_bytes(_edited(bug_bundle, lambda m, members: None))
+    assert main(["run", str(path)]) == 0, capsys.readouterr()

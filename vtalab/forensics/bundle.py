@@ -56,6 +56,11 @@ the tar ``mtime`` and the gzip header time set to :data:`vtalab.core.kernel.SIM_
 0 with empty owner names, mode 0644, no file name in the gzip header. Two engineers who
 bundle the same bug can compare the files' hashes.
 
+A manifest holds exactly the keys of its format (:data:`MANIFEST_KEYS`, ``expect``:
+:data:`EXPECT_KEYS`) and lists exactly the members above for its hosts: anything else (a
+misspelt key, an inner archive, another host's evidence) is refused with the nearest valid
+name, never dropped or carried along unchecked.
+
 The manifest's hashes detect a damaged or edited member (integrity); they are not a
 signature (the manifest itself can be rewritten), so a bundle is evidence of a
 *reproducible simulation*, not of who made it.
@@ -82,8 +87,9 @@ from vtalab.scenario.expect import Verdict
 from vtalab.scenario.model import check_name, run_scenario
 from vtalab.scenario.tracefile import load_file, trace_text
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MANIFEST", "SCENARIO", "TRACE", "Bundle", "build_bundle",
-           "default_hosts", "is_bundle", "open_bundle", "sha256_hex"]
+__all__ = ["EXPECT_KEYS", "FORMAT", "FORMAT_VERSION", "MANIFEST", "MANIFEST_KEYS", "SCENARIO",
+           "TRACE", "Bundle", "build_bundle", "default_hosts", "is_bundle", "open_bundle",
+           "sha256_hex"]
 
 #: What ``manifest.json`` says a bundle is; its layout version (bump on any change).
 #: 2: several hosts (``hosts``; ``explain.json`` a list). 1: one ``host`` (still read).
@@ -97,6 +103,15 @@ EXPLAIN_TXT, EXPLAIN_JSON = "explain.txt", "explain.json"
 #: The evidence files a bundle must carry for its host (``World.evidence`` names).
 EVIDENCE_FILES = ("ak.pub.pem", "eventlog.bin", "nonce.hex", "pcrs.bin", "pcrs.json",
                   "pcrs.out", "quote.msg", "quote.sig")
+
+#: The keys a manifest of each format version holds (``build_bundle`` writes them): any
+#: other key is a typo or an edit, refused with the nearest (never silently dropped).
+_COMMON_KEYS = ("at", "evidence_time", "file", "format", "format_version", "members",
+                "scenario", "seed", "trace_digest", "vtalab_version")
+MANIFEST_KEYS = {1: frozenset({*_COMMON_KEYS, "host"}), 2: frozenset({*_COMMON_KEYS, "hosts"}),
+                 3: frozenset({*_COMMON_KEYS, "hosts", "expect"})}
+#: The keys of a manifest's ``expect``.
+EXPECT_KEYS = frozenset({"at", "attested", "recorded"})
 
 _MODE = 0o644
 _MTIME = int(SIM_EPOCH.timestamp())
@@ -334,6 +349,18 @@ def _manifest(path: str, raw: bytes) -> dict[str, Any]:
     if isinstance(version, bool) or version not in _READS:  # true == 1: not a version
         raise InputError(f"{path}: bundle format version {version!r} is not one this vtalab "
                          f"{vtalab.__version__} reads ({', '.join(map(str, _READS))})")
+    known = MANIFEST_KEYS[version]
+    for key in sorted(manifest):
+        if key in known:
+            continue
+        other = [str(v) for v, keys in sorted(MANIFEST_KEYS.items()) if key in keys]
+        if other:  # a key of another format: no "nearest" to suggest
+            raise InputError(f"{path}: {MANIFEST} has the key {key!r} of format "
+                             f"{' and '.join(other)} but says format_version {version}; "
+                             "the bundle is damaged or was edited")
+        raise InputError(f"{path}: {MANIFEST} has an unknown key {key!r}; the bundle is "
+                         "damaged or was edited", what=f"keys (format {version})",
+                         value=key, choices=sorted(known))
     fields = {"vtalab_version": str, "seed": int, "trace_digest": str, "members": dict,
               **({"host": str} if version == 1 else {"hosts": list})}
     for key, kind in fields.items():
@@ -350,6 +377,8 @@ def _manifest(path: str, raw: bytes) -> dict[str, Any]:
                 raise bad(f"has no valid {key!r} ({exc})") from None
     if not isinstance(manifest.get("scenario", ""), str):
         raise bad("has no valid 'scenario' (the scenario's name)")
+    if not isinstance(manifest.get("file", ""), str):
+        raise bad("has no valid 'file' (the scenario's file name)")
     expect = manifest.get("expect")
     if expect is not None and not (
             isinstance(expect, dict) and isinstance(expect.get("attested"), list)
@@ -357,12 +386,30 @@ def _manifest(path: str, raw: bytes) -> dict[str, Any]:
             and isinstance(expect.get("recorded", {}), dict)
             and all(isinstance(v, str) for v in expect.get("recorded", {}).values())):
         raise bad("has no valid 'expect'")
+    if expect is not None:
+        for key in sorted(expect):
+            if key not in EXPECT_KEYS:
+                raise InputError(f"{path}: {MANIFEST} has an unknown key 'expect.{key}'; the "
+                                 "bundle is damaged or was edited", what="keys of 'expect'",
+                                 value=key, choices=sorted(EXPECT_KEYS))
+        if expect.get("at") is not None:
+            try:
+                expect["at"] = parse_time(expect["at"])
+            except ValueError as exc:
+                raise bad(f"has no valid 'expect.at' ({exc})") from None
     members = manifest["members"]
     required = [SCENARIO, TRACE, EXPLAIN_TXT, EXPLAIN_JSON,
                 *(f"{_evidence_dir(h)}/{n}" for h in _hosts(manifest) for n in EVIDENCE_FILES)]
     for name in required:
         if name not in members:
             raise bad(f"lists no member {name}")
+    for name in sorted(members):
+        # Only what build_bundle writes: another member (an inner archive, a file for
+        # another host) would be carried along unchecked by anything but its hash.
+        if name not in required:
+            raise InputError(f"{path}: {MANIFEST} lists member {name!r}, which is not part "
+                             f"of a bundle of {', '.join(_hosts(manifest))}; the bundle was "
+                             "edited", what="members", value=name, choices=required)
     if not all(isinstance(v, str) for v in members.values()):
         raise bad("has a member hash that is not text")
     return manifest
