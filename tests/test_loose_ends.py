@@ -308,3 +308,74 @@ def test_an_unedited_bundle_still_runs(bug_bundle: bytes, tmp_path: Path,
     path = tmp_path / "BUG.tgz"
     path.write_bytes(_edited(bug_bundle, lambda m, members: None))
     assert main(["run", str(path)]) == 0, capsys.readouterr()
+
+
+# -- 6. -match's wall-clock timeout is part of the session's record --------------------------
+
+_SLOW = "Get-VMHost | where {'" + "a" * 60 + "!' -match '(a|aa)+$'} | select Name"
+_FAST = "Get-VMHost | where {$_.Name -match '^esx-0[12]$'} | select Name"
+
+
+def _session() -> Any:
+    from vtalab.training.session import Session
+
+    return Session.start("failed-ta-host-upgrade")
+
+
+def _replayed(session: Any, records: list[dict[str, Any]]) -> Any:
+    from vtalab.training.session import Session
+
+    return Session.replay(session.exercise, session.seed, records)
+
+
+def test_a_match_timeout_is_recorded_and_replayed_as_recorded() -> None:
+    live = _session()
+    reply = live.run(_SLOW)  # times out here (the wall-clock limit)
+    assert not reply.ok and "The RegEx engine has timed out" in reply.text
+    records = live.records()
+    assert records[-1]["match_timeouts"] == [0]
+    again = _replayed(live, records)  # reproduced from the record, not re-timed
+    assert (again.entries[-1].ok, again.entries[-1].output) == (False, reply.text)
+    assert again.records() == records
+    assert json.loads(live.to_json())["commands"][-1]["match_timeouts"] == [0]
+
+
+def test_a_replay_follows_the_record_not_this_machine() -> None:
+    """A record made where a match timed out (a slower machine) replays as a timeout
+    here, where the same match is fast; a record without timeouts replays as matches."""
+    live = _session()
+    assert live.run(_FAST).ok
+    records = live.records()
+    assert "match_timeouts" not in records[-1]
+    slower = [*records[:-1], {**records[-1], "match_timeouts": [1]}]
+    again = _replayed(live, slower)
+    last = again.entries[-1]
+    assert not last.ok and "The RegEx engine has timed out" in last.output
+    assert last.match_timeouts == (1,)  # the second evaluation, as recorded
+    assert _replayed(live, records).entries[-1].ok
+
+
+def test_a_replay_that_cannot_finish_a_recorded_match_says_so(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from vtalab.errors import ReplayError
+    from vtalab.training.pwsh import filters
+
+    live = _session()
+    assert live.run(_FAST).ok
+    records = live.records()
+    faster = [*records[:-1], {**records[-1], "line": _SLOW}]  # it finished when recorded
+    monkeypatch.setattr(filters, "REPLAY_MATCH_SECONDS", 0.05)
+    with pytest.raises(ReplayError, match="its -match evaluation 1 finished when recorded"):
+        _replayed(live, faster)
+
+
+@pytest.mark.parametrize("bad", [[-1], ["0"], [True], 3, [2**31]])
+def test_a_saved_session_with_bad_match_timeouts_is_refused(bad: object) -> None:
+    from vtalab.errors import InputError
+    from vtalab.training.session import Session
+
+    doc = json.loads(_session().to_json())
+    doc["commands"] = [{"time": 0, "kind": "command", "line": "Get-VMHost",
+                        "match_timeouts": bad}]
+    with pytest.raises(InputError, match=r"commands\[0\]"):
+        Session.from_document(doc, "saved.json")

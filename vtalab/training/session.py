@@ -47,6 +47,7 @@ from vtalab.training.debrief import GENERATOR, debrief_html, debrief_text
 from vtalab.training.esxi import prompt as esxi_prompt
 from vtalab.training.exercises import Exercise, exercise
 from vtalab.training.grading import Grade, grade, trust_snapshot
+from vtalab.training.pwsh.filters import REPLAY_MATCH_SECONDS, match_outcomes
 
 __all__ = ["META_COMMANDS", "SAVE_VERSION", "Entry", "Reply", "Session",
            "parse_command_number", "parse_sim_time", "words"]
@@ -86,6 +87,9 @@ class Entry:
     calls: tuple[tuple[str, dict[str, Any]], ...] = ()
     #: the answers given to PowerShell's confirmation prompts (replayed with the line)
     answers: tuple[str, ...] = ()
+    #: which of the line's ``-match`` evaluations timed out (wall-clock; replayed as
+    #: recorded: :class:`vtalab.training.pwsh.filters.MatchOutcomes`)
+    match_timeouts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,8 @@ class Session:
         return self._command(text)
 
     def _command(self, text: str, *, expect_time: float | None = None,
-                 answers: list[str] | None = None) -> Reply:
+                 answers: list[str] | None = None,
+                 match_timeouts: list[int] | None = None) -> Reply:
 
         issued, seq = self.now, len(self.world.kernel.trace)
         if expect_time is not None and abs(issued - expect_time) > 1e-6:
@@ -231,15 +236,23 @@ class Session:
             return answer
 
         self.state.prompt = prompt if (feed is not None or self.ask is not None) else None
+        # a replayed line (its recorded time given) reproduces its -match timeouts
+        replay = (match_timeouts or []) if expect_time is not None else None
         try:
-            result = execute(self.world, text, self.state)
+            with match_outcomes(replay) as matches:
+                result = execute(self.world, text, self.state)
         finally:
             self.state.prompt = None
+        if matches.overrun:
+            raise ReplayError(f"replaying {text!r}: its -match evaluation "
+                              f"{matches.overrun[0] + 1} finished when recorded but not in "
+                              f"{REPLAY_MATCH_SECONDS:g} s now")
         out = result.text if result.ok or not result.error else (
             (result.text + "\n" if result.text else "") + result.error)
         self.entries.append(Entry(text, "command", issued, seq, self.now, result.ok, out,
                                   tuple(result.risky), tuple(result.actions),
-                                  tuple(result.calls), tuple(given)))
+                                  tuple(result.calls), tuple(given),
+                                  tuple(matches.timed_out)))
         return Reply(out, ok=result.ok)
 
     def _help(self) -> str:
@@ -384,6 +397,8 @@ class Session:
                 rec["until"] = e.end
             if e.answers:
                 rec["answers"] = list(e.answers)
+            if e.match_timeouts:
+                rec["match_timeouts"] = list(e.match_timeouts)
             out.append(rec)
         return out
 
@@ -400,7 +415,9 @@ class Session:
             if kind == "command":
                 session._command(rec["line"], expect_time=rec["time"],
                                  answers=([str(a) for a in rec["answers"]]
-                                          if "answers" in rec else None))
+                                          if "answers" in rec else None),
+                                 match_timeouts=[int(n) for n in
+                                                 rec.get("match_timeouts", [])])
             elif kind == "hint":
                 session._log_hint()
             else:  # advance: time passed without a command (a rewind to a later time)
@@ -447,6 +464,11 @@ class Session:
             ok = ok and isinstance(rec.get("time"), int | float)
             ok = ok and ("answers" not in rec or (isinstance(rec["answers"], list) and all(
                 isinstance(a, str) for a in rec["answers"])))
+            # which -match evaluations of the line timed out: their numbers, in order
+            ok = ok and ("match_timeouts" not in rec or (
+                isinstance(rec["match_timeouts"], list) and len(rec["match_timeouts"]) <= 10_000
+                and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n < 2**31
+                        for n in rec["match_timeouts"])))
             for key in ("time", "until") if ok else ():
                 if key in rec and not _is_time(rec[key]):
                     raise InputError(f"{path}: commands[{i}].{key}: expected a simulated "

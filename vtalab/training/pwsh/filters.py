@@ -19,10 +19,12 @@ these cmdlets and the lab commands share: case-insensitive names, unambiguous pr
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import regex
@@ -46,9 +48,10 @@ from vtalab.training.pwsh.parser import (
 if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
-__all__ = ["FILTERS", "MATCH_TIMEOUT_SECONDS", "WILDCARD_CHARS", "Calculated", "Filter",
-           "Wildcard", "bind_simple", "block_value", "compare", "is_wildcard", "matching",
-           "regex_search", "resolve_param_name", "wildcard"]
+__all__ = ["FILTERS", "MATCH_TIMEOUT_SECONDS", "REPLAY_MATCH_SECONDS", "WILDCARD_CHARS",
+           "Calculated", "Filter", "MatchOutcomes", "Wildcard", "bind_simple", "block_value",
+           "compare", "is_wildcard", "match_outcomes", "matching", "regex_search",
+           "resolve_param_name", "wildcard"]
 
 
 def resolve_param_name(command: str, given: str, names: Sequence[str]) -> str:
@@ -232,27 +235,86 @@ MATCH_TIMED_OUT = ("The RegEx engine has timed out while trying to match a patte
                    "back-references and other factors.")
 
 
+#: The most wall-clock seconds a replayed ``-match`` that finished when it was recorded
+#: may take (a slower machine): far more than :data:`MATCH_TIMEOUT_SECONDS`, so that a
+#: replay reproduces the recorded outcome, and still bounded.
+REPLAY_MATCH_SECONDS = 60.0
+
+
+@dataclass
+class MatchOutcomes:
+    """Which ``-match`` evaluations of one shell line timed out, by their order in it.
+
+    The timeout is wall-clock (as .NET's ``Regex.MatchTimeout``): a pattern near the limit
+    can match on one machine and time out on another. So the outcome is part of the
+    session's record, like the answers to a prompt: ``replay`` None is a live line (the
+    evaluations that time out are listed in ``timed_out``); a replayed line is given the
+    recorded list, and evaluation ``n`` times out again at once if it is in it (and is
+    listed in ``timed_out`` again, so that the replayed line records the same), and
+    otherwise runs to its end (it finished when recorded), bounded by
+    :data:`REPLAY_MATCH_SECONDS`. Same record, same outcome, on any machine; a replayed
+    evaluation that runs out even that bound is listed in ``overrun`` (the replay could
+    not reproduce the record: the caller says so).
+    """
+
+    replay: frozenset[int] | None = None
+    timed_out: list[int] = field(default_factory=list)
+    overrun: list[int] = field(default_factory=list)
+    count: int = 0
+
+
+_OUTCOMES: ContextVar[MatchOutcomes | None] = ContextVar("vtalab_match_outcomes",
+                                                         default=None)
+
+
+@contextlib.contextmanager
+def match_outcomes(replay: Iterable[int] | None = None) -> Iterator[MatchOutcomes]:
+    """Record (or, given the recorded list, reproduce) the ``-match`` timeouts of the
+    shell line run inside the block (:class:`MatchOutcomes`)."""
+    outcomes = MatchOutcomes(None if replay is None else frozenset(replay))
+    token = _OUTCOMES.set(outcomes)
+    try:
+        yield outcomes
+    finally:
+        _OUTCOMES.reset(token)
+
+
 @functools.lru_cache(maxsize=256)
 def _regex(pattern: str) -> Any:
     return regex.compile(pattern, regex.IGNORECASE)
+
+
+def _timed_out(op: str, pattern: str, limit: float) -> InputError:
+    return InputError(f"-{op}: {MATCH_TIMED_OUT}", what="regular expression", value=pattern,
+                      hint=f"the match took over {limit:g} s (MATCH_TIMEOUT_SECONDS): "
+                      "simplify the pattern (no nested quantifiers such as (a|aa)+)")
 
 
 def regex_search(op: str, pattern: str, text: str) -> bool:
     """Whether the regular expression ``pattern`` is found in ``text`` (any case), for
     the operator ``-op``. The ``regex`` engine stops after :data:`MATCH_TIMEOUT_SECONDS`
     (Python's ``re`` cannot be stopped): then an ``InputError`` with .NET's words, as
-    PowerShell's RegexMatchTimeoutException; a bad pattern is one too."""
+    PowerShell's RegexMatchTimeoutException; a bad pattern is one too. Inside
+    :func:`match_outcomes` the timeouts are recorded, or reproduced when replayed."""
     try:
         compiled = _regex(pattern)
     except (regex.error, ValueError, OverflowError) as exc:
         raise InputError(f"-{op}: invalid regular expression {pattern!r}: {exc}") from None
+    outcomes = _OUTCOMES.get()
+    n = 0
+    if outcomes is not None:
+        n, outcomes.count = outcomes.count, outcomes.count + 1
+        if outcomes.replay is not None and n in outcomes.replay:
+            outcomes.timed_out.append(n)  # as recorded (and recorded again)
+            raise _timed_out(op, pattern, MATCH_TIMEOUT_SECONDS)
+    replaying = outcomes is not None and outcomes.replay is not None
+    limit = REPLAY_MATCH_SECONDS if replaying else MATCH_TIMEOUT_SECONDS
     try:
-        return compiled.search(text, timeout=MATCH_TIMEOUT_SECONDS) is not None  # wall-clock ok
+        return compiled.search(text, timeout=limit) is not None  # wall-clock ok
     except TimeoutError:
-        raise InputError(f"-{op}: {MATCH_TIMED_OUT}", what="regular expression",
-                         value=pattern, hint=f"the match took over {MATCH_TIMEOUT_SECONDS:g} s "
-                         "(MATCH_TIMEOUT_SECONDS): simplify the pattern (no nested "
-                         "quantifiers such as (a|aa)+)") from None
+        if outcomes is not None:
+            (outcomes.overrun if replaying else outcomes.timed_out).append(n)
+        raise _timed_out(op, pattern, limit) from None
 
 
 def compare(left: Any, op: str, right: Any) -> bool:
