@@ -82,13 +82,12 @@ def _vm_power(vm: Any) -> str:
     return "POWERED_ON" if vm.power_state == "poweredOn" else "POWERED_OFF"
 
 
-def _host_row(world: World, name: str) -> dict[str, Any]:
+def _host_row(world: World, name: str, vms: list[Any]) -> dict[str, Any]:
     h = world.hosts[name]
     row: dict[str, Any] = {
         "name": name, "connection_state": _connection(h), "power_state": _power(h),
         "in_maintenance": h.in_maintenance,
-        "vms": [{"name": v.name, "power_state": _vm_power(v)}
-                for v in world.vms.values() if v.host == name]}
+        "vms": [{"name": v.name, "power_state": _vm_power(v)} for v in vms]}
     if h.role == "trusted":  # the client marks a host whose attestation failed
         status = world.trusted_host(name).summary().status
         if status == "notAttested":
@@ -99,11 +98,16 @@ def _host_row(world: World, name: str) -> dict[str, Any]:
 def inventory(world: World, side: Side) -> dict[str, Any]:
     """The navigator's tree of one vCenter: its clusters, their hosts and their VMs."""
     vc = _vcenter(world, side)
+    on: dict[str, list[Any]] = {}  # each host's VMs, in one pass (not one per host)
+    for v in world.vms.values():
+        on.setdefault(v.host, []).append(v)
     if side == "ta":
         clusters = [{"name": world.ta_cluster.name,
-                     "hosts": [_host_row(world, n) for n in world.ta_cluster.hosts]}]
+                     "hosts": [_host_row(world, n, on.get(n, []))
+                               for n in world.ta_cluster.hosts]}]
     else:
-        clusters = [{"name": c.name, "hosts": [_host_row(world, n) for n in c.hosts]}
+        clusters = [{"name": c.name, "hosts": [_host_row(world, n, on.get(n, []))
+                                               for n in c.hosts]}
                     for c in world.trusted_clusters.values()]
     return {"name": vc.name, "role": "trust-authority" if side == "ta" else "workload",
             "clusters": clusters}
