@@ -105,6 +105,8 @@ def test_select_names_a_column_as_the_object_spells_it(run: Run) -> None:
     ("Get-VMHost | sort Name -Descending | select -ExpandProperty Name",
      ["ta-esx-01", "esx-10", "esx-02", "esx-01"]),
     ("Get-VMHost | select -ExpandProperty Version | sort -Unique", ["8.0.1", "8.0.2"]),
+    ("Get-VMHost | sort Version -Descending -Unique | select -ExpandProperty Name",
+     ["ta-esx-01", "esx-01"]),
     ("Get-VMHost | ft Name -HideTableHeaders", ["ta-esx-01", "esx-01", "esx-02", "esx-10"]),
     ("Get-VMHost | select Name -First 2 | ConvertTo-Json -Compress",
      ['[{"Name":"ta-esx-01"},{"Name":"esx-01"}]']),

@@ -533,7 +533,16 @@ def _sort(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
 
     out = sorted(items, key=key, reverse=bool(named.get("Descending")))
     if named.get("Unique"):
-        out = [x for i, x in enumerate(out) if x not in out[:i]]
+        # one object per value of the sort properties (any case), the first of each, as
+        # PowerShell's `sort Version -Unique`; without properties, per object
+        seen: list[tuple[Any, ...]] = []
+        unique = []
+        for x in out:
+            k = key(x)
+            if k not in seen:
+                seen.append(k)
+                unique.append(x)
+        out = unique
     return out
 
 
