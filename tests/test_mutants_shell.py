@@ -142,3 +142,88 @@ def test_contains_and_notcontains_test_the_whole_collection(run: Run) -> None:
                            ("-notcontains", "esx-99", ["db01"])):
         line = f"Get-VM | where {{$hosts.Name {op} '{value}'}} | select -ExpandProperty Name"
         assert _lines(run(line)) == vms, line
+
+
+# -- parameter binding (pwsh/binding.py) ---------------------------------------------------
+
+def test_a_parameter_given_twice_is_refused(run: Run) -> None:
+    r = run("Get-VMHost -Name esx-01 -Name esx-02")
+    assert not r.ok and r.error == ("Get-VMHost: Cannot bind parameter because parameter "
+                                    "'Name' is specified more than once.")
+
+
+@pytest.mark.parametrize("line, error", [
+    ("Export-VMHostImageDb -VMHost esx-01 -FilePath @()",
+     "Export-VMHostImageDb: Cannot bind argument to parameter 'FilePath' because it is an "
+     "empty array."),
+    ("Export-VMHostImageDb -VMHost '' -FilePath x.tgz",
+     "Export-VMHostImageDb: Cannot bind argument to parameter 'VMHost' because it is an "
+     "empty string."),
+    ("Export-VMHostImageDb -VMHost esx-01 -Path x.tgz",
+     "Export-VMHostImageDb: A parameter cannot be found that matches parameter name "
+     "'Path'."),
+    ("Get-VMHost -WhatIf", "Get-VMHost: A parameter cannot be found that matches "
+                           "parameter name 'WhatIf'."),
+    ("Get-VMHost -RunAsync", "Get-VMHost: A parameter cannot be found that matches "
+                             "parameter name 'RunAsync'."),
+    ("Get-TrustAuthorityCluster -Name ''", "unknown Trust Authority cluster ''"),
+])
+def test_binding_refuses_what_powershell_refuses(run: Run, line: str, error: str) -> None:
+    r = run(line)
+    assert not r.ok and r.error is not None and r.error.startswith(error), r.error
+
+
+@pytest.mark.parametrize("line, names", [
+    ("Get-VMHost -Name nomatch*", []),
+    ("Get-VMHost -Name ESX-01", ["esx-01"]),
+])
+def test_inventory_names_match_as_powercli_matches_them(run: Run, line: str,
+                                                        names: list[str]) -> None:
+    assert _lines(run(line + " | select -ExpandProperty Name")) == names
+
+
+def test_a_set_value_matches_in_any_case(run: Run) -> None:
+    r = run("Set-TrustAuthorityCluster -TrustAuthorityCluster 'vTA Cluster' -State ENABLED "
+            "-WhatIf")
+    assert r.ok and r.text == ('What if: Performing the operation "Set-TrustAuthorityCluster" '
+                               'on target "vTA Cluster".')
+
+
+def test_two_parameters_with_several_values_are_refused(run: Run) -> None:
+    r = run("Export-VMHostImageDb -VMHost esx-01,esx-02 -FilePath a.tgz,b.tgz")
+    assert not r.ok and r.error == ("Export-VMHostImageDb: only one parameter may take "
+                                    "several values, not -VMHost and -FilePath")
+
+
+def test_the_prompt_takes_every_value_of_an_array_parameter() -> None:
+    """Two answers to TrustAuthorityCluster[0] and [1], then an empty one: the cmdlet
+    runs for both values, as PowerShell binds the array."""
+    topology = Topology(ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-esx-01")]),
+                        trusted_clusters=[TrustedClusterSpec(hosts=[
+                            TrustedHostSpec(name="esx-01", release="8.0 U1")])])
+    world = World(topology, seed=7)
+    world.run(60)
+    answers = iter(["vTA Cluster", "vta", ""])
+    asked: list[str] = []
+
+    def prompt(text: str) -> str:
+        asked.append(text.rsplit("\n", 1)[-1])
+        return next(answers)
+
+    state = ShellState()
+    state.prompt = prompt
+    lines = _lines(execute(world, "Get-TrustAuthorityVMHostBaseImage", state))
+    assert asked == ["TrustAuthorityCluster[0]: ", "TrustAuthorityCluster[1]: ",
+                     "TrustAuthorityCluster[2]: "]
+    assert [x.split()[0] for x in lines[2:]] == ["8.0.1-21495797", "8.0.1-21495797"]
+
+
+@pytest.mark.parametrize("given, shown", [("10m", "600"), ("90", "90"), ("1h30m", "5400")])
+def test_a_duration_is_seconds_or_written_with_units(given: str, shown: str) -> None:
+    topology = Topology(ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-esx-01")]),
+                        trusted_clusters=[TrustedClusterSpec(hosts=[
+                            TrustedHostSpec(name="esx-01")])])
+    world = World(topology, seed=7)
+    world.run(60)
+    r = execute(world, f"kms-outage -Duration {given}", ShellState())
+    assert r.ok and r.text == f"kms-outage (heals after {shown} s)", (r.text, r.error)
