@@ -14,6 +14,7 @@ import yaml
 from vtalab.cli import main
 from vtalab.cli.explain import BUGS
 from vtalab.errors import InputError
+from vtalab.forensics import estate
 from vtalab.forensics.estate import import_estate
 from vtalab.forensics.explain import explain, fixed_scenario
 from vtalab.scenario.model import load_scenario
@@ -160,3 +161,30 @@ def test_a_cluster_is_quick_boot_when_any_of_its_hosts_was_quick_booted(tmp_path
                            "esx-01 1\nesx-02 0\n", {U1: "2026-01-05T07:55:00Z", U2: None})
     [cluster] = data["topology"]["trusted_clusters"]
     assert cluster["quick_boot"] is True
+
+
+def test_the_generated_ta_host_runs_the_newest_image_and_a_cluster_may_have_80_characters(
+        tmp_path: Path) -> None:
+    name = "C" * 80
+    (tmp_path / "hosts.json").write_text(json.dumps(
+        [{"Name": "esx-01", "Version": "8.0.1", "Build": "21495797", "Parent": name}]),
+        encoding="utf-8")
+    (tmp_path / "images.json").write_text(json.dumps(
+        [{"VMHostVersion": U2}, {"VMHostVersion": U1}]), encoding="utf-8")
+    (tmp_path / "quickboot.txt").write_text("esx-01 0\n", encoding="utf-8")
+    text, _notes = import_estate(str(tmp_path / "hosts.json"), str(tmp_path / "images.json"),
+                                 str(tmp_path / "quickboot.txt"))
+    data = yaml.safe_load(text)
+    assert data["topology"]["ta_cluster"]["hosts"] == [{"name": "ta-esx-01", "release": U2}]
+    assert [c["name"] for c in data["topology"]["trusted_clusters"]] == [name]
+
+
+def test_an_estate_with_as_many_hosts_as_a_lab_holds_has_no_room_for_its_ta_host(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(estate, "MAX_HOSTS", 3)
+    hosts = [(f"esx-{i:02d}", U1) for i in range(1, 3)]
+    _estate(tmp_path, hosts, "".join(f"{n} 0\n" for n, _ in hosts), {U1: None})
+    hosts.append(("esx-03", U1))
+    with pytest.raises(InputError, match=r"3 hosts; a lab holds at most 3 \(MAX_HOSTS, with "
+                                         r"its TA host\)"):
+        _estate(tmp_path, hosts, "".join(f"{n} 0\n" for n, _ in hosts), {U1: None})
