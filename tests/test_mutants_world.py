@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from vtalab.core.limits import MAX_CLUSTERS
 from vtalab.errors import InputError
 from vtalab.world import registry
 from vtalab.world.assembly import World
@@ -21,6 +22,7 @@ from vtalab.world.topology import (
     TrustedClusterSpec,
     TrustedHostSpec,
     VmSpec,
+    size_problem,
 )
 
 U1, U2 = "8.0.1-21495797", "8.0.2-22380479"
@@ -196,3 +198,10 @@ def test_a_kms_fault_hits_the_server_named_or_every_server(fault: str, reason: s
     assert _do(world, fault).ok
     out = _do(world, "Start-VM", vm="db01")
     assert (out.ok, out.error) == (False, reason), out
+
+
+def test_a_topology_of_exactly_max_clusters_is_within_the_limits() -> None:
+    assert size_problem({"trusted_clusters": [{"hosts": []}] * MAX_CLUSTERS}) is None
+    path, message = size_problem(
+        {"trusted_clusters": [{"hosts": []}] * (MAX_CLUSTERS + 1)}) or ((), "")
+    assert path == ("trusted_clusters", MAX_CLUSTERS) and "(MAX_CLUSTERS)" in message
