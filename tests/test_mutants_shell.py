@@ -227,3 +227,16 @@ def test_a_duration_is_seconds_or_written_with_units(given: str, shown: str) -> 
     world.run(60)
     r = execute(world, f"kms-outage -Duration {given}", ShellState())
     assert r.ok and r.text == f"kms-outage (heals after {shown} s)", (r.text, r.error)
+
+
+@pytest.mark.parametrize("given, seconds", [("10m", 600.0), ("-90", -90.0), ("1h30m", 5400.0)])
+def test_seconds_are_a_number_or_written_with_units(given: str, seconds: float) -> None:
+    """clock-skew's -Seconds is a number (its kind is seconds): `10m` is 600."""
+    topology = Topology(ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-esx-01")]),
+                        trusted_clusters=[TrustedClusterSpec(hosts=[
+                            TrustedHostSpec(name="esx-01")])])
+    world = World(topology, seed=7)
+    world.run(60)
+    r = execute(world, f"clock-skew -VMHost esx-01 -Seconds {given}", ShellState())
+    assert r.ok and r.calls == (("clock-skew", {"vmhost": "esx-01", "seconds": seconds}),), \
+        (r.calls, r.error)
