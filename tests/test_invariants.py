@@ -196,7 +196,7 @@ def test_refused_move_and_host_down_start_are_caught():
     result = run_text(TWO_HOSTS + """
     steps:
       - {at: 5m, do: Stop-VM, with: {vm: db01}}
-      - {do: Stop-VMHost, with: {vmhost: esx-01}}
+      - {do: Stop-VMHost, with: {vmhost: esx-01, force: true}}
       - {do: Start-VM, with: {vm: db01}, expect_error: host_down}
       - {do: Start-VMHost, with: {vmhost: esx-01}}
       - {do: Start-VM, with: {vm: db01}}

@@ -163,8 +163,7 @@ def test_patch_upgrades_along_8_0_u3_and_esxi_9_0_host_is_flagged() -> None:
 
 
 @pytest.mark.parametrize("verb,args", [
-    ("Stop-VMHost", {}), ("reboot-host", {}), ("reboot-host", {"mode": "quick"}),
-    ("revert-host", {})])
+    ("reboot-host", {}), ("reboot-host", {"mode": "quick"}), ("revert-host", {})])
 def test_a_host_running_vms_outside_maintenance_is_not_taken_down_without_force(
         verb: str, args: dict[str, Any]) -> None:
     world = _world()
@@ -177,6 +176,29 @@ def test_a_host_running_vms_outside_maintenance_is_not_taken_down_without_force(
     if verb != "revert-host":  # (revert has no force: maintenance mode is the way)
         assert _do(world, verb, vmhost="esx-01", force=True, **args).ok
         assert world.vms["db"].power_state == "poweredOff"
+
+
+@pytest.mark.parametrize("verb,task", [("Stop-VMHost", "Shut down host"),
+                                       ("Restart-VMHost", "Reboot host")])
+def test_powercli_takes_a_host_down_outside_maintenance_mode_only_with_force(
+        verb: str, task: str) -> None:
+    """PowerCLI's Stop-VMHost and Restart-VMHost (ShutdownHost_Task and RebootHost_Task:
+    ``force`` "regardless of whether it is in maintenance mode"): without -Force a host
+    not in maintenance mode is refused, a failed Recent Task, VMs running or not; with it
+    the host goes down and its VMs stop. (Stop-VMHost used to shut a host without VMs down
+    outside maintenance mode.)"""
+    world = _world()
+    assert world.vms["db"].host == "esx-01"
+    n = len(world.tasks())
+    out = _do(world, verb, vmhost="esx-02")  # no VM runs there: refused all the same
+    assert (out.ok, out.error) == (False, "not_in_maintenance")
+    assert "The operation is not allowed in the current state." in out.message
+    assert [(t["task"], t["status"]) for t in world.tasks()[n:]] == [(task, "error")]
+    assert world.hosts["esx-02"].is_up
+    if world.vms["db"].power_state != "poweredOn":
+        assert _do(world, "Start-VM", vm="db").ok
+    assert _do(world, verb, vmhost="esx-01", force=True).ok
+    assert world.vms["db"].power_state == "poweredOff"
 
 
 def test_upgrading_a_host_to_the_release_it_runs_is_refused_and_changes_nothing() -> None:

@@ -37,15 +37,15 @@ def test_vm_and_host_power_and_quick_boot_are_tasks(make_world: Any, do: Any) ->
         "Power Off virtual machine", "error", "invalid_state")
     # Shut a trusted host down and start it again: tasks of the workload vCenter ...
     n = len(world.tasks())
-    assert do(world, "Stop-VMHost", vmhost="esx-02").ok
+    assert do(world, "Stop-VMHost", vmhost="esx-02", force=True).ok
     assert do(world, "Start-VMHost", vmhost="esx-02").ok
     assert _new(world, n) == [(WLD_VC, "Shut down host", "esx-02", "success"),
                               (WLD_VC, "Exit standby mode", "esx-02", "success")]
     # ... a TA host's are the TA vCenter's; a refusal fails the task and is still raised.
     n = len(world.tasks())
-    assert do(world, "Stop-VMHost", vmhost="ta-01").ok
+    assert do(world, "Stop-VMHost", vmhost="ta-01", force=True).ok
     with pytest.raises(OperationError):
-        world.perform("Stop-VMHost", {"vmhost": "ta-01"})
+        world.perform("Stop-VMHost", {"vmhost": "ta-01", "force": True})
     assert _new(world, n) == [(TA_VC, "Shut down host", "ta-01", "success"),
                               (TA_VC, "Shut down host", "ta-01", "error")]
     # The cluster's Quick Boot setting (vLCM remediation settings).

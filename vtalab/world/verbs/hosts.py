@@ -50,18 +50,27 @@ def _host_task(world: World, host: str, name: str) -> Any:
     return vc, vc.start_task(name, host)
 
 
+def _outside_maintenance(world: World, host: str, force: bool, task_name: str
+                         ) -> Outcome | None:
+    """The refusal of a reboot or shutdown without -Force of a host that is not in
+    maintenance mode (RebootHost_Task and ShutdownHost_Task: ``force`` "regardless of
+    whether it is in maintenance mode"), as a failed Recent Task; ``None`` if it may go."""
+    if world.host(host).in_maintenance or force:
+        return None
+    vc, task = _host_task(world, host, task_name)
+    error = (f'The operation for the entity "{host}" failed with the following '
+             'message: "The operation is not allowed in the current state." (the host '
+             "is not in maintenance mode: enter it, or use -Force)")
+    vc.finish_task(task, error=error, reason="not_in_maintenance")
+    return Outcome(False, "not_in_maintenance", error)
+
+
 @verb("Restart-VMHost", summary="Reboot a host (a full boot: firmware, TPM reset, "
       "measurements); -Force outside maintenance mode.", args=RestartArgs, side="host",
       source="PowerCLI Restart-VMHost", confirm="High", run_async=True, output="VMHost")
 def restart_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
-    h = world.host(a.vmhost)
-    if not h.in_maintenance and not a.force:  # PowerCLI: -Force outside maintenance mode
-        vc, task = _host_task(world, a.vmhost, "Reboot host")
-        error = (f'The operation for the entity "{a.vmhost}" failed with the following '
-                 'message: "The operation is not allowed in the current state." (the host '
-                 "is not in maintenance mode: enter it, or use -Force)")
-        vc.finish_task(task, error=error, reason="not_in_maintenance")
-        return Outcome(False, "not_in_maintenance", error)
+    if (refused := _outside_maintenance(world, a.vmhost, a.force, "Reboot host")) is not None:
+        return refused
     # In maintenance mode no VM runs (entering it evacuates them, none powers on there);
     # -Force reboots "even if there are virtual machines running" (HostSystem.
     # RebootHost_Task): they stop with the host. Nothing else can refuse here.
@@ -118,14 +127,17 @@ def start_host(world: World, a: VmHostArgs) -> Generator[Any, Any, Outcome]:
                    output=[vmhost_object(world, a.vmhost)])
 
 
-@verb("Stop-VMHost", summary="Shut a host down.", args=RestartArgs, side="host",
-      source="PowerCLI Stop-VMHost", confirm="High", run_async=True, output="VMHost")
+@verb("Stop-VMHost", summary="Shut a host down; -Force outside maintenance mode (its "
+      "running VMs stop).", args=RestartArgs, side="host",
+      source="PowerCLI Stop-VMHost (-Force: stop hosts not in maintenance mode); vSphere "
+      "API ShutdownHost_Task (force: regardless of maintenance mode, even with VMs "
+      "running)", confirm="High", run_async=True, output="VMHost")
 def stop_host(world: World, a: RestartArgs) -> Generator[Any, Any, Outcome]:
-    def start() -> Any:
-        _require_quiet(world, a.vmhost, a.force, "shut down")
-        return world.host(a.vmhost).shutdown()
-
-    vc, task, proc = _start_in_task(world, a.vmhost, "Shut down host", start)
+    if (refused := _outside_maintenance(world, a.vmhost, a.force, "Shut down host")
+            ) is not None:
+        return refused
+    vc, task, proc = _start_in_task(world, a.vmhost, "Shut down host",
+                                    world.host(a.vmhost).shutdown)
     _stop_vms_on(world, a.vmhost, "host shutdown")
     yield proc
     vc.finish_task(task)

@@ -875,7 +875,7 @@ function hostActions(node) {
   const maint = info ? info.in_maintenance : false;
   const VERBS = { "enter-maintenance": ["Set-VMHost", { state: "Maintenance" }],
     "exit-maintenance": ["Set-VMHost", { state: "Connected" }], reboot: ["Restart-VMHost", { force: true }],
-    shutdown: ["Stop-VMHost", {}], "power-on": ["Start-VMHost", {}], upgrade: ["upgrade-host", {}] };
+    shutdown: ["Stop-VMHost", { force: true }], "power-on": ["Start-VMHost", {}], upgrade: ["upgrade-host", {}] };
   const post = (action, body, label) => act(label, async () => {
     const [verb, extra] = VERBS[action];
     await runVerb(node.ep, verb, { vmhost: node.name, ...extra, ...(body || {}) }, 4000);
@@ -889,7 +889,7 @@ function hostActions(node) {
     { label: "Reboot", disabled: !up ? "host is not responding" : null,
       run: () => dialog({ title: "Reboot host", ok: "OK", body: h("p", {}, `Reboot ${node.name}? A reboot from vCenter is a full boot.${maint ? "" : " The host is not in maintenance mode: running virtual machines stop."}`) }).then((ok) => ok && post("reboot", null, "Reboot")) },
     { label: "Shut Down", disabled: !up ? "host is not responding" : null,
-      run: () => dialog({ title: "Shut down host", ok: "OK", danger: true, body: h("p", {}, `Shut down ${node.name}?`) }).then((ok) => ok && post("shutdown", null, "Shut Down")) },
+      run: () => dialog({ title: "Shut down host", ok: "OK", danger: true, body: h("p", {}, `Shut down ${node.name}?${maint ? "" : " The host is not in maintenance mode: running virtual machines stop."}`) }).then((ok) => ok && post("shutdown", null, "Shut Down")) },
     { label: "Power On", disabled: up ? "host is powered on" : null, run: () => post("power-on", null, "Power On") },
     { heading: "Updates" },
     { label: "Remediate (upgrade ESXi)...", disabled: !up ? "host is not responding" : null, run: () => upgradeDialog(node, post) },
