@@ -205,3 +205,17 @@ def test_a_topology_of_exactly_max_clusters_is_within_the_limits() -> None:
     path, message = size_problem(
         {"trusted_clusters": [{"hosts": []}] * (MAX_CLUSTERS + 1)}) or ((), "")
     assert path == ("trusted_clusters", MAX_CLUSTERS) and "(MAX_CLUSTERS)" in message
+
+
+def test_a_kms_certificate_expiry_with_a_duration_heals() -> None:
+    """`duration` was accepted and ignored: the certificate stayed expired for ever."""
+    world = _two_kms_world()
+    out = _do(world, "kms-certificate-expired", duration="1h")
+    assert out.ok and out.message == "kms-certificate-expired (heals after 3600 s)"
+    world.run(world.kernel.now + 1800)
+    assert _do(world, "Start-VM", vm="db01").error == "kms_certificate_expired"
+    world.run(world.kernel.now + 3600)
+    assert _do(world, "Start-VM", vm="db01").ok
+    healed = [e for e in world.kernel.trace.select("fault.healed")
+              if e.fields.get("fault") == "kms-certificate-expired"]
+    assert len(healed) == 1

@@ -101,7 +101,9 @@ def kms_password(world: World, a: KmsArgs) -> Outcome:
        stands_for="KMS server certificate expiry", args=KmsArgs, source=DOMAIN)
 def kms_cert_expired(world: World, a: KmsArgs) -> Outcome:
     now = world.kernel.utc()
-    for s in _kms_servers(world, a.server):
+    servers = _kms_servers(world, a.server)
+    valid = {s.name: s.server_cert for s in servers}  # what a renewal puts back
+    for s in servers:
         ca_key = crypto.derive_private_key(world.seed, f"kms/{world.kms.name}/ca")
         # the server's own key (its certificate's): only the validity dates change
         cert = crypto.issue_certificate(s.address, crypto.cert_public_key(s.server_cert),
@@ -110,7 +112,12 @@ def kms_cert_expired(world: World, a: KmsArgs) -> Outcome:
                                         org="vtalab KMS")
         s.set_server_certificate(cert)
     _note(world, "kms", "fault.kms_certificate", "KMS server certificate expired")
-    return Outcome(True)
+
+    def heal() -> None:  # the KMS administrator renews it: valid again, the same key
+        for s in servers:
+            s.set_server_certificate(valid[s.name])
+
+    return _heal_after(world, a.duration, heal, "kms-certificate-expired")
 
 
 @fault("power-loss", summary="A host loses power (no orderly shutdown; VMs on it crash). "
