@@ -219,3 +219,13 @@ def test_a_kms_certificate_expiry_with_a_duration_heals() -> None:
     healed = [e for e in world.kernel.trace.select("fault.healed")
               if e.fields.get("fault") == "kms-certificate-expired"]
     assert len(healed) == 1
+
+
+def test_a_kms_password_change_takes_no_duration() -> None:
+    """`duration` was accepted and ignored: a password the KMS administrator changes does
+    not change back by itself (the operator gives the key provider the new one), so the
+    fault no longer offers one."""
+    world = _two_kms_world()
+    with pytest.raises(InputError, match="duration"):
+        world.perform("kms-wrong-credentials", {"duration": 600})
+    assert _do(world, "kms-wrong-credentials").ok

@@ -66,9 +66,9 @@ TARGET_RELEASES = ("8.0 U2", "8.0 U3", "8.0 U3b")
 
 #: The faults :func:`fault_schedules` draws by default: each heals (``duration``), so a
 #: plan can be judged on liveness too. Every other fault of the registry is opt-in
-#: through ``kinds=``: ``tpm-replaced``, ``sts-rotation`` and
-#: ``kms-server-certificate-replaced`` need an operator's repair; the KMS credential and
-#: certificate faults heal but are not in the default, whose draws users' tests rely on.
+#: through ``kinds=``: ``tpm-replaced``, ``sts-rotation``, ``kms-wrong-credentials`` and
+#: ``kms-server-certificate-replaced`` need an operator's repair; ``kms-certificate-expired``
+#: heals but is not in the default, whose draws users' tests rely on.
 FAULT_KINDS = ("kms-outage", "network-partition", "service-crash", "power-loss",
                "ta-host-down", "clock-skew")
 
@@ -254,7 +254,7 @@ def _fault(draw: st.DrawFn, kind: str, topology: Topology, horizon: int) -> dict
         servers = list(topology.kms.servers)  # one of them, or (None) all of them
         server = draw(st.sampled_from([None, *servers]))
         args = {} if server is None else {"server": server}
-        if kind != "kms-server-certificate-replaced":  # the one that needs the operator
+        if kind == "kms-certificate-expired":  # the others need the operator's repair
             args["duration"] = duration
     else:
         raise ValueError(f"fault_schedules() cannot generate {kind!r}; known: "

@@ -60,6 +60,12 @@ class KmsArgs(Duration):
     server: str | None = Field(None, description="KMIP server name (default: all).")
 
 
+class KmsChangeArgs(Args):
+    """A KMS change that does not undo itself (no ``duration``): the operator repairs it."""
+
+    server: str | None = Field(None, description="KMIP server name (default: all).")
+
+
 def _kms_servers(world: World, name: str | None) -> list[Any]:
     if name is None:
         return list(world.kms.servers)
@@ -84,9 +90,10 @@ def kms_outage(world: World, a: KmsArgs) -> Outcome:
 
 
 @fault("kms-wrong-credentials", summary="The KMS account password is changed on the KMS "
-       "side; kmxd's stored credentials no longer work.",
-       stands_for="KMS wrong password", args=KmsArgs, source=DOMAIN)
-def kms_password(world: World, a: KmsArgs) -> Outcome:
+       "side; kmxd's stored credentials no longer work until the operator gives the key "
+       "provider the new one (no duration: a password change does not undo itself).",
+       stands_for="KMS wrong password", args=KmsChangeArgs, source=DOMAIN)
+def kms_password(world: World, a: KmsChangeArgs) -> Outcome:
     new_password = f"{world.kms.name}-rotated"  # what the KMS admin tells the vTA admin
     for s in _kms_servers(world, a.server):
         s.rotate_password(world.kms_identity.username, new_password)
