@@ -124,3 +124,14 @@ def test_after_a_stage_that_output_nothing_a_cmdlet_outputs_nothing(session: Ses
     reply = session.run(line)
     assert "db01" not in reply.text and "EventTypeId" not in reply.text, reply.text
     assert not _names(reply.text)
+
+
+@pytest.mark.parametrize("line", ["Restart-VMHost -VMHost @() -Confirm:$false",
+                                  "Set-VMHost -VMHost @() -State Maintenance"])
+def test_an_empty_array_for_an_object_is_powershells_binding_error(session: Session,
+                                                                   line: str) -> None:
+    """Was: nothing ran and the line ended ok (the name lookup found no names to run)."""
+    reply = session.run(line)
+    assert not reply.ok
+    assert "Cannot bind argument to parameter 'VMHost' because it is an empty array." in \
+        reply.text

@@ -514,8 +514,10 @@ def _by_name(run: Run, entry: Verb, call: dict[str, Any],
                     _obn_failure(run, entry, kind, value, is_filter, names, servers)
                 else:
                     values.append(found)
-        if not values:
-            return None
+        if not values and (is_filter or as_values(call[spec.field])):
+            return None  # names given, none found (each said so): nothing runs
+        # (an empty array given for an object stays one: PowerShell's binding error
+        # "... because it is an empty array" follows; it used to run nothing, silently)
         out[spec.field] = values if len(values) != 1 else values[0]
     return out
 
