@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import textwrap
 
+# The expectation language's scenario (one host whose 8.0 U3 base image is removed at
+# 10m) and its verdicts, as tests/test_expect_language.py defines them
+from test_expect_language import _verdicts
+
 from vtalab.scenario.model import load_scenario_text, run_scenario
 from vtalab.scenario.timeline import render_run, timeline_line
-
-HEAD = textwrap.dedent("""\
-    name: spot
-    seed: 2
-    topology:
-      trusted_clusters:
-        - hosts: [{name: esx-01, release: "8.0 U3"}]
-    steps:
-      - {id: rm, at: 10m, do: Remove-TrustAuthorityVMHostBaseImage, with: {version: "8.0 U3"}}
-    """)
-
-
-def _verdicts(expect: str, steps: str = "") -> list[tuple[bool | None, str]]:
-    text = HEAD + steps + "expect:\n" + textwrap.indent(textwrap.dedent(expect), "  ")
-    result = run_scenario(load_scenario_text(text, file="spot.yaml"))
-    return [(v.ok, v.detail) for v in result.verdicts]
-
 
 # -- expectations (scenario/expect.py) -------------------------------------------------------
 

@@ -139,14 +139,7 @@ def _do(world: World, verb: str, **args: Any) -> Any:
 
 
 def test_a_kms_outage_of_one_server_leaves_the_other_serving_keys() -> None:
-    topology = Topology(
-        ta_cluster=TaClusterSpec(hosts=[TaHostSpec(name="ta-01")]),
-        trusted_clusters=[TrustedClusterSpec(
-            hosts=[TrustedHostSpec(name="esx-01")],
-            vms=[VmSpec(name="db01", host="esx-01", encrypted=True, powered_on=False)])],
-        kms={"servers": ["kms-01.lab.local", "kms-02.lab.local"]})
-    world = World(topology, seed=1)
-    world.run(600)
+    world = _two_kms_world()
     assert _do(world, "kms-outage", server="kms-01.lab.local").ok
     out = _do(world, "Start-VM", vm="db01")
     assert out.ok, out
