@@ -73,3 +73,17 @@ def test_operators_alone_are_pure_and_bounded() -> None:
         format_string("{0,99999}", ["a"])
     with pytest.raises(InputError):
         apply("*", [0], MAX_LENGTH + 1)
+
+
+@pytest.mark.parametrize("condition,count", [
+    ("$true -eq 1", 4), ("$true -eq 'False'", 4), ("$false -eq 0", 4), ("$false -eq ''", 4),
+    ("$true -eq 0", 0), ("$false -eq 'x'", 0), ("$true -ne $false", 4),
+])
+def test_a_boolean_on_the_left_compares_as_powershells_bool(session: Session,
+                                                             condition: str,
+                                                             count: int) -> None:
+    """PowerShell converts the right side to the left's type: ``$true -eq 1`` and (its
+    well-known trap) ``$true -eq 'False'`` are true. The lab compared them as text."""
+    reply = session.run(f"(Get-VMHost | Where-Object {{ {condition} }}).Count")
+    assert reply.ok, reply.text
+    assert int(reply.text) == count

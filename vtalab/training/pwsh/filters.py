@@ -332,11 +332,30 @@ def compare(left: Any, op: str, right: Any) -> bool:
     if op in ("match", "notmatch"):
         hit = regex_search(op, fmt.cell(right), fmt.cell(left))
         return hit if op == "match" else not hit
-    na, nb = _number(left), _number(right)
-    x: Any = na if na is not None and nb is not None else a
-    y: Any = nb if na is not None and nb is not None else b
+    x: Any
+    y: Any
+    if isinstance(left, bool):  # PowerShell converts the right side to the left's type:
+        x, y = left, _truth(right)  # $true -eq 1 and $true -eq 'False' are both true
+    else:
+        na, nb = _number(left), _number(right)
+        x = na if na is not None and nb is not None else a
+        y = nb if na is not None and nb is not None else b
     return {"eq": x == y, "ne": x != y, "gt": x > y, "ge": x >= y, "lt": x < y,
             "le": x <= y}[op]
+
+
+def _truth(value: Any) -> bool:
+    """PowerShell's ``[bool]`` of a value: ``$null``, 0, '' and an empty array are false,
+    any other text (even 'False') and any other number true."""
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, list):
+        return any(_truth(v) for v in value) if len(value) == 1 else bool(value)
+    return fmt.cell(value) != ""
 
 
 def _test(run: Run, cond: Condition, item: Any) -> bool:

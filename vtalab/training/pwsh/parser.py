@@ -614,11 +614,18 @@ class _Parser:
         return self.line[col - 1:self.toks[self.i - 1].col].strip()
 
     def comparison(self) -> Comparison:
-        left = self.atom()
+        left = self._compared()
         if self.tok.kind == "param" and self.tok.text.lower() in COMPARISON_OPS:
             op = self.take().text.lower()
-            return Comparison(left, op, self.atom())
+            return Comparison(left, op, self._compared())
         return Comparison(left, None, None)
+
+    def _compared(self) -> Expr:
+        """A comparison's side: a number is a number (``$true -eq 0`` compares with 0,
+        not with the text '0'), anything else a value."""
+        if self.tok.kind == "word" and _NUMBER.fullmatch(self.tok.text):
+            return Number(self.take().text)
+        return self.atom()
 
 
 def _attached(text: str) -> Expr:
