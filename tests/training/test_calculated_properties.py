@@ -28,10 +28,10 @@ def test_a_hash_literal_parses_with_its_entries_in_order() -> None:
     (statement,) = parse("$t = @{ Name = 'Host'; E = {$_.Name}; n = 5 }")
     (value,) = statement.pipeline.stages
     assert isinstance(value, HashLiteral)
-    assert [k for k, _, _ in value.entries] == ["Name", "E", "n"]
+    assert [k for k, _ in value.entries] == ["Name", "E", "n"]
     assert value.entries[0][1] == Value("Host", quoted=True)
-    assert isinstance(value.entries[1][1], ScriptBlock)
-    assert value.entries[1][2] == "{$_.Name}"
+    block = value.entries[1][1]
+    assert isinstance(block, ScriptBlock) and block.text == "{$_.Name}"
 
 
 @pytest.mark.parametrize("line,header,rows", [

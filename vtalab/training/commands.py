@@ -288,7 +288,7 @@ class Run:
         if isinstance(expr, HashLiteral):  # a script block value stays a block (a
             return {key: value if isinstance(value, ScriptBlock)  # calculated property's
                     else self.eval(value, item)  # Expression runs per object)
-                    for key, value, _text in expr.entries}
+                    for key, value in expr.entries}
         if isinstance(expr, ScriptBlock):
             raise InputError("a script block { ... } is only understood by Where-Object")
         raise TypeError(f"not an expression: {expr!r}")  # pragma: no cover - parser bug

@@ -340,10 +340,11 @@ class ScriptBlock:
 
 @dataclass(frozen=True)
 class HashLiteral:
-    """``@{ Name = 'Host'; Expression = { $_.Name } }``: keys and values in order, each
-    with its source text (a calculated property without a name is named by it)."""
+    """``@{ Name = 'Host'; Expression = { $_.Name } }``: keys and values in order (a
+    script block value keeps its own text: a calculated property without a name is named
+    by it)."""
 
-    entries: tuple[tuple[str, Expr, str], ...]
+    entries: tuple[tuple[str, Expr], ...]
 
 
 @dataclass(frozen=True)
@@ -491,9 +492,7 @@ class _Parser:
         """A value with PowerShell's binary operators, by precedence (``BINARY``, the
         tightest first); the operators are words of their own (``$a + 1``)."""
         if level < 0:
-            if self.tok.kind == "word" and _NUMBER.fullmatch(self.tok.text):
-                return Number(self.take().text)
-            return self.value()
+            return self._number() or self.value()
         left = self.expression(level - 1)
         while (op := self._operator()) in BINARY[level]:
             op_tok = self.take()
@@ -549,7 +548,7 @@ class _Parser:
         """``@{ key = value; key = { block } }`` (``;`` or a new line between entries)."""
         self.enter(self.tok)
         self.i += 1
-        entries: list[tuple[str, Expr, str]] = []
+        entries: list[tuple[str, Expr]] = []
         while not self.at_op("}"):
             if self.at_op(";"):
                 self.i += 1
@@ -561,9 +560,7 @@ class _Parser:
                            self.line)
             self.i += 1
             self.expect("=")
-            start = self.tok.col
-            value: Expr = self.block() if self.at_op("{") else self.value()
-            entries.append((key.text, value, self.line[start - 1:self.tok.col - 1].strip()))
+            entries.append((key.text, self.block() if self.at_op("{") else self.value()))
             if not self.at_op(";", "}"):
                 shown = self.tok.text or "the end of the line"
                 raise _err(f"expected ';' or '}}' in the hash table, found {shown!r}",
@@ -623,9 +620,14 @@ class _Parser:
     def _compared(self) -> Expr:
         """A comparison's side: a number is a number (``$true -eq 0`` compares with 0,
         not with the text '0'), anything else a value."""
+        return self._number() or self.atom()
+
+    def _number(self) -> Number | None:
+        """A number literal where an expression or a comparison's side starts (taken),
+        else ``None`` (nothing taken)."""
         if self.tok.kind == "word" and _NUMBER.fullmatch(self.tok.text):
             return Number(self.take().text)
-        return self.atom()
+        return None
 
 
 def _attached(text: str) -> Expr:
