@@ -354,7 +354,7 @@ def _truth(value: Any) -> bool:
     if isinstance(value, int | float):
         return value != 0
     if isinstance(value, list):
-        return any(_truth(v) for v in value) if len(value) == 1 else bool(value)
+        return _truth(value[0]) if len(value) == 1 else bool(value)
     return fmt.cell(value) != ""
 
 
@@ -475,7 +475,7 @@ def _properties(run: Run, command: str, named: dict[str, Any],
     out: list[str | Calculated] = []
     for value in given:
         if isinstance(value, ScriptBlock):
-            out.append(Calculated(value.text.strip("{} ") or "", value))
+            out.append(Calculated(_written(value), value))
         elif isinstance(value, dict):
             out.append(_calculated(command, value))
         else:
@@ -501,8 +501,13 @@ def _calculated(command: str, table: dict[str, Any]) -> Calculated:
         raise InputError(f"{command}: a calculated property needs an Expression key",
                          hint="e.g. @{Name='Host'; Expression={$_.VMHost}}")
     if name is None:  # PowerShell names it by the expression as written
-        name = expression if isinstance(expression, str) else expression.text.strip("{} ")
+        name = expression if isinstance(expression, str) else _written(expression)
     return Calculated(name, expression)
+
+
+def _written(block: ScriptBlock) -> str:
+    """A script block's text without its braces: a calculated property's default name."""
+    return block.text.strip("{} ")
 
 
 def block_value(run: Run, block: ScriptBlock, item: Any) -> Any:
@@ -547,22 +552,21 @@ def _sort(run: Run, cmd: Command, items: list[Any]) -> list[Any]:
                              display="Sort-Object")
     props = _properties(run, "Sort-Object", named, pos)
 
-    def key(item: Any) -> tuple[Any, ...]:
-        return _sort_key([_value(run, item, p) for p in props] if props else [item])
-
-    out = sorted(items, key=key, reverse=bool(named.get("Descending")))
-    if named.get("Unique"):
-        # one object per value of the sort properties (any case), the first of each, as
-        # PowerShell's `sort Version -Unique`; without properties, per object
-        seen: list[tuple[Any, ...]] = []
-        unique = []
-        for x in out:
-            k = key(x)
-            if k not in seen:
-                seen.append(k)
-                unique.append(x)
-        out = unique
-    return out
+    # each object's key once (a calculated property's script block runs once per object)
+    keyed = sorted(((_sort_key([_value(run, item, p) for p in props] if props else [item]),
+                     item) for item in items),
+                   key=lambda pair: pair[0], reverse=bool(named.get("Descending")))
+    if not named.get("Unique"):
+        return [item for _, item in keyed]
+    # one object per value of the sort properties (any case), the first of each, as
+    # PowerShell's `sort Version -Unique`; without properties, per object
+    seen: set[tuple[Any, ...]] = set()
+    unique = []
+    for k, item in keyed:
+        if k not in seen:
+            seen.add(k)
+            unique.append(item)
+    return unique
 
 
 def _sort_key(values: list[Any]) -> tuple[Any, ...]:
