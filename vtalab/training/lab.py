@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from vtalab.core.kernel import SIM_EPOCH, format_time
 from vtalab.domain.reasons import operator_text
-from vtalab.errors import InputError, nearest
+from vtalab.errors import InputError
 from vtalab.scenario.expect import LOG_NAMES, parse_time
 from vtalab.scenario.timeline import render_timeline
 from vtalab.training.esxi import banner as esxi_banner
 from vtalab.training.pwsh import format as fmt
-from vtalab.training.pwsh.binding import NO_PIPE, as_values
+from vtalab.training.pwsh.binding import NO_PIPE, as_values, not_found
 from vtalab.training.pwsh.filters import bind_simple, is_wildcard, matching
 from vtalab.training.pwsh.parser import Command, PSObject
 from vtalab.training.pwsh.servers import NON_INTERACTIVE, check_servers, connected, on_servers
@@ -151,11 +151,7 @@ def _vms(run: Run, cmd: Command, piped: list[Any] | None) -> list[Any]:
     for pattern in patterns:
         hits = matching(pattern, every)
         if not hits and not is_wildcard(pattern):
-            close = nearest(pattern, every)
-            near = f"did you mean '{close[0]}'? " if close else ""
-            run.errors.append(f"Get-VM: VM with name '{pattern}' was not found using the "
-                              f"specified filter(s). ({near}VirtualMachine: "
-                              f"{', '.join(every) or 'none'})")
+            run.errors.append(not_found("Get-VM", "VirtualMachine", pattern, True, every))
         names += [n for n in hits if n not in names]
     places = _locations(run, named.get("Location"), piped)
     if places is not None:
@@ -178,6 +174,10 @@ def _clusters(world: World) -> dict[str, list[str]]:
                                    if x.role == "trust-authority"]}
     out.update({name: list(c.hosts) for name, c in world.trusted_clusters.items()})
     return out
+
+
+#: What a -Location (VIContainer) or -Entity (VIObject) may name, as the error lists them
+_CHOICES = {"VIContainer": "hosts and clusters", "VIObject": "hosts, VMs and clusters"}
 
 
 def _inventory_names(run: Run, command: str, kind: str, given: Any,
@@ -207,10 +207,8 @@ def _inventory_names(run: Run, command: str, kind: str, given: Any,
         text = fmt.cell(item)
         found = matching(text, choices)
         if not found and not is_wildcard(text):
-            close = nearest(text, choices)
-            near = f"did you mean '{close[0]}'? " if close else ""
-            run.errors.append(f"{command}: Could not find {kind} with name '{text}'. "
-                              f"({near}{', '.join(choices)})")
+            run.errors.append(not_found(command, kind, text, False, choices,
+                                        _CHOICES[kind]))
         hits += found
     return hits
 

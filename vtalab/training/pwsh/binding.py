@@ -55,8 +55,8 @@ if TYPE_CHECKING:
     from vtalab.training.commands import Run
 
 __all__ = ["ALIASES", "ALL_SETS", "NO_PIPE", "ParamSet", "ParamSpec", "as_values", "bind",
-           "changes", "param_sets", "params_of", "pascal", "ta_cluster_name", "usage",
-           "value_hint"]
+           "changes", "not_found", "param_sets", "params_of", "pascal", "ta_cluster_name",
+           "usage", "value_hint"]
 
 _WORDS = {"vmhost": "VMHost", "vm": "VM", "id": "Id"}
 
@@ -616,12 +616,20 @@ def _obn_failure(run: Run, entry: Verb, kind: str, value: str, is_filter: bool,
 def _not_found(run: Run, entry: Verb, kind: str, value: str, is_filter: bool,
                every: list[str]) -> None:
     """PowerCLI's non-terminating error for a name that names no object on any vCenter
-    (``Get-VMHost nosuch, esx-01`` still lists esx-01), with the lab's nearest name and
-    the names there are in parentheses, as a person at a lab wants them."""
+    (``Get-VMHost nosuch, esx-01`` still lists esx-01): :func:`not_found`."""
+    run.errors.append(not_found(entry.name, kind, value, is_filter, every))
+
+
+def not_found(command: str, kind: str, value: str, is_filter: bool, every: list[str],
+              noun: str | None = None) -> str:
+    """The error line of ``command`` for a name that names no object of ``kind``:
+    PowerCLI's words (:func:`_obn_text`), then the lab's nearest name and (at most 12 of)
+    the names there are, as a person at a lab wants them (``noun``: what they are,
+    default ``kind``)."""
     close = nearest(value, every)
     near = f"did you mean '{close[0]}'? " if close else ""
-    run.errors.append(f"{entry.name}: {_obn_text(kind, value, is_filter)} "
-                      f"({near}{kind}: {_shown(every)})")
+    return (f"{command}: {_obn_text(kind, value, is_filter)} "
+            f"({near}{noun or kind}: {_shown(every)})")
 
 
 def _expand(run: Run, entry: Verb, call: dict[str, Any], sets: list[ParamSet],
