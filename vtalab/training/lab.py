@@ -34,7 +34,7 @@ from vtalab.training.pwsh.filters import bind_simple, is_wildcard, matching
 from vtalab.training.pwsh.parser import Command, PSObject
 from vtalab.training.pwsh.servers import NON_INTERACTIVE, check_servers, connected, on_servers
 from vtalab.world.objects import object_type
-from vtalab.world.verbs.common import host_id
+from vtalab.world.verbs.common import host_id, vm_id
 from vtalab.world.verbs.inventory import vm_object
 
 if TYPE_CHECKING:
@@ -290,7 +290,7 @@ def _event_object(world: World, index: int, e: Any) -> PSObject:
     host = None if host_name is None else PSObject("VMware.Vim.HostEventArgument", {
         "Host": host_id(world, host_name).removeprefix("HostSystem-"), "Name": host_name})
     vm = None if e.target not in world.vms else PSObject("VMware.Vim.VmEventArgument", {
-        "Vm": vm_object(world, e.target)["Id"].removeprefix("VirtualMachine-"),
+        "Vm": vm_id(world, e.target).removeprefix("VirtualMachine-"),
         "Name": e.target})
     cluster = None if host_name is None else world.hosts[host_name].cluster
     compute = None if not cluster else PSObject("VMware.Vim.ComputeResourceEventArgument",

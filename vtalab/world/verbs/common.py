@@ -148,6 +148,10 @@ def host_id(world: World, name: str) -> str:
     return f"HostSystem-host-{1001 + world.ordinal('host', name)}"
 
 
+def vm_id(world: World, name: str) -> str:
+    return f"VirtualMachine-vm-{2001 + world.ordinal('vm', name)}"
+
+
 def host_by_id(world: World, text: str) -> str:
     """A host named by its name or by its PowerCLI Id (``HostSystem-host-1002``)."""
     for name in world.hosts:

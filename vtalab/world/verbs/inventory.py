@@ -34,6 +34,7 @@ from vtalab.world.verbs.common import (
     ta_service_info,
     trusted_cluster_id,
     uid,
+    vm_id,
 )
 from vtalab.world.verbs.workload import TrustedClusterArgs
 
@@ -486,14 +487,13 @@ def vm_object(world: World, name: str) -> dict[str, Any]:
     """A VM as PowerCLI's ``VirtualMachine`` shows it (what Get-VM, Start-VM, Stop-VM and
     Move-VM return): no lock reason, no last error."""
     v = world.vm_state(name)
-    index = world.ordinal("vm", name)
-    host_index = world.ordinal("host", v["host"]) if v["host"] in world.hosts else 0
-    return make("VirtualMachine", Id=f"VirtualMachine-vm-{2001 + index}", MemoryGB=16,
-                Name=name, NumCpu=4,
+    ident = vm_id(world, name)
+    return make("VirtualMachine", Id=ident, MemoryGB=16, Name=name, NumCpu=4,
                 PowerState={"poweredOn": "PoweredOn"}.get(v["power_state"], "PoweredOff"),
                 Uid=f"/VIServer=administrator@vsphere.local@{world.workload_vcenter.name}"
-                    f":443/VirtualMachine=VirtualMachine-vm-{2001 + index}/",
-                VMHost=v["host"], VMHostId=f"HostSystem-host-{1001 + host_index}")
+                    f":443/VirtualMachine={ident}/",
+                VMHost=v["host"], VMHostId=host_id(world, v["host"]) if v["host"] in
+                world.hosts else "HostSystem-host-1001")
 
 
 #: Hosts show load figures that cycle every this many hosts (vmhost_object)
